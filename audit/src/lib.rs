@@ -1,0 +1,25 @@
+//! The verifiable core of tranche: the journal record format, RFC 6962 Merkle hashing and
+//! proofs, C2SP signed notes and checkpoints, and the offline verifier built on them.
+//!
+//! This crate owns everything a third party needs to check the journal without trusting the
+//! ledger's operator. It must never touch a database, the network or an async runtime: an
+//! auditor runs it on an export with nothing else.
+
+/// Account names (hierarchical) and account types.
+pub mod account;
+/// Field-and-rule errors shared by every layer.
+pub mod invalid;
+/// RFC 6962 hashing, the streaming frontier, RFC 9162 inclusion and consistency proofs.
+pub mod merkle;
+/// Currencies and exact amounts.
+pub mod money;
+/// C2SP signed notes, vkeys and tlog checkpoints.
+pub mod note;
+/// Postings and the stateless double-entry rules.
+pub mod posting;
+/// Journal records: canonical encoding, kinds and bodies.
+pub mod record;
+/// The streaming verifier of an export.
+pub mod verify;
+
+pub use invalid::Invalid;
