@@ -1,1 +1,189 @@
-//! placeholder
+//! The tranche ledger: the domain rules of the signed double-entry journal and its storage on
+//! SQLite and PostgreSQL. It builds on `tranche-audit` (the record format and proofs) and must
+//! never know HTTP: the API crate drives it.
+//!
+//! A tour: [`domain`] decides (pure), [`store`] persists (one interface, two backends),
+//! [`rebuild`] re-derives projections from the journal, [`export`] writes what auditors verify,
+//! [`keys`] holds the checkpoint key, and [`Ledger`] ties them together.
+
+/// Commands, rules and the batch planner; no I/O.
+pub mod domain;
+/// Streaming export of the journal for offline verification.
+pub mod export;
+/// The ledger's checkpoint key on disk.
+pub mod keys;
+/// Throwaway PostgreSQL clusters for tests and benchmarks.
+pub mod pgtemp;
+/// Rebuild projections from the journal; compare rebuilt with live.
+pub mod rebuild;
+/// The storage interface and its SQLite and PostgreSQL implementations.
+pub mod store;
+
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use tranche_audit::note::{NoteSigner, NoteVerifier};
+use tranche_audit::record::{kind, LedgerKeyBody, Record};
+
+pub use domain::{Command, SignedCheckpoint};
+pub use store::{Appended, Store, StoreError};
+
+/// The origin (and checkpoint key name) of a ledger created without `--origin`.
+pub const DEFAULT_ORIGIN: &str = "tranche.local/ledger";
+
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Key(#[from] keys::KeyError),
+    #[error("cannot create the data directory {path}: {source}")]
+    DataDir {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Mismatch(String),
+}
+
+/// Where the ledger keeps its state and how it identifies itself.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Holds `tranche.db` (SQLite default) and `ledger.key`.
+    pub data_dir: PathBuf,
+    /// `postgres://…` to use PostgreSQL; `None` for the embedded SQLite file.
+    pub database_url: Option<String>,
+    /// Path of the checkpoint key; default `<data_dir>/ledger.key`.
+    pub key_path: Option<PathBuf>,
+    /// The origin for a new ledger; default [`DEFAULT_ORIGIN`].
+    pub origin: Option<String>,
+}
+
+impl Config {
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        Config {
+            data_dir: data_dir.into(),
+            database_url: None,
+            key_path: None,
+            origin: None,
+        }
+    }
+
+    pub fn database_url(&self) -> String {
+        self.database_url.clone().unwrap_or_else(|| {
+            format!("sqlite://{}", self.data_dir.join("tranche.db").display())
+        })
+    }
+
+    pub fn key_path(&self) -> PathBuf {
+        self.key_path
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("ledger.key"))
+    }
+}
+
+/// An open ledger: its store and its checkpoint key.
+#[derive(Debug, Clone)]
+pub struct Ledger {
+    store: Store,
+    signer: std::sync::Arc<NoteSigner>,
+}
+
+impl Ledger {
+    /// Opens (and on first use creates) the ledger: data directory, database, migrations, key,
+    /// and the genesis `ledger.key` record. Refuses a key that is not the journal's own.
+    pub async fn open(config: &Config) -> Result<Ledger, LedgerError> {
+        std::fs::create_dir_all(&config.data_dir).map_err(|source| LedgerError::DataDir {
+            path: config.data_dir.display().to_string(),
+            source,
+        })?;
+        let store = Store::connect(&config.database_url()).await?;
+        let origin = config.origin.as_deref().unwrap_or(DEFAULT_ORIGIN);
+        let signer = keys::load_or_create(&config.key_path(), origin)?;
+        let ledger = Ledger {
+            store,
+            signer: std::sync::Arc::new(signer),
+        };
+        if let Some(wanted) = &config.origin {
+            if wanted != ledger.origin() {
+                return Err(LedgerError::Mismatch(format!(
+                    "the ledger key is for origin {:?}, not {wanted:?}",
+                    ledger.origin()
+                )));
+            }
+        }
+        ledger.ensure_genesis().await?;
+        Ok(ledger)
+    }
+
+    async fn ensure_genesis(&self) -> Result<(), LedgerError> {
+        let vkey = self.signer.verifier().to_vkey();
+        let first = self.store.records(0, 1).await?;
+        match first.first() {
+            None => {
+                let command = Command::LedgerKey {
+                    origin: self.origin().to_string(),
+                    vkey,
+                };
+                match self.append(&[command], "ledger", Utc::now()).await {
+                    Ok(_) => Ok(()),
+                    // Another process created the genesis record first: check it is ours.
+                    Err(StoreError::Invalid(i)) if i.code == "ledger_key_not_first" => {
+                        Box::pin(self.ensure_genesis()).await
+                    }
+                    Err(e) => Err(e.into()),
+                }
+            }
+            Some(stored) => {
+                let record = Record::decode(&stored.bytes)
+                    .map_err(|e| LedgerError::Mismatch(format!("record 0 is unreadable: {e}")))?;
+                let body: Option<LedgerKeyBody> = (record.kind == kind::LEDGER_KEY)
+                    .then(|| serde_json::from_value(record.body.clone()).ok())
+                    .flatten();
+                match body {
+                    Some(b) if b.vkey == vkey => Ok(()),
+                    Some(b) => Err(LedgerError::Mismatch(format!(
+                        "this journal was created with key {}, but the configured key is {vkey}",
+                        b.vkey
+                    ))),
+                    None => Err(LedgerError::Mismatch(
+                        "record 0 of this journal is not a ledger key record".into(),
+                    )),
+                }
+            }
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn origin(&self) -> &str {
+        self.signer.name()
+    }
+
+    pub fn verifier(&self) -> &NoteVerifier {
+        self.signer.verifier()
+    }
+
+    /// Appends a batch as `actor` at `now`: all or nothing, one checkpoint.
+    pub async fn append(
+        &self,
+        commands: &[Command],
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Appended, StoreError> {
+        let ctx = domain::Context {
+            actor,
+            now,
+            origin: self.origin(),
+            signer: &self.signer,
+        };
+        self.store.append(commands, &ctx).await
+    }
+
+    /// Writes the verifier key file next to an export or for publication.
+    pub fn write_vkey(&self, path: &Path) -> std::io::Result<()> {
+        std::fs::write(path, format!("{}\n", self.verifier().to_vkey()))
+    }
+}

@@ -1,0 +1,718 @@
+//! The ledger's rules, with no I/O: a batch of commands is checked against a view of the
+//! current state and turned into a [`Plan`] (records with their seq and prev, Merkle nodes,
+//! projection changes and the signed checkpoint) that a store writes in one transaction.
+//!
+//! Time, the actor and the signing key come in as arguments, so the same input always gives the
+//! same plan. The store loads only the part of the state a batch touches.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::Value;
+use tranche_audit::account::{AccountName, AccountType};
+use tranche_audit::merkle::{Frontier, Hash, NodeId};
+use tranche_audit::money::Currency;
+use tranche_audit::note::{Checkpoint, NoteSigner};
+use tranche_audit::posting::{check_balanced, is_mirror, Posting, Side};
+use tranche_audit::record::{
+    kind, AccountCloseBody, AccountOpenBody, EncodedRecord, LedgerKeyBody, PostingBody, Record,
+    RecordError, TransactionBody, ZERO_HASH,
+};
+use tranche_audit::Invalid;
+
+/// The most commands one batch may hold.
+pub const MAX_BATCH: usize = 10_000;
+/// The longest memo or description, in bytes.
+pub const MAX_MEMO_BYTES: usize = 2_000;
+
+/// A change a caller asks for. Each becomes exactly one journal record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// The first record of every ledger: its origin and checkpoint key.
+    LedgerKey { origin: String, vkey: String },
+    OpenAccount {
+        name: AccountName,
+        account_type: AccountType,
+        description: Option<String>,
+    },
+    CloseAccount { name: AccountName },
+    Transaction(NewTransaction),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewTransaction {
+    pub memo: String,
+    pub postings: Vec<Posting>,
+    pub reverses: Option<u64>,
+}
+
+/// The JSON a user writes to post a transaction (`tranche post`, `POST /transactions`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransactionInput {
+    #[serde(default)]
+    pub memo: String,
+    pub postings: Vec<PostingBody>,
+    #[serde(default)]
+    pub reverses: Option<u64>,
+}
+
+impl TransactionInput {
+    /// Parses JSON text, naming the offending field on error.
+    pub fn from_json(text: &str) -> Result<Self, Invalid> {
+        let de = &mut serde_json::Deserializer::from_str(text);
+        serde_path_to_error::deserialize(de).map_err(|e| {
+            let field = e.path().to_string();
+            let field = if field == "." { String::new() } else { field };
+            let inner = e.into_inner();
+            let code = if inner.is_syntax() || inner.is_eof() {
+                "malformed_json"
+            } else if inner.to_string().contains("unknown field") {
+                "unknown_field"
+            } else {
+                "invalid_field"
+            };
+            Invalid::new(field, code, inner.to_string())
+        })
+    }
+
+    /// Stateless checks: amounts, currencies, account names, balance per currency.
+    pub fn into_command(self) -> Result<Command, Invalid> {
+        check_memo(&self.memo, "memo")?;
+        let body = TransactionBody {
+            memo: self.memo,
+            postings: self.postings,
+            reverses: self.reverses,
+        };
+        let postings = body.postings(false)?;
+        check_balanced(&postings)?;
+        Ok(Command::Transaction(NewTransaction {
+            memo: body.memo,
+            postings,
+            reverses: body.reverses,
+        }))
+    }
+}
+
+fn check_memo(text: &str, field: &str) -> Result<(), Invalid> {
+    if text.len() > MAX_MEMO_BYTES {
+        return Err(Invalid::new(
+            field,
+            "too_long",
+            format!("at most {MAX_MEMO_BYTES} bytes"),
+        ));
+    }
+    if text.chars().any(|c| c.is_control() && c != '\n') {
+        return Err(Invalid::new(
+            field,
+            "control_characters",
+            "control characters are not allowed",
+        ));
+    }
+    Ok(())
+}
+
+impl Command {
+    pub fn open_account(
+        name: &str,
+        account_type: &str,
+        description: Option<String>,
+    ) -> Result<Self, Invalid> {
+        let name = AccountName::parse(name).map_err(|e| e.within("name"))?;
+        let account_type = AccountType::parse(account_type)?;
+        if let Some(d) = &description {
+            check_memo(d, "description")?;
+        }
+        Ok(Command::OpenAccount {
+            name,
+            account_type,
+            description,
+        })
+    }
+
+    pub fn close_account(name: &str) -> Result<Self, Invalid> {
+        Ok(Command::CloseAccount {
+            name: AccountName::parse(name).map_err(|e| e.within("name"))?,
+        })
+    }
+
+    fn kind(&self) -> &'static str {
+        match self {
+            Command::LedgerKey { .. } => kind::LEDGER_KEY,
+            Command::OpenAccount { .. } => kind::ACCOUNT_OPEN,
+            Command::CloseAccount { .. } => kind::ACCOUNT_CLOSE,
+            Command::Transaction(_) => kind::TRANSACTION,
+        }
+    }
+
+    fn body(&self) -> Value {
+        let v = match self {
+            Command::LedgerKey { origin, vkey } => serde_json::to_value(LedgerKeyBody {
+                origin: origin.clone(),
+                vkey: vkey.clone(),
+            }),
+            Command::OpenAccount {
+                name,
+                account_type,
+                description,
+            } => serde_json::to_value(AccountOpenBody {
+                name: name.to_string(),
+                account_type: *account_type,
+                description: description.clone(),
+            }),
+            Command::CloseAccount { name } => serde_json::to_value(AccountCloseBody {
+                name: name.to_string(),
+            }),
+            Command::Transaction(t) => serde_json::to_value(TransactionBody {
+                memo: t.memo.clone(),
+                postings: t.postings.iter().map(PostingBody::from_posting).collect(),
+                reverses: t.reverses,
+            }),
+        };
+        v.expect("bodies are plain data and always serialize")
+    }
+
+    /// The command a stored record carries (for replay). Records are trusted here: they were
+    /// checked when written, and `rebuild --check` compares the result with the live state.
+    pub fn from_record(record: &Record) -> Result<Self, Invalid> {
+        let body = &record.body;
+        Ok(match record.kind.as_str() {
+            kind::LEDGER_KEY => {
+                let b: LedgerKeyBody = tranche_audit::record::body_from_value(body)?;
+                Command::LedgerKey {
+                    origin: b.origin,
+                    vkey: b.vkey,
+                }
+            }
+            kind::ACCOUNT_OPEN => {
+                let b: AccountOpenBody = tranche_audit::record::body_from_value(body)?;
+                Command::OpenAccount {
+                    name: AccountName::parse(&b.name)?,
+                    account_type: b.account_type,
+                    description: b.description,
+                }
+            }
+            kind::ACCOUNT_CLOSE => {
+                let b: AccountCloseBody = tranche_audit::record::body_from_value(body)?;
+                Command::CloseAccount {
+                    name: AccountName::parse(&b.name)?,
+                }
+            }
+            kind::TRANSACTION => {
+                let b: TransactionBody = tranche_audit::record::body_from_value(body)?;
+                Command::Transaction(NewTransaction {
+                    postings: b.postings(true)?,
+                    memo: b.memo,
+                    reverses: b.reverses,
+                })
+            }
+            other => {
+                return Err(Invalid::new(
+                    "kind",
+                    "unknown_kind",
+                    format!("unknown record kind {other:?}"),
+                ))
+            }
+        })
+    }
+
+    /// Accounts this command reads, so the store can load just those.
+    pub fn accounts(&self) -> Vec<&AccountName> {
+        match self {
+            Command::LedgerKey { .. } => vec![],
+            Command::OpenAccount { name, .. } | Command::CloseAccount { name } => vec![name],
+            Command::Transaction(t) => t.postings.iter().map(|p| &p.account).collect(),
+        }
+    }
+}
+
+/// What the rules need to know about one account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountState {
+    pub account_type: AccountType,
+    pub closed: bool,
+    /// Debits minus credits per currency, in minor units.
+    pub net: BTreeMap<Currency, i128>,
+}
+
+/// What the rules need to know about one transaction that a batch reverses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TxState {
+    /// The original postings; `None` when replaying trusted records (no mirror check).
+    pub postings: Option<Vec<Posting>>,
+    pub is_reversal: bool,
+    pub reversed_by: Option<u64>,
+}
+
+/// The part of the ledger's state a batch touches. `None` in a map means "looked up, absent".
+#[derive(Debug, Clone, Default)]
+pub struct State {
+    pub accounts: HashMap<AccountName, Option<AccountState>>,
+    pub transactions: HashMap<u64, Option<TxState>>,
+}
+
+/// The end of the chain: what the next append continues from.
+#[derive(Debug, Clone)]
+pub struct Head {
+    pub frontier: Frontier,
+    pub last_leaf: Hash,
+    pub last_at: Option<DateTime<Utc>>,
+}
+
+impl Head {
+    pub fn empty() -> Self {
+        Head {
+            frontier: Frontier::new(),
+            last_leaf: ZERO_HASH,
+            last_at: None,
+        }
+    }
+
+    pub fn size(&self) -> u64 {
+        self.frontier.size()
+    }
+}
+
+/// One row of the postings projection.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct PostingRow {
+    pub seq: u64,
+    pub idx: u32,
+    pub account: String,
+    pub currency: String,
+    pub side: Side,
+    pub amount_minor: i64,
+}
+
+/// Projection changes caused by records: written in the same transaction as the records.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Effects {
+    pub accounts_opened: Vec<(String, AccountType, Option<String>, u64)>,
+    pub accounts_closed: Vec<(String, u64)>,
+    pub postings: Vec<PostingRow>,
+    /// (account, currency) -> (debit, credit) added, in minor units.
+    pub balance_deltas: BTreeMap<(String, String), (i64, i64)>,
+    /// (seq, memo, reverses)
+    pub transactions: Vec<(u64, String, Option<u64>)>,
+    /// (original, reversal)
+    pub reversed: Vec<(u64, u64)>,
+}
+
+/// Why a batch cannot be appended.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error("{0}")]
+    Invalid(Invalid),
+    #[error("the state the store loaded is missing {0}: a store bug")]
+    StateNotLoaded(String),
+}
+
+impl From<Invalid> for PlanError {
+    fn from(e: Invalid) -> Self {
+        PlanError::Invalid(e)
+    }
+}
+
+fn record_invalid(e: RecordError) -> Invalid {
+    match e {
+        RecordError::TooLarge(n) => Invalid::new(
+            "",
+            "record_too_large",
+            format!(
+                "the record would be {n} bytes, over the {} byte limit",
+                tranche_audit::record::MAX_RECORD_BYTES
+            ),
+        ),
+        other => Invalid::new("", "unencodable", other.to_string()),
+    }
+}
+
+/// Applies one command at `seq` to the state, checking every stateful rule, and records the
+/// projection changes in `effects`.
+pub fn apply(
+    state: &mut State,
+    seq: u64,
+    command: &Command,
+    effects: &mut Effects,
+) -> Result<(), PlanError> {
+    match command {
+        Command::LedgerKey { .. } => {
+            if seq != 0 {
+                return Err(Invalid::new(
+                    "kind",
+                    "ledger_key_not_first",
+                    "the ledger key record can only be the first record",
+                )
+                .into());
+            }
+        }
+        Command::OpenAccount {
+            name,
+            account_type,
+            description,
+        } => {
+            let slot = state
+                .accounts
+                .get_mut(name)
+                .ok_or_else(|| PlanError::StateNotLoaded(format!("account {name}")))?;
+            if slot.is_some() {
+                return Err(Invalid::new(
+                    "name",
+                    "account_exists",
+                    format!("account {name} is already open (or was opened and closed)"),
+                )
+                .into());
+            }
+            *slot = Some(AccountState {
+                account_type: *account_type,
+                closed: false,
+                net: BTreeMap::new(),
+            });
+            effects.accounts_opened.push((
+                name.to_string(),
+                *account_type,
+                description.clone(),
+                seq,
+            ));
+        }
+        Command::CloseAccount { name } => {
+            let slot = state
+                .accounts
+                .get_mut(name)
+                .ok_or_else(|| PlanError::StateNotLoaded(format!("account {name}")))?;
+            let Some(account) = slot else {
+                return Err(Invalid::new(
+                    "name",
+                    "unknown_account",
+                    format!("account {name} was never opened"),
+                )
+                .into());
+            };
+            if account.closed {
+                return Err(Invalid::new(
+                    "name",
+                    "account_closed",
+                    format!("account {name} is already closed"),
+                )
+                .into());
+            }
+            if let Some((currency, net)) = account.net.iter().find(|(_, n)| **n != 0) {
+                return Err(Invalid::new(
+                    "name",
+                    "account_not_empty",
+                    format!(
+                        "account {name} still has a {currency} balance of {}: only an account at zero can be closed",
+                        tranche_audit::money::format_minor(*net, *currency)
+                    ),
+                )
+                .into());
+            }
+            account.closed = true;
+            effects.accounts_closed.push((name.to_string(), seq));
+        }
+        Command::Transaction(t) => apply_transaction(state, seq, t, effects)?,
+    }
+    Ok(())
+}
+
+fn apply_transaction(
+    state: &mut State,
+    seq: u64,
+    t: &NewTransaction,
+    effects: &mut Effects,
+) -> Result<(), PlanError> {
+    check_balanced(&t.postings)?;
+    let mut memo_count = 0;
+    for (i, p) in t.postings.iter().enumerate() {
+        let field = format!("postings[{i}].account");
+        let slot = state
+            .accounts
+            .get(&p.account)
+            .ok_or_else(|| PlanError::StateNotLoaded(format!("account {}", p.account)))?;
+        let Some(account) = slot else {
+            return Err(Invalid::new(
+                field,
+                "unknown_account",
+                format!("account {} is not open: open it first", p.account),
+            )
+            .into());
+        };
+        if account.closed {
+            return Err(Invalid::new(
+                field,
+                "account_closed",
+                format!("account {} is closed", p.account),
+            )
+            .into());
+        }
+        if account.account_type.is_memo() {
+            memo_count += 1;
+        }
+    }
+    if memo_count != 0 && memo_count != t.postings.len() {
+        return Err(Invalid::new(
+            "postings",
+            "memo_mixed",
+            "a transaction cannot mix memo (off-balance) and balance-sheet accounts",
+        )
+        .into());
+    }
+    if let Some(original) = t.reverses {
+        let slot = state
+            .transactions
+            .get_mut(&original)
+            .ok_or_else(|| PlanError::StateNotLoaded(format!("transaction {original}")))?;
+        let Some(orig) = slot else {
+            return Err(Invalid::new(
+                "reverses",
+                "unknown_transaction",
+                format!("seq {original} is not a transaction"),
+            )
+            .into());
+        };
+        if orig.is_reversal {
+            return Err(Invalid::new(
+                "reverses",
+                "reversal_of_reversal",
+                format!("seq {original} is itself a reversal: post the original again instead"),
+            )
+            .into());
+        }
+        if let Some(by) = orig.reversed_by {
+            return Err(Invalid::new(
+                "reverses",
+                "already_reversed",
+                format!("seq {original} was already reversed by seq {by}"),
+            )
+            .into());
+        }
+        if let Some(postings) = &orig.postings {
+            if !is_mirror(postings, &t.postings) {
+                return Err(Invalid::new(
+                    "postings",
+                    "not_a_mirror",
+                    format!(
+                        "a reversal must have exactly the postings of seq {original} with debit and credit swapped"
+                    ),
+                )
+                .into());
+            }
+        }
+        orig.reversed_by = Some(seq);
+        effects.reversed.push((original, seq));
+    }
+    for (i, p) in t.postings.iter().enumerate() {
+        let account = state
+            .accounts
+            .get_mut(&p.account)
+            .and_then(Option::as_mut)
+            .expect("checked above");
+        let minor = p.money.minor();
+        let net = account.net.entry(p.money.currency()).or_default();
+        let delta = effects
+            .balance_deltas
+            .entry((p.account.to_string(), p.money.currency().code().to_string()))
+            .or_default();
+        match p.side {
+            Side::Debit => {
+                *net += i128::from(minor);
+                delta.0 += minor;
+            }
+            Side::Credit => {
+                *net -= i128::from(minor);
+                delta.1 += minor;
+            }
+        }
+        effects.postings.push(PostingRow {
+            seq,
+            idx: i as u32,
+            account: p.account.to_string(),
+            currency: p.money.currency().code().to_string(),
+            side: p.side,
+            amount_minor: minor,
+        });
+    }
+    state.transactions.insert(
+        seq,
+        Some(TxState {
+            postings: Some(t.postings.clone()),
+            is_reversal: t.reverses.is_some(),
+            reversed_by: None,
+        }),
+    );
+    effects
+        .transactions
+        .push((seq, t.memo.clone(), t.reverses));
+    Ok(())
+}
+
+/// A batch ready to be written: records, tree nodes, projection changes and the checkpoint.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub records: Vec<EncodedRecord>,
+    pub nodes: Vec<(NodeId, Hash)>,
+    pub effects: Effects,
+    pub checkpoint: SignedCheckpoint,
+}
+
+/// A signed checkpoint as stored and served.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedCheckpoint {
+    pub size: u64,
+    pub root: Hash,
+    pub note: String,
+}
+
+/// Who and when, for every record of a batch.
+#[derive(Debug, Clone)]
+pub struct Context<'a> {
+    pub actor: &'a str,
+    pub now: DateTime<Utc>,
+    pub origin: &'a str,
+    pub signer: &'a NoteSigner,
+}
+
+/// Checks a whole batch against `state` and builds everything the store must write. The batch is
+/// all or nothing: the first refused command refuses the batch, naming its position.
+pub fn plan(
+    head: &Head,
+    state: &mut State,
+    commands: &[Command],
+    ctx: &Context<'_>,
+) -> Result<Plan, PlanError> {
+    if commands.is_empty() {
+        return Err(Invalid::new("", "empty_batch", "a batch needs at least one item").into());
+    }
+    if commands.len() > MAX_BATCH {
+        return Err(Invalid::new(
+            "",
+            "batch_too_large",
+            format!("a batch may hold at most {MAX_BATCH} items"),
+        )
+        .into());
+    }
+    if ctx.actor.is_empty() || ctx.actor.len() > 200 {
+        return Err(Invalid::new("actor", "invalid_actor", "actor must be 1 to 200 bytes").into());
+    }
+    let mut frontier = head.frontier.clone();
+    let mut prev = head.last_leaf;
+    // Record times never go backwards, even if the clock does.
+    let at = match head.last_at {
+        Some(last) if last > ctx.now => last,
+        _ => ctx.now,
+    };
+    let mut records = Vec::with_capacity(commands.len());
+    let mut nodes = Vec::with_capacity(commands.len() * 2);
+    let mut effects = Effects::default();
+    for (i, command) in commands.iter().enumerate() {
+        let seq = frontier.size();
+        apply(state, seq, command, &mut effects).map_err(|e| match e {
+            PlanError::Invalid(inv) => PlanError::Invalid(inv.in_item(i)),
+            other => other,
+        })?;
+        let record = Record {
+            seq,
+            prev,
+            kind: command.kind().to_string(),
+            at,
+            actor: ctx.actor.to_string(),
+            body: command.body(),
+        };
+        let encoded =
+            EncodedRecord::new(record).map_err(|e| PlanError::Invalid(record_invalid(e).in_item(i)))?;
+        frontier.push(encoded.leaf, |id, h| nodes.push((id, *h)));
+        prev = encoded.leaf;
+        records.push(encoded);
+    }
+    let root = frontier.root();
+    let text = Checkpoint::new(ctx.origin, frontier.size(), root).to_text();
+    let note = ctx
+        .signer
+        .sign(&text)
+        .expect("a checkpoint built from a valid origin is a valid note");
+    Ok(Plan {
+        records,
+        nodes,
+        effects,
+        checkpoint: SignedCheckpoint {
+            size: frontier.size(),
+            root,
+            note,
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tranche_audit::money::Money;
+
+    fn usd(a: &str) -> Money {
+        Money::parse_positive(a, Currency::parse("USD").expect("known")).expect("valid")
+    }
+
+    fn p(account: &str, side: Side, amount: &str) -> Posting {
+        Posting {
+            account: AccountName::parse(account).expect("valid"),
+            side,
+            money: usd(amount),
+        }
+    }
+
+    fn ctx(signer: &NoteSigner) -> Context<'_> {
+        Context {
+            actor: "test",
+            now: DateTime::from_timestamp(1_772_000_000, 0).expect("valid"),
+            origin: "tranche.test/log",
+            signer,
+        }
+    }
+
+    fn state_with(accounts: &[(&str, AccountType)]) -> State {
+        let mut s = State::default();
+        for (name, t) in accounts {
+            s.accounts.insert(
+                AccountName::parse(name).expect("valid"),
+                Some(AccountState {
+                    account_type: *t,
+                    closed: false,
+                    net: BTreeMap::new(),
+                }),
+            );
+        }
+        s
+    }
+
+    #[test]
+    fn a_batch_gets_consecutive_seqs_and_a_chained_prev() {
+        let signer = NoteSigner::from_seed("tranche.test/log", [1; 32]).expect("valid");
+        let mut state = state_with(&[("bank", AccountType::Asset), ("fund", AccountType::Equity)]);
+        let tx = Command::Transaction(NewTransaction {
+            memo: "drawdown".into(),
+            postings: vec![p("bank", Side::Debit, "10"), p("fund", Side::Credit, "10")],
+            reverses: None,
+        });
+        let plan = plan(&Head::empty(), &mut state, &[tx.clone(), tx], &ctx(&signer)).expect("valid");
+        assert_eq!(plan.records[0].record.seq, 0);
+        assert_eq!(plan.records[1].record.prev, plan.records[0].leaf);
+        assert_eq!(plan.checkpoint.size, 2);
+        assert_eq!(
+            plan.effects.balance_deltas[&("bank".to_string(), "USD".to_string())],
+            (2000, 0)
+        );
+    }
+
+    #[test]
+    fn memo_and_balance_sheet_accounts_never_mix() {
+        let signer = NoteSigner::from_seed("tranche.test/log", [1; 32]).expect("valid");
+        let mut state = state_with(&[("bank", AccountType::Asset), ("obligations", AccountType::Memo)]);
+        let tx = Command::Transaction(NewTransaction {
+            memo: String::new(),
+            postings: vec![p("bank", Side::Debit, "1"), p("obligations", Side::Credit, "1")],
+            reverses: None,
+        });
+        let err = plan(&Head::empty(), &mut state, &[tx], &ctx(&signer)).expect_err("refused");
+        assert!(matches!(err, PlanError::Invalid(Invalid { code: "memo_mixed", item: Some(0), .. })));
+    }
+}

@@ -1,0 +1,121 @@
+//! The ledger's checkpoint key: created on first use in the data directory (mode 0600) or read
+//! from a configured path. Its name is the log's origin.
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::Path;
+
+use tranche_audit::note::NoteSigner;
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("cannot read the ledger key {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("cannot write the ledger key {path}: {source}")]
+    Write {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("the ledger key {path} is not valid: {detail}")]
+    Invalid { path: String, detail: String },
+    #[error("the ledger key {path} is readable by others (mode {mode:o}): make it 0600")]
+    TooOpen { path: String, mode: u32 },
+    #[error("no randomness available: {0}")]
+    Random(String),
+}
+
+/// Loads the key at `path`, or creates it there (0600) when it does not exist.
+/// `origin` names a new key; an existing key keeps its own name.
+pub fn load_or_create(path: &Path, origin: &str) -> Result<NoteSigner, KeyError> {
+    let shown = path.display().to_string();
+    match fs::read_to_string(path) {
+        Ok(text) => {
+            let mode = fs::metadata(path)
+                .map_err(|source| KeyError::Read {
+                    path: shown.clone(),
+                    source,
+                })?
+                .permissions()
+                .mode();
+            if mode & 0o077 != 0 {
+                return Err(KeyError::TooOpen {
+                    path: shown,
+                    mode: mode & 0o777,
+                });
+            }
+            NoteSigner::parse(&text).map_err(|e| KeyError::Invalid {
+                path: shown,
+                detail: e.to_string(),
+            })
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => create(path, origin),
+        Err(source) => Err(KeyError::Read {
+            path: shown,
+            source,
+        }),
+    }
+}
+
+/// A new random key named `origin`.
+pub fn generate(origin: &str) -> Result<NoteSigner, KeyError> {
+    let mut seed = [0u8; 32];
+    getrandom::getrandom(&mut seed).map_err(|e| KeyError::Random(e.to_string()))?;
+    NoteSigner::from_seed(origin, seed).map_err(|e| KeyError::Invalid {
+        path: "(new key)".into(),
+        detail: e.to_string(),
+    })
+}
+
+fn create(path: &Path, origin: &str) -> Result<NoteSigner, KeyError> {
+    let signer = generate(origin)?;
+    let write_err = |source| KeyError::Write {
+        path: path.display().to_string(),
+        source,
+    };
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir).map_err(write_err)?;
+    }
+    // create_new: never overwrite a key another process just wrote.
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(write_err)?;
+    f.write_all(format!("{}\n", signer.to_private_text()).as_bytes())
+        .and_then(|()| f.sync_all())
+        .map_err(write_err)?;
+    Ok(signer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_key_is_private_and_loads_back() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("ledger.key");
+        let a = load_or_create(&path, "tranche.test/log").expect("created");
+        let mode = fs::metadata(&path).expect("exists").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let b = load_or_create(&path, "ignored/for/existing").expect("loaded");
+        assert_eq!(a.verifier(), b.verifier());
+    }
+
+    #[test]
+    fn a_key_readable_by_others_is_refused() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("ledger.key");
+        load_or_create(&path, "tranche.test/log").expect("created");
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).expect("chmod");
+        assert!(matches!(
+            load_or_create(&path, "x"),
+            Err(KeyError::TooOpen { .. })
+        ));
+    }
+}

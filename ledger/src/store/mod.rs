@@ -1,0 +1,266 @@
+//! The one storage interface of the ledger and its two implementations: SQLite (the embedded
+//! default) and PostgreSQL. Both run the same domain plan inside one database transaction,
+//! holding the chain-head lock (`BEGIN IMMEDIATE` on SQLite, an advisory lock on PostgreSQL), so
+//! `seq` stays gapless and two writers can never fork the chain.
+//!
+//! The backend is chosen once, from the database URL. Queries are bound at run time (sqlx's
+//! `Any` driver lacks the types we need), and database errors are mapped here, never leaked.
+
+mod postgres;
+mod sqlite;
+
+use std::collections::HashMap;
+
+use tranche_audit::merkle::{self, Hash, NodeId};
+use tranche_audit::Invalid;
+
+pub use postgres::PgStore;
+pub use sqlite::SqliteStore;
+
+use crate::domain::{Command, Context, PlanError, SignedCheckpoint};
+
+/// Record pages are bounded so that no read holds the whole journal in memory.
+pub const MAX_PAGE: u32 = 10_000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{0}")]
+    Invalid(Invalid),
+    #[error("not found: {0}")]
+    NotFound(String),
+    #[error("the database refused the change: {0}")]
+    Refused(String),
+    #[error("the stored journal is inconsistent: {0}")]
+    Corrupt(String),
+    #[error("database error")]
+    Database(#[source] sqlx::Error),
+    #[error("unsupported database URL {0:?}: use sqlite://PATH or postgres://…")]
+    BadUrl(String),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        if let sqlx::Error::Database(db) = &e {
+            let msg = db.message();
+            if msg.contains("append-only") {
+                return StoreError::Refused(msg.to_string());
+            }
+        }
+        StoreError::Database(e)
+    }
+}
+
+impl From<PlanError> for StoreError {
+    fn from(e: PlanError) -> Self {
+        match e {
+            PlanError::Invalid(i) => StoreError::Invalid(i),
+            PlanError::StateNotLoaded(what) => {
+                StoreError::Corrupt(format!("state not loaded for {what}"))
+            }
+        }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// What an append returns: the seqs the batch got and the checkpoint that covers it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Appended {
+    pub first_seq: u64,
+    pub count: u64,
+    pub checkpoint: SignedCheckpoint,
+}
+
+/// One stored record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredRecord {
+    pub seq: u64,
+    pub bytes: Vec<u8>,
+    pub leaf: Hash,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct BalanceRow {
+    pub account: String,
+    pub currency: String,
+    pub debit_minor: i64,
+    pub credit_minor: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct AccountRow {
+    pub name: String,
+    pub account_type: String,
+    pub description: Option<String>,
+    pub opened_seq: u64,
+    pub closed_seq: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct TransactionRow {
+    pub seq: u64,
+    pub memo: String,
+    pub reverses: Option<u64>,
+    pub reversed_by: Option<u64>,
+}
+
+/// The store a ledger runs on. Chosen once from the URL; everything else is backend-neutral.
+#[derive(Debug, Clone)]
+pub enum Store {
+    Sqlite(SqliteStore),
+    Postgres(PgStore),
+}
+
+macro_rules! dispatch {
+    ($self:ident, $s:ident => $e:expr) => {
+        match $self {
+            Store::Sqlite($s) => $e,
+            Store::Postgres($s) => $e,
+        }
+    };
+}
+
+impl Store {
+    /// Connects to `sqlite://PATH` (created if missing) or `postgres://…`, and applies the
+    /// migrations.
+    pub async fn connect(url: &str) -> Result<Store> {
+        let store = if url.starts_with("sqlite:") {
+            Store::Sqlite(SqliteStore::connect(url).await?)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Store::Postgres(PgStore::connect(url).await?)
+        } else {
+            return Err(StoreError::BadUrl(url.to_string()));
+        };
+        let s = &store;
+        dispatch!(s, st => st.migrate().await)?;
+        Ok(store)
+    }
+
+    pub fn backend_name(&self) -> &'static str {
+        match self {
+            Store::Sqlite(_) => "sqlite",
+            Store::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Appends a batch atomically: all commands get consecutive seqs and one checkpoint, or
+    /// nothing is written.
+    pub async fn append(&self, commands: &[Command], ctx: &Context<'_>) -> Result<Appended> {
+        dispatch!(self, s => s.append(commands, ctx).await)
+    }
+
+    pub async fn tree_size(&self) -> Result<u64> {
+        dispatch!(self, s => s.tree_size().await)
+    }
+
+    pub async fn latest_checkpoint(&self) -> Result<Option<SignedCheckpoint>> {
+        dispatch!(self, s => s.latest_checkpoint().await)
+    }
+
+    /// Records `[from, from + limit)`, in seq order; `limit` is capped at `MAX_PAGE`.
+    pub async fn records(&self, from: u64, limit: u32) -> Result<Vec<StoredRecord>> {
+        let limit = limit.min(MAX_PAGE);
+        dispatch!(self, s => s.records(from, limit).await)
+    }
+
+    pub async fn nodes(&self, ids: &[NodeId]) -> Result<HashMap<NodeId, Hash>> {
+        dispatch!(self, s => s.nodes(ids).await)
+    }
+
+    /// Balances of `prefix` and every account below it (all accounts for "").
+    pub async fn balances(&self, prefix: &str) -> Result<Vec<BalanceRow>> {
+        dispatch!(self, s => s.balances(prefix).await)
+    }
+
+    pub async fn accounts(&self) -> Result<Vec<AccountRow>> {
+        dispatch!(self, s => s.accounts().await)
+    }
+
+    pub async fn transactions(&self, from: u64, limit: u32) -> Result<Vec<TransactionRow>> {
+        dispatch!(self, s => s.transactions(from, limit.min(MAX_PAGE)).await)
+    }
+
+    pub async fn postings(&self, from_seq: u64, to_seq: u64) -> Result<Vec<crate::domain::PostingRow>> {
+        dispatch!(self, s => s.postings(from_seq, to_seq).await)
+    }
+
+    pub async fn checkpoints(&self) -> Result<Vec<SignedCheckpoint>> {
+        dispatch!(self, s => s.checkpoints().await)
+    }
+
+    /// Replaces every projection with one rebuilt from the journal alone, in one transaction
+    /// under the writer lock.
+    pub async fn replace_projections(&self) -> Result<()> {
+        dispatch!(self, s => s.replace_projections().await)
+    }
+
+    /// Runs a statement directly: for tests that prove the database itself refuses edits.
+    pub async fn execute_raw(&self, sql: &str) -> Result<u64> {
+        dispatch!(self, s => s.execute_raw(sql).await)
+    }
+
+    /// RFC 9162 inclusion proof of `seq` in the tree of `size`, from stored nodes (one query).
+    pub async fn inclusion_proof(&self, seq: u64, size: u64) -> Result<Vec<Hash>> {
+        self.check_size(size).await?;
+        let ids = merkle::nodes_needed(|src| {
+            let _ = merkle::inclusion_proof(seq, size, src);
+        });
+        let nodes = self.nodes(&ids).await?;
+        let mut src = |id: NodeId| nodes.get(&id).copied().ok_or(id);
+        merkle::inclusion_proof(seq, size, &mut src).map_err(proof_error)
+    }
+
+    /// RFC 9162 consistency proof from `size1` to `size2`.
+    pub async fn consistency_proof(&self, size1: u64, size2: u64) -> Result<Vec<Hash>> {
+        self.check_size(size2).await?;
+        let ids = merkle::nodes_needed(|src| {
+            let _ = merkle::consistency_proof(size1, size2, src);
+        });
+        let nodes = self.nodes(&ids).await?;
+        let mut src = |id: NodeId| nodes.get(&id).copied().ok_or(id);
+        merkle::consistency_proof(size1, size2, &mut src).map_err(proof_error)
+    }
+
+    async fn check_size(&self, size: u64) -> Result<()> {
+        let current = self.tree_size().await?;
+        if size > current {
+            return Err(StoreError::Invalid(Invalid::new(
+                "size",
+                "beyond_tree_size",
+                format!("tree size {size} is beyond the current size {current}"),
+            )));
+        }
+        Ok(())
+    }
+}
+
+fn proof_error(e: merkle::GenerateError<NodeId>) -> StoreError {
+    match e {
+        merkle::GenerateError::Proof(p) => {
+            StoreError::Invalid(Invalid::new("", "invalid_proof_request", p.to_string()))
+        }
+        merkle::GenerateError::Source(id) => StoreError::Corrupt(format!(
+            "Merkle node level {} index {} is missing",
+            id.level, id.index
+        )),
+    }
+}
+
+pub(crate) fn to_u64(v: i64, what: &str) -> Result<u64> {
+    u64::try_from(v).map_err(|_| StoreError::Corrupt(format!("negative {what}: {v}")))
+}
+
+pub(crate) fn to_i64(v: u64) -> i64 {
+    // Seqs and sizes are bounded far below i64::MAX by the record limits; saturate defensively.
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+pub(crate) fn to_hash(v: Vec<u8>, what: &str) -> Result<Hash> {
+    v.try_into()
+        .map_err(|_| StoreError::Corrupt(format!("{what} is not 32 bytes")))
+}
+
+/// The end of a `[prefix, prefix:…]` range for account-prefix queries: ';' sorts right after ':'.
+pub(crate) fn prefix_range(prefix: &str) -> (String, String) {
+    (format!("{prefix}:"), format!("{prefix};"))
+}

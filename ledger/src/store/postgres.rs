@@ -1,0 +1,563 @@
+//! The PostgreSQL store: the production backend and the way past one machine. Every append
+//! takes a transaction-scoped advisory lock on the chain head first, so any number of API
+//! processes on one database append one at a time and can never fork the chain. Batches are
+//! written with one `UNNEST` insert per table.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnection, PgPoolOptions};
+use sqlx::{PgPool, Row};
+use tranche_audit::account::{AccountName, AccountType};
+use tranche_audit::merkle::{frontier_ids, Frontier, Hash, NodeId};
+use tranche_audit::money::Currency;
+use tranche_audit::record::parse_time;
+
+use super::sqlite::{add_original_posting, parse_side};
+use super::{
+    prefix_range, to_hash, to_i64, to_u64, AccountRow, Appended, BalanceRow, Result, StoreError,
+    StoredRecord, TransactionRow,
+};
+use crate::domain::{
+    self, AccountState, Command, Context, Effects, Head, Plan, PostingRow, SignedCheckpoint,
+    State, TxState,
+};
+use crate::rebuild::Replayer;
+
+const MIGRATIONS: &[(&str, &str)] = &[(
+    "0001_journal",
+    include_str!("../../../migrations/postgres/0001_journal.sql"),
+)];
+
+/// The advisory lock key of the chain head ("tranche" in ASCII, as a number).
+const CHAIN_HEAD_LOCK: i64 = 0x7472_616e_6368_65;
+
+#[derive(Debug, Clone)]
+pub struct PgStore {
+    pool: PgPool,
+}
+
+impl PgStore {
+    pub async fn connect(url: &str) -> Result<Self> {
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect(url)
+            .await?;
+        Ok(PgStore { pool })
+    }
+
+    pub async fn migrate(&self) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(CHAIN_HEAD_LOCK)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version TEXT PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())",
+        )
+        .execute(&mut *tx)
+        .await?;
+        for (version, sql) in MIGRATIONS {
+            let done: Option<String> =
+                sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = $1")
+                    .bind(version)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if done.is_none() {
+                sqlx::raw_sql(sql).execute(&mut *tx).await?;
+                sqlx::query("INSERT INTO schema_migrations (version) VALUES ($1)")
+                    .bind(version)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn append(&self, commands: &[Command], ctx: &Context<'_>) -> Result<Appended> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(CHAIN_HEAD_LOCK)
+            .execute(&mut *tx)
+            .await?;
+        let head = load_head(&mut tx).await?;
+        let mut state = load_state(&mut tx, head.size(), commands).await?;
+        let plan = domain::plan(&head, &mut state, commands, ctx)?;
+        write_plan(&mut tx, &plan).await?;
+        tx.commit().await?;
+        Ok(Appended {
+            first_seq: head.size(),
+            count: plan.records.len() as u64,
+            checkpoint: plan.checkpoint,
+        })
+    }
+
+    pub async fn tree_size(&self) -> Result<u64> {
+        let mut conn = self.pool.acquire().await?;
+        tree_size(&mut conn).await
+    }
+
+    pub async fn latest_checkpoint(&self) -> Result<Option<SignedCheckpoint>> {
+        let row = sqlx::query("SELECT size, root, note FROM checkpoints ORDER BY size DESC LIMIT 1")
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(checkpoint_from_row).transpose()
+    }
+
+    pub async fn checkpoints(&self) -> Result<Vec<SignedCheckpoint>> {
+        let rows = sqlx::query("SELECT size, root, note FROM checkpoints ORDER BY size")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.into_iter().map(checkpoint_from_row).collect()
+    }
+
+    pub async fn records(&self, from: u64, limit: u32) -> Result<Vec<StoredRecord>> {
+        let rows = sqlx::query(
+            "SELECT seq, record, leaf_hash FROM journal WHERE seq >= $1 ORDER BY seq LIMIT $2",
+        )
+        .bind(to_i64(from))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(record_from_row).collect()
+    }
+
+    pub async fn nodes(&self, ids: &[NodeId]) -> Result<HashMap<NodeId, Hash>> {
+        let mut conn = self.pool.acquire().await?;
+        fetch_nodes(&mut conn, ids).await
+    }
+
+    pub async fn balances(&self, prefix: &str) -> Result<Vec<BalanceRow>> {
+        let (lo, hi) = prefix_range(prefix);
+        let rows = sqlx::query(
+            r#"SELECT account, currency, debit_minor, credit_minor FROM balances
+               WHERE $1 = '' OR account = $1 OR (account COLLATE "C" >= $2 AND account COLLATE "C" < $3)
+               ORDER BY account COLLATE "C", currency COLLATE "C""#,
+        )
+        .bind(prefix)
+        .bind(lo)
+        .bind(hi)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(BalanceRow {
+                    account: r.try_get("account")?,
+                    currency: r.try_get("currency")?,
+                    debit_minor: r.try_get("debit_minor")?,
+                    credit_minor: r.try_get("credit_minor")?,
+                })
+            })
+            .collect()
+    }
+
+    pub async fn accounts(&self) -> Result<Vec<AccountRow>> {
+        let rows = sqlx::query(
+            r#"SELECT name, type, description, opened_seq, closed_seq FROM accounts ORDER BY name COLLATE "C""#,
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(AccountRow {
+                    name: r.try_get("name")?,
+                    account_type: r.try_get("type")?,
+                    description: r.try_get("description")?,
+                    opened_seq: to_u64(r.try_get("opened_seq")?, "seq")?,
+                    closed_seq: r
+                        .try_get::<Option<i64>, _>("closed_seq")?
+                        .map(|s| to_u64(s, "seq"))
+                        .transpose()?,
+                })
+            })
+            .collect()
+    }
+
+    pub async fn transactions(&self, from: u64, limit: u32) -> Result<Vec<TransactionRow>> {
+        let rows = sqlx::query(
+            "SELECT seq, memo, reverses, reversed_by FROM transactions WHERE seq >= $1 ORDER BY seq LIMIT $2",
+        )
+        .bind(to_i64(from))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                let opt = |v: Option<i64>| v.map(|s| to_u64(s, "seq")).transpose();
+                Ok(TransactionRow {
+                    seq: to_u64(r.try_get("seq")?, "seq")?,
+                    memo: r.try_get("memo")?,
+                    reverses: opt(r.try_get("reverses")?)?,
+                    reversed_by: opt(r.try_get("reversed_by")?)?,
+                })
+            })
+            .collect()
+    }
+
+    pub async fn postings(&self, from_seq: u64, to_seq: u64) -> Result<Vec<PostingRow>> {
+        let rows = sqlx::query(
+            "SELECT seq, idx, account, currency, side, amount_minor FROM postings
+             WHERE seq >= $1 AND seq < $2 ORDER BY seq, idx",
+        )
+        .bind(to_i64(from_seq))
+        .bind(to_i64(to_seq))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(posting_from_row).collect()
+    }
+
+    pub async fn replace_projections(&self) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(CHAIN_HEAD_LOCK)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("TRUNCATE postings, balances, transactions, accounts")
+            .execute(&mut *tx)
+            .await?;
+        let mut replayer = Replayer::new();
+        let size = tree_size(&mut tx).await?;
+        let mut from = 0;
+        while from < size {
+            let rows = sqlx::query(
+                "SELECT seq, record, leaf_hash FROM journal WHERE seq >= $1 ORDER BY seq LIMIT $2",
+            )
+            .bind(to_i64(from))
+            .bind(i64::from(super::MAX_PAGE))
+            .fetch_all(&mut *tx)
+            .await?;
+            let page = rows
+                .into_iter()
+                .map(record_from_row)
+                .collect::<Result<Vec<_>>>()?;
+            if page.is_empty() {
+                break;
+            }
+            from += page.len() as u64;
+            let effects = replayer.replay_page(&page).map_err(StoreError::Corrupt)?;
+            write_effects(&mut tx, &effects).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn execute_raw(&self, sql: &str) -> Result<u64> {
+        Ok(sqlx::raw_sql(sql).execute(&self.pool).await?.rows_affected())
+    }
+}
+
+fn record_from_row(r: sqlx::postgres::PgRow) -> Result<StoredRecord> {
+    Ok(StoredRecord {
+        seq: to_u64(r.try_get("seq")?, "seq")?,
+        bytes: r.try_get("record")?,
+        leaf: to_hash(r.try_get("leaf_hash")?, "leaf hash")?,
+    })
+}
+
+fn checkpoint_from_row(r: sqlx::postgres::PgRow) -> Result<SignedCheckpoint> {
+    Ok(SignedCheckpoint {
+        size: to_u64(r.try_get("size")?, "size")?,
+        root: to_hash(r.try_get("root")?, "checkpoint root")?,
+        note: r.try_get("note")?,
+    })
+}
+
+fn posting_from_row(r: sqlx::postgres::PgRow) -> Result<PostingRow> {
+    let side: String = r.try_get("side")?;
+    Ok(PostingRow {
+        seq: to_u64(r.try_get("seq")?, "seq")?,
+        idx: u32::try_from(r.try_get::<i32, _>("idx")?)
+            .map_err(|_| StoreError::Corrupt("posting index out of range".into()))?,
+        account: r.try_get("account")?,
+        currency: r.try_get("currency")?,
+        side: parse_side(&side)?,
+        amount_minor: r.try_get("amount_minor")?,
+    })
+}
+
+async fn tree_size(conn: &mut PgConnection) -> Result<u64> {
+    let size: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq) + 1, 0)::BIGINT FROM journal")
+        .fetch_one(&mut *conn)
+        .await?;
+    to_u64(size, "tree size")
+}
+
+async fn fetch_nodes(conn: &mut PgConnection, ids: &[NodeId]) -> Result<HashMap<NodeId, Hash>> {
+    let levels: Vec<i16> = ids.iter().map(|id| i16::from(id.level)).collect();
+    let idxs: Vec<i64> = ids.iter().map(|id| to_i64(id.index)).collect();
+    let rows = sqlx::query(
+        "SELECT n.level, n.idx, n.hash FROM merkle_nodes n
+         JOIN UNNEST($1::SMALLINT[], $2::BIGINT[]) AS w(level, idx)
+           ON n.level = w.level AND n.idx = w.idx",
+    )
+    .bind(levels)
+    .bind(idxs)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut out = HashMap::with_capacity(rows.len());
+    for r in rows {
+        let level: i16 = r.try_get("level")?;
+        let id = NodeId::new(
+            u8::try_from(level).map_err(|_| StoreError::Corrupt("node level".into()))?,
+            to_u64(r.try_get("idx")?, "node index")?,
+        );
+        out.insert(id, to_hash(r.try_get("hash")?, "node hash")?);
+    }
+    Ok(out)
+}
+
+async fn load_head(conn: &mut PgConnection) -> Result<Head> {
+    let size = tree_size(conn).await?;
+    if size == 0 {
+        return Ok(Head::empty());
+    }
+    let row = sqlx::query("SELECT leaf_hash, at FROM journal WHERE seq = $1")
+        .bind(to_i64(size - 1))
+        .fetch_one(&mut *conn)
+        .await?;
+    let last_leaf = to_hash(row.try_get("leaf_hash")?, "leaf hash")?;
+    let at: String = row.try_get("at")?;
+    let last_at = parse_time(&at).ok_or_else(|| StoreError::Corrupt(format!("record time {at:?}")))?;
+    let ids = frontier_ids(size);
+    let nodes = fetch_nodes(conn, &ids).await?;
+    let hashes = ids
+        .iter()
+        .map(|id| {
+            nodes
+                .get(id)
+                .copied()
+                .ok_or_else(|| StoreError::Corrupt(format!("frontier node {id:?} missing")))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let frontier = Frontier::from_nodes(size, hashes).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    Ok(Head {
+        frontier,
+        last_leaf,
+        last_at: Some(last_at),
+    })
+}
+
+async fn load_state(conn: &mut PgConnection, size: u64, commands: &[Command]) -> Result<State> {
+    let mut state = State::default();
+    let mut seen = HashSet::new();
+    let names: Vec<String> = commands
+        .iter()
+        .flat_map(Command::accounts)
+        .filter(|n| seen.insert(*n))
+        .map(|n| n.to_string())
+        .collect();
+    for n in &seen {
+        state.accounts.insert((*n).clone(), None);
+    }
+    let rows = sqlx::query(
+        "SELECT a.name, a.type, a.closed_seq, b.currency, b.debit_minor - b.credit_minor AS net
+         FROM accounts a LEFT JOIN balances b ON b.account = a.name
+         WHERE a.name = ANY($1)",
+    )
+    .bind(&names)
+    .fetch_all(&mut *conn)
+    .await?;
+    for r in rows {
+        let name: String = r.try_get("name")?;
+        let name = AccountName::parse(&name).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let type_: String = r.try_get("type")?;
+        let account_type = AccountType::parse(&type_).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let closed = r.try_get::<Option<i64>, _>("closed_seq")?.is_some();
+        let entry = state.accounts.entry(name).or_insert(None).get_or_insert(AccountState {
+            account_type,
+            closed,
+            net: BTreeMap::new(),
+        });
+        if let Some(code) = r.try_get::<Option<String>, _>("currency")? {
+            let currency = Currency::parse(&code).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let net: i64 = r.try_get("net")?;
+            entry.net.insert(currency, i128::from(net));
+        }
+    }
+    let targets: Vec<u64> = commands
+        .iter()
+        .filter_map(|c| match c {
+            Command::Transaction(t) => t.reverses,
+            _ => None,
+        })
+        .collect();
+    for &t in &targets {
+        state.transactions.insert(t, None);
+    }
+    let known: Vec<i64> = targets.into_iter().filter(|&t| t < size).map(to_i64).collect();
+    if !known.is_empty() {
+        let rows = sqlx::query(
+            "SELECT seq, reverses, reversed_by FROM transactions WHERE seq = ANY($1)",
+        )
+        .bind(&known)
+        .fetch_all(&mut *conn)
+        .await?;
+        for r in rows {
+            let seq = to_u64(r.try_get("seq")?, "seq")?;
+            let reversed_by = r
+                .try_get::<Option<i64>, _>("reversed_by")?
+                .map(|s| to_u64(s, "seq"))
+                .transpose()?;
+            state.transactions.insert(
+                seq,
+                Some(TxState {
+                    postings: Some(Vec::new()),
+                    is_reversal: r.try_get::<Option<i64>, _>("reverses")?.is_some(),
+                    reversed_by,
+                }),
+            );
+        }
+        let rows = sqlx::query(
+            "SELECT seq, idx, account, currency, side, amount_minor FROM postings
+             WHERE seq = ANY($1) ORDER BY seq, idx",
+        )
+        .bind(&known)
+        .fetch_all(&mut *conn)
+        .await?;
+        for r in rows {
+            add_original_posting(&mut state, posting_from_row(r)?)?;
+        }
+    }
+    Ok(state)
+}
+
+async fn write_plan(conn: &mut PgConnection, plan: &Plan) -> Result<()> {
+    let n = plan.records.len();
+    let mut seqs = Vec::with_capacity(n);
+    let mut kinds = Vec::with_capacity(n);
+    let mut ats = Vec::with_capacity(n);
+    let mut actors = Vec::with_capacity(n);
+    let mut bytes = Vec::with_capacity(n);
+    let mut leaves = Vec::with_capacity(n);
+    for r in &plan.records {
+        seqs.push(to_i64(r.record.seq));
+        kinds.push(r.record.kind.clone());
+        ats.push(tranche_audit::record::format_time(r.record.at));
+        actors.push(r.record.actor.clone());
+        bytes.push(r.bytes.clone());
+        leaves.push(r.leaf.to_vec());
+    }
+    sqlx::query(
+        "INSERT INTO journal (seq, kind, at, actor, record, leaf_hash)
+         SELECT * FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::TEXT[], $4::TEXT[], $5::BYTEA[], $6::BYTEA[])",
+    )
+    .bind(&seqs)
+    .bind(&kinds)
+    .bind(&ats)
+    .bind(&actors)
+    .bind(&bytes)
+    .bind(&leaves)
+    .execute(&mut *conn)
+    .await?;
+    let levels: Vec<i16> = plan.nodes.iter().map(|(id, _)| i16::from(id.level)).collect();
+    let idxs: Vec<i64> = plan.nodes.iter().map(|(id, _)| to_i64(id.index)).collect();
+    let hashes: Vec<Vec<u8>> = plan.nodes.iter().map(|(_, h)| h.to_vec()).collect();
+    sqlx::query(
+        "INSERT INTO merkle_nodes (level, idx, hash)
+         SELECT * FROM UNNEST($1::SMALLINT[], $2::BIGINT[], $3::BYTEA[])",
+    )
+    .bind(&levels)
+    .bind(&idxs)
+    .bind(&hashes)
+    .execute(&mut *conn)
+    .await?;
+    let cp = &plan.checkpoint;
+    let at = ats.last().cloned().unwrap_or_default();
+    sqlx::query("INSERT INTO checkpoints (size, root, note, signed_at) VALUES ($1, $2, $3, $4)")
+        .bind(to_i64(cp.size))
+        .bind(cp.root.as_slice())
+        .bind(cp.note.as_str())
+        .bind(at)
+        .execute(&mut *conn)
+        .await?;
+    write_effects(conn, &plan.effects).await
+}
+
+async fn write_effects(conn: &mut PgConnection, e: &Effects) -> Result<()> {
+    if !e.accounts_opened.is_empty() {
+        let names: Vec<&str> = e.accounts_opened.iter().map(|a| a.0.as_str()).collect();
+        let types: Vec<&str> = e.accounts_opened.iter().map(|a| a.1.as_str()).collect();
+        let descs: Vec<Option<&str>> = e.accounts_opened.iter().map(|a| a.2.as_deref()).collect();
+        let seqs: Vec<i64> = e.accounts_opened.iter().map(|a| to_i64(a.3)).collect();
+        sqlx::query(
+            "INSERT INTO accounts (name, type, description, opened_seq)
+             SELECT * FROM UNNEST($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::BIGINT[])",
+        )
+        .bind(&names)
+        .bind(&types)
+        .bind(&descs)
+        .bind(&seqs)
+        .execute(&mut *conn)
+        .await?;
+    }
+    for (name, seq) in &e.accounts_closed {
+        sqlx::query("UPDATE accounts SET closed_seq = $1 WHERE name = $2")
+            .bind(to_i64(*seq))
+            .bind(name)
+            .execute(&mut *conn)
+            .await?;
+    }
+    if !e.postings.is_empty() {
+        let seqs: Vec<i64> = e.postings.iter().map(|p| to_i64(p.seq)).collect();
+        let idxs: Vec<i32> = e.postings.iter().map(|p| p.idx as i32).collect();
+        let accounts: Vec<&str> = e.postings.iter().map(|p| p.account.as_str()).collect();
+        let currencies: Vec<&str> = e.postings.iter().map(|p| p.currency.as_str()).collect();
+        let sides: Vec<&str> = e.postings.iter().map(|p| p.side.as_str()).collect();
+        let amounts: Vec<i64> = e.postings.iter().map(|p| p.amount_minor).collect();
+        sqlx::query(
+            "INSERT INTO postings (seq, idx, account, currency, side, amount_minor)
+             SELECT * FROM UNNEST($1::BIGINT[], $2::INT[], $3::TEXT[], $4::TEXT[], $5::TEXT[], $6::BIGINT[])",
+        )
+        .bind(&seqs)
+        .bind(&idxs)
+        .bind(&accounts)
+        .bind(&currencies)
+        .bind(&sides)
+        .bind(&amounts)
+        .execute(&mut *conn)
+        .await?;
+    }
+    if !e.balance_deltas.is_empty() {
+        let accounts: Vec<&str> = e.balance_deltas.keys().map(|k| k.0.as_str()).collect();
+        let currencies: Vec<&str> = e.balance_deltas.keys().map(|k| k.1.as_str()).collect();
+        let debits: Vec<i64> = e.balance_deltas.values().map(|v| v.0).collect();
+        let credits: Vec<i64> = e.balance_deltas.values().map(|v| v.1).collect();
+        sqlx::query(
+            "INSERT INTO balances (account, currency, debit_minor, credit_minor)
+             SELECT * FROM UNNEST($1::TEXT[], $2::TEXT[], $3::BIGINT[], $4::BIGINT[])
+             ON CONFLICT (account, currency) DO UPDATE SET
+               debit_minor = balances.debit_minor + EXCLUDED.debit_minor,
+               credit_minor = balances.credit_minor + EXCLUDED.credit_minor",
+        )
+        .bind(&accounts)
+        .bind(&currencies)
+        .bind(&debits)
+        .bind(&credits)
+        .execute(&mut *conn)
+        .await?;
+    }
+    if !e.transactions.is_empty() {
+        let seqs: Vec<i64> = e.transactions.iter().map(|t| to_i64(t.0)).collect();
+        let memos: Vec<&str> = e.transactions.iter().map(|t| t.1.as_str()).collect();
+        let reverses: Vec<Option<i64>> = e.transactions.iter().map(|t| t.2.map(to_i64)).collect();
+        sqlx::query(
+            "INSERT INTO transactions (seq, memo, reverses)
+             SELECT * FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::BIGINT[])",
+        )
+        .bind(&seqs)
+        .bind(&memos)
+        .bind(&reverses)
+        .execute(&mut *conn)
+        .await?;
+    }
+    for (original, by) in &e.reversed {
+        sqlx::query("UPDATE transactions SET reversed_by = $1 WHERE seq = $2")
+            .bind(to_i64(*by))
+            .bind(to_i64(*original))
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,597 @@
+//! The embedded SQLite store: one file, WAL, `synchronous = FULL` (a commit is on disk before
+//! it is acknowledged). Writers serialise on an in-process mutex and on `BEGIN IMMEDIATE`, which
+//! also keeps a second process from interleaving with this one.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
+use tranche_audit::account::{AccountName, AccountType};
+use tranche_audit::merkle::{frontier_ids, Frontier, Hash, NodeId};
+use tranche_audit::money::{Currency, Money};
+use tranche_audit::posting::{Posting, Side};
+use tranche_audit::record::parse_time;
+
+use super::{
+    prefix_range, to_hash, to_i64, to_u64, AccountRow, Appended, BalanceRow, Result, StoreError,
+    StoredRecord, TransactionRow,
+};
+use crate::domain::{
+    self, AccountState, Command, Context, Effects, Head, Plan, PostingRow, SignedCheckpoint,
+    State, TxState,
+};
+use crate::rebuild::Replayer;
+
+const MIGRATIONS: &[(&str, &str)] = &[(
+    "0001_journal",
+    include_str!("../../../migrations/sqlite/0001_journal.sql"),
+)];
+
+/// Rows per multi-row INSERT: far below SQLite's bound-parameter limit.
+const ROWS_PER_INSERT: usize = 150;
+/// Names per `IN (…)` list.
+const NAMES_PER_QUERY: usize = 400;
+
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+    writer: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl SqliteStore {
+    pub async fn connect(url: &str) -> Result<Self> {
+        let path = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+            .ok_or_else(|| StoreError::BadUrl(url.to_string()))?;
+        let options = if path == ":memory:" {
+            SqliteConnectOptions::from_str("sqlite::memory:").map_err(StoreError::Database)?
+        } else {
+            SqliteConnectOptions::new().filename(path)
+        };
+        let options = options
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(30))
+            .foreign_keys(true);
+        let max = if path == ":memory:" { 1 } else { 8 };
+        let pool = SqlitePoolOptions::new()
+            .max_connections(max)
+            .connect_with(options)
+            .await?;
+        Ok(SqliteStore {
+            pool,
+            writer: Arc::new(tokio::sync::Mutex::new(())),
+        })
+    }
+
+    pub async fn migrate(&self) -> Result<()> {
+        let _guard = self.writer.lock().await;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        sqlx::query(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version TEXT PRIMARY KEY, applied_at TEXT NOT NULL)",
+        )
+        .execute(&mut *tx)
+        .await?;
+        for (version, sql) in MIGRATIONS {
+            let done: Option<String> =
+                sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = ?")
+                    .bind(version)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if done.is_none() {
+                sqlx::raw_sql(sql).execute(&mut *tx).await?;
+                sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES (?, datetime('now'))")
+                    .bind(version)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn append(&self, commands: &[Command], ctx: &Context<'_>) -> Result<Appended> {
+        let _guard = self.writer.lock().await;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let head = load_head(&mut tx).await?;
+        let mut state = load_state(&mut tx, head.size(), commands).await?;
+        let plan = domain::plan(&head, &mut state, commands, ctx)?;
+        write_plan(&mut tx, &plan).await?;
+        tx.commit().await?;
+        Ok(Appended {
+            first_seq: head.size(),
+            count: plan.records.len() as u64,
+            checkpoint: plan.checkpoint,
+        })
+    }
+
+    pub async fn tree_size(&self) -> Result<u64> {
+        let mut conn = self.pool.acquire().await?;
+        tree_size(&mut conn).await
+    }
+
+    pub async fn latest_checkpoint(&self) -> Result<Option<SignedCheckpoint>> {
+        let row = sqlx::query("SELECT size, root, note FROM checkpoints ORDER BY size DESC LIMIT 1")
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(checkpoint_from_row).transpose()
+    }
+
+    pub async fn checkpoints(&self) -> Result<Vec<SignedCheckpoint>> {
+        let rows = sqlx::query("SELECT size, root, note FROM checkpoints ORDER BY size")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.into_iter().map(checkpoint_from_row).collect()
+    }
+
+    pub async fn records(&self, from: u64, limit: u32) -> Result<Vec<StoredRecord>> {
+        let rows = sqlx::query(
+            "SELECT seq, record, leaf_hash FROM journal WHERE seq >= ? ORDER BY seq LIMIT ?",
+        )
+        .bind(to_i64(from))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(StoredRecord {
+                    seq: to_u64(r.try_get("seq")?, "seq")?,
+                    bytes: r.try_get("record")?,
+                    leaf: to_hash(r.try_get("leaf_hash")?, "leaf hash")?,
+                })
+            })
+            .collect()
+    }
+
+    pub async fn nodes(&self, ids: &[NodeId]) -> Result<HashMap<NodeId, Hash>> {
+        let mut conn = self.pool.acquire().await?;
+        fetch_nodes(&mut conn, ids).await
+    }
+
+    pub async fn balances(&self, prefix: &str) -> Result<Vec<BalanceRow>> {
+        let rows = if prefix.is_empty() {
+            sqlx::query("SELECT account, currency, debit_minor, credit_minor FROM balances ORDER BY account, currency")
+                .fetch_all(&self.pool)
+                .await?
+        } else {
+            let (lo, hi) = prefix_range(prefix);
+            sqlx::query(
+                "SELECT account, currency, debit_minor, credit_minor FROM balances
+                 WHERE account = ? OR (account >= ? AND account < ?) ORDER BY account, currency",
+            )
+            .bind(prefix)
+            .bind(lo)
+            .bind(hi)
+            .fetch_all(&self.pool)
+            .await?
+        };
+        rows.into_iter()
+            .map(|r| {
+                Ok(BalanceRow {
+                    account: r.try_get("account")?,
+                    currency: r.try_get("currency")?,
+                    debit_minor: r.try_get("debit_minor")?,
+                    credit_minor: r.try_get("credit_minor")?,
+                })
+            })
+            .collect()
+    }
+
+    pub async fn accounts(&self) -> Result<Vec<AccountRow>> {
+        let rows = sqlx::query(
+            "SELECT name, type, description, opened_seq, closed_seq FROM accounts ORDER BY name",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(AccountRow {
+                    name: r.try_get("name")?,
+                    account_type: r.try_get("type")?,
+                    description: r.try_get("description")?,
+                    opened_seq: to_u64(r.try_get("opened_seq")?, "seq")?,
+                    closed_seq: r
+                        .try_get::<Option<i64>, _>("closed_seq")?
+                        .map(|s| to_u64(s, "seq"))
+                        .transpose()?,
+                })
+            })
+            .collect()
+    }
+
+    pub async fn transactions(&self, from: u64, limit: u32) -> Result<Vec<TransactionRow>> {
+        let rows = sqlx::query(
+            "SELECT seq, memo, reverses, reversed_by FROM transactions WHERE seq >= ? ORDER BY seq LIMIT ?",
+        )
+        .bind(to_i64(from))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                let opt = |v: Option<i64>| v.map(|s| to_u64(s, "seq")).transpose();
+                Ok(TransactionRow {
+                    seq: to_u64(r.try_get("seq")?, "seq")?,
+                    memo: r.try_get("memo")?,
+                    reverses: opt(r.try_get("reverses")?)?,
+                    reversed_by: opt(r.try_get("reversed_by")?)?,
+                })
+            })
+            .collect()
+    }
+
+    pub async fn postings(&self, from_seq: u64, to_seq: u64) -> Result<Vec<PostingRow>> {
+        let rows = sqlx::query(
+            "SELECT seq, idx, account, currency, side, amount_minor FROM postings
+             WHERE seq >= ? AND seq < ? ORDER BY seq, idx",
+        )
+        .bind(to_i64(from_seq))
+        .bind(to_i64(to_seq))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(posting_from_row).collect()
+    }
+
+    pub async fn replace_projections(&self) -> Result<()> {
+        let _guard = self.writer.lock().await;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        for table in ["postings", "balances", "transactions", "accounts"] {
+            sqlx::query(&format!("DELETE FROM {table}"))
+                .execute(&mut *tx)
+                .await?;
+        }
+        // Replay the journal page by page under the lock, writing each page's effects exactly as
+        // an append would have.
+        let mut replayer = Replayer::new();
+        let size = tree_size(&mut tx).await?;
+        let mut from = 0;
+        while from < size {
+            let rows = sqlx::query(
+                "SELECT seq, record, leaf_hash FROM journal WHERE seq >= ? ORDER BY seq LIMIT ?",
+            )
+            .bind(to_i64(from))
+            .bind(i64::from(super::MAX_PAGE))
+            .fetch_all(&mut *tx)
+            .await?;
+            let mut page = Vec::with_capacity(rows.len());
+            for r in rows {
+                page.push(StoredRecord {
+                    seq: to_u64(r.try_get("seq")?, "seq")?,
+                    bytes: r.try_get("record")?,
+                    leaf: to_hash(r.try_get("leaf_hash")?, "leaf hash")?,
+                });
+            }
+            if page.is_empty() {
+                break;
+            }
+            from += page.len() as u64;
+            let effects = replayer.replay_page(&page).map_err(StoreError::Corrupt)?;
+            write_effects(&mut tx, &effects).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn execute_raw(&self, sql: &str) -> Result<u64> {
+        Ok(sqlx::raw_sql(sql).execute(&self.pool).await?.rows_affected())
+    }
+}
+
+fn checkpoint_from_row(r: sqlx::sqlite::SqliteRow) -> Result<SignedCheckpoint> {
+    Ok(SignedCheckpoint {
+        size: to_u64(r.try_get("size")?, "size")?,
+        root: to_hash(r.try_get("root")?, "checkpoint root")?,
+        note: r.try_get("note")?,
+    })
+}
+
+fn posting_from_row(r: sqlx::sqlite::SqliteRow) -> Result<PostingRow> {
+    let side: String = r.try_get("side")?;
+    Ok(PostingRow {
+        seq: to_u64(r.try_get("seq")?, "seq")?,
+        idx: u32::try_from(r.try_get::<i64, _>("idx")?)
+            .map_err(|_| StoreError::Corrupt("posting index out of range".into()))?,
+        account: r.try_get("account")?,
+        currency: r.try_get("currency")?,
+        side: parse_side(&side)?,
+        amount_minor: r.try_get("amount_minor")?,
+    })
+}
+
+pub(crate) fn parse_side(s: &str) -> Result<Side> {
+    match s {
+        "debit" => Ok(Side::Debit),
+        "credit" => Ok(Side::Credit),
+        other => Err(StoreError::Corrupt(format!("posting side {other:?}"))),
+    }
+}
+
+async fn tree_size(conn: &mut SqliteConnection) -> Result<u64> {
+    let size: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq) + 1, 0) FROM journal")
+        .fetch_one(&mut *conn)
+        .await?;
+    to_u64(size, "tree size")
+}
+
+async fn fetch_nodes(conn: &mut SqliteConnection, ids: &[NodeId]) -> Result<HashMap<NodeId, Hash>> {
+    let mut out = HashMap::with_capacity(ids.len());
+    for chunk in ids.chunks(200) {
+        let mut q = QueryBuilder::<Sqlite>::new("SELECT level, idx, hash FROM merkle_nodes WHERE ");
+        for (i, id) in chunk.iter().enumerate() {
+            if i > 0 {
+                q.push(" OR ");
+            }
+            q.push("(level = ")
+                .push_bind(i64::from(id.level))
+                .push(" AND idx = ")
+                .push_bind(to_i64(id.index))
+                .push(")");
+        }
+        for r in q.build().fetch_all(&mut *conn).await? {
+            let level: i64 = r.try_get("level")?;
+            let id = NodeId::new(
+                u8::try_from(level).map_err(|_| StoreError::Corrupt("node level".into()))?,
+                to_u64(r.try_get("idx")?, "node index")?,
+            );
+            out.insert(id, to_hash(r.try_get("hash")?, "node hash")?);
+        }
+    }
+    Ok(out)
+}
+
+async fn load_head(conn: &mut SqliteConnection) -> Result<Head> {
+    let size = tree_size(conn).await?;
+    if size == 0 {
+        return Ok(Head::empty());
+    }
+    let row = sqlx::query("SELECT leaf_hash, at FROM journal WHERE seq = ?")
+        .bind(to_i64(size - 1))
+        .fetch_one(&mut *conn)
+        .await?;
+    let last_leaf = to_hash(row.try_get("leaf_hash")?, "leaf hash")?;
+    let at: String = row.try_get("at")?;
+    let last_at = parse_time(&at).ok_or_else(|| StoreError::Corrupt(format!("record time {at:?}")))?;
+    let ids = frontier_ids(size);
+    let nodes = fetch_nodes(conn, &ids).await?;
+    let hashes = ids
+        .iter()
+        .map(|id| {
+            nodes
+                .get(id)
+                .copied()
+                .ok_or_else(|| StoreError::Corrupt(format!("frontier node {id:?} missing")))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let frontier = Frontier::from_nodes(size, hashes).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    Ok(Head {
+        frontier,
+        last_leaf,
+        last_at: Some(last_at),
+    })
+}
+
+async fn load_state(conn: &mut SqliteConnection, size: u64, commands: &[Command]) -> Result<State> {
+    let mut state = State::default();
+    let names: Vec<&AccountName> = {
+        let mut seen = HashSet::new();
+        commands
+            .iter()
+            .flat_map(Command::accounts)
+            .filter(|n| seen.insert(*n))
+            .collect()
+    };
+    for chunk in names.chunks(NAMES_PER_QUERY) {
+        for n in chunk {
+            state.accounts.insert((*n).clone(), None);
+        }
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "SELECT a.name, a.type, a.closed_seq, b.currency, b.debit_minor - b.credit_minor AS net
+             FROM accounts a LEFT JOIN balances b ON b.account = a.name WHERE a.name IN (",
+        );
+        let mut sep = q.separated(", ");
+        for n in chunk {
+            sep.push_bind(n.as_str());
+        }
+        q.push(")");
+        for r in q.build().fetch_all(&mut *conn).await? {
+            let name: String = r.try_get("name")?;
+            let name = AccountName::parse(&name).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let type_: String = r.try_get("type")?;
+            let account_type =
+                AccountType::parse(&type_).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let closed = r.try_get::<Option<i64>, _>("closed_seq")?.is_some();
+            let entry = state.accounts.entry(name).or_insert(None).get_or_insert(AccountState {
+                account_type,
+                closed,
+                net: BTreeMap::new(),
+            });
+            if let Some(code) = r.try_get::<Option<String>, _>("currency")? {
+                let currency = Currency::parse(&code).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                let net: i64 = r.try_get("net")?;
+                entry.net.insert(currency, i128::from(net));
+            }
+        }
+    }
+    let targets: Vec<u64> = commands
+        .iter()
+        .filter_map(|c| match c {
+            Command::Transaction(t) => t.reverses,
+            _ => None,
+        })
+        .collect();
+    for &t in &targets {
+        state.transactions.insert(t, None);
+    }
+    let known: Vec<u64> = targets.into_iter().filter(|&t| t < size).collect();
+    for chunk in known.chunks(NAMES_PER_QUERY) {
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "SELECT seq, reverses, reversed_by FROM transactions WHERE seq IN (",
+        );
+        let mut sep = q.separated(", ");
+        for s in chunk {
+            sep.push_bind(to_i64(*s));
+        }
+        q.push(")");
+        for r in q.build().fetch_all(&mut *conn).await? {
+            let seq = to_u64(r.try_get("seq")?, "seq")?;
+            let reversed_by = r
+                .try_get::<Option<i64>, _>("reversed_by")?
+                .map(|s| to_u64(s, "seq"))
+                .transpose()?;
+            state.transactions.insert(
+                seq,
+                Some(TxState {
+                    postings: Some(Vec::new()),
+                    is_reversal: r.try_get::<Option<i64>, _>("reverses")?.is_some(),
+                    reversed_by,
+                }),
+            );
+        }
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "SELECT seq, idx, account, currency, side, amount_minor FROM postings WHERE seq IN (",
+        );
+        let mut sep = q.separated(", ");
+        for s in chunk {
+            sep.push_bind(to_i64(*s));
+        }
+        q.push(") ORDER BY seq, idx");
+        for r in q.build().fetch_all(&mut *conn).await? {
+            let row = posting_from_row(r)?;
+            add_original_posting(&mut state, row)?;
+        }
+    }
+    Ok(state)
+}
+
+/// Adds one stored posting to the original transaction it belongs to (for the mirror check).
+pub(crate) fn add_original_posting(state: &mut State, row: PostingRow) -> Result<()> {
+    let corrupt = |e: String| StoreError::Corrupt(e);
+    let currency = Currency::parse(&row.currency).map_err(|e| corrupt(e.to_string()))?;
+    let posting = Posting {
+        account: AccountName::parse(&row.account).map_err(|e| corrupt(e.to_string()))?,
+        side: row.side,
+        money: Money::from_minor(row.amount_minor, currency),
+    };
+    if let Some(Some(tx)) = state.transactions.get_mut(&row.seq) {
+        tx.postings.get_or_insert_with(Vec::new).push(posting);
+    }
+    Ok(())
+}
+
+async fn write_plan(conn: &mut SqliteConnection, plan: &Plan) -> Result<()> {
+    for chunk in plan.records.chunks(ROWS_PER_INSERT) {
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO journal (seq, kind, at, actor, record, leaf_hash) ",
+        );
+        q.push_values(chunk, |mut b, r| {
+            b.push_bind(to_i64(r.record.seq))
+                .push_bind(r.record.kind.as_str())
+                .push_bind(tranche_audit::record::format_time(r.record.at))
+                .push_bind(r.record.actor.as_str())
+                .push_bind(r.bytes.as_slice())
+                .push_bind(r.leaf.as_slice());
+        });
+        q.build().execute(&mut *conn).await?;
+    }
+    for chunk in plan.nodes.chunks(ROWS_PER_INSERT * 2) {
+        let mut q = QueryBuilder::<Sqlite>::new("INSERT INTO merkle_nodes (level, idx, hash) ");
+        q.push_values(chunk, |mut b, (id, h)| {
+            b.push_bind(i64::from(id.level))
+                .push_bind(to_i64(id.index))
+                .push_bind(h.as_slice());
+        });
+        q.build().execute(&mut *conn).await?;
+    }
+    let cp = &plan.checkpoint;
+    let at = plan
+        .records
+        .last()
+        .map(|r| tranche_audit::record::format_time(r.record.at))
+        .unwrap_or_default();
+    sqlx::query("INSERT INTO checkpoints (size, root, note, signed_at) VALUES (?, ?, ?, ?)")
+        .bind(to_i64(cp.size))
+        .bind(cp.root.as_slice())
+        .bind(cp.note.as_str())
+        .bind(at)
+        .execute(&mut *conn)
+        .await?;
+    write_effects(conn, &plan.effects).await
+}
+
+async fn write_effects(conn: &mut SqliteConnection, e: &Effects) -> Result<()> {
+    for chunk in e.accounts_opened.chunks(ROWS_PER_INSERT) {
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO accounts (name, type, description, opened_seq) ",
+        );
+        q.push_values(chunk, |mut b, (name, t, d, seq)| {
+            b.push_bind(name.as_str())
+                .push_bind(t.as_str())
+                .push_bind(d.as_deref())
+                .push_bind(to_i64(*seq));
+        });
+        q.build().execute(&mut *conn).await?;
+    }
+    for (name, seq) in &e.accounts_closed {
+        sqlx::query("UPDATE accounts SET closed_seq = ? WHERE name = ?")
+            .bind(to_i64(*seq))
+            .bind(name)
+            .execute(&mut *conn)
+            .await?;
+    }
+    for chunk in e.postings.chunks(ROWS_PER_INSERT) {
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO postings (seq, idx, account, currency, side, amount_minor) ",
+        );
+        q.push_values(chunk, |mut b, p| {
+            b.push_bind(to_i64(p.seq))
+                .push_bind(i64::from(p.idx))
+                .push_bind(p.account.as_str())
+                .push_bind(p.currency.as_str())
+                .push_bind(p.side.as_str())
+                .push_bind(p.amount_minor);
+        });
+        q.build().execute(&mut *conn).await?;
+    }
+    let deltas: Vec<_> = e.balance_deltas.iter().collect();
+    for chunk in deltas.chunks(ROWS_PER_INSERT) {
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO balances (account, currency, debit_minor, credit_minor) ",
+        );
+        q.push_values(chunk, |mut b, ((account, currency), (d, c))| {
+            b.push_bind(account.as_str())
+                .push_bind(currency.as_str())
+                .push_bind(*d)
+                .push_bind(*c);
+        });
+        q.push(
+            " ON CONFLICT (account, currency) DO UPDATE SET
+              debit_minor = debit_minor + excluded.debit_minor,
+              credit_minor = credit_minor + excluded.credit_minor",
+        );
+        q.build().execute(&mut *conn).await?;
+    }
+    for chunk in e.transactions.chunks(ROWS_PER_INSERT) {
+        let mut q = QueryBuilder::<Sqlite>::new("INSERT INTO transactions (seq, memo, reverses) ");
+        q.push_values(chunk, |mut b, (seq, memo, reverses)| {
+            b.push_bind(to_i64(*seq))
+                .push_bind(memo.as_str())
+                .push_bind(reverses.map(to_i64));
+        });
+        q.build().execute(&mut *conn).await?;
+    }
+    for (original, by) in &e.reversed {
+        sqlx::query("UPDATE transactions SET reversed_by = ? WHERE seq = ?")
+            .bind(to_i64(*by))
+            .bind(to_i64(*original))
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
