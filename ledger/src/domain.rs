@@ -63,9 +63,14 @@ impl TransactionInput {
     pub fn from_json(text: &str) -> Result<Self, Invalid> {
         let de = &mut serde_json::Deserializer::from_str(text);
         serde_path_to_error::deserialize(de).map_err(|e| {
-            let field = e.path().to_string();
-            let field = if field == "." { String::new() } else { field };
+            let path = e.path().to_string();
             let inner = e.into_inner();
+            // A syntax error has no meaningful field: its line and column say where it is.
+            let field = if path == "." || inner.is_syntax() || inner.is_eof() {
+                String::new()
+            } else {
+                path
+            };
             let code = if inner.is_syntax() || inner.is_eof() {
                 "malformed_json"
             } else if inner.to_string().contains("unknown field") {

@@ -1,1 +1,4 @@
+//! Integration tests of the ledger's storage: every scenario runs on SQLite and on PostgreSQL.
 
+mod journal;
+mod properties;

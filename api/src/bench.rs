@@ -1,0 +1,137 @@
+//! `tranche bench`: measures and prints figures; it asserts nothing. Append throughput is
+//! measured on a fresh ledger per backend with batches of two-posting transactions, the way a
+//! cycle or a payment file posts them.
+
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::Context as _;
+use chrono::Utc;
+use clap::Args;
+use tranche_audit::account::AccountName;
+use tranche_audit::money::{Currency, Money};
+use tranche_audit::posting::{Posting, Side};
+use tranche_ledger::domain::{Command, NewTransaction};
+use tranche_ledger::pgtemp::TempCluster;
+use tranche_ledger::{Config, Ledger};
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Transactions per backend (two postings each).
+    #[arg(long, default_value_t = 50_000)]
+    pub transactions: u64,
+    /// Transactions per append batch (one database transaction and one checkpoint each).
+    #[arg(long, default_value_t = 1_000)]
+    pub batch: u64,
+    /// PostgreSQL URL of an empty database to use; default: a throwaway local cluster.
+    #[arg(long, env = "TRANCHE_BENCH_POSTGRES")]
+    pub postgres: Option<String>,
+    /// Skip the PostgreSQL figures.
+    #[arg(long)]
+    pub skip_postgres: bool,
+    /// Records in the synthetic export the verifier benchmark checks (0 to skip).
+    #[arg(long, default_value_t = 1_000_000)]
+    pub verify_records: u64,
+}
+
+/// Payees cycled through by the benchmark, so balances spread over many accounts as in a cycle.
+const PAYEES: u64 = 1_000;
+
+fn posting(account: &str, side: Side, money: Money) -> anyhow::Result<Posting> {
+    Ok(Posting {
+        account: AccountName::parse(account).map_err(|e| anyhow::anyhow!("{e}"))?,
+        side,
+        money,
+    })
+}
+
+async fn append_bench(ledger: &Ledger, args: &BenchArgs) -> anyhow::Result<(f64, f64)> {
+    let usd = Currency::parse("USD").map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut opens = vec![Command::open_account("expense:c4t-stipend", "expense", None)
+        .map_err(|e| anyhow::anyhow!("{e}"))?];
+    for p in 0..PAYEES {
+        opens.push(
+            Command::open_account(&format!("payable:participant:P-{p:05}"), "liability", None)
+                .map_err(|e| anyhow::anyhow!("{e}"))?,
+        );
+    }
+    ledger.append(&opens, "bench", Utc::now()).await?;
+    let batches = args.transactions.div_ceil(args.batch);
+    let bar = crate::cli::progress_bar(batches, ledger.store().backend_name());
+    let mut elapsed = std::time::Duration::ZERO;
+    let mut posted = 0u64;
+    for b in 0..batches {
+        let n = args.batch.min(args.transactions - posted);
+        let mut commands = Vec::with_capacity(n as usize);
+        for i in 0..n {
+            let k = b * args.batch + i;
+            let amount = Money::from_minor(6000 + (k % 100) as i64, usd);
+            commands.push(Command::Transaction(NewTransaction {
+                memo: format!("C4T stipend {k}"),
+                postings: vec![
+                    posting("expense:c4t-stipend", Side::Debit, amount)?,
+                    posting(&format!("payable:participant:P-{:05}", k % PAYEES), Side::Credit, amount)?,
+                ],
+                reverses: None,
+            }));
+        }
+        // Only the append is timed: building the input is the caller's work.
+        let start = Instant::now();
+        ledger.append(&commands, "bench", Utc::now()).await?;
+        elapsed += start.elapsed();
+        posted += n;
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    let secs = elapsed.as_secs_f64();
+    Ok((posted as f64 * 2.0 / secs, posted as f64 / secs))
+}
+
+fn report(backend: &str, args: &BenchArgs, figures: (f64, f64)) {
+    println!(
+        "append {backend:<8} {} transactions in batches of {}: {:>10.0} postings/s ({:.0} transactions/s)",
+        args.transactions, args.batch, figures.0, figures.1
+    );
+}
+
+pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
+    println!("tranche bench: {} cores", std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let dir = tempfile::tempdir().context("Failed to create a temporary directory")?;
+    let ledger = Ledger::open(&Config::new(dir.path().join("sqlite")))
+        .await
+        .context("Failed to open the SQLite ledger")?;
+    let figures = append_bench(&ledger, &args).await?;
+    report("sqlite", &args, figures);
+    drop(ledger);
+
+    if !args.skip_postgres {
+        let mut _cluster = None;
+        let url = match &args.postgres {
+            Some(url) => url.clone(),
+            None => {
+                let cluster = TempCluster::start(true).context(
+                    "Failed to start a throwaway PostgreSQL cluster (pass --postgres URL or --skip-postgres)",
+                )?;
+                let url = cluster.create_database("bench").await?;
+                _cluster = Some(cluster);
+                url
+            }
+        };
+        let mut config = Config::new(dir.path().join("pg"));
+        config.database_url = Some(url);
+        let ledger = Ledger::open(&config)
+            .await
+            .context("Failed to open the PostgreSQL ledger")?;
+        let figures = append_bench(&ledger, &args).await?;
+        report("postgres", &args, figures);
+    }
+
+    if args.verify_records > 0 {
+        crate::bench::verify_bench(dir.path(), args.verify_records)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn verify_bench(_dir: &std::path::Path, _records: u64) -> anyhow::Result<()> {
+    anyhow::bail!("verifier benchmark pending")
+}

@@ -1,0 +1,542 @@
+//! The commands of `tranche`. Each handler opens the ledger, does one thing, and prints what a
+//! finance officer needs to see. Bad input is reported with the field and the rule, and nothing
+//! is written.
+
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Read, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context as _};
+use chrono::Utc;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use tranche_audit::money::{format_minor, Currency};
+use tranche_audit::record::{kind, Record, TransactionBody};
+use tranche_audit::Invalid;
+use tranche_ledger::domain::{Command, NewTransaction, TransactionInput};
+use tranche_ledger::{Config, Ledger, StoreError};
+
+/// The largest input `tranche post` reads.
+const MAX_POST_BYTES: u64 = 64 * 1024 * 1024;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "tranche",
+    version,
+    about = "An append-only, signed, double-entry disbursement ledger for humanitarian cash programmes",
+    long_about = "tranche keeps the journal of a cash programme: exact money, double entry, every record \
+hash-chained and covered by signed Merkle checkpoints, so that an auditor can verify an export offline \
+with tranche-verify.\n\nWith no configuration it keeps everything in ./data (SQLite). Set DATABASE_URL \
+to a postgres:// URL to use PostgreSQL."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Cmd,
+}
+
+#[derive(Debug, Args)]
+pub struct Global {
+    /// Directory for the SQLite database and the ledger key.
+    #[arg(long, global = true, env = "TRANCHE_DATA_DIR", default_value = "data")]
+    pub data_dir: PathBuf,
+    /// PostgreSQL URL (postgres://…); without it the embedded SQLite file is used.
+    #[arg(long, global = true, env = "DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Path of the ledger's checkpoint signing key (default: DATA_DIR/ledger.key).
+    #[arg(long, global = true, env = "TRANCHE_KEY")]
+    pub key: Option<PathBuf>,
+    /// Who is acting, as written in each record's `actor` field.
+    #[arg(long, global = true, env = "TRANCHE_ACTOR")]
+    pub actor: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Cmd {
+    /// Create the data directory, database and ledger key, and write the first record.
+    Init {
+        /// The log's origin: the first line of every checkpoint and the key's name.
+        #[arg(long)]
+        origin: Option<String>,
+    },
+    /// Open, close or list accounts.
+    #[command(subcommand)]
+    Account(AccountCmd),
+    /// Post a JSON transaction, or JSON Lines of transactions as one all-or-nothing batch.
+    ///
+    /// A transaction is {"memo": "...", "postings": [{"account": "bank:operating",
+    /// "currency": "USD", "side": "debit", "amount": "60.00"}, ...], "reverses": SEQ?}.
+    /// Amounts are strings; per currency, debits must equal credits.
+    Post {
+        /// The file to read, or - for standard input.
+        file: String,
+    },
+    /// Post the exact reversal of transaction SEQ (every posting with its side swapped).
+    Reverse {
+        seq: u64,
+        /// Why it is reversed.
+        #[arg(long, default_value = "")]
+        memo: String,
+    },
+    /// Show balances per account and currency, for all accounts or those under PREFIX.
+    Balance {
+        /// An account or a prefix such as `expense` (whole segments only).
+        prefix: Option<String>,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// List journal records.
+    Log {
+        /// First seq to show (default: the last LIMIT records).
+        #[arg(long)]
+        from: Option<u64>,
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+        /// Print the canonical record bytes instead of a summary.
+        #[arg(long)]
+        raw: bool,
+    },
+    /// Export the journal for offline verification: records.jsonl, checkpoint, ledger.vkey.
+    Export {
+        /// Directory to write (created if missing).
+        dir: PathBuf,
+    },
+    /// Rebuild balances and other projections from the journal alone.
+    Rebuild {
+        /// Only compare rebuilt with live and report every difference; change nothing.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Print the ledger's verifier key (C2SP vkey) and latest checkpoint.
+    Checkpoint,
+    /// Measure append and verification throughput and print the figures.
+    Bench(crate::bench::BenchArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AccountCmd {
+    /// Open an account (a journal record).
+    Open {
+        /// Hierarchical name, e.g. expense:c4t-stipend or payable:participant:P-00012.
+        name: String,
+        /// asset, liability, equity, income, expense or memo (off-balance).
+        #[arg(long = "type")]
+        account_type: String,
+        #[arg(long)]
+        description: Option<String>,
+    },
+    /// Close an account whose balance is zero in every currency.
+    Close { name: String },
+    /// List accounts.
+    List,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Format {
+    Table,
+    Csv,
+    Json,
+}
+
+fn config(g: &Global, origin: Option<String>) -> Config {
+    let mut c = Config::new(&g.data_dir);
+    c.database_url = g.database_url.clone();
+    c.key_path = g.key.clone();
+    c.origin = origin;
+    c
+}
+
+fn actor(g: &Global) -> String {
+    g.actor.clone().unwrap_or_else(|| {
+        format!(
+            "cli:{}",
+            std::env::var("USER").unwrap_or_else(|_| "operator".into())
+        )
+    })
+}
+
+async fn open(g: &Global) -> anyhow::Result<Ledger> {
+    Ledger::open(&config(g, None))
+        .await
+        .context("Failed to open the ledger")
+}
+
+pub fn progress_bar(total: u64, what: &str) -> ProgressBar {
+    let bar = if std::io::stderr().is_terminal() {
+        ProgressBar::new(total)
+    } else {
+        ProgressBar::hidden()
+    };
+    bar.set_style(
+        ProgressStyle::with_template(&format!(
+            "{what} [{{bar:40}}] {{pos}}/{{len}} ({{per_sec}}, {{eta}} left)"
+        ))
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    bar
+}
+
+/// Prints a refusal and returns the exit code for bad input.
+fn refused(e: &StoreError) -> Option<ExitCode> {
+    match e {
+        StoreError::Invalid(i) => {
+            eprintln!("refused: {i}");
+            eprintln!("nothing was written");
+            Some(ExitCode::from(3))
+        }
+        _ => None,
+    }
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let g = &cli.global;
+    match cli.command {
+        Cmd::Init { origin } => {
+            let ledger = Ledger::open(&config(g, origin))
+                .await
+                .context("Failed to initialise the ledger")?;
+            let size = ledger.store().tree_size().await?;
+            println!("ledger ready ({} backend)", ledger.store().backend_name());
+            println!("origin:       {}", ledger.origin());
+            println!("verifier key: {}", ledger.verifier().to_vkey());
+            println!("records:      {size}");
+            if g.database_url.is_none() {
+                println!("data:         {}", g.data_dir.display());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Account(cmd) => account(g, cmd).await,
+        Cmd::Post { file } => post(g, &file).await,
+        Cmd::Reverse { seq, memo } => reverse(g, seq, memo).await,
+        Cmd::Balance { prefix, format } => balance(g, prefix.as_deref().unwrap_or(""), format).await,
+        Cmd::Log { from, limit, raw } => log(g, from, limit, raw).await,
+        Cmd::Export { dir } => {
+            let ledger = open(g).await?;
+            let total = ledger.store().tree_size().await?;
+            let bar = progress_bar(total, "exporting");
+            let done = tranche_ledger::export::export_dir(&ledger, &dir, |n, _| bar.set_position(n))
+                .await
+                .context("Failed to export the journal")?;
+            bar.finish_and_clear();
+            println!(
+                "exported {} records ({} bytes) to {}",
+                done.records,
+                done.bytes,
+                dir.display()
+            );
+            println!("verify with: tranche-verify {} --vkey <the ledger's published vkey>", dir.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Rebuild { check } => rebuild(g, check).await,
+        Cmd::Checkpoint => {
+            let ledger = open(g).await?;
+            println!("{}", ledger.verifier().to_vkey());
+            if let Some(cp) = ledger.store().latest_checkpoint().await? {
+                print!("\n{}", cp.note);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Bench(args) => crate::bench::run(args).await,
+    }
+}
+
+async fn account(g: &Global, cmd: AccountCmd) -> anyhow::Result<ExitCode> {
+    let command = match &cmd {
+        AccountCmd::List => {
+            let ledger = open(g).await?;
+            println!("{:<48} {:<10} {:>8} {:>8}  description", "account", "type", "opened", "closed");
+            for a in ledger.store().accounts().await? {
+                println!(
+                    "{:<48} {:<10} {:>8} {:>8}  {}",
+                    a.name,
+                    a.account_type,
+                    a.opened_seq,
+                    a.closed_seq.map(|s| s.to_string()).unwrap_or_default(),
+                    a.description.unwrap_or_default()
+                );
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        AccountCmd::Open {
+            name,
+            account_type,
+            description,
+        } => Command::open_account(name, account_type, description.clone()),
+        AccountCmd::Close { name } => Command::close_account(name),
+    };
+    let command = match command {
+        Ok(c) => c,
+        Err(i) => return Ok(refused(&StoreError::Invalid(i)).unwrap_or(ExitCode::FAILURE)),
+    };
+    let ledger = open(g).await?;
+    match ledger.append(&[command], &actor(g), Utc::now()).await {
+        Ok(done) => {
+            println!("recorded at seq {}", done.first_seq);
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => refused(&e).map(Ok).unwrap_or_else(|| Err(e.into())),
+    }
+}
+
+/// Parses `text` as one JSON transaction or as JSON Lines of transactions. Errors name the
+/// line (for JSON Lines) and the field.
+pub fn parse_transactions(text: &str) -> Result<Vec<Command>, (Option<usize>, Invalid)> {
+    let trimmed = text.trim();
+    if trimmed.is_empty() {
+        return Err((None, Invalid::new("", "empty_input", "no transaction given")));
+    }
+    // A single (possibly pretty-printed) object.
+    if let Ok(serde_json::Value::Object(_)) = serde_json::from_str::<serde_json::Value>(trimmed) {
+        let input = TransactionInput::from_json(trimmed).map_err(|e| (None, e))?;
+        return input.into_command().map(|c| vec![c]).map_err(|e| (None, e));
+    }
+    let mut commands = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let command = TransactionInput::from_json(line)
+            .and_then(TransactionInput::into_command)
+            .map_err(|e| (Some(i + 1), e))?;
+        commands.push(command);
+    }
+    Ok(commands)
+}
+
+async fn post(g: &Global, file: &str) -> anyhow::Result<ExitCode> {
+    let mut text = String::new();
+    if file == "-" {
+        std::io::stdin()
+            .take(MAX_POST_BYTES + 1)
+            .read_to_string(&mut text)
+            .context("Failed to read standard input")?;
+    } else {
+        std::fs::File::open(file)
+            .with_context(|| format!("Failed to open {file}"))?
+            .take(MAX_POST_BYTES + 1)
+            .read_to_string(&mut text)
+            .with_context(|| format!("Failed to read {file}"))?;
+    }
+    if text.len() as u64 > MAX_POST_BYTES {
+        bail!("input is larger than {MAX_POST_BYTES} bytes: split it into several batches");
+    }
+    let commands = match parse_transactions(&text) {
+        Ok(c) => c,
+        Err((line, e)) => {
+            match line {
+                Some(n) => eprintln!("refused: line {n}: {e}"),
+                None => eprintln!("refused: {e}"),
+            }
+            eprintln!("nothing was written: the whole batch is refused");
+            return Ok(ExitCode::from(3));
+        }
+    };
+    let ledger = open(g).await?;
+    match ledger.append(&commands, &actor(g), Utc::now()).await {
+        Ok(done) => {
+            let last = done.first_seq + done.count - 1;
+            println!(
+                "posted {} transaction(s) at seq {}..={}; checkpoint: tree size {}",
+                done.count, done.first_seq, last, done.checkpoint.size
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(StoreError::Invalid(i)) => {
+            // Map the batch position back to the input line for JSON Lines.
+            let line = i.item.and_then(|item| {
+                text.lines()
+                    .enumerate()
+                    .filter(|(_, l)| !l.trim().is_empty())
+                    .nth(item)
+                    .map(|(n, _)| n + 1)
+            });
+            let mut shown = i.clone();
+            shown.item = None;
+            match (line, commands.len() > 1) {
+                (Some(n), true) => eprintln!("refused: line {n}: {shown}"),
+                _ => eprintln!("refused: {shown}"),
+            }
+            eprintln!("nothing was written: the whole batch is refused");
+            Ok(ExitCode::from(3))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn reverse(g: &Global, seq: u64, memo: String) -> anyhow::Result<ExitCode> {
+    let ledger = open(g).await?;
+    let Some(stored) = ledger.store().records(seq, 1).await?.into_iter().find(|r| r.seq == seq) else {
+        eprintln!("refused: reverses: seq {seq} does not exist (unknown_transaction)");
+        return Ok(ExitCode::from(3));
+    };
+    let record = Record::decode(&stored.bytes).context("Failed to read the original record")?;
+    if record.kind != kind::TRANSACTION {
+        eprintln!("refused: reverses: seq {seq} is a {} record, not a transaction (unknown_transaction)", record.kind);
+        return Ok(ExitCode::from(3));
+    }
+    let body: TransactionBody = serde_json::from_value(record.body).context("Failed to read the original transaction")?;
+    let mut postings = body.postings(true).map_err(|e| anyhow::anyhow!("{e}"))?;
+    for p in &mut postings {
+        p.side = p.side.opposite();
+    }
+    let memo = if memo.is_empty() {
+        format!("reversal of seq {seq}")
+    } else {
+        memo
+    };
+    let command = Command::Transaction(NewTransaction {
+        memo,
+        postings,
+        reverses: Some(seq),
+    });
+    match ledger.append(&[command], &actor(g), Utc::now()).await {
+        Ok(done) => {
+            println!("seq {seq} reversed by seq {}", done.first_seq);
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => refused(&e).map(Ok).unwrap_or_else(|| Err(e.into())),
+    }
+}
+
+async fn balance(g: &Global, prefix: &str, format: Format) -> anyhow::Result<ExitCode> {
+    let ledger = open(g).await?;
+    let rows = ledger.store().balances(prefix).await?;
+    let mut totals: BTreeMap<String, (i128, i128)> = BTreeMap::new();
+    let mut out = std::io::stdout().lock();
+    let fmt = |minor: i128, code: &str| {
+        Currency::parse(code).map_or_else(|_| minor.to_string(), |c| format_minor(minor, c))
+    };
+    match format {
+        Format::Table => writeln!(
+            out,
+            "{:<48} {:<4} {:>18} {:>18} {:>18}",
+            "account", "cur", "debits", "credits", "balance"
+        )?,
+        Format::Csv => writeln!(out, "account,currency,debits,credits,balance")?,
+        Format::Json => {}
+    }
+    let mut json = Vec::new();
+    for r in &rows {
+        let (d, c) = (i128::from(r.debit_minor), i128::from(r.credit_minor));
+        let t = totals.entry(r.currency.clone()).or_default();
+        t.0 += d;
+        t.1 += c;
+        let (ds, cs, bs) = (fmt(d, &r.currency), fmt(c, &r.currency), fmt(d - c, &r.currency));
+        match format {
+            Format::Table => writeln!(out, "{:<48} {:<4} {ds:>18} {cs:>18} {bs:>18}", r.account, r.currency)?,
+            Format::Csv => writeln!(out, "{},{},{ds},{cs},{bs}", r.account, r.currency)?,
+            Format::Json => json.push(serde_json::json!({
+                "account": r.account, "currency": r.currency,
+                "debits": ds, "credits": cs, "balance": bs,
+            })),
+        }
+    }
+    match format {
+        Format::Table => {
+            for (cur, (d, c)) in &totals {
+                writeln!(
+                    out,
+                    "{:<48} {cur:<4} {:>18} {:>18} {:>18}",
+                    "total",
+                    fmt(*d, cur),
+                    fmt(*c, cur),
+                    fmt(d - c, cur)
+                )?;
+            }
+        }
+        Format::Csv => {}
+        Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(&json)?)?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn log(g: &Global, from: Option<u64>, limit: u32, raw: bool) -> anyhow::Result<ExitCode> {
+    let ledger = open(g).await?;
+    let size = ledger.store().tree_size().await?;
+    let from = from.unwrap_or_else(|| size.saturating_sub(u64::from(limit)));
+    let mut out = std::io::stdout().lock();
+    for stored in ledger.store().records(from, limit).await? {
+        if raw {
+            out.write_all(&stored.bytes)?;
+            out.write_all(b"\n")?;
+            continue;
+        }
+        let record = Record::decode(&stored.bytes).context("Failed to read a stored record")?;
+        let summary = summarize(&record);
+        writeln!(
+            out,
+            "{:>8}  {}  {:<14} {:<20} {summary}",
+            record.seq,
+            tranche_audit::record::format_time(record.at),
+            record.kind,
+            record.actor
+        )?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn summarize(record: &Record) -> String {
+    let b = &record.body;
+    let s = |k: &str| b.get(k).and_then(|v| v.as_str()).unwrap_or("").to_string();
+    match record.kind.as_str() {
+        kind::ACCOUNT_OPEN => format!("{} ({})", s("name"), s("type")),
+        kind::ACCOUNT_CLOSE => s("name"),
+        kind::LEDGER_KEY => format!("origin {}", s("origin")),
+        kind::TRANSACTION => {
+            let body: Option<TransactionBody> = serde_json::from_value(b.clone()).ok();
+            match body {
+                Some(t) => {
+                    let moved: Vec<String> = t
+                        .postings
+                        .iter()
+                        .filter(|p| p.side == tranche_audit::posting::Side::Debit)
+                        .map(|p| format!("{} {} -> {}", p.currency, p.amount, p.account))
+                        .collect();
+                    let rev = t.reverses.map(|r| format!(" [reverses {r}]")).unwrap_or_default();
+                    format!("{}{rev}: {}", t.memo, moved.join(", "))
+                }
+                None => String::new(),
+            }
+        }
+        _ => String::new(),
+    }
+}
+
+async fn rebuild(g: &Global, check: bool) -> anyhow::Result<ExitCode> {
+    let ledger = open(g).await?;
+    let total = ledger.store().tree_size().await?;
+    if !check {
+        ledger
+            .store()
+            .replace_projections()
+            .await
+            .context("Failed to rebuild the projections")?;
+        println!("projections rebuilt from {total} records");
+    }
+    let bar = progress_bar(total, "checking");
+    let report = tranche_ledger::rebuild::check(ledger.store(), ledger.verifier(), |n, _| {
+        bar.set_position(n)
+    })
+    .await
+    .context("Failed to check the projections")?;
+    bar.finish_and_clear();
+    if report.is_clean() {
+        println!(
+            "rebuilt equals live: {} records, {} checkpoints checked, no difference",
+            report.records, report.checkpoints
+        );
+        Ok(ExitCode::SUCCESS)
+    } else {
+        println!(
+            "{} difference(s) between the journal and the live state:",
+            report.differences_total
+        );
+        for d in &report.differences {
+            println!("  {d}");
+        }
+        Ok(ExitCode::from(4))
+    }
+}
