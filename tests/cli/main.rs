@@ -1,0 +1,203 @@
+//! The README walkthrough, run for real: `tranche init`, accounts, posts (and refusals that
+//! write nothing), balance, reverse, export, `tranche-verify`, tamper detection on the export,
+//! and `tranche rebuild --check`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn tranche() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_tranche"))
+}
+
+/// The verifier is built by the workspace next to `tranche`.
+fn tranche_verify() -> PathBuf {
+    let path = tranche().with_file_name("tranche-verify");
+    assert!(
+        path.exists(),
+        "tranche-verify is not built at {}: run the workspace tests (cargo test --workspace)",
+        path.display()
+    );
+    path
+}
+
+struct Cli {
+    data: tempfile::TempDir,
+}
+
+impl Cli {
+    fn new() -> Self {
+        Cli {
+            data: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    fn run(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        use std::io::Write;
+        let mut cmd = Command::new(tranche());
+        cmd.args(args)
+            .env("TRANCHE_DATA_DIR", self.data.path().join("data"))
+            .env_remove("DATABASE_URL")
+            .env("TRANCHE_ACTOR", "finance:ana")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = cmd.spawn().expect("tranche starts");
+        if let Some(input) = stdin {
+            child
+                .stdin
+                .take()
+                .expect("stdin")
+                .write_all(input.as_bytes())
+                .expect("write stdin");
+        }
+        drop(child.stdin.take());
+        child.wait_with_output().expect("tranche runs")
+    }
+
+    fn ok(&self, args: &[&str], stdin: Option<&str>) -> String {
+        let out = self.run(args, stdin);
+        assert!(
+            out.status.success(),
+            "tranche {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).expect("utf-8")
+    }
+
+    fn refused(&self, args: &[&str], stdin: Option<&str>, needle: &str) {
+        let size = self.size();
+        let out = self.run(args, stdin);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(3), "tranche {args:?}: {err}");
+        assert!(err.contains(needle), "expected {needle:?} in {err}");
+        assert!(err.contains("nothing was written"), "{err}");
+        assert_eq!(self.size(), size, "a refusal wrote a record");
+    }
+
+    fn size(&self) -> usize {
+        self.ok(&["log", "--from", "0", "--limit", "10000"], None).lines().count()
+    }
+}
+
+fn verify(dir: &Path, vkey: &str) -> Output {
+    Command::new(tranche_verify())
+        .arg(dir)
+        .args(["--vkey", vkey])
+        .output()
+        .expect("tranche-verify runs")
+}
+
+#[test]
+fn the_readme_walkthrough_works_and_the_verifier_catches_tampering() {
+    let cli = Cli::new();
+    let init = cli.ok(&["init", "--origin", "caminando.example/ledger"], None);
+    let vkey = init
+        .lines()
+        .find_map(|l| l.strip_prefix("verifier key: "))
+        .expect("init prints the verifier key")
+        .trim()
+        .to_string();
+    assert!(vkey.starts_with("caminando.example/ledger+"));
+
+    for (name, t) in [
+        ("bank:operating", "asset"),
+        ("fund:bprm", "equity"),
+        ("expense:c4t-stipend", "expense"),
+        ("payable:participant:P-00012", "liability"),
+    ] {
+        cli.ok(&["account", "open", name, "--type", t], None);
+    }
+    cli.refused(&["account", "open", "bank:operating", "--type", "asset"], None, "account_exists");
+    cli.refused(&["account", "open", "bank:x", "--type", "cash"], None, "invalid_account_type");
+
+    cli.ok(
+        &["post", "-"],
+        Some(r#"{"memo": "BPRM drawdown 1", "postings": [
+              {"account": "bank:operating", "currency": "USD", "side": "debit", "amount": "5000.00"},
+              {"account": "fund:bprm", "currency": "USD", "side": "credit", "amount": "5000.00"}]}"#),
+    );
+    let line = |memo: &str, amount: &str| {
+        format!(
+            r#"{{"memo":"{memo}","postings":[{{"account":"expense:c4t-stipend","currency":"USD","side":"debit","amount":"{amount}"}},{{"account":"payable:participant:P-00012","currency":"USD","side":"credit","amount":"{amount}"}}]}}"#
+        )
+    };
+    let batch = format!("{}\n{}\n", line("March C4T", "60.00"), line("April C4T", "48"));
+    let posted = cli.ok(&["post", "-"], Some(&batch));
+    assert!(posted.contains("posted 2 transaction(s)"), "{posted}");
+
+    // A malformed line refuses the whole batch and names the line.
+    let bad = format!("{}\n{}\n{{\"memo\": \"broken\", \n", line("May", "60.00"), line("June", "60.00"));
+    cli.refused(&["post", "-"], Some(&bad), "line 3");
+    let unbalanced = format!("{}\n{}\n", line("May", "60.00"), line("June", "60.00").replacen("60.00", "61.00", 1));
+    cli.refused(&["post", "-"], Some(&unbalanced), "line 2: postings: USD debits 61.00 do not equal credits 60.00 (unbalanced)");
+    cli.refused(&["post", "-"], Some(&line("July", "60.001")), "too_many_decimals");
+
+    let balance = cli.ok(&["balance", "payable"], None);
+    assert!(balance.contains("payable:participant:P-00012"), "{balance}");
+    assert!(balance.contains("-108.00"), "{balance}");
+    let csv = cli.ok(&["balance", "--format", "csv"], None);
+    assert!(csv.starts_with("account,currency,debits,credits,balance\n"), "{csv}");
+    assert!(csv.contains("bank:operating,USD,5000.00,0.00,5000.00"), "{csv}");
+
+    let reversed = cli.ok(&["reverse", "7", "--memo", "duplicate stipend"], None);
+    assert!(reversed.contains("seq 7 reversed by seq 8"), "{reversed}");
+    cli.refused(&["reverse", "7"], None, "already_reversed");
+    let balance = cli.ok(&["balance", "payable"], None);
+    assert!(balance.contains("-48.00"), "{balance}");
+
+    let rebuilt = cli.ok(&["rebuild", "--check"], None);
+    assert!(rebuilt.contains("no difference"), "{rebuilt}");
+
+    let export = cli.data.path().join("export");
+    cli.ok(&["export", export.to_str().expect("utf-8 path")], None);
+    for f in ["records.jsonl", "checkpoint", "ledger.vkey"] {
+        assert!(export.join(f).exists(), "{f} exported");
+    }
+    let out = verify(&export, &vkey);
+    assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+
+    // Tampering with the real export: each change is caught and the first bad seq named.
+    let original = std::fs::read_to_string(export.join("records.jsonl")).expect("records");
+    let lines: Vec<&str> = original.lines().collect();
+    assert_eq!(lines.len(), 9);
+    let mut cases: Vec<(&str, String, u64)> = Vec::new();
+    cases.push(("one byte of a memo", original.replacen("March C4T", "March C4U", 1), 6));
+    let mut deleted = lines.clone();
+    deleted.remove(4);
+    cases.push(("a deleted line", deleted.join("\n") + "\n", 4));
+    let mut swapped = lines.clone();
+    swapped.swap(5, 6);
+    cases.push(("two swapped lines", swapped.join("\n") + "\n", 5));
+    cases.push(("a truncated journal", lines[..7].join("\n") + "\n", 7));
+    for (what, text, seq) in cases {
+        let dir = cli.data.path().join(format!("tampered-{seq}"));
+        std::fs::create_dir_all(&dir).expect("dir");
+        for f in ["checkpoint", "ledger.vkey"] {
+            std::fs::copy(export.join(f), dir.join(f)).expect("copy");
+        }
+        std::fs::write(dir.join("records.jsonl"), text).expect("write");
+        let out = verify(&dir, &vkey);
+        let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert_eq!(out.status.code(), Some(1), "{what}: {said}");
+        assert!(said.contains(&format!("seq {seq}")), "{what}: expected seq {seq} in {said}");
+    }
+}
+
+#[test]
+fn every_command_has_help() {
+    for args in [
+        vec!["--help"],
+        vec!["init", "--help"],
+        vec!["account", "open", "--help"],
+        vec!["post", "--help"],
+        vec!["balance", "--help"],
+        vec!["log", "--help"],
+        vec!["export", "--help"],
+        vec!["rebuild", "--help"],
+        vec!["bench", "--help"],
+    ] {
+        let out = Command::new(tranche()).args(&args).output().expect("runs");
+        assert!(out.status.success(), "{args:?}");
+        assert!(String::from_utf8_lossy(&out.stdout).contains("Usage:"), "{args:?}");
+    }
+}
