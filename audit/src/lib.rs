@@ -19,6 +19,8 @@ pub mod note;
 pub mod posting;
 /// Journal records: canonical encoding, kinds and bodies.
 pub mod record;
+/// Deterministic synthetic exports, for tests and benchmarks only.
+pub mod synth;
 /// The streaming verifier of an export.
 pub mod verify;
 

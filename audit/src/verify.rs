@@ -1,1 +1,1108 @@
-//! placeholder
+//! The streaming offline verifier of a journal export: a directory holding `records.jsonl` (one
+//! canonical record per line), `checkpoint` (the ledger's signed C2SP tlog-checkpoint) and
+//! `ledger.vkey` (the checkpoint key, which an auditor should rather obtain out of band).
+//!
+//! It re-derives everything the ledger claims from the bytes alone: canonical encoding, the
+//! gapless `seq`, the `prev` hash chain, non-decreasing time, the genesis key record, the
+//! account lifecycle, double entry per transaction, and finally the RFC 6962 root, which must be
+//! the one the ledger signed. It stops at the first failure and names the first record that is
+//! wrong, so an auditor knows where to look.
+//!
+//! Memory grows with the number of accounts, never with the number of records: the Merkle tree is
+//! kept as its right border (`merkle::Frontier`), and the only per-record state is the previous
+//! leaf hash and time.
+//!
+//! Speed: the generic decoder (`Record::decode`) parses into a `serde_json::Value` and
+//! re-canonicalises it, which costs several microseconds a record. The `fast` module recognises
+//! the canonical bytes of the record shapes this format version defines in one pass and defers
+//! every other line to the generic decoder, which stays the reference: the fast path may only
+//! accept what the generic one accepts, with the same values (a property test checks this).
+
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use crate::account::{AccountName, AccountType};
+use crate::invalid::Invalid;
+use crate::merkle::{empty_root, leaf_hash, Frontier, Hash};
+use crate::money::{format_minor, Currency, MAX_AMOUNT_MINOR};
+use crate::note::{open_checkpoint, Checkpoint, NoteError, NoteVerifier, MAX_NOTE_BYTES};
+use crate::posting::{check_balanced, Posting, Side, MAX_POSTINGS};
+use crate::record::{
+    body_from_value, canonical_bytes, format_time, kind, parse_time, AccountCloseBody,
+    AccountOpenBody, LedgerKeyBody, PostingBody, Record, RecordError, TransactionBody,
+    MAX_RECORD_BYTES, ZERO_HASH,
+};
+
+mod fast;
+
+/// The records of an export, one canonical record per line, each line ending in `\n`.
+pub const RECORDS_FILE: &str = "records.jsonl";
+/// The signed checkpoint (C2SP signed note whose text is a tlog-checkpoint) over every record.
+pub const CHECKPOINT_FILE: &str = "checkpoint";
+/// The ledger's checkpoint key in C2SP vkey form, as the export claims it.
+pub const VKEY_FILE: &str = "ledger.vkey";
+
+/// A vkey is a short line; anything longer is not one.
+const MAX_VKEY_BYTES: u64 = 4096;
+/// Large reads keep the disk streaming; one buffer is all the memory the records need.
+const READ_BUFFER_BYTES: usize = 1 << 20;
+/// How often (in records) `verify_dir` reports progress.
+const PROGRESS_EVERY_RECORDS: u64 = 1 << 14;
+
+/// The stable codes of the rules the verifier applies. Posting and balance failures use the
+/// codes of [`Invalid`] (`unbalanced`, `too_many_decimals`, `unknown_currency`, …) unchanged.
+pub mod rule {
+    /// A line is longer than `record::MAX_RECORD_BYTES`.
+    pub const RECORD_TOO_LARGE: &str = "record_too_large";
+    /// A line is not JSON, or not a record (missing or mistyped field).
+    pub const MALFORMED_RECORD: &str = "malformed_record";
+    /// A line is a valid record but not in its RFC 8785 canonical form.
+    pub const NON_CANONICAL: &str = "non_canonical";
+    /// The last line does not end with a newline.
+    pub const MISSING_NEWLINE: &str = "missing_newline";
+    /// A record's `seq` is not its 0-based line number.
+    pub const SEQ_GAP: &str = "seq_gap";
+    /// Record k+1's `prev` is not the leaf hash of record k (reported at k), or record 0's `prev`
+    /// is not 32 zero bytes (reported at 0).
+    pub const PREV_MISMATCH: &str = "prev_mismatch";
+    /// A record's `at` is earlier than its predecessor's.
+    pub const TIME_WENT_BACKWARDS: &str = "time_went_backwards";
+    /// Record 0 is not a `ledger.key` record.
+    pub const MISSING_LEDGER_KEY: &str = "missing_ledger_key";
+    /// A `ledger.key` record after record 0 (key rotation is not defined yet).
+    pub const UNEXPECTED_LEDGER_KEY: &str = "unexpected_ledger_key";
+    /// The genesis key is not the trusted checkpoint key.
+    pub const WRONG_LEDGER_KEY: &str = "wrong_ledger_key";
+    /// The genesis origin is not the checkpoint's origin (and key name).
+    pub const ORIGIN_MISMATCH: &str = "origin_mismatch";
+    /// A kind this format version does not define.
+    pub const UNKNOWN_KIND: &str = "unknown_kind";
+    /// A known kind whose body does not have that kind's shape.
+    pub const INVALID_BODY: &str = "invalid_body";
+    /// An account is opened a second time (names are never reused).
+    pub const ACCOUNT_OPENED_TWICE: &str = "account_opened_twice";
+    /// A posting or close names an account that was never opened.
+    pub const UNKNOWN_ACCOUNT: &str = "unknown_account";
+    /// A posting or close names an account that is closed.
+    pub const ACCOUNT_CLOSED: &str = "account_closed";
+    /// An account is closed with a non-zero balance in some currency.
+    pub const ACCOUNT_NOT_EMPTY: &str = "account_not_empty";
+    /// A transaction mixes memo (off-balance) and balance-sheet accounts.
+    pub const MEMO_MIXED: &str = "memo_mixed";
+    /// A transaction's `reverses` is not an earlier seq.
+    pub const REVERSES_NOT_EARLIER: &str = "reverses_not_earlier";
+    /// The export holds more records than the checkpoint's tree size.
+    pub const BEYOND_CHECKPOINT: &str = "beyond_checkpoint";
+    /// The export holds fewer records than the checkpoint's tree size.
+    pub const TRUNCATED: &str = "truncated";
+    /// The records' Merkle root is not the checkpoint's root.
+    pub const ROOT_MISMATCH: &str = "root_mismatch";
+    /// The checkpoint is not signed by the trusted key.
+    pub const BAD_CHECKPOINT_SIGNATURE: &str = "bad_checkpoint_signature";
+    /// The checkpoint is not a well-formed signed tlog-checkpoint for the key's origin.
+    pub const MALFORMED_CHECKPOINT: &str = "malformed_checkpoint";
+}
+
+/// Why an export is invalid: the first record that is wrong (`None` when the fault is not in a
+/// record, such as a bad checkpoint signature), the rule it breaks, and an explanation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    pub seq: Option<u64>,
+    /// A stable machine-readable code; see [`rule`].
+    pub rule: &'static str,
+    pub detail: String,
+}
+
+impl Failure {
+    fn at(seq: u64, rule: &'static str, detail: impl Into<String>) -> Self {
+        Failure {
+            seq: Some(seq),
+            rule,
+            detail: detail.into(),
+        }
+    }
+
+    fn global(rule: &'static str, detail: impl Into<String>) -> Self {
+        Failure {
+            seq: None,
+            rule,
+            detail: detail.into(),
+        }
+    }
+
+    fn invalid(seq: u64, e: &Invalid) -> Self {
+        let detail = if e.field.is_empty() {
+            e.detail.clone()
+        } else {
+            format!("{}: {}", e.field, e.detail)
+        };
+        Failure::at(seq, e.code, detail)
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.seq {
+            Some(seq) => write!(f, "at seq {seq}: {}: {}", self.rule, self.detail),
+            None => write!(f, "{}: {}", self.rule, self.detail),
+        }
+    }
+}
+
+impl std::error::Error for Failure {}
+
+/// The outcome of `verify_dir` when it is not a success.
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    /// The export was read and is wrong.
+    #[error("the export is invalid {0}")]
+    Invalid(Failure),
+    /// The export (or the key) could not be read, so nothing was decided.
+    #[error("could not read {what}: {detail}")]
+    CouldNotRead { what: String, detail: String },
+}
+
+impl VerifyError {
+    fn read(what: &Path, e: impl fmt::Display) -> Self {
+        VerifyError::CouldNotRead {
+            what: what.display().to_string(),
+            detail: e.to_string(),
+        }
+    }
+}
+
+/// What a successful verification established.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Summary {
+    /// The log's origin (checkpoint origin, key name and genesis origin, all equal).
+    pub origin: String,
+    /// The checkpoint key every check was made against, in vkey form.
+    pub vkey: String,
+    pub tree_size: u64,
+    pub root: Hash,
+    pub records: u64,
+    pub transactions: u64,
+    /// Accounts ever opened.
+    pub accounts: u64,
+    pub accounts_closed: u64,
+    /// Per currency, the total of the debit postings (minor units): the money moved.
+    pub moved_minor: BTreeMap<Currency, i128>,
+    pub first_at: Option<DateTime<Utc>>,
+    pub last_at: Option<DateTime<Utc>>,
+}
+
+impl Summary {
+    /// The summary as JSON, amounts as decimal strings and hashes as base64 (as in checkpoints).
+    pub fn to_json(&self) -> Value {
+        use base64::Engine;
+        let moved: serde_json::Map<String, Value> = self
+            .moved_minor
+            .iter()
+            .map(|(c, m)| (c.code().to_string(), Value::from(format_minor(*m, *c))))
+            .collect();
+        serde_json::json!({
+            "origin": self.origin,
+            "vkey": self.vkey,
+            "tree_size": self.tree_size,
+            "root": base64::engine::general_purpose::STANDARD.encode(self.root),
+            "records": self.records,
+            "transactions": self.transactions,
+            "accounts": self.accounts,
+            "accounts_closed": self.accounts_closed,
+            "moved": moved,
+            "first_at": self.first_at.map(format_time),
+            "last_at": self.last_at.map(format_time),
+        })
+    }
+}
+
+/// How far `verify_dir` has got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    pub records: u64,
+    pub bytes_read: u64,
+    /// The size of `records.jsonl` when it was opened.
+    pub bytes_total: u64,
+}
+
+/// Options of [`verify_dir`].
+#[derive(Default)]
+pub struct VerifyOptions<'a> {
+    /// The checkpoint key the auditor trusts, obtained out of band. Without it the key is read
+    /// from the export's own `ledger.vkey`, which proves that the export is consistent with
+    /// itself, not that it comes from the ledger the auditor means.
+    pub vkey: Option<NoteVerifier>,
+    /// Called every few thousand records and once at the end.
+    pub progress: Option<&'a mut dyn FnMut(Progress)>,
+    /// Decode every record with the generic `Record::decode` only (slower): for cross-checking
+    /// the fast decoder.
+    pub reference_decoder: bool,
+}
+
+impl fmt::Debug for VerifyOptions<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VerifyOptions")
+            .field("vkey", &self.vkey.as_ref().map(NoteVerifier::to_vkey))
+            .field("progress", &self.progress.is_some())
+            .field("reference_decoder", &self.reference_decoder)
+            .finish()
+    }
+}
+
+/// Reads a vkey given either as a file or as the vkey text itself.
+pub fn read_vkey(file_or_text: &str) -> Result<NoteVerifier, VerifyError> {
+    let path = Path::new(file_or_text);
+    if path.is_file() {
+        return read_vkey_file(path);
+    }
+    NoteVerifier::parse(file_or_text).map_err(|e| VerifyError::CouldNotRead {
+        what: "the verifier key".into(),
+        detail: format!("{file_or_text:?} is neither a readable file nor a vkey: {e}"),
+    })
+}
+
+fn read_limited(path: &Path, limit: u64) -> Result<Vec<u8>, VerifyError> {
+    let file = File::open(path).map_err(|e| VerifyError::read(path, e))?;
+    let mut bytes = Vec::new();
+    file.take(limit + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| VerifyError::read(path, e))?;
+    if bytes.len() as u64 > limit {
+        return Err(VerifyError::read(
+            path,
+            format!("the file is larger than the {limit}-byte limit"),
+        ));
+    }
+    Ok(bytes)
+}
+
+fn read_vkey_file(path: &Path) -> Result<NoteVerifier, VerifyError> {
+    let bytes = read_limited(path, MAX_VKEY_BYTES)?;
+    let text = std::str::from_utf8(&bytes).map_err(|e| VerifyError::read(path, e))?;
+    NoteVerifier::parse(text).map_err(|e| VerifyError::read(path, e))
+}
+
+/// Verifies the export in `dir`: `checkpoint` first (against the trusted key, or the export's
+/// `ledger.vkey` when none is given), then every line of `records.jsonl` in one streaming pass.
+pub fn verify_dir(dir: &Path, opts: VerifyOptions<'_>) -> Result<Summary, VerifyError> {
+    let VerifyOptions {
+        vkey,
+        mut progress,
+        reference_decoder,
+    } = opts;
+    let vkey = match vkey {
+        Some(v) => v,
+        None => read_vkey_file(&dir.join(VKEY_FILE))?,
+    };
+    let note_path = dir.join(CHECKPOINT_FILE);
+    let note = read_limited(&note_path, MAX_NOTE_BYTES as u64)?;
+    let note = String::from_utf8(note).map_err(|_| {
+        VerifyError::Invalid(Failure::global(
+            rule::MALFORMED_CHECKPOINT,
+            "the checkpoint is not UTF-8 text",
+        ))
+    })?;
+    let mut verifier = Verifier::new(&vkey, &note).map_err(VerifyError::Invalid)?;
+    verifier.use_reference_decoder(reference_decoder);
+
+    let records_path = dir.join(RECORDS_FILE);
+    let file = File::open(&records_path).map_err(|e| VerifyError::read(&records_path, e))?;
+    let bytes_total = file
+        .metadata()
+        .map_err(|e| VerifyError::read(&records_path, e))?
+        .len();
+    let mut reader = BufReader::with_capacity(READ_BUFFER_BYTES, file);
+    // A line may hold a record of MAX_RECORD_BYTES and its newline; reading one byte more than
+    // that is enough to know a line is too long, without ever buffering an unbounded line.
+    let line_limit = MAX_RECORD_BYTES as u64 + 2;
+    let mut line: Vec<u8> = Vec::with_capacity(MAX_RECORD_BYTES + 2);
+    let mut bytes_read = 0u64;
+    loop {
+        line.clear();
+        let n = (&mut reader)
+            .take(line_limit)
+            .read_until(b'\n', &mut line)
+            .map_err(|e| VerifyError::read(&records_path, e))?;
+        if n == 0 {
+            break;
+        }
+        bytes_read += n as u64;
+        let complete = line.last() == Some(&b'\n');
+        if complete {
+            line.pop();
+        }
+        verifier.push_line(&line).map_err(VerifyError::Invalid)?;
+        if !complete {
+            return Err(VerifyError::Invalid(Failure::at(
+                verifier.records() - 1,
+                rule::MISSING_NEWLINE,
+                "the last line does not end with a newline: every record line, the last included, \
+                 ends in \\n (was the file cut short while being copied?)",
+            )));
+        }
+        if let Some(report) = progress.as_mut() {
+            if verifier.records() % PROGRESS_EVERY_RECORDS == 0 {
+                report(Progress {
+                    records: verifier.records(),
+                    bytes_read,
+                    bytes_total,
+                });
+            }
+        }
+    }
+    if let Some(report) = progress.as_mut() {
+        report(Progress {
+            records: verifier.records(),
+            bytes_read,
+            bytes_total,
+        });
+    }
+    verifier.finish().map_err(VerifyError::Invalid)
+}
+
+/// A record as the checks see it, borrowed from the line when the fast decoder read it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct View<'a> {
+    seq: u64,
+    prev: Hash,
+    kind: Cow<'a, str>,
+    /// Exactly as `record::format_time` writes it: fixed width, so byte order is time order.
+    at: Cow<'a, str>,
+    actor: Cow<'a, str>,
+    body: Body<'a>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Body<'a> {
+    LedgerKey {
+        origin: Cow<'a, str>,
+        vkey: Cow<'a, str>,
+    },
+    AccountOpen {
+        name: Cow<'a, str>,
+        account_type: AccountType,
+        description: Option<Cow<'a, str>>,
+    },
+    AccountClose {
+        name: Cow<'a, str>,
+    },
+    Transaction {
+        memo: Cow<'a, str>,
+        postings: Vec<PostingView<'a>>,
+        reverses: Option<u64>,
+    },
+    /// A known kind whose body does not deserialize into that kind's body.
+    Invalid(Invalid),
+    /// A kind this format version does not define.
+    Unknown,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct PostingView<'a> {
+    account: Cow<'a, str>,
+    currency: Cow<'a, str>,
+    side: Side,
+    amount: Cow<'a, str>,
+}
+
+impl PostingView<'_> {
+    fn to_body(&self) -> PostingBody {
+        PostingBody {
+            account: self.account.to_string(),
+            currency: self.currency.to_string(),
+            side: self.side,
+            amount: self.amount.to_string(),
+        }
+    }
+}
+
+impl From<PostingBody> for PostingView<'static> {
+    fn from(p: PostingBody) -> Self {
+        PostingView {
+            account: Cow::Owned(p.account),
+            currency: Cow::Owned(p.currency),
+            side: p.side,
+            amount: Cow::Owned(p.amount),
+        }
+    }
+}
+
+/// The reference decoding of one line: `Record::decode`, then the kind's typed body.
+fn reference_view(line: &[u8]) -> Result<View<'static>, (&'static str, String)> {
+    let record = Record::decode(line).map_err(|e| decode_failure(line, e))?;
+    let body = match record.kind.as_str() {
+        kind::LEDGER_KEY => match body_from_value::<LedgerKeyBody>(&record.body) {
+            Ok(b) => Body::LedgerKey {
+                origin: Cow::Owned(b.origin),
+                vkey: Cow::Owned(b.vkey),
+            },
+            Err(e) => Body::Invalid(e),
+        },
+        kind::ACCOUNT_OPEN => match body_from_value::<AccountOpenBody>(&record.body) {
+            Ok(b) => Body::AccountOpen {
+                name: Cow::Owned(b.name),
+                account_type: b.account_type,
+                description: b.description.map(Cow::Owned),
+            },
+            Err(e) => Body::Invalid(e),
+        },
+        kind::ACCOUNT_CLOSE => match body_from_value::<AccountCloseBody>(&record.body) {
+            Ok(b) => Body::AccountClose {
+                name: Cow::Owned(b.name),
+            },
+            Err(e) => Body::Invalid(e),
+        },
+        kind::TRANSACTION => match body_from_value::<TransactionBody>(&record.body) {
+            Ok(b) => Body::Transaction {
+                memo: Cow::Owned(b.memo),
+                postings: b.postings.into_iter().map(PostingView::from).collect(),
+                reverses: b.reverses,
+            },
+            Err(e) => Body::Invalid(e),
+        },
+        _ => Body::Unknown,
+    };
+    Ok(View {
+        seq: record.seq,
+        prev: record.prev,
+        kind: Cow::Owned(record.kind),
+        at: Cow::Owned(format_time(record.at)),
+        actor: Cow::Owned(record.actor),
+        body,
+    })
+}
+
+fn decode_failure(line: &[u8], e: RecordError) -> (&'static str, String) {
+    match e {
+        RecordError::TooLarge(n) => (
+            rule::RECORD_TOO_LARGE,
+            format!("the record is {n} bytes, over the {MAX_RECORD_BYTES}-byte limit"),
+        ),
+        RecordError::NotJson(why) => (
+            rule::MALFORMED_RECORD,
+            format!("the line is not valid JSON: {why}"),
+        ),
+        RecordError::NotCanonical => (rule::NON_CANONICAL, non_canonical_detail(line)),
+        RecordError::Field { field, rule } => (
+            rule::MALFORMED_RECORD,
+            format!("record field {field}: {rule}"),
+        ),
+        RecordError::Encode(why) => (
+            rule::MALFORMED_RECORD,
+            format!("the record cannot be re-encoded: {why}"),
+        ),
+    }
+}
+
+/// Says where a valid but non-canonical line first departs from its canonical form.
+fn non_canonical_detail(line: &[u8]) -> String {
+    let canonical = serde_json::from_slice::<Value>(line)
+        .ok()
+        .and_then(|v| canonical_bytes(&v).ok());
+    let base = "the line is a valid record but not its RFC 8785 canonical encoding (key order, \
+                whitespace, string escapes or number form differ), so it is not the record the \
+                ledger hashed";
+    match canonical {
+        Some(c) => {
+            let at = line
+                .iter()
+                .zip(&c)
+                .position(|(a, b)| a != b)
+                .unwrap_or(line.len().min(c.len()));
+            format!("{base}; the first difference is at byte {at}")
+        }
+        None => base.to_string(),
+    }
+}
+
+#[derive(Debug)]
+struct AccountState {
+    account_type: AccountType,
+    closed: bool,
+    /// Debits minus credits per currency, in minor units.
+    balances: Vec<(Currency, i128)>,
+}
+
+/// One posting after the per-posting checks.
+#[derive(Debug, Clone, Copy)]
+struct CheckedPosting {
+    currency: Currency,
+    minor: i64,
+    side: Side,
+    /// The account's type and whether it is closed; `None` when it was never opened.
+    account: Option<(AccountType, bool)>,
+}
+
+/// The streaming verifier: feed it every line of the export in order (without the newline),
+/// then call [`Verifier::finish`]. It can be fed from any reader.
+pub struct Verifier {
+    vkey: String,
+    checkpoint: Checkpoint,
+    reference_decoder: bool,
+    next_seq: u64,
+    prev_leaf: Hash,
+    frontier: Frontier,
+    first_at: Option<String>,
+    last_at: String,
+    accounts: HashMap<Box<str>, AccountState>,
+    accounts_closed: u64,
+    transactions: u64,
+    moved_minor: Vec<(Currency, i128)>,
+    scratch: Vec<CheckedPosting>,
+    failed: Option<Failure>,
+}
+
+impl fmt::Debug for Verifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Verifier")
+            .field("origin", &self.checkpoint.origin)
+            .field("checkpoint_size", &self.checkpoint.size)
+            .field("records", &self.next_seq)
+            .field("accounts", &self.accounts.len())
+            .field("failed", &self.failed)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Opens the signed checkpoint with the trusted key (`note::open_checkpoint`).
+pub fn open_trusted_checkpoint(note: &str, trusted: &NoteVerifier) -> Result<Checkpoint, Failure> {
+    match open_checkpoint(note, trusted) {
+        Ok(opened) => Ok(opened.checkpoint),
+        Err(e @ (NoteError::NotSignedBy { .. } | NoteError::BadSignature { .. })) => {
+            Err(Failure::global(
+                rule::BAD_CHECKPOINT_SIGNATURE,
+                format!(
+                    "{e}: the checkpoint was not signed by the trusted key {}",
+                    trusted.to_vkey()
+                ),
+            ))
+        }
+        Err(e) => Err(Failure::global(rule::MALFORMED_CHECKPOINT, e.to_string())),
+    }
+}
+
+impl Verifier {
+    /// Starts a verification against `checkpoint_note`, which must be signed by `trusted`. The
+    /// checkpoint comes first so that a forged one is refused before any record is read, and so
+    /// that a line beyond its tree size is refused as soon as it is seen.
+    pub fn new(trusted: &NoteVerifier, checkpoint_note: &str) -> Result<Verifier, Failure> {
+        let checkpoint = open_trusted_checkpoint(checkpoint_note, trusted)?;
+        Ok(Verifier {
+            vkey: trusted.to_vkey(),
+            checkpoint,
+            reference_decoder: false,
+            next_seq: 0,
+            prev_leaf: ZERO_HASH,
+            frontier: Frontier::new(),
+            first_at: None,
+            last_at: String::new(),
+            accounts: HashMap::new(),
+            accounts_closed: 0,
+            transactions: 0,
+            moved_minor: Vec::new(),
+            scratch: Vec::new(),
+            failed: None,
+        })
+    }
+
+    /// Decode with the generic `Record::decode` only (slower), to cross-check the fast decoder.
+    pub fn use_reference_decoder(&mut self, on: bool) {
+        self.reference_decoder = on;
+    }
+
+    /// The verified checkpoint.
+    pub fn checkpoint(&self) -> &Checkpoint {
+        &self.checkpoint
+    }
+
+    /// How many lines have been accepted so far.
+    pub fn records(&self) -> u64 {
+        self.next_seq
+    }
+
+    /// Checks the next line (its bytes without the trailing newline). After a failure every
+    /// further call returns that same failure.
+    pub fn push_line(&mut self, line: &[u8]) -> Result<(), Failure> {
+        if let Some(f) = &self.failed {
+            return Err(f.clone());
+        }
+        let result = self.push_inner(line);
+        if let Err(f) = &result {
+            self.failed = Some(f.clone());
+        }
+        result
+    }
+
+    fn push_inner(&mut self, line: &[u8]) -> Result<(), Failure> {
+        let seq = self.next_seq;
+        if seq >= self.checkpoint.size {
+            return Err(Failure::at(
+                self.checkpoint.size,
+                rule::BEYOND_CHECKPOINT,
+                format!(
+                    "the signed checkpoint covers {} records (seq 0 to {}), but the export holds \
+                     more: record {} and any after it are not covered by any signature",
+                    self.checkpoint.size,
+                    self.checkpoint.size as i128 - 1,
+                    self.checkpoint.size
+                ),
+            ));
+        }
+        if line.len() > MAX_RECORD_BYTES {
+            return Err(Failure::at(
+                seq,
+                rule::RECORD_TOO_LARGE,
+                format!(
+                    "the line is over the {MAX_RECORD_BYTES}-byte limit of a record (read {} bytes)",
+                    line.len()
+                ),
+            ));
+        }
+        let fast = if self.reference_decoder {
+            None
+        } else {
+            fast::parse(line)
+        };
+        let view = match fast {
+            Some(v) => v,
+            None => reference_view(line).map_err(|(rule, detail)| Failure::at(seq, rule, detail))?,
+        };
+        if view.seq != seq {
+            return Err(Failure::at(
+                seq,
+                rule::SEQ_GAP,
+                format!(
+                    "line {} must hold record seq {seq} (seq is gapless and 0-based), found seq {}",
+                    seq + 1,
+                    view.seq
+                ),
+            ));
+        }
+        if view.prev != self.prev_leaf {
+            return Err(if seq == 0 {
+                Failure::at(
+                    0,
+                    rule::PREV_MISMATCH,
+                    format!(
+                        "record 0 must have prev = 64 zeros, found {}",
+                        hex::encode(view.prev)
+                    ),
+                )
+            } else {
+                Failure::at(
+                    seq - 1,
+                    rule::PREV_MISMATCH,
+                    format!(
+                        "record {} no longer hashes to what record {seq} committed to: its leaf \
+                         hash is {}, record {seq} has prev {}; record {} was altered (or record \
+                         {seq}'s prev was)",
+                        seq - 1,
+                        hex::encode(self.prev_leaf),
+                        hex::encode(view.prev),
+                        seq - 1
+                    ),
+                )
+            });
+        }
+        if view.at.as_ref() < self.last_at.as_str() {
+            return Err(Failure::at(
+                seq,
+                rule::TIME_WENT_BACKWARDS,
+                format!(
+                    "at {} is earlier than record {}'s at {}",
+                    view.at,
+                    seq - 1,
+                    self.last_at
+                ),
+            ));
+        }
+        self.check_kind(seq, &view)?;
+
+        let leaf = leaf_hash(line);
+        self.frontier.push(leaf, |_, _| {});
+        self.prev_leaf = leaf;
+        self.last_at.clear();
+        self.last_at.push_str(&view.at);
+        if self.first_at.is_none() {
+            self.first_at = Some(view.at.to_string());
+        }
+        self.next_seq += 1;
+        Ok(())
+    }
+
+    fn check_kind(&mut self, seq: u64, view: &View<'_>) -> Result<(), Failure> {
+        let is_key = view.kind == kind::LEDGER_KEY;
+        if seq == 0 && !is_key {
+            return Err(Failure::at(
+                0,
+                rule::MISSING_LEDGER_KEY,
+                format!(
+                    "record 0 must be a {:?} record naming the origin and the checkpoint key, \
+                     found kind {:?}",
+                    kind::LEDGER_KEY,
+                    view.kind
+                ),
+            ));
+        }
+        if seq > 0 && is_key {
+            return Err(Failure::at(
+                seq,
+                rule::UNEXPECTED_LEDGER_KEY,
+                "only record 0 may be a ledger.key record in this format version",
+            ));
+        }
+        match &view.body {
+            Body::Unknown => Err(Failure::at(
+                seq,
+                rule::UNKNOWN_KIND,
+                format!(
+                    "kind {:?} is not defined by format version 1 (known kinds: {})",
+                    view.kind,
+                    kind::ALL.join(", ")
+                ),
+            )),
+            Body::Invalid(e) => Err(Failure::invalid(seq, e)),
+            Body::LedgerKey { origin, vkey } => self.check_ledger_key(origin, vkey),
+            Body::AccountOpen {
+                name, account_type, ..
+            } => self.open_account(seq, name, *account_type),
+            Body::AccountClose { name } => self.close_account(seq, name),
+            Body::Transaction {
+                postings, reverses, ..
+            } => self.check_transaction(seq, postings, *reverses),
+        }
+    }
+
+    fn check_ledger_key(&mut self, origin: &str, vkey: &str) -> Result<(), Failure> {
+        if vkey != self.vkey {
+            return Err(Failure::at(
+                0,
+                rule::WRONG_LEDGER_KEY,
+                format!(
+                    "the genesis record names checkpoint key {vkey:?}, but the trusted key is {:?}",
+                    self.vkey
+                ),
+            ));
+        }
+        if origin != self.checkpoint.origin {
+            return Err(Failure::at(
+                0,
+                rule::ORIGIN_MISMATCH,
+                format!(
+                    "the genesis record names origin {origin:?}, but the checkpoint and its key \
+                     are for {:?}",
+                    self.checkpoint.origin
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    fn open_account(
+        &mut self,
+        seq: u64,
+        name: &str,
+        account_type: AccountType,
+    ) -> Result<(), Failure> {
+        AccountName::parse(name).map_err(|e| Failure::invalid(seq, &e.within("body.name")))?;
+        if self.accounts.contains_key(name) {
+            return Err(Failure::at(
+                seq,
+                rule::ACCOUNT_OPENED_TWICE,
+                format!("account {name:?} was already opened; an account name is never reused"),
+            ));
+        }
+        self.accounts.insert(
+            name.into(),
+            AccountState {
+                account_type,
+                closed: false,
+                balances: Vec::new(),
+            },
+        );
+        Ok(())
+    }
+
+    fn close_account(&mut self, seq: u64, name: &str) -> Result<(), Failure> {
+        AccountName::parse(name).map_err(|e| Failure::invalid(seq, &e.within("body.name")))?;
+        let Some(account) = self.accounts.get_mut(name) else {
+            return Err(Failure::at(
+                seq,
+                rule::UNKNOWN_ACCOUNT,
+                format!("body.name: account {name:?} was never opened"),
+            ));
+        };
+        if account.closed {
+            return Err(Failure::at(
+                seq,
+                rule::ACCOUNT_CLOSED,
+                format!("body.name: account {name:?} is already closed"),
+            ));
+        }
+        let left: Vec<String> = account
+            .balances
+            .iter()
+            .filter(|(_, b)| *b != 0)
+            .map(|(c, b)| format!("{c} {}", format_minor(*b, *c)))
+            .collect();
+        if !left.is_empty() {
+            return Err(Failure::at(
+                seq,
+                rule::ACCOUNT_NOT_EMPTY,
+                format!(
+                    "account {name:?} cannot be closed with a balance (debits minus credits): {}",
+                    left.join(", ")
+                ),
+            ));
+        }
+        account.closed = true;
+        self.accounts_closed += 1;
+        Ok(())
+    }
+
+    /// The rules of `transaction`, in this order: each posting is well formed (as
+    /// `PostingBody::to_posting(true)` decides), the postings balance (`check_balanced`), every
+    /// account is open, memo and balance-sheet accounts are not mixed, `reverses` is earlier.
+    /// The common case is decided without allocating; whenever it finds a fault, the reference
+    /// functions are run to report it exactly as the ledger would.
+    fn check_transaction(
+        &mut self,
+        seq: u64,
+        postings: &[PostingView<'_>],
+        reverses: Option<u64>,
+    ) -> Result<(), Failure> {
+        let mut checked = std::mem::take(&mut self.scratch);
+        checked.clear();
+        let result = self.check_transaction_into(seq, postings, reverses, &mut checked);
+        if result.is_ok() {
+            for (p, c) in postings.iter().zip(&checked) {
+                let account = self
+                    .accounts
+                    .get_mut(p.account.as_ref())
+                    .expect("every posting's account was found open above");
+                let signed = match c.side {
+                    Side::Debit => i128::from(c.minor),
+                    Side::Credit => -i128::from(c.minor),
+                };
+                match account.balances.iter_mut().find(|(cur, _)| *cur == c.currency) {
+                    Some((_, b)) => *b += signed,
+                    None => account.balances.push((c.currency, signed)),
+                }
+                if c.side == Side::Debit {
+                    match self.moved_minor.iter_mut().find(|(cur, _)| *cur == c.currency) {
+                        Some((_, m)) => *m += i128::from(c.minor),
+                        None => self.moved_minor.push((c.currency, i128::from(c.minor))),
+                    }
+                }
+            }
+            self.transactions += 1;
+        }
+        self.scratch = checked;
+        result
+    }
+
+    fn check_transaction_into(
+        &self,
+        seq: u64,
+        postings: &[PostingView<'_>],
+        reverses: Option<u64>,
+        checked: &mut Vec<CheckedPosting>,
+    ) -> Result<(), Failure> {
+        for (i, p) in postings.iter().enumerate() {
+            let account = self
+                .accounts
+                .get(p.account.as_ref())
+                .map(|a| (a.account_type, a.closed));
+            // An account in the map had its name validated when it was opened.
+            let fast = account
+                .and_then(|_| Currency::parse(&p.currency).ok())
+                .and_then(|c| canonical_minor(&p.amount, c).map(|m| (c, m)));
+            let (currency, minor) = match fast {
+                Some(cm) => cm,
+                None => match p.to_body().to_posting(true) {
+                    Ok(posting) => (posting.money.currency(), posting.money.minor()),
+                    Err(e) => {
+                        return Err(Failure::invalid(
+                            seq,
+                            &e.within(&format!("body.postings[{i}]")),
+                        ))
+                    }
+                },
+            };
+            checked.push(CheckedPosting {
+                currency,
+                minor,
+                side: p.side,
+                account,
+            });
+        }
+        if !balanced(checked) {
+            let typed: Vec<Posting> = postings
+                .iter()
+                .map(|p| p.to_body().to_posting(true))
+                .collect::<Result<_, _>>()
+                .map_err(|e| Failure::invalid(seq, &e.within("body.postings")))?;
+            check_balanced(&typed).map_err(|e| Failure::invalid(seq, &e.within("body")))?;
+        }
+        for (i, (p, c)) in postings.iter().zip(checked.iter()).enumerate() {
+            match c.account {
+                None => {
+                    return Err(Failure::at(
+                        seq,
+                        rule::UNKNOWN_ACCOUNT,
+                        format!(
+                            "body.postings[{i}].account: account {:?} was never opened",
+                            p.account
+                        ),
+                    ))
+                }
+                Some((_, true)) => {
+                    return Err(Failure::at(
+                        seq,
+                        rule::ACCOUNT_CLOSED,
+                        format!(
+                            "body.postings[{i}].account: account {:?} is closed",
+                            p.account
+                        ),
+                    ))
+                }
+                Some(_) => {}
+            }
+        }
+        let is_memo = |c: &CheckedPosting| c.account.is_some_and(|(t, _)| t.is_memo());
+        if checked.iter().any(is_memo) && !checked.iter().all(is_memo) {
+            return Err(Failure::at(
+                seq,
+                rule::MEMO_MIXED,
+                "body.postings: memo (off-balance) accounts and balance-sheet accounts never \
+                 share a transaction",
+            ));
+        }
+        if let Some(r) = reverses {
+            if r >= seq {
+                return Err(Failure::at(
+                    seq,
+                    rule::REVERSES_NOT_EARLIER,
+                    format!("body.reverses: {r} is not an earlier record (this record is {seq})"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Ends the verification: the records must be exactly the checkpoint's tree, with its root.
+    pub fn finish(self) -> Result<Summary, Failure> {
+        if let Some(f) = self.failed {
+            return Err(f);
+        }
+        let size = self.checkpoint.size;
+        if self.next_seq < size {
+            return Err(Failure::at(
+                self.next_seq,
+                rule::TRUNCATED,
+                format!(
+                    "the signed checkpoint covers {size} records but the export ends after {}: \
+                     record {} is missing",
+                    self.next_seq, self.next_seq
+                ),
+            ));
+        }
+        let root = self.frontier.root();
+        if root != self.checkpoint.root {
+            let detail = format!(
+                "the records' Merkle root is {} but the checkpoint signed {}; the hash chain is \
+                 intact up to here, so only the last record (or the checkpoint itself) can differ \
+                 from what was signed",
+                hex::encode(root),
+                hex::encode(self.checkpoint.root)
+            );
+            return Err(if size == 0 {
+                Failure::global(rule::ROOT_MISMATCH, detail)
+            } else {
+                Failure::at(size - 1, rule::ROOT_MISMATCH, detail)
+            });
+        }
+        debug_assert!(size > 0 || root == empty_root());
+        Ok(Summary {
+            origin: self.checkpoint.origin.clone(),
+            vkey: self.vkey,
+            tree_size: size,
+            root,
+            records: self.next_seq,
+            transactions: self.transactions,
+            accounts: self.accounts.len() as u64,
+            accounts_closed: self.accounts_closed,
+            moved_minor: self.moved_minor.into_iter().collect(),
+            first_at: self.first_at.as_deref().and_then(parse_time),
+            last_at: parse_time(&self.last_at),
+        })
+    }
+}
+
+/// True when every currency's debits equal its credits and the posting count is within the
+/// limits: the verdict of `posting::check_balanced`, without building postings.
+fn balanced(checked: &[CheckedPosting]) -> bool {
+    if checked.len() < 2 || checked.len() > MAX_POSTINGS {
+        return false;
+    }
+    let mut net: [(Option<Currency>, i128); 4] = [(None, 0); 4];
+    let mut overflow: Vec<(Currency, i128)> = Vec::new();
+    for c in checked {
+        let signed = match c.side {
+            Side::Debit => i128::from(c.minor),
+            Side::Credit => -i128::from(c.minor),
+        };
+        if let Some(slot) = net
+            .iter_mut()
+            .find(|(cur, _)| cur.is_none() || *cur == Some(c.currency))
+        {
+            slot.0 = Some(c.currency);
+            slot.1 += signed;
+            continue;
+        }
+        match overflow.iter_mut().find(|(cur, _)| *cur == c.currency) {
+            Some((_, n)) => *n += signed,
+            None => overflow.push((c.currency, signed)),
+        }
+    }
+    net.iter().all(|(_, n)| *n == 0) && overflow.iter().all(|(_, n)| *n == 0)
+}
+
+/// The amount in minor units when `text` is exactly how a record writes a positive amount of
+/// `currency` (what `PostingBody::to_posting(true)` accepts); `None` otherwise, including for
+/// forms this shortcut does not try to judge, which then go to the reference path.
+fn canonical_minor(text: &str, currency: Currency) -> Option<i64> {
+    let b = text.as_bytes();
+    let scale = currency.minor_units() as usize;
+    let (int, frac) = if scale == 0 {
+        (b, &b[..0])
+    } else {
+        let dot = b.len().checked_sub(scale + 1)?;
+        if b[dot] != b'.' {
+            return None;
+        }
+        (&b[..dot], &b[dot + 1..])
+    };
+    if int.is_empty() || int.len() > 18 || (int.len() > 1 && int[0] == b'0') {
+        return None;
+    }
+    let mut minor: u64 = 0;
+    for &d in int.iter().chain(frac) {
+        if !d.is_ascii_digit() {
+            return None;
+        }
+        minor = minor.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
+    }
+    let minor = i64::try_from(minor).ok()?;
+    (minor > 0 && minor <= MAX_AMOUNT_MINOR).then_some(minor)
+}
+
+#[cfg(test)]
+mod tests;

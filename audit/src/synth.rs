@@ -1,0 +1,360 @@
+//! Synthetic journal exports, for tests and benchmarks only.
+//!
+//! [`write_export`] writes a valid export of any size, deterministically (the same size always
+//! gives the same bytes) and in constant memory: a genesis `ledger.key`, a few `account.open`,
+//! then two-posting USD transactions that follow a disbursement's path (drawdown, entitlement,
+//! batch sent, bank confirmation) plus memo obligations, each about 350 bytes. It is signed with
+//! [`signer`], a key derived from a public constant: it must never sign anything real.
+//!
+//! [`write_records`] and [`write_lines`] write an export from given records or lines, re-signing
+//! the checkpoint: that is what a dishonest operator holding the key could do, and what the
+//! tamper tests do. [`measure`] times the verifier over an export.
+
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
+
+use crate::account::AccountType;
+use crate::merkle::{leaf_hash, Frontier, Hash};
+use crate::note::{Checkpoint, NoteSigner, NoteVerifier};
+use crate::record::{format_time, kind, Record, ZERO_HASH};
+use crate::verify::{self, VerifyError, VerifyOptions, CHECKPOINT_FILE, RECORDS_FILE, VKEY_FILE};
+
+/// The origin (and key name) of synthetic exports.
+pub const ORIGIN: &str = "tranche.example/synth";
+
+/// Microseconds between two synthetic records (plus a deterministic jitter below it).
+const STEP_MICROS: i64 = 250_000;
+
+/// The accounts a synthetic export opens, in order.
+pub const ACCOUNTS: &[(&str, AccountType)] = &[
+    ("bank:usd", AccountType::Asset),
+    ("fund:SPRMCO26CA0001", AccountType::Equity),
+    ("expense:c4t-stipend", AccountType::Expense),
+    ("payable:participants", AccountType::Liability),
+    ("payments-in-transit", AccountType::Asset),
+    ("memo:obligations", AccountType::Memo),
+    ("memo:obligations-contra", AccountType::Memo),
+];
+
+/// The synthetic ledger key: derived from a public constant, so anyone can forge with it.
+pub fn signer() -> NoteSigner {
+    let seed: [u8; 32] = Sha256::digest(b"tranche synthetic export key: for tests only").into();
+    NoteSigner::from_seed(ORIGIN, seed).expect("the synthetic origin is a valid key name")
+}
+
+/// What was written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExportInfo {
+    pub records: u64,
+    /// Size of `records.jsonl`.
+    pub bytes: u64,
+    pub checkpoint: Checkpoint,
+    pub vkey: String,
+}
+
+fn start_time() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-01-05T08:00:00Z")
+        .expect("a valid constant time")
+        .with_timezone(&Utc)
+}
+
+/// splitmix64: a tiny deterministic generator, so that exports are reproducible everywhere.
+fn mix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// The canonical lines (without newline) of the synthetic journal of `records` records, one
+/// at a time.
+#[derive(Debug)]
+pub struct Lines {
+    total: u64,
+    next: u64,
+    prev: Hash,
+    vkey: String,
+    start: DateTime<Utc>,
+}
+
+/// The lines of the synthetic journal of `records` records, signed by [`signer`].
+pub fn lines(records: u64) -> Lines {
+    Lines {
+        total: records,
+        next: 0,
+        prev: ZERO_HASH,
+        vkey: signer().verifier().to_vkey(),
+        start: start_time(),
+    }
+}
+
+impl Lines {
+    fn at(&self, seq: u64) -> DateTime<Utc> {
+        let jitter = (mix(seq) % 1000) as i64;
+        let micros = seq as i64 * STEP_MICROS + jitter;
+        self.start + chrono::Duration::microseconds(micros)
+    }
+
+    fn record(&self, seq: u64, kind: &str, actor: &str, body: serde_json::Value) -> Vec<u8> {
+        let record = Record {
+            seq,
+            prev: self.prev,
+            kind: kind.to_string(),
+            at: self.at(seq),
+            actor: actor.to_string(),
+            body,
+        };
+        record.encode().expect("synthetic records are small")
+    }
+
+    /// A transaction written directly in canonical form (the tests check it against
+    /// `Record::encode`): the generic encoder would make writing a large export slow.
+    fn transaction(&self, seq: u64) -> Vec<u8> {
+        let t = seq - 1 - ACCOUNTS.len() as u64;
+        let r = mix(seq ^ 0x5EED);
+        let participant = r % 100_000;
+        let cohort = (r >> 20) % 40 + 1;
+        let month = (t / 20_000) % 12 + 1;
+        let sessions = 16 + (r >> 32) % 5;
+        let stipend = [6000u64, 5400, 4800, 4500, 3600][((r >> 40) % 5) as usize];
+        let (debit, credit, minor, memo) = match t % 5 {
+            0 => (
+                ACCOUNTS[0].0,
+                ACCOUNTS[1].0,
+                stipend * 50,
+                format!("Drawdown DR-{t:08} cohort CAM-{cohort:02}"),
+            ),
+            1 => (
+                ACCOUNTS[2].0,
+                ACCOUNTS[3].0,
+                stipend,
+                format!("Stipend 2026-{month:02} P-{participant:06} {sessions}/20"),
+            ),
+            2 => (
+                ACCOUNTS[3].0,
+                ACCOUNTS[4].0,
+                stipend,
+                format!("Batch B-{:06} P-{participant:06}", t / 500),
+            ),
+            3 => (
+                ACCOUNTS[4].0,
+                ACCOUNTS[0].0,
+                stipend,
+                format!("Bank confirmation BC-{t:08}"),
+            ),
+            _ => (
+                ACCOUNTS[5].0,
+                ACCOUNTS[6].0,
+                80_000,
+                format!("Seed capital P-{participant:06}"),
+            ),
+        };
+        let amount = format!("{}.{:02}", minor / 100, minor % 100);
+        let actor = if t % 5 == 0 { "finance:treasury" } else { "finance:preparer-01" };
+        format!(
+            concat!(
+                r#"{{"actor":"{actor}","at":"{at}","body":{{"memo":"{memo}","postings":["#,
+                r#"{{"account":"{debit}","amount":"{amount}","currency":"USD","side":"debit"}},"#,
+                r#"{{"account":"{credit}","amount":"{amount}","currency":"USD","side":"credit"}}]}},"#,
+                r#""kind":"transaction","prev":"{prev}","seq":{seq},"v":1}}"#
+            ),
+            actor = actor,
+            at = format_time(self.at(seq)),
+            memo = memo,
+            debit = debit,
+            credit = credit,
+            amount = amount,
+            prev = hex::encode(self.prev),
+            seq = seq,
+        )
+        .into_bytes()
+    }
+}
+
+impl Iterator for Lines {
+    type Item = Vec<u8>;
+
+    fn next(&mut self) -> Option<Vec<u8>> {
+        if self.next >= self.total {
+            return None;
+        }
+        let seq = self.next;
+        let line = if seq == 0 {
+            let body = serde_json::json!({ "origin": ORIGIN, "vkey": self.vkey });
+            self.record(seq, kind::LEDGER_KEY, "ledger", body)
+        } else if seq <= ACCOUNTS.len() as u64 {
+            let (name, account_type) = ACCOUNTS[seq as usize - 1];
+            let body = serde_json::json!({
+                "name": name,
+                "type": account_type.as_str(),
+                "description": format!("synthetic {} account", account_type.as_str()),
+            });
+            self.record(seq, kind::ACCOUNT_OPEN, "admin:setup", body)
+        } else {
+            self.transaction(seq)
+        };
+        self.prev = leaf_hash(&line);
+        self.next += 1;
+        Some(line)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let left = usize::try_from(self.total - self.next).unwrap_or(usize::MAX);
+        (left, Some(left))
+    }
+}
+
+/// Writes the valid synthetic export of `records` records into `dir` (which must exist).
+pub fn write_export(dir: &Path, records: u64) -> io::Result<ExportInfo> {
+    write_lines(dir, &signer(), lines(records))
+}
+
+/// Writes `lines` as they are (each followed by a newline), then a checkpoint over them signed
+/// by `signer`, and `signer`'s vkey.
+pub fn write_lines<L: AsRef<[u8]>>(
+    dir: &Path,
+    signer: &NoteSigner,
+    lines: impl IntoIterator<Item = L>,
+) -> io::Result<ExportInfo> {
+    let mut out = BufWriter::with_capacity(1 << 20, File::create(dir.join(RECORDS_FILE))?);
+    let mut frontier = Frontier::new();
+    let mut bytes = 0u64;
+    for line in lines {
+        let line = line.as_ref();
+        out.write_all(line)?;
+        out.write_all(b"\n")?;
+        bytes += line.len() as u64 + 1;
+        frontier.push(leaf_hash(line), |_, _| {});
+    }
+    out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+    let checkpoint = Checkpoint::new(signer.name(), frontier.size(), frontier.root());
+    write_checkpoint(dir, signer, &checkpoint)?;
+    let vkey = signer.verifier().to_vkey();
+    std::fs::write(dir.join(VKEY_FILE), format!("{vkey}\n"))?;
+    Ok(ExportInfo {
+        records: frontier.size(),
+        bytes,
+        checkpoint,
+        vkey,
+    })
+}
+
+/// Writes `records` re-chained (each gets its position as `seq` and its predecessor's leaf
+/// hash as `prev`), then a fresh checkpoint signed by `signer`.
+pub fn write_records(
+    dir: &Path,
+    signer: &NoteSigner,
+    records: impl IntoIterator<Item = Record>,
+) -> io::Result<ExportInfo> {
+    let mut prev = ZERO_HASH;
+    let mut seq = 0u64;
+    let lines = records.into_iter().map(move |mut record| {
+        record.seq = seq;
+        record.prev = prev;
+        let bytes = record
+            .encode()
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        prev = leaf_hash(&bytes);
+        seq += 1;
+        Ok::<_, io::Error>(bytes)
+    });
+    let mut error = None;
+    let info = write_lines(
+        dir,
+        signer,
+        lines.map_while(|l| l.map_err(|e| error = Some(e)).ok()),
+    )?;
+    match error {
+        Some(e) => Err(e),
+        None => Ok(info),
+    }
+}
+
+/// Signs `checkpoint` with `signer` and writes it as the export's checkpoint.
+pub fn write_checkpoint(dir: &Path, signer: &NoteSigner, checkpoint: &Checkpoint) -> io::Result<()> {
+    let note = signer
+        .sign(&checkpoint.to_text())
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    std::fs::write(dir.join(CHECKPOINT_FILE), note)
+}
+
+/// The result of one timed verification.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Throughput {
+    pub records: u64,
+    pub bytes: u64,
+    pub elapsed: Duration,
+}
+
+impl Throughput {
+    pub fn records_per_sec(&self) -> f64 {
+        self.records as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    pub fn mib_per_sec(&self) -> f64 {
+        self.bytes as f64 / (1024.0 * 1024.0) / self.elapsed.as_secs_f64().max(1e-9)
+    }
+}
+
+/// Verifies the export in `dir` against `vkey` and times it (the export must be valid).
+pub fn measure(dir: &Path, vkey: &NoteVerifier) -> Result<Throughput, VerifyError> {
+    let bytes = std::fs::metadata(dir.join(RECORDS_FILE))
+        .map(|m| m.len())
+        .unwrap_or(0);
+    let started = Instant::now();
+    let summary = verify::verify_dir(
+        dir,
+        VerifyOptions {
+            vkey: Some(vkey.clone()),
+            ..VerifyOptions::default()
+        },
+    )?;
+    Ok(Throughput {
+        records: summary.records,
+        bytes,
+        elapsed: started.elapsed(),
+    })
+}
+
+/// Writes a synthetic export of `records` records into `dir`, then times its verification.
+pub fn bench(dir: &Path, records: u64) -> Result<Throughput, VerifyError> {
+    write_export(dir, records).map_err(|e| VerifyError::CouldNotRead {
+        what: dir.display().to_string(),
+        detail: format!("writing the synthetic export failed: {e}"),
+    })?;
+    measure(dir, signer().verifier())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hand_written_transactions_are_exactly_the_canonical_encoding() {
+        for line in lines(3_000) {
+            let record = Record::decode(&line).expect("every synthetic line is a canonical record");
+            assert_eq!(record.encode().expect("encodes"), line);
+        }
+    }
+
+    #[test]
+    fn the_same_size_always_gives_the_same_journal() {
+        let a: Vec<Vec<u8>> = lines(50).collect();
+        let b: Vec<Vec<u8>> = lines(50).collect();
+        assert_eq!(a, b);
+        let prefix: Vec<Vec<u8>> = lines(20).collect();
+        assert_eq!(&a[..20], &prefix[..]);
+    }
+
+    #[test]
+    fn transactions_are_about_350_bytes() {
+        let sizes: Vec<usize> = lines(1_000).skip(10).map(|l| l.len()).collect();
+        let mean = sizes.iter().sum::<usize>() / sizes.len();
+        assert!((300..=400).contains(&mean), "mean record size {mean}");
+    }
+}
