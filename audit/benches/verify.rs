@@ -7,7 +7,8 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(200_000);
     let dir = tempfile::tempdir().expect("a temporary directory");
-    let t = tranche_audit::synth::bench(dir.path(), records).expect("the synthetic export verifies");
+    let t =
+        tranche_audit::synth::bench(dir.path(), records).expect("the synthetic export verifies");
     println!(
         "verified {} records ({:.1} MiB) in {:.3} s: {:.0} records/s, {:.1} MiB/s",
         t.records,

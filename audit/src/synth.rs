@@ -122,7 +122,8 @@ impl Lines {
         let month = (t / 20_000) % 12 + 1;
         let sessions = 16 + (r >> 32) % 5;
         let stipend = [6000u64, 5400, 4800, 4500, 3600][((r >> 40) % 5) as usize];
-        let (debit, credit, minor, memo) = match t % 5 {
+        let step = t % 5;
+        let (debit, credit, minor, memo) = match step {
             0 => (
                 ACCOUNTS[0].0,
                 ACCOUNTS[1].0,
@@ -155,7 +156,11 @@ impl Lines {
             ),
         };
         let amount = format!("{}.{:02}", minor / 100, minor % 100);
-        let actor = if t % 5 == 0 { "finance:treasury" } else { "finance:preparer-01" };
+        let actor = if step == 0 {
+            "finance:treasury"
+        } else {
+            "finance:preparer-01"
+        };
         format!(
             concat!(
                 r#"{{"actor":"{actor}","at":"{at}","body":{{"memo":"{memo}","postings":["#,
@@ -276,7 +281,11 @@ pub fn write_records(
 }
 
 /// Signs `checkpoint` with `signer` and writes it as the export's checkpoint.
-pub fn write_checkpoint(dir: &Path, signer: &NoteSigner, checkpoint: &Checkpoint) -> io::Result<()> {
+pub fn write_checkpoint(
+    dir: &Path,
+    signer: &NoteSigner,
+    checkpoint: &Checkpoint,
+) -> io::Result<()> {
     let note = signer
         .sign(&checkpoint.to_text())
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;

@@ -672,7 +672,9 @@ impl Verifier {
         };
         let view = match fast {
             Some(v) => v,
-            None => reference_view(line).map_err(|(rule, detail)| Failure::at(seq, rule, detail))?,
+            None => {
+                reference_view(line).map_err(|(rule, detail)| Failure::at(seq, rule, detail))?
+            }
         };
         if view.seq != seq {
             return Err(Failure::at(
@@ -891,12 +893,20 @@ impl Verifier {
                     Side::Debit => i128::from(c.minor),
                     Side::Credit => -i128::from(c.minor),
                 };
-                match account.balances.iter_mut().find(|(cur, _)| *cur == c.currency) {
+                match account
+                    .balances
+                    .iter_mut()
+                    .find(|(cur, _)| *cur == c.currency)
+                {
                     Some((_, b)) => *b += signed,
                     None => account.balances.push((c.currency, signed)),
                 }
                 if c.side == Side::Debit {
-                    match self.moved_minor.iter_mut().find(|(cur, _)| *cur == c.currency) {
+                    match self
+                        .moved_minor
+                        .iter_mut()
+                        .find(|(cur, _)| *cur == c.currency)
+                    {
                         Some((_, m)) => *m += i128::from(c.minor),
                         None => self.moved_minor.push((c.currency, i128::from(c.minor))),
                     }

@@ -164,12 +164,14 @@ fn report_error(args: &Args, e: &VerifyError) -> ExitCode {
 /// 1234567 -> "1,234,567", for people reading a summary.
 fn grouped(n: u64) -> String {
     let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
+    let head = match digits.len() % 3 {
+        0 => 3,
+        h => h,
+    };
+    let mut out = digits[..head].to_string();
+    for group in digits.as_bytes()[head..].chunks(3) {
+        out.push(',');
+        out.push_str(std::str::from_utf8(group).expect("ASCII digits"));
     }
     out
 }
@@ -207,11 +209,26 @@ fn print_summary(s: &Summary, key_given: bool, elapsed: Duration) {
         );
     }
     if let (Some(first), Some(last)) = (s.first_at, s.last_at) {
-        println!("  time range  {} to {}", format_time(first), format_time(last));
+        println!(
+            "  time range  {} to {}",
+            format_time(first),
+            format_time(last)
+        );
     }
     let secs = elapsed.as_secs_f64();
     println!(
         "  elapsed     {secs:.2} s ({} records/s)",
         grouped((s.records as f64 / secs.max(1e-9)) as u64)
     );
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn numbers_are_grouped_by_thousands() {
+        assert_eq!(super::grouped(0), "0");
+        assert_eq!(super::grouped(999), "999");
+        assert_eq!(super::grouped(1000), "1,000");
+        assert_eq!(super::grouped(1234567), "1,234,567");
+    }
 }

@@ -77,7 +77,11 @@ fn is_record_time(at: &str) -> bool {
     }
     const LAYOUT: &[u8; 27] = b"dddd-dd-ddTdd:dd:dd.ddddddZ";
     for (&c, &l) in b.iter().zip(LAYOUT) {
-        let ok = if l == b'd' { c.is_ascii_digit() } else { c == l };
+        let ok = if l == b'd' {
+            c.is_ascii_digit()
+        } else {
+            c == l
+        };
         if !ok {
             return false;
         }

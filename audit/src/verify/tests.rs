@@ -59,7 +59,10 @@ fn the_fast_path_defers_what_it_cannot_judge_and_the_reference_decides() {
     ))
     .expect("utf-8");
     let leap_day = good.replace("2026-03-01", "2024-02-29");
-    assert_eq!(fast::parse(leap_day.as_bytes()).map(Ok), Some(reference_view(leap_day.as_bytes())));
+    assert_eq!(
+        fast::parse(leap_day.as_bytes()).map(Ok),
+        Some(reference_view(leap_day.as_bytes()))
+    );
     let old = good.replace("2026-03-01", "1899-12-31");
     let cases: Vec<(String, Option<&str>)> = vec![
         // Canonical but outside the fast subset: the reference accepts.
@@ -67,19 +70,46 @@ fn the_fast_path_defers_what_it_cannot_judge_and_the_reference_decides() {
         (old, None),
         (good.replace("\"seq\":7", "\"seq\":9007199254740991"), None),
         // Not canonical or not valid: the reference refuses.
-        (good.replace("\"seq\":7", "\"seq\":07"), Some(rule::MALFORMED_RECORD)),
-        (good.replace("\"seq\":7", "\"seq\":7.0"), Some(rule::MALFORMED_RECORD)),
-        (good.replace("\"v\":1}", "\"v\":1.0}"), Some(rule::MALFORMED_RECORD)),
-        (good.replace("\"memo\":\"March\"", "\"memo\":\"M\\u0061rch\""), Some(rule::NON_CANONICAL)),
-        (good.replace("\"memo\":\"March\"", "\"memo\":\"a\\/b\""), Some(rule::NON_CANONICAL)),
-        (good.replace("\"memo\":\"March\"", "\"memo\":\"a\u{1}b\""), Some(rule::MALFORMED_RECORD)),
+        (
+            good.replace("\"seq\":7", "\"seq\":07"),
+            Some(rule::MALFORMED_RECORD),
+        ),
+        (
+            good.replace("\"seq\":7", "\"seq\":7.0"),
+            Some(rule::MALFORMED_RECORD),
+        ),
+        (
+            good.replace("\"v\":1}", "\"v\":1.0}"),
+            Some(rule::MALFORMED_RECORD),
+        ),
+        (
+            good.replace("\"memo\":\"March\"", "\"memo\":\"M\\u0061rch\""),
+            Some(rule::NON_CANONICAL),
+        ),
+        (
+            good.replace("\"memo\":\"March\"", "\"memo\":\"a\\/b\""),
+            Some(rule::NON_CANONICAL),
+        ),
+        (
+            good.replace("\"memo\":\"March\"", "\"memo\":\"a\u{1}b\""),
+            Some(rule::MALFORMED_RECORD),
+        ),
         (good.replacen(':', ": ", 1), Some(rule::NON_CANONICAL)),
         (format!("{good} "), Some(rule::NON_CANONICAL)),
         (format!("{good}\r"), Some(rule::NON_CANONICAL)),
         (good.replace("abab", "ABAB"), Some(rule::MALFORMED_RECORD)),
-        (good.replace("2026-03-01", "2026-02-29"), Some(rule::MALFORMED_RECORD)),
-        (good.replace("T10:00:00.000000Z", "T10:00:00Z"), Some(rule::MALFORMED_RECORD)),
-        (good.replace("\"finance:ana\"", "\"\""), Some(rule::MALFORMED_RECORD)),
+        (
+            good.replace("2026-03-01", "2026-02-29"),
+            Some(rule::MALFORMED_RECORD),
+        ),
+        (
+            good.replace("T10:00:00.000000Z", "T10:00:00Z"),
+            Some(rule::MALFORMED_RECORD),
+        ),
+        (
+            good.replace("\"finance:ana\"", "\"\""),
+            Some(rule::MALFORMED_RECORD),
+        ),
     ];
     for (line, refused) in cases {
         assert!(fast::parse(line.as_bytes()).is_none(), "{line}");
@@ -115,7 +145,11 @@ fn arb_text() -> impl Strategy<Value = String> {
 }
 
 fn arb_amount() -> impl Strategy<Value = String> {
-    prop_oneof!["[0-9]{1,4}\\.[0-9]{2}", "[0-9.]{0,8}", Just("0.00".to_string())]
+    prop_oneof![
+        "[0-9]{1,4}\\.[0-9]{2}",
+        "[0-9.]{0,8}",
+        Just("0.00".to_string())
+    ]
 }
 
 fn arb_body() -> impl Strategy<Value = (String, Value)> {
@@ -141,8 +175,10 @@ fn arb_body() -> impl Strategy<Value = (String, Value)> {
                 }
                 (kind::TRANSACTION.to_string(), body)
             }),
-        (arb_text(), arb_text())
-            .prop_map(|(origin, vkey)| (kind::LEDGER_KEY.to_string(), json!({"origin": origin, "vkey": vkey}))),
+        (arb_text(), arb_text()).prop_map(|(origin, vkey)| (
+            kind::LEDGER_KEY.to_string(),
+            json!({"origin": origin, "vkey": vkey})
+        )),
         (
             arb_text(),
             prop_oneof![4 => Just("asset"), 4 => Just("memo"), 1 => Just("Asset")],
@@ -156,7 +192,8 @@ fn arb_body() -> impl Strategy<Value = (String, Value)> {
                 (kind::ACCOUNT_OPEN.to_string(), body)
             }),
         arb_text().prop_map(|name| (kind::ACCOUNT_CLOSE.to_string(), json!({"name": name}))),
-        (prop_oneof!["[a-z.]{1,14}", arb_text()], arb_text()).prop_map(|(k, name)| (k, json!({"name": name}))),
+        (prop_oneof!["[a-z.]{1,14}", arb_text()], arb_text())
+            .prop_map(|(k, name)| (k, json!({"name": name}))),
     ]
 }
 
@@ -169,12 +206,12 @@ fn mutate(line: &[u8], how: u8, at: usize, byte: u8) -> Vec<u8> {
     let at = at % out.len();
     match how % 12 {
         0..=5 => {}
-        1 => out[at] = byte,
-        2 => out.insert(at, byte),
-        3 => {
+        6 => out[at] = byte,
+        7 => out.insert(at, byte),
+        8 => {
             out.remove(at);
         }
-        4 => out.insert(at, b' '),
+        9 => out.insert(at, b' '),
         _ => out[at] ^= 0x20,
     }
     out
@@ -201,6 +238,25 @@ proptest! {
             return Ok(());
         };
         let line = mutate(&record, how, at, byte);
+        if let Some(fast) = fast::parse(&line) {
+            prop_assert_eq!(Ok(fast), reference_view(&line));
+        }
+    }
+
+    /// The same, starting from lines the fast path reads, edited once or twice anywhere.
+    #[test]
+    fn an_edited_synthetic_line_is_read_by_the_fast_path_only_if_the_reference_agrees(
+        index in 0usize..40,
+        edits in prop::collection::vec(
+            (6u8..12, any::<usize>(), prop_oneof![any::<u8>(), prop::sample::select(b"\"\\:,{}[]0 1.e-aA".to_vec())]),
+            1..3,
+        ),
+    ) {
+        static LINES: std::sync::OnceLock<Vec<Vec<u8>>> = std::sync::OnceLock::new();
+        let mut line = LINES.get_or_init(|| crate::synth::lines(40).collect())[index].clone();
+        for (how, at, byte) in edits {
+            line = mutate(&line, how, at, byte);
+        }
         if let Some(fast) = fast::parse(&line) {
             prop_assert_eq!(Ok(fast), reference_view(&line));
         }
@@ -258,7 +314,13 @@ fn balanced_refuses_fewer_than_two_and_more_than_the_limit() {
     assert!(!balanced(&[p(Side::Debit)]));
     assert!(balanced(&[p(Side::Debit), p(Side::Credit)]));
     let many: Vec<CheckedPosting> = (0..MAX_POSTINGS + 2)
-        .map(|i| p(if i % 2 == 0 { Side::Debit } else { Side::Credit }))
+        .map(|i| {
+            p(if i % 2 == 0 {
+                Side::Debit
+            } else {
+                Side::Credit
+            })
+        })
         .collect();
     assert!(!balanced(&many));
 }
@@ -314,13 +376,18 @@ fn tx(postings: &[(&str, &str, &str, &str)]) -> (&'static str, Value) {
             json!({"account": account, "side": side, "amount": amount, "currency": currency})
         })
         .collect();
-    (kind::TRANSACTION, json!({"memo": "m", "postings": postings}))
+    (
+        kind::TRANSACTION,
+        json!({"memo": "m", "postings": postings}),
+    )
 }
 
 fn rule_of(records: Vec<(&str, Value)>) -> Result<(), (Option<u64>, &'static str)> {
     let signer = crate::synth::signer();
     let lines = chain(records, &signer);
-    let fast = run(&lines, &signer).map(|_| ()).map_err(|f| (f.seq, f.rule));
+    let fast = run(&lines, &signer)
+        .map(|_| ())
+        .map_err(|f| (f.seq, f.rule));
     // The reference decoder must reach the very same verdict.
     let mut frontier = Frontier::new();
     for l in &lines {
@@ -342,7 +409,14 @@ fn rule_of(records: Vec<(&str, Value)>) -> Result<(), (Option<u64>, &'static str
 #[test]
 fn the_account_rules_hold() {
     let usd = |a: &str, b: &str| tx(&[(a, "debit", "5.00", "USD"), (b, "credit", "5.00", "USD")]);
-    assert_eq!(rule_of(vec![open("bank", "asset"), open("fund", "equity"), usd("bank", "fund")]), Ok(()));
+    assert_eq!(
+        rule_of(vec![
+            open("bank", "asset"),
+            open("fund", "equity"),
+            usd("bank", "fund")
+        ]),
+        Ok(())
+    );
     assert_eq!(
         rule_of(vec![open("bank", "asset"), open("bank", "asset")]),
         Err((Some(2), rule::ACCOUNT_OPENED_TWICE))
@@ -357,7 +431,12 @@ fn the_account_rules_hold() {
     );
     let close = |n: &str| (kind::ACCOUNT_CLOSE, json!({"name": n}));
     assert_eq!(
-        rule_of(vec![open("bank", "asset"), open("fund", "equity"), usd("bank", "fund"), close("bank")]),
+        rule_of(vec![
+            open("bank", "asset"),
+            open("fund", "equity"),
+            usd("bank", "fund"),
+            close("bank")
+        ]),
         Err((Some(4), rule::ACCOUNT_NOT_EMPTY))
     );
     assert_eq!(
@@ -371,49 +450,147 @@ fn the_account_rules_hold() {
         ]),
         Err((Some(6), rule::ACCOUNT_CLOSED))
     );
-    assert_eq!(rule_of(vec![close("bank")]), Err((Some(1), rule::UNKNOWN_ACCOUNT)));
+    assert_eq!(
+        rule_of(vec![close("bank")]),
+        Err((Some(1), rule::UNKNOWN_ACCOUNT))
+    );
     assert_eq!(
         rule_of(vec![open("bank", "asset"), close("bank"), close("bank")]),
         Err((Some(3), rule::ACCOUNT_CLOSED))
     );
     assert_eq!(
-        rule_of(vec![open("bank", "asset"), close("bank"), open("bank", "asset")]),
+        rule_of(vec![
+            open("bank", "asset"),
+            close("bank"),
+            open("bank", "asset")
+        ]),
         Err((Some(3), rule::ACCOUNT_OPENED_TWICE))
     );
 }
 
 #[test]
 fn the_transaction_rules_hold_in_order() {
-    let opens = || vec![open("bank", "asset"), open("fund", "equity"), open("ob", "memo"), open("oc", "memo")];
+    let opens = || {
+        vec![
+            open("bank", "asset"),
+            open("fund", "equity"),
+            open("ob", "memo"),
+            open("oc", "memo"),
+        ]
+    };
     let with = |t: (&'static str, Value)| {
         let mut r = opens();
         r.push(t);
         rule_of(r)
     };
     let at = Some(5);
-    assert_eq!(with(tx(&[("bank", "debit", "5.00", "USD"), ("fund", "credit", "4.00", "USD")])), Err((at, "unbalanced")));
-    assert_eq!(with(tx(&[("bank", "debit", "5.00", "USD"), ("fund", "credit", "5.00", "EUR")])), Err((at, "unbalanced")));
-    assert_eq!(with(tx(&[("bank", "debit", "5.00", "USD")])), Err((at, "too_few_postings")));
-    assert_eq!(with(tx(&[("bank", "debit", "5", "USD"), ("fund", "credit", "5.00", "USD")])), Err((at, "non_canonical_amount")));
-    assert_eq!(with(tx(&[("bank", "debit", "5.001", "USD"), ("fund", "credit", "5.00", "USD")])), Err((at, "too_many_decimals")));
-    assert_eq!(with(tx(&[("bank", "debit", "0.00", "USD"), ("fund", "credit", "0.00", "USD")])), Err((at, "amount_not_positive")));
-    assert_eq!(with(tx(&[("bank", "debit", "5.00", "XYZ"), ("fund", "credit", "5.00", "XYZ")])), Err((at, "unknown_currency")));
+    assert_eq!(
+        with(tx(&[
+            ("bank", "debit", "5.00", "USD"),
+            ("fund", "credit", "4.00", "USD")
+        ])),
+        Err((at, "unbalanced"))
+    );
+    assert_eq!(
+        with(tx(&[
+            ("bank", "debit", "5.00", "USD"),
+            ("fund", "credit", "5.00", "EUR")
+        ])),
+        Err((at, "unbalanced"))
+    );
+    assert_eq!(
+        with(tx(&[("bank", "debit", "5.00", "USD")])),
+        Err((at, "too_few_postings"))
+    );
+    assert_eq!(
+        with(tx(&[
+            ("bank", "debit", "5", "USD"),
+            ("fund", "credit", "5.00", "USD")
+        ])),
+        Err((at, "non_canonical_amount"))
+    );
+    assert_eq!(
+        with(tx(&[
+            ("bank", "debit", "5.001", "USD"),
+            ("fund", "credit", "5.00", "USD")
+        ])),
+        Err((at, "too_many_decimals"))
+    );
+    assert_eq!(
+        with(tx(&[
+            ("bank", "debit", "0.00", "USD"),
+            ("fund", "credit", "0.00", "USD")
+        ])),
+        Err((at, "amount_not_positive"))
+    );
+    assert_eq!(
+        with(tx(&[
+            ("bank", "debit", "5.00", "XYZ"),
+            ("fund", "credit", "5.00", "XYZ")
+        ])),
+        Err((at, "unknown_currency"))
+    );
     // A malformed posting is reported before the unknown account of an earlier one.
-    assert_eq!(with(tx(&[("nope", "debit", "5.00", "USD"), ("fund", "credit", "5.0x", "USD")])), Err((at, "invalid_amount")));
-    assert_eq!(with(tx(&[("nope", "debit", "5.00", "USD"), ("fund", "credit", "5.00", "USD")])), Err((at, rule::UNKNOWN_ACCOUNT)));
-    assert_eq!(with(tx(&[("bank", "debit", "5.00", "USD"), ("oc", "credit", "5.00", "USD")])), Err((at, rule::MEMO_MIXED)));
-    assert_eq!(with(tx(&[("ob", "debit", "800.00", "USD"), ("oc", "credit", "800.00", "USD")])), Ok(()));
-    assert_eq!(with(tx(&[("bank", "debit", "1500", "CLP"), ("fund", "credit", "1500", "CLP")])), Ok(()));
-    let mut reversal = tx(&[("bank", "debit", "5.00", "USD"), ("fund", "credit", "5.00", "USD")]);
+    assert_eq!(
+        with(tx(&[
+            ("nope", "debit", "5.00", "USD"),
+            ("fund", "credit", "5.0x", "USD")
+        ])),
+        Err((at, "invalid_amount"))
+    );
+    assert_eq!(
+        with(tx(&[
+            ("nope", "debit", "5.00", "USD"),
+            ("fund", "credit", "5.00", "USD")
+        ])),
+        Err((at, rule::UNKNOWN_ACCOUNT))
+    );
+    assert_eq!(
+        with(tx(&[
+            ("bank", "debit", "5.00", "USD"),
+            ("oc", "credit", "5.00", "USD")
+        ])),
+        Err((at, rule::MEMO_MIXED))
+    );
+    assert_eq!(
+        with(tx(&[
+            ("ob", "debit", "800.00", "USD"),
+            ("oc", "credit", "800.00", "USD")
+        ])),
+        Ok(())
+    );
+    assert_eq!(
+        with(tx(&[
+            ("bank", "debit", "1500", "CLP"),
+            ("fund", "credit", "1500", "CLP")
+        ])),
+        Ok(())
+    );
+    let mut reversal = tx(&[
+        ("bank", "debit", "5.00", "USD"),
+        ("fund", "credit", "5.00", "USD"),
+    ]);
     reversal.1["reverses"] = json!(5);
-    assert_eq!(with(reversal.clone()), Err((at, rule::REVERSES_NOT_EARLIER)));
+    assert_eq!(
+        with(reversal.clone()),
+        Err((at, rule::REVERSES_NOT_EARLIER))
+    );
     reversal.1["reverses"] = json!(4);
     assert_eq!(with(reversal), Ok(()));
-    let (k, mut bad) = tx(&[("bank", "debit", "5.00", "USD"), ("fund", "credit", "5.00", "USD")]);
+    let (k, mut bad) = tx(&[
+        ("bank", "debit", "5.00", "USD"),
+        ("fund", "credit", "5.00", "USD"),
+    ]);
     bad["extra"] = json!(1);
     assert_eq!(with((k, bad)), Err((at, rule::INVALID_BODY)));
-    assert_eq!(with(("payment.file", json!({}))), Err((at, rule::UNKNOWN_KIND)));
-    assert_eq!(with((kind::LEDGER_KEY, json!({"origin": "x", "vkey": "y"}))), Err((at, rule::UNEXPECTED_LEDGER_KEY)));
+    assert_eq!(
+        with(("payment.file", json!({}))),
+        Err((at, rule::UNKNOWN_KIND))
+    );
+    assert_eq!(
+        with((kind::LEDGER_KEY, json!({"origin": "x", "vkey": "y"}))),
+        Err((at, rule::UNEXPECTED_LEDGER_KEY))
+    );
 }
 
 #[test]
@@ -423,29 +600,51 @@ fn the_summary_counts_what_was_verified() {
         vec![
             open("bank", "asset"),
             open("fund", "equity"),
-            tx(&[("bank", "debit", "5.00", "USD"), ("fund", "credit", "5.00", "USD")]),
-            tx(&[("bank", "debit", "2.50", "USD"), ("fund", "credit", "2.50", "USD")]),
-            tx(&[("bank", "debit", "1500", "CLP"), ("fund", "credit", "1500", "CLP")]),
+            tx(&[
+                ("bank", "debit", "5.00", "USD"),
+                ("fund", "credit", "5.00", "USD"),
+            ]),
+            tx(&[
+                ("bank", "debit", "2.50", "USD"),
+                ("fund", "credit", "2.50", "USD"),
+            ]),
+            tx(&[
+                ("bank", "debit", "1500", "CLP"),
+                ("fund", "credit", "1500", "CLP"),
+            ]),
         ],
         &signer,
     );
     let s = run(&lines, &signer).expect("valid");
-    assert_eq!((s.records, s.transactions, s.accounts, s.accounts_closed), (6, 3, 2, 0));
+    assert_eq!(
+        (s.records, s.transactions, s.accounts, s.accounts_closed),
+        (6, 3, 2, 0)
+    );
     let moved: Vec<(String, String)> = s
         .moved_minor
         .iter()
         .map(|(c, m)| (c.code().to_string(), format_minor(*m, *c)))
         .collect();
-    assert_eq!(moved, vec![("CLP".into(), "1500".into()), ("USD".into(), "7.50".into())]);
-    assert_eq!(s.first_at.map(format_time).as_deref(), Some("2026-03-01T10:00:00.000000Z"));
-    assert_eq!(s.last_at.map(format_time).as_deref(), Some("2026-03-01T10:00:00.000005Z"));
+    assert_eq!(
+        moved,
+        vec![("CLP".into(), "1500".into()), ("USD".into(), "7.50".into())]
+    );
+    assert_eq!(
+        s.first_at.map(format_time).as_deref(),
+        Some("2026-03-01T10:00:00.000000Z")
+    );
+    assert_eq!(
+        s.last_at.map(format_time).as_deref(),
+        Some("2026-03-01T10:00:00.000005Z")
+    );
     assert_eq!(s.origin, crate::synth::ORIGIN);
 }
 
 #[test]
 fn the_genesis_must_name_this_key_and_origin() {
     let signer = crate::synth::signer();
-    let other = crate::note::NoteSigner::from_seed(crate::synth::ORIGIN, [9u8; 32]).expect("valid name");
+    let other =
+        crate::note::NoteSigner::from_seed(crate::synth::ORIGIN, [9u8; 32]).expect("valid name");
     let mut lines = chain(vec![], &signer);
     let wrong_key = Record {
         seq: 0,
@@ -456,11 +655,17 @@ fn the_genesis_must_name_this_key_and_origin() {
         body: json!({"origin": crate::synth::ORIGIN, "vkey": other.verifier().to_vkey()}),
     };
     lines[0] = wrong_key.encode().expect("encodes");
-    assert_eq!(run(&lines, &signer).map_err(|f| f.rule), Err(rule::WRONG_LEDGER_KEY));
+    assert_eq!(
+        run(&lines, &signer).map_err(|f| f.rule),
+        Err(rule::WRONG_LEDGER_KEY)
+    );
     let mut wrong_origin = wrong_key.clone();
     wrong_origin.body = json!({"origin": "elsewhere", "vkey": signer.verifier().to_vkey()});
     lines[0] = wrong_origin.encode().expect("encodes");
-    assert_eq!(run(&lines, &signer).map_err(|f| f.rule), Err(rule::ORIGIN_MISMATCH));
+    assert_eq!(
+        run(&lines, &signer).map_err(|f| f.rule),
+        Err(rule::ORIGIN_MISMATCH)
+    );
     let mut not_a_key = wrong_key;
     not_a_key.kind = kind::ACCOUNT_OPEN.into();
     not_a_key.body = json!({"name": "bank", "type": "asset"});
@@ -478,7 +683,10 @@ fn an_empty_journal_matches_only_the_empty_root() {
     let cp = Checkpoint::new(signer.name(), 0, [1u8; 32]);
     let note = signer.sign(&cp.to_text()).expect("valid text");
     let v = Verifier::new(signer.verifier(), &note).expect("signed");
-    assert_eq!(v.finish().map_err(|f| (f.seq, f.rule)), Err((None, rule::ROOT_MISMATCH)));
+    assert_eq!(
+        v.finish().map_err(|f| (f.seq, f.rule)),
+        Err((None, rule::ROOT_MISMATCH))
+    );
 }
 
 #[test]
@@ -488,7 +696,9 @@ fn after_a_failure_the_verifier_keeps_reporting_it() {
     let cp = Checkpoint::new(signer.name(), 2, [0u8; 32]);
     let note = signer.sign(&cp.to_text()).expect("valid text");
     let mut v = Verifier::new(signer.verifier(), &note).expect("signed");
-    let first = v.push_line(&lines[1]).expect_err("seq 1 where 0 is expected");
+    let first = v
+        .push_line(&lines[1])
+        .expect_err("seq 1 where 0 is expected");
     assert_eq!((first.seq, first.rule), (Some(0), rule::SEQ_GAP));
     assert_eq!(v.push_line(&lines[0]), Err(first.clone()));
     assert_eq!(v.finish(), Err(first));

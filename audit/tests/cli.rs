@@ -1,0 +1,138 @@
+//! The `tranche-verify` binary: its exit status (0 valid, 1 invalid, 2 unreadable) and output.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use tranche_audit::synth;
+use tranche_audit::verify::{RECORDS_FILE, VKEY_FILE};
+
+fn export(records: u64) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    synth::write_export(dir.path(), records).expect("the synthetic export is written");
+    dir
+}
+
+fn run(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tranche-verify"))
+        .args(args)
+        .output()
+        .expect("the binary runs")
+}
+
+fn path(p: &Path) -> &str {
+    p.to_str().expect("a UTF-8 temporary path")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn a_valid_export_exits_0_with_a_summary() {
+    let dir = export(40);
+    let vkey = synth::signer().verifier().to_vkey();
+    let o = run(&[path(dir.path()), "--vkey", &vkey]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let out = stdout(&o);
+    assert!(out.starts_with("OK"), "{out}");
+    assert!(out.contains("tree size   40"), "{out}");
+    assert!(out.contains("(given with --vkey)"), "{out}");
+    assert!(out.contains("USD"), "{out}");
+}
+
+#[test]
+fn the_vkey_may_be_a_file_and_defaults_to_the_exports_own() {
+    let dir = export(12);
+    let key_file = dir.path().join(VKEY_FILE);
+    let o = run(&[path(dir.path()), "--vkey", path(&key_file)]);
+    assert_eq!(o.status.code(), Some(0));
+    let o = run(&[path(dir.path())]);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(stdout(&o).contains("read from the export's own ledger.vkey"));
+    let o = run(&[path(dir.path()), "--quiet"]);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(o.stdout.is_empty());
+}
+
+#[test]
+fn an_invalid_export_exits_1_naming_the_record_and_rule() {
+    let dir = export(30);
+    let records = dir.path().join(RECORDS_FILE);
+    let text = std::fs::read_to_string(&records).expect("readable");
+    let mut lines: Vec<&str> = text.lines().collect();
+    lines.remove(17);
+    std::fs::write(&records, lines.join("\n") + "\n").expect("writable");
+    let o = run(&[path(dir.path())]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stdout(&o).starts_with("FAILED at seq 17: seq_gap: "),
+        "{}",
+        stdout(&o)
+    );
+
+    let o = run(&[path(dir.path()), "--json"]);
+    assert_eq!(o.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("one JSON object");
+    assert_eq!(v["ok"], false);
+    assert_eq!(v["seq"], 17);
+    assert_eq!(v["rule"], "seq_gap");
+}
+
+#[test]
+fn a_checkpoint_by_another_key_exits_1() {
+    let dir = export(10);
+    let other =
+        tranche_audit::note::NoteSigner::from_seed(synth::ORIGIN, [3u8; 32]).expect("a valid name");
+    let o = run(&[path(dir.path()), "--vkey", &other.verifier().to_vkey()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stdout(&o).starts_with("FAILED: bad_checkpoint_signature: "),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[test]
+fn an_unreadable_export_exits_2() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let missing = dir.path().join("nowhere");
+    let o = run(&[path(&missing)]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("could not read"));
+    let o = run(&[path(&missing), "--vkey", "not a key"]);
+    assert_eq!(o.status.code(), Some(2));
+    let dir = export(5);
+    std::fs::remove_file(dir.path().join(RECORDS_FILE)).expect("removable");
+    let o = run(&[path(dir.path()), "--json"]);
+    assert_eq!(o.status.code(), Some(2));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("one JSON object");
+    assert_eq!(v["rule"], "could_not_read");
+}
+
+#[test]
+fn json_output_carries_the_summary() {
+    let dir = export(20);
+    let o = run(&[path(dir.path()), "--json"]);
+    assert_eq!(o.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("one JSON object");
+    assert_eq!(v["ok"], true);
+    assert_eq!(v["records"], 20);
+    assert_eq!(v["tree_size"], 20);
+    assert_eq!(v["origin"], synth::ORIGIN);
+    assert_eq!(v["key_from_export"], true);
+    assert!(v["moved"]["USD"].is_string());
+}
+
+#[test]
+fn help_explains_the_checks_and_the_key() {
+    let o = run(&["--help"]);
+    assert_eq!(o.status.code(), Some(0));
+    let out = stdout(&o);
+    assert!(out.contains("out of band"), "{out}");
+    assert!(out.contains("Merkle root"), "{out}");
+}
