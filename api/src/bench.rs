@@ -132,6 +132,57 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn verify_bench(_dir: &std::path::Path, _records: u64) -> anyhow::Result<()> {
-    anyhow::bail!("verifier benchmark pending")
+/// Runs the real `tranche-verify` binary on a synthetic export of `records` records, timing it
+/// and sampling its peak resident memory (VmHWM) until it exits.
+pub fn verify_bench(dir: &std::path::Path, records: u64) -> anyhow::Result<()> {
+    let export = dir.join("verify-export");
+    let start = Instant::now();
+    tranche_audit::synth::write_export(&export, records)
+        .context("Failed to write the synthetic export")?;
+    let generated = start.elapsed();
+    let exe = std::env::current_exe()
+        .context("Failed to locate this executable")?
+        .with_file_name("tranche-verify");
+    if !exe.exists() {
+        anyhow::bail!(
+            "{} is missing: build it with `cargo build --release -p tranche-audit`",
+            exe.display()
+        );
+    }
+    let start = Instant::now();
+    let mut child = std::process::Command::new(&exe)
+        .arg(&export)
+        .arg("--quiet")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .with_context(|| format!("Failed to run {}", exe.display()))?;
+    let status_path = format!("/proc/{}/status", child.id());
+    let mut peak_kib = 0u64;
+    let status = loop {
+        if let Ok(text) = std::fs::read_to_string(&status_path) {
+            if let Some(kib) = text
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            {
+                peak_kib = peak_kib.max(kib);
+            }
+        }
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    };
+    let secs = start.elapsed().as_secs_f64();
+    if !status.success() {
+        anyhow::bail!("tranche-verify rejected the synthetic export ({status})");
+    }
+    println!(
+        "verify   {records} records (export written in {:.1} s): {:.2} s, {:>10.0} records/s, peak memory {:.1} MiB",
+        generated.as_secs_f64(),
+        secs,
+        records as f64 / secs,
+        peak_kib as f64 / 1024.0
+    );
+    Ok(())
 }
