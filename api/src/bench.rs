@@ -47,8 +47,10 @@ fn posting(account: &str, side: Side, money: Money) -> anyhow::Result<Posting> {
 
 async fn append_bench(ledger: &Ledger, args: &BenchArgs) -> anyhow::Result<(f64, f64)> {
     let usd = Currency::parse("USD").map_err(|e| anyhow::anyhow!("{e}"))?;
-    let mut opens = vec![Command::open_account("expense:c4t-stipend", "expense", None)
-        .map_err(|e| anyhow::anyhow!("{e}"))?];
+    let mut opens = vec![
+        Command::open_account("expense:c4t-stipend", "expense", None)
+            .map_err(|e| anyhow::anyhow!("{e}"))?,
+    ];
     for p in 0..PAYEES {
         opens.push(
             Command::open_account(&format!("payable:participant:P-{p:05}"), "liability", None)
@@ -70,7 +72,11 @@ async fn append_bench(ledger: &Ledger, args: &BenchArgs) -> anyhow::Result<(f64,
                 memo: format!("C4T stipend {k}"),
                 postings: vec![
                     posting("expense:c4t-stipend", Side::Debit, amount)?,
-                    posting(&format!("payable:participant:P-{:05}", k % PAYEES), Side::Credit, amount)?,
+                    posting(
+                        &format!("payable:participant:P-{:05}", k % PAYEES),
+                        Side::Credit,
+                        amount,
+                    )?,
                 ],
                 reverses: None,
             }));
@@ -95,7 +101,10 @@ fn report(backend: &str, args: &BenchArgs, figures: (f64, f64)) {
 }
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
-    println!("tranche bench: {} cores", std::thread::available_parallelism().map_or(1, |n| n.get()));
+    println!(
+        "tranche bench: {} cores",
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
     let dir = tempfile::tempdir().context("Failed to create a temporary directory")?;
     let ledger = Ledger::open(&Config::new(dir.path().join("sqlite")))
         .await

@@ -211,15 +211,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Cmd::Account(cmd) => account(g, cmd).await,
         Cmd::Post { file } => post(g, &file).await,
         Cmd::Reverse { seq, memo } => reverse(g, seq, memo).await,
-        Cmd::Balance { prefix, format } => balance(g, prefix.as_deref().unwrap_or(""), format).await,
+        Cmd::Balance { prefix, format } => {
+            balance(g, prefix.as_deref().unwrap_or(""), format).await
+        }
         Cmd::Log { from, limit, raw } => log(g, from, limit, raw).await,
         Cmd::Export { dir } => {
             let ledger = open(g).await?;
             let total = ledger.store().tree_size().await?;
             let bar = progress_bar(total, "exporting");
-            let done = tranche_ledger::export::export_dir(&ledger, &dir, |n, _| bar.set_position(n))
-                .await
-                .context("Failed to export the journal")?;
+            let done =
+                tranche_ledger::export::export_dir(&ledger, &dir, |n, _| bar.set_position(n))
+                    .await
+                    .context("Failed to export the journal")?;
             bar.finish_and_clear();
             println!(
                 "exported {} records ({} bytes) to {}",
@@ -227,7 +230,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 done.bytes,
                 dir.display()
             );
-            println!("verify with: tranche-verify {} --vkey <the ledger's published vkey>", dir.display());
+            println!(
+                "verify with: tranche-verify {} --vkey <the ledger's published vkey>",
+                dir.display()
+            );
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Rebuild { check } => rebuild(g, check).await,
@@ -247,7 +253,10 @@ async fn account(g: &Global, cmd: AccountCmd) -> anyhow::Result<ExitCode> {
     let command = match &cmd {
         AccountCmd::List => {
             let ledger = open(g).await?;
-            println!("{:<48} {:<10} {:>8} {:>8}  description", "account", "type", "opened", "closed");
+            println!(
+                "{:<48} {:<10} {:>8} {:>8}  description",
+                "account", "type", "opened", "closed"
+            );
             for a in ledger.store().accounts().await? {
                 println!(
                     "{:<48} {:<10} {:>8} {:>8}  {}",
@@ -286,7 +295,10 @@ async fn account(g: &Global, cmd: AccountCmd) -> anyhow::Result<ExitCode> {
 pub fn parse_transactions(text: &str) -> Result<Vec<Command>, (Option<usize>, Invalid)> {
     let trimmed = text.trim();
     if trimmed.is_empty() {
-        return Err((None, Invalid::new("", "empty_input", "no transaction given")));
+        return Err((
+            None,
+            Invalid::new("", "empty_input", "no transaction given"),
+        ));
     }
     // A single (possibly pretty-printed) object.
     if let Ok(serde_json::Value::Object(_)) = serde_json::from_str::<serde_json::Value>(trimmed) {
@@ -368,16 +380,26 @@ async fn post(g: &Global, file: &str) -> anyhow::Result<ExitCode> {
 
 async fn reverse(g: &Global, seq: u64, memo: String) -> anyhow::Result<ExitCode> {
     let ledger = open(g).await?;
-    let Some(stored) = ledger.store().records(seq, 1).await?.into_iter().find(|r| r.seq == seq) else {
+    let Some(stored) = ledger
+        .store()
+        .records(seq, 1)
+        .await?
+        .into_iter()
+        .find(|r| r.seq == seq)
+    else {
         eprintln!("refused: reverses: seq {seq} does not exist (unknown_transaction)");
         return Ok(ExitCode::from(3));
     };
     let record = Record::decode(&stored.bytes).context("Failed to read the original record")?;
     if record.kind != kind::TRANSACTION {
-        eprintln!("refused: reverses: seq {seq} is a {} record, not a transaction (unknown_transaction)", record.kind);
+        eprintln!(
+            "refused: reverses: seq {seq} is a {} record, not a transaction (unknown_transaction)",
+            record.kind
+        );
         return Ok(ExitCode::from(3));
     }
-    let body: TransactionBody = serde_json::from_value(record.body).context("Failed to read the original transaction")?;
+    let body: TransactionBody =
+        serde_json::from_value(record.body).context("Failed to read the original transaction")?;
     let mut postings = body.postings(true).map_err(|e| anyhow::anyhow!("{e}"))?;
     for p in &mut postings {
         p.side = p.side.opposite();
@@ -424,9 +446,17 @@ async fn balance(g: &Global, prefix: &str, format: Format) -> anyhow::Result<Exi
         let t = totals.entry(r.currency.clone()).or_default();
         t.0 += d;
         t.1 += c;
-        let (ds, cs, bs) = (fmt(d, &r.currency), fmt(c, &r.currency), fmt(d - c, &r.currency));
+        let (ds, cs, bs) = (
+            fmt(d, &r.currency),
+            fmt(c, &r.currency),
+            fmt(d - c, &r.currency),
+        );
         match format {
-            Format::Table => writeln!(out, "{:<48} {:<4} {ds:>18} {cs:>18} {bs:>18}", r.account, r.currency)?,
+            Format::Table => writeln!(
+                out,
+                "{:<48} {:<4} {ds:>18} {cs:>18} {bs:>18}",
+                r.account, r.currency
+            )?,
             Format::Csv => writeln!(out, "{},{},{ds},{cs},{bs}", r.account, r.currency)?,
             Format::Json => json.push(serde_json::json!({
                 "account": r.account, "currency": r.currency,
@@ -495,7 +525,10 @@ fn summarize(record: &Record) -> String {
                         .filter(|p| p.side == tranche_audit::posting::Side::Debit)
                         .map(|p| format!("{} {} -> {}", p.currency, p.amount, p.account))
                         .collect();
-                    let rev = t.reverses.map(|r| format!(" [reverses {r}]")).unwrap_or_default();
+                    let rev = t
+                        .reverses
+                        .map(|r| format!(" [reverses {r}]"))
+                        .unwrap_or_default();
                     format!("{}{rev}: {}", t.memo, moved.join(", "))
                 }
                 None => String::new(),

@@ -30,13 +30,18 @@ pub const MAX_MEMO_BYTES: usize = 2_000;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     /// The first record of every ledger: its origin and checkpoint key.
-    LedgerKey { origin: String, vkey: String },
+    LedgerKey {
+        origin: String,
+        vkey: String,
+    },
     OpenAccount {
         name: AccountName,
         account_type: AccountType,
         description: Option<String>,
     },
-    CloseAccount { name: AccountName },
+    CloseAccount {
+        name: AccountName,
+    },
     Transaction(NewTransaction),
 }
 
@@ -546,9 +551,7 @@ fn apply_transaction(
             reversed_by: None,
         }),
     );
-    effects
-        .transactions
-        .push((seq, t.memo.clone(), t.reverses));
+    effects.transactions.push((seq, t.memo.clone(), t.reverses));
     Ok(())
 }
 
@@ -624,8 +627,8 @@ pub fn plan(
             actor: ctx.actor.to_string(),
             body: command.body(),
         };
-        let encoded =
-            EncodedRecord::new(record).map_err(|e| PlanError::Invalid(record_invalid(e).in_item(i)))?;
+        let encoded = EncodedRecord::new(record)
+            .map_err(|e| PlanError::Invalid(record_invalid(e).in_item(i)))?;
         frontier.push(encoded.leaf, |id, h| nodes.push((id, *h)));
         prev = encoded.leaf;
         records.push(encoded);
@@ -698,7 +701,8 @@ mod tests {
             postings: vec![p("bank", Side::Debit, "10"), p("fund", Side::Credit, "10")],
             reverses: None,
         });
-        let plan = plan(&Head::empty(), &mut state, &[tx.clone(), tx], &ctx(&signer)).expect("valid");
+        let plan =
+            plan(&Head::empty(), &mut state, &[tx.clone(), tx], &ctx(&signer)).expect("valid");
         assert_eq!(plan.records[0].record.seq, 0);
         assert_eq!(plan.records[1].record.prev, plan.records[0].leaf);
         assert_eq!(plan.checkpoint.size, 2);
@@ -711,13 +715,26 @@ mod tests {
     #[test]
     fn memo_and_balance_sheet_accounts_never_mix() {
         let signer = NoteSigner::from_seed("tranche.test/log", [1; 32]).expect("valid");
-        let mut state = state_with(&[("bank", AccountType::Asset), ("obligations", AccountType::Memo)]);
+        let mut state = state_with(&[
+            ("bank", AccountType::Asset),
+            ("obligations", AccountType::Memo),
+        ]);
         let tx = Command::Transaction(NewTransaction {
             memo: String::new(),
-            postings: vec![p("bank", Side::Debit, "1"), p("obligations", Side::Credit, "1")],
+            postings: vec![
+                p("bank", Side::Debit, "1"),
+                p("obligations", Side::Credit, "1"),
+            ],
             reverses: None,
         });
         let err = plan(&Head::empty(), &mut state, &[tx], &ctx(&signer)).expect_err("refused");
-        assert!(matches!(err, PlanError::Invalid(Invalid { code: "memo_mixed", item: Some(0), .. })));
+        assert!(matches!(
+            err,
+            PlanError::Invalid(Invalid {
+                code: "memo_mixed",
+                item: Some(0),
+                ..
+            })
+        ));
     }
 }

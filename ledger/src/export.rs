@@ -49,7 +49,8 @@ pub async fn export_dir(
         .ok_or(ExportError::Empty)?;
     let records_path = dir.join("records.jsonl");
     let tmp_path = dir.join("records.jsonl.partial");
-    let mut out = BufWriter::with_capacity(1 << 20, File::create(&tmp_path).map_err(io(&tmp_path))?);
+    let mut out =
+        BufWriter::with_capacity(1 << 20, File::create(&tmp_path).map_err(io(&tmp_path))?);
     let mut written = 0u64;
     let mut bytes = 0u64;
     while written < checkpoint.size {

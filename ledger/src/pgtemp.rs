@@ -91,7 +91,9 @@ impl TempCluster {
         if as_postgres {
             run(
                 "chown",
-                Command::new("chown").arg("postgres:postgres").arg(&cluster.dir),
+                Command::new("chown")
+                    .arg("postgres:postgres")
+                    .arg(&cluster.dir),
             )?;
         }
         cluster.pg(
@@ -159,7 +161,11 @@ impl TempCluster {
     fn spawn_watchdog(&self) -> Result<(), PgTempError> {
         let stop = format!(
             "{} {} stop -m immediate -D {} >/dev/null 2>&1",
-            if self.as_postgres { "runuser -u postgres --" } else { "" },
+            if self.as_postgres {
+                "runuser -u postgres --"
+            } else {
+                ""
+            },
             self.bin.join("pg_ctl").display(),
             self.data().display()
         );
@@ -232,7 +238,13 @@ impl Drop for TempCluster {
     fn drop(&mut self) {
         let _ = self.pg(
             "pg_ctl stop",
-            &["stop", "-m", "immediate", "-D", &self.data().display().to_string()],
+            &[
+                "stop",
+                "-m",
+                "immediate",
+                "-D",
+                &self.data().display().to_string(),
+            ],
         );
         let _ = std::fs::remove_dir_all(&self.dir);
     }

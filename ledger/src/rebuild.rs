@@ -94,7 +94,10 @@ impl Replayer {
         for stored in page {
             let seq = self.frontier.size();
             if stored.seq != seq {
-                return Err(format!("seq {seq}: expected next, found seq {}", stored.seq));
+                return Err(format!(
+                    "seq {seq}: expected next, found seq {}",
+                    stored.seq
+                ));
             }
             let record = Record::decode(&stored.bytes).map_err(|e| format!("seq {seq}: {e}"))?;
             if record.seq != seq {
@@ -108,7 +111,9 @@ impl Replayer {
             }
             let leaf = leaf_hash(&stored.bytes);
             if leaf != stored.leaf {
-                return Err(format!("seq {seq}: stored leaf hash does not match the record"));
+                return Err(format!(
+                    "seq {seq}: stored leaf hash does not match the record"
+                ));
             }
             if self.last_at.is_some_and(|t| record.at < t) {
                 return Err(format!("seq {seq}: time goes backwards"));
@@ -248,9 +253,13 @@ pub async fn check(
             }
         }
         let live_postings = store.postings(from, to).await?;
-        compare_rows(&mut report, "posting", &effects.postings, &live_postings, |p: &PostingRow| {
-            format!("seq {} #{}", p.seq, p.idx)
-        });
+        compare_rows(
+            &mut report,
+            "posting",
+            &effects.postings,
+            &live_postings,
+            |p: &PostingRow| format!("seq {} #{}", p.seq, p.idx),
+        );
         let live_tx = store.transactions(from, MAX_PAGE).await?;
         let live_tx: Vec<_> = live_tx.into_iter().take_while(|t| t.seq < to).collect();
         let expected_tx: Vec<_> = effects
@@ -299,10 +308,18 @@ pub async fn check(
     let expected_reversed: BTreeMap<u64, u64> = replayer.reversed_by.clone().into_iter().collect();
     let er: Vec<_> = expected_reversed.into_iter().collect();
     let lr: Vec<_> = live_reversed.into_iter().collect();
-    compare_rows(&mut report, "reversal", &er, &lr, |r| format!("seq {}", r.0));
+    compare_rows(&mut report, "reversal", &er, &lr, |r| {
+        format!("seq {}", r.0)
+    });
     let expected_accounts: Vec<AccountRow> = accounts.into_values().collect();
     let live_accounts = store.accounts().await?;
-    compare_rows(&mut report, "account", &expected_accounts, &live_accounts, |a| a.name.clone());
+    compare_rows(
+        &mut report,
+        "account",
+        &expected_accounts,
+        &live_accounts,
+        |a| a.name.clone(),
+    );
     let expected_balances: Vec<BalanceRow> = balances
         .into_iter()
         .map(|((account, currency), (d, c))| BalanceRow {
@@ -313,9 +330,13 @@ pub async fn check(
         })
         .collect();
     let live_balances = store.balances("").await?;
-    compare_rows(&mut report, "balance", &expected_balances, &live_balances, |b| {
-        format!("{} {}", b.account, b.currency)
-    });
+    compare_rows(
+        &mut report,
+        "balance",
+        &expected_balances,
+        &live_balances,
+        |b| format!("{} {}", b.account, b.currency),
+    );
     Ok(report)
 }
 
@@ -350,7 +371,10 @@ fn compare_rows<T: Ord + std::fmt::Debug>(
                 e.next();
             }
             (_, Some(y)) => {
-                report.differ(format!("{what} {}: in the live tables but not in the journal", key(y)));
+                report.differ(format!(
+                    "{what} {}: in the live tables but not in the journal",
+                    key(y)
+                ));
                 l.next();
             }
         }

@@ -75,7 +75,9 @@ impl Cli {
     }
 
     fn size(&self) -> usize {
-        self.ok(&["log", "--from", "0", "--limit", "10000"], None).lines().count()
+        self.ok(&["log", "--from", "0", "--limit", "10000"], None)
+            .lines()
+            .count()
     }
 }
 
@@ -107,8 +109,16 @@ fn the_readme_walkthrough_works_and_the_verifier_catches_tampering() {
     ] {
         cli.ok(&["account", "open", name, "--type", t], None);
     }
-    cli.refused(&["account", "open", "bank:operating", "--type", "asset"], None, "account_exists");
-    cli.refused(&["account", "open", "bank:x", "--type", "cash"], None, "invalid_account_type");
+    cli.refused(
+        &["account", "open", "bank:operating", "--type", "asset"],
+        None,
+        "account_exists",
+    );
+    cli.refused(
+        &["account", "open", "bank:x", "--type", "cash"],
+        None,
+        "invalid_account_type",
+    );
 
     cli.ok(
         &["post", "-"],
@@ -121,29 +131,58 @@ fn the_readme_walkthrough_works_and_the_verifier_catches_tampering() {
             r#"{{"memo":"{memo}","postings":[{{"account":"expense:c4t-stipend","currency":"USD","side":"debit","amount":"{amount}"}},{{"account":"payable:participant:P-00012","currency":"USD","side":"credit","amount":"{amount}"}}]}}"#
         )
     };
-    let batch = format!("{}\n{}\n", line("March C4T", "60.00"), line("April C4T", "48"));
+    let batch = format!(
+        "{}\n{}\n",
+        line("March C4T", "60.00"),
+        line("April C4T", "48")
+    );
     let posted = cli.ok(&["post", "-"], Some(&batch));
     assert!(posted.contains("posted 2 transaction(s)"), "{posted}");
 
     // A malformed line refuses the whole batch and names the line.
-    let bad = format!("{}\n{}\n{{\"memo\": \"broken\", \n", line("May", "60.00"), line("June", "60.00"));
+    let bad = format!(
+        "{}\n{}\n{{\"memo\": \"broken\", \n",
+        line("May", "60.00"),
+        line("June", "60.00")
+    );
     cli.refused(&["post", "-"], Some(&bad), "line 3");
-    let unbalanced = format!("{}\n{}\n", line("May", "60.00"), line("June", "60.00").replacen("60.00", "61.00", 1));
-    cli.refused(&["post", "-"], Some(&unbalanced), "line 2: postings: USD debits 61.00 do not equal credits 60.00 (unbalanced)");
-    cli.refused(&["post", "-"], Some(&line("July", "60.001")), "too_many_decimals");
+    let unbalanced = format!(
+        "{}\n{}\n",
+        line("May", "60.00"),
+        line("June", "60.00").replacen("60.00", "61.00", 1)
+    );
+    cli.refused(
+        &["post", "-"],
+        Some(&unbalanced),
+        "line 2: postings: USD debits 61.00 do not equal credits 60.00 (unbalanced)",
+    );
+    cli.refused(
+        &["post", "-"],
+        Some(&line("July", "60.001")),
+        "too_many_decimals",
+    );
 
     let balance = cli.ok(&["balance", "payable"], None);
     assert!(balance.contains("payable:participant:P-00012"), "{balance}");
     assert!(balance.contains("-108.00"), "{balance}");
     let csv = cli.ok(&["balance", "--format", "csv"], None);
-    assert!(csv.starts_with("account,currency,debits,credits,balance\n"), "{csv}");
-    assert!(csv.contains("bank:operating,USD,5000.00,0.00,5000.00"), "{csv}");
+    assert!(
+        csv.starts_with("account,currency,debits,credits,balance\n"),
+        "{csv}"
+    );
+    assert!(
+        csv.contains("bank:operating,USD,5000.00,0.00,5000.00"),
+        "{csv}"
+    );
 
     let reversed = cli.ok(&["reverse", "7", "--memo", "duplicate stipend"], None);
     assert!(reversed.contains("seq 7 reversed by seq 8"), "{reversed}");
     cli.refused(&["reverse", "7"], None, "already_reversed");
     let balance = cli.ok(&["balance", "payable"], None);
-    assert!(balance.contains("-48.00"), "{balance}");
+    assert!(
+        balance.contains("-60.00"),
+        "April's 48.00 was reversed: {balance}"
+    );
 
     let rebuilt = cli.ok(&["rebuild", "--check"], None);
     assert!(rebuilt.contains("no difference"), "{rebuilt}");
@@ -154,14 +193,23 @@ fn the_readme_walkthrough_works_and_the_verifier_catches_tampering() {
         assert!(export.join(f).exists(), "{f} exported");
     }
     let out = verify(&export, &vkey);
-    assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     // Tampering with the real export: each change is caught and the first bad seq named.
     let original = std::fs::read_to_string(export.join("records.jsonl")).expect("records");
     let lines: Vec<&str> = original.lines().collect();
     assert_eq!(lines.len(), 9);
     let mut cases: Vec<(&str, String, u64)> = Vec::new();
-    cases.push(("one byte of a memo", original.replacen("March C4T", "March C4U", 1), 6));
+    cases.push((
+        "one byte of a memo",
+        original.replacen("March C4T", "March C4U", 1),
+        6,
+    ));
     let mut deleted = lines.clone();
     deleted.remove(4);
     cases.push(("a deleted line", deleted.join("\n") + "\n", 4));
@@ -177,9 +225,16 @@ fn the_readme_walkthrough_works_and_the_verifier_catches_tampering() {
         }
         std::fs::write(dir.join("records.jsonl"), text).expect("write");
         let out = verify(&dir, &vkey);
-        let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        let said = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
         assert_eq!(out.status.code(), Some(1), "{what}: {said}");
-        assert!(said.contains(&format!("seq {seq}")), "{what}: expected seq {seq} in {said}");
+        assert!(
+            said.contains(&format!("seq {seq}")),
+            "{what}: expected seq {seq} in {said}"
+        );
     }
 }
 
@@ -198,6 +253,9 @@ fn every_command_has_help() {
     ] {
         let out = Command::new(tranche()).args(&args).output().expect("runs");
         assert!(out.status.success(), "{args:?}");
-        assert!(String::from_utf8_lossy(&out.stdout).contains("Usage:"), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("Usage:"),
+            "{args:?}"
+        );
     }
 }

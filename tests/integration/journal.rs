@@ -35,7 +35,10 @@ async fn open_accounts(ledger: &Ledger) {
     .iter()
     .map(|(n, t)| Command::open_account(n, t, None).expect("valid account"))
     .collect::<Vec<_>>();
-    ledger.append(&opens, "test", t0()).await.expect("accounts open");
+    ledger
+        .append(&opens, "test", t0())
+        .await
+        .expect("accounts open");
 }
 
 /// Everything an append could change, to show that a refusal changed none of it.
@@ -44,7 +47,10 @@ async fn snapshot(ledger: &Ledger) -> (u64, Vec<BalanceRow>, Option<String>) {
     (
         s.tree_size().await.expect("size"),
         s.balances("").await.expect("balances"),
-        s.latest_checkpoint().await.expect("checkpoint").map(|c| c.note),
+        s.latest_checkpoint()
+            .await
+            .expect("checkpoint")
+            .map(|c| c.note),
     )
 }
 
@@ -57,7 +63,11 @@ async fn refused(ledger: &Ledger, commands: &[Command], code: &str, field: &str)
         }
         other => panic!("expected a refusal {code}, got {other:?}"),
     }
-    assert_eq!(snapshot(ledger).await, before, "a refusal must write nothing");
+    assert_eq!(
+        snapshot(ledger).await,
+        before,
+        "a refusal must write nothing"
+    );
 }
 
 fn stateless(json: &str) -> tranche_audit::Invalid {
@@ -80,7 +90,9 @@ async fn a_new_ledger_starts_with_its_key_record(l: TestLedger) {
 async fn a_ledger_refuses_a_key_that_is_not_its_own(l: TestLedger) {
     let mut other = l.config.clone();
     other.key_path = Some(l.dir.path().join("other.key"));
-    let err = Ledger::open(&other).await.expect_err("another key is refused");
+    let err = Ledger::open(&other)
+        .await
+        .expect_err("another key is refused");
     assert!(err.to_string().contains("created with key"), "{err}");
 }
 
@@ -88,15 +100,27 @@ async fn balanced_transactions_update_balances_and_are_provable(l: TestLedger) {
     let ledger = &l.ledger;
     open_accounts(ledger).await;
     let first = ledger
-        .append(&[transfer("bank:operating", "fund:bprm", "10000.00")], "finance:ana", t0())
+        .append(
+            &[transfer("bank:operating", "fund:bprm", "10000.00")],
+            "finance:ana",
+            t0(),
+        )
         .await
         .expect("drawdown");
     let size1 = first.checkpoint.size;
     let second = ledger
         .append(
             &[
-                transfer("expense:c4t-stipend", "payable:participant:P-00012", "60.00"),
-                transfer("expense:c4t-stipend", "payable:participant:P-00012", "48.00"),
+                transfer(
+                    "expense:c4t-stipend",
+                    "payable:participant:P-00012",
+                    "60.00",
+                ),
+                transfer(
+                    "expense:c4t-stipend",
+                    "payable:participant:P-00012",
+                    "48.00",
+                ),
             ],
             "finance:ana",
             t0(),
@@ -121,14 +145,23 @@ async fn balanced_transactions_update_balances_and_are_provable(l: TestLedger) {
     assert_eq!(net, 0, "the trial balance is zero");
 
     // The checkpoint is signed by the ledger key and every record is provably in it.
-    let cp = ledger.store().latest_checkpoint().await.expect("cp").expect("some");
+    let cp = ledger
+        .store()
+        .latest_checkpoint()
+        .await
+        .expect("cp")
+        .expect("some");
     let opened = open_checkpoint(&cp.note, ledger.verifier()).expect("signature verifies");
     assert_eq!(opened.checkpoint.size, cp.size);
     let records = ledger.store().records(0, 100).await.expect("records");
     assert_eq!(records.len() as u64, cp.size);
     for r in &records {
         assert_eq!(r.leaf, leaf_hash(&r.bytes));
-        let proof = ledger.store().inclusion_proof(r.seq, cp.size).await.expect("proof");
+        let proof = ledger
+            .store()
+            .inclusion_proof(r.seq, cp.size)
+            .await
+            .expect("proof");
         verify_inclusion(r.seq, cp.size, &r.leaf, &proof, &cp.root).expect("inclusion verifies");
     }
     let first_root = first.checkpoint.root;
@@ -142,11 +175,26 @@ async fn balanced_transactions_update_balances_and_are_provable(l: TestLedger) {
 
 async fn proofs_beyond_the_tree_are_refused(l: TestLedger) {
     let size = l.ledger.store().tree_size().await.expect("size");
-    let err = l.ledger.store().inclusion_proof(0, size + 1).await.expect_err("beyond");
+    let err = l
+        .ledger
+        .store()
+        .inclusion_proof(0, size + 1)
+        .await
+        .expect_err("beyond");
     assert!(matches!(err, StoreError::Invalid(i) if i.code == "beyond_tree_size"));
-    let err = l.ledger.store().inclusion_proof(size, size).await.expect_err("index beyond");
+    let err = l
+        .ledger
+        .store()
+        .inclusion_proof(size, size)
+        .await
+        .expect_err("index beyond");
     assert!(matches!(err, StoreError::Invalid(_)));
-    let err = l.ledger.store().consistency_proof(2, 1).await.expect_err("size1 > size2");
+    let err = l
+        .ledger
+        .store()
+        .consistency_proof(2, 1)
+        .await
+        .expect_err("size1 > size2");
     assert!(matches!(err, StoreError::Invalid(_)));
 }
 
@@ -191,7 +239,11 @@ async fn reversals_must_mirror_and_happen_once(l: TestLedger) {
     let ledger = &l.ledger;
     open_accounts(ledger).await;
     let original = ledger
-        .append(&[transfer("bank:operating", "fund:bprm", "250.00")], "test", t0())
+        .append(
+            &[transfer("bank:operating", "fund:bprm", "250.00")],
+            "test",
+            t0(),
+        )
         .await
         .expect("original")
         .first_seq;
@@ -203,8 +255,17 @@ async fn reversals_must_mirror_and_happen_once(l: TestLedger) {
         ))
     };
     refused(ledger, &[reversal("25.00")], "not_a_mirror", "postings").await;
-    let done = ledger.append(&[reversal("250.00")], "test", t0()).await.expect("mirror accepted");
-    refused(ledger, &[reversal("250.00")], "already_reversed", "reverses").await;
+    let done = ledger
+        .append(&[reversal("250.00")], "test", t0())
+        .await
+        .expect("mirror accepted");
+    refused(
+        ledger,
+        &[reversal("250.00")],
+        "already_reversed",
+        "reverses",
+    )
+    .await;
     let of_reversal = tx(&format!(
         r#"{{"memo":"x","reverses":{},"postings":[
             {{"account":"bank:operating","currency":"USD","side":"debit","amount":"250.00"}},
@@ -220,7 +281,11 @@ async fn a_closed_account_takes_no_postings(l: TestLedger) {
     let ledger = &l.ledger;
     open_accounts(ledger).await;
     ledger
-        .append(&[transfer("bank:operating", "fund:bprm", "1.00")], "test", t0())
+        .append(
+            &[transfer("bank:operating", "fund:bprm", "1.00")],
+            "test",
+            t0(),
+        )
         .await
         .expect("posted");
     refused(
@@ -231,7 +296,11 @@ async fn a_closed_account_takes_no_postings(l: TestLedger) {
     )
     .await;
     ledger
-        .append(&[Command::close_account("obligations").expect("valid")], "test", t0())
+        .append(
+            &[Command::close_account("obligations").expect("valid")],
+            "test",
+            t0(),
+        )
         .await
         .expect("an empty account closes");
     refused(
@@ -259,8 +328,13 @@ async fn a_record_over_64_kib_is_refused(l: TestLedger) {
     }
     opens.push(Command::open_account("bank:operating", "asset", None).expect("valid"));
     ledger.append(&opens, "test", t0()).await.expect("accounts");
-    postings.push(r#"{"account":"bank:operating","currency":"USD","side":"credit","amount":"400.00"}"#.into());
-    let big = tx(&format!(r#"{{"memo":"big","postings":[{}]}}"#, postings.join(",")));
+    postings.push(
+        r#"{"account":"bank:operating","currency":"USD","side":"credit","amount":"400.00"}"#.into(),
+    );
+    let big = tx(&format!(
+        r#"{{"memo":"big","postings":[{}]}}"#,
+        postings.join(",")
+    ));
     refused(ledger, &[big], "record_too_large", "").await;
 }
 
@@ -280,7 +354,11 @@ async fn the_database_refuses_to_edit_history(l: TestLedger) {
         assert!(matches!(err, StoreError::Refused(_)), "{sql}: {err:?}");
     }
     if store.backend_name() == "postgres" {
-        for sql in ["TRUNCATE journal", "TRUNCATE merkle_nodes", "TRUNCATE checkpoints"] {
+        for sql in [
+            "TRUNCATE journal",
+            "TRUNCATE merkle_nodes",
+            "TRUNCATE checkpoints",
+        ] {
             let err = store.execute_raw(sql).await.expect_err(sql);
             assert!(matches!(err, StoreError::Refused(_)), "{sql}: {err:?}");
         }
@@ -292,7 +370,11 @@ async fn rebuild_check_finds_a_balance_edited_behind_the_ledgers_back(l: TestLed
     let ledger = &l.ledger;
     open_accounts(ledger).await;
     ledger
-        .append(&[transfer("bank:operating", "fund:bprm", "100.00")], "test", t0())
+        .append(
+            &[transfer("bank:operating", "fund:bprm", "100.00")],
+            "test",
+            t0(),
+        )
         .await
         .expect("posted");
     let clean = tranche_ledger::rebuild::check(ledger.store(), ledger.verifier(), |_, _| {})
@@ -301,7 +383,9 @@ async fn rebuild_check_finds_a_balance_edited_behind_the_ledgers_back(l: TestLed
     assert!(clean.is_clean(), "{:?}", clean.differences);
     ledger
         .store()
-        .execute_raw("UPDATE balances SET debit_minor = debit_minor + 1 WHERE account = 'bank:operating'")
+        .execute_raw(
+            "UPDATE balances SET debit_minor = debit_minor + 1 WHERE account = 'bank:operating'",
+        )
         .await
         .expect("projections are not history: the database lets this through");
     let dirty = tranche_ledger::rebuild::check(ledger.store(), ledger.verifier(), |_, _| {})
@@ -339,7 +423,11 @@ async fn two_writers_on_one_database_never_fork_the_chain(l: TestLedger) {
     all.sort_unstable();
     let size = l.ledger.store().tree_size().await.expect("size");
     let first = size - all.len() as u64;
-    assert_eq!(all, (first..size).collect::<Vec<_>>(), "distinct, gapless seqs");
+    assert_eq!(
+        all,
+        (first..size).collect::<Vec<_>>(),
+        "distinct, gapless seqs"
+    );
     let report = tranche_ledger::rebuild::check(l.ledger.store(), l.ledger.verifier(), |_, _| {})
         .await
         .expect("check");
@@ -351,19 +439,88 @@ fn stateless_bad_input_names_the_field_and_rule() {
     let leg = |account: &str, side: &str, amount: &str, cur: &str| {
         format!(r#"{{"account":"{account}","currency":"{cur}","side":"{side}","amount":{amount}}}"#)
     };
-    let t = |postings: Vec<String>| format!(r#"{{"memo":"m","postings":[{}]}}"#, postings.join(","));
+    let t =
+        |postings: Vec<String>| format!(r#"{{"memo":"m","postings":[{}]}}"#, postings.join(","));
     let cases = [
-        (t(vec![leg("a", "debit", "\"1.00\"", "USD"), leg("b", "credit", "\"2.00\"", "USD")]), "unbalanced", "postings"),
-        (t(vec![leg("a", "debit", "\"1.00\"", "USD")]), "too_few_postings", "postings"),
-        (t(vec![leg("a", "debit", "\"0.00\"", "USD"), leg("b", "credit", "\"0.00\"", "USD")]), "amount_not_positive", "postings[0].amount"),
-        (t(vec![leg("a", "debit", "\"-1.00\"", "USD"), leg("b", "credit", "\"-1.00\"", "USD")]), "amount_not_positive", "postings[0].amount"),
-        (t(vec![leg("a", "debit", "\"1.005\"", "USD"), leg("b", "credit", "\"1.005\"", "USD")]), "too_many_decimals", "postings[0].amount"),
-        (t(vec![leg("a", "debit", "\"1.5\"", "CLP"), leg("b", "credit", "\"1.5\"", "CLP")]), "too_many_decimals", "postings[0].amount"),
-        (t(vec![leg("a", "debit", "\"1.00\"", "XXX"), leg("b", "credit", "\"1.00\"", "XXX")]), "unknown_currency", "postings[0].currency"),
-        (t(vec![leg("a", "debit", "1.00", "USD"), leg("b", "credit", "\"1.00\"", "USD")]), "invalid_field", "postings[0].amount"),
-        (t(vec![leg("a b", "debit", "\"1.00\"", "USD"), leg("b", "credit", "\"1.00\"", "USD")]), "invalid_account_name", "postings[0].account"),
-        (r#"{"memo":"m","postings":[],"extra":1}"#.to_string(), "unknown_field", "extra"),
-        (r#"{"memo":"m","postings":[{"#.to_string(), "malformed_json", ""),
+        (
+            t(vec![
+                leg("a", "debit", "\"1.00\"", "USD"),
+                leg("b", "credit", "\"2.00\"", "USD"),
+            ]),
+            "unbalanced",
+            "postings",
+        ),
+        (
+            t(vec![leg("a", "debit", "\"1.00\"", "USD")]),
+            "too_few_postings",
+            "postings",
+        ),
+        (
+            t(vec![
+                leg("a", "debit", "\"0.00\"", "USD"),
+                leg("b", "credit", "\"0.00\"", "USD"),
+            ]),
+            "amount_not_positive",
+            "postings[0].amount",
+        ),
+        (
+            t(vec![
+                leg("a", "debit", "\"-1.00\"", "USD"),
+                leg("b", "credit", "\"-1.00\"", "USD"),
+            ]),
+            "amount_not_positive",
+            "postings[0].amount",
+        ),
+        (
+            t(vec![
+                leg("a", "debit", "\"1.005\"", "USD"),
+                leg("b", "credit", "\"1.005\"", "USD"),
+            ]),
+            "too_many_decimals",
+            "postings[0].amount",
+        ),
+        (
+            t(vec![
+                leg("a", "debit", "\"1.5\"", "CLP"),
+                leg("b", "credit", "\"1.5\"", "CLP"),
+            ]),
+            "too_many_decimals",
+            "postings[0].amount",
+        ),
+        (
+            t(vec![
+                leg("a", "debit", "\"1.00\"", "XXX"),
+                leg("b", "credit", "\"1.00\"", "XXX"),
+            ]),
+            "unknown_currency",
+            "postings[0].currency",
+        ),
+        (
+            t(vec![
+                leg("a", "debit", "1.00", "USD"),
+                leg("b", "credit", "\"1.00\"", "USD"),
+            ]),
+            "invalid_field",
+            "postings[0].amount",
+        ),
+        (
+            t(vec![
+                leg("a b", "debit", "\"1.00\"", "USD"),
+                leg("b", "credit", "\"1.00\"", "USD"),
+            ]),
+            "invalid_account_name",
+            "postings[0].account",
+        ),
+        (
+            r#"{"memo":"m","postings":[],"extra":1}"#.to_string(),
+            "unknown_field",
+            "extra",
+        ),
+        (
+            r#"{"memo":"m","postings":[{"#.to_string(),
+            "malformed_json",
+            "",
+        ),
     ];
     for (json, code, field) in cases {
         let e = stateless(&json);

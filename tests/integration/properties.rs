@@ -24,7 +24,10 @@ struct Lcg(u64);
 
 impl Lcg {
     fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         self.0 >> 33
     }
 }
@@ -91,9 +94,12 @@ async fn random_history(ledger: &Ledger, seed: u64, batches: usize) {
     for _ in 0..batches {
         let n = 1 + (rng.next() % 20) as usize;
         let batch: Vec<Command> = (0..n).map(|_| random_transaction(&mut rng)).collect();
-        let done = ledger.append(&batch, "random", t0()).await.expect("valid batch");
+        let done = ledger
+            .append(&batch, "random", t0())
+            .await
+            .expect("valid batch");
         transactions.extend(done.first_seq..done.first_seq + done.count);
-        if rng.next() % 3 == 0 && !transactions.is_empty() {
+        if rng.next().is_multiple_of(3) && !transactions.is_empty() {
             let target = transactions[(rng.next() % transactions.len() as u64) as usize];
             let stored = ledger.store().records(target, 1).await.expect("record");
             let record = tranche_audit::record::Record::decode(&stored[0].bytes).expect("decodes");
@@ -131,8 +137,15 @@ async fn a_long_random_run_rebuilds_to_exactly_the_live_state(l: TestLedger) {
     assert!(report.records > 300);
     // Rebuilding for real gives the same state again.
     let before = l.ledger.store().balances("").await.expect("balances");
-    l.ledger.store().replace_projections().await.expect("rebuild");
-    assert_eq!(l.ledger.store().balances("").await.expect("balances"), before);
+    l.ledger
+        .store()
+        .replace_projections()
+        .await
+        .expect("rebuild");
+    assert_eq!(
+        l.ledger.store().balances("").await.expect("balances"),
+        before
+    );
 }
 
 on_both_backends!(a_long_random_run_rebuilds_to_exactly_the_live_state);

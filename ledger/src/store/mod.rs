@@ -180,7 +180,11 @@ impl Store {
         dispatch!(self, s => s.transactions(from, limit.min(MAX_PAGE)).await)
     }
 
-    pub async fn postings(&self, from_seq: u64, to_seq: u64) -> Result<Vec<crate::domain::PostingRow>> {
+    pub async fn postings(
+        &self,
+        from_seq: u64,
+        to_seq: u64,
+    ) -> Result<Vec<crate::domain::PostingRow>> {
         dispatch!(self, s => s.postings(from_seq, to_seq).await)
     }
 

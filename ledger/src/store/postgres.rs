@@ -19,8 +19,8 @@ use super::{
     StoredRecord, TransactionRow,
 };
 use crate::domain::{
-    self, AccountState, Command, Context, Effects, Head, Plan, PostingRow, SignedCheckpoint,
-    State, TxState,
+    self, AccountState, Command, Context, Effects, Head, Plan, PostingRow, SignedCheckpoint, State,
+    TxState,
 };
 use crate::rebuild::Replayer;
 
@@ -30,7 +30,7 @@ const MIGRATIONS: &[(&str, &str)] = &[(
 )];
 
 /// The advisory lock key of the chain head ("tranche" in ASCII, as a number).
-const CHAIN_HEAD_LOCK: i64 = 0x7472_616e_6368_65;
+const CHAIN_HEAD_LOCK: i64 = 0x0074_7261_6e63_6865;
 
 #[derive(Debug, Clone)]
 pub struct PgStore {
@@ -100,9 +100,10 @@ impl PgStore {
     }
 
     pub async fn latest_checkpoint(&self) -> Result<Option<SignedCheckpoint>> {
-        let row = sqlx::query("SELECT size, root, note FROM checkpoints ORDER BY size DESC LIMIT 1")
-            .fetch_optional(&self.pool)
-            .await?;
+        let row =
+            sqlx::query("SELECT size, root, note FROM checkpoints ORDER BY size DESC LIMIT 1")
+                .fetch_optional(&self.pool)
+                .await?;
         row.map(checkpoint_from_row).transpose()
     }
 
@@ -244,7 +245,10 @@ impl PgStore {
     }
 
     pub async fn execute_raw(&self, sql: &str) -> Result<u64> {
-        Ok(sqlx::raw_sql(sql).execute(&self.pool).await?.rows_affected())
+        Ok(sqlx::raw_sql(sql)
+            .execute(&self.pool)
+            .await?
+            .rows_affected())
     }
 }
 
@@ -319,7 +323,8 @@ async fn load_head(conn: &mut PgConnection) -> Result<Head> {
         .await?;
     let last_leaf = to_hash(row.try_get("leaf_hash")?, "leaf hash")?;
     let at: String = row.try_get("at")?;
-    let last_at = parse_time(&at).ok_or_else(|| StoreError::Corrupt(format!("record time {at:?}")))?;
+    let last_at =
+        parse_time(&at).ok_or_else(|| StoreError::Corrupt(format!("record time {at:?}")))?;
     let ids = frontier_ids(size);
     let nodes = fetch_nodes(conn, &ids).await?;
     let hashes = ids
@@ -331,7 +336,8 @@ async fn load_head(conn: &mut PgConnection) -> Result<Head> {
                 .ok_or_else(|| StoreError::Corrupt(format!("frontier node {id:?} missing")))
         })
         .collect::<Result<Vec<_>>>()?;
-    let frontier = Frontier::from_nodes(size, hashes).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let frontier =
+        Frontier::from_nodes(size, hashes).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     Ok(Head {
         frontier,
         last_leaf,
@@ -363,15 +369,21 @@ async fn load_state(conn: &mut PgConnection, size: u64, commands: &[Command]) ->
         let name: String = r.try_get("name")?;
         let name = AccountName::parse(&name).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let type_: String = r.try_get("type")?;
-        let account_type = AccountType::parse(&type_).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let account_type =
+            AccountType::parse(&type_).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let closed = r.try_get::<Option<i64>, _>("closed_seq")?.is_some();
-        let entry = state.accounts.entry(name).or_insert(None).get_or_insert(AccountState {
-            account_type,
-            closed,
-            net: BTreeMap::new(),
-        });
+        let entry = state
+            .accounts
+            .entry(name)
+            .or_insert(None)
+            .get_or_insert(AccountState {
+                account_type,
+                closed,
+                net: BTreeMap::new(),
+            });
         if let Some(code) = r.try_get::<Option<String>, _>("currency")? {
-            let currency = Currency::parse(&code).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let currency =
+                Currency::parse(&code).map_err(|e| StoreError::Corrupt(e.to_string()))?;
             let net: i64 = r.try_get("net")?;
             entry.net.insert(currency, i128::from(net));
         }
@@ -386,14 +398,17 @@ async fn load_state(conn: &mut PgConnection, size: u64, commands: &[Command]) ->
     for &t in &targets {
         state.transactions.insert(t, None);
     }
-    let known: Vec<i64> = targets.into_iter().filter(|&t| t < size).map(to_i64).collect();
+    let known: Vec<i64> = targets
+        .into_iter()
+        .filter(|&t| t < size)
+        .map(to_i64)
+        .collect();
     if !known.is_empty() {
-        let rows = sqlx::query(
-            "SELECT seq, reverses, reversed_by FROM transactions WHERE seq = ANY($1)",
-        )
-        .bind(&known)
-        .fetch_all(&mut *conn)
-        .await?;
+        let rows =
+            sqlx::query("SELECT seq, reverses, reversed_by FROM transactions WHERE seq = ANY($1)")
+                .bind(&known)
+                .fetch_all(&mut *conn)
+                .await?;
         for r in rows {
             let seq = to_u64(r.try_get("seq")?, "seq")?;
             let reversed_by = r
@@ -451,7 +466,11 @@ async fn write_plan(conn: &mut PgConnection, plan: &Plan) -> Result<()> {
     .bind(&leaves)
     .execute(&mut *conn)
     .await?;
-    let levels: Vec<i16> = plan.nodes.iter().map(|(id, _)| i16::from(id.level)).collect();
+    let levels: Vec<i16> = plan
+        .nodes
+        .iter()
+        .map(|(id, _)| i16::from(id.level))
+        .collect();
     let idxs: Vec<i64> = plan.nodes.iter().map(|(id, _)| to_i64(id.index)).collect();
     let hashes: Vec<Vec<u8>> = plan.nodes.iter().map(|(_, h)| h.to_vec()).collect();
     sqlx::query(

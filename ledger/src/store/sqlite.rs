@@ -22,8 +22,8 @@ use super::{
     StoredRecord, TransactionRow,
 };
 use crate::domain::{
-    self, AccountState, Command, Context, Effects, Head, Plan, PostingRow, SignedCheckpoint,
-    State, TxState,
+    self, AccountState, Command, Context, Effects, Head, Plan, PostingRow, SignedCheckpoint, State,
+    TxState,
 };
 use crate::rebuild::Replayer;
 
@@ -118,9 +118,10 @@ impl SqliteStore {
     }
 
     pub async fn latest_checkpoint(&self) -> Result<Option<SignedCheckpoint>> {
-        let row = sqlx::query("SELECT size, root, note FROM checkpoints ORDER BY size DESC LIMIT 1")
-            .fetch_optional(&self.pool)
-            .await?;
+        let row =
+            sqlx::query("SELECT size, root, note FROM checkpoints ORDER BY size DESC LIMIT 1")
+                .fetch_optional(&self.pool)
+                .await?;
         row.map(checkpoint_from_row).transpose()
     }
 
@@ -280,7 +281,10 @@ impl SqliteStore {
     }
 
     pub async fn execute_raw(&self, sql: &str) -> Result<u64> {
-        Ok(sqlx::raw_sql(sql).execute(&self.pool).await?.rows_affected())
+        Ok(sqlx::raw_sql(sql)
+            .execute(&self.pool)
+            .await?
+            .rows_affected())
     }
 }
 
@@ -357,7 +361,8 @@ async fn load_head(conn: &mut SqliteConnection) -> Result<Head> {
         .await?;
     let last_leaf = to_hash(row.try_get("leaf_hash")?, "leaf hash")?;
     let at: String = row.try_get("at")?;
-    let last_at = parse_time(&at).ok_or_else(|| StoreError::Corrupt(format!("record time {at:?}")))?;
+    let last_at =
+        parse_time(&at).ok_or_else(|| StoreError::Corrupt(format!("record time {at:?}")))?;
     let ids = frontier_ids(size);
     let nodes = fetch_nodes(conn, &ids).await?;
     let hashes = ids
@@ -369,7 +374,8 @@ async fn load_head(conn: &mut SqliteConnection) -> Result<Head> {
                 .ok_or_else(|| StoreError::Corrupt(format!("frontier node {id:?} missing")))
         })
         .collect::<Result<Vec<_>>>()?;
-    let frontier = Frontier::from_nodes(size, hashes).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let frontier =
+        Frontier::from_nodes(size, hashes).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     Ok(Head {
         frontier,
         last_leaf,
@@ -407,13 +413,18 @@ async fn load_state(conn: &mut SqliteConnection, size: u64, commands: &[Command]
             let account_type =
                 AccountType::parse(&type_).map_err(|e| StoreError::Corrupt(e.to_string()))?;
             let closed = r.try_get::<Option<i64>, _>("closed_seq")?.is_some();
-            let entry = state.accounts.entry(name).or_insert(None).get_or_insert(AccountState {
-                account_type,
-                closed,
-                net: BTreeMap::new(),
-            });
+            let entry = state
+                .accounts
+                .entry(name)
+                .or_insert(None)
+                .get_or_insert(AccountState {
+                    account_type,
+                    closed,
+                    net: BTreeMap::new(),
+                });
             if let Some(code) = r.try_get::<Option<String>, _>("currency")? {
-                let currency = Currency::parse(&code).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                let currency =
+                    Currency::parse(&code).map_err(|e| StoreError::Corrupt(e.to_string()))?;
                 let net: i64 = r.try_get("net")?;
                 entry.net.insert(currency, i128::from(net));
             }
