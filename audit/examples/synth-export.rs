@@ -1,16 +1,15 @@
-//! Writes a synthetic export (test and benchmark data only): `synth-export DIR RECORDS`.
+//! Writes a synthetic export (test and benchmark data only): `synth-export DIR RECORDS`, or
+//! `synth-export DIR example` for the four-record worked example of `docs/FORMAT.md`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use tranche_audit::synth;
+
 fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);
-    let (Some(dir), Some(records)) = (args.next(), args.next()) else {
-        eprintln!("usage: synth-export DIR RECORDS");
-        return ExitCode::from(2);
-    };
-    let Ok(records) = records.parse::<u64>() else {
-        eprintln!("RECORDS must be a number, not {records:?}");
+    let (Some(dir), Some(what)) = (args.next(), args.next()) else {
+        eprintln!("usage: synth-export DIR RECORDS|example");
         return ExitCode::from(2);
     };
     let dir = PathBuf::from(dir);
@@ -18,7 +17,18 @@ fn main() -> ExitCode {
         eprintln!("cannot create {}: {e}", dir.display());
         return ExitCode::from(2);
     }
-    match tranche_audit::synth::write_export(&dir, records) {
+    let written = if what == "example" {
+        synth::write_example(&dir)
+    } else {
+        match what.parse::<u64>() {
+            Ok(records) => synth::write_export(&dir, records),
+            Err(_) => {
+                eprintln!("RECORDS must be a number or \"example\", not {what:?}");
+                return ExitCode::from(2);
+            }
+        }
+    };
+    match written {
         Ok(info) => {
             println!(
                 "wrote {} records ({} bytes) to {}; vkey {}",

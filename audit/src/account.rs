@@ -38,10 +38,16 @@ impl AccountName {
             let mut chars = s.chars();
             match chars.next() {
                 Some(c) if c.is_ascii_alphanumeric() => {}
-                _ => return Err(bad("each ':'-separated segment must start with a letter or digit")),
+                _ => {
+                    return Err(bad(
+                        "each ':'-separated segment must start with a letter or digit",
+                    ))
+                }
             }
             if !chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')) {
-                return Err(bad("segments may hold only letters, digits, '-', '_' and '.'"));
+                return Err(bad(
+                    "segments may hold only letters, digits, '-', '_' and '.'",
+                ));
             }
         }
         Ok(AccountName(text.to_string()))

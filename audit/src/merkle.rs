@@ -292,7 +292,9 @@ pub fn consistency_proof<S: NodeSource + ?Sized>(
 
 /// The node ids a proof generation will ask for, so that a store can fetch them in one query
 /// before generating the proof from memory.
-pub fn nodes_needed(generate: impl FnOnce(&mut dyn FnMut(NodeId) -> Result<Hash, ()>)) -> Vec<NodeId> {
+pub fn nodes_needed(
+    generate: impl FnOnce(&mut dyn FnMut(NodeId) -> Result<Hash, ()>),
+) -> Vec<NodeId> {
     let mut ids = Vec::new();
     let mut record = |id: NodeId| -> Result<Hash, ()> {
         ids.push(id);

@@ -198,10 +198,19 @@ mod tests {
 
     #[test]
     fn amounts_are_held_at_the_currency_scale() {
-        assert_eq!(Money::parse_positive("60", usd()).map(|m| m.to_string()), Ok("60.00".into()));
-        assert_eq!(Money::parse_positive("60.5", usd()).map(|m| m.minor()), Ok(6050));
+        assert_eq!(
+            Money::parse_positive("60", usd()).map(|m| m.to_string()),
+            Ok("60.00".into())
+        );
+        assert_eq!(
+            Money::parse_positive("60.5", usd()).map(|m| m.minor()),
+            Ok(6050)
+        );
         let clp = Currency::parse("CLP").expect("CLP is known");
-        assert_eq!(Money::parse_positive("1500", clp).map(|m| m.to_string()), Ok("1500".into()));
+        assert_eq!(
+            Money::parse_positive("1500", clp).map(|m| m.to_string()),
+            Ok("1500".into())
+        );
     }
 
     #[test]
@@ -219,11 +228,20 @@ mod tests {
 
     #[test]
     fn zero_negative_and_odd_forms_are_refused() {
-        assert_eq!(Money::parse_positive("0.00", usd()), Err(MoneyError::NotPositive));
-        assert_eq!(Money::parse_positive("-1", usd()), Err(MoneyError::NotPositive));
+        assert_eq!(
+            Money::parse_positive("0.00", usd()),
+            Err(MoneyError::NotPositive)
+        );
+        assert_eq!(
+            Money::parse_positive("-1", usd()),
+            Err(MoneyError::NotPositive)
+        );
         for bad in ["", "1e3", "+1", "1.", ".5", "1,00", " 1", "0x10", "NaN"] {
             assert!(
-                matches!(Money::parse_positive(bad, usd()), Err(MoneyError::NotAnAmount(_))),
+                matches!(
+                    Money::parse_positive(bad, usd()),
+                    Err(MoneyError::NotAnAmount(_))
+                ),
                 "{bad:?}"
             );
         }
@@ -243,7 +261,10 @@ mod tests {
 
     #[test]
     fn unknown_currency_names_the_code() {
-        assert_eq!(Currency::parse("XYZ"), Err(MoneyError::UnknownCurrency("XYZ".into())));
+        assert_eq!(
+            Currency::parse("XYZ"),
+            Err(MoneyError::UnknownCurrency("XYZ".into()))
+        );
         assert_eq!(Currency::parse("COP").map(|c| c.minor_units()), Ok(2));
     }
 }

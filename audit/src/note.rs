@@ -91,7 +91,9 @@ impl NoteVerifier {
             .decode(key_b64)
             .map_err(|_| NoteError::BadVkey("key is not base64"))?;
         if raw.len() != 33 || raw[0] != ALG_ED25519 {
-            return Err(NoteError::BadVkey("key must be 0x01 followed by 32 bytes (Ed25519)"));
+            return Err(NoteError::BadVkey(
+                "key must be 0x01 followed by 32 bytes (Ed25519)",
+            ));
         }
         let mut public = [0u8; 32];
         public.copy_from_slice(&raw[1..]);
@@ -173,7 +175,9 @@ impl NoteSigner {
         seed.copy_from_slice(&raw[1..]);
         let signer = NoteSigner::from_seed(name, seed)?;
         if hex::encode(signer.verifier.id) != id_hex {
-            return Err(NoteError::BadPrivateKey("key id does not match name and key"));
+            return Err(NoteError::BadPrivateKey(
+                "key id does not match name and key",
+            ));
         }
         Ok(signer)
     }
@@ -210,7 +214,11 @@ impl NoteSigner {
         let mut raw = Vec::with_capacity(68);
         raw.extend_from_slice(&self.verifier.id);
         raw.extend_from_slice(&sig.to_bytes());
-        Ok(format!("{text}\n\u{2014} {} {}\n", self.verifier.name, B64.encode(raw)))
+        Ok(format!(
+            "{text}\n\u{2014} {} {}\n",
+            self.verifier.name,
+            B64.encode(raw)
+        ))
     }
 }
 
@@ -222,7 +230,9 @@ fn check_text(text: &str) -> Result<(), NoteError> {
         return Err(NoteError::Malformed("text must not contain a blank line"));
     }
     if text.chars().any(|c| c.is_control() && c != '\n') {
-        return Err(NoteError::Malformed("text must not contain control characters"));
+        return Err(NoteError::Malformed(
+            "text must not contain control characters",
+        ));
     }
     Ok(())
 }
@@ -255,16 +265,18 @@ impl SignedNote {
         let sigs = &note[split + 2..];
         check_text(text)?;
         if !sigs.ends_with('\n') {
-            return Err(NoteError::Malformed("signature block must end with a newline"));
+            return Err(NoteError::Malformed(
+                "signature block must end with a newline",
+            ));
         }
         let mut signatures = Vec::new();
         for line in sigs[..sigs.len() - 1].split('\n') {
-            let rest = line
-                .strip_prefix("\u{2014} ")
-                .ok_or(NoteError::Malformed("signature line must start with an em dash"))?;
-            let (name, b64) = rest
-                .split_once(' ')
-                .ok_or(NoteError::Malformed("signature line must be: name signature"))?;
+            let rest = line.strip_prefix("\u{2014} ").ok_or(NoteError::Malformed(
+                "signature line must start with an em dash",
+            ))?;
+            let (name, b64) = rest.split_once(' ').ok_or(NoteError::Malformed(
+                "signature line must be: name signature",
+            ))?;
             if !valid_name(name) {
                 return Err(NoteError::BadName(name.to_string()));
             }
@@ -337,7 +349,12 @@ impl Checkpoint {
     }
 
     pub fn to_text(&self) -> String {
-        let mut s = format!("{}\n{}\n{}\n", self.origin, self.size, B64.encode(self.root));
+        let mut s = format!(
+            "{}\n{}\n{}\n",
+            self.origin,
+            self.size,
+            B64.encode(self.root)
+        );
         for e in &self.extensions {
             s.push_str(e);
             s.push('\n');
@@ -375,10 +392,14 @@ impl Checkpoint {
             .decode(root_line)
             .ok()
             .and_then(|v| v.try_into().ok())
-            .ok_or(NoteError::BadCheckpoint("root hash must be 32 bytes in base64"))?;
+            .ok_or(NoteError::BadCheckpoint(
+                "root hash must be 32 bytes in base64",
+            ))?;
         let extensions: Vec<String> = lines.map(str::to_string).collect();
         if extensions.iter().any(String::is_empty) {
-            return Err(NoteError::BadCheckpoint("extension lines must not be empty"));
+            return Err(NoteError::BadCheckpoint(
+                "extension lines must not be empty",
+            ));
         }
         Ok(Checkpoint {
             origin: origin.to_string(),
@@ -398,12 +419,17 @@ pub struct VerifiedCheckpoint {
 
 /// Parses a signed checkpoint note, checks `verifier`'s signature and that the origin is the
 /// key's name (a checkpoint key signs for one log only).
-pub fn open_checkpoint(note: &str, verifier: &NoteVerifier) -> Result<VerifiedCheckpoint, NoteError> {
+pub fn open_checkpoint(
+    note: &str,
+    verifier: &NoteVerifier,
+) -> Result<VerifiedCheckpoint, NoteError> {
     let parsed = SignedNote::parse(note)?;
     parsed.verify(verifier)?;
     let checkpoint = Checkpoint::parse(&parsed.text)?;
     if checkpoint.origin != verifier.name() {
-        return Err(NoteError::BadCheckpoint("origin differs from the signing key's name"));
+        return Err(NoteError::BadCheckpoint(
+            "origin differs from the signing key's name",
+        ));
     }
     Ok(VerifiedCheckpoint {
         checkpoint,
@@ -433,7 +459,10 @@ mod tests {
         let v = NoteVerifier::parse(EXAMPLE_VKEY).expect("example vkey parses");
         let tampered = EXAMPLE_NOTE.replace("example message", "exemple message");
         let note = SignedNote::parse(&tampered).expect("still well formed");
-        assert!(matches!(note.verify(&v), Err(NoteError::BadSignature { .. })));
+        assert!(matches!(
+            note.verify(&v),
+            Err(NoteError::BadSignature { .. })
+        ));
     }
 
     #[test]
@@ -449,7 +478,9 @@ mod tests {
     fn sign_then_open_a_checkpoint_round_trips() {
         let signer = NoteSigner::from_seed("tranche.test/log", [7u8; 32]).expect("valid name");
         let cp = Checkpoint::new("tranche.test/log", 42, [3u8; 32]);
-        let note = signer.sign(&cp.to_text()).expect("checkpoint text is a valid note");
+        let note = signer
+            .sign(&cp.to_text())
+            .expect("checkpoint text is a valid note");
         let opened = open_checkpoint(&note, signer.verifier()).expect("verifies");
         assert_eq!(opened.checkpoint, cp);
         let parsed = NoteSigner::parse(&signer.to_private_text()).expect("round trip");

@@ -152,7 +152,10 @@ mod tests {
     #[test]
     fn one_posting_is_refused() {
         let ps = [p("bank", Side::Debit, "10.00", "USD")];
-        assert_eq!(check_balanced(&ps).map_err(|e| e.code), Err("too_few_postings"));
+        assert_eq!(
+            check_balanced(&ps).map_err(|e| e.code),
+            Err("too_few_postings")
+        );
     }
 
     #[test]

@@ -282,7 +282,10 @@ impl TransactionBody {
         self.postings
             .iter()
             .enumerate()
-            .map(|(i, p)| p.to_posting(canonical).map_err(|e| e.within(&format!("postings[{i}]"))))
+            .map(|(i, p)| {
+                p.to_posting(canonical)
+                    .map_err(|e| e.within(&format!("postings[{i}]")))
+            })
             .collect()
     }
 }
@@ -327,17 +330,24 @@ mod tests {
         let good = String::from_utf8(sample(1, "x").encode().expect("encodes")).expect("utf-8");
         assert!(Record::decode(good.as_bytes()).is_ok());
         let spaced = good.replacen(":", ": ", 1);
-        assert_eq!(Record::decode(spaced.as_bytes()), Err(RecordError::NotCanonical));
-        let reordered = good.replacen(r#"{"actor":"finance:ana","#, "{", 1).replacen(
-            r#""v":1}"#,
-            r#""v":1,"actor":"finance:ana"}"#,
-            1,
+        assert_eq!(
+            Record::decode(spaced.as_bytes()),
+            Err(RecordError::NotCanonical)
         );
-        assert_eq!(Record::decode(reordered.as_bytes()), Err(RecordError::NotCanonical));
+        let reordered = good
+            .replacen(r#"{"actor":"finance:ana","#, "{", 1)
+            .replacen(r#""v":1}"#, r#""v":1,"actor":"finance:ana"}"#, 1);
+        assert_eq!(
+            Record::decode(reordered.as_bytes()),
+            Err(RecordError::NotCanonical)
+        );
         let float = good.replace(r#""v":1}"#, r#""v":1.0}"#);
         assert!(Record::decode(float.as_bytes()).is_err());
         let escaped = good.replace("finance:ana", "finance:\\u0061na");
-        assert_eq!(Record::decode(escaped.as_bytes()), Err(RecordError::NotCanonical));
+        assert_eq!(
+            Record::decode(escaped.as_bytes()),
+            Err(RecordError::NotCanonical)
+        );
     }
 
     #[test]

@@ -643,15 +643,18 @@ impl Verifier {
     fn push_inner(&mut self, line: &[u8]) -> Result<(), Failure> {
         let seq = self.next_seq;
         if seq >= self.checkpoint.size {
+            let size = self.checkpoint.size;
+            let covered = match size {
+                0 => "no records".to_string(),
+                1 => "1 record (seq 0)".to_string(),
+                n => format!("{n} records (seq 0 to {})", n - 1),
+            };
             return Err(Failure::at(
-                self.checkpoint.size,
+                size,
                 rule::BEYOND_CHECKPOINT,
                 format!(
-                    "the signed checkpoint covers {} records (seq 0 to {}), but the export holds \
-                     more: record {} and any after it are not covered by any signature",
-                    self.checkpoint.size,
-                    self.checkpoint.size as i128 - 1,
-                    self.checkpoint.size
+                    "the signed checkpoint covers {covered}, but the export holds more: record \
+                     {size} and any after it are not covered by any signature"
                 ),
             ));
         }

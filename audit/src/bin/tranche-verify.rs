@@ -176,6 +176,14 @@ fn grouped(n: u64) -> String {
     out
 }
 
+fn plural(n: u64, word: &str) -> String {
+    if n == 1 {
+        word.to_string()
+    } else {
+        format!("{word}s")
+    }
+}
+
 fn print_summary(s: &Summary, key_given: bool, elapsed: Duration) {
     let b64 = base64::engine::general_purpose::STANDARD;
     println!("OK: the export verifies");
@@ -192,10 +200,12 @@ fn print_summary(s: &Summary, key_given: bool, elapsed: Duration) {
     println!("  tree size   {}", s.tree_size);
     println!("  root        {}", b64.encode(s.root));
     println!(
-        "  records     {}: {} transactions, {} accounts opened ({} closed)",
+        "  records     {}: {} {}, {} {} opened ({} closed)",
         grouped(s.records),
         grouped(s.transactions),
+        plural(s.transactions, "transaction"),
         s.accounts,
+        plural(s.accounts, "account"),
         s.accounts_closed
     );
     if s.moved_minor.is_empty() {

@@ -1,0 +1,86 @@
+//! The worked example of `docs/FORMAT.md`: the numbers printed there are checked here, so the
+//! document stays true when the code changes.
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+
+use tranche_audit::merkle::{leaf_hash, verify_consistency, verify_inclusion, MemoryTree};
+use tranche_audit::synth;
+use tranche_audit::verify::{verify_dir, VerifyOptions, CHECKPOINT_FILE, RECORDS_FILE};
+
+const LEAVES: [&str; 4] = [
+    "d03bf2e705703ffa7e7e934269153f2f458f3578bc7b0d353d9614eb090e4d81",
+    "f6df2ddbf8e5fde3e529d5f00ec3caf35c5267e20aa1a49fa78cea858cb69193",
+    "f7e9fa7363673ba207e68b4dcfe1433e99f5b0199c26519f1d6321682645fd78",
+    "3e3ce3c6d0d73e259ccf98cb7b75aa5522095a91851344c3f8565e1c96d88206",
+];
+const NODE_01: &str = "35151e069c84f1e4a398592a055660995cf6df1e6d618bb36e27b24abd4a9bdc";
+const NODE_23: &str = "69978f164144640d73f1f98358bd8537f7d9e9d38ac5ab6584a42d0e7da35f8c";
+const ROOT: &str = "ef0310080dfaa6867bc766dda871e2da4fe5c0509a3621049f175aad7bd25586";
+const ROOT_3: &str = "15e6b15b68fb3d781cd85c6a2398609adec0f0d1797bc8cddfc62fb10d693bed";
+const VKEY: &str = "tranche.example/synth+9ec33a2d+Abrhk0AvyUZbscCQh1/TznUoyxycMhGmhYAP7QTV18R7";
+const CHECKPOINT: &str = "tranche.example/synth
+4
+7wMQCA36poZ7x2bdqHHi2k/lwFCaNiEEnxdarXvSVYY=
+
+\u{2014} tranche.example/synth nsM6Le+E8uUvLfFjjn/TmPEEwY565HDUboOIJaBk+i/0rCs9rWMvI3vJP7kM1Hh1gLnvAFmYjl0Pm02Hhbm1jhv3hQ0=
+";
+const LINE_3: &str = r#"{"actor":"finance:treasury","at":"2026-01-05T08:00:00.750053Z","body":{"memo":"Drawdown DR-00000001","postings":[{"account":"bank:usd","amount":"3000.00","currency":"USD","side":"debit"},{"account":"fund:SPRMCO26CA0001","amount":"3000.00","currency":"USD","side":"credit"}]},"kind":"transaction","prev":"f7e9fa7363673ba207e68b4dcfe1433e99f5b0199c26519f1d6321682645fd78","seq":3,"v":1}"#;
+
+fn h(hex_text: &str) -> [u8; 32] {
+    hex::decode(hex_text)
+        .expect("hex")
+        .try_into()
+        .expect("32 bytes")
+}
+
+#[test]
+fn the_worked_example_has_the_documented_hashes_checkpoint_and_proofs() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let info = synth::write_example(dir.path()).expect("written");
+    assert_eq!(info.vkey, VKEY);
+    let text = std::fs::read_to_string(dir.path().join(RECORDS_FILE)).expect("readable");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[3], LINE_3);
+    let mut tree = MemoryTree::new();
+    for (line, leaf) in lines.iter().zip(LEAVES) {
+        assert_eq!(hex::encode(leaf_hash(line.as_bytes())), leaf);
+        tree.push(h(leaf));
+    }
+    assert_eq!(hex::encode(tree.root()), ROOT);
+    assert_eq!(
+        B64.encode(tree.root()),
+        "7wMQCA36poZ7x2bdqHHi2k/lwFCaNiEEnxdarXvSVYY="
+    );
+    assert_eq!(tree.root_at(3).map(hex::encode).as_deref(), Some(ROOT_3));
+    let checkpoint = std::fs::read_to_string(dir.path().join(CHECKPOINT_FILE)).expect("readable");
+    assert_eq!(checkpoint, CHECKPOINT);
+
+    let inclusion = tree.inclusion_proof(3, 4).expect("valid");
+    assert_eq!(inclusion, vec![h(LEAVES[2]), h(NODE_01)]);
+    assert_eq!(
+        verify_inclusion(3, 4, &h(LEAVES[3]), &inclusion, &h(ROOT)),
+        Ok(())
+    );
+    let consistency = tree.consistency_proof(3, 4).expect("valid");
+    assert_eq!(consistency, vec![h(LEAVES[2]), h(LEAVES[3]), h(NODE_01)]);
+    assert_eq!(
+        verify_consistency(3, 4, &consistency, &h(ROOT_3), &h(ROOT)),
+        Ok(())
+    );
+    assert_eq!(
+        tranche_audit::merkle::node_hash(&h(LEAVES[2]), &h(LEAVES[3])),
+        h(NODE_23)
+    );
+
+    let vkey = tranche_audit::note::NoteVerifier::parse(VKEY).expect("a vkey");
+    let summary = verify_dir(
+        dir.path(),
+        VerifyOptions {
+            vkey: Some(vkey),
+            ..VerifyOptions::default()
+        },
+    )
+    .expect("the example verifies");
+    assert_eq!(summary.records, 4);
+}
