@@ -30,7 +30,7 @@ use serde_json::Value;
 
 use crate::account::{AccountName, AccountType};
 use crate::invalid::Invalid;
-use crate::merkle::{empty_root, leaf_hash, Frontier, Hash};
+use crate::merkle::{leaf_hash, Frontier, Hash};
 use crate::money::{format_minor, Currency, MAX_AMOUNT_MINOR};
 use crate::note::{open_checkpoint, Checkpoint, NoteError, NoteVerifier, MAX_NOTE_BYTES};
 use crate::posting::{check_balanced, Posting, Side, MAX_POSTINGS};
@@ -1042,7 +1042,6 @@ impl Verifier {
                 Failure::at(size - 1, rule::ROOT_MISMATCH, detail)
             });
         }
-        debug_assert!(size > 0 || root == empty_root());
         Ok(Summary {
             origin: self.checkpoint.origin.clone(),
             vkey: self.vkey,
