@@ -113,6 +113,14 @@ impl Ledger {
             }
         }
         ledger.ensure_genesis().await?;
+        // The public verifier key, beside the private one, for the operator to publish.
+        let vkey_path = config.data_dir.join("ledger.vkey");
+        ledger
+            .write_vkey(&vkey_path)
+            .map_err(|source| LedgerError::DataDir {
+                path: vkey_path.display().to_string(),
+                source,
+            })?;
         Ok(ledger)
     }
 

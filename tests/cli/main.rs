@@ -100,6 +100,9 @@ fn the_readme_walkthrough_works_and_the_verifier_catches_tampering() {
         .trim()
         .to_string();
     assert!(vkey.starts_with("caminando.example/ledger+"));
+    let published = std::fs::read_to_string(cli.data.path().join("data/ledger.vkey"))
+        .expect("init publishes the vkey");
+    assert_eq!(published.trim(), vkey);
 
     for (name, t) in [
         ("bank:operating", "asset"),
