@@ -581,28 +581,50 @@ pub struct Context<'a> {
     pub signer: &'a NoteSigner,
 }
 
-/// Checks a whole batch against `state` and builds everything the store must write. The batch is
-/// all or nothing: the first refused command refuses the batch, naming its position.
-pub fn plan(
-    head: &Head,
-    state: &mut State,
-    commands: &[Command],
-    ctx: &Context<'_>,
-) -> Result<Plan, PlanError> {
-    if commands.is_empty() {
-        return Err(Invalid::new("", "empty_batch", "a batch needs at least one item").into());
+/// One caller's batch inside a group commit: its actor and its commands, all or nothing.
+#[derive(Debug, Clone, Copy)]
+pub struct Group<'a> {
+    pub actor: &'a str,
+    pub commands: &'a [Command],
+}
+
+/// What happened to one group: the seqs it got, or why it was refused (nothing of it written).
+pub type GroupResult = Result<std::ops::Range<u64>, Invalid>;
+
+fn check_group(group: &Group<'_>) -> Result<(), Invalid> {
+    if group.commands.is_empty() {
+        return Err(Invalid::new(
+            "",
+            "empty_batch",
+            "a batch needs at least one item",
+        ));
     }
-    if commands.len() > MAX_BATCH {
+    if group.commands.len() > MAX_BATCH {
         return Err(Invalid::new(
             "",
             "batch_too_large",
             format!("a batch may hold at most {MAX_BATCH} items"),
-        )
-        .into());
+        ));
     }
-    if ctx.actor.is_empty() || ctx.actor.len() > 200 {
-        return Err(Invalid::new("actor", "invalid_actor", "actor must be 1 to 200 bytes").into());
+    if group.actor.is_empty() || group.actor.len() > 200 {
+        return Err(Invalid::new(
+            "actor",
+            "invalid_actor",
+            "actor must be 1 to 200 bytes",
+        ));
     }
+    Ok(())
+}
+
+/// Plans several independent batches into one database transaction and one checkpoint (group
+/// commit). Each group is all or nothing on its own: a refused group leaves the state as it was
+/// and the others go ahead. Returns no plan when every group was refused.
+pub fn plan_groups(
+    head: &Head,
+    state: &mut State,
+    groups: &[Group<'_>],
+    ctx: &Context<'_>,
+) -> Result<(Option<Plan>, Vec<GroupResult>), PlanError> {
     let mut frontier = head.frontier.clone();
     let mut prev = head.last_leaf;
     // Record times never go backwards, even if the clock does.
@@ -610,28 +632,74 @@ pub fn plan(
         Some(last) if last > ctx.now => last,
         _ => ctx.now,
     };
-    let mut records = Vec::with_capacity(commands.len());
-    let mut nodes = Vec::with_capacity(commands.len() * 2);
+    let total: usize = groups.iter().map(|g| g.commands.len()).sum();
+    let mut records = Vec::with_capacity(total);
+    let mut nodes = Vec::with_capacity(total * 2);
     let mut effects = Effects::default();
-    for (i, command) in commands.iter().enumerate() {
-        let seq = frontier.size();
-        apply(state, seq, command, &mut effects).map_err(|e| match e {
-            PlanError::Invalid(inv) => PlanError::Invalid(inv.in_item(i)),
-            other => other,
-        })?;
-        let record = Record {
-            seq,
+    let mut results = Vec::with_capacity(groups.len());
+    for group in groups {
+        if let Err(e) = check_group(group) {
+            results.push(Err(e));
+            continue;
+        }
+        // Everything a refused group could have touched, to put back.
+        let saved_state = (groups.len() > 1).then(|| state.clone());
+        let saved = (
+            frontier.clone(),
             prev,
-            kind: command.kind().to_string(),
-            at,
-            actor: ctx.actor.to_string(),
-            body: command.body(),
-        };
-        let encoded = EncodedRecord::new(record)
-            .map_err(|e| PlanError::Invalid(record_invalid(e).in_item(i)))?;
-        frontier.push(encoded.leaf, |id, h| nodes.push((id, *h)));
-        prev = encoded.leaf;
-        records.push(encoded);
+            records.len(),
+            nodes.len(),
+            effects.clone(),
+        );
+        let first = frontier.size();
+        let mut refused = None;
+        for (i, command) in group.commands.iter().enumerate() {
+            let seq = frontier.size();
+            match apply(state, seq, command, &mut effects) {
+                Ok(()) => {}
+                Err(PlanError::Invalid(inv)) => {
+                    refused = Some(inv.in_item(i));
+                    break;
+                }
+                Err(other) => return Err(other),
+            }
+            let record = Record {
+                seq,
+                prev,
+                kind: command.kind().to_string(),
+                at,
+                actor: group.actor.to_string(),
+                body: command.body(),
+            };
+            match EncodedRecord::new(record) {
+                Ok(encoded) => {
+                    frontier.push(encoded.leaf, |id, h| nodes.push((id, *h)));
+                    prev = encoded.leaf;
+                    records.push(encoded);
+                }
+                Err(e) => {
+                    refused = Some(record_invalid(e).in_item(i));
+                    break;
+                }
+            }
+        }
+        match refused {
+            None => results.push(Ok(first..frontier.size())),
+            Some(inv) => {
+                if let Some(s) = saved_state {
+                    *state = s;
+                }
+                frontier = saved.0;
+                prev = saved.1;
+                records.truncate(saved.2);
+                nodes.truncate(saved.3);
+                effects = saved.4;
+                results.push(Err(inv));
+            }
+        }
+    }
+    if records.is_empty() {
+        return Ok((None, results));
     }
     let root = frontier.root();
     let text = Checkpoint::new(ctx.origin, frontier.size(), root).to_text();
@@ -639,7 +707,7 @@ pub fn plan(
         .signer
         .sign(&text)
         .expect("a checkpoint built from a valid origin is a valid note");
-    Ok(Plan {
+    let plan = Plan {
         records,
         nodes,
         effects,
@@ -648,7 +716,28 @@ pub fn plan(
             root,
             note,
         },
-    })
+    };
+    Ok((Some(plan), results))
+}
+
+/// Checks a whole batch against `state` and builds everything the store must write. The batch is
+/// all or nothing: the first refused command refuses the batch, naming its position.
+pub fn plan(
+    head: &Head,
+    state: &mut State,
+    commands: &[Command],
+    ctx: &Context<'_>,
+) -> Result<Plan, PlanError> {
+    let group = Group {
+        actor: ctx.actor,
+        commands,
+    };
+    let (plan, mut results) = plan_groups(head, state, &[group], ctx)?;
+    match (plan, results.pop()) {
+        (Some(plan), Some(Ok(_))) => Ok(plan),
+        (_, Some(Err(inv))) => Err(PlanError::Invalid(inv)),
+        _ => Err(PlanError::StateNotLoaded("a plan for a valid batch".into())),
+    }
 }
 
 #[cfg(test)]

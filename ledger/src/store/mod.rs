@@ -6,6 +6,7 @@
 //! The backend is chosen once, from the database URL. Queries are bound at run time (sqlx's
 //! `Any` driver lacks the types we need), and database errors are mapped here, never leaked.
 
+mod groups;
 mod postgres;
 mod sqlite;
 
@@ -14,6 +15,7 @@ use std::collections::HashMap;
 use tranche_audit::merkle::{self, Hash, NodeId};
 use tranche_audit::Invalid;
 
+pub use groups::{GroupOutcome, GroupRequest, IdempotencyKey, Outcome, MAX_GROUP_REQUESTS};
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
@@ -104,6 +106,16 @@ pub struct TransactionRow {
     pub reversed_by: Option<u64>,
 }
 
+/// An API user. The bearer token is never stored: only its SHA-256.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserRow {
+    pub name: String,
+    pub role: String,
+    pub partner: Option<String>,
+    pub created_at: String,
+    pub revoked_at: Option<String>,
+}
+
 /// The store a ledger runs on. Chosen once from the URL; everything else is backend-neutral.
 #[derive(Debug, Clone)]
 pub enum Store {
@@ -146,7 +158,33 @@ impl Store {
     /// Appends a batch atomically: all commands get consecutive seqs and one checkpoint, or
     /// nothing is written.
     pub async fn append(&self, commands: &[Command], ctx: &Context<'_>) -> Result<Appended> {
-        dispatch!(self, s => s.append(commands, ctx).await)
+        let request = GroupRequest {
+            actor: ctx.actor.to_string(),
+            commands: commands.to_vec(),
+            idempotency: None,
+        };
+        let (mut outcomes, checkpoint) = self.append_groups(&[request], ctx).await?;
+        match (outcomes.pop(), checkpoint) {
+            (Some(GroupOutcome::Appended(o)), Some(checkpoint)) => Ok(Appended {
+                first_seq: o.first_seq,
+                count: o.count,
+                checkpoint,
+            }),
+            (Some(GroupOutcome::Refused(inv)), _) => Err(StoreError::Invalid(inv)),
+            other => Err(StoreError::Corrupt(format!(
+                "unexpected append outcome {other:?}"
+            ))),
+        }
+    }
+
+    /// Group commit: several independent requests (each all or nothing, each with its own
+    /// actor and optional idempotency key) in one database transaction and one checkpoint.
+    pub async fn append_groups(
+        &self,
+        requests: &[GroupRequest],
+        ctx: &Context<'_>,
+    ) -> Result<(Vec<GroupOutcome>, Option<SignedCheckpoint>)> {
+        dispatch!(self, s => s.append_groups(requests, ctx).await)
     }
 
     pub async fn tree_size(&self) -> Result<u64> {
@@ -196,6 +234,34 @@ impl Store {
     /// under the writer lock.
     pub async fn replace_projections(&self) -> Result<()> {
         dispatch!(self, s => s.replace_projections().await)
+    }
+
+    pub async fn create_user(&self, user: &UserRow, token_hash: &[u8]) -> Result<()> {
+        dispatch!(self, s => s.create_user(user, token_hash).await)
+    }
+
+    pub async fn users(&self) -> Result<Vec<UserRow>> {
+        dispatch!(self, s => s.users().await)
+    }
+
+    /// The user holding this token hash, revoked or not (the caller decides).
+    pub async fn user_by_token(&self, token_hash: &[u8]) -> Result<Option<UserRow>> {
+        dispatch!(self, s => s.user_by_token(token_hash).await)
+    }
+
+    /// Revokes a user; false if there is no such active user.
+    pub async fn revoke_user(&self, name: &str, at: &str) -> Result<bool> {
+        dispatch!(self, s => s.revoke_user(name, at).await)
+    }
+
+    /// Forgets idempotency keys created before `before` (RFC 3339).
+    pub async fn purge_idempotency(&self, before: &str) -> Result<u64> {
+        dispatch!(self, s => s.purge_idempotency(before).await)
+    }
+
+    /// A round trip to the database (readiness).
+    pub async fn ping(&self) -> Result<()> {
+        dispatch!(self, s => s.ping().await)
     }
 
     /// Runs a statement directly: for tests that prove the database itself refuses edits.

@@ -17,20 +17,27 @@ use tranche_audit::money::{Currency, Money};
 use tranche_audit::posting::{Posting, Side};
 use tranche_audit::record::parse_time;
 
+use super::groups::{self, GroupOutcome, GroupRequest};
 use super::{
-    prefix_range, to_hash, to_i64, to_u64, AccountRow, Appended, BalanceRow, Result, StoreError,
-    StoredRecord, TransactionRow,
+    prefix_range, to_hash, to_i64, to_u64, AccountRow, BalanceRow, Result, StoreError,
+    StoredRecord, TransactionRow, UserRow,
 };
 use crate::domain::{
-    self, AccountState, Command, Context, Effects, Head, Plan, PostingRow, SignedCheckpoint, State,
-    TxState,
+    self, AccountState, Command, Context, Effects, Group, Head, Plan, PostingRow, SignedCheckpoint,
+    State, TxState,
 };
 use crate::rebuild::Replayer;
 
-const MIGRATIONS: &[(&str, &str)] = &[(
-    "0001_journal",
-    include_str!("../../../migrations/sqlite/0001_journal.sql"),
-)];
+const MIGRATIONS: &[(&str, &str)] = &[
+    (
+        "0001_journal",
+        include_str!("../../../migrations/sqlite/0001_journal.sql"),
+    ),
+    (
+        "0002_users_idempotency",
+        include_str!("../../../migrations/sqlite/0002_users_idempotency.sql"),
+    ),
+];
 
 /// Rows per multi-row INSERT: far below SQLite's bound-parameter limit.
 const ROWS_PER_INSERT: usize = 150;
@@ -97,19 +104,67 @@ impl SqliteStore {
         Ok(())
     }
 
-    pub async fn append(&self, commands: &[Command], ctx: &Context<'_>) -> Result<Appended> {
+    pub async fn append_groups(
+        &self,
+        requests: &[GroupRequest],
+        ctx: &Context<'_>,
+    ) -> Result<(Vec<GroupOutcome>, Option<SignedCheckpoint>)> {
         let _guard = self.writer.lock().await;
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut existing = Vec::with_capacity(requests.len());
+        for r in requests {
+            existing.push(match &r.idempotency {
+                Some(k) => sqlx::query(
+                    "SELECT request_hash, outcome FROM idempotency WHERE user_name = ? AND key = ?",
+                )
+                .bind(&k.user)
+                .bind(&k.key)
+                .fetch_optional(&mut *tx)
+                .await?
+                .map(|row| -> Result<_> {
+                    Ok((row.try_get("request_hash")?, row.try_get("outcome")?))
+                })
+                .transpose()?,
+                None => None,
+            });
+        }
+        let pending = groups::before(requests, &existing)?;
         let head = load_head(&mut tx).await?;
-        let mut state = load_state(&mut tx, head.size(), commands).await?;
-        let plan = domain::plan(&head, &mut state, commands, ctx)?;
-        write_plan(&mut tx, &plan).await?;
+        let all: Vec<Command> = pending
+            .to_plan
+            .iter()
+            .flat_map(|&i| requests[i].commands.iter().cloned())
+            .collect();
+        let mut state = load_state(&mut tx, head.size(), &all).await?;
+        let groups: Vec<Group<'_>> = pending
+            .to_plan
+            .iter()
+            .map(|&i| Group {
+                actor: &requests[i].actor,
+                commands: &requests[i].commands,
+            })
+            .collect();
+        let (plan, results) = domain::plan_groups(&head, &mut state, &groups, ctx)?;
+        if let Some(plan) = &plan {
+            write_plan(&mut tx, plan).await?;
+        }
+        let checkpoint = plan.map(|p| p.checkpoint);
+        let (outcomes, rows) = groups::after(requests, pending, results, checkpoint.as_ref());
+        let now = tranche_audit::record::format_time(ctx.now);
+        for (user, key, hash, outcome) in rows {
+            sqlx::query(
+                "INSERT INTO idempotency (user_name, key, request_hash, outcome, created_at) VALUES (?, ?, ?, ?, ?)",
+            )
+            .bind(user)
+            .bind(key)
+            .bind(hash)
+            .bind(outcome)
+            .bind(&now)
+            .execute(&mut *tx)
+            .await?;
+        }
         tx.commit().await?;
-        Ok(Appended {
-            first_seq: head.size(),
-            count: plan.records.len() as u64,
-            checkpoint: plan.checkpoint,
-        })
+        Ok((outcomes, checkpoint))
     }
 
     pub async fn tree_size(&self) -> Result<u64> {
@@ -277,6 +332,72 @@ impl SqliteStore {
             write_effects(&mut tx, &effects).await?;
         }
         tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn create_user(&self, u: &UserRow, token_hash: &[u8]) -> Result<()> {
+        let r = sqlx::query(
+            "INSERT INTO users (name, role, partner, token_hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        )
+        .bind(&u.name)
+        .bind(&u.role)
+        .bind(&u.partner)
+        .bind(token_hash)
+        .bind(&u.created_at)
+        .execute(&self.pool)
+        .await;
+        match r {
+            Ok(_) => Ok(()),
+            Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {
+                Err(StoreError::Invalid(tranche_audit::Invalid::new(
+                    "name",
+                    "user_exists",
+                    format!("a user named {:?} exists", u.name),
+                )))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub async fn users(&self) -> Result<Vec<UserRow>> {
+        let rows = sqlx::query(
+            "SELECT name, role, partner, created_at, revoked_at FROM users ORDER BY name",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(user_from_row).collect()
+    }
+
+    pub async fn user_by_token(&self, token_hash: &[u8]) -> Result<Option<UserRow>> {
+        let row = sqlx::query(
+            "SELECT name, role, partner, created_at, revoked_at FROM users WHERE token_hash = ?1",
+        )
+        .bind(token_hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(user_from_row).transpose()
+    }
+
+    pub async fn revoke_user(&self, name: &str, at: &str) -> Result<bool> {
+        let done =
+            sqlx::query("UPDATE users SET revoked_at = ?1 WHERE name = ?2 AND revoked_at IS NULL")
+                .bind(at)
+                .bind(name)
+                .execute(&self.pool)
+                .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub async fn purge_idempotency(&self, before: &str) -> Result<u64> {
+        let done = sqlx::query("DELETE FROM idempotency WHERE created_at < ?1")
+            .bind(before)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
     }
 
@@ -605,4 +726,14 @@ async fn write_effects(conn: &mut SqliteConnection, e: &Effects) -> Result<()> {
             .await?;
     }
     Ok(())
+}
+
+fn user_from_row(r: sqlx::sqlite::SqliteRow) -> Result<UserRow> {
+    Ok(UserRow {
+        name: r.try_get("name")?,
+        role: r.try_get("role")?,
+        partner: r.try_get("partner")?,
+        created_at: r.try_get("created_at")?,
+        revoked_at: r.try_get("revoked_at")?,
+    })
 }
