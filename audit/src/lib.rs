@@ -13,10 +13,14 @@ pub mod invalid;
 pub mod merkle;
 /// Currencies and exact amounts.
 pub mod money;
+/// Watching a ledger over time: the kept checkpoint and the rules that detect a fork.
+pub mod monitor;
 /// C2SP signed notes, vkeys and tlog checkpoints.
 pub mod note;
 /// Postings and the stateless double-entry rules.
 pub mod posting;
+/// Receipts: C2SP tlog-proof files proving one record is in the ledger.
+pub mod receipt;
 /// Journal records: canonical encoding, kinds and bodies.
 pub mod record;
 /// Deterministic synthetic exports, for tests and benchmarks only.

@@ -108,6 +108,9 @@ pub mod rule {
     pub const BAD_CHECKPOINT_SIGNATURE: &str = "bad_checkpoint_signature";
     /// The checkpoint is not a well-formed signed tlog-checkpoint for the key's origin.
     pub const MALFORMED_CHECKPOINT: &str = "malformed_checkpoint";
+    /// The ledger's checkpoint does not extend one it signed before (`monitor`): a smaller tree,
+    /// another root at the same size, or no valid consistency proof.
+    pub const FORK: &str = "fork";
 }
 
 /// Why an export is invalid: the first record that is wrong (`None` when the fault is not in a
@@ -294,7 +297,7 @@ fn read_vkey_file(path: &Path) -> Result<NoteVerifier, VerifyError> {
 pub fn verify_dir(dir: &Path, opts: VerifyOptions<'_>) -> Result<Summary, VerifyError> {
     let VerifyOptions {
         vkey,
-        mut progress,
+        progress,
         reference_decoder,
     } = opts;
     let vkey = match vkey {
@@ -318,7 +321,32 @@ pub fn verify_dir(dir: &Path, opts: VerifyOptions<'_>) -> Result<Summary, Verify
         .metadata()
         .map_err(|e| VerifyError::read(&records_path, e))?
         .len();
-    let mut reader = BufReader::with_capacity(READ_BUFFER_BYTES, file);
+    verify_stream(
+        verifier,
+        file,
+        &records_path.display().to_string(),
+        bytes_total,
+        progress,
+    )
+}
+
+/// Feeds every line of `reader` (the records of an export: canonical records, each ending in
+/// `\n`) to `verifier`, then finishes it. `source` names the reader in read errors and
+/// `bytes_total` is passed on in [`Progress`] (0 when unknown). Memory stays constant whatever
+/// the size of the stream: one bounded line at a time, so a file and an HTTP body are read the
+/// same way.
+pub fn verify_stream<R: Read>(
+    mut verifier: Verifier,
+    reader: R,
+    source: &str,
+    bytes_total: u64,
+    mut progress: Option<&mut dyn FnMut(Progress)>,
+) -> Result<Summary, VerifyError> {
+    let read_error = |e: std::io::Error| VerifyError::CouldNotRead {
+        what: source.to_string(),
+        detail: e.to_string(),
+    };
+    let mut reader = BufReader::with_capacity(READ_BUFFER_BYTES, reader);
     // A line may hold a record of MAX_RECORD_BYTES and its newline; reading one byte more than
     // that is enough to know a line is too long, without ever buffering an unbounded line.
     let line_limit = MAX_RECORD_BYTES as u64 + 2;
@@ -329,7 +357,7 @@ pub fn verify_dir(dir: &Path, opts: VerifyOptions<'_>) -> Result<Summary, Verify
         let n = (&mut reader)
             .take(line_limit)
             .read_until(b'\n', &mut line)
-            .map_err(|e| VerifyError::read(&records_path, e))?;
+            .map_err(read_error)?;
         if n == 0 {
             break;
         }
@@ -348,7 +376,7 @@ pub fn verify_dir(dir: &Path, opts: VerifyOptions<'_>) -> Result<Summary, Verify
             )));
         }
         if let Some(report) = progress.as_mut() {
-            if verifier.records() % PROGRESS_EVERY_RECORDS == 0 {
+            if verifier.records().is_multiple_of(PROGRESS_EVERY_RECORDS) {
                 report(Progress {
                     records: verifier.records(),
                     bytes_read,
