@@ -1,8 +1,12 @@
-//! The `tranche-verify` binary: its exit status (0 valid, 1 invalid, 2 unreadable) and output.
+//! The `tranche-verify` binary: its exit status (0 valid, 1 invalid, 2 unreadable) and output,
+//! for an export directory and for a receipt.
 
 use std::path::Path;
 use std::process::{Command, Output};
 
+use tranche_audit::merkle::{leaf_hash, MemoryTree};
+use tranche_audit::note::Checkpoint;
+use tranche_audit::receipt::{self, Receipt};
 use tranche_audit::synth;
 use tranche_audit::verify::{RECORDS_FILE, VKEY_FILE};
 
@@ -135,4 +139,105 @@ fn help_explains_the_checks_and_the_key() {
     let out = stdout(&o);
     assert!(out.contains("out of band"), "{out}");
     assert!(out.contains("Merkle root"), "{out}");
+}
+
+/// The receipt of record `index` in the synthetic journal of `size` records, as a file.
+fn receipt_file(dir: &Path, size: u64, index: u64) -> (std::path::PathBuf, Receipt) {
+    let lines: Vec<Vec<u8>> = synth::lines(size).collect();
+    let mut tree = MemoryTree::new();
+    for line in &lines {
+        tree.push(leaf_hash(line));
+    }
+    let note = synth::signer()
+        .sign(&Checkpoint::new(synth::ORIGIN, size, tree.root()).to_text())
+        .expect("a checkpoint is a valid note text");
+    let proof = tree.inclusion_proof(index, size).expect("index < size");
+    let r = receipt::build(index, &lines[index as usize], proof, &note);
+    let file = dir.join(format!("record-{index}.tlog-proof"));
+    std::fs::write(&file, r.format()).expect("writable");
+    (file, r)
+}
+
+#[test]
+fn a_receipt_verifies_and_a_tampered_one_exits_1() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let vkey = synth::signer().verifier().to_vkey();
+    let (file, r) = receipt_file(dir.path(), 40, 23);
+    let o = run(&["receipt", path(&file), "--vkey", &vkey]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    let out = stdout(&o);
+    assert!(
+        out.starts_with("OK: the receipt verifies: record 23 is in the ledger's signed tree"),
+        "{out}"
+    );
+    assert!(out.contains("tree size   40"), "{out}");
+
+    let o = run(&["receipt", path(&file), "--vkey", &vkey, "--json"]);
+    assert_eq!(o.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("one JSON object");
+    assert_eq!(v["seq"], 23);
+    assert_eq!(v["kind"], "transaction");
+    assert_eq!(v["record"]["seq"], 23);
+
+    // Standard input works too.
+    let o = Command::new(env!("CARGO_BIN_EXE_tranche-verify"))
+        .args(["receipt", "-", "--vkey", &vkey, "--quiet"])
+        .stdin(std::fs::File::open(&file).expect("readable"))
+        .output()
+        .expect("the binary runs");
+    assert_eq!(o.status.code(), Some(0));
+    assert!(o.stdout.is_empty());
+
+    let mut tampered = r.clone();
+    tampered.proof[0][0] ^= 1;
+    std::fs::write(&file, tampered.format()).expect("writable");
+    let o = run(&["receipt", path(&file), "--vkey", &vkey]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stdout(&o).starts_with("FAILED at seq 23: not_included: "),
+        "{}",
+        stdout(&o)
+    );
+
+    std::fs::write(&file, r.format().replacen("index 23", "index 023", 1)).expect("writable");
+    let o = run(&["receipt", path(&file), "--vkey", &vkey, "--json"]);
+    assert_eq!(o.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("one JSON object");
+    assert_eq!(v["rule"], "malformed_receipt");
+
+    let o = run(&[
+        "receipt",
+        path(&dir.path().join("missing")),
+        "--vkey",
+        &vkey,
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn the_dir_and_receipt_forms_live_side_by_side() {
+    // A directory literally named "receipt" is reached as ./receipt; the bare word is the
+    // subcommand.
+    let parent = tempfile::tempdir().expect("a temporary directory");
+    let exp = parent.path().join("receipt");
+    synth::write_export(&exp, 9).expect("written");
+    let o = Command::new(env!("CARGO_BIN_EXE_tranche-verify"))
+        .current_dir(parent.path())
+        .args(["./receipt", "--quiet"])
+        .output()
+        .expect("the binary runs");
+    assert_eq!(o.status.code(), Some(0));
+    let o = Command::new(env!("CARGO_BIN_EXE_tranche-verify"))
+        .current_dir(parent.path())
+        .args(["receipt", "--quiet"])
+        .output()
+        .expect("the binary runs");
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "the receipt subcommand wants a FILE and --vkey"
+    );
+    let o = run(&["receipt", "--help"]);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(stdout(&o).contains("tlog-proof"));
 }

@@ -1,0 +1,571 @@
+//! `tranche-verify`: checks a tranche journal export offline, with no database; a running ledger
+//! server over HTTP (`--url`, the only mode that touches the network, behind the `remote`
+//! feature); or one receipt (`receipt FILE`). A thin shell over `tranche_audit`: arguments, a
+//! progress bar on a terminal, and the verdict in words or JSON. Exit status: 0 valid,
+//! 1 invalid, 2 could not read (or connect).
+
+use std::io::{IsTerminal, Read};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use clap::{ArgGroup, Args, Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use tranche_audit::money::format_minor;
+use tranche_audit::note::NoteVerifier;
+use tranche_audit::receipt::{Receipt, VerifiedReceipt, MAX_RECEIPT_BYTES};
+use tranche_audit::record::format_time;
+use tranche_audit::verify::{self, Failure, Progress, Summary, VerifyError, VerifyOptions};
+
+#[cfg(feature = "remote")]
+mod remote;
+
+const LONG_ABOUT: &str = "\
+Verifies a tranche journal export offline: a directory holding records.jsonl (one RFC 8785 \
+canonical JSON record per line), checkpoint (the ledger's signed C2SP tlog-checkpoint) and \
+ledger.vkey (the ledger's checkpoint key).
+
+It checks, in one streaming pass, stopping at the first fault:
+  - the checkpoint is signed by the trusted key, for that key's origin;
+  - every line is a record in its exact canonical encoding, under 64 KiB;
+  - seq is gapless from 0, and each record's prev is the leaf hash of the record before it
+    (a hash chain: an altered record is named by seq);
+  - at never goes backwards;
+  - record 0 is the ledger.key record naming this origin and this key;
+  - accounts are opened once, used only while open, closed only when their balance is zero;
+  - every transaction balances per currency, with amounts written at the currency's exact
+    minor units, and never mixes memo (off-balance) with balance-sheet accounts;
+  - the records are exactly the checkpoint's tree size, and their RFC 6962 Merkle root is the
+    root the ledger signed.
+
+An auditor should pass --vkey with the ledger's key obtained out of band (from the ledger's \
+operator through another channel, or from an earlier audit). Without it the key is read from \
+the export's own ledger.vkey, which only shows that the export agrees with itself.
+
+With --url instead of DIR it verifies a running ledger server the same way: it fetches the \
+signed checkpoint (GET /v1/checkpoint) and streams every record it covers (GET /v1/export) \
+through the same checks, in constant memory. --vkey is required then. With --state FILE it also \
+keeps the checkpoint between runs: the next run requires the ledger's tree to extend it (never \
+smaller, the same root at the same size, otherwise an RFC 9162 consistency proof from \
+GET /v1/proofs/consistency) and reports anything else as a fork, leaving FILE unchanged. Plain \
+http:// only: this build has no TLS, so reach a remote server through a tunnel or a local \
+TLS-terminating proxy.
+
+`tranche-verify receipt FILE --vkey KEY` verifies one receipt (a C2SP tlog-proof file): that \
+the record it carries is in the tree the ledger signed. (To verify an export directory that is \
+literally named \"receipt\", write it as ./receipt.)
+
+Exit status: 0 valid, 1 invalid (the first bad record, or the fork, is named), 2 it could not \
+be read or the server could not be reached.";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "tranche-verify",
+    version,
+    about = "Verify a tranche journal export offline (hash chain, double entry, signed Merkle root)",
+    long_about = LONG_ABOUT,
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true,
+    group(ArgGroup::new("source").required(true).args(["dir", "url"]))
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+
+    /// The export directory (records.jsonl, checkpoint, ledger.vkey).
+    dir: Option<PathBuf>,
+
+    /// Verify the running ledger server at this base URL (e.g. http://127.0.0.1:8080) instead
+    /// of an export directory. Plain HTTP only (no TLS in this build).
+    #[arg(long, value_name = "URL", requires = "vkey")]
+    url: Option<String>,
+
+    /// With --url: the bearer token to send, if the server asks for one.
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "TRANCHE_TOKEN",
+        hide_env_values = true
+    )]
+    token: Option<String>,
+
+    /// With --url: a file keeping the last verified checkpoint between runs. A checkpoint that
+    /// does not extend it is reported as a fork; on success the file is replaced (atomically)
+    /// with the new checkpoint.
+    #[arg(long, value_name = "FILE", requires = "url")]
+    state: Option<PathBuf>,
+
+    /// The ledger's checkpoint key in C2SP vkey form (name+keyid+base64), as a file holding it
+    /// or as the text itself. Obtain it out of band; without it the export's own ledger.vkey is
+    /// used (with --url it is required).
+    #[arg(long, value_name = "FILE_OR_TEXT")]
+    vkey: Option<String>,
+
+    #[command(flatten)]
+    output: OutputArgs,
+
+    /// Decode every record with the generic RFC 8785 decoder only (slower), to cross-check the
+    /// fast one.
+    #[arg(long)]
+    reference_decoder: bool,
+}
+
+#[derive(Debug, Clone, Copy, Args)]
+struct OutputArgs {
+    /// Print the outcome as one JSON object on stdout.
+    #[arg(long)]
+    json: bool,
+
+    /// Print nothing on success and only the failure line on failure; no progress bar.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Verify a receipt (a C2SP tlog-proof file): the record it carries is in the tree that
+    /// the ledger's key signed.
+    Receipt(ReceiptArgs),
+}
+
+#[derive(Debug, Args)]
+struct ReceiptArgs {
+    /// The receipt file (c2sp.org/tlog-proof@v1, usually *.tlog-proof), or - for standard
+    /// input.
+    file: PathBuf,
+
+    /// The ledger's checkpoint key in C2SP vkey form, as a file holding it or as the text
+    /// itself. Obtain it out of band.
+    #[arg(long, value_name = "FILE_OR_TEXT")]
+    vkey: String,
+
+    #[command(flatten)]
+    output: OutputArgs,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match &cli.command {
+        Some(Command::Receipt(args)) => receipt_main(args),
+        None if cli.url.is_some() => remote_main(&cli),
+        None => dir_main(&cli),
+    }
+}
+
+fn progress_bar(output: OutputArgs, template: &str) -> ProgressBar {
+    if output.quiet || output.json || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
+    bar.set_style(
+        ProgressStyle::with_template(template)
+            .expect("a valid progress template")
+            .progress_chars("=> "),
+    );
+    bar
+}
+
+fn dir_main(cli: &Cli) -> ExitCode {
+    let output = cli.output;
+    let Some(dir) = cli.dir.as_deref() else {
+        unreachable!("clap requires DIR or --url");
+    };
+    let started = Instant::now();
+    let trusted = match cli.vkey.as_deref().map(verify::read_vkey).transpose() {
+        Ok(v) => v,
+        Err(e) => return report_error(output, &e),
+    };
+    let key_given = trusted.is_some();
+
+    let bar = progress_bar(
+        output,
+        "verifying [{bar:40}] {bytes}/{total_bytes} {binary_bytes_per_sec} {msg}",
+    );
+    let mut on_progress = |p: Progress| {
+        bar.set_length(p.bytes_total);
+        bar.set_position(p.bytes_read);
+        bar.set_message(format!("{} records", p.records));
+    };
+    let result = verify::verify_dir(
+        dir,
+        VerifyOptions {
+            vkey: trusted,
+            progress: Some(&mut on_progress),
+            reference_decoder: cli.reference_decoder,
+        },
+    );
+    bar.finish_and_clear();
+    let elapsed = started.elapsed();
+
+    match result {
+        Ok(summary) => {
+            if output.json {
+                let mut v = summary.to_json();
+                v["ok"] = true.into();
+                v["key_from_export"] = (!key_given).into();
+                v["elapsed_ms"] = (elapsed.as_millis() as u64).into();
+                println!("{v}");
+            } else if !output.quiet {
+                let key_note = if key_given {
+                    "(given with --vkey)"
+                } else {
+                    "(read from the export's own ledger.vkey: pass --vkey with a key obtained \
+                     out of band to tie the export to the ledger)"
+                };
+                print_summary("OK: the export verifies", &summary, key_note, &[], elapsed);
+            }
+            ExitCode::SUCCESS
+        }
+        Err(VerifyError::Invalid(failure)) => report_failure(output, &failure),
+        Err(e) => report_error(output, &e),
+    }
+}
+
+#[cfg(feature = "remote")]
+fn remote_main(cli: &Cli) -> ExitCode {
+    use tranche_audit::monitor::Growth;
+
+    let output = cli.output;
+    let (Some(url), Some(vkey)) = (cli.url.as_deref(), cli.vkey.as_deref()) else {
+        unreachable!("clap requires --vkey with --url");
+    };
+    let started = Instant::now();
+    let trusted = match verify::read_vkey(vkey) {
+        Ok(v) => v,
+        Err(e) => return report_error(output, &e),
+    };
+    let bar = progress_bar(
+        output,
+        "verifying [{bar:40}] {pos}/{len} records {binary_bytes_per_sec} {msg}",
+    );
+    let mut on_progress = |p: Progress| bar.set_position(p.records);
+    let result = remote::verify_server(remote::Options {
+        url,
+        token: cli.token.as_deref(),
+        trusted: &trusted,
+        state: cli.state.as_deref(),
+        reference_decoder: cli.reference_decoder,
+        on_checkpoint: &mut |size| bar.set_length(size),
+        progress: &mut on_progress,
+    });
+    bar.finish_and_clear();
+    let elapsed = started.elapsed();
+
+    let verified = match result {
+        Ok(v) => v,
+        Err(VerifyError::Invalid(failure)) => return report_failure(output, &failure),
+        Err(e) => return report_error(output, &e),
+    };
+    let state_name = cli
+        .state
+        .as_deref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    let size = verified.summary.tree_size;
+    let (growth, history) = match (verified.previous_size, verified.growth) {
+        (None, _) if cli.state.is_none() => (
+            "not_kept",
+            "not kept: pass --state FILE to detect a fork between runs".to_string(),
+        ),
+        (None, _) => (
+            "first_visit",
+            format!("first run with {state_name}: it now holds this checkpoint"),
+        ),
+        (Some(_), Some(Growth::Unchanged)) | (Some(_), None) => (
+            "unchanged",
+            format!("unchanged since the checkpoint kept in {state_name}"),
+        ),
+        (Some(_), Some(Growth::Extended { from_size })) => (
+            "extended",
+            format!(
+                "extends the checkpoint of {} kept in {state_name} (consistency proof \
+                 verified); it now holds the checkpoint of {}",
+                grouped(from_size),
+                grouped(size)
+            ),
+        ),
+    };
+    if output.json {
+        let mut v = verified.summary.to_json();
+        v["ok"] = true.into();
+        v["url"] = url.into();
+        v["key_from_export"] = false.into();
+        v["history"] = serde_json::json!({
+            "state": cli.state.as_ref().map(|p| p.display().to_string()),
+            "previous_size": verified.previous_size,
+            "growth": growth,
+        });
+        v["elapsed_ms"] = (elapsed.as_millis() as u64).into();
+        println!("{v}");
+    } else if !output.quiet {
+        print_summary(
+            &format!("OK: the ledger at {url} verifies"),
+            &verified.summary,
+            "(given with --vkey)",
+            &[("history", history)],
+            elapsed,
+        );
+    }
+    ExitCode::SUCCESS
+}
+
+#[cfg(not(feature = "remote"))]
+fn remote_main(cli: &Cli) -> ExitCode {
+    report_error(
+        cli.output,
+        &VerifyError::CouldNotRead {
+            what: cli.url.clone().unwrap_or_default(),
+            detail: "this tranche-verify was built without the `remote` feature, so it cannot \
+                     reach a server: verify an export directory instead"
+                .into(),
+        },
+    )
+}
+
+fn read_receipt(path: &Path) -> Result<Vec<u8>, VerifyError> {
+    let limit = MAX_RECEIPT_BYTES as u64 + 1;
+    let mut bytes = Vec::new();
+    let result = if path == Path::new("-") {
+        std::io::stdin().lock().take(limit).read_to_end(&mut bytes)
+    } else {
+        std::fs::File::open(path).and_then(|f| f.take(limit).read_to_end(&mut bytes))
+    };
+    result.map_err(|e| VerifyError::CouldNotRead {
+        what: path.display().to_string(),
+        detail: e.to_string(),
+    })?;
+    Ok(bytes)
+}
+
+fn receipt_main(args: &ReceiptArgs) -> ExitCode {
+    let output = args.output;
+    let trusted = match verify::read_vkey(&args.vkey) {
+        Ok(v) => v,
+        Err(e) => return report_error(output, &e),
+    };
+    let bytes = match read_receipt(&args.file) {
+        Ok(b) => b,
+        Err(e) => return report_error(output, &e),
+    };
+    let malformed = |detail: String| Failure {
+        seq: None,
+        rule: tranche_audit::receipt::rule::MALFORMED_RECEIPT,
+        detail,
+    };
+    let Ok(text) = String::from_utf8(bytes) else {
+        return report_failure(output, &malformed("the receipt is not UTF-8 text".into()));
+    };
+    let receipt = match Receipt::parse(&text) {
+        Ok(r) => r,
+        Err(e) => return report_failure(output, &malformed(e.to_string())),
+    };
+    match receipt.verify(&trusted) {
+        Ok(verified) => {
+            report_receipt(output, &verified, &trusted);
+            ExitCode::SUCCESS
+        }
+        Err(e) => report_failure(
+            output,
+            &Failure {
+                seq: Some(receipt.index),
+                rule: e.rule(),
+                detail: e.to_string(),
+            },
+        ),
+    }
+}
+
+fn report_receipt(output: OutputArgs, v: &VerifiedReceipt, trusted: &NoteVerifier) {
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let r = &v.record;
+    if output.json {
+        let out = serde_json::json!({
+            "ok": true,
+            "seq": r.seq,
+            "kind": r.kind,
+            "actor": r.actor,
+            "at": format_time(r.at),
+            "leaf_hash": b64.encode(v.leaf),
+            "origin": v.checkpoint.origin,
+            "vkey": trusted.to_vkey(),
+            "tree_size": v.checkpoint.size,
+            "root": b64.encode(v.checkpoint.root),
+            "record": r.to_value(),
+        });
+        println!("{out}");
+    } else if !output.quiet {
+        println!(
+            "OK: the receipt verifies: record {} is in the ledger's signed tree",
+            r.seq
+        );
+        println!("  origin      {}", v.checkpoint.origin);
+        println!("  key         {} (given with --vkey)", trusted.to_vkey());
+        println!(
+            "  record      seq {}, {} by {} at {}",
+            r.seq,
+            r.kind,
+            r.actor,
+            format_time(r.at)
+        );
+        println!("  leaf hash   {}", b64.encode(v.leaf));
+        println!("  tree size   {}", v.checkpoint.size);
+        println!("  root        {}", b64.encode(v.checkpoint.root));
+        println!("  bytes       {}", String::from_utf8_lossy(&v.record_bytes));
+    }
+}
+
+fn report_failure(output: OutputArgs, f: &Failure) -> ExitCode {
+    if output.json {
+        let v = serde_json::json!({
+            "ok": false,
+            "seq": f.seq,
+            "rule": f.rule,
+            "detail": f.detail,
+        });
+        println!("{v}");
+    } else {
+        match f.seq {
+            Some(seq) => println!("FAILED at seq {seq}: {}: {}", f.rule, f.detail),
+            None => println!("FAILED: {}: {}", f.rule, f.detail),
+        }
+    }
+    ExitCode::from(1)
+}
+
+fn report_error(output: OutputArgs, e: &VerifyError) -> ExitCode {
+    if output.json {
+        let v = serde_json::json!({
+            "ok": false,
+            "rule": "could_not_read",
+            "detail": e.to_string(),
+        });
+        println!("{v}");
+    } else {
+        eprintln!("tranche-verify: {e}");
+    }
+    ExitCode::from(2)
+}
+
+/// 1234567 -> "1,234,567", for people reading a summary.
+fn grouped(n: u64) -> String {
+    let digits = n.to_string();
+    let head = match digits.len() % 3 {
+        0 => 3,
+        h => h,
+    };
+    let mut out = digits[..head].to_string();
+    for group in digits.as_bytes()[head..].chunks(3) {
+        out.push(',');
+        out.push_str(std::str::from_utf8(group).expect("ASCII digits"));
+    }
+    out
+}
+
+fn plural(n: u64, word: &str) -> String {
+    if n == 1 {
+        word.to_string()
+    } else {
+        format!("{word}s")
+    }
+}
+
+fn print_summary(
+    headline: &str,
+    s: &Summary,
+    key_note: &str,
+    extra: &[(&str, String)],
+    elapsed: Duration,
+) {
+    let b64 = base64::engine::general_purpose::STANDARD;
+    println!("{headline}");
+    println!("  origin      {}", s.origin);
+    println!("  key         {} {key_note}", s.vkey);
+    println!("  tree size   {}", s.tree_size);
+    println!("  root        {}", b64.encode(s.root));
+    println!(
+        "  records     {}: {} {}, {} {} opened ({} closed)",
+        grouped(s.records),
+        grouped(s.transactions),
+        plural(s.transactions, "transaction"),
+        s.accounts,
+        plural(s.accounts, "account"),
+        s.accounts_closed
+    );
+    if s.moved_minor.is_empty() {
+        println!("  moved       nothing");
+    }
+    for (i, (currency, minor)) in s.moved_minor.iter().enumerate() {
+        let label = if i == 0 { "moved" } else { "" };
+        println!(
+            "  {label:<11} {currency} {} (sum of debit postings)",
+            format_minor(*minor, *currency)
+        );
+    }
+    if let (Some(first), Some(last)) = (s.first_at, s.last_at) {
+        println!(
+            "  time range  {} to {}",
+            format_time(first),
+            format_time(last)
+        );
+    }
+    for (label, text) in extra {
+        println!("  {label:<11} {text}");
+    }
+    let secs = elapsed.as_secs_f64();
+    println!(
+        "  elapsed     {secs:.2} s ({} records/s)",
+        grouped((s.records as f64 / secs.max(1e-9)) as u64)
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    #[test]
+    fn numbers_are_grouped_by_thousands() {
+        assert_eq!(super::grouped(0), "0");
+        assert_eq!(super::grouped(999), "999");
+        assert_eq!(super::grouped(1000), "1,000");
+        assert_eq!(super::grouped(1234567), "1,234,567");
+    }
+
+    #[test]
+    fn the_three_forms_parse() {
+        let dir = super::Cli::try_parse_from(["tranche-verify", "exports/x", "--json"])
+            .expect("the DIR form");
+        assert!(dir.command.is_none() && dir.dir.is_some() && dir.output.json);
+        let receipt = super::Cli::try_parse_from([
+            "tranche-verify",
+            "receipt",
+            "r.tlog-proof",
+            "--vkey",
+            "k",
+        ])
+        .expect("the receipt form");
+        assert!(matches!(receipt.command, Some(super::Command::Receipt(_))));
+        let url = super::Cli::try_parse_from([
+            "tranche-verify",
+            "--url",
+            "http://127.0.0.1:1",
+            "--vkey",
+            "k",
+            "--state",
+            "s",
+        ])
+        .expect("the URL form");
+        assert!(url.dir.is_none() && url.state.is_some());
+        // Refused: neither form, both, a URL without a key, --state without a URL.
+        for args in [
+            &["tranche-verify"][..],
+            &["tranche-verify", "d", "--url", "http://h", "--vkey", "k"],
+            &["tranche-verify", "--url", "http://h"],
+            &["tranche-verify", "d", "--state", "s"],
+            &["tranche-verify", "receipt", "r"],
+        ] {
+            assert!(super::Cli::try_parse_from(args).is_err(), "{args:?}");
+        }
+    }
+}
