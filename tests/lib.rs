@@ -121,3 +121,246 @@ macro_rules! on_both_backends {
         }
     };
 }
+
+/// A real `tranche` server on 127.0.0.1:0 with its own runtime, for end-to-end tests that talk
+/// HTTP to it. Dropping it shuts the server down gracefully.
+#[derive(Debug)]
+pub struct TestServer {
+    pub url: String,
+    pub admin: String,
+    pub ledger: Ledger,
+    pub test_ledger: TestLedger,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl TestServer {
+    /// Starts a server on a new ledger, or `None` when the backend is unavailable (outside CI).
+    pub fn start(backend: Backend) -> Option<TestServer> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let test_ledger = runtime.block_on(ledger(backend))?;
+        let server = Self::start_on(runtime, test_ledger);
+        Some(server)
+    }
+
+    fn start_on(runtime: tokio::runtime::Runtime, test_ledger: TestLedger) -> TestServer {
+        let ledger = test_ledger.ledger.clone();
+        let (listener, admin) = runtime.block_on(async {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind port 0");
+            let admin = match tranche_api::server::routes::new_user(&ledger, "admin", "admin", None)
+                .await
+            {
+                Ok((_, token)) => token,
+                // A second server on the same database shares the users.
+                Err(_) => String::new(),
+            };
+            (listener, admin)
+        });
+        let url = format!("http://{}", listener.local_addr().expect("address"));
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let served = ledger.clone();
+        runtime.spawn(async move {
+            tranche_api::server::serve(listener, served, async {
+                let _ = rx.await;
+            })
+            .await
+            .expect("server runs");
+        });
+        TestServer {
+            url,
+            admin,
+            ledger,
+            test_ledger,
+            shutdown: Some(tx),
+            runtime: Some(runtime),
+        }
+    }
+
+    /// A second server process on the same database and key (as behind a load balancer).
+    pub fn second(&self) -> TestServer {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let config = self.test_ledger.config.clone();
+        let ledger = runtime
+            .block_on(Ledger::open(&config))
+            .expect("second handle");
+        let test_ledger = TestLedger {
+            ledger,
+            config,
+            dir: tempfile::tempdir().expect("temp dir"),
+        };
+        let mut s = Self::start_on(runtime, test_ledger);
+        s.admin = self.admin.clone();
+        s
+    }
+
+    pub fn client(&self, token: &str) -> Client {
+        Client::new(&self.url, token)
+    }
+
+    pub fn admin(&self) -> Client {
+        self.client(&self.admin)
+    }
+
+    /// Runs a future on the server's runtime (for direct store checks).
+    pub fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
+        self.runtime.as_ref().expect("running").block_on(f)
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_timeout(std::time::Duration::from_secs(5));
+        }
+    }
+}
+
+/// A response: status, headers we care about, body text.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: u16,
+    pub content_type: String,
+    pub replayed: bool,
+    pub body: String,
+}
+
+impl Reply {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+
+    /// Asserts a problem+json with this status, code and field.
+    pub fn problem(&self, status: u16, code: &str, field: Option<&str>) {
+        assert_eq!(self.status, status, "{}", self.body);
+        assert_eq!(
+            self.content_type, "application/problem+json",
+            "{}",
+            self.body
+        );
+        let p = self.json();
+        assert_eq!(p["code"], code, "{}", self.body);
+        assert_eq!(p["status"], status, "{}", self.body);
+        assert!(p["type"].is_string() && p["title"].is_string() && p["detail"].is_string());
+        match field {
+            Some(f) => assert_eq!(p["field"], f, "{}", self.body),
+            None => assert!(p.get("field").is_none(), "{}", self.body),
+        }
+    }
+}
+
+/// A blocking HTTP client with a bearer token.
+#[derive(Debug, Clone)]
+pub struct Client {
+    agent: ureq::Agent,
+    base: String,
+    token: String,
+}
+
+impl Client {
+    pub fn new(base: &str, token: &str) -> Client {
+        let config = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build();
+        Client {
+            agent: config.into(),
+            base: base.to_string(),
+            token: token.to_string(),
+        }
+    }
+
+    fn finish(r: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Reply {
+        let mut r = r.expect("the server answers");
+        let content_type = r
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        let replayed = r.headers().contains_key("idempotent-replayed");
+        let status = r.status().as_u16();
+        let body = r
+            .body_mut()
+            .with_config()
+            .limit(256 * 1024 * 1024)
+            .read_to_string()
+            .expect("body");
+        Reply {
+            status,
+            content_type,
+            replayed,
+            body,
+        }
+    }
+
+    pub fn get(&self, path: &str) -> Reply {
+        let mut req = self.agent.get(format!("{}{path}", self.base));
+        if !self.token.is_empty() {
+            req = req.header("Authorization", format!("Bearer {}", self.token));
+        }
+        Self::finish(req.call())
+    }
+
+    pub fn post(&self, path: &str, key: Option<&str>, body: &str) -> Reply {
+        let mut req = self
+            .agent
+            .post(format!("{}{path}", self.base))
+            .header("Content-Type", "application/json");
+        if !self.token.is_empty() {
+            req = req.header("Authorization", format!("Bearer {}", self.token));
+        }
+        if let Some(k) = key {
+            req = req.header("Idempotency-Key", k);
+        }
+        Self::finish(req.send(body))
+    }
+
+    /// Creates a user through the API and returns its token.
+    pub fn add_user(&self, name: &str, role: &str, partner: Option<&str>) -> String {
+        let body = match partner {
+            Some(p) => format!(r#"{{"name":"{name}","role":"{role}","partner":"{p}"}}"#),
+            None => format!(r#"{{"name":"{name}","role":"{role}"}}"#),
+        };
+        let r = self.post("/v1/users", Some(&format!("user-{name}")), &body);
+        assert_eq!(r.status, 201, "{}", r.body);
+        r.json()["token"].as_str().expect("token").to_string()
+    }
+}
+
+/// Writes one test per backend for a blocking scenario `fn(TestServer)`.
+#[macro_export]
+macro_rules! server_on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite_server {
+            $(
+                #[test]
+                fn $name() {
+                    let s = $crate::TestServer::start($crate::Backend::Sqlite).expect("sqlite is always available");
+                    super::$name(s);
+                }
+            )*
+        }
+        mod postgres_server {
+            $(
+                #[test]
+                fn $name() {
+                    if let Some(s) = $crate::TestServer::start($crate::Backend::Postgres) {
+                        super::$name(s);
+                    }
+                }
+            )*
+        }
+    };
+}

@@ -109,6 +109,15 @@ pub enum Cmd {
         #[arg(long)]
         check: bool,
     },
+    /// Start the HTTP server (creating the ledger on first start; prints an admin token once).
+    Serve {
+        /// Address to listen on.
+        #[arg(long, env = "TRANCHE_LISTEN", default_value = "127.0.0.1:8080")]
+        listen: String,
+    },
+    /// Manage API users and their bearer tokens.
+    #[command(subcommand)]
+    Users(UsersCmd),
     /// Print the ledger's verifier key (C2SP vkey) and latest checkpoint.
     Checkpoint,
     /// Measure append and verification throughput and print the figures.
@@ -131,6 +140,24 @@ pub enum AccountCmd {
     Close { name: String },
     /// List accounts.
     List,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UsersCmd {
+    /// Create a user; its bearer token is printed once and stored only as a hash.
+    Add {
+        name: String,
+        /// admin, preparer, approver, partner, auditor or donor.
+        #[arg(long)]
+        role: String,
+        /// The partner a partner user acts for.
+        #[arg(long)]
+        partner: Option<String>,
+    },
+    /// List users.
+    List,
+    /// Revoke a user's token.
+    Revoke { name: String },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -246,6 +273,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Bench(args) => crate::bench::run(args).await,
+        Cmd::Serve { listen } => serve(g, &listen).await,
+        Cmd::Users(cmd) => users(g, cmd).await,
     }
 }
 
@@ -571,5 +600,110 @@ async fn rebuild(g: &Global, check: bool) -> anyhow::Result<ExitCode> {
             println!("  {d}");
         }
         Ok(ExitCode::from(4))
+    }
+}
+
+async fn serve(g: &Global, listen: &str) -> anyhow::Result<ExitCode> {
+    let ledger = open(g).await?;
+    if ledger.store().users().await?.is_empty() {
+        let (_, token) = crate::server::routes::new_user(&ledger, "admin", "admin", None)
+            .await
+            .map_err(|e| anyhow::anyhow!("{}", e.detail))?;
+        println!("first start: created user 'admin'. Its token is shown only now:");
+        println!("  {token}");
+    }
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("Failed to listen on {listen}"))?;
+    let addr = listener.local_addr()?;
+    println!(
+        "tranche listening on http://{addr} ({} backend, origin {})",
+        ledger.store().backend_name(),
+        ledger.origin()
+    );
+    std::io::stdout().flush()?;
+    tracing::info!(%addr, "listening");
+    crate::server::serve(listener, ledger, shutdown_signal())
+        .await
+        .context("Server failed")?;
+    tracing::info!("stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}
+
+async fn users(g: &Global, cmd: UsersCmd) -> anyhow::Result<ExitCode> {
+    let ledger = open(g).await?;
+    match cmd {
+        UsersCmd::Add {
+            name,
+            role,
+            partner,
+        } => match crate::server::routes::new_user(&ledger, &name, &role, partner.as_deref()).await
+        {
+            Ok((user, token)) => {
+                println!(
+                    "created {} ({}). Its token is shown only now:",
+                    user.name, user.role
+                );
+                println!("{token}");
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(e) => {
+                eprintln!(
+                    "refused: {}{} ({})",
+                    e.field.map(|f| format!("{f}: ")).unwrap_or_default(),
+                    e.detail,
+                    e.code
+                );
+                eprintln!("nothing was written");
+                Ok(ExitCode::from(3))
+            }
+        },
+        UsersCmd::List => {
+            println!(
+                "{:<24} {:<10} {:<16} {:<28} revoked",
+                "name", "role", "partner", "created"
+            );
+            for u in ledger.store().users().await? {
+                println!(
+                    "{:<24} {:<10} {:<16} {:<28} {}",
+                    u.name,
+                    u.role,
+                    u.partner.unwrap_or_default(),
+                    u.created_at,
+                    u.revoked_at.unwrap_or_default()
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        UsersCmd::Revoke { name } => {
+            let now = tranche_audit::record::format_time(Utc::now());
+            if ledger.store().revoke_user(&name, &now).await? {
+                println!("revoked {name}");
+                Ok(ExitCode::SUCCESS)
+            } else {
+                eprintln!("refused: name: no active user named {name:?} (unknown_user)");
+                Ok(ExitCode::from(3))
+            }
+        }
     }
 }

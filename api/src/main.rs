@@ -1,17 +1,20 @@
 //! `tranche`: the command line of the disbursement ledger. `main` stays thin: parse, set up
 //! logging, run the chosen command.
 
-mod bench;
-mod cli;
-
 use clap::Parser;
+use tranche_api::cli;
 
 fn main() -> std::process::ExitCode {
     let args = cli::Cli::parse();
+    // The server logs each request; one-shot commands only warnings.
+    let default_level = match args.command {
+        cli::Cmd::Serve { .. } => "info",
+        _ => "warn",
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("TRANCHE_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level)),
         )
         .with_writer(std::io::stderr)
         .init();

@@ -170,6 +170,11 @@ impl Ledger {
         self.signer.name()
     }
 
+    /// The checkpoint signer, for callers that build their own `domain::Context`.
+    pub fn signer(&self) -> &NoteSigner {
+        &self.signer
+    }
+
     pub fn verifier(&self) -> &NoteVerifier {
         self.signer.verifier()
     }

@@ -1,4 +1,5 @@
 //! Integration tests of the ledger's storage: every scenario runs on SQLite and on PostgreSQL.
 
+mod api;
 mod journal;
 mod properties;

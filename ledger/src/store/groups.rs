@@ -52,6 +52,9 @@ pub enum GroupOutcome {
     KeyReused,
 }
 
+/// An idempotency row to store: (user, key, request hash, outcome JSON).
+pub(crate) type IdempotencyRow = (String, String, Vec<u8>, String);
+
 /// Requests sorted into those to plan and those already answered.
 #[derive(Debug)]
 pub(crate) struct Pending {
@@ -108,7 +111,7 @@ pub(crate) fn after(
     mut pending: Pending,
     results: Vec<GroupResult>,
     checkpoint: Option<&SignedCheckpoint>,
-) -> (Vec<GroupOutcome>, Vec<(String, String, Vec<u8>, String)>) {
+) -> (Vec<GroupOutcome>, Vec<IdempotencyRow>) {
     let mut rows = Vec::new();
     for (&i, result) in pending.to_plan.iter().zip(results) {
         let outcome = match (result, checkpoint) {

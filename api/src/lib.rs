@@ -1,0 +1,9 @@
+//! The `tranche` application: the command line, the HTTP server and the benchmarks. This is the
+//! only crate that knows HTTP; it drives `tranche-ledger` and never decides amounts itself.
+
+/// `tranche bench`: figures for append, API and verification throughput.
+pub mod bench;
+/// The command line.
+pub mod cli;
+/// The HTTP server.
+pub mod server;

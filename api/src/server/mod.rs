@@ -1,0 +1,270 @@
+//! The HTTP server: axum routes over the ledger, a group-commit writer in front of the single
+//! journal writer, bearer-token roles, problem+json errors, OpenAPI, health and metrics. Only
+//! this module (and the CLI) knows HTTP.
+
+/// Bearer tokens and the role matrix.
+pub mod auth;
+/// problem+json errors.
+pub mod error;
+/// Prometheus metrics.
+pub mod metrics;
+/// The handlers.
+pub mod routes;
+/// Group commit.
+pub mod writer;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use tranche_ledger::Ledger;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use error::ApiError;
+use metrics::Metrics;
+use writer::Writer;
+
+/// The largest request body (413 beyond).
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+/// A request that takes longer is answered 503 (the write, if queued, still completes and a
+/// retry with the same Idempotency-Key gets its result).
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub ledger: Ledger,
+    pub writer: Writer,
+    pub metrics: Metrics,
+}
+
+/// Every route the router serves, as (method, path). The OpenAPI document must list exactly
+/// these (a test checks both ways).
+pub const ROUTES: &[(&str, &str)] = &[
+    ("GET", "/healthz"),
+    ("GET", "/readyz"),
+    ("GET", "/metrics"),
+    ("GET", "/openapi.json"),
+    ("GET", "/v1/checkpoint"),
+    ("GET", "/v1/vkey"),
+    ("GET", "/v1/proofs/inclusion"),
+    ("GET", "/v1/proofs/consistency"),
+    ("GET", "/v1/export"),
+    ("GET", "/v1/records"),
+    ("GET", "/v1/records/{seq}"),
+    ("GET", "/v1/balances"),
+    ("GET", "/v1/accounts"),
+    ("POST", "/v1/accounts"),
+    ("POST", "/v1/accounts/{name}/close"),
+    ("GET", "/v1/transactions"),
+    ("POST", "/v1/transactions"),
+    ("POST", "/v1/transactions/batch"),
+    ("POST", "/v1/transactions/{seq}/reverse"),
+    ("GET", "/v1/me"),
+    ("GET", "/v1/users"),
+    ("POST", "/v1/users"),
+    ("POST", "/v1/users/{name}/revoke"),
+];
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("A token from `tranche users add` or POST /v1/users"))
+                    .build(),
+            ),
+        );
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "tranche", description = "Append-only, signed, double-entry disbursement ledger"),
+    paths(
+        healthz, readyz, metrics_text, openapi_json,
+        routes::checkpoint, routes::vkey, routes::inclusion_proof, routes::consistency_proof,
+        routes::export, routes::records, routes::record, routes::balances, routes::accounts,
+        routes::open_account, routes::close_account, routes::transactions, routes::post_transaction,
+        routes::post_batch, routes::reverse_transaction, routes::list_users, routes::create_user,
+        routes::revoke_user, routes::me,
+    ),
+    components(schemas(error::Problem)),
+    modifiers(&BearerAuth),
+)]
+#[derive(Debug)]
+pub struct ApiDoc;
+
+/// The OpenAPI 3.1 document of this server.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}
+
+#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, description = "The process is up")))]
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+#[utoipa::path(get, path = "/readyz", tag = "operations",
+    responses((status = 200, description = "Database reachable, migrations applied"), (status = 503, body = error::Problem, content_type = "application/problem+json")))]
+async fn readyz(State(state): State<AppState>) -> Result<&'static str, ApiError> {
+    state.ledger.store().ping().await.map_err(|e| {
+        tracing::warn!(error = %e, "not ready");
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not_ready",
+            "the database is not reachable",
+        )
+    })?;
+    state.ledger.store().tree_size().await.map_err(|e| {
+        tracing::warn!(error = %e, "not ready");
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not_ready",
+            "the journal is not readable",
+        )
+    })?;
+    Ok("ready\n")
+}
+
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
+async fn metrics_text(State(state): State<AppState>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(),
+    )
+        .into_response()
+}
+
+#[utoipa::path(get, path = "/openapi.json", tag = "operations",
+    responses((status = 200, description = "This document", content_type = "application/json")))]
+async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
+    Json(openapi())
+}
+
+static REQUEST_IDS: AtomicU64 = AtomicU64::new(1);
+
+/// Request id, structured log line, metrics and timeout for every matched route. Logs never
+/// carry tokens or bodies.
+async fn observe(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let id = REQUEST_IDS.fetch_add(1, Ordering::Relaxed);
+    let method = request.method().to_string();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", |m| m.as_str())
+        .to_string();
+    let start = Instant::now();
+    let mut response = match tokio::time::timeout(REQUEST_TIMEOUT, next.run(request)).await {
+        Ok(r) => r,
+        Err(_) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "timeout",
+            "the request took too long; retry with the same Idempotency-Key",
+        )
+        .into_response(),
+    };
+    let status = response.status().as_u16();
+    state.metrics.request(&method, &route, status);
+    tracing::info!(
+        request_id = id,
+        %method,
+        %route,
+        status,
+        latency_ms = start.elapsed().as_secs_f64() * 1000.0,
+        "request"
+    );
+    if let Ok(v) = HeaderValue::from_str(&id.to_string()) {
+        response.headers_mut().insert("x-request-id", v);
+    }
+    response
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("no such route: see /openapi.json")
+}
+
+/// The router with every route, limit and middleware.
+pub fn router(state: AppState) -> Router {
+    use routes as r;
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics_text))
+        .route("/openapi.json", get(openapi_json))
+        .route("/v1/checkpoint", get(r::checkpoint))
+        .route("/v1/vkey", get(r::vkey))
+        .route("/v1/proofs/inclusion", get(r::inclusion_proof))
+        .route("/v1/proofs/consistency", get(r::consistency_proof))
+        .route("/v1/export", get(r::export))
+        .route("/v1/records", get(r::records))
+        .route("/v1/records/{seq}", get(r::record))
+        .route("/v1/balances", get(r::balances))
+        .route("/v1/accounts", get(r::accounts).post(r::open_account))
+        .route("/v1/accounts/{name}/close", post(r::close_account))
+        .route(
+            "/v1/transactions",
+            get(r::transactions).post(r::post_transaction),
+        )
+        .route("/v1/transactions/batch", post(r::post_batch))
+        .route(
+            "/v1/transactions/{seq}/reverse",
+            post(r::reverse_transaction),
+        )
+        .route("/v1/me", get(r::me))
+        .route("/v1/users", get(r::list_users).post(r::create_user))
+        .route("/v1/users/{name}/revoke", post(r::revoke_user))
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), observe))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}
+
+/// Starts the writer and serves on `listener` until `shutdown` resolves; then stops accepting,
+/// finishes in-flight requests, and lets the writer drain what it accepted.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    ledger: Ledger,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let metrics = Metrics::default();
+    if let Ok(size) = ledger.store().tree_size().await {
+        metrics.set_tree_size(size);
+    }
+    let (writer, writer_task) = Writer::start(ledger.clone(), metrics.clone());
+    let state = AppState {
+        ledger: ledger.clone(),
+        writer,
+        metrics,
+    };
+    // Forget idempotency keys older than 48 hours (the promise is at least 24).
+    let purge = tokio::spawn(async move {
+        loop {
+            let before = chrono::Utc::now() - chrono::Duration::hours(48);
+            let before = tranche_audit::record::format_time(before);
+            if let Err(e) = ledger.store().purge_idempotency(&before).await {
+                tracing::warn!(error = %e, "idempotency purge failed");
+            }
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+        }
+    });
+    let app = router(state);
+    let result = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await;
+    purge.abort();
+    // The router (and its Writer handles) is gone: the writer drains its queue and stops.
+    let _ = writer_task.await;
+    result
+}
