@@ -2,8 +2,10 @@
 //! proofs, C2SP signed notes and checkpoints, and the offline verifier built on them.
 //!
 //! This crate owns everything a third party needs to check the journal without trusting the
-//! ledger's operator. It must never touch a database, the network or an async runtime: an
-//! auditor runs it on an export with nothing else.
+//! ledger's operator. The library must never touch a database, the network or an async runtime:
+//! an auditor runs it on an export with nothing else. The one exception is in the
+//! `tranche-verify` binary: its `--url` mode, behind the `remote` feature, fetches what it
+//! verifies over plain blocking HTTP and hands it to the same checks.
 
 /// Account names (hierarchical) and account types.
 pub mod account;

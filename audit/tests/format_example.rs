@@ -5,6 +5,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 
 use tranche_audit::merkle::{leaf_hash, verify_consistency, verify_inclusion, MemoryTree};
+use tranche_audit::receipt;
 use tranche_audit::synth;
 use tranche_audit::verify::{verify_dir, VerifyOptions, CHECKPOINT_FILE, RECORDS_FILE};
 
@@ -83,4 +84,41 @@ fn the_worked_example_has_the_documented_hashes_checkpoint_and_proofs() {
     )
     .expect("the example verifies");
     assert_eq!(summary.records, 4);
+}
+
+/// The receipt printed in §9 of `docs/FORMAT.md`, read from the document itself.
+fn documented_receipt() -> String {
+    const DOC: &str = include_str!("../../docs/FORMAT.md");
+    let after = DOC
+        .split_once("The receipt of record 3 of the worked example")
+        .expect("§9 shows the example receipt")
+        .1;
+    let block = after.split_once("```\n").expect("a code block follows").1;
+    block
+        .split_once("```\n")
+        .expect("the code block ends")
+        .0
+        .to_string()
+}
+
+#[test]
+fn the_documented_receipt_is_the_one_built_and_it_verifies() {
+    let mut tree = MemoryTree::new();
+    for leaf in LEAVES {
+        tree.push(h(leaf));
+    }
+    let proof = tree.inclusion_proof(3, 4).expect("valid");
+    let built = receipt::build(3, LINE_3.as_bytes(), proof, CHECKPOINT);
+    let text = documented_receipt();
+    assert_eq!(text, built.format());
+    let vkey = tranche_audit::note::NoteVerifier::parse(VKEY).expect("a vkey");
+    let verified = receipt::verify_receipt(&text, &vkey).expect("the example receipt verifies");
+    assert_eq!(verified.record.seq, 3);
+    assert_eq!(hex::encode(verified.leaf), LEAVES[3]);
+    assert_eq!(hex::encode(verified.checkpoint.root), ROOT);
+    assert_eq!(
+        text.lines().nth(4),
+        Some(B64.encode(h(NODE_01)).as_str()),
+        "the second proof line is n01"
+    );
 }
