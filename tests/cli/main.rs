@@ -262,3 +262,151 @@ fn every_command_has_help() {
         );
     }
 }
+
+/// A blocking call with a bearer token; returns (status, body).
+fn http(method: &str, url: &str, token: &str, key: Option<&str>, body: &str) -> (u16, String) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let auth = format!("Bearer {token}");
+    let r = if method == "GET" {
+        agent.get(url).header("Authorization", &auth).call()
+    } else {
+        let mut req = agent
+            .post(url)
+            .header("Authorization", &auth)
+            .header("Content-Type", "application/json");
+        if let Some(k) = key {
+            req = req.header("Idempotency-Key", k);
+        }
+        req.send(body)
+    };
+    let mut r = r.expect("the server answers");
+    let status = r.status().as_u16();
+    (status, r.body_mut().read_to_string().expect("body"))
+}
+
+#[test]
+fn tranche_serve_is_verified_over_http_and_stops_gracefully() {
+    use std::io::BufRead;
+    let cli = Cli::new();
+    let mut server = Command::new(tranche())
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("TRANCHE_DATA_DIR", cli.data.path().join("data"))
+        .env_remove("DATABASE_URL")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("tranche serve starts");
+    let mut lines = std::io::BufReader::new(server.stdout.take().expect("stdout")).lines();
+    let mut token = String::new();
+    let mut base = String::new();
+    for line in lines.by_ref() {
+        let line = line.expect("a line");
+        if line.trim_start().starts_with("tr_") {
+            token = line.trim().to_string();
+        }
+        if let Some(rest) = line.strip_prefix("tranche listening on ") {
+            base = rest.split_whitespace().next().expect("url").to_string();
+            break;
+        }
+    }
+    assert!(
+        token.starts_with("tr_") && base.starts_with("http://127.0.0.1:"),
+        "{token} {base}"
+    );
+
+    let (status, body) = http(
+        "POST",
+        &format!("{base}/v1/users"),
+        &token,
+        Some("u1"),
+        r#"{"name":"carla","role":"auditor"}"#,
+    );
+    assert_eq!(status, 201, "{body}");
+    let auditor: String = body
+        .split("\"token\":\"")
+        .nth(1)
+        .and_then(|t| t.split('"').next())
+        .expect("token")
+        .to_string();
+    for (i, (name, t)) in [("bank:operating", "asset"), ("fund:bprm", "equity")]
+        .iter()
+        .enumerate()
+    {
+        let (status, body) = http(
+            "POST",
+            &format!("{base}/v1/accounts"),
+            &token,
+            Some(&format!("a{i}")),
+            &format!(r#"{{"name":"{name}","type":"{t}"}}"#),
+        );
+        assert_eq!(status, 201, "{body}");
+    }
+    let drawdown = |key: &str| {
+        let (status, body) = http(
+            "POST",
+            &format!("{base}/v1/transactions"),
+            &token,
+            Some(key),
+            r#"{"memo":"drawdown","postings":[{"account":"bank:operating","currency":"USD","side":"debit","amount":"100.00"},{"account":"fund:bprm","currency":"USD","side":"credit","amount":"100.00"}]}"#,
+        );
+        assert_eq!(status, 201, "{body}");
+    };
+    drawdown("t1");
+
+    let vkey = http("GET", &format!("{base}/v1/vkey"), "", None, "")
+        .1
+        .trim()
+        .to_string();
+    let state = cli.data.path().join("verifier.state");
+    let verify_url = || {
+        Command::new(tranche_verify())
+            .args([
+                "--url", &base, "--vkey", &vkey, "--token", &auditor, "--state",
+            ])
+            .arg(&state)
+            .output()
+            .expect("tranche-verify runs")
+    };
+    let out = verify_url();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    drawdown("t2");
+    let out = verify_url();
+    assert!(
+        out.status.success(),
+        "a grown ledger is consistent with the saved checkpoint: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+
+    let (status, receipt) = http("GET", &format!("{base}/v1/receipts/3"), &auditor, None, "");
+    assert_eq!(status, 200, "{receipt}");
+    let receipt_file = cli.data.path().join("receipt.tlog-proof");
+    std::fs::write(&receipt_file, receipt).expect("write receipt");
+    let out = Command::new(tranche_verify())
+        .arg("receipt")
+        .arg(&receipt_file)
+        .args(["--vkey", &vkey])
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+
+    // SIGTERM: stop accepting, finish, exit cleanly.
+    let killed = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(killed.success());
+    let status = server.wait().expect("server exits");
+    assert!(status.success(), "graceful shutdown exits 0, got {status}");
+}

@@ -55,7 +55,7 @@ fn rule(method: &str, path: &str) -> Option<&'static [&'static str]> {
             "/healthz" | "/readyz" | "/metrics" | "/openapi.json" | "/v1/checkpoint" | "/v1/vkey",
         ) => None,
         ("GET", "/v1/proofs/inclusion" | "/v1/proofs/consistency" | "/v1/me") => Some(ALL),
-        ("GET", "/v1/export") => Some(&["admin", "auditor"]),
+        ("GET", "/v1/export" | "/v1/receipts/{seq}") => Some(&["admin", "auditor"]),
         (
             "GET",
             "/v1/records" | "/v1/records/{seq}" | "/v1/balances" | "/v1/accounts"
@@ -346,6 +346,12 @@ fn audit_endpoints_prove_what_was_written(s: TestServer) {
         v.push_line(line.as_bytes()).expect("valid record");
     }
     v.finish().expect("the export verifies");
+
+    let receipt = c.get(&format!("/v1/receipts/{seq}"));
+    assert_eq!(receipt.status, 200, "{}", receipt.body);
+    let verified = tranche_audit::receipt::verify_receipt(&receipt.body, &verifier)
+        .expect("the receipt verifies");
+    assert_eq!(verified.record.seq, seq);
 
     let page = c.get("/v1/records?from=0&limit=2").json();
     assert_eq!(page["records"].as_array().map(Vec::len), Some(2));

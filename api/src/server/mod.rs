@@ -54,6 +54,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/vkey"),
     ("GET", "/v1/proofs/inclusion"),
     ("GET", "/v1/proofs/consistency"),
+    ("GET", "/v1/receipts/{seq}"),
     ("GET", "/v1/export"),
     ("GET", "/v1/records"),
     ("GET", "/v1/records/{seq}"),
@@ -94,7 +95,7 @@ impl Modify for BearerAuth {
     paths(
         healthz, readyz, metrics_text, openapi_json,
         routes::checkpoint, routes::vkey, routes::inclusion_proof, routes::consistency_proof,
-        routes::export, routes::records, routes::record, routes::balances, routes::accounts,
+        routes::receipt, routes::export, routes::records, routes::record, routes::balances, routes::accounts,
         routes::open_account, routes::close_account, routes::transactions, routes::post_transaction,
         routes::post_batch, routes::reverse_transaction, routes::list_users, routes::create_user,
         routes::revoke_user, routes::me,
@@ -207,6 +208,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/vkey", get(r::vkey))
         .route("/v1/proofs/inclusion", get(r::inclusion_proof))
         .route("/v1/proofs/consistency", get(r::consistency_proof))
+        .route("/v1/receipts/{seq}", get(r::receipt))
         .route("/v1/export", get(r::export))
         .route("/v1/records", get(r::records))
         .route("/v1/records/{seq}", get(r::record))

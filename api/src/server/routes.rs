@@ -823,6 +823,41 @@ pub async fn consistency_proof(
     }))
 }
 
+#[utoipa::path(get, path = "/v1/receipts/{seq}", tag = "audit", params(("seq" = u64, Path)),
+    responses((status = 200, description = "A C2SP tlog-proof receipt whose extra line carries the record", content_type = "text/plain"),
+              (status = 404, body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub async fn receipt(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(seq): Path<u64>,
+) -> ApiResult<Response> {
+    caller.require(AUDIT_READ)?;
+    let cp = state
+        .ledger
+        .store()
+        .latest_checkpoint()
+        .await?
+        .ok_or_else(|| ApiError::not_found("no checkpoint yet"))?;
+    let stored = state
+        .ledger
+        .store()
+        .records(seq, 1)
+        .await?
+        .into_iter()
+        .find(|r| r.seq == seq && r.seq < cp.size)
+        .ok_or_else(|| {
+            ApiError::not_found(format!("seq {seq} is not in the latest checkpoint")).field("seq")
+        })?;
+    let proof = state.ledger.store().inclusion_proof(seq, cp.size).await?;
+    let receipt = tranche_audit::receipt::build(seq, &stored.bytes, proof, &cp.note);
+    Ok((
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        receipt.format(),
+    )
+        .into_response())
+}
+
 #[utoipa::path(get, path = "/v1/export", tag = "audit", params(ExportQuery),
     responses((status = 200, description = "records.jsonl: one canonical record per line", content_type = "application/x-ndjson"),
               (status = 400, body = Problem, content_type = "application/problem+json")),
