@@ -15,8 +15,25 @@ use tranche_ledger::domain::{Command, NewTransaction};
 use tranche_ledger::pgtemp::TempCluster;
 use tranche_ledger::{Config, Ledger};
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BenchKind {
+    /// Append throughput on both backends and verifier throughput.
+    Journal,
+    /// The HTTP server: transactions/s and latency with 1, 8 and 64 clients; proof latency.
+    Api,
+}
+
 #[derive(Debug, Args)]
 pub struct BenchArgs {
+    /// What to measure.
+    #[arg(value_enum, default_value_t = BenchKind::Journal)]
+    pub kind: BenchKind,
+    /// For `api`: transactions posted at each concurrency level.
+    #[arg(long, default_value_t = 4_000)]
+    pub requests: u64,
+    /// For `api`: records in the journal the inclusion-proof latency is measured on (0 to skip).
+    #[arg(long, default_value_t = 1_000_000)]
+    pub proof_records: u64,
     /// Transactions per backend (two postings each).
     #[arg(long, default_value_t = 50_000)]
     pub transactions: u64,
@@ -34,6 +51,9 @@ pub struct BenchArgs {
     pub verify_records: u64,
 }
 
+/// `tranche bench api`.
+mod api;
+
 /// Payees cycled through by the benchmark, so balances spread over many accounts as in a cycle.
 const PAYEES: u64 = 1_000;
 
@@ -45,8 +65,8 @@ fn posting(account: &str, side: Side, money: Money) -> anyhow::Result<Posting> {
     })
 }
 
-async fn append_bench(ledger: &Ledger, args: &BenchArgs) -> anyhow::Result<(f64, f64)> {
-    let usd = Currency::parse("USD").map_err(|e| anyhow::anyhow!("{e}"))?;
+/// The accounts every benchmark posts to.
+pub(crate) fn append_bench_commands() -> anyhow::Result<Vec<Command>> {
     let mut opens = vec![
         Command::open_account("expense:c4t-stipend", "expense", None)
             .map_err(|e| anyhow::anyhow!("{e}"))?,
@@ -57,30 +77,40 @@ async fn append_bench(ledger: &Ledger, args: &BenchArgs) -> anyhow::Result<(f64,
                 .map_err(|e| anyhow::anyhow!("{e}"))?,
         );
     }
-    ledger.append(&opens, "bench", Utc::now()).await?;
+    Ok(opens)
+}
+
+/// The k-th benchmark stipend: a two-posting transaction to one of the payees.
+pub(crate) fn stipend_command(k: u64, usd: Currency) -> anyhow::Result<Command> {
+    let amount = Money::from_minor(6000 + (k % 100) as i64, usd);
+    Ok(Command::Transaction(NewTransaction {
+        memo: format!("C4T stipend {k}"),
+        postings: vec![
+            posting("expense:c4t-stipend", Side::Debit, amount)?,
+            posting(
+                &format!("payable:participant:P-{:05}", k % PAYEES),
+                Side::Credit,
+                amount,
+            )?,
+        ],
+        reverses: None,
+    }))
+}
+
+async fn append_bench(ledger: &Ledger, args: &BenchArgs) -> anyhow::Result<(f64, f64)> {
+    let usd = Currency::parse("USD").map_err(|e| anyhow::anyhow!("{e}"))?;
+    ledger
+        .append(&append_bench_commands()?, "bench", Utc::now())
+        .await?;
     let batches = args.transactions.div_ceil(args.batch);
     let bar = crate::cli::progress_bar(batches, ledger.store().backend_name());
     let mut elapsed = std::time::Duration::ZERO;
     let mut posted = 0u64;
     for b in 0..batches {
         let n = args.batch.min(args.transactions - posted);
-        let mut commands = Vec::with_capacity(n as usize);
-        for i in 0..n {
-            let k = b * args.batch + i;
-            let amount = Money::from_minor(6000 + (k % 100) as i64, usd);
-            commands.push(Command::Transaction(NewTransaction {
-                memo: format!("C4T stipend {k}"),
-                postings: vec![
-                    posting("expense:c4t-stipend", Side::Debit, amount)?,
-                    posting(
-                        &format!("payable:participant:P-{:05}", k % PAYEES),
-                        Side::Credit,
-                        amount,
-                    )?,
-                ],
-                reverses: None,
-            }));
-        }
+        let commands = (0..n)
+            .map(|i| stipend_command(b * args.batch + i, usd))
+            .collect::<anyhow::Result<Vec<_>>>()?;
         // Only the append is timed: building the input is the caller's work.
         let start = Instant::now();
         ledger.append(&commands, "bench", Utc::now()).await?;
@@ -101,6 +131,9 @@ fn report(backend: &str, args: &BenchArgs, figures: (f64, f64)) {
 }
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
+    if args.kind == BenchKind::Api {
+        return crate::bench::api::run(&args).await;
+    }
     println!(
         "tranche bench: {} cores",
         std::thread::available_parallelism().map_or(1, |n| n.get())
