@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use chrono::Utc;
 use tranche_ledger::domain::Command;
-use tranche_ledger::pgtemp::TempCluster;
 use tranche_ledger::{Config, Ledger};
 
 use super::{append_bench_commands, BenchArgs};
@@ -197,20 +196,7 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
     let dir = tempfile::tempdir().context("Failed to create a temporary directory")?;
     bench_backend("sqlite", Config::new(dir.path().join("sqlite")), args).await?;
     if !args.skip_postgres {
-        let mut _cluster = None;
-        let url = match &args.postgres {
-            Some(url) => url.clone(),
-            None => {
-                let cluster = TempCluster::start(true).context(
-                    "Failed to start a throwaway PostgreSQL cluster (pass --postgres URL or --skip-postgres)",
-                )?;
-                let url = cluster.create_database("bench_api").await?;
-                _cluster = Some(cluster);
-                url
-            }
-        };
-        let mut config = Config::new(dir.path().join("pg"));
-        config.database_url = Some(url);
+        let (config, _cluster) = super::postgres_config(args, dir.path(), "bench_api").await?;
         bench_backend("postgres", config, args).await?;
     }
     if args.proof_records > 0 {

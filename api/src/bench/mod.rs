@@ -54,6 +54,27 @@ pub struct BenchArgs {
 /// `tranche bench api`.
 mod api;
 
+/// A ledger configuration on PostgreSQL: `--postgres URL`, or a new database on a throwaway
+/// durable cluster (returned so that it lives as long as the benchmark).
+pub(crate) async fn postgres_config(
+    args: &BenchArgs,
+    dir: &std::path::Path,
+    db: &str,
+) -> anyhow::Result<(Config, Option<TempCluster>)> {
+    let (url, cluster) = match &args.postgres {
+        Some(url) => (url.clone(), None),
+        None => {
+            let cluster = TempCluster::start(true).context(
+                "Failed to start a throwaway PostgreSQL cluster (pass --postgres URL or --skip-postgres)",
+            )?;
+            (cluster.create_database(db).await?, Some(cluster))
+        }
+    };
+    let mut config = Config::new(dir.join(db));
+    config.database_url = Some(url);
+    Ok((config, cluster))
+}
+
 /// Payees cycled through by the benchmark, so balances spread over many accounts as in a cycle.
 const PAYEES: u64 = 1_000;
 
@@ -147,20 +168,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     drop(ledger);
 
     if !args.skip_postgres {
-        let mut _cluster = None;
-        let url = match &args.postgres {
-            Some(url) => url.clone(),
-            None => {
-                let cluster = TempCluster::start(true).context(
-                    "Failed to start a throwaway PostgreSQL cluster (pass --postgres URL or --skip-postgres)",
-                )?;
-                let url = cluster.create_database("bench").await?;
-                _cluster = Some(cluster);
-                url
-            }
-        };
-        let mut config = Config::new(dir.path().join("pg"));
-        config.database_url = Some(url);
+        let (config, _cluster) = postgres_config(&args, dir.path(), "bench").await?;
         let ledger = Ledger::open(&config)
             .await
             .context("Failed to open the PostgreSQL ledger")?;
