@@ -9,7 +9,7 @@ use tranche_audit::merkle::Hash;
 use tranche_audit::Invalid;
 
 use super::{Result, StoreError};
-use crate::domain::{Command, GroupResult, SignedCheckpoint};
+use crate::domain::{Command, Group, GroupResult, SignedCheckpoint};
 
 /// The most requests one group commit takes (a limit on everything).
 pub const MAX_GROUP_REQUESTS: usize = 256;
@@ -102,6 +102,27 @@ pub(crate) fn before(
         outcomes,
         duplicates,
     })
+}
+
+/// The commands to load state for, and the groups to plan, of the requests still to plan.
+pub(crate) fn to_plan<'a>(
+    requests: &'a [GroupRequest],
+    pending: &Pending,
+) -> (Vec<Command>, Vec<Group<'a>>) {
+    let commands = pending
+        .to_plan
+        .iter()
+        .flat_map(|&i| requests[i].commands.iter().cloned())
+        .collect();
+    let groups = pending
+        .to_plan
+        .iter()
+        .map(|&i| Group {
+            actor: &requests[i].actor,
+            commands: &requests[i].commands,
+        })
+        .collect();
+    (commands, groups)
 }
 
 /// The outcome of every request, and the idempotency rows (user, key, hash, outcome JSON) to

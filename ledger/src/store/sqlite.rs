@@ -23,8 +23,8 @@ use super::{
     StoredRecord, TransactionRow, UserRow,
 };
 use crate::domain::{
-    self, AccountState, Command, Context, Effects, Group, Head, Plan, PostingRow, SignedCheckpoint,
-    State, TxState,
+    self, AccountState, Command, Context, Effects, Head, Plan, PostingRow, SignedCheckpoint, State,
+    TxState,
 };
 use crate::rebuild::Replayer;
 
@@ -130,20 +130,8 @@ impl SqliteStore {
         }
         let pending = groups::before(requests, &existing)?;
         let head = load_head(&mut tx).await?;
-        let all: Vec<Command> = pending
-            .to_plan
-            .iter()
-            .flat_map(|&i| requests[i].commands.iter().cloned())
-            .collect();
+        let (all, groups) = groups::to_plan(requests, &pending);
         let mut state = load_state(&mut tx, head.size(), &all).await?;
-        let groups: Vec<Group<'_>> = pending
-            .to_plan
-            .iter()
-            .map(|&i| Group {
-                actor: &requests[i].actor,
-                commands: &requests[i].commands,
-            })
-            .collect();
         let (plan, results) = domain::plan_groups(&head, &mut state, &groups, ctx)?;
         if let Some(plan) = &plan {
             write_plan(&mut tx, plan).await?;
