@@ -9,7 +9,7 @@ use chrono::Utc;
 use tokio::sync::{mpsc, oneshot};
 use tranche_ledger::domain::{Context, MAX_BATCH};
 use tranche_ledger::store::{GroupOutcome, GroupRequest, MAX_GROUP_REQUESTS};
-use tranche_ledger::{Ledger, StoreError};
+use tranche_ledger::{Ledger, SignedCheckpoint, StoreError};
 
 use super::metrics::Metrics;
 
@@ -77,9 +77,9 @@ async fn run(ledger: Ledger, metrics: Metrics, mut rx: mpsc::Receiver<(GroupRequ
         let result = append(&signer, &group).await;
         metrics.observe_append(start.elapsed(), group.len(), commands);
         match result {
-            Ok(outcomes) => {
-                if let Ok(size) = signer.store().tree_size().await {
-                    metrics.set_tree_size(size);
+            Ok((outcomes, checkpoint)) => {
+                if let Some(cp) = checkpoint {
+                    metrics.set_tree_size(cp.size);
                 }
                 for (reply, outcome) in replies.into_iter().zip(outcomes) {
                     let _ = reply.send(Ok(outcome));
@@ -95,13 +95,15 @@ async fn run(ledger: Ledger, metrics: Metrics, mut rx: mpsc::Receiver<(GroupRequ
     }
 }
 
-async fn append(ledger: &Ledger, group: &[GroupRequest]) -> Result<Vec<GroupOutcome>, StoreError> {
+async fn append(
+    ledger: &Ledger,
+    group: &[GroupRequest],
+) -> Result<(Vec<GroupOutcome>, Option<SignedCheckpoint>), StoreError> {
     let ctx = Context {
         actor: "ledger",
         now: Utc::now(),
         origin: ledger.origin(),
         signer: ledger.signer(),
     };
-    let (outcomes, _) = ledger.store().append_groups(group, &ctx).await?;
-    Ok(outcomes)
+    ledger.store().append_groups(group, &ctx).await
 }
