@@ -14,7 +14,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use tranche_audit::money::{format_minor, Currency};
 use tranche_audit::record::{kind, Record, TransactionBody};
 use tranche_audit::Invalid;
-use tranche_ledger::domain::{Command, NewTransaction, TransactionInput};
+use tranche_ledger::domain::{Command, ReversalError, TransactionInput};
 use tranche_ledger::{Config, Ledger, StoreError};
 
 /// The largest input `tranche post` reads.
@@ -420,29 +420,14 @@ async fn reverse(g: &Global, seq: u64, memo: String) -> anyhow::Result<ExitCode>
         return Ok(ExitCode::from(3));
     };
     let record = Record::decode(&stored.bytes).context("Failed to read the original record")?;
-    if record.kind != kind::TRANSACTION {
-        eprintln!(
-            "refused: reverses: seq {seq} is a {} record, not a transaction (unknown_transaction)",
-            record.kind
-        );
-        return Ok(ExitCode::from(3));
-    }
-    let body: TransactionBody =
-        serde_json::from_value(record.body).context("Failed to read the original transaction")?;
-    let mut postings = body.postings(true).map_err(|e| anyhow::anyhow!("{e}"))?;
-    for p in &mut postings {
-        p.side = p.side.opposite();
-    }
-    let memo = if memo.is_empty() {
-        format!("reversal of seq {seq}")
-    } else {
-        memo
+    let command = match Command::reversal_of(&record, memo) {
+        Ok(c) => c,
+        Err(e @ ReversalError::NotATransaction { .. }) => {
+            eprintln!("refused: reverses: {e} (unknown_transaction)");
+            return Ok(ExitCode::from(3));
+        }
+        Err(e) => return Err(e).context("Failed to read the original transaction"),
     };
-    let command = Command::Transaction(NewTransaction {
-        memo,
-        postings,
-        reverses: Some(seq),
-    });
     match ledger.append(&[command], &actor(g), Utc::now()).await {
         Ok(done) => {
             println!("seq {seq} reversed by seq {}", done.first_seq);

@@ -237,6 +237,47 @@ impl Command {
     }
 }
 
+/// Why a stored record cannot be turned into its reversal.
+#[derive(Debug, thiserror::Error)]
+pub enum ReversalError {
+    #[error("seq {seq} is a {kind} record, not a transaction")]
+    NotATransaction { seq: u64, kind: String },
+    /// A stored transaction that does not parse: the journal is damaged, not the input.
+    #[error("stored transaction seq {seq} is unreadable: {detail}")]
+    Unreadable { seq: u64, detail: String },
+}
+
+impl Command {
+    /// The exact reversal of a stored transaction: every posting with its side swapped,
+    /// `reverses` set, and a default memo when none is given.
+    pub fn reversal_of(record: &Record, memo: String) -> Result<Command, ReversalError> {
+        let seq = record.seq;
+        if record.kind != kind::TRANSACTION {
+            return Err(ReversalError::NotATransaction {
+                seq,
+                kind: record.kind.clone(),
+            });
+        }
+        let unreadable = |detail: String| ReversalError::Unreadable { seq, detail };
+        let body: TransactionBody =
+            serde_json::from_value(record.body.clone()).map_err(|e| unreadable(e.to_string()))?;
+        let mut postings = body.postings(true).map_err(|e| unreadable(e.to_string()))?;
+        for p in &mut postings {
+            p.side = p.side.opposite();
+        }
+        let memo = if memo.is_empty() {
+            format!("reversal of seq {seq}")
+        } else {
+            memo
+        };
+        Ok(Command::Transaction(NewTransaction {
+            memo,
+            postings,
+            reverses: Some(seq),
+        }))
+    }
+}
+
 /// What the rules need to know about one account.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccountState {

@@ -13,8 +13,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tranche_audit::money::{format_minor, Currency};
 use tranche_audit::posting::Side;
-use tranche_audit::record::{kind, PostingBody, Record, TransactionBody};
-use tranche_ledger::domain::{Command, NewTransaction, TransactionInput};
+use tranche_audit::record::{PostingBody, Record};
+use tranche_ledger::domain::{Command, ReversalError, TransactionInput};
 use tranche_ledger::store::{GroupOutcome, GroupRequest, IdempotencyKey, Outcome, UserRow};
 use utoipa::{IntoParams, ToSchema};
 
@@ -530,29 +530,14 @@ pub async fn reverse_transaction(
         .find(|r| r.seq == seq)
         .ok_or_else(|| ApiError::not_found(format!("seq {seq} does not exist")).field("seq"))?;
     let record = Record::decode(&stored.bytes).map_err(|e| ApiError::internal(&e))?;
-    if record.kind != kind::TRANSACTION {
-        return Err(ApiError::from(tranche_audit::Invalid::new(
+    let command = Command::reversal_of(&record, req.memo).map_err(|e| match e {
+        ReversalError::NotATransaction { .. } => ApiError::from(tranche_audit::Invalid::new(
             "seq",
             "unknown_transaction",
-            format!("seq {seq} is a {} record, not a transaction", record.kind),
-        )));
-    }
-    let original: TransactionBody =
-        serde_json::from_value(record.body).map_err(|e| ApiError::internal(&e))?;
-    let mut postings = original.postings(true)?;
-    for p in &mut postings {
-        p.side = p.side.opposite();
-    }
-    let memo = if req.memo.is_empty() {
-        format!("reversal of seq {seq}")
-    } else {
-        req.memo
-    };
-    let command = Command::Transaction(NewTransaction {
-        memo,
-        postings,
-        reverses: Some(seq),
-    });
+            e.to_string(),
+        )),
+        ReversalError::Unreadable { .. } => ApiError::internal(&e),
+    })?;
     let path = format!("/v1/transactions/{seq}/reverse");
     write(&state, &caller, &headers, &path, &body, vec![command]).await
 }

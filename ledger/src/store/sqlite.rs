@@ -183,15 +183,7 @@ impl SqliteStore {
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
-        rows.into_iter()
-            .map(|r| {
-                Ok(StoredRecord {
-                    seq: to_u64(r.try_get("seq")?, "seq")?,
-                    bytes: r.try_get("record")?,
-                    leaf: to_hash(r.try_get("leaf_hash")?, "leaf hash")?,
-                })
-            })
-            .collect()
+        rows.into_iter().map(record_from_row).collect()
     }
 
     pub async fn nodes(&self, ids: &[NodeId]) -> Result<HashMap<NodeId, Hash>> {
@@ -304,14 +296,10 @@ impl SqliteStore {
             .bind(i64::from(super::MAX_PAGE))
             .fetch_all(&mut *tx)
             .await?;
-            let mut page = Vec::with_capacity(rows.len());
-            for r in rows {
-                page.push(StoredRecord {
-                    seq: to_u64(r.try_get("seq")?, "seq")?,
-                    bytes: r.try_get("record")?,
-                    leaf: to_hash(r.try_get("leaf_hash")?, "leaf hash")?,
-                });
-            }
+            let page = rows
+                .into_iter()
+                .map(record_from_row)
+                .collect::<Result<Vec<_>>>()?;
             if page.is_empty() {
                 break;
             }
@@ -395,6 +383,14 @@ impl SqliteStore {
             .await?
             .rows_affected())
     }
+}
+
+fn record_from_row(r: sqlx::sqlite::SqliteRow) -> Result<StoredRecord> {
+    Ok(StoredRecord {
+        seq: to_u64(r.try_get("seq")?, "seq")?,
+        bytes: r.try_get("record")?,
+        leaf: to_hash(r.try_get("leaf_hash")?, "leaf hash")?,
+    })
 }
 
 fn checkpoint_from_row(r: sqlx::sqlite::SqliteRow) -> Result<SignedCheckpoint> {
