@@ -21,6 +21,9 @@ pub mod monitor;
 pub mod note;
 /// Postings and the stateless double-entry rules.
 pub mod posting;
+/// Programme records: awards, partners and keys, cohorts, participants, signed evidence,
+/// rules, entitlements and cycles.
+pub mod programme;
 /// Receipts: C2SP tlog-proof files proving one record is in the ledger.
 pub mod receipt;
 /// Journal records: canonical encoding, kinds and bodies.

@@ -29,7 +29,33 @@ pub mod kind {
     pub const ACCOUNT_OPEN: &str = "account.open";
     pub const ACCOUNT_CLOSE: &str = "account.close";
     pub const TRANSACTION: &str = "transaction";
-    pub const ALL: &[&str] = &[LEDGER_KEY, ACCOUNT_OPEN, ACCOUNT_CLOSE, TRANSACTION];
+    pub const AWARD_OPEN: &str = "award.open";
+    pub const PARTNER_REGISTER: &str = "partner.register";
+    pub const PARTNER_KEY: &str = "partner.key";
+    pub const COHORT_OPEN: &str = "cohort.open";
+    pub const SESSION_SCHEDULE: &str = "session.schedule";
+    pub const PARTICIPANT_REGISTER: &str = "participant.register";
+    pub const EVIDENCE: &str = "evidence";
+    pub const RULE_VERSION: &str = "rule.version";
+    /// A transaction produced by a rule from evidence (see `programme::EntitlementBody`).
+    pub const ENTITLEMENT: &str = "entitlement";
+    pub const CYCLE_RUN: &str = "cycle.run";
+    pub const ALL: &[&str] = &[
+        LEDGER_KEY,
+        ACCOUNT_OPEN,
+        ACCOUNT_CLOSE,
+        TRANSACTION,
+        AWARD_OPEN,
+        PARTNER_REGISTER,
+        PARTNER_KEY,
+        COHORT_OPEN,
+        SESSION_SCHEDULE,
+        PARTICIPANT_REGISTER,
+        EVIDENCE,
+        RULE_VERSION,
+        ENTITLEMENT,
+        CYCLE_RUN,
+    ];
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
