@@ -15,11 +15,14 @@ use tranche_audit::merkle::{Frontier, Hash, NodeId};
 use tranche_audit::money::Currency;
 use tranche_audit::note::{Checkpoint, NoteSigner};
 use tranche_audit::posting::{check_balanced, is_mirror, Posting, Side};
+use tranche_audit::programme::{EntitlementBody, Id};
 use tranche_audit::record::{
     kind, AccountCloseBody, AccountOpenBody, EncodedRecord, LedgerKeyBody, PostingBody, Record,
     RecordError, TransactionBody, ZERO_HASH,
 };
 use tranche_audit::Invalid;
+
+use crate::programme::{EntitlementMeta, PersonalData, ProgrammeCommand, ProgrammeState};
 
 /// The most commands one batch may hold.
 pub const MAX_BATCH: usize = 10_000;
@@ -43,6 +46,100 @@ pub enum Command {
         name: AccountName,
     },
     Transaction(NewTransaction),
+    /// A programme record: award, partner, key, cohort, sessions, participant, evidence, rule
+    /// version or cycle run.
+    Programme(ProgrammeCommand),
+    /// A transaction produced by a rule from evidence.
+    Entitlement(EntitlementCommand),
+}
+
+/// An entitlement: a transaction with the rule version and evidence that produced it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntitlementCommand {
+    pub meta: EntitlementMeta,
+    pub tx: NewTransaction,
+    /// Expense and obligation accounts of the budget lines it charges (derived).
+    budget: Vec<AccountName>,
+    /// The budget lines it charges (derived).
+    lines: Vec<Id>,
+}
+
+impl EntitlementCommand {
+    pub fn new(meta: EntitlementMeta, tx: NewTransaction) -> Result<Self, Invalid> {
+        check_memo(&tx.memo, "memo")?;
+        check_balanced(&tx.postings)?;
+        let budget = crate::programme::budget_accounts(&meta.award, &tx.postings);
+        let mut lines: Vec<Id> = Vec::new();
+        for p in &tx.postings {
+            if p.side == Side::Debit {
+                if let Some(l) = crate::programme::budget_line_of(&meta.award, p.account.as_str()) {
+                    if !lines.contains(&l) {
+                        lines.push(l);
+                    }
+                }
+            }
+        }
+        Ok(EntitlementCommand {
+            meta,
+            tx,
+            budget,
+            lines,
+        })
+    }
+
+    /// What the entitlement pays or obligates: the total of its credit postings.
+    pub fn amount(&self) -> i64 {
+        self.tx
+            .postings
+            .iter()
+            .filter(|p| p.side == Side::Credit)
+            .map(|p| p.money.minor())
+            .sum()
+    }
+
+    fn body(&self) -> EntitlementBody {
+        EntitlementBody {
+            award: self.meta.award.clone(),
+            participant: self.meta.participant.clone(),
+            basis: self.meta.basis.clone(),
+            rule: self.meta.rule.clone(),
+            version: self.meta.version,
+            evidence: self.meta.evidence.clone(),
+            memo: self.tx.memo.clone(),
+            postings: self
+                .tx
+                .postings
+                .iter()
+                .map(PostingBody::from_posting)
+                .collect(),
+            reverses: self.tx.reverses,
+        }
+    }
+
+    fn from_body(b: EntitlementBody) -> Result<Self, Invalid> {
+        b.check_refs()?;
+        let postings = TransactionBody {
+            memo: String::new(),
+            postings: b.postings,
+            reverses: None,
+        }
+        .postings(true)?;
+        EntitlementCommand::new(
+            EntitlementMeta {
+                award: b.award,
+                participant: b.participant,
+                basis: b.basis,
+                rule: b.rule,
+                version: b.version,
+                evidence: b.evidence,
+            },
+            NewTransaction {
+                memo: b.memo,
+                postings,
+                reverses: b.reverses,
+            },
+        )
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -153,6 +250,18 @@ impl Command {
             Command::OpenAccount { .. } => kind::ACCOUNT_OPEN,
             Command::CloseAccount { .. } => kind::ACCOUNT_CLOSE,
             Command::Transaction(_) => kind::TRANSACTION,
+            Command::Entitlement(_) => kind::ENTITLEMENT,
+            Command::Programme(p) => match p {
+                ProgrammeCommand::AwardOpen(_) => kind::AWARD_OPEN,
+                ProgrammeCommand::PartnerRegister(_) => kind::PARTNER_REGISTER,
+                ProgrammeCommand::PartnerKey(_) => kind::PARTNER_KEY,
+                ProgrammeCommand::CohortOpen(_) => kind::COHORT_OPEN,
+                ProgrammeCommand::SessionSchedule(_) => kind::SESSION_SCHEDULE,
+                ProgrammeCommand::ParticipantRegister { .. } => kind::PARTICIPANT_REGISTER,
+                ProgrammeCommand::Evidence(_) => kind::EVIDENCE,
+                ProgrammeCommand::RuleVersion(_) => kind::RULE_VERSION,
+                ProgrammeCommand::CycleRun(_) => kind::CYCLE_RUN,
+            },
         }
     }
 
@@ -179,6 +288,18 @@ impl Command {
                 postings: t.postings.iter().map(PostingBody::from_posting).collect(),
                 reverses: t.reverses,
             }),
+            Command::Entitlement(e) => serde_json::to_value(e.body()),
+            Command::Programme(p) => match p {
+                ProgrammeCommand::AwardOpen(b) => serde_json::to_value(b),
+                ProgrammeCommand::PartnerRegister(b) => serde_json::to_value(b),
+                ProgrammeCommand::PartnerKey(b) => serde_json::to_value(b),
+                ProgrammeCommand::CohortOpen(b) => serde_json::to_value(b),
+                ProgrammeCommand::SessionSchedule(b) => serde_json::to_value(b),
+                ProgrammeCommand::ParticipantRegister { body, .. } => serde_json::to_value(body),
+                ProgrammeCommand::Evidence(b) => serde_json::to_value(b),
+                ProgrammeCommand::RuleVersion(b) => serde_json::to_value(b),
+                ProgrammeCommand::CycleRun(b) => serde_json::to_value(b),
+            },
         };
         v.expect("bodies are plain data and always serialize")
     }
@@ -217,6 +338,39 @@ impl Command {
                     reverses: b.reverses,
                 })
             }
+            kind::ENTITLEMENT => Command::Entitlement(EntitlementCommand::from_body(
+                tranche_audit::record::body_from_value(body)?,
+            )?),
+            kind::AWARD_OPEN => Command::Programme(ProgrammeCommand::AwardOpen(
+                tranche_audit::record::body_from_value(body)?,
+            )),
+            kind::PARTNER_REGISTER => Command::Programme(ProgrammeCommand::PartnerRegister(
+                tranche_audit::record::body_from_value(body)?,
+            )),
+            kind::PARTNER_KEY => Command::Programme(ProgrammeCommand::PartnerKey(
+                tranche_audit::record::body_from_value(body)?,
+            )),
+            kind::COHORT_OPEN => Command::Programme(ProgrammeCommand::CohortOpen(
+                tranche_audit::record::body_from_value(body)?,
+            )),
+            kind::SESSION_SCHEDULE => Command::Programme(ProgrammeCommand::SessionSchedule(
+                tranche_audit::record::body_from_value(body)?,
+            )),
+            kind::PARTICIPANT_REGISTER => {
+                Command::Programme(ProgrammeCommand::ParticipantRegister {
+                    body: tranche_audit::record::body_from_value(body)?,
+                    personal: None,
+                })
+            }
+            kind::EVIDENCE => Command::Programme(ProgrammeCommand::Evidence(Box::new(
+                tranche_audit::record::body_from_value(body)?,
+            ))),
+            kind::RULE_VERSION => Command::Programme(ProgrammeCommand::RuleVersion(
+                tranche_audit::record::body_from_value(body)?,
+            )),
+            kind::CYCLE_RUN => Command::Programme(ProgrammeCommand::CycleRun(
+                tranche_audit::record::body_from_value(body)?,
+            )),
             other => {
                 return Err(Invalid::new(
                     "kind",
@@ -227,12 +381,29 @@ impl Command {
         })
     }
 
+    /// The money movement of a transaction or entitlement.
+    pub fn transaction(&self) -> Option<&NewTransaction> {
+        match self {
+            Command::Transaction(t) => Some(t),
+            Command::Entitlement(e) => Some(&e.tx),
+            _ => None,
+        }
+    }
+
     /// Accounts this command reads, so the store can load just those.
     pub fn accounts(&self) -> Vec<&AccountName> {
         match self {
             Command::LedgerKey { .. } => vec![],
             Command::OpenAccount { name, .. } | Command::CloseAccount { name } => vec![name],
             Command::Transaction(t) => t.postings.iter().map(|p| &p.account).collect(),
+            Command::Entitlement(e) => {
+                e.tx.postings
+                    .iter()
+                    .map(|p| &p.account)
+                    .chain(e.budget.iter())
+                    .collect()
+            }
+            Command::Programme(_) => vec![],
         }
     }
 }
@@ -252,13 +423,32 @@ impl Command {
     /// `reverses` set, and a default memo when none is given.
     pub fn reversal_of(record: &Record, memo: String) -> Result<Command, ReversalError> {
         let seq = record.seq;
+        let unreadable = |detail: String| ReversalError::Unreadable { seq, detail };
+        if record.kind == kind::ENTITLEMENT {
+            let body: EntitlementBody = serde_json::from_value(record.body.clone())
+                .map_err(|e| unreadable(e.to_string()))?;
+            let Command::Entitlement(mut e) = Command::Entitlement(
+                EntitlementCommand::from_body(body).map_err(|e| unreadable(e.to_string()))?,
+            ) else {
+                unreachable!("built as an entitlement")
+            };
+            for p in &mut e.tx.postings {
+                p.side = p.side.opposite();
+            }
+            e.tx.memo = if memo.is_empty() {
+                format!("reversal of entitlement seq {seq}")
+            } else {
+                memo
+            };
+            e.tx.reverses = Some(seq);
+            return Ok(Command::Entitlement(e));
+        }
         if record.kind != kind::TRANSACTION {
             return Err(ReversalError::NotATransaction {
                 seq,
                 kind: record.kind.clone(),
             });
         }
-        let unreadable = |detail: String| ReversalError::Unreadable { seq, detail };
         let body: TransactionBody =
             serde_json::from_value(record.body.clone()).map_err(|e| unreadable(e.to_string()))?;
         let mut postings = body.postings(true).map_err(|e| unreadable(e.to_string()))?;
@@ -348,6 +538,9 @@ pub struct Effects {
     pub transactions: Vec<(u64, String, Option<u64>)>,
     /// (original, reversal)
     pub reversed: Vec<(u64, u64)>,
+    /// Personal data of participants registered now: (participant, award, partner, data, seq).
+    /// Never derived from the journal; written to the erasable participant store.
+    pub personal: Vec<(Id, Id, Id, PersonalData, u64)>,
 }
 
 /// Why a batch cannot be appended.
@@ -383,6 +576,7 @@ fn record_invalid(e: RecordError) -> Invalid {
 /// projection changes in `effects`.
 pub fn apply(
     state: &mut State,
+    programme: &mut ProgrammeState,
     seq: u64,
     command: &Command,
     effects: &mut Effects,
@@ -463,8 +657,53 @@ pub fn apply(
             effects.accounts_closed.push((name.to_string(), seq));
         }
         Command::Transaction(t) => apply_transaction(state, seq, t, effects)?,
+        Command::Entitlement(e) => {
+            apply_transaction(state, seq, &e.tx, effects)?;
+            let balances = StateBalances(state);
+            crate::programme::apply_entitlement(
+                programme,
+                seq,
+                &e.meta,
+                e.amount(),
+                e.tx.reverses,
+                &e.lines,
+                &balances,
+            )?;
+        }
+        Command::Programme(p) => {
+            crate::programme::apply(programme, seq, p)?;
+            if let ProgrammeCommand::ParticipantRegister {
+                body,
+                personal: Some(data),
+            } = p
+            {
+                effects.personal.push((
+                    body.participant.clone(),
+                    body.award.clone(),
+                    body.partner.clone(),
+                    (**data).clone(),
+                    seq,
+                ));
+            }
+        }
     }
     Ok(())
+}
+
+struct StateBalances<'a>(&'a State);
+
+impl crate::programme::Balances for StateBalances<'_> {
+    fn net(&self, account: &str) -> i128 {
+        let Ok(name) = AccountName::parse(account) else {
+            return 0;
+        };
+        self.0
+            .accounts
+            .get(&name)
+            .and_then(Option::as_ref)
+            .map(|a| a.net.values().sum())
+            .unwrap_or(0)
+    }
 }
 
 fn apply_transaction(
@@ -663,6 +902,7 @@ fn check_group(group: &Group<'_>) -> Result<(), Invalid> {
 pub fn plan_groups(
     head: &Head,
     state: &mut State,
+    programme: &mut ProgrammeState,
     groups: &[Group<'_>],
     ctx: &Context<'_>,
 ) -> Result<(Option<Plan>, Vec<GroupResult>), PlanError> {
@@ -693,10 +933,11 @@ pub fn plan_groups(
             effects.clone(),
         );
         let first = frontier.size();
+        let programme_mark = programme.mark();
         let mut refused = None;
         for (i, command) in group.commands.iter().enumerate() {
             let seq = frontier.size();
-            match apply(state, seq, command, &mut effects) {
+            match apply(state, programme, seq, command, &mut effects) {
                 Ok(()) => {}
                 Err(PlanError::Invalid(inv)) => {
                     refused = Some(inv.in_item(i));
@@ -730,6 +971,7 @@ pub fn plan_groups(
                 if let Some(s) = saved_state {
                     *state = s;
                 }
+                programme.rollback_to(programme_mark);
                 frontier = saved.0;
                 prev = saved.1;
                 records.truncate(saved.2);
@@ -766,6 +1008,7 @@ pub fn plan_groups(
 pub fn plan(
     head: &Head,
     state: &mut State,
+    programme: &mut ProgrammeState,
     commands: &[Command],
     ctx: &Context<'_>,
 ) -> Result<Plan, PlanError> {
@@ -773,7 +1016,7 @@ pub fn plan(
         actor: ctx.actor,
         commands,
     };
-    let (plan, mut results) = plan_groups(head, state, &[group], ctx)?;
+    let (plan, mut results) = plan_groups(head, state, programme, &[group], ctx)?;
     match (plan, results.pop()) {
         (Some(plan), Some(Ok(_))) => Ok(plan),
         (_, Some(Err(inv))) => Err(PlanError::Invalid(inv)),
@@ -831,8 +1074,14 @@ mod tests {
             postings: vec![p("bank", Side::Debit, "10"), p("fund", Side::Credit, "10")],
             reverses: None,
         });
-        let plan =
-            plan(&Head::empty(), &mut state, &[tx.clone(), tx], &ctx(&signer)).expect("valid");
+        let plan = plan(
+            &Head::empty(),
+            &mut state,
+            &mut ProgrammeState::default(),
+            &[tx.clone(), tx],
+            &ctx(&signer),
+        )
+        .expect("valid");
         assert_eq!(plan.records[0].record.seq, 0);
         assert_eq!(plan.records[1].record.prev, plan.records[0].leaf);
         assert_eq!(plan.checkpoint.size, 2);
@@ -857,7 +1106,14 @@ mod tests {
             ],
             reverses: None,
         });
-        let err = plan(&Head::empty(), &mut state, &[tx], &ctx(&signer)).expect_err("refused");
+        let err = plan(
+            &Head::empty(),
+            &mut state,
+            &mut ProgrammeState::default(),
+            &[tx],
+            &ctx(&signer),
+        )
+        .expect_err("refused");
         assert!(matches!(
             err,
             PlanError::Invalid(Invalid {

@@ -14,6 +14,9 @@ pub mod export;
 pub mod keys;
 /// Throwaway PostgreSQL clusters for tests and benchmarks.
 pub mod pgtemp;
+/// The programme state (awards, partners, cohorts, participants, evidence, rules, entitlements)
+/// and its rules.
+pub mod programme;
 /// Rebuild projections from the journal; compare rebuilt with live.
 pub mod rebuild;
 /// The storage interface and its SQLite and PostgreSQL implementations.

@@ -37,6 +37,7 @@ impl SeqBits {
 #[derive(Debug)]
 pub struct Replayer {
     state: State,
+    programme: crate::programme::ProgrammeState,
     frontier: Frontier,
     prev: Hash,
     last_at: Option<chrono::DateTime<chrono::Utc>>,
@@ -60,6 +61,7 @@ impl Replayer {
     pub fn new() -> Self {
         Replayer {
             state: State::default(),
+            programme: crate::programme::ProgrammeState::default(),
             frontier: Frontier::new(),
             prev: ZERO_HASH,
             last_at: None,
@@ -120,9 +122,15 @@ impl Replayer {
             }
             let command = Command::from_record(&record).map_err(|e| format!("seq {seq}: {e}"))?;
             self.prepare(&command);
-            domain::apply(&mut self.state, seq, &command, &mut effects)
-                .map_err(|e| format!("seq {seq}: {e}"))?;
-            if let Command::Transaction(t) = &command {
+            domain::apply(
+                &mut self.state,
+                &mut self.programme,
+                seq,
+                &command,
+                &mut effects,
+            )
+            .map_err(|e| format!("seq {seq}: {e}"))?;
+            if let Some(t) = command.transaction() {
                 self.is_transaction.set(seq);
                 if let Some(original) = t.reverses {
                     self.is_reversal.set(seq);
@@ -131,6 +139,7 @@ impl Replayer {
             }
             // Transactions are tracked in the bitsets, not in the state, to keep memory small.
             self.state.transactions.clear();
+            self.programme.commit();
             let nodes = &mut self.page_nodes;
             self.frontier.push(leaf, |id, h| nodes.push((id, *h)));
             self.prev = leaf;
@@ -155,7 +164,7 @@ impl Replayer {
         for name in command.accounts() {
             self.state.accounts.entry(name.clone()).or_insert(None);
         }
-        if let Command::Transaction(t) = command {
+        if let Some(t) = command.transaction() {
             if let Some(original) = t.reverses {
                 let known = self.is_transaction.get(original).then(|| TxState {
                     postings: None,

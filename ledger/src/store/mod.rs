@@ -8,6 +8,7 @@
 
 mod groups;
 mod postgres;
+mod programme;
 mod sqlite;
 
 use std::collections::HashMap;
@@ -17,6 +18,7 @@ use tranche_audit::Invalid;
 
 pub use groups::{GroupOutcome, GroupRequest, IdempotencyKey, Outcome, MAX_GROUP_REQUESTS};
 pub use postgres::PgStore;
+pub use programme::{replay_command, replay_record, ProgrammeCache, SharedProgramme};
 pub use sqlite::SqliteStore;
 
 use crate::domain::{Command, Context, PlanError, SignedCheckpoint};
@@ -116,6 +118,59 @@ pub struct UserRow {
     pub revoked_at: Option<String>,
 }
 
+/// A participant's row in the erasable participant store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PersonalRow {
+    pub participant: String,
+    pub award: String,
+    pub partner: String,
+    pub registered_seq: u64,
+    /// Name, document, phone, bank account; `None` once erased.
+    pub personal: Option<serde_json::Value>,
+    /// Sex, nationality, province, pathway, age band; `None` once erased.
+    pub attributes: Option<serde_json::Value>,
+    pub erased_at: Option<String>,
+}
+
+/// The (award, document hash) of every registration with personal data in `commands`.
+pub(crate) fn personal_doc_hashes(
+    commands: &[Command],
+) -> Vec<(tranche_audit::programme::Id, String)> {
+    commands
+        .iter()
+        .filter_map(|c| match c {
+            Command::Programme(crate::programme::ProgrammeCommand::ParticipantRegister {
+                body,
+                personal: Some(p),
+            }) => Some((body.award.clone(), p.doc_hmac.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Read access to the programme state, caught up with the journal; holds the state's lock
+/// (writers wait), so keep it briefly.
+#[derive(Debug)]
+pub struct ProgrammeGuard<'a>(tokio::sync::MutexGuard<'a, Option<ProgrammeCache>>);
+
+impl std::ops::Deref for ProgrammeGuard<'_> {
+    type Target = crate::programme::ProgrammeState;
+
+    fn deref(&self) -> &Self::Target {
+        match self.0.as_ref() {
+            Some(c) => &c.state,
+            None => unreachable!("a guard is only built over a loaded state"),
+        }
+    }
+}
+
+impl ProgrammeGuard<'_> {
+    /// The journal size the state reflects.
+    pub fn size(&self) -> u64 {
+        self.0.as_ref().map_or(0, |c| c.size)
+    }
+}
+
 /// The store a ledger runs on. Chosen once from the URL; everything else is backend-neutral.
 #[derive(Debug, Clone)]
 pub enum Store {
@@ -189,6 +244,39 @@ impl Store {
 
     pub async fn tree_size(&self) -> Result<u64> {
         dispatch!(self, s => s.tree_size().await)
+    }
+
+    /// The programme state, caught up with every committed record.
+    pub async fn programme(&self) -> Result<ProgrammeGuard<'_>> {
+        let shared = dispatch!(self, s => s.programme_handle());
+        let mut guard = shared.lock().await;
+        let size = self.tree_size().await?;
+        loop {
+            let cache = guard.get_or_insert_with(ProgrammeCache::default);
+            if cache.size >= size {
+                break;
+            }
+            let from = cache.size;
+            let page = dispatch!(self, s => s.programme_page(from, size).await)?;
+            if let Err(e) = cache.replay(&page, size) {
+                *guard = None;
+                return Err(e);
+            }
+        }
+        Ok(ProgrammeGuard(guard))
+    }
+
+    pub async fn personal_data(&self, participant: &str) -> Result<Option<PersonalRow>> {
+        dispatch!(self, s => s.personal_data(participant).await)
+    }
+
+    pub async fn personal_rows(&self, award: &str) -> Result<Vec<PersonalRow>> {
+        dispatch!(self, s => s.personal_rows(award).await)
+    }
+
+    /// Deletes a participant's personal data (the journal keeps the pseudonym and commitment).
+    pub async fn erase_personal(&self, participant: &str, at: &str) -> Result<bool> {
+        dispatch!(self, s => s.erase_personal(participant, at).await)
     }
 
     pub async fn latest_checkpoint(&self) -> Result<Option<SignedCheckpoint>> {

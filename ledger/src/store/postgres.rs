@@ -14,7 +14,9 @@ use tranche_audit::money::Currency;
 use tranche_audit::record::parse_time;
 
 use super::groups::{self, GroupOutcome, GroupRequest};
+use super::programme::{ProgrammeCache, SharedProgramme, CATCH_UP_PAGE, NON_PROGRAMME_KINDS};
 use super::sqlite::{add_original_posting, parse_side};
+use super::{personal_doc_hashes, PersonalRow};
 use super::{
     prefix_range, to_hash, to_i64, to_u64, AccountRow, BalanceRow, Result, StoreError,
     StoredRecord, TransactionRow, UserRow,
@@ -23,6 +25,7 @@ use crate::domain::{
     self, AccountState, Command, Context, Effects, Head, Plan, PostingRow, SignedCheckpoint, State,
     TxState,
 };
+use crate::programme::ProgrammeState;
 use crate::rebuild::Replayer;
 
 const MIGRATIONS: &[(&str, &str)] = &[
@@ -34,6 +37,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0002_users_idempotency",
         include_str!("../../../migrations/postgres/0002_users_idempotency.sql"),
     ),
+    (
+        "0003_programme",
+        include_str!("../../../migrations/postgres/0003_programme.sql"),
+    ),
 ];
 
 /// The advisory lock key of the chain head ("tranche" in ASCII, as a number).
@@ -42,6 +49,7 @@ const CHAIN_HEAD_LOCK: i64 = 0x0074_7261_6e63_6865;
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pool: PgPool,
+    programme: SharedProgramme,
 }
 
 impl PgStore {
@@ -51,7 +59,10 @@ impl PgStore {
             .acquire_timeout(Duration::from_secs(30))
             .connect(url)
             .await?;
-        Ok(PgStore { pool })
+        Ok(PgStore {
+            pool,
+            programme: SharedProgramme::default(),
+        })
     }
 
     pub async fn migrate(&self) -> Result<()> {
@@ -88,6 +99,21 @@ impl PgStore {
         requests: &[GroupRequest],
         ctx: &Context<'_>,
     ) -> Result<(Vec<GroupOutcome>, Option<SignedCheckpoint>)> {
+        let mut cache = self.programme.lock().await;
+        let result = self.append_locked(requests, ctx, &mut cache).await;
+        if result.is_err() {
+            // The in-memory state may hold changes the database never got: rebuild it.
+            *cache = None;
+        }
+        result
+    }
+
+    async fn append_locked(
+        &self,
+        requests: &[GroupRequest],
+        ctx: &Context<'_>,
+        cache: &mut Option<ProgrammeCache>,
+    ) -> Result<(Vec<GroupOutcome>, Option<SignedCheckpoint>)> {
         let mut tx = self.pool.begin().await?;
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
             .bind(CHAIN_HEAD_LOCK)
@@ -112,9 +138,18 @@ impl PgStore {
         let head = load_head(&mut tx).await?;
         let (all, groups) = groups::to_plan(requests, &pending);
         let mut state = load_state(&mut tx, head.size(), &all).await?;
-        let (plan, results) = domain::plan_groups(&head, &mut state, &groups, ctx)?;
+        let programme = cache.get_or_insert_with(ProgrammeCache::default);
+        while programme.size < head.size() {
+            let page = programme_page(&mut tx, programme.size, head.size()).await?;
+            programme.replay(&page, head.size())?;
+        }
+        load_doc_hashes(&mut tx, &all, &mut programme.state).await?;
+        let planned = domain::plan_groups(&head, &mut state, &mut programme.state, &groups, ctx);
+        programme.state.doc_hashes.clear();
+        let (plan, results) = planned?;
         if let Some(plan) = &plan {
             write_plan(&mut tx, plan).await?;
+            write_personal(&mut tx, &plan.effects).await?;
         }
         let checkpoint = plan.map(|p| p.checkpoint);
         let (outcomes, rows) = groups::after(requests, pending, results, checkpoint.as_ref());
@@ -132,6 +167,10 @@ impl PgStore {
             .await?;
         }
         tx.commit().await?;
+        programme.state.commit();
+        if let Some(cp) = &checkpoint {
+            programme.size = cp.size;
+        }
         Ok((outcomes, checkpoint))
     }
 
@@ -336,6 +375,51 @@ impl PgStore {
         Ok(done.rows_affected() == 1)
     }
 
+    pub fn programme_handle(&self) -> &SharedProgramme {
+        &self.programme
+    }
+
+    pub async fn programme_page(&self, from: u64, to: u64) -> Result<Vec<StoredRecord>> {
+        let mut conn = self.pool.acquire().await?;
+        programme_page(&mut conn, from, to).await
+    }
+
+    pub async fn personal_data(&self, participant: &str) -> Result<Option<PersonalRow>> {
+        let row = sqlx::query(
+            "SELECT participant, award, partner, registered_seq, personal, attributes, erased_at
+             FROM participant_data WHERE participant = $1",
+        )
+        .bind(participant)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(personal_from_row).transpose()
+    }
+
+    /// Every participant of an award with its attributes (none once erased), by pseudonym.
+    pub async fn personal_rows(&self, award: &str) -> Result<Vec<PersonalRow>> {
+        let rows = sqlx::query(
+            "SELECT participant, award, partner, registered_seq, personal, attributes, erased_at
+             FROM participant_data WHERE award = $1 ORDER BY participant",
+        )
+        .bind(award)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(personal_from_row).collect()
+    }
+
+    /// Deletes the personal data of a participant; false if there is none left to erase.
+    pub async fn erase_personal(&self, participant: &str, at: &str) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE participant_data SET doc_hmac = NULL, salt = NULL, personal = NULL,
+             attributes = NULL, erased_at = $1 WHERE participant = $2 AND erased_at IS NULL",
+        )
+        .bind(at)
+        .bind(participant)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     pub async fn purge_idempotency(&self, before: &str) -> Result<u64> {
         let done = sqlx::query("DELETE FROM idempotency WHERE created_at < $1")
             .bind(before)
@@ -495,10 +579,7 @@ async fn load_state(conn: &mut PgConnection, size: u64, commands: &[Command]) ->
     }
     let targets: Vec<u64> = commands
         .iter()
-        .filter_map(|c| match c {
-            Command::Transaction(t) => t.reverses,
-            _ => None,
-        })
+        .filter_map(|c| c.transaction().and_then(|t| t.reverses))
         .collect();
     for &t in &targets {
         state.transactions.insert(t, None);
@@ -541,6 +622,75 @@ async fn load_state(conn: &mut PgConnection, size: u64, commands: &[Command]) ->
         }
     }
     Ok(state)
+}
+
+async fn programme_page(conn: &mut PgConnection, from: u64, to: u64) -> Result<Vec<StoredRecord>> {
+    let sql = format!("SELECT seq, record, leaf_hash FROM journal WHERE seq >= $1 AND seq < $2 AND kind NOT IN ({NON_PROGRAMME_KINDS}) ORDER BY seq LIMIT $3");
+    let rows = sqlx::query(&sql)
+        .bind(to_i64(from))
+        .bind(to_i64(to))
+        .bind(i64::from(CATCH_UP_PAGE))
+        .fetch_all(&mut *conn)
+        .await?;
+    rows.into_iter().map(record_from_row).collect()
+}
+
+/// Marks which document hashes of the registrations in `commands` are already taken.
+async fn load_doc_hashes(
+    conn: &mut PgConnection,
+    commands: &[Command],
+    state: &mut ProgrammeState,
+) -> Result<()> {
+    for (award, hash) in personal_doc_hashes(commands) {
+        let taken: Option<i64> =
+            sqlx::query_scalar("SELECT 1 FROM participant_data WHERE award = $1 AND doc_hmac = $2")
+                .bind(award.as_str())
+                .bind(hash.as_str())
+                .fetch_optional(&mut *conn)
+                .await?;
+        if taken.is_some() {
+            state.doc_hashes.insert((award, hash));
+        }
+    }
+    Ok(())
+}
+
+async fn write_personal(conn: &mut PgConnection, e: &Effects) -> Result<()> {
+    for (participant, award, partner, data, seq) in &e.personal {
+        sqlx::query(
+            "INSERT INTO participant_data (participant, award, partner, registered_seq, doc_hmac, salt, personal, attributes) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(participant.as_str())
+        .bind(award.as_str())
+        .bind(partner.as_str())
+        .bind(to_i64(*seq))
+        .bind(data.doc_hmac.as_str())
+        .bind(data.salt.as_str())
+        .bind(data.personal.to_string())
+        .bind(data.attributes.to_string())
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+fn personal_from_row(r: sqlx::postgres::PgRow) -> Result<PersonalRow> {
+    let json = |v: Option<String>| -> Result<Option<serde_json::Value>> {
+        v.map(|t| {
+            serde_json::from_str(&t)
+                .map_err(|e| StoreError::Corrupt(format!("participant data is not JSON: {e}")))
+        })
+        .transpose()
+    };
+    Ok(PersonalRow {
+        participant: r.try_get("participant")?,
+        award: r.try_get("award")?,
+        partner: r.try_get("partner")?,
+        registered_seq: to_u64(r.try_get("registered_seq")?, "seq")?,
+        personal: json(r.try_get("personal")?)?,
+        attributes: json(r.try_get("attributes")?)?,
+        erased_at: r.try_get("erased_at")?,
+    })
 }
 
 async fn write_plan(conn: &mut PgConnection, plan: &Plan) -> Result<()> {

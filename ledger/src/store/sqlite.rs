@@ -18,6 +18,8 @@ use tranche_audit::posting::{Posting, Side};
 use tranche_audit::record::parse_time;
 
 use super::groups::{self, GroupOutcome, GroupRequest};
+use super::programme::{ProgrammeCache, SharedProgramme, CATCH_UP_PAGE, NON_PROGRAMME_KINDS};
+use super::{personal_doc_hashes, PersonalRow};
 use super::{
     prefix_range, to_hash, to_i64, to_u64, AccountRow, BalanceRow, Result, StoreError,
     StoredRecord, TransactionRow, UserRow,
@@ -26,6 +28,7 @@ use crate::domain::{
     self, AccountState, Command, Context, Effects, Head, Plan, PostingRow, SignedCheckpoint, State,
     TxState,
 };
+use crate::programme::ProgrammeState;
 use crate::rebuild::Replayer;
 
 const MIGRATIONS: &[(&str, &str)] = &[
@@ -36,6 +39,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
     (
         "0002_users_idempotency",
         include_str!("../../../migrations/sqlite/0002_users_idempotency.sql"),
+    ),
+    (
+        "0003_programme",
+        include_str!("../../../migrations/sqlite/0003_programme.sql"),
     ),
 ];
 
@@ -48,6 +55,7 @@ const NAMES_PER_QUERY: usize = 400;
 pub struct SqliteStore {
     pool: SqlitePool,
     writer: Arc<tokio::sync::Mutex<()>>,
+    programme: SharedProgramme,
 }
 
 impl SqliteStore {
@@ -75,6 +83,7 @@ impl SqliteStore {
         Ok(SqliteStore {
             pool,
             writer: Arc::new(tokio::sync::Mutex::new(())),
+            programme: SharedProgramme::default(),
         })
     }
 
@@ -110,6 +119,21 @@ impl SqliteStore {
         ctx: &Context<'_>,
     ) -> Result<(Vec<GroupOutcome>, Option<SignedCheckpoint>)> {
         let _guard = self.writer.lock().await;
+        let mut cache = self.programme.lock().await;
+        let result = self.append_locked(requests, ctx, &mut cache).await;
+        if result.is_err() {
+            // The in-memory state may hold changes the database never got: rebuild it.
+            *cache = None;
+        }
+        result
+    }
+
+    async fn append_locked(
+        &self,
+        requests: &[GroupRequest],
+        ctx: &Context<'_>,
+        cache: &mut Option<ProgrammeCache>,
+    ) -> Result<(Vec<GroupOutcome>, Option<SignedCheckpoint>)> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let mut existing = Vec::with_capacity(requests.len());
         for r in requests {
@@ -132,9 +156,18 @@ impl SqliteStore {
         let head = load_head(&mut tx).await?;
         let (all, groups) = groups::to_plan(requests, &pending);
         let mut state = load_state(&mut tx, head.size(), &all).await?;
-        let (plan, results) = domain::plan_groups(&head, &mut state, &groups, ctx)?;
+        let programme = cache.get_or_insert_with(ProgrammeCache::default);
+        while programme.size < head.size() {
+            let page = programme_page(&mut tx, programme.size, head.size()).await?;
+            programme.replay(&page, head.size())?;
+        }
+        load_doc_hashes(&mut tx, &all, &mut programme.state).await?;
+        let planned = domain::plan_groups(&head, &mut state, &mut programme.state, &groups, ctx);
+        programme.state.doc_hashes.clear();
+        let (plan, results) = planned?;
         if let Some(plan) = &plan {
             write_plan(&mut tx, plan).await?;
+            write_personal(&mut tx, &plan.effects).await?;
         }
         let checkpoint = plan.map(|p| p.checkpoint);
         let (outcomes, rows) = groups::after(requests, pending, results, checkpoint.as_ref());
@@ -152,6 +185,10 @@ impl SqliteStore {
             .await?;
         }
         tx.commit().await?;
+        programme.state.commit();
+        if let Some(cp) = &checkpoint {
+            programme.size = cp.size;
+        }
         Ok((outcomes, checkpoint))
     }
 
@@ -364,6 +401,51 @@ impl SqliteStore {
         Ok(done.rows_affected() == 1)
     }
 
+    pub fn programme_handle(&self) -> &SharedProgramme {
+        &self.programme
+    }
+
+    pub async fn programme_page(&self, from: u64, to: u64) -> Result<Vec<StoredRecord>> {
+        let mut conn = self.pool.acquire().await?;
+        programme_page(&mut conn, from, to).await
+    }
+
+    pub async fn personal_data(&self, participant: &str) -> Result<Option<PersonalRow>> {
+        let row = sqlx::query(
+            "SELECT participant, award, partner, registered_seq, personal, attributes, erased_at
+             FROM participant_data WHERE participant = ?",
+        )
+        .bind(participant)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(personal_from_row).transpose()
+    }
+
+    /// Every participant of an award with its attributes (none once erased), by pseudonym.
+    pub async fn personal_rows(&self, award: &str) -> Result<Vec<PersonalRow>> {
+        let rows = sqlx::query(
+            "SELECT participant, award, partner, registered_seq, personal, attributes, erased_at
+             FROM participant_data WHERE award = ? ORDER BY participant",
+        )
+        .bind(award)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(personal_from_row).collect()
+    }
+
+    /// Deletes the personal data of a participant; false if there is none left to erase.
+    pub async fn erase_personal(&self, participant: &str, at: &str) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE participant_data SET doc_hmac = NULL, salt = NULL, personal = NULL,
+             attributes = NULL, erased_at = ? WHERE participant = ? AND erased_at IS NULL",
+        )
+        .bind(at)
+        .bind(participant)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     pub async fn purge_idempotency(&self, before: &str) -> Result<u64> {
         let done = sqlx::query("DELETE FROM idempotency WHERE created_at < ?1")
             .bind(before)
@@ -537,10 +619,7 @@ async fn load_state(conn: &mut SqliteConnection, size: u64, commands: &[Command]
     }
     let targets: Vec<u64> = commands
         .iter()
-        .filter_map(|c| match c {
-            Command::Transaction(t) => t.reverses,
-            _ => None,
-        })
+        .filter_map(|c| c.transaction().and_then(|t| t.reverses))
         .collect();
     for &t in &targets {
         state.transactions.insert(t, None);
@@ -599,6 +678,79 @@ pub(crate) fn add_original_posting(state: &mut State, row: PostingRow) -> Result
         tx.postings.get_or_insert_with(Vec::new).push(posting);
     }
     Ok(())
+}
+
+async fn programme_page(
+    conn: &mut SqliteConnection,
+    from: u64,
+    to: u64,
+) -> Result<Vec<StoredRecord>> {
+    let sql = format!("SELECT seq, record, leaf_hash FROM journal WHERE seq >= ? AND seq < ? AND kind NOT IN ({NON_PROGRAMME_KINDS}) ORDER BY seq LIMIT ?");
+    let rows = sqlx::query(&sql)
+        .bind(to_i64(from))
+        .bind(to_i64(to))
+        .bind(i64::from(CATCH_UP_PAGE))
+        .fetch_all(&mut *conn)
+        .await?;
+    rows.into_iter().map(record_from_row).collect()
+}
+
+/// Marks which document hashes of the registrations in `commands` are already taken.
+async fn load_doc_hashes(
+    conn: &mut SqliteConnection,
+    commands: &[Command],
+    state: &mut ProgrammeState,
+) -> Result<()> {
+    for (award, hash) in personal_doc_hashes(commands) {
+        let taken: Option<i64> =
+            sqlx::query_scalar("SELECT 1 FROM participant_data WHERE award = ? AND doc_hmac = ?")
+                .bind(award.as_str())
+                .bind(hash.as_str())
+                .fetch_optional(&mut *conn)
+                .await?;
+        if taken.is_some() {
+            state.doc_hashes.insert((award, hash));
+        }
+    }
+    Ok(())
+}
+
+async fn write_personal(conn: &mut SqliteConnection, e: &Effects) -> Result<()> {
+    for (participant, award, partner, data, seq) in &e.personal {
+        sqlx::query(
+            "INSERT INTO participant_data (participant, award, partner, registered_seq, doc_hmac, salt, personal, attributes) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(participant.as_str())
+        .bind(award.as_str())
+        .bind(partner.as_str())
+        .bind(to_i64(*seq))
+        .bind(data.doc_hmac.as_str())
+        .bind(data.salt.as_str())
+        .bind(data.personal.to_string())
+        .bind(data.attributes.to_string())
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+fn personal_from_row(r: sqlx::sqlite::SqliteRow) -> Result<PersonalRow> {
+    let json = |v: Option<String>| -> Result<Option<serde_json::Value>> {
+        v.map(|t| {
+            serde_json::from_str(&t)
+                .map_err(|e| StoreError::Corrupt(format!("participant data is not JSON: {e}")))
+        })
+        .transpose()
+    };
+    Ok(PersonalRow {
+        participant: r.try_get("participant")?,
+        award: r.try_get("award")?,
+        partner: r.try_get("partner")?,
+        registered_seq: to_u64(r.try_get("registered_seq")?, "seq")?,
+        personal: json(r.try_get("personal")?)?,
+        attributes: json(r.try_get("attributes")?)?,
+        erased_at: r.try_get("erased_at")?,
+    })
 }
 
 async fn write_plan(conn: &mut SqliteConnection, plan: &Plan) -> Result<()> {

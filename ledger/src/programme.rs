@@ -1,0 +1,1291 @@
+//! The programme state: awards, partners and their keys, cohorts, sessions, participants, the
+//! evidence they have, rule versions and live entitlements. It is a projection of the journal
+//! held in memory (rebuilt from the programme records, caught up under the writer lock), and
+//! [`apply`] holds every stateful rule of the programme records, exactly as `domain::apply` does
+//! for accounts and transactions.
+//!
+//! Changes go through an undo log so that a refused batch leaves the state as it was without
+//! cloning it: every mutation pushes its inverse, and [`ProgrammeState::rollback_to`] pops them.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+use chrono::NaiveDate;
+use ed25519_dalek::VerifyingKey;
+use tranche_audit::account::AccountName;
+use tranche_audit::money::Currency;
+use tranche_audit::programme::{
+    accounts, AwardOpenBody, Basis, CohortOpenBody, CycleRunBody, Date, EvidenceBody, EvidenceItem,
+    Id, KeyAction, Milestone, Outcome, ParticipantRegisterBody, PartnerKeyBody,
+    PartnerRegisterBody, Pathway, Period, Presence, RuleParams, RuleVersionBody,
+    SessionScheduleBody,
+};
+use tranche_audit::Invalid;
+
+/// Personal data of a participant: never in the journal, kept in the erasable participant store.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PersonalData {
+    /// HMAC-SHA256 of the normalised document number under the ledger's participant key.
+    pub doc_hmac: String,
+    /// The salt of the attribute commitment (hex).
+    pub salt: String,
+    /// Name, document number, phone, bank account (JSON object).
+    pub personal: serde_json::Value,
+    /// Sex, nationality, province, pathway, age band (JSON object): what the commitment covers.
+    pub attributes: serde_json::Value,
+}
+
+/// A programme command: one journal record each.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProgrammeCommand {
+    AwardOpen(AwardOpenBody),
+    PartnerRegister(PartnerRegisterBody),
+    PartnerKey(PartnerKeyBody),
+    CohortOpen(CohortOpenBody),
+    SessionSchedule(SessionScheduleBody),
+    /// `personal` is present when a partner registers someone, absent when replaying.
+    ParticipantRegister {
+        body: ParticipantRegisterBody,
+        personal: Option<Box<PersonalData>>,
+    },
+    Evidence(Box<EvidenceBody>),
+    RuleVersion(RuleVersionBody),
+    CycleRun(CycleRunBody),
+}
+
+/// The metadata of an entitlement transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntitlementMeta {
+    pub award: Id,
+    pub participant: Id,
+    pub basis: Basis,
+    pub rule: Id,
+    pub version: u64,
+    pub evidence: Vec<u64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Award {
+    pub body: AwardOpenBody,
+    pub currency: Currency,
+    pub seq: u64,
+    /// Authorised amount per budget line, minor units.
+    pub authorised: HashMap<Id, i64>,
+    /// Rule versions per rule, in version order.
+    pub rules: BTreeMap<Id, Vec<RuleVersion>>,
+    /// Periods a cycle has run for.
+    pub cycles: BTreeSet<Period>,
+    /// Vendors (training providers) with a payable account.
+    pub vendors: BTreeSet<Id>,
+    /// Participants of the award, by index.
+    pub participants: Vec<u32>,
+}
+
+impl Award {
+    pub fn start(&self) -> NaiveDate {
+        self.body.start.0
+    }
+    pub fn end(&self) -> NaiveDate {
+        self.body.end.0
+    }
+    pub fn contains(&self, d: NaiveDate) -> bool {
+        d >= self.start() && d <= self.end()
+    }
+
+    /// The version of `rule` in force on `day`.
+    pub fn version_on(&self, rule: &Id, day: NaiveDate) -> Option<&RuleVersion> {
+        self.rules
+            .get(rule)?
+            .iter()
+            .rev()
+            .find(|v| v.body.effective.0 <= day)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct RuleVersion {
+    pub body: RuleVersionBody,
+    pub seq: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct PartnerKey {
+    pub key: VerifyingKey,
+    pub partner: Id,
+    pub from_seq: u64,
+    pub revoked_seq: Option<u64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Partner {
+    pub name: String,
+    pub seq: u64,
+    pub keys: Vec<String>,
+    pub batches: HashSet<Id>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Cohort {
+    pub body: CohortOpenBody,
+    pub seq: u64,
+    pub sessions: Vec<u32>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub id: Id,
+    pub cohort: Id,
+    pub date: NaiveDate,
+    pub seq: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Mark {
+    pub seq: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Enrolment {
+    pub cohort: Id,
+    pub date: NaiveDate,
+    pub seq: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Attendance {
+    pub session: u32,
+    pub status: Presence,
+    pub seq: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Certification {
+    pub course: Id,
+    pub result: Outcome,
+    pub date: NaiveDate,
+    pub seq: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MilestoneEvidence {
+    pub milestone: Milestone,
+    pub result: Outcome,
+    pub date: NaiveDate,
+    pub seq: u64,
+}
+
+/// A live (not reversed) entitlement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveEntitlement {
+    pub seq: u64,
+    /// The amount paid to the payee (or obligated, for memo entitlements), minor units.
+    pub amount: i64,
+    pub rule: Id,
+    pub version: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Participant {
+    pub id: Id,
+    pub award: Id,
+    pub partner: Id,
+    pub seq: u64,
+    pub enrolments: Vec<Enrolment>,
+    pub attendance: Vec<Attendance>,
+    pub certifications: Vec<Certification>,
+    pub milestones: Vec<MilestoneEvidence>,
+    pub entitlements: BTreeMap<Basis, LiveEntitlement>,
+}
+
+impl Participant {
+    pub fn enrolled_in(&self, cohort: &Id) -> Option<&Enrolment> {
+        self.enrolments.iter().find(|e| &e.cohort == cohort)
+    }
+
+    pub fn attendance_at(&self, session: u32) -> Option<&Attendance> {
+        self.attendance.iter().find(|a| a.session == session)
+    }
+
+    /// The live C4T total, minor units, leaving out one basis (the one being recomputed).
+    pub fn c4t_total(&self, except: Option<&Basis>) -> i64 {
+        self.entitlements
+            .iter()
+            .filter(|(b, _)| b.as_str().starts_with("c4t:") && Some(*b) != except)
+            .map(|(_, e)| e.amount)
+            .sum()
+    }
+}
+
+/// One inverse operation of the undo log.
+#[derive(Debug, Clone)]
+enum Undo {
+    Award(Id),
+    Partner(Id),
+    Key(String),
+    Unrevoke(String),
+    Batch(Id, Id),
+    Cohort(Id),
+    Session(Id),
+    Participant(Id),
+    Enrolment(u32),
+    Attendance(u32),
+    AttendanceStatus(u32, usize, Attendance),
+    Certification(u32),
+    Milestone(u32),
+    Rule(Id, Id),
+    Cycle(Id, Period),
+    Vendor(Id, Id),
+    Entitlement(u32, Basis, Option<LiveEntitlement>),
+    DocHash(Id, String),
+}
+
+/// The whole programme state.
+#[derive(Debug, Clone, Default)]
+pub struct ProgrammeState {
+    pub awards: HashMap<Id, Award>,
+    pub partners: HashMap<Id, Partner>,
+    pub keys: HashMap<String, PartnerKey>,
+    pub cohorts: HashMap<Id, Cohort>,
+    pub session_index: HashMap<Id, u32>,
+    pub sessions: Vec<Session>,
+    pub participant_index: HashMap<Id, u32>,
+    pub participants: Vec<Participant>,
+    /// (award, document HMAC) pairs taken, for the registrations being planned. Loaded by the
+    /// store for the batch at hand; the database's unique index is the lasting guard.
+    pub doc_hashes: HashSet<(Id, String)>,
+    undo: Vec<Undo>,
+}
+
+impl ProgrammeState {
+    pub fn participant(&self, id: &Id) -> Option<&Participant> {
+        self.participant_index
+            .get(id)
+            .map(|&i| &self.participants[i as usize])
+    }
+
+    pub fn session(&self, id: &Id) -> Option<&Session> {
+        self.session_index
+            .get(id)
+            .map(|&i| &self.sessions[i as usize])
+    }
+
+    /// A position in the undo log, to roll back to.
+    pub fn mark(&self) -> usize {
+        self.undo.len()
+    }
+
+    /// Forgets the undo log: the changes are committed.
+    pub fn commit(&mut self) {
+        self.undo.clear();
+    }
+
+    /// Undoes every change made since `mark`.
+    pub fn rollback_to(&mut self, mark: usize) {
+        while self.undo.len() > mark {
+            let Some(u) = self.undo.pop() else { break };
+            self.revert(u);
+        }
+    }
+
+    fn revert(&mut self, u: Undo) {
+        match u {
+            Undo::Award(id) => {
+                self.awards.remove(&id);
+            }
+            Undo::Partner(id) => {
+                self.partners.remove(&id);
+            }
+            Undo::Key(key_id) => {
+                if let Some(k) = self.keys.remove(&key_id) {
+                    if let Some(p) = self.partners.get_mut(&k.partner) {
+                        p.keys.retain(|x| x != &key_id);
+                    }
+                }
+            }
+            Undo::Unrevoke(key_id) => {
+                if let Some(k) = self.keys.get_mut(&key_id) {
+                    k.revoked_seq = None;
+                }
+            }
+            Undo::Batch(partner, batch) => {
+                if let Some(p) = self.partners.get_mut(&partner) {
+                    p.batches.remove(&batch);
+                }
+            }
+            Undo::Cohort(id) => {
+                self.cohorts.remove(&id);
+            }
+            Undo::Session(id) => {
+                if let Some(i) = self.session_index.remove(&id) {
+                    let s = self.sessions.pop();
+                    debug_assert_eq!(s.map(|s| s.id), Some(id));
+                    for c in self.cohorts.values_mut() {
+                        c.sessions.retain(|x| *x != i);
+                    }
+                }
+            }
+            Undo::Participant(id) => {
+                if let Some(i) = self.participant_index.remove(&id) {
+                    if let Some(p) = self.participants.pop() {
+                        if let Some(a) = self.awards.get_mut(&p.award) {
+                            a.participants.retain(|x| *x != i);
+                        }
+                    }
+                }
+            }
+            Undo::Enrolment(i) => {
+                self.participants[i as usize].enrolments.pop();
+            }
+            Undo::Attendance(i) => {
+                self.participants[i as usize].attendance.pop();
+            }
+            Undo::AttendanceStatus(i, at, old) => {
+                self.participants[i as usize].attendance[at] = old;
+            }
+            Undo::Certification(i) => {
+                self.participants[i as usize].certifications.pop();
+            }
+            Undo::Milestone(i) => {
+                self.participants[i as usize].milestones.pop();
+            }
+            Undo::Rule(award, rule) => {
+                if let Some(a) = self.awards.get_mut(&award) {
+                    if let Some(v) = a.rules.get_mut(&rule) {
+                        v.pop();
+                        if v.is_empty() {
+                            a.rules.remove(&rule);
+                        }
+                    }
+                }
+            }
+            Undo::Cycle(award, period) => {
+                if let Some(a) = self.awards.get_mut(&award) {
+                    a.cycles.remove(&period);
+                }
+            }
+            Undo::Vendor(award, vendor) => {
+                if let Some(a) = self.awards.get_mut(&award) {
+                    a.vendors.remove(&vendor);
+                }
+            }
+            Undo::Entitlement(i, basis, old) => {
+                let p = &mut self.participants[i as usize];
+                match old {
+                    Some(e) => {
+                        p.entitlements.insert(basis, e);
+                    }
+                    None => {
+                        p.entitlements.remove(&basis);
+                    }
+                }
+            }
+            Undo::DocHash(award, hash) => {
+                self.doc_hashes.remove(&(award, hash));
+            }
+        }
+    }
+
+    fn award(&self, id: &Id, field: &str) -> Result<&Award, Invalid> {
+        self.awards
+            .get(id)
+            .ok_or_else(|| Invalid::new(field, "unknown_award", format!("award {id} is not open")))
+    }
+
+    fn partner(&self, id: &Id, field: &str) -> Result<&Partner, Invalid> {
+        self.partners.get(id).ok_or_else(|| {
+            Invalid::new(
+                field,
+                "unknown_partner",
+                format!("partner {id} is not registered"),
+            )
+        })
+    }
+
+    fn participant_idx(&self, id: &Id, field: &str) -> Result<u32, Invalid> {
+        self.participant_index.get(id).copied().ok_or_else(|| {
+            Invalid::new(
+                field,
+                "unknown_participant",
+                format!("participant {id} is not registered"),
+            )
+        })
+    }
+}
+
+fn date_in_award(award: &Award, date: &Date, field: &str) -> Result<(), Invalid> {
+    if award.contains(date.0) {
+        Ok(())
+    } else {
+        Err(Invalid::new(
+            field,
+            "date_outside_award",
+            format!(
+                "{date} is outside award {} ({} to {})",
+                award.body.award, award.body.start, award.body.end
+            ),
+        ))
+    }
+}
+
+/// The accounts whose balances decide whether an entitlement fits its budget line: for each
+/// line the entitlement charges (an expense or obligation posting of its award), the line's
+/// expense and obligation accounts.
+pub fn budget_accounts(
+    award: &Id,
+    postings: &[tranche_audit::posting::Posting],
+) -> Vec<AccountName> {
+    let mut out = Vec::new();
+    for p in postings {
+        if let Some(line) = budget_line_of(award, p.account.as_str()) {
+            for name in [
+                accounts::expense(award, &line),
+                accounts::obligation(award, &line),
+            ] {
+                if let Ok(a) = AccountName::parse(&name) {
+                    if !out.contains(&a) {
+                        out.push(a);
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The budget line an account of `award` belongs to, if it is an expense or obligation account.
+pub fn budget_line_of(award: &Id, account: &str) -> Option<Id> {
+    for prefix in ["expense", "obligation", "obligation-contra"] {
+        let head = format!("{prefix}:{award}:");
+        if let Some(rest) = account.strip_prefix(&head) {
+            return Id::parse(rest).ok();
+        }
+    }
+    None
+}
+
+/// Applies one programme command at `seq`, checking every stateful rule. On error the state is
+/// unchanged.
+pub fn apply(
+    state: &mut ProgrammeState,
+    seq: u64,
+    command: &ProgrammeCommand,
+) -> Result<(), Invalid> {
+    let mark = state.mark();
+    let result = apply_inner(state, seq, command);
+    if result.is_err() {
+        state.rollback_to(mark);
+    }
+    result
+}
+
+fn apply_inner(
+    s: &mut ProgrammeState,
+    seq: u64,
+    command: &ProgrammeCommand,
+) -> Result<(), Invalid> {
+    match command {
+        ProgrammeCommand::AwardOpen(body) => {
+            body.check()?;
+            if s.awards.contains_key(&body.award) {
+                return Err(Invalid::new(
+                    "award",
+                    "award_exists",
+                    format!("award {} is already open", body.award),
+                ));
+            }
+            let currency = body.currency()?;
+            let authorised = body
+                .budget_lines
+                .iter()
+                .map(|l| {
+                    let m = tranche_audit::programme::canonical_amount(
+                        &l.authorised,
+                        currency,
+                        "authorised",
+                    )?;
+                    Ok((l.line.clone(), m.minor()))
+                })
+                .collect::<Result<HashMap<_, _>, Invalid>>()?;
+            s.awards.insert(
+                body.award.clone(),
+                Award {
+                    body: body.clone(),
+                    currency,
+                    seq,
+                    authorised,
+                    rules: BTreeMap::new(),
+                    cycles: BTreeSet::new(),
+                    vendors: BTreeSet::new(),
+                    participants: Vec::new(),
+                },
+            );
+            s.undo.push(Undo::Award(body.award.clone()));
+        }
+        ProgrammeCommand::PartnerRegister(body) => {
+            body.check()?;
+            if s.partners.contains_key(&body.partner) {
+                return Err(Invalid::new(
+                    "partner",
+                    "partner_exists",
+                    format!("partner {} is already registered", body.partner),
+                ));
+            }
+            s.partners.insert(
+                body.partner.clone(),
+                Partner {
+                    name: body.name.clone(),
+                    seq,
+                    keys: Vec::new(),
+                    batches: HashSet::new(),
+                },
+            );
+            s.undo.push(Undo::Partner(body.partner.clone()));
+        }
+        ProgrammeCommand::PartnerKey(body) => apply_key(s, seq, body)?,
+        ProgrammeCommand::CohortOpen(body) => {
+            body.check()?;
+            let award = s.award(&body.award, "award")?;
+            s.partner(&body.partner, "partner")?;
+            if s.cohorts.contains_key(&body.cohort) {
+                return Err(Invalid::new(
+                    "cohort",
+                    "cohort_exists",
+                    format!("cohort {} already exists", body.cohort),
+                ));
+            }
+            let new_vendor = body
+                .provider
+                .as_ref()
+                .filter(|v| !award.vendors.contains(*v))
+                .cloned();
+            if let Some(v) = new_vendor {
+                if let Some(a) = s.awards.get_mut(&body.award) {
+                    a.vendors.insert(v.clone());
+                }
+                s.undo.push(Undo::Vendor(body.award.clone(), v));
+            }
+            s.cohorts.insert(
+                body.cohort.clone(),
+                Cohort {
+                    body: body.clone(),
+                    seq,
+                    sessions: Vec::new(),
+                },
+            );
+            s.undo.push(Undo::Cohort(body.cohort.clone()));
+        }
+        ProgrammeCommand::SessionSchedule(body) => {
+            body.check()?;
+            let cohort = s.cohorts.get(&body.cohort).ok_or_else(|| {
+                Invalid::new(
+                    "cohort",
+                    "unknown_cohort",
+                    format!("cohort {} does not exist", body.cohort),
+                )
+            })?;
+            let award = s.award(&cohort.body.award, "cohort")?;
+            for (i, sb) in body.sessions.iter().enumerate() {
+                let field = format!("sessions[{i}]");
+                if s.session_index.contains_key(&sb.session) {
+                    return Err(Invalid::new(
+                        format!("{field}.session"),
+                        "session_exists",
+                        format!("session {} already exists", sb.session),
+                    ));
+                }
+                if !award.contains(sb.date.0) {
+                    return Err(Invalid::new(
+                        format!("{field}.date"),
+                        "session_outside_award",
+                        format!(
+                            "session {} on {} is outside award {} ({} to {})",
+                            sb.session, sb.date, award.body.award, award.body.start, award.body.end
+                        ),
+                    ));
+                }
+            }
+            for sb in &body.sessions {
+                let idx = s.sessions.len() as u32;
+                s.sessions.push(Session {
+                    id: sb.session.clone(),
+                    cohort: body.cohort.clone(),
+                    date: sb.date.0,
+                    seq,
+                });
+                s.session_index.insert(sb.session.clone(), idx);
+                if let Some(c) = s.cohorts.get_mut(&body.cohort) {
+                    c.sessions.push(idx);
+                }
+                s.undo.push(Undo::Session(sb.session.clone()));
+            }
+        }
+        ProgrammeCommand::ParticipantRegister { body, personal } => {
+            body.check()?;
+            s.award(&body.award, "award")?;
+            s.partner(&body.partner, "partner")?;
+            if s.participant_index.contains_key(&body.participant) {
+                return Err(Invalid::new(
+                    "participant",
+                    "participant_exists",
+                    format!("participant {} is already registered", body.participant),
+                ));
+            }
+            if let Some(p) = personal {
+                let key = (body.award.clone(), p.doc_hmac.clone());
+                if s.doc_hashes.contains(&key) {
+                    return Err(Invalid::new(
+                        "document",
+                        "duplicate_document",
+                        format!(
+                            "a participant with this document number is already registered in award {}",
+                            body.award
+                        ),
+                    ));
+                }
+                s.doc_hashes.insert(key);
+                s.undo
+                    .push(Undo::DocHash(body.award.clone(), p.doc_hmac.clone()));
+            }
+            let idx = s.participants.len() as u32;
+            s.participants.push(Participant {
+                id: body.participant.clone(),
+                award: body.award.clone(),
+                partner: body.partner.clone(),
+                seq,
+                enrolments: Vec::new(),
+                attendance: Vec::new(),
+                certifications: Vec::new(),
+                milestones: Vec::new(),
+                entitlements: BTreeMap::new(),
+            });
+            s.participant_index.insert(body.participant.clone(), idx);
+            if let Some(a) = s.awards.get_mut(&body.award) {
+                a.participants.push(idx);
+            }
+            s.undo.push(Undo::Participant(body.participant.clone()));
+        }
+        ProgrammeCommand::Evidence(body) => apply_evidence(s, seq, body)?,
+        ProgrammeCommand::RuleVersion(body) => apply_rule(s, seq, body)?,
+        ProgrammeCommand::CycleRun(body) => {
+            let award = s.award(&body.award, "award")?;
+            check_period(award, body.period)?;
+            if !award.cycles.contains(&body.period) {
+                if let Some(a) = s.awards.get_mut(&body.award) {
+                    a.cycles.insert(body.period);
+                }
+                s.undo.push(Undo::Cycle(body.award.clone(), body.period));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A cycle period must overlap the award.
+pub fn check_period(award: &Award, period: Period) -> Result<(), Invalid> {
+    if period.last() < award.start() || period.first > award.end() {
+        return Err(Invalid::new(
+            "period",
+            "period_outside_award",
+            format!(
+                "{period} is outside award {} ({} to {})",
+                award.body.award, award.body.start, award.body.end
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn apply_key(s: &mut ProgrammeState, seq: u64, body: &PartnerKeyBody) -> Result<(), Invalid> {
+    let key = body.check()?;
+    s.partner(&body.partner, "partner")?;
+    let usable = |s: &ProgrammeState, id: &str, field: &str| -> Result<(), Invalid> {
+        match s.keys.get(id) {
+            None => Err(Invalid::new(
+                field,
+                "unknown_key",
+                format!("key {id} is not registered"),
+            )),
+            Some(k) if k.partner != body.partner => Err(Invalid::new(
+                field,
+                "wrong_partner_key",
+                format!(
+                    "key {id} belongs to partner {}, not {}",
+                    k.partner, body.partner
+                ),
+            )),
+            Some(k) if k.revoked_seq.is_some() => Err(Invalid::new(
+                field,
+                "key_revoked",
+                format!("key {id} is already revoked"),
+            )),
+            Some(_) => Ok(()),
+        }
+    };
+    match body.action {
+        KeyAction::Register | KeyAction::Rotate => {
+            if s.keys.contains_key(&body.key_id) {
+                return Err(Invalid::new(
+                    "key_id",
+                    "key_exists",
+                    format!("key {} is already registered", body.key_id),
+                ));
+            }
+            if let Some(old) = &body.replaces {
+                usable(s, old, "replaces")?;
+                if let Some(k) = s.keys.get_mut(old) {
+                    k.revoked_seq = Some(seq);
+                }
+                s.undo.push(Undo::Unrevoke(old.clone()));
+            }
+            let Some(key) = key else {
+                return Err(Invalid::new(
+                    "public_key",
+                    "missing_field",
+                    "a key is required",
+                ));
+            };
+            s.keys.insert(
+                body.key_id.clone(),
+                PartnerKey {
+                    key,
+                    partner: body.partner.clone(),
+                    from_seq: seq,
+                    revoked_seq: None,
+                },
+            );
+            if let Some(p) = s.partners.get_mut(&body.partner) {
+                p.keys.push(body.key_id.clone());
+            }
+            s.undo.push(Undo::Key(body.key_id.clone()));
+        }
+        KeyAction::Revoke => {
+            usable(s, &body.key_id, "key_id")?;
+            if let Some(k) = s.keys.get_mut(&body.key_id) {
+                k.revoked_seq = Some(seq);
+            }
+            s.undo.push(Undo::Unrevoke(body.key_id.clone()));
+        }
+    }
+    Ok(())
+}
+
+fn apply_rule(s: &mut ProgrammeState, seq: u64, body: &RuleVersionBody) -> Result<(), Invalid> {
+    let award = s.award(&body.award, "award")?;
+    body.check(award.currency)?;
+    for (i, line) in body.params.lines().into_iter().enumerate() {
+        if !award.authorised.contains_key(line) {
+            let field = match (&body.params, i) {
+                (RuleParams::Scholarship { .. }, 0) => "params.tuition_line",
+                (RuleParams::Scholarship { .. }, _) => "params.incentive_line",
+                _ => "params.line",
+            };
+            return Err(Invalid::new(
+                field,
+                "unknown_budget_line",
+                format!("award {} has no budget line {line}", body.award),
+            ));
+        }
+    }
+    date_in_award(award, &body.effective, "effective")?;
+    if matches!(body.params, RuleParams::C4tMonthly { .. })
+        && body.effective.0 != Period::of(body.effective.0).first
+    {
+        return Err(Invalid::new(
+            "effective",
+            "effective_not_month_start",
+            "a monthly rule takes effect on the first day of a month",
+        ));
+    }
+    let versions = award.rules.get(&body.rule);
+    let last = versions.and_then(|v| v.last());
+    let expected = last.map_or(1, |l| l.body.version + 1);
+    if body.version != expected {
+        return Err(Invalid::new(
+            "version",
+            "version_out_of_order",
+            format!("the next version of rule {} is {expected}", body.rule),
+        ));
+    }
+    if let Some(last) = last {
+        if last.body.params.shape() != body.params.shape() {
+            return Err(Invalid::new(
+                "params.shape",
+                "shape_changed",
+                format!(
+                    "rule {} is {}; a new version cannot change its shape",
+                    body.rule,
+                    last.body.params.shape()
+                ),
+            ));
+        }
+        if body.effective <= last.body.effective {
+            return Err(Invalid::new(
+                "effective",
+                "effective_before_previous",
+                format!(
+                    "version {} takes effect {}; version {} must take effect after it",
+                    last.body.version, last.body.effective, body.version
+                ),
+            ));
+        }
+    }
+    // A new version never changes what a cycle already decided.
+    if let Some(run) = award.cycles.iter().next_back() {
+        if body.effective.0 <= run.last() {
+            return Err(Invalid::new(
+                "effective",
+                "period_already_run",
+                format!(
+                    "a cycle already ran for {run}: a new version can take effect from {} on",
+                    run.next().first
+                ),
+            ));
+        }
+    }
+    if let Some(a) = s.awards.get_mut(&body.award) {
+        a.rules
+            .entry(body.rule.clone())
+            .or_default()
+            .push(RuleVersion {
+                body: body.clone(),
+                seq,
+            });
+    }
+    s.undo
+        .push(Undo::Rule(body.award.clone(), body.rule.clone()));
+    Ok(())
+}
+
+fn apply_evidence(s: &mut ProgrammeState, seq: u64, body: &EvidenceBody) -> Result<(), Invalid> {
+    body.check()?;
+    let st = &body.statement;
+    let partner = s.partner(&st.partner, "statement.partner")?;
+    let key = s.keys.get(&body.key_id).ok_or_else(|| {
+        Invalid::new(
+            "key_id",
+            "unknown_key",
+            format!("key {} is not registered", body.key_id),
+        )
+    })?;
+    if key.partner != st.partner {
+        return Err(Invalid::new(
+            "key_id",
+            "wrong_partner_key",
+            format!(
+                "key {} belongs to partner {}, not to {}",
+                body.key_id, key.partner, st.partner
+            ),
+        ));
+    }
+    if let Some(r) = key.revoked_seq {
+        return Err(Invalid::new(
+            "key_id",
+            "key_revoked",
+            format!("key {} was revoked at seq {r}", body.key_id),
+        ));
+    }
+    body.verify_signature(&key.key)?;
+    if partner.batches.contains(&st.batch_id) {
+        return Err(Invalid::new(
+            "statement.batch_id",
+            "duplicate_batch",
+            format!(
+                "partner {} already submitted batch {}",
+                st.partner, st.batch_id
+            ),
+        ));
+    }
+    if let Some(p) = s.partners.get_mut(&st.partner) {
+        p.batches.insert(st.batch_id.clone());
+    }
+    s.undo
+        .push(Undo::Batch(st.partner.clone(), st.batch_id.clone()));
+    for (i, item) in st.items.iter().enumerate() {
+        apply_item(s, seq, &st.partner, item)
+            .map_err(|e| e.within(&format!("statement.items[{i}]")))?;
+    }
+    Ok(())
+}
+
+fn apply_item(
+    s: &mut ProgrammeState,
+    seq: u64,
+    partner: &Id,
+    item: &EvidenceItem,
+) -> Result<(), Invalid> {
+    let pi = s.participant_idx(item.participant(), "participant")?;
+    let p = &s.participants[pi as usize];
+    let award = s.award(&p.award, "participant")?;
+    let own_cohort = |s: &ProgrammeState, cohort: &Id, field: &str| -> Result<(), Invalid> {
+        let c = s.cohorts.get(cohort).ok_or_else(|| {
+            Invalid::new(
+                field,
+                "unknown_cohort",
+                format!("cohort {cohort} does not exist"),
+            )
+        })?;
+        if &c.body.partner != partner {
+            return Err(Invalid::new(
+                field,
+                "cohort_of_another_partner",
+                format!("cohort {cohort} belongs to partner {}", c.body.partner),
+            ));
+        }
+        Ok(())
+    };
+    match item {
+        EvidenceItem::Enrolment { cohort, date, .. } => {
+            own_cohort(s, cohort, "cohort")?;
+            let c = &s.cohorts[cohort];
+            if c.body.award != p.award {
+                return Err(Invalid::new(
+                    "cohort",
+                    "cohort_of_another_award",
+                    format!(
+                        "cohort {cohort} belongs to award {}, the participant to {}",
+                        c.body.award, p.award
+                    ),
+                ));
+            }
+            date_in_award(award, date, "date")?;
+            if p.enrolled_in(cohort).is_some() {
+                return Err(Invalid::new(
+                    "cohort",
+                    "duplicate_enrolment",
+                    format!("{} is already enrolled in cohort {cohort}", p.id),
+                ));
+            }
+            s.participants[pi as usize].enrolments.push(Enrolment {
+                cohort: cohort.clone(),
+                date: date.0,
+                seq,
+            });
+            s.undo.push(Undo::Enrolment(pi));
+        }
+        EvidenceItem::Attendance {
+            session, status, ..
+        }
+        | EvidenceItem::AttendanceCorrection {
+            session, status, ..
+        } => {
+            let si = *s.session_index.get(session).ok_or_else(|| {
+                Invalid::new(
+                    "session",
+                    "unknown_session",
+                    format!("session {session} does not exist"),
+                )
+            })?;
+            let sess = &s.sessions[si as usize];
+            own_cohort(s, &sess.cohort, "session")?;
+            if p.enrolled_in(&sess.cohort).is_none() {
+                return Err(Invalid::new(
+                    "participant",
+                    "not_enrolled",
+                    format!(
+                        "{} is not enrolled in cohort {}, which session {session} belongs to",
+                        p.id, sess.cohort
+                    ),
+                ));
+            }
+            let existing = p.attendance.iter().position(|a| a.session == si);
+            let correction = matches!(item, EvidenceItem::AttendanceCorrection { .. });
+            match (existing, correction) {
+                (Some(_), false) => {
+                    return Err(Invalid::new(
+                        "session",
+                        "duplicate_attendance",
+                        format!(
+                            "attendance of {} at session {session} is already recorded: send an attendance-correction to change it",
+                            p.id
+                        ),
+                    ))
+                }
+                (None, true) => {
+                    return Err(Invalid::new(
+                        "session",
+                        "nothing_to_correct",
+                        format!("no attendance of {} at session {session} is recorded yet", p.id),
+                    ))
+                }
+                (Some(at), true) => {
+                    let old = p.attendance[at];
+                    if old.status == *status {
+                        return Err(Invalid::new(
+                            "status",
+                            "correction_changes_nothing",
+                            format!("attendance of {} at session {session} is already {status:?}", p.id),
+                        ));
+                    }
+                    s.participants[pi as usize].attendance[at] = Attendance {
+                        session: si,
+                        status: *status,
+                        seq,
+                    };
+                    s.undo.push(Undo::AttendanceStatus(pi, at, old));
+                }
+                (None, false) => {
+                    s.participants[pi as usize].attendance.push(Attendance {
+                        session: si,
+                        status: *status,
+                        seq,
+                    });
+                    s.undo.push(Undo::Attendance(pi));
+                }
+            }
+        }
+        EvidenceItem::Certification {
+            course,
+            result,
+            date,
+            ..
+        } => {
+            let in_course = p.enrolments.iter().any(|e| {
+                s.cohorts.get(&e.cohort).is_some_and(|c| {
+                    c.body.course.as_ref() == Some(course) && &c.body.partner == partner
+                })
+            });
+            if !in_course {
+                return Err(Invalid::new(
+                    "course",
+                    "not_in_course",
+                    format!(
+                        "{} is not enrolled in a cohort of course {course} with this partner",
+                        p.id
+                    ),
+                ));
+            }
+            date_in_award(award, date, "date")?;
+            if p.certifications
+                .iter()
+                .any(|c| &c.course == course && c.result == Outcome::Passed)
+            {
+                return Err(Invalid::new(
+                    "course",
+                    "duplicate_certification",
+                    format!("{} already passed course {course}", p.id),
+                ));
+            }
+            s.participants[pi as usize]
+                .certifications
+                .push(Certification {
+                    course: course.clone(),
+                    result: *result,
+                    date: date.0,
+                    seq,
+                });
+            s.undo.push(Undo::Certification(pi));
+        }
+        EvidenceItem::Milestone {
+            milestone,
+            result,
+            date,
+            ..
+        } => {
+            let in_pathway = p.enrolments.iter().any(|e| {
+                s.cohorts.get(&e.cohort).is_some_and(|c| {
+                    c.body.pathway == Pathway::Entrepreneurship && &c.body.partner == partner
+                })
+            });
+            if !in_pathway {
+                return Err(Invalid::new(
+                    "participant",
+                    "not_in_entrepreneurship",
+                    format!(
+                        "{} is not enrolled in an entrepreneurship cohort of this partner",
+                        p.id
+                    ),
+                ));
+            }
+            date_in_award(award, date, "date")?;
+            if let Some(f) = p.milestones.iter().find(|m| m.result == Outcome::Failed) {
+                return Err(Invalid::new(
+                    "milestone",
+                    "milestone_after_failure",
+                    format!(
+                        "{} failed milestone {} (seq {}): no later milestone is accepted",
+                        p.id,
+                        f.milestone.as_str(),
+                        f.seq
+                    ),
+                ));
+            }
+            if p.milestones.iter().any(|m| m.milestone == *milestone) {
+                return Err(Invalid::new(
+                    "milestone",
+                    "duplicate_milestone",
+                    format!(
+                        "milestone {} of {} is already verified",
+                        milestone.as_str(),
+                        p.id
+                    ),
+                ));
+            }
+            if let Some(prev) = milestone.previous() {
+                let Some(pm) = p.milestones.iter().find(|m| m.milestone == prev) else {
+                    return Err(Invalid::new(
+                        "milestone",
+                        "milestone_out_of_order",
+                        format!(
+                            "{} must pass milestone {} before {}",
+                            p.id,
+                            prev.as_str(),
+                            milestone.as_str()
+                        ),
+                    ));
+                };
+                if date.0 < pm.date {
+                    return Err(Invalid::new(
+                        "date",
+                        "milestone_out_of_order",
+                        format!(
+                            "{} is before the visit that verified {} ({})",
+                            date,
+                            prev.as_str(),
+                            pm.date
+                        ),
+                    ));
+                }
+            }
+            s.participants[pi as usize]
+                .milestones
+                .push(MilestoneEvidence {
+                    milestone: *milestone,
+                    result: *result,
+                    date: date.0,
+                    seq,
+                });
+            s.undo.push(Undo::Milestone(pi));
+        }
+    }
+    Ok(())
+}
+
+/// What the programme rules need from the account balances to check an entitlement.
+pub trait Balances {
+    /// Debits minus credits of `account` in minor units (0 when never posted).
+    fn net(&self, account: &str) -> i128;
+}
+
+/// Checks and records an entitlement (or its reversal) at `seq`. `amount` is what the
+/// entitlement pays (or obligates): the total of its credit postings. Budget accounts must
+/// already include this entitlement's postings in `balances`.
+pub fn apply_entitlement(
+    s: &mut ProgrammeState,
+    seq: u64,
+    meta: &EntitlementMeta,
+    amount: i64,
+    reverses: Option<u64>,
+    charged_lines: &[Id],
+    balances: &dyn Balances,
+) -> Result<(), Invalid> {
+    let award = s.award(&meta.award, "award")?;
+    let pi = s.participant_idx(&meta.participant, "participant")?;
+    let p = &s.participants[pi as usize];
+    if p.award != meta.award {
+        return Err(Invalid::new(
+            "participant",
+            "participant_of_another_award",
+            format!("{} belongs to award {}", p.id, p.award),
+        ));
+    }
+    if meta.evidence.iter().any(|e| *e >= seq) {
+        return Err(Invalid::new(
+            "evidence",
+            "evidence_after_entitlement",
+            "an entitlement can only cite earlier records",
+        ));
+    }
+    let live = p.entitlements.get(&meta.basis).cloned();
+    match reverses {
+        Some(original) => {
+            if live.as_ref().map(|l| l.seq) != Some(original) {
+                return Err(Invalid::new(
+                    "reverses",
+                    "not_the_live_entitlement",
+                    format!(
+                        "seq {original} is not the live {} entitlement of {}",
+                        meta.basis.as_str(),
+                        p.id
+                    ),
+                ));
+            }
+            s.participants[pi as usize].entitlements.remove(&meta.basis);
+            s.undo.push(Undo::Entitlement(pi, meta.basis.clone(), live));
+            return Ok(());
+        }
+        None => {
+            if let Some(l) = &live {
+                return Err(Invalid::new(
+                    "basis",
+                    "duplicate_entitlement",
+                    format!(
+                        "{} already has a live {} entitlement (seq {}): reverse it first",
+                        p.id,
+                        meta.basis.as_str(),
+                        l.seq
+                    ),
+                ));
+            }
+        }
+    }
+    let rule = award
+        .rules
+        .get(&meta.rule)
+        .and_then(|v| v.iter().find(|r| r.body.version == meta.version))
+        .ok_or_else(|| {
+            Invalid::new(
+                "version",
+                "unknown_rule_version",
+                format!("rule {} has no version {}", meta.rule, meta.version),
+            )
+        })?;
+    if let RuleParams::C4tMonthly { cap, .. } = &rule.body.params {
+        let cap = tranche_audit::programme::canonical_amount(cap, award.currency, "cap")?.minor();
+        let total = p.c4t_total(None) + amount;
+        if total > cap {
+            return Err(Invalid::new(
+                "postings",
+                "cap_exceeded",
+                format!(
+                    "{} would receive {} in C4T over the award, above the cap {}",
+                    p.id,
+                    tranche_audit::money::format_minor(total.into(), award.currency),
+                    tranche_audit::money::format_minor(cap.into(), award.currency)
+                ),
+            ));
+        }
+    }
+    for line in charged_lines {
+        let Some(authorised) = award.authorised.get(line) else {
+            return Err(Invalid::new(
+                "postings",
+                "unknown_budget_line",
+                format!("award {} has no budget line {line}", meta.award),
+            ));
+        };
+        let used = balances.net(&accounts::expense(&meta.award, line))
+            + balances.net(&accounts::obligation(&meta.award, line));
+        if used > i128::from(*authorised) {
+            return Err(Invalid::new(
+                "postings",
+                "budget_exceeded",
+                format!(
+                    "budget line {line} of award {} would be overdrawn: {} used of {} authorised",
+                    meta.award,
+                    tranche_audit::money::format_minor(used, award.currency),
+                    tranche_audit::money::format_minor((*authorised).into(), award.currency)
+                ),
+            ));
+        }
+    }
+    s.participants[pi as usize].entitlements.insert(
+        meta.basis.clone(),
+        LiveEntitlement {
+            seq,
+            amount,
+            rule: meta.rule.clone(),
+            version: meta.version,
+        },
+    );
+    s.undo.push(Undo::Entitlement(pi, meta.basis.clone(), None));
+    Ok(())
+}

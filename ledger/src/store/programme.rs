@@ -1,0 +1,81 @@
+//! The in-memory programme state a store keeps beside its database: caught up from the journal
+//! (programme records and entitlements only) before every write and every read, under the
+//! writer lock when writing, so that several processes or API nodes sharing one database all
+//! decide on the same state.
+
+use tranche_audit::record::Record;
+
+use super::{Result, StoreError, StoredRecord};
+use crate::domain::Command;
+use crate::programme::{self, ProgrammeState};
+
+/// The record kinds that never change the programme state (everything else is read).
+pub(crate) const NON_PROGRAMME_KINDS: &str =
+    "'ledger.key','account.open','account.close','transaction'";
+/// Records per catch-up page.
+pub(crate) const CATCH_UP_PAGE: u32 = 5_000;
+
+/// The programme state and the journal size it reflects.
+#[derive(Debug, Default)]
+pub struct ProgrammeCache {
+    pub state: ProgrammeState,
+    pub size: u64,
+}
+
+/// Shared by every clone of a store; `None` until first used, or after a failed write.
+pub type SharedProgramme = std::sync::Arc<tokio::sync::Mutex<Option<ProgrammeCache>>>;
+
+/// Balances are not needed to replay: budgets were checked when the records were written.
+struct NoBalances;
+
+impl programme::Balances for NoBalances {
+    fn net(&self, _account: &str) -> i128 {
+        0
+    }
+}
+
+impl ProgrammeCache {
+    /// Applies a page of programme records read from the journal (all below `upto`); when the
+    /// page is short, the cache has reached `upto`.
+    pub(crate) fn replay(&mut self, page: &[StoredRecord], upto: u64) -> Result<()> {
+        for stored in page {
+            replay_record(&mut self.state, stored)?;
+            self.size = stored.seq + 1;
+        }
+        self.state.commit();
+        if page.len() < CATCH_UP_PAGE as usize {
+            self.size = upto;
+        }
+        Ok(())
+    }
+}
+
+/// Applies one stored record to the programme state.
+pub fn replay_record(state: &mut ProgrammeState, stored: &StoredRecord) -> Result<()> {
+    let corrupt = |e: String| StoreError::Corrupt(format!("seq {}: {e}", stored.seq));
+    let record = Record::decode(&stored.bytes).map_err(|e| corrupt(e.to_string()))?;
+    let command = Command::from_record(&record).map_err(|e| corrupt(e.to_string()))?;
+    replay_command(state, stored.seq, &command).map_err(|e| corrupt(e.to_string()))
+}
+
+/// The programme part of applying a trusted command (the account part is the other
+/// projections' business).
+pub fn replay_command(
+    state: &mut ProgrammeState,
+    seq: u64,
+    command: &Command,
+) -> std::result::Result<(), tranche_audit::Invalid> {
+    match command {
+        Command::Programme(p) => programme::apply(state, seq, p),
+        Command::Entitlement(e) => programme::apply_entitlement(
+            state,
+            seq,
+            &e.meta,
+            e.amount(),
+            e.tx.reverses,
+            &[],
+            &NoBalances,
+        ),
+        _ => Ok(()),
+    }
+}
