@@ -92,8 +92,97 @@ fn create(path: &Path, origin: &str) -> Result<NoteSigner, KeyError> {
     Ok(signer)
 }
 
+/// Loads the 32-byte secret at `path` (64 hex digits), or creates it there (0600). The
+/// participant key that hides document numbers behind an HMAC is one.
+pub fn load_or_create_secret(path: &Path) -> Result<[u8; 32], KeyError> {
+    let shown = path.display().to_string();
+    match fs::read_to_string(path) {
+        Ok(text) => {
+            let mode = fs::metadata(path)
+                .map_err(|source| KeyError::Read {
+                    path: shown.clone(),
+                    source,
+                })?
+                .permissions()
+                .mode();
+            if mode & 0o077 != 0 {
+                return Err(KeyError::TooOpen {
+                    path: shown,
+                    mode: mode & 0o777,
+                });
+            }
+            hex::decode(text.trim())
+                .ok()
+                .and_then(|v| <[u8; 32]>::try_from(v).ok())
+                .ok_or(KeyError::Invalid {
+                    path: shown,
+                    detail: "must hold 64 hex digits".into(),
+                })
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let mut secret = [0u8; 32];
+            getrandom::getrandom(&mut secret).map_err(|e| KeyError::Random(e.to_string()))?;
+            let write_err = |source| KeyError::Write {
+                path: shown.clone(),
+                source,
+            };
+            if let Some(dir) = path.parent() {
+                fs::create_dir_all(dir).map_err(write_err)?;
+            }
+            match fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path)
+            {
+                Ok(mut f) => {
+                    f.write_all(format!("{}\n", hex::encode(secret)).as_bytes())
+                        .and_then(|()| f.sync_all())
+                        .map_err(write_err)?;
+                    Ok(secret)
+                }
+                // Another process created it first: use theirs.
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    load_or_create_secret(path)
+                }
+                Err(e) => Err(write_err(e)),
+            }
+        }
+        Err(source) => Err(KeyError::Read {
+            path: shown,
+            source,
+        }),
+    }
+}
+
+/// HMAC-SHA256 (RFC 2104).
+pub fn hmac_sha256(key: &[u8; 32], message: &[u8]) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let mut block = [0u8; 64];
+    block[..32].copy_from_slice(key);
+    let mut inner = Sha256::new();
+    inner.update(block.map(|b| b ^ 0x36));
+    inner.update(message);
+    let mut outer = Sha256::new();
+    outer.update(block.map(|b| b ^ 0x5c));
+    outer.update(inner.finalize());
+    outer.finalize().into()
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn hmac_matches_rfc_4231_test_case_2_shape() {
+        // RFC 4231 case 2 uses a 4-byte key; padded with zeros to 32 bytes it is the same key.
+        let mut key = [0u8; 32];
+        key[..4].copy_from_slice(b"Jefe");
+        let mac = hmac_sha256(&key, b"what do ya want for nothing?");
+        assert_eq!(
+            hex::encode(mac),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+    }
+
     use super::*;
 
     #[test]

@@ -6,12 +6,16 @@
 //! [`rebuild`] re-derives projections from the journal, [`export`] writes what auditors verify,
 //! [`keys`] holds the checkpoint key, and [`Ledger`] ties them together.
 
+/// Entitlement cycles: evidence to entitlements under the rule versions in force.
+pub mod cycle;
 /// Commands, rules and the batch planner; no I/O.
 pub mod domain;
 /// Streaming export of the journal for offline verification.
 pub mod export;
 /// The ledger's checkpoint key on disk.
 pub mod keys;
+/// Programme operations: awards, cohorts, participants, cycles.
+pub mod operations;
 /// Throwaway PostgreSQL clusters for tests and benchmarks.
 pub mod pgtemp;
 /// The programme state (awards, partners, cohorts, participants, evidence, rules, entitlements)
@@ -60,6 +64,9 @@ pub struct Config {
     pub key_path: Option<PathBuf>,
     /// The origin for a new ledger; default [`DEFAULT_ORIGIN`].
     pub origin: Option<String>,
+    /// Path of the participant key (the HMAC key for document numbers); default
+    /// `<data_dir>/participants.key`. Every node of one ledger must share it.
+    pub participant_key_path: Option<PathBuf>,
 }
 
 impl Config {
@@ -69,6 +76,7 @@ impl Config {
             database_url: None,
             key_path: None,
             origin: None,
+            participant_key_path: None,
         }
     }
 
@@ -76,6 +84,12 @@ impl Config {
         self.database_url
             .clone()
             .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("tranche.db").display()))
+    }
+
+    pub fn participant_key_path(&self) -> PathBuf {
+        self.participant_key_path
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("participants.key"))
     }
 
     pub fn key_path(&self) -> PathBuf {
@@ -90,6 +104,8 @@ impl Config {
 pub struct Ledger {
     store: Store,
     signer: std::sync::Arc<NoteSigner>,
+    participant_key: std::sync::Arc<[u8; 32]>,
+    cycle_lock: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Ledger {
@@ -103,9 +119,12 @@ impl Ledger {
         let store = Store::connect(&config.database_url()).await?;
         let origin = config.origin.as_deref().unwrap_or(DEFAULT_ORIGIN);
         let signer = keys::load_or_create(&config.key_path(), origin)?;
+        let participant_key = keys::load_or_create_secret(&config.participant_key_path())?;
         let ledger = Ledger {
             store,
             signer: std::sync::Arc::new(signer),
+            participant_key: std::sync::Arc::new(participant_key),
+            cycle_lock: Default::default(),
         };
         if let Some(wanted) = &config.origin {
             if wanted != ledger.origin() {

@@ -1,0 +1,908 @@
+//! Entitlement cycles: turning the evidence of a period into entitlements under the rule
+//! versions in force, with every exception listed.
+//!
+//! [`compute`] is pure: from the programme state and the budget already used it returns the
+//! commands to post (reversals first where evidence was corrected, then new entitlements) and the
+//! report. Run twice on the same journal it returns nothing to post, because every entitlement it
+//! would make already exists with the same amount. The ledger posts the commands in batches; the
+//! journal re-checks every cap and budget on append, so a bug here can refuse a cycle but never
+//! overdraw a line.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::Serialize;
+use tranche_audit::account::AccountName;
+use tranche_audit::money::{format_minor, Currency, Money};
+use tranche_audit::posting::{Posting, Side};
+use tranche_audit::programme::{
+    accounts, canonical_amount, Basis, Id, Milestone, Outcome, Pathway, Period, Presence,
+    RuleParams, MAX_EVIDENCE_REFS,
+};
+use tranche_audit::Invalid;
+
+use crate::domain::{Command, EntitlementCommand, NewTransaction};
+use crate::programme::{
+    check_period, Award, EntitlementMeta, Participant, ProgrammeState, RuleVersion,
+};
+
+/// Why an entitlement was not made, cut, or needs a look. Stable codes for CSV and API.
+pub mod reason {
+    /// Registered but enrolled in no cohort.
+    pub const NOT_ENROLLED: &str = "not_enrolled";
+    /// Sessions were scheduled in the period but no attendance was recorded for any.
+    pub const NO_ATTENDANCE_RECORDED: &str = "no_attendance_recorded";
+    /// Some scheduled sessions have no attendance record; they count as absences.
+    pub const ATTENDANCE_INCOMPLETE: &str = "attendance_incomplete";
+    /// Attendance below the rule's lowest threshold.
+    pub const BELOW_THRESHOLD: &str = "below_threshold";
+    /// The amount was cut to what remains under the participant's cap.
+    pub const CAPPED: &str = "capped";
+    /// Nothing left under the participant's cap.
+    pub const CAP_REACHED: &str = "cap_reached";
+    /// The budget line has not enough authorisation left; nothing posted.
+    pub const BUDGET_EXHAUSTED: &str = "budget_exhausted";
+    /// A seed-capital milestone failed: nothing more is paid, the rest of the obligation is released.
+    pub const FAILED_MILESTONE: &str = "failed_milestone";
+    /// A certification failed: no incentive.
+    pub const FAILED_CERTIFICATION: &str = "failed_certification";
+    /// No version of the rule was in force on the date that mattered.
+    pub const RULE_NOT_IN_FORCE: &str = "rule_not_in_force";
+    /// A tranche passed but its obligation was never made (budget exhausted at plan approval).
+    pub const NO_OBLIGATION: &str = "no_obligation";
+    /// An earlier entitlement was reversed because its evidence changed.
+    pub const CORRECTED: &str = "corrected";
+}
+
+/// One listed exception.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CycleException {
+    pub participant: String,
+    pub rule: String,
+    pub reason: &'static str,
+    pub detail: String,
+    /// The amount concerned (what was cut, refused or reversed), when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub amount: Option<String>,
+}
+
+/// Entitlements of one rule charged to one budget line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LineTotal {
+    pub rule: String,
+    pub budget_line: String,
+    /// "payable" (cash owed) or "obligation" (memo commitments and their liquidation).
+    pub kind: &'static str,
+    pub entitlements: u64,
+    pub amount: String,
+    pub reversals: u64,
+    pub reversed_amount: String,
+    #[serde(skip)]
+    amount_minor: i64,
+    #[serde(skip)]
+    reversed_minor: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RuleUsed {
+    pub rule: String,
+    pub version: u64,
+    pub shape: &'static str,
+    pub effective: String,
+}
+
+/// The report of one cycle run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CycleReport {
+    pub award: String,
+    pub period: String,
+    pub currency: String,
+    /// The versions in force on the first day of the period.
+    pub rules: Vec<RuleUsed>,
+    pub participants: u64,
+    pub lines: Vec<LineTotal>,
+    pub entitlements: u64,
+    pub reversals: u64,
+    /// Net new payables posted (entitlements minus reversals, payable kind only).
+    pub net_payable: String,
+    pub exceptions: Vec<CycleException>,
+    /// Exceptions per reason.
+    pub exception_counts: BTreeMap<&'static str, u64>,
+    /// First and last seq of what this run posted, and the checkpoint after it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_seq: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_seq: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checkpoint_size: Option<u64>,
+}
+
+impl CycleReport {
+    /// The exceptions as CSV (header included).
+    pub fn exceptions_csv(&self) -> String {
+        let mut out = String::from("participant,rule,reason,amount,detail\n");
+        for e in &self.exceptions {
+            out.push_str(&format!(
+                "{},{},{},{},{}\n",
+                csv_cell(&e.participant),
+                csv_cell(&e.rule),
+                e.reason,
+                e.amount.as_deref().unwrap_or(""),
+                csv_cell(&e.detail)
+            ));
+        }
+        out
+    }
+
+    /// Counts and totals per rule and budget line as CSV (header included).
+    pub fn lines_csv(&self) -> String {
+        let mut out = String::from(
+            "rule,budget_line,kind,entitlements,amount,reversals,reversed_amount,currency\n",
+        );
+        for l in &self.lines {
+            out.push_str(&format!(
+                "{},{},{},{},{},{},{},{}\n",
+                l.rule,
+                l.budget_line,
+                l.kind,
+                l.entitlements,
+                l.amount,
+                l.reversals,
+                l.reversed_amount,
+                self.currency
+            ));
+        }
+        out
+    }
+}
+
+/// Quotes a CSV cell when it needs it (RFC 4180), and defuses spreadsheet formulas.
+pub fn csv_cell(text: &str) -> String {
+    let text = if text.starts_with(['=', '+', '-', '@']) {
+        format!("'{text}")
+    } else {
+        text.to_string()
+    };
+    if text.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text
+    }
+}
+
+/// What a cycle would post, and its report (without seqs until posted).
+#[derive(Debug, Clone)]
+pub struct Computed {
+    pub commands: Vec<Command>,
+    pub report: CycleReport,
+}
+
+/// (rule, budget line, kind)
+type LineKey = (String, String, &'static str);
+/// (entitlements, amount, reversals, reversed amount)
+type LineCounts = (u64, i64, u64, i64);
+
+struct Ctx<'a> {
+    state: &'a ProgrammeState,
+    award: &'a Award,
+    period: Period,
+    currency: Currency,
+    /// Budget used per line (expense + unliquidated obligations), minor units, as posting goes.
+    used: HashMap<Id, i64>,
+    commands: Vec<Command>,
+    exceptions: Vec<CycleException>,
+    lines: BTreeMap<LineKey, LineCounts>,
+}
+
+impl Ctx<'_> {
+    fn money(&self, minor: i64) -> String {
+        format_minor(minor.into(), self.currency)
+    }
+
+    fn except(
+        &mut self,
+        p: &Participant,
+        rule: &Id,
+        reason: &'static str,
+        detail: String,
+        amount: Option<i64>,
+    ) {
+        let amount = amount.map(|a| self.money(a));
+        self.exceptions.push(CycleException {
+            participant: p.id.to_string(),
+            rule: rule.to_string(),
+            reason,
+            detail,
+            amount,
+        });
+    }
+
+    fn posting(&self, account: String, side: Side, minor: i64) -> Result<Posting, Invalid> {
+        Ok(Posting {
+            account: AccountName::parse(&account)?,
+            side,
+            money: Money::from_minor(minor, self.currency),
+        })
+    }
+
+    fn room(&self, line: &Id) -> i64 {
+        self.award.authorised.get(line).copied().unwrap_or(0)
+            - self.used.get(line).copied().unwrap_or(0)
+    }
+
+    /// Queues an entitlement debiting `debit` and crediting `credit` for `minor`.
+    #[allow(clippy::too_many_arguments)]
+    fn entitle(
+        &mut self,
+        p: &Participant,
+        version: &RuleVersion,
+        basis: Basis,
+        line: &Id,
+        kind: &'static str,
+        debit: String,
+        credit: String,
+        minor: i64,
+        evidence: Vec<u64>,
+        memo: String,
+        reverses: Option<u64>,
+    ) -> Result<(), Invalid> {
+        let (debit, credit) = match reverses {
+            None => (debit, credit),
+            Some(_) => (credit, debit),
+        };
+        let postings = vec![
+            self.posting(debit, Side::Debit, minor)?,
+            self.posting(credit, Side::Credit, minor)?,
+        ];
+        let mut evidence = evidence;
+        evidence.sort_unstable();
+        evidence.dedup();
+        evidence.truncate(MAX_EVIDENCE_REFS);
+        let command = EntitlementCommand::new(
+            EntitlementMeta {
+                award: self.award.body.award.clone(),
+                participant: p.id.clone(),
+                basis,
+                rule: version.body.rule.clone(),
+                version: version.body.version,
+                evidence,
+            },
+            NewTransaction {
+                memo,
+                postings,
+                reverses,
+            },
+        )?;
+        // The budget effect: debits of expense/obligation use the line, credits free it.
+        let delta: i64 = command
+            .tx
+            .postings
+            .iter()
+            .filter(|q| {
+                q.account.as_str() == accounts::expense(&self.award.body.award, line)
+                    || q.account.as_str() == accounts::obligation(&self.award.body.award, line)
+            })
+            .map(|q| match q.side {
+                Side::Debit => q.money.minor(),
+                Side::Credit => -q.money.minor(),
+            })
+            .sum();
+        *self.used.entry(line.clone()).or_default() += delta;
+        let entry = self
+            .lines
+            .entry((version.body.rule.to_string(), line.to_string(), kind))
+            .or_default();
+        if reverses.is_some() {
+            entry.2 += 1;
+            entry.3 += minor;
+        } else {
+            entry.0 += 1;
+            entry.1 += minor;
+        }
+        self.commands.push(Command::Entitlement(command));
+        Ok(())
+    }
+
+    /// Checks the line has room for a new charge of `minor`; lists the refusal otherwise.
+    fn fits(&mut self, p: &Participant, rule: &Id, line: &Id, minor: i64, what: &str) -> bool {
+        let room = self.room(line);
+        if minor > room {
+            let detail = format!(
+                "{what}: budget line {line} has {} left of {} authorised",
+                self.money(room.max(0)),
+                self.money(self.award.authorised.get(line).copied().unwrap_or(0))
+            );
+            self.except(p, rule, reason::BUDGET_EXHAUSTED, detail, Some(minor));
+            return false;
+        }
+        true
+    }
+}
+
+fn amount(text: &str, currency: Currency, field: &str) -> Result<i64, Invalid> {
+    Ok(canonical_amount(text, currency, field)?.minor())
+}
+
+/// Computes the cycle of `award` for `period`. `used` is the budget already used per line
+/// (expense plus unliquidated obligation balances), in minor units.
+pub fn compute(
+    state: &ProgrammeState,
+    award_id: &Id,
+    period: Period,
+    used: HashMap<Id, i64>,
+) -> Result<Computed, Invalid> {
+    let award = state.awards.get(award_id).ok_or_else(|| {
+        Invalid::new(
+            "award",
+            "unknown_award",
+            format!("award {award_id} is not open"),
+        )
+    })?;
+    check_period(award, period)?;
+    let mut cx = Ctx {
+        state,
+        award,
+        period,
+        currency: award.currency,
+        used,
+        commands: Vec::new(),
+        exceptions: Vec::new(),
+        lines: BTreeMap::new(),
+    };
+    let mut participants: Vec<&Participant> = award
+        .participants
+        .iter()
+        .map(|&i| &state.participants[i as usize])
+        .collect();
+    participants.sort_by(|a, b| a.id.cmp(&b.id));
+    let mut rules_used = Vec::new();
+    for (rule, versions) in &award.rules {
+        if let Some(v) = award
+            .version_on(rule, period.first)
+            .or_else(|| versions.first())
+        {
+            rules_used.push(RuleUsed {
+                rule: rule.to_string(),
+                version: v.body.version,
+                shape: v.body.params.shape(),
+                effective: v.body.effective.to_string(),
+            });
+        }
+    }
+    for p in &participants {
+        for (rule, versions) in &award.rules {
+            let Some(first) = versions.first() else {
+                continue;
+            };
+            match &first.body.params {
+                RuleParams::C4tMonthly { .. } => c4t(&mut cx, p, rule)?,
+                RuleParams::Scholarship { .. } => scholarship(&mut cx, p, rule)?,
+                RuleParams::SeedCapital { .. } => seed(&mut cx, p, rule)?,
+            }
+        }
+    }
+    let mut lines = Vec::new();
+    let (mut entitlements, mut reversals, mut net) = (0, 0, 0i64);
+    for ((rule, line, kind), (n, a, rn, ra)) in &cx.lines {
+        entitlements += n;
+        reversals += rn;
+        if *kind == "payable" {
+            net += a - ra;
+        }
+        lines.push(LineTotal {
+            rule: rule.clone(),
+            budget_line: line.clone(),
+            kind,
+            entitlements: *n,
+            amount: cx.money(*a),
+            reversals: *rn,
+            reversed_amount: cx.money(*ra),
+            amount_minor: *a,
+            reversed_minor: *ra,
+        });
+    }
+    let mut exception_counts = BTreeMap::new();
+    for e in &cx.exceptions {
+        *exception_counts.entry(e.reason).or_insert(0) += 1;
+    }
+    let report = CycleReport {
+        award: award_id.to_string(),
+        period: period.to_string(),
+        currency: cx.currency.code().to_string(),
+        rules: rules_used,
+        participants: participants.len() as u64,
+        lines,
+        entitlements,
+        reversals,
+        net_payable: format_minor(net.into(), cx.currency),
+        exceptions: std::mem::take(&mut cx.exceptions),
+        exception_counts,
+        first_seq: None,
+        last_seq: None,
+        checkpoint_size: None,
+    };
+    Ok(Computed {
+        commands: cx.commands,
+        report,
+    })
+}
+
+fn c4t(cx: &mut Ctx<'_>, p: &Participant, rule: &Id) -> Result<(), Invalid> {
+    let period = cx.period;
+    let basis = Basis::c4t(period);
+    let live = p.entitlements.get(&basis).cloned();
+    let Some(version) = cx.award.version_on(rule, period.first) else {
+        if p.enrolments.is_empty() {
+            return Ok(());
+        }
+        let detail = format!("no version of rule {rule} is in force on {}", period.first);
+        cx.except(p, rule, reason::RULE_NOT_IN_FORCE, detail, None);
+        return Ok(());
+    };
+    let RuleParams::C4tMonthly {
+        line,
+        amount: full,
+        full_from_percent,
+        partial_from_percent,
+        cap,
+    } = &version.body.params
+    else {
+        return Ok(());
+    };
+    let full = amount(full, cx.currency, "amount")?;
+    let cap = amount(cap, cx.currency, "cap")?;
+    if p.enrolments.is_empty() {
+        cx.except(
+            p,
+            rule,
+            reason::NOT_ENROLLED,
+            "registered but enrolled in no cohort".into(),
+            None,
+        );
+        return Ok(());
+    }
+    let mut scheduled = 0i64;
+    let mut recorded = 0i64;
+    let mut attended = 0i64;
+    let mut evidence = Vec::new();
+    for e in &p.enrolments {
+        let Some(cohort) = cx.state.cohorts.get(&e.cohort) else {
+            continue;
+        };
+        let mut counted = false;
+        for &si in &cohort.sessions {
+            let s = &cx.state.sessions[si as usize];
+            if !period.contains(s.date) || s.date < e.date {
+                continue;
+            }
+            scheduled += 1;
+            counted = true;
+            if let Some(a) = p.attendance_at(si) {
+                recorded += 1;
+                evidence.push(a.seq);
+                if a.status == Presence::Present {
+                    attended += 1;
+                }
+            }
+        }
+        if counted {
+            evidence.push(e.seq);
+        }
+    }
+    // What the evidence entitles now (None: nothing), before the cap.
+    let mut desired: Option<i64> = None;
+    let mut memo = String::new();
+    if scheduled > 0 {
+        if recorded == 0 {
+            cx.except(
+                p,
+                rule,
+                reason::NO_ATTENDANCE_RECORDED,
+                format!("{scheduled} sessions scheduled in {period}, no attendance recorded"),
+                None,
+            );
+        } else {
+            if recorded < scheduled {
+                cx.except(
+                    p,
+                    rule,
+                    reason::ATTENDANCE_INCOMPLETE,
+                    format!(
+                        "{} of {scheduled} sessions in {period} have no attendance record; counted as absent",
+                        scheduled - recorded
+                    ),
+                    None,
+                );
+            }
+            let pct = attended * 100;
+            if pct >= i64::from(*full_from_percent) * scheduled {
+                desired = Some(full);
+            } else if pct >= i64::from(*partial_from_percent) * scheduled {
+                // Rounded down to the minor unit.
+                desired = Some(full * attended / scheduled);
+            } else {
+                cx.except(
+                    p,
+                    rule,
+                    reason::BELOW_THRESHOLD,
+                    format!(
+                        "attended {attended} of {scheduled} sessions ({}%), below {partial_from_percent}%",
+                        attended * 100 / scheduled
+                    ),
+                    None,
+                );
+            }
+            memo = format!(
+                "C4T {period}: attended {attended} of {scheduled} sessions ({}%)",
+                attended * 100 / scheduled
+            );
+        }
+    }
+    if let Some(d) = desired {
+        let room = cap - p.c4t_total(Some(&basis));
+        if room <= 0 {
+            cx.except(
+                p,
+                rule,
+                reason::CAP_REACHED,
+                format!("the cap of {} over the award is reached", cx.money(cap)),
+                Some(d),
+            );
+            desired = None;
+        } else if d > room {
+            cx.except(
+                p,
+                rule,
+                reason::CAPPED,
+                format!(
+                    "{} cut to {} to stay within the cap of {}",
+                    cx.money(d),
+                    cx.money(room),
+                    cx.money(cap)
+                ),
+                Some(d - room),
+            );
+            desired = Some(room);
+            memo = format!("{memo}, capped");
+        }
+    }
+    let award_id = cx.award.body.award.clone();
+    let expense = accounts::expense(&award_id, line);
+    let payable = accounts::participant_payable(&award_id, &p.id);
+    if let Some(l) = &live {
+        if Some(l.amount) == desired {
+            return Ok(());
+        }
+        // The evidence changed: reverse what was made, then make what is due now.
+        let rv = cx
+            .award
+            .rules
+            .get(&l.rule)
+            .and_then(|v| v.iter().find(|r| r.body.version == l.version))
+            .unwrap_or(version);
+        cx.except(
+            p,
+            rule,
+            reason::CORRECTED,
+            format!(
+                "entitlement seq {} of {} reversed after corrected or late evidence",
+                l.seq,
+                cx.money(l.amount)
+            ),
+            Some(l.amount),
+        );
+        cx.entitle(
+            p,
+            rv,
+            basis.clone(),
+            line,
+            "payable",
+            expense.clone(),
+            payable.clone(),
+            l.amount,
+            evidence.clone(),
+            format!(
+                "reversal of C4T {period} (seq {}): evidence corrected",
+                l.seq
+            ),
+            Some(l.seq),
+        )?;
+    }
+    if let Some(d) = desired {
+        if d > 0
+            && cx.fits(
+                p,
+                rule,
+                line,
+                d,
+                &format!("C4T {period} of {}", cx.money(d)),
+            )
+        {
+            cx.entitle(
+                p, version, basis, line, "payable", expense, payable, d, evidence, memo, None,
+            )?;
+        }
+    }
+    Ok(())
+}
+
+fn scholarship(cx: &mut Ctx<'_>, p: &Participant, rule: &Id) -> Result<(), Invalid> {
+    let period = cx.period;
+    let award_id = cx.award.body.award.clone();
+    for e in &p.enrolments {
+        let Some(cohort) = cx.state.cohorts.get(&e.cohort) else {
+            continue;
+        };
+        if cohort.body.pathway != Pathway::VocationalScholarship || e.date > period.last() {
+            continue;
+        }
+        let (Some(course), Some(provider)) = (&cohort.body.course, &cohort.body.provider) else {
+            continue;
+        };
+        // Tuition, once per cohort, to the provider.
+        let basis = Basis::tuition(&e.cohort);
+        if !p.entitlements.contains_key(&basis) {
+            match cx.award.version_on(rule, e.date) {
+                None => {
+                    let detail =
+                        format!("no version of rule {rule} in force on enrolment {}", e.date);
+                    cx.except(p, rule, reason::RULE_NOT_IN_FORCE, detail, None);
+                }
+                Some(v) => {
+                    if let RuleParams::Scholarship {
+                        tuition_line,
+                        tuition,
+                        ..
+                    } = &v.body.params
+                    {
+                        let minor = amount(tuition, cx.currency, "tuition")?;
+                        let what =
+                            format!("tuition of {} for cohort {}", cx.money(minor), e.cohort);
+                        if cx.fits(p, rule, tuition_line, minor, &what) {
+                            cx.entitle(
+                                p,
+                                v,
+                                basis,
+                                tuition_line,
+                                "payable",
+                                accounts::expense(&award_id, tuition_line),
+                                accounts::vendor_payable(&award_id, provider),
+                                minor,
+                                vec![e.seq],
+                                format!("scholarship tuition: {} in cohort {} ({course}), to {provider}", p.id, e.cohort),
+                                None,
+                            )?;
+                        }
+                    }
+                }
+            }
+        }
+        // The incentive, on a passed certification of the cohort's course.
+        let basis = Basis::incentive(course);
+        for c in p.certifications.iter().filter(|c| &c.course == course) {
+            if c.date > period.last() {
+                continue;
+            }
+            if c.result == Outcome::Failed {
+                if period.contains(c.date) {
+                    let detail = format!("certification in {course} failed on {}", c.date);
+                    cx.except(p, rule, reason::FAILED_CERTIFICATION, detail, None);
+                }
+                continue;
+            }
+            if p.entitlements.contains_key(&basis) {
+                continue;
+            }
+            let Some(v) = cx.award.version_on(rule, c.date) else {
+                let detail = format!(
+                    "no version of rule {rule} in force on certification {}",
+                    c.date
+                );
+                cx.except(p, rule, reason::RULE_NOT_IN_FORCE, detail, None);
+                continue;
+            };
+            if let RuleParams::Scholarship {
+                incentive_line,
+                incentive,
+                ..
+            } = &v.body.params
+            {
+                let minor = amount(incentive, cx.currency, "incentive")?;
+                let what = format!("incentive of {} for {course}", cx.money(minor));
+                if cx.fits(p, rule, incentive_line, minor, &what) {
+                    cx.entitle(
+                        p,
+                        v,
+                        basis.clone(),
+                        incentive_line,
+                        "payable",
+                        accounts::expense(&award_id, incentive_line),
+                        accounts::participant_payable(&award_id, &p.id),
+                        minor,
+                        vec![e.seq, c.seq],
+                        format!("scholarship incentive: {course} certified {}", c.date),
+                        None,
+                    )?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn seed(cx: &mut Ctx<'_>, p: &Participant, rule: &Id) -> Result<(), Invalid> {
+    if p.milestones.is_empty() {
+        return Ok(());
+    }
+    let period = cx.period;
+    let award_id = cx.award.body.award.clone();
+    let due: Vec<_> = p
+        .milestones
+        .iter()
+        .filter(|m| m.date <= period.last())
+        .collect();
+    let Some(plan) = due.iter().find(|m| m.milestone == Milestone::PlanApproved) else {
+        return Ok(());
+    };
+    if plan.result == Outcome::Failed {
+        if period.contains(plan.date) {
+            let detail = format!("business plan not approved at the visit of {}", plan.date);
+            cx.except(p, rule, reason::FAILED_MILESTONE, detail, None);
+        }
+        return Ok(());
+    }
+    // The obligation: made once, under the version in force on plan approval.
+    let obligation = p.entitlements.get(&Basis::seed_obligation()).cloned();
+    let (version, obligated) = match &obligation {
+        Some(o) => match cx
+            .award
+            .rules
+            .get(&o.rule)
+            .and_then(|v| v.iter().find(|r| r.body.version == o.version))
+        {
+            Some(v) => (v, o.amount),
+            None => return Ok(()),
+        },
+        None => {
+            let Some(v) = cx.award.version_on(rule, plan.date) else {
+                let detail = format!(
+                    "no version of rule {rule} in force on plan approval {}",
+                    plan.date
+                );
+                cx.except(p, rule, reason::RULE_NOT_IN_FORCE, detail, None);
+                return Ok(());
+            };
+            let RuleParams::SeedCapital {
+                line, obligation, ..
+            } = &v.body.params
+            else {
+                return Ok(());
+            };
+            let minor = amount(obligation, cx.currency, "obligation")?;
+            let what = format!("seed capital obligation of {}", cx.money(minor));
+            if !cx.fits(p, rule, line, minor, &what) {
+                if due
+                    .iter()
+                    .any(|m| m.milestone != Milestone::PlanApproved && m.result == Outcome::Passed)
+                {
+                    let detail = "a tranche milestone passed but its obligation could not be made"
+                        .to_string();
+                    cx.except(p, rule, reason::NO_OBLIGATION, detail, None);
+                }
+                return Ok(());
+            }
+            cx.entitle(
+                p,
+                v,
+                Basis::seed_obligation(),
+                line,
+                "obligation",
+                accounts::obligation(&award_id, line),
+                accounts::obligation_contra(&award_id, line),
+                minor,
+                vec![plan.seq],
+                format!(
+                    "seed capital committed: business plan approved {}",
+                    plan.date
+                ),
+                None,
+            )?;
+            (v, minor)
+        }
+    };
+    let RuleParams::SeedCapital {
+        line,
+        tranche_1,
+        tranche_2,
+        ..
+    } = &version.body.params
+    else {
+        return Ok(());
+    };
+    let mut liquidated: i64 = [Milestone::Tranche1, Milestone::Tranche2]
+        .iter()
+        .filter_map(|m| p.entitlements.get(&Basis::seed_liquidation(*m)))
+        .map(|e| e.amount)
+        .sum();
+    let released = p.entitlements.contains_key(&Basis::seed_release());
+    for m in due
+        .iter()
+        .filter(|m| m.milestone != Milestone::PlanApproved)
+    {
+        if m.result == Outcome::Failed {
+            if !released && obligated > liquidated {
+                let rest = obligated - liquidated;
+                cx.entitle(
+                    p,
+                    version,
+                    Basis::seed_release(),
+                    line,
+                    "obligation",
+                    accounts::obligation_contra(&award_id, line),
+                    accounts::obligation(&award_id, line),
+                    rest,
+                    vec![plan.seq, m.seq],
+                    format!(
+                        "seed capital released: milestone {} failed {}",
+                        m.milestone.as_str(),
+                        m.date
+                    ),
+                    None,
+                )?;
+                let detail = format!(
+                    "milestone {} failed at the visit of {}: {} of the obligation released, nothing more paid",
+                    m.milestone.as_str(),
+                    m.date,
+                    cx.money(rest)
+                );
+                cx.except(p, rule, reason::FAILED_MILESTONE, detail, Some(rest));
+            }
+            break;
+        }
+        let basis = Basis::seed_tranche(m.milestone);
+        if p.entitlements.contains_key(&basis) || released {
+            continue;
+        }
+        let text = if m.milestone == Milestone::Tranche1 {
+            tranche_1
+        } else {
+            tranche_2
+        };
+        let minor = amount(text, cx.currency, "tranche")?;
+        // Liquidate that part of the obligation first, then owe it: the line's use is unchanged.
+        cx.entitle(
+            p,
+            version,
+            Basis::seed_liquidation(m.milestone),
+            line,
+            "obligation",
+            accounts::obligation_contra(&award_id, line),
+            accounts::obligation(&award_id, line),
+            minor,
+            vec![plan.seq, m.seq],
+            format!(
+                "seed capital {} liquidates the obligation",
+                m.milestone.as_str()
+            ),
+            None,
+        )?;
+        cx.entitle(
+            p,
+            version,
+            basis,
+            line,
+            "payable",
+            accounts::expense(&award_id, line),
+            accounts::participant_payable(&award_id, &p.id),
+            minor,
+            vec![plan.seq, m.seq],
+            format!(
+                "seed capital {}: milestone verified {}",
+                m.milestone.as_str(),
+                m.date
+            ),
+            None,
+        )?;
+        liquidated += minor;
+    }
+    Ok(())
+}

@@ -1,0 +1,438 @@
+//! What people do with a programme, as ledger operations: open an award with its accounts,
+//! register partners and keys, open cohorts, schedule sessions, register participants (the
+//! personal data goes to the erasable store, the journal gets a pseudonym and a commitment),
+//! submit signed evidence, add rule versions and run cycles. The CLI and the API both call these.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use tranche_audit::account::{AccountName, AccountType};
+use tranche_audit::programme::{
+    accounts, attribute_commitment, AwardOpenBody, CohortOpenBody, CycleRunBody, Id,
+    ParticipantRegisterBody, Period, SessionBody, SessionScheduleBody,
+};
+use tranche_audit::record::canonical_bytes;
+use tranche_audit::Invalid;
+
+use crate::cycle::{self, CycleReport};
+use crate::domain::Command;
+use crate::programme::{PersonalData, ProgrammeCommand};
+use crate::store::StoreError;
+use crate::{keys, Appended, Ledger};
+
+/// Entitlements per append while a cycle posts (each batch one checkpoint).
+pub const CYCLE_BATCH: usize = 2_000;
+/// The longest personal-data field, in bytes.
+const MAX_PERSONAL_BYTES: usize = 200;
+
+/// The accounts an award opens: bank, fund, payments in transit, and per budget line its
+/// expense account and its memo obligation pair.
+pub fn award_commands(body: AwardOpenBody) -> Result<Vec<Command>, Invalid> {
+    body.check()?;
+    let a = &body.award;
+    let desc = |what: &str| Some(format!("{what} of award {a} ({})", body.donor));
+    let mut out = vec![Command::Programme(ProgrammeCommand::AwardOpen(
+        body.clone(),
+    ))];
+    let mut open = |name: String, t: AccountType, d: Option<String>| -> Result<(), Invalid> {
+        out.push(Command::OpenAccount {
+            name: AccountName::parse(&name)?,
+            account_type: t,
+            description: d,
+        });
+        Ok(())
+    };
+    open(accounts::bank(a), AccountType::Asset, desc("bank account"))?;
+    open(
+        accounts::fund(a),
+        AccountType::Equity,
+        desc("restricted fund"),
+    )?;
+    open(
+        accounts::transit(a),
+        AccountType::Liability,
+        desc("payments in transit"),
+    )?;
+    for l in &body.budget_lines {
+        open(
+            accounts::expense(a, &l.line),
+            AccountType::Expense,
+            Some(l.name.clone()),
+        )?;
+        open(
+            accounts::obligation(a, &l.line),
+            AccountType::Memo,
+            Some(format!("{}: obligations", l.name)),
+        )?;
+        open(
+            accounts::obligation_contra(a, &l.line),
+            AccountType::Memo,
+            Some(format!("{}: obligations (contra)", l.name)),
+        )?;
+    }
+    Ok(out)
+}
+
+/// A cohort and, optionally, its first sessions.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CohortInput {
+    #[serde(flatten)]
+    pub cohort: CohortOpenBody,
+    #[serde(default)]
+    pub sessions: Vec<SessionBody>,
+}
+
+/// A participant as a partner registers them. Only `award`, the pseudonym and the commitment
+/// reach the journal; the rest stays in the erasable participant store.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ParticipantInput {
+    pub award: String,
+    /// Required unless the caller is a partner (then it is the caller's own).
+    #[serde(default)]
+    pub partner: Option<String>,
+    pub name: String,
+    pub document: String,
+    #[serde(default)]
+    pub phone: Option<String>,
+    #[serde(default)]
+    pub bank_account: Option<String>,
+    #[serde(default)]
+    pub sex: Option<String>,
+    #[serde(default)]
+    pub nationality: Option<String>,
+    #[serde(default)]
+    pub province: Option<String>,
+    #[serde(default)]
+    pub pathway: Option<String>,
+    #[serde(default)]
+    pub age_band: Option<String>,
+}
+
+/// The disaggregation attributes, in the form the commitment covers.
+pub const ATTRIBUTES: [&str; 5] = ["sex", "nationality", "province", "pathway", "age_band"];
+
+/// Upper-case ASCII letters and digits only: "0912-345.678 " and "0912345678" are one number.
+pub fn normalise_document(text: &str) -> String {
+    text.chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_uppercase())
+        .collect()
+}
+
+fn personal_field(value: &str, field: &str, required: bool) -> Result<(), Invalid> {
+    if required && value.trim().is_empty() {
+        return Err(Invalid::new(
+            field,
+            "missing_field",
+            format!("{field} is required"),
+        ));
+    }
+    if value.len() > MAX_PERSONAL_BYTES || value.chars().any(char::is_control) {
+        return Err(Invalid::new(
+            field,
+            "invalid_text",
+            format!("at most {MAX_PERSONAL_BYTES} bytes, no control characters"),
+        ));
+    }
+    Ok(())
+}
+
+impl ParticipantInput {
+    pub fn check(&self) -> Result<(Id, String), Invalid> {
+        let award = Id::parse(&self.award).map_err(|e| e.within("award"))?;
+        personal_field(&self.name, "name", true)?;
+        personal_field(&self.document, "document", true)?;
+        let doc = normalise_document(&self.document);
+        if doc.len() < 4 {
+            return Err(Invalid::new(
+                "document",
+                "invalid_document",
+                "a document number has at least 4 letters or digits",
+            ));
+        }
+        for (field, v) in [
+            ("phone", &self.phone),
+            ("bank_account", &self.bank_account),
+            ("sex", &self.sex),
+            ("nationality", &self.nationality),
+            ("province", &self.province),
+            ("pathway", &self.pathway),
+            ("age_band", &self.age_band),
+        ] {
+            if let Some(v) = v {
+                personal_field(v, field, false)?;
+            }
+        }
+        Ok((award, doc))
+    }
+
+    /// The attributes object; a missing or blank value is "not stated".
+    pub fn attributes(&self) -> serde_json::Value {
+        let v = |x: &Option<String>| {
+            x.as_deref()
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .unwrap_or("not stated")
+                .to_string()
+        };
+        serde_json::json!({
+            "sex": v(&self.sex),
+            "nationality": v(&self.nationality),
+            "province": v(&self.province),
+            "pathway": v(&self.pathway),
+            "age_band": v(&self.age_band),
+        })
+    }
+}
+
+/// Where pseudonyms and salts come from: the OS by default, a seeded generator for the demo.
+pub trait Randomness: Send {
+    fn fill(&mut self, out: &mut [u8]);
+}
+
+/// The operating system's randomness.
+#[derive(Debug, Default)]
+pub struct OsRandom;
+
+impl Randomness for OsRandom {
+    fn fill(&mut self, out: &mut [u8]) {
+        if getrandom::getrandom(out).is_err() {
+            // No randomness at all is not a state to continue in.
+            panic!("the operating system has no randomness to give");
+        }
+    }
+}
+
+/// A deterministic generator (SplitMix64), for reproducible demos and tests.
+#[derive(Debug, Clone)]
+pub struct SeededRandom(pub u64);
+
+impl SeededRandom {
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+}
+
+impl Randomness for SeededRandom {
+    fn fill(&mut self, out: &mut [u8]) {
+        for chunk in out.chunks_mut(8) {
+            let v = self.next_u64().to_le_bytes();
+            chunk.copy_from_slice(&v[..chunk.len()]);
+        }
+    }
+}
+
+/// A new pseudonym: "p-" and 10 base32 characters (50 random bits).
+pub fn new_pseudonym(rng: &mut dyn Randomness) -> Id {
+    const ALPHABET: &[u8; 32] = b"abcdefghijkmnpqrstuvwxyz23456789";
+    let mut raw = [0u8; 10];
+    rng.fill(&mut raw);
+    let text: String = std::iter::once("p-".to_string())
+        .chain(
+            raw.iter()
+                .map(|b| (ALPHABET[(*b & 31) as usize] as char).to_string()),
+        )
+        .collect();
+    Id::parse(&text).unwrap_or_else(|_| unreachable!("the alphabet makes valid ids"))
+}
+
+impl Ledger {
+    /// The commands that register `inputs` for `partner` (or each input's own partner).
+    pub fn participant_commands(
+        &self,
+        inputs: &[ParticipantInput],
+        partner: Option<&Id>,
+        rng: &mut dyn Randomness,
+    ) -> Result<(Vec<Command>, Vec<Id>), Invalid> {
+        let mut commands = Vec::with_capacity(inputs.len() * 2);
+        let mut ids = Vec::with_capacity(inputs.len());
+        for (i, input) in inputs.iter().enumerate() {
+            let (award, doc) = input.check().map_err(|e| e.in_item(i))?;
+            let partner = match (partner, &input.partner) {
+                (Some(p), None) => p.clone(),
+                (Some(p), Some(q)) if q == p.as_str() => p.clone(),
+                (Some(p), Some(q)) => {
+                    return Err(Invalid::new(
+                        "partner",
+                        "partner_scope",
+                        format!("partner {p} cannot register participants for partner {q}"),
+                    )
+                    .in_item(i))
+                }
+                (None, Some(q)) => Id::parse(q).map_err(|e| e.within("partner").in_item(i))?,
+                (None, None) => {
+                    return Err(
+                        Invalid::new("partner", "missing_field", "partner is required").in_item(i),
+                    )
+                }
+            };
+            let participant = new_pseudonym(rng);
+            let mut salt = [0u8; 16];
+            rng.fill(&mut salt);
+            let attributes = input.attributes();
+            let commitment = attribute_commitment(&salt, &attributes);
+            let doc_hmac = hex::encode(keys::hmac_sha256(&self.participant_key, doc.as_bytes()));
+            let personal = serde_json::json!({
+                "name": input.name.trim(),
+                "document": input.document.trim(),
+                "phone": input.phone.as_deref().map(str::trim),
+                "bank_account": input.bank_account.as_deref().map(str::trim),
+            });
+            commands.push(Command::Programme(ProgrammeCommand::ParticipantRegister {
+                body: ParticipantRegisterBody {
+                    participant: participant.clone(),
+                    award: award.clone(),
+                    partner,
+                    commitment,
+                },
+                personal: Some(Box::new(PersonalData {
+                    doc_hmac,
+                    salt: hex::encode(salt),
+                    personal,
+                    attributes,
+                })),
+            }));
+            commands.push(Command::OpenAccount {
+                name: AccountName::parse(&accounts::participant_payable(&award, &participant))?,
+                account_type: AccountType::Liability,
+                description: None,
+            });
+            ids.push(participant);
+        }
+        Ok((commands, ids))
+    }
+
+    /// The commands that open a cohort (with its provider's payable account when new to the
+    /// award) and schedule its first sessions.
+    pub async fn cohort_commands(&self, input: CohortInput) -> Result<Vec<Command>, StoreError> {
+        input.cohort.check().map_err(StoreError::Invalid)?;
+        let mut out = vec![Command::Programme(ProgrammeCommand::CohortOpen(
+            input.cohort.clone(),
+        ))];
+        if let Some(provider) = &input.cohort.provider {
+            let known = {
+                let st = self.store().programme().await?;
+                st.awards
+                    .get(&input.cohort.award)
+                    .is_some_and(|a| a.vendors.contains(provider))
+            };
+            if !known {
+                let name = accounts::vendor_payable(&input.cohort.award, provider);
+                out.push(Command::OpenAccount {
+                    name: AccountName::parse(&name).map_err(StoreError::Invalid)?,
+                    account_type: AccountType::Liability,
+                    description: Some(format!("training provider {provider}")),
+                });
+            }
+        }
+        for chunk in input
+            .sessions
+            .chunks(tranche_audit::programme::MAX_SESSIONS_PER_RECORD)
+        {
+            out.push(Command::Programme(ProgrammeCommand::SessionSchedule(
+                SessionScheduleBody {
+                    cohort: input.cohort.cohort.clone(),
+                    sessions: chunk.to_vec(),
+                },
+            )));
+        }
+        Ok(out)
+    }
+
+    /// Budget used per line of an award: expense balance plus unliquidated obligations.
+    pub async fn budget_used(&self, award: &Id) -> Result<HashMap<Id, i64>, StoreError> {
+        let mut used: HashMap<Id, i64> = HashMap::new();
+        for prefix in ["expense", "obligation"] {
+            for row in self.store().balances(&format!("{prefix}:{award}")).await? {
+                if let Some(line) = crate::programme::budget_line_of(award, &row.account) {
+                    if row.account.starts_with(&format!("{prefix}:")) {
+                        *used.entry(line).or_default() += row.debit_minor - row.credit_minor;
+                    }
+                }
+            }
+        }
+        Ok(used)
+    }
+
+    /// Computes the cycle without posting anything.
+    pub async fn preview_cycle(
+        &self,
+        award: &Id,
+        period: Period,
+    ) -> Result<cycle::Computed, StoreError> {
+        let used = self.budget_used(award).await?;
+        let st = self.store().programme().await?;
+        cycle::compute(&st, award, period, used).map_err(StoreError::Invalid)
+    }
+
+    /// Runs the cycle of `award` for `period`: computes it, posts the entitlements in batches
+    /// (reporting `(posted, total)` to `progress`), and closes it with a `cycle.run` record
+    /// holding the report's digest. Safe to repeat and to resume after a crash: what is
+    /// already posted is never posted again.
+    pub async fn run_cycle(
+        &self,
+        award: &Id,
+        period: Period,
+        actor: &str,
+        now: DateTime<Utc>,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<CycleReport, StoreError> {
+        let _one_at_a_time = self.cycle_lock.lock().await;
+        let computed = self.preview_cycle(award, period).await?;
+        let already_run = {
+            let st = self.store().programme().await?;
+            st.awards
+                .get(award)
+                .is_some_and(|a| a.cycles.contains(&period))
+        };
+        let mut report = computed.report;
+        let total = computed.commands.len() as u64;
+        let mut posted = 0u64;
+        progress(0, total);
+        let mut last: Option<Appended> = None;
+        for chunk in computed.commands.chunks(CYCLE_BATCH) {
+            let appended = self.append(chunk, actor, now).await?;
+            if report.first_seq.is_none() {
+                report.first_seq = Some(appended.first_seq);
+            }
+            posted += appended.count;
+            progress(posted, total);
+            last = Some(appended);
+        }
+        if let Some(a) = &last {
+            report.last_seq = Some(a.first_seq + a.count - 1);
+            report.checkpoint_size = Some(a.checkpoint.size);
+        }
+        if total > 0 || !already_run {
+            let value = serde_json::to_value(&report)
+                .map_err(|e| StoreError::Corrupt(format!("cycle report: {e}")))?;
+            let digest = Sha256::digest(
+                canonical_bytes(&value).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            );
+            let body = CycleRunBody {
+                award: award.clone(),
+                period,
+                entitlements: report.entitlements,
+                reversals: report.reversals,
+                exceptions: report.exceptions.len() as u64,
+                report_sha256: hex::encode(digest),
+            };
+            // The report is returned exactly as hashed, so anyone can recompute the digest.
+            self.append(
+                &[Command::Programme(ProgrammeCommand::CycleRun(body))],
+                actor,
+                now,
+            )
+            .await?;
+        }
+        Ok(report)
+    }
+}
