@@ -122,6 +122,9 @@ pub enum Cmd {
     Checkpoint,
     /// Measure append and verification throughput and print the figures.
     Bench(crate::bench::BenchArgs),
+    /// Partner tools: generate a signing key, sign evidence CSV, submit it to a ledger.
+    #[command(subcommand)]
+    Partner(crate::partner::PartnerCmd),
 }
 
 #[derive(Debug, Subcommand)]
@@ -275,6 +278,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Cmd::Bench(args) => crate::bench::run(args).await,
         Cmd::Serve { listen } => serve(g, &listen).await,
         Cmd::Users(cmd) => users(g, cmd).await,
+        Cmd::Partner(cmd) => crate::partner::run(g, cmd).await,
     }
 }
 

@@ -5,5 +5,7 @@
 pub mod bench;
 /// The command line.
 pub mod cli;
+/// Partner tools: a partner's signing key, evidence CSV signed as statements, submission.
+pub mod partner;
 /// The HTTP server.
 pub mod server;
