@@ -122,6 +122,24 @@ pub enum Cmd {
     Checkpoint,
     /// Measure append and verification throughput and print the figures.
     Bench(crate::bench::BenchArgs),
+    /// Open and list awards (donor, currency, total, dates, budget lines).
+    #[command(subcommand)]
+    Award(crate::programme_cli::AwardCmd),
+    /// Open cohorts and schedule their sessions.
+    #[command(subcommand)]
+    Cohort(crate::programme_cli::CohortCmd),
+    /// Add versions of the rules that turn evidence into entitlements.
+    #[command(subcommand)]
+    Rule(crate::programme_cli::RuleCmd),
+    /// Register participants (pseudonymously), show them, erase their personal data.
+    #[command(subcommand)]
+    Participants(crate::programme_cli::ParticipantsCmd),
+    /// Record partner-signed evidence statements directly in the ledger.
+    #[command(subcommand)]
+    Evidence(crate::programme_cli::EvidenceCmd),
+    /// Run an entitlement cycle for an award and a month.
+    #[command(subcommand)]
+    Cycle(crate::programme_cli::CycleCmd),
     /// Partner tools: generate a signing key, sign evidence CSV, submit it to a ledger.
     #[command(subcommand)]
     Partner(crate::partner::PartnerCmd),
@@ -178,7 +196,7 @@ fn config(g: &Global, origin: Option<String>) -> Config {
     c
 }
 
-fn actor(g: &Global) -> String {
+pub(crate) fn actor(g: &Global) -> String {
     g.actor.clone().unwrap_or_else(|| {
         format!(
             "cli:{}",
@@ -187,7 +205,7 @@ fn actor(g: &Global) -> String {
     })
 }
 
-async fn open(g: &Global) -> anyhow::Result<Ledger> {
+pub(crate) async fn open(g: &Global) -> anyhow::Result<Ledger> {
     Ledger::open(&config(g, None))
         .await
         .context("Failed to open the ledger")
@@ -210,7 +228,7 @@ pub fn progress_bar(total: u64, what: &str) -> ProgressBar {
 }
 
 /// Prints a refusal and returns the exit code for bad input.
-fn refused(e: &StoreError) -> Option<ExitCode> {
+pub(crate) fn refused(e: &StoreError) -> Option<ExitCode> {
     match e {
         StoreError::Invalid(i) => {
             eprintln!("refused: {i}");
@@ -279,6 +297,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Cmd::Serve { listen } => serve(g, &listen).await,
         Cmd::Users(cmd) => users(g, cmd).await,
         Cmd::Partner(cmd) => crate::partner::run(g, cmd).await,
+        Cmd::Award(cmd) => crate::programme_cli::award(g, cmd).await,
+        Cmd::Cohort(cmd) => crate::programme_cli::cohort(g, cmd).await,
+        Cmd::Rule(cmd) => crate::programme_cli::rule(g, cmd).await,
+        Cmd::Participants(cmd) => crate::programme_cli::participants(g, cmd).await,
+        Cmd::Evidence(cmd) => crate::programme_cli::evidence(g, cmd).await,
+        Cmd::Cycle(cmd) => crate::programme_cli::cycle(g, cmd).await,
     }
 }
 

@@ -7,5 +7,7 @@ pub mod bench;
 pub mod cli;
 /// Partner tools: a partner's signing key, evidence CSV signed as statements, submission.
 pub mod partner;
+/// The programme commands: awards, cohorts, rules, participants, evidence, cycles.
+pub mod programme_cli;
 /// The HTTP server.
 pub mod server;

@@ -147,6 +147,22 @@ Plain HTTP only: reach a remote ledger through an SSH tunnel or a TLS-terminatin
 
 #[derive(Debug, Subcommand)]
 pub enum PartnerCmd {
+    /// Register a partner in the ledger (a journal record).
+    Register {
+        /// The partner id (letters, digits, '.', '_', '-').
+        #[arg(long)]
+        partner: String,
+        /// The partner's name.
+        #[arg(long)]
+        name: String,
+    },
+    /// Register, rotate or revoke a partner key in the ledger, from the JSON that `keygen`
+    /// prints ({"partner", "action": "register"|"rotate"|"revoke", "key_id", "public_key"?,
+    /// "replaces"?}).
+    Key {
+        /// The key JSON (one document, or JSON Lines).
+        file: PathBuf,
+    },
     /// Generate a partner's Ed25519 signing key and print what the ledger needs to register it.
     #[command(long_about = KEYGEN_HELP)]
     Keygen {
@@ -193,9 +209,14 @@ pub enum PartnerCmd {
     },
 }
 
-/// Runs one partner command. None of them opens the ledger, so `global` is not used.
-pub async fn run(_global: &Global, cmd: PartnerCmd) -> anyhow::Result<ExitCode> {
+/// Runs one partner command. keygen, sign and submit never open the ledger; register and key
+/// do.
+pub async fn run(global: &Global, cmd: PartnerCmd) -> anyhow::Result<ExitCode> {
     match cmd {
+        PartnerCmd::Register { partner, name } => {
+            crate::programme_cli::partner_register(global, &partner, &name).await
+        }
+        PartnerCmd::Key { file } => crate::programme_cli::partner_key(global, &file).await,
         PartnerCmd::Keygen {
             partner,
             out,

@@ -230,6 +230,31 @@ impl Randomness for SeededRandom {
     }
 }
 
+/// Randomness derived from the participant key and a context (HMAC in counter mode): the same
+/// request registers the same pseudonyms, so an idempotent retry is exactly a replay, while no
+/// one without the key can predict them.
+#[derive(Debug, Clone)]
+pub struct KeyedRandom {
+    key: [u8; 32],
+    context: Vec<u8>,
+    counter: u64,
+    buffer: Vec<u8>,
+}
+
+impl Randomness for KeyedRandom {
+    fn fill(&mut self, out: &mut [u8]) {
+        for b in out.iter_mut() {
+            if self.buffer.is_empty() {
+                let mut m = self.context.clone();
+                m.extend(self.counter.to_be_bytes());
+                self.counter += 1;
+                self.buffer = keys::hmac_sha256(&self.key, &m).to_vec();
+            }
+            *b = self.buffer.pop().unwrap_or_default();
+        }
+    }
+}
+
 /// A new pseudonym: "p-" and 10 base32 characters (50 random bits).
 pub fn new_pseudonym(rng: &mut dyn Randomness) -> Id {
     const ALPHABET: &[u8; 32] = b"abcdefghijkmnpqrstuvwxyz23456789";
@@ -245,6 +270,18 @@ pub fn new_pseudonym(rng: &mut dyn Randomness) -> Id {
 }
 
 impl Ledger {
+    /// Randomness for `context` that a retry of the same request reproduces.
+    pub fn keyed_random(&self, context: &[u8]) -> KeyedRandom {
+        let mut c = b"tranche/participants/v1\n".to_vec();
+        c.extend(context);
+        KeyedRandom {
+            key: *self.participant_key,
+            context: c,
+            counter: 0,
+            buffer: Vec::new(),
+        }
+    }
+
     /// The commands that register `inputs` for `partner` (or each input's own partner).
     pub fn participant_commands(
         &self,
@@ -383,7 +420,7 @@ impl Ledger {
         period: Period,
         actor: &str,
         now: DateTime<Utc>,
-        progress: &mut dyn FnMut(u64, u64),
+        progress: &mut (dyn FnMut(u64, u64) + Send),
     ) -> Result<CycleReport, StoreError> {
         let _one_at_a_time = self.cycle_lock.lock().await;
         let computed = self.preview_cycle(award, period).await?;

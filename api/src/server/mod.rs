@@ -8,6 +8,8 @@ pub mod auth;
 pub mod error;
 /// Prometheus metrics.
 pub mod metrics;
+/// The programme handlers: awards, partners, cohorts, participants, evidence, rules, cycles.
+pub mod programme;
 /// The handlers.
 pub mod routes;
 /// Group commit.
@@ -70,6 +72,21 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/users"),
     ("POST", "/v1/users"),
     ("POST", "/v1/users/{name}/revoke"),
+    ("GET", "/v1/awards"),
+    ("POST", "/v1/awards"),
+    ("GET", "/v1/awards/{award}"),
+    ("GET", "/v1/partners"),
+    ("POST", "/v1/partners"),
+    ("POST", "/v1/partners/{partner}/keys"),
+    ("GET", "/v1/cohorts"),
+    ("POST", "/v1/cohorts"),
+    ("POST", "/v1/cohorts/{cohort}/sessions"),
+    ("POST", "/v1/participants"),
+    ("GET", "/v1/participants/{participant}"),
+    ("POST", "/v1/participants/{participant}/erase"),
+    ("POST", "/v1/evidence"),
+    ("POST", "/v1/rules"),
+    ("POST", "/v1/cycles"),
 ];
 
 struct BearerAuth;
@@ -99,6 +116,11 @@ impl Modify for BearerAuth {
         routes::open_account, routes::close_account, routes::transactions, routes::post_transaction,
         routes::post_batch, routes::reverse_transaction, routes::list_users, routes::create_user,
         routes::revoke_user, routes::me,
+        programme::awards, programme::open_award, programme::award, programme::partners,
+        programme::register_partner, programme::partner_key, programme::cohorts,
+        programme::open_cohort, programme::schedule_sessions, programme::register_participants,
+        programme::participant, programme::erase_participant, programme::submit_evidence,
+        programme::add_rule, programme::run_cycle,
     ),
     components(schemas(error::Problem)),
     modifiers(&BearerAuth),
@@ -198,6 +220,7 @@ async fn not_found() -> ApiError {
 
 /// The router with every route, limit and middleware.
 pub fn router(state: AppState) -> Router {
+    use programme as p;
     use routes as r;
     Router::new()
         .route("/healthz", get(healthz))
@@ -227,6 +250,21 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/me", get(r::me))
         .route("/v1/users", get(r::list_users).post(r::create_user))
         .route("/v1/users/{name}/revoke", post(r::revoke_user))
+        .route("/v1/awards", get(p::awards).post(p::open_award))
+        .route("/v1/awards/{award}", get(p::award))
+        .route("/v1/partners", get(p::partners).post(p::register_partner))
+        .route("/v1/partners/{partner}/keys", post(p::partner_key))
+        .route("/v1/cohorts", get(p::cohorts).post(p::open_cohort))
+        .route("/v1/cohorts/{cohort}/sessions", post(p::schedule_sessions))
+        .route("/v1/participants", post(p::register_participants))
+        .route("/v1/participants/{participant}", get(p::participant))
+        .route(
+            "/v1/participants/{participant}/erase",
+            post(p::erase_participant),
+        )
+        .route("/v1/evidence", post(p::submit_evidence))
+        .route("/v1/rules", post(p::add_rule))
+        .route("/v1/cycles", post(p::run_cycle))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), observe))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -272,7 +272,7 @@ pub struct ExportQuery {
 
 // ---------- helpers ----------
 
-fn page_limit(limit: Option<u32>) -> ApiResult<u32> {
+pub(super) fn page_limit(limit: Option<u32>) -> ApiResult<u32> {
     let limit = limit.unwrap_or(100);
     if limit == 0 || limit > MAX_PAGE {
         return Err(ApiError::bad_request(
@@ -284,7 +284,10 @@ fn page_limit(limit: Option<u32>) -> ApiResult<u32> {
     Ok(limit)
 }
 
-fn json_body(headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> ApiResult<Bytes> {
+pub(super) fn json_body(
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Bytes> {
     let body = body.map_err(|r| {
         let status = r.status();
         let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
@@ -313,7 +316,7 @@ fn json_body(headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> ApiRes
     Ok(body)
 }
 
-fn idempotency_key(headers: &HeaderMap) -> ApiResult<String> {
+pub(super) fn idempotency_key(headers: &HeaderMap) -> ApiResult<String> {
     let key = headers
         .get("idempotency-key")
         .ok_or_else(|| {
@@ -338,7 +341,7 @@ fn idempotency_key(headers: &HeaderMap) -> ApiResult<String> {
 
 /// The request's identity for idempotency: method, path and the body's canonical JSON (so
 /// whitespace and key order do not matter).
-fn request_hash(path: &str, body: &[u8]) -> [u8; 32] {
+pub(super) fn request_hash(path: &str, body: &[u8]) -> [u8; 32] {
     let canonical = serde_json::from_slice::<serde_json::Value>(body)
         .ok()
         .and_then(|v| tranche_audit::record::canonical_bytes(&v).ok())
@@ -352,7 +355,7 @@ fn request_hash(path: &str, body: &[u8]) -> [u8; 32] {
 }
 
 /// Submits commands through the group-commit writer, honouring the Idempotency-Key.
-async fn write(
+pub(super) async fn write(
     state: &AppState,
     caller: &Caller,
     headers: &HeaderMap,
@@ -360,6 +363,30 @@ async fn write(
     body: &[u8],
     commands: Vec<Command>,
 ) -> ApiResult<Response> {
+    let (outcome, replayed) = submit(state, caller, headers, path, body, commands).await?;
+    let response = Json(AppendResponse::from(outcome));
+    Ok(if replayed {
+        (
+            StatusCode::CREATED,
+            [("idempotent-replayed", "true")],
+            response,
+        )
+            .into_response()
+    } else {
+        (StatusCode::CREATED, response).into_response()
+    })
+}
+
+/// Submits commands through the group-commit writer, honouring the Idempotency-Key; returns the
+/// outcome and whether it is the replay of an earlier identical request.
+pub(super) async fn submit(
+    state: &AppState,
+    caller: &Caller,
+    headers: &HeaderMap,
+    path: &str,
+    body: &[u8],
+    commands: Vec<Command>,
+) -> ApiResult<(Outcome, bool)> {
     let key = idempotency_key(headers)?;
     let request = GroupRequest {
         actor: caller.actor(),
@@ -371,15 +398,8 @@ async fn write(
         }),
     };
     match state.writer.submit(request).await {
-        Ok(GroupOutcome::Appended(o)) => {
-            Ok((StatusCode::CREATED, Json(AppendResponse::from(o))).into_response())
-        }
-        Ok(GroupOutcome::Replayed(o)) => Ok((
-            StatusCode::CREATED,
-            [("idempotent-replayed", "true")],
-            Json(AppendResponse::from(o)),
-        )
-            .into_response()),
+        Ok(GroupOutcome::Appended(o)) => Ok((o, false)),
+        Ok(GroupOutcome::Replayed(o)) => Ok((o, true)),
         Ok(GroupOutcome::Refused(inv)) => Err(inv.into()),
         Ok(GroupOutcome::KeyReused) => Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -396,7 +416,7 @@ async fn write(
     }
 }
 
-fn fmt_minor(minor: i128, code: &str) -> String {
+pub(super) fn fmt_minor(minor: i128, code: &str) -> String {
     Currency::parse(code).map_or_else(|_| minor.to_string(), |c| format_minor(minor, c))
 }
 

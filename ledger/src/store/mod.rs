@@ -342,6 +342,24 @@ impl Store {
         dispatch!(self, s => s.revoke_user(name, at).await)
     }
 
+    /// The stored (request hash, outcome) of an idempotency key (for writes that are not a
+    /// plain append, such as a cycle run).
+    pub async fn idempotent_get(&self, user: &str, key: &str) -> Result<Option<(Vec<u8>, String)>> {
+        dispatch!(self, s => s.idempotent_get(user, key).await)
+    }
+
+    /// Remembers the outcome of such a write; the first one stored wins.
+    pub async fn idempotent_put(
+        &self,
+        user: &str,
+        key: &str,
+        hash: &[u8],
+        outcome: &str,
+        at: &str,
+    ) -> Result<()> {
+        dispatch!(self, s => s.idempotent_put(user, key, hash, outcome, at).await)
+    }
+
     /// Forgets idempotency keys created before `before` (RFC 3339).
     pub async fn purge_idempotency(&self, before: &str) -> Result<u64> {
         dispatch!(self, s => s.purge_idempotency(before).await)

@@ -420,6 +420,42 @@ impl PgStore {
         Ok(done.rows_affected() == 1)
     }
 
+    /// The stored (request hash, outcome) of an idempotency key, if any.
+    pub async fn idempotent_get(&self, user: &str, key: &str) -> Result<Option<(Vec<u8>, String)>> {
+        let row = sqlx::query(
+            "SELECT request_hash, outcome FROM idempotency WHERE user_name = $1 AND key = $2",
+        )
+        .bind(user)
+        .bind(key)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| -> Result<_> { Ok((r.try_get("request_hash")?, r.try_get("outcome")?)) })
+            .transpose()
+    }
+
+    /// Remembers an outcome for an idempotency key; the first one stored wins.
+    pub async fn idempotent_put(
+        &self,
+        user: &str,
+        key: &str,
+        hash: &[u8],
+        outcome: &str,
+        at: &str,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO idempotency (user_name, key, request_hash, outcome, created_at)
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+        )
+        .bind(user)
+        .bind(key)
+        .bind(hash)
+        .bind(outcome)
+        .bind(at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     pub async fn purge_idempotency(&self, before: &str) -> Result<u64> {
         let done = sqlx::query("DELETE FROM idempotency WHERE created_at < $1")
             .bind(before)

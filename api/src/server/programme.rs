@@ -1,0 +1,843 @@
+//! The programme routes: awards, partners and their keys, cohorts and sessions, participants
+//! (personal data in, pseudonyms out), partner-signed evidence, rule versions and cycles.
+//! Bodies of programme records are the journal's own (docs/FORMAT.md); this module checks who
+//! may send them and turns them into ledger commands.
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use tranche_audit::money::format_minor;
+use tranche_audit::programme::{
+    AwardOpenBody, EvidenceBody, Id, PartnerKeyBody, PartnerRegisterBody, Period, RuleVersionBody,
+    SessionBody, SessionScheduleBody,
+};
+use tranche_ledger::domain::Command;
+use tranche_ledger::operations::{award_commands, CohortInput, ParticipantInput};
+use tranche_ledger::programme::ProgrammeCommand;
+use utoipa::{IntoParams, ToSchema};
+
+use super::auth::{Caller, Role, Rule, ADMIN, FINANCE_WRITE, LEDGER_READ};
+use super::error::{parse_json, ApiError, ApiResult, Problem};
+use super::routes::{json_body, request_hash, submit, write, AppendResponse};
+use super::AppState;
+
+/// Finance staff and the partner itself (scoped to its own data).
+const PARTNER_OR_FINANCE: Rule = Rule(&[Role::Admin, Role::Preparer, Role::Partner]);
+/// Who may read programme structure: ledger readers and partners (their own part).
+const PROGRAMME_READ: Rule = Rule(&[
+    Role::Admin,
+    Role::Preparer,
+    Role::Approver,
+    Role::Auditor,
+    Role::Partner,
+]);
+/// The most participants one registration request may carry.
+pub const MAX_REGISTRATIONS: usize = 1_000;
+
+fn id(text: &str, field: &str) -> ApiResult<Id> {
+    Id::parse(text).map_err(|e| ApiError::from(e.within(field)).status(StatusCode::NOT_FOUND))
+}
+
+/// A partner caller may act only for itself.
+fn own_partner(caller: &Caller, partner: &Id, field: &str) -> ApiResult<()> {
+    if caller.role == Role::Partner && caller.partner.as_deref() != Some(partner.as_str()) {
+        return Err(ApiError::forbidden(format!(
+            "a partner token may act only for its own partner, not for {partner}"
+        ))
+        .field(field)
+        .code("partner_scope"));
+    }
+    Ok(())
+}
+
+// ---------- awards ----------
+
+#[utoipa::path(post, path = "/v1/awards", tag = "programme",
+    request_body(content = Object, description = "An award.open body: award, donor, currency, total, start, end, budget_lines[] (see docs/FORMAT.md)"),
+    params(("Idempotency-Key" = String, Header)),
+    responses((status = 201, body = AppendResponse), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub async fn open_award(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Response> {
+    caller.require(FINANCE_WRITE)?;
+    let body = json_body(&headers, body)?;
+    let award: AwardOpenBody = parse_json(&body)?;
+    let commands = award_commands(award)?;
+    write(&state, &caller, &headers, "/v1/awards", &body, commands).await
+}
+
+/// One budget line and where it stands.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct BudgetLineDoc {
+    pub line: String,
+    pub name: String,
+    pub participant_support: bool,
+    pub authorised: String,
+    /// Expensed plus unliquidated obligations.
+    pub used: String,
+    pub remaining: String,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RuleDoc {
+    pub rule: String,
+    pub version: u64,
+    pub effective: String,
+    pub shape: String,
+    pub seq: u64,
+    #[schema(value_type = Object)]
+    pub params: serde_json::Value,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AwardDoc {
+    pub award: String,
+    pub donor: String,
+    pub currency: String,
+    pub total: String,
+    pub start: String,
+    pub end: String,
+    pub seq: u64,
+    pub participants: u64,
+    pub cohorts: u64,
+    pub budget_lines: Vec<BudgetLineDoc>,
+    pub rules: Vec<RuleDoc>,
+    /// Periods a cycle has run for.
+    pub cycles: Vec<String>,
+}
+
+async fn award_doc(state: &AppState, award: &Id) -> ApiResult<AwardDoc> {
+    let used = state.ledger.budget_used(award).await?;
+    let st = state.ledger.store().programme().await?;
+    let a = st
+        .awards
+        .get(award)
+        .ok_or_else(|| ApiError::not_found(format!("award {award} is not open")))?;
+    let money = |m: i64| format_minor(m.into(), a.currency);
+    let budget_lines = a
+        .body
+        .budget_lines
+        .iter()
+        .map(|l| {
+            let authorised = a.authorised.get(&l.line).copied().unwrap_or(0);
+            let u = used.get(&l.line).copied().unwrap_or(0);
+            BudgetLineDoc {
+                line: l.line.to_string(),
+                name: l.name.clone(),
+                participant_support: l.participant_support,
+                authorised: money(authorised),
+                used: money(u),
+                remaining: money(authorised - u),
+            }
+        })
+        .collect();
+    let rules = a
+        .rules
+        .values()
+        .flatten()
+        .map(|v| RuleDoc {
+            rule: v.body.rule.to_string(),
+            version: v.body.version,
+            effective: v.body.effective.to_string(),
+            shape: v.body.params.shape().to_string(),
+            seq: v.seq,
+            params: serde_json::to_value(&v.body.params).unwrap_or_default(),
+        })
+        .collect();
+    Ok(AwardDoc {
+        award: award.to_string(),
+        donor: a.body.donor.clone(),
+        currency: a.currency.code().to_string(),
+        total: a.body.total.clone(),
+        start: a.body.start.to_string(),
+        end: a.body.end.to_string(),
+        seq: a.seq,
+        participants: a.participants.len() as u64,
+        cohorts: st
+            .cohorts
+            .values()
+            .filter(|c| &c.body.award == award)
+            .count() as u64,
+        budget_lines,
+        rules,
+        cycles: a.cycles.iter().map(ToString::to_string).collect(),
+    })
+}
+
+#[utoipa::path(get, path = "/v1/awards", tag = "programme",
+    responses((status = 200, body = Vec<AwardDoc>), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub async fn awards(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Json<Vec<AwardDoc>>> {
+    caller.require(LEDGER_READ)?;
+    let mut ids: Vec<Id> = state
+        .ledger
+        .store()
+        .programme()
+        .await?
+        .awards
+        .keys()
+        .cloned()
+        .collect();
+    ids.sort();
+    let mut out = Vec::with_capacity(ids.len());
+    for a in &ids {
+        out.push(award_doc(&state, a).await?);
+    }
+    Ok(Json(out))
+}
+
+#[utoipa::path(get, path = "/v1/awards/{award}", tag = "programme", params(("award" = String, Path)),
+    responses((status = 200, body = AwardDoc), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub async fn award(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(award): Path<String>,
+) -> ApiResult<Json<AwardDoc>> {
+    caller.require(LEDGER_READ)?;
+    let award = id(&award, "award")?;
+    Ok(Json(award_doc(&state, &award).await?))
+}
+
+// ---------- partners and keys ----------
+
+#[utoipa::path(post, path = "/v1/partners", tag = "programme",
+    request_body(content = Object, description = "A partner.register body: {partner, name}"),
+    params(("Idempotency-Key" = String, Header)),
+    responses((status = 201, body = AppendResponse), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub async fn register_partner(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Response> {
+    caller.require(ADMIN)?;
+    let body = json_body(&headers, body)?;
+    let partner: PartnerRegisterBody = parse_json(&body)?;
+    let command = Command::Programme(ProgrammeCommand::PartnerRegister(partner));
+    write(
+        &state,
+        &caller,
+        &headers,
+        "/v1/partners",
+        &body,
+        vec![command],
+    )
+    .await
+}
+
+#[utoipa::path(post, path = "/v1/partners/{partner}/keys", tag = "programme",
+    params(("partner" = String, Path), ("Idempotency-Key" = String, Header)),
+    request_body(content = Object, description = "A partner.key body: {partner, action: register|rotate|revoke, key_id, public_key?, replaces?} as printed by `tranche partner keygen`"),
+    responses((status = 201, body = AppendResponse), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub async fn partner_key(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(partner): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Response> {
+    caller.require(ADMIN)?;
+    let partner = id(&partner, "partner")?;
+    let body = json_body(&headers, body)?;
+    let key: PartnerKeyBody = parse_json(&body)?;
+    if key.partner != partner {
+        return Err(ApiError::bad_request(
+            "partner_mismatch",
+            "partner",
+            format!("the body names partner {}, the path {partner}", key.partner),
+        ));
+    }
+    let path = format!("/v1/partners/{partner}/keys");
+    let command = Command::Programme(ProgrammeCommand::PartnerKey(key));
+    write(&state, &caller, &headers, &path, &body, vec![command]).await
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct KeyDoc {
+    pub key_id: String,
+    pub public_key: String,
+    pub registered_seq: u64,
+    pub revoked_seq: Option<u64>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct PartnerDoc {
+    pub partner: String,
+    pub name: String,
+    pub seq: u64,
+    pub keys: Vec<KeyDoc>,
+    pub cohorts: Vec<String>,
+    pub batches: u64,
+}
+
+#[utoipa::path(get, path = "/v1/partners", tag = "programme",
+    responses((status = 200, body = Vec<PartnerDoc>), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub async fn partners(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Json<Vec<PartnerDoc>>> {
+    caller.require(PROGRAMME_READ)?;
+    let st = state.ledger.store().programme().await?;
+    let mut out: Vec<PartnerDoc> = st
+        .partners
+        .iter()
+        .filter(|(pid, _)| {
+            caller.role != Role::Partner || caller.partner.as_deref() == Some(pid.as_str())
+        })
+        .map(|(pid, p)| {
+            let mut cohorts: Vec<String> = st
+                .cohorts
+                .iter()
+                .filter(|(_, c)| &c.body.partner == pid)
+                .map(|(c, _)| c.to_string())
+                .collect();
+            cohorts.sort();
+            PartnerDoc {
+                partner: pid.to_string(),
+                name: p.name.clone(),
+                seq: p.seq,
+                keys: p
+                    .keys
+                    .iter()
+                    .filter_map(|k| st.keys.get(k).map(|pk| (k, pk)))
+                    .map(|(k, pk)| KeyDoc {
+                        key_id: k.clone(),
+                        public_key: tranche_audit::programme::public_key_text(&pk.key),
+                        registered_seq: pk.from_seq,
+                        revoked_seq: pk.revoked_seq,
+                    })
+                    .collect(),
+                cohorts,
+                batches: p.batches.len() as u64,
+            }
+        })
+        .collect();
+    out.sort_by(|a, b| a.partner.cmp(&b.partner));
+    Ok(Json(out))
+}
+
+// ---------- cohorts and sessions ----------
+
+#[utoipa::path(post, path = "/v1/cohorts", tag = "programme",
+    request_body(content = Object, description = "A cohort.open body {cohort, award, partner, pathway, name, course?, provider?} with optional sessions: [{session, date}]"),
+    params(("Idempotency-Key" = String, Header)),
+    responses((status = 201, body = AppendResponse), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub async fn open_cohort(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Response> {
+    caller.require(FINANCE_WRITE)?;
+    let body = json_body(&headers, body)?;
+    let input: CohortInput = parse_json(&body)?;
+    let commands = state.ledger.cohort_commands(input).await?;
+    write(&state, &caller, &headers, "/v1/cohorts", &body, commands).await
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SessionsRequest {
+    #[schema(value_type = Vec<Object>)]
+    pub sessions: Vec<SessionBody>,
+}
+
+#[utoipa::path(post, path = "/v1/cohorts/{cohort}/sessions", tag = "programme",
+    params(("cohort" = String, Path), ("Idempotency-Key" = String, Header)),
+    request_body = SessionsRequest,
+    responses((status = 201, body = AppendResponse), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub async fn schedule_sessions(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(cohort): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Response> {
+    caller.require(PARTNER_OR_FINANCE)?;
+    let cohort = id(&cohort, "cohort")?;
+    let owner = {
+        let st = state.ledger.store().programme().await?;
+        st.cohorts.get(&cohort).map(|c| c.body.partner.clone())
+    };
+    let owner =
+        owner.ok_or_else(|| ApiError::not_found(format!("cohort {cohort} does not exist")))?;
+    own_partner(&caller, &owner, "cohort")?;
+    let body = json_body(&headers, body)?;
+    let req: SessionsRequest = parse_json(&body)?;
+    let commands = req
+        .sessions
+        .chunks(tranche_audit::programme::MAX_SESSIONS_PER_RECORD)
+        .map(|c| {
+            Command::Programme(ProgrammeCommand::SessionSchedule(SessionScheduleBody {
+                cohort: cohort.clone(),
+                sessions: c.to_vec(),
+            }))
+        })
+        .collect::<Vec<_>>();
+    if commands.is_empty() {
+        return Err(ApiError::bad_request(
+            "invalid_sessions",
+            "sessions",
+            "at least one session",
+        ));
+    }
+    let path = format!("/v1/cohorts/{cohort}/sessions");
+    write(&state, &caller, &headers, &path, &body, commands).await
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SessionDoc {
+    pub session: String,
+    pub date: String,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct CohortDoc {
+    pub cohort: String,
+    pub award: String,
+    pub partner: String,
+    pub pathway: String,
+    pub name: String,
+    pub course: Option<String>,
+    pub provider: Option<String>,
+    pub seq: u64,
+    pub sessions: Vec<SessionDoc>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct CohortQuery {
+    /// Only cohorts of this award.
+    pub award: Option<String>,
+}
+
+#[utoipa::path(get, path = "/v1/cohorts", tag = "programme", params(CohortQuery),
+    responses((status = 200, body = Vec<CohortDoc>), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub async fn cohorts(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<CohortQuery>,
+) -> ApiResult<Json<Vec<CohortDoc>>> {
+    caller.require(PROGRAMME_READ)?;
+    let st = state.ledger.store().programme().await?;
+    let mut out: Vec<CohortDoc> = st
+        .cohorts
+        .iter()
+        .filter(|(_, c)| {
+            q.award
+                .as_deref()
+                .is_none_or(|a| c.body.award.as_str() == a)
+        })
+        .filter(|(_, c)| {
+            caller.role != Role::Partner
+                || caller.partner.as_deref() == Some(c.body.partner.as_str())
+        })
+        .map(|(cid, c)| CohortDoc {
+            cohort: cid.to_string(),
+            award: c.body.award.to_string(),
+            partner: c.body.partner.to_string(),
+            pathway: c.body.pathway.as_str().to_string(),
+            name: c.body.name.clone(),
+            course: c.body.course.as_ref().map(ToString::to_string),
+            provider: c.body.provider.as_ref().map(ToString::to_string),
+            seq: c.seq,
+            sessions: c
+                .sessions
+                .iter()
+                .map(|&i| {
+                    let s = &st.sessions[i as usize];
+                    SessionDoc {
+                        session: s.id.to_string(),
+                        date: s.date.to_string(),
+                    }
+                })
+                .collect(),
+        })
+        .collect();
+    out.sort_by(|a, b| a.cohort.cmp(&b.cohort));
+    Ok(Json(out))
+}
+
+// ---------- participants ----------
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RegisteredDoc {
+    /// The pseudonyms given, in the order of the request.
+    pub participants: Vec<String>,
+    pub first_seq: u64,
+    pub count: u64,
+    pub checkpoint_size: u64,
+    pub checkpoint_root: String,
+}
+
+#[utoipa::path(post, path = "/v1/participants", tag = "programme",
+    request_body(content = Object, description = "One participant or an array: {award, partner?, name, document, phone?, bank_account?, sex?, nationality?, province?, pathway?, age_band?}. Personal data goes to the erasable participant store; the journal gets a pseudonym and a salted commitment."),
+    params(("Idempotency-Key" = String, Header)),
+    responses((status = 201, body = RegisteredDoc), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub async fn register_participants(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Response> {
+    caller.require(PARTNER_OR_FINANCE)?;
+    let body = json_body(&headers, body)?;
+    let inputs: Vec<ParticipantInput> =
+        if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+            parse_json(&body)?
+        } else {
+            vec![parse_json(&body)?]
+        };
+    if inputs.is_empty() || inputs.len() > MAX_REGISTRATIONS {
+        return Err(ApiError::bad_request(
+            "invalid_batch",
+            "",
+            format!("1 to {MAX_REGISTRATIONS} participants per request"),
+        ));
+    }
+    let partner = match caller.role {
+        Role::Partner => {
+            let p = caller.partner.as_deref().unwrap_or_default();
+            Some(Id::parse(p).map_err(ApiError::from)?)
+        }
+        _ => None,
+    };
+    // Pseudonyms derive from the request, so a retry registers exactly the same ones.
+    let key = super::routes::idempotency_key(&headers)?;
+    let mut rng = state
+        .ledger
+        .keyed_random(format!("{}\n{}\n", caller.name, key).as_bytes());
+    let (commands, ids) = state
+        .ledger
+        .participant_commands(&inputs, partner.as_ref(), &mut rng)?;
+    let (o, replayed) = submit(
+        &state,
+        &caller,
+        &headers,
+        "/v1/participants",
+        &body,
+        commands,
+    )
+    .await?;
+    let doc = RegisteredDoc {
+        participants: ids.iter().map(ToString::to_string).collect(),
+        first_seq: o.first_seq,
+        count: o.count,
+        checkpoint_size: o.checkpoint_size,
+        checkpoint_root: o.checkpoint_root,
+    };
+    Ok(if replayed {
+        (
+            StatusCode::CREATED,
+            [("idempotent-replayed", "true")],
+            Json(doc),
+        )
+            .into_response()
+    } else {
+        (StatusCode::CREATED, Json(doc)).into_response()
+    })
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct EntitlementDoc {
+    pub basis: String,
+    pub seq: u64,
+    pub amount: String,
+    pub rule: String,
+    pub version: u64,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct EvidenceDoc {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub what: String,
+    pub value: String,
+    pub date: Option<String>,
+    pub seq: u64,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ParticipantDoc {
+    pub participant: String,
+    pub award: String,
+    pub partner: String,
+    pub registered_seq: u64,
+    /// Name, document, phone, bank account: absent once erased, and for roles that may not see it.
+    #[schema(value_type = Option<Object>)]
+    pub personal: Option<serde_json::Value>,
+    #[schema(value_type = Option<Object>)]
+    pub attributes: Option<serde_json::Value>,
+    pub erased_at: Option<String>,
+    pub evidence: Vec<EvidenceDoc>,
+    /// Live (not reversed) entitlements.
+    pub entitlements: Vec<EntitlementDoc>,
+    pub c4t_total: String,
+}
+
+#[utoipa::path(get, path = "/v1/participants/{participant}", tag = "programme",
+    params(("participant" = String, Path)),
+    responses((status = 200, body = ParticipantDoc), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub async fn participant(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(participant): Path<String>,
+) -> ApiResult<Json<ParticipantDoc>> {
+    caller.require(PROGRAMME_READ)?;
+    let pid = id(&participant, "participant")?;
+    let mut doc = {
+        let st = state.ledger.store().programme().await?;
+        let p = st
+            .participant(&pid)
+            .ok_or_else(|| ApiError::not_found(format!("participant {pid} is not registered")))?;
+        own_partner(&caller, &p.partner, "participant")?;
+        let currency = st.awards.get(&p.award).map(|a| a.currency);
+        let money = |m: i64| currency.map_or(m.to_string(), |c| format_minor(m.into(), c));
+        let mut evidence = Vec::new();
+        for e in &p.enrolments {
+            evidence.push(EvidenceDoc {
+                kind: "enrolment".into(),
+                what: e.cohort.to_string(),
+                value: "enrolled".into(),
+                date: Some(e.date.to_string()),
+                seq: e.seq,
+            });
+        }
+        for a in &p.attendance {
+            let s = &st.sessions[a.session as usize];
+            evidence.push(EvidenceDoc {
+                kind: "attendance".into(),
+                what: s.id.to_string(),
+                value: format!("{:?}", a.status).to_lowercase(),
+                date: Some(s.date.to_string()),
+                seq: a.seq,
+            });
+        }
+        for c in &p.certifications {
+            evidence.push(EvidenceDoc {
+                kind: "certification".into(),
+                what: c.course.to_string(),
+                value: format!("{:?}", c.result).to_lowercase(),
+                date: Some(c.date.to_string()),
+                seq: c.seq,
+            });
+        }
+        for m in &p.milestones {
+            evidence.push(EvidenceDoc {
+                kind: "milestone".into(),
+                what: m.milestone.as_str().into(),
+                value: format!("{:?}", m.result).to_lowercase(),
+                date: Some(m.date.to_string()),
+                seq: m.seq,
+            });
+        }
+        evidence.sort_by_key(|e| e.seq);
+        ParticipantDoc {
+            participant: pid.to_string(),
+            award: p.award.to_string(),
+            partner: p.partner.to_string(),
+            registered_seq: p.seq,
+            personal: None,
+            attributes: None,
+            erased_at: None,
+            evidence,
+            entitlements: p
+                .entitlements
+                .iter()
+                .map(|(b, e)| EntitlementDoc {
+                    basis: b.as_str().to_string(),
+                    seq: e.seq,
+                    amount: money(e.amount),
+                    rule: e.rule.to_string(),
+                    version: e.version,
+                })
+                .collect(),
+            c4t_total: money(p.c4t_total(None)),
+        }
+    };
+    if let Some(row) = state.ledger.store().personal_data(pid.as_str()).await? {
+        doc.erased_at = row.erased_at;
+        if matches!(caller.role, Role::Admin | Role::Preparer | Role::Partner) {
+            doc.personal = row.personal;
+            doc.attributes = row.attributes;
+        }
+    }
+    Ok(Json(doc))
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ErasedDoc {
+    pub participant: String,
+    pub erased: bool,
+}
+
+#[utoipa::path(post, path = "/v1/participants/{participant}/erase", tag = "programme",
+    params(("participant" = String, Path)),
+    responses((status = 200, body = ErasedDoc), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub async fn erase_participant(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(participant): Path<String>,
+) -> ApiResult<Json<ErasedDoc>> {
+    caller.require(ADMIN)?;
+    let pid = id(&participant, "participant")?;
+    if state
+        .ledger
+        .store()
+        .programme()
+        .await?
+        .participant(&pid)
+        .is_none()
+    {
+        return Err(ApiError::not_found(format!(
+            "participant {pid} is not registered"
+        )));
+    }
+    let now = tranche_audit::record::format_time(chrono::Utc::now());
+    let erased = state
+        .ledger
+        .store()
+        .erase_personal(pid.as_str(), &now)
+        .await?;
+    tracing::info!(participant = %pid, erased, "personal data erased");
+    Ok(Json(ErasedDoc {
+        participant: pid.to_string(),
+        erased,
+    }))
+}
+
+// ---------- evidence and rules ----------
+
+#[utoipa::path(post, path = "/v1/evidence", tag = "programme",
+    request_body(content = Object, description = "A signed statement as written by `tranche partner sign`: {statement: {partner, batch_id, items[], submitted_at}, key_id, signature}"),
+    params(("Idempotency-Key" = String, Header)),
+    responses((status = 201, body = AppendResponse), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub async fn submit_evidence(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Response> {
+    caller.require(Rule(&[Role::Admin, Role::Partner]))?;
+    let body = json_body(&headers, body)?;
+    let evidence: EvidenceBody = parse_json(&body)?;
+    own_partner(&caller, &evidence.statement.partner, "statement.partner")?;
+    let command = Command::Programme(ProgrammeCommand::Evidence(Box::new(evidence)));
+    write(
+        &state,
+        &caller,
+        &headers,
+        "/v1/evidence",
+        &body,
+        vec![command],
+    )
+    .await
+}
+
+#[utoipa::path(post, path = "/v1/rules", tag = "programme",
+    request_body(content = Object, description = "A rule.version body: {award, rule, version, effective, params: {shape: c4t-monthly|scholarship|seed-capital, ...}}"),
+    params(("Idempotency-Key" = String, Header)),
+    responses((status = 201, body = AppendResponse), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub async fn add_rule(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Response> {
+    caller.require(FINANCE_WRITE)?;
+    let body = json_body(&headers, body)?;
+    let rule: RuleVersionBody = parse_json(&body)?;
+    let command = Command::Programme(ProgrammeCommand::RuleVersion(rule));
+    write(&state, &caller, &headers, "/v1/rules", &body, vec![command]).await
+}
+
+// ---------- cycles ----------
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CycleRequest {
+    pub award: String,
+    /// The month, YYYY-MM.
+    #[schema(example = "2026-03")]
+    pub period: String,
+    /// Compute and report without posting anything.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+#[utoipa::path(post, path = "/v1/cycles", tag = "programme", request_body = CycleRequest,
+    params(("Idempotency-Key" = String, Header)),
+    responses((status = 200, description = "The cycle report (counts and totals per rule and budget line, every exception)", content_type = "application/json"),
+        (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub async fn run_cycle(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Response> {
+    caller.require(FINANCE_WRITE)?;
+    let body = json_body(&headers, body)?;
+    let req: CycleRequest = parse_json(&body)?;
+    let award = Id::parse(&req.award).map_err(|e| ApiError::from(e.within("award")))?;
+    let period = Period::parse(&req.period).map_err(ApiError::from)?;
+    let store = state.ledger.store();
+    if req.dry_run {
+        let computed = state.ledger.preview_cycle(&award, period).await?;
+        return Ok(Json(computed.report).into_response());
+    }
+    let key = super::routes::idempotency_key(&headers)?;
+    let hash = request_hash("/v1/cycles", &body);
+    if let Some((stored, outcome)) = store.idempotent_get(&caller.name, &key).await? {
+        if stored.as_slice() != hash.as_slice() {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "idempotency_key_reused",
+                "this Idempotency-Key was already used with a different request",
+            )
+            .field("Idempotency-Key"));
+        }
+        let report: serde_json::Value =
+            serde_json::from_str(&outcome).map_err(|e| ApiError::internal(&e))?;
+        return Ok(([("idempotent-replayed", "true")], Json(report)).into_response());
+    }
+    let now = chrono::Utc::now();
+    let report = state
+        .ledger
+        .run_cycle(&award, period, &caller.actor(), now, &mut |_, _| {})
+        .await?;
+    let text = serde_json::to_string(&report).map_err(|e| ApiError::internal(&e))?;
+    store
+        .idempotent_put(
+            &caller.name,
+            &key,
+            &hash,
+            &text,
+            &tranche_audit::record::format_time(now),
+        )
+        .await?;
+    state.metrics.set_tree_size(store.tree_size().await?);
+    Ok(Json(report).into_response())
+}
