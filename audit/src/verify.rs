@@ -8,9 +8,15 @@
 //! the one the ledger signed. It stops at the first failure and names the first record that is
 //! wrong, so an auditor knows where to look.
 //!
-//! Memory grows with the number of accounts, never with the number of records: the Merkle tree is
-//! kept as its right border (`merkle::Frontier`), and the only per-record state is the previous
-//! leaf hash and time.
+//! Programme records (awards, partners and their keys, cohorts, sessions, participants, signed
+//! evidence, rule versions, entitlements and cycle runs) are checked by the `programme` module:
+//! each body against its type's stateless rules, entitlements as transactions, and every
+//! evidence signature against the partner key the journal says was valid at that record.
+//!
+//! Memory grows with the number of accounts, awards, partners and partner keys, never with the
+//! number of transactions: the Merkle tree is kept as its right border (`merkle::Frontier`), and
+//! the only per-record state is the previous leaf hash and time, plus one (partner, batch id)
+//! pair per evidence record, so that a batch cannot be submitted twice.
 //!
 //! Speed: the generic decoder (`Record::decode`) parses into a `serde_json::Value` and
 //! re-canonicalises it, which costs several microseconds a record. The `fast` module recognises
@@ -34,6 +40,7 @@ use crate::merkle::{leaf_hash, Frontier, Hash};
 use crate::money::{format_minor, Currency, MAX_AMOUNT_MINOR};
 use crate::note::{open_checkpoint, Checkpoint, NoteError, NoteVerifier, MAX_NOTE_BYTES};
 use crate::posting::{check_balanced, Posting, Side, MAX_POSTINGS};
+use crate::programme::EntitlementBody;
 use crate::record::{
     body_from_value, canonical_bytes, format_time, kind, parse_time, AccountCloseBody,
     AccountOpenBody, LedgerKeyBody, PostingBody, Record, RecordError, TransactionBody,
@@ -41,6 +48,9 @@ use crate::record::{
 };
 
 mod fast;
+mod programme;
+
+use programme::{Programme, ProgrammeBody};
 
 /// The records of an export, one canonical record per line, each line ending in `\n`.
 pub const RECORDS_FILE: &str = "records.jsonl";
@@ -57,7 +67,9 @@ const READ_BUFFER_BYTES: usize = 1 << 20;
 const PROGRESS_EVERY_RECORDS: u64 = 1 << 14;
 
 /// The stable codes of the rules the verifier applies. Posting and balance failures use the
-/// codes of [`Invalid`] (`unbalanced`, `too_many_decimals`, `unknown_currency`, …) unchanged.
+/// codes of [`Invalid`] (`unbalanced`, `too_many_decimals`, `unknown_currency`, …) unchanged, and
+/// so do the stateless checks of the programme bodies (`invalid_id`, `key_id_mismatch`,
+/// `budget_does_not_add_up`, …; see `crate::programme`).
 pub mod rule {
     /// A line is longer than `record::MAX_RECORD_BYTES`.
     pub const RECORD_TOO_LARGE: &str = "record_too_large";
@@ -111,6 +123,36 @@ pub mod rule {
     /// The ledger's checkpoint does not extend one it signed before (`monitor`): a smaller tree,
     /// another root at the same size, or no valid consistency proof.
     pub const FORK: &str = "fork";
+    /// An award is opened a second time (award ids are never reused).
+    pub const AWARD_OPENED_TWICE: &str = "award_opened_twice";
+    /// A record names an award that no earlier `award.open` opened.
+    pub const UNKNOWN_AWARD: &str = "unknown_award";
+    /// A partner is registered a second time.
+    pub const PARTNER_REGISTERED_TWICE: &str = "partner_registered_twice";
+    /// A record names a partner that no earlier `partner.register` registered.
+    pub const UNKNOWN_PARTNER: &str = "unknown_partner";
+    /// A `partner.key` registers (or rotates in) a key id that is already registered.
+    pub const KEY_REGISTERED_TWICE: &str = "key_registered_twice";
+    /// A `partner.key` revokes or replaces a key id that was never registered.
+    pub const UNKNOWN_KEY: &str = "unknown_key";
+    /// A `partner.key` revokes or replaces a key registered to another partner.
+    pub const KEY_OF_ANOTHER_PARTNER: &str = "key_of_another_partner";
+    /// A `partner.key` revokes or replaces a key that is already revoked.
+    pub const KEY_ALREADY_REVOKED: &str = "key_already_revoked";
+    /// An evidence record names a key id that was never registered.
+    pub const EVIDENCE_UNKNOWN_KEY: &str = "evidence_unknown_key";
+    /// An evidence record names a key of another partner than the statement's.
+    pub const EVIDENCE_WRONG_PARTNER_KEY: &str = "evidence_wrong_partner_key";
+    /// An evidence record names a key revoked (or rotated out) before it.
+    pub const EVIDENCE_KEY_REVOKED: &str = "evidence_key_revoked";
+    /// An evidence signature does not verify with the key it names.
+    pub const EVIDENCE_BAD_SIGNATURE: &str = "evidence_bad_signature";
+    /// A partner submits a batch id it has used before.
+    pub const DUPLICATE_BATCH: &str = "duplicate_batch";
+    /// An entitlement cites an evidence seq that is not earlier than itself.
+    pub const EVIDENCE_NOT_EARLIER: &str = "evidence_not_earlier";
+    /// A `cycle.run`'s `report_sha256` is not 64 lowercase hex digits.
+    pub const INVALID_DIGEST: &str = "invalid_digest";
 }
 
 /// Why an export is invalid: the first record that is wrong (`None` when the fault is not in a
@@ -191,12 +233,22 @@ pub struct Summary {
     pub tree_size: u64,
     pub root: Hash,
     pub records: u64,
+    /// Records of kind `transaction` (entitlements are counted apart).
     pub transactions: u64,
     /// Accounts ever opened.
     pub accounts: u64,
     pub accounts_closed: u64,
-    /// Per currency, the total of the debit postings (minor units): the money moved.
+    /// Per currency, the total of the debit postings (minor units) of transactions and
+    /// entitlements: the money moved.
     pub moved_minor: BTreeMap<Currency, i128>,
+    /// Evidence records, each a statement signed by a partner key.
+    pub evidence_statements: u64,
+    /// The items of those statements.
+    pub evidence_items: u64,
+    /// Partner keys registered (by `register` or `rotate`), revoked ones included.
+    pub partner_keys: u64,
+    /// Entitlement records (reversals of entitlements included).
+    pub entitlements: u64,
     pub first_at: Option<DateTime<Utc>>,
     pub last_at: Option<DateTime<Utc>>,
 }
@@ -220,6 +272,10 @@ impl Summary {
             "accounts": self.accounts,
             "accounts_closed": self.accounts_closed,
             "moved": moved,
+            "evidence_statements": self.evidence_statements,
+            "evidence_items": self.evidence_items,
+            "partner_keys": self.partner_keys,
+            "entitlements": self.entitlements,
             "first_at": self.first_at.map(format_time),
             "last_at": self.last_at.map(format_time),
         })
@@ -426,6 +482,10 @@ enum Body<'a> {
         postings: Vec<PostingView<'a>>,
         reverses: Option<u64>,
     },
+    /// A transaction produced by a rule: checked as a transaction, plus its references.
+    Entitlement(Box<EntitlementBody>),
+    /// Any other programme record (only the reference decoder reads these).
+    Programme(Box<ProgrammeBody>),
     /// A known kind whose body does not deserialize into that kind's body.
     Invalid(Invalid),
     /// A kind this format version does not define.
@@ -440,7 +500,16 @@ struct PostingView<'a> {
     amount: Cow<'a, str>,
 }
 
-impl PostingView<'_> {
+impl<'a> PostingView<'a> {
+    fn borrowed(p: &'a PostingBody) -> Self {
+        PostingView {
+            account: Cow::Borrowed(&p.account),
+            currency: Cow::Borrowed(&p.currency),
+            side: p.side,
+            amount: Cow::Borrowed(&p.amount),
+        }
+    }
+
     fn to_body(&self) -> PostingBody {
         PostingBody {
             account: self.account.to_string(),
@@ -495,7 +564,15 @@ fn reference_view(line: &[u8]) -> Result<View<'static>, (&'static str, String)> 
             },
             Err(e) => Body::Invalid(e),
         },
-        _ => Body::Unknown,
+        kind::ENTITLEMENT => match body_from_value::<EntitlementBody>(&record.body) {
+            Ok(b) => Body::Entitlement(Box::new(b)),
+            Err(e) => Body::Invalid(e),
+        },
+        other => match programme::decode(other, &record.body) {
+            Some(Ok(b)) => Body::Programme(Box::new(b)),
+            Some(Err(e)) => Body::Invalid(e),
+            None => Body::Unknown,
+        },
     };
     Ok(View {
         seq: record.seq,
@@ -583,6 +660,7 @@ pub struct Verifier {
     accounts_closed: u64,
     transactions: u64,
     moved_minor: Vec<(Currency, i128)>,
+    programme: Programme,
     scratch: Vec<CheckedPosting>,
     failed: Option<Failure>,
 }
@@ -635,6 +713,7 @@ impl Verifier {
             accounts_closed: 0,
             transactions: 0,
             moved_minor: Vec::new(),
+            programme: Programme::default(),
             scratch: Vec::new(),
             failed: None,
         })
@@ -809,7 +888,20 @@ impl Verifier {
             Body::AccountClose { name } => self.close_account(seq, name),
             Body::Transaction {
                 postings, reverses, ..
-            } => self.check_transaction(seq, postings, *reverses),
+            } => {
+                self.check_transaction(seq, postings, *reverses)?;
+                self.transactions += 1;
+                Ok(())
+            }
+            Body::Entitlement(b) => {
+                self.programme.check_entitlement(seq, b)?;
+                let postings: Vec<PostingView<'_>> =
+                    b.postings.iter().map(PostingView::borrowed).collect();
+                self.check_transaction(seq, &postings, b.reverses)?;
+                self.programme.entitlements += 1;
+                Ok(())
+            }
+            Body::Programme(b) => self.programme.check(seq, b),
         }
     }
 
@@ -900,9 +992,10 @@ impl Verifier {
         Ok(())
     }
 
-    /// The rules of `transaction`, in this order: each posting is well formed (as
-    /// `PostingBody::to_posting(true)` decides), the postings balance (`check_balanced`), every
-    /// account is open, memo and balance-sheet accounts are not mixed, `reverses` is earlier.
+    /// The rules of `transaction` (and of an entitlement's postings), in this order: each posting
+    /// is well formed (as `PostingBody::to_posting(true)` decides), the postings balance
+    /// (`check_balanced`), every account is open, memo and balance-sheet accounts are not mixed,
+    /// `reverses` is earlier. It does not count the record: the caller does.
     /// The common case is decided without allocating; whenever it finds a fault, the reference
     /// functions are run to report it exactly as the ledger would.
     fn check_transaction(
@@ -943,7 +1036,6 @@ impl Verifier {
                     }
                 }
             }
-            self.transactions += 1;
         }
         self.scratch = checked;
         result
@@ -1080,6 +1172,10 @@ impl Verifier {
             accounts: self.accounts.len() as u64,
             accounts_closed: self.accounts_closed,
             moved_minor: self.moved_minor.into_iter().collect(),
+            evidence_statements: self.programme.evidence_statements,
+            evidence_items: self.programme.evidence_items,
+            partner_keys: self.programme.partner_keys,
+            entitlements: self.programme.entitlements,
             first_at: self.first_at.as_deref().and_then(parse_time),
             last_at: parse_time(&self.last_at),
         })
@@ -1144,5 +1240,7 @@ fn canonical_minor(text: &str, currency: Currency) -> Option<i64> {
     (minor > 0 && minor <= MAX_AMOUNT_MINOR).then_some(minor)
 }
 
+#[cfg(test)]
+mod programme_tests;
 #[cfg(test)]
 mod tests;

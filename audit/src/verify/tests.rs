@@ -326,7 +326,7 @@ fn balanced_refuses_fewer_than_two_and_more_than_the_limit() {
 }
 
 /// A verifier over a journal held in memory, for rule tests without files.
-fn run(lines: &[Vec<u8>], signer: &crate::note::NoteSigner) -> Result<Summary, Failure> {
+pub(super) fn run(lines: &[Vec<u8>], signer: &crate::note::NoteSigner) -> Result<Summary, Failure> {
     let mut frontier = Frontier::new();
     for l in lines {
         frontier.push(leaf_hash(l), |_, _| {});
@@ -341,7 +341,7 @@ fn run(lines: &[Vec<u8>], signer: &crate::note::NoteSigner) -> Result<Summary, F
 }
 
 /// Chains records (seq and prev) and encodes them.
-fn chain(records: Vec<(&str, Value)>, signer: &crate::note::NoteSigner) -> Vec<Vec<u8>> {
+pub(super) fn chain(records: Vec<(&str, Value)>, signer: &crate::note::NoteSigner) -> Vec<Vec<u8>> {
     let mut prev = ZERO_HASH;
     let mut out = Vec::new();
     let mut all = vec![(
@@ -365,7 +365,7 @@ fn chain(records: Vec<(&str, Value)>, signer: &crate::note::NoteSigner) -> Vec<V
     out
 }
 
-fn open(name: &str, t: &str) -> (&'static str, Value) {
+pub(super) fn open(name: &str, t: &str) -> (&'static str, Value) {
     (kind::ACCOUNT_OPEN, json!({"name": name, "type": t}))
 }
 
@@ -382,7 +382,7 @@ fn tx(postings: &[(&str, &str, &str, &str)]) -> (&'static str, Value) {
     )
 }
 
-fn rule_of(records: Vec<(&str, Value)>) -> Result<(), (Option<u64>, &'static str)> {
+pub(super) fn rule_of(records: Vec<(&str, Value)>) -> Result<(), (Option<u64>, &'static str)> {
     let signer = crate::synth::signer();
     let lines = chain(records, &signer);
     let fast = run(&lines, &signer)

@@ -493,6 +493,19 @@ fn print_summary(
         plural(s.accounts, "account"),
         s.accounts_closed
     );
+    if s.evidence_statements + s.partner_keys + s.entitlements > 0 {
+        println!(
+            "  programme   {} evidence {} ({} {}), {} partner {} registered, {} {}",
+            grouped(s.evidence_statements),
+            plural(s.evidence_statements, "statement"),
+            grouped(s.evidence_items),
+            plural(s.evidence_items, "item"),
+            s.partner_keys,
+            plural(s.partner_keys, "key"),
+            grouped(s.entitlements),
+            plural(s.entitlements, "entitlement")
+        );
+    }
     if s.moved_minor.is_empty() {
         println!("  moved       nothing");
     }
