@@ -537,6 +537,13 @@ fn c4t(cx: &mut Ctx<'_>, p: &Participant, rule: &Id) -> Result<(), Invalid> {
             );
         }
     }
+    // An entitlement already made is never cut back because later months used up the cap:
+    // only a change in this month's own evidence changes it.
+    if let (Some(l), Some(d)) = (&live, desired) {
+        if d >= l.amount && cap - p.c4t_total(Some(&basis)) <= l.amount {
+            return Ok(());
+        }
+    }
     if let Some(d) = desired {
         let room = cap - p.c4t_total(Some(&basis));
         if room <= 0 {

@@ -2,4 +2,5 @@
 
 mod api;
 mod journal;
+mod programme;
 mod properties;

@@ -738,12 +738,13 @@ async fn load_doc_hashes(
     state: &mut ProgrammeState,
 ) -> Result<()> {
     for (award, hash) in personal_doc_hashes(commands) {
-        let taken: Option<i64> =
-            sqlx::query_scalar("SELECT 1 FROM participant_data WHERE award = ? AND doc_hmac = ?")
-                .bind(award.as_str())
-                .bind(hash.as_str())
-                .fetch_optional(&mut *conn)
-                .await?;
+        let taken: Option<i64> = sqlx::query_scalar(
+            "SELECT registered_seq FROM participant_data WHERE award = ? AND doc_hmac = ?",
+        )
+        .bind(award.as_str())
+        .bind(hash.as_str())
+        .fetch_optional(&mut *conn)
+        .await?;
         if taken.is_some() {
             state.doc_hashes.insert((award, hash));
         }

@@ -1,0 +1,845 @@
+//! The programme through the API on both backends: a hand-computed scenario whose every amount
+//! is stated here, and each bad input refused with its field and rule, writing nothing.
+
+use std::cell::Cell;
+use std::collections::BTreeMap;
+
+use ed25519_dalek::SigningKey;
+use serde_json::{json, Value};
+use tranche_audit::programme::{
+    partner_key_id, public_key_text, EvidenceItem, Id, Milestone, Outcome, Presence, Statement,
+};
+use tranche_tests::{server_on_both_backends, Client, TestServer};
+
+const AWARD: &str = "bprm-t";
+
+/// The scenario's server, clients and names.
+struct Scn {
+    s: TestServer,
+    admin: Client,
+    preparer: Client,
+    hias: Client,
+    other: Client,
+    key: SigningKey,
+    other_key: SigningKey,
+    n: Cell<u32>,
+    /// Name in the scenario -> pseudonym.
+    p: BTreeMap<String, String>,
+}
+
+fn id(s: &str) -> Id {
+    Id::parse(s).expect("valid id")
+}
+
+fn date(s: &str) -> tranche_audit::programme::Date {
+    tranche_audit::programme::Date::parse(s).expect("valid date")
+}
+
+impl Scn {
+    fn key(&self) -> String {
+        self.n.set(self.n.get() + 1);
+        format!("k-{}", self.n.get())
+    }
+
+    fn ok(&self, c: &Client, path: &str, body: &Value) -> Value {
+        let r = c.post(path, Some(&self.key()), &body.to_string());
+        assert!(r.status == 201 || r.status == 200, "{path}: {}", r.body);
+        r.json()
+    }
+
+    fn size(&self) -> u64 {
+        self.s
+            .block_on(self.s.ledger.store().tree_size())
+            .expect("size")
+    }
+
+    /// Posts and expects a refusal with this status, code and field, and nothing written.
+    fn refused(
+        &self,
+        c: &Client,
+        path: &str,
+        body: &Value,
+        status: u16,
+        code: &str,
+        field: Option<&str>,
+    ) {
+        let before = self.size();
+        let r = c.post(path, Some(&self.key()), &body.to_string());
+        r.problem(status, code, field);
+        assert_eq!(self.size(), before, "{code}: something was written");
+    }
+
+    fn pid(&self, name: &str) -> Id {
+        id(&self.p[name])
+    }
+
+    fn signed(
+        &self,
+        key: &SigningKey,
+        partner: &str,
+        batch: &str,
+        items: Vec<EvidenceItem>,
+    ) -> Value {
+        let body = Statement {
+            partner: id(partner),
+            batch_id: id(batch),
+            items,
+            submitted_at: "2026-04-30T12:00:00Z".into(),
+        }
+        .sign(key);
+        serde_json::to_value(body).expect("serialises")
+    }
+
+    fn evidence(&self, batch: &str, items: Vec<EvidenceItem>) -> Value {
+        let body = self.signed(&self.key, "hias", batch, items);
+        self.ok(&self.hias, "/v1/evidence", &body)
+    }
+
+    fn attend(&self, who: &str, sessions: &[String], status: Presence) -> Vec<EvidenceItem> {
+        sessions
+            .iter()
+            .map(|s| EvidenceItem::Attendance {
+                participant: self.pid(who),
+                session: id(s),
+                status,
+            })
+            .collect()
+    }
+
+    fn cycle(&self, period: &str) -> Value {
+        self.ok(
+            &self.preparer,
+            "/v1/cycles",
+            &json!({"award": AWARD, "period": period}),
+        )
+    }
+
+    fn live(&self, who: &str) -> BTreeMap<String, String> {
+        let r = self
+            .preparer
+            .get(&format!("/v1/participants/{}", self.p[who]));
+        assert_eq!(r.status, 200, "{}", r.body);
+        r.json()["entitlements"]
+            .as_array()
+            .expect("list")
+            .iter()
+            .map(|e| {
+                (
+                    e["basis"].as_str().expect("basis").to_string(),
+                    e["amount"].as_str().expect("amount").to_string(),
+                )
+            })
+            .collect()
+    }
+
+    fn balance(&self, account: &str) -> (i64, i64) {
+        let rows = self
+            .s
+            .block_on(self.s.ledger.store().balances(account))
+            .expect("balances");
+        rows.iter()
+            .find(|r| r.account == account)
+            .map_or((0, 0), |r| (r.debit_minor, r.credit_minor))
+    }
+}
+
+fn sessions(
+    prefix: &str,
+    month: u32,
+    days: std::ops::RangeInclusive<u32>,
+) -> Vec<(String, String)> {
+    days.enumerate()
+        .map(|(i, d)| {
+            (
+                format!("{prefix}-{month:02}-{:02}", i + 1),
+                format!("2026-{month:02}-{d:02}"),
+            )
+        })
+        .collect()
+}
+
+fn ids(list: &[(String, String)]) -> Vec<String> {
+    list.iter().map(|(s, _)| s.clone()).collect()
+}
+
+/// The award, partners, keys, cohorts, sessions, participants, rules and enrolments.
+fn setup(s: TestServer) -> (Scn, BTreeMap<&'static str, Vec<(String, String)>>) {
+    let admin = s.admin();
+    let preparer = s.client(&admin.add_user("prep", "preparer", None));
+    let hias = s.client(&admin.add_user("hias-field", "partner", Some("hias")));
+    let other = s.client(&admin.add_user("other-field", "partner", Some("other")));
+    let mut scn = Scn {
+        s,
+        admin: admin.clone(),
+        preparer: preparer.clone(),
+        hias,
+        other,
+        key: SigningKey::from_bytes(&[11; 32]),
+        other_key: SigningKey::from_bytes(&[22; 32]),
+        n: Cell::new(0),
+        p: BTreeMap::new(),
+    };
+    scn.ok(
+        &preparer,
+        "/v1/awards",
+        &json!({
+            "award": AWARD, "donor": "BPRM", "currency": "USD", "total": "30000.00",
+            "start": "2026-01-01", "end": "2026-12-31",
+            "budget_lines": [
+                {"line": "c4t", "name": "C4T stipend", "authorised": "20000.00", "participant_support": true},
+                {"line": "tuition", "name": "Scholarship tuition", "authorised": "5000.00", "participant_support": true},
+                {"line": "incentive", "name": "Scholarship incentive", "authorised": "100.00", "participant_support": true},
+                {"line": "seed", "name": "Seed capital", "authorised": "2000.00", "participant_support": true},
+                {"line": "admin", "name": "Programme administration", "authorised": "2900.00", "participant_support": false}
+            ]
+        }),
+    );
+    for (p, key) in [("hias", &scn.key), ("other", &scn.other_key)] {
+        scn.ok(
+            &admin,
+            "/v1/partners",
+            &json!({"partner": p, "name": format!("Partner {p}")}),
+        );
+        let vk = key.verifying_key();
+        scn.ok(
+            &admin,
+            &format!("/v1/partners/{p}/keys"),
+            &json!({"partner": p, "action": "register", "key_id": partner_key_id(&vk), "public_key": public_key_text(&vk)}),
+        );
+    }
+    let mut all = BTreeMap::new();
+    let mut a = sessions("a", 3, 2..=21);
+    a.extend(sessions("a", 4, 6..=9));
+    all.insert("emp-a", a);
+    all.insert("emp-b", sessions("b", 3, 1..=24));
+    all.insert("emp-c", sessions("c", 3, 1..=22));
+    let mut d = sessions("d", 2, 2..=5);
+    d.extend(sessions("d", 3, 2..=5));
+    d.extend(sessions("d", 4, 6..=9));
+    all.insert("emp-d", d);
+    for (cohort, list) in &all {
+        let sessions: Vec<Value> = list
+            .iter()
+            .map(|(s, d)| json!({"session": s, "date": d}))
+            .collect();
+        scn.ok(
+            &preparer,
+            "/v1/cohorts",
+            &json!({"cohort": cohort, "award": AWARD, "partner": "hias", "pathway": "employability",
+                    "name": format!("Cohort {cohort}"), "sessions": sessions}),
+        );
+    }
+    scn.ok(
+        &preparer,
+        "/v1/cohorts",
+        &json!({"cohort": "sch-weld", "award": AWARD, "partner": "hias", "pathway": "vocational-scholarship",
+                "name": "Welding", "course": "welding", "provider": "secap"}),
+    );
+    scn.ok(
+        &preparer,
+        "/v1/cohorts",
+        &json!({"cohort": "ent-e", "award": AWARD, "partner": "hias", "pathway": "entrepreneurship", "name": "Seed"}),
+    );
+    scn.ok(
+        &preparer,
+        "/v1/cohorts",
+        &json!({"cohort": "other-c", "award": AWARD, "partner": "other", "pathway": "employability", "name": "Other",
+                "sessions": [{"session": "o-1", "date": "2026-03-02"}]}),
+    );
+    let names = [
+        "a100", "a85", "a80", "a60", "a0", "anone", "b79", "c59", "c64", "dcap", "s1", "s2", "s3",
+        "e1", "e2", "u1",
+    ];
+    let people: Vec<Value> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| {
+            json!({"award": AWARD, "name": format!("Participant {n}"), "document": format!("17{:08}", i + 1),
+                   "phone": "+593 99 000 0000", "bank_account": format!("EC-{i:06}"),
+                   "sex": if i % 3 == 0 { "male" } else { "female" }, "nationality": "Venezuela",
+                   "province": "Imbabura", "pathway": "employability", "age_band": "25-34"})
+        })
+        .collect();
+    let r = scn.ok(&scn.hias, "/v1/participants", &Value::Array(people));
+    let got = r["participants"].as_array().expect("pseudonyms");
+    for (n, p) in names.iter().zip(got) {
+        scn.p
+            .insert((*n).to_string(), p.as_str().expect("id").to_string());
+    }
+    let rules = [
+        json!({"award": AWARD, "rule": "c4t", "version": 1, "effective": "2026-01-01",
+               "params": {"shape": "c4t-monthly", "line": "c4t", "amount": "60.00", "full_from_percent": 80,
+                          "partial_from_percent": 60, "cap": "100.00"}}),
+        json!({"award": AWARD, "rule": "scholarship", "version": 1, "effective": "2026-01-01",
+               "params": {"shape": "scholarship", "tuition_line": "tuition", "tuition": "250.00",
+                          "incentive_line": "incentive", "incentive": "100.00"}}),
+        json!({"award": AWARD, "rule": "seed", "version": 1, "effective": "2026-01-01",
+               "params": {"shape": "seed-capital", "line": "seed", "obligation": "800.00",
+                          "tranche_1": "480.00", "tranche_2": "320.00"}}),
+    ];
+    for r in &rules {
+        scn.ok(&preparer, "/v1/rules", r);
+    }
+    let mut enrol = Vec::new();
+    for (names, cohort, d) in [
+        (
+            &["a100", "a85", "a80", "a60", "a0", "anone"][..],
+            "emp-a",
+            "2026-02-01",
+        ),
+        (&["b79"][..], "emp-b", "2026-02-01"),
+        (&["c59", "c64"][..], "emp-c", "2026-02-01"),
+        (&["dcap"][..], "emp-d", "2026-02-01"),
+        (&["s1", "s2", "s3"][..], "sch-weld", "2026-03-03"),
+        (&["e1", "e2"][..], "ent-e", "2026-03-01"),
+    ] {
+        for n in names {
+            enrol.push(EvidenceItem::Enrolment {
+                participant: scn.pid(n),
+                cohort: id(cohort),
+                date: date(d),
+            });
+        }
+    }
+    scn.evidence("enrol", enrol);
+    (scn, all)
+}
+
+fn month(all: &BTreeMap<&str, Vec<(String, String)>>, cohort: &str, m: &str) -> Vec<String> {
+    ids(&all[cohort]
+        .iter()
+        .filter(|(_, d)| d.starts_with(m))
+        .cloned()
+        .collect::<Vec<_>>())
+}
+
+fn counts(report: &Value) -> BTreeMap<String, u64> {
+    report["exception_counts"]
+        .as_object()
+        .expect("counts")
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_u64().expect("n")))
+        .collect()
+}
+
+fn line<'a>(report: &'a Value, rule: &str, budget_line: &str, kind: &str) -> &'a Value {
+    report["lines"]
+        .as_array()
+        .expect("lines")
+        .iter()
+        .find(|l| l["rule"] == rule && l["budget_line"] == budget_line && l["kind"] == kind)
+        .unwrap_or_else(|| panic!("no line {rule}/{budget_line}/{kind} in {report}"))
+}
+
+fn hand_computed_scenario(s: TestServer) {
+    let (scn, all) = setup(s);
+    let a_mar = month(&all, "emp-a", "2026-03");
+    let (pres, abs) = (Presence::Present, Presence::Absent);
+
+    // February: only cohort D has sessions; dcap attends all four.
+    scn.evidence(
+        "feb",
+        scn.attend("dcap", &month(&all, "emp-d", "2026-02"), pres),
+    );
+    let feb = scn.cycle("2026-02");
+    assert_eq!(feb["entitlements"], 1, "{feb}");
+    assert_eq!(feb["net_payable"], "60.00");
+    assert_eq!(counts(&feb), BTreeMap::from([("not_enrolled".into(), 1)]));
+
+    // March attendance at 100%, 85%, 80%, 60%, 0%, none recorded; 79% (19/24); 59% (13/22);
+    // 64% (14/22, pro rata rounded down); and dcap at 100% crossing the cap.
+    let mut items = scn.attend("a100", &a_mar, pres);
+    for (who, present) in [("a85", 17), ("a80", 16), ("a60", 12), ("a0", 0)] {
+        items.extend(scn.attend(who, &a_mar[..present], pres));
+        items.extend(scn.attend(who, &a_mar[present..], abs));
+    }
+    scn.evidence("mar-a", items);
+    let b = month(&all, "emp-b", "2026-03");
+    let c = month(&all, "emp-c", "2026-03");
+    let mut items = scn.attend("b79", &b[..19], pres);
+    items.extend(scn.attend("b79", &b[19..], abs));
+    for (who, present) in [("c59", 13), ("c64", 14)] {
+        items.extend(scn.attend(who, &c[..present], pres));
+        items.extend(scn.attend(who, &c[present..], abs));
+    }
+    items.extend(scn.attend("dcap", &month(&all, "emp-d", "2026-03"), pres));
+    scn.evidence("mar-bcd", items);
+    let cert = |who: &str, result, d: &str| EvidenceItem::Certification {
+        participant: scn.pid(who),
+        course: id("welding"),
+        result,
+        date: date(d),
+    };
+    let ms = |who: &str, milestone, result, d: &str| EvidenceItem::Milestone {
+        participant: scn.pid(who),
+        milestone,
+        result,
+        date: date(d),
+    };
+    scn.evidence(
+        "mar-cert-seed",
+        vec![
+            cert("s1", Outcome::Passed, "2026-03-28"),
+            cert("s2", Outcome::Passed, "2026-03-29"),
+            cert("s3", Outcome::Failed, "2026-03-27"),
+            ms("e1", Milestone::PlanApproved, Outcome::Passed, "2026-03-05"),
+            ms("e1", Milestone::Tranche1, Outcome::Passed, "2026-03-20"),
+            ms("e2", Milestone::PlanApproved, Outcome::Passed, "2026-03-06"),
+            ms("e2", Milestone::Tranche1, Outcome::Failed, "2026-03-25"),
+        ],
+    );
+    let mar = scn.cycle("2026-03");
+    // C4T: 60 + 60 + 60 + 36.00 (12/20) + 47.50 (19/24) + 38.18 (14/22 of 60, rounded down)
+    // + 40.00 (dcap: 60 cut to the 100.00 cap after February's 60) = 341.68 in 7 entitlements.
+    let c4t = line(&mar, "c4t", "c4t", "payable");
+    assert_eq!(
+        (c4t["entitlements"].as_u64(), c4t["amount"].as_str()),
+        (Some(7), Some("341.68"))
+    );
+    let tuition = line(&mar, "scholarship", "tuition", "payable");
+    assert_eq!(
+        (tuition["entitlements"].as_u64(), tuition["amount"].as_str()),
+        (Some(3), Some("750.00"))
+    );
+    // The incentive line holds 100.00: one of the two passed scholars gets it, the other is listed.
+    let incentive = line(&mar, "scholarship", "incentive", "payable");
+    assert_eq!(
+        (
+            incentive["entitlements"].as_u64(),
+            incentive["amount"].as_str()
+        ),
+        (Some(1), Some("100.00"))
+    );
+    let seed_paid = line(&mar, "seed", "seed", "payable");
+    assert_eq!(
+        (
+            seed_paid["entitlements"].as_u64(),
+            seed_paid["amount"].as_str()
+        ),
+        (Some(1), Some("480.00"))
+    );
+    // Obligations: 800 + 800, liquidation 480, release of e2's 800 after its failed tranche.
+    let seed_memo = line(&mar, "seed", "seed", "obligation");
+    assert_eq!(
+        (
+            seed_memo["entitlements"].as_u64(),
+            seed_memo["amount"].as_str()
+        ),
+        (Some(4), Some("2880.00"))
+    );
+    assert_eq!(mar["entitlements"], 16);
+    assert_eq!(mar["net_payable"], "1671.68");
+    assert_eq!(
+        counts(&mar),
+        BTreeMap::from([
+            ("below_threshold".into(), 2),
+            ("budget_exhausted".into(), 1),
+            ("capped".into(), 1),
+            ("failed_certification".into(), 1),
+            ("failed_milestone".into(), 1),
+            ("no_attendance_recorded".into(), 1),
+            ("not_enrolled".into(), 1),
+        ])
+    );
+    for (who, amount) in [
+        ("a100", "60.00"),
+        ("a85", "60.00"),
+        ("a80", "60.00"),
+        ("a60", "36.00"),
+        ("b79", "47.50"),
+        ("c64", "38.18"),
+        ("dcap", "40.00"),
+    ] {
+        assert_eq!(
+            scn.live(who).get("c4t:2026-03").map(String::as_str),
+            Some(amount),
+            "{who}"
+        );
+    }
+    for who in ["a0", "anone", "c59", "u1"] {
+        assert!(scn.live(who).is_empty(), "{who}");
+    }
+    assert_eq!(
+        scn.live("e1").get("seed:tranche-1").map(String::as_str),
+        Some("480.00")
+    );
+    assert_eq!(
+        scn.live("e2").get("seed:release").map(String::as_str),
+        Some("800.00")
+    );
+    let got_incentive = ["s1", "s2"]
+        .iter()
+        .filter(|w| scn.live(w).contains_key("incentive:welding"))
+        .count();
+    assert_eq!(got_incentive, 1);
+    // The accounts tie: C4T expense is February's 60 plus March's 341.68; the provider is owed
+    // three tuitions; the seed line holds e1's unliquidated 320.
+    assert_eq!(scn.balance(&format!("expense:{AWARD}:c4t")), (40168, 0));
+    assert_eq!(
+        scn.balance(&format!("payable:{AWARD}:vendor:secap")),
+        (0, 75000)
+    );
+    let (d, cr) = scn.balance(&format!("obligation:{AWARD}:seed"));
+    assert_eq!(d - cr, 32000);
+
+    // A rule version cannot reach back into a period already run, nor before the one it replaces.
+    let v2 = |effective: &str| {
+        json!({"award": AWARD, "rule": "c4t", "version": 2, "effective": effective,
+               "params": {"shape": "c4t-monthly", "line": "c4t", "amount": "70.00", "full_from_percent": 80,
+                          "partial_from_percent": 60, "cap": "200.00"}})
+    };
+    scn.refused(
+        &scn.preparer,
+        "/v1/rules",
+        &v2("2026-03-01"),
+        422,
+        "period_already_run",
+        Some("effective"),
+    );
+    scn.refused(
+        &scn.preparer,
+        "/v1/rules",
+        &v2("2026-01-01"),
+        422,
+        "effective_before_previous",
+        Some("effective"),
+    );
+    scn.ok(&scn.preparer, "/v1/rules", &v2("2026-04-01"));
+
+    // Late and corrected evidence: a60's 13th session was present after all (13/20 = 65%:
+    // 39.00), and anone's attendance arrives late (20/20: 60.00).
+    scn.evidence(
+        "mar-fix",
+        [
+            vec![EvidenceItem::AttendanceCorrection {
+                participant: scn.pid("a60"),
+                session: id(&a_mar[12]),
+                status: pres,
+            }],
+            scn.attend("anone", &a_mar, pres),
+        ]
+        .concat(),
+    );
+    let again = scn.cycle("2026-03");
+    assert_eq!(again["entitlements"], 2, "{again}");
+    assert_eq!(again["reversals"], 1);
+    assert_eq!(again["net_payable"], "63.00");
+    assert_eq!(counts(&again)["corrected"], 1);
+    assert_eq!(scn.live("a60")["c4t:2026-03"], "39.00");
+    assert_eq!(scn.live("anone")["c4t:2026-03"], "60.00");
+    // Once more: nothing new.
+    let third = scn.cycle("2026-03");
+    assert_eq!(
+        (third["entitlements"].as_u64(), third["reversals"].as_u64()),
+        (Some(0), Some(0))
+    );
+
+    // April under version 2 (70.00, cap 200.00): a100 and dcap attend all four sessions; e1's
+    // second tranche passes. March's entitlements keep version 1's amounts.
+    let mut items = scn.attend("a100", &month(&all, "emp-a", "2026-04"), pres);
+    items.extend(scn.attend("dcap", &month(&all, "emp-d", "2026-04"), pres));
+    items.push(ms("e1", Milestone::Tranche2, Outcome::Passed, "2026-04-15"));
+    scn.evidence("apr", items);
+    let apr = scn.cycle("2026-04");
+    assert_eq!(
+        line(&apr, "c4t", "c4t", "payable")["amount"],
+        "140.00",
+        "{apr}"
+    );
+    assert_eq!(line(&apr, "seed", "seed", "payable")["amount"], "320.00");
+    assert_eq!(apr["net_payable"], "460.00");
+    assert_eq!(counts(&apr)["no_attendance_recorded"], 5);
+    assert_eq!(scn.live("a100")["c4t:2026-03"], "60.00");
+    assert_eq!(scn.live("a100")["c4t:2026-04"], "70.00");
+    assert_eq!(scn.live("dcap")["c4t:2026-04"], "70.00");
+    let (d, cr) = scn.balance(&format!("obligation:{AWARD}:seed"));
+    assert_eq!(d - cr, 0, "e1's obligation is fully liquidated");
+
+    // A cycle for a month outside the award is refused, and writes nothing.
+    scn.refused(
+        &scn.preparer,
+        "/v1/cycles",
+        &json!({"award": AWARD, "period": "2027-01"}),
+        422,
+        "period_outside_award",
+        Some("period"),
+    );
+
+    // Erase one person: reports still run, the journal and every proof stay valid.
+    let erased = scn.admin.post(
+        &format!("/v1/participants/{}/erase", scn.p["a85"]),
+        None,
+        "",
+    );
+    assert_eq!(erased.status, 200, "{}", erased.body);
+    let shown = scn
+        .preparer
+        .get(&format!("/v1/participants/{}", scn.p["a85"]))
+        .json();
+    assert!(
+        shown["personal"].is_null() && shown["erased_at"].is_string(),
+        "{shown}"
+    );
+    assert_eq!(shown["entitlements"][0]["amount"], "60.00");
+    let dry = scn.ok(
+        &scn.preparer,
+        "/v1/cycles",
+        &json!({"award": AWARD, "period": "2026-03", "dry_run": true}),
+    );
+    assert_eq!(dry["entitlements"], 0);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let size = scn.size();
+    scn.s
+        .block_on(tranche_ledger::export::export_dir(
+            &scn.s.ledger,
+            dir.path(),
+            |_, _| {},
+        ))
+        .expect("export");
+    let summary = tranche_audit::verify::verify_dir(
+        dir.path(),
+        tranche_audit::verify::VerifyOptions {
+            vkey: Some(scn.s.ledger.verifier().clone()),
+            progress: None,
+            reference_decoder: false,
+        },
+    )
+    .expect("the export verifies after all of it and after an erasure");
+    assert_eq!(summary.records, size);
+    // Rebuilt equals live, programme records and entitlements included.
+    let check = scn
+        .s
+        .block_on(tranche_ledger::rebuild::check(
+            scn.s.ledger.store(),
+            scn.s.ledger.verifier(),
+            |_, _| {},
+        ))
+        .expect("check runs");
+    assert!(check.differences.is_empty(), "{:?}", check.differences);
+}
+
+fn bad_inputs_are_refused_and_write_nothing(s: TestServer) {
+    let (scn, all) = setup(s);
+    let a_mar = month(&all, "emp-a", "2026-03");
+    let att = |who: &str, session: &str| EvidenceItem::Attendance {
+        participant: scn.pid(who),
+        session: id(session),
+        status: Presence::Present,
+    };
+    let hias = &scn.hias;
+
+    // Signed by an unknown key, another partner's key, a revoked key; a bad signature.
+    let stranger = SigningKey::from_bytes(&[99; 32]);
+    let body = scn.signed(&stranger, "hias", "x1", vec![att("a100", &a_mar[0])]);
+    scn.refused(
+        hias,
+        "/v1/evidence",
+        &body,
+        422,
+        "unknown_key",
+        Some("key_id"),
+    );
+    let body = scn.signed(&scn.other_key, "hias", "x2", vec![att("a100", &a_mar[0])]);
+    scn.refused(
+        hias,
+        "/v1/evidence",
+        &body,
+        422,
+        "wrong_partner_key",
+        Some("key_id"),
+    );
+    let mut body = scn.signed(&scn.key, "hias", "x3", vec![att("a100", &a_mar[0])]);
+    body["statement"]["items"][0]["status"] = json!("absent");
+    scn.refused(
+        hias,
+        "/v1/evidence",
+        &body,
+        422,
+        "bad_signature",
+        Some("signature"),
+    );
+    // A partner token cannot submit another partner's statement.
+    let body = scn.signed(&scn.other_key, "other", "x4", vec![att("a100", &a_mar[0])]);
+    scn.refused(
+        hias,
+        "/v1/evidence",
+        &body,
+        403,
+        "partner_scope",
+        Some("statement.partner"),
+    );
+    // The other partner's own statement about hias's cohort is refused by the ledger.
+    scn.refused(
+        &scn.other,
+        "/v1/evidence",
+        &body,
+        422,
+        "cohort_of_another_partner",
+        Some("statement.items[0].session"),
+    );
+
+    // Attendance for someone not enrolled in that session's cohort.
+    let body = scn.signed(&scn.key, "hias", "x5", vec![att("b79", &a_mar[0])]);
+    scn.refused(
+        hias,
+        "/v1/evidence",
+        &body,
+        422,
+        "not_enrolled",
+        Some("statement.items[0].participant"),
+    );
+    // Duplicate evidence: the same participant and session twice, and the same batch twice.
+    let body = scn.signed(
+        &scn.key,
+        "hias",
+        "x6",
+        vec![att("a100", &a_mar[0]), att("a100", &a_mar[0])],
+    );
+    scn.refused(
+        hias,
+        "/v1/evidence",
+        &body,
+        422,
+        "duplicate_attendance",
+        Some("statement.items[1].session"),
+    );
+    scn.evidence("x7", vec![att("a100", &a_mar[0])]);
+    let body = scn.signed(&scn.key, "hias", "x7", vec![att("a100", &a_mar[1])]);
+    scn.refused(
+        hias,
+        "/v1/evidence",
+        &body,
+        422,
+        "duplicate_batch",
+        Some("statement.batch_id"),
+    );
+    let body = scn.signed(&scn.key, "hias", "x8", vec![att("a100", &a_mar[0])]);
+    scn.refused(
+        hias,
+        "/v1/evidence",
+        &body,
+        422,
+        "duplicate_attendance",
+        Some("statement.items[0].session"),
+    );
+    // Certification for a course the participant is not in.
+    let body = scn.signed(
+        &scn.key,
+        "hias",
+        "x9",
+        vec![EvidenceItem::Certification {
+            participant: scn.pid("a100"),
+            course: id("welding"),
+            result: Outcome::Passed,
+            date: date("2026-03-20"),
+        }],
+    );
+    scn.refused(
+        hias,
+        "/v1/evidence",
+        &body,
+        422,
+        "not_in_course",
+        Some("statement.items[0].course"),
+    );
+    // A milestone out of order: tranche 2 before tranche 1.
+    let body = scn.signed(
+        &scn.key,
+        "hias",
+        "x10",
+        vec![
+            EvidenceItem::Milestone {
+                participant: scn.pid("e1"),
+                milestone: Milestone::PlanApproved,
+                result: Outcome::Passed,
+                date: date("2026-03-05"),
+            },
+            EvidenceItem::Milestone {
+                participant: scn.pid("e1"),
+                milestone: Milestone::Tranche2,
+                result: Outcome::Passed,
+                date: date("2026-03-20"),
+            },
+        ],
+    );
+    scn.refused(
+        hias,
+        "/v1/evidence",
+        &body,
+        422,
+        "milestone_out_of_order",
+        Some("statement.items[1].milestone"),
+    );
+    // A session dated outside the award.
+    scn.refused(
+        &scn.preparer,
+        "/v1/cohorts/emp-a/sessions",
+        &json!({"sessions": [{"session": "late-1", "date": "2027-01-04"}]}),
+        422,
+        "session_outside_award",
+        Some("sessions[0].date"),
+    );
+    // A rule version effective before the one it replaces.
+    scn.refused(
+        &scn.preparer,
+        "/v1/rules",
+        &json!({"award": AWARD, "rule": "seed", "version": 2, "effective": "2026-01-01",
+                "params": {"shape": "seed-capital", "line": "seed", "obligation": "900.00", "tranche_1": "500.00", "tranche_2": "400.00"}}),
+        422,
+        "effective_before_previous",
+        Some("effective"),
+    );
+    // A cycle period outside the award.
+    scn.refused(
+        &scn.preparer,
+        "/v1/cycles",
+        &json!({"award": AWARD, "period": "2025-12"}),
+        422,
+        "period_outside_award",
+        Some("period"),
+    );
+    // A duplicate document number (spelled differently), and a revoked key.
+    scn.refused(
+        hias,
+        "/v1/participants",
+        &json!({"award": AWARD, "name": "Again", "document": "17-0000 0001"}),
+        422,
+        "duplicate_document",
+        Some("document"),
+    );
+    let vk = scn.key.verifying_key();
+    scn.ok(
+        &scn.admin,
+        "/v1/partners/hias/keys",
+        &json!({"partner": "hias", "action": "revoke", "key_id": partner_key_id(&vk)}),
+    );
+    let body = scn.signed(&scn.key, "hias", "x11", vec![att("a100", &a_mar[2])]);
+    scn.refused(
+        hias,
+        "/v1/evidence",
+        &body,
+        422,
+        "key_revoked",
+        Some("key_id"),
+    );
+    // The donor role may not read a participant.
+    let donor = scn.s.client(&scn.admin.add_user("donor", "donor", None));
+    assert_eq!(
+        donor
+            .get(&format!("/v1/participants/{}", scn.p["a100"]))
+            .status,
+        403
+    );
+    // A partner sees only its own participants.
+    assert_eq!(
+        scn.other
+            .get(&format!("/v1/participants/{}", scn.p["a100"]))
+            .status,
+        403
+    );
+}
+
+server_on_both_backends!(
+    hand_computed_scenario,
+    bad_inputs_are_refused_and_write_nothing
+);
