@@ -477,7 +477,11 @@ impl PartnerKeyBody {
             KeyAction::Revoke => {
                 if self.public_key.is_some() || self.replaces.is_some() {
                     return Err(Invalid::new(
-                        "public_key",
+                        if self.public_key.is_some() {
+                            "public_key"
+                        } else {
+                            "replaces"
+                        },
                         "unexpected_field",
                         "a revocation names only the key id",
                     ));
@@ -1139,6 +1143,20 @@ pub struct CycleRunBody {
     pub exceptions: u64,
     /// Lowercase hex SHA-256 of the canonical JSON of the cycle report.
     pub report_sha256: String,
+}
+
+impl CycleRunBody {
+    pub fn check(&self) -> Result<(), Invalid> {
+        self.award.check("award")?;
+        if !lowercase_hex(&self.report_sha256, 32) {
+            return Err(Invalid::new(
+                "report_sha256",
+                "invalid_digest",
+                "must be 64 lowercase hex digits (a SHA-256)",
+            ));
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -666,6 +666,7 @@ fn apply_inner(
         ProgrammeCommand::Evidence(body) => apply_evidence(s, seq, body)?,
         ProgrammeCommand::RuleVersion(body) => apply_rule(s, seq, body)?,
         ProgrammeCommand::CycleRun(body) => {
+            body.check()?;
             let award = s.award(&body.award, "award")?;
             check_period(award, body.period)?;
             if !award.cycles.contains(&body.period) {

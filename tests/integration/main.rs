@@ -3,4 +3,5 @@
 mod api;
 mod journal;
 mod programme;
+mod programme_properties;
 mod properties;
