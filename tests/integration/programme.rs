@@ -163,7 +163,10 @@ fn ids(list: &[(String, String)]) -> Vec<String> {
 }
 
 /// The award, partners, keys, cohorts, sessions, participants, rules and enrolments.
-fn setup(s: TestServer) -> (Scn, BTreeMap<&'static str, Vec<(String, String)>>) {
+/// Sessions per cohort: (session id, date).
+type Schedule = BTreeMap<&'static str, Vec<(String, String)>>;
+
+fn setup(s: TestServer) -> (Scn, Schedule) {
     let admin = s.admin();
     let preparer = s.client(&admin.add_user("prep", "preparer", None));
     let hias = s.client(&admin.add_user("hias-field", "partner", Some("hias")));
@@ -305,7 +308,7 @@ fn setup(s: TestServer) -> (Scn, BTreeMap<&'static str, Vec<(String, String)>>) 
     (scn, all)
 }
 
-fn month(all: &BTreeMap<&str, Vec<(String, String)>>, cohort: &str, m: &str) -> Vec<String> {
+fn month(all: &Schedule, cohort: &str, m: &str) -> Vec<String> {
     ids(&all[cohort]
         .iter()
         .filter(|(_, d)| d.starts_with(m))
