@@ -2,6 +2,8 @@
 //! write nothing), balance, reverse, export, `tranche-verify`, tamper detection on the export,
 //! and `tranche rebuild --check`.
 
+mod programme;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -253,6 +255,15 @@ fn every_command_has_help() {
         vec!["export", "--help"],
         vec!["rebuild", "--help"],
         vec!["bench", "--help"],
+        vec!["award", "open", "--help"],
+        vec!["cohort", "open", "--help"],
+        vec!["rule", "add", "--help"],
+        vec!["participants", "register", "--help"],
+        vec!["participants", "erase", "--help"],
+        vec!["evidence", "import", "--help"],
+        vec!["cycle", "run", "--help"],
+        vec!["partner", "sign", "--help"],
+        vec!["partner", "submit", "--help"],
     ] {
         let out = Command::new(tranche()).args(&args).output().expect("runs");
         assert!(out.status.success(), "{args:?}");
