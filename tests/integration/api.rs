@@ -70,6 +70,19 @@ fn rule(method: &str, path: &str) -> Option<&'static [&'static str]> {
             | "/v1/transactions/{seq}/reverse",
         ) => Some(WRITE),
         ("GET" | "POST", p) if p.starts_with("/v1/users") => Some(&["admin"]),
+        ("GET", "/v1/awards" | "/v1/awards/{award}") => Some(READ),
+        ("POST", "/v1/awards" | "/v1/cohorts" | "/v1/rules" | "/v1/cycles") => Some(WRITE),
+        (
+            "POST",
+            "/v1/partners" | "/v1/partners/{partner}/keys" | "/v1/participants/{participant}/erase",
+        ) => Some(&["admin"]),
+        ("POST", "/v1/participants" | "/v1/cohorts/{cohort}/sessions") => {
+            Some(&["admin", "preparer", "partner"])
+        }
+        ("POST", "/v1/evidence") => Some(&["admin", "partner"]),
+        ("GET", "/v1/partners" | "/v1/cohorts" | "/v1/participants/{participant}") => {
+            Some(&["admin", "preparer", "approver", "auditor", "partner"])
+        }
         other => panic!("no rule stated for {other:?}: add it to the role matrix"),
     }
 }
@@ -85,7 +98,13 @@ fn role_matrix_holds_for_every_route(s: TestServer) {
         .chain(std::iter::once(("admin", s.admin.clone())))
         .collect();
     for (method, path) in tranche_api::server::ROUTES {
-        let concrete = path.replace("{seq}", "0").replace("{name}", "nobody")
+        let concrete = path
+            .replace("{seq}", "0")
+            .replace("{name}", "nobody")
+            .replace("{award}", "nobody")
+            .replace("{partner}", "nobody")
+            .replace("{cohort}", "nobody")
+            .replace("{participant}", "nobody")
             + if path.contains("inclusion") {
                 "?seq=0"
             } else if path.contains("consistency") {
