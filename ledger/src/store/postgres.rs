@@ -14,7 +14,7 @@ use tranche_audit::money::Currency;
 use tranche_audit::record::parse_time;
 
 use super::groups::{self, GroupOutcome, GroupRequest};
-use super::programme::{ProgrammeCache, SharedProgramme, CATCH_UP_PAGE, NON_PROGRAMME_KINDS};
+use super::programme::{ProgrammeCache, SharedProgramme, CATCH_UP_PAGE, PROGRAMME_KINDS};
 use super::sqlite::{add_original_posting, parse_side};
 use super::{personal_doc_hashes, PersonalRow};
 use super::{
@@ -661,7 +661,7 @@ async fn load_state(conn: &mut PgConnection, size: u64, commands: &[Command]) ->
 }
 
 async fn programme_page(conn: &mut PgConnection, from: u64, to: u64) -> Result<Vec<StoredRecord>> {
-    let sql = format!("SELECT seq, record, leaf_hash FROM journal WHERE seq >= $1 AND seq < $2 AND kind NOT IN ({NON_PROGRAMME_KINDS}) ORDER BY seq LIMIT $3");
+    let sql = format!("SELECT seq, record, leaf_hash FROM journal WHERE seq >= $1 AND seq < $2 AND kind IN ({PROGRAMME_KINDS}) ORDER BY seq LIMIT $3");
     let rows = sqlx::query(&sql)
         .bind(to_i64(from))
         .bind(to_i64(to))

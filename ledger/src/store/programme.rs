@@ -9,9 +9,11 @@ use super::{Result, StoreError, StoredRecord};
 use crate::domain::Command;
 use crate::programme::{self, ProgrammeState};
 
-/// The record kinds that never change the programme state (everything else is read).
-pub(crate) const NON_PROGRAMME_KINDS: &str =
-    "'ledger.key','account.open','account.close','transaction'";
+/// The record kinds that change the programme state, for `kind IN (…)` (served by the
+/// `journal (kind, seq)` index, so plain transactions are never read).
+pub(crate) const PROGRAMME_KINDS: &str = "'award.open','partner.register','partner.key',\
+'cohort.open','session.schedule','participant.register','evidence','rule.version','entitlement',\
+'cycle.run'";
 /// Records per catch-up page.
 pub(crate) const CATCH_UP_PAGE: u32 = 5_000;
 
@@ -77,5 +79,24 @@ pub fn replay_command(
             &NoBalances,
         ),
         _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_kind_but_the_ledgers_own_is_a_programme_kind() {
+        use tranche_audit::record::kind;
+        for k in kind::ALL {
+            let listed = super::PROGRAMME_KINDS.contains(&format!("'{k}'"));
+            let ledger_only = [
+                kind::LEDGER_KEY,
+                kind::ACCOUNT_OPEN,
+                kind::ACCOUNT_CLOSE,
+                kind::TRANSACTION,
+            ]
+            .contains(k);
+            assert_eq!(listed, !ledger_only, "{k}");
+        }
     }
 }

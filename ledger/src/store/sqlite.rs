@@ -18,7 +18,7 @@ use tranche_audit::posting::{Posting, Side};
 use tranche_audit::record::parse_time;
 
 use super::groups::{self, GroupOutcome, GroupRequest};
-use super::programme::{ProgrammeCache, SharedProgramme, CATCH_UP_PAGE, NON_PROGRAMME_KINDS};
+use super::programme::{ProgrammeCache, SharedProgramme, CATCH_UP_PAGE, PROGRAMME_KINDS};
 use super::{personal_doc_hashes, PersonalRow};
 use super::{
     prefix_range, to_hash, to_i64, to_u64, AccountRow, BalanceRow, Result, StoreError,
@@ -721,7 +721,7 @@ async fn programme_page(
     from: u64,
     to: u64,
 ) -> Result<Vec<StoredRecord>> {
-    let sql = format!("SELECT seq, record, leaf_hash FROM journal WHERE seq >= ? AND seq < ? AND kind NOT IN ({NON_PROGRAMME_KINDS}) ORDER BY seq LIMIT ?");
+    let sql = format!("SELECT seq, record, leaf_hash FROM journal WHERE seq >= ? AND seq < ? AND kind IN ({PROGRAMME_KINDS}) ORDER BY seq LIMIT ?");
     let rows = sqlx::query(&sql)
         .bind(to_i64(from))
         .bind(to_i64(to))
