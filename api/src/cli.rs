@@ -143,6 +143,9 @@ pub enum Cmd {
     /// Partner tools: generate a signing key, sign evidence CSV, submit it to a ledger.
     #[command(subcommand)]
     Partner(crate::partner::PartnerCmd),
+    /// Load a realistic demo programme (BPRM award in Ecuador, two partners, 1,500
+    /// participants, January to June 2026 with its cycles) and create API users for every role.
+    Demo(crate::demo::DemoArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -297,6 +300,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Cmd::Serve { listen } => serve(g, &listen).await,
         Cmd::Users(cmd) => users(g, cmd).await,
         Cmd::Partner(cmd) => crate::partner::run(g, cmd).await,
+        Cmd::Demo(args) => crate::demo::run(g, args).await,
         Cmd::Award(cmd) => crate::programme_cli::award(g, cmd).await,
         Cmd::Cohort(cmd) => crate::programme_cli::cohort(g, cmd).await,
         Cmd::Rule(cmd) => crate::programme_cli::rule(g, cmd).await,

@@ -5,6 +5,8 @@
 pub mod bench;
 /// The command line.
 pub mod cli;
+/// `tranche demo`: a realistic programme, loaded and run, to explore every feature on.
+pub mod demo;
 /// Partner tools: a partner's signing key, evidence CSV signed as statements, submission.
 pub mod partner;
 /// The programme commands: awards, cohorts, rules, participants, evidence, cycles.

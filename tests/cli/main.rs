@@ -421,3 +421,61 @@ fn tranche_serve_is_verified_over_http_and_stops_gracefully() {
     let status = server.wait().expect("server exits");
     assert!(status.success(), "graceful shutdown exits 0, got {status}");
 }
+
+#[test]
+fn tranche_demo_loads_a_programme_that_verifies_and_only_once() {
+    let cli = Cli::new();
+    let out = cli.run(&["demo", "--participants", "150"], None);
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("award bprm-ec-2026"), "{stdout}");
+    assert!(
+        stdout.contains(
+            "participants  150 (60 vocational scholarship, 50 entrepreneurship, 40 employability"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("(run again): 1 new entitlements, 1 reversals"),
+        "{stdout}"
+    );
+    for role in [
+        "admin", "preparer", "approver", "partner", "auditor", "donor",
+    ] {
+        assert!(
+            stdout
+                .lines()
+                .any(|l| l.contains(&format!(" {role} ")) && l.contains(" tr_")),
+            "a token for the {role} role: {stdout}"
+        );
+    }
+
+    // A second load into the same ledger is refused and writes nothing.
+    cli.refused(&["demo", "--participants", "150"], None, "award_exists");
+
+    let list = cli.ok(&["award", "list"], None);
+    for needle in [
+        "bprm-ec-2026",
+        "150 participants",
+        "cycles: 2026-01, 2026-02, 2026-03, 2026-04, 2026-05, 2026-06",
+        "rule c4t v2 (c4t-monthly) effective 2026-04-01",
+        "scholarship-incentive",
+    ] {
+        assert!(list.contains(needle), "{needle:?} in {list}");
+    }
+
+    let export = cli.data.path().join("export");
+    cli.ok(&["export", export.to_str().expect("utf-8 path")], None);
+    let vkey = std::fs::read_to_string(cli.data.path().join("data/ledger.vkey")).expect("vkey");
+    let out = verify(&export, vkey.trim());
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
