@@ -797,6 +797,24 @@ fn apply_rule(s: &mut ProgrammeState, seq: u64, body: &RuleVersionBody) -> Resul
         ));
     }
     let versions = award.rules.get(&body.rule);
+    // One rule per shape and award: two would entitle the same evidence twice.
+    if versions.is_none() {
+        let same = award.rules.iter().find(|(_, v)| {
+            v.first()
+                .is_some_and(|r| r.body.params.shape() == body.params.shape())
+        });
+        if let Some((other, _)) = same {
+            return Err(Invalid::new(
+                "rule",
+                "shape_already_ruled",
+                format!(
+                    "award {} already has a {} rule ({other}): add a version of it instead",
+                    body.award,
+                    body.params.shape()
+                ),
+            ));
+        }
+    }
     let last = versions.and_then(|v| v.last());
     let expected = last.map_or(1, |l| l.body.version + 1);
     if body.version != expected {

@@ -801,6 +801,17 @@ fn bad_inputs_are_refused_and_write_nothing(s: TestServer) {
         "period_outside_award",
         Some("period"),
     );
+    // A second rule of a shape the award already has would pay the same evidence twice.
+    scn.refused(
+        &scn.preparer,
+        "/v1/rules",
+        &json!({"award": AWARD, "rule": "c4t-bis", "version": 1, "effective": "2026-06-01",
+                "params": {"shape": "c4t-monthly", "line": "c4t", "amount": "10.00", "full_from_percent": 80,
+                           "partial_from_percent": 60, "cap": "100.00"}}),
+        422,
+        "shape_already_ruled",
+        Some("rule"),
+    );
     // A duplicate document number (spelled differently), and a revoked key.
     scn.refused(
         hias,
