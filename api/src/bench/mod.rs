@@ -1,6 +1,6 @@
 //! `tranche bench`: measures and prints figures; it asserts nothing. Append throughput is
 //! measured on a fresh ledger per backend with batches of two-posting transactions, the way a
-//! cycle or a payment file posts them.
+//! cycle or a payment file posts them; `cycle` measures a whole programme month at scale.
 
 use std::process::ExitCode;
 use std::time::Instant;
@@ -21,6 +21,9 @@ pub enum BenchKind {
     Journal,
     /// The HTTP server: transactions/s and latency with 1, 8 and 64 clients; proof latency.
     Api,
+    /// A programme at scale: participant registration, signed evidence, a monthly cycle over
+    /// `--participants` people (and its re-run), and loading the programme state from scratch.
+    Cycle,
 }
 
 #[derive(Debug, Args)]
@@ -40,8 +43,10 @@ pub struct BenchArgs {
     /// Transactions per append batch (one database transaction and one checkpoint each).
     #[arg(long, default_value_t = 1_000)]
     pub batch: u64,
-    /// PostgreSQL URL of an empty database to use; default: a throwaway local cluster.
-    #[arg(long, env = "TRANCHE_BENCH_POSTGRES")]
+    /// PostgreSQL URL of an empty database to use; default: a throwaway local cluster. For
+    /// `cycle`, which runs on SQLite unless told otherwise: run on PostgreSQL instead (given
+    /// alone, on a throwaway cluster).
+    #[arg(long, env = "TRANCHE_BENCH_POSTGRES", num_args = 0..=1, default_missing_value = "")]
     pub postgres: Option<String>,
     /// Skip the PostgreSQL figures.
     #[arg(long)]
@@ -49,10 +54,19 @@ pub struct BenchArgs {
     /// Records in the synthetic export the verifier benchmark checks (0 to skip).
     #[arg(long, default_value_t = 1_000_000)]
     pub verify_records: u64,
+    /// For `cycle`: participants in the award (cohorts of 25, 20 sessions each in the month).
+    #[arg(long, default_value_t = 100_000)]
+    pub participants: u64,
+    /// For `cycle`: signed statements per append (the API's group commit merges concurrent
+    /// submissions the same way).
+    #[arg(long, default_value_t = 10)]
+    pub statements_per_append: u64,
 }
 
 /// `tranche bench api`.
 mod api;
+/// `tranche bench cycle`.
+mod cycle;
 
 /// A ledger configuration on PostgreSQL: `--postgres URL`, or a new database on a throwaway
 /// durable cluster (returned so that it lives as long as the benchmark).
@@ -61,8 +75,8 @@ pub(crate) async fn postgres_config(
     dir: &std::path::Path,
     db: &str,
 ) -> anyhow::Result<(Config, Option<TempCluster>)> {
-    let (url, cluster) = match &args.postgres {
-        Some(url) => (url.clone(), None),
+    let (url, cluster) = match args.postgres.as_deref().filter(|u| !u.is_empty()) {
+        Some(url) => (url.to_string(), None),
         None => {
             let cluster = TempCluster::start(true).context(
                 "Failed to start a throwaway PostgreSQL cluster (pass --postgres URL or --skip-postgres)",
@@ -152,8 +166,10 @@ fn report(backend: &str, args: &BenchArgs, figures: (f64, f64)) {
 }
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
-    if args.kind == BenchKind::Api {
-        return crate::bench::api::run(&args).await;
+    match args.kind {
+        BenchKind::Api => return crate::bench::api::run(&args).await,
+        BenchKind::Cycle => return crate::bench::cycle::run(&args).await,
+        BenchKind::Journal => {}
     }
     println!(
         "tranche bench: {} cores",
@@ -209,14 +225,8 @@ pub fn verify_bench(dir: &std::path::Path, records: u64) -> anyhow::Result<()> {
     let status_path = format!("/proc/{}/status", child.id());
     let mut peak_kib = 0u64;
     let status = loop {
-        if let Ok(text) = std::fs::read_to_string(&status_path) {
-            if let Some(kib) = text
-                .lines()
-                .find_map(|l| l.strip_prefix("VmHWM:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-            {
-                peak_kib = peak_kib.max(kib);
-            }
+        if let Some(kib) = status_kib(&status_path, "VmHWM") {
+            peak_kib = peak_kib.max(kib);
         }
         if let Some(status) = child.try_wait()? {
             break status;
@@ -235,4 +245,13 @@ pub fn verify_bench(dir: &std::path::Path, records: u64) -> anyhow::Result<()> {
         peak_kib as f64 / 1024.0
     );
     Ok(())
+}
+
+/// A memory figure (`VmHWM`: peak resident, `VmRSS`: resident now) of a process, in KiB, from
+/// its `/proc/PID/status`; `None` where there is no such file (not Linux, or the process ended).
+pub(crate) fn status_kib(status_path: &str, field: &str) -> Option<u64> {
+    let text = std::fs::read_to_string(status_path).ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
 }
