@@ -526,6 +526,9 @@ pub struct PostingRow {
     pub amount_minor: i64,
 }
 
+/// A registration's personal data: (participant, award, partner, data, seq).
+pub type PersonalEffect = (Id, Id, Id, PersonalData, u64);
+
 /// Projection changes caused by records: written in the same transaction as the records.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Effects {
@@ -540,7 +543,7 @@ pub struct Effects {
     pub reversed: Vec<(u64, u64)>,
     /// Personal data of participants registered now: (participant, award, partner, data, seq).
     /// Never derived from the journal; written to the erasable participant store.
-    pub personal: Vec<(Id, Id, Id, PersonalData, u64)>,
+    pub personal: Vec<PersonalEffect>,
 }
 
 /// Why a batch cannot be appended.

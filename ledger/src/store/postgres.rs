@@ -677,37 +677,53 @@ async fn load_doc_hashes(
     commands: &[Command],
     state: &mut ProgrammeState,
 ) -> Result<()> {
-    for (award, hash) in personal_doc_hashes(commands) {
-        let taken: Option<i64> = sqlx::query_scalar(
-            "SELECT registered_seq FROM participant_data WHERE award = $1 AND doc_hmac = $2",
-        )
-        .bind(award.as_str())
-        .bind(hash.as_str())
-        .fetch_optional(&mut *conn)
-        .await?;
-        if taken.is_some() {
-            state.doc_hashes.insert((award, hash));
-        }
+    let pairs = personal_doc_hashes(commands);
+    if pairs.is_empty() {
+        return Ok(());
+    }
+    let awards: Vec<&str> = pairs.iter().map(|(a, _)| a.as_str()).collect();
+    let hashes: Vec<&str> = pairs.iter().map(|(_, h)| h.as_str()).collect();
+    let rows = sqlx::query(
+        "SELECT d.award, d.doc_hmac FROM participant_data d
+         JOIN UNNEST($1::TEXT[], $2::TEXT[]) AS q(award, doc_hmac)
+           ON d.award = q.award AND d.doc_hmac = q.doc_hmac",
+    )
+    .bind(&awards)
+    .bind(&hashes)
+    .fetch_all(&mut *conn)
+    .await?;
+    for r in rows {
+        let award: String = r.try_get("award")?;
+        let hash: String = r.try_get("doc_hmac")?;
+        let award = tranche_audit::programme::Id::parse(&award)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        state.doc_hashes.insert((award, hash));
     }
     Ok(())
 }
 
 async fn write_personal(conn: &mut PgConnection, e: &Effects) -> Result<()> {
-    for (participant, award, partner, data, seq) in &e.personal {
-        sqlx::query(
-            "INSERT INTO participant_data (participant, award, partner, registered_seq, doc_hmac, salt, personal, attributes) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(participant.as_str())
-        .bind(award.as_str())
-        .bind(partner.as_str())
-        .bind(to_i64(*seq))
-        .bind(data.doc_hmac.as_str())
-        .bind(data.salt.as_str())
-        .bind(data.personal.to_string())
-        .bind(data.attributes.to_string())
-        .execute(&mut *conn)
-        .await?;
+    if e.personal.is_empty() {
+        return Ok(());
     }
+    let col = |f: &dyn Fn(&crate::domain::PersonalEffect) -> String| -> Vec<String> {
+        e.personal.iter().map(f).collect()
+    };
+    let seqs: Vec<i64> = e.personal.iter().map(|r| to_i64(r.4)).collect();
+    sqlx::query(
+        "INSERT INTO participant_data (participant, award, partner, registered_seq, doc_hmac, salt, personal, attributes)
+         SELECT * FROM UNNEST($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::BIGINT[], $5::TEXT[], $6::TEXT[], $7::TEXT[], $8::TEXT[])",
+    )
+    .bind(col(&|r| r.0.to_string()))
+    .bind(col(&|r| r.1.to_string()))
+    .bind(col(&|r| r.2.to_string()))
+    .bind(&seqs)
+    .bind(col(&|r| r.3.doc_hmac.clone()))
+    .bind(col(&|r| r.3.salt.clone()))
+    .bind(col(&|r| r.3.personal.to_string()))
+    .bind(col(&|r| r.3.attributes.to_string()))
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }
 

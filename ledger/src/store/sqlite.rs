@@ -737,36 +737,46 @@ async fn load_doc_hashes(
     commands: &[Command],
     state: &mut ProgrammeState,
 ) -> Result<()> {
-    for (award, hash) in personal_doc_hashes(commands) {
-        let taken: Option<i64> = sqlx::query_scalar(
-            "SELECT registered_seq FROM participant_data WHERE award = ? AND doc_hmac = ?",
-        )
-        .bind(award.as_str())
-        .bind(hash.as_str())
-        .fetch_optional(&mut *conn)
-        .await?;
-        if taken.is_some() {
-            state.doc_hashes.insert((award, hash));
+    let pairs = personal_doc_hashes(commands);
+    let mut by_award: BTreeMap<&tranche_audit::programme::Id, Vec<&str>> = BTreeMap::new();
+    for (award, hash) in &pairs {
+        by_award.entry(award).or_default().push(hash.as_str());
+    }
+    for (award, hashes) in by_award {
+        for chunk in hashes.chunks(NAMES_PER_QUERY) {
+            let mut q =
+                QueryBuilder::<Sqlite>::new("SELECT doc_hmac FROM participant_data WHERE award = ");
+            q.push_bind(award.as_str()).push(" AND doc_hmac IN (");
+            let mut sep = q.separated(", ");
+            for h in chunk {
+                sep.push_bind(*h);
+            }
+            q.push(")");
+            for r in q.build().fetch_all(&mut *conn).await? {
+                let hash: String = r.try_get("doc_hmac")?;
+                state.doc_hashes.insert((award.clone(), hash));
+            }
         }
     }
     Ok(())
 }
 
 async fn write_personal(conn: &mut SqliteConnection, e: &Effects) -> Result<()> {
-    for (participant, award, partner, data, seq) in &e.personal {
-        sqlx::query(
-            "INSERT INTO participant_data (participant, award, partner, registered_seq, doc_hmac, salt, personal, attributes) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(participant.as_str())
-        .bind(award.as_str())
-        .bind(partner.as_str())
-        .bind(to_i64(*seq))
-        .bind(data.doc_hmac.as_str())
-        .bind(data.salt.as_str())
-        .bind(data.personal.to_string())
-        .bind(data.attributes.to_string())
-        .execute(&mut *conn)
-        .await?;
+    for chunk in e.personal.chunks(ROWS_PER_INSERT) {
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO participant_data (participant, award, partner, registered_seq, doc_hmac, salt, personal, attributes) ",
+        );
+        q.push_values(chunk, |mut b, (participant, award, partner, data, seq)| {
+            b.push_bind(participant.as_str())
+                .push_bind(award.as_str())
+                .push_bind(partner.as_str())
+                .push_bind(to_i64(*seq))
+                .push_bind(data.doc_hmac.as_str())
+                .push_bind(data.salt.as_str())
+                .push_bind(data.personal.to_string())
+                .push_bind(data.attributes.to_string());
+        });
+        q.build().execute(&mut *conn).await?;
     }
     Ok(())
 }
