@@ -12,6 +12,9 @@ pub mod cycle;
 pub mod domain;
 /// Streaming export of the journal for offline verification.
 pub mod export;
+/// ISO 20022 bank files as pure functions: pain.001 and CSV out, pain.002, camt.053 and the
+/// status CSV in.
+pub mod iso20022;
 /// The ledger's checkpoint key on disk.
 pub mod keys;
 /// Programme operations: awards, cohorts, participants, cycles.
