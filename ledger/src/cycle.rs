@@ -123,11 +123,11 @@ impl CycleReport {
         for e in &self.exceptions {
             out.push_str(&format!(
                 "{},{},{},{},{}\n",
-                csv_cell(&e.participant),
-                csv_cell(&e.rule),
+                crate::csv::cell(&e.participant),
+                crate::csv::cell(&e.rule),
                 e.reason,
                 e.amount.as_deref().unwrap_or(""),
-                csv_cell(&e.detail)
+                crate::csv::cell(&e.detail)
             ));
         }
         out
@@ -152,20 +152,6 @@ impl CycleReport {
             ));
         }
         out
-    }
-}
-
-/// Quotes a CSV cell when it needs it (RFC 4180), and defuses spreadsheet formulas.
-pub fn csv_cell(text: &str) -> String {
-    let text = if text.starts_with(['=', '+', '-', '@']) {
-        format!("'{text}")
-    } else {
-        text.to_string()
-    };
-    if text.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", text.replace('"', "\"\""))
-    } else {
-        text
     }
 }
 

@@ -6,6 +6,8 @@
 //! [`rebuild`] re-derives projections from the journal, [`export`] writes what auditors verify,
 //! [`keys`] holds the checkpoint key, and [`Ledger`] ties them together.
 
+/// CSV cells for spreadsheets: quoting and formula defusing.
+pub mod csv;
 /// Entitlement cycles: evidence to entitlements under the rule versions in force.
 pub mod cycle;
 /// Commands, rules and the batch planner; no I/O.

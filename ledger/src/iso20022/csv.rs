@@ -24,33 +24,6 @@ const STATUS_COLUMNS: [&str; 6] = [
 /// An end-to-end id has at most 35 characters, as in pain.001.
 const MAX_ID_CHARS: usize = 35;
 
-/// True for a phone number in international form (`+` and digits), which a spreadsheet reads
-/// as a number, never as a formula.
-fn is_phone_number(cell: &str) -> bool {
-    cell.len() > 1 && cell.starts_with('+') && cell[1..].bytes().all(|b| b.is_ascii_digit())
-}
-
-/// Appends one CSV cell: defused with a leading `'` when it starts with `=`, `+`, `-` or `@`
-/// (except a phone number), and quoted per RFC 4180 when it holds a comma, a quote or a line
-/// break.
-pub(super) fn push_cell(out: &mut String, cell: &str) {
-    let defuse = matches!(cell.as_bytes().first(), Some(b'=' | b'+' | b'-' | b'@'))
-        && !is_phone_number(cell);
-    let quote = cell.contains([',', '"', '\r', '\n']);
-    if quote {
-        out.push('"');
-    }
-    if defuse {
-        out.push('\'');
-    }
-    if quote {
-        out.push_str(&cell.replace('"', "\"\""));
-        out.push('"');
-    } else {
-        out.push_str(cell);
-    }
-}
-
 /// A status as the CSV states it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum CsvStatus {

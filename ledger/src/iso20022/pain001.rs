@@ -9,9 +9,9 @@ use quick_xml::events::BytesStart;
 use rust_decimal::Decimal;
 use tranche_audit::money::{format_minor, Currency, Money, MAX_AMOUNT_MINOR};
 
-use super::csv::push_cell;
 use super::xml::{required_attribute, walk, Ctx, Handler, Spec};
 use super::{is_forbidden_char, parse_money, Iso20022Error, MAX_FILE_BYTES};
+use crate::csv::push_cell;
 
 /// The namespace of the messages [`write_pain001`] writes and [`check_pain001`] reads.
 pub const PAIN001_NAMESPACE: &str = "urn:iso:std:iso:20022:tech:xsd:pain.001.001.09";
