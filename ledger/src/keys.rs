@@ -28,35 +28,70 @@ pub enum KeyError {
     Random(String),
 }
 
+/// Reads a private key file, refusing one that others can read; `None` when it does not exist.
+fn read_private(path: &Path) -> Result<Option<String>, KeyError> {
+    let shown = || path.display().to_string();
+    let text = match fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => {
+            return Err(KeyError::Read {
+                path: shown(),
+                source,
+            })
+        }
+    };
+    let mode = fs::metadata(path)
+        .map_err(|source| KeyError::Read {
+            path: shown(),
+            source,
+        })?
+        .permissions()
+        .mode();
+    if mode & 0o077 != 0 {
+        return Err(KeyError::TooOpen {
+            path: shown(),
+            mode: mode & 0o777,
+        });
+    }
+    Ok(Some(text))
+}
+
+/// Writes a new private key file (0600, synced). `create_new`: never overwrites a key another
+/// process just wrote; that case is the `AlreadyExists` error.
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir)?;
+    }
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(format!("{text}\n").as_bytes())?;
+    f.sync_all()
+}
+
+fn write_error(path: &Path) -> impl Fn(std::io::Error) -> KeyError + '_ {
+    move |source| KeyError::Write {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
 /// Loads the key at `path`, or creates it there (0600) when it does not exist.
 /// `origin` names a new key; an existing key keeps its own name.
 pub fn load_or_create(path: &Path, origin: &str) -> Result<NoteSigner, KeyError> {
-    let shown = path.display().to_string();
-    match fs::read_to_string(path) {
-        Ok(text) => {
-            let mode = fs::metadata(path)
-                .map_err(|source| KeyError::Read {
-                    path: shown.clone(),
-                    source,
-                })?
-                .permissions()
-                .mode();
-            if mode & 0o077 != 0 {
-                return Err(KeyError::TooOpen {
-                    path: shown,
-                    mode: mode & 0o777,
-                });
-            }
-            NoteSigner::parse(&text).map_err(|e| KeyError::Invalid {
-                path: shown,
-                detail: e.to_string(),
-            })
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => create(path, origin),
-        Err(source) => Err(KeyError::Read {
-            path: shown,
-            source,
+    match read_private(path)? {
+        Some(text) => NoteSigner::parse(&text).map_err(|e| KeyError::Invalid {
+            path: path.display().to_string(),
+            detail: e.to_string(),
         }),
+        None => {
+            let signer = generate(origin)?;
+            write_private(path, &signer.to_private_text()).map_err(write_error(path))?;
+            Ok(signer)
+        }
     }
 }
 
@@ -70,88 +105,29 @@ pub fn generate(origin: &str) -> Result<NoteSigner, KeyError> {
     })
 }
 
-fn create(path: &Path, origin: &str) -> Result<NoteSigner, KeyError> {
-    let signer = generate(origin)?;
-    let write_err = |source| KeyError::Write {
-        path: path.display().to_string(),
-        source,
-    };
-    if let Some(dir) = path.parent() {
-        fs::create_dir_all(dir).map_err(write_err)?;
-    }
-    // create_new: never overwrite a key another process just wrote.
-    let mut f = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(write_err)?;
-    f.write_all(format!("{}\n", signer.to_private_text()).as_bytes())
-        .and_then(|()| f.sync_all())
-        .map_err(write_err)?;
-    Ok(signer)
-}
-
 /// Loads the 32-byte secret at `path` (64 hex digits), or creates it there (0600). The
 /// participant key that hides document numbers behind an HMAC is one.
 pub fn load_or_create_secret(path: &Path) -> Result<[u8; 32], KeyError> {
-    let shown = path.display().to_string();
-    match fs::read_to_string(path) {
-        Ok(text) => {
-            let mode = fs::metadata(path)
-                .map_err(|source| KeyError::Read {
-                    path: shown.clone(),
-                    source,
-                })?
-                .permissions()
-                .mode();
-            if mode & 0o077 != 0 {
-                return Err(KeyError::TooOpen {
-                    path: shown,
-                    mode: mode & 0o777,
-                });
-            }
-            hex::decode(text.trim())
-                .ok()
-                .and_then(|v| <[u8; 32]>::try_from(v).ok())
-                .ok_or(KeyError::Invalid {
-                    path: shown,
-                    detail: "must hold 64 hex digits".into(),
-                })
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+    match read_private(path)? {
+        Some(text) => hex::decode(text.trim())
+            .ok()
+            .and_then(|v| <[u8; 32]>::try_from(v).ok())
+            .ok_or(KeyError::Invalid {
+                path: path.display().to_string(),
+                detail: "must hold 64 hex digits".into(),
+            }),
+        None => {
             let mut secret = [0u8; 32];
             getrandom::getrandom(&mut secret).map_err(|e| KeyError::Random(e.to_string()))?;
-            let write_err = |source| KeyError::Write {
-                path: shown.clone(),
-                source,
-            };
-            if let Some(dir) = path.parent() {
-                fs::create_dir_all(dir).map_err(write_err)?;
-            }
-            match fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(path)
-            {
-                Ok(mut f) => {
-                    f.write_all(format!("{}\n", hex::encode(secret)).as_bytes())
-                        .and_then(|()| f.sync_all())
-                        .map_err(write_err)?;
-                    Ok(secret)
-                }
+            match write_private(path, &hex::encode(secret)) {
+                Ok(()) => Ok(secret),
                 // Another process created it first: use theirs.
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                     load_or_create_secret(path)
                 }
-                Err(e) => Err(write_err(e)),
+                Err(e) => Err(write_error(path)(e)),
             }
         }
-        Err(source) => Err(KeyError::Read {
-            path: shown,
-            source,
-        }),
     }
 }
 
