@@ -22,7 +22,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::auth::{Caller, Role, Rule, ADMIN, FINANCE_WRITE, LEDGER_READ};
 use super::error::{parse_json, ApiError, ApiResult, Problem};
-use super::routes::{json_body, request_hash, submit, write, AppendResponse};
+use super::routes::{created, json_body, request_hash, submit, write, AppendResponse};
 use super::AppState;
 
 /// Finance staff and the partner itself (scoped to its own data).
@@ -544,16 +544,7 @@ pub async fn register_participants(
         checkpoint_size: o.checkpoint_size,
         checkpoint_root: o.checkpoint_root,
     };
-    Ok(if replayed {
-        (
-            StatusCode::CREATED,
-            [("idempotent-replayed", "true")],
-            Json(doc),
-        )
-            .into_response()
-    } else {
-        (StatusCode::CREATED, Json(doc)).into_response()
-    })
+    Ok(created(doc, replayed))
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]

@@ -364,17 +364,21 @@ pub(super) async fn write(
     commands: Vec<Command>,
 ) -> ApiResult<Response> {
     let (outcome, replayed) = submit(state, caller, headers, path, body, commands).await?;
-    let response = Json(AppendResponse::from(outcome));
-    Ok(if replayed {
+    Ok(created(AppendResponse::from(outcome), replayed))
+}
+
+/// 201 with the document, marked `idempotent-replayed` when it answers an earlier request.
+pub(super) fn created<T: Serialize>(doc: T, replayed: bool) -> Response {
+    if replayed {
         (
             StatusCode::CREATED,
             [("idempotent-replayed", "true")],
-            response,
+            Json(doc),
         )
             .into_response()
     } else {
-        (StatusCode::CREATED, response).into_response()
-    })
+        (StatusCode::CREATED, Json(doc)).into_response()
+    }
 }
 
 /// Submits commands through the group-commit writer, honouring the Idempotency-Key; returns the
