@@ -9,6 +9,8 @@
 
 /// Account names (hierarchical) and account types.
 pub mod account;
+/// Disbursement records: payment batches, approvals, bank files, bank outcomes.
+pub mod disburse;
 /// Field-and-rule errors shared by every layer.
 pub mod invalid;
 /// RFC 6962 hashing, the streaming frontier, RFC 9162 inclusion and consistency proofs.

@@ -70,7 +70,7 @@ impl Id {
         &self.0
     }
 
-    fn check(&self, field: &str) -> Result<(), Invalid> {
+    pub(crate) fn check(&self, field: &str) -> Result<(), Invalid> {
         Id::parse(&self.0).map(|_| ()).map_err(|e| e.within(field))
     }
 }
@@ -210,7 +210,7 @@ pub fn canonical_amount(text: &str, currency: Currency, field: &str) -> Result<M
     Ok(money)
 }
 
-fn check_name(text: &str, field: &str) -> Result<(), Invalid> {
+pub(crate) fn check_name(text: &str, field: &str) -> Result<(), Invalid> {
     if text.trim().is_empty() || text.len() > MAX_NAME_BYTES {
         return Err(Invalid::new(
             field,
@@ -228,7 +228,7 @@ fn check_name(text: &str, field: &str) -> Result<(), Invalid> {
     Ok(())
 }
 
-fn lowercase_hex(text: &str, bytes: usize) -> bool {
+pub(crate) fn lowercase_hex(text: &str, bytes: usize) -> bool {
     text.len() == bytes * 2 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 

@@ -40,6 +40,20 @@ pub mod kind {
     /// A transaction produced by a rule from evidence (see `programme::EntitlementBody`).
     pub const ENTITLEMENT: &str = "entitlement";
     pub const CYCLE_RUN: &str = "cycle.run";
+    /// Disbursement records (see `disburse`).
+    pub const DISBURSEMENT_CONFIG: &str = "disbursement.config";
+    pub const BATCH_CREATE: &str = "batch.create";
+    pub const BATCH_PART: &str = "batch.part";
+    pub const BATCH_SUBMIT: &str = "batch.submit";
+    pub const BATCH_APPROVE: &str = "batch.approve";
+    pub const BATCH_REJECT: &str = "batch.reject";
+    pub const BATCH_CANCEL: &str = "batch.cancel";
+    pub const BATCH_FILE: &str = "batch.file";
+    /// Carries postings (payable to payments in transit).
+    pub const BATCH_SEND: &str = "batch.send";
+    pub const BANK_IMPORT: &str = "bank.import";
+    /// Carries postings (in transit to bank, or back to payable).
+    pub const BANK_STATUS: &str = "bank.status";
     pub const ALL: &[&str] = &[
         LEDGER_KEY,
         ACCOUNT_OPEN,
@@ -55,6 +69,17 @@ pub mod kind {
         RULE_VERSION,
         ENTITLEMENT,
         CYCLE_RUN,
+        DISBURSEMENT_CONFIG,
+        BATCH_CREATE,
+        BATCH_PART,
+        BATCH_SUBMIT,
+        BATCH_APPROVE,
+        BATCH_REJECT,
+        BATCH_CANCEL,
+        BATCH_FILE,
+        BATCH_SEND,
+        BANK_IMPORT,
+        BANK_STATUS,
     ];
 }
 

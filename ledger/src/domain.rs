@@ -22,6 +22,7 @@ use tranche_audit::record::{
 };
 use tranche_audit::Invalid;
 
+use crate::disburse::DisburseCommand;
 use crate::programme::{EntitlementMeta, PersonalData, ProgrammeCommand, ProgrammeState};
 
 /// The most commands one batch may hold.
@@ -51,6 +52,8 @@ pub enum Command {
     Programme(ProgrammeCommand),
     /// A transaction produced by a rule from evidence.
     Entitlement(EntitlementCommand),
+    /// A disbursement record: settings, batches, approvals, bank files, bank outcomes.
+    Disburse(DisburseCommand),
 }
 
 /// An entitlement: a transaction with the rule version and evidence that produced it.
@@ -147,6 +150,45 @@ pub struct NewTransaction {
     pub memo: String,
     pub postings: Vec<Posting>,
     pub reverses: Option<u64>,
+}
+
+impl NewTransaction {
+    /// The typed postings of a `batch.send` record.
+    pub fn sending(b: &tranche_audit::disburse::BatchSendBody) -> Result<Self, Invalid> {
+        let body = TransactionBody {
+            memo: String::new(),
+            postings: b.postings.clone(),
+            reverses: None,
+        };
+        Ok(NewTransaction {
+            memo: format!("batch {} part {} sent", b.batch, b.part),
+            postings: body.postings(true).map_err(|e| e.within("body"))?,
+            reverses: None,
+        })
+    }
+
+    /// The typed postings of a `bank.status` record; `None` when it moves no money.
+    pub fn bank_status(
+        b: &tranche_audit::disburse::BankStatusBody,
+    ) -> Result<Option<Self>, Invalid> {
+        if b.postings.is_empty() {
+            return Ok(None);
+        }
+        let body = TransactionBody {
+            memo: String::new(),
+            postings: b.postings.clone(),
+            reverses: None,
+        };
+        Ok(Some(NewTransaction {
+            memo: format!(
+                "bank outcomes, import {} part {}",
+                &b.import[..12.min(b.import.len())],
+                b.part
+            ),
+            postings: body.postings(true).map_err(|e| e.within("body"))?,
+            reverses: None,
+        }))
+    }
 }
 
 /// The JSON a user writes to post a transaction (`tranche post`, `POST /transactions`).
@@ -262,6 +304,19 @@ impl Command {
                 ProgrammeCommand::RuleVersion(_) => kind::RULE_VERSION,
                 ProgrammeCommand::CycleRun(_) => kind::CYCLE_RUN,
             },
+            Command::Disburse(d) => match d {
+                DisburseCommand::Config(_) => kind::DISBURSEMENT_CONFIG,
+                DisburseCommand::Create(_) => kind::BATCH_CREATE,
+                DisburseCommand::Part(_) => kind::BATCH_PART,
+                DisburseCommand::Submit(_) => kind::BATCH_SUBMIT,
+                DisburseCommand::Approve(_) => kind::BATCH_APPROVE,
+                DisburseCommand::Reject(_) => kind::BATCH_REJECT,
+                DisburseCommand::Cancel(_) => kind::BATCH_CANCEL,
+                DisburseCommand::File(_) => kind::BATCH_FILE,
+                DisburseCommand::Send(..) => kind::BATCH_SEND,
+                DisburseCommand::Import(_) => kind::BANK_IMPORT,
+                DisburseCommand::Status(..) => kind::BANK_STATUS,
+            },
         }
     }
 
@@ -299,6 +354,18 @@ impl Command {
                 ProgrammeCommand::Evidence(b) => serde_json::to_value(b),
                 ProgrammeCommand::RuleVersion(b) => serde_json::to_value(b),
                 ProgrammeCommand::CycleRun(b) => serde_json::to_value(b),
+            },
+            Command::Disburse(d) => match d {
+                DisburseCommand::Config(b) => serde_json::to_value(b),
+                DisburseCommand::Create(b) => serde_json::to_value(b),
+                DisburseCommand::Part(b) => serde_json::to_value(b),
+                DisburseCommand::Submit(b) => serde_json::to_value(b),
+                DisburseCommand::Approve(b) | DisburseCommand::Reject(b) => serde_json::to_value(b),
+                DisburseCommand::Cancel(b) => serde_json::to_value(b),
+                DisburseCommand::File(b) => serde_json::to_value(b),
+                DisburseCommand::Send(b, _) => serde_json::to_value(b),
+                DisburseCommand::Import(b) => serde_json::to_value(b),
+                DisburseCommand::Status(b, _) => serde_json::to_value(b),
             },
         };
         v.expect("bodies are plain data and always serialize")
@@ -371,6 +438,45 @@ impl Command {
             kind::CYCLE_RUN => Command::Programme(ProgrammeCommand::CycleRun(
                 tranche_audit::record::body_from_value(body)?,
             )),
+            kind::DISBURSEMENT_CONFIG => Command::Disburse(DisburseCommand::Config(
+                tranche_audit::record::body_from_value(body)?,
+            )),
+            kind::BATCH_CREATE => Command::Disburse(DisburseCommand::Create(
+                tranche_audit::record::body_from_value(body)?,
+            )),
+            kind::BATCH_PART => Command::Disburse(DisburseCommand::Part(Box::new(
+                tranche_audit::record::body_from_value(body)?,
+            ))),
+            kind::BATCH_SUBMIT => Command::Disburse(DisburseCommand::Submit(
+                tranche_audit::record::body_from_value(body)?,
+            )),
+            kind::BATCH_APPROVE => Command::Disburse(DisburseCommand::Approve(
+                tranche_audit::record::body_from_value(body)?,
+            )),
+            kind::BATCH_REJECT => Command::Disburse(DisburseCommand::Reject(
+                tranche_audit::record::body_from_value(body)?,
+            )),
+            kind::BATCH_CANCEL => Command::Disburse(DisburseCommand::Cancel(
+                tranche_audit::record::body_from_value(body)?,
+            )),
+            kind::BATCH_FILE => Command::Disburse(DisburseCommand::File(
+                tranche_audit::record::body_from_value(body)?,
+            )),
+            kind::BATCH_SEND => {
+                let b: tranche_audit::disburse::BatchSendBody =
+                    tranche_audit::record::body_from_value(body)?;
+                let tx = NewTransaction::sending(&b)?;
+                Command::Disburse(DisburseCommand::Send(Box::new(b), tx))
+            }
+            kind::BANK_IMPORT => Command::Disburse(DisburseCommand::Import(
+                tranche_audit::record::body_from_value(body)?,
+            )),
+            kind::BANK_STATUS => {
+                let b: tranche_audit::disburse::BankStatusBody =
+                    tranche_audit::record::body_from_value(body)?;
+                let tx = NewTransaction::bank_status(&b)?;
+                Command::Disburse(DisburseCommand::Status(Box::new(b), tx))
+            }
             other => {
                 return Err(Invalid::new(
                     "kind",
@@ -386,6 +492,8 @@ impl Command {
         match self {
             Command::Transaction(t) => Some(t),
             Command::Entitlement(e) => Some(&e.tx),
+            Command::Disburse(DisburseCommand::Send(_, tx)) => Some(tx),
+            Command::Disburse(DisburseCommand::Status(_, tx)) => tx.as_ref(),
             _ => None,
         }
     }
@@ -404,6 +512,41 @@ impl Command {
                     .collect()
             }
             Command::Programme(_) => vec![],
+            Command::Disburse(d) => match d {
+                DisburseCommand::Send(_, tx) => tx.postings.iter().map(|p| &p.account).collect(),
+                DisburseCommand::Status(_, tx) => tx
+                    .iter()
+                    .flat_map(|t| t.postings.iter().map(|p| &p.account))
+                    .collect(),
+                _ => vec![],
+            },
+        }
+    }
+
+    /// Accounts whose balances the disbursement rules read (payables a batch part claims, the
+    /// bank and transit accounts funds are checked against), beyond those the postings touch.
+    pub fn balance_accounts(&self) -> Vec<AccountName> {
+        use tranche_audit::disburse::Payee;
+        use tranche_audit::programme::accounts;
+        let Command::Disburse(d) = self else {
+            return vec![];
+        };
+        let award = d.award();
+        let cash = || {
+            [accounts::bank(award), accounts::transit(award)]
+                .iter()
+                .filter_map(|a| AccountName::parse(a).ok())
+                .collect::<Vec<_>>()
+        };
+        match d {
+            DisburseCommand::Part(p) => p
+                .payments
+                .iter()
+                .filter_map(|pay| Payee::parse(&pay.payee).ok())
+                .filter_map(|payee| AccountName::parse(&payee.payable(award)).ok())
+                .collect(),
+            DisburseCommand::Submit(_) | DisburseCommand::Approve(_) => cash(),
+            _ => vec![],
         }
     }
 }
@@ -581,6 +724,7 @@ pub fn apply(
     state: &mut State,
     programme: &mut ProgrammeState,
     seq: u64,
+    actor: &str,
     command: &Command,
     effects: &mut Effects,
 ) -> Result<(), PlanError> {
@@ -672,6 +816,25 @@ pub fn apply(
                 &e.lines,
                 &balances,
             )?;
+            crate::disburse::on_entitlement(
+                programme,
+                seq,
+                &e.meta.award,
+                &e.tx.postings,
+                e.tx.reverses,
+            );
+        }
+        Command::Disburse(d) => {
+            // The rules read balances before the postings move them.
+            crate::disburse::apply(programme, seq, actor, d, &StateBalances(state))?;
+            let tx = match d {
+                DisburseCommand::Send(_, tx) => Some(tx),
+                DisburseCommand::Status(_, tx) => tx.as_ref(),
+                _ => None,
+            };
+            if let Some(tx) = tx {
+                apply_transaction(state, seq, tx, effects)?;
+            }
         }
         Command::Programme(p) => {
             crate::programme::apply(programme, seq, p)?;
@@ -940,7 +1103,7 @@ pub fn plan_groups(
         let mut refused = None;
         for (i, command) in group.commands.iter().enumerate() {
             let seq = frontier.size();
-            match apply(state, programme, seq, command, &mut effects) {
+            match apply(state, programme, seq, group.actor, command, &mut effects) {
                 Ok(()) => {}
                 Err(PlanError::Invalid(inv)) => {
                     refused = Some(inv.in_item(i));

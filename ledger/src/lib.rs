@@ -10,6 +10,8 @@
 pub mod csv;
 /// Entitlement cycles: evidence to entitlements under the rule versions in force.
 pub mod cycle;
+/// Payment batches, maker-checker approval, bank files and bank outcomes: state and rules.
+pub mod disburse;
 /// Commands, rules and the batch planner; no I/O.
 pub mod domain;
 /// Streaming export of the journal for offline verification.

@@ -216,8 +216,9 @@ impl Participant {
 }
 
 /// One inverse operation of the undo log.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 enum Undo {
+    Disburse(crate::disburse::DisburseUndo),
     Award(Id),
     Partner(Id),
     Key(String),
@@ -239,8 +240,10 @@ enum Undo {
 }
 
 /// The whole programme state.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub struct ProgrammeState {
+    /// Payment batches, payments, payable items and bank imports.
+    pub disburse: crate::disburse::DisburseState,
     pub awards: HashMap<Id, Award>,
     pub partners: HashMap<Id, Partner>,
     pub keys: HashMap<String, PartnerKey>,
@@ -289,8 +292,18 @@ impl ProgrammeState {
         }
     }
 
+    /// Pushes the inverse of a change to the disbursement state.
+    pub(crate) fn undo_disburse(
+        &mut self,
+        f: impl FnOnce(&mut crate::disburse::DisburseState) + Send + 'static,
+    ) {
+        self.undo
+            .push(Undo::Disburse(crate::disburse::DisburseUndo::new(f)));
+    }
+
     fn revert(&mut self, u: Undo) {
         match u {
+            Undo::Disburse(f) => f.run(&mut self.disburse),
             Undo::Award(id) => {
                 self.awards.remove(&id);
             }
@@ -1187,6 +1200,10 @@ fn apply_item(
 pub trait Balances {
     /// Debits minus credits of `account` in minor units (0 when never posted).
     fn net(&self, account: &str) -> i128;
+    /// False when replaying trusted records without balances: rules that need them are skipped.
+    fn known(&self) -> bool {
+        true
+    }
 }
 
 /// Checks and records an entitlement (or its reversal) at `seq`. `amount` is what the

@@ -126,6 +126,7 @@ impl Replayer {
                 &mut self.state,
                 &mut self.programme,
                 seq,
+                &record.actor,
                 &command,
                 &mut effects,
             )
@@ -163,6 +164,9 @@ impl Replayer {
     fn prepare(&mut self, command: &Command) {
         for name in command.accounts() {
             self.state.accounts.entry(name.clone()).or_insert(None);
+        }
+        for name in command.balance_accounts() {
+            self.state.accounts.entry(name).or_insert(None);
         }
         if let Some(t) = command.transaction() {
             if let Some(original) = t.reverses {

@@ -575,12 +575,17 @@ async fn load_state(conn: &mut PgConnection, size: u64, commands: &[Command]) ->
     let mut seen = HashSet::new();
     let names: Vec<String> = commands
         .iter()
-        .flat_map(Command::accounts)
-        .filter(|n| seen.insert(*n))
+        .flat_map(|c| {
+            c.accounts()
+                .into_iter()
+                .cloned()
+                .chain(c.balance_accounts())
+        })
+        .filter(|n| seen.insert(n.clone()))
         .map(|n| n.to_string())
         .collect();
     for n in &seen {
-        state.accounts.insert((*n).clone(), None);
+        state.accounts.insert(n.clone(), None);
     }
     let rows = sqlx::query(
         "SELECT a.name, a.type, a.closed_seq, b.currency, b.debit_minor - b.credit_minor AS net

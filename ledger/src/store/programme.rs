@@ -13,7 +13,8 @@ use crate::programme::{self, ProgrammeState};
 /// `journal (kind, seq)` index, so plain transactions are never read).
 pub(crate) const PROGRAMME_KINDS: &str = "'award.open','partner.register','partner.key',\
 'cohort.open','session.schedule','participant.register','evidence','rule.version','entitlement',\
-'cycle.run'";
+'cycle.run','disbursement.config','batch.create','batch.part','batch.submit','batch.approve',\
+'batch.reject','batch.cancel','batch.file','batch.send','bank.import','bank.status'";
 /// Records per catch-up page.
 pub(crate) const CATCH_UP_PAGE: u32 = 1_000;
 
@@ -33,6 +34,9 @@ struct NoBalances;
 impl programme::Balances for NoBalances {
     fn net(&self, _account: &str) -> i128 {
         0
+    }
+    fn known(&self) -> bool {
+        false
     }
 }
 
@@ -63,7 +67,7 @@ pub fn replay_record(state: &mut ProgrammeState, stored: &StoredRecord) -> Resul
     // The store wrote and checked these bytes; `rebuild --check` and the verifier re-check them.
     let record = Record::decode_trusted(&stored.bytes).map_err(|e| corrupt(e.to_string()))?;
     let command = Command::from_record(&record).map_err(|e| corrupt(e.to_string()))?;
-    replay_command(state, stored.seq, &command).map_err(|e| corrupt(e.to_string()))
+    replay_command(state, stored.seq, &record.actor, &command).map_err(|e| corrupt(e.to_string()))
 }
 
 /// The programme part of applying a trusted command (the account part is the other
@@ -71,19 +75,31 @@ pub fn replay_record(state: &mut ProgrammeState, stored: &StoredRecord) -> Resul
 pub fn replay_command(
     state: &mut ProgrammeState,
     seq: u64,
+    actor: &str,
     command: &Command,
 ) -> std::result::Result<(), tranche_audit::Invalid> {
     match command {
         Command::Programme(p) => programme::apply(state, seq, p),
-        Command::Entitlement(e) => programme::apply_entitlement(
-            state,
-            seq,
-            &e.meta,
-            e.amount(),
-            e.tx.reverses,
-            &[],
-            &NoBalances,
-        ),
+        Command::Entitlement(e) => {
+            programme::apply_entitlement(
+                state,
+                seq,
+                &e.meta,
+                e.amount(),
+                e.tx.reverses,
+                &[],
+                &NoBalances,
+            )?;
+            crate::disburse::on_entitlement(
+                state,
+                seq,
+                &e.meta.award,
+                &e.tx.postings,
+                e.tx.reverses,
+            );
+            Ok(())
+        }
+        Command::Disburse(d) => crate::disburse::apply(state, seq, actor, d, &NoBalances),
         _ => Ok(()),
     }
 }

@@ -608,17 +608,22 @@ async fn load_head(conn: &mut SqliteConnection) -> Result<Head> {
 
 async fn load_state(conn: &mut SqliteConnection, size: u64, commands: &[Command]) -> Result<State> {
     let mut state = State::default();
-    let names: Vec<&AccountName> = {
+    let names: Vec<AccountName> = {
         let mut seen = HashSet::new();
         commands
             .iter()
-            .flat_map(Command::accounts)
-            .filter(|n| seen.insert(*n))
+            .flat_map(|c| {
+                c.accounts()
+                    .into_iter()
+                    .cloned()
+                    .chain(c.balance_accounts())
+            })
+            .filter(|n| seen.insert(n.clone()))
             .collect()
     };
     for chunk in names.chunks(NAMES_PER_QUERY) {
         for n in chunk {
-            state.accounts.insert((*n).clone(), None);
+            state.accounts.insert(n.clone(), None);
         }
         let mut q = QueryBuilder::<Sqlite>::new(
             "SELECT a.name, a.type, a.closed_seq, b.currency, b.debit_minor - b.credit_minor AS net

@@ -1,0 +1,831 @@
+//! The disbursement records as they appear in the journal: the award's payment settings, payment
+//! batches (header, parts, submission, approvals, rejection, cancellation), the bank files made
+//! for them, the sending, and the bank's status and statement files coming back.
+//!
+//! A batch of 100,000 payments cannot be one record (records stay under 64 KiB), so a batch is
+//! a `batch.create` header followed by `batch.part` records, all appended together. Its
+//! *digest* is SHA-256 over the canonical bytes of the header and of every part in order, each
+//! followed by a newline; `batch.submit` freezes it, and every approval names it. Sending and
+//! bank outcomes move money, so `batch.send` and `bank.status` carry postings like any
+//! transaction, and the ledger derives those postings from the payments they name.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::money::{Currency, Money};
+use crate::programme::{canonical_amount, check_name, lowercase_hex, Date, Id};
+use crate::record::{canonical_bytes, PostingBody};
+use crate::Invalid;
+
+/// The most payments one `batch.part` record holds.
+pub const PAYMENTS_PER_PART: usize = 400;
+/// The most outcomes (and, separately, exceptions) one `bank.status` record holds.
+pub const OUTCOMES_PER_PART: usize = 400;
+/// The most entitlements one payment may settle.
+pub const MAX_ENTITLEMENTS_PER_PAYMENT: usize = 60;
+/// An end-to-end id, as pain.001 allows: at most 35 characters.
+pub const MAX_E2E_CHARS: usize = 35;
+/// The longest reason or note, in bytes.
+pub const MAX_REASON_BYTES: usize = 500;
+/// The bank file formats tranche writes.
+pub const FILE_FORMATS: [&str; 2] = ["pain.001.001.09", "csv"];
+/// The status file formats tranche reads.
+pub const IMPORT_FORMATS: [&str; 3] = ["pain.002", "camt.053", "csv"];
+
+fn check_reason(text: &str, field: &str, required: bool) -> Result<(), Invalid> {
+    if required && text.trim().is_empty() {
+        return Err(Invalid::new(
+            field,
+            "reason_required",
+            "a reason is required",
+        ));
+    }
+    if text.len() > MAX_REASON_BYTES {
+        return Err(Invalid::new(
+            field,
+            "reason_too_long",
+            format!("at most {MAX_REASON_BYTES} bytes"),
+        ));
+    }
+    if text.chars().any(char::is_control) {
+        return Err(Invalid::new(
+            field,
+            "control_characters",
+            "control characters are not allowed",
+        ));
+    }
+    Ok(())
+}
+
+fn check_digest(text: &str, field: &str) -> Result<(), Invalid> {
+    if lowercase_hex(text, 32) {
+        Ok(())
+    } else {
+        Err(Invalid::new(
+            field,
+            "invalid_digest",
+            "must be 64 lowercase hex digits (a SHA-256)",
+        ))
+    }
+}
+
+/// Checks an end-to-end id: 1 to 35 ASCII letters, digits and '-'.
+pub fn check_e2e(text: &str, field: &str) -> Result<(), Invalid> {
+    let ok = !text.is_empty()
+        && text.len() <= MAX_E2E_CHARS
+        && text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    if ok {
+        Ok(())
+    } else {
+        Err(Invalid::new(
+            field,
+            "invalid_end_to_end_id",
+            format!(
+                "{text:?} is not an end-to-end id: 1 to {MAX_E2E_CHARS} letters, digits or '-'"
+            ),
+        ))
+    }
+}
+
+/// The end-to-end id of the `n`th payment (1-based) of `batch`.
+pub fn e2e_id(batch: &Id, n: usize) -> String {
+    format!("{}-{n:06}", batch.as_str())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Payees.
+
+/// Who a payment goes to: a participant (by pseudonym) or a vendor (a training provider).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Payee {
+    Participant(Id),
+    Vendor(Id),
+}
+
+impl Payee {
+    /// `participant:P` or `vendor:V`.
+    pub fn parse(text: &str) -> Result<Payee, Invalid> {
+        let bad = || {
+            Invalid::new(
+                "",
+                "invalid_payee",
+                format!("{text:?} is not a payee: write participant:<pseudonym> or vendor:<id>"),
+            )
+        };
+        let (kind, id) = text.split_once(':').ok_or_else(bad)?;
+        let id = Id::parse(id).map_err(|_| bad())?;
+        match kind {
+            "participant" => Ok(Payee::Participant(id)),
+            "vendor" => Ok(Payee::Vendor(id)),
+            _ => Err(bad()),
+        }
+    }
+
+    /// The payee's payable account in `award`.
+    pub fn payable(&self, award: &Id) -> String {
+        match self {
+            Payee::Participant(p) => crate::programme::accounts::participant_payable(award, p),
+            Payee::Vendor(v) => crate::programme::accounts::vendor_payable(award, v),
+        }
+    }
+
+    /// The payee of a payable account of `award`, if it is one.
+    pub fn of_payable(award: &Id, account: &str) -> Option<Payee> {
+        let rest = account
+            .strip_prefix("payable:")?
+            .strip_prefix(award.as_str())?
+            .strip_prefix(':')?;
+        Payee::parse(rest).ok()
+    }
+}
+
+impl std::fmt::Display for Payee {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Payee::Participant(p) => write!(f, "participant:{p}"),
+            Payee::Vendor(v) => write!(f, "vendor:{v}"),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Settings.
+
+/// A bank account as the bank file names it: the holder, the account (an IBAN, or another
+/// identifier such as a mobile-money number) and optionally the bank's BIC.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BankAccountBody {
+    pub name: String,
+    pub account: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_bic: Option<String>,
+}
+
+impl BankAccountBody {
+    pub fn check(&self) -> Result<(), Invalid> {
+        check_name(&self.name, "name")?;
+        let compact: String = self.account.chars().filter(|c| *c != ' ').collect();
+        if compact.is_empty()
+            || compact.len() > 34
+            || !compact
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-')
+        {
+            return Err(Invalid::new(
+                "account",
+                "invalid_account",
+                "an account is 1 to 34 letters, digits or '-' (an IBAN or another identifier)",
+            ));
+        }
+        if let Some(bic) = &self.agent_bic {
+            let ok = (bic.len() == 8 || bic.len() == 11)
+                && bic
+                    .bytes()
+                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
+            if !ok {
+                return Err(Invalid::new(
+                    "agent_bic",
+                    "invalid_bic",
+                    "a BIC is 8 or 11 upper-case letters and digits",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A vendor's (training provider's) account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VendorAccountBody {
+    pub vendor: Id,
+    #[serde(flatten)]
+    pub account: BankAccountBody,
+}
+
+/// Body of `disbursement.config`: the award's paying account, its vendors' accounts and the
+/// amount above which a batch needs two approvers. A later record replaces an earlier one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DisbursementConfigBody {
+    pub award: Id,
+    pub debtor: BankAccountBody,
+    #[serde(default)]
+    pub vendors: Vec<VendorAccountBody>,
+    /// Batches with a total above this need two distinct approvers.
+    pub dual_approval_above: String,
+}
+
+impl DisbursementConfigBody {
+    pub fn check(&self, currency: Currency) -> Result<Money, Invalid> {
+        self.award.check("award")?;
+        self.debtor.check().map_err(|e| e.within("debtor"))?;
+        let mut seen = std::collections::HashSet::new();
+        for (i, v) in self.vendors.iter().enumerate() {
+            let field = format!("vendors[{i}]");
+            v.vendor.check(&format!("{field}.vendor"))?;
+            v.account.check().map_err(|e| e.within(&field))?;
+            if !seen.insert(&v.vendor) {
+                return Err(Invalid::new(
+                    format!("{field}.vendor"),
+                    "duplicate_vendor",
+                    format!("vendor {} is listed twice", v.vendor),
+                ));
+            }
+        }
+        canonical_amount(&self.dual_approval_above, currency, "dual_approval_above")
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Batches.
+
+/// What a batch was built from: all open payables of the award, or a subset.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchFilter {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget_line: Option<Id>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cohort: Option<Id>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub province: Option<String>,
+    /// Payees (`participant:P`, `vendor:V`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payees: Option<Vec<String>>,
+}
+
+impl BatchFilter {
+    pub fn check(&self) -> Result<(), Invalid> {
+        if let Some(l) = &self.budget_line {
+            l.check("filter.budget_line")?;
+        }
+        if let Some(c) = &self.cohort {
+            c.check("filter.cohort")?;
+        }
+        if let Some(p) = &self.province {
+            check_name(p, "filter.province")?;
+        }
+        if let Some(payees) = &self.payees {
+            if payees.is_empty() {
+                return Err(Invalid::new(
+                    "filter.payees",
+                    "empty_list",
+                    "name at least one payee, or leave the list out",
+                ));
+            }
+            for (i, p) in payees.iter().enumerate() {
+                Payee::parse(p).map_err(|e| e.within(&format!("filter.payees[{i}]")))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Body of `batch.create`: the header of a batch whose payments follow in `parts` parts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchCreateBody {
+    pub batch: Id,
+    pub award: Id,
+    pub currency: String,
+    #[serde(default)]
+    pub filter: BatchFilter,
+    /// Number of payments.
+    pub payments: u64,
+    /// Sum of the payments.
+    pub total: String,
+    /// Number of payees left out, with their reason, in the parts.
+    pub exceptions: u64,
+    pub parts: u32,
+}
+
+impl BatchCreateBody {
+    /// Checks the header against the award's currency; returns the total.
+    pub fn check(&self, award_currency: Currency) -> Result<Money, Invalid> {
+        self.batch.check("batch")?;
+        self.award.check("award")?;
+        self.filter.check()?;
+        let currency = Currency::parse(&self.currency)
+            .map_err(|e| Invalid::new("currency", "unknown_currency", e.to_string()))?;
+        if currency != award_currency {
+            return Err(Invalid::new(
+                "currency",
+                "currency_mismatch",
+                format!(
+                    "the batch is in {currency} but award {} is in {award_currency}: a batch pays in its award's currency",
+                    self.award
+                ),
+            ));
+        }
+        if self.payments == 0 || self.parts == 0 {
+            return Err(Invalid::new(
+                "payments",
+                "no_payments",
+                "a batch needs at least one payment",
+            ));
+        }
+        let needed = self.payments.div_ceil(PAYMENTS_PER_PART as u64);
+        if u64::from(self.parts) < needed {
+            return Err(Invalid::new(
+                "parts",
+                "too_few_parts",
+                format!("{} payments need at least {needed} parts", self.payments),
+            ));
+        }
+        canonical_amount(&self.total, currency, "total")
+    }
+}
+
+/// One payment of a batch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PaymentBody {
+    /// The end-to-end id the bank file carries and the bank returns.
+    pub e2e: String,
+    /// `participant:P` or `vendor:V`.
+    pub payee: String,
+    pub amount: String,
+    /// The seqs of the entitlements it settles.
+    pub entitlements: Vec<u64>,
+    /// End-to-end ids of earlier payments to this payee that were rejected or returned and
+    /// whose entitlements this payment settles again.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reissues: Vec<String>,
+}
+
+impl PaymentBody {
+    pub fn check(&self, currency: Currency) -> Result<(Payee, Money), Invalid> {
+        check_e2e(&self.e2e, "e2e")?;
+        let payee = Payee::parse(&self.payee).map_err(|e| e.within("payee"))?;
+        let amount = canonical_amount(&self.amount, currency, "amount")?;
+        if self.entitlements.is_empty() || self.entitlements.len() > MAX_ENTITLEMENTS_PER_PAYMENT {
+            return Err(Invalid::new(
+                "entitlements",
+                "invalid_entitlements",
+                format!("a payment settles 1 to {MAX_ENTITLEMENTS_PER_PAYMENT} entitlements"),
+            ));
+        }
+        if self.entitlements.windows(2).any(|w| w[0] >= w[1]) {
+            return Err(Invalid::new(
+                "entitlements",
+                "not_ascending",
+                "entitlement seqs are listed once each, in ascending order",
+            ));
+        }
+        for (i, r) in self.reissues.iter().enumerate() {
+            check_e2e(r, &format!("reissues[{i}]"))?;
+        }
+        Ok((payee, amount))
+    }
+}
+
+/// A payee with an open payable that the batch could not pay, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchExceptionBody {
+    pub payee: String,
+    pub amount: String,
+    /// `no_bank_account`, `personal_data_erased`, `no_vendor_account`, `payable_short` …
+    pub reason: String,
+}
+
+/// Body of `batch.part`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchPartBody {
+    pub batch: Id,
+    pub award: Id,
+    /// 0-based.
+    pub part: u32,
+    pub payments: Vec<PaymentBody>,
+    #[serde(default)]
+    pub exceptions: Vec<BatchExceptionBody>,
+}
+
+impl BatchPartBody {
+    pub fn check(&self, currency: Currency) -> Result<(), Invalid> {
+        self.batch.check("batch")?;
+        self.award.check("award")?;
+        if self.payments.len() > PAYMENTS_PER_PART || self.exceptions.len() > PAYMENTS_PER_PART {
+            return Err(Invalid::new(
+                "payments",
+                "part_too_large",
+                format!("a part holds at most {PAYMENTS_PER_PART} payments and as many exceptions"),
+            ));
+        }
+        for (i, p) in self.payments.iter().enumerate() {
+            p.check(currency)
+                .map_err(|e| e.within(&format!("payments[{i}]")))?;
+        }
+        for (i, x) in self.exceptions.iter().enumerate() {
+            let field = format!("exceptions[{i}]");
+            Payee::parse(&x.payee).map_err(|e| e.within(&format!("{field}.payee")))?;
+            canonical_amount(&x.amount, currency, &format!("{field}.amount"))?;
+            Id::parse(&x.reason).map_err(|e| e.within(&format!("{field}.reason")))?;
+        }
+        Ok(())
+    }
+}
+
+/// Body of `batch.submit`: freezes the batch at `digest`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchSubmitBody {
+    pub batch: Id,
+    pub award: Id,
+    pub digest: String,
+    /// 1, or 2 when the total is above the award's dual-approval amount.
+    pub approvals_required: u32,
+}
+
+impl BatchSubmitBody {
+    pub fn check(&self) -> Result<(), Invalid> {
+        self.batch.check("batch")?;
+        self.award.check("award")?;
+        check_digest(&self.digest, "digest")?;
+        if !(1..=2).contains(&self.approvals_required) {
+            return Err(Invalid::new(
+                "approvals_required",
+                "invalid_approvals",
+                "a batch needs one or two approvals",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Body of `batch.approve` and `batch.reject`: the approver's decision on the frozen content
+/// named by `digest`. A rejection needs a reason.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchDecisionBody {
+    pub batch: Id,
+    pub award: Id,
+    pub digest: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl BatchDecisionBody {
+    pub fn check(&self, reason_required: bool) -> Result<(), Invalid> {
+        self.batch.check("batch")?;
+        self.award.check("award")?;
+        check_digest(&self.digest, "digest")?;
+        check_reason(
+            self.reason.as_deref().unwrap_or(""),
+            "reason",
+            reason_required,
+        )
+    }
+}
+
+/// Body of `batch.cancel`: the preparer withdraws a batch that was not sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchCancelBody {
+    pub batch: Id,
+    pub award: Id,
+    pub reason: String,
+}
+
+impl BatchCancelBody {
+    pub fn check(&self) -> Result<(), Invalid> {
+        self.batch.check("batch")?;
+        self.award.check("award")?;
+        check_reason(&self.reason, "reason", true)
+    }
+}
+
+/// Body of `batch.file`: a bank file made for an approved batch. Only its digest is kept: the
+/// file holds personal data (names and accounts).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchFileBody {
+    pub batch: Id,
+    pub award: Id,
+    /// `pain.001.001.09` or `csv`.
+    pub format: String,
+    pub sha256: String,
+    pub message_id: String,
+    /// RFC 3339 UTC: the file's creation time, so it can be made again byte for byte.
+    pub created_at: String,
+    pub execution_date: Date,
+    pub payments: u64,
+    pub control_sum: String,
+}
+
+impl BatchFileBody {
+    pub fn check(&self, currency: Currency) -> Result<(), Invalid> {
+        self.batch.check("batch")?;
+        self.award.check("award")?;
+        if !FILE_FORMATS.contains(&self.format.as_str()) {
+            return Err(Invalid::new(
+                "format",
+                "unknown_format",
+                format!("a bank file is one of {}", FILE_FORMATS.join(", ")),
+            ));
+        }
+        check_digest(&self.sha256, "sha256")?;
+        check_e2e(&self.message_id, "message_id")?;
+        if crate::record::parse_time(&self.created_at).is_none() {
+            return Err(Invalid::new(
+                "created_at",
+                "invalid_time",
+                "must be an RFC 3339 UTC time",
+            ));
+        }
+        canonical_amount(&self.control_sum, currency, "control_sum")?;
+        Ok(())
+    }
+}
+
+/// Body of `batch.send`: one part of the batch handed to the bank; its postings move each
+/// payment from the payee's payable to payments in transit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchSendBody {
+    pub batch: Id,
+    pub award: Id,
+    pub part: u32,
+    /// The SHA-256 of the bank file sent (a `batch.file` of this batch).
+    pub file: String,
+    pub postings: Vec<PostingBody>,
+}
+
+impl BatchSendBody {
+    pub fn check(&self) -> Result<(), Invalid> {
+        self.batch.check("batch")?;
+        self.award.check("award")?;
+        check_digest(&self.file, "file")
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bank files in.
+
+/// Body of `bank.import`: a status report or statement read, by its digest, so that the same
+/// file is never applied twice. Its outcomes and exceptions follow in `parts` `bank.status`
+/// records.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BankImportBody {
+    pub award: Id,
+    /// `pain.002`, `camt.053` or `csv`.
+    pub format: String,
+    pub sha256: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<String>,
+    /// For pain.002: the message id of the pain.001 it reports on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub original_message_id: Option<String>,
+    /// Payment lines read from the file.
+    pub lines: u64,
+    pub outcomes: u64,
+    pub exceptions: u64,
+    pub parts: u32,
+}
+
+impl BankImportBody {
+    pub fn check(&self) -> Result<(), Invalid> {
+        self.award.check("award")?;
+        if !IMPORT_FORMATS.contains(&self.format.as_str()) {
+            return Err(Invalid::new(
+                "format",
+                "unknown_format",
+                format!("a status file is one of {}", IMPORT_FORMATS.join(", ")),
+            ));
+        }
+        check_digest(&self.sha256, "sha256")?;
+        for (field, v) in [
+            ("message_id", &self.message_id),
+            ("original_message_id", &self.original_message_id),
+        ] {
+            if let Some(text) = v {
+                check_reason(text, field, true)?;
+            }
+        }
+        if self.parts == 0 {
+            return Err(Invalid::new(
+                "parts",
+                "no_parts",
+                "an import has at least one part",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// What the bank says happened to one payment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PaymentStatus {
+    /// Accepted for execution; still in transit.
+    Accepted,
+    /// Booked: the money left the programme's account.
+    Confirmed,
+    /// Refused: the money never left.
+    Rejected,
+    /// Came back after being sent or booked.
+    Returned,
+}
+
+impl PaymentStatus {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            PaymentStatus::Accepted => "accepted",
+            PaymentStatus::Confirmed => "confirmed",
+            PaymentStatus::Rejected => "rejected",
+            PaymentStatus::Returned => "returned",
+        }
+    }
+}
+
+/// One outcome applied.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutcomeBody {
+    pub e2e: String,
+    pub status: PaymentStatus,
+    pub amount: String,
+    /// The bank's reason code (ISO 20022 `ExternalStatusReason1Code` or return reason).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The file line (XML line or CSV line) it came from.
+    pub line: u64,
+}
+
+/// One line of the file that posted nothing, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImportExceptionBody {
+    pub line: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub e2e: Option<String>,
+    /// `unknown_end_to_end_id`, `amount_mismatch`, `currency_mismatch`, `already_confirmed` …
+    pub code: String,
+    pub detail: String,
+}
+
+/// Body of `bank.status`: outcomes of one import, and the postings they cause (in transit to
+/// bank for confirmations, back to the payee's payable for rejections and returns).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BankStatusBody {
+    pub award: Id,
+    /// The `bank.import` this part belongs to (its file's SHA-256).
+    pub import: String,
+    pub part: u32,
+    pub outcomes: Vec<OutcomeBody>,
+    #[serde(default)]
+    pub exceptions: Vec<ImportExceptionBody>,
+    #[serde(default)]
+    pub postings: Vec<PostingBody>,
+}
+
+impl BankStatusBody {
+    pub fn check(&self, currency: Currency) -> Result<(), Invalid> {
+        self.award.check("award")?;
+        check_digest(&self.import, "import")?;
+        if self.outcomes.len() > OUTCOMES_PER_PART || self.exceptions.len() > OUTCOMES_PER_PART {
+            return Err(Invalid::new(
+                "outcomes",
+                "part_too_large",
+                format!("a part holds at most {OUTCOMES_PER_PART} outcomes and as many exceptions"),
+            ));
+        }
+        for (i, o) in self.outcomes.iter().enumerate() {
+            let field = format!("outcomes[{i}]");
+            check_e2e(&o.e2e, &format!("{field}.e2e"))?;
+            canonical_amount(&o.amount, currency, &format!("{field}.amount"))?;
+            if let Some(r) = &o.reason {
+                check_reason(r, &format!("{field}.reason"), true)?;
+            }
+        }
+        for (i, x) in self.exceptions.iter().enumerate() {
+            let field = format!("exceptions[{i}]");
+            Id::parse(&x.code).map_err(|e| e.within(&format!("{field}.code")))?;
+            check_reason(&x.detail, &format!("{field}.detail"), false)?;
+        }
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The batch digest.
+
+/// SHA-256 over the canonical bytes of the batch header and of each part in order, each
+/// followed by `\n`: what `batch.submit` freezes and every approval names.
+#[derive(Debug, Clone, Default)]
+pub struct BatchDigest(Sha256);
+
+impl BatchDigest {
+    pub fn new() -> Self {
+        BatchDigest(Sha256::new())
+    }
+
+    /// Adds the body of `batch.create` or of the next `batch.part`.
+    pub fn add(&mut self, body: &Value) {
+        let bytes = canonical_bytes(body).expect("record bodies are canonical JSON values");
+        self.0.update(&bytes);
+        self.0.update(b"\n");
+    }
+
+    pub fn hex(&self) -> String {
+        hex::encode(self.0.clone().finalize())
+    }
+}
+
+/// The digest of a batch from its header and parts.
+pub fn batch_digest(create: &BatchCreateBody, parts: &[BatchPartBody]) -> String {
+    let mut d = BatchDigest::new();
+    d.add(&serde_json::to_value(create).expect("plain data"));
+    for p in parts {
+        d.add(&serde_json::to_value(p).expect("plain data"));
+    }
+    d.hex()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payees_round_trip_and_name_their_payable() {
+        let award = Id::parse("PRM-2026").expect("valid");
+        let p = Payee::parse("participant:P-0001").expect("valid");
+        assert_eq!(p.to_string(), "participant:P-0001");
+        assert_eq!(p.payable(&award), "payable:PRM-2026:participant:P-0001");
+        assert_eq!(
+            Payee::of_payable(&award, "payable:PRM-2026:vendor:cecap"),
+            Some(Payee::Vendor(Id::parse("cecap").expect("valid")))
+        );
+        assert_eq!(Payee::of_payable(&award, "bank:PRM-2026"), None);
+        assert_eq!(
+            Payee::parse("donor:x").map_err(|e| e.code),
+            Err("invalid_payee")
+        );
+    }
+
+    #[test]
+    fn end_to_end_ids_fit_pain001() {
+        let b = Id::parse("B000001").expect("valid");
+        assert_eq!(e2e_id(&b, 7), "B000001-000007");
+        assert!(check_e2e(&"X".repeat(36), "e2e").is_err());
+        assert!(check_e2e("B1 2", "e2e").is_err());
+    }
+
+    #[test]
+    fn a_batch_in_another_currency_is_refused() {
+        let body = BatchCreateBody {
+            batch: Id::parse("B000001").expect("valid"),
+            award: Id::parse("A").expect("valid"),
+            currency: "EUR".into(),
+            filter: BatchFilter::default(),
+            payments: 1,
+            total: "1.00".into(),
+            exceptions: 0,
+            parts: 1,
+        };
+        let e = body
+            .check(Currency::parse("USD").expect("known"))
+            .unwrap_err();
+        assert_eq!(
+            (e.field.as_str(), e.code),
+            ("currency", "currency_mismatch")
+        );
+    }
+
+    #[test]
+    fn the_digest_changes_with_any_payment() {
+        let create = BatchCreateBody {
+            batch: Id::parse("B000001").expect("valid"),
+            award: Id::parse("A").expect("valid"),
+            currency: "USD".into(),
+            filter: BatchFilter::default(),
+            payments: 1,
+            total: "60.00".into(),
+            exceptions: 0,
+            parts: 1,
+        };
+        let mut part = BatchPartBody {
+            batch: create.batch.clone(),
+            award: create.award.clone(),
+            part: 0,
+            payments: vec![PaymentBody {
+                e2e: "B000001-000001".into(),
+                payee: "participant:P1".into(),
+                amount: "60.00".into(),
+                entitlements: vec![10],
+                reissues: vec![],
+            }],
+            exceptions: vec![],
+        };
+        let a = batch_digest(&create, std::slice::from_ref(&part));
+        part.payments[0].amount = "60.01".into();
+        assert_ne!(a, batch_digest(&create, &[part]));
+        assert_eq!(a.len(), 64);
+    }
+}

@@ -1,0 +1,1552 @@
+//! The disbursement state and its rules: payment batches from open payables, maker-checker
+//! approval of the frozen content, bank files, sending, and the bank's outcomes. Like the rest
+//! of the programme state it is a projection of the journal held in memory, and [`apply`]
+//! holds every stateful rule of the disbursement records.
+//!
+//! Every entitlement that credits a payee's payable account becomes an *item*. An item is open
+//! until a payment of a batch claims it; it stays claimed while the batch is prepared, approved
+//! and sent, and until the bank confirms the payment (then it is paid) or rejects or returns it
+//! (then it is open again, and a later payment reissues it citing the first). An item can be in
+//! at most one live payment, so nothing can be paid twice; an item that was claimed is never
+//! forgotten, so nothing can be lost.
+
+use std::collections::HashMap;
+
+use tranche_audit::account::AccountName;
+use tranche_audit::disburse::{
+    BankImportBody, BankStatusBody, BatchCancelBody, BatchCreateBody, BatchDecisionBody,
+    BatchDigest, BatchExceptionBody, BatchFileBody, BatchPartBody, BatchSendBody, BatchSubmitBody,
+    DisbursementConfigBody, OutcomeBody, Payee, PaymentStatus,
+};
+use tranche_audit::money::{format_minor, Currency, Money};
+use tranche_audit::posting::{Posting, Side};
+use tranche_audit::programme::{accounts, Id};
+use tranche_audit::Invalid;
+
+use crate::domain::NewTransaction;
+use crate::programme::{Balances, ProgrammeState};
+
+/// A disbursement command: one journal record each.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DisburseCommand {
+    Config(DisbursementConfigBody),
+    Create(BatchCreateBody),
+    Part(Box<BatchPartBody>),
+    Submit(BatchSubmitBody),
+    Approve(BatchDecisionBody),
+    Reject(BatchDecisionBody),
+    Cancel(BatchCancelBody),
+    File(BatchFileBody),
+    /// The postings are the body's, typed.
+    Send(Box<BatchSendBody>, NewTransaction),
+    Import(BankImportBody),
+    /// The postings are the body's, typed; `None` when the part moves no money.
+    Status(Box<BankStatusBody>, Option<NewTransaction>),
+}
+
+impl DisburseCommand {
+    /// The award every disbursement record belongs to.
+    pub fn award(&self) -> &Id {
+        match self {
+            DisburseCommand::Config(b) => &b.award,
+            DisburseCommand::Create(b) => &b.award,
+            DisburseCommand::Part(b) => &b.award,
+            DisburseCommand::Submit(b) => &b.award,
+            DisburseCommand::Approve(b) | DisburseCommand::Reject(b) => &b.award,
+            DisburseCommand::Cancel(b) => &b.award,
+            DisburseCommand::File(b) => &b.award,
+            DisburseCommand::Send(b, _) => &b.award,
+            DisburseCommand::Import(b) => &b.award,
+            DisburseCommand::Status(b, _) => &b.award,
+        }
+    }
+}
+
+/// The life of a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BatchStatus {
+    /// Header written, parts still to come (only ever seen inside one append).
+    Building,
+    /// Complete, not yet submitted.
+    Draft,
+    /// Frozen, awaiting approval.
+    Submitted,
+    /// Approved by as many approvers as it needs; the bank file can be made and sent.
+    Approved,
+    /// Handed to the bank.
+    Sent,
+    Rejected,
+    Cancelled,
+}
+
+impl BatchStatus {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            BatchStatus::Building => "building",
+            BatchStatus::Draft => "draft",
+            BatchStatus::Submitted => "submitted",
+            BatchStatus::Approved => "approved",
+            BatchStatus::Sent => "sent",
+            BatchStatus::Rejected => "rejected",
+            BatchStatus::Cancelled => "cancelled",
+        }
+    }
+
+    /// A batch whose payments still hold their items before sending.
+    pub fn is_open(&self) -> bool {
+        matches!(
+            self,
+            BatchStatus::Building
+                | BatchStatus::Draft
+                | BatchStatus::Submitted
+                | BatchStatus::Approved
+        )
+    }
+}
+
+/// A decision recorded on a batch: who, at which seq, why.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Decision {
+    pub actor: String,
+    pub seq: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// A bank file recorded for a batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileRecord {
+    pub body: BatchFileBody,
+    pub seq: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Batch {
+    pub header: BatchCreateBody,
+    pub currency: Currency,
+    pub preparer: String,
+    pub status: BatchStatus,
+    pub create_seq: u64,
+    pub part_seqs: Vec<u64>,
+    digest: BatchDigest,
+    /// The digest of the complete content (set when the last part arrives).
+    pub digest_hex: Option<String>,
+    pub payments: Vec<u32>,
+    pub total: i64,
+    pub exceptions: Vec<BatchExceptionBody>,
+    pub submitted: Option<Decision>,
+    pub approvals_required: u32,
+    pub approvals: Vec<Decision>,
+    /// The rejection or cancellation.
+    pub closed: Option<Decision>,
+    pub files: Vec<FileRecord>,
+    pub send_seqs: Vec<u64>,
+}
+
+/// Where a payment stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PaymentState {
+    /// In a batch not yet sent.
+    Pending,
+    /// Its batch was rejected or cancelled: it never went out.
+    Withdrawn,
+    Sent,
+    Accepted,
+    Confirmed,
+    Rejected,
+    Returned,
+}
+
+impl PaymentState {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            PaymentState::Pending => "pending",
+            PaymentState::Withdrawn => "withdrawn",
+            PaymentState::Sent => "sent",
+            PaymentState::Accepted => "accepted",
+            PaymentState::Confirmed => "confirmed",
+            PaymentState::Rejected => "rejected",
+            PaymentState::Returned => "returned",
+        }
+    }
+
+    /// Money that left the payable and has not come back or been booked.
+    pub fn in_transit(&self) -> bool {
+        matches!(self, PaymentState::Sent | PaymentState::Accepted)
+    }
+}
+
+/// One event of a payment's life, for the trace.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PaymentEvent {
+    pub event: &'static str,
+    pub seq: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Payment {
+    pub e2e: String,
+    pub batch: Id,
+    pub award: Id,
+    pub payee: Payee,
+    pub payable: String,
+    pub amount: i64,
+    pub items: Vec<u64>,
+    pub part: u32,
+    /// Earlier payments this one reissues.
+    pub reissues: Vec<u32>,
+    pub reissued_by: Option<u32>,
+    pub state: PaymentState,
+    pub events: Vec<PaymentEvent>,
+}
+
+/// An entitlement that credits a payable.
+#[derive(Debug, Clone)]
+pub struct Item {
+    pub award: Id,
+    pub payee: Payee,
+    pub amount: i64,
+    /// The live payment holding it (pending, sent, accepted or confirmed).
+    pub payment: Option<u32>,
+    pub reversed_by: Option<u64>,
+    /// Payments of it that were rejected or returned, oldest first.
+    pub returned: Vec<u32>,
+}
+
+impl Item {
+    pub fn is_open(&self) -> bool {
+        self.payment.is_none() && self.reversed_by.is_none()
+    }
+}
+
+/// A status or statement file read.
+#[derive(Debug, Clone)]
+pub struct Import {
+    pub header: BankImportBody,
+    pub seq: u64,
+    pub next_part: u32,
+    pub part_seqs: Vec<u64>,
+    pub outcomes: u64,
+    pub exceptions: Vec<tranche_audit::disburse::ImportExceptionBody>,
+}
+
+/// The award's disbursement settings in force.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub body: DisbursementConfigBody,
+    pub seq: u64,
+    pub dual_approval_above: i64,
+}
+
+/// The default amount above which a batch needs two approvers, in major units of the award's
+/// currency, until the award's settings say otherwise.
+pub const DEFAULT_DUAL_APPROVAL_ABOVE: i64 = 25_000;
+
+type UndoFn = Box<dyn FnOnce(&mut DisburseState) + Send>;
+
+/// An inverse operation on the disbursement state.
+pub struct DisburseUndo(UndoFn);
+
+impl std::fmt::Debug for DisburseUndo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DisburseUndo")
+    }
+}
+
+impl DisburseUndo {
+    pub(crate) fn new(f: impl FnOnce(&mut DisburseState) + Send + 'static) -> Self {
+        DisburseUndo(Box::new(f))
+    }
+
+    pub(crate) fn run(self, s: &mut DisburseState) {
+        (self.0)(s)
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct DisburseState {
+    pub settings: HashMap<Id, Settings>,
+    pub batches: HashMap<Id, Batch>,
+    /// Batch ids in creation order.
+    pub batch_order: Vec<Id>,
+    pub payments: Vec<Payment>,
+    pub e2e: HashMap<String, u32>,
+    pub items: HashMap<u64, Item>,
+    /// Per payable account: the amount held by payments not yet sent.
+    pub reserved: HashMap<String, i64>,
+    /// Per award: the totals of approved batches not yet sent.
+    pub committed: HashMap<Id, i64>,
+    /// Imports by file digest.
+    pub imports: HashMap<String, Import>,
+    pub import_order: Vec<String>,
+    /// Pain.001 message ids of recorded files: (batch).
+    pub messages: HashMap<String, Id>,
+}
+
+impl DisburseState {
+    pub fn payment(&self, e2e: &str) -> Option<&Payment> {
+        self.e2e.get(e2e).map(|&i| &self.payments[i as usize])
+    }
+
+    /// The dual-approval amount of `award`, minor units.
+    pub fn dual_approval_above(&self, award: &Id, currency: Currency) -> i64 {
+        self.settings.get(award).map_or_else(
+            || DEFAULT_DUAL_APPROVAL_ABOVE * 10i64.pow(currency.minor_units()),
+            |s| s.dual_approval_above,
+        )
+    }
+
+    /// The approvals a batch of `total` needs.
+    pub fn approvals_for(&self, award: &Id, currency: Currency, total: i64) -> u32 {
+        if total > self.dual_approval_above(award, currency) {
+            2
+        } else {
+            1
+        }
+    }
+
+    /// The next free batch id.
+    pub fn next_batch_id(&self) -> Id {
+        Id::parse(&format!("B{:06}", self.batch_order.len() + 1)).expect("a valid id")
+    }
+}
+
+fn money(minor: i64, currency: Currency) -> String {
+    format_minor(minor.into(), currency)
+}
+
+/// Cash the award can still pay out: bank balance, less payments in transit, less approved
+/// batches not yet sent.
+pub fn available_funds(s: &DisburseState, award: &Id, balances: &dyn Balances) -> i128 {
+    let bank = balances.net(&accounts::bank(award));
+    let transit = balances.net(&accounts::transit(award));
+    bank + transit - i128::from(s.committed.get(award).copied().unwrap_or(0))
+}
+
+fn check_funds(
+    s: &ProgrammeState,
+    award: &Id,
+    total: i64,
+    currency: Currency,
+    balances: &dyn Balances,
+) -> Result<(), Invalid> {
+    if !balances.known() {
+        return Ok(());
+    }
+    let available = available_funds(&s.disburse, award, balances);
+    if available < i128::from(total) {
+        return Err(Invalid::new(
+            "batch",
+            "insufficient_funds",
+            format!(
+                "the batch pays {} but award {award} has only {} cleared and uncommitted in its bank account",
+                money(total, currency),
+                format_minor(available, currency)
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The postings that send one part: each payment leaves its payee's payable for payments in
+/// transit.
+pub fn send_postings(s: &DisburseState, batch: &Batch, part: u32) -> Result<Vec<Posting>, Invalid> {
+    let award = &batch.header.award;
+    let mut out = Vec::new();
+    let mut total = 0i64;
+    for &pi in &batch.payments {
+        let p = &s.payments[pi as usize];
+        if p.part != part {
+            continue;
+        }
+        total += p.amount;
+        out.push(Posting {
+            account: AccountName::parse(&p.payable)?,
+            side: Side::Debit,
+            money: Money::from_minor(p.amount, batch.currency),
+        });
+    }
+    if out.is_empty() {
+        return Err(Invalid::new(
+            "part",
+            "unknown_part",
+            format!("batch {} has no part {part}", batch.header.batch),
+        ));
+    }
+    out.push(Posting {
+        account: AccountName::parse(&accounts::transit(award))?,
+        side: Side::Credit,
+        money: Money::from_minor(total, batch.currency),
+    });
+    Ok(out)
+}
+
+/// The postings a set of outcomes causes, aggregated per account: in transit to bank for
+/// confirmations, in transit (or bank, once booked) back to the payable for rejections and
+/// returns. Empty when nothing moves.
+pub fn status_postings(
+    s: &DisburseState,
+    award: &Id,
+    currency: Currency,
+    outcomes: &[OutcomeBody],
+) -> Result<Vec<Posting>, Invalid> {
+    let mut from_transit = 0i64;
+    let mut to_bank = 0i64;
+    let mut back_to_bank = 0i64;
+    let mut payables: Vec<(String, i64)> = Vec::new();
+    let mut index: HashMap<&str, usize> = HashMap::new();
+    for o in outcomes {
+        let Some(p) = s.payment(&o.e2e) else {
+            continue;
+        };
+        let mut credit_payable = false;
+        match o.status {
+            PaymentStatus::Accepted => {}
+            PaymentStatus::Confirmed => {
+                from_transit += p.amount;
+                to_bank += p.amount;
+            }
+            PaymentStatus::Rejected => {
+                from_transit += p.amount;
+                credit_payable = true;
+            }
+            PaymentStatus::Returned => {
+                if p.state == PaymentState::Confirmed {
+                    back_to_bank += p.amount;
+                } else {
+                    from_transit += p.amount;
+                }
+                credit_payable = true;
+            }
+        }
+        if credit_payable {
+            match index.get(p.payable.as_str()) {
+                Some(&i) => payables[i].1 += p.amount,
+                None => {
+                    index.insert(p.payable.as_str(), payables.len());
+                    payables.push((p.payable.clone(), p.amount));
+                }
+            }
+        }
+    }
+    let mut out = Vec::new();
+    let mut push = |account: String, side: Side, minor: i64| -> Result<(), Invalid> {
+        if minor > 0 {
+            out.push(Posting {
+                account: AccountName::parse(&account)?,
+                side,
+                money: Money::from_minor(minor, currency),
+            });
+        }
+        Ok(())
+    };
+    push(accounts::transit(award), Side::Debit, from_transit)?;
+    push(accounts::bank(award), Side::Debit, back_to_bank)?;
+    push(accounts::bank(award), Side::Credit, to_bank)?;
+    for (account, minor) in payables {
+        push(account, Side::Credit, minor)?;
+    }
+    Ok(out)
+}
+
+/// Records an entitlement that credits (or, reversing, debits) a payable as an item.
+pub fn on_entitlement(
+    s: &mut ProgrammeState,
+    seq: u64,
+    award: &Id,
+    postings: &[Posting],
+    reverses: Option<u64>,
+) {
+    if let Some(original) = reverses {
+        if let Some(item) = s.disburse.items.get_mut(&original) {
+            if item.reversed_by.is_none() {
+                item.reversed_by = Some(seq);
+                s.undo_disburse(move |d| {
+                    if let Some(i) = d.items.get_mut(&original) {
+                        i.reversed_by = None;
+                    }
+                });
+            }
+        }
+        return;
+    }
+    for p in postings {
+        if p.side != Side::Credit {
+            continue;
+        }
+        if let Some(payee) = Payee::of_payable(award, p.account.as_str()) {
+            s.disburse.items.insert(
+                seq,
+                Item {
+                    award: award.clone(),
+                    payee,
+                    amount: p.money.minor(),
+                    payment: None,
+                    reversed_by: None,
+                    returned: Vec::new(),
+                },
+            );
+            s.undo_disburse(move |d| {
+                d.items.remove(&seq);
+            });
+            return;
+        }
+    }
+}
+
+/// Applies one disbursement command at `seq` by `actor`. On error the state is unchanged.
+pub fn apply(
+    s: &mut ProgrammeState,
+    seq: u64,
+    actor: &str,
+    command: &DisburseCommand,
+    balances: &dyn Balances,
+) -> Result<(), Invalid> {
+    let mark = s.mark();
+    let result = apply_inner(s, seq, actor, command, balances);
+    if result.is_err() {
+        s.rollback_to(mark);
+    }
+    result
+}
+
+fn batch_of<'a>(s: &'a ProgrammeState, batch: &Id, award: &Id) -> Result<&'a Batch, Invalid> {
+    let b = s.disburse.batches.get(batch).ok_or_else(|| {
+        Invalid::new(
+            "batch",
+            "unknown_batch",
+            format!("there is no batch {batch}"),
+        )
+    })?;
+    if &b.header.award != award {
+        return Err(Invalid::new(
+            "award",
+            "batch_of_another_award",
+            format!("batch {batch} belongs to award {}", b.header.award),
+        ));
+    }
+    Ok(b)
+}
+
+fn set_status(s: &mut ProgrammeState, batch: &Id, status: BatchStatus) {
+    let b = s.disburse.batches.get_mut(batch).expect("checked");
+    let old = std::mem::replace(&mut b.status, status);
+    let id = batch.clone();
+    s.undo_disburse(move |d| {
+        if let Some(b) = d.batches.get_mut(&id) {
+            b.status = old;
+        }
+    });
+}
+
+fn set_payment_state(s: &mut ProgrammeState, pi: u32, state: PaymentState, event: PaymentEvent) {
+    let p = &mut s.disburse.payments[pi as usize];
+    let old = std::mem::replace(&mut p.state, state);
+    p.events.push(event);
+    s.undo_disburse(move |d| {
+        let p = &mut d.payments[pi as usize];
+        p.state = old;
+        p.events.pop();
+    });
+}
+
+fn add_reserved(s: &mut ProgrammeState, payable: &str, delta: i64) {
+    *s.disburse.reserved.entry(payable.to_string()).or_default() += delta;
+    let key = payable.to_string();
+    s.undo_disburse(move |d| {
+        *d.reserved.entry(key).or_default() -= delta;
+    });
+}
+
+fn add_committed(s: &mut ProgrammeState, award: &Id, delta: i64) {
+    *s.disburse.committed.entry(award.clone()).or_default() += delta;
+    let key = award.clone();
+    s.undo_disburse(move |d| {
+        *d.committed.entry(key).or_default() -= delta;
+    });
+}
+
+/// Frees the items of every payment of a batch that is withdrawn before sending.
+fn withdraw(s: &mut ProgrammeState, batch: &Id, seq: u64, reason: &str) {
+    let payments = s.disburse.batches[batch].payments.clone();
+    for pi in payments {
+        let (items, payable, amount) = {
+            let p = &s.disburse.payments[pi as usize];
+            (p.items.clone(), p.payable.clone(), p.amount)
+        };
+        for item in &items {
+            release_item(s, *item, None);
+        }
+        add_reserved(s, &payable, -amount);
+        set_payment_state(
+            s,
+            pi,
+            PaymentState::Withdrawn,
+            PaymentEvent {
+                event: "withdrawn",
+                seq,
+                reason: Some(reason.to_string()),
+            },
+        );
+    }
+}
+
+/// Makes an item open again; `returned` names the payment that failed, for a reissue to cite.
+fn release_item(s: &mut ProgrammeState, item: u64, returned: Option<u32>) {
+    let Some(it) = s.disburse.items.get_mut(&item) else {
+        return;
+    };
+    let old = it.payment.take();
+    if let Some(r) = returned {
+        it.returned.push(r);
+    }
+    s.undo_disburse(move |d| {
+        if let Some(it) = d.items.get_mut(&item) {
+            it.payment = old;
+            if returned.is_some() {
+                it.returned.pop();
+            }
+        }
+    });
+}
+
+fn apply_inner(
+    s: &mut ProgrammeState,
+    seq: u64,
+    actor: &str,
+    command: &DisburseCommand,
+    balances: &dyn Balances,
+) -> Result<(), Invalid> {
+    let award_id = command.award().clone();
+    let (currency, award_end) = {
+        let award = s.awards.get(&award_id).ok_or_else(|| {
+            Invalid::new(
+                "award",
+                "unknown_award",
+                format!("there is no award {award_id}"),
+            )
+        })?;
+        (award.currency, award.end())
+    };
+    let _ = award_end;
+    match command {
+        DisburseCommand::Config(body) => {
+            let threshold = body.check(currency)?.minor();
+            let vendors = &s.awards[&award_id].vendors;
+            for (i, v) in body.vendors.iter().enumerate() {
+                if !vendors.contains(&v.vendor) {
+                    return Err(Invalid::new(
+                        format!("vendors[{i}].vendor"),
+                        "unknown_vendor",
+                        format!("award {award_id} has no vendor {}", v.vendor),
+                    ));
+                }
+            }
+            let old = s.disburse.settings.insert(
+                award_id.clone(),
+                Settings {
+                    body: body.clone(),
+                    seq,
+                    dual_approval_above: threshold,
+                },
+            );
+            s.undo_disburse(move |d| match old {
+                Some(o) => {
+                    d.settings.insert(award_id, o);
+                }
+                None => {
+                    d.settings.remove(&award_id);
+                }
+            });
+        }
+        DisburseCommand::Create(body) => {
+            body.check(currency)?;
+            if s.disburse.batches.contains_key(&body.batch) {
+                return Err(Invalid::new(
+                    "batch",
+                    "batch_exists",
+                    format!("batch {} already exists", body.batch),
+                ));
+            }
+            let mut digest = BatchDigest::new();
+            digest.add(&serde_json::to_value(body).expect("plain data"));
+            s.disburse.batches.insert(
+                body.batch.clone(),
+                Batch {
+                    header: body.clone(),
+                    currency,
+                    preparer: actor.to_string(),
+                    status: BatchStatus::Building,
+                    create_seq: seq,
+                    part_seqs: Vec::new(),
+                    digest,
+                    digest_hex: None,
+                    payments: Vec::new(),
+                    total: 0,
+                    exceptions: Vec::new(),
+                    submitted: None,
+                    approvals_required: 0,
+                    approvals: Vec::new(),
+                    closed: None,
+                    files: Vec::new(),
+                    send_seqs: Vec::new(),
+                },
+            );
+            s.disburse.batch_order.push(body.batch.clone());
+            let id = body.batch.clone();
+            s.undo_disburse(move |d| {
+                d.batches.remove(&id);
+                d.batch_order.pop();
+            });
+        }
+        DisburseCommand::Part(body) => apply_part(s, seq, body, currency, balances)?,
+        DisburseCommand::Submit(body) => {
+            body.check()?;
+            let b = batch_of(s, &body.batch, &award_id)?;
+            if b.status != BatchStatus::Draft {
+                return Err(Invalid::new(
+                    "batch",
+                    "batch_not_draft",
+                    format!(
+                        "batch {} is {}: only a draft can be submitted",
+                        body.batch,
+                        b.status.as_str()
+                    ),
+                ));
+            }
+            let digest = b.digest_hex.clone().unwrap_or_default();
+            if body.digest != digest {
+                return Err(Invalid::new(
+                    "digest",
+                    "digest_mismatch",
+                    format!(
+                        "the digest does not match batch {}'s content ({digest})",
+                        body.batch
+                    ),
+                ));
+            }
+            let total = b.total;
+            let required = s.disburse.approvals_for(&award_id, currency, total);
+            if body.approvals_required != required {
+                return Err(Invalid::new(
+                    "approvals_required",
+                    "wrong_approvals_required",
+                    format!(
+                        "a batch of {} needs {required} approval(s) under award {award_id}'s settings (two above {})",
+                        money(total, currency),
+                        money(s.disburse.dual_approval_above(&award_id, currency), currency)
+                    ),
+                ));
+            }
+            check_items_live(s, &body.batch)?;
+            check_funds(s, &award_id, total, currency, balances)?;
+            let b = s.disburse.batches.get_mut(&body.batch).expect("checked");
+            b.submitted = Some(Decision {
+                actor: actor.to_string(),
+                seq,
+                reason: None,
+            });
+            b.approvals_required = required;
+            let id = body.batch.clone();
+            s.undo_disburse(move |d| {
+                if let Some(b) = d.batches.get_mut(&id) {
+                    b.submitted = None;
+                    b.approvals_required = 0;
+                }
+            });
+            set_status(s, &body.batch, BatchStatus::Submitted);
+        }
+        DisburseCommand::Approve(body) | DisburseCommand::Reject(body) => {
+            let approve = matches!(command, DisburseCommand::Approve(_));
+            body.check(!approve)?;
+            let b = batch_of(s, &body.batch, &award_id)?;
+            if b.status != BatchStatus::Submitted {
+                return Err(Invalid::new(
+                    "batch",
+                    "batch_not_awaiting_approval",
+                    format!(
+                        "batch {} is {}: only a submitted batch awaiting approval can be {}",
+                        body.batch,
+                        b.status.as_str(),
+                        if approve { "approved" } else { "rejected" }
+                    ),
+                ));
+            }
+            let frozen = b.digest_hex.clone().unwrap_or_default();
+            if body.digest != frozen {
+                return Err(Invalid::new(
+                    "digest",
+                    "digest_mismatch",
+                    format!(
+                        "the digest does not name batch {}'s frozen content ({frozen}): review the batch again",
+                        body.batch
+                    ),
+                ));
+            }
+            let submitter = b.submitted.as_ref().map(|d| d.actor.as_str());
+            if actor == b.preparer || Some(actor) == submitter {
+                return Err(Invalid::new(
+                    "actor",
+                    "own_batch",
+                    format!(
+                        "{actor} prepared or submitted batch {} and can never {} it: another approver must",
+                        body.batch,
+                        if approve { "approve" } else { "reject" }
+                    ),
+                ));
+            }
+            if b.approvals.iter().any(|a| a.actor == actor) {
+                return Err(Invalid::new(
+                    "actor",
+                    "already_approved",
+                    format!(
+                        "{actor} already approved batch {}: a second approval must come from another approver",
+                        body.batch
+                    ),
+                ));
+            }
+            let total = b.total;
+            let required = b.approvals_required;
+            let have = b.approvals.len() as u32;
+            let decision = Decision {
+                actor: actor.to_string(),
+                seq,
+                reason: body.reason.clone(),
+            };
+            if approve {
+                check_items_live(s, &body.batch)?;
+                check_funds(s, &award_id, total, currency, balances)?;
+                s.disburse
+                    .batches
+                    .get_mut(&body.batch)
+                    .expect("checked")
+                    .approvals
+                    .push(decision);
+                let id = body.batch.clone();
+                s.undo_disburse(move |d| {
+                    if let Some(b) = d.batches.get_mut(&id) {
+                        b.approvals.pop();
+                    }
+                });
+                if have + 1 >= required {
+                    set_status(s, &body.batch, BatchStatus::Approved);
+                    add_committed(s, &award_id, total);
+                }
+            } else {
+                close_batch(s, &body.batch, decision, BatchStatus::Rejected, seq);
+            }
+        }
+        DisburseCommand::Cancel(body) => {
+            body.check()?;
+            let b = batch_of(s, &body.batch, &award_id)?;
+            if !matches!(
+                b.status,
+                BatchStatus::Draft | BatchStatus::Submitted | BatchStatus::Approved
+            ) {
+                return Err(Invalid::new(
+                    "batch",
+                    "batch_not_cancellable",
+                    format!(
+                        "batch {} is {}: only a batch not yet sent can be cancelled",
+                        body.batch,
+                        b.status.as_str()
+                    ),
+                ));
+            }
+            if b.status == BatchStatus::Approved {
+                let total = b.total;
+                add_committed(s, &award_id, -total);
+            }
+            let decision = Decision {
+                actor: actor.to_string(),
+                seq,
+                reason: Some(body.reason.clone()),
+            };
+            close_batch(s, &body.batch, decision, BatchStatus::Cancelled, seq);
+        }
+        DisburseCommand::File(body) => {
+            body.check(currency)?;
+            let b = batch_of(s, &body.batch, &award_id)?;
+            if !matches!(b.status, BatchStatus::Approved | BatchStatus::Sent) {
+                return Err(Invalid::new(
+                    "batch",
+                    "batch_not_approved",
+                    format!(
+                        "batch {} is {}: a bank file is made only for an approved batch",
+                        body.batch,
+                        b.status.as_str()
+                    ),
+                ));
+            }
+            if b.files.iter().any(|f| f.body.format == body.format) {
+                return Err(Invalid::new(
+                    "format",
+                    "file_exists",
+                    format!(
+                        "batch {} already has a {} file: download it again instead",
+                        body.batch, body.format
+                    ),
+                ));
+            }
+            if body.payments != b.payments.len() as u64
+                || body.control_sum != money(b.total, currency)
+            {
+                return Err(Invalid::new(
+                    "control_sum",
+                    "file_does_not_match_batch",
+                    format!(
+                        "the file holds {} payments for {}, the batch {} for {}",
+                        body.payments,
+                        body.control_sum,
+                        b.payments.len(),
+                        money(b.total, currency)
+                    ),
+                ));
+            }
+            if s.disburse.messages.contains_key(&body.message_id) {
+                return Err(Invalid::new(
+                    "message_id",
+                    "duplicate_message_id",
+                    format!("message id {} was already used", body.message_id),
+                ));
+            }
+            s.disburse
+                .messages
+                .insert(body.message_id.clone(), body.batch.clone());
+            s.disburse
+                .batches
+                .get_mut(&body.batch)
+                .expect("checked")
+                .files
+                .push(FileRecord {
+                    body: body.clone(),
+                    seq,
+                });
+            let id = body.batch.clone();
+            let msg = body.message_id.clone();
+            s.undo_disburse(move |d| {
+                d.messages.remove(&msg);
+                if let Some(b) = d.batches.get_mut(&id) {
+                    b.files.pop();
+                }
+            });
+        }
+        DisburseCommand::Send(body, tx) => apply_send(s, seq, body, tx, balances)?,
+        DisburseCommand::Import(body) => {
+            body.check()?;
+            if let Some(old) = s.disburse.imports.get(&body.sha256) {
+                return Err(Invalid::new(
+                    "sha256",
+                    "already_imported",
+                    format!("this file was already imported at seq {}", old.seq),
+                ));
+            }
+            s.disburse.imports.insert(
+                body.sha256.clone(),
+                Import {
+                    header: body.clone(),
+                    seq,
+                    next_part: 0,
+                    part_seqs: Vec::new(),
+                    outcomes: 0,
+                    exceptions: Vec::new(),
+                },
+            );
+            s.disburse.import_order.push(body.sha256.clone());
+            let sha = body.sha256.clone();
+            s.undo_disburse(move |d| {
+                d.imports.remove(&sha);
+                d.import_order.pop();
+            });
+        }
+        DisburseCommand::Status(body, tx) => apply_status(s, seq, body, tx.as_ref(), currency)?,
+    }
+    Ok(())
+}
+
+/// Refuses to go on with a batch one of whose entitlements was reversed since it was built.
+fn check_items_live(s: &ProgrammeState, batch: &Id) -> Result<(), Invalid> {
+    for &pi in &s.disburse.batches[batch].payments {
+        let p = &s.disburse.payments[pi as usize];
+        for item in &p.items {
+            if let Some(by) = s.disburse.items.get(item).and_then(|i| i.reversed_by) {
+                return Err(Invalid::new(
+                    "batch",
+                    "entitlement_reversed",
+                    format!(
+                        "entitlement seq {item} of payment {} was reversed by seq {by} after batch {batch} was built: cancel or reject the batch and build a new one",
+                        p.e2e
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn close_batch(
+    s: &mut ProgrammeState,
+    batch: &Id,
+    decision: Decision,
+    status: BatchStatus,
+    seq: u64,
+) {
+    let reason = decision.reason.clone().unwrap_or_default();
+    s.disburse.batches.get_mut(batch).expect("checked").closed = Some(decision);
+    let id = batch.clone();
+    s.undo_disburse(move |d| {
+        if let Some(b) = d.batches.get_mut(&id) {
+            b.closed = None;
+        }
+    });
+    set_status(s, batch, status);
+    withdraw(s, batch, seq, &reason);
+}
+
+fn apply_part(
+    s: &mut ProgrammeState,
+    seq: u64,
+    body: &BatchPartBody,
+    currency: Currency,
+    balances: &dyn Balances,
+) -> Result<(), Invalid> {
+    body.check(currency)?;
+    let award_id = body.award.clone();
+    let b = batch_of(s, &body.batch, &award_id)?;
+    if b.status != BatchStatus::Building {
+        return Err(Invalid::new(
+            "batch",
+            "batch_complete",
+            format!("batch {} has all its parts", body.batch),
+        ));
+    }
+    let expected = b.part_seqs.len() as u32;
+    if body.part != expected {
+        return Err(Invalid::new(
+            "part",
+            "part_out_of_order",
+            format!("batch {} expects part {expected} next", body.batch),
+        ));
+    }
+    let last = body.part + 1 == b.header.parts;
+    let batch_id = body.batch.clone();
+    let mut part_total = 0i64;
+    let mut new_payments = Vec::with_capacity(body.payments.len());
+    for (i, pb) in body.payments.iter().enumerate() {
+        let field = format!("payments[{i}]");
+        let within = |e: Invalid| e.within(&field);
+        let (payee, amount) = pb.check(currency).map_err(within)?;
+        let amount = amount.minor();
+        if s.disburse.e2e.contains_key(&pb.e2e) {
+            return Err(Invalid::new(
+                format!("{field}.e2e"),
+                "duplicate_end_to_end_id",
+                format!("end-to-end id {} is already used", pb.e2e),
+            ));
+        }
+        match &payee {
+            Payee::Participant(p) => {
+                let known = s.participant(p).is_some_and(|part| part.award == award_id);
+                if !known {
+                    return Err(Invalid::new(
+                        format!("{field}.payee"),
+                        "unknown_payee",
+                        format!("{p} is not a participant of award {award_id}"),
+                    ));
+                }
+            }
+            Payee::Vendor(v) => {
+                if !s.awards[&award_id].vendors.contains(v) {
+                    return Err(Invalid::new(
+                        format!("{field}.payee"),
+                        "unknown_payee",
+                        format!("award {award_id} has no vendor {v}"),
+                    ));
+                }
+            }
+        }
+        let mut sum = 0i64;
+        for (j, item_seq) in pb.entitlements.iter().enumerate() {
+            let f = format!("{field}.entitlements[{j}]");
+            let Some(item) = s.disburse.items.get(item_seq) else {
+                return Err(Invalid::new(
+                    f,
+                    "not_a_payable",
+                    format!("seq {item_seq} is not an entitlement owed to a payee"),
+                ));
+            };
+            if item.award != award_id || item.payee != payee {
+                return Err(Invalid::new(
+                    f,
+                    "payable_of_another_payee",
+                    format!(
+                        "entitlement seq {item_seq} is owed to {} under award {}",
+                        item.payee, item.award
+                    ),
+                ));
+            }
+            if let Some(by) = item.reversed_by {
+                return Err(Invalid::new(
+                    f,
+                    "entitlement_reversed",
+                    format!("entitlement seq {item_seq} was reversed by seq {by}"),
+                ));
+            }
+            if let Some(holder) = item.payment {
+                let h = &s.disburse.payments[holder as usize];
+                let (code, detail) = if h.state == PaymentState::Confirmed {
+                    (
+                        "already_paid",
+                        format!(
+                            "entitlement seq {item_seq} was already paid by {} (batch {})",
+                            h.e2e, h.batch
+                        ),
+                    )
+                } else {
+                    ("payable_in_open_batch", format!("entitlement seq {item_seq} is already in payment {} of batch {}, which is {}", h.e2e, h.batch, h.state.as_str()))
+                };
+                return Err(Invalid::new(f, code, detail));
+            }
+            sum += item.amount;
+        }
+        if sum != amount {
+            return Err(Invalid::new(
+                format!("{field}.amount"),
+                "amount_not_entitlements",
+                format!(
+                    "the payment is {} but its entitlements add up to {}",
+                    money(amount, currency),
+                    money(sum, currency)
+                ),
+            ));
+        }
+        let payable = payee.payable(&award_id);
+        if balances.known() {
+            let open = -balances.net(&payable);
+            let reserved = s.disburse.reserved.get(&payable).copied().unwrap_or(0);
+            if i128::from(amount) + i128::from(reserved) > open {
+                return Err(Invalid::new(
+                    format!("{field}.amount"),
+                    "above_open_payable",
+                    format!(
+                        "the payment of {} to {payee} is above its open payable: {} owed, {} of it already in open batches",
+                        money(amount, currency),
+                        format_minor(open, currency),
+                        money(reserved, currency)
+                    ),
+                ));
+            }
+        }
+        let mut reissues = Vec::new();
+        for (j, r) in pb.reissues.iter().enumerate() {
+            let f = format!("{field}.reissues[{j}]");
+            let Some(&ri) = s.disburse.e2e.get(r) else {
+                return Err(Invalid::new(
+                    f,
+                    "unknown_payment",
+                    format!("there is no payment {r}"),
+                ));
+            };
+            let orig = &s.disburse.payments[ri as usize];
+            if !matches!(orig.state, PaymentState::Rejected | PaymentState::Returned)
+                || orig.payee != payee
+                || orig.reissued_by.is_some()
+            {
+                return Err(Invalid::new(
+                    f,
+                    "not_reissuable",
+                    format!(
+                        "payment {r} is {} to {}{}: only a rejected or returned payment to the same payee can be reissued, once",
+                        orig.state.as_str(),
+                        orig.payee,
+                        orig.reissued_by.map(|_| ", already reissued").unwrap_or("")
+                    ),
+                ));
+            }
+            if !orig.items.iter().all(|it| {
+                pb.entitlements.contains(it)
+                    || s.disburse
+                        .items
+                        .get(it)
+                        .is_some_and(|i| i.reversed_by.is_some())
+            }) {
+                return Err(Invalid::new(
+                    f,
+                    "reissue_incomplete",
+                    format!("a reissue of {r} must settle every live entitlement it settled"),
+                ));
+            }
+            reissues.push(ri);
+        }
+        // Every open item that a failed payment held must be paid as a reissue citing it.
+        for item_seq in &pb.entitlements {
+            if let Some(&failed) = s.disburse.items[item_seq].returned.last() {
+                if !reissues.contains(&failed)
+                    && s.disburse.payments[failed as usize].reissued_by.is_none()
+                {
+                    return Err(Invalid::new(
+                        format!("{field}.reissues"),
+                        "reissue_not_cited",
+                        format!(
+                            "entitlement seq {item_seq} was in payment {}, which failed: the new payment must cite it in reissues",
+                            s.disburse.payments[failed as usize].e2e
+                        ),
+                    ));
+                }
+            }
+        }
+        // Claim.
+        let pi = s.disburse.payments.len() as u32;
+        for item_seq in &pb.entitlements {
+            s.disburse.items.get_mut(item_seq).expect("checked").payment = Some(pi);
+            let it = *item_seq;
+            s.undo_disburse(move |d| {
+                if let Some(i) = d.items.get_mut(&it) {
+                    i.payment = None;
+                }
+            });
+        }
+        for &ri in &reissues {
+            s.disburse.payments[ri as usize].reissued_by = Some(pi);
+            s.undo_disburse(move |d| d.payments[ri as usize].reissued_by = None);
+        }
+        s.disburse.payments.push(Payment {
+            e2e: pb.e2e.clone(),
+            batch: batch_id.clone(),
+            award: award_id.clone(),
+            payee,
+            payable: payable.clone(),
+            amount,
+            items: pb.entitlements.clone(),
+            part: body.part,
+            reissues,
+            reissued_by: None,
+            state: PaymentState::Pending,
+            events: vec![PaymentEvent {
+                event: "batched",
+                seq,
+                reason: None,
+            }],
+        });
+        s.disburse.e2e.insert(pb.e2e.clone(), pi);
+        let e2e = pb.e2e.clone();
+        s.undo_disburse(move |d| {
+            d.payments.pop();
+            d.e2e.remove(&e2e);
+        });
+        add_reserved(s, &payable, amount);
+        part_total += amount;
+        new_payments.push(pi);
+    }
+    let b = s.disburse.batches.get_mut(&batch_id).expect("checked");
+    let saved_digest = b.digest.clone();
+    b.digest
+        .add(&serde_json::to_value(body).expect("plain data"));
+    b.part_seqs.push(seq);
+    let old_len = b.payments.len();
+    b.payments.extend(new_payments);
+    b.total += part_total;
+    let old_exceptions = b.exceptions.len();
+    b.exceptions.extend(body.exceptions.iter().cloned());
+    let id = batch_id.clone();
+    s.undo_disburse(move |d| {
+        if let Some(b) = d.batches.get_mut(&id) {
+            b.digest = saved_digest;
+            b.part_seqs.pop();
+            b.payments.truncate(old_len);
+            b.total -= part_total;
+            b.exceptions.truncate(old_exceptions);
+        }
+    });
+    if last {
+        let b = &s.disburse.batches[&batch_id];
+        let declared =
+            tranche_audit::programme::canonical_amount(&b.header.total, currency, "total")?.minor();
+        if b.payments.len() as u64 != b.header.payments
+            || b.total != declared
+            || b.exceptions.len() as u64 != b.header.exceptions
+        {
+            return Err(Invalid::new(
+                "payments",
+                "batch_totals_mismatch",
+                format!(
+                    "the parts hold {} payments for {} and {} exceptions; the header declares {} payments for {} and {} exceptions",
+                    b.payments.len(),
+                    money(b.total, currency),
+                    b.exceptions.len(),
+                    b.header.payments,
+                    b.header.total,
+                    b.header.exceptions
+                ),
+            ));
+        }
+        let hex = b.digest.hex();
+        s.disburse
+            .batches
+            .get_mut(&batch_id)
+            .expect("checked")
+            .digest_hex = Some(hex);
+        let id = batch_id.clone();
+        s.undo_disburse(move |d| {
+            if let Some(b) = d.batches.get_mut(&id) {
+                b.digest_hex = None;
+            }
+        });
+        set_status(s, &batch_id, BatchStatus::Draft);
+    }
+    Ok(())
+}
+
+fn apply_send(
+    s: &mut ProgrammeState,
+    seq: u64,
+    body: &BatchSendBody,
+    tx: &NewTransaction,
+    balances: &dyn Balances,
+) -> Result<(), Invalid> {
+    body.check()?;
+    let award_id = body.award.clone();
+    let b = batch_of(s, &body.batch, &award_id)?;
+    if b.status != BatchStatus::Approved {
+        return Err(Invalid::new(
+            "batch",
+            "batch_not_approved",
+            format!(
+                "batch {} is {}: only an approved batch can be sent ({} of {} approvals)",
+                body.batch,
+                b.status.as_str(),
+                b.approvals.len(),
+                b.approvals_required.max(1)
+            ),
+        ));
+    }
+    if !b.files.iter().any(|f| f.body.sha256 == body.file) {
+        return Err(Invalid::new(
+            "file",
+            "unknown_file",
+            format!(
+                "batch {} has no bank file with SHA-256 {}",
+                body.batch, body.file
+            ),
+        ));
+    }
+    let expected = b.send_seqs.len() as u32;
+    if body.part != expected {
+        return Err(Invalid::new(
+            "part",
+            "part_out_of_order",
+            format!("batch {} sends part {expected} next", body.batch),
+        ));
+    }
+    let derived = send_postings(&s.disburse, b, body.part)?;
+    if derived != tx.postings {
+        return Err(Invalid::new(
+            "postings",
+            "postings_not_derived",
+            format!(
+                "the postings must be exactly those of part {} of batch {}: each payment from its payee's payable to payments in transit",
+                body.part, body.batch
+            ),
+        ));
+    }
+    let last = body.part + 1 == b.header.parts;
+    let total = b.total;
+    let parts: Vec<u32> = b
+        .payments
+        .iter()
+        .copied()
+        .filter(|&pi| s.disburse.payments[pi as usize].part == body.part)
+        .collect();
+    for pi in parts {
+        let (payable, amount) = {
+            let p = &s.disburse.payments[pi as usize];
+            (p.payable.clone(), p.amount)
+        };
+        if balances.known() {
+            let open = -balances.net(&payable);
+            let reserved = s.disburse.reserved.get(&payable).copied().unwrap_or(0);
+            if open < i128::from(reserved) {
+                let currency = s.disburse.batches[&body.batch].currency;
+                return Err(Invalid::new(
+                    "postings",
+                    "above_open_payable",
+                    format!(
+                        "payment {} of {} is above what {payable} still owes ({}): the payable changed since the batch was built; cancel it and build a new one",
+                        s.disburse.payments[pi as usize].e2e,
+                        money(amount, currency),
+                        format_minor(open, currency)
+                    ),
+                ));
+            }
+        }
+        add_reserved(s, &payable, -amount);
+        set_payment_state(
+            s,
+            pi,
+            PaymentState::Sent,
+            PaymentEvent {
+                event: "sent",
+                seq,
+                reason: None,
+            },
+        );
+    }
+    s.disburse
+        .batches
+        .get_mut(&body.batch)
+        .expect("checked")
+        .send_seqs
+        .push(seq);
+    let id = body.batch.clone();
+    s.undo_disburse(move |d| {
+        if let Some(b) = d.batches.get_mut(&id) {
+            b.send_seqs.pop();
+        }
+    });
+    if last {
+        set_status(s, &body.batch, BatchStatus::Sent);
+        add_committed(s, &award_id, -total);
+    }
+    Ok(())
+}
+
+fn apply_status(
+    s: &mut ProgrammeState,
+    seq: u64,
+    body: &BankStatusBody,
+    tx: Option<&NewTransaction>,
+    currency: Currency,
+) -> Result<(), Invalid> {
+    body.check(currency)?;
+    let award_id = body.award.clone();
+    let Some(import) = s.disburse.imports.get(&body.import) else {
+        return Err(Invalid::new(
+            "import",
+            "unknown_import",
+            format!("no bank.import has SHA-256 {}", body.import),
+        ));
+    };
+    if import.header.award != award_id {
+        return Err(Invalid::new(
+            "award",
+            "import_of_another_award",
+            format!("the import belongs to award {}", import.header.award),
+        ));
+    }
+    if body.part != import.next_part || body.part >= import.header.parts {
+        return Err(Invalid::new(
+            "part",
+            "part_out_of_order",
+            format!("the import expects part {} next", import.next_part),
+        ));
+    }
+    let derived = status_postings(&s.disburse, &award_id, currency, &body.outcomes)?;
+    let given = tx.map(|t| t.postings.clone()).unwrap_or_default();
+    if derived != given {
+        return Err(Invalid::new(
+            "postings",
+            "postings_not_derived",
+            "the postings must be exactly those the outcomes cause, aggregated per account",
+        ));
+    }
+    let mut seen = std::collections::HashSet::new();
+    for (i, o) in body.outcomes.iter().enumerate() {
+        let field = format!("outcomes[{i}]");
+        let Some(&pi) = s.disburse.e2e.get(&o.e2e) else {
+            return Err(Invalid::new(
+                format!("{field}.e2e"),
+                "unknown_end_to_end_id",
+                format!("there is no payment {}", o.e2e),
+            ));
+        };
+        if !seen.insert(pi) {
+            return Err(Invalid::new(
+                format!("{field}.e2e"),
+                "duplicate_outcome",
+                format!("payment {} has two outcomes in one part", o.e2e),
+            ));
+        }
+        let p = &s.disburse.payments[pi as usize];
+        if p.award != award_id {
+            return Err(Invalid::new(
+                format!("{field}.e2e"),
+                "payment_of_another_award",
+                format!("payment {} belongs to award {}", o.e2e, p.award),
+            ));
+        }
+        if money(p.amount, currency) != o.amount {
+            return Err(Invalid::new(
+                format!("{field}.amount"),
+                "amount_mismatch",
+                format!(
+                    "payment {} is {}, not {}",
+                    o.e2e,
+                    money(p.amount, currency),
+                    o.amount
+                ),
+            ));
+        }
+        let next = match (p.state, o.status) {
+            (PaymentState::Sent, PaymentStatus::Accepted) => PaymentState::Accepted,
+            (PaymentState::Sent | PaymentState::Accepted, PaymentStatus::Confirmed) => {
+                PaymentState::Confirmed
+            }
+            (PaymentState::Sent | PaymentState::Accepted, PaymentStatus::Rejected) => {
+                PaymentState::Rejected
+            }
+            (
+                PaymentState::Sent | PaymentState::Accepted | PaymentState::Confirmed,
+                PaymentStatus::Returned,
+            ) => PaymentState::Returned,
+            (from, to) => {
+                return Err(Invalid::new(
+                    format!("{field}.status"),
+                    "status_not_allowed",
+                    format!(
+                        "payment {} is {}: it cannot become {}",
+                        o.e2e,
+                        from.as_str(),
+                        to.as_str()
+                    ),
+                ))
+            }
+        };
+        if matches!(next, PaymentState::Rejected | PaymentState::Returned) {
+            let items = p.items.clone();
+            for it in items {
+                release_item(s, it, Some(pi));
+            }
+        }
+        set_payment_state(
+            s,
+            pi,
+            next,
+            PaymentEvent {
+                event: o.status.as_str(),
+                seq,
+                reason: o.reason.clone(),
+            },
+        );
+    }
+    let import = s.disburse.imports.get_mut(&body.import).expect("checked");
+    import.next_part += 1;
+    import.part_seqs.push(seq);
+    import.outcomes += body.outcomes.len() as u64;
+    let old_exceptions = import.exceptions.len();
+    import.exceptions.extend(body.exceptions.iter().cloned());
+    let n = body.outcomes.len() as u64;
+    let sha = body.import.clone();
+    s.undo_disburse(move |d| {
+        if let Some(i) = d.imports.get_mut(&sha) {
+            i.next_part -= 1;
+            i.part_seqs.pop();
+            i.outcomes -= n;
+            i.exceptions.truncate(old_exceptions);
+        }
+    });
+    Ok(())
+}
