@@ -209,6 +209,10 @@ pub struct Payment {
 pub struct Item {
     pub award: Id,
     pub payee: Payee,
+    /// The participant the entitlement was earned by (for tuition, the student).
+    pub participant: Id,
+    /// The budget line it charges.
+    pub line: Option<Id>,
     pub amount: i64,
     /// The live payment holding it (pending, sent, accepted or confirmed).
     pub payment: Option<u32>,
@@ -457,10 +461,11 @@ pub fn status_postings(
 pub fn on_entitlement(
     s: &mut ProgrammeState,
     seq: u64,
-    award: &Id,
+    meta: &crate::programme::EntitlementMeta,
     postings: &[Posting],
     reverses: Option<u64>,
 ) {
+    let award = &meta.award;
     if let Some(original) = reverses {
         if let Some(item) = s.disburse.items.get_mut(&original) {
             if item.reversed_by.is_none() {
@@ -484,6 +489,11 @@ pub fn on_entitlement(
                 Item {
                     award: award.clone(),
                     payee,
+                    participant: meta.participant.clone(),
+                    line: postings
+                        .iter()
+                        .filter(|q| q.side == Side::Debit)
+                        .find_map(|q| crate::programme::budget_line_of(award, q.account.as_str())),
                     amount: p.money.minor(),
                     payment: None,
                     reversed_by: None,

@@ -816,13 +816,7 @@ pub fn apply(
                 &e.lines,
                 &balances,
             )?;
-            crate::disburse::on_entitlement(
-                programme,
-                seq,
-                &e.meta.award,
-                &e.tx.postings,
-                e.tx.reverses,
-            );
+            crate::disburse::on_entitlement(programme, seq, &e.meta, &e.tx.postings, e.tx.reverses);
         }
         Command::Disburse(d) => {
             // The rules read balances before the postings move them.

@@ -23,6 +23,8 @@ pub mod iso20022;
 pub mod keys;
 /// Programme operations: awards, cohorts, participants, cycles.
 pub mod operations;
+/// Disbursement operations: batches, approvals, bank files, status imports, traces.
+pub mod payments;
 /// Throwaway PostgreSQL clusters for tests and benchmarks.
 pub mod pgtemp;
 /// The programme state (awards, partners, cohorts, participants, evidence, rules, entitlements)

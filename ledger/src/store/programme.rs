@@ -90,13 +90,7 @@ pub fn replay_command(
                 &[],
                 &NoBalances,
             )?;
-            crate::disburse::on_entitlement(
-                state,
-                seq,
-                &e.meta.award,
-                &e.tx.postings,
-                e.tx.reverses,
-            );
+            crate::disburse::on_entitlement(state, seq, &e.meta, &e.tx.postings, e.tx.reverses);
             Ok(())
         }
         Command::Disburse(d) => crate::disburse::apply(state, seq, actor, d, &NoBalances),

@@ -1,0 +1,1542 @@
+//! Disbursement operations, as the CLI and the API use them: build a batch from open payables,
+//! submit, approve, reject or cancel it, make its bank file, mark it sent, import the bank's
+//! status and statement files, and look at batches, payments and their trace.
+//!
+//! Each operation reads the state, builds the journal commands, and leaves appending to the
+//! caller (the API appends through its group-commit writer with the request's Idempotency-Key;
+//! the CLI appends directly). The ledger re-checks every rule when it appends, under the writer
+//! lock, so a race between two callers ends in a clear refusal, never in a double payment.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use tranche_audit::disburse::{
+    batch_digest, e2e_id, BankImportBody, BankStatusBody, BatchCancelBody, BatchCreateBody,
+    BatchDecisionBody, BatchExceptionBody, BatchFileBody, BatchFilter, BatchPartBody,
+    BatchSendBody, BatchSubmitBody, DisbursementConfigBody, ImportExceptionBody, OutcomeBody,
+    Payee, PaymentBody, PaymentStatus, MAX_ENTITLEMENTS_PER_PAYMENT, OUTCOMES_PER_PART,
+    PAYMENTS_PER_PART,
+};
+use tranche_audit::money::{format_minor, Currency, Money};
+use tranche_audit::programme::{Date, Id};
+use tranche_audit::record::{format_time, PostingBody, Record};
+use tranche_audit::Invalid;
+
+use crate::disburse::{
+    send_postings, status_postings, Batch, BatchStatus, DisburseCommand, PaymentState,
+};
+use crate::domain::{Command, NewTransaction};
+use crate::iso20022::{
+    self, AccountId, CreditTransfer, CreditTransferInitiation, Debtor, PaymentOutcome,
+};
+use crate::programme::ProgrammeState;
+use crate::store::StoreError;
+use crate::Ledger;
+
+fn invalid(field: &str, code: &'static str, detail: impl Into<String>) -> StoreError {
+    StoreError::Invalid(Invalid::new(field, code, detail))
+}
+
+fn money(minor: i64, currency: Currency) -> String {
+    format_minor(minor.into(), currency)
+}
+
+/// An account text as pain.001 names it: an IBAN when it looks like one, else another id.
+pub fn account_id(text: &str) -> AccountId {
+    let compact: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+    let b = compact.as_bytes();
+    let iban_like = b.len() >= 15
+        && b[0].is_ascii_alphabetic()
+        && b[1].is_ascii_alphabetic()
+        && b[2].is_ascii_digit()
+        && b[3].is_ascii_digit();
+    if iban_like {
+        AccountId::Iban(compact.to_ascii_uppercase())
+    } else {
+        AccountId::Other(compact)
+    }
+}
+
+/// What a preparer asks for.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchRequest {
+    pub award: String,
+    #[serde(default)]
+    pub filter: BatchFilter,
+}
+
+/// One payment of a batch, as shown to people.
+#[derive(Debug, Clone, Serialize)]
+pub struct PaymentLine {
+    pub e2e: String,
+    pub payee: String,
+    pub amount: String,
+    pub currency: String,
+    pub entitlements: Vec<u64>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub reissues: Vec<String>,
+    pub status: String,
+}
+
+/// A batch about to be created: its commands and what it will hold.
+#[derive(Debug, Clone)]
+pub struct BatchPlan {
+    pub batch: Id,
+    pub commands: Vec<Command>,
+    pub digest: String,
+    pub total: String,
+    pub payments: Vec<PaymentLine>,
+    pub exceptions: Vec<BatchExceptionBody>,
+}
+
+/// A batch as the API and the CLI show it.
+#[derive(Debug, Clone, Serialize)]
+pub struct BatchView {
+    pub batch: String,
+    pub award: String,
+    pub currency: String,
+    pub status: String,
+    pub preparer: String,
+    pub created_seq: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+    pub total: String,
+    pub payment_count: u64,
+    pub exception_count: u64,
+    pub filter: BatchFilter,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub submitted: Option<crate::disburse::Decision>,
+    pub approvals_required: u32,
+    pub approvals: Vec<crate::disburse::Decision>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub closed: Option<crate::disburse::Decision>,
+    pub files: Vec<FileView>,
+    pub send_seqs: Vec<u64>,
+    /// Payments per state.
+    pub by_status: BTreeMap<String, StatusCount>,
+    /// Cash the award can still commit (bank less in transit less approved unsent batches).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub available_funds: Option<String>,
+    pub payments: Vec<PaymentLine>,
+    /// Where the page of payments starts, and how many payments there are in all.
+    pub offset: u64,
+    pub exceptions: Vec<BatchExceptionBody>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct StatusCount {
+    pub count: u64,
+    pub amount: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FileView {
+    pub format: String,
+    pub sha256: String,
+    pub message_id: String,
+    pub created_at: String,
+    pub seq: u64,
+}
+
+/// A bank file and whether it must still be recorded.
+#[derive(Debug, Clone)]
+pub struct BankFile {
+    pub bytes: Vec<u8>,
+    pub sha256: String,
+    pub file_name: String,
+    pub content_type: &'static str,
+    /// The `batch.file` command to append when the file is made for the first time.
+    pub record: Option<Command>,
+}
+
+/// What importing a file will do, or did.
+#[derive(Debug, Clone, Serialize)]
+pub struct ImportReport {
+    pub sha256: String,
+    pub format: String,
+    pub award: String,
+    /// True when the file was imported before: nothing was posted this time.
+    pub already_imported: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u64>,
+    pub lines: u64,
+    /// Outcomes applied, per status: count and amount.
+    pub applied: BTreeMap<String, StatusCount>,
+    pub exceptions: Vec<ImportExceptionBody>,
+}
+
+/// An import about to be appended.
+#[derive(Debug, Clone)]
+pub struct ImportPlan {
+    pub commands: Vec<Command>,
+    pub report: ImportReport,
+}
+
+/// One step of a payment's trace.
+#[derive(Debug, Clone, Serialize)]
+pub struct TraceStep {
+    pub step: String,
+    pub seq: u64,
+    pub kind: String,
+    pub at: String,
+    pub actor: String,
+    pub detail: String,
+}
+
+/// A payment with everything that led to it and followed it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Trace {
+    pub payment: PaymentLine,
+    pub batch: String,
+    pub award: String,
+    pub steps: Vec<TraceStep>,
+}
+
+/// Participant data the bank file and the batch builder need.
+struct PayeeData {
+    name: Option<String>,
+    account: Option<String>,
+    province: Option<String>,
+    erased: bool,
+}
+
+fn text_field(v: &Option<serde_json::Value>, key: &str) -> Option<String> {
+    v.as_ref()?
+        .get(key)?
+        .as_str()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+}
+
+fn batch_in<'a>(st: &'a ProgrammeState, batch: &Id) -> Result<&'a Batch, StoreError> {
+    st.disburse.batches.get(batch).ok_or_else(|| {
+        invalid(
+            "batch",
+            "unknown_batch",
+            format!("there is no batch {batch}"),
+        )
+    })
+}
+
+fn payment_line(st: &ProgrammeState, pi: u32, currency: Currency) -> PaymentLine {
+    let p = &st.disburse.payments[pi as usize];
+    PaymentLine {
+        e2e: p.e2e.clone(),
+        payee: p.payee.to_string(),
+        amount: money(p.amount, currency),
+        currency: currency.code().to_string(),
+        entitlements: p.items.clone(),
+        reissues: p
+            .reissues
+            .iter()
+            .map(|&r| st.disburse.payments[r as usize].e2e.clone())
+            .collect(),
+        status: p.state.as_str().to_string(),
+    }
+}
+
+impl Ledger {
+    async fn payee_data(&self, award: &Id) -> Result<HashMap<String, PayeeData>, StoreError> {
+        let rows = self.store().personal_rows(award.as_str()).await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                let data = PayeeData {
+                    name: text_field(&r.personal, "name"),
+                    account: text_field(&r.personal, "bank_account"),
+                    province: text_field(&r.attributes, "province"),
+                    erased: r.erased_at.is_some() || r.personal.is_none(),
+                };
+                (r.participant, data)
+            })
+            .collect())
+    }
+
+    /// The command that sets an award's paying account, vendor accounts and dual-approval
+    /// amount.
+    pub fn settings_command(body: DisbursementConfigBody) -> Command {
+        Command::Disburse(DisburseCommand::Config(body))
+    }
+
+    /// Builds a batch from the award's open payables that match `filter`: one payment per
+    /// payee, settling all of its open entitlements. Payees that cannot be paid (no bank
+    /// account, personal data erased, no vendor account, payable lower than its entitlements)
+    /// are listed as exceptions.
+    pub async fn plan_batch(&self, req: &BatchRequest) -> Result<BatchPlan, StoreError> {
+        let award = Id::parse(&req.award).map_err(|e| StoreError::Invalid(e.within("award")))?;
+        req.filter.check().map_err(StoreError::Invalid)?;
+        let payables: HashMap<String, i64> = self
+            .store()
+            .balances(&format!("payable:{award}:"))
+            .await?
+            .into_iter()
+            .map(|b| (b.account, b.credit_minor - b.debit_minor))
+            .collect();
+        let people = self.payee_data(&award).await?;
+        let st = self.store().programme().await?;
+        let a = st.awards.get(&award).ok_or_else(|| {
+            invalid(
+                "award",
+                "unknown_award",
+                format!("there is no award {award}"),
+            )
+        })?;
+        let currency = a.currency;
+        let settings = st.disburse.settings.get(&award);
+        let wanted: Option<HashSet<Payee>> = req
+            .filter
+            .payees
+            .as_ref()
+            .map(|l| l.iter().filter_map(|p| Payee::parse(p).ok()).collect());
+        // Open items per payee, and items held elsewhere (to explain an empty batch).
+        let mut open: BTreeMap<Payee, Vec<u64>> = BTreeMap::new();
+        let mut held: Vec<(u64, u32)> = Vec::new();
+        for (&seq, item) in &st.disburse.items {
+            if item.award != award || item.reversed_by.is_some() {
+                continue;
+            }
+            if let Some(w) = &wanted {
+                if !w.contains(&item.payee) {
+                    continue;
+                }
+            }
+            if let Some(line) = &req.filter.budget_line {
+                if item.line.as_ref() != Some(line) {
+                    continue;
+                }
+            }
+            if let Some(cohort) = &req.filter.cohort {
+                let enrolled = st
+                    .participant(&item.participant)
+                    .is_some_and(|p| p.enrolled_in(cohort).is_some());
+                if !enrolled {
+                    continue;
+                }
+            }
+            if let Some(province) = &req.filter.province {
+                if let Payee::Participant(p) = &item.payee {
+                    let known = people.get(p.as_str());
+                    let matches = known.is_some_and(|d| {
+                        d.erased
+                            || d.province
+                                .as_deref()
+                                .is_some_and(|v| v.eq_ignore_ascii_case(province))
+                    });
+                    if !matches {
+                        continue;
+                    }
+                } else {
+                    continue;
+                }
+            }
+            match item.payment {
+                None => open.entry(item.payee.clone()).or_default().push(seq),
+                Some(pi) => {
+                    let state = st.disburse.payments[pi as usize].state;
+                    if state != PaymentState::Confirmed {
+                        held.push((seq, pi));
+                    }
+                }
+            }
+        }
+        let batch = st.disburse.next_batch_id();
+        let mut payments: Vec<PaymentBody> = Vec::new();
+        let mut exceptions: Vec<BatchExceptionBody> = Vec::new();
+        let mut total = 0i64;
+        for (payee, mut items) in open {
+            items.sort_unstable();
+            let amount: i64 = items.iter().map(|s| st.disburse.items[s].amount).sum();
+            let payable = payee.payable(&award);
+            let owed = payables.get(&payable).copied().unwrap_or(0)
+                - st.disburse.reserved.get(&payable).copied().unwrap_or(0);
+            let reason = match &payee {
+                Payee::Participant(p) => match people.get(p.as_str()) {
+                    None => Some("personal_data_erased"),
+                    Some(d) if d.erased => Some("personal_data_erased"),
+                    Some(d) if d.account.is_none() => Some("no_bank_account"),
+                    Some(_) => None,
+                },
+                Payee::Vendor(v) => {
+                    let known =
+                        settings.is_some_and(|s| s.body.vendors.iter().any(|x| &x.vendor == v));
+                    (!known).then_some("no_vendor_account")
+                }
+            };
+            let reason = reason.or((amount > owed).then_some("payable_short"));
+            if let Some(reason) = reason {
+                exceptions.push(BatchExceptionBody {
+                    payee: payee.to_string(),
+                    amount: money(amount, currency),
+                    reason: reason.to_string(),
+                });
+                continue;
+            }
+            let mut reissues: Vec<String> = Vec::new();
+            for s in &items {
+                if let Some(&failed) = st.disburse.items[s].returned.last() {
+                    let f = &st.disburse.payments[failed as usize];
+                    if f.reissued_by.is_none() && !reissues.contains(&f.e2e) {
+                        reissues.push(f.e2e.clone());
+                    }
+                }
+            }
+            for chunk in items.chunks(MAX_ENTITLEMENTS_PER_PAYMENT) {
+                let amount: i64 = chunk.iter().map(|s| st.disburse.items[s].amount).sum();
+                let n = payments.len() + 1;
+                payments.push(PaymentBody {
+                    e2e: e2e_id(&batch, n),
+                    payee: payee.to_string(),
+                    amount: money(amount, currency),
+                    entitlements: chunk.to_vec(),
+                    reissues: std::mem::take(&mut reissues),
+                });
+                total += amount;
+            }
+        }
+        if payments.is_empty() {
+            if let Some((seq, pi)) = held.first() {
+                let p = &st.disburse.payments[*pi as usize];
+                return Err(invalid(
+                    "filter",
+                    "payable_in_open_batch",
+                    format!(
+                        "nothing to pay: {} matching entitlement(s) are already in open batches (seq {seq} is in payment {} of batch {}, {})",
+                        held.len(),
+                        p.e2e,
+                        p.batch,
+                        p.state.as_str()
+                    ),
+                ));
+            }
+            return Err(invalid(
+                "filter",
+                "no_open_payables",
+                if exceptions.is_empty() {
+                    format!("award {award} has no open payables matching the filter")
+                } else {
+                    format!(
+                        "none of the {} payees with open payables can be paid: {}",
+                        exceptions.len(),
+                        exceptions
+                            .iter()
+                            .take(5)
+                            .map(|x| format!("{} ({})", x.payee, x.reason))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                },
+            ));
+        }
+        let parts = payments
+            .len()
+            .div_ceil(PAYMENTS_PER_PART)
+            .max(exceptions.len().div_ceil(PAYMENTS_PER_PART))
+            .max(1);
+        let header = BatchCreateBody {
+            batch: batch.clone(),
+            award: award.clone(),
+            currency: currency.code().to_string(),
+            filter: req.filter.clone(),
+            payments: payments.len() as u64,
+            total: money(total, currency),
+            exceptions: exceptions.len() as u64,
+            parts: parts as u32,
+        };
+        let mut bodies = Vec::with_capacity(parts);
+        for i in 0..parts {
+            let slice = |len: usize| -> std::ops::Range<usize> {
+                (i * PAYMENTS_PER_PART).min(len)..((i + 1) * PAYMENTS_PER_PART).min(len)
+            };
+            let pr = slice(payments.len());
+            let xr = slice(exceptions.len());
+            bodies.push(BatchPartBody {
+                batch: batch.clone(),
+                award: award.clone(),
+                part: i as u32,
+                payments: payments[pr].to_vec(),
+                exceptions: exceptions[xr].to_vec(),
+            });
+        }
+        let digest = batch_digest(&header, &bodies);
+        let lines = payments
+            .iter()
+            .map(|p| PaymentLine {
+                e2e: p.e2e.clone(),
+                payee: p.payee.clone(),
+                amount: p.amount.clone(),
+                currency: currency.code().to_string(),
+                entitlements: p.entitlements.clone(),
+                reissues: p.reissues.clone(),
+                status: "pending".into(),
+            })
+            .collect();
+        let mut commands = Vec::with_capacity(parts + 1);
+        commands.push(Command::Disburse(DisburseCommand::Create(header)));
+        commands.extend(
+            bodies
+                .into_iter()
+                .map(|b| Command::Disburse(DisburseCommand::Part(Box::new(b)))),
+        );
+        Ok(BatchPlan {
+            batch,
+            commands,
+            digest,
+            total: money(total, currency),
+            payments: lines,
+            exceptions,
+        })
+    }
+
+    /// The `batch.submit` command that freezes a draft batch at its digest.
+    pub async fn submit_command(&self, batch: &Id) -> Result<Command, StoreError> {
+        let st = self.store().programme().await?;
+        let b = batch_in(&st, batch)?;
+        if b.status != BatchStatus::Draft {
+            return Err(invalid(
+                "batch",
+                "batch_not_draft",
+                format!(
+                    "batch {batch} is {}: only a draft can be submitted",
+                    b.status.as_str()
+                ),
+            ));
+        }
+        let award = b.header.award.clone();
+        Ok(Command::Disburse(DisburseCommand::Submit(
+            BatchSubmitBody {
+                batch: batch.clone(),
+                award: award.clone(),
+                digest: b.digest_hex.clone().unwrap_or_default(),
+                approvals_required: st.disburse.approvals_for(&award, b.currency, b.total),
+            },
+        )))
+    }
+
+    /// The approval or rejection of a batch by its frozen digest. Without `digest` the batch's
+    /// current digest is used (the CLI shows it); the API always requires it.
+    pub async fn decision_command(
+        &self,
+        batch: &Id,
+        approve: bool,
+        digest: Option<&str>,
+        reason: Option<String>,
+    ) -> Result<Command, StoreError> {
+        let st = self.store().programme().await?;
+        let b = batch_in(&st, batch)?;
+        let body = BatchDecisionBody {
+            batch: batch.clone(),
+            award: b.header.award.clone(),
+            digest: digest
+                .map(str::to_string)
+                .or_else(|| b.digest_hex.clone())
+                .unwrap_or_default(),
+            reason: reason.filter(|r| !r.trim().is_empty()),
+        };
+        Ok(Command::Disburse(if approve {
+            DisburseCommand::Approve(body)
+        } else {
+            DisburseCommand::Reject(body)
+        }))
+    }
+
+    /// The cancellation of a batch not yet sent.
+    pub async fn cancel_command(&self, batch: &Id, reason: String) -> Result<Command, StoreError> {
+        let st = self.store().programme().await?;
+        let b = batch_in(&st, batch)?;
+        Ok(Command::Disburse(DisburseCommand::Cancel(
+            BatchCancelBody {
+                batch: batch.clone(),
+                award: b.header.award.clone(),
+                reason,
+            },
+        )))
+    }
+
+    /// The bank file of an approved batch, `pain.001.001.09` or `csv`. The first time, it is
+    /// made now and comes with the `batch.file` command recording its digest; after that it is
+    /// made again from the recorded message id and times and must hash the same, or the
+    /// participant store changed since (an account edited or erased) and it is refused.
+    pub async fn bank_file(
+        &self,
+        batch: &Id,
+        format: &str,
+        now: DateTime<Utc>,
+        execution_date: Option<NaiveDate>,
+    ) -> Result<BankFile, StoreError> {
+        let format = match format {
+            "pain.001" | "pain.001.001.09" | "xml" => "pain.001.001.09",
+            "csv" => "csv",
+            other => {
+                return Err(invalid(
+                    "format",
+                    "unknown_format",
+                    format!("{other:?} is not a bank file format: use pain.001 or csv"),
+                ))
+            }
+        };
+        let award = {
+            let st = self.store().programme().await?;
+            batch_in(&st, batch)?.header.award.clone()
+        };
+        let people = self.payee_data(&award).await?;
+        let st = self.store().programme().await?;
+        let b = batch_in(&st, batch)?;
+        if !matches!(b.status, BatchStatus::Approved | BatchStatus::Sent) {
+            return Err(invalid(
+                "batch",
+                "batch_not_approved",
+                format!(
+                    "batch {batch} is {} ({} of {} approvals): a bank file is made only for an approved batch",
+                    b.status.as_str(),
+                    b.approvals.len(),
+                    b.approvals_required.max(1)
+                ),
+            ));
+        }
+        let settings = st.disburse.settings.get(&award).ok_or_else(|| {
+            invalid(
+                "award",
+                "no_disbursement_settings",
+                format!(
+                    "award {award} has no paying account: set it first (tranche award settings)"
+                ),
+            )
+        })?;
+        let recorded = b.files.iter().find(|f| f.body.format == format);
+        let (message_id, created_at, execution) = match recorded {
+            Some(f) => (
+                f.body.message_id.clone(),
+                tranche_audit::record::parse_time(&f.body.created_at).unwrap_or(now),
+                f.body.execution_date.0,
+            ),
+            None => (
+                format!("{batch}-F{}", b.files.len() + 1),
+                now,
+                execution_date.unwrap_or_else(|| now.date_naive()),
+            ),
+        };
+        let created_at = created_at.with_timezone(&Utc).with_nanosecond_zero();
+        let mut transfers = Vec::with_capacity(b.payments.len());
+        for &pi in &b.payments {
+            let p = &st.disburse.payments[pi as usize];
+            let (name, account, bic) = match &p.payee {
+                Payee::Participant(id) => {
+                    let d = people.get(id.as_str()).filter(|d| !d.erased).ok_or_else(|| {
+                        invalid(
+                            "batch",
+                            "personal_data_erased",
+                            format!("payment {} goes to {id}, whose personal data was erased: cancel the batch and build a new one", p.e2e),
+                        )
+                    })?;
+                    let account = d.account.clone().ok_or_else(|| {
+                        invalid(
+                            "batch",
+                            "no_bank_account",
+                            format!(
+                                "payment {} goes to {id}, who has no bank account on file",
+                                p.e2e
+                            ),
+                        )
+                    })?;
+                    (
+                        d.name.clone().unwrap_or_else(|| id.to_string()),
+                        account,
+                        None,
+                    )
+                }
+                Payee::Vendor(v) => {
+                    let acc = settings
+                        .body
+                        .vendors
+                        .iter()
+                        .find(|x| &x.vendor == v)
+                        .ok_or_else(|| {
+                            invalid(
+                                "batch",
+                                "no_vendor_account",
+                                format!("payment {} goes to vendor {v}, whose account is not in award {award}'s settings", p.e2e),
+                            )
+                        })?;
+                    (
+                        acc.account.name.clone(),
+                        acc.account.account.clone(),
+                        acc.account.agent_bic.clone(),
+                    )
+                }
+            };
+            transfers.push(CreditTransfer {
+                end_to_end_id: p.e2e.clone(),
+                instruction_id: p.e2e.clone(),
+                amount_minor: p.amount,
+                currency: b.currency,
+                creditor_name: name,
+                creditor_account: account_id(&account),
+                creditor_agent_bic: bic,
+                remittance: Some(format!("{award} {}", p.payee)),
+            });
+        }
+        let iso = |e: iso20022::Iso20022Error| StoreError::Invalid(e.to_invalid());
+        let (text, content_type, ext) = if format == "csv" {
+            (
+                iso20022::write_payments_csv(&transfers).map_err(iso)?,
+                "text/csv; charset=utf-8",
+                "csv",
+            )
+        } else {
+            let doc = CreditTransferInitiation {
+                message_id: message_id.clone(),
+                created_at,
+                initiating_party: settings.body.debtor.name.clone(),
+                payment_info_id: Some(message_id.clone()),
+                requested_execution_date: execution,
+                debtor: Debtor {
+                    name: settings.body.debtor.name.clone(),
+                    account: account_id(&settings.body.debtor.account),
+                    agent_bic: settings.body.debtor.agent_bic.clone(),
+                },
+                currency: b.currency,
+                payments: transfers,
+            };
+            (
+                iso20022::write_pain001(&doc).map_err(iso)?,
+                "application/xml",
+                "xml",
+            )
+        };
+        let bytes = text.into_bytes();
+        let sha256 = hex::encode(Sha256::digest(&bytes));
+        let record = match recorded {
+            Some(f) if f.body.sha256 == sha256 => None,
+            Some(f) => {
+                return Err(invalid(
+                    "batch",
+                    "file_changed",
+                    format!(
+                        "the {format} file of batch {batch} recorded at seq {} no longer comes out the same: a payee's account or name changed since; cancel the batch if it was not sent",
+                        f.seq
+                    ),
+                ))
+            }
+            None => Some(Command::Disburse(DisburseCommand::File(BatchFileBody {
+                batch: batch.clone(),
+                award: award.clone(),
+                format: format.to_string(),
+                sha256: sha256.clone(),
+                message_id: message_id.clone(),
+                created_at: format_time(created_at),
+                execution_date: Date(execution),
+                payments: b.payments.len() as u64,
+                control_sum: money(b.total, b.currency),
+            }))),
+        };
+        Ok(BankFile {
+            bytes,
+            sha256,
+            file_name: format!("{batch}.{ext}"),
+            content_type,
+            record,
+        })
+    }
+
+    /// The commands that mark a batch sent with the recorded bank file `file` (by SHA-256; the
+    /// only recorded file when `None`). Empty when the batch was already sent with it.
+    pub async fn send_commands(
+        &self,
+        batch: &Id,
+        file: Option<&str>,
+    ) -> Result<Vec<Command>, StoreError> {
+        let st = self.store().programme().await?;
+        let b = batch_in(&st, batch)?;
+        let file = match file {
+            Some(f) => f.to_string(),
+            None => match b.files.as_slice() {
+                [one] => one.body.sha256.clone(),
+                [] => {
+                    return Err(invalid(
+                        "file",
+                        "no_bank_file",
+                        format!("batch {batch} has no bank file yet: download it first"),
+                    ))
+                }
+                _ => return Err(invalid(
+                    "file",
+                    "file_required",
+                    format!(
+                        "batch {batch} has several bank files: name the one sent by its SHA-256"
+                    ),
+                )),
+            },
+        };
+        if b.status == BatchStatus::Sent {
+            return Ok(Vec::new());
+        }
+        if b.status != BatchStatus::Approved {
+            return Err(invalid(
+                "batch",
+                "batch_not_approved",
+                format!(
+                    "batch {batch} is {} ({} of {} approvals): only an approved batch can be sent",
+                    b.status.as_str(),
+                    b.approvals.len(),
+                    b.approvals_required.max(1)
+                ),
+            ));
+        }
+        let mut out = Vec::with_capacity(b.header.parts as usize);
+        for part in 0..b.header.parts {
+            if !b
+                .payments
+                .iter()
+                .any(|&pi| st.disburse.payments[pi as usize].part == part)
+            {
+                continue;
+            }
+            let postings = send_postings(&st.disburse, b, part).map_err(StoreError::Invalid)?;
+            let body = BatchSendBody {
+                batch: batch.clone(),
+                award: b.header.award.clone(),
+                part,
+                file: file.clone(),
+                postings: postings.iter().map(PostingBody::from_posting).collect(),
+            };
+            let tx = NewTransaction::sending(&body).map_err(StoreError::Invalid)?;
+            out.push(Command::Disburse(DisburseCommand::Send(Box::new(body), tx)));
+        }
+        Ok(out)
+    }
+
+    /// Reads a pain.002, camt.053 or status CSV and builds the commands that apply it. Lines
+    /// that do not match a payment in a state that allows them post nothing and are listed as
+    /// exceptions. A file imported before posts nothing again.
+    pub async fn plan_import(&self, bytes: &[u8]) -> Result<ImportPlan, StoreError> {
+        let sha256 = hex::encode(Sha256::digest(bytes));
+        let lines = read_status_file(bytes)?;
+        let st = self.store().programme().await?;
+        if let Some(done) = st.disburse.imports.get(&sha256) {
+            return Ok(ImportPlan {
+                commands: Vec::new(),
+                report: import_report(&st, done, true),
+            });
+        }
+        // Which batch the file reports on.
+        if let Some(original) = &lines.original_message_id {
+            if !st.disburse.messages.contains_key(original) {
+                return Err(invalid(
+                    "original_message_id",
+                    "unknown_batch",
+                    format!("the status report answers message {original}, which is no bank file tranche made"),
+                ));
+            }
+        }
+        let mut award: Option<Id> = None;
+        for l in &lines.lines {
+            if let Some(p) = l.e2e.as_deref().and_then(|e| st.disburse.payment(e)) {
+                award = Some(p.award.clone());
+                break;
+            }
+        }
+        let Some(award) = award else {
+            return Err(invalid(
+                "file",
+                "unknown_batch",
+                "no line of this file names a payment of a batch tranche made",
+            ));
+        };
+        let currency = st.awards[&award].currency;
+        let mut outcomes = Vec::new();
+        let mut exceptions = Vec::new();
+        let mut seen = HashSet::new();
+        for l in &lines.lines {
+            let mut refuse = |code: &str, detail: String| {
+                exceptions.push(ImportExceptionBody {
+                    line: l.line,
+                    e2e: l.e2e.clone(),
+                    code: code.to_string(),
+                    detail,
+                });
+            };
+            let Some(e2e) = &l.e2e else {
+                refuse("no_end_to_end_id", "the line names no end-to-end id".into());
+                continue;
+            };
+            let Some(status) = l.status else {
+                refuse(l.skip_code, l.skip_detail.clone());
+                continue;
+            };
+            let Some(p) = st.disburse.payment(e2e) else {
+                refuse(
+                    "unknown_end_to_end_id",
+                    format!("no payment has end-to-end id {e2e}"),
+                );
+                continue;
+            };
+            if p.award != award {
+                refuse(
+                    "payment_of_another_award",
+                    format!(
+                        "payment {e2e} belongs to award {}, the file to award {award}",
+                        p.award
+                    ),
+                );
+                continue;
+            }
+            if let Some(m) = &l.amount {
+                if m.currency() != currency {
+                    refuse(
+                        "currency_mismatch",
+                        format!(
+                            "the line is in {}, payment {e2e} in {currency}",
+                            m.currency()
+                        ),
+                    );
+                    continue;
+                }
+                if m.minor() != p.amount {
+                    refuse(
+                        "amount_mismatch",
+                        format!(
+                            "the line says {m}, payment {e2e} is {}",
+                            money(p.amount, currency)
+                        ),
+                    );
+                    continue;
+                }
+            }
+            if !seen.insert(e2e.clone()) {
+                refuse(
+                    "duplicate_line",
+                    format!("payment {e2e} has an earlier line in this file; import the later status in its own file"),
+                );
+                continue;
+            }
+            let allowed = matches!(
+                (p.state, status),
+                (PaymentState::Sent, PaymentStatus::Accepted)
+                    | (
+                        PaymentState::Sent | PaymentState::Accepted,
+                        PaymentStatus::Confirmed | PaymentStatus::Rejected
+                    )
+                    | (
+                        PaymentState::Sent | PaymentState::Accepted | PaymentState::Confirmed,
+                        PaymentStatus::Returned
+                    )
+            );
+            if !allowed {
+                let code = match p.state {
+                    PaymentState::Confirmed => "already_confirmed",
+                    PaymentState::Rejected => "already_rejected",
+                    PaymentState::Returned => "already_returned",
+                    PaymentState::Accepted => "already_accepted",
+                    PaymentState::Pending | PaymentState::Withdrawn => "not_sent",
+                    PaymentState::Sent => "status_not_allowed",
+                };
+                refuse(
+                    code,
+                    format!(
+                        "payment {e2e} is {}: a {} line posts nothing",
+                        p.state.as_str(),
+                        status.as_str()
+                    ),
+                );
+                continue;
+            }
+            outcomes.push(OutcomeBody {
+                e2e: e2e.clone(),
+                status,
+                amount: money(p.amount, currency),
+                reason: l.reason.clone(),
+                line: l.line,
+            });
+        }
+        let parts = outcomes
+            .len()
+            .div_ceil(OUTCOMES_PER_PART)
+            .max(exceptions.len().div_ceil(OUTCOMES_PER_PART))
+            .max(1);
+        let header = BankImportBody {
+            award: award.clone(),
+            format: lines.format.to_string(),
+            sha256: sha256.clone(),
+            message_id: lines.message_id.clone(),
+            original_message_id: lines.original_message_id.clone(),
+            lines: lines.lines.len() as u64,
+            outcomes: outcomes.len() as u64,
+            exceptions: exceptions.len() as u64,
+            parts: parts as u32,
+        };
+        let mut applied: BTreeMap<String, StatusCount> = BTreeMap::new();
+        for o in &outcomes {
+            let p = st.disburse.payment(&o.e2e).expect("matched above");
+            let e = applied.entry(o.status.as_str().to_string()).or_default();
+            e.count += 1;
+            let before = Money::parse_positive(&e.amount, currency)
+                .map(|m| m.minor())
+                .unwrap_or(0);
+            e.amount = money(before + p.amount, currency);
+        }
+        let mut commands = vec![Command::Disburse(DisburseCommand::Import(header))];
+        for i in 0..parts {
+            let r = |len: usize| {
+                (i * OUTCOMES_PER_PART).min(len)..((i + 1) * OUTCOMES_PER_PART).min(len)
+            };
+            let chunk = outcomes[r(outcomes.len())].to_vec();
+            let postings = status_postings(&st.disburse, &award, currency, &chunk)
+                .map_err(StoreError::Invalid)?;
+            let body = BankStatusBody {
+                award: award.clone(),
+                import: sha256.clone(),
+                part: i as u32,
+                outcomes: chunk,
+                exceptions: exceptions[r(exceptions.len())].to_vec(),
+                postings: postings.iter().map(PostingBody::from_posting).collect(),
+            };
+            let tx = NewTransaction::bank_status(&body).map_err(StoreError::Invalid)?;
+            commands.push(Command::Disburse(DisburseCommand::Status(
+                Box::new(body),
+                tx,
+            )));
+        }
+        Ok(ImportPlan {
+            commands,
+            report: ImportReport {
+                sha256,
+                format: lines.format.to_string(),
+                award: award.to_string(),
+                already_imported: false,
+                seq: None,
+                lines: lines.lines.len() as u64,
+                applied,
+                exceptions,
+            },
+        })
+    }
+
+    /// The report of a file imported before, by its SHA-256.
+    pub async fn import_view(&self, sha256: &str) -> Result<ImportReport, StoreError> {
+        let st = self.store().programme().await?;
+        let done = st.disburse.imports.get(sha256).ok_or_else(|| {
+            invalid(
+                "sha256",
+                "unknown_import",
+                format!("no file with SHA-256 {sha256} was imported"),
+            )
+        })?;
+        Ok(import_report(&st, done, false))
+    }
+
+    /// Every import, newest first: (sha256, format, award, seq, outcomes, exceptions).
+    pub async fn imports(&self) -> Result<Vec<ImportReport>, StoreError> {
+        let st = self.store().programme().await?;
+        Ok(st
+            .disburse
+            .import_order
+            .iter()
+            .rev()
+            .filter_map(|s| st.disburse.imports.get(s))
+            .map(|i| import_report(&st, i, false))
+            .collect())
+    }
+
+    /// A batch, with one page of its payments.
+    pub async fn batch_view(
+        &self,
+        batch: &Id,
+        offset: u64,
+        limit: u64,
+    ) -> Result<BatchView, StoreError> {
+        let award = {
+            let st = self.store().programme().await?;
+            batch_in(&st, batch)?.header.award.clone()
+        };
+        let cash = self
+            .store()
+            .balances(&format!("bank:{award}"))
+            .await?
+            .into_iter()
+            .chain(self.store().balances(&format!("transit:{award}")).await?)
+            .filter(|b| {
+                b.account == format!("bank:{award}") || b.account == format!("transit:{award}")
+            })
+            .map(|b| i128::from(b.debit_minor) - i128::from(b.credit_minor))
+            .sum::<i128>();
+        let st = self.store().programme().await?;
+        Ok(view(&st, batch_in(&st, batch)?, offset, limit, Some(cash)))
+    }
+
+    /// Batches, newest first, optionally of one award.
+    pub async fn batches(&self, award: Option<&Id>) -> Result<Vec<BatchView>, StoreError> {
+        let st = self.store().programme().await?;
+        Ok(st
+            .disburse
+            .batch_order
+            .iter()
+            .rev()
+            .filter_map(|id| st.disburse.batches.get(id))
+            .filter(|b| award.is_none_or(|a| &b.header.award == a))
+            .map(|b| view(&st, b, 0, 0, None))
+            .collect())
+    }
+
+    /// Every payment of a batch (for CSV).
+    pub async fn batch_payments(&self, batch: &Id) -> Result<Vec<PaymentLine>, StoreError> {
+        let st = self.store().programme().await?;
+        let b = batch_in(&st, batch)?;
+        Ok(b.payments
+            .iter()
+            .map(|&pi| payment_line(&st, pi, b.currency))
+            .collect())
+    }
+
+    /// One payment by end-to-end id.
+    pub async fn payment(&self, e2e: &str) -> Result<PaymentLine, StoreError> {
+        let st = self.store().programme().await?;
+        let pi = *st.disburse.e2e.get(e2e).ok_or_else(|| {
+            invalid(
+                "e2e",
+                "unknown_payment",
+                format!("there is no payment {e2e}"),
+            )
+        })?;
+        let p = &st.disburse.payments[pi as usize];
+        let currency = st.disburse.batches[&p.batch].currency;
+        Ok(payment_line(&st, pi, currency))
+    }
+
+    /// The trace of a payment: evidence, rule versions, entitlements, the batch, its approvals,
+    /// the bank file, the sending and the bank's outcomes, each with its seq.
+    pub async fn trace(&self, e2e: &str) -> Result<Trace, StoreError> {
+        // (step, seq, detail)
+        let mut steps: Vec<(String, u64, String)> = Vec::new();
+        let (line, batch, award) = {
+            let st = self.store().programme().await?;
+            let pi = *st.disburse.e2e.get(e2e).ok_or_else(|| {
+                invalid(
+                    "e2e",
+                    "unknown_payment",
+                    format!("there is no payment {e2e}"),
+                )
+            })?;
+            let p = &st.disburse.payments[pi as usize];
+            let b = &st.disburse.batches[&p.batch];
+            let line = payment_line(&st, pi, b.currency);
+            for &r in &p.reissues {
+                let orig = &st.disburse.payments[r as usize];
+                steps.push((
+                    "reissue of".into(),
+                    orig.events.first().map_or(0, |e| e.seq),
+                    format!(
+                        "this payment reissues {} ({})",
+                        orig.e2e,
+                        orig.state.as_str()
+                    ),
+                ));
+            }
+            steps.push((
+                "batch created".into(),
+                b.create_seq,
+                format!("batch {} by {}", b.header.batch, b.preparer),
+            ));
+            if let Some(&part_seq) = b.part_seqs.get(p.part as usize) {
+                steps.push((
+                    "payment listed".into(),
+                    part_seq,
+                    format!("{} part {}", b.header.batch, p.part),
+                ));
+            }
+            if let Some(s) = &b.submitted {
+                steps.push((
+                    "batch submitted".into(),
+                    s.seq,
+                    format!(
+                        "frozen at digest {} by {}",
+                        b.digest_hex.clone().unwrap_or_default(),
+                        s.actor
+                    ),
+                ));
+            }
+            for a in &b.approvals {
+                steps.push(("batch approved".into(), a.seq, format!("by {}", a.actor)));
+            }
+            if let Some(c) = &b.closed {
+                steps.push((
+                    format!("batch {}", b.status.as_str()),
+                    c.seq,
+                    format!("by {}: {}", c.actor, c.reason.clone().unwrap_or_default()),
+                ));
+            }
+            for f in &b.files {
+                steps.push((
+                    "bank file".into(),
+                    f.seq,
+                    format!("{} sha256 {}", f.body.format, f.body.sha256),
+                ));
+            }
+            for ev in p.events.iter().skip(1) {
+                steps.push((
+                    format!("payment {}", ev.event),
+                    ev.seq,
+                    ev.reason
+                        .clone()
+                        .map(|r| format!("reason {r}"))
+                        .unwrap_or_default(),
+                ));
+            }
+            (line, b.header.batch.clone(), p.award.clone())
+        };
+        let mut extra: Vec<(String, u64, String)> = Vec::new();
+        let mut evidence: Vec<u64> = Vec::new();
+        let mut rules: Vec<(Id, u64)> = Vec::new();
+        for &seq in &line.entitlements {
+            if let Some(rec) = self.record_at(seq).await? {
+                if let Ok(b) = tranche_audit::record::body_from_value::<
+                    tranche_audit::programme::EntitlementBody,
+                >(&rec.body)
+                {
+                    extra.push((
+                        "entitlement".into(),
+                        seq,
+                        format!(
+                            "{} {} under rule {} v{}",
+                            b.participant,
+                            b.basis.as_str(),
+                            b.rule,
+                            b.version
+                        ),
+                    ));
+                    for e in &b.evidence {
+                        if !evidence.contains(e) {
+                            evidence.push(*e);
+                        }
+                    }
+                    if !rules.iter().any(|(r, v)| r == &b.rule && *v == b.version) {
+                        rules.push((b.rule.clone(), b.version));
+                    }
+                }
+            }
+        }
+        {
+            let st = self.store().programme().await?;
+            if let Some(a) = st.awards.get(&award) {
+                for (rule, version) in &rules {
+                    if let Some(v) = a
+                        .rules
+                        .get(rule)
+                        .and_then(|vs| vs.iter().find(|v| v.body.version == *version))
+                    {
+                        extra.push((
+                            "rule version".into(),
+                            v.seq,
+                            format!(
+                                "rule {rule} version {version}, effective {}",
+                                v.body.effective.0
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
+        for e in evidence {
+            extra.push(("evidence".into(), e, String::new()));
+        }
+        steps.extend(extra);
+        steps.sort_by_key(|(_, seq, _)| *seq);
+        let mut out = Vec::with_capacity(steps.len());
+        for (step, seq, detail) in steps {
+            let rec = self.record_at(seq).await?;
+            let (kind, at, actor) = rec
+                .map(|r| (r.kind, format_time(r.at), r.actor))
+                .unwrap_or_default();
+            let detail = if detail.is_empty() && kind == "evidence" {
+                "partner-signed evidence statement".to_string()
+            } else {
+                detail
+            };
+            out.push(TraceStep {
+                step,
+                seq,
+                kind,
+                at,
+                actor,
+                detail,
+            });
+        }
+        Ok(Trace {
+            payment: line,
+            batch: batch.to_string(),
+            award: award.to_string(),
+            steps: out,
+        })
+    }
+
+    async fn record_at(&self, seq: u64) -> Result<Option<Record>, StoreError> {
+        let rows = self.store().records(seq, 1).await?;
+        match rows.first() {
+            Some(r) if r.seq == seq => Ok(Some(
+                Record::decode_trusted(&r.bytes).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            )),
+            _ => Ok(None),
+        }
+    }
+
+    /// Creates a batch and appends it (the CLI's path; the API goes through its writer).
+    pub async fn create_batch(
+        &self,
+        req: &BatchRequest,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<BatchPlan, StoreError> {
+        let plan = self.plan_batch(req).await?;
+        self.append(&plan.commands, actor, now).await?;
+        Ok(plan)
+    }
+}
+
+fn view(st: &ProgrammeState, b: &Batch, offset: u64, limit: u64, cash: Option<i128>) -> BatchView {
+    let mut by_status: BTreeMap<String, StatusCount> = BTreeMap::new();
+    let mut sums: BTreeMap<String, i64> = BTreeMap::new();
+    for &pi in &b.payments {
+        let p = &st.disburse.payments[pi as usize];
+        let k = p.state.as_str().to_string();
+        by_status.entry(k.clone()).or_default().count += 1;
+        *sums.entry(k).or_default() += p.amount;
+    }
+    for (k, v) in by_status.iter_mut() {
+        v.amount = money(sums[k], b.currency);
+    }
+    let start = (offset as usize).min(b.payments.len());
+    let end = (start + limit as usize).min(b.payments.len());
+    BatchView {
+        batch: b.header.batch.to_string(),
+        award: b.header.award.to_string(),
+        currency: b.currency.code().to_string(),
+        status: b.status.as_str().to_string(),
+        preparer: b.preparer.clone(),
+        created_seq: b.create_seq,
+        digest: b.digest_hex.clone(),
+        total: money(b.total, b.currency),
+        payment_count: b.payments.len() as u64,
+        exception_count: b.exceptions.len() as u64,
+        filter: b.header.filter.clone(),
+        submitted: b.submitted.clone(),
+        approvals_required: if b.approvals_required == 0 {
+            st.disburse
+                .approvals_for(&b.header.award, b.currency, b.total)
+        } else {
+            b.approvals_required
+        },
+        approvals: b.approvals.clone(),
+        closed: b.closed.clone(),
+        files: b
+            .files
+            .iter()
+            .map(|f| FileView {
+                format: f.body.format.clone(),
+                sha256: f.body.sha256.clone(),
+                message_id: f.body.message_id.clone(),
+                created_at: f.body.created_at.clone(),
+                seq: f.seq,
+            })
+            .collect(),
+        send_seqs: b.send_seqs.clone(),
+        by_status,
+        available_funds: cash.map(|c| {
+            let committed = st
+                .disburse
+                .committed
+                .get(&b.header.award)
+                .copied()
+                .unwrap_or(0);
+            format_minor(c - i128::from(committed), b.currency)
+        }),
+        payments: b.payments[start..end]
+            .iter()
+            .map(|&pi| payment_line(st, pi, b.currency))
+            .collect(),
+        offset: start as u64,
+        exceptions: b.exceptions.clone(),
+    }
+}
+
+fn import_report(st: &ProgrammeState, i: &crate::disburse::Import, again: bool) -> ImportReport {
+    let currency = st
+        .awards
+        .get(&i.header.award)
+        .map(|a| a.currency)
+        .unwrap_or_else(|| Currency::parse("USD").expect("known"));
+    let mut applied: BTreeMap<String, StatusCount> = BTreeMap::new();
+    let mut sums: BTreeMap<String, i64> = BTreeMap::new();
+    for p in &st.disburse.payments {
+        for ev in &p.events {
+            if i.part_seqs.contains(&ev.seq) {
+                applied.entry(ev.event.to_string()).or_default().count += 1;
+                *sums.entry(ev.event.to_string()).or_default() += p.amount;
+            }
+        }
+    }
+    for (k, v) in applied.iter_mut() {
+        v.amount = money(sums[k], currency);
+    }
+    ImportReport {
+        sha256: i.header.sha256.clone(),
+        format: i.header.format.clone(),
+        award: i.header.award.to_string(),
+        already_imported: again,
+        seq: Some(i.seq),
+        lines: i.header.lines,
+        applied,
+        exceptions: i.exceptions.clone(),
+    }
+}
+
+/// One payment line of a status file, read.
+#[derive(Debug, Clone)]
+struct StatusLine {
+    line: u64,
+    e2e: Option<String>,
+    /// `None` when the line carries no outcome tranche applies (pending, not booked …).
+    status: Option<PaymentStatus>,
+    amount: Option<Money>,
+    reason: Option<String>,
+    skip_code: &'static str,
+    skip_detail: String,
+}
+
+struct StatusFile {
+    format: &'static str,
+    message_id: Option<String>,
+    original_message_id: Option<String>,
+    lines: Vec<StatusLine>,
+}
+
+fn read_status_file(bytes: &[u8]) -> Result<StatusFile, StoreError> {
+    let iso = |e: iso20022::Iso20022Error| StoreError::Invalid(e.to_invalid());
+    if bytes.len() > iso20022::MAX_FILE_BYTES {
+        return Err(iso(iso20022::Iso20022Error::TooLarge {
+            size: bytes.len() as u64,
+            limit: iso20022::MAX_FILE_BYTES as u64,
+        }));
+    }
+    let start = bytes
+        .strip_prefix(b"\xEF\xBB\xBF".as_slice())
+        .unwrap_or(bytes);
+    let first = start.iter().find(|b| !b.is_ascii_whitespace());
+    if first != Some(&b'<') {
+        let rows = iso20022::parse_status_csv(bytes).map_err(iso)?;
+        let lines = rows
+            .into_iter()
+            .map(|r| StatusLine {
+                line: r.line,
+                e2e: Some(r.end_to_end_id),
+                status: Some(match r.status {
+                    iso20022::CsvStatus::Accepted => PaymentStatus::Accepted,
+                    iso20022::CsvStatus::Rejected => PaymentStatus::Rejected,
+                    iso20022::CsvStatus::Booked => PaymentStatus::Confirmed,
+                    iso20022::CsvStatus::Returned => PaymentStatus::Returned,
+                }),
+                amount: r.amount,
+                reason: r.reason,
+                skip_code: "",
+                skip_detail: String::new(),
+            })
+            .collect();
+        return Ok(StatusFile {
+            format: "csv",
+            message_id: None,
+            original_message_id: None,
+            lines,
+        });
+    }
+    let head = String::from_utf8_lossy(&start[..start.len().min(4096)]).to_string();
+    if head.contains("pain.002") {
+        let r = iso20022::parse_pain002(bytes).map_err(iso)?;
+        let mut lines = Vec::new();
+        for t in &r.transactions {
+            let (status, code, detail) = match t.status.outcome {
+                PaymentOutcome::Rejected => (Some(PaymentStatus::Rejected), "", String::new()),
+                PaymentOutcome::Accepted if t.status.code == "ACSC" || t.status.code == "ACCC" => {
+                    (Some(PaymentStatus::Confirmed), "", String::new())
+                }
+                PaymentOutcome::Accepted => (Some(PaymentStatus::Accepted), "", String::new()),
+                PaymentOutcome::Pending => (
+                    None,
+                    "pending",
+                    format!(
+                        "status {}: pending at the bank, nothing to post yet",
+                        t.status.code
+                    ),
+                ),
+            };
+            lines.push(StatusLine {
+                line: t.position.line,
+                e2e: Some(t.original_end_to_end_id.clone()),
+                status,
+                amount: t.original_amount,
+                reason: t.reason.clone(),
+                skip_code: code,
+                skip_detail: detail,
+            });
+        }
+        return Ok(StatusFile {
+            format: "pain.002",
+            message_id: Some(r.message_id.clone()),
+            original_message_id: Some(r.original_message_id.clone()),
+            lines,
+        });
+    }
+    let r = iso20022::parse_camt053(bytes).map_err(iso)?;
+    let mut lines = Vec::new();
+    for l in &r.lines {
+        let amount = l.amount.or(Some(l.entry_amount));
+        let (status, code, detail) = match (l.status, l.direction, l.reversal) {
+            (iso20022::EntryStatus::Booked, iso20022::CreditDebit::Debit, false) => {
+                (Some(PaymentStatus::Confirmed), "", String::new())
+            }
+            (iso20022::EntryStatus::Booked, iso20022::CreditDebit::Credit, _)
+            | (iso20022::EntryStatus::Booked, iso20022::CreditDebit::Debit, true)
+                if l.end_to_end_id.is_some() =>
+            {
+                (Some(PaymentStatus::Returned), "", String::new())
+            }
+            (iso20022::EntryStatus::Booked, _, _) => (
+                None,
+                "not_a_payment",
+                "a booked entry that is not a payment tranche sent".to_string(),
+            ),
+            (other, _, _) => (
+                None,
+                "not_booked",
+                format!("entry status {other:?}: only booked entries post"),
+            ),
+        };
+        lines.push(StatusLine {
+            line: l.position.line,
+            e2e: l.end_to_end_id.clone(),
+            status,
+            amount,
+            reason: l.return_reason.clone(),
+            skip_code: code,
+            skip_detail: detail,
+        });
+    }
+    Ok(StatusFile {
+        format: "camt.053",
+        message_id: r.message_id.clone(),
+        original_message_id: None,
+        lines,
+    })
+}
+
+trait NoNanos {
+    fn with_nanosecond_zero(self) -> Self;
+}
+
+impl NoNanos for DateTime<Utc> {
+    fn with_nanosecond_zero(self) -> Self {
+        use chrono::Timelike;
+        self.with_nanosecond(0).unwrap_or(self)
+    }
+}
