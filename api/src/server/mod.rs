@@ -8,6 +8,8 @@ pub mod auth;
 pub mod error;
 /// Prometheus metrics.
 pub mod metrics;
+/// Payment batches, approvals, bank files in and out, payments and their trace.
+pub mod payments;
 /// The programme handlers: awards, partners, cohorts, participants, evidence, rules, cycles.
 pub mod programme;
 /// The handlers.
@@ -121,6 +123,10 @@ impl Modify for BearerAuth {
         programme::open_cohort, programme::schedule_sessions, programme::register_participants,
         programme::participant, programme::erase_participant, programme::submit_evidence,
         programme::add_rule, programme::run_cycle,
+        payments::settings, payments::create_batch, payments::batches, payments::batch,
+        payments::batch_csv, payments::submit_batch, payments::approve, payments::reject,
+        payments::cancel, payments::make_file, payments::download_file, payments::send,
+        payments::import, payments::imports, payments::payment, payments::trace,
     ),
     components(schemas(error::Problem)),
     modifiers(&BearerAuth),
@@ -220,6 +226,7 @@ async fn not_found() -> ApiError {
 
 /// The router with every route, limit and middleware.
 pub fn router(state: AppState) -> Router {
+    use payments as pay;
     use programme as p;
     use routes as r;
     Router::new()
@@ -265,6 +272,30 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/evidence", post(p::submit_evidence))
         .route("/v1/rules", post(p::add_rule))
         .route("/v1/cycles", post(p::run_cycle))
+        .route("/v1/disbursement-settings", post(pay::settings))
+        .route("/v1/batches", get(pay::batches).post(pay::create_batch))
+        .route("/v1/batches/{batch}", get(pay::batch))
+        .route("/v1/batches/{batch}/payments.csv", get(pay::batch_csv))
+        .route("/v1/batches/{batch}/submit", post(pay::submit_batch))
+        .route("/v1/batches/{batch}/approve", post(pay::approve))
+        .route("/v1/batches/{batch}/reject", post(pay::reject))
+        .route("/v1/batches/{batch}/cancel", post(pay::cancel))
+        .route("/v1/batches/{batch}/files", post(pay::make_file))
+        .route(
+            "/v1/batches/{batch}/files/{format}",
+            get(pay::download_file),
+        )
+        .route("/v1/batches/{batch}/send", post(pay::send))
+        .route(
+            "/v1/bank-files",
+            get(pay::imports)
+                .post(pay::import)
+                .layer(DefaultBodyLimit::max(
+                    tranche_ledger::iso20022::MAX_FILE_BYTES,
+                )),
+        )
+        .route("/v1/payments/{e2e}", get(pay::payment))
+        .route("/v1/payments/{e2e}/trace", get(pay::trace))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), observe))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
