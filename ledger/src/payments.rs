@@ -271,7 +271,7 @@ impl Ledger {
         req.filter.check().map_err(StoreError::Invalid)?;
         let payables: HashMap<String, i64> = self
             .store()
-            .balances(&format!("payable:{award}:"))
+            .balances(&format!("payable:{award}"))
             .await?
             .into_iter()
             .map(|b| (b.account, b.credit_minor - b.debit_minor))
@@ -751,26 +751,6 @@ impl Ledger {
     ) -> Result<Vec<Command>, StoreError> {
         let st = self.store().programme().await?;
         let b = batch_in(&st, batch)?;
-        let file = match file {
-            Some(f) => f.to_string(),
-            None => match b.files.as_slice() {
-                [one] => one.body.sha256.clone(),
-                [] => {
-                    return Err(invalid(
-                        "file",
-                        "no_bank_file",
-                        format!("batch {batch} has no bank file yet: download it first"),
-                    ))
-                }
-                _ => return Err(invalid(
-                    "file",
-                    "file_required",
-                    format!(
-                        "batch {batch} has several bank files: name the one sent by its SHA-256"
-                    ),
-                )),
-            },
-        };
         if b.status == BatchStatus::Sent {
             return Ok(Vec::new());
         }
@@ -786,6 +766,28 @@ impl Ledger {
                 ),
             ));
         }
+        let file = match file {
+            Some(f) => f.to_string(),
+            None => match b.files.as_slice() {
+                [one] => one.body.sha256.clone(),
+                [] => {
+                    return Err(invalid(
+                        "file",
+                        "no_bank_file",
+                        format!("batch {batch} has no bank file yet: download it first"),
+                    ))
+                }
+                _ => {
+                    return Err(invalid(
+                        "file",
+                        "file_required",
+                        format!(
+                        "batch {batch} has several bank files: name the one sent by its SHA-256"
+                    ),
+                    ))
+                }
+            },
+        };
         let mut out = Vec::with_capacity(b.header.parts as usize);
         for part in 0..b.header.parts {
             if !b
@@ -1496,7 +1498,6 @@ fn read_status_file(bytes: &[u8]) -> Result<StatusFile, StoreError> {
                 (Some(PaymentStatus::Confirmed), "", String::new())
             }
             (iso20022::EntryStatus::Booked, iso20022::CreditDebit::Credit, _)
-            | (iso20022::EntryStatus::Booked, iso20022::CreditDebit::Debit, true)
                 if l.end_to_end_id.is_some() =>
             {
                 (Some(PaymentStatus::Returned), "", String::new())

@@ -1,6 +1,7 @@
 //! Integration tests of the ledger's storage: every scenario runs on SQLite and on PostgreSQL.
 
 mod api;
+mod disburse;
 mod journal;
 mod programme;
 mod programme_properties;

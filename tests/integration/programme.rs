@@ -11,50 +11,50 @@ use tranche_audit::programme::{
 };
 use tranche_tests::{server_on_both_backends, Client, TestServer};
 
-const AWARD: &str = "bprm-t";
+pub(crate) const AWARD: &str = "bprm-t";
 
 /// The scenario's server, clients and names.
-struct Scn {
-    s: TestServer,
-    admin: Client,
-    preparer: Client,
-    hias: Client,
-    other: Client,
-    key: SigningKey,
-    other_key: SigningKey,
-    n: Cell<u32>,
+pub(crate) struct Scn {
+    pub(crate) s: TestServer,
+    pub(crate) admin: Client,
+    pub(crate) preparer: Client,
+    pub(crate) hias: Client,
+    pub(crate) other: Client,
+    pub(crate) key: SigningKey,
+    pub(crate) other_key: SigningKey,
+    pub(crate) n: Cell<u32>,
     /// Name in the scenario -> pseudonym.
-    p: BTreeMap<String, String>,
+    pub(crate) p: BTreeMap<String, String>,
 }
 
-fn id(s: &str) -> Id {
+pub(crate) fn id(s: &str) -> Id {
     Id::parse(s).expect("valid id")
 }
 
-fn date(s: &str) -> tranche_audit::programme::Date {
+pub(crate) fn date(s: &str) -> tranche_audit::programme::Date {
     tranche_audit::programme::Date::parse(s).expect("valid date")
 }
 
 impl Scn {
-    fn key(&self) -> String {
+    pub(crate) fn key(&self) -> String {
         self.n.set(self.n.get() + 1);
         format!("k-{}", self.n.get())
     }
 
-    fn ok(&self, c: &Client, path: &str, body: &Value) -> Value {
+    pub(crate) fn ok(&self, c: &Client, path: &str, body: &Value) -> Value {
         let r = c.post(path, Some(&self.key()), &body.to_string());
         assert!(r.status == 201 || r.status == 200, "{path}: {}", r.body);
         r.json()
     }
 
-    fn size(&self) -> u64 {
+    pub(crate) fn size(&self) -> u64 {
         self.s
             .block_on(self.s.ledger.store().tree_size())
             .expect("size")
     }
 
     /// Posts and expects a refusal with this status, code and field, and nothing written.
-    fn refused(
+    pub(crate) fn refused(
         &self,
         c: &Client,
         path: &str,
@@ -69,11 +69,11 @@ impl Scn {
         assert_eq!(self.size(), before, "{code}: something was written");
     }
 
-    fn pid(&self, name: &str) -> Id {
+    pub(crate) fn pid(&self, name: &str) -> Id {
         id(&self.p[name])
     }
 
-    fn signed(
+    pub(crate) fn signed(
         &self,
         key: &SigningKey,
         partner: &str,
@@ -90,12 +90,17 @@ impl Scn {
         serde_json::to_value(body).expect("serialises")
     }
 
-    fn evidence(&self, batch: &str, items: Vec<EvidenceItem>) -> Value {
+    pub(crate) fn evidence(&self, batch: &str, items: Vec<EvidenceItem>) -> Value {
         let body = self.signed(&self.key, "hias", batch, items);
         self.ok(&self.hias, "/v1/evidence", &body)
     }
 
-    fn attend(&self, who: &str, sessions: &[String], status: Presence) -> Vec<EvidenceItem> {
+    pub(crate) fn attend(
+        &self,
+        who: &str,
+        sessions: &[String],
+        status: Presence,
+    ) -> Vec<EvidenceItem> {
         sessions
             .iter()
             .map(|s| EvidenceItem::Attendance {
@@ -106,7 +111,7 @@ impl Scn {
             .collect()
     }
 
-    fn cycle(&self, period: &str) -> Value {
+    pub(crate) fn cycle(&self, period: &str) -> Value {
         self.ok(
             &self.preparer,
             "/v1/cycles",
@@ -114,7 +119,7 @@ impl Scn {
         )
     }
 
-    fn live(&self, who: &str) -> BTreeMap<String, String> {
+    pub(crate) fn live(&self, who: &str) -> BTreeMap<String, String> {
         let r = self
             .preparer
             .get(&format!("/v1/participants/{}", self.p[who]));
@@ -132,7 +137,7 @@ impl Scn {
             .collect()
     }
 
-    fn balance(&self, account: &str) -> (i64, i64) {
+    pub(crate) fn balance(&self, account: &str) -> (i64, i64) {
         let rows = self
             .s
             .block_on(self.s.ledger.store().balances(account))
@@ -164,9 +169,9 @@ fn ids(list: &[(String, String)]) -> Vec<String> {
 
 /// The award, partners, keys, cohorts, sessions, participants, rules and enrolments.
 /// Sessions per cohort: (session id, date).
-type Schedule = BTreeMap<&'static str, Vec<(String, String)>>;
+pub(crate) type Schedule = BTreeMap<&'static str, Vec<(String, String)>>;
 
-fn setup(s: TestServer) -> (Scn, Schedule) {
+pub(crate) fn setup(s: TestServer) -> (Scn, Schedule) {
     let admin = s.admin();
     let preparer = s.client(&admin.add_user("prep", "preparer", None));
     let hias = s.client(&admin.add_user("hias-field", "partner", Some("hias")));
@@ -308,7 +313,7 @@ fn setup(s: TestServer) -> (Scn, Schedule) {
     (scn, all)
 }
 
-fn month(all: &Schedule, cohort: &str, m: &str) -> Vec<String> {
+pub(crate) fn month(all: &Schedule, cohort: &str, m: &str) -> Vec<String> {
     ids(&all[cohort]
         .iter()
         .filter(|(_, d)| d.starts_with(m))

@@ -1,0 +1,625 @@
+//! Disbursement end to end through the API on both backends: entitlements, a batch, two
+//! approvals, pain.001, a pain.002 with a rejection, a camt.053 with the rest booked, the
+//! rejected payment reissued in a second batch and confirmed; then every payable closed,
+//! nothing in transit, and the bank balance equal to drawdowns less payments. And every bad
+//! input refused with its field and rule, writing nothing.
+
+use serde_json::{json, Value};
+use tranche_audit::programme::Presence;
+use tranche_tests::{server_on_both_backends, Client, TestServer};
+
+use super::programme::{month, setup, Schedule, Scn, AWARD};
+
+fn tokens(scn: &Scn) -> (Client, Client, Client) {
+    let a1 = scn
+        .s
+        .client(&scn.admin.add_user("ana-approver", "approver", None));
+    let a2 = scn
+        .s
+        .client(&scn.admin.add_user("beto-approver", "approver", None));
+    let a3 = scn
+        .s
+        .client(&scn.admin.add_user("caro-approver", "approver", None));
+    (a1, a2, a3)
+}
+
+/// March: a100 and a85 attend every session (60.00 each), a60 twelve of twenty (36.00); the
+/// three scholars' tuition goes to the provider secap (3 x 250.00). 906.00 in all.
+fn earn(scn: &Scn, all: &Schedule) {
+    let a_mar = month(all, "emp-a", "2026-03");
+    let mut items = scn.attend("a100", &a_mar, Presence::Present);
+    items.extend(scn.attend("a85", &a_mar, Presence::Present));
+    items.extend(scn.attend("a60", &a_mar[..12], Presence::Present));
+    items.extend(scn.attend("a60", &a_mar[12..], Presence::Absent));
+    scn.evidence("mar", items);
+    let mar = scn.cycle("2026-03");
+    assert_eq!(mar["net_payable"], "906.00", "{mar}");
+}
+
+fn drawdown(scn: &Scn, amount: &str) {
+    scn.ok(
+        &scn.admin,
+        "/v1/transactions",
+        &json!({"memo": "BPRM drawdown", "postings": [
+            {"account": format!("bank:{AWARD}"), "currency": "USD", "side": "debit", "amount": amount},
+            {"account": format!("fund:{AWARD}"), "currency": "USD", "side": "credit", "amount": amount}
+        ]}),
+    );
+}
+
+fn settings(scn: &Scn, dual_above: &str) {
+    scn.ok(
+        &scn.admin,
+        "/v1/disbursement-settings",
+        &json!({"award": AWARD,
+                "debtor": {"name": "HIAS Ecuador programme account", "account": "2100456789", "agent_bic": "PICHECEQ"},
+                "vendors": [{"vendor": "secap", "name": "SECAP training centre", "account": "3300112233"}],
+                "dual_approval_above": dual_above}),
+    );
+}
+
+/// A pain.002 answering `original` with (end-to-end id, status code, reason) lines.
+pub(crate) fn pain002(original: &str, lines: &[(&str, &str, Option<&str>)]) -> String {
+    let mut tx = String::new();
+    for (i, (e2e, code, reason)) in lines.iter().enumerate() {
+        let rsn = reason
+            .map(|r| format!("<StsRsnInf><Rsn><Cd>{r}</Cd></Rsn></StsRsnInf>"))
+            .unwrap_or_default();
+        tx.push_str(&format!(
+            "<TxInfAndSts><StsId>S{i}</StsId><OrgnlEndToEndId>{e2e}</OrgnlEndToEndId><TxSts>{code}</TxSts>{rsn}</TxInfAndSts>\n"
+        ));
+    }
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Document xmlns=\"urn:iso:std:iso:20022:tech:xsd:pain.002.001.10\"><CstmrPmtStsRpt>\
+<GrpHdr><MsgId>STS-{original}</MsgId><CreDtTm>2026-04-02T09:00:00</CreDtTm></GrpHdr>\
+<OrgnlGrpInfAndSts><OrgnlMsgId>{original}</OrgnlMsgId><OrgnlMsgNmId>pain.001.001.09</OrgnlMsgNmId></OrgnlGrpInfAndSts>\
+<OrgnlPmtInfAndSts><OrgnlPmtInfId>{original}</OrgnlPmtInfId>\n{tx}</OrgnlPmtInfAndSts></CstmrPmtStsRpt></Document>\n"
+    )
+}
+
+/// A camt.053 with one booked entry per (end-to-end id, amount, CRDT or DBIT).
+pub(crate) fn camt053(id: &str, lines: &[(&str, &str, &str)]) -> String {
+    let mut entries = String::new();
+    for (e2e, amount, dir) in lines {
+        entries.push_str(&format!(
+            "<Ntry><Amt Ccy=\"USD\">{amount}</Amt><CdtDbtInd>{dir}</CdtDbtInd><Sts><Cd>BOOK</Cd></Sts>\
+<BookgDt><Dt>2026-04-03</Dt></BookgDt><NtryDtls><TxDtls><Refs><EndToEndId>{e2e}</EndToEndId></Refs>\
+<Amt Ccy=\"USD\">{amount}</Amt></TxDtls></NtryDtls></Ntry>\n"
+        ));
+    }
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Document xmlns=\"urn:iso:std:iso:20022:tech:xsd:camt.053.001.08\"><BkToCstmrStmt>\
+<GrpHdr><MsgId>{id}</MsgId><CreDtTm>2026-04-03T05:00:00</CreDtTm></GrpHdr>\
+<Stmt><Id>{id}</Id><Acct><Id><Othr><Id>2100456789</Id></Othr></Id><Ccy>USD</Ccy></Acct>\n{entries}</Stmt></BkToCstmrStmt></Document>\n"
+    )
+}
+
+fn post_file(scn: &Scn, c: &Client, text: &str) -> tranche_tests::Reply {
+    c.post("/v1/bank-files", Some(&scn.key()), text)
+}
+
+/// The end-to-end id of the payment to `payee` in a batch document.
+fn e2e_of(batch: &Value, payee: &str) -> String {
+    batch["payments"]
+        .as_array()
+        .expect("payments")
+        .iter()
+        .find(|p| p["payee"] == payee)
+        .unwrap_or_else(|| panic!("no payment to {payee} in {batch}"))["e2e"]
+        .as_str()
+        .expect("e2e")
+        .to_string()
+}
+
+fn credit_balance(scn: &Scn, account: &str) -> i64 {
+    let (d, c) = scn.balance(account);
+    c - d
+}
+
+fn batch_to_bank(scn: &Scn, approvers: &[&Client], batch: &str) -> (Value, String) {
+    let b = scn.preparer.get(&format!("/v1/batches/{batch}")).json();
+    let digest = b["digest"].as_str().expect("digest").to_string();
+    for a in approvers {
+        let r = a.post(
+            &format!("/v1/batches/{batch}/approve"),
+            Some(&scn.key()),
+            &json!({"digest": digest}).to_string(),
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+    let r = scn.preparer.post(
+        &format!("/v1/batches/{batch}/files"),
+        Some(&scn.key()),
+        &json!({"format": "pain.001"}).to_string(),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let file = scn
+        .preparer
+        .get(&format!("/v1/batches/{batch}/files/pain.001"));
+    assert_eq!(file.status, 200, "{}", file.body);
+    let r = scn
+        .preparer
+        .post(&format!("/v1/batches/{batch}/send"), Some(&scn.key()), "{}");
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["status"], "sent");
+    (r.json(), file.body)
+}
+
+fn disbursement_end_to_end(s: TestServer) {
+    let (scn, all) = setup(s);
+    let (ana, beto, _caro) = tokens(&scn);
+    earn(&scn, &all);
+    drawdown(&scn, "1000.00");
+    settings(&scn, "500.00");
+
+    // The batch: four payees, 906.00, above 500.00 so two approvals.
+    let b = scn.ok(&scn.preparer, "/v1/batches", &json!({"award": AWARD}));
+    assert_eq!(b["status"], "draft", "{b}");
+    assert_eq!(b["total"], "906.00");
+    assert_eq!(b["payment_count"], 4);
+    assert_eq!(b["exception_count"], 0);
+    let batch = b["batch"].as_str().expect("id").to_string();
+    let tuition = &b["payments"]
+        .as_array()
+        .expect("payments")
+        .iter()
+        .find(|p| p["payee"] == "vendor:secap")
+        .expect("provider paid")
+        .clone();
+    assert_eq!(tuition["amount"], "750.00");
+    assert_eq!(tuition["entitlements"].as_array().map(Vec::len), Some(3));
+    let r = scn.preparer.post(
+        &format!("/v1/batches/{batch}/submit"),
+        Some(&scn.key()),
+        "{}",
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let submitted = r.json();
+    assert_eq!(submitted["status"], "submitted");
+    assert_eq!(submitted["approvals_required"], 2);
+    let (sent, xml) = batch_to_bank(&scn, &[&ana, &beto], &batch);
+    assert_eq!(sent["approvals"].as_array().map(Vec::len), Some(2));
+
+    // The pain.001 holds four credit transfers for 906.00 and the recorded digest.
+    let summary = tranche_ledger::iso20022::check_pain001(xml.as_bytes()).expect("valid pain.001");
+    assert_eq!(summary.number_of_transactions, 4);
+    assert_eq!(summary.control_sum.to_string(), "906.00");
+    let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(xml.as_bytes()));
+    assert_eq!(sent["files"][0]["sha256"], sha);
+    assert_eq!(credit_balance(&scn, &format!("transit:{AWARD}")), 90_600);
+
+    // pain.002: a85 rejected (closed account), the rest accepted.
+    let msg = sent["files"][0]["message_id"]
+        .as_str()
+        .expect("msg")
+        .to_string();
+    let (pa100, pa85, pa60, psecap) = (
+        format!("participant:{}", scn.p["a100"]),
+        format!("participant:{}", scn.p["a85"]),
+        format!("participant:{}", scn.p["a60"]),
+        "vendor:secap".to_string(),
+    );
+    let e = |payee: &str| e2e_of(&sent, payee);
+    let status = pain002(
+        &msg,
+        &[
+            (&e(&pa100), "ACCP", None),
+            (&e(&pa85), "RJCT", Some("AC04")),
+            (&e(&pa60), "ACCP", None),
+            (&e(&psecap), "ACCP", None),
+        ],
+    );
+    let r = post_file(&scn, &scn.preparer, &status);
+    assert_eq!(r.status, 201, "{}", r.body);
+    let rep = r.json();
+    assert_eq!(rep["applied"]["rejected"]["count"], 1, "{rep}");
+    assert_eq!(rep["applied"]["accepted"]["count"], 3, "{rep}");
+    assert_eq!(
+        credit_balance(
+            &scn,
+            &format!("payable:{AWARD}:participant:{}", scn.p["a85"])
+        ),
+        6_000
+    );
+    // The same file again posts nothing.
+    let size = scn.size();
+    let r = post_file(&scn, &scn.preparer, &status);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["already_imported"], true);
+    assert_eq!(scn.size(), size);
+
+    // camt.053: the three accepted booked, plus lines that match nothing.
+    let stmt = camt053(
+        "ST-1",
+        &[
+            (&e(&pa100), "60.00", "DBIT"),
+            (&e(&pa60), "36.00", "DBIT"),
+            (&e(&psecap), "750.00", "DBIT"),
+            ("B999999-000001", "10.00", "DBIT"),
+            (&e(&pa85), "60.00", "DBIT"),
+        ],
+    );
+    let r = post_file(&scn, &scn.preparer, &stmt);
+    assert_eq!(r.status, 201, "{}", r.body);
+    let rep = r.json();
+    assert_eq!(rep["applied"]["confirmed"]["count"], 3, "{rep}");
+    assert_eq!(rep["applied"]["confirmed"]["amount"], "846.00");
+    let codes: Vec<&str> = rep["exceptions"]
+        .as_array()
+        .expect("exceptions")
+        .iter()
+        .map(|x| x["code"].as_str().expect("code"))
+        .collect();
+    assert_eq!(
+        codes,
+        ["unknown_end_to_end_id", "already_rejected"],
+        "{rep}"
+    );
+    // A second statement confirming one of them again: an exception, nothing posted.
+    let again = camt053("ST-2", &[(&e(&pa100), "60.00", "DBIT")]);
+    let r = post_file(&scn, &scn.preparer, &again);
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.json()["exceptions"][0]["code"], "already_confirmed");
+    assert_eq!(credit_balance(&scn, &format!("transit:{AWARD}")), 0);
+
+    // The rejected payment is reissued in a second batch under a new end-to-end id.
+    let b2 = scn.ok(&scn.preparer, "/v1/batches", &json!({"award": AWARD}));
+    let batch2 = b2["batch"].as_str().expect("id").to_string();
+    assert_eq!(b2["payment_count"], 1, "{b2}");
+    let reissue = &b2["payments"][0];
+    assert_eq!(reissue["payee"], pa85);
+    assert_eq!(reissue["reissues"], json!([e(&pa85)]));
+    let r = scn.preparer.post(
+        &format!("/v1/batches/{batch2}/submit"),
+        Some(&scn.key()),
+        "{}",
+    );
+    assert_eq!(r.json()["approvals_required"], 1, "{}", r.body);
+    let (sent2, _) = batch_to_bank(&scn, &[&beto], &batch2);
+    let new_e2e = e2e_of(&sent2, &pa85);
+    assert_ne!(new_e2e, e(&pa85));
+    let csv = format!("end_to_end_id,status,amount,currency,reason,date\n{new_e2e},booked,60.00,USD,,2026-04-05\n");
+    let r = post_file(&scn, &scn.preparer, &csv);
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.json()["applied"]["confirmed"]["count"], 1);
+
+    // Every payable closed, nothing in transit, bank = 1000.00 drawn less 906.00 paid.
+    for who in ["a100", "a85", "a60"] {
+        assert_eq!(
+            credit_balance(&scn, &format!("payable:{AWARD}:participant:{}", scn.p[who])),
+            0,
+            "{who}"
+        );
+    }
+    assert_eq!(
+        credit_balance(&scn, &format!("payable:{AWARD}:vendor:secap")),
+        0
+    );
+    assert_eq!(credit_balance(&scn, &format!("transit:{AWARD}")), 0);
+    let (d, c) = scn.balance(&format!("bank:{AWARD}"));
+    assert_eq!(d - c, 9_400);
+    // Nothing is left to pay.
+    scn.refused(
+        &scn.preparer,
+        "/v1/batches",
+        &json!({"award": AWARD}),
+        422,
+        "no_open_payables",
+        Some("filter"),
+    );
+
+    // The trace of the reissued payment, from evidence to the bank's confirmation.
+    let t = scn.preparer.get(&format!("/v1/payments/{new_e2e}/trace"));
+    assert_eq!(t.status, 200, "{}", t.body);
+    let t = t.json();
+    let steps: Vec<&str> = t["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .map(|s| s["step"].as_str().expect("step"))
+        .collect();
+    for wanted in [
+        "evidence",
+        "rule version",
+        "entitlement",
+        "reissue of",
+        "batch created",
+        "batch submitted",
+        "batch approved",
+        "bank file",
+        "payment sent",
+        "payment confirmed",
+    ] {
+        assert!(steps.contains(&wanted), "{wanted} missing from {steps:?}");
+    }
+    let seqs: Vec<u64> = t["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .map(|s| s["seq"].as_u64().expect("seq"))
+        .collect();
+    assert!(seqs.windows(2).all(|w| w[0] <= w[1]), "{seqs:?}");
+    let p = scn
+        .preparer
+        .get(&format!("/v1/payments/{}", e(&pa85)))
+        .json();
+    assert_eq!(p["status"], "rejected");
+
+    // The journal verifies offline and rebuilds to the live projections.
+    let dir = tempfile::tempdir().expect("dir");
+    scn.s
+        .block_on(tranche_ledger::export::export_dir(
+            &scn.s.ledger,
+            dir.path(),
+            |_, _| {},
+        ))
+        .expect("export");
+    tranche_audit::verify::verify_dir(
+        dir.path(),
+        tranche_audit::verify::VerifyOptions {
+            vkey: Some(scn.s.ledger.verifier().clone()),
+            progress: None,
+            reference_decoder: false,
+        },
+    )
+    .expect("the export verifies");
+    let check = scn
+        .s
+        .block_on(tranche_ledger::rebuild::check(
+            scn.s.ledger.store(),
+            scn.s.ledger.verifier(),
+            |_, _| {},
+        ))
+        .expect("check runs");
+    assert!(check.differences.is_empty(), "{:?}", check.differences);
+}
+
+fn disbursement_bad_inputs(s: TestServer) {
+    let (scn, all) = setup(s);
+    let (ana, beto, caro) = tokens(&scn);
+    earn(&scn, &all);
+    settings(&scn, "500.00");
+    let prep = &scn.preparer;
+
+    // Payees without a bank account or whose personal data was erased are exceptions.
+    let r = scn.admin.post(
+        &format!("/v1/participants/{}/erase", scn.p["a60"]),
+        Some(&scn.key()),
+        "{}",
+    );
+    assert!(r.status == 200 || r.status == 201, "{}", r.body);
+    let b = scn.ok(prep, "/v1/batches", &json!({"award": AWARD}));
+    let batch = b["batch"].as_str().expect("id").to_string();
+    assert_eq!(
+        b["exceptions"],
+        json!([{"payee": format!("participant:{}", scn.p["a60"]), "amount": "36.00", "reason": "personal_data_erased"}])
+    );
+    assert_eq!(b["total"], "870.00");
+
+    // A payable already in another open batch.
+    scn.refused(
+        prep,
+        "/v1/batches",
+        &json!({"award": AWARD, "filter": {"payees": [format!("participant:{}", scn.p["a100"])]}}),
+        422,
+        "payable_in_open_batch",
+        Some("filter"),
+    );
+    // Insufficient cleared funds: nothing drawn down yet.
+    scn.refused(
+        prep,
+        &format!("/v1/batches/{batch}/submit"),
+        &json!({}),
+        422,
+        "insufficient_funds",
+        Some("batch"),
+    );
+    drawdown(&scn, "2000.00");
+    let r = prep.post(
+        &format!("/v1/batches/{batch}/submit"),
+        Some(&scn.key()),
+        "{}",
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let digest = r.json()["digest"].as_str().expect("digest").to_string();
+    let approve = |_: &Client, d: &str| json!({"digest": d});
+
+    // The preparer's role may not approve; an admin who prepared may not approve their own.
+    scn.refused(
+        prep,
+        &format!("/v1/batches/{batch}/approve"),
+        &approve(prep, &digest),
+        403,
+        "forbidden",
+        None,
+    );
+    // Approval of content other than what was frozen.
+    scn.refused(
+        &ana,
+        &format!("/v1/batches/{batch}/approve"),
+        &json!({"digest": "0".repeat(64)}),
+        422,
+        "digest_mismatch",
+        Some("digest"),
+    );
+    // Before approval there is no bank file.
+    scn.refused(
+        prep,
+        &format!("/v1/batches/{batch}/files"),
+        &json!({"format": "pain.001"}),
+        422,
+        "batch_not_approved",
+        Some("batch"),
+    );
+    let r = ana.post(
+        &format!("/v1/batches/{batch}/approve"),
+        Some(&scn.key()),
+        &approve(&ana, &digest).to_string(),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["status"], "submitted", "one of two approvals");
+    // A second approval by the same approver.
+    scn.refused(
+        &ana,
+        &format!("/v1/batches/{batch}/approve"),
+        &approve(&ana, &digest),
+        422,
+        "already_approved",
+        Some("actor"),
+    );
+    // A batch above the threshold cannot be released with one approval.
+    scn.refused(
+        prep,
+        &format!("/v1/batches/{batch}/files"),
+        &json!({}),
+        422,
+        "batch_not_approved",
+        Some("batch"),
+    );
+    scn.refused(
+        prep,
+        &format!("/v1/batches/{batch}/send"),
+        &json!({}),
+        422,
+        "batch_not_approved",
+        Some("batch"),
+    );
+    let r = beto.post(
+        &format!("/v1/batches/{batch}/approve"),
+        Some(&scn.key()),
+        &approve(&beto, &digest).to_string(),
+    );
+    assert_eq!(r.json()["status"], "approved", "{}", r.body);
+    // Approval of an already approved batch.
+    scn.refused(
+        &caro,
+        &format!("/v1/batches/{batch}/approve"),
+        &approve(&caro, &digest),
+        422,
+        "batch_not_awaiting_approval",
+        Some("batch"),
+    );
+
+    // A rejected batch: its payables open again; approving it later is refused.
+    let r = prep.post(
+        &format!("/v1/batches/{batch}/cancel"),
+        Some(&scn.key()),
+        &json!({"reason": "wrong month"}).to_string(),
+    );
+    assert_eq!(r.json()["status"], "cancelled", "{}", r.body);
+    let b2 = scn.ok(&scn.admin, "/v1/batches", &json!({"award": AWARD}));
+    let batch2 = b2["batch"].as_str().expect("id").to_string();
+    let r = scn.admin.post(
+        &format!("/v1/batches/{batch2}/submit"),
+        Some(&scn.key()),
+        "{}",
+    );
+    let digest2 = r.json()["digest"].as_str().expect("digest").to_string();
+    scn.refused(
+        &scn.admin,
+        &format!("/v1/batches/{batch2}/approve"),
+        &json!({"digest": digest2}),
+        422,
+        "own_batch",
+        Some("actor"),
+    );
+    let r = caro.post(
+        &format!("/v1/batches/{batch2}/reject"),
+        Some(&scn.key()),
+        &json!({"digest": digest2, "reason": "provider invoice missing"}).to_string(),
+    );
+    assert_eq!(r.json()["status"], "rejected", "{}", r.body);
+    scn.refused(
+        &ana,
+        &format!("/v1/batches/{batch2}/approve"),
+        &json!({"digest": digest2}),
+        422,
+        "batch_not_awaiting_approval",
+        Some("batch"),
+    );
+    scn.refused(
+        &ana,
+        &format!("/v1/batches/{batch2}/reject"),
+        &json!({"digest": digest2}),
+        422,
+        "reason_required",
+        Some("reason"),
+    );
+
+    // A payment above the open payable: the payable drops after the batch is approved.
+    let b3 = scn.ok(
+        prep,
+        "/v1/batches",
+        &json!({"award": AWARD, "filter": {"payees": [format!("participant:{}", scn.p["a100"])]}}),
+    );
+    let batch3 = b3["batch"].as_str().expect("id").to_string();
+    prep.post(
+        &format!("/v1/batches/{batch3}/submit"),
+        Some(&scn.key()),
+        "{}",
+    );
+    let d3 = prep.get(&format!("/v1/batches/{batch3}")).json()["digest"]
+        .as_str()
+        .expect("digest")
+        .to_string();
+    ana.post(
+        &format!("/v1/batches/{batch3}/approve"),
+        Some(&scn.key()),
+        &json!({"digest": d3}).to_string(),
+    );
+    let r = prep.post(
+        &format!("/v1/batches/{batch3}/files"),
+        Some(&scn.key()),
+        "{}",
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    scn.ok(&scn.admin, "/v1/transactions", &json!({"memo": "adjustment", "postings": [
+        {"account": format!("payable:{AWARD}:participant:{}", scn.p["a100"]), "currency": "USD", "side": "debit", "amount": "30.00"},
+        {"account": format!("expense:{AWARD}:c4t"), "currency": "USD", "side": "credit", "amount": "30.00"}]}));
+    scn.refused(
+        prep,
+        &format!("/v1/batches/{batch3}/send"),
+        &json!({}),
+        422,
+        "above_open_payable",
+        Some("postings"),
+    );
+
+    // Status files: unknown batch, malformed XML, a DOCTYPE with an entity, a bad CSV amount.
+    let before = scn.size();
+    post_file(
+        &scn,
+        prep,
+        &pain002("NOPE-1", &[("B000001-000001", "ACCP", None)]),
+    )
+    .problem(422, "unknown_batch", Some("original_message_id"));
+    post_file(
+        &scn,
+        prep,
+        "<?xml version=\"1.0\"?><Document xmlns=\"urn:iso:std:iso:20022:tech:xsd:pain.002.001.10\"><CstmrPmtStsRpt><GrpHdr></CstmrPmtStsRpt>",
+    )
+    .problem(422, "malformed_xml", Some("file"));
+    post_file(
+        &scn,
+        prep,
+        "<?xml version=\"1.0\"?><!DOCTYPE d [<!ENTITY x SYSTEM \"file:///etc/passwd\">]><Document>&x;</Document>",
+    )
+    .problem(422, "doctype_refused", Some("file"));
+    let r = post_file(
+        &scn,
+        prep,
+        "end_to_end_id,status,amount,currency,reason,date\nB000003-000001,booked,12.345,USD,,\n",
+    );
+    r.problem(422, "invalid_rows", Some("file"));
+    assert!(
+        r.json()["detail"]
+            .as_str()
+            .expect("detail")
+            .contains("line 2"),
+        "{}",
+        r.body
+    );
+    assert_eq!(scn.size(), before, "a refused file wrote something");
+}
+
+server_on_both_backends!(disbursement_end_to_end, disbursement_bad_inputs);
