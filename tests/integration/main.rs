@@ -2,6 +2,7 @@
 
 mod api;
 mod disburse;
+mod disburse_properties;
 mod journal;
 mod programme;
 mod programme_properties;
