@@ -585,6 +585,98 @@ fn disbursement_bad_inputs(s: TestServer) {
         Some("postings"),
     );
 
+    // The builder lists a100 as short; a hand-made part paying the full amount is refused.
+    let r = prep.post(
+        &format!("/v1/batches/{batch3}/cancel"),
+        Some(&scn.key()),
+        &json!({"reason": "payable adjusted"}).to_string(),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let dry = scn.ok(
+        prep,
+        "/v1/batches",
+        &json!({"award": AWARD, "dry_run": true}),
+    );
+    assert!(
+        dry["exceptions"]
+            .as_array()
+            .expect("list")
+            .iter()
+            .any(|x| x["reason"] == "payable_short"),
+        "{dry}"
+    );
+    let ledger = &scn.s.ledger;
+    let (items, next) = scn.s.block_on(async {
+        let st = ledger.store().programme().await.expect("state");
+        let a100 =
+            tranche_audit::disburse::Payee::Participant(super::programme::id(&scn.p["a100"]));
+        let mut items: Vec<u64> = st
+            .disburse
+            .items
+            .iter()
+            .filter(|(_, i)| i.payee == a100 && i.is_open())
+            .map(|(s, _)| *s)
+            .collect();
+        items.sort_unstable();
+        (items, st.disburse.next_batch_id())
+    });
+    let craft = |currency: &str| {
+        use tranche_audit::disburse::*;
+        use tranche_ledger::disburse::DisburseCommand;
+        let create = BatchCreateBody {
+            batch: next.clone(),
+            award: super::programme::id(AWARD),
+            currency: currency.into(),
+            filter: BatchFilter::default(),
+            payments: 1,
+            total: "60.00".into(),
+            exceptions: 0,
+            parts: 1,
+        };
+        let part = BatchPartBody {
+            batch: next.clone(),
+            award: super::programme::id(AWARD),
+            part: 0,
+            payments: vec![PaymentBody {
+                e2e: e2e_id(&next, 1),
+                payee: format!("participant:{}", scn.p["a100"]),
+                amount: "60.00".into(),
+                entitlements: items.clone(),
+                reissues: vec![],
+            }],
+            exceptions: vec![],
+        };
+        vec![
+            tranche_ledger::domain::Command::Disburse(DisburseCommand::Create(create)),
+            tranche_ledger::domain::Command::Disburse(DisburseCommand::Part(Box::new(part))),
+        ]
+    };
+    for (currency, code, field) in [
+        ("USD", "above_open_payable", "payments[0].amount"),
+        ("EUR", "currency_mismatch", "currency"),
+    ] {
+        let before = scn.size();
+        let err = scn
+            .s
+            .block_on(ledger.append(&craft(currency), "user:prep", chrono::Utc::now()))
+            .expect_err("refused");
+        match err {
+            tranche_ledger::StoreError::Invalid(i) => {
+                assert_eq!((i.code, i.field.as_str()), (code, field), "{i}")
+            }
+            other => panic!("{other}"),
+        }
+        assert_eq!(scn.size(), before);
+    }
+    // A file over the size limit.
+    let big = vec![b' '; tranche_ledger::iso20022::MAX_FILE_BYTES + 1];
+    match scn.s.block_on(ledger.plan_import(&big)) {
+        Err(tranche_ledger::StoreError::Invalid(i)) => {
+            assert_eq!((i.code, i.field.as_str()), ("too_large", "file"))
+        }
+        other => panic!("{other:?}"),
+    }
+
     // Status files: unknown batch, malformed XML, a DOCTYPE with an entity, a bad CSV amount.
     let before = scn.size();
     post_file(
