@@ -133,6 +133,8 @@ pub struct Batch {
     /// The digest of the complete content (set when the last part arrives).
     pub digest_hex: Option<String>,
     pub payments: Vec<u32>,
+    /// Per part, its payments' range in `payments`.
+    pub part_ranges: Vec<std::ops::Range<usize>>,
     pub total: i64,
     pub exceptions: Vec<BatchExceptionBody>,
     pub submitted: Option<Decision>,
@@ -362,11 +364,13 @@ pub fn send_postings(s: &DisburseState, batch: &Batch, part: u32) -> Result<Vec<
     let award = &batch.header.award;
     let mut out = Vec::new();
     let mut total = 0i64;
-    for &pi in &batch.payments {
+    let range = batch
+        .part_ranges
+        .get(part as usize)
+        .cloned()
+        .unwrap_or(0..0);
+    for &pi in &batch.payments[range] {
         let p = &s.payments[pi as usize];
-        if p.part != part {
-            continue;
-        }
         total += p.amount;
         out.push(Posting {
             account: AccountName::parse(&p.payable)?,
@@ -696,6 +700,7 @@ fn apply_inner(
                     digest,
                     digest_hex: None,
                     payments: Vec::new(),
+                    part_ranges: Vec::new(),
                     total: 0,
                     exceptions: Vec::new(),
                     submitted: None,
@@ -1259,6 +1264,7 @@ fn apply_part(
     b.part_seqs.push(seq);
     let old_len = b.payments.len();
     b.payments.extend(new_payments);
+    b.part_ranges.push(old_len..b.payments.len());
     b.total += part_total;
     let old_exceptions = b.exceptions.len();
     b.exceptions.extend(body.exceptions.iter().cloned());
@@ -1268,6 +1274,7 @@ fn apply_part(
             b.digest = saved_digest;
             b.part_seqs.pop();
             b.payments.truncate(old_len);
+            b.part_ranges.pop();
             b.total -= part_total;
             b.exceptions.truncate(old_exceptions);
         }
@@ -1365,12 +1372,7 @@ fn apply_send(
     }
     let last = body.part + 1 == b.header.parts;
     let total = b.total;
-    let parts: Vec<u32> = b
-        .payments
-        .iter()
-        .copied()
-        .filter(|&pi| s.disburse.payments[pi as usize].part == body.part)
-        .collect();
+    let parts: Vec<u32> = b.payments[b.part_ranges[body.part as usize].clone()].to_vec();
     for pi in parts {
         let (payable, amount) = {
             let p = &s.disburse.payments[pi as usize];

@@ -790,10 +790,9 @@ impl Ledger {
         };
         let mut out = Vec::with_capacity(b.header.parts as usize);
         for part in 0..b.header.parts {
-            if !b
-                .payments
-                .iter()
-                .any(|&pi| st.disburse.payments[pi as usize].part == part)
+            if b.part_ranges
+                .get(part as usize)
+                .is_none_or(|r| r.is_empty())
             {
                 continue;
             }
@@ -1371,9 +1370,10 @@ fn import_report(st: &ProgrammeState, i: &crate::disburse::Import, again: bool) 
         .unwrap_or_else(|| Currency::parse("USD").expect("known"));
     let mut applied: BTreeMap<String, StatusCount> = BTreeMap::new();
     let mut sums: BTreeMap<String, i64> = BTreeMap::new();
+    let seqs: HashSet<u64> = i.part_seqs.iter().copied().collect();
     for p in &st.disburse.payments {
         for ev in &p.events {
-            if i.part_seqs.contains(&ev.seq) {
+            if seqs.contains(&ev.seq) {
                 applied.entry(ev.event.to_string()).or_default().count += 1;
                 *sums.entry(ev.event.to_string()).or_default() += p.amount;
             }

@@ -241,7 +241,10 @@ fn a_killed_server_never_applies_half_a_send_or_import_and_a_retry_applies_it_on
             Duration::from_millis(ms),
         );
         let (status, counts, transit, bank, _) = observe(&data, &batch, award);
-        eprintln!("send killed after {ms} ms: batch {status:?}, answered: {}", answer.is_some());
+        eprintln!(
+            "send killed after {ms} ms: batch {status:?}, answered: {}",
+            answer.is_some()
+        );
         match status {
             BatchStatus::Approved => {
                 assert_eq!(counts, vec![(PaymentState::Pending, PAYMENTS)], "{ms} ms");
@@ -286,7 +289,10 @@ fn a_killed_server_never_applies_half_a_send_or_import_and_a_retry_applies_it_on
             Duration::from_millis(ms),
         );
         let (_, counts, transit, bank, imports) = observe(&data, &batch, award);
-        eprintln!("import killed after {ms} ms: imported {imports}, answered: {}", answer.is_some());
+        eprintln!(
+            "import killed after {ms} ms: imported {imports}, answered: {}",
+            answer.is_some()
+        );
         if imports == 0 {
             assert_eq!(counts, vec![(PaymentState::Sent, PAYMENTS)], "{ms} ms");
             assert_eq!(
