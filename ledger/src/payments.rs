@@ -815,8 +815,28 @@ impl Ledger {
     /// exceptions. A file imported before posts nothing again.
     pub async fn plan_import(&self, bytes: &[u8]) -> Result<ImportPlan, StoreError> {
         let sha256 = hex::encode(Sha256::digest(bytes));
-        let lines = read_status_file(bytes)?;
+        let mut lines = read_status_file(bytes)?;
         let st = self.store().programme().await?;
+        // A status for the whole message applies to each of its payments.
+        if let (Some((status, reason, line)), Some(original)) =
+            (lines.group.clone(), lines.original_message_id.clone())
+        {
+            if let Some(batch) = st.disburse.messages.get(&original) {
+                let b = &st.disburse.batches[batch];
+                for &pi in &b.payments {
+                    let p = &st.disburse.payments[pi as usize];
+                    lines.lines.push(StatusLine {
+                        line,
+                        e2e: Some(p.e2e.clone()),
+                        status: Some(status),
+                        amount: None,
+                        reason: reason.clone(),
+                        skip_code: "",
+                        skip_detail: String::new(),
+                    });
+                }
+            }
+        }
         if let Some(done) = st.disburse.imports.get(&sha256) {
             return Ok(ImportPlan {
                 commands: Vec::new(),
@@ -1412,6 +1432,9 @@ struct StatusFile {
     message_id: Option<String>,
     original_message_id: Option<String>,
     lines: Vec<StatusLine>,
+    /// A pain.002 status for the whole message, with no per-payment lines: it applies to every
+    /// payment of the file it answers.
+    group: Option<(PaymentStatus, Option<String>, u64)>,
 }
 
 fn read_status_file(bytes: &[u8]) -> Result<StatusFile, StoreError> {
@@ -1450,6 +1473,7 @@ fn read_status_file(bytes: &[u8]) -> Result<StatusFile, StoreError> {
             message_id: None,
             original_message_id: None,
             lines,
+            group: None,
         });
     }
     let head = String::from_utf8_lossy(&start[..start.len().min(4096)]).to_string();
@@ -1482,11 +1506,24 @@ fn read_status_file(bytes: &[u8]) -> Result<StatusFile, StoreError> {
                 skip_detail: detail,
             });
         }
+        let group = match (r.transactions.is_empty(), r.group_status) {
+            (true, Some(g)) => match g.outcome {
+                PaymentOutcome::Rejected => Some(PaymentStatus::Rejected),
+                PaymentOutcome::Accepted if g.code == "ACSC" || g.code == "ACCC" => {
+                    Some(PaymentStatus::Confirmed)
+                }
+                PaymentOutcome::Accepted => Some(PaymentStatus::Accepted),
+                PaymentOutcome::Pending => None,
+            }
+            .map(|s| (s, r.group_reason.clone(), 1)),
+            _ => None,
+        };
         return Ok(StatusFile {
             format: "pain.002",
             message_id: Some(r.message_id.clone()),
             original_message_id: Some(r.original_message_id.clone()),
             lines,
+            group,
         });
     }
     let r = iso20022::parse_camt053(bytes).map_err(iso)?;
@@ -1528,6 +1565,7 @@ fn read_status_file(bytes: &[u8]) -> Result<StatusFile, StoreError> {
         message_id: r.message_id.clone(),
         original_message_id: None,
         lines,
+        group: None,
     })
 }
 
