@@ -30,6 +30,8 @@ pub mod programme;
 pub mod receipt;
 /// Journal records: canonical encoding, kinds and bodies.
 pub mod record;
+/// Reports bound to the journal: their content, signature and the figures' definitions.
+pub mod report;
 /// Deterministic synthetic exports, for tests and benchmarks only.
 pub mod synth;
 /// The streaming verifier of an export.
