@@ -16,6 +16,8 @@ pub mod disburse;
 pub mod domain;
 /// Streaming export of the journal for offline verification.
 pub mod export;
+/// The journal as hledger and Beancount plain-text accounting files.
+pub mod export_text;
 /// A synthetic programme with participants owed money, for benchmarks and tests.
 pub mod fixture;
 /// ISO 20022 bank files as pure functions: pain.001 and CSV out, pain.002, camt.053 and the

@@ -714,4 +714,147 @@ fn disbursement_bad_inputs(s: TestServer) {
     assert_eq!(scn.size(), before, "a refused file wrote something");
 }
 
-server_on_both_backends!(disbursement_end_to_end, disbursement_bad_inputs);
+server_on_both_backends!(
+    disbursement_end_to_end,
+    disbursement_bad_inputs,
+    plain_text_exports_balance_like_the_ledger
+);
+
+/// Sums a plain-text journal per (account, commodity): the postings' amounts as written.
+fn text_balances(
+    text: &str,
+    posting_indent: &str,
+) -> std::collections::BTreeMap<(String, String), i64> {
+    let mut out = std::collections::BTreeMap::new();
+    for line in text.lines() {
+        let Some(rest) = line.strip_prefix(posting_indent) else {
+            continue;
+        };
+        if rest.starts_with(' ') || rest.starts_with(';') || rest.contains(": ") {
+            continue;
+        }
+        let parts: Vec<&str> = rest.split_whitespace().collect();
+        let [account, amount, commodity] = parts[..] else {
+            continue;
+        };
+        let minor: i64 = amount.replace('.', "").parse().expect("amount");
+        *out.entry((account.to_string(), commodity.to_string()))
+            .or_default() += minor;
+    }
+    out
+}
+
+fn plain_text_exports_balance_like_the_ledger(s: TestServer) {
+    let (scn, all) = setup(s);
+    let (ana, beto, _) = tokens(&scn);
+    earn(&scn, &all);
+    drawdown(&scn, "1000.00");
+    settings(&scn, "500.00");
+    let b = scn.ok(&scn.preparer, "/v1/batches", &json!({"award": AWARD}));
+    let batch = b["batch"].as_str().expect("id").to_string();
+    scn.preparer.post(
+        &format!("/v1/batches/{batch}/submit"),
+        Some(&scn.key()),
+        "{}",
+    );
+    let (sent, _) = batch_to_bank(&scn, &[&ana, &beto], &batch);
+    let lines: Vec<(String, String)> = sent["payments"]
+        .as_array()
+        .expect("payments")
+        .iter()
+        .map(|p| {
+            (
+                p["e2e"].as_str().expect("e2e").to_string(),
+                p["amount"].as_str().expect("amount").to_string(),
+            )
+        })
+        .collect();
+    let refs: Vec<(&str, &str, &str)> = lines
+        .iter()
+        .map(|(e, a)| (e.as_str(), a.as_str(), "DBIT"))
+        .collect();
+    let r = post_file(&scn, &scn.preparer, &camt053("ST-X", &refs[..2]));
+    assert_eq!(r.status, 201, "{}", r.body);
+
+    let want: std::collections::BTreeMap<(String, String), i64> = scn
+        .s
+        .block_on(scn.s.ledger.store().balances(""))
+        .expect("balances")
+        .into_iter()
+        .map(|r| ((r.account, r.currency), r.debit_minor - r.credit_minor))
+        .filter(|(_, v)| *v != 0)
+        .collect();
+    let dir = tempfile::tempdir().expect("dir");
+    for format in [
+        tranche_ledger::export_text::TextFormat::Hledger,
+        tranche_ledger::export_text::TextFormat::Beancount,
+    ] {
+        let path = dir.path().join(format!("j.{}", format.extension()));
+        scn.s
+            .block_on(tranche_ledger::export_text::export_text(
+                &scn.s.ledger,
+                &path,
+                format,
+                |_, _| {},
+            ))
+            .expect("export");
+        let text = std::fs::read_to_string(&path).expect("read");
+        let indent = if format == tranche_ledger::export_text::TextFormat::Hledger {
+            "    "
+        } else {
+            "  "
+        };
+        let got: std::collections::BTreeMap<(String, String), i64> = text_balances(&text, indent)
+            .into_iter()
+            .filter(|(_, v)| *v != 0)
+            .collect();
+        let expected: std::collections::BTreeMap<(String, String), i64> = if format
+            == tranche_ledger::export_text::TextFormat::Hledger
+        {
+            want.clone()
+        } else {
+            let types: std::collections::HashMap<String, tranche_audit::account::AccountType> = scn
+                .s
+                .block_on(scn.s.ledger.store().accounts())
+                .expect("accounts")
+                .into_iter()
+                .map(|a| {
+                    (
+                        a.name.clone(),
+                        tranche_audit::account::AccountType::parse(&a.account_type).expect("type"),
+                    )
+                })
+                .collect();
+            want.iter()
+                .map(|((a, c), v)| {
+                    (
+                        (
+                            tranche_ledger::export_text::beancount_account(a, types[a]),
+                            c.clone(),
+                        ),
+                        *v,
+                    )
+                })
+                .collect()
+        };
+        assert_eq!(got, expected, "{format:?}");
+        // The tools themselves, when installed, read the file and find it balanced.
+        let tool = match format {
+            tranche_ledger::export_text::TextFormat::Hledger => (
+                "hledger",
+                vec!["-f", path.to_str().expect("utf-8"), "check"],
+            ),
+            tranche_ledger::export_text::TextFormat::Beancount => {
+                ("bean-check", vec![path.to_str().expect("utf-8")])
+            }
+        };
+        if let Ok(out) = std::process::Command::new(tool.0).args(&tool.1).output() {
+            assert!(
+                out.status.success(),
+                "{}: {}",
+                tool.0,
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+}
