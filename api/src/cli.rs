@@ -98,10 +98,16 @@ pub enum Cmd {
         #[arg(long)]
         raw: bool,
     },
-    /// Export the journal for offline verification: records.jsonl, checkpoint, ledger.vkey.
+    /// Export the journal for offline verification (records.jsonl, checkpoint, ledger.vkey), or
+    /// as hledger or Beancount plain-text accounting.
     Export {
-        /// Directory to write (created if missing).
+        /// Directory to write (created if missing); with --format hledger or beancount, the
+        /// file to write.
         dir: PathBuf,
+        /// `jsonl` (the verifiable export: records, checkpoint, key), or the journal as plain
+        /// text accounting for `hledger` or `beancount`, balancing to `tranche balance`.
+        #[arg(long, default_value = "jsonl")]
+        format: String,
     },
     /// Rebuild balances and other projections from the journal alone.
     Rebuild {
@@ -266,7 +272,28 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             balance(g, prefix.as_deref().unwrap_or(""), format).await
         }
         Cmd::Log { from, limit, raw } => log(g, from, limit, raw).await,
-        Cmd::Export { dir } => {
+        Cmd::Export { dir, format } if format != "jsonl" => {
+            let Some(text) = tranche_ledger::export_text::TextFormat::parse(&format) else {
+                anyhow::bail!(
+                    "--format {format:?} is not a format: use jsonl, hledger or beancount"
+                );
+            };
+            let ledger = open(g).await?;
+            let total = ledger.store().tree_size().await?;
+            let bar = progress_bar(total, "exporting");
+            let size = tranche_ledger::export_text::export_text(&ledger, &dir, text, |n, _| {
+                bar.set_position(n)
+            })
+            .await
+            .context("Failed to export the journal")?;
+            bar.finish_and_clear();
+            println!(
+                "wrote the journal up to tree size {size} as {format} to {}",
+                dir.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Export { dir, .. } => {
             let ledger = open(g).await?;
             let total = ledger.store().tree_size().await?;
             let bar = progress_bar(total, "exporting");
