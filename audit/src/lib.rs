@@ -36,5 +36,7 @@ pub mod report;
 pub mod synth;
 /// The streaming verifier of an export.
 pub mod verify;
+/// Witnesses and their cosignatures (C2SP tlog-witness, tlog-cosignature).
+pub mod witness;
 
 pub use invalid::Invalid;
