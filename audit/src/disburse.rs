@@ -791,7 +791,7 @@ mod tests {
         };
         let e = body
             .check(Currency::parse("USD").expect("known"))
-            .unwrap_err();
+            .expect_err("another currency");
         assert_eq!(
             (e.field.as_str(), e.code),
             ("currency", "currency_mismatch")

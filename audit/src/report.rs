@@ -138,6 +138,7 @@ pub struct BudgetReport {
 /// - `in_transit`: sent and neither confirmed, rejected nor returned (accepted included).
 /// - `reissued`: rejected or returned payments paid again by a later payment.
 /// - `still_payable`: credit balance of the award's payable accounts at the end.
+///
 /// Ties: `in_transit` equals the credit balance of `transit:A` (cumulative report); `sent =
 /// confirmed + rejected + returned + in_transit`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
