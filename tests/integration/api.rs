@@ -80,6 +80,30 @@ fn rule(method: &str, path: &str) -> Option<&'static [&'static str]> {
             Some(&["admin", "preparer", "partner"])
         }
         ("POST", "/v1/evidence") => Some(&["admin", "partner"]),
+        ("POST", "/v1/disbursement-settings") => Some(&["admin"]),
+        (
+            "GET",
+            "/v1/batches"
+            | "/v1/batches/{batch}"
+            | "/v1/batches/{batch}/payments.csv"
+            | "/v1/bank-files"
+            | "/v1/payments/{e2e}"
+            | "/v1/payments/{e2e}/trace",
+        ) => Some(READ),
+        (
+            "POST",
+            "/v1/batches"
+            | "/v1/batches/{batch}/submit"
+            | "/v1/batches/{batch}/cancel"
+            | "/v1/batches/{batch}/send"
+            | "/v1/bank-files",
+        ) => Some(WRITE),
+        ("POST", "/v1/batches/{batch}/approve" | "/v1/batches/{batch}/reject") => {
+            Some(&["admin", "approver"])
+        }
+        ("POST", "/v1/batches/{batch}/files") | ("GET", "/v1/batches/{batch}/files/{format}") => {
+            Some(&["admin", "preparer", "approver"])
+        }
         ("GET", "/v1/partners" | "/v1/cohorts" | "/v1/participants/{participant}") => {
             Some(&["admin", "preparer", "approver", "auditor", "partner"])
         }
@@ -105,6 +129,9 @@ fn role_matrix_holds_for_every_route(s: TestServer) {
             .replace("{partner}", "nobody")
             .replace("{cohort}", "nobody")
             .replace("{participant}", "nobody")
+            .replace("{batch}", "nobody")
+            .replace("{format}", "csv")
+            .replace("{e2e}", "nobody")
             + if path.contains("inclusion") {
                 "?seq=0"
             } else if path.contains("consistency") {
@@ -177,7 +204,12 @@ fn the_openapi_document_lists_every_route_and_nothing_else(s: TestServer) {
     assert_eq!(documented, routes);
     // And every listed route is really served (not a 404 from the fallback).
     for (m, p) in &routes {
-        let path = p.replace("{seq}", "0").replace("{name}", "x");
+        let path = p
+            .replace("{seq}", "0")
+            .replace("{name}", "x")
+            .replace("{batch}", "x")
+            .replace("{format}", "csv")
+            .replace("{e2e}", "x");
         let r = if m == "GET" {
             s.admin().get(&path)
         } else {

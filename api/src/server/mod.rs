@@ -89,6 +89,22 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/v1/evidence"),
     ("POST", "/v1/rules"),
     ("POST", "/v1/cycles"),
+    ("POST", "/v1/disbursement-settings"),
+    ("GET", "/v1/batches"),
+    ("POST", "/v1/batches"),
+    ("GET", "/v1/batches/{batch}"),
+    ("GET", "/v1/batches/{batch}/payments.csv"),
+    ("POST", "/v1/batches/{batch}/submit"),
+    ("POST", "/v1/batches/{batch}/approve"),
+    ("POST", "/v1/batches/{batch}/reject"),
+    ("POST", "/v1/batches/{batch}/cancel"),
+    ("POST", "/v1/batches/{batch}/files"),
+    ("GET", "/v1/batches/{batch}/files/{format}"),
+    ("POST", "/v1/batches/{batch}/send"),
+    ("GET", "/v1/bank-files"),
+    ("POST", "/v1/bank-files"),
+    ("GET", "/v1/payments/{e2e}"),
+    ("GET", "/v1/payments/{e2e}/trace"),
 ];
 
 struct BearerAuth;
