@@ -120,12 +120,21 @@ pub enum Cmd {
         /// Address to listen on.
         #[arg(long, env = "TRANCHE_LISTEN", default_value = "127.0.0.1:8080")]
         listen: String,
+        /// A witness to ask for cosignatures of every checkpoint: URL=VKEY (the witness's
+        /// cosigner key, as text or a file). Repeat for several; comma-separated in the
+        /// environment variable.
+        #[arg(long = "witness", env = "TRANCHE_WITNESSES", value_delimiter = ',')]
+        witnesses: Vec<String>,
     },
     /// Manage API users and their bearer tokens.
     #[command(subcommand)]
     Users(UsersCmd),
     /// Print the ledger's verifier key (C2SP vkey) and latest checkpoint.
     Checkpoint,
+    /// Run an independent witness: it cosigns a ledger's checkpoints only when each is
+    /// consistent with the last it cosigned (C2SP tlog-witness), so no one can be shown a
+    /// forked history it has not seen.
+    Witness(crate::witness::WitnessArgs),
     /// Measure append and verification throughput and print the figures.
     Bench(crate::bench::BenchArgs),
     /// Open and list awards (donor, currency, total, dates, budget lines).
@@ -324,8 +333,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Bench(args) => crate::bench::run(args).await,
-        Cmd::Serve { listen } => serve(g, &listen).await,
+        Cmd::Serve { listen, witnesses } => serve(g, &listen, &witnesses).await,
         Cmd::Users(cmd) => users(g, cmd).await,
+        Cmd::Witness(args) => crate::witness::run(args).await,
         Cmd::Partner(cmd) => crate::partner::run(g, cmd).await,
         Cmd::Demo(args) => crate::demo::run(g, args).await,
         Cmd::Award(cmd) => crate::programme_cli::award(g, cmd).await,
@@ -647,7 +657,14 @@ async fn rebuild(g: &Global, check: bool) -> anyhow::Result<ExitCode> {
     }
 }
 
-async fn serve(g: &Global, listen: &str) -> anyhow::Result<ExitCode> {
+async fn serve(g: &Global, listen: &str, witnesses: &[String]) -> anyhow::Result<ExitCode> {
+    let witnesses = witnesses
+        .iter()
+        .map(|w| {
+            crate::server::cosign::WitnessConfig::parse(w)
+                .map_err(|e| anyhow::anyhow!("--witness {w}: {e}"))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let ledger = open(g).await?;
     if ledger.store().users().await?.is_empty() {
         let (_, token) = crate::server::routes::new_user(&ledger, "admin", "admin", None)
@@ -667,7 +684,14 @@ async fn serve(g: &Global, listen: &str) -> anyhow::Result<ExitCode> {
     );
     std::io::stdout().flush()?;
     tracing::info!(%addr, "listening");
-    crate::server::serve(listener, ledger, shutdown_signal())
+    for w in &witnesses {
+        println!(
+            "  collecting cosignatures from {} at {}",
+            w.verifier.name(),
+            w.url
+        );
+    }
+    crate::server::serve_with_witnesses(listener, ledger, witnesses, shutdown_signal())
         .await
         .context("Server failed")?;
     tracing::info!("stopped");

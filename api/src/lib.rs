@@ -13,3 +13,5 @@ pub mod partner;
 pub mod programme_cli;
 /// The HTTP server.
 pub mod server;
+/// `tranche witness`: an independent witness that cosigns consistent checkpoints.
+pub mod witness;

@@ -59,7 +59,7 @@ fn read_private(path: &Path) -> Result<Option<String>, KeyError> {
 
 /// Writes a new private key file (0600, synced). `create_new`: never overwrites a key another
 /// process just wrote; that case is the `AlreadyExists` error.
-fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+pub fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     if let Some(dir) = path.parent() {
         fs::create_dir_all(dir)?;
     }

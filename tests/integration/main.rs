@@ -7,3 +7,4 @@ mod journal;
 mod programme;
 mod programme_properties;
 mod properties;
+mod witness;

@@ -4,6 +4,8 @@
 
 /// Bearer tokens and the role matrix.
 pub mod auth;
+/// Witnesses' cosignatures: collected after each checkpoint, served with it.
+pub mod cosign;
 /// problem+json errors.
 pub mod error;
 /// Prometheus metrics.
@@ -55,6 +57,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/metrics"),
     ("GET", "/openapi.json"),
     ("GET", "/v1/checkpoint"),
+    ("GET", "/v1/checkpoint/cosigned"),
     ("GET", "/v1/vkey"),
     ("GET", "/v1/proofs/inclusion"),
     ("GET", "/v1/proofs/consistency"),
@@ -129,7 +132,7 @@ impl Modify for BearerAuth {
     info(title = "tranche", description = "Append-only, signed, double-entry disbursement ledger"),
     paths(
         healthz, readyz, metrics_text, openapi_json,
-        routes::checkpoint, routes::vkey, routes::inclusion_proof, routes::consistency_proof,
+        routes::checkpoint, cosign::cosigned_checkpoint, routes::vkey, routes::inclusion_proof, routes::consistency_proof,
         routes::receipt, routes::export, routes::records, routes::record, routes::balances, routes::accounts,
         routes::open_account, routes::close_account, routes::transactions, routes::post_transaction,
         routes::post_batch, routes::reverse_transaction, routes::list_users, routes::create_user,
@@ -251,6 +254,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics_text))
         .route("/openapi.json", get(openapi_json))
         .route("/v1/checkpoint", get(r::checkpoint))
+        .route("/v1/checkpoint/cosigned", get(cosign::cosigned_checkpoint))
         .route("/v1/vkey", get(r::vkey))
         .route("/v1/proofs/inclusion", get(r::inclusion_proof))
         .route("/v1/proofs/consistency", get(r::consistency_proof))
@@ -325,6 +329,18 @@ pub async fn serve(
     ledger: Ledger,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_with_witnesses(listener, ledger, Vec::new(), shutdown).await
+}
+
+/// [`serve`], collecting cosignatures of every new checkpoint from `witnesses`.
+pub async fn serve_with_witnesses(
+    listener: tokio::net::TcpListener,
+    ledger: Ledger,
+    witnesses: Vec<cosign::WitnessConfig>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let cosigning =
+        (!witnesses.is_empty()).then(|| tokio::spawn(cosign::collect(ledger.clone(), witnesses)));
     let metrics = Metrics::default();
     if let Ok(size) = ledger.store().tree_size().await {
         metrics.set_tree_size(size);
@@ -351,6 +367,9 @@ pub async fn serve(
         .with_graceful_shutdown(shutdown)
         .await;
     purge.abort();
+    if let Some(c) = cosigning {
+        c.abort();
+    }
     // The router (and its Writer handles) is gone: the writer drains its queue and stops.
     let _ = writer_task.await;
     result

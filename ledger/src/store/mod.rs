@@ -279,6 +279,37 @@ impl Store {
         dispatch!(self, s => s.erase_personal(participant, at).await)
     }
 
+    /// Keeps a witness's cosignature line for the checkpoint at `size` (the first one kept).
+    pub async fn put_cosignature(&self, size: u64, witness: &str, line: &str) -> Result<()> {
+        dispatch!(self, s => s.put_cosignature(size, witness, line).await)
+    }
+
+    /// The cosignature lines kept for the checkpoint at `size`.
+    pub async fn cosignatures(&self, size: u64) -> Result<Vec<String>> {
+        dispatch!(self, s => s.cosignatures(size).await)
+    }
+
+    /// The largest checkpoint size with at least one cosignature.
+    pub async fn latest_cosigned_size(&self) -> Result<Option<u64>> {
+        dispatch!(self, s => s.latest_cosigned_size().await)
+    }
+
+    /// The checkpoint at `size` with its witnesses' cosignature lines appended.
+    pub async fn cosigned_checkpoint(&self, size: u64) -> Result<Option<SignedCheckpoint>> {
+        let Some(mut cp) = self.checkpoint_at(size).await? else {
+            return Ok(None);
+        };
+        for line in self.cosignatures(size).await? {
+            cp.note.push_str(&line);
+        }
+        Ok(Some(cp))
+    }
+
+    /// The signed checkpoint at exactly `size`, if one was signed.
+    pub async fn checkpoint_at(&self, size: u64) -> Result<Option<SignedCheckpoint>> {
+        dispatch!(self, s => s.checkpoint_at(size).await)
+    }
+
     pub async fn latest_checkpoint(&self) -> Result<Option<SignedCheckpoint>> {
         dispatch!(self, s => s.latest_checkpoint().await)
     }

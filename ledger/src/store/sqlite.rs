@@ -44,6 +44,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0003_programme",
         include_str!("../../../migrations/sqlite/0003_programme.sql"),
     ),
+    (
+        "0004_cosignatures",
+        include_str!("../../../migrations/sqlite/0004_cosignatures.sql"),
+    ),
 ];
 
 /// Rows per multi-row INSERT: far below SQLite's bound-parameter limit.
@@ -195,6 +199,47 @@ impl SqliteStore {
     pub async fn tree_size(&self) -> Result<u64> {
         let mut conn = self.pool.acquire().await?;
         tree_size(&mut conn).await
+    }
+
+    /// Keeps a witness's cosignature line for the checkpoint at `size` (the first one kept).
+    pub async fn put_cosignature(&self, size: u64, witness: &str, line: &str) -> Result<()> {
+        sqlx::query("INSERT INTO cosignatures (size, witness, line) VALUES (?, ?, ?) ON CONFLICT DO NOTHING")
+            .bind(to_i64(size))
+            .bind(witness)
+            .bind(line)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// The cosignature lines kept for the checkpoint at `size`.
+    pub async fn cosignatures(&self, size: u64) -> Result<Vec<String>> {
+        let rows = sqlx::query("SELECT line FROM cosignatures WHERE size = ? ORDER BY witness")
+            .bind(to_i64(size))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.into_iter()
+            .map(|r| r.try_get::<String, _>("line").map_err(Into::into))
+            .collect()
+    }
+
+    /// The signed checkpoint at exactly `size`, if one was signed.
+    pub async fn checkpoint_at(&self, size: u64) -> Result<Option<SignedCheckpoint>> {
+        let row = sqlx::query("SELECT size, root, note FROM checkpoints WHERE size = ?")
+            .bind(to_i64(size))
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(checkpoint_from_row).transpose()
+    }
+
+    /// The largest checkpoint size with at least one cosignature.
+    pub async fn latest_cosigned_size(&self) -> Result<Option<u64>> {
+        let row = sqlx::query("SELECT max(size) AS size FROM cosignatures")
+            .fetch_one(&self.pool)
+            .await?;
+        row.try_get::<Option<i64>, _>("size")?
+            .map(|s| to_u64(s, "size"))
+            .transpose()
     }
 
     pub async fn latest_checkpoint(&self) -> Result<Option<SignedCheckpoint>> {

@@ -1,0 +1,195 @@
+//! `tranche witness`: an independent witness, run by someone other than the ledger's operator
+//! (a donor's monitor, an auditor). It has its own key and its own state file; it serves the
+//! C2SP `tlog-witness` `add-checkpoint` call and cosigns a ledger checkpoint only when it is
+//! consistent with the last one it cosigned for that origin. It never needs the journal.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use clap::Args;
+use tokio::sync::Mutex;
+use tranche_audit::note::NoteVerifier;
+use tranche_audit::witness::{add_checkpoint, Cosigner, WitnessState};
+
+/// The largest add-checkpoint body accepted.
+const MAX_BODY: usize = 16 * 1024;
+
+#[derive(Debug, Args)]
+pub struct WitnessArgs {
+    /// Address to listen on.
+    #[arg(long, env = "TRANCHE_WITNESS_LISTEN", default_value = "127.0.0.1:8090")]
+    pub listen: String,
+    /// The witness's private key file (created on first start, with --name).
+    #[arg(long)]
+    pub key: PathBuf,
+    /// The witness's name for a new key (a schema-less URL, e.g. witness.example.org/w1).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Where the witness keeps the last checkpoint it cosigned per log (JSON, replaced
+    /// atomically before every answer).
+    #[arg(long)]
+    pub state: PathBuf,
+    /// A log to witness: its checkpoint key in C2SP vkey form, or a file holding it. Repeat
+    /// for several logs.
+    #[arg(long = "log", required = true)]
+    pub logs: Vec<String>,
+}
+
+struct Witness {
+    cosigner: Cosigner,
+    logs: Vec<NoteVerifier>,
+    state_path: PathBuf,
+    state: Mutex<WitnessState>,
+}
+
+fn read_or_text(text: &str) -> String {
+    match std::fs::read_to_string(text) {
+        Ok(s) => s,
+        Err(_) => text.to_string(),
+    }
+}
+
+fn load_key(path: &Path, name: Option<&str>) -> anyhow::Result<Cosigner> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Cosigner::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let name = name.context("No key yet: give --name for the new witness key")?;
+            let mut seed = [0u8; 32];
+            getrandom::getrandom(&mut seed).map_err(|e| anyhow::anyhow!("randomness: {e}"))?;
+            let c = Cosigner::from_seed(name, seed).map_err(|e| anyhow::anyhow!("{e}"))?;
+            tranche_ledger::keys::write_private(path, &c.to_private_text())
+                .with_context(|| format!("Failed to write {}", path.display()))?;
+            Ok(c)
+        }
+        Err(e) => Err(e).with_context(|| format!("Failed to read {}", path.display())),
+    }
+}
+
+fn save_state(path: &Path, state: &WitnessState) -> std::io::Result<()> {
+    let tmp = path.with_extension("partial");
+    let text = serde_json::to_string_pretty(state).map_err(std::io::Error::other)?;
+    {
+        use std::io::Write as _;
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(text.as_bytes())?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)
+}
+
+fn now_unix() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+async fn add(State(w): State<Arc<Witness>>, body: Bytes) -> Response {
+    if body.len() > MAX_BODY {
+        return (StatusCode::PAYLOAD_TOO_LARGE, "the body is too large\n").into_response();
+    }
+    let Ok(text) = std::str::from_utf8(&body) else {
+        return (StatusCode::BAD_REQUEST, "the body is not UTF-8\n").into_response();
+    };
+    // Check and persist atomically: one request at a time.
+    let mut state = w.state.lock().await;
+    match add_checkpoint(&state, &w.logs, &w.cosigner, text, now_unix()) {
+        Ok((origin, line, log)) => {
+            let mut next = state.clone();
+            next.logs.insert(origin.clone(), log.clone());
+            if let Err(e) = save_state(&w.state_path, &next) {
+                tracing::error!(error = %e, "cannot persist the witness state");
+                return (StatusCode::INTERNAL_SERVER_ERROR, "cannot persist state\n")
+                    .into_response();
+            }
+            *state = next;
+            tracing::info!(%origin, size = log.size, "cosigned");
+            ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], line).into_response()
+        }
+        Err(r) => {
+            let status = StatusCode::from_u16(r.status).unwrap_or(StatusCode::BAD_REQUEST);
+            tracing::warn!(status = r.status, detail = %r.detail, "refused");
+            match r.size {
+                Some(size) => (
+                    status,
+                    [(header::CONTENT_TYPE, "text/x.tlog.size")],
+                    format!("{size}\n"),
+                )
+                    .into_response(),
+                None => (status, format!("{}\n", r.detail)).into_response(),
+            }
+        }
+    }
+}
+
+async fn vkey(State(w): State<Arc<Witness>>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        format!("{}\n", w.cosigner.verifier().to_vkey()),
+    )
+        .into_response()
+}
+
+/// The witness's router (for tests and `tranche witness`).
+pub fn router(
+    cosigner: Cosigner,
+    logs: Vec<NoteVerifier>,
+    state_path: PathBuf,
+) -> anyhow::Result<Router> {
+    let state = match std::fs::read_to_string(&state_path) {
+        Ok(text) => serde_json::from_str(&text)
+            .with_context(|| format!("{} is not a witness state", state_path.display()))?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => WitnessState::default(),
+        Err(e) => return Err(e).context("Failed to read the witness state"),
+    };
+    let w = Arc::new(Witness {
+        cosigner,
+        logs,
+        state_path,
+        state: Mutex::new(state),
+    });
+    Ok(Router::new()
+        .route("/add-checkpoint", post(add))
+        .route("/vkey", get(vkey))
+        .with_state(w))
+}
+
+pub async fn run(args: WitnessArgs) -> anyhow::Result<ExitCode> {
+    let cosigner = load_key(&args.key, args.name.as_deref())?;
+    let mut logs = Vec::new();
+    for l in &args.logs {
+        logs.push(
+            NoteVerifier::parse(&read_or_text(l)).map_err(|e| anyhow::anyhow!("--log {l}: {e}"))?,
+        );
+    }
+    let vkey = cosigner.verifier().to_vkey();
+    let app = router(cosigner, logs.clone(), args.state.clone())?;
+    let listener = tokio::net::TcpListener::bind(&args.listen)
+        .await
+        .with_context(|| format!("Failed to listen on {}", args.listen))?;
+    let addr = listener.local_addr()?;
+    println!("tranche witness listening on http://{addr}");
+    println!("  witness key (give it to verifiers): {vkey}");
+    for l in &logs {
+        println!("  witnessing {}", l.name());
+    }
+    {
+        use std::io::Write as _;
+        std::io::stdout().flush()?;
+    }
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await
+        .context("The witness failed")?;
+    Ok(ExitCode::SUCCESS)
+}
