@@ -47,6 +47,7 @@ use crate::record::{
     MAX_RECORD_BYTES, ZERO_HASH,
 };
 
+mod disburse;
 mod fast;
 mod programme;
 
@@ -249,6 +250,11 @@ pub struct Summary {
     pub partner_keys: u64,
     /// Entitlement records (reversals of entitlements included).
     pub entitlements: u64,
+    /// Payment batches created, their payments, approvals given, bank files imported.
+    pub batches: u64,
+    pub payments: u64,
+    pub approvals: u64,
+    pub bank_imports: u64,
     pub first_at: Option<DateTime<Utc>>,
     pub last_at: Option<DateTime<Utc>>,
 }
@@ -276,6 +282,10 @@ impl Summary {
             "evidence_items": self.evidence_items,
             "partner_keys": self.partner_keys,
             "entitlements": self.entitlements,
+            "batches": self.batches,
+            "payments": self.payments,
+            "approvals": self.approvals,
+            "bank_imports": self.bank_imports,
             "first_at": self.first_at.map(format_time),
             "last_at": self.last_at.map(format_time),
         })
@@ -486,6 +496,8 @@ enum Body<'a> {
     Entitlement(Box<EntitlementBody>),
     /// Any other programme record (only the reference decoder reads these).
     Programme(Box<ProgrammeBody>),
+    /// A disbursement record; `batch.send` and `bank.status` are also checked as transactions.
+    Disburse(Box<disburse::DisburseBody>),
     /// A known kind whose body does not deserialize into that kind's body.
     Invalid(Invalid),
     /// A kind this format version does not define.
@@ -571,7 +583,11 @@ fn reference_view(line: &[u8]) -> Result<View<'static>, (&'static str, String)> 
         other => match programme::decode(other, &record.body) {
             Some(Ok(b)) => Body::Programme(Box::new(b)),
             Some(Err(e)) => Body::Invalid(e),
-            None => Body::Unknown,
+            None => match disburse::decode(other, &record.body) {
+                Some(Ok(b)) => Body::Disburse(Box::new(b)),
+                Some(Err(e)) => Body::Invalid(e),
+                None => Body::Unknown,
+            },
         },
     };
     Ok(View {
@@ -661,6 +677,7 @@ pub struct Verifier {
     transactions: u64,
     moved_minor: Vec<(Currency, i128)>,
     programme: Programme,
+    disburse: disburse::Disburse,
     scratch: Vec<CheckedPosting>,
     failed: Option<Failure>,
 }
@@ -714,6 +731,7 @@ impl Verifier {
             transactions: 0,
             moved_minor: Vec::new(),
             programme: Programme::default(),
+            disburse: disburse::Disburse::default(),
             scratch: Vec::new(),
             failed: None,
         })
@@ -902,6 +920,14 @@ impl Verifier {
                 Ok(())
             }
             Body::Programme(b) => self.programme.check(seq, b),
+            Body::Disburse(b) => {
+                let currency = self.programme.award_currency(b.award_id());
+                self.disburse.check(seq, &view.actor, b, currency)?;
+                if let Some(postings) = b.postings() {
+                    self.check_transaction(seq, &postings, None)?;
+                }
+                Ok(())
+            }
         }
     }
 
@@ -1176,6 +1202,10 @@ impl Verifier {
             evidence_items: self.programme.evidence_items,
             partner_keys: self.programme.partner_keys,
             entitlements: self.programme.entitlements,
+            batches: self.disburse.batch_count,
+            payments: self.disburse.payments,
+            approvals: self.disburse.approvals,
+            bank_imports: self.disburse.bank_imports,
             first_at: self.first_at.as_deref().and_then(parse_time),
             last_at: parse_time(&self.last_at),
         })
@@ -1240,6 +1270,8 @@ fn canonical_minor(text: &str, currency: Currency) -> Option<i64> {
     (minor > 0 && minor <= MAX_AMOUNT_MINOR).then_some(minor)
 }
 
+#[cfg(test)]
+mod disburse_tests;
 #[cfg(test)]
 mod programme_tests;
 #[cfg(test)]

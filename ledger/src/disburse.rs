@@ -1370,7 +1370,12 @@ fn apply_send(
             ),
         ));
     }
-    let last = body.part + 1 == b.header.parts;
+    // Parts holding only exceptions are never sent: the last part with payments completes it.
+    let last = b
+        .part_ranges
+        .iter()
+        .skip(body.part as usize + 1)
+        .all(|r| r.is_empty());
     let total = b.total;
     let parts: Vec<u32> = b.payments[b.part_ranges[body.part as usize].clone()].to_vec();
     for pi in parts {

@@ -97,6 +97,11 @@ fn in_body(seq: u64) -> impl Fn(Invalid) -> Failure {
 }
 
 impl Programme {
+    /// The currency of an award opened so far.
+    pub(super) fn award_currency(&self, award: &Id) -> Option<Currency> {
+        self.awards.get(award).copied()
+    }
+
     /// Checks one programme record at `seq` and records what later records depend on.
     pub(super) fn check(&mut self, seq: u64, body: &ProgrammeBody) -> Result<(), Failure> {
         let invalid = in_body(seq);

@@ -1,0 +1,333 @@
+//! The disbursement records in the verifier: a valid batch from creation to the bank's
+//! confirmation verifies and is counted; then one maker-checker or bookkeeping fault at a time,
+//! each named by its seq and rule.
+
+use serde_json::{json, Value};
+
+use super::tests::run;
+use super::*;
+use crate::disburse::{batch_digest, BatchCreateBody, BatchPartBody};
+
+const AWARD: &str = "bprm-ec-2026";
+const PAYABLE: &str = "payable:bprm-ec-2026:participant:p-0001";
+const EXPENSE: &str = "expense:bprm-ec-2026:c4t";
+const TRANSIT: &str = "transit:bprm-ec-2026";
+const BANK: &str = "bank:bprm-ec-2026";
+const FILE: &str = "1111111111111111111111111111111111111111111111111111111111111111";
+
+/// (kind, actor, body)
+type Rec = (&'static str, &'static str, Value);
+
+fn chain(records: &[Rec], signer: &crate::note::NoteSigner) -> Vec<Vec<u8>> {
+    let mut prev = ZERO_HASH;
+    let mut out = Vec::new();
+    let mut all: Vec<Rec> = vec![(
+        kind::LEDGER_KEY,
+        "ledger",
+        json!({"origin": signer.name(), "vkey": signer.verifier().to_vkey()}),
+    )];
+    all.extend(records.iter().cloned());
+    for (seq, (kind, actor, body)) in all.into_iter().enumerate() {
+        let record = crate::record::Record {
+            seq: seq as u64,
+            prev,
+            kind: kind.to_string(),
+            at: DateTime::from_timestamp(1_772_359_200 + seq as i64, 0).expect("in range"),
+            actor: actor.into(),
+            body,
+        };
+        let bytes = record.encode().expect("encodes");
+        prev = leaf_hash(&bytes);
+        out.push(bytes);
+    }
+    out
+}
+
+fn verdict(records: &[Rec]) -> Result<Summary, (Option<u64>, &'static str)> {
+    let signer = crate::synth::signer();
+    run(&chain(records, &signer), &signer).map_err(|f| (f.seq, f.rule))
+}
+
+fn header() -> BatchCreateBody {
+    serde_json::from_value(json!({
+        "batch": "B000001", "award": AWARD, "currency": "USD", "filter": {},
+        "payments": 1, "total": "60.00", "exceptions": 0, "parts": 1
+    }))
+    .expect("valid")
+}
+
+fn part() -> BatchPartBody {
+    serde_json::from_value(json!({
+        "batch": "B000001", "award": AWARD, "part": 0,
+        "payments": [{"e2e": "B000001-000001", "payee": "participant:p-0001", "amount": "60.00", "entitlements": [7]}],
+        "exceptions": []
+    }))
+    .expect("valid")
+}
+
+fn digest() -> String {
+    batch_digest(&header(), &[part()])
+}
+
+/// Accounts, award, an entitlement-like transaction and a drawdown, then a batch through to
+/// the bank's confirmation. Seqs: the batch.create is 9.
+fn journal() -> Vec<Rec> {
+    let mut r: Vec<Rec> = Vec::new();
+    for (name, t) in [
+        (BANK, "asset"),
+        ("fund:bprm-ec-2026", "equity"),
+        (EXPENSE, "expense"),
+        (PAYABLE, "liability"),
+        (TRANSIT, "liability"),
+    ] {
+        r.push((
+            kind::ACCOUNT_OPEN,
+            "admin",
+            json!({"name": name, "type": t}),
+        ));
+    }
+    r.push((
+        kind::AWARD_OPEN,
+        "admin",
+        json!({"award": AWARD, "donor": "BPRM", "currency": "USD", "total": "1000.00",
+               "start": "2026-01-01", "end": "2026-12-31",
+               "budget_lines": [{"line": "c4t", "name": "C4T", "authorised": "1000.00", "participant_support": true}]}),
+    ));
+    r.push((
+        kind::TRANSACTION,
+        "admin",
+        json!({"memo": "earned", "postings": [
+            {"account": EXPENSE, "currency": "USD", "side": "debit", "amount": "60.00"},
+            {"account": PAYABLE, "currency": "USD", "side": "credit", "amount": "60.00"}]}),
+    ));
+    r.push((
+        kind::TRANSACTION,
+        "admin",
+        json!({"memo": "drawdown", "postings": [
+            {"account": BANK, "currency": "USD", "side": "debit", "amount": "100.00"},
+            {"account": "fund:bprm-ec-2026", "currency": "USD", "side": "credit", "amount": "100.00"}]}),
+    ));
+    r.push((
+        kind::BATCH_CREATE,
+        "user:prep",
+        serde_json::to_value(header()).expect("json"),
+    ));
+    r.push((
+        kind::BATCH_PART,
+        "user:prep",
+        serde_json::to_value(part()).expect("json"),
+    ));
+    r.push((
+        kind::BATCH_SUBMIT,
+        "user:prep",
+        json!({"batch": "B000001", "award": AWARD, "digest": digest(), "approvals_required": 2}),
+    ));
+    r.push(approve("user:ana"));
+    r.push(approve("user:beto"));
+    r.push((
+        kind::BATCH_FILE,
+        "user:prep",
+        json!({"batch": "B000001", "award": AWARD, "format": "pain.001.001.09", "sha256": FILE,
+               "message_id": "B000001-F1", "created_at": "2026-04-01T10:00:00.000000Z",
+               "execution_date": "2026-04-02", "payments": 1, "control_sum": "60.00"}),
+    ));
+    r.push(send("60.00"));
+    r.push((
+        kind::BANK_IMPORT,
+        "user:prep",
+        json!({"award": AWARD, "format": "camt.053", "sha256": "22".repeat(32), "lines": 1,
+               "outcomes": 1, "exceptions": 0, "parts": 1}),
+    ));
+    r.push((
+        kind::BANK_STATUS,
+        "user:prep",
+        json!({"award": AWARD, "import": "22".repeat(32), "part": 0,
+               "outcomes": [{"e2e": "B000001-000001", "status": "confirmed", "amount": "60.00", "line": 3}],
+               "exceptions": [],
+               "postings": [
+                   {"account": TRANSIT, "currency": "USD", "side": "debit", "amount": "60.00"},
+                   {"account": BANK, "currency": "USD", "side": "credit", "amount": "60.00"}]}),
+    ));
+    r
+}
+
+fn approve(actor: &'static str) -> Rec {
+    (
+        kind::BATCH_APPROVE,
+        actor,
+        json!({"batch": "B000001", "award": AWARD, "digest": digest()}),
+    )
+}
+
+fn send(credit: &str) -> Rec {
+    (
+        kind::BATCH_SEND,
+        "user:prep",
+        json!({"batch": "B000001", "award": AWARD, "part": 0, "file": FILE, "postings": [
+            {"account": PAYABLE, "currency": "USD", "side": "debit", "amount": "60.00"},
+            {"account": TRANSIT, "currency": "USD", "side": "credit", "amount": credit}]}),
+    )
+}
+
+/// Seq of the record at index `i` of `journal()` (the genesis record is seq 0).
+fn seq(i: usize) -> Option<u64> {
+    Some(i as u64 + 1)
+}
+
+fn index_of(r: &[Rec], kind: &str, nth: usize) -> usize {
+    r.iter()
+        .enumerate()
+        .filter(|(_, x)| x.0 == kind)
+        .nth(nth)
+        .map(|(i, _)| i)
+        .expect("present")
+}
+
+#[test]
+fn a_batch_from_creation_to_confirmation_verifies_and_is_counted() {
+    let s = verdict(&journal()).expect("valid");
+    assert_eq!(
+        (s.batches, s.payments, s.approvals, s.bank_imports),
+        (1, 1, 2, 1)
+    );
+}
+
+#[test]
+fn approval_by_the_preparer_or_submitter_fails_own_batch() {
+    let mut r = journal();
+    let i = index_of(&r, kind::BATCH_APPROVE, 0);
+    r[i] = approve("user:prep");
+    assert_eq!(verdict(&r).map(|_| ()), Err((seq(i), "own_batch")));
+}
+
+#[test]
+fn the_same_approver_twice_fails_already_approved() {
+    let mut r = journal();
+    let i = index_of(&r, kind::BATCH_APPROVE, 1);
+    r[i] = approve("user:ana");
+    assert_eq!(verdict(&r).map(|_| ()), Err((seq(i), "already_approved")));
+}
+
+#[test]
+fn an_approval_of_other_content_fails_digest_mismatch() {
+    let mut r = journal();
+    let i = index_of(&r, kind::BATCH_APPROVE, 0);
+    r[i].2["digest"] = json!("ab".repeat(32));
+    assert_eq!(verdict(&r).map(|_| ()), Err((seq(i), "digest_mismatch")));
+    // And a part changed after the fact no longer hashes to the submitted digest.
+    let mut r = journal();
+    let p = index_of(&r, kind::BATCH_PART, 0);
+    r[p].2["payments"][0]["payee"] = json!("participant:p-0002");
+    let s = index_of(&r, kind::BATCH_SUBMIT, 0);
+    assert_eq!(verdict(&r).map(|_| ()), Err((seq(s), "digest_mismatch")));
+}
+
+#[test]
+fn sending_before_full_approval_fails_batch_not_approved() {
+    let mut r = journal();
+    let i = index_of(&r, kind::BATCH_APPROVE, 1);
+    r.remove(i);
+    let f = index_of(&r, kind::BATCH_FILE, 0);
+    assert_eq!(verdict(&r).map(|_| ()), Err((seq(f), "batch_not_approved")));
+}
+
+#[test]
+fn sending_with_an_unrecorded_file_fails_unknown_file() {
+    let mut r = journal();
+    let i = index_of(&r, kind::BATCH_SEND, 0);
+    r[i].2["file"] = json!("33".repeat(32));
+    assert_eq!(verdict(&r).map(|_| ()), Err((seq(i), "unknown_file")));
+}
+
+#[test]
+fn an_unbalanced_sending_fails_like_a_transaction() {
+    let mut r = journal();
+    let i = index_of(&r, kind::BATCH_SEND, 0);
+    r[i] = send("59.00");
+    assert_eq!(verdict(&r).map(|_| ()), Err((seq(i), "unbalanced")));
+}
+
+#[test]
+fn a_reused_end_to_end_id_and_a_reimported_file_are_refused() {
+    let mut r = journal();
+    let mut second = part();
+    second.batch = crate::programme::Id::parse("B000002").expect("valid");
+    let mut h2 = header();
+    h2.batch = second.batch.clone();
+    r.push((
+        kind::BATCH_CREATE,
+        "user:prep",
+        serde_json::to_value(h2).expect("json"),
+    ));
+    r.push((
+        kind::BATCH_PART,
+        "user:prep",
+        serde_json::to_value(second).expect("json"),
+    ));
+    assert_eq!(
+        verdict(&r).map(|_| ()),
+        Err((seq(r.len() - 1), "duplicate_end_to_end_id"))
+    );
+    let mut r = journal();
+    let i = index_of(&r, kind::BANK_IMPORT, 0);
+    r.push(r[i].clone());
+    assert_eq!(
+        verdict(&r).map(|_| ()),
+        Err((seq(r.len() - 1), "already_imported"))
+    );
+}
+
+#[test]
+fn a_body_with_an_unknown_field_fails_invalid_body_for_every_disbursement_kind() {
+    let plain = journal();
+    let mut seen = Vec::new();
+    for (i, (k, _, _)) in plain.iter().enumerate() {
+        if !disburse::is_disburse_kind(k) {
+            continue;
+        }
+        let mut r = journal();
+        r[i].2["extra"] = json!(1);
+        assert_eq!(
+            verdict(&r).map(|_| ()),
+            Err((seq(i), rule::INVALID_BODY)),
+            "{k}"
+        );
+        seen.push(*k);
+    }
+    // The kinds this journal does not hold: a config, a rejection and a cancellation.
+    let mut r = journal();
+    r.truncate(index_of(&r, kind::BATCH_APPROVE, 0));
+    for (k, body) in [
+        (
+            kind::DISBURSEMENT_CONFIG,
+            json!({"award": AWARD, "debtor": {"name": "HIAS", "account": "2100456789"},
+                   "dual_approval_above": "25000.00", "extra": 1}),
+        ),
+        (
+            kind::BATCH_REJECT,
+            json!({"batch": "B000001", "award": AWARD, "digest": digest(), "reason": "no", "extra": 1}),
+        ),
+        (
+            kind::BATCH_CANCEL,
+            json!({"batch": "B000001", "award": AWARD, "reason": "no", "extra": 1}),
+        ),
+    ] {
+        let mut r2 = r.clone();
+        r2.push((k, "user:ana", body));
+        assert_eq!(
+            verdict(&r2).map(|_| ()),
+            Err((seq(r2.len() - 1), rule::INVALID_BODY)),
+            "{k}"
+        );
+        seen.push(k);
+    }
+    seen.sort_unstable();
+    seen.dedup();
+    let mut every: Vec<&str> = kind::ALL
+        .iter()
+        .copied()
+        .filter(|k| disburse::is_disburse_kind(k))
+        .collect();
+    every.sort_unstable();
+    assert_eq!(seen, every);
+}
