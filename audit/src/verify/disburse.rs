@@ -108,6 +108,7 @@ impl DisburseBody {
 }
 
 /// Whether `kind` is one of the disbursement kinds.
+#[cfg(test)]
 pub(super) fn is_disburse_kind(kind: &str) -> bool {
     decode(kind, &Value::Null).is_some()
 }
