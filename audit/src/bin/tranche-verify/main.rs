@@ -466,6 +466,8 @@ fn grouped(n: u64) -> String {
 fn plural(n: u64, word: &str) -> String {
     if n == 1 {
         word.to_string()
+    } else if word.ends_with("ch") {
+        format!("{word}es")
     } else {
         format!("{word}s")
     }
@@ -504,6 +506,19 @@ fn print_summary(
             plural(s.partner_keys, "key"),
             grouped(s.entitlements),
             plural(s.entitlements, "entitlement")
+        );
+    }
+    if s.batches > 0 {
+        println!(
+            "  payments    {} {} of {} {}, {} {}, {} bank {} imported",
+            grouped(s.batches),
+            plural(s.batches, "batch"),
+            grouped(s.payments),
+            plural(s.payments, "payment"),
+            grouped(s.approvals),
+            plural(s.approvals, "approval"),
+            grouped(s.bank_imports),
+            plural(s.bank_imports, "file")
         );
     }
     if s.moved_minor.is_empty() {
