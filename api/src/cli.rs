@@ -135,6 +135,23 @@ pub enum Cmd {
     /// consistent with the last it cosigned (C2SP tlog-witness), so no one can be shown a
     /// forked history it has not seen.
     Witness(crate::witness::WitnessArgs),
+    /// Payment batches: settings, create, submit, approve, reject, cancel, bank file, send.
+    #[command(subcommand)]
+    Batch(crate::payments_cli::BatchCmd),
+    /// Bank status reports and statements in (pain.002, camt.053, status CSV).
+    #[command(subcommand)]
+    Bank(crate::payments_cli::BankCmd),
+    /// Payments by end-to-end id.
+    #[command(subcommand)]
+    Payment(crate::payments_cli::PaymentCmd),
+    /// Trace a payment: evidence, rule version, entitlements, batch, approvals, bank file,
+    /// sending and the bank's outcome, each with its seq.
+    Trace {
+        /// The payment's end-to-end id.
+        e2e: String,
+        #[arg(long)]
+        json: bool,
+    },
     /// Measure append and verification throughput and print the figures.
     Bench(crate::bench::BenchArgs),
     /// Open and list awards (donor, currency, total, dates, budget lines).
@@ -336,6 +353,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Cmd::Serve { listen, witnesses } => serve(g, &listen, &witnesses).await,
         Cmd::Users(cmd) => users(g, cmd).await,
         Cmd::Witness(args) => crate::witness::run(args).await,
+        Cmd::Batch(cmd) => crate::payments_cli::batch(g, cmd).await,
+        Cmd::Bank(cmd) => crate::payments_cli::bank(g, cmd).await,
+        Cmd::Payment(cmd) => crate::payments_cli::payment(g, cmd).await,
+        Cmd::Trace { e2e, json } => crate::payments_cli::trace(g, &e2e, json).await,
         Cmd::Partner(cmd) => crate::partner::run(g, cmd).await,
         Cmd::Demo(args) => crate::demo::run(g, args).await,
         Cmd::Award(cmd) => crate::programme_cli::award(g, cmd).await,

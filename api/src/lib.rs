@@ -9,6 +9,8 @@ pub mod cli;
 pub mod demo;
 /// Partner tools: a partner's signing key, evidence CSV signed as statements, submission.
 pub mod partner;
+/// The disbursement commands: batches, approvals, bank files, imports, traces.
+pub mod payments_cli;
 /// The programme commands: awards, cohorts, rules, participants, evidence, cycles.
 pub mod programme_cli;
 /// The HTTP server.
