@@ -185,10 +185,7 @@ fn a_batch_goes_from_payables_to_the_bank_and_back_from_the_command_line() {
                     "--award",
                     AWARD,
                     "--payee",
-                    &shown["payments"][0]["payee"]
-                        .as_str()
-                        .expect("payee")
-                        .to_string(),
+                    shown["payments"][0]["payee"].as_str().expect("payee"),
                     "--json",
                 ],
             ]
