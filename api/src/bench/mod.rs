@@ -24,6 +24,9 @@ pub enum BenchKind {
     /// A programme at scale: participant registration, signed evidence, a monthly cycle over
     /// `--participants` people (and its re-run), and loading the programme state from scratch.
     Cycle,
+    /// A batch of `--participants` payments: build, freeze, two approvals, pain.001, sent, and
+    /// a camt.053 booking all of them imported.
+    Disburse,
 }
 
 #[derive(Debug, Args)]
@@ -54,7 +57,8 @@ pub struct BenchArgs {
     /// Records in the synthetic export the verifier benchmark checks (0 to skip).
     #[arg(long, default_value_t = 1_000_000)]
     pub verify_records: u64,
-    /// For `cycle`: participants in the award (cohorts of 25, 20 sessions each in the month).
+    /// For `cycle`: participants in the award (cohorts of 25, 20 sessions each in the month);
+    /// for `disburse`: payments in the batch.
     #[arg(long, default_value_t = 100_000)]
     pub participants: u64,
     /// For `cycle`: signed statements per append (the API's group commit merges concurrent
@@ -67,6 +71,8 @@ pub struct BenchArgs {
 mod api;
 /// `tranche bench cycle`.
 mod cycle;
+/// `tranche bench disburse`.
+pub mod disburse;
 
 /// A ledger configuration on PostgreSQL: `--postgres URL`, or a new database on a throwaway
 /// durable cluster (returned so that it lives as long as the benchmark).
@@ -169,6 +175,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     match args.kind {
         BenchKind::Api => return crate::bench::api::run(&args).await,
         BenchKind::Cycle => return crate::bench::cycle::run(&args).await,
+        BenchKind::Disburse => return crate::bench::disburse::run(&args).await,
         BenchKind::Journal => {}
     }
     println!(
