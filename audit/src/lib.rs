@@ -12,6 +12,8 @@ pub mod account;
 /// Disbursement records: payment batches, approvals, bank files, bank outcomes.
 pub mod disburse;
 /// Field-and-rule errors shared by every layer.
+/// Portable evidence of a fork: two inconsistent checkpoints signed by one key.
+pub mod fork;
 pub mod invalid;
 /// RFC 6962 hashing, the streaming frontier, RFC 9162 inclusion and consistency proofs.
 pub mod merkle;
