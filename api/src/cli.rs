@@ -108,6 +108,10 @@ pub enum Cmd {
         /// text accounting for `hledger` or `beancount`, balancing to `tranche balance`.
         #[arg(long, default_value = "jsonl")]
         format: String,
+        /// Export up to the latest checkpoint cosigned by witnesses, with their cosignatures
+        /// (for `tranche-verify --witness KEY`).
+        #[arg(long)]
+        cosigned: bool,
     },
     /// Rebuild balances and other projections from the journal alone.
     Rebuild {
@@ -298,7 +302,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             balance(g, prefix.as_deref().unwrap_or(""), format).await
         }
         Cmd::Log { from, limit, raw } => log(g, from, limit, raw).await,
-        Cmd::Export { dir, format } if format != "jsonl" => {
+        Cmd::Export { dir, format, .. } if format != "jsonl" => {
             let Some(text) = tranche_ledger::export_text::TextFormat::parse(&format) else {
                 anyhow::bail!(
                     "--format {format:?} is not a format: use jsonl, hledger or beancount"
@@ -319,14 +323,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Export { dir, .. } => {
+        Cmd::Export { dir, cosigned, .. } => {
             let ledger = open(g).await?;
             let total = ledger.store().tree_size().await?;
             let bar = progress_bar(total, "exporting");
-            let done =
-                tranche_ledger::export::export_dir(&ledger, &dir, |n, _| bar.set_position(n))
-                    .await
-                    .context("Failed to export the journal")?;
+            let progress = |n, _| bar.set_position(n);
+            let done = if cosigned {
+                tranche_ledger::export::export_dir_cosigned(&ledger, &dir, progress).await
+            } else {
+                tranche_ledger::export::export_dir(&ledger, &dir, progress).await
+            }
+            .context("Failed to export the journal")?;
             bar.finish_and_clear();
             println!(
                 "exported {} records ({} bytes) to {}",

@@ -21,6 +21,8 @@ pub enum ExportError {
     },
     #[error("the journal is empty: nothing to export")]
     Empty,
+    #[error("no checkpoint has been cosigned by a witness yet (tranche serve --witness collects cosignatures)")]
+    NotCosigned,
 }
 
 /// What an export wrote.
@@ -35,6 +37,40 @@ pub struct Exported {
 pub async fn export_dir(
     ledger: &Ledger,
     dir: &Path,
+    progress: impl FnMut(u64, u64),
+) -> Result<Exported, ExportError> {
+    let checkpoint = ledger
+        .store()
+        .latest_checkpoint()
+        .await?
+        .ok_or(ExportError::Empty)?;
+    export_dir_at(ledger, dir, checkpoint, progress).await
+}
+
+/// Exports the journal up to the latest checkpoint its witnesses cosigned, with their
+/// cosignature lines in the checkpoint file (for `tranche-verify --witness`).
+pub async fn export_dir_cosigned(
+    ledger: &Ledger,
+    dir: &Path,
+    progress: impl FnMut(u64, u64),
+) -> Result<Exported, ExportError> {
+    let store = ledger.store();
+    let size = store
+        .latest_cosigned_size()
+        .await?
+        .ok_or(ExportError::NotCosigned)?;
+    let checkpoint = store
+        .cosigned_checkpoint(size)
+        .await?
+        .ok_or(ExportError::NotCosigned)?;
+    export_dir_at(ledger, dir, checkpoint, progress).await
+}
+
+/// Exports the records the signed `checkpoint` covers, with it.
+pub async fn export_dir_at(
+    ledger: &Ledger,
+    dir: &Path,
+    checkpoint: crate::SignedCheckpoint,
     mut progress: impl FnMut(u64, u64),
 ) -> Result<Exported, ExportError> {
     let io = |path: &Path| {
@@ -42,11 +78,6 @@ pub async fn export_dir(
         move |source| ExportError::Io { path, source }
     };
     std::fs::create_dir_all(dir).map_err(io(dir))?;
-    let checkpoint = ledger
-        .store()
-        .latest_checkpoint()
-        .await?
-        .ok_or(ExportError::Empty)?;
     let records_path = dir.join("records.jsonl");
     let tmp_path = dir.join("records.jsonl.partial");
     let mut out =

@@ -2,6 +2,7 @@
 //! write nothing), balance, reverse, export, `tranche-verify`, tamper detection on the export,
 //! and `tranche rebuild --check`.
 
+mod audit;
 mod payments;
 mod programme;
 

@@ -91,11 +91,23 @@ struct Cli {
     )]
     token: Option<String>,
 
-    /// With --url: a file keeping the last verified checkpoint between runs. A checkpoint that
-    /// does not extend it is reported as a fork; on success the file is replaced (atomically)
+    /// A file keeping the last verified checkpoint between runs (of an export directory or a
+    /// server). A checkpoint that does not extend it is reported as a fork, and the two
+    /// conflicting signed checkpoints are written to FILE.fork.json as portable evidence
+    /// (`tranche-verify fork FILE.fork.json`); on success the file is replaced (atomically)
     /// with the new checkpoint.
-    #[arg(long, value_name = "FILE", requires = "url")]
+    #[arg(long, value_name = "FILE")]
     state: Option<PathBuf>,
+
+    /// A witness's cosigner key (C2SP vkey, algorithm 0x04), as a file or text. Repeat for
+    /// several. The checkpoint must then carry --quorum valid cosignatures from them; with
+    /// --url the server's cosigned checkpoint (GET /v1/checkpoint/cosigned) is verified.
+    #[arg(long = "witness", value_name = "FILE_OR_TEXT")]
+    witnesses: Vec<String>,
+
+    /// How many of the --witness keys must have cosigned the checkpoint (default: all).
+    #[arg(long, value_name = "K", requires = "witnesses")]
+    quorum: Option<usize>,
 
     /// The ledger's checkpoint key in C2SP vkey form (name+keyid+base64), as a file holding it
     /// or as the text itself. Obtain it out of band; without it the export's own ledger.vkey is
@@ -128,6 +140,183 @@ enum Command {
     /// Verify a receipt (a C2SP tlog-proof file): the record it carries is in the tree that
     /// the ledger's key signed.
     Receipt(ReceiptArgs),
+    /// Re-check fork evidence written by --state: two checkpoints signed by the ledger's key
+    /// that cannot both be true. Exit 0 when the evidence proves the fork, 1 when it does not.
+    Fork(ForkArgs),
+}
+
+#[derive(Debug, Args)]
+struct ForkArgs {
+    /// The evidence file (JSON, tranche/fork-evidence/v1).
+    file: PathBuf,
+    /// The ledger's checkpoint key in C2SP vkey form, as a file or text.
+    #[arg(long, value_name = "FILE_OR_TEXT")]
+    vkey: String,
+    #[command(flatten)]
+    output: OutputArgs,
+}
+
+fn fork_main(args: &ForkArgs) -> ExitCode {
+    use tranche_audit::fork::{ForkEvidence, Verdict};
+    let trusted = match verify::read_vkey(&args.vkey) {
+        Ok(v) => v,
+        Err(e) => return report_error(args.output, &e),
+    };
+    let evidence = match ForkEvidence::read(&args.file) {
+        Ok(e) => e,
+        Err(detail) => {
+            return report_error(
+                args.output,
+                &VerifyError::CouldNotRead {
+                    what: args.file.display().to_string(),
+                    detail,
+                },
+            )
+        }
+    };
+    let (proven, detail) = match evidence.check(&trusted) {
+        Ok(Verdict::Proven(d)) => (true, d),
+        Ok(Verdict::NotProven(d)) => (false, d),
+        Err(d) => (false, d),
+    };
+    if args.output.json {
+        println!(
+            "{}",
+            serde_json::json!({"fork_proven": proven, "detail": detail})
+        );
+    } else if proven {
+        println!("PROVEN: {detail}");
+    } else {
+        println!("NOT PROVEN: {detail}");
+    }
+    if proven {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+/// The witness policy: `quorum` of `witnesses` must have cosigned `note`.
+fn check_witnesses(cli: &Cli, note: &str) -> Result<(), VerifyError> {
+    use tranche_audit::witness::{count_cosignatures, CosignerVerifier};
+    if cli.witnesses.is_empty() {
+        return Ok(());
+    }
+    let mut keys = Vec::new();
+    for w in &cli.witnesses {
+        let text = std::fs::read_to_string(w).unwrap_or_else(|_| w.clone());
+        keys.push(
+            CosignerVerifier::parse(&text).map_err(|e| VerifyError::CouldNotRead {
+                what: format!("--witness {w}"),
+                detail: e.to_string(),
+            })?,
+        );
+    }
+    let quorum = cli.quorum.unwrap_or(keys.len());
+    let parsed = tranche_audit::note::SignedNote::parse(note).map_err(|e| {
+        VerifyError::Invalid(Failure {
+            seq: None,
+            rule: verify::rule::MALFORMED_CHECKPOINT,
+            detail: e.to_string(),
+        })
+    })?;
+    let (ok, missing) = count_cosignatures(&parsed, &keys);
+    if ok < quorum {
+        return Err(VerifyError::Invalid(Failure {
+            seq: None,
+            rule: "witness_quorum",
+            detail: format!(
+                "the checkpoint carries {ok} valid cosignature(s) of the {} witnesses given, {quorum} required (missing or invalid: {})",
+                keys.len(),
+                missing.join(", ")
+            ),
+        }));
+    }
+    Ok(())
+}
+
+/// Where fork evidence is written for a state file.
+fn evidence_path(state: &Path) -> PathBuf {
+    let mut name = state.file_name().unwrap_or_default().to_os_string();
+    name.push(".fork.json");
+    state.with_file_name(name)
+}
+
+/// With --state on an export: the new checkpoint must extend the kept one (the consistency
+/// proof is computed from the export itself); a fork writes portable evidence.
+fn check_state_dir(
+    state: &Path,
+    trusted: &NoteVerifier,
+    dir: &Path,
+) -> Result<(Option<u64>, bool), VerifyError> {
+    use tranche_audit::monitor::{self, ExtendError, Growth};
+    let note =
+        std::fs::read_to_string(dir.join("checkpoint")).map_err(|e| VerifyError::CouldNotRead {
+            what: dir.join("checkpoint").display().to_string(),
+            detail: e.to_string(),
+        })?;
+    let new = tranche_audit::note::open_checkpoint(&note, trusted)
+        .map_err(|e| VerifyError::CouldNotRead {
+            what: "checkpoint".into(),
+            detail: e.to_string(),
+        })?
+        .checkpoint;
+    let Some(old) = monitor::read_state(state, trusted)? else {
+        monitor::write_state(state, &note).map_err(|e| VerifyError::CouldNotRead {
+            what: state.display().to_string(),
+            detail: e.to_string(),
+        })?;
+        return Ok((None, false));
+    };
+    let records = dir.join("records.jsonl");
+    let checked = monitor::check_extends(&old.checkpoint, &new, |a, b| {
+        tranche_audit::fork::prefix_proof(&records, a, b).map(|(_, p)| p)
+    });
+    match checked {
+        Ok(g) => {
+            if g != Growth::Unchanged {
+                monitor::write_state(state, &note).map_err(|e| VerifyError::CouldNotRead {
+                    what: state.display().to_string(),
+                    detail: e.to_string(),
+                })?;
+            }
+            Ok((Some(old.checkpoint.size), g == Growth::Unchanged))
+        }
+        Err(ExtendError::Fork(f)) => {
+            let larger = (new.size > old.checkpoint.size).then_some(records.as_path());
+            let ev = tranche_audit::fork::evidence(
+                &old.note,
+                &note,
+                &old.checkpoint,
+                &new,
+                larger,
+                &f.detail,
+            );
+            let path = evidence_path(state);
+            let written = ev.write(&path).is_ok();
+            Err(VerifyError::Invalid(Failure {
+                detail: format!(
+                    "{} (the earlier checkpoint is kept in {}, unchanged{})",
+                    f.detail,
+                    state.display(),
+                    if written {
+                        format!(
+                            "; evidence written to {}: check it with tranche-verify fork {} --vkey KEY",
+                            path.display(),
+                            path.display()
+                        )
+                    } else {
+                        String::new()
+                    }
+                ),
+                ..f
+            }))
+        }
+        Err(ExtendError::Proof(e)) => Err(VerifyError::CouldNotRead {
+            what: records.display().to_string(),
+            detail: e.to_string(),
+        }),
+    }
 }
 
 #[derive(Debug, Args)]
@@ -149,6 +338,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match &cli.command {
         Some(Command::Receipt(args)) => receipt_main(args),
+        Some(Command::Fork(args)) => fork_main(args),
         None if cli.url.is_some() => remote_main(&cli),
         None => dir_main(&cli),
     }
@@ -178,6 +368,25 @@ fn dir_main(cli: &Cli) -> ExitCode {
         Err(e) => return report_error(output, &e),
     };
     let key_given = trusted.is_some();
+    if !cli.witnesses.is_empty() {
+        let note = match std::fs::read_to_string(dir.join("checkpoint")) {
+            Ok(n) => n,
+            Err(e) => {
+                return report_error(
+                    output,
+                    &VerifyError::CouldNotRead {
+                        what: dir.join("checkpoint").display().to_string(),
+                        detail: e.to_string(),
+                    },
+                )
+            }
+        };
+        match check_witnesses(cli, &note) {
+            Ok(()) => {}
+            Err(VerifyError::Invalid(f)) => return report_failure(output, &f),
+            Err(e) => return report_error(output, &e),
+        }
+    }
 
     let bar = progress_bar(
         output,
@@ -199,6 +408,17 @@ fn dir_main(cli: &Cli) -> ExitCode {
     bar.finish_and_clear();
     let elapsed = started.elapsed();
 
+    let result = result.and_then(|summary| {
+        let Some(state) = cli.state.as_deref() else {
+            return Ok(summary);
+        };
+        let trusted = match cli.vkey.as_deref() {
+            Some(v) => verify::read_vkey(v)?,
+            None => verify::read_vkey(&dir.join("ledger.vkey").display().to_string())?,
+        };
+        check_state_dir(state, &trusted, dir)?;
+        Ok(summary)
+    });
     match result {
         Ok(summary) => {
             if output.json {
@@ -241,10 +461,13 @@ fn remote_main(cli: &Cli) -> ExitCode {
         "verifying [{bar:40}] {pos}/{len} records {binary_bytes_per_sec} {msg}",
     );
     let mut on_progress = |p: Progress| bar.set_position(p.records);
+    let witness_check = |note: &str| check_witnesses(cli, note);
     let result = remote::verify_server(remote::Options {
         url,
         token: cli.token.as_deref(),
         trusted: &trusted,
+        cosigned: !cli.witnesses.is_empty(),
+        check_checkpoint: &witness_check,
         state: cli.state.as_deref(),
         reference_decoder: cli.reference_decoder,
         on_checkpoint: &mut |size| bar.set_length(size),
@@ -585,12 +808,16 @@ mod tests {
         ])
         .expect("the URL form");
         assert!(url.dir.is_none() && url.state.is_some());
-        // Refused: neither form, both, a URL without a key, --state without a URL.
+        // A state file works with an export directory too.
+        let dir = super::Cli::try_parse_from(["tranche-verify", "d", "--state", "s"])
+            .expect("an export with a state file");
+        assert!(dir.state.is_some());
+        // Refused: neither form, both, a URL without a key, a quorum without witnesses.
         for args in [
             &["tranche-verify"][..],
             &["tranche-verify", "d", "--url", "http://h", "--vkey", "k"],
             &["tranche-verify", "--url", "http://h"],
-            &["tranche-verify", "d", "--state", "s"],
+            &["tranche-verify", "d", "--quorum", "1"],
             &["tranche-verify", "receipt", "r"],
         ] {
             assert!(super::Cli::try_parse_from(args).is_err(), "{args:?}");

@@ -35,6 +35,10 @@ pub struct Options<'a> {
     pub url: &'a str,
     pub token: Option<&'a str>,
     pub trusted: &'a NoteVerifier,
+    /// Verify the server's witness-cosigned checkpoint instead of its latest one.
+    pub cosigned: bool,
+    /// A further check of the checkpoint note (the witness policy).
+    pub check_checkpoint: &'a dyn Fn(&str) -> Result<(), VerifyError>,
     /// The file that keeps the last verified checkpoint between runs.
     pub state: Option<&'a Path>,
     pub reference_decoder: bool,
@@ -70,7 +74,8 @@ pub struct Verified {
 /// keeps the new checkpoint in the state file.
 pub fn verify_server(opts: Options<'_>) -> Result<Verified, VerifyError> {
     let client = Client::new(opts.url, opts.token)?;
-    let note = client.checkpoint()?;
+    let note = client.checkpoint(opts.cosigned)?;
+    (opts.check_checkpoint)(&note)?;
     let mut verifier = Verifier::new(opts.trusted, &note).map_err(VerifyError::Invalid)?;
     verifier.use_reference_decoder(opts.reference_decoder);
     let checkpoint = verifier.checkpoint().clone();
@@ -90,9 +95,30 @@ pub fn verify_server(opts: Options<'_>) -> Result<Verified, VerifyError> {
                 Ok(growth) => Some(growth),
                 Err(ExtendError::Fork(f)) => {
                     let kept = opts.state.map(|p| p.display().to_string());
+                    let mut evidence = String::new();
+                    if let Some(state) = opts.state {
+                        let ev = tranche_audit::fork::evidence(
+                            &old.note,
+                            &note,
+                            &old.checkpoint,
+                            &checkpoint,
+                            None,
+                            &f.detail,
+                        );
+                        let mut name = state.file_name().unwrap_or_default().to_os_string();
+                        name.push(".fork.json");
+                        let path = state.with_file_name(name);
+                        if ev.write(&path).is_ok() {
+                            evidence = format!(
+                                "; evidence written to {}: check it with tranche-verify fork {} --vkey KEY",
+                                path.display(),
+                                path.display()
+                            );
+                        }
+                    }
                     return Err(VerifyError::Invalid(Failure {
                         detail: format!(
-                            "{} (the earlier checkpoint is kept in {}, which is left unchanged)",
+                            "{} (the earlier checkpoint is kept in {}, which is left unchanged{evidence})",
                             f.detail,
                             kept.unwrap_or_default()
                         ),
@@ -250,8 +276,13 @@ impl Client {
     }
 
     /// The latest signed checkpoint note, exactly as signed.
-    fn checkpoint(&self) -> Result<String, VerifyError> {
-        let (what, mut response) = self.get("/v1/checkpoint")?;
+    fn checkpoint(&self, cosigned: bool) -> Result<String, VerifyError> {
+        let path = if cosigned {
+            "/v1/checkpoint/cosigned"
+        } else {
+            "/v1/checkpoint"
+        };
+        let (what, mut response) = self.get(path)?;
         let bytes = response
             .body_mut()
             .with_config()

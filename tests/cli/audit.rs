@@ -1,0 +1,278 @@
+//! The auditor's tools against the real binaries: a witness cosigning a running ledger's
+//! checkpoints and the verifier's quorum policy; and a verifier that keeps a state file and
+//! catches a rollback, a split view and a rewritten history, writing fork evidence that
+//! `tranche-verify fork` proves with the ledger's key alone.
+
+use std::io::BufRead;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use super::{tranche, tranche_verify, Cli};
+
+fn run(data: &Path, key: Option<&Path>, args: &[&str], stdin: Option<&str>) -> Output {
+    use std::io::Write;
+    let mut cmd = Command::new(tranche());
+    cmd.env("TRANCHE_DATA_DIR", data)
+        .env_remove("DATABASE_URL")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if let Some(k) = key {
+        cmd.env("TRANCHE_KEY", k);
+    }
+    let mut child = cmd.args(args).spawn().expect("tranche starts");
+    if let Some(input) = stdin {
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input.as_bytes())
+            .expect("write");
+    }
+    drop(child.stdin.take());
+    let out = child.wait_with_output().expect("runs");
+    assert!(
+        out.status.success(),
+        "tranche {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn post(data: &Path, key: Option<&Path>, memo: &str, amount: &str) {
+    let body = format!(
+        r#"{{"memo":"{memo}","postings":[{{"account":"bank:op","currency":"USD","side":"debit","amount":"{amount}"}},{{"account":"fund:x","currency":"USD","side":"credit","amount":"{amount}"}}]}}"#
+    );
+    run(data, key, &["post", "-"], Some(&body));
+}
+
+fn ledger(data: &Path, key: Option<&Path>) {
+    run(
+        data,
+        key,
+        &["init", "--origin", "audit.example/ledger"],
+        None,
+    );
+    run(
+        data,
+        key,
+        &["account", "open", "bank:op", "--type", "asset"],
+        None,
+    );
+    run(
+        data,
+        key,
+        &["account", "open", "fund:x", "--type", "equity"],
+        None,
+    );
+}
+
+fn verify(args: &[&str]) -> (i32, String) {
+    let out = Command::new(tranche_verify())
+        .args(args)
+        .output()
+        .expect("runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+fn export(data: &Path, key: Option<&Path>, dir: &Path, extra: &[&str]) {
+    let d = dir.display().to_string();
+    run(
+        data,
+        key,
+        &[&["export", d.as_str()][..], extra].concat(),
+        None,
+    );
+}
+
+#[test]
+fn the_verifier_keeps_state_and_proves_rollbacks_split_views_and_rewrites() {
+    let cli = Cli::new();
+    let root = cli.data.path();
+    let a = root.join("a");
+    ledger(&a, None);
+    post(&a, None, "one", "1.00");
+    let vkey = std::fs::read_to_string(a.join("ledger.vkey"))
+        .expect("vkey")
+        .trim()
+        .to_string();
+    let key = a.join("ledger.key");
+    let state = root.join("auditor.state");
+    let st = state.display().to_string();
+    let e1 = root.join("e1");
+    export(&a, None, &e1, &[]);
+    post(&a, None, "two", "2.00");
+    let e2 = root.join("e2");
+    export(&a, None, &e2, &[]);
+    // First visit keeps the checkpoint; a later export extends it.
+    for e in [&e1, &e2] {
+        let (code, out) = verify(&[&e.display().to_string(), "--vkey", &vkey, "--state", &st]);
+        assert_eq!(code, 0, "{out}");
+    }
+    // Rollback: an older export after a newer one was seen.
+    let (code, out) = verify(&[&e1.display().to_string(), "--vkey", &vkey, "--state", &st]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("fork"), "{out}");
+
+    // Another journal under the same key (a dishonest operator): same size, another root.
+    let b = root.join("b");
+    ledger(&b, Some(&key));
+    post(&b, Some(&key), "other", "9.00");
+    post(&b, Some(&key), "other", "8.00");
+    let f = root.join("f");
+    export(&b, Some(&key), &f, &[]);
+    let (code, out) = verify(&[&f.display().to_string(), "--vkey", &vkey, "--state", &st]);
+    assert_eq!(code, 1, "{out}");
+    let evidence = root.join("auditor.state.fork.json");
+    assert!(evidence.exists(), "{out}");
+    let (code, out) = verify(&["fork", &evidence.display().to_string(), "--vkey", &vkey]);
+    assert_eq!(code, 0, "the split view is proven: {out}");
+    assert!(out.starts_with("PROVEN"), "{out}");
+    std::fs::remove_file(&evidence).expect("remove");
+
+    // A rewritten history that grew: the prefix of the new tree is not the tree seen.
+    post(&b, Some(&key), "more", "7.00");
+    let g = root.join("g");
+    export(&b, Some(&key), &g, &[]);
+    let (code, out) = verify(&[&g.display().to_string(), "--vkey", &vkey, "--state", &st]);
+    assert_eq!(code, 1, "{out}");
+    let (code, out) = verify(&["fork", &evidence.display().to_string(), "--vkey", &vkey]);
+    assert_eq!(code, 0, "the rewrite is proven: {out}");
+    // Evidence checked with another ledger's key proves nothing.
+    let c = root.join("c");
+    ledger(&c, None);
+    let other = std::fs::read_to_string(c.join("ledger.vkey")).expect("vkey");
+    let (code, out) = verify(&[
+        "fork",
+        &evidence.display().to_string(),
+        "--vkey",
+        other.trim(),
+    ]);
+    assert_eq!(code, 1, "{out}");
+}
+
+#[test]
+fn a_witness_cosigns_a_running_ledger_and_the_verifier_requires_its_quorum() {
+    let cli = Cli::new();
+    let root = cli.data.path();
+    let data = root.join("data");
+    ledger(&data, None);
+    let vkey = std::fs::read_to_string(data.join("ledger.vkey"))
+        .expect("vkey")
+        .trim()
+        .to_string();
+    // The witness, with its own key and state.
+    let mut witness = Command::new(tranche())
+        .args([
+            "witness",
+            "--listen",
+            "127.0.0.1:0",
+            "--key",
+            &root.join("w.key").display().to_string(),
+            "--name",
+            "witness.example/w1",
+            "--state",
+            &root.join("w.state").display().to_string(),
+            "--log",
+            &vkey,
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("witness starts");
+    let mut lines = std::io::BufReader::new(witness.stdout.take().expect("stdout")).lines();
+    let mut wurl = String::new();
+    let mut wkey = String::new();
+    for line in lines.by_ref() {
+        let line = line.expect("line");
+        if let Some(rest) = line.strip_prefix("tranche witness listening on ") {
+            wurl = rest.trim().to_string();
+        }
+        if let Some(rest) = line
+            .trim()
+            .strip_prefix("witness key (give it to verifiers): ")
+        {
+            wkey = rest.trim().to_string();
+            break;
+        }
+    }
+    assert!(
+        wurl.starts_with("http://") && !wkey.is_empty(),
+        "{wurl} {wkey}"
+    );
+    // The ledger server, collecting the witness's cosignatures.
+    let mut server = Command::new(tranche())
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--witness",
+            &format!("{wurl}={wkey}"),
+        ])
+        .env("TRANCHE_DATA_DIR", &data)
+        .env_remove("DATABASE_URL")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("server starts");
+    post(&data, None, "paid", "3.00");
+    // Wait for the cosignature of the latest checkpoint, then export it.
+    let e = root.join("e");
+    let mut ok = false;
+    for _ in 0..100 {
+        std::thread::sleep(Duration::from_millis(100));
+        let out = Command::new(tranche())
+            .args(["export", &e.display().to_string(), "--cosigned"])
+            .env("TRANCHE_DATA_DIR", &data)
+            .env_remove("DATABASE_URL")
+            .output()
+            .expect("runs");
+        if out.status.success()
+            && std::fs::read_to_string(e.join("checkpoint"))
+                .is_ok_and(|c| c.contains("witness.example/w1"))
+        {
+            ok = true;
+            break;
+        }
+    }
+    let _ = server.kill();
+    let _ = witness.kill();
+    let _ = server.wait();
+    let _ = witness.wait();
+    assert!(ok, "no cosigned checkpoint was exported");
+    let dir = e.display().to_string();
+    let (code, out) = verify(&[&dir, "--vkey", &vkey, "--witness", &wkey]);
+    assert_eq!(code, 0, "{out}");
+    // A witness the checkpoint lacks: the quorum is not met.
+    let stranger = tranche_audit::witness::Cosigner::from_seed("witness.example/w2", [9; 32])
+        .expect("key")
+        .verifier()
+        .to_vkey();
+    let (code, out) = verify(&[
+        &dir,
+        "--vkey",
+        &vkey,
+        "--witness",
+        &wkey,
+        "--witness",
+        &stranger,
+    ]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("witness_quorum"), "{out}");
+    let (code, out) = verify(&[
+        &dir,
+        "--vkey",
+        &vkey,
+        "--witness",
+        &wkey,
+        "--witness",
+        &stranger,
+        "--quorum",
+        "1",
+    ]);
+    assert_eq!(code, 0, "{out}");
+}
