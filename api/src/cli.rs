@@ -139,6 +139,9 @@ pub enum Cmd {
     /// consistent with the last it cosigned (C2SP tlog-witness), so no one can be shown a
     /// forked history it has not seen.
     Witness(crate::witness::WitnessArgs),
+    /// The ledger's checkpoint key.
+    #[command(subcommand)]
+    Key(KeyCmd),
     /// Payment batches: settings, create, submit, approve, reject, cancel, bank file, send.
     #[command(subcommand)]
     Batch(crate::payments_cli::BatchCmd),
@@ -200,6 +203,15 @@ pub enum AccountCmd {
     Close { name: String },
     /// List accounts.
     List,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCmd {
+    /// Replace the checkpoint key: the retiring key signs the hand-over to a new key in a
+    /// `ledger.rotate` journal record, the old key file is kept as ledger.retired-<seq>, and
+    /// ledger.vkey is rewritten. Stop the server first and start it again after. Verifiers
+    /// given the original key follow the hand-over.
+    Rotate,
 }
 
 #[derive(Debug, Subcommand)]
@@ -360,6 +372,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Cmd::Serve { listen, witnesses } => serve(g, &listen, &witnesses).await,
         Cmd::Users(cmd) => users(g, cmd).await,
         Cmd::Witness(args) => crate::witness::run(args).await,
+        Cmd::Key(KeyCmd::Rotate) => {
+            let ledger = open(g).await?;
+            let old = ledger.verifier().to_vkey();
+            let (vkey, seq) = ledger
+                .rotate_key(&config(g, None))
+                .await
+                .context("Failed to rotate the checkpoint key")?;
+            println!("the checkpoint key was rotated at seq {seq}");
+            println!("  retired: {old}");
+            println!("  new:     {vkey}");
+            println!("publish the new key; verifiers given the old one follow the hand-over");
+            Ok(ExitCode::SUCCESS)
+        }
         Cmd::Batch(cmd) => crate::payments_cli::batch(g, cmd).await,
         Cmd::Bank(cmd) => crate::payments_cli::bank(g, cmd).await,
         Cmd::Payment(cmd) => crate::payments_cli::payment(g, cmd).await,

@@ -26,6 +26,8 @@ pub const ZERO_HASH: Hash = [0u8; 32];
 pub mod kind {
     /// The ledger's checkpoint key: the first record names the origin and verifier key.
     pub const LEDGER_KEY: &str = "ledger.key";
+    /// The ledger's checkpoint key replaced by a new one, signed by the old one.
+    pub const LEDGER_ROTATE: &str = "ledger.rotate";
     pub const ACCOUNT_OPEN: &str = "account.open";
     pub const ACCOUNT_CLOSE: &str = "account.close";
     pub const TRANSACTION: &str = "transaction";
@@ -56,6 +58,7 @@ pub mod kind {
     pub const BANK_STATUS: &str = "bank.status";
     pub const ALL: &[&str] = &[
         LEDGER_KEY,
+        LEDGER_ROTATE,
         ACCOUNT_OPEN,
         ACCOUNT_CLOSE,
         TRANSACTION,
@@ -259,6 +262,22 @@ impl EncodedRecord {
 pub struct LedgerKeyBody {
     pub origin: String,
     pub vkey: String,
+}
+
+/// Body of `ledger.rotate`: from this record on, checkpoints are signed by `vkey` (same origin,
+/// a new key). `signature` is base64 of the retiring key's Ed25519 signature over
+/// [`rotation_message`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LedgerRotateBody {
+    pub origin: String,
+    pub vkey: String,
+    pub signature: String,
+}
+
+/// What the retiring key signs to hand over to the new one.
+pub fn rotation_message(origin: &str, vkey: &str) -> Vec<u8> {
+    format!("tranche/key-rotation/v1\n{origin}\n{vkey}\n").into_bytes()
 }
 
 /// Body of `account.open`.

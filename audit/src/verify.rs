@@ -43,8 +43,8 @@ use crate::posting::{check_balanced, Posting, Side, MAX_POSTINGS};
 use crate::programme::EntitlementBody;
 use crate::record::{
     body_from_value, canonical_bytes, format_time, kind, parse_time, AccountCloseBody,
-    AccountOpenBody, LedgerKeyBody, PostingBody, Record, RecordError, TransactionBody,
-    MAX_RECORD_BYTES, ZERO_HASH,
+    AccountOpenBody, LedgerKeyBody, LedgerRotateBody, PostingBody, Record, RecordError,
+    TransactionBody, MAX_RECORD_BYTES, ZERO_HASH,
 };
 
 mod disburse;
@@ -72,6 +72,10 @@ const PROGRESS_EVERY_RECORDS: u64 = 1 << 14;
 /// so do the stateless checks of the programme bodies (`invalid_id`, `key_id_mismatch`,
 /// `budget_does_not_add_up`, …; see `crate::programme`).
 pub mod rule {
+    /// A `ledger.rotate` record that is not a valid hand-over signed by the key in force.
+    pub const BAD_ROTATION: &str = "bad_rotation";
+    /// A checkpoint signed by a key the journal rotated away from.
+    pub const RETIRED_KEY: &str = "retired_key";
     /// A line is longer than `record::MAX_RECORD_BYTES`.
     pub const RECORD_TOO_LARGE: &str = "record_too_large";
     /// A line is not JSON, or not a record (missing or mistyped field).
@@ -231,6 +235,10 @@ pub struct Summary {
     pub origin: String,
     /// The checkpoint key every check was made against, in vkey form.
     pub vkey: String,
+    /// Keys the journal used: the trusted one and each it was rotated to.
+    pub ledger_keys: u64,
+    /// The key in force at the end (the trusted one when never rotated).
+    pub current_vkey: String,
     pub tree_size: u64,
     pub root: Hash,
     pub records: u64,
@@ -271,6 +279,8 @@ impl Summary {
         serde_json::json!({
             "origin": self.origin,
             "vkey": self.vkey,
+            "ledger_keys": self.ledger_keys,
+            "current_vkey": self.current_vkey,
             "tree_size": self.tree_size,
             "root": base64::engine::general_purpose::STANDARD.encode(self.root),
             "records": self.records,
@@ -484,6 +494,8 @@ enum Body<'a> {
         account_type: AccountType,
         description: Option<Cow<'a, str>>,
     },
+    /// The checkpoint key handed over to a new key.
+    Rotate(LedgerRotateBody),
     AccountClose {
         name: Cow<'a, str>,
     },
@@ -552,6 +564,10 @@ fn reference_view(line: &[u8]) -> Result<View<'static>, (&'static str, String)> 
                 origin: Cow::Owned(b.origin),
                 vkey: Cow::Owned(b.vkey),
             },
+            Err(e) => Body::Invalid(e),
+        },
+        kind::LEDGER_ROTATE => match body_from_value::<LedgerRotateBody>(&record.body) {
+            Ok(b) => Body::Rotate(b),
             Err(e) => Body::Invalid(e),
         },
         kind::ACCOUNT_OPEN => match body_from_value::<AccountOpenBody>(&record.body) {
@@ -666,6 +682,15 @@ struct CheckedPosting {
 pub struct Verifier {
     vkey: String,
     checkpoint: Checkpoint,
+    /// The key checkpoints are signed with at this point of the journal: the trusted key, then
+    /// each key a `ledger.rotate` record hands over to.
+    current_key: NoteVerifier,
+    /// The checkpoint note, when it was not signed by the trusted key: it must then be signed
+    /// by the key in force at the end of the journal (after rotations).
+    deferred_note: Option<String>,
+    /// Seq of the last `ledger.rotate` record.
+    rotated_at: Option<u64>,
+    rotations: u64,
     reference_decoder: bool,
     next_seq: u64,
     prev_leaf: Hash,
@@ -716,10 +741,37 @@ impl Verifier {
     /// checkpoint comes first so that a forged one is refused before any record is read, and so
     /// that a line beyond its tree size is refused as soon as it is seen.
     pub fn new(trusted: &NoteVerifier, checkpoint_note: &str) -> Result<Verifier, Failure> {
-        let checkpoint = open_trusted_checkpoint(checkpoint_note, trusted)?;
+        // A checkpoint signed by another key of the same origin may be signed by a key the
+        // journal rotated to: its signature is then checked at the end, with that key.
+        let (checkpoint, deferred_note) = match open_checkpoint(checkpoint_note, trusted) {
+            Err(NoteError::NotSignedBy { .. }) => {
+                let unverified = crate::note::SignedNote::parse(checkpoint_note)
+                    .ok()
+                    .and_then(|n| Checkpoint::parse(&n.text).ok())
+                    .filter(|c| c.origin == trusted.name());
+                match unverified {
+                    Some(c) => (c, Some(checkpoint_note.to_string())),
+                    None => {
+                        return Err(open_trusted_checkpoint(checkpoint_note, trusted)
+                            .err()
+                            .unwrap_or_else(|| {
+                                Failure::global(
+                                    rule::BAD_CHECKPOINT_SIGNATURE,
+                                    "the checkpoint is not signed by the trusted key",
+                                )
+                            }))
+                    }
+                }
+            }
+            _ => (open_trusted_checkpoint(checkpoint_note, trusted)?, None),
+        };
         Ok(Verifier {
             vkey: trusted.to_vkey(),
             checkpoint,
+            current_key: trusted.clone(),
+            deferred_note,
+            rotated_at: None,
+            rotations: 0,
             reference_decoder: false,
             next_seq: 0,
             prev_leaf: ZERO_HASH,
@@ -900,6 +952,7 @@ impl Verifier {
             )),
             Body::Invalid(e) => Err(Failure::invalid(seq, e)),
             Body::LedgerKey { origin, vkey } => self.check_ledger_key(origin, vkey),
+            Body::Rotate(b) => self.rotate(seq, b),
             Body::AccountOpen {
                 name, account_type, ..
             } => self.open_account(seq, name, *account_type),
@@ -932,6 +985,16 @@ impl Verifier {
     }
 
     fn check_ledger_key(&mut self, origin: &str, vkey: &str) -> Result<(), Failure> {
+        if vkey != self.vkey && self.deferred_note.is_some() {
+            // Another ledger altogether: neither its genesis nor its checkpoint is this key's.
+            return Err(Failure::global(
+                rule::BAD_CHECKPOINT_SIGNATURE,
+                format!(
+                    "the checkpoint is not signed by the trusted key {}, and the journal begins                      with another key ({vkey}): this is not the trusted ledger's export",
+                    self.vkey
+                ),
+            ));
+        }
         if vkey != self.vkey {
             return Err(Failure::at(
                 0,
@@ -953,6 +1016,66 @@ impl Verifier {
                 ),
             ));
         }
+        Ok(())
+    }
+
+    /// A `ledger.rotate` record: the key in force signs the hand-over to the new key, of the
+    /// same origin; checkpoints from here on are signed by the new key.
+    fn rotate(&mut self, seq: u64, b: &LedgerRotateBody) -> Result<(), Failure> {
+        if b.origin != self.checkpoint.origin {
+            return Err(Failure::at(
+                seq,
+                rule::ORIGIN_MISMATCH,
+                format!("body.origin: the rotation is for origin {:?}", b.origin),
+            ));
+        }
+        let new = NoteVerifier::parse(&b.vkey)
+            .map_err(|e| Failure::at(seq, rule::BAD_ROTATION, format!("body.vkey: {e}")))?;
+        if new.name() != b.origin {
+            return Err(Failure::at(
+                seq,
+                rule::BAD_ROTATION,
+                "body.vkey: the new key is named for another origin",
+            ));
+        }
+        if new.to_vkey() == self.current_key.to_vkey() {
+            return Err(Failure::at(
+                seq,
+                rule::BAD_ROTATION,
+                "body.vkey: the new key is the key in force",
+            ));
+        }
+        use base64::Engine;
+        let sig = base64::engine::general_purpose::STANDARD
+            .decode(&b.signature)
+            .ok()
+            .and_then(|v| <[u8; 64]>::try_from(v).ok())
+            .ok_or_else(|| {
+                Failure::at(
+                    seq,
+                    rule::BAD_ROTATION,
+                    "body.signature: not a base64 Ed25519 signature",
+                )
+            })?;
+        self.current_key
+            .verifying_key()
+            .verify_strict(
+                &crate::record::rotation_message(&b.origin, &b.vkey),
+                &ed25519_dalek::Signature::from_bytes(&sig),
+            )
+            .map_err(|_| {
+                Failure::at(
+                    seq,
+                    rule::BAD_ROTATION,
+                    format!(
+                        "body.signature: the hand-over is not signed by the key in force ({})",
+                        self.current_key.to_vkey()
+                    ),
+                )
+            })?;
+        self.current_key = new;
+        self.rotated_at = Some(seq);
+        self.rotations += 1;
         Ok(())
     }
 
@@ -1188,8 +1311,35 @@ impl Verifier {
                 Failure::at(size - 1, rule::ROOT_MISMATCH, detail)
             });
         }
+        match (&self.deferred_note, self.rotated_at) {
+            (Some(note), _) => {
+                if open_checkpoint(note, &self.current_key).is_err() {
+                    return Err(Failure::global(
+                        rule::BAD_CHECKPOINT_SIGNATURE,
+                        format!(
+                            "the checkpoint is signed neither by the trusted key {} nor by the                              key in force at the end of the journal ({}, after {} rotation(s))",
+                            self.vkey,
+                            self.current_key.to_vkey(),
+                            self.rotations
+                        ),
+                    ));
+                }
+            }
+            (None, Some(at)) => {
+                return Err(Failure::global(
+                    rule::RETIRED_KEY,
+                    format!(
+                        "the checkpoint is signed by the trusted key, which the journal retired at                          seq {at}: checkpoints after it must be signed by {}",
+                        self.current_key.to_vkey()
+                    ),
+                ));
+            }
+            (None, None) => {}
+        }
         Ok(Summary {
             origin: self.checkpoint.origin.clone(),
+            ledger_keys: self.rotations + 1,
+            current_vkey: self.current_key.to_vkey(),
             vkey: self.vkey,
             tree_size: size,
             root,
@@ -1274,5 +1424,7 @@ fn canonical_minor(text: &str, currency: Currency) -> Option<i64> {
 mod disburse_tests;
 #[cfg(test)]
 mod programme_tests;
+#[cfg(test)]
+mod rotation_tests;
 #[cfg(test)]
 mod tests;

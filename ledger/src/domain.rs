@@ -38,6 +38,8 @@ pub enum Command {
         origin: String,
         vkey: String,
     },
+    /// The checkpoint key handed over to a new one, signed by the retiring key.
+    RotateKey(tranche_audit::record::LedgerRotateBody),
     OpenAccount {
         name: AccountName,
         account_type: AccountType,
@@ -289,6 +291,7 @@ impl Command {
     fn kind(&self) -> &'static str {
         match self {
             Command::LedgerKey { .. } => kind::LEDGER_KEY,
+            Command::RotateKey(_) => kind::LEDGER_ROTATE,
             Command::OpenAccount { .. } => kind::ACCOUNT_OPEN,
             Command::CloseAccount { .. } => kind::ACCOUNT_CLOSE,
             Command::Transaction(_) => kind::TRANSACTION,
@@ -326,6 +329,7 @@ impl Command {
                 origin: origin.clone(),
                 vkey: vkey.clone(),
             }),
+            Command::RotateKey(b) => serde_json::to_value(b),
             Command::OpenAccount {
                 name,
                 account_type,
@@ -382,6 +386,9 @@ impl Command {
                     origin: b.origin,
                     vkey: b.vkey,
                 }
+            }
+            kind::LEDGER_ROTATE => {
+                Command::RotateKey(tranche_audit::record::body_from_value(body)?)
             }
             kind::ACCOUNT_OPEN => {
                 let b: AccountOpenBody = tranche_audit::record::body_from_value(body)?;
@@ -501,7 +508,7 @@ impl Command {
     /// Accounts this command reads, so the store can load just those.
     pub fn accounts(&self) -> Vec<&AccountName> {
         match self {
-            Command::LedgerKey { .. } => vec![],
+            Command::LedgerKey { .. } | Command::RotateKey(_) => vec![],
             Command::OpenAccount { name, .. } | Command::CloseAccount { name } => vec![name],
             Command::Transaction(t) => t.postings.iter().map(|p| &p.account).collect(),
             Command::Entitlement(e) => {
@@ -729,6 +736,16 @@ pub fn apply(
     effects: &mut Effects,
 ) -> Result<(), PlanError> {
     match command {
+        Command::RotateKey(_) => {
+            if seq == 0 {
+                return Err(Invalid::new(
+                    "kind",
+                    "rotation_first",
+                    "the first record is the ledger key, never a rotation",
+                )
+                .into());
+            }
+        }
         Command::LedgerKey { .. } => {
             if seq != 0 {
                 return Err(Invalid::new(

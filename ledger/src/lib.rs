@@ -178,6 +178,24 @@ impl Ledger {
                 }
             }
             Some(stored) => {
+                // After a rotation, the key in force is the last one handed over to.
+                if let Some(rotation) = self.store.last_of_kind(kind::LEDGER_ROTATE).await? {
+                    let record = Record::decode(&rotation.bytes).map_err(|e| {
+                        LedgerError::Mismatch(format!("seq {} is unreadable: {e}", rotation.seq))
+                    })?;
+                    let b: tranche_audit::record::LedgerRotateBody =
+                        serde_json::from_value(record.body).map_err(|e| {
+                            LedgerError::Mismatch(format!("seq {}: {e}", rotation.seq))
+                        })?;
+                    return if b.vkey == vkey {
+                        Ok(())
+                    } else {
+                        Err(LedgerError::Mismatch(format!(
+                            "the journal's checkpoint key was rotated to {} at seq {}, but the configured key is {vkey}",
+                            b.vkey, rotation.seq
+                        )))
+                    };
+                }
                 let record = Record::decode(&stored.bytes)
                     .map_err(|e| LedgerError::Mismatch(format!("record 0 is unreadable: {e}")))?;
                 let body: Option<LedgerKeyBody> = (record.kind == kind::LEDGER_KEY)
@@ -228,6 +246,51 @@ impl Ledger {
             signer: &self.signer,
         };
         self.store.append(commands, &ctx).await
+    }
+
+    /// Rotates the checkpoint key: a new key of the same origin is made, the retiring key signs
+    /// the hand-over in a `ledger.rotate` record (whose checkpoint the new key signs), the old
+    /// key file is kept as `<key>.retired-<seq>` and the new one takes its place. Run it with
+    /// the server stopped; every process must then be started again with the new key file.
+    pub async fn rotate_key(&self, config: &Config) -> Result<(String, u64), LedgerError> {
+        use base64::Engine as _;
+        let new = keys::generate(self.origin())?;
+        let vkey = new.verifier().to_vkey();
+        let message = tranche_audit::record::rotation_message(self.origin(), &vkey);
+        let signature = base64::engine::general_purpose::STANDARD
+            .encode(self.signer.sign_raw(&message).to_bytes());
+        let command = Command::RotateKey(tranche_audit::record::LedgerRotateBody {
+            origin: self.origin().to_string(),
+            vkey: vkey.clone(),
+            signature,
+        });
+        let path = config.key_path();
+        // The new key is on disk before the journal names it, so a crash leaves it recoverable.
+        let staged = path.with_extension("next");
+        let _ = std::fs::remove_file(&staged);
+        keys::write_private(&staged, &new.to_private_text()).map_err(|source| {
+            LedgerError::DataDir {
+                path: staged.display().to_string(),
+                source,
+            }
+        })?;
+        let ctx = domain::Context {
+            actor: "ledger",
+            now: Utc::now(),
+            origin: self.origin(),
+            signer: &new,
+        };
+        let appended = self.store.append(&[command], &ctx).await?;
+        let retired = path.with_extension(format!("retired-{}", appended.first_seq));
+        let io = |p: &Path| {
+            let p = p.display().to_string();
+            move |source| LedgerError::DataDir { path: p, source }
+        };
+        std::fs::rename(&path, &retired).map_err(io(&path))?;
+        std::fs::rename(&staged, &path).map_err(io(&path))?;
+        std::fs::write(config.data_dir.join("ledger.vkey"), format!("{vkey}\n"))
+            .map_err(io(&config.data_dir))?;
+        Ok((vkey, appended.first_seq))
     }
 
     /// Writes the verifier key file next to an export or for publication.

@@ -216,9 +216,44 @@ pub async fn check(
 ) -> Result<CheckReport, StoreError> {
     let mut report = CheckReport::default();
     let checkpoints = store.checkpoints().await?;
+    // The key in force for each checkpoint: the genesis key, then each key a rotation handed
+    // over to (a rotation at seq r is first signed by the new key at a size above r).
+    let mut history: Vec<(u64, NoteVerifier)> = Vec::new();
+    if let Some(genesis) = store.records(0, 1).await?.first() {
+        if let Ok(r) = Record::decode(&genesis.bytes) {
+            if let Some(v) = r
+                .body
+                .get("vkey")
+                .and_then(|v| v.as_str())
+                .and_then(|v| NoteVerifier::parse(v).ok())
+            {
+                history.push((0, v));
+            }
+        }
+    }
+    for stored in store
+        .all_of_kind(tranche_audit::record::kind::LEDGER_ROTATE)
+        .await?
+    {
+        if let Ok(r) = Record::decode(&stored.bytes) {
+            if let Some(v) = r
+                .body
+                .get("vkey")
+                .and_then(|v| v.as_str())
+                .and_then(|v| NoteVerifier::parse(v).ok())
+            {
+                history.push((stored.seq + 1, v));
+            }
+        }
+    }
     let mut expected = Vec::with_capacity(checkpoints.len());
     for cp in &checkpoints {
-        match open_checkpoint(&cp.note, verifier) {
+        let key = history
+            .iter()
+            .rev()
+            .find(|(from, _)| cp.size >= *from)
+            .map_or(verifier, |(_, v)| v);
+        match open_checkpoint(&cp.note, key) {
             Ok(v) if v.checkpoint.size == cp.size && v.checkpoint.root == cp.root => {
                 expected.push((cp.size, cp.root))
             }

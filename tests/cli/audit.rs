@@ -276,3 +276,50 @@ fn a_witness_cosigns_a_running_ledger_and_the_verifier_requires_its_quorum() {
     ]);
     assert_eq!(code, 0, "{out}");
 }
+
+#[test]
+fn a_rotated_checkpoint_key_is_followed_from_the_original_key() {
+    let cli = Cli::new();
+    let data = cli.data.path().join("data");
+    ledger(&data, None);
+    post(&data, None, "before", "1.00");
+    let original = std::fs::read_to_string(data.join("ledger.vkey"))
+        .expect("vkey")
+        .trim()
+        .to_string();
+    let out = run(&data, None, &["key", "rotate"], None);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(text.contains("rotated at seq"), "{text}");
+    let new = std::fs::read_to_string(data.join("ledger.vkey"))
+        .expect("vkey")
+        .trim()
+        .to_string();
+    assert_ne!(new, original);
+    post(&data, None, "after", "2.00");
+    let e = cli.data.path().join("e");
+    export(&data, None, &e, &[]);
+    let dir = e.display().to_string();
+    let (code, out) = verify(&[&dir, "--vkey", &original, "--json"]);
+    assert_eq!(code, 0, "{out}");
+    let v: serde_json::Value = serde_json::from_str(out.trim()).expect("json");
+    assert_eq!(v["ledger_keys"], 2, "{v}");
+    assert_eq!(v["current_vkey"], new.as_str());
+    // The journal and its projections still agree, and the ledger reopens with the new key.
+    run(&data, None, &["rebuild", "--check"], None);
+    post(&data, None, "later", "3.00");
+    // A checkpoint signed with the retired key after the hand-over is refused.
+    let retired = std::fs::read_dir(&data)
+        .expect("dir")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| p.display().to_string().contains("retired-"))
+        .expect("the retired key is kept");
+    let text = std::fs::read_to_string(&retired).expect("key");
+    let old = tranche_audit::note::NoteSigner::parse(&text).expect("a key");
+    let note = std::fs::read_to_string(e.join("checkpoint")).expect("checkpoint");
+    let body = &note[..note.find("\n\n").expect("note") + 1];
+    std::fs::write(e.join("checkpoint"), old.sign(body).expect("signs")).expect("write");
+    let (code, out) = verify(&[&dir, "--vkey", &original]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("retired_key"), "{out}");
+}

@@ -392,6 +392,7 @@ fn a_body_with_an_unknown_field_fails_invalid_body_for_every_programme_kind() {
         .filter(|k| {
             ![
                 kind::LEDGER_KEY,
+                kind::LEDGER_ROTATE,
                 kind::ACCOUNT_OPEN,
                 kind::ACCOUNT_CLOSE,
                 kind::TRANSACTION,

@@ -305,6 +305,16 @@ impl Store {
         Ok(Some(cp))
     }
 
+    /// Every record of a rare `kind` (key rotations), in seq order.
+    pub async fn all_of_kind(&self, kind: &str) -> Result<Vec<StoredRecord>> {
+        dispatch!(self, s => s.all_of_kind(kind).await)
+    }
+
+    /// The last record of `kind`.
+    pub async fn last_of_kind(&self, kind: &str) -> Result<Option<StoredRecord>> {
+        dispatch!(self, s => s.last_of_kind(kind).await)
+    }
+
     /// The signed checkpoint at exactly `size`, if one was signed.
     pub async fn checkpoint_at(&self, size: u64) -> Result<Option<SignedCheckpoint>> {
         dispatch!(self, s => s.checkpoint_at(size).await)

@@ -250,6 +250,27 @@ impl PgStore {
         rows.into_iter().map(record_from_row).collect()
     }
 
+    /// Every record of a rare `kind`, in seq order.
+    pub async fn all_of_kind(&self, kind: &str) -> Result<Vec<StoredRecord>> {
+        let rows =
+            sqlx::query("SELECT seq, record, leaf_hash FROM journal WHERE kind = $1 ORDER BY seq")
+                .bind(kind)
+                .fetch_all(&self.pool)
+                .await?;
+        rows.into_iter().map(record_from_row).collect()
+    }
+
+    /// The last record of `kind` (served by the `journal (kind, seq)` index).
+    pub async fn last_of_kind(&self, kind: &str) -> Result<Option<StoredRecord>> {
+        let row = sqlx::query(
+            "SELECT seq, record, leaf_hash FROM journal WHERE kind = $1 ORDER BY seq DESC LIMIT 1",
+        )
+        .bind(kind)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(record_from_row).transpose()
+    }
+
     pub async fn nodes(&self, ids: &[NodeId]) -> Result<HashMap<NodeId, Hash>> {
         let mut conn = self.pool.acquire().await?;
         fetch_nodes(&mut conn, ids).await

@@ -107,6 +107,7 @@ mod tests {
             let listed = super::PROGRAMME_KINDS.contains(&format!("'{k}'"));
             let ledger_only = [
                 kind::LEDGER_KEY,
+                kind::LEDGER_ROTATE,
                 kind::ACCOUNT_OPEN,
                 kind::ACCOUNT_CLOSE,
                 kind::TRANSACTION,
