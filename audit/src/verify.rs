@@ -25,7 +25,7 @@
 //! accept what the generic one accepts, with the same values (a property test checks this).
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
@@ -115,6 +115,14 @@ pub mod rule {
     pub const MEMO_MIXED: &str = "memo_mixed";
     /// A transaction's `reverses` is not an earlier seq.
     pub const REVERSES_NOT_EARLIER: &str = "reverses_not_earlier";
+    /// A reversal names a record that is not a transaction.
+    pub const REVERSES_NOT_A_TRANSACTION: &str = "reverses_not_a_transaction";
+    /// A reversal of a reversal (post the original again instead).
+    pub const REVERSAL_OF_REVERSAL: &str = "reversal_of_reversal";
+    /// A transaction reversed twice.
+    pub const ALREADY_REVERSED: &str = "already_reversed";
+    /// A reversal whose postings are not the original's with every side swapped.
+    pub const NOT_A_MIRROR: &str = "not_a_mirror";
     /// The export holds more records than the checkpoint's tree size.
     pub const BEYOND_CHECKPOINT: &str = "beyond_checkpoint";
     /// The export holds fewer records than the checkpoint's tree size.
@@ -691,6 +699,14 @@ pub struct Verifier {
     /// Seq of the last `ledger.rotate` record.
     rotated_at: Option<u64>,
     rotations: u64,
+    /// Per seq, a keyed 32-bit digest of a transaction's postings with their sides swapped (0
+    /// for other records): a later reversal must hash to it. The key is random per run, so no
+    /// one can make a non-mirror collide on purpose.
+    tx_digests: Vec<u32>,
+    digest_key: std::collections::hash_map::RandomState,
+    /// Seqs reversed, and seqs that are reversals.
+    reversed: HashSet<u64>,
+    reversals: HashSet<u64>,
     reference_decoder: bool,
     next_seq: u64,
     prev_leaf: Hash,
@@ -772,6 +788,10 @@ impl Verifier {
             deferred_note,
             rotated_at: None,
             rotations: 0,
+            tx_digests: Vec::new(),
+            digest_key: std::collections::hash_map::RandomState::new(),
+            reversed: HashSet::new(),
+            reversals: HashSet::new(),
             reference_decoder: false,
             next_seq: 0,
             prev_leaf: ZERO_HASH,
@@ -1155,7 +1175,10 @@ impl Verifier {
     ) -> Result<(), Failure> {
         let mut checked = std::mem::take(&mut self.scratch);
         checked.clear();
-        let result = self.check_transaction_into(seq, postings, reverses, &mut checked);
+        let mut result = self.check_transaction_into(seq, postings, reverses, &mut checked);
+        if result.is_ok() {
+            result = self.check_mirror(seq, postings, &checked, reverses);
+        }
         if result.is_ok() {
             for (p, c) in postings.iter().zip(&checked) {
                 let account = self
@@ -1276,6 +1299,81 @@ impl Verifier {
                 ));
             }
         }
+        Ok(())
+    }
+
+    /// A multiset digest of postings (order does not matter), sides swapped when `flip`.
+    fn postings_digest(
+        &self,
+        postings: &[PostingView<'_>],
+        checked: &[CheckedPosting],
+        flip: bool,
+    ) -> u32 {
+        use std::hash::BuildHasher;
+        let mut sum = 0u64;
+        for (p, c) in postings.iter().zip(checked) {
+            let side = if flip { c.side.opposite() } else { c.side };
+            let h = self.digest_key.hash_one((
+                p.account.as_ref(),
+                c.currency.code(),
+                side.as_str(),
+                c.minor,
+            ));
+            sum = sum.wrapping_add(h);
+        }
+        ((sum >> 32) as u32 ^ sum as u32) | 1
+    }
+
+    /// Keeps this transaction's digest, and checks a reversal against its original: it must
+    /// name an earlier transaction, not itself a reversal, not reversed already, with exactly
+    /// its postings with every side swapped.
+    fn check_mirror(
+        &mut self,
+        seq: u64,
+        postings: &[PostingView<'_>],
+        checked: &[CheckedPosting],
+        reverses: Option<u64>,
+    ) -> Result<(), Failure> {
+        if let Some(r) = reverses {
+            let original = self.tx_digests.get(r as usize).copied().unwrap_or(0);
+            if original == 0 {
+                return Err(Failure::at(
+                    seq,
+                    rule::REVERSES_NOT_A_TRANSACTION,
+                    format!("body.reverses: seq {r} is not a transaction"),
+                ));
+            }
+            if self.reversals.contains(&r) {
+                return Err(Failure::at(
+                    seq,
+                    rule::REVERSAL_OF_REVERSAL,
+                    format!("body.reverses: seq {r} is itself a reversal"),
+                ));
+            }
+            if self.reversed.contains(&r) {
+                return Err(Failure::at(
+                    seq,
+                    rule::ALREADY_REVERSED,
+                    format!("body.reverses: seq {r} was already reversed"),
+                ));
+            }
+            if self.postings_digest(postings, checked, false) != original {
+                return Err(Failure::at(
+                    seq,
+                    rule::NOT_A_MIRROR,
+                    format!(
+                        "postings: a reversal must hold exactly the postings of seq {r} with debit and credit swapped"
+                    ),
+                ));
+            }
+            self.reversed.insert(r);
+            self.reversals.insert(seq);
+        }
+        let digest = self.postings_digest(postings, checked, true);
+        if self.tx_digests.len() <= seq as usize {
+            self.tx_digests.resize(seq as usize + 1, 0);
+        }
+        self.tx_digests[seq as usize] = digest;
         Ok(())
     }
 

@@ -575,8 +575,9 @@ fn the_transaction_rules_hold_in_order() {
         with(reversal.clone()),
         Err((at, rule::REVERSES_NOT_EARLIER))
     );
+    // Seq 4 is an account.open: only a transaction can be reversed.
     reversal.1["reverses"] = json!(4);
-    assert_eq!(with(reversal), Ok(()));
+    assert_eq!(with(reversal), Err((at, rule::REVERSES_NOT_A_TRANSACTION)));
     let (k, mut bad) = tx(&[
         ("bank", "debit", "5.00", "USD"),
         ("fund", "credit", "5.00", "USD"),
@@ -702,4 +703,77 @@ fn after_a_failure_the_verifier_keeps_reporting_it() {
     assert_eq!((first.seq, first.rule), (Some(0), rule::SEQ_GAP));
     assert_eq!(v.push_line(&lines[0]), Err(first.clone()));
     assert_eq!(v.finish(), Err(first));
+}
+
+#[test]
+fn a_reversal_must_mirror_its_original_once() {
+    let t = |postings: &[(&str, &str, &str, &str)], reverses: Option<u64>| {
+        let (k, mut b) = tx(postings);
+        if let Some(r) = reverses {
+            b["reverses"] = json!(r);
+        }
+        (k, b)
+    };
+    let base = || {
+        vec![
+            open("bank", "asset"),
+            open("fund", "equity"),
+            open("other", "asset"),
+            t(
+                &[
+                    ("bank", "debit", "5.00", "USD"),
+                    ("fund", "credit", "5.00", "USD"),
+                ],
+                None,
+            ),
+        ]
+    };
+    // The mirror (in any order) is accepted.
+    let mut r = base();
+    r.push(t(
+        &[
+            ("fund", "debit", "5.00", "USD"),
+            ("bank", "credit", "5.00", "USD"),
+        ],
+        Some(4),
+    ));
+    assert_eq!(rule_of(r.clone()), Ok(()));
+    // Twice, or a reversal of the reversal: refused.
+    let mut twice = r.clone();
+    twice.push(t(
+        &[
+            ("fund", "debit", "5.00", "USD"),
+            ("bank", "credit", "5.00", "USD"),
+        ],
+        Some(4),
+    ));
+    assert_eq!(rule_of(twice), Err((Some(6), rule::ALREADY_REVERSED)));
+    let mut again = r.clone();
+    again.push(t(
+        &[
+            ("bank", "debit", "5.00", "USD"),
+            ("fund", "credit", "5.00", "USD"),
+        ],
+        Some(5),
+    ));
+    assert_eq!(rule_of(again), Err((Some(6), rule::REVERSAL_OF_REVERSAL)));
+    // Another amount, another account, the same sides: not a mirror.
+    for wrong in [
+        [
+            ("fund", "debit", "4.00", "USD"),
+            ("bank", "credit", "4.00", "USD"),
+        ],
+        [
+            ("fund", "debit", "5.00", "USD"),
+            ("other", "credit", "5.00", "USD"),
+        ],
+        [
+            ("bank", "debit", "5.00", "USD"),
+            ("fund", "credit", "5.00", "USD"),
+        ],
+    ] {
+        let mut r = base();
+        r.push(t(&wrong, Some(4)));
+        assert_eq!(rule_of(r), Err((Some(5), rule::NOT_A_MIRROR)), "{wrong:?}");
+    }
 }
