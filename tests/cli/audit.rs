@@ -215,10 +215,26 @@ fn a_witness_cosigns_a_running_ledger_and_the_verifier_requires_its_quorum() {
         ])
         .env("TRANCHE_DATA_DIR", &data)
         .env_remove("DATABASE_URL")
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .expect("server starts");
+    let mut token = String::new();
+    let mut base = String::new();
+    let mut out = std::io::BufReader::new(server.stdout.take().expect("stdout")).lines();
+    for line in out.by_ref() {
+        let line = line.expect("line");
+        if line.trim_start().starts_with("tr_") {
+            token = line.trim().to_string();
+        }
+        if let Some(rest) = line.strip_prefix("tranche listening on ") {
+            base = rest.split_whitespace().next().expect("url").to_string();
+            break;
+        }
+    }
+    // Keep reading what the server prints, so that it never writes to a closed pipe.
+    std::thread::spawn(move || out.for_each(drop));
+    assert!(token.starts_with("tr_"), "no admin token printed");
     post(&data, None, "paid", "3.00");
     // Wait for the cosignature of the latest checkpoint, then export it.
     let e = root.join("e");
@@ -239,11 +255,76 @@ fn a_witness_cosigns_a_running_ledger_and_the_verifier_requires_its_quorum() {
             break;
         }
     }
+    assert!(ok, "no cosigned checkpoint was exported");
+    // A receipt carries the cosigned checkpoint; a later one plus a consistency proof shows
+    // the earlier record is still in the history.
+    let receipt = |name: &str| {
+        let (status, body) = super::http("GET", &format!("{base}/v1/receipts/1"), &token, None, "");
+        assert_eq!(status, 200, "{body}");
+        let path = root.join(name);
+        std::fs::write(&path, body).expect("write");
+        path
+    };
+    let r1 = receipt("r1.tlog-proof");
+    let size_of = |p: &Path| -> u64 {
+        let text = std::fs::read_to_string(p).expect("receipt");
+        let r = tranche_audit::receipt::Receipt::parse(&text).expect("a receipt");
+        let note = tranche_audit::note::SignedNote::parse(&r.checkpoint_note).expect("note");
+        tranche_audit::note::Checkpoint::parse(&note.text)
+            .expect("cp")
+            .size
+    };
+    let s1 = size_of(&r1);
+    post(&data, None, "later", "4.00");
+    let mut r2 = r1.clone();
+    for _ in 0..100 {
+        std::thread::sleep(Duration::from_millis(100));
+        r2 = receipt("r2.tlog-proof");
+        if size_of(&r2) > s1 {
+            break;
+        }
+    }
+    let s2 = size_of(&r2);
+    assert!(s2 > s1, "no later cosigned checkpoint");
+    let (status, proof) = super::http(
+        "GET",
+        &format!("{base}/v1/proofs/consistency?size1={s1}&size2={s2}"),
+        &token,
+        None,
+        "",
+    );
+    assert_eq!(status, 200, "{proof}");
+    let proof_path = root.join("proof.json");
+    std::fs::write(&proof_path, proof).expect("write");
+    let (r1s, r2s, ps) = (
+        r1.display().to_string(),
+        r2.display().to_string(),
+        proof_path.display().to_string(),
+    );
+    let (code, out) = verify(&[
+        "receipt",
+        &r2s,
+        "--vkey",
+        &vkey,
+        "--witness",
+        &wkey,
+        "--earlier",
+        &r1s,
+        "--consistency",
+        &ps,
+    ]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("still in the history"), "{out}");
+    let stranger_key = tranche_audit::witness::Cosigner::from_seed("witness.example/w3", [8; 32])
+        .expect("key")
+        .verifier()
+        .to_vkey();
+    let (code, out) = verify(&["receipt", &r2s, "--vkey", &vkey, "--witness", &stranger_key]);
+    assert_eq!(code, 1, "{out}");
     let _ = server.kill();
     let _ = witness.kill();
     let _ = server.wait();
     let _ = witness.wait();
-    assert!(ok, "no cosigned checkpoint was exported");
     let dir = e.display().to_string();
     let (code, out) = verify(&[&dir, "--vkey", &vkey, "--witness", &wkey]);
     assert_eq!(code, 0, "{out}");

@@ -842,12 +842,19 @@ pub async fn receipt(
     Path(seq): Path<u64>,
 ) -> ApiResult<Response> {
     caller.require(AUDIT_READ)?;
-    let cp = state
-        .ledger
-        .store()
-        .latest_checkpoint()
-        .await?
-        .ok_or_else(|| ApiError::not_found("no checkpoint yet"))?;
+    // The latest checkpoint witnesses cosigned, when it covers the record; else the latest.
+    let store = state.ledger.store();
+    let cosigned = match store.latest_cosigned_size().await? {
+        Some(size) if size > seq => store.cosigned_checkpoint(size).await?,
+        _ => None,
+    };
+    let cp = match cosigned {
+        Some(cp) => cp,
+        None => store
+            .latest_checkpoint()
+            .await?
+            .ok_or_else(|| ApiError::not_found("no checkpoint yet"))?,
+    };
     let stored = state
         .ledger
         .store()

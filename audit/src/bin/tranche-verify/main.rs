@@ -198,12 +198,21 @@ fn fork_main(args: &ForkArgs) -> ExitCode {
 
 /// The witness policy: `quorum` of `witnesses` must have cosigned `note`.
 fn check_witnesses(cli: &Cli, note: &str) -> Result<(), VerifyError> {
+    witness_policy(&cli.witnesses, cli.quorum, note)
+}
+
+/// `quorum` (default: all) of the `witnesses` keys must have cosigned `note`.
+fn witness_policy(
+    witnesses: &[String],
+    quorum: Option<usize>,
+    note: &str,
+) -> Result<(), VerifyError> {
     use tranche_audit::witness::{count_cosignatures, CosignerVerifier};
-    if cli.witnesses.is_empty() {
+    if witnesses.is_empty() {
         return Ok(());
     }
     let mut keys = Vec::new();
-    for w in &cli.witnesses {
+    for w in witnesses {
         let text = std::fs::read_to_string(w).unwrap_or_else(|_| w.clone());
         keys.push(
             CosignerVerifier::parse(&text).map_err(|e| VerifyError::CouldNotRead {
@@ -212,7 +221,7 @@ fn check_witnesses(cli: &Cli, note: &str) -> Result<(), VerifyError> {
             })?,
         );
     }
-    let quorum = cli.quorum.unwrap_or(keys.len());
+    let quorum = quorum.unwrap_or(keys.len());
     let parsed = tranche_audit::note::SignedNote::parse(note).map_err(|e| {
         VerifyError::Invalid(Failure {
             seq: None,
@@ -330,8 +339,55 @@ struct ReceiptArgs {
     #[arg(long, value_name = "FILE_OR_TEXT")]
     vkey: String,
 
+    /// A witness's cosigner key: the receipt's checkpoint must carry its cosignature. Repeat.
+    #[arg(long = "witness", value_name = "FILE_OR_TEXT")]
+    witnesses: Vec<String>,
+
+    /// How many of the --witness keys must have cosigned (default: all).
+    #[arg(long, value_name = "K", requires = "witnesses")]
+    quorum: Option<usize>,
+
+    /// An earlier receipt: with --consistency, shows that its tree is a prefix of this one's,
+    /// so the earlier record is still in the history.
+    #[arg(long, value_name = "FILE", requires = "consistency")]
+    earlier: Option<PathBuf>,
+
+    /// The consistency proof from the earlier receipt's tree to this one's: the JSON of
+    /// GET /v1/proofs/consistency, or one base64 hash per line.
+    #[arg(long, value_name = "FILE", requires = "earlier")]
+    consistency: Option<PathBuf>,
+
     #[command(flatten)]
     output: OutputArgs,
+}
+
+/// Reads a consistency proof: the API's JSON ({"proof": [...]}) or base64 hashes, one a line.
+fn read_proof(path: &Path) -> Result<Vec<tranche_audit::merkle::Hash>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let items: Vec<String> = match serde_json::from_str::<serde_json::Value>(&text) {
+        Ok(v) => v["proof"]
+            .as_array()
+            .ok_or("the JSON has no proof array")?
+            .iter()
+            .filter_map(|h| h.as_str().map(str::to_string))
+            .collect(),
+        Err(_) => text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(str::to_string)
+            .collect(),
+    };
+    items
+        .iter()
+        .map(|h| {
+            base64::engine::general_purpose::STANDARD
+                .decode(h)
+                .ok()
+                .and_then(|v| v.try_into().ok())
+                .ok_or_else(|| format!("{h:?} is not a base64 hash"))
+        })
+        .collect()
 }
 
 fn main() -> ExitCode {
@@ -584,8 +640,83 @@ fn receipt_main(args: &ReceiptArgs) -> ExitCode {
         Ok(r) => r,
         Err(e) => return report_failure(output, &malformed(e.to_string())),
     };
+    if let Err(e) = witness_policy(&args.witnesses, args.quorum, &receipt.checkpoint_note) {
+        return match e {
+            VerifyError::Invalid(f) => report_failure(output, &f),
+            other => report_error(output, &other),
+        };
+    }
     match receipt.verify(&trusted) {
         Ok(verified) => {
+            if let (Some(earlier), Some(proof)) = (&args.earlier, &args.consistency) {
+                let older = match read_receipt(earlier)
+                    .ok()
+                    .and_then(|b| String::from_utf8(b).ok())
+                    .and_then(|t| Receipt::parse(&t).ok())
+                {
+                    Some(r) => r,
+                    None => {
+                        return report_failure(
+                            output,
+                            &malformed(format!("{} is not a receipt", earlier.display())),
+                        )
+                    }
+                };
+                let old = match older.verify(&trusted) {
+                    Ok(v) => v,
+                    Err(e) => {
+                        return report_failure(
+                            output,
+                            &Failure {
+                                seq: Some(older.index),
+                                rule: e.rule(),
+                                detail: format!("the earlier receipt: {e}"),
+                            },
+                        )
+                    }
+                };
+                let hashes = match read_proof(proof) {
+                    Ok(h) => h,
+                    Err(detail) => {
+                        return report_error(
+                            output,
+                            &VerifyError::CouldNotRead {
+                                what: proof.display().to_string(),
+                                detail,
+                            },
+                        )
+                    }
+                };
+                let (a, b) = (&old.checkpoint, &verified.checkpoint);
+                let consistent = if a.size == b.size {
+                    a.root == b.root
+                } else {
+                    a.size < b.size
+                        && tranche_audit::merkle::verify_consistency(
+                            a.size, b.size, &hashes, &a.root, &b.root,
+                        )
+                        .is_ok()
+                };
+                if !consistent {
+                    return report_failure(
+                        output,
+                        &Failure {
+                            seq: None,
+                            rule: verify::rule::FORK,
+                            detail: format!(
+                                "the tree of {} records of the earlier receipt is not a prefix of the tree of {} records of this one",
+                                a.size, b.size
+                            ),
+                        },
+                    );
+                }
+                if !output.quiet && !output.json {
+                    println!(
+                        "OK: the earlier receipt's tree of {} records is a prefix of this one's ({} records): record {} is still in the history",
+                        a.size, b.size, old.record.seq
+                    );
+                }
+            }
             report_receipt(output, &verified, &trusted);
             ExitCode::SUCCESS
         }
