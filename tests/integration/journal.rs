@@ -539,5 +539,63 @@ on_both_backends!(
     a_record_over_64_kib_is_refused,
     the_database_refuses_to_edit_history,
     rebuild_check_finds_a_balance_edited_behind_the_ledgers_back,
+    a_journal_edited_with_its_triggers_dropped_is_found,
     two_writers_on_one_database_never_fork_the_chain,
 );
+
+/// Someone with the database but not the ledger drops the append-only triggers and edits a
+/// journal row: `rebuild --check` finds it, and so does the verifier on the next export.
+async fn a_journal_edited_with_its_triggers_dropped_is_found(l: TestLedger) {
+    let ledger = &l.ledger;
+    open_accounts(ledger).await;
+    let posted = ledger
+        .append(
+            &[transfer("bank:operating", "fund:bprm", "100.00")],
+            "test",
+            t0(),
+        )
+        .await
+        .expect("posted");
+    let seq = posted.first_seq;
+    let edit = if ledger.store().backend_name() == "sqlite" {
+        vec![
+            "DROP TRIGGER journal_no_update".to_string(),
+            format!(
+                "UPDATE journal SET record = CAST(replace(CAST(record AS TEXT), '\"100.00\"', '\"900.00\"') AS BLOB) WHERE seq = {seq}"
+            ),
+        ]
+    } else {
+        vec![
+            "ALTER TABLE journal DISABLE TRIGGER journal_append_only".to_string(),
+            format!(
+                "UPDATE journal SET record = convert_to(replace(convert_from(record, 'UTF8'), '\"100.00\"', '\"900.00\"'), 'UTF8') WHERE seq = {seq}"
+            ),
+        ]
+    };
+    for sql in &edit {
+        ledger
+            .store()
+            .execute_raw(sql)
+            .await
+            .expect("the operator's edit");
+    }
+    let dirty = tranche_ledger::rebuild::check(ledger.store(), ledger.verifier(), |_, _| {}).await;
+    match dirty {
+        Ok(report) => assert!(!report.is_clean(), "rebuild --check saw nothing"),
+        Err(e) => assert!(e.to_string().contains(&seq.to_string()), "{e}"),
+    }
+    let dir = tempfile::tempdir().expect("dir");
+    tranche_ledger::export::export_dir(ledger, dir.path(), |_, _| {})
+        .await
+        .expect("export");
+    let failure = tranche_audit::verify::verify_dir(
+        dir.path(),
+        tranche_audit::verify::VerifyOptions {
+            vkey: Some(ledger.verifier().clone()),
+            progress: None,
+            reference_decoder: false,
+        },
+    )
+    .expect_err("the verifier finds the edit");
+    assert!(failure.to_string().contains(&format!("{seq}")), "{failure}");
+}
