@@ -142,6 +142,9 @@ pub enum Cmd {
     /// The ledger's checkpoint key.
     #[command(subcommand)]
     Key(KeyCmd),
+    /// A report bound to the latest checkpoint and signed by the ledger: sf425, budget,
+    /// payments, bank or participant; or `due` to list the quarterly SF-425 reports due.
+    Report(ReportArgs),
     /// Payment batches: settings, create, submit, approve, reject, cancel, bank file, send.
     #[command(subcommand)]
     Batch(crate::payments_cli::BatchCmd),
@@ -203,6 +206,127 @@ pub enum AccountCmd {
     Close { name: String },
     /// List accounts.
     List,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// sf425, budget, payments, bank, participant, or due.
+    pub kind: String,
+    #[arg(long)]
+    pub award: String,
+    /// A calendar quarter such as 2026Q1 (or --start and --end).
+    #[arg(long)]
+    pub quarter: Option<String>,
+    #[arg(long)]
+    pub start: Option<String>,
+    #[arg(long)]
+    pub end: Option<String>,
+    /// For payments: one batch instead of the period.
+    #[arg(long)]
+    pub batch: Option<String>,
+    /// For participant: the pseudonym.
+    #[arg(long)]
+    pub participant: Option<String>,
+    /// For sf425: the indirect cost rate (0.10 for 10%).
+    #[arg(long)]
+    pub indirect_rate: Option<String>,
+    /// json (signed, the default), csv or html.
+    #[arg(long, default_value = "json")]
+    pub format: String,
+    /// Write to this file instead of standard output.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+async fn report(g: &Global, a: ReportArgs) -> anyhow::Result<ExitCode> {
+    let ledger = open(g).await?;
+    let award = match tranche_audit::programme::Id::parse(&a.award) {
+        Ok(id) => id,
+        Err(e) => {
+            eprintln!("refused: {}", e.within("award"));
+            return Ok(ExitCode::from(3));
+        }
+    };
+    let text = if a.kind == "due" {
+        match ledger.reports_due(&award).await {
+            Ok(list) => {
+                let mut t = format!("{:<8} {:<12} {:<12} due\n", "quarter", "from", "to");
+                for d in list {
+                    t.push_str(&format!(
+                        "{:<8} {:<12} {:<12} {}\n",
+                        d.quarter, d.start, d.end, d.due
+                    ));
+                }
+                t
+            }
+            Err(e) => {
+                return match refused(&e) {
+                    Some(code) => Ok(code),
+                    None => Err(e.into()),
+                }
+            }
+        }
+    } else {
+        let request =
+            (|| -> Result<tranche_audit::report_compute::ReportRequest, tranche_audit::Invalid> {
+                Ok(tranche_audit::report_compute::ReportRequest {
+                    kind: a.kind.clone(),
+                    award: award.clone(),
+                    period: crate::server::reports::period(
+                        a.quarter.as_deref(),
+                        a.start.as_deref(),
+                        a.end.as_deref(),
+                    )?,
+                    batch: a
+                        .batch
+                        .as_deref()
+                        .map(|b| {
+                            tranche_audit::programme::Id::parse(b).map_err(|e| e.within("batch"))
+                        })
+                        .transpose()?,
+                    participant: a
+                        .participant
+                        .as_deref()
+                        .map(|p| {
+                            tranche_audit::programme::Id::parse(p)
+                                .map_err(|e| e.within("participant"))
+                        })
+                        .transpose()?,
+                    indirect_bp: crate::server::reports::rate_bp(a.indirect_rate.as_deref())?,
+                })
+            })();
+        let request = match request {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("refused: {e}");
+                return Ok(ExitCode::from(3));
+            }
+        };
+        let signed = match ledger.report(request, Utc::now()).await {
+            Ok(s) => s,
+            Err(e) => {
+                return match refused(&e) {
+                    Some(code) => Ok(code),
+                    None => Err(e.into()),
+                }
+            }
+        };
+        match a.format.as_str() {
+            "json" => serde_json::to_string_pretty(&signed)? + "\n",
+            "csv" => tranche_ledger::reports::render_csv(&signed),
+            "html" => tranche_ledger::reports::render_html(&signed),
+            other => anyhow::bail!("--format {other:?}: use json, csv or html"),
+        }
+    };
+    match a.out {
+        Some(path) => {
+            std::fs::write(&path, text)
+                .with_context(|| format!("Failed to write {}", path.display()))?;
+            println!("wrote {}", path.display());
+        }
+        None => print!("{text}"),
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 #[derive(Debug, Subcommand)]
@@ -385,6 +509,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("publish the new key; verifiers given the old one follow the hand-over");
             Ok(ExitCode::SUCCESS)
         }
+        Cmd::Report(args) => report(g, args).await,
         Cmd::Batch(cmd) => crate::payments_cli::batch(g, cmd).await,
         Cmd::Bank(cmd) => crate::payments_cli::bank(g, cmd).await,
         Cmd::Payment(cmd) => crate::payments_cli::payment(g, cmd).await,

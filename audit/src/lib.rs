@@ -34,6 +34,8 @@ pub mod receipt;
 pub mod record;
 /// Reports bound to the journal: their content, signature and the figures' definitions.
 pub mod report;
+/// The figures of a report, from the journal alone, in one streaming pass.
+pub mod report_compute;
 /// Deterministic synthetic exports, for tests and benchmarks only.
 pub mod synth;
 /// The streaming verifier of an export.

@@ -36,6 +36,8 @@ pub mod pgtemp;
 pub mod programme;
 /// Rebuild projections from the journal; compare rebuilt with live.
 pub mod rebuild;
+/// Reports bound to a signed checkpoint: computed, signed, rendered.
+pub mod reports;
 /// The storage interface and its SQLite and PostgreSQL implementations.
 pub mod store;
 

@@ -404,3 +404,64 @@ fn a_rotated_checkpoint_key_is_followed_from_the_original_key() {
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("retired_key"), "{out}");
 }
+
+#[test]
+fn a_report_is_checked_against_an_export_and_a_changed_figure_is_named() {
+    let cli = Cli::new();
+    let data = cli.data.path().join("data");
+    run(&data, None, &["demo", "--participants", "40"], None);
+    let report = cli.data.path().join("sf425.json");
+    let r = report.display().to_string();
+    run(
+        &data,
+        None,
+        &[
+            "report",
+            "sf425",
+            "--award",
+            "bprm-ec-2026",
+            "--start",
+            "2026-01-01",
+            "--end",
+            "2026-12-31",
+            "--out",
+            &r,
+        ],
+        None,
+    );
+    let e = cli.data.path().join("e");
+    export(&data, None, &e, &[]);
+    let dir = e.display().to_string();
+    let (code, out) = verify(&["report", &r, "--export", &dir]);
+    assert_eq!(code, 0, "{out}");
+    // A changed figure: the signature no longer holds.
+    let text = std::fs::read_to_string(&report).expect("report");
+    let mut v: serde_json::Value = serde_json::from_str(&text).expect("json");
+    let before = v["report"]["body"]["line_10e"]["cumulative"]
+        .as_str()
+        .expect("figure")
+        .to_string();
+    v["report"]["body"]["line_10e"]["cumulative"] = "1.00".into();
+    assert_ne!(before, "1.00");
+    std::fs::write(&report, serde_json::to_string(&v).expect("json")).expect("write");
+    let (code, out) = verify(&["report", &r, "--export", &dir]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("bad_report_signature"), "{out}");
+    // The report and the key, but the export of another ledger: its checkpoint is not there.
+    let other = cli.data.path().join("other");
+    ledger(&other, None);
+    let e2 = cli.data.path().join("e2");
+    export(&other, None, &e2, &[]);
+    std::fs::write(&report, &text).expect("write");
+    let vkey = std::fs::read_to_string(data.join("ledger.vkey")).expect("vkey");
+    let (code, out) = verify(&[
+        "report",
+        &r,
+        "--export",
+        &e2.display().to_string(),
+        "--vkey",
+        vkey.trim(),
+    ]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("checkpoint_not_in_export"), "{out}");
+}

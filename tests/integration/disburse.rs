@@ -10,7 +10,7 @@ use tranche_tests::{server_on_both_backends, Client, TestServer};
 
 use super::programme::{month, setup, Schedule, Scn, AWARD};
 
-fn tokens(scn: &Scn) -> (Client, Client, Client) {
+pub(crate) fn tokens(scn: &Scn) -> (Client, Client, Client) {
     let a1 = scn
         .s
         .client(&scn.admin.add_user("ana-approver", "approver", None));
@@ -25,7 +25,7 @@ fn tokens(scn: &Scn) -> (Client, Client, Client) {
 
 /// March: a100 and a85 attend every session (60.00 each), a60 twelve of twenty (36.00); the
 /// three scholars' tuition goes to the provider secap (3 x 250.00). 906.00 in all.
-fn earn(scn: &Scn, all: &Schedule) {
+pub(crate) fn earn(scn: &Scn, all: &Schedule) {
     let a_mar = month(all, "emp-a", "2026-03");
     let mut items = scn.attend("a100", &a_mar, Presence::Present);
     items.extend(scn.attend("a85", &a_mar, Presence::Present));
@@ -36,7 +36,7 @@ fn earn(scn: &Scn, all: &Schedule) {
     assert_eq!(mar["net_payable"], "906.00", "{mar}");
 }
 
-fn drawdown(scn: &Scn, amount: &str) {
+pub(crate) fn drawdown(scn: &Scn, amount: &str) {
     scn.ok(
         &scn.admin,
         "/v1/transactions",
@@ -47,7 +47,7 @@ fn drawdown(scn: &Scn, amount: &str) {
     );
 }
 
-fn settings(scn: &Scn, dual_above: &str) {
+pub(crate) fn settings(scn: &Scn, dual_above: &str) {
     scn.ok(
         &scn.admin,
         "/v1/disbursement-settings",
@@ -99,7 +99,7 @@ fn post_file(scn: &Scn, c: &Client, text: &str) -> tranche_tests::Reply {
 }
 
 /// The end-to-end id of the payment to `payee` in a batch document.
-fn e2e_of(batch: &Value, payee: &str) -> String {
+pub(crate) fn e2e_of(batch: &Value, payee: &str) -> String {
     batch["payments"]
         .as_array()
         .expect("payments")
@@ -116,7 +116,7 @@ fn credit_balance(scn: &Scn, account: &str) -> i64 {
     c - d
 }
 
-fn batch_to_bank(scn: &Scn, approvers: &[&Client], batch: &str) -> (Value, String) {
+pub(crate) fn batch_to_bank(scn: &Scn, approvers: &[&Client], batch: &str) -> (Value, String) {
     let b = scn.preparer.get(&format!("/v1/batches/{batch}")).json();
     let digest = b["digest"].as_str().expect("digest").to_string();
     for a in approvers {

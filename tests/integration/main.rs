@@ -7,4 +7,5 @@ mod journal;
 mod programme;
 mod programme_properties;
 mod properties;
+mod reports;
 mod witness;

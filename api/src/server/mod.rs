@@ -15,6 +15,8 @@ pub mod payments;
 /// The programme handlers: awards, partners, cohorts, participants, evidence, rules, cycles.
 pub mod programme;
 /// The handlers.
+/// Reports bound to a signed checkpoint.
+pub mod reports;
 pub mod routes;
 /// Group commit.
 pub mod writer;
@@ -108,6 +110,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/v1/bank-files"),
     ("GET", "/v1/payments/{e2e}"),
     ("GET", "/v1/payments/{e2e}/trace"),
+    ("GET", "/v1/reports/{kind}"),
+    ("GET", "/v1/reports-due"),
 ];
 
 struct BearerAuth;
@@ -146,6 +150,7 @@ impl Modify for BearerAuth {
         payments::batch_csv, payments::submit_batch, payments::approve, payments::reject,
         payments::cancel, payments::make_file, payments::download_file, payments::send,
         payments::import, payments::imports, payments::payment, payments::trace,
+        reports::report, reports::due,
     ),
     components(schemas(error::Problem)),
     modifiers(&BearerAuth),
@@ -316,6 +321,8 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/payments/{e2e}", get(pay::payment))
         .route("/v1/payments/{e2e}/trace", get(pay::trace))
+        .route("/v1/reports/{kind}", get(reports::report))
+        .route("/v1/reports-due", get(reports::due))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), observe))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -143,6 +143,182 @@ enum Command {
     /// Re-check fork evidence written by --state: two checkpoints signed by the ledger's key
     /// that cannot both be true. Exit 0 when the evidence proves the fork, 1 when it does not.
     Fork(ForkArgs),
+    /// Check a report (the signed JSON from `tranche report` or GET /v1/reports/...): its
+    /// signature, that the export holds the checkpoint it names, and every figure recomputed
+    /// from the export's records up to that tree size.
+    Report(ReportCheckArgs),
+}
+
+#[derive(Debug, Args)]
+struct ReportCheckArgs {
+    /// The signed report (JSON).
+    file: PathBuf,
+    /// The export directory of the same ledger (at least as large as the report's checkpoint).
+    #[arg(long, value_name = "DIR")]
+    export: PathBuf,
+    /// The ledger's key (C2SP vkey, file or text); default: the export's ledger.vkey.
+    #[arg(long, value_name = "FILE_OR_TEXT")]
+    vkey: Option<String>,
+    #[command(flatten)]
+    output: OutputArgs,
+}
+
+fn report_check_main(args: &ReportCheckArgs) -> ExitCode {
+    use tranche_audit::report::{differences, SignedReport};
+    use tranche_audit::report_compute::{from_export, ReportRequest};
+    let output = args.output;
+    let unreadable = |what: String, detail: String| {
+        report_error(output, &VerifyError::CouldNotRead { what, detail })
+    };
+    let vkey = args
+        .vkey
+        .clone()
+        .unwrap_or_else(|| args.export.join("ledger.vkey").display().to_string());
+    let trusted = match verify::read_vkey(&vkey) {
+        Ok(v) => v,
+        Err(e) => return report_error(output, &e),
+    };
+    let text = match std::fs::read_to_string(&args.file) {
+        Ok(t) => t,
+        Err(e) => return unreadable(args.file.display().to_string(), e.to_string()),
+    };
+    let signed: SignedReport = match serde_json::from_str(&text) {
+        Ok(s) => s,
+        Err(e) => {
+            return unreadable(
+                args.file.display().to_string(),
+                format!("not a signed report: {e}"),
+            )
+        }
+    };
+    let fail = |rule: &'static str, detail: String| {
+        report_failure(
+            output,
+            &Failure {
+                seq: None,
+                rule,
+                detail,
+            },
+        )
+    };
+    if let Err(e) = signed.verify_signature(&trusted) {
+        return fail(e.code, e.detail);
+    }
+    // The export must hold the report's checkpoint: the root of its first `size` records.
+    let cp = &signed.report.checkpoint;
+    let records = args.export.join("records.jsonl");
+    let root = match (|| -> std::io::Result<tranche_audit::merkle::Hash> {
+        use std::io::BufRead;
+        let mut f = tranche_audit::merkle::Frontier::new();
+        let reader = std::io::BufReader::new(std::fs::File::open(&records)?);
+        for line in reader.split(b'\n') {
+            if f.size() >= cp.size {
+                break;
+            }
+            f.push(tranche_audit::merkle::leaf_hash(&line?), |_, _| {});
+        }
+        if f.size() < cp.size {
+            return Err(std::io::Error::other(
+                "the export is shorter than the report's tree",
+            ));
+        }
+        Ok(f.root())
+    })() {
+        Ok(r) => r,
+        Err(e) => {
+            return fail(
+                "checkpoint_not_in_export",
+                format!("tree size {}: {e}", cp.size),
+            )
+        }
+    };
+    if base64::engine::general_purpose::STANDARD.encode(root) != cp.root {
+        return fail(
+            "checkpoint_not_in_export",
+            format!(
+                "the export's first {} records do not have the report's root {}",
+                cp.size, cp.root
+            ),
+        );
+    }
+    let r = &signed.report;
+    let (kind, batch, participant, bp) = match &r.body {
+        tranche_audit::report::ReportBody::Sf425(s) => {
+            let bp = s.indirect_rate.replace('.', "").parse::<u32>().unwrap_or(0);
+            ("sf425", None, None, bp)
+        }
+        tranche_audit::report::ReportBody::Budget(_) => ("budget", None, None, 0),
+        tranche_audit::report::ReportBody::Payments(p) => ("payments", p.batch.clone(), None, 0),
+        tranche_audit::report::ReportBody::Bank(_) => ("bank", None, None, 0),
+        tranche_audit::report::ReportBody::Participant(p) => {
+            ("participant", None, Some(p.participant.clone()), 0)
+        }
+        tranche_audit::report::ReportBody::Disaggregation(_) => {
+            return fail(
+                "unsupported_report",
+                "disaggregation is checked by its totals only, which this build does not recompute"
+                    .into(),
+            )
+        }
+    };
+    let req = ReportRequest {
+        kind: kind.into(),
+        award: r.award.clone(),
+        period: r.period,
+        batch,
+        participant,
+        indirect_bp: bp,
+    };
+    let recomputed = match from_export(&args.export, cp.size, req) {
+        Ok(b) => b,
+        Err(e) => return unreadable(records.display().to_string(), e),
+    };
+    let claimed = serde_json::to_value(&r.body).unwrap_or_default();
+    let ours = serde_json::to_value(&recomputed).unwrap_or_default();
+    let diff = differences(&claimed, &ours);
+    if !diff.is_empty() {
+        let detail = diff
+            .iter()
+            .take(20)
+            .map(|path| {
+                let pick = |v: &serde_json::Value| {
+                    path.split('.')
+                        .try_fold(v, |v, k| {
+                            if let Some((name, idx)) = k.split_once('[') {
+                                let i: usize = idx.trim_end_matches(']').parse().ok()?;
+                                v.get(name)?.get(i)
+                            } else {
+                                v.get(k)
+                            }
+                        })
+                        .cloned()
+                        .unwrap_or(serde_json::Value::Null)
+                };
+                format!(
+                    "{path}: report says {}, the journal gives {}",
+                    pick(&claimed),
+                    pick(&ours)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; ");
+        return fail(
+            "figures_differ",
+            format!("{} figure(s) differ: {detail}", diff.len()),
+        );
+    }
+    if output.json {
+        println!(
+            "{}",
+            serde_json::json!({"ok": true, "tree_size": cp.size, "kind": kind})
+        );
+    } else if !output.quiet {
+        println!(
+            "OK: the {kind} report is signed by the ledger and every figure is what the journal gives at tree size {}",
+            cp.size
+        );
+    }
+    ExitCode::SUCCESS
 }
 
 #[derive(Debug, Args)]
@@ -395,6 +571,7 @@ fn main() -> ExitCode {
     match &cli.command {
         Some(Command::Receipt(args)) => receipt_main(args),
         Some(Command::Fork(args)) => fork_main(args),
+        Some(Command::Report(args)) => report_check_main(args),
         None if cli.url.is_some() => remote_main(&cli),
         None => dir_main(&cli),
     }

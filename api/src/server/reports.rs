@@ -1,0 +1,161 @@
+//! The report routes: every report is computed from the journal at the latest checkpoint and
+//! signed by the ledger (JSON, the canonical form), or rendered as CSV or a self-contained HTML
+//! page. Donors read the SF-425 figures and budget vs actual only.
+
+use axum::extract::{Path, Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+use tranche_audit::programme::{Date, Id};
+use tranche_audit::report::ReportPeriod;
+use tranche_audit::report_compute::ReportRequest;
+use utoipa::IntoParams;
+
+use super::auth::{Caller, Role, Rule};
+use super::error::{ApiError, ApiResult, Problem};
+use super::AppState;
+
+const FINANCE_AND_AUDIT: Rule = Rule(&[Role::Admin, Role::Preparer, Role::Approver, Role::Auditor]);
+const WITH_DONOR: Rule = Rule(&[
+    Role::Admin,
+    Role::Preparer,
+    Role::Approver,
+    Role::Auditor,
+    Role::Donor,
+]);
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct ReportQuery {
+    pub award: String,
+    /// First day (YYYY-MM-DD); with `end`, or use `quarter`.
+    pub start: Option<String>,
+    pub end: Option<String>,
+    /// A calendar quarter such as 2026Q1.
+    pub quarter: Option<String>,
+    /// For `payments`: one batch instead of the period.
+    pub batch: Option<String>,
+    /// For `participant`: the pseudonym.
+    pub participant: Option<String>,
+    /// For `sf425`: the indirect cost rate, e.g. 0.10.
+    pub indirect_rate: Option<String>,
+    /// json (default, signed), csv or html.
+    pub format: Option<String>,
+}
+
+/// The period of a request: a quarter, or start and end.
+pub fn period(
+    quarter: Option<&str>,
+    start: Option<&str>,
+    end: Option<&str>,
+) -> Result<ReportPeriod, tranche_audit::Invalid> {
+    if let Some(q) = quarter {
+        return tranche_ledger::reports::quarter(q);
+    }
+    let (Some(s), Some(e)) = (start, end) else {
+        return Err(tranche_audit::Invalid::new(
+            "period",
+            "period_required",
+            "give start and end (YYYY-MM-DD) or a quarter (2026Q1)",
+        ));
+    };
+    Ok(ReportPeriod {
+        start: Date::parse(s).map_err(|e| e.within("start"))?,
+        end: Date::parse(e).map_err(|e| e.within("end"))?,
+    })
+}
+
+/// `0.10` → 1000 basis points.
+pub fn rate_bp(text: Option<&str>) -> Result<u32, tranche_audit::Invalid> {
+    let Some(t) = text else { return Ok(0) };
+    let bad = || {
+        tranche_audit::Invalid::new(
+            "indirect_rate",
+            "invalid_rate",
+            "a rate between 0 and 1 with at most 4 decimals, e.g. 0.10",
+        )
+    };
+    let d: rust_decimal::Decimal = t.parse().map_err(|_| bad())?;
+    if d < rust_decimal::Decimal::ZERO || d > rust_decimal::Decimal::ONE || d.scale() > 4 {
+        return Err(bad());
+    }
+    u32::try_from((d * rust_decimal::Decimal::from(10_000)).trunc().mantissa()).map_err(|_| bad())
+}
+
+#[utoipa::path(get, path = "/v1/reports/{kind}", tag = "reports",
+    params(("kind" = String, Path, description = "sf425, budget, payments, bank or participant"), ReportQuery),
+    responses((status = 200, description = "The signed report (JSON), or its CSV or HTML rendering"),
+              (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub async fn report(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(kind): Path<String>,
+    Query(q): Query<ReportQuery>,
+) -> ApiResult<Response> {
+    let rule = if matches!(kind.as_str(), "sf425" | "budget") {
+        WITH_DONOR
+    } else {
+        FINANCE_AND_AUDIT
+    };
+    caller.require(rule)?;
+    let award = Id::parse(&q.award).map_err(|e| ApiError::from(e.within("award")))?;
+    let period = period(q.quarter.as_deref(), q.start.as_deref(), q.end.as_deref())?;
+    let req = ReportRequest {
+        kind: kind.clone(),
+        award,
+        period,
+        batch: q
+            .batch
+            .as_deref()
+            .map(|b| Id::parse(b).map_err(|e| ApiError::from(e.within("batch"))))
+            .transpose()?,
+        participant: q
+            .participant
+            .as_deref()
+            .map(|p| Id::parse(p).map_err(|e| ApiError::from(e.within("participant"))))
+            .transpose()?,
+        indirect_bp: rate_bp(q.indirect_rate.as_deref())?,
+    };
+    let signed = state.ledger.report(req, chrono::Utc::now()).await?;
+    Ok(match q.format.as_deref().unwrap_or("json") {
+        "json" => Json(signed).into_response(),
+        "csv" => (
+            [(header::CONTENT_TYPE, "text/csv; charset=utf-8")],
+            tranche_ledger::reports::render_csv(&signed),
+        )
+            .into_response(),
+        "html" => (
+            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+            tranche_ledger::reports::render_html(&signed),
+        )
+            .into_response(),
+        other => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_format",
+                format!("{other:?} is not a format: json, csv or html"),
+            )
+            .field("format"))
+        }
+    })
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct DueQuery {
+    pub award: String,
+}
+
+#[utoipa::path(get, path = "/v1/reports-due", tag = "reports", params(DueQuery),
+    responses((status = 200, description = "The award's quarterly SF-425 reports and when each is due (30 days after its quarter)")),
+    security(("bearer" = [])))]
+pub async fn due(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<DueQuery>,
+) -> ApiResult<Response> {
+    caller.require(WITH_DONOR)?;
+    let award = Id::parse(&q.award).map_err(|e| ApiError::from(e.within("award")))?;
+    let list = state.ledger.reports_due(&award).await?;
+    Ok(Json(serde_json::json!({ "award": award.as_str(), "due": list })).into_response())
+}

@@ -1,0 +1,726 @@
+//! The figures of a report, computed from the journal alone: one streaming pass over the
+//! records up to the report's tree size. The ledger computes a report this way from its own
+//! journal and `tranche-verify report` recomputes it from an export, so the two agree by
+//! construction and any edit of a report's figures, or of the journal behind it, shows.
+//!
+//! The definitions are those of [`crate::report`].
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use chrono::NaiveDate;
+use serde_json::Value;
+
+use crate::disburse::{
+    BankImportBody, BankStatusBody, BatchCreateBody, BatchPartBody, BatchSendBody, PaymentStatus,
+};
+use crate::money::{format_minor, Currency};
+use crate::posting::Side;
+use crate::programme::{AwardOpenBody, EntitlementBody, EvidenceBody, Id};
+use crate::record::{body_from_value, kind, PostingBody, Record, TransactionBody};
+use crate::report::{
+    BankLine, BankReconciliation, BudgetLineRow, BudgetReport, CountAmount, Figure,
+    ParticipantStatement, PaymentReconciliation, PaymentRow, ReportBody, ReportPeriod, Sf425,
+    StatementEntry,
+};
+use crate::Invalid;
+
+/// What to compute.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportRequest {
+    pub kind: String,
+    pub award: Id,
+    pub period: ReportPeriod,
+    /// For `payments`: one batch instead of the period.
+    pub batch: Option<Id>,
+    /// For `participant`.
+    pub participant: Option<Id>,
+    /// For `sf425`: the indirect cost rate in basis points (1000 = 10%).
+    pub indirect_bp: u32,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Net {
+    period: i128,
+    cumulative: i128,
+}
+
+#[derive(Debug, Clone)]
+struct Item {
+    line: Option<Id>,
+    amount: i64,
+    participant: Id,
+    payee: String,
+}
+
+#[derive(Debug, Clone)]
+struct Pay {
+    batch: Id,
+    payee: String,
+    amount: i64,
+    items: Vec<u64>,
+    state: &'static str,
+    reissued_by: Option<String>,
+    in_period: bool,
+    confirmed_by_statement: bool,
+}
+
+/// The streaming computation.
+#[derive(Debug)]
+pub struct Accumulator {
+    req: ReportRequest,
+    award: Option<AwardOpenBody>,
+    currency: Option<Currency>,
+    nets: HashMap<String, Net>,
+    items: HashMap<u64, Item>,
+    earned: (u64, i128),
+    payments: BTreeMap<String, Pay>,
+    batch_of_e2e: HashMap<String, Id>,
+    statements: u64,
+    statement_only: Vec<BankLine>,
+    mismatches: Vec<BankLine>,
+    camt_imports: HashSet<String>,
+    participant: ParticipantStatement,
+    seen: u64,
+}
+
+fn date_of(r: &Record) -> NaiveDate {
+    r.at.date_naive()
+}
+
+impl Accumulator {
+    pub fn new(req: ReportRequest) -> Self {
+        let participant = ParticipantStatement {
+            participant: req
+                .participant
+                .clone()
+                .unwrap_or_else(|| Id::parse("none").expect("valid")),
+            evidence: Vec::new(),
+            entitlements: Vec::new(),
+            payments: Vec::new(),
+            earned: String::new(),
+            paid: String::new(),
+            receipt_seqs: Vec::new(),
+        };
+        Accumulator {
+            req,
+            award: None,
+            currency: None,
+            nets: HashMap::new(),
+            items: HashMap::new(),
+            earned: (0, 0),
+            payments: BTreeMap::new(),
+            batch_of_e2e: HashMap::new(),
+            statements: 0,
+            statement_only: Vec::new(),
+            mismatches: Vec::new(),
+            camt_imports: HashSet::new(),
+            participant,
+            seen: 0,
+        }
+    }
+
+    fn award_prefix(&self) -> String {
+        format!(":{}", self.req.award)
+    }
+
+    fn mine(&self, account: &str) -> bool {
+        let a = self.req.award.as_str();
+        account == format!("bank:{a}")
+            || account == format!("fund:{a}")
+            || account == format!("transit:{a}")
+            || account.starts_with(&format!("expense:{a}:"))
+            || account.starts_with(&format!("obligation:{a}:"))
+            || account.starts_with(&format!("payable:{a}:"))
+    }
+
+    fn post(&mut self, postings: &[PostingBody], in_period: bool, after_end: bool) {
+        if after_end {
+            return;
+        }
+        for p in postings {
+            if !self.mine(&p.account) {
+                continue;
+            }
+            let Some(c) = self.currency else { continue };
+            let Ok(m) = crate::money::Money::parse_positive(&p.amount, c) else {
+                continue;
+            };
+            let signed = match p.side {
+                Side::Debit => i128::from(m.minor()),
+                Side::Credit => -i128::from(m.minor()),
+            };
+            let n = self.nets.entry(p.account.clone()).or_default();
+            n.cumulative += signed;
+            if in_period {
+                n.period += signed;
+            }
+        }
+    }
+
+    /// Feeds the next record.
+    pub fn push(&mut self, r: &Record) -> Result<(), Invalid> {
+        self.seen += 1;
+        let d = date_of(r);
+        let in_period = d >= self.req.period.start.0 && d <= self.req.period.end.0;
+        let after_end = d > self.req.period.end.0;
+        let award_id = self.req.award.clone();
+        let award = &award_id;
+        match r.kind.as_str() {
+            kind::AWARD_OPEN => {
+                let b: AwardOpenBody = body_from_value(&r.body)?;
+                if &b.award == award {
+                    self.currency = Some(b.currency()?);
+                    self.award = Some(b);
+                }
+            }
+            kind::TRANSACTION => {
+                let b: TransactionBody = body_from_value(&r.body)?;
+                self.post(&b.postings, in_period, after_end);
+            }
+            kind::ENTITLEMENT => {
+                let b: EntitlementBody = body_from_value(&r.body)?;
+                if &b.award != award {
+                    return Ok(());
+                }
+                self.post(&b.postings, in_period, after_end);
+                if after_end {
+                    return Ok(());
+                }
+                let c = self
+                    .currency
+                    .unwrap_or_else(|| Currency::parse("USD").expect("known"));
+                let line = b
+                    .postings
+                    .iter()
+                    .filter(|p| p.side == Side::Debit)
+                    .find_map(|p| {
+                        p.account
+                            .strip_prefix(&format!("expense:{award}:"))
+                            .and_then(|l| Id::parse(l).ok())
+                    });
+                let payable = b
+                    .postings
+                    .iter()
+                    .find(|p| p.account.starts_with(&format!("payable:{award}:")));
+                let amount = payable
+                    .and_then(|p| crate::money::Money::parse_positive(&p.amount, c).ok())
+                    .map_or(0, |m| m.minor());
+                if let Some(p) = payable {
+                    let signed = if p.side == Side::Credit {
+                        i128::from(amount)
+                    } else {
+                        -i128::from(amount)
+                    };
+                    if in_period {
+                        self.earned.0 += 1;
+                        self.earned.1 += signed;
+                    }
+                    if p.side == Side::Credit && b.reverses.is_none() {
+                        let payee = p
+                            .account
+                            .strip_prefix(&format!("payable:{award}:"))
+                            .unwrap_or_default()
+                            .to_string();
+                        self.items.insert(
+                            r.seq,
+                            Item {
+                                line: line.clone(),
+                                amount,
+                                participant: b.participant.clone(),
+                                payee,
+                            },
+                        );
+                    }
+                }
+                if self.req.participant.as_ref() == Some(&b.participant) {
+                    self.participant.entitlements.push(StatementEntry {
+                        seq: r.seq,
+                        at: crate::record::format_time(r.at),
+                        kind: r.kind.clone(),
+                        detail: format!(
+                            "{} under rule {} v{}{}",
+                            b.basis.as_str(),
+                            b.rule,
+                            b.version,
+                            b.reverses
+                                .map(|s| format!(", reversing seq {s}"))
+                                .unwrap_or_default()
+                        ),
+                        amount: (amount > 0).then(|| format_minor(amount.into(), c)),
+                    });
+                    self.participant.receipt_seqs.push(r.seq);
+                }
+            }
+            kind::EVIDENCE => {
+                let Some(p) = self.req.participant.clone() else {
+                    return Ok(());
+                };
+                if after_end {
+                    return Ok(());
+                }
+                let b: EvidenceBody = body_from_value(&r.body)?;
+                let mine: Vec<String> = b
+                    .statement
+                    .items
+                    .iter()
+                    .filter(|i| i.participant() == &p)
+                    .map(|i| i.type_name().to_string())
+                    .collect();
+                if !mine.is_empty() {
+                    self.participant.evidence.push(StatementEntry {
+                        seq: r.seq,
+                        at: crate::record::format_time(r.at),
+                        kind: r.kind.clone(),
+                        detail: format!(
+                            "{} item(s) signed by partner {}: {}",
+                            mine.len(),
+                            b.statement.partner,
+                            mine.join(", ")
+                        ),
+                        amount: None,
+                    });
+                    self.participant.receipt_seqs.push(r.seq);
+                }
+            }
+            kind::BATCH_CREATE => {
+                let b: BatchCreateBody = body_from_value(&r.body)?;
+                let _ = b;
+            }
+            kind::BATCH_PART => {
+                let b: BatchPartBody = body_from_value(&r.body)?;
+                if &b.award != award || after_end {
+                    return Ok(());
+                }
+                let c = self
+                    .currency
+                    .unwrap_or_else(|| Currency::parse("USD").expect("known"));
+                for p in &b.payments {
+                    let amount =
+                        crate::money::Money::parse_positive(&p.amount, c).map_or(0, |m| m.minor());
+                    for r0 in &p.reissues {
+                        if let Some(orig) = self.payments.get_mut(r0) {
+                            orig.reissued_by = Some(p.e2e.clone());
+                        }
+                    }
+                    self.batch_of_e2e.insert(p.e2e.clone(), b.batch.clone());
+                    self.payments.insert(
+                        p.e2e.clone(),
+                        Pay {
+                            batch: b.batch.clone(),
+                            payee: p.payee.clone(),
+                            amount,
+                            items: p.entitlements.clone(),
+                            state: "pending",
+                            reissued_by: None,
+                            in_period,
+                            confirmed_by_statement: false,
+                        },
+                    );
+                }
+            }
+            kind::BATCH_REJECT | kind::BATCH_CANCEL => {
+                if after_end {
+                    return Ok(());
+                }
+                let batch = r.body.get("batch").and_then(Value::as_str).unwrap_or("");
+                for p in self.payments.values_mut() {
+                    if p.batch.as_str() == batch && p.state == "pending" {
+                        p.state = "withdrawn";
+                    }
+                }
+            }
+            kind::BATCH_SEND => {
+                let b: BatchSendBody = body_from_value(&r.body)?;
+                if &b.award != award {
+                    return Ok(());
+                }
+                self.post(&b.postings, in_period, after_end);
+                if after_end {
+                    return Ok(());
+                }
+                // The payments of this part: their payables are debited here.
+                let debited: HashSet<&str> = b
+                    .postings
+                    .iter()
+                    .filter(|p| p.side == Side::Debit)
+                    .map(|p| p.account.as_str())
+                    .collect();
+                let prefix = format!("payable:{award}:");
+                for p in self.payments.values_mut() {
+                    if p.batch == b.batch
+                        && p.state == "pending"
+                        && debited.contains(format!("{prefix}{}", p.payee).as_str())
+                    {
+                        p.state = "sent";
+                    }
+                }
+            }
+            kind::BANK_IMPORT => {
+                let b: BankImportBody = body_from_value(&r.body)?;
+                if &b.award == award && !after_end && b.format == "camt.053" {
+                    self.camt_imports.insert(b.sha256.clone());
+                    if in_period {
+                        self.statements += 1;
+                    }
+                }
+            }
+            kind::BANK_STATUS => {
+                let b: BankStatusBody = body_from_value(&r.body)?;
+                if &b.award != award {
+                    return Ok(());
+                }
+                self.post(&b.postings, in_period, after_end);
+                if after_end {
+                    return Ok(());
+                }
+                let camt = self.camt_imports.contains(&b.import);
+                for o in &b.outcomes {
+                    if let Some(p) = self.payments.get_mut(&o.e2e) {
+                        p.state = match o.status {
+                            PaymentStatus::Accepted => "accepted",
+                            PaymentStatus::Confirmed => "confirmed",
+                            PaymentStatus::Rejected => "rejected",
+                            PaymentStatus::Returned => "returned",
+                        };
+                        if camt && in_period && o.status == PaymentStatus::Confirmed {
+                            p.confirmed_by_statement = true;
+                        }
+                    }
+                }
+                if camt && in_period {
+                    for x in &b.exceptions {
+                        let line = BankLine {
+                            reference: format!("{} line {}", &b.import[..12], x.line),
+                            e2e: x.e2e.clone(),
+                            amount: String::new(),
+                            detail: x.detail.clone(),
+                        };
+                        match x.code.as_str() {
+                            "unknown_end_to_end_id" => self.statement_only.push(line),
+                            "amount_mismatch" => self.mismatches.push(line),
+                            _ => {}
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn net(&self, account: &str) -> Net {
+        self.nets.get(account).copied().unwrap_or_default()
+    }
+
+    fn sum_prefix(&self, prefix: &str) -> Net {
+        let mut n = Net::default();
+        for (a, v) in &self.nets {
+            if a.starts_with(prefix) {
+                n.period += v.period;
+                n.cumulative += v.cumulative;
+            }
+        }
+        n
+    }
+
+    /// The report body.
+    pub fn finish(self) -> Result<ReportBody, Invalid> {
+        let award = self.award.clone().ok_or_else(|| {
+            Invalid::new(
+                "award",
+                "unknown_award",
+                format!("there is no award {}", self.req.award),
+            )
+        })?;
+        let c = self.currency.expect("set with the award");
+        let m = |v: i128| format_minor(v, c);
+        let fig = |n: Net| Figure {
+            period: m(n.period),
+            cumulative: m(n.cumulative),
+        };
+        let a = award.award.as_str().to_string();
+        let _ = self.award_prefix();
+        Ok(match self.req.kind.as_str() {
+            "sf425" => {
+                let fund = self.net(&format!("fund:{a}"));
+                let bank = self.net(&format!("bank:{a}"));
+                let receipts = Net {
+                    period: -fund.period,
+                    cumulative: -fund.cumulative,
+                };
+                let disb = Net {
+                    period: receipts.period - bank.period,
+                    cumulative: receipts.cumulative - bank.cumulative,
+                };
+                let cash = Net {
+                    period: receipts.period - disb.period,
+                    cumulative: receipts.cumulative - disb.cumulative,
+                };
+                let total = crate::programme::canonical_amount(&award.total, c, "total")?.minor();
+                let authorised = Net {
+                    period: total.into(),
+                    cumulative: total.into(),
+                };
+                let exp = self.sum_prefix(&format!("expense:{a}:"));
+                let obl = self.sum_prefix(&format!("obligation:{a}:"));
+                let g = Net {
+                    period: exp.period + obl.period,
+                    cumulative: exp.cumulative + obl.cumulative,
+                };
+                let h = Net {
+                    period: authorised.period - g.period,
+                    cumulative: authorised.cumulative - g.cumulative,
+                };
+                let mut base = Net::default();
+                for l in award.budget_lines.iter().filter(|l| !l.participant_support) {
+                    let n = self.net(&format!("expense:{a}:{}", l.line));
+                    base.period += n.period;
+                    base.cumulative += n.cumulative;
+                }
+                let bp = i128::from(self.req.indirect_bp);
+                let ind = Net {
+                    period: base.period * bp / 10_000,
+                    cumulative: base.cumulative * bp / 10_000,
+                };
+                ReportBody::Sf425(Sf425 {
+                    line_10a: fig(receipts),
+                    line_10b: fig(disb),
+                    line_10c: fig(cash),
+                    line_10d: fig(authorised),
+                    line_10e: fig(exp),
+                    line_10f: fig(obl),
+                    line_10g: fig(g),
+                    line_10h: fig(h),
+                    indirect_rate: format!("{}.{:04}", bp / 10_000, bp % 10_000),
+                    line_11_base: fig(base),
+                    line_11_amount: fig(ind),
+                    notes: vec![
+                        "10a: credits to the award's fund account less its debits (donor drawdowns).".into(),
+                        "10b: 10a less the net movement of the award's bank account (cash that left it).".into(),
+                        "10c: 10a - 10b (cumulative: the bank account's balance).".into(),
+                        "10d: the award's total authorised.".into(),
+                        "10e: net debits of every expense account of the award.".into(),
+                        "10f: net debit balance of the memo obligation accounts (seed capital committed, not yet paid).".into(),
+                        "10g: 10e + 10f. 10h: 10d - 10g.".into(),
+                        "11: the indirect rate times 10e of the budget lines that are not participant support (participant support costs are excluded from the base), rounded down.".into(),
+                        "Period: records whose UTC date is within the period; cumulative: every record up to the period's end.".into(),
+                    ],
+                })
+            }
+            "budget" => {
+                let mut paid_by_line: HashMap<Id, i64> = HashMap::new();
+                for p in self.payments.values().filter(|p| p.state == "confirmed") {
+                    for i in &p.items {
+                        if let Some(item) = self.items.get(i) {
+                            if let Some(l) = &item.line {
+                                *paid_by_line.entry(l.clone()).or_default() += item.amount;
+                            }
+                        }
+                    }
+                }
+                let start = award.start.0;
+                let end = award.end.0;
+                let days_total = (end - start).num_days().max(0) + 1;
+                let days = ((self.req.period.end.0 - start).num_days() + 1).clamp(1, days_total);
+                let row = |line: Id,
+                           name: String,
+                           ps: bool,
+                           auth: i128,
+                           obl: i128,
+                           exp: i128,
+                           paid: i128| {
+                    let pct = if auth > 0 {
+                        (exp + obl) * 10_000 / auth
+                    } else {
+                        0
+                    };
+                    BudgetLineRow {
+                        line,
+                        name,
+                        participant_support: ps,
+                        authorised: m(auth),
+                        obligated: m(obl),
+                        expended: m(exp),
+                        paid: m(paid),
+                        remaining: m(auth - exp - obl),
+                        percent_used: format!("{}.{:02}", pct / 100, pct % 100),
+                        projected_at_end: m(exp * i128::from(days_total) / i128::from(days)),
+                    }
+                };
+                let mut lines = Vec::new();
+                let mut t = (0i128, 0i128, 0i128, 0i128);
+                for l in &award.budget_lines {
+                    let auth = i128::from(
+                        crate::programme::canonical_amount(&l.authorised, c, "authorised")?.minor(),
+                    );
+                    let obl = self.net(&format!("obligation:{a}:{}", l.line)).cumulative;
+                    let exp = self.net(&format!("expense:{a}:{}", l.line)).cumulative;
+                    let paid = i128::from(paid_by_line.get(&l.line).copied().unwrap_or(0));
+                    t = (t.0 + auth, t.1 + obl, t.2 + exp, t.3 + paid);
+                    lines.push(row(
+                        l.line.clone(),
+                        l.name.clone(),
+                        l.participant_support,
+                        auth,
+                        obl,
+                        exp,
+                        paid,
+                    ));
+                }
+                let total = row(
+                    Id::parse("total").expect("valid"),
+                    "Total".into(),
+                    false,
+                    t.0,
+                    t.1,
+                    t.2,
+                    t.3,
+                );
+                ReportBody::Budget(BudgetReport { lines, total })
+            }
+            "payments" => {
+                let chosen: Vec<(&String, &Pay)> = self
+                    .payments
+                    .iter()
+                    .filter(|(_, p)| match &self.req.batch {
+                        Some(b) => &p.batch == b,
+                        None => p.in_period,
+                    })
+                    .collect();
+                let ca = |f: &dyn Fn(&Pay) -> bool| {
+                    let (n, a) = chosen
+                        .iter()
+                        .filter(|(_, p)| f(p))
+                        .fold((0u64, 0i128), |(n, a), (_, p)| {
+                            (n + 1, a + i128::from(p.amount))
+                        });
+                    CountAmount {
+                        count: n,
+                        amount: m(a),
+                    }
+                };
+                let still = -self.sum_prefix(&format!("payable:{a}:")).cumulative;
+                let transit = -self.net(&format!("transit:{a}")).cumulative;
+                ReportBody::Payments(PaymentReconciliation {
+                    batch: self.req.batch.clone(),
+                    earned: CountAmount {
+                        count: self.earned.0,
+                        amount: m(self.earned.1),
+                    },
+                    in_open_batches: ca(&|p| p.state == "pending"),
+                    sent: ca(&|p| !matches!(p.state, "pending" | "withdrawn")),
+                    confirmed: ca(&|p| p.state == "confirmed"),
+                    rejected: ca(&|p| p.state == "rejected"),
+                    returned: ca(&|p| p.state == "returned"),
+                    in_transit: ca(&|p| matches!(p.state, "sent" | "accepted")),
+                    reissued: ca(&|p| p.reissued_by.is_some()),
+                    still_payable: m(still),
+                    transit_balance: m(transit),
+                    payments: chosen
+                        .iter()
+                        .map(|(e2e, p)| PaymentRow {
+                            e2e: (*e2e).clone(),
+                            batch: p.batch.clone(),
+                            payee: p.payee.clone(),
+                            amount: m(p.amount.into()),
+                            status: p.state.to_string(),
+                            reissued_by: p.reissued_by.clone(),
+                        })
+                        .collect(),
+                })
+            }
+            "bank" => {
+                let matched: Vec<&Pay> = self
+                    .payments
+                    .values()
+                    .filter(|p| p.confirmed_by_statement)
+                    .collect();
+                ReportBody::Bank(BankReconciliation {
+                    statements: self.statements,
+                    matched: CountAmount {
+                        count: matched.len() as u64,
+                        amount: m(matched.iter().map(|p| i128::from(p.amount)).sum()),
+                    },
+                    ledger_only: self
+                        .payments
+                        .iter()
+                        .filter(|(_, p)| matches!(p.state, "sent" | "accepted"))
+                        .map(|(e2e, p)| BankLine {
+                            reference: format!("batch {}", p.batch),
+                            e2e: Some(e2e.clone()),
+                            amount: m(p.amount.into()),
+                            detail: "sent, not yet on a statement".into(),
+                        })
+                        .collect(),
+                    statement_only: self.statement_only.clone(),
+                    amount_mismatches: self.mismatches.clone(),
+                })
+            }
+            "participant" => {
+                let p = self.req.participant.clone().ok_or_else(|| {
+                    Invalid::new(
+                        "participant",
+                        "participant_required",
+                        "name the participant",
+                    )
+                })?;
+                let mut st = self.participant.clone();
+                let prefix = format!("participant:{p}");
+                let mut paid = 0i128;
+                for (e2e, pay) in &self.payments {
+                    if pay.payee == prefix {
+                        if pay.state == "confirmed" {
+                            paid += i128::from(pay.amount);
+                        }
+                        st.payments.push(StatementEntry {
+                            seq: 0,
+                            at: String::new(),
+                            kind: "payment".into(),
+                            detail: format!("{e2e} in batch {}: {}", pay.batch, pay.state),
+                            amount: Some(m(pay.amount.into())),
+                        });
+                    }
+                }
+                let earned: i128 = self
+                    .items
+                    .values()
+                    .filter(|i| i.participant == p && i.payee == prefix)
+                    .map(|i| i128::from(i.amount))
+                    .sum();
+                st.earned = m(earned);
+                st.paid = m(paid);
+                st.receipt_seqs.sort_unstable();
+                ReportBody::Participant(st)
+            }
+            other => {
+                return Err(Invalid::new(
+                    "kind",
+                    "unknown_report",
+                    format!("{other:?} is not a report this computation makes"),
+                ))
+            }
+        })
+    }
+}
+
+/// Reads an export's records up to `size` and computes the report body.
+pub fn from_export(
+    dir: &std::path::Path,
+    size: u64,
+    req: ReportRequest,
+) -> Result<ReportBody, String> {
+    use std::io::BufRead;
+    let file = std::fs::File::open(dir.join("records.jsonl"))
+        .map_err(|e| format!("records.jsonl: {e}"))?;
+    let mut acc = Accumulator::new(req);
+    let reader = std::io::BufReader::with_capacity(1 << 20, file);
+    for (i, line) in reader.split(b'\n').enumerate() {
+        if i as u64 >= size {
+            break;
+        }
+        let line = line.map_err(|e| e.to_string())?;
+        let r = Record::decode_trusted(&line).map_err(|e| format!("seq {i}: {e}"))?;
+        acc.push(&r).map_err(|e| format!("seq {i}: {e}"))?;
+    }
+    acc.finish().map_err(|e| e.to_string())
+}

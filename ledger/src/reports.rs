@@ -1,0 +1,415 @@
+//! Reports for donors and finance staff, bound to a signed checkpoint: the figures are computed
+//! from the journal up to the latest checkpoint (`tranche_audit::report_compute`, the same code
+//! `tranche-verify report` runs on an export), stated with that checkpoint, and signed with the
+//! ledger's key. Rendered as the canonical JSON, as CSV, or as a self-contained HTML page.
+
+use base64::Engine as _;
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use tranche_audit::programme::{Date, Id};
+use tranche_audit::record::{format_time, Record};
+use tranche_audit::report::{Report, ReportBody, ReportCheckpoint, ReportPeriod, SignedReport};
+use tranche_audit::report_compute::{Accumulator, ReportRequest};
+use tranche_audit::Invalid;
+
+use crate::store::{StoreError, MAX_PAGE};
+use crate::Ledger;
+
+fn invalid(field: &str, code: &'static str, detail: impl Into<String>) -> StoreError {
+    StoreError::Invalid(Invalid::new(field, code, detail))
+}
+
+/// The kinds this ledger computes.
+pub const KINDS: [&str; 5] = ["sf425", "budget", "payments", "bank", "participant"];
+
+/// `2026Q1` → 2026-01-01 to 2026-03-31.
+pub fn quarter(text: &str) -> Result<ReportPeriod, Invalid> {
+    let bad = || {
+        Invalid::new(
+            "quarter",
+            "invalid_quarter",
+            format!("{text:?} is not a quarter like 2026Q1"),
+        )
+    };
+    let (y, q) = text.split_once(['Q', 'q']).ok_or_else(bad)?;
+    let y: i32 = y.parse().map_err(|_| bad())?;
+    let q: u32 = q.parse().map_err(|_| bad())?;
+    if !(1..=4).contains(&q) {
+        return Err(bad());
+    }
+    let start = NaiveDate::from_ymd_opt(y, 3 * q - 2, 1).ok_or_else(bad)?;
+    let next = if q == 4 {
+        NaiveDate::from_ymd_opt(y + 1, 1, 1)
+    } else {
+        NaiveDate::from_ymd_opt(y, 3 * q + 1, 1)
+    }
+    .ok_or_else(bad)?;
+    Ok(ReportPeriod {
+        start: Date(start),
+        end: Date(next.pred_opt().ok_or_else(bad)?),
+    })
+}
+
+/// A quarterly SF-425 due: the quarter, its period and the date it is due (30 days after).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Due {
+    pub quarter: String,
+    pub start: String,
+    pub end: String,
+    pub due: String,
+}
+
+impl Ledger {
+    /// The quarterly SF-425 reports of an award, from its start to its end, each due 30 days
+    /// after its quarter ends.
+    pub async fn reports_due(&self, award: &Id) -> Result<Vec<Due>, StoreError> {
+        let st = self.store().programme().await?;
+        let a = st.awards.get(award).ok_or_else(|| {
+            invalid(
+                "award",
+                "unknown_award",
+                format!("there is no award {award}"),
+            )
+        })?;
+        let (start, end) = (a.start(), a.end());
+        let mut out = Vec::new();
+        let mut y = start.year();
+        let mut q = (start.month() - 1) / 3 + 1;
+        loop {
+            let p = quarter(&format!("{y}Q{q}")).map_err(StoreError::Invalid)?;
+            if p.start.0 > end {
+                break;
+            }
+            out.push(Due {
+                quarter: format!("{y}Q{q}"),
+                start: p.start.0.to_string(),
+                end: p.end.0.to_string(),
+                due: (p.end.0 + chrono::Duration::days(30)).to_string(),
+            });
+            if q == 4 {
+                q = 1;
+                y += 1;
+            } else {
+                q += 1;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Computes and signs a report at the latest checkpoint.
+    pub async fn report(
+        &self,
+        mut req: ReportRequest,
+        now: DateTime<Utc>,
+    ) -> Result<SignedReport, StoreError> {
+        if !KINDS.contains(&req.kind.as_str()) {
+            return Err(invalid(
+                "kind",
+                "unknown_report",
+                format!("{:?} is not a report: {}", req.kind, KINDS.join(", ")),
+            ));
+        }
+        let (currency, award_start, award_end) = {
+            let st = self.store().programme().await?;
+            let a = st.awards.get(&req.award).ok_or_else(|| {
+                invalid(
+                    "award",
+                    "unknown_award",
+                    format!("there is no award {}", req.award),
+                )
+            })?;
+            (a.currency, a.start(), a.end())
+        };
+        if req.period.start.0 > req.period.end.0 {
+            return Err(invalid(
+                "start",
+                "start_after_end",
+                format!(
+                    "the period starts {} after it ends {}",
+                    req.period.start.0, req.period.end.0
+                ),
+            ));
+        }
+        if req.period.start.0 < award_start || req.period.end.0 > award_end {
+            return Err(invalid(
+                "period",
+                "period_outside_award",
+                format!(
+                    "the period {} to {} is not within award {} ({award_start} to {award_end})",
+                    req.period.start.0, req.period.end.0, req.award
+                ),
+            ));
+        }
+        if req.kind == "participant" && req.participant.is_none() {
+            return Err(invalid(
+                "participant",
+                "participant_required",
+                "name the participant",
+            ));
+        }
+        if req.kind != "payments" {
+            req.batch = None;
+        }
+        let cp = self
+            .store()
+            .latest_checkpoint()
+            .await?
+            .ok_or_else(|| invalid("", "empty_journal", "the journal has no checkpoint yet"))?;
+        let mut acc = Accumulator::new(req.clone());
+        let mut next = 0u64;
+        while next < cp.size {
+            let page = self.store().records(next, MAX_PAGE).await?;
+            if page.is_empty() {
+                break;
+            }
+            for stored in page.into_iter().take_while(|r| r.seq < cp.size) {
+                let r = Record::decode_trusted(&stored.bytes)
+                    .map_err(|e| StoreError::Corrupt(format!("seq {}: {e}", stored.seq)))?;
+                acc.push(&r)
+                    .map_err(|e| StoreError::Corrupt(format!("seq {}: {e}", stored.seq)))?;
+                next = stored.seq + 1;
+            }
+        }
+        let body = acc.finish().map_err(StoreError::Invalid)?;
+        let report = Report {
+            award: req.award.clone(),
+            currency: currency.code().to_string(),
+            period: req.period,
+            generated_at: format_time(now),
+            checkpoint: ReportCheckpoint {
+                origin: self.origin().to_string(),
+                size: cp.size,
+                root: base64::engine::general_purpose::STANDARD.encode(cp.root),
+            },
+            body,
+        };
+        Ok(SignedReport::sign(report, self.signer()))
+    }
+}
+
+fn cells(row: &[String]) -> String {
+    let line: Vec<String> = row.iter().map(|c| crate::csv::cell(c)).collect();
+    line.join(",") + "\r\n"
+}
+
+/// The report's main table as CSV (every amount in the award's currency).
+pub fn render_csv(r: &SignedReport) -> String {
+    let mut out = String::new();
+    let rep = &r.report;
+    match &rep.body {
+        ReportBody::Sf425(s) => {
+            out.push_str(&cells(&[
+                "line".into(),
+                "description".into(),
+                "period".into(),
+                "cumulative".into(),
+            ]));
+            for (k, d, f) in [
+                ("10a", "Cash receipts", &s.line_10a),
+                ("10b", "Cash disbursements", &s.line_10b),
+                ("10c", "Cash on hand", &s.line_10c),
+                ("10d", "Total federal funds authorized", &s.line_10d),
+                ("10e", "Federal share of expenditures", &s.line_10e),
+                (
+                    "10f",
+                    "Federal share of unliquidated obligations",
+                    &s.line_10f,
+                ),
+                ("10g", "Total federal share", &s.line_10g),
+                ("10h", "Unobligated balance of federal funds", &s.line_10h),
+                ("11 base", "Indirect expense base", &s.line_11_base),
+                ("11", "Indirect expense", &s.line_11_amount),
+            ] {
+                out.push_str(&cells(&[
+                    k.into(),
+                    d.into(),
+                    f.period.clone(),
+                    f.cumulative.clone(),
+                ]));
+            }
+        }
+        ReportBody::Budget(b) => {
+            out.push_str(&cells(
+                &[
+                    "line",
+                    "name",
+                    "participant_support",
+                    "authorised",
+                    "obligated",
+                    "expended",
+                    "paid",
+                    "remaining",
+                    "percent_used",
+                    "projected_at_end",
+                ]
+                .map(String::from),
+            ));
+            for l in b.lines.iter().chain(std::iter::once(&b.total)) {
+                out.push_str(&cells(&[
+                    l.line.to_string(),
+                    l.name.clone(),
+                    l.participant_support.to_string(),
+                    l.authorised.clone(),
+                    l.obligated.clone(),
+                    l.expended.clone(),
+                    l.paid.clone(),
+                    l.remaining.clone(),
+                    l.percent_used.clone(),
+                    l.projected_at_end.clone(),
+                ]));
+            }
+        }
+        ReportBody::Payments(p) => {
+            out.push_str(&cells(
+                &[
+                    "end_to_end_id",
+                    "batch",
+                    "payee",
+                    "amount",
+                    "status",
+                    "reissued_by",
+                ]
+                .map(String::from),
+            ));
+            for r in &p.payments {
+                out.push_str(&cells(&[
+                    r.e2e.clone(),
+                    r.batch.to_string(),
+                    r.payee.clone(),
+                    r.amount.clone(),
+                    r.status.clone(),
+                    r.reissued_by.clone().unwrap_or_default(),
+                ]));
+            }
+        }
+        ReportBody::Bank(b) => {
+            out.push_str(&cells(
+                &["section", "reference", "end_to_end_id", "amount", "detail"].map(String::from),
+            ));
+            for (section, list) in [
+                ("ledger_only", &b.ledger_only),
+                ("statement_only", &b.statement_only),
+                ("amount_mismatch", &b.amount_mismatches),
+            ] {
+                for l in list {
+                    out.push_str(&cells(&[
+                        section.into(),
+                        l.reference.clone(),
+                        l.e2e.clone().unwrap_or_default(),
+                        l.amount.clone(),
+                        l.detail.clone(),
+                    ]));
+                }
+            }
+        }
+        ReportBody::Participant(p) => {
+            out.push_str(&cells(
+                &["seq", "at", "kind", "detail", "amount"].map(String::from),
+            ));
+            for e in p.evidence.iter().chain(&p.entitlements).chain(&p.payments) {
+                out.push_str(&cells(&[
+                    e.seq.to_string(),
+                    e.at.clone(),
+                    e.kind.clone(),
+                    e.detail.clone(),
+                    e.amount.clone().unwrap_or_default(),
+                ]));
+            }
+        }
+        ReportBody::Disaggregation(_) => {}
+    }
+    out
+}
+
+fn esc(t: &str) -> String {
+    t.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// A self-contained HTML page: the figures, a chart as inline SVG where one helps, and the
+/// checkpoint and signature it is bound to. No script, no network.
+pub fn render_html(r: &SignedReport) -> String {
+    let rep = &r.report;
+    let title = match &rep.body {
+        ReportBody::Sf425(_) => "Federal financial report (SF-425 lines)",
+        ReportBody::Budget(_) => "Budget vs actual",
+        ReportBody::Payments(_) => "Payment reconciliation",
+        ReportBody::Bank(_) => "Bank reconciliation",
+        ReportBody::Participant(_) => "Participant statement",
+        ReportBody::Disaggregation(_) => "Disaggregated results",
+    };
+    let mut h = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title} - {}</title>\
+<style>body{{font-family:system-ui,sans-serif;margin:2rem;color:#111}}table{{border-collapse:collapse}}\
+th,td{{padding:.3rem .6rem;border-bottom:1px solid #ccc}}td.n{{text-align:right;font-variant-numeric:tabular-nums}}\
+caption{{text-align:left;font-weight:600;padding:.4rem 0}}</style></head><body>\
+<h1>{title}</h1><p>Award <strong>{}</strong>, {} to {}, amounts in {}.</p>",
+        esc(rep.award.as_str()),
+        esc(rep.award.as_str()),
+        rep.period.start.0,
+        rep.period.end.0,
+        esc(&rep.currency)
+    );
+    let csv = render_csv(r);
+    let mut rows = csv.lines();
+    if let Some(head) = rows.next() {
+        h.push_str("<table><caption>Figures</caption><thead><tr>");
+        for c in head.split(',') {
+            h.push_str(&format!("<th scope=\"col\">{}</th>", esc(c)));
+        }
+        h.push_str("</tr></thead><tbody>");
+        for row in rows {
+            h.push_str("<tr>");
+            for c in row.split(',') {
+                let numeric = !c.is_empty()
+                    && c.chars()
+                        .all(|ch| ch.is_ascii_digit() || ch == '.' || ch == '-');
+                h.push_str(&format!(
+                    "<td{}>{}</td>",
+                    if numeric { " class=\"n\"" } else { "" },
+                    esc(c.trim_matches('"'))
+                ));
+            }
+            h.push_str("</tr>");
+        }
+        h.push_str("</tbody></table>");
+    }
+    if let ReportBody::Budget(b) = &rep.body {
+        // Budget burn per line: used share of each line's authorisation.
+        let w = 480.0;
+        let bar_h = 22.0;
+        let height = (b.lines.len() as f64) * (bar_h + 8.0) + 10.0;
+        h.push_str(&format!(
+            "<figure><figcaption>Budget burn per line (expended and obligated, % of authorised)</figcaption>\
+<svg role=\"img\" aria-label=\"Budget burn per line\" width=\"{}\" height=\"{height}\" xmlns=\"http://www.w3.org/2000/svg\">",
+            w + 220.0
+        ));
+        for (i, l) in b.lines.iter().enumerate() {
+            let pct: f64 = l.percent_used.parse().unwrap_or(0.0);
+            let y = 5.0 + i as f64 * (bar_h + 8.0);
+            h.push_str(&format!(
+                "<text x=\"0\" y=\"{}\" font-size=\"12\">{}</text><rect x=\"140\" y=\"{y}\" width=\"{w}\" height=\"{bar_h}\" fill=\"#eee\"/>\
+<rect x=\"140\" y=\"{y}\" width=\"{:.1}\" height=\"{bar_h}\" fill=\"#2b6cb0\"/><text x=\"{}\" y=\"{}\" font-size=\"12\">{}%</text>",
+                y + 15.0,
+                esc(l.line.as_str()),
+                (pct.min(100.0) / 100.0) * w,
+                150.0 + w,
+                y + 15.0,
+                esc(&l.percent_used)
+            ));
+        }
+        h.push_str("</svg></figure>");
+    }
+    h.push_str(&format!(
+        "<h2>Bound to the journal</h2><p>Computed at the checkpoint of origin <code>{}</code>, tree size {}, root <code>{}</code>; \
+signed by <code>{}</code>. Check it offline: <code>tranche-verify report REPORT.json --export DIR --vkey KEY</code>.</p>\
+<p>Signature: <code>{}</code></p></body></html>\n",
+        esc(&rep.checkpoint.origin),
+        rep.checkpoint.size,
+        esc(&rep.checkpoint.root),
+        esc(&r.key),
+        esc(&r.signature)
+    ));
+    h
+}

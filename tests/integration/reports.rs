@@ -1,0 +1,255 @@
+//! Reports on the disbursement scenario, on both backends: every SF-425 line, the budget vs
+//! actual table and the payment reconciliation stated here; bound to a checkpoint, signed, and
+//! recomputed from an export with no database; a changed figure fails; bad requests refused.
+
+use serde_json::{json, Value};
+use tranche_audit::report::{differences, SignedReport};
+use tranche_tests::{server_on_both_backends, TestServer};
+
+use super::disburse::{camt053, e2e_of};
+use super::programme::{setup, AWARD};
+
+fn get(scn: &super::programme::Scn, c: &tranche_tests::Client, q: &str) -> tranche_tests::Reply {
+    let _ = scn;
+    c.get(q)
+}
+
+fn reports_are_computed_bound_and_recomputed(s: TestServer) {
+    let (scn, all) = setup(s);
+    super::disburse::earn(&scn, &all);
+    super::disburse::drawdown(&scn, "1000.00");
+    super::disburse::settings(&scn, "5000.00");
+    let ana = scn.s.client(&scn.admin.add_user("ana-r", "approver", None));
+    let donor = scn.s.client(&scn.admin.add_user("bprm", "donor", None));
+    let b = scn.ok(&scn.preparer, "/v1/batches", &json!({"award": AWARD}));
+    let batch = b["batch"].as_str().expect("id").to_string();
+    scn.preparer.post(
+        &format!("/v1/batches/{batch}/submit"),
+        Some(&scn.key()),
+        "{}",
+    );
+    let (sent, _) = super::disburse::batch_to_bank(&scn, &[&ana], &batch);
+    let lines: Vec<(String, String)> = sent["payments"]
+        .as_array()
+        .expect("payments")
+        .iter()
+        .map(|p| {
+            (
+                p["e2e"].as_str().expect("e").to_string(),
+                p["amount"].as_str().expect("a").to_string(),
+            )
+        })
+        .collect();
+    let refs: Vec<(&str, &str, &str)> = lines
+        .iter()
+        .map(|(e, a)| (e.as_str(), a.as_str(), "DBIT"))
+        .collect();
+    let r = scn
+        .preparer
+        .post("/v1/bank-files", Some(&scn.key()), &camt053("ST-R", &refs));
+    assert_eq!(r.status, 201, "{}", r.body);
+    let _ = e2e_of;
+
+    let period = "start=2026-01-01&end=2026-12-31";
+    let sf = get(
+        &scn,
+        &scn.preparer,
+        &format!("/v1/reports/sf425?award={AWARD}&{period}&indirect_rate=0.10"),
+    );
+    assert_eq!(sf.status, 200, "{}", sf.body);
+    let sf: Value = sf.json();
+    let body = &sf["report"]["body"];
+    for (line, want) in [
+        ("line_10a", "1000.00"),
+        ("line_10b", "906.00"),
+        ("line_10c", "94.00"),
+        ("line_10d", "30000.00"),
+        ("line_10e", "906.00"),
+        ("line_10f", "0.00"),
+        ("line_10g", "906.00"),
+        ("line_10h", "29094.00"),
+        ("line_11_base", "0.00"),
+        ("line_11_amount", "0.00"),
+    ] {
+        assert_eq!(body[line]["cumulative"], want, "{line}: {body}");
+    }
+    assert_eq!(body["indirect_rate"], "0.1000");
+    // Budget vs actual, line by line.
+    let bud: Value = get(
+        &scn,
+        &donor,
+        &format!("/v1/reports/budget?award={AWARD}&{period}"),
+    )
+    .json();
+    let row = |l: &str| {
+        bud["report"]["body"]["lines"]
+            .as_array()
+            .expect("lines")
+            .iter()
+            .find(|r| r["line"] == l)
+            .cloned()
+            .unwrap_or_else(|| panic!("no line {l}: {bud}"))
+    };
+    let c4t = row("c4t");
+    assert_eq!(
+        (
+            c4t["authorised"].as_str(),
+            c4t["expended"].as_str(),
+            c4t["paid"].as_str(),
+            c4t["remaining"].as_str(),
+            c4t["percent_used"].as_str()
+        ),
+        (
+            Some("20000.00"),
+            Some("156.00"),
+            Some("156.00"),
+            Some("19844.00"),
+            Some("0.78")
+        )
+    );
+    let tuition = row("tuition");
+    assert_eq!(
+        (
+            tuition["expended"].as_str(),
+            tuition["paid"].as_str(),
+            tuition["percent_used"].as_str()
+        ),
+        (Some("750.00"), Some("750.00"), Some("15.00"))
+    );
+    assert_eq!(bud["report"]["body"]["total"]["expended"], "906.00");
+    // Payment reconciliation: every payment confirmed, nothing in transit or payable.
+    let pay: Value = get(
+        &scn,
+        &scn.preparer,
+        &format!("/v1/reports/payments?award={AWARD}&{period}"),
+    )
+    .json();
+    let p = &pay["report"]["body"];
+    assert_eq!(
+        (
+            p["confirmed"]["count"].as_u64(),
+            p["confirmed"]["amount"].as_str()
+        ),
+        (Some(4), Some("906.00")),
+        "{p}"
+    );
+    assert_eq!(
+        (
+            p["earned"]["amount"].as_str(),
+            p["in_transit"]["count"].as_u64()
+        ),
+        (Some("906.00"), Some(0))
+    );
+    assert_eq!(
+        (p["still_payable"].as_str(), p["transit_balance"].as_str()),
+        (Some("0.00"), Some("0.00"))
+    );
+    // The CSV and the HTML page.
+    let csv = get(
+        &scn,
+        &scn.preparer,
+        &format!("/v1/reports/sf425?award={AWARD}&{period}&format=csv"),
+    );
+    assert!(
+        csv.body.contains("10b,Cash disbursements,906.00,906.00"),
+        "{}",
+        csv.body
+    );
+    let html = get(
+        &scn,
+        &donor,
+        &format!("/v1/reports/budget?award={AWARD}&{period}&format=html"),
+    );
+    assert!(
+        html.body.contains("<svg") && !html.body.contains("<script"),
+        "{}",
+        html.body
+    );
+
+    // Donors read aggregates only; bad periods and awards are refused.
+    get(
+        &scn,
+        &donor,
+        &format!(
+            "/v1/reports/participant?award={AWARD}&{period}&participant={}",
+            scn.p["a100"]
+        ),
+    )
+    .problem(403, "forbidden", None);
+    get(
+        &scn,
+        &scn.preparer,
+        &format!("/v1/reports/sf425?award={AWARD}&start=2025-01-01&end=2025-03-31"),
+    )
+    .problem(422, "period_outside_award", Some("period"));
+    get(
+        &scn,
+        &scn.preparer,
+        &format!("/v1/reports/sf425?award={AWARD}&start=2026-06-01&end=2026-03-01"),
+    )
+    .problem(422, "start_after_end", Some("start"));
+    get(
+        &scn,
+        &scn.preparer,
+        "/v1/reports/sf425?award=nope&quarter=2026Q1",
+    )
+    .problem(422, "unknown_award", Some("award"));
+    // The participant statement.
+    let st: Value = get(
+        &scn,
+        &scn.preparer,
+        &format!(
+            "/v1/reports/participant?award={AWARD}&{period}&participant={}",
+            scn.p["a100"]
+        ),
+    )
+    .json();
+    assert_eq!(
+        (
+            st["report"]["body"]["earned"].as_str(),
+            st["report"]["body"]["paid"].as_str()
+        ),
+        (Some("60.00"), Some("60.00")),
+        "{st}"
+    );
+
+    // Bound to the journal: signature, and the figures recomputed from an export.
+    let signed: SignedReport = serde_json::from_value(sf.clone()).expect("a signed report");
+    signed
+        .verify_signature(scn.s.ledger.verifier())
+        .expect("signed by the ledger");
+    let dir = tempfile::tempdir().expect("dir");
+    scn.s
+        .block_on(tranche_ledger::export::export_dir(
+            &scn.s.ledger,
+            dir.path(),
+            |_, _| {},
+        ))
+        .expect("export");
+    let req = tranche_audit::report_compute::ReportRequest {
+        kind: "sf425".into(),
+        award: signed.report.award.clone(),
+        period: signed.report.period,
+        batch: None,
+        participant: None,
+        indirect_bp: 1000,
+    };
+    let again =
+        tranche_audit::report_compute::from_export(dir.path(), signed.report.checkpoint.size, req)
+            .expect("recomputed");
+    let claimed = serde_json::to_value(&signed.report.body).expect("json");
+    assert!(differences(&claimed, &serde_json::to_value(&again).expect("json")).is_empty());
+    // One figure changed: the signature fails, and the recomputation names the figure.
+    let mut tampered = signed.clone();
+    if let tranche_audit::report::ReportBody::Sf425(s) = &mut tampered.report.body {
+        s.line_10b.cumulative = "900.00".into();
+    }
+    assert!(tampered.verify_signature(scn.s.ledger.verifier()).is_err());
+    let diff = differences(
+        &serde_json::to_value(&tampered.report.body).expect("json"),
+        &serde_json::to_value(&again).expect("json"),
+    );
+    assert_eq!(diff, vec!["line_10b.cumulative".to_string()]);
+}
+
+server_on_both_backends!(reports_are_computed_bound_and_recomputed);
