@@ -2,6 +2,7 @@
 //! signed by the ledger (JSON, the canonical form), or rendered as CSV or a self-contained HTML
 //! page. Donors read the SF-425 figures and budget vs actual only.
 
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -24,6 +25,10 @@ const WITH_DONOR: Rule = Rule(&[
     Role::Auditor,
     Role::Donor,
 ]);
+
+fn query_error(r: QueryRejection) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", r.body_text())
+}
 
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct ReportQuery {
@@ -91,7 +96,7 @@ pub async fn report(
     State(state): State<AppState>,
     caller: Caller,
     Path(kind): Path<String>,
-    Query(q): Query<ReportQuery>,
+    q: Result<Query<ReportQuery>, QueryRejection>,
 ) -> ApiResult<Response> {
     let rule = if matches!(kind.as_str(), "sf425" | "budget") {
         WITH_DONOR
@@ -99,6 +104,7 @@ pub async fn report(
         FINANCE_AND_AUDIT
     };
     caller.require(rule)?;
+    let Query(q) = q.map_err(query_error)?;
     let award = Id::parse(&q.award).map_err(|e| ApiError::from(e.within("award")))?;
     let period = period(q.quarter.as_deref(), q.start.as_deref(), q.end.as_deref())?;
     let req = ReportRequest {
@@ -152,9 +158,10 @@ pub struct DueQuery {
 pub async fn due(
     State(state): State<AppState>,
     caller: Caller,
-    Query(q): Query<DueQuery>,
+    q: Result<Query<DueQuery>, QueryRejection>,
 ) -> ApiResult<Response> {
     caller.require(WITH_DONOR)?;
+    let Query(q) = q.map_err(query_error)?;
     let award = Id::parse(&q.award).map_err(|e| ApiError::from(e.within("award")))?;
     let list = state.ledger.reports_due(&award).await?;
     Ok(Json(serde_json::json!({ "award": award.as_str(), "due": list })).into_response())
