@@ -210,7 +210,7 @@ pub enum AccountCmd {
 
 #[derive(Debug, Args)]
 pub struct ReportArgs {
-    /// sf425, budget, payments, bank, participant, or due.
+    /// sf425, budget, payments, bank, participant, disaggregation, or due.
     pub kind: String,
     #[arg(long)]
     pub award: String,
@@ -230,6 +230,9 @@ pub struct ReportArgs {
     /// For sf425: the indirect cost rate (0.10 for 10%).
     #[arg(long)]
     pub indirect_rate: Option<String>,
+    /// For disaggregation: counts under this are suppressed.
+    #[arg(long, default_value_t = 5)]
+    pub threshold: u64,
     /// json (signed, the default), csv or html.
     #[arg(long, default_value = "json")]
     pub format: String,
@@ -293,6 +296,7 @@ async fn report(g: &Global, a: ReportArgs) -> anyhow::Result<ExitCode> {
                         })
                         .transpose()?,
                     indirect_bp: crate::server::reports::rate_bp(a.indirect_rate.as_deref())?,
+                    threshold: a.threshold,
                 })
             })();
         let request = match request {

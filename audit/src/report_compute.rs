@@ -36,6 +36,8 @@ pub struct ReportRequest {
     pub participant: Option<Id>,
     /// For `sf425`: the indirect cost rate in basis points (1000 = 10%).
     pub indirect_bp: u32,
+    /// For `disaggregation`: counts under this are suppressed (default 5).
+    pub threshold: u64,
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -81,7 +83,31 @@ pub struct Accumulator {
     camt_imports: HashSet<String>,
     participant: ParticipantStatement,
     seen: u64,
+    /// Per participant of the award: the disaggregation measures (journal facts only).
+    measures: BTreeMap<Id, Measures>,
 }
+
+/// What the journal says of one participant, for disaggregated counts.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Measures {
+    pub enrolled: bool,
+    pub attending: bool,
+    pub certified: bool,
+    /// Live amounts per shape (minor units): c4t, scholarship (tuition and incentive), seed.
+    pub c4t: i64,
+    pub scholarship: i64,
+    pub seed: i64,
+}
+
+/// The measures, in table order.
+pub const MEASURES: [&str; 6] = [
+    "enrolled",
+    "attending",
+    "certified",
+    "c4t",
+    "scholarship",
+    "seed_capital",
+];
 
 fn date_of(r: &Record) -> NaiveDate {
     r.at.date_naive()
@@ -116,6 +142,7 @@ impl Accumulator {
             camt_imports: HashSet::new(),
             participant,
             seen: 0,
+            measures: BTreeMap::new(),
         }
     }
 
@@ -205,6 +232,41 @@ impl Accumulator {
                 let amount = payable
                     .and_then(|p| crate::money::Money::parse_positive(&p.amount, c).ok())
                     .map_or(0, |m| m.minor());
+                if let Some(m) = self.measures.get_mut(&b.participant) {
+                    // Live amounts: a reversal takes back what its original added.
+                    let credit: i64 = b
+                        .postings
+                        .iter()
+                        .filter(|q| q.side == Side::Credit && !q.account.starts_with("obligation"))
+                        .filter_map(|q| crate::money::Money::parse_positive(&q.amount, c).ok())
+                        .map(|m| m.minor())
+                        .sum();
+                    let debit_back: i64 = if b.reverses.is_some() {
+                        b.postings
+                            .iter()
+                            .filter(|q| q.side == Side::Debit && q.account.starts_with("payable:"))
+                            .filter_map(|q| crate::money::Money::parse_positive(&q.amount, c).ok())
+                            .map(|m| m.minor())
+                            .sum()
+                    } else {
+                        0
+                    };
+                    let delta = if b.reverses.is_some() {
+                        -debit_back
+                    } else if payable.is_some() {
+                        credit
+                    } else {
+                        0
+                    };
+                    let basis = b.basis.as_str();
+                    if basis.starts_with("c4t:") {
+                        m.c4t += delta;
+                    } else if basis.starts_with("tuition:") || basis.starts_with("incentive:") {
+                        m.scholarship += delta;
+                    } else if basis.starts_with("seed:tranche") {
+                        m.seed += delta;
+                    }
+                }
                 if let Some(p) = payable {
                     let signed = if p.side == Side::Credit {
                         i128::from(amount)
@@ -251,14 +313,45 @@ impl Accumulator {
                     self.participant.receipt_seqs.push(r.seq);
                 }
             }
-            kind::EVIDENCE => {
-                let Some(p) = self.req.participant.clone() else {
+            kind::PARTICIPANT_REGISTER => {
+                if after_end {
                     return Ok(());
-                };
+                }
+                let b: crate::programme::ParticipantRegisterBody = body_from_value(&r.body)?;
+                if &b.award == award {
+                    self.measures.entry(b.participant).or_default();
+                }
+            }
+            kind::EVIDENCE => {
                 if after_end {
                     return Ok(());
                 }
                 let b: EvidenceBody = body_from_value(&r.body)?;
+                for item in &b.statement.items {
+                    let Some(m) = self.measures.get_mut(item.participant()) else {
+                        continue;
+                    };
+                    use crate::programme::{EvidenceItem as E, Outcome, Presence};
+                    match item {
+                        E::Enrolment { .. } => m.enrolled = true,
+                        E::Attendance {
+                            status: Presence::Present,
+                            ..
+                        }
+                        | E::AttendanceCorrection {
+                            status: Presence::Present,
+                            ..
+                        } => m.attending = true,
+                        E::Certification {
+                            result: Outcome::Passed,
+                            ..
+                        } => m.certified = true,
+                        _ => {}
+                    }
+                }
+                let Some(p) = self.req.participant.clone() else {
+                    return Ok(());
+                };
                 let mine: Vec<String> = b
                     .statement
                     .items
@@ -421,6 +514,16 @@ impl Accumulator {
             }
         }
         n
+    }
+
+    /// The disaggregation measures of every participant of the award.
+    pub fn measures(&self) -> &BTreeMap<Id, Measures> {
+        &self.measures
+    }
+
+    /// The currency of the award (once its `award.open` was read).
+    pub fn currency(&self) -> Option<Currency> {
+        self.currency
     }
 
     /// The report body.
@@ -703,12 +806,8 @@ impl Accumulator {
     }
 }
 
-/// Reads an export's records up to `size` and computes the report body.
-pub fn from_export(
-    dir: &std::path::Path,
-    size: u64,
-    req: ReportRequest,
-) -> Result<ReportBody, String> {
+/// Reads an export's records up to `size` into an accumulator.
+fn accumulate(dir: &std::path::Path, size: u64, req: ReportRequest) -> Result<Accumulator, String> {
     use std::io::BufRead;
     let file = std::fs::File::open(dir.join("records.jsonl"))
         .map_err(|e| format!("records.jsonl: {e}"))?;
@@ -722,5 +821,245 @@ pub fn from_export(
         let r = Record::decode_trusted(&line).map_err(|e| format!("seq {i}: {e}"))?;
         acc.push(&r).map_err(|e| format!("seq {i}: {e}"))?;
     }
-    acc.finish().map_err(|e| e.to_string())
+    Ok(acc)
+}
+
+/// The per-measure totals a disaggregation report must publish, from an export.
+pub fn totals_from_export(
+    dir: &std::path::Path,
+    size: u64,
+    req: ReportRequest,
+) -> Result<Vec<crate::report::Cell>, String> {
+    let acc = accumulate(dir, size, req)?;
+    let currency = acc.currency().ok_or("the award is not in the export")?;
+    Ok(totals(acc.measures(), currency))
+}
+
+/// Reads an export's records up to `size` and computes the report body.
+pub fn from_export(
+    dir: &std::path::Path,
+    size: u64,
+    req: ReportRequest,
+) -> Result<ReportBody, String> {
+    accumulate(dir, size, req)?
+        .finish()
+        .map_err(|e| e.to_string())
+}
+
+/// The attributes disaggregated on (recorded outside the journal, in the participant store).
+pub const ATTRIBUTES: [&str; 5] = ["sex", "nationality", "province", "pathway", "age_band"];
+
+fn counted(m: &Measures, measure: &str) -> (bool, i64) {
+    match measure {
+        "enrolled" => (m.enrolled, 0),
+        "attending" => (m.attending, 0),
+        "certified" => (m.certified, 0),
+        "c4t" => (m.c4t > 0, m.c4t),
+        "scholarship" => (m.scholarship > 0, m.scholarship),
+        _ => (m.seed > 0, m.seed),
+    }
+}
+
+/// Per measure over all participants: the totals the journal determines (never suppressed).
+pub fn totals(measures: &BTreeMap<Id, Measures>, currency: Currency) -> Vec<crate::report::Cell> {
+    MEASURES
+        .iter()
+        .map(|k| {
+            let (mut n, mut a) = (0u64, 0i64);
+            for m in measures.values() {
+                let (yes, amount) = counted(m, k);
+                if yes {
+                    n += 1;
+                    a += amount;
+                }
+            }
+            crate::report::Cell {
+                count: Some(n),
+                amount: matches!(*k, "c4t" | "scholarship" | "seed_capital")
+                    .then(|| format_minor(a.into(), currency)),
+            }
+        })
+        .collect()
+}
+
+/// Disaggregated counts by each attribute, with small cells suppressed: a count under
+/// `threshold` (and not 0) is hidden, and then, so that no hidden cell can be derived from the
+/// published column totals (or from its row), every row and column that hides a cell hides at
+/// least two (the smallest other non-zero counts are hidden with it).
+pub fn disaggregate(
+    measures: &BTreeMap<Id, Measures>,
+    attributes: &std::collections::HashMap<Id, BTreeMap<String, String>>,
+    threshold: u64,
+    currency: Currency,
+) -> crate::report::Disaggregation {
+    let totals = totals(measures, currency);
+    let mut tables = Vec::new();
+    for attr in ATTRIBUTES {
+        let mut values: BTreeMap<String, Vec<(u64, i64)>> = BTreeMap::new();
+        for (p, m) in measures {
+            let value = attributes
+                .get(p)
+                .and_then(|a| a.get(attr))
+                .filter(|v| !v.is_empty())
+                .cloned()
+                .unwrap_or_else(|| "not stated".into());
+            let row = values
+                .entry(value)
+                .or_insert_with(|| vec![(0, 0); MEASURES.len()]);
+            for (j, k) in MEASURES.iter().enumerate() {
+                let (yes, amount) = counted(m, k);
+                if yes {
+                    row[j].0 += 1;
+                    row[j].1 += amount;
+                }
+            }
+        }
+        let names: Vec<String> = values.keys().cloned().collect();
+        let grid: Vec<Vec<(u64, i64)>> = values.into_values().collect();
+        let mut hidden: Vec<Vec<bool>> = grid
+            .iter()
+            .map(|row| row.iter().map(|(n, _)| *n > 0 && *n < threshold).collect())
+            .collect();
+        // Complementary suppression until every row and column hides none or at least two.
+        loop {
+            let mut changed = false;
+            for i in 0..grid.len() {
+                let count = hidden[i].iter().filter(|h| **h).count();
+                if count == 1 {
+                    if let Some(j) = (0..MEASURES.len())
+                        .filter(|&j| !hidden[i][j] && grid[i][j].0 > 0)
+                        .min_by_key(|&j| grid[i][j].0)
+                    {
+                        hidden[i][j] = true;
+                        changed = true;
+                    }
+                }
+            }
+            for j in 0..MEASURES.len() {
+                let count = (0..grid.len()).filter(|&i| hidden[i][j]).count();
+                if count == 1 {
+                    if let Some(i) = (0..grid.len())
+                        .filter(|&i| !hidden[i][j] && grid[i][j].0 > 0)
+                        .min_by_key(|&i| grid[i][j].0)
+                    {
+                        hidden[i][j] = true;
+                        changed = true;
+                    }
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
+        // A small total, or a column whose one hidden cell nothing else can cover, would give
+        // the hidden count away: that column's total is hidden too.
+        let mut table_totals = totals.clone();
+        for (j, total) in table_totals.iter_mut().enumerate() {
+            let hidden_here = (0..grid.len()).filter(|&i| hidden[i][j]).count();
+            let small = total.count.is_some_and(|n| n > 0 && n < threshold);
+            if hidden_here == 1 || small {
+                total.count = None;
+                total.amount = None;
+            }
+        }
+        let cells = grid
+            .iter()
+            .zip(&hidden)
+            .map(|(row, h)| {
+                row.iter()
+                    .zip(h)
+                    .enumerate()
+                    .map(|(j, ((n, a), hide))| crate::report::Cell {
+                        count: (!hide).then_some(*n),
+                        amount: (!hide
+                            && matches!(MEASURES[j], "c4t" | "scholarship" | "seed_capital"))
+                        .then(|| format_minor((*a).into(), currency)),
+                    })
+                    .collect()
+            })
+            .collect();
+        tables.push(crate::report::DisaggregationTable {
+            attribute: attr.to_string(),
+            values: names,
+            measures: MEASURES.iter().map(|s| s.to_string()).collect(),
+            cells,
+            totals: table_totals,
+        });
+    }
+    crate::report::Disaggregation { threshold, tables }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_suppressed_cell_can_be_recovered_from_the_totals() {
+        let usd = Currency::parse("USD").expect("known");
+        let mut measures = BTreeMap::new();
+        let mut attributes = std::collections::HashMap::new();
+        // 23 people: 17 in one province, 4 in another, 2 in a third.
+        for i in 0..23u32 {
+            let id = Id::parse(&format!("p{i}")).expect("id");
+            let province = if i < 17 {
+                "Pichincha"
+            } else if i < 21 {
+                "Imbabura"
+            } else {
+                "Carchi"
+            };
+            measures.insert(
+                id.clone(),
+                Measures {
+                    enrolled: true,
+                    attending: i % 5 != 0,
+                    certified: i % 3 == 0,
+                    c4t: if i % 2 == 0 { 6000 } else { 0 },
+                    scholarship: 0,
+                    seed: 0,
+                },
+            );
+            attributes.insert(
+                id,
+                BTreeMap::from([("province".to_string(), province.to_string())]),
+            );
+        }
+        let d = disaggregate(&measures, &attributes, 5, usd);
+        for t in &d.tables {
+            // A column with hidden cells hides at least two, so the total does not reveal one.
+            for j in 0..t.measures.len() {
+                let hidden = t.cells.iter().filter(|row| row[j].count.is_none()).count();
+                assert!(
+                    hidden != 1,
+                    "{}: column {} hides one cell",
+                    t.attribute,
+                    t.measures[j]
+                );
+                // Nothing shown under the threshold.
+                for row in &t.cells {
+                    if let Some(n) = row[j].count {
+                        assert!(n == 0 || n >= 5, "{}: {n} shown", t.attribute);
+                    }
+                }
+            }
+            for row in &t.cells {
+                let hidden = row.iter().filter(|c| c.count.is_none()).count();
+                assert!(hidden != 1, "{}: a row hides one cell", t.attribute);
+            }
+            // A column hiding one cell publishes no total to subtract from.
+            for j in 0..t.measures.len() {
+                let hidden = t.cells.iter().filter(|row| row[j].count.is_none()).count();
+                if hidden == 1 {
+                    assert!(t.totals[j].count.is_none());
+                }
+            }
+        }
+        let province = d
+            .tables
+            .iter()
+            .find(|t| t.attribute == "province")
+            .expect("table");
+        assert_eq!(province.values, ["Carchi", "Imbabura", "Pichincha"]);
+        assert_eq!(province.totals[0].count, Some(23));
+    }
 }

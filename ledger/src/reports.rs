@@ -19,7 +19,14 @@ fn invalid(field: &str, code: &'static str, detail: impl Into<String>) -> StoreE
 }
 
 /// The kinds this ledger computes.
-pub const KINDS: [&str; 5] = ["sf425", "budget", "payments", "bank", "participant"];
+pub const KINDS: [&str; 6] = [
+    "sf425",
+    "budget",
+    "payments",
+    "bank",
+    "participant",
+    "disaggregation",
+];
 
 /// `2026Q1` → 2026-01-01 to 2026-03-31.
 pub fn quarter(text: &str) -> Result<ReportPeriod, Invalid> {
@@ -169,7 +176,31 @@ impl Ledger {
                 next = stored.seq + 1;
             }
         }
-        let body = acc.finish().map_err(StoreError::Invalid)?;
+        let body = if req.kind == "disaggregation" {
+            // The journal gives who was enrolled, attended, certified and paid; the attributes
+            // come from the participant store (erased people count as "not stated").
+            let mut attributes = std::collections::HashMap::new();
+            for row in self.store().personal_rows(req.award.as_str()).await? {
+                let (Ok(p), Some(serde_json::Value::Object(map))) =
+                    (Id::parse(&row.participant), row.attributes)
+                else {
+                    continue;
+                };
+                let values: std::collections::BTreeMap<String, String> = map
+                    .into_iter()
+                    .filter_map(|(k, v)| v.as_str().map(|s| (k, s.to_string())))
+                    .collect();
+                attributes.insert(p, values);
+            }
+            ReportBody::Disaggregation(tranche_audit::report_compute::disaggregate(
+                acc.measures(),
+                &attributes,
+                req.threshold.max(1),
+                currency,
+            ))
+        } else {
+            acc.finish().map_err(StoreError::Invalid)?
+        };
         let report = Report {
             award: req.award.clone(),
             currency: currency.code().to_string(),
@@ -315,7 +346,35 @@ pub fn render_csv(r: &SignedReport) -> String {
                 ]));
             }
         }
-        ReportBody::Disaggregation(_) => {}
+        ReportBody::Disaggregation(d) => {
+            out.push_str(&cells(
+                &["attribute", "value", "measure", "count", "amount"].map(String::from),
+            ));
+            for t in &d.tables {
+                for (i, v) in t.values.iter().enumerate() {
+                    for (j, m) in t.measures.iter().enumerate() {
+                        let c = &t.cells[i][j];
+                        out.push_str(&cells(&[
+                            t.attribute.clone(),
+                            v.clone(),
+                            m.clone(),
+                            c.count
+                                .map_or_else(|| "suppressed".into(), |n| n.to_string()),
+                            c.amount.clone().unwrap_or_default(),
+                        ]));
+                    }
+                }
+                for (j, m) in t.measures.iter().enumerate() {
+                    out.push_str(&cells(&[
+                        t.attribute.clone(),
+                        "total".into(),
+                        m.clone(),
+                        t.totals[j].count.unwrap_or(0).to_string(),
+                        t.totals[j].amount.clone().unwrap_or_default(),
+                    ]));
+                }
+            }
+        }
     }
     out
 }

@@ -213,6 +213,51 @@ fn reports_are_computed_bound_and_recomputed(s: TestServer) {
         "{st}"
     );
 
+    // Disaggregated results for the donor: 15 enrolled, 3 attending and paid C4T (156.00), 3
+    // scholars (750.00 tuition); small counts hidden, with nothing left to subtract them from.
+    let dis = get(
+        &scn,
+        &donor,
+        &format!("/v1/reports/disaggregation?award={AWARD}&{period}"),
+    );
+    assert_eq!(dis.status, 200, "{}", dis.body);
+    let dis: Value = dis.json();
+    let tables = dis["report"]["body"]["tables"]
+        .as_array()
+        .expect("tables")
+        .clone();
+    assert_eq!(tables.len(), 5);
+    for t in &tables {
+        assert_eq!(t["totals"][0]["count"], 15, "enrolled: {t}");
+        let measures = t["measures"].as_array().expect("measures").len();
+        for j in 0..measures {
+            let column: Vec<&Value> = t["cells"]
+                .as_array()
+                .expect("rows")
+                .iter()
+                .map(|r| &r[j]["count"])
+                .collect();
+            for c in &column {
+                if let Some(n) = c.as_u64() {
+                    assert!(n == 0 || n >= 5, "a count of {n} is shown: {t}");
+                }
+            }
+            let hidden = column.iter().filter(|c| c.is_null()).count();
+            if hidden == 1 {
+                assert!(
+                    t["totals"][j]["count"].is_null(),
+                    "a hidden cell and its total: {t}"
+                );
+            }
+        }
+    }
+    get(
+        &scn,
+        &scn.hias,
+        &format!("/v1/reports/disaggregation?award={AWARD}&{period}"),
+    )
+    .problem(403, "forbidden", None);
+
     // Bound to the journal: signature, and the figures recomputed from an export.
     let signed: SignedReport = serde_json::from_value(sf.clone()).expect("a signed report");
     signed
@@ -233,6 +278,7 @@ fn reports_are_computed_bound_and_recomputed(s: TestServer) {
         batch: None,
         participant: None,
         indirect_bp: 1000,
+        threshold: 5,
     };
     let again =
         tranche_audit::report_compute::from_export(dir.path(), signed.report.checkpoint.size, req)

@@ -44,6 +44,8 @@ pub struct ReportQuery {
     pub participant: Option<String>,
     /// For `sf425`: the indirect cost rate, e.g. 0.10.
     pub indirect_rate: Option<String>,
+    /// For `disaggregation`: counts under this are suppressed (default 5).
+    pub threshold: Option<u64>,
     /// json (default, signed), csv or html.
     pub format: Option<String>,
 }
@@ -88,7 +90,7 @@ pub fn rate_bp(text: Option<&str>) -> Result<u32, tranche_audit::Invalid> {
 }
 
 #[utoipa::path(get, path = "/v1/reports/{kind}", tag = "reports",
-    params(("kind" = String, Path, description = "sf425, budget, payments, bank or participant"), ReportQuery),
+    params(("kind" = String, Path, description = "sf425, budget, payments, bank, participant or disaggregation"), ReportQuery),
     responses((status = 200, description = "The signed report (JSON), or its CSV or HTML rendering"),
               (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
@@ -98,7 +100,7 @@ pub async fn report(
     Path(kind): Path<String>,
     q: Result<Query<ReportQuery>, QueryRejection>,
 ) -> ApiResult<Response> {
-    let rule = if matches!(kind.as_str(), "sf425" | "budget") {
+    let rule = if matches!(kind.as_str(), "sf425" | "budget" | "disaggregation") {
         WITH_DONOR
     } else {
         FINANCE_AND_AUDIT
@@ -122,6 +124,7 @@ pub async fn report(
             .map(|p| Id::parse(p).map_err(|e| ApiError::from(e.within("participant"))))
             .transpose()?,
         indirect_bp: rate_bp(q.indirect_rate.as_deref())?,
+        threshold: q.threshold.unwrap_or(5).max(1),
     };
     let signed = state.ledger.report(req, chrono::Utc::now()).await?;
     Ok(match q.format.as_deref().unwrap_or("json") {
