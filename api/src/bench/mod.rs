@@ -27,6 +27,9 @@ pub enum BenchKind {
     /// A batch of `--participants` payments: build, freeze, two approvals, pain.001, sent, and
     /// a camt.053 booking all of them imported.
     Disburse,
+    /// SF-425 and budget vs actual on a journal of `--transactions` transactions, and a report
+    /// recomputed from an export.
+    Reports,
 }
 
 #[derive(Debug, Args)]
@@ -73,6 +76,8 @@ mod api;
 mod cycle;
 /// `tranche bench disburse`.
 pub mod disburse;
+/// `tranche bench reports`.
+mod reports;
 
 /// A ledger configuration on PostgreSQL: `--postgres URL`, or a new database on a throwaway
 /// durable cluster (returned so that it lives as long as the benchmark).
@@ -176,6 +181,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         BenchKind::Api => return crate::bench::api::run(&args).await,
         BenchKind::Cycle => return crate::bench::cycle::run(&args).await,
         BenchKind::Disburse => return crate::bench::disburse::run(&args).await,
+        BenchKind::Reports => return crate::bench::reports::run(&args).await,
         BenchKind::Journal => {}
     }
     println!(
