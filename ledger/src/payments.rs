@@ -212,6 +212,49 @@ fn text_field(v: &Option<serde_json::Value>, key: &str) -> Option<String> {
         .map(str::to_string)
 }
 
+/// The bytes a part may hold, well under the 64 KiB record limit (the rest of the record and
+/// its postings fit in what is left).
+const PART_BUDGET: usize = 40_000;
+
+/// Splits two lists into parts: the first list first, then the second, each part holding at
+/// most `max` items of each list and about `PART_BUDGET` bytes of their JSON (each first-list
+/// item counted with `extra` more bytes). Always at least one part.
+fn split_parts<A: Serialize + Clone, B: Serialize + Clone>(
+    a: &[A],
+    b: &[B],
+    max: usize,
+    extra: usize,
+) -> Vec<(Vec<A>, Vec<B>)> {
+    fn size<T: Serialize>(v: &T) -> usize {
+        serde_json::to_vec(v).map_or(0, |v| v.len() + 1)
+    }
+    let mut parts: Vec<(Vec<A>, Vec<B>)> = vec![(Vec::new(), Vec::new())];
+    let mut used = 0usize;
+    for item in a {
+        let n = size(item) + extra;
+        let last = parts.last_mut().expect("one part");
+        if !last.0.is_empty() && (used + n > PART_BUDGET || last.0.len() >= max) {
+            parts.push((Vec::new(), Vec::new()));
+            used = 0;
+        }
+        parts.last_mut().expect("one part").0.push(item.clone());
+        used += n;
+    }
+    for item in b {
+        let n = size(item);
+        let last = parts.last_mut().expect("one part");
+        if (!last.0.is_empty() || !last.1.is_empty())
+            && (used + n > PART_BUDGET || last.1.len() >= max)
+        {
+            parts.push((Vec::new(), Vec::new()));
+            used = 0;
+        }
+        parts.last_mut().expect("one part").1.push(item.clone());
+        used += n;
+    }
+    parts
+}
+
 fn batch_in<'a>(st: &'a ProgrammeState, batch: &Id) -> Result<&'a Batch, StoreError> {
     st.disburse.batches.get(batch).ok_or_else(|| {
         invalid(
@@ -431,11 +474,8 @@ impl Ledger {
                 },
             ));
         }
-        let parts = payments
-            .len()
-            .div_ceil(PAYMENTS_PER_PART)
-            .max(exceptions.len().div_ceil(PAYMENTS_PER_PART))
-            .max(1);
+        let split = split_parts(&payments, &exceptions, PAYMENTS_PER_PART, 0);
+        let parts = split.len();
         let header = BatchCreateBody {
             batch: batch.clone(),
             award: award.clone(),
@@ -446,21 +486,17 @@ impl Ledger {
             exceptions: exceptions.len() as u64,
             parts: parts as u32,
         };
-        let mut bodies = Vec::with_capacity(parts);
-        for i in 0..parts {
-            let slice = |len: usize| -> std::ops::Range<usize> {
-                (i * PAYMENTS_PER_PART).min(len)..((i + 1) * PAYMENTS_PER_PART).min(len)
-            };
-            let pr = slice(payments.len());
-            let xr = slice(exceptions.len());
-            bodies.push(BatchPartBody {
+        let bodies: Vec<BatchPartBody> = split
+            .into_iter()
+            .enumerate()
+            .map(|(i, (payments, exceptions))| BatchPartBody {
                 batch: batch.clone(),
                 award: award.clone(),
                 part: i as u32,
-                payments: payments[pr].to_vec(),
-                exceptions: exceptions[xr].to_vec(),
-            });
-        }
+                payments,
+                exceptions,
+            })
+            .collect();
         let digest = batch_digest(&header, &bodies);
         let lines = payments
             .iter()
@@ -973,11 +1009,9 @@ impl Ledger {
                 line: l.line,
             });
         }
-        let parts = outcomes
-            .len()
-            .div_ceil(OUTCOMES_PER_PART)
-            .max(exceptions.len().div_ceil(OUTCOMES_PER_PART))
-            .max(1);
+        // Each outcome may add a posting (a payable credited back): leave room for it.
+        let split = split_parts(&outcomes, &exceptions, OUTCOMES_PER_PART, 120);
+        let parts = split.len();
         let header = BankImportBody {
             award: award.clone(),
             format: lines.format.to_string(),
@@ -1000,11 +1034,7 @@ impl Ledger {
             e.amount = money(before + p.amount, currency);
         }
         let mut commands = vec![Command::Disburse(DisburseCommand::Import(header))];
-        for i in 0..parts {
-            let r = |len: usize| {
-                (i * OUTCOMES_PER_PART).min(len)..((i + 1) * OUTCOMES_PER_PART).min(len)
-            };
-            let chunk = outcomes[r(outcomes.len())].to_vec();
+        for (i, (chunk, excs)) in split.into_iter().enumerate() {
             let postings = status_postings(&st.disburse, &award, currency, &chunk)
                 .map_err(StoreError::Invalid)?;
             let body = BankStatusBody {
@@ -1012,7 +1042,7 @@ impl Ledger {
                 import: sha256.clone(),
                 part: i as u32,
                 outcomes: chunk,
-                exceptions: exceptions[r(exceptions.len())].to_vec(),
+                exceptions: excs,
                 postings: postings.iter().map(PostingBody::from_posting).collect(),
             };
             let tx = NewTransaction::bank_status(&body).map_err(StoreError::Invalid)?;
@@ -1577,5 +1607,34 @@ impl NoNanos for DateTime<Utc> {
     fn with_nanosecond_zero(self) -> Self {
         use chrono::Timelike;
         self.with_nanosecond(0).unwrap_or(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parts_stay_under_the_record_limit_however_long_the_entries() {
+        let long: Vec<String> = (0..1_000)
+            .map(|i| format!("{i}-{}", "x".repeat(150)))
+            .collect();
+        let short: Vec<u32> = (0..900).collect();
+        let parts = split_parts(&long, &short, 400, 0);
+        assert_eq!(parts.iter().map(|p| p.0.len()).sum::<usize>(), 1_000);
+        assert_eq!(parts.iter().map(|p| p.1.len()).sum::<usize>(), 900);
+        for (a, b) in &parts {
+            let bytes = serde_json::to_vec(a).expect("json").len()
+                + serde_json::to_vec(b).expect("json").len();
+            assert!(bytes <= PART_BUDGET + 200, "{bytes} bytes in a part");
+            assert!(a.len() <= 400 && b.len() <= 400);
+        }
+        // Payments come first: no part after one without payments holds any.
+        let first_empty = parts
+            .iter()
+            .position(|p| p.0.is_empty())
+            .unwrap_or(parts.len());
+        assert!(parts[first_empty..].iter().all(|p| p.0.is_empty()));
+        assert_eq!(split_parts::<u8, u8>(&[], &[], 400, 0).len(), 1);
     }
 }

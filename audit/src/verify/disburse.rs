@@ -165,6 +165,8 @@ struct Batch {
     approvers: Vec<String>,
     files: HashSet<String>,
     sent_parts: u32,
+    /// Parts holding at least one payment (parts of exceptions only are never sent).
+    payment_parts: u32,
 }
 
 #[derive(Debug)]
@@ -253,6 +255,7 @@ impl Disburse {
                         approvers: Vec::new(),
                         files: HashSet::new(),
                         sent_parts: 0,
+                        payment_parts: 0,
                     },
                 );
                 self.batch_count += 1;
@@ -454,12 +457,9 @@ impl Disburse {
                     ));
                 }
                 batch.sent_parts += 1;
-                // Parts without payments are not sent: the batch is sent once the last part
-                // with payments is.
-                if batch.sent_parts == batch.parts
-                    || batch.sent_parts as u64 * crate::disburse::PAYMENTS_PER_PART as u64
-                        >= batch.payments
-                {
+                // Parts without payments come last and are never sent: the batch is sent once
+                // every part with payments is.
+                if batch.sent_parts >= batch.payment_parts {
                     batch.status = Status::Sent;
                 }
             }
