@@ -152,6 +152,8 @@ pub struct CountAmount {
 #[serde(deny_unknown_fields)]
 pub struct PaymentRow {
     pub e2e: String,
+    /// The month (YYYY-MM) of the record that listed the payment in its batch.
+    pub month: String,
     pub batch: Id,
     pub payee: String,
     pub amount: String,

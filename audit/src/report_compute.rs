@@ -64,6 +64,7 @@ struct Pay {
     reissued_by: Option<String>,
     in_period: bool,
     confirmed_by_statement: bool,
+    month: String,
 }
 
 /// The streaming computation.
@@ -407,6 +408,7 @@ impl Accumulator {
                             reissued_by: None,
                             in_period,
                             confirmed_by_statement: false,
+                            month: d.format("%Y-%m").to_string(),
                         },
                     );
                 }
@@ -723,6 +725,7 @@ impl Accumulator {
                         .iter()
                         .map(|(e2e, p)| PaymentRow {
                             e2e: (*e2e).clone(),
+                            month: p.month.clone(),
                             batch: p.batch.clone(),
                             payee: p.payee.clone(),
                             amount: m(p.amount.into()),

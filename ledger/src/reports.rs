@@ -460,6 +460,100 @@ caption{{text-align:left;font-weight:600;padding:.4rem 0}}</style></head><body>\
         }
         h.push_str("</svg></figure>");
     }
+    if let ReportBody::Payments(p) = &rep.body {
+        // Payments per month by status: stacked bars of amounts.
+        let mut months: std::collections::BTreeMap<&str, std::collections::BTreeMap<&str, f64>> =
+            std::collections::BTreeMap::new();
+        for r in &p.payments {
+            *months
+                .entry(r.month.as_str())
+                .or_default()
+                .entry(r.status.as_str())
+                .or_default() += r.amount.parse::<f64>().unwrap_or(0.0);
+        }
+        let max = months
+            .values()
+            .map(|m| m.values().sum::<f64>())
+            .fold(0.0f64, f64::max)
+            .max(1.0);
+        let colors = [
+            ("confirmed", "#2f855a"),
+            ("sent", "#2b6cb0"),
+            ("accepted", "#3182ce"),
+            ("pending", "#a0aec0"),
+            ("rejected", "#c53030"),
+            ("returned", "#dd6b20"),
+            ("withdrawn", "#718096"),
+        ];
+        let (bw, gap, hgt) = (40.0, 20.0, 200.0);
+        h.push_str(&format!(
+            "<figure><figcaption>Payments per month by status (amounts)</figcaption>\
+<svg role=\"img\" aria-label=\"Payments per month by status\" width=\"{}\" height=\"{}\" xmlns=\"http://www.w3.org/2000/svg\">",
+            60.0 + months.len() as f64 * (bw + gap) + 160.0,
+            hgt + 40.0
+        ));
+        for (i, (month, by)) in months.iter().enumerate() {
+            let x = 50.0 + i as f64 * (bw + gap);
+            let mut y = hgt + 10.0;
+            for (status, color) in colors {
+                let v = by.get(status).copied().unwrap_or(0.0);
+                if v <= 0.0 {
+                    continue;
+                }
+                let hh = v / max * hgt;
+                y -= hh;
+                h.push_str(&format!(
+                    "<rect x=\"{x}\" y=\"{y:.1}\" width=\"{bw}\" height=\"{hh:.1}\" fill=\"{color}\"><title>{month} {status}: {v:.2}</title></rect>"
+                ));
+            }
+            h.push_str(&format!(
+                "<text x=\"{x}\" y=\"{}\" font-size=\"11\">{}</text>",
+                hgt + 25.0,
+                esc(month)
+            ));
+        }
+        for (k, (status, color)) in colors.iter().enumerate() {
+            let x = 70.0 + months.len() as f64 * (bw + gap);
+            let y = 20.0 + k as f64 * 18.0;
+            h.push_str(&format!(
+                "<rect x=\"{x}\" y=\"{}\" width=\"12\" height=\"12\" fill=\"{color}\"/><text x=\"{}\" y=\"{}\" font-size=\"12\">{status}</text>",
+                y - 10.0,
+                x + 18.0,
+                y
+            ));
+        }
+        h.push_str("</svg></figure>");
+    }
+    if let ReportBody::Disaggregation(d) = &rep.body {
+        for t in &d.tables {
+            let shown: Vec<(&String, u64)> = t
+                .values
+                .iter()
+                .zip(&t.cells)
+                .filter_map(|(v, row)| row[0].count.map(|n| (v, n)))
+                .collect();
+            let max = shown.iter().map(|(_, n)| *n).max().unwrap_or(1).max(1) as f64;
+            h.push_str(&format!(
+                "<figure><figcaption>Participants enrolled by {} (small counts hidden)</figcaption>\
+<svg role=\"img\" aria-label=\"Enrolled by {}\" width=\"620\" height=\"{}\" xmlns=\"http://www.w3.org/2000/svg\">",
+                esc(&t.attribute),
+                esc(&t.attribute),
+                shown.len() as f64 * 26.0 + 10.0
+            ));
+            for (i, (v, n)) in shown.iter().enumerate() {
+                let y = 5.0 + i as f64 * 26.0;
+                h.push_str(&format!(
+                    "<text x=\"0\" y=\"{}\" font-size=\"12\">{}</text><rect x=\"160\" y=\"{y}\" width=\"{:.1}\" height=\"18\" fill=\"#805ad5\"/><text x=\"{}\" y=\"{}\" font-size=\"12\">{n}</text>",
+                    y + 14.0,
+                    esc(v),
+                    *n as f64 / max * 380.0,
+                    170.0 + *n as f64 / max * 380.0,
+                    y + 14.0
+                ));
+            }
+            h.push_str("</svg></figure>");
+        }
+    }
     h.push_str(&format!(
         "<h2>Bound to the journal</h2><p>Computed at the checkpoint of origin <code>{}</code>, tree size {}, root <code>{}</code>; \
 signed by <code>{}</code>. Check it offline: <code>tranche-verify report REPORT.json --export DIR --vkey KEY</code>.</p>\

@@ -155,16 +155,22 @@ fn reports_are_computed_bound_and_recomputed(s: TestServer) {
         "{}",
         csv.body
     );
-    let html = get(
-        &scn,
-        &donor,
-        &format!("/v1/reports/budget?award={AWARD}&{period}&format=html"),
-    );
-    assert!(
-        html.body.contains("<svg") && !html.body.contains("<script"),
-        "{}",
-        html.body
-    );
+    for (who, kind) in [
+        (&donor, "budget"),
+        (&scn.preparer, "payments"),
+        (&donor, "disaggregation"),
+    ] {
+        let html = get(
+            &scn,
+            who,
+            &format!("/v1/reports/{kind}?award={AWARD}&{period}&format=html"),
+        );
+        assert!(
+            html.body.contains("<svg") && !html.body.contains("<script"),
+            "{kind}: {}",
+            html.body
+        );
+    }
 
     // Donors read aggregates only; bad periods and awards are refused.
     get(
