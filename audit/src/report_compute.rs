@@ -86,6 +86,8 @@ pub struct Accumulator {
     seen: u64,
     /// Per participant of the award: the disaggregation measures (journal facts only).
     measures: BTreeMap<Id, Measures>,
+    /// Paid per budget line, when given from projections instead of read from the records.
+    paid_override: Option<HashMap<Id, i64>>,
 }
 
 /// What the journal says of one participant, for disaggregated counts.
@@ -144,6 +146,7 @@ impl Accumulator {
             participant,
             seen: 0,
             measures: BTreeMap::new(),
+            paid_override: None,
         }
     }
 
@@ -518,6 +521,28 @@ impl Accumulator {
         n
     }
 
+    /// The SF-425 or budget report from account totals read from projections (period and
+    /// cumulative net debits per account of the award) instead of the records: the same
+    /// definitions and the same code as the streaming pass. `paid` gives the budget's paid
+    /// column per line.
+    pub fn from_totals(
+        req: ReportRequest,
+        award: AwardOpenBody,
+        nets: &[(String, i128, i128)],
+        paid: HashMap<Id, i64>,
+    ) -> Result<ReportBody, Invalid> {
+        let mut acc = Accumulator::new(req);
+        acc.currency = Some(award.currency()?);
+        acc.award = Some(award);
+        for (account, period, cumulative) in nets {
+            let n = acc.nets.entry(account.clone()).or_default();
+            n.period += period;
+            n.cumulative += cumulative;
+        }
+        acc.paid_override = Some(paid);
+        acc.finish()
+    }
+
     /// The disaggregation measures of every participant of the award.
     pub fn measures(&self) -> &BTreeMap<Id, Measures> {
         &self.measures
@@ -613,7 +638,8 @@ impl Accumulator {
                 })
             }
             "budget" => {
-                let mut paid_by_line: HashMap<Id, i64> = HashMap::new();
+                let mut paid_by_line: HashMap<Id, i64> =
+                    self.paid_override.clone().unwrap_or_default();
                 for p in self.payments.values().filter(|p| p.state == "confirmed") {
                     for i in &p.items {
                         if let Some(item) = self.items.get(i) {

@@ -305,6 +305,17 @@ impl Store {
         Ok(Some(cp))
     }
 
+    /// Per account under `prefix` and side ("debit"/"credit"): (account, side, sum of postings
+    /// with seq below `to`, sum of those with seq from `from` to `to`).
+    pub async fn posting_totals(
+        &self,
+        prefix: &str,
+        from: u64,
+        to: u64,
+    ) -> Result<Vec<(String, String, i64, i64)>> {
+        dispatch!(self, s => s.posting_totals(prefix, from, to).await)
+    }
+
     /// Every record of a rare `kind` (key rotations), in seq order.
     pub async fn all_of_kind(&self, kind: &str) -> Result<Vec<StoredRecord>> {
         dispatch!(self, s => s.all_of_kind(kind).await)

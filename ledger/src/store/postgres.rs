@@ -250,6 +250,38 @@ impl PgStore {
         rows.into_iter().map(record_from_row).collect()
     }
 
+    /// Per account under `prefix` and side: the sum of postings with seq below `to`, and of
+    /// those from `from` on.
+    pub async fn posting_totals(
+        &self,
+        prefix: &str,
+        from: u64,
+        to: u64,
+    ) -> Result<Vec<(String, String, i64, i64)>> {
+        let (lo, hi) = prefix_range(prefix);
+        let rows = sqlx::query(
+            r#"SELECT account, side, SUM(amount_minor)::BIGINT AS cum,
+                    SUM(CASE WHEN seq >= $1 THEN amount_minor ELSE 0 END)::BIGINT AS per
+             FROM postings
+             WHERE (account = $2 OR (account COLLATE "C" >= $3 AND account COLLATE "C" < $4)) AND seq < $5
+             GROUP BY account, side"#,
+        )
+        .bind(to_i64(from))
+            .bind(prefix)
+            .bind(lo)
+            .bind(hi)
+            .bind(to_i64(to))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                let cum: i64 = r.try_get("cum")?;
+                let per: i64 = r.try_get("per")?;
+                Ok((r.try_get("account")?, r.try_get("side")?, cum, per))
+            })
+            .collect()
+    }
+
     /// Every record of a rare `kind`, in seq order.
     pub async fn all_of_kind(&self, kind: &str) -> Result<Vec<StoredRecord>> {
         let rows =
