@@ -430,28 +430,7 @@ async fn batch_inner(ledger: &Ledger, g: &Global, cmd: BatchCmd) -> Result<ExitC
             let v = ledger.batch_view(&batch, 0, 100).await?;
             if let Some(path) = csv {
                 let rows = ledger.batch_payments(&batch).await?;
-                let mut out = String::from(
-                    "end_to_end_id,payee,amount,currency,status,entitlements,reissues\r\n",
-                );
-                for r in rows {
-                    let cells = [
-                        r.e2e,
-                        r.payee,
-                        r.amount,
-                        r.currency,
-                        r.status,
-                        r.entitlements
-                            .iter()
-                            .map(u64::to_string)
-                            .collect::<Vec<_>>()
-                            .join(" "),
-                        r.reissues.join(" "),
-                    ];
-                    let line: Vec<String> =
-                        cells.iter().map(|c| tranche_ledger::csv::cell(c)).collect();
-                    out.push_str(&line.join(","));
-                    out.push_str("\r\n");
-                }
+                let out = tranche_ledger::payments::payments_csv(rows);
                 std::fs::write(&path, out).map_err(|e| {
                     StoreError::Corrupt(format!("cannot write {}: {e}", path.display()))
                 })?;

@@ -265,6 +265,43 @@ fn batch_in<'a>(st: &'a ProgrammeState, batch: &Id) -> Result<&'a Batch, StoreEr
     })
 }
 
+fn payment_index(st: &ProgrammeState, e2e: &str) -> Result<u32, StoreError> {
+    st.disburse.e2e.get(e2e).copied().ok_or_else(|| {
+        invalid(
+            "e2e",
+            "unknown_payment",
+            format!("there is no payment {e2e}"),
+        )
+    })
+}
+
+/// Payments as CSV for spreadsheets (RFC 4180, formula cells defused).
+pub fn payments_csv(rows: Vec<PaymentLine>) -> String {
+    let mut out =
+        String::from("end_to_end_id,payee,amount,currency,status,entitlements,reissues\r\n");
+    for r in rows {
+        let entitlements = r
+            .entitlements
+            .iter()
+            .map(u64::to_string)
+            .collect::<Vec<_>>()
+            .join(" ");
+        let cells = [
+            r.e2e,
+            r.payee,
+            r.amount,
+            r.currency,
+            r.status,
+            entitlements,
+            r.reissues.join(" "),
+        ];
+        let line: Vec<String> = cells.iter().map(|c| crate::csv::cell(c)).collect();
+        out.push_str(&line.join(","));
+        out.push_str("\r\n");
+    }
+    out
+}
+
 fn payment_line(st: &ProgrammeState, pi: u32, currency: Currency) -> PaymentLine {
     let p = &st.disburse.payments[pi as usize];
     PaymentLine {
@@ -1145,13 +1182,7 @@ impl Ledger {
     /// One payment by end-to-end id.
     pub async fn payment(&self, e2e: &str) -> Result<PaymentLine, StoreError> {
         let st = self.store().programme().await?;
-        let pi = *st.disburse.e2e.get(e2e).ok_or_else(|| {
-            invalid(
-                "e2e",
-                "unknown_payment",
-                format!("there is no payment {e2e}"),
-            )
-        })?;
+        let pi = payment_index(&st, e2e)?;
         let p = &st.disburse.payments[pi as usize];
         let currency = st.disburse.batches[&p.batch].currency;
         Ok(payment_line(&st, pi, currency))
@@ -1164,13 +1195,7 @@ impl Ledger {
         let mut steps: Vec<(String, u64, String)> = Vec::new();
         let (line, batch, award) = {
             let st = self.store().programme().await?;
-            let pi = *st.disburse.e2e.get(e2e).ok_or_else(|| {
-                invalid(
-                    "e2e",
-                    "unknown_payment",
-                    format!("there is no payment {e2e}"),
-                )
-            })?;
+            let pi = payment_index(&st, e2e)?;
             let p = &st.disburse.payments[pi as usize];
             let b = &st.disburse.batches[&p.batch];
             let line = payment_line(&st, pi, b.currency);

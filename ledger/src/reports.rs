@@ -18,15 +18,8 @@ fn invalid(field: &str, code: &'static str, detail: impl Into<String>) -> StoreE
     StoreError::Invalid(Invalid::new(field, code, detail))
 }
 
-/// The kinds this ledger computes.
-pub const KINDS: [&str; 6] = [
-    "sf425",
-    "budget",
-    "payments",
-    "bank",
-    "participant",
-    "disaggregation",
-];
+/// The kinds this ledger computes (all of them).
+pub use tranche_audit::report::KINDS;
 
 /// `2026Q1` → 2026-01-01 to 2026-03-31.
 pub fn quarter(text: &str) -> Result<ReportPeriod, Invalid> {

@@ -263,26 +263,7 @@ pub async fn batch_csv(
         .batch_payments(&batch)
         .await
         .map_err(not_found)?;
-    let mut out =
-        String::from("end_to_end_id,payee,amount,currency,status,entitlements,reissues\r\n");
-    for r in rows {
-        let cells = [
-            r.e2e,
-            r.payee,
-            r.amount,
-            r.currency,
-            r.status,
-            r.entitlements
-                .iter()
-                .map(u64::to_string)
-                .collect::<Vec<_>>()
-                .join(" "),
-            r.reissues.join(" "),
-        ];
-        let line: Vec<String> = cells.iter().map(|c| tranche_ledger::csv::cell(c)).collect();
-        out.push_str(&line.join(","));
-        out.push_str("\r\n");
-    }
+    let out = tranche_ledger::payments::payments_csv(rows);
     Ok((
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
