@@ -1046,8 +1046,27 @@ impl Ledger {
                 line: l.line,
             });
         }
-        // Each outcome may add a posting (a payable credited back): leave room for it.
-        let split = split_parts(&outcomes, &exceptions, OUTCOMES_PER_PART, 120);
+        // Confirmations go in parts of their own, whose postings name no payee (in transit to
+        // bank): a participant's receipt of its confirmation then names no other participant.
+        // Rejections and returns, which credit each payee's payable back, follow; each may add
+        // a posting, so room is left for it.
+        let (settled, returned): (Vec<OutcomeBody>, Vec<OutcomeBody>) = outcomes
+            .iter()
+            .cloned()
+            .partition(|o| matches!(o.status, PaymentStatus::Confirmed | PaymentStatus::Accepted));
+        let mut split = if settled.is_empty() && exceptions.is_empty() && !returned.is_empty() {
+            Vec::new()
+        } else {
+            split_parts(&settled, &exceptions, OUTCOMES_PER_PART, 0)
+        };
+        if !returned.is_empty() {
+            split.extend(split_parts::<OutcomeBody, ImportExceptionBody>(
+                &returned,
+                &[],
+                OUTCOMES_PER_PART,
+                120,
+            ));
+        }
         let parts = split.len();
         let header = BankImportBody {
             award: award.clone(),
@@ -1186,6 +1205,25 @@ impl Ledger {
         let p = &st.disburse.payments[pi as usize];
         let currency = st.disburse.batches[&p.batch].currency;
         Ok(payment_line(&st, pi, currency))
+    }
+
+    /// What a payment's receipt is made of: the payment, and the seq of the bank outcome that
+    /// confirmed it (if one has).
+    pub async fn payment_receipt_seqs(
+        &self,
+        e2e: &str,
+    ) -> Result<(PaymentLine, Option<u64>), StoreError> {
+        let st = self.store().programme().await?;
+        let pi = payment_index(&st, e2e)?;
+        let p = &st.disburse.payments[pi as usize];
+        let currency = st.disburse.batches[&p.batch].currency;
+        let confirmed = p
+            .events
+            .iter()
+            .rev()
+            .find(|e| e.event == "confirmed")
+            .map(|e| e.seq);
+        Ok((payment_line(&st, pi, currency), confirmed))
     }
 
     /// The trace of a payment: evidence, rule versions, entitlements, the batch, its approvals,

@@ -90,6 +90,7 @@ fn rule(method: &str, path: &str) -> Option<&'static [&'static str]> {
         // The route is probed with kind "nobody": finance and auditors only (donors read sf425
         // and budget, which the reports test checks).
         ("GET", "/v1/reports/{kind}") => Some(READ),
+        ("GET", "/v1/payments/{e2e}/receipt") => Some(&["admin", "auditor"]),
         ("GET", "/v1/reports-due") => Some(&["admin", "preparer", "approver", "auditor", "donor"]),
         (
             "GET",

@@ -339,6 +339,41 @@ fn disbursement_end_to_end(s: TestServer) {
         .map(|s| s["seq"].as_u64().expect("seq"))
         .collect();
     assert!(seqs.windows(2).all(|w| w[0] <= w[1]), "{seqs:?}");
+    // A participant's payment receipt: the entitlements and the bank's confirmation, each a
+    // receipt that verifies offline, and no other participant named anywhere in it.
+    let r = scn
+        .admin
+        .get(&format!("/v1/payments/{}/receipt", e(&pa100)));
+    assert_eq!(r.status, 200, "{}", r.body);
+    let bundle = r.json();
+    let mut texts: Vec<String> = bundle["entitlements"]
+        .as_array()
+        .expect("entitlements")
+        .iter()
+        .map(|t| t.as_str().expect("text").to_string())
+        .collect();
+    assert_eq!(texts.len(), 1);
+    texts.push(
+        bundle["confirmation"]
+            .as_str()
+            .expect("confirmed")
+            .to_string(),
+    );
+    for t in &texts {
+        let v = tranche_audit::receipt::Receipt::parse(t)
+            .and_then(|r| r.verify(scn.s.ledger.verifier()))
+            .expect("the receipt verifies");
+        let record = String::from_utf8(v.record_bytes.clone()).expect("utf-8");
+        for (name, pseudonym) in &scn.p {
+            if name != "a100" {
+                assert!(
+                    !record.contains(pseudonym.as_str()),
+                    "{name} appears in {record}"
+                );
+            }
+        }
+        assert!(!record.contains("vendor:secap"), "{record}");
+    }
     let p = scn
         .preparer
         .get(&format!("/v1/payments/{}", e(&pa85)))

@@ -110,6 +110,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/v1/bank-files"),
     ("GET", "/v1/payments/{e2e}"),
     ("GET", "/v1/payments/{e2e}/trace"),
+    ("GET", "/v1/payments/{e2e}/receipt"),
     ("GET", "/v1/reports/{kind}"),
     ("GET", "/v1/reports-due"),
 ];
@@ -150,6 +151,7 @@ impl Modify for BearerAuth {
         payments::batch_csv, payments::submit_batch, payments::approve, payments::reject,
         payments::cancel, payments::make_file, payments::download_file, payments::send,
         payments::import, payments::imports, payments::payment, payments::trace,
+        payments::payment_receipt,
         reports::report, reports::due,
     ),
     components(schemas(error::Problem)),
@@ -321,6 +323,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/payments/{e2e}", get(pay::payment))
         .route("/v1/payments/{e2e}/trace", get(pay::trace))
+        .route("/v1/payments/{e2e}/receipt", get(pay::payment_receipt))
         .route("/v1/reports/{kind}", get(reports::report))
         .route("/v1/reports-due", get(reports::due))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), observe))

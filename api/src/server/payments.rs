@@ -672,3 +672,39 @@ pub async fn trace(
     let t = state.ledger.trace(&e2e).await.map_err(not_found)?;
     Ok(Json(t).into_response())
 }
+
+#[utoipa::path(get, path = "/v1/payments/{e2e}/receipt", tag = "disbursement",
+    params(("e2e" = String, Path, description = "End-to-end id")),
+    responses((status = 200, description = "A participant's payment receipt: tlog-proof receipts of the entitlements it settled (each names only this payee) and of the bank outcome that confirmed it (end-to-end ids and amounts, no payee); never the batch record, which lists other payees"),
+              (status = 404, body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub async fn payment_receipt(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(e2e): Path<String>,
+) -> ApiResult<Response> {
+    caller.require(super::auth::AUDIT_READ)?;
+    let (line, confirmed) = state
+        .ledger
+        .payment_receipt_seqs(&e2e)
+        .await
+        .map_err(not_found)?;
+    let mut entitlements = Vec::new();
+    for seq in &line.entitlements {
+        entitlements.push(super::routes::receipt_text(&state.ledger, *seq).await?);
+    }
+    let confirmation = match confirmed {
+        Some(seq) => Some(super::routes::receipt_text(&state.ledger, seq).await?),
+        None => None,
+    };
+    Ok(Json(serde_json::json!({
+        "e2e": line.e2e,
+        "payee": line.payee,
+        "amount": line.amount,
+        "currency": line.currency,
+        "status": line.status,
+        "entitlements": entitlements,
+        "confirmation": confirmation,
+    }))
+    .into_response())
+}

@@ -842,8 +842,14 @@ pub async fn receipt(
     Path(seq): Path<u64>,
 ) -> ApiResult<Response> {
     caller.require(AUDIT_READ)?;
-    // The latest checkpoint witnesses cosigned, when it covers the record; else the latest.
-    let store = state.ledger.store();
+    let text = receipt_text(&state.ledger, seq).await?;
+    Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response())
+}
+
+/// The receipt of record `seq`: its inclusion in the latest checkpoint witnesses cosigned when
+/// that covers it, else in the latest checkpoint.
+pub(super) async fn receipt_text(ledger: &tranche_ledger::Ledger, seq: u64) -> ApiResult<String> {
+    let store = ledger.store();
     let cosigned = match store.latest_cosigned_size().await? {
         Some(size) if size > seq => store.cosigned_checkpoint(size).await?,
         _ => None,
@@ -855,9 +861,7 @@ pub async fn receipt(
             .await?
             .ok_or_else(|| ApiError::not_found("no checkpoint yet"))?,
     };
-    let stored = state
-        .ledger
-        .store()
+    let stored = store
         .records(seq, 1)
         .await?
         .into_iter()
@@ -865,13 +869,8 @@ pub async fn receipt(
         .ok_or_else(|| {
             ApiError::not_found(format!("seq {seq} is not in the latest checkpoint")).field("seq")
         })?;
-    let proof = state.ledger.store().inclusion_proof(seq, cp.size).await?;
-    let receipt = tranche_audit::receipt::build(seq, &stored.bytes, proof, &cp.note);
-    Ok((
-        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-        receipt.format(),
-    )
-        .into_response())
+    let proof = store.inclusion_proof(seq, cp.size).await?;
+    Ok(tranche_audit::receipt::build(seq, &stored.bytes, proof, &cp.note).format())
 }
 
 #[utoipa::path(get, path = "/v1/export", tag = "audit", params(ExportQuery),
