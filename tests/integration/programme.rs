@@ -563,6 +563,56 @@ fn hand_computed_scenario(s: TestServer) {
     let (d, cr) = scn.balance(&format!("obligation:{AWARD}:seed"));
     assert_eq!(d - cr, 0, "e1's obligation is fully liquidated");
 
+    // The donor's figures for the whole scenario, stated by hand. Expenses: C4T 60.00 (Feb) +
+    // 341.68 (Mar) + 3.00 (a60 corrected) + 60.00 (anone, late) + 140.00 (Apr) = 604.68; tuition
+    // 750.00; incentive 100.00; seed 480.00 + 320.00 = 800.00; in all 2254.68, nothing
+    // unliquidated (e1's 800 paid out, e2's released), no drawdown yet.
+    let period = "start=2026-01-01&end=2026-12-31";
+    let sf: Value = scn
+        .preparer
+        .get(&format!("/v1/reports/sf425?award={AWARD}&{period}"))
+        .json();
+    let b = &sf["report"]["body"];
+    for (l, want) in [
+        ("line_10a", "0.00"),
+        ("line_10b", "0.00"),
+        ("line_10c", "0.00"),
+        ("line_10d", "30000.00"),
+        ("line_10e", "2254.68"),
+        ("line_10f", "0.00"),
+        ("line_10g", "2254.68"),
+        ("line_10h", "27745.32"),
+    ] {
+        assert_eq!(b[l]["cumulative"], want, "{l}: {b}");
+    }
+    let bud: Value = scn
+        .preparer
+        .get(&format!("/v1/reports/budget?award={AWARD}&{period}"))
+        .json();
+    let rows: BTreeMap<String, (String, String, String, String)> = bud["report"]["body"]["lines"]
+        .as_array()
+        .expect("lines")
+        .iter()
+        .map(|r| {
+            let f = |k: &str| r[k].as_str().expect("figure").to_string();
+            (
+                f("line"),
+                (
+                    f("expended"),
+                    f("obligated"),
+                    f("remaining"),
+                    f("percent_used"),
+                ),
+            )
+        })
+        .collect();
+    let row = |e: &str, o: &str, r: &str, p: &str| (e.into(), o.into(), r.into(), p.into());
+    assert_eq!(rows["c4t"], row("604.68", "0.00", "19395.32", "3.02"));
+    assert_eq!(rows["tuition"], row("750.00", "0.00", "4250.00", "15.00"));
+    assert_eq!(rows["incentive"], row("100.00", "0.00", "0.00", "100.00"));
+    assert_eq!(rows["seed"], row("800.00", "0.00", "1200.00", "40.00"));
+    assert_eq!(rows["admin"], row("0.00", "0.00", "2900.00", "0.00"));
+
     // A cycle for a month outside the award is refused, and writes nothing.
     scn.refused(
         &scn.preparer,
