@@ -15,5 +15,7 @@ pub mod payments_cli;
 pub mod programme_cli;
 /// The HTTP server.
 pub mod server;
+/// The web interface served by `tranche serve` under `/web/`.
+pub mod web;
 /// `tranche witness`: an independent witness that cosigns consistent checkpoints.
 pub mod witness;

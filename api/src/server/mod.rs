@@ -326,6 +326,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/payments/{e2e}/receipt", get(pay::payment_receipt))
         .route("/v1/reports/{kind}", get(reports::report))
         .route("/v1/reports-due", get(reports::due))
+        .merge(crate::web::router())
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), observe))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -368,6 +369,11 @@ pub async fn serve_with_witnesses(
             let before = tranche_audit::record::format_time(before);
             if let Err(e) = ledger.store().purge_idempotency(&before).await {
                 tracing::warn!(error = %e, "idempotency purge failed");
+            }
+            // Web sessions that expired a day ago or more.
+            let expired = chrono::Utc::now().timestamp() - 86_400;
+            if let Err(e) = ledger.store().purge_sessions(expired).await {
+                tracing::warn!(error = %e, "web session purge failed");
             }
             tokio::time::sleep(Duration::from_secs(3600)).await;
         }

@@ -118,6 +118,17 @@ pub struct UserRow {
     pub revoked_at: Option<String>,
 }
 
+/// A web sign-in session (the cookie itself is never stored, only its SHA-256).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRow {
+    pub user: String,
+    pub csrf: String,
+    pub created_at: String,
+    /// Unix seconds.
+    pub expires_at: i64,
+    pub ended_at: Option<String>,
+}
+
 /// A participant's row in the erasable participant store.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PersonalRow {
@@ -392,6 +403,27 @@ impl Store {
     /// Revokes a user; false if there is no such active user.
     pub async fn revoke_user(&self, name: &str, at: &str) -> Result<bool> {
         dispatch!(self, s => s.revoke_user(name, at).await)
+    }
+
+    /// Starts a web session for a user.
+    pub async fn create_session(&self, session: &SessionRow, id_hash: &[u8]) -> Result<()> {
+        dispatch!(self, s => s.create_session(session, id_hash).await)
+    }
+
+    /// A session by the hash of its cookie, with its user (ended, expired or revoked or not:
+    /// the caller decides).
+    pub async fn session(&self, id_hash: &[u8]) -> Result<Option<(SessionRow, UserRow)>> {
+        dispatch!(self, s => s.session(id_hash).await)
+    }
+
+    /// Ends a session (sign-out); false if it had already ended.
+    pub async fn end_session(&self, id_hash: &[u8], at: &str) -> Result<bool> {
+        dispatch!(self, s => s.end_session(id_hash, at).await)
+    }
+
+    /// Forgets sessions that expired before this time (Unix seconds).
+    pub async fn purge_sessions(&self, expired_before: i64) -> Result<u64> {
+        dispatch!(self, s => s.purge_sessions(expired_before).await)
     }
 
     /// The stored (request hash, outcome) of an idempotency key (for writes that are not a

@@ -21,7 +21,7 @@ use super::groups::{self, GroupOutcome, GroupRequest};
 use super::programme::{ProgrammeCache, SharedProgramme, CATCH_UP_PAGE, PROGRAMME_KINDS};
 use super::{personal_doc_hashes, PersonalRow};
 use super::{
-    prefix_range, to_hash, to_i64, to_u64, AccountRow, BalanceRow, Result, StoreError,
+    prefix_range, to_hash, to_i64, to_u64, AccountRow, BalanceRow, Result, SessionRow, StoreError,
     StoredRecord, TransactionRow, UserRow,
 };
 use crate::domain::{
@@ -47,6 +47,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
     (
         "0004_cosignatures",
         include_str!("../../../migrations/sqlite/0004_cosignatures.sql"),
+    ),
+    (
+        "0005_web_sessions",
+        include_str!("../../../migrations/sqlite/0005_web_sessions.sql"),
     ),
 ];
 
@@ -497,6 +501,59 @@ impl SqliteStore {
                 .execute(&self.pool)
                 .await?;
         Ok(done.rows_affected() == 1)
+    }
+
+    pub async fn create_session(&self, s: &SessionRow, id_hash: &[u8]) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO web_sessions (id_hash, user_name, csrf, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        )
+        .bind(id_hash)
+        .bind(&s.user)
+        .bind(&s.csrf)
+        .bind(&s.created_at)
+        .bind(s.expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn session(&self, id_hash: &[u8]) -> Result<Option<(SessionRow, UserRow)>> {
+        let row = sqlx::query(
+            "SELECT s.user_name AS s_user, s.csrf, s.created_at AS s_created, s.expires_at, s.ended_at,
+                    u.name, u.role, u.partner, u.created_at, u.revoked_at
+             FROM web_sessions s JOIN users u ON u.name = s.user_name WHERE s.id_hash = ?1",
+        )
+        .bind(id_hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(r) = row else { return Ok(None) };
+        let session = SessionRow {
+            user: r.try_get("s_user")?,
+            csrf: r.try_get("csrf")?,
+            created_at: r.try_get("s_created")?,
+            expires_at: r.try_get("expires_at")?,
+            ended_at: r.try_get("ended_at")?,
+        };
+        Ok(Some((session, user_from_row(r)?)))
+    }
+
+    pub async fn end_session(&self, id_hash: &[u8], at: &str) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE web_sessions SET ended_at = ?1 WHERE id_hash = ?2 AND ended_at IS NULL",
+        )
+        .bind(at)
+        .bind(id_hash)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub async fn purge_sessions(&self, expired_before: i64) -> Result<u64> {
+        let done = sqlx::query("DELETE FROM web_sessions WHERE expires_at < ?1")
+            .bind(expired_before)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
     }
 
     pub fn programme_handle(&self) -> &SharedProgramme {

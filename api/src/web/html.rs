@@ -1,0 +1,642 @@
+//! HTML building blocks: escaping, the page layout, tables that sort, page and download as CSV
+//! without JavaScript, and forms that show the API's error next to the field it names and keep
+//! what the user typed.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+use crate::server::error::ApiError;
+
+use super::session::WebUser;
+
+/// Rows of a table shown per page.
+pub const PAGE_ROWS: usize = 50;
+
+/// The stylesheet, served at `/web/assets/app.css` (every asset is in the binary).
+pub const CSS: &str = include_str!("app.css");
+
+/// Escapes text for HTML element content and attribute values.
+pub fn esc(t: &str) -> String {
+    let mut out = String::with_capacity(t.len());
+    for c in t.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Percent-encodes a query or path component.
+pub fn enc(t: &str) -> String {
+    let mut out = String::with_capacity(t.len());
+    for b in t.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
+            _ => {
+                let _ = write!(out, "%{b:02X}");
+            }
+        }
+    }
+    out
+}
+
+/// The query string of a page, for links that change one parameter and keep the others.
+#[derive(Debug, Clone, Default)]
+pub struct Query(pub BTreeMap<String, String>);
+
+impl Query {
+    pub fn get(&self, k: &str) -> Option<&str> {
+        self.0.get(k).map(String::as_str).filter(|v| !v.is_empty())
+    }
+
+    /// The query with `k` set to `v` (or removed when `v` is empty), as `?a=b&…`.
+    pub fn with(&self, changes: &[(&str, &str)]) -> String {
+        let mut q = self.0.clone();
+        for (k, v) in changes {
+            if v.is_empty() {
+                q.remove(*k);
+            } else {
+                q.insert((*k).to_string(), (*v).to_string());
+            }
+        }
+        let parts: Vec<String> = q
+            .iter()
+            .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
+            .collect();
+        if parts.is_empty() {
+            "?".into()
+        } else {
+            format!("?{}", parts.join("&"))
+        }
+    }
+}
+
+/// One cell of a table. Amounts and counts are right-aligned and sort by value.
+#[derive(Debug, Clone)]
+pub enum Cell {
+    Text(String),
+    /// Text linking to a page.
+    Link(String, String),
+    /// An exact decimal amount (as the API writes it) with its currency.
+    Amount(String, String),
+    Count(u64),
+    /// A journal seq, right-aligned, linking to the record for roles that may see it.
+    Seq(u64, Option<String>),
+}
+
+impl Cell {
+    pub fn text(t: impl Into<String>) -> Cell {
+        Cell::Text(t.into())
+    }
+
+    fn plain(&self) -> String {
+        match self {
+            Cell::Text(t) | Cell::Link(t, _) => t.clone(),
+            Cell::Amount(a, _) => a.clone(),
+            Cell::Count(n) | Cell::Seq(n, _) => n.to_string(),
+        }
+    }
+
+    fn numeric(&self) -> Option<rust_decimal::Decimal> {
+        match self {
+            Cell::Amount(a, _) => a.parse().ok(),
+            Cell::Count(n) | Cell::Seq(n, _) => Some((*n).into()),
+            _ => None,
+        }
+    }
+
+    fn html(&self) -> String {
+        match self {
+            Cell::Text(t) => format!("<td>{}</td>", esc(t)),
+            Cell::Link(t, href) => format!("<td><a href=\"{}\">{}</a></td>", esc(href), esc(t)),
+            Cell::Amount(a, c) => format!(
+                "<td class=\"num\">{} <span class=\"cur\">{}</span></td>",
+                esc(a),
+                esc(c)
+            ),
+            Cell::Count(n) => format!("<td class=\"num\">{n}</td>"),
+            Cell::Seq(n, Some(href)) => {
+                format!("<td class=\"num\"><a href=\"{}\">{n}</a></td>", esc(href))
+            }
+            Cell::Seq(n, None) => format!("<td class=\"num\">{n}</td>"),
+        }
+    }
+}
+
+/// A table with an id unique on its page: `?sort=ID.COL&dir=desc` sorts it, `?ID.page=N` pages
+/// it, and `?csv=ID` downloads all its rows (sorted) as CSV.
+#[derive(Debug, Clone)]
+pub struct Table {
+    pub id: &'static str,
+    pub caption: String,
+    pub columns: Vec<&'static str>,
+    pub rows: Vec<Vec<Cell>>,
+    /// Shown when there are no rows.
+    pub empty: &'static str,
+}
+
+impl Table {
+    pub fn new(id: &'static str, caption: impl Into<String>, columns: &[&'static str]) -> Table {
+        Table {
+            id,
+            caption: caption.into(),
+            columns: columns.to_vec(),
+            rows: Vec::new(),
+            empty: "Nothing to show.",
+        }
+    }
+
+    pub fn empty(mut self, text: &'static str) -> Table {
+        self.empty = text;
+        self
+    }
+
+    pub fn row(&mut self, cells: Vec<Cell>) {
+        self.rows.push(cells);
+    }
+
+    /// The column and direction this table is sorted by, from the query.
+    fn sorting(&self, q: &Query) -> Option<(usize, bool)> {
+        let spec = q.get("sort")?;
+        let (id, col) = spec.rsplit_once('.')?;
+        if id != self.id {
+            return None;
+        }
+        let col: usize = col.parse().ok()?;
+        (col < self.columns.len()).then_some((col, q.get("dir") == Some("desc")))
+    }
+
+    fn sorted_rows(&self, q: &Query) -> Vec<&Vec<Cell>> {
+        let mut rows: Vec<&Vec<Cell>> = self.rows.iter().collect();
+        if let Some((col, desc)) = self.sorting(q) {
+            rows.sort_by(|a, b| {
+                let (x, y) = (a.get(col), b.get(col));
+                let ord = match (x.and_then(Cell::numeric), y.and_then(Cell::numeric)) {
+                    (Some(m), Some(n)) => m.cmp(&n),
+                    _ => x
+                        .map(Cell::plain)
+                        .unwrap_or_default()
+                        .cmp(&y.map(Cell::plain).unwrap_or_default()),
+                };
+                if desc {
+                    ord.reverse()
+                } else {
+                    ord
+                }
+            });
+        }
+        rows
+    }
+
+    /// Every row, sorted as shown, as RFC 4180 CSV (cells that a spreadsheet would run as a
+    /// formula are defused).
+    pub fn csv(&self, q: &Query) -> String {
+        let mut out = String::new();
+        let head: Vec<String> = self
+            .columns
+            .iter()
+            .map(|c| tranche_ledger::csv::cell(c))
+            .collect();
+        out.push_str(&head.join(","));
+        out.push_str("\r\n");
+        let amount_cols: Vec<bool> = (0..self.columns.len())
+            .map(|i| {
+                self.rows
+                    .iter()
+                    .any(|r| matches!(r.get(i), Some(Cell::Amount(..))))
+            })
+            .collect();
+        for row in self.sorted_rows(q) {
+            let cells: Vec<String> = row
+                .iter()
+                .enumerate()
+                .map(|(i, c)| {
+                    let text = match c {
+                        // Amount columns carry the currency in a column of their own in CSV.
+                        Cell::Amount(a, cur) if amount_cols[i] => format!("{a} {cur}"),
+                        c => c.plain(),
+                    };
+                    tranche_ledger::csv::cell(&text)
+                })
+                .collect();
+            out.push_str(&cells.join(","));
+            out.push_str("\r\n");
+        }
+        out
+    }
+
+    pub fn html(&self, q: &Query) -> String {
+        let rows = self.sorted_rows(q);
+        let pages = rows.len().div_ceil(PAGE_ROWS).max(1);
+        let page_key = format!("{}.page", self.id);
+        let page: usize = q
+            .get(&page_key)
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(1)
+            .clamp(1, pages);
+        let sorting = self.sorting(q);
+        let mut h = format!(
+            "<section class=\"table\" id=\"{id}\"><table><caption>{} <span class=\"count\">({} row{})</span> \
+<a class=\"csv\" href=\"{}\" download>CSV</a></caption><thead><tr>",
+            esc(&self.caption),
+            rows.len(),
+            if rows.len() == 1 { "" } else { "s" },
+            esc(&q.with(&[("csv", self.id)])),
+            id = self.id,
+        );
+        for (i, c) in self.columns.iter().enumerate() {
+            let (aria, next, mark) = match sorting {
+                Some((col, false)) if col == i => ("ascending", "desc", " ▲"),
+                Some((col, true)) if col == i => ("descending", "", " ▼"),
+                _ => ("none", "", ""),
+            };
+            let numeric = self
+                .rows
+                .first()
+                .and_then(|r| r.get(i))
+                .is_some_and(|c| c.numeric().is_some());
+            let sort = format!("{}.{i}", self.id);
+            let href = q.with(&[("sort", &sort), ("dir", next), (&page_key, "")]);
+            let _ = write!(
+                h,
+                "<th scope=\"col\" aria-sort=\"{aria}\"{}><a href=\"{}#{}\">{}{mark}</a></th>",
+                if numeric { " class=\"num\"" } else { "" },
+                esc(&href),
+                self.id,
+                esc(c)
+            );
+        }
+        h.push_str("</tr></thead><tbody>");
+        if rows.is_empty() {
+            let _ = write!(
+                h,
+                "<tr><td colspan=\"{}\" class=\"empty\">{}</td></tr>",
+                self.columns.len(),
+                esc(self.empty)
+            );
+        }
+        for row in rows.iter().skip((page - 1) * PAGE_ROWS).take(PAGE_ROWS) {
+            h.push_str("<tr>");
+            for c in row.iter() {
+                h.push_str(&c.html());
+            }
+            h.push_str("</tr>");
+        }
+        h.push_str("</tbody></table>");
+        if pages > 1 {
+            let _ = write!(
+                h,
+                "<nav class=\"pager\" aria-label=\"Pages of {}\">",
+                esc(&self.caption)
+            );
+            if page > 1 {
+                let _ = write!(
+                    h,
+                    "<a rel=\"prev\" href=\"{}#{}\">Previous</a> ",
+                    esc(&q.with(&[(&page_key, &(page - 1).to_string())])),
+                    self.id
+                );
+            }
+            let _ = write!(h, "<span>Page {page} of {pages}</span>");
+            if page < pages {
+                let _ = write!(
+                    h,
+                    " <a rel=\"next\" href=\"{}#{}\">Next</a>",
+                    esc(&q.with(&[(&page_key, &(page + 1).to_string())])),
+                    self.id
+                );
+            }
+            h.push_str("</nav>");
+        }
+        h.push_str("</section>");
+        h
+    }
+}
+
+/// A part of a page.
+#[derive(Debug, Clone)]
+pub enum Block {
+    Html(String),
+    Table(Table),
+}
+
+/// A page: its title, its parts, and the status it is served with.
+#[derive(Debug, Clone)]
+pub struct Page {
+    pub title: String,
+    pub blocks: Vec<Block>,
+    pub status: StatusCode,
+}
+
+impl Page {
+    pub fn new(title: impl Into<String>) -> Page {
+        Page {
+            title: title.into(),
+            blocks: Vec::new(),
+            status: StatusCode::OK,
+        }
+    }
+
+    pub fn html(&mut self, h: impl Into<String>) -> &mut Self {
+        self.blocks.push(Block::Html(h.into()));
+        self
+    }
+
+    pub fn table(&mut self, t: Table) -> &mut Self {
+        self.blocks.push(Block::Table(t));
+        self
+    }
+
+    pub fn status(mut self, s: StatusCode) -> Page {
+        self.status = s;
+        self
+    }
+
+    /// The page (or, with `?csv=ID`, that table as a CSV download).
+    pub fn respond(self, user: Option<&WebUser>, q: &Query) -> Response {
+        if let Some(id) = q.get("csv") {
+            for b in &self.blocks {
+                if let Block::Table(t) = b {
+                    if t.id == id {
+                        let name = format!("{}-{}.csv", slug(&self.title), t.id);
+                        return (
+                            [
+                                (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+                                (
+                                    header::CONTENT_DISPOSITION,
+                                    format!("attachment; filename=\"{name}\""),
+                                ),
+                            ],
+                            t.csv(q),
+                        )
+                            .into_response();
+                    }
+                }
+            }
+        }
+        let mut body = String::new();
+        for b in &self.blocks {
+            match b {
+                Block::Html(h) => body.push_str(h),
+                Block::Table(t) => body.push_str(&t.html(q)),
+            }
+        }
+        (self.status, layout(&self.title, user, &body)).into_response()
+    }
+}
+
+fn slug(t: &str) -> String {
+    let s: String = t
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    s.split('-')
+        .filter(|p| !p.is_empty())
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
+/// The navigation of a role: only the pages it may open.
+fn nav(user: &WebUser) -> Vec<(&'static str, &'static str)> {
+    use crate::server::auth::Role;
+    match user.caller.role {
+        Role::Admin | Role::Preparer | Role::Approver => vec![
+            ("/web/finance", "Awards"),
+            ("/web/finance/cycles", "Cycles"),
+            ("/web/finance/batches", "Batches"),
+            ("/web/finance/bank", "Bank files"),
+            ("/web/reports", "Reports"),
+        ],
+        Role::Partner => vec![
+            ("/web/partner", "Cohorts"),
+            ("/web/partner/evidence", "Evidence"),
+            ("/web/partner/keys", "Keys"),
+        ],
+        Role::Auditor => vec![
+            ("/web/audit", "Checkpoint"),
+            ("/web/audit/records", "Records"),
+            ("/web/audit/trace", "Trace a payment"),
+            ("/web/audit/verify", "Verify offline"),
+            ("/web/reports", "Reports"),
+        ],
+        Role::Donor => vec![("/web/donor", "Results")],
+    }
+}
+
+/// The whole HTML document around a page's body.
+pub fn layout(title: &str, user: Option<&WebUser>, body: &str) -> axum::response::Html<String> {
+    let mut h = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+<title>{} · tranche</title><link rel=\"stylesheet\" href=\"/web/assets/app.css\"></head><body>\
+<a class=\"skip\" href=\"#main\">Skip to content</a><header><a class=\"brand\" href=\"/web/\">tranche</a>",
+        esc(title)
+    );
+    if let Some(u) = user {
+        h.push_str("<nav aria-label=\"Main\"><ul>");
+        for (href, label) in nav(u) {
+            let _ = write!(h, "<li><a href=\"{href}\">{label}</a></li>");
+        }
+        let _ = write!(
+            h,
+            "</ul></nav><form class=\"signout\" method=\"post\" action=\"/web/logout\">\
+<span class=\"who\">{} <span class=\"role\">({})</span></span>{}\
+<button type=\"submit\">Sign out</button></form>",
+            esc(&u.caller.name),
+            u.caller.role.as_str(),
+            u.csrf_field()
+        );
+    }
+    let _ = write!(
+        h,
+        "</header><main id=\"main\"><h1>{}</h1>{body}</main></body></html>\n",
+        esc(title)
+    );
+    axum::response::Html(h)
+}
+
+/// A refusal shown as a page: the API's code and detail, with the status it carries.
+pub fn error_page(user: Option<&WebUser>, e: &ApiError) -> Response {
+    let mut p = Page::new(match e.status.as_u16() {
+        401 => "Sign in required",
+        403 => "Not allowed",
+        404 => "Not found",
+        _ => "Refused",
+    });
+    p.html(format!(
+        "<p class=\"error\" role=\"alert\">{} <code>{}</code></p><p><a href=\"/web/\">Back to your start page</a></p>",
+        esc(&e.detail),
+        esc(e.code)
+    ));
+    p.status(e.status).respond(user, &Query::default())
+}
+
+// ---------- forms ----------
+
+/// What a form shows: the values the user typed and the error the API gave, if any.
+#[derive(Debug, Default)]
+pub struct FormState<'a> {
+    pub values: BTreeMap<String, String>,
+    pub error: Option<&'a ApiError>,
+}
+
+impl<'a> FormState<'a> {
+    pub fn new(values: BTreeMap<String, String>, error: Option<&'a ApiError>) -> Self {
+        FormState { values, error }
+    }
+
+    pub fn value(&self, name: &str) -> &str {
+        self.values.get(name).map(String::as_str).unwrap_or("")
+    }
+
+    /// Whether the error names this field (the API's field, or one inside it).
+    fn names(&self, api_fields: &[&str]) -> bool {
+        self.error
+            .and_then(|e| e.field.as_deref())
+            .is_some_and(|f| {
+                api_fields.iter().any(|a| {
+                    f == *a || f.starts_with(&format!("{a}.")) || f.starts_with(&format!("{a}["))
+                })
+            })
+    }
+
+    /// The error message for a field, or "".
+    fn field_error(&self, id: &str, api_fields: &[&str]) -> String {
+        match self.error {
+            Some(e) if self.names(api_fields) => format!(
+                "<p class=\"field-error\" id=\"{id}-error\" role=\"alert\">{} <code>{}</code>{}</p>",
+                esc(&e.detail),
+                esc(e.code),
+                e.field
+                    .as_deref()
+                    .map(|f| format!(" <span class=\"field-name\">({})</span>", esc(f)))
+                    .unwrap_or_default()
+            ),
+            _ => String::new(),
+        }
+    }
+
+    /// The error, shown above the form, when it names no field of the form.
+    pub fn general_error(&self, form_fields: &[&str]) -> String {
+        match self.error {
+            Some(e) if !self.names(form_fields) => format!(
+                "<p class=\"error\" role=\"alert\">{} <code>{}</code>{}</p>",
+                esc(&e.detail),
+                esc(e.code),
+                e.field
+                    .as_deref()
+                    .map(|f| format!(" <span class=\"field-name\">({})</span>", esc(f)))
+                    .unwrap_or_default()
+            ),
+            _ => String::new(),
+        }
+    }
+
+    /// A labelled input; `api` is the field name the API reports errors under.
+    pub fn input(&self, name: &str, label: &str, kind: &str, api: &[&str], hint: &str) -> String {
+        let id = format!("f-{name}");
+        let err = self.field_error(&id, api);
+        let invalid = if err.is_empty() {
+            String::new()
+        } else {
+            format!(" aria-invalid=\"true\" aria-describedby=\"{id}-error\"")
+        };
+        let value = if kind == "file" || kind == "password" {
+            String::new()
+        } else {
+            format!(" value=\"{}\"", esc(self.value(name)))
+        };
+        format!(
+            "<div class=\"field\"><label for=\"{id}\">{}</label>{}<input id=\"{id}\" name=\"{}\" type=\"{kind}\"{value}{invalid}>{err}</div>",
+            esc(label),
+            if hint.is_empty() {
+                String::new()
+            } else {
+                format!("<span class=\"hint\">{}</span>", esc(hint))
+            },
+            esc(name),
+        )
+    }
+
+    /// A labelled select of (value, label) options.
+    pub fn select(
+        &self,
+        name: &str,
+        label: &str,
+        options: &[(String, String)],
+        api: &[&str],
+    ) -> String {
+        let id = format!("f-{name}");
+        let err = self.field_error(&id, api);
+        let mut h = format!(
+            "<div class=\"field\"><label for=\"{id}\">{}</label><select id=\"{id}\" name=\"{}\"{}>",
+            esc(label),
+            esc(name),
+            if err.is_empty() {
+                String::new()
+            } else {
+                format!(" aria-invalid=\"true\" aria-describedby=\"{id}-error\"")
+            }
+        );
+        for (v, l) in options {
+            let _ = write!(
+                h,
+                "<option value=\"{}\"{}>{}</option>",
+                esc(v),
+                if self.value(name) == v {
+                    " selected"
+                } else {
+                    ""
+                },
+                esc(l)
+            );
+        }
+        let _ = write!(h, "</select>{err}</div>");
+        h
+    }
+
+    pub fn checkbox(&self, name: &str, label: &str) -> String {
+        let checked = matches!(self.value(name), "on" | "true" | "1");
+        format!(
+            "<div class=\"field check\"><input id=\"f-{n}\" name=\"{n}\" type=\"checkbox\"{}><label for=\"f-{n}\">{}</label></div>",
+            if checked { " checked" } else { "" },
+            esc(label),
+            n = esc(name)
+        )
+    }
+}
+
+/// A `<dl>` of label and value pairs (values already HTML).
+pub fn facts(pairs: &[(&str, String)]) -> String {
+    let mut h = String::from("<dl class=\"facts\">");
+    for (k, v) in pairs {
+        let _ = write!(h, "<div><dt>{}</dt><dd>{v}</dd></div>", esc(k));
+    }
+    h.push_str("</dl>");
+    h
+}
+
+/// An amount with its currency, right-aligned where it stands.
+pub fn money(amount: &str, currency: &str) -> String {
+    format!(
+        "<span class=\"num\">{} <span class=\"cur\">{}</span></span>",
+        esc(amount),
+        esc(currency)
+    )
+}

@@ -1,0 +1,191 @@
+//! The web interface for finance staff, partners, auditors and donors, served by `tranche serve`
+//! under `/web/`: server-rendered HTML that works without JavaScript, every asset in the binary.
+//!
+//! Every read and every write goes through the same handlers as the HTTP API, called on the
+//! signed-in user's behalf: the same role rules, the same checks, the same idempotency, and the
+//! same errors (field and rule), shown next to the field they name.
+
+mod audit;
+mod donor;
+mod finance;
+pub mod html;
+mod multipart;
+mod partner;
+pub mod session;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use serde_json::Value;
+
+use crate::server::auth::Role;
+use crate::server::error::{ApiError, ApiResult};
+use crate::server::AppState;
+
+use html::Query;
+use session::WebUser;
+
+/// Finance staff: preparers, approvers and administrators.
+pub const FINANCE: &[Role] = &[Role::Admin, Role::Preparer, Role::Approver];
+
+/// Refuses a page to roles that may not open it (403, nothing read).
+pub fn allow(user: &WebUser, roles: &[Role]) -> Result<(), Response> {
+    if user.is(roles) {
+        Ok(())
+    } else {
+        Err(html::error_page(
+            Some(user),
+            &ApiError::forbidden(format!(
+                "the {} role may not open this page",
+                user.caller.role.as_str()
+            )),
+        ))
+    }
+}
+
+/// The JSON an API handler answered with, or its error.
+pub async fn json_of(r: ApiResult<Response>) -> Result<Value, ApiError> {
+    let resp = r?;
+    let status = resp.status();
+    let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    if !status.is_success() {
+        return Err(ApiError::new(status, "internal", "the request failed"));
+    }
+    serde_json::from_slice(&bytes).map_err(|e| ApiError::internal(&e))
+}
+
+/// A typed API answer as JSON.
+pub fn value_of<T: serde::Serialize>(r: ApiResult<axum::Json<T>>) -> Result<Value, ApiError> {
+    let axum::Json(t) = r?;
+    serde_json::to_value(t).map_err(|e| ApiError::internal(&e))
+}
+
+/// A string field of a JSON value ("" when absent).
+pub fn s<'a>(v: &'a Value, k: &str) -> &'a str {
+    v.get(k).and_then(Value::as_str).unwrap_or("")
+}
+
+/// A number field of a JSON value (0 when absent).
+pub fn n(v: &Value, k: &str) -> u64 {
+    v.get(k).and_then(Value::as_u64).unwrap_or(0)
+}
+
+/// An array field of a JSON value (empty when absent).
+pub fn arr<'a>(v: &'a Value, k: &str) -> &'a [Value] {
+    v.get(k)
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or(&[])
+}
+
+async fn home(user: WebUser) -> Redirect {
+    Redirect::to(match user.caller.role {
+        Role::Admin | Role::Preparer | Role::Approver => "/web/finance",
+        Role::Partner => "/web/partner",
+        Role::Auditor => "/web/audit",
+        Role::Donor => "/web/donor",
+    })
+}
+
+async fn css() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "max-age=3600"),
+        ],
+        html::CSS,
+    )
+        .into_response()
+}
+
+async fn not_found(user: Option<WebUser>) -> Response {
+    html::error_page(
+        user.as_ref(),
+        &ApiError::new(StatusCode::NOT_FOUND, "not_found", "there is no such page"),
+    )
+}
+
+impl axum::extract::OptionalFromRequestParts<AppState> for WebUser {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &AppState,
+    ) -> Result<Option<Self>, Self::Rejection> {
+        use axum::extract::FromRequestParts;
+        Ok(
+            <WebUser as FromRequestParts<AppState>>::from_request_parts(parts, state)
+                .await
+                .ok(),
+        )
+    }
+}
+
+/// Every page of the web interface.
+pub fn router() -> Router<AppState> {
+    let big = DefaultBodyLimit::max(session::MAX_FORM_BYTES);
+    Router::new()
+        .route("/", get(|| async { Redirect::to("/web/") }))
+        .route("/web", get(|| async { Redirect::to("/web/") }))
+        .route("/web/", get(home))
+        .route("/web/assets/app.css", get(css))
+        .route("/web/login", get(session::login_form).post(session::login))
+        .route("/web/logout", post(session::logout))
+        .route("/web/finance", get(finance::awards))
+        .route("/web/finance/awards/{award}", get(finance::dashboard))
+        .route(
+            "/web/finance/cycles",
+            get(finance::cycles).post(finance::run_cycle),
+        )
+        .route(
+            "/web/finance/batches",
+            get(finance::batches).post(finance::create_batch),
+        )
+        .route("/web/finance/batches/{batch}", get(finance::batch))
+        .route(
+            "/web/finance/batches/{batch}/{action}",
+            post(finance::batch_action),
+        )
+        .route(
+            "/web/finance/batches/{batch}/files/{format}",
+            get(finance::download_file),
+        )
+        .route(
+            "/web/finance/bank",
+            get(finance::bank).post(finance::upload_bank).layer(big),
+        )
+        .route("/web/finance/bank/{sha}", get(finance::bank_import))
+        .route(
+            "/web/finance/participants/{participant}",
+            get(finance::participant),
+        )
+        .route("/web/reports", get(donor::reports))
+        .route("/web/reports/{kind}", get(donor::report))
+        .route("/web/donor", get(donor::donor_home))
+        .route("/web/partner", get(partner::home))
+        .route(
+            "/web/partner/evidence",
+            get(partner::evidence).post(partner::upload).layer(big),
+        )
+        .route("/web/partner/keys", get(partner::keys))
+        .route("/web/audit", get(audit::checkpoint))
+        .route("/web/audit/records", get(audit::records))
+        .route("/web/audit/records/{seq}", get(audit::record))
+        .route("/web/audit/receipts/{seq}", get(audit::receipt))
+        .route("/web/audit/export", get(audit::export))
+        .route("/web/audit/trace", get(audit::trace))
+        .route("/web/audit/verify", get(audit::verify_help))
+        .route("/web/audit/vkey", get(audit::vkey))
+        .route("/web/{*rest}", get(not_found))
+}
+
+/// The query of a page as a map.
+pub type PageQuery = axum::extract::Query<std::collections::BTreeMap<String, String>>;
+
+pub fn query(q: PageQuery) -> Query {
+    Query(q.0)
+}

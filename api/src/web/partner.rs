@@ -1,0 +1,391 @@
+//! Partner pages: its cohorts and sessions, evidence upload (a CSV checked line by line, or the
+//! signed statements `tranche partner sign` wrote), what was accepted, and its key registrations.
+//!
+//! The ledger never holds a partner's signing key: a CSV is checked here with the same rules as
+//! `tranche partner sign`, every bad line shown by number, and signed on the partner's machine.
+
+use axum::body::Bytes;
+use axum::extract::{Query as AxQuery, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde_json::Value;
+
+use crate::server::auth::Role;
+use crate::server::error::ApiError;
+use crate::server::programme as prog;
+use crate::server::AppState;
+
+use super::html::{error_page, esc, Cell, FormState, Page, Table};
+use super::session::{Posted, WebUser};
+use super::{allow, arr, json_of, n, query, s, value_of, PageQuery};
+
+const PARTNERS: &[Role] = &[Role::Partner, Role::Admin];
+
+fn bad(user: &WebUser, e: ApiError) -> Response {
+    error_page(Some(user), &e)
+}
+
+/// `GET /web/partner`: the partner's cohorts and their sessions.
+pub async fn home(State(state): State<AppState>, user: WebUser, q: PageQuery) -> Response {
+    if let Err(r) = allow(&user, PARTNERS) {
+        return r;
+    }
+    let q = query(q);
+    let cohorts = match value_of(
+        prog::cohorts(
+            State(state.clone()),
+            user.caller.clone(),
+            AxQuery(prog::CohortQuery { award: None }),
+        )
+        .await,
+    ) {
+        Ok(v) => v.as_array().cloned().unwrap_or_default(),
+        Err(e) => return bad(&user, e),
+    };
+    let mut p = Page::new(match &user.caller.partner {
+        Some(pid) => format!("Cohorts of {pid}"),
+        None => "Cohorts".into(),
+    });
+    let mut t = Table::new(
+        "cohorts",
+        "Cohorts",
+        &[
+            "Cohort", "Name", "Award", "Pathway", "Sessions", "First", "Last",
+        ],
+    )
+    .empty("No cohort is open for this partner.");
+    for c in &cohorts {
+        let sessions = arr(c, "sessions");
+        t.row(vec![
+            Cell::Link(
+                s(c, "cohort").into(),
+                format!("/web/partner{}", q.with(&[("cohort", s(c, "cohort"))])),
+            ),
+            Cell::text(s(c, "name")),
+            Cell::text(s(c, "award")),
+            Cell::text(s(c, "pathway")),
+            Cell::Count(sessions.len() as u64),
+            Cell::text(sessions.first().map(|x| s(x, "date")).unwrap_or("")),
+            Cell::text(sessions.last().map(|x| s(x, "date")).unwrap_or("")),
+        ]);
+    }
+    p.table(t);
+    if let Some(cid) = q.get("cohort") {
+        if let Some(c) = cohorts.iter().find(|c| s(c, "cohort") == cid) {
+            let mut st = Table::new(
+                "sessions",
+                format!("Sessions of {cid}"),
+                &["Session", "Date"],
+            );
+            for x in arr(c, "sessions") {
+                st.row(vec![Cell::text(s(x, "session")), Cell::text(s(x, "date"))]);
+            }
+            p.table(st);
+        }
+    }
+    p.respond(Some(&user), &q)
+}
+
+fn upload_form(user: &WebUser, form: &FormState<'_>) -> String {
+    format!(
+        "<form class=\"card\" method=\"post\" action=\"/web/partner/evidence\" enctype=\"multipart/form-data\">\
+<h2>Upload evidence</h2><p class=\"hint\">Either the CSV from your field tool (header <code>type,participant,cohort,session,status,course,milestone,result,date</code>), \
+checked here line by line, or the <code>.signed.jsonl</code> file <code>tranche partner sign</code> wrote with your key, which is submitted. \
+Your signing key never leaves your machine.</p>{}{}{}<button type=\"submit\">Upload</button></form>",
+        form.general_error(&["file"]),
+        user.form_fields(),
+        form.input("file", "Evidence file", "file", &["file"], ""),
+    )
+}
+
+/// The evidence statements this partner submitted that the ledger accepted, newest first.
+async fn accepted(state: &AppState, partner: Option<&str>) -> Result<Table, ApiError> {
+    let records = state.ledger.store().all_of_kind("evidence").await?;
+    let mut t = Table::new(
+        "accepted",
+        "Accepted evidence statements",
+        &[
+            "Seq",
+            "Batch id",
+            "Items",
+            "Submitted at",
+            "Recorded at",
+            "Key",
+        ],
+    )
+    .empty("No statement accepted yet.");
+    for r in records.iter().rev() {
+        let v: Value = serde_json::from_slice(&r.bytes).map_err(|e| ApiError::internal(&e))?;
+        let body = v.get("body").cloned().unwrap_or_default();
+        let st = body.get("statement").cloned().unwrap_or_default();
+        if partner.is_some_and(|p| s(&st, "partner") != p) {
+            continue;
+        }
+        t.row(vec![
+            Cell::Seq(r.seq, None),
+            Cell::text(s(&st, "batch_id")),
+            Cell::Count(arr(&st, "items").len() as u64),
+            Cell::text(s(&st, "submitted_at")),
+            Cell::text(s(&v, "at")),
+            Cell::text(s(&body, "key_id")),
+        ]);
+    }
+    Ok(t)
+}
+
+async fn evidence_page(
+    state: &AppState,
+    user: &WebUser,
+    q: &super::html::Query,
+    form: &FormState<'_>,
+    result: Vec<super::html::Block>,
+    status: StatusCode,
+) -> Response {
+    let mut p = Page::new("Evidence");
+    p.blocks.extend(result);
+    p.html(upload_form(user, form));
+    match accepted(state, user.caller.partner.as_deref()).await {
+        Ok(t) => {
+            p.table(t);
+        }
+        Err(e) => return bad(user, e),
+    }
+    p.status(status).respond(Some(user), q)
+}
+
+/// `GET /web/partner/evidence`
+pub async fn evidence(State(state): State<AppState>, user: WebUser, q: PageQuery) -> Response {
+    if let Err(r) = allow(&user, PARTNERS) {
+        return r;
+    }
+    evidence_page(
+        &state,
+        &user,
+        &query(q),
+        &FormState::default(),
+        Vec::new(),
+        StatusCode::OK,
+    )
+    .await
+}
+
+/// `POST /web/partner/evidence`: a CSV is checked (every bad line by number, nothing
+/// written); signed statements are submitted one by one, each with its own result.
+pub async fn upload(State(state): State<AppState>, posted: Posted) -> Response {
+    use super::html::Block;
+    let Posted { user, fields } = posted;
+    if let Err(r) = allow(&user, PARTNERS) {
+        return r;
+    }
+    let (name, bytes) = fields
+        .files
+        .get("file")
+        .cloned()
+        .unwrap_or_else(|| (String::new(), Vec::new()));
+    let refuse = |e: ApiError| e.field("file");
+    if bytes.is_empty() {
+        let e = refuse(ApiError::bad_request(
+            "file_required",
+            "file",
+            "choose an evidence CSV or a signed statements file",
+        ));
+        return evidence_page(
+            &state,
+            &user,
+            &Default::default(),
+            &FormState::new(Default::default(), Some(&e)),
+            Vec::new(),
+            e.status,
+        )
+        .await;
+    }
+    let Ok(text) = String::from_utf8(bytes) else {
+        let e = refuse(ApiError::bad_request(
+            "not_utf8",
+            "file",
+            "the file is not UTF-8 text: export it as CSV in UTF-8",
+        ));
+        return evidence_page(
+            &state,
+            &user,
+            &Default::default(),
+            &FormState::new(Default::default(), Some(&e)),
+            Vec::new(),
+            e.status,
+        )
+        .await;
+    };
+    let mut blocks = Vec::new();
+    let signed = text.trim_start().starts_with('{');
+    if !signed {
+        match crate::partner::parse_evidence_csv(&text) {
+            Err(lines) => {
+                let mut t = Table::new(
+                    "bad_lines",
+                    format!("{}: lines refused (nothing was accepted)", name),
+                    &["Line", "Column", "Rule", "Detail"],
+                );
+                for l in &lines {
+                    t.row(vec![
+                        Cell::Count(l.line as u64),
+                        Cell::text(l.column.clone().unwrap_or_default()),
+                        Cell::text(l.code),
+                        Cell::text(&l.detail),
+                    ]);
+                }
+                blocks.push(Block::Html(format!(
+                    "<p class=\"error\" role=\"alert\">{} line{} of {} refused; fix {} and upload it again. Nothing was written.</p>",
+                    lines.len(),
+                    if lines.len() == 1 { "" } else { "s" },
+                    esc(&name),
+                    if lines.len() == 1 { "it" } else { "them" }
+                )));
+                blocks.push(Block::Table(t));
+                return evidence_page(
+                    &state,
+                    &user,
+                    &Default::default(),
+                    &FormState::default(),
+                    blocks,
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                )
+                .await;
+            }
+            Ok(items) => {
+                blocks.push(Block::Html(format!(
+                    "<p class=\"notice\" role=\"status\">{} rows of {} are well-formed. Sign the file with your key on your own machine and upload the result here:</p>\
+<pre>tranche partner sign {} --key YOUR.key --batch-id YOUR-BATCH-ID</pre>",
+                    items.len(),
+                    esc(&name),
+                    esc(if name.is_empty() { "FILE.csv" } else { &name })
+                )));
+                return evidence_page(
+                    &state,
+                    &user,
+                    &Default::default(),
+                    &FormState::default(),
+                    blocks,
+                    StatusCode::OK,
+                )
+                .await;
+            }
+        }
+    }
+    // Signed statements: one per line, each submitted with the hash of its line as its
+    // Idempotency-Key (as `tranche partner submit` does), so uploading a file again is safe.
+    let mut t = Table::new(
+        "results",
+        format!("{name}: statements"),
+        &["Line", "Batch id", "Items", "Result", "Seq"],
+    );
+    let mut refused = 0usize;
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim_end_matches('\r');
+        if line.trim().is_empty() {
+            continue;
+        }
+        let v: Value = serde_json::from_str(line).unwrap_or_default();
+        let st = v.get("statement").cloned().unwrap_or_default();
+        let mut h = fields.api_headers();
+        if let Ok(k) = axum::http::HeaderValue::from_str(&crate::partner::idempotency_key(line)) {
+            h.insert("idempotency-key", k);
+        }
+        let r = json_of(
+            prog::submit_evidence(
+                State(state.clone()),
+                user.caller.clone(),
+                h,
+                Ok(Bytes::from(line.to_string())),
+            )
+            .await,
+        )
+        .await;
+        let (result, seq) = match r {
+            Ok(doc) => ("accepted".to_string(), Cell::Count(n(&doc, "first_seq"))),
+            Err(e) => {
+                refused += 1;
+                (
+                    format!(
+                        "refused: {} ({}{})",
+                        e.detail,
+                        e.code,
+                        e.field.map(|f| format!(", {f}")).unwrap_or_default()
+                    ),
+                    Cell::text(""),
+                )
+            }
+        };
+        t.row(vec![
+            Cell::Count(i as u64 + 1),
+            Cell::text(s(&st, "batch_id")),
+            Cell::Count(arr(&st, "items").len() as u64),
+            Cell::text(result),
+            seq,
+        ]);
+    }
+    blocks.push(Block::Html(if refused == 0 {
+        "<p class=\"notice\" role=\"status\">Every statement was accepted.</p>".to_string()
+    } else {
+        format!("<p class=\"error\" role=\"alert\">{refused} statement(s) refused; the others were accepted. Each line stands alone.</p>")
+    }));
+    blocks.push(Block::Table(t));
+    let status = if refused == 0 {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    evidence_page(
+        &state,
+        &user,
+        &Default::default(),
+        &FormState::default(),
+        blocks,
+        status,
+    )
+    .await
+}
+
+/// `GET /web/partner/keys`: the partner's key registrations.
+pub async fn keys(State(state): State<AppState>, user: WebUser, q: PageQuery) -> Response {
+    if let Err(r) = allow(&user, PARTNERS) {
+        return r;
+    }
+    let partners = match value_of(prog::partners(State(state.clone()), user.caller.clone()).await) {
+        Ok(v) => v.as_array().cloned().unwrap_or_default(),
+        Err(e) => return bad(&user, e),
+    };
+    let mut p = Page::new("Signing keys");
+    p.html("<p>The keys registered in the journal for your statements. A statement signed by a key is accepted only between its registration and its revocation.</p>");
+    let mut t = Table::new(
+        "keys",
+        "Key registrations",
+        &[
+            "Partner",
+            "Key id",
+            "Public key",
+            "Registered at seq",
+            "Revoked at seq",
+        ],
+    );
+    for pr in partners.iter().filter(|pr| {
+        user.caller
+            .partner
+            .as_deref()
+            .is_none_or(|me| s(pr, "partner") == me)
+    }) {
+        for k in arr(pr, "keys") {
+            t.row(vec![
+                Cell::text(s(pr, "partner")),
+                Cell::text(s(k, "key_id")),
+                Cell::text(s(k, "public_key")),
+                Cell::Count(n(k, "registered_seq")),
+                match k.get("revoked_seq").and_then(Value::as_u64) {
+                    Some(x) => Cell::Count(x),
+                    None => Cell::text("in force"),
+                },
+            ]);
+        }
+    }
+    p.table(t);
+    p.respond(Some(&user), &query(q))
+}

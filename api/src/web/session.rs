@@ -1,0 +1,459 @@
+//! Signing in and out, sessions and CSRF.
+//!
+//! A user signs in once with their API token; the server then sets a session cookie (256
+//! random bits, HttpOnly, SameSite=Strict, Secure when the request came over TLS) and stores only
+//! its SHA-256 with the user and a CSRF token. Every form carries that CSRF token and every POST
+//! is refused without it, or when its Origin is another site. Sessions end on sign-out, when the
+//! user's token is revoked, and eight hours after sign-in.
+
+use std::collections::BTreeMap;
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
+use base64::Engine;
+use sha2::{Digest, Sha256};
+use tranche_ledger::store::SessionRow;
+
+use crate::server::auth::{caller_from, token_hash, Caller, Role};
+use crate::server::error::ApiError;
+use crate::server::AppState;
+
+use super::html::{esc, layout, FormState};
+use super::multipart;
+
+pub const COOKIE: &str = "tranche_session";
+/// The cookie that carries the sign-in form's CSRF token before there is a session.
+const LOGIN_COOKIE: &str = "tranche_login";
+/// How long a session lasts after sign-in.
+pub const SESSION_SECONDS: i64 = 8 * 3600;
+/// The largest form or upload the web interface accepts (a bank statement may be large).
+pub const MAX_FORM_BYTES: usize = tranche_ledger::iso20022::MAX_FILE_BYTES;
+
+/// A signed-in user of the web interface.
+#[derive(Debug, Clone)]
+pub struct WebUser {
+    pub caller: Caller,
+    pub csrf: String,
+    pub session_hash: [u8; 32],
+}
+
+impl WebUser {
+    /// The hidden CSRF field every form of this session carries.
+    pub fn csrf_field(&self) -> String {
+        format!(
+            "<input type=\"hidden\" name=\"csrf\" value=\"{}\">",
+            esc(&self.csrf)
+        )
+    }
+
+    /// The hidden fields of a form that writes: the CSRF token, and a fresh idempotency key so
+    /// that a form posted twice (a double click, a reload) acts once.
+    pub fn form_fields(&self) -> String {
+        format!(
+            "{}<input type=\"hidden\" name=\"idem\" value=\"{}\">",
+            self.csrf_field(),
+            random_text()
+        )
+    }
+
+    pub fn is(&self, roles: &[Role]) -> bool {
+        roles.contains(&self.caller.role)
+    }
+}
+
+fn random_text() -> String {
+    let mut bytes = [0u8; 32];
+    // getrandom fails only when the OS has no entropy source; such a machine cannot sign in.
+    if getrandom::getrandom(&mut bytes).is_err() {
+        tracing::error!("no entropy for a web token");
+    }
+    B64URL.encode(bytes)
+}
+
+fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_string())
+}
+
+/// Whether the request reached us over TLS (directly or through a proxy that says so).
+fn over_tls(headers: &HeaderMap) -> bool {
+    headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("https"))
+}
+
+fn set_cookie(headers: &HeaderMap, name: &str, value: &str, max_age: i64) -> HeaderValue {
+    let secure = if over_tls(headers) { "; Secure" } else { "" };
+    let text =
+        format!("{name}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}");
+    HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+fn now_secs() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+/// Compares two secrets in time independent of where they differ.
+fn same(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Where an unauthenticated request is sent.
+fn to_login(parts: &Parts) -> Response {
+    let next = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_default();
+    let target = if parts.method == axum::http::Method::GET && next.starts_with("/web/") {
+        format!("/web/login?next={}", super::html::enc(&next))
+    } else {
+        "/web/login".to_string()
+    };
+    Redirect::to(&target).into_response()
+}
+
+async fn session_user(state: &AppState, headers: &HeaderMap) -> Result<Option<WebUser>, ApiError> {
+    let Some(id) = cookie(headers, COOKIE) else {
+        return Ok(None);
+    };
+    if id.is_empty() || id.len() > 100 {
+        return Ok(None);
+    }
+    let hash: [u8; 32] = Sha256::digest(id.as_bytes()).into();
+    let Some((session, user)) = state.ledger.store().session(&hash).await? else {
+        return Ok(None);
+    };
+    if session.ended_at.is_some() || session.expires_at <= now_secs() {
+        return Ok(None);
+    }
+    Ok(caller_from(user).map(|caller| WebUser {
+        caller,
+        csrf: session.csrf,
+        session_hash: hash,
+    }))
+}
+
+impl FromRequestParts<AppState> for WebUser {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        match session_user(state, &parts.headers).await {
+            Ok(Some(u)) => Ok(u),
+            Ok(None) => Err(to_login(parts)),
+            Err(e) => Err(super::html::error_page(None, &e)),
+        }
+    }
+}
+
+/// The fields of a posted form: text fields, and uploaded files by field name.
+#[derive(Debug, Default)]
+pub struct Fields {
+    pub text: BTreeMap<String, String>,
+    pub files: BTreeMap<String, (String, Vec<u8>)>,
+}
+
+impl Fields {
+    pub fn get(&self, k: &str) -> &str {
+        self.text.get(k).map(String::as_str).unwrap_or("")
+    }
+
+    /// A field, trimmed, or None when empty.
+    pub fn opt(&self, k: &str) -> Option<String> {
+        let v = self.get(k).trim();
+        (!v.is_empty()).then(|| v.to_string())
+    }
+
+    pub fn checked(&self, k: &str) -> bool {
+        matches!(self.get(k), "on" | "true" | "1")
+    }
+
+    /// The values to show again in the form (never the CSRF token or idempotency key).
+    pub fn values(&self) -> BTreeMap<String, String> {
+        self.text
+            .iter()
+            .filter(|(k, _)| !matches!(k.as_str(), "csrf" | "idem"))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+
+    /// Headers for calling an API handler on the user's behalf: the form's idempotency key
+    /// (scoped per user by the API, as every key is) and a JSON content type.
+    pub fn api_headers(&self) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        let key = format!("web-{}", self.get("idem"));
+        if let Ok(v) = HeaderValue::from_str(&key) {
+            h.insert("idempotency-key", v);
+        }
+        h
+    }
+}
+
+/// A form posted by a signed-in user, with its CSRF token checked and its Origin, when the
+/// browser sends one, this site. Every web POST goes through this, so none can skip the check.
+#[derive(Debug)]
+pub struct Posted {
+    pub user: WebUser,
+    pub fields: Fields,
+}
+
+fn forbidden_page(user: Option<&WebUser>, detail: &str) -> Response {
+    super::html::error_page(
+        user,
+        &ApiError::new(StatusCode::FORBIDDEN, "csrf", detail.to_string()),
+    )
+}
+
+/// The Origin check: a cross-site POST is refused even before its token is looked at.
+fn same_origin(headers: &HeaderMap) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
+        return true;
+    };
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    origin
+        .split_once("://")
+        .is_some_and(|(_, rest)| !host.is_empty() && rest == host)
+}
+
+async fn read_fields(headers: &HeaderMap, body: Bytes) -> Result<Fields, String> {
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if ct.starts_with("multipart/form-data") {
+        multipart::parse(ct, &body)
+    } else {
+        let text: Vec<(String, String)> = serde_urlencoded::from_bytes(&body)
+            .map_err(|e| format!("the form could not be read: {e}"))?;
+        Ok(Fields {
+            text: text.into_iter().collect(),
+            files: BTreeMap::new(),
+        })
+    }
+}
+
+impl FromRequest<AppState> for Posted {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Response> {
+        let (mut parts, body) = req.into_parts();
+        let user = WebUser::from_request_parts(&mut parts, state).await?;
+        if !same_origin(&parts.headers) {
+            return Err(forbidden_page(
+                Some(&user),
+                "this form was posted from another site; nothing was written",
+            ));
+        }
+        let bytes =
+            axum::body::to_bytes(body, MAX_FORM_BYTES)
+                .await
+                .map_err(|_| {
+                    super::html::error_page(
+                Some(&user),
+                &ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "too_large",
+                    format!("the form is larger than {MAX_FORM_BYTES} bytes; nothing was written"),
+                ),
+            )
+                })?;
+        let fields = read_fields(&parts.headers, bytes).await.map_err(|e| {
+            super::html::error_page(
+                Some(&user),
+                &ApiError::new(StatusCode::BAD_REQUEST, "invalid_form", e),
+            )
+        })?;
+        if !same(fields.get("csrf"), &user.csrf) {
+            return Err(forbidden_page(
+                Some(&user),
+                "this form carries no valid CSRF token (it may be from an earlier session); \
+                 nothing was written: reload the page and try again",
+            ));
+        }
+        Ok(Posted { user, fields })
+    }
+}
+
+// ---------- sign in, sign out ----------
+
+fn login_page(
+    headers: &HeaderMap,
+    next: &str,
+    form: &FormState<'_>,
+    status: StatusCode,
+) -> Response {
+    let token = random_text();
+    let body = format!(
+        "<p>Sign in with the API token your administrator gave you (it starts with <code>tr_</code>). \
+It is checked once; the browser then keeps a session cookie for up to {} hours.</p>\
+<form class=\"card\" method=\"post\" action=\"/web/login\">{}\
+<input type=\"hidden\" name=\"csrf\" value=\"{token}\"><input type=\"hidden\" name=\"next\" value=\"{}\">\
+{}<button type=\"submit\">Sign in</button></form>",
+        SESSION_SECONDS / 3600,
+        form.general_error(&["token"]),
+        esc(next),
+        form.input("token", "API token", "password", &["token"], ""),
+    );
+    let mut r = (status, layout("Sign in", None, &body)).into_response();
+    r.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(headers, LOGIN_COOKIE, &token, 3600),
+    );
+    r
+}
+
+#[derive(Debug, serde::Deserialize)]
+pub struct NextQuery {
+    next: Option<String>,
+}
+
+/// `GET /web/login`
+pub async fn login_form(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    axum::extract::Query(q): axum::extract::Query<NextQuery>,
+) -> Response {
+    if let Ok(Some(_)) = session_user(&state, &headers).await {
+        return Redirect::to(
+            q.next
+                .as_deref()
+                .filter(|n| safe_next(n))
+                .unwrap_or("/web/"),
+        )
+        .into_response();
+    }
+    login_page(
+        &headers,
+        q.next.as_deref().unwrap_or(""),
+        &FormState::default(),
+        StatusCode::OK,
+    )
+}
+
+/// Only a path of this site's web interface, never another site.
+fn safe_next(n: &str) -> bool {
+    n.starts_with("/web/") && !n.starts_with("//") && !n.contains("://") && !n.contains('\\')
+}
+
+/// `POST /web/login`: checks the token and starts a session.
+pub async fn login(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let fields = match read_fields(&headers, body).await {
+        Ok(f) => f,
+        Err(e) => {
+            let err = ApiError::new(StatusCode::BAD_REQUEST, "invalid_form", e);
+            return login_page(
+                &headers,
+                "",
+                &FormState::new(BTreeMap::new(), Some(&err)),
+                err.status,
+            );
+        }
+    };
+    let next = fields.get("next").to_string();
+    let expected = cookie(&headers, LOGIN_COOKIE).unwrap_or_default();
+    if !same_origin(&headers) || expected.is_empty() || !same(fields.get("csrf"), &expected) {
+        let err = ApiError::new(
+            StatusCode::FORBIDDEN,
+            "csrf",
+            "the sign-in form had expired or came from another site: try again",
+        );
+        return login_page(
+            &headers,
+            &next,
+            &FormState::new(BTreeMap::new(), Some(&err)),
+            err.status,
+        );
+    }
+    let token = fields.get("token").trim().to_string();
+    let user = if token.is_empty() || token.len() > 200 {
+        None
+    } else {
+        match state
+            .ledger
+            .store()
+            .user_by_token(&token_hash(&token))
+            .await
+        {
+            Ok(u) => u.and_then(caller_from),
+            Err(e) => return super::html::error_page(None, &ApiError::from(e)),
+        }
+    };
+    let Some(caller) = user else {
+        let err = ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "unknown or revoked token",
+        )
+        .field("token");
+        return login_page(
+            &headers,
+            &next,
+            &FormState::new(BTreeMap::new(), Some(&err)),
+            err.status,
+        );
+    };
+    let id = random_text();
+    let hash: [u8; 32] = Sha256::digest(id.as_bytes()).into();
+    let row = SessionRow {
+        user: caller.name.clone(),
+        csrf: random_text(),
+        created_at: tranche_audit::record::format_time(chrono::Utc::now()),
+        expires_at: now_secs() + SESSION_SECONDS,
+        ended_at: None,
+    };
+    if let Err(e) = state.ledger.store().create_session(&row, &hash).await {
+        return super::html::error_page(None, &ApiError::from(e));
+    }
+    tracing::info!(user = %caller.name, role = caller.role.as_str(), "web sign-in");
+    let target = if safe_next(&next) {
+        next.as_str()
+    } else {
+        "/web/"
+    };
+    let mut r = Redirect::to(target).into_response();
+    r.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(&headers, COOKIE, &id, SESSION_SECONDS),
+    );
+    r.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(&headers, LOGIN_COOKIE, "", 0),
+    );
+    r
+}
+
+/// `POST /web/logout`: ends the session (CSRF-checked like every form).
+pub async fn logout(State(state): State<AppState>, headers: HeaderMap, posted: Posted) -> Response {
+    let at = tranche_audit::record::format_time(chrono::Utc::now());
+    if let Err(e) = state
+        .ledger
+        .store()
+        .end_session(&posted.user.session_hash, &at)
+        .await
+    {
+        return super::html::error_page(Some(&posted.user), &ApiError::from(e));
+    }
+    let mut r = Redirect::to("/web/login").into_response();
+    r.headers_mut()
+        .append(header::SET_COOKIE, set_cookie(&headers, COOKIE, "", 0));
+    r
+}
