@@ -1,5 +1,6 @@
 //! Browser tests: headless Chromium driven through chromedriver (see `webdriver.rs`).
 
+mod pages;
 mod webdriver;
 
 use std::io::{BufRead, BufReader, Read, Write};

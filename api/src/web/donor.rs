@@ -55,11 +55,24 @@ fn this_quarter() -> String {
     format!("{}Q{}", d.year(), (d.month() - 1) / 3 + 1)
 }
 
+/// The awards to choose from: what the API shows this role, or for donors (who read only
+/// aggregates) the award ids and donors alone.
 async fn awards(state: &AppState, user: &WebUser) -> Vec<Value> {
-    value_of(crate::server::programme::awards(State(state.clone()), user.caller.clone()).await)
-        .ok()
-        .and_then(|v| v.as_array().cloned())
-        .unwrap_or_default()
+    if let Ok(v) =
+        value_of(crate::server::programme::awards(State(state.clone()), user.caller.clone()).await)
+    {
+        return v.as_array().cloned().unwrap_or_default();
+    }
+    let Ok(st) = state.ledger.store().programme().await else {
+        return Vec::new();
+    };
+    let mut list: Vec<Value> = st
+        .awards
+        .values()
+        .map(|a| serde_json::json!({"award": a.body.award.as_str(), "donor": a.body.donor}))
+        .collect();
+    list.sort_by(|a, b| s(a, "award").cmp(s(b, "award")));
+    list
 }
 
 /// The form choosing award and period.

@@ -193,7 +193,7 @@ pub async fn dashboard(
     };
     let open: Vec<_> = batches
         .iter()
-        .filter(|b| matches!(b.status.as_str(), "created" | "submitted" | "approved"))
+        .filter(|b| matches!(b.status.as_str(), "draft" | "submitted" | "approved"))
         .collect();
     let mut p = Page::new(format!("Award {award}"));
     p.html(format!(
@@ -309,7 +309,7 @@ fn cycle_form(user: &WebUser, awards: &[Value], form: &FormState<'_>) -> String 
     format!(
         "<form class=\"card\" method=\"post\" action=\"/web/finance/cycles\"><h2>Run a cycle</h2>{}{}{}{}{}\
 <button type=\"submit\">Run the cycle</button></form>",
-        form.general_error(&["award", "period", "dry_run"]),
+        form.general_error(&["award", "period"]),
         user.form_fields(),
         form.select("award", "Award", &award_options(awards), &["award"]),
         form.input(
@@ -473,7 +473,7 @@ fn create_form(user: &WebUser, awards: &[Value], form: &FormState<'_>) -> String
         "<form class=\"card\" method=\"post\" action=\"/web/finance/batches\"><h2>Create a payment batch</h2>\
 <p class=\"hint\">One payment per payee, settling every open entitlement that matches. Payees without a bank account, with erased data or owed less than their entitlements are listed as exceptions.</p>{}{}{}{}{}{}{}\
 <button type=\"submit\">Create the batch</button></form>",
-        form.general_error(&["award", "filter", "dry_run"]),
+        form.general_error(&["award", "filter.province", "filter.cohort", "filter.budget_line"]),
         user.form_fields(),
         form.select("award", "Award", &award_options(awards), &["award"]),
         form.input("province", "Province (optional)", "text", &["filter.province"], ""),
@@ -760,12 +760,25 @@ async fn batch_page(
     ]));
     if let Some(d) = &view.digest {
         p.html(format!(
-            "<p>Frozen content digest (what approvals name): <code>{}</code></p>",
+            "<p>Content digest{}: <code>{}</code></p>",
+            if view.status == "draft" {
+                " (frozen when submitted; approvals name it)"
+            } else {
+                " (frozen; what approvals name)"
+            },
             esc(d)
         ));
     }
     if let Some(c) = &view.closed {
-        let _ = c;
+        p.html(format!(
+            "<p>Closed by {} at seq {}{}.</p>",
+            esc(c.actor.trim_start_matches("user:")),
+            c.seq,
+            c.reason
+                .as_deref()
+                .map(|r| format!(": {}", esc(r)))
+                .unwrap_or_default()
+        ));
     }
     // The actions this user may take now.
     let mut actions = String::new();
@@ -779,7 +792,7 @@ async fn batch_page(
     };
     let preparer = user.is(&[Role::Admin, Role::Preparer]);
     match view.status.as_str() {
-        "created" if preparer => {
+        "draft" if preparer => {
             actions.push_str(&action("submit", "Submit for approval", "", ""));
         }
         "submitted" if may_decide(user, &view) => {
@@ -837,7 +850,7 @@ async fn batch_page(
         }
         _ => {}
     }
-    if preparer && matches!(view.status.as_str(), "created" | "submitted" | "approved") {
+    if preparer && matches!(view.status.as_str(), "draft" | "submitted" | "approved") {
         actions.push_str(&action(
             "cancel",
             "Cancel the batch",

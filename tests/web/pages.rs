@@ -1,0 +1,327 @@
+//! The web interface in a real browser, against a real `tranche serve` on port 0 with the demo
+//! programme loaded: maker-checker on a batch, the bank file download, a partner's CSV with a
+//! bad line, a donor kept out of participant pages, CSRF and form errors that write nothing.
+//! Screenshots of the main pages are written to `target/tmp/web-screenshots/` for review.
+
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use crate::webdriver::Browser;
+
+const AWARD: &str = "bprm-ec-2026";
+const WAIT: Duration = Duration::from_secs(20);
+
+fn tranche() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_tranche"))
+}
+
+fn run(data: &Path, args: &[&str], stdin: Option<&str>) -> String {
+    use std::io::Write;
+    let mut child = Command::new(tranche())
+        .args(args)
+        .env("TRANCHE_DATA_DIR", data)
+        .env_remove("DATABASE_URL")
+        .env("TRANCHE_ACTOR", "user:admin")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("tranche starts");
+    if let Some(input) = stdin {
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input.as_bytes())
+            .expect("write stdin");
+    }
+    drop(child.stdin.take());
+    let out = child.wait_with_output().expect("tranche runs");
+    assert!(
+        out.status.success(),
+        "tranche {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8")
+}
+
+/// A `tranche serve` process on a free port; killed when dropped.
+struct Server {
+    child: Child,
+    url: String,
+}
+
+impl Server {
+    fn start(data: &Path) -> Server {
+        let mut child = Command::new(tranche())
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .env("TRANCHE_DATA_DIR", data)
+            .env_remove("DATABASE_URL")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("tranche serve starts");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = std::io::BufReader::new(stdout).lines();
+        let url = loop {
+            let line = lines
+                .next()
+                .expect("the server prints its address")
+                .expect("stdout line");
+            if let Some(rest) = line.strip_prefix("tranche listening on ") {
+                break rest.split_whitespace().next().expect("url").to_string();
+            }
+        };
+        // Keep reading stdout so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Server { child, url }
+    }
+
+    fn tree_size(&self) -> u64 {
+        let mut r = ureq::get(&format!("{}/v1/checkpoint", self.url))
+            .call()
+            .expect("checkpoint");
+        let text = r.body_mut().read_to_string().expect("body");
+        text.lines()
+            .nth(1)
+            .and_then(|l| l.parse().ok())
+            .expect("checkpoint size")
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn shots() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("web-screenshots");
+    std::fs::create_dir_all(&dir).expect("screenshot dir");
+    dir
+}
+
+fn sign_in(b: &Browser, url: &str, token: &str) {
+    b.goto(&format!("{url}/web/login"));
+    b.find("#f-token").send_keys(token);
+    b.find("form.card button[type=submit]").click();
+    b.wait_for("form.signout", WAIT);
+}
+
+fn sign_out(b: &Browser) {
+    b.find("form.signout button").click();
+    b.wait_for("#f-token", WAIT);
+}
+
+fn token(demo: &str, user: &str) -> String {
+    demo.lines()
+        .find_map(|l| {
+            let mut w = l.split_whitespace();
+            (w.next() == Some(user)).then(|| w.nth(1).map(str::to_string))?
+        })
+        .unwrap_or_else(|| panic!("the demo prints a token for {user}"))
+}
+
+#[test]
+fn finance_partner_and_donor_work_in_a_real_browser() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let data = tmp.path().join("data");
+    let downloads = tmp.path().join("downloads");
+    std::fs::create_dir_all(&downloads).expect("downloads dir");
+    let Some(b) = Browser::start(&downloads) else {
+        return;
+    };
+    let demo = run(&data, &["demo", "--participants", "60"], None);
+    // Cash to pay what the demo left open, and two approvals above 100.00.
+    let drawdown = format!(
+        r#"{{"memo":"BPRM drawdown","postings":[{{"account":"bank:{AWARD}","currency":"USD","side":"debit","amount":"500000.00"}},{{"account":"fund:{AWARD}","currency":"USD","side":"credit","amount":"500000.00"}}]}}"#
+    );
+    run(&data, &["post", "-"], Some(&drawdown));
+    run(
+        &data,
+        &[
+            "batch", "settings", "--award", AWARD, "--debtor-name", "HIAS Ecuador",
+            "--debtor-account", "2100456789", "--dual-approval-above", "100.00",
+        ],
+        None,
+    );
+    let server = Server::start(&data);
+    let url = server.url.clone();
+    let shots = shots();
+    let admin = token(&demo, "admin");
+
+    // Not signed in: every page sends the browser to the sign-in form.
+    b.goto(&format!("{url}/web/finance/batches"));
+    b.wait_for("#f-token", WAIT);
+    // A wrong token is refused next to the field.
+    b.find("#f-token").send_keys("tr_not-a-token");
+    b.find("form.card button[type=submit]").click();
+    let err = b.wait_for("#f-token-error", WAIT).text();
+    assert!(err.contains("unknown or revoked token"), "{err}");
+    b.screenshot(&shots.join("01-sign-in.png"));
+
+    // The maker: an administrator prepares the batch (admins may also approve, but never
+    // their own batch).
+    sign_in(&b, &url, &admin);
+    let cookies = b.cookies().to_string();
+    assert!(cookies.contains("\"httpOnly\":true"), "{cookies}");
+    assert!(cookies.contains("\"sameSite\":\"Strict\""), "{cookies}");
+    b.goto(&format!("{url}/web/finance/awards/{AWARD}"));
+    assert!(b.find("figure svg").attr("aria-label").is_some());
+    b.screenshot(&shots.join("02-award-dashboard.png"));
+
+    // A form with a bad field: the API's error next to it, the typed value kept, nothing written.
+    b.goto(&format!("{url}/web/finance/batches"));
+    let before = server.tree_size();
+    b.find("#f-cohort").send_keys("No such cohort");
+    b.find("form.card[action='/web/finance/batches'] button[type=submit]").click();
+    let err = b.wait_for("#f-cohort-error", WAIT).text();
+    assert!(err.contains("invalid_id") && err.contains("filter.cohort"), "{err}");
+    assert_eq!(
+        b.find("#f-cohort").property("value").as_str(),
+        Some("No such cohort")
+    );
+    assert_eq!(server.tree_size(), before, "a refused form wrote a record");
+    b.screenshot(&shots.join("03-form-error.png"));
+
+    // A form posted without a valid CSRF token is refused and writes nothing.
+    b.execute(
+        "const f = document.querySelector(\"form.card[action='/web/finance/batches']\");\
+         f.querySelector('input[name=csrf]').value = 'forged';\
+         f.querySelector('#f-cohort').value = '';\
+         f.submit();",
+        &[],
+    );
+    let refused = b.wait_for("p.error", WAIT).text();
+    assert!(refused.contains("CSRF"), "{refused}");
+    assert_eq!(server.tree_size(), before, "a forged form wrote a record");
+
+    // Create and submit the batch.
+    b.goto(&format!("{url}/web/finance/batches"));
+    b.find("form.card[action='/web/finance/batches'] button[type=submit]").click();
+    b.wait_for("form[action$='/submit']", WAIT);
+    let batch_url = b.url();
+    let batch = batch_url.rsplit('/').next().expect("batch id").to_string();
+    assert!(b.find_all("table#payments, section#payments tbody tr").len() > 0);
+    b.screenshot(&shots.join("04-batch-created.png"));
+    b.find("form[action$='/submit'] button").click();
+    let notice = b.wait_for("p.notice", WAIT).text();
+    assert!(notice.contains("Submitted"), "{notice}");
+    // The preparer sees no approve button on their own batch, and a forged approval is
+    // refused by the ledger.
+    assert!(b.try_find("form[action$='/approve']").is_none());
+    assert!(b.source().contains("another approver must approve it"));
+    b.screenshot(&shots.join("05-batch-submitted.png"));
+    let before = server.tree_size();
+    b.execute(
+        "const f = document.createElement('form'); f.method = 'post';\
+         f.action = arguments[0];\
+         const c = document.querySelector('form.signout input[name=csrf]').cloneNode();\
+         f.appendChild(c); document.body.appendChild(f); f.submit();",
+        &[serde_json::Value::String(format!("{batch_url}/approve"))],
+    );
+    let refused = b.wait_for("p.error, p.field-error", WAIT).text();
+    assert!(refused.contains("own_batch") || refused.contains("digest"), "{refused}");
+    assert_eq!(server.tree_size(), before);
+    sign_out(&b);
+
+    // Two approvers.
+    for (i, who) in ["finance-approver-1", "finance-approver-2"].iter().enumerate() {
+        sign_in(&b, &url, &token(&demo, who));
+        b.goto(&format!("{url}/web/finance/batches"));
+        let waiting = b.find("section#waiting").text();
+        assert!(waiting.contains(&batch), "{who} sees {batch} waiting: {waiting}");
+        b.goto(&batch_url);
+        b.find("form[action$='/approve'] button").click();
+        let notice = b.wait_for("p.notice", WAIT).text();
+        assert!(notice.contains("Approved"), "{notice}");
+        let facts = b.find("dl.facts").text();
+        assert!(
+            facts.contains(&format!("{} of 2 required", i + 1)),
+            "two approvals above the threshold: {facts}"
+        );
+        // Having approved, the same approver cannot approve again.
+        assert!(b.try_find("form[action$='/approve']").is_none());
+        if i == 0 {
+            b.screenshot(&shots.join("06-batch-one-approval.png"));
+        }
+        sign_out(&b);
+    }
+
+    // The bank file is made and downloads.
+    sign_in(&b, &url, &token(&demo, "finance-preparer"));
+    b.goto(&batch_url);
+    assert!(b.find("dl.facts").text().contains("approved"));
+    b.find("form[action$='/files'] button").click();
+    b.wait_for("section#files", WAIT);
+    b.find("section#files a[href*='/files/pain.001']").click();
+    let file = b.wait_for_download(&downloads, ".xml", WAIT);
+    let xml = std::fs::read_to_string(&file).expect("bank file");
+    assert!(xml.contains("pain.001.001.09"), "a pain.001 file: {}", &xml[..200.min(xml.len())]);
+    b.screenshot(&shots.join("07-batch-bank-file.png"));
+    // Every table downloads as CSV.
+    b.goto(&format!("{batch_url}?csv=payments"));
+    sign_out(&b);
+
+    // A partner uploads a CSV with one bad line and sees its line number.
+    sign_in(&b, &url, &token(&demo, "hias-field"));
+    b.screenshot(&shots.join("08-partner-cohorts.png"));
+    b.goto(&format!("{url}/web/partner/evidence"));
+    let csv = tmp.path().join("attendance.csv");
+    std::fs::write(
+        &csv,
+        "type,participant,cohort,session,status,course,milestone,result,date\n\
+         attendance,p-x1,,hias-imb-emp1-001,present,,,,\n\
+         attendance,p-x1,,hias-imb-emp1-002,maybe,,,,\n",
+    )
+    .expect("write csv");
+    let before = server.tree_size();
+    b.find("#f-file").upload(&csv);
+    b.find("form.card[action='/web/partner/evidence'] button[type=submit]").click();
+    let bad = b.wait_for("section#bad_lines", WAIT).text();
+    assert!(bad.contains("1 row"), "one bad line: {bad}");
+    let first_cell = b.find("section#bad_lines tbody tr td").text();
+    assert_eq!(first_cell, "3", "the bad line is line 3: {bad}");
+    assert_eq!(server.tree_size(), before);
+    b.screenshot(&shots.join("09-partner-bad-line.png"));
+    // A partner may not open finance pages.
+    b.goto(&format!("{url}/web/finance/batches"));
+    assert!(b.find("main").text().contains("may not open this page"));
+    sign_out(&b);
+
+    // An auditor: the checkpoint and a trace.
+    sign_in(&b, &url, &token(&demo, "auditor"));
+    assert!(b.find("main pre").text().contains("tranche.local/ledger"));
+    b.screenshot(&shots.join("10-auditor-checkpoint.png"));
+    b.goto(&format!("{url}/web/audit/trace?e2e={batch}-000001"));
+    assert!(b.find("section#steps").text().contains("entitlement"));
+    b.screenshot(&shots.join("11-auditor-trace.png"));
+    sign_out(&b);
+
+    // A donor sees the results and cannot open a participant page.
+    sign_in(&b, &url, &token(&demo, "bprm-donor"));
+    assert!(b.find("main").text().contains("Disaggregated results"));
+    assert!(!b.find_all("figure svg").is_empty());
+    b.screenshot(&shots.join("12-donor-results.png"));
+    let participant = demo
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("the corrected participant: tranche participants show "))
+        .expect("the demo names a participant")
+        .trim()
+        .to_string();
+    b.goto(&format!("{url}/web/finance/participants/{participant}"));
+    let main = b.find("main").text();
+    assert!(main.contains("may not open this page"), "{main}");
+    assert!(!main.contains("Milagros"), "no personal data shown to a donor");
+    b.goto(&format!(
+        "{url}/web/reports/participant?award={AWARD}&quarter=2026Q4&participant={participant}"
+    ));
+    assert!(b.find("main").text().contains("forbidden"));
+    sign_out(&b);
+    // After signing out the session is gone.
+    b.goto(&format!("{url}/web/donor"));
+    b.wait_for("#f-token", WAIT);
+}
