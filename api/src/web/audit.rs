@@ -15,7 +15,7 @@ use crate::server::AppState;
 
 use super::html::{enc, error_page, esc, facts, Cell, Page, Table};
 use super::session::WebUser;
-use super::{allow, arr, json_of, n, query, s, value_of, PageQuery};
+use super::{arr, json_of, n, query, refuse, s, value_of, PageQuery};
 
 const AUDITORS: &[Role] = &[Role::Auditor, Role::Admin];
 /// Who may trace a payment: auditors and finance staff.
@@ -42,7 +42,7 @@ fn attachment(mut r: Response, name: &str) -> Response {
 
 /// `GET /web/audit`: the latest checkpoint and the latest cosigned one.
 pub async fn checkpoint(State(state): State<AppState>, user: WebUser, q: PageQuery) -> Response {
-    if let Err(r) = allow(&user, AUDITORS) {
+    if let Some(r) = refuse(&user, AUDITORS) {
         return r;
     }
     let note = match text_of(routes::checkpoint(State(state.clone())).await).await {
@@ -90,7 +90,7 @@ pub async fn checkpoint(State(state): State<AppState>, user: WebUser, q: PageQue
 
 /// `GET /web/audit/records`: the latest records, or `?seq=N` for one.
 pub async fn records(State(state): State<AppState>, user: WebUser, q: PageQuery) -> Response {
-    if let Err(r) = allow(&user, AUDITORS) {
+    if let Some(r) = refuse(&user, AUDITORS) {
         return r;
     }
     let q = query(q);
@@ -167,7 +167,7 @@ pub async fn record(
     user: WebUser,
     Path(seq): Path<u64>,
 ) -> Response {
-    if let Err(r) = allow(&user, AUDITORS) {
+    if let Some(r) = refuse(&user, AUDITORS) {
         return r;
     }
     let bytes =
@@ -208,7 +208,7 @@ pub async fn receipt(
     user: WebUser,
     Path(seq): Path<u64>,
 ) -> Response {
-    if let Err(r) = allow(&user, AUDITORS) {
+    if let Some(r) = refuse(&user, AUDITORS) {
         return r;
     }
     match routes::receipt(State(state), user.caller.clone(), Path(seq)).await {
@@ -219,7 +219,7 @@ pub async fn receipt(
 
 /// `GET /web/audit/export`: the journal as records.jsonl, streamed.
 pub async fn export(State(state): State<AppState>, user: WebUser) -> Response {
-    if let Err(r) = allow(&user, AUDITORS) {
+    if let Some(r) = refuse(&user, AUDITORS) {
         return r;
     }
     match routes::export(
@@ -236,7 +236,7 @@ pub async fn export(State(state): State<AppState>, user: WebUser) -> Response {
 
 /// `GET /web/audit/vkey`
 pub async fn vkey(State(state): State<AppState>, user: WebUser) -> Response {
-    if let Err(r) = allow(&user, AUDITORS) {
+    if let Some(r) = refuse(&user, AUDITORS) {
         return r;
     }
     attachment(routes::vkey(State(state)).await, "ledger.vkey")
@@ -244,7 +244,7 @@ pub async fn vkey(State(state): State<AppState>, user: WebUser) -> Response {
 
 /// `GET /web/audit/trace?e2e=…`: a payment from evidence to bank confirmation.
 pub async fn trace(State(state): State<AppState>, user: WebUser, q: PageQuery) -> Response {
-    if let Err(r) = allow(&user, TRACERS) {
+    if let Some(r) = refuse(&user, TRACERS) {
         return r;
     }
     let q = query(q);
@@ -314,7 +314,7 @@ pub async fn trace(State(state): State<AppState>, user: WebUser, q: PageQuery) -
 
 /// `GET /web/audit/verify`: how to check everything offline.
 pub async fn verify_help(State(state): State<AppState>, user: WebUser) -> Response {
-    if let Err(r) = allow(&user, AUDITORS) {
+    if let Some(r) = refuse(&user, AUDITORS) {
         return r;
     }
     let vkey = state.ledger.verifier().to_vkey();

@@ -16,7 +16,7 @@ use crate::server::AppState;
 
 use super::html::{enc, error_page, esc, Page, Query};
 use super::session::WebUser;
-use super::{allow, json_of, query, s, value_of, PageQuery};
+use super::{json_of, query, refuse, s, value_of, PageQuery};
 
 /// Report kinds a role may open here (the API enforces the same).
 fn kinds(user: &WebUser) -> &'static [(&'static str, &'static str)] {
@@ -241,7 +241,7 @@ async fn render_report(
 
 /// `GET /web/reports`: the list of reports this role may open.
 pub async fn reports(State(state): State<AppState>, user: WebUser, q: PageQuery) -> Response {
-    if let Err(r) = allow(&user, READERS) {
+    if let Some(r) = refuse(&user, READERS) {
         return r;
     }
     let q = query(q);
@@ -273,7 +273,7 @@ pub async fn report(
     Path(kind): Path<String>,
     q: PageQuery,
 ) -> Response {
-    if let Err(r) = allow(&user, READERS) {
+    if let Some(r) = refuse(&user, READERS) {
         return r;
     }
     let q = query(q);
@@ -348,7 +348,7 @@ pub async fn report(
 
 /// `GET /web/donor`: the disaggregated results and the SF-425 figures, with their charts.
 pub async fn donor_home(State(state): State<AppState>, user: WebUser, q: PageQuery) -> Response {
-    if let Err(r) = allow(&user, READERS) {
+    if let Some(r) = refuse(&user, READERS) {
         return r;
     }
     let mut q = query(q);

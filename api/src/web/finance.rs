@@ -19,7 +19,7 @@ use crate::server::AppState;
 
 use super::html::{enc, error_page, esc, facts, money, Cell, FormState, Page, Table};
 use super::session::{Fields, Posted, WebUser};
-use super::{allow, arr, json_of, n, query, s, value_of, PageQuery, FINANCE};
+use super::{arr, json_of, n, query, refuse, s, value_of, PageQuery, FINANCE};
 
 /// Who may read participant statements: finance staff and auditors (never donors or partners).
 const STATEMENT_READERS: &[Role] = &[Role::Admin, Role::Preparer, Role::Approver, Role::Auditor];
@@ -47,7 +47,7 @@ fn award_options(awards: &[Value]) -> Vec<(String, String)> {
 
 /// `GET /web/finance`: the awards.
 pub async fn awards(State(state): State<AppState>, user: WebUser, q: PageQuery) -> Response {
-    if let Err(r) = allow(&user, FINANCE) {
+    if let Some(r) = refuse(&user, FINANCE) {
         return r;
     }
     let q = query(q);
@@ -146,7 +146,7 @@ pub async fn dashboard(
     Path(award): Path<String>,
     q: PageQuery,
 ) -> Response {
-    if let Err(r) = allow(&user, FINANCE) {
+    if let Some(r) = refuse(&user, FINANCE) {
         return r;
     }
     let q = query(q);
@@ -325,7 +325,7 @@ fn cycle_form(user: &WebUser, awards: &[Value], form: &FormState<'_>) -> String 
 
 /// `GET /web/finance/cycles`
 pub async fn cycles(State(state): State<AppState>, user: WebUser, q: PageQuery) -> Response {
-    if let Err(r) = allow(&user, FINANCE) {
+    if let Some(r) = refuse(&user, FINANCE) {
         return r;
     }
     let q = query(q);
@@ -342,7 +342,7 @@ pub async fn cycles(State(state): State<AppState>, user: WebUser, q: PageQuery) 
 /// `POST /web/finance/cycles`
 pub async fn run_cycle(State(state): State<AppState>, posted: Posted) -> Response {
     let Posted { user, fields } = posted;
-    if let Err(r) = allow(&user, FINANCE) {
+    if let Some(r) = refuse(&user, FINANCE) {
         return r;
     }
     let awards = award_docs(&state, &user).await.unwrap_or_default();
@@ -485,7 +485,7 @@ fn create_form(user: &WebUser, awards: &[Value], form: &FormState<'_>) -> String
 
 /// `GET /web/finance/batches`
 pub async fn batches(State(state): State<AppState>, user: WebUser, q: PageQuery) -> Response {
-    if let Err(r) = allow(&user, FINANCE) {
+    if let Some(r) = refuse(&user, FINANCE) {
         return r;
     }
     let q = query(q);
@@ -531,7 +531,7 @@ fn filter_of(fields: &Fields) -> Value {
 /// `POST /web/finance/batches`
 pub async fn create_batch(State(state): State<AppState>, posted: Posted) -> Response {
     let Posted { user, fields } = posted;
-    if let Err(r) = allow(&user, FINANCE) {
+    if let Some(r) = refuse(&user, FINANCE) {
         return r;
     }
     let dry = fields.checked("dry_run");
@@ -901,7 +901,7 @@ pub async fn batch(
     Path(batch): Path<String>,
     q: PageQuery,
 ) -> Response {
-    if let Err(r) = allow(&user, FINANCE) {
+    if let Some(r) = refuse(&user, FINANCE) {
         return r;
     }
     batch_page(
@@ -922,7 +922,7 @@ pub async fn batch_action(
     posted: Posted,
 ) -> Response {
     let Posted { user, fields } = posted;
-    if let Err(r) = allow(&user, FINANCE) {
+    if let Some(r) = refuse(&user, FINANCE) {
         return r;
     }
     let st = || State(state.clone());
@@ -1017,7 +1017,7 @@ pub async fn download_file(
     user: WebUser,
     Path((batch, format)): Path<(String, String)>,
 ) -> Response {
-    if let Err(r) = allow(&user, FINANCE) {
+    if let Some(r) = refuse(&user, FINANCE) {
         return r;
     }
     match pay::download_file(
@@ -1164,7 +1164,7 @@ async fn bank_page(
 
 /// `GET /web/finance/bank`
 pub async fn bank(State(state): State<AppState>, user: WebUser, q: PageQuery) -> Response {
-    if let Err(r) = allow(&user, FINANCE) {
+    if let Some(r) = refuse(&user, FINANCE) {
         return r;
     }
     bank_page(&state, &user, &query(q), &FormState::default(), None).await
@@ -1173,7 +1173,7 @@ pub async fn bank(State(state): State<AppState>, user: WebUser, q: PageQuery) ->
 /// `POST /web/finance/bank`: a status or statement file, with its reconciliation result.
 pub async fn upload_bank(State(state): State<AppState>, posted: Posted) -> Response {
     let Posted { user, fields } = posted;
-    if let Err(r) = allow(&user, FINANCE) {
+    if let Some(r) = refuse(&user, FINANCE) {
         return r;
     }
     let file = fields
@@ -1232,7 +1232,7 @@ pub async fn bank_import(
     Path(sha): Path<String>,
     q: PageQuery,
 ) -> Response {
-    if let Err(r) = allow(&user, FINANCE) {
+    if let Some(r) = refuse(&user, FINANCE) {
         return r;
     }
     let list = match json_of(pay::imports(State(state.clone()), user.caller.clone()).await).await {
@@ -1261,7 +1261,7 @@ pub async fn participant(
     Path(participant): Path<String>,
     q: PageQuery,
 ) -> Response {
-    if let Err(r) = allow(&user, STATEMENT_READERS) {
+    if let Some(r) = refuse(&user, STATEMENT_READERS) {
         return r;
     }
     let doc = match value_of(

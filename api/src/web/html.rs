@@ -463,9 +463,9 @@ pub fn layout(title: &str, user: Option<&WebUser>, body: &str) -> axum::response
             u.csrf_field()
         );
     }
-    let _ = write!(
+    let _ = writeln!(
         h,
-        "</header><main id=\"main\"><h1>{}</h1>{body}</main></body></html>\n",
+        "</header><main id=\"main\"><h1>{}</h1>{body}</main></body></html>",
         esc(title)
     );
     axum::response::Html(h)

@@ -30,12 +30,12 @@ use session::WebUser;
 /// Finance staff: preparers, approvers and administrators.
 pub const FINANCE: &[Role] = &[Role::Admin, Role::Preparer, Role::Approver];
 
-/// Refuses a page to roles that may not open it (403, nothing read).
-pub fn allow(user: &WebUser, roles: &[Role]) -> Result<(), Response> {
+/// The refusal of a page to a role that may not open it (403, nothing read), if it may not.
+pub fn refuse(user: &WebUser, roles: &[Role]) -> Option<Response> {
     if user.is(roles) {
-        Ok(())
+        None
     } else {
-        Err(html::error_page(
+        Some(html::error_page(
             Some(user),
             &ApiError::forbidden(format!(
                 "the {} role may not open this page",

@@ -17,7 +17,7 @@ use crate::server::AppState;
 
 use super::html::{error_page, esc, Cell, FormState, Page, Table};
 use super::session::{Posted, WebUser};
-use super::{allow, arr, json_of, n, query, s, value_of, PageQuery};
+use super::{arr, json_of, n, query, refuse, s, value_of, PageQuery};
 
 const PARTNERS: &[Role] = &[Role::Partner, Role::Admin];
 
@@ -27,7 +27,7 @@ fn bad(user: &WebUser, e: ApiError) -> Response {
 
 /// `GET /web/partner`: the partner's cohorts and their sessions.
 pub async fn home(State(state): State<AppState>, user: WebUser, q: PageQuery) -> Response {
-    if let Err(r) = allow(&user, PARTNERS) {
+    if let Some(r) = refuse(&user, PARTNERS) {
         return r;
     }
     let q = query(q);
@@ -155,7 +155,7 @@ async fn evidence_page(
 
 /// `GET /web/partner/evidence`
 pub async fn evidence(State(state): State<AppState>, user: WebUser, q: PageQuery) -> Response {
-    if let Err(r) = allow(&user, PARTNERS) {
+    if let Some(r) = refuse(&user, PARTNERS) {
         return r;
     }
     evidence_page(
@@ -174,7 +174,7 @@ pub async fn evidence(State(state): State<AppState>, user: WebUser, q: PageQuery
 pub async fn upload(State(state): State<AppState>, posted: Posted) -> Response {
     use super::html::Block;
     let Posted { user, fields } = posted;
-    if let Err(r) = allow(&user, PARTNERS) {
+    if let Some(r) = refuse(&user, PARTNERS) {
         return r;
     }
     let (name, bytes) = fields
@@ -347,7 +347,7 @@ pub async fn upload(State(state): State<AppState>, posted: Posted) -> Response {
 
 /// `GET /web/partner/keys`: the partner's key registrations.
 pub async fn keys(State(state): State<AppState>, user: WebUser, q: PageQuery) -> Response {
-    if let Err(r) = allow(&user, PARTNERS) {
+    if let Some(r) = refuse(&user, PARTNERS) {
         return r;
     }
     let partners = match value_of(prog::partners(State(state.clone()), user.caller.clone()).await) {
