@@ -745,6 +745,8 @@ fn budget(
         false,
     ));
     Ok(AwardOpenBody {
+        // Ecuador: UTC-5 all year.
+        utc_offset: Some("-05:00".into()),
         award: id(AWARD)?,
         donor: "BPRM (U.S. Department of State, Bureau of Population, Refugees, and Migration)"
             .into(),

@@ -246,6 +246,30 @@ pub struct AwardOpenBody {
     pub start: Date,
     pub end: Date,
     pub budget_lines: Vec<BudgetLine>,
+    /// The award's time zone as a fixed offset from UTC (`-05:00` for Ecuador), in which its
+    /// record times are shown; absent: UTC.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub utc_offset: Option<String>,
+}
+
+/// Seconds east of UTC of an offset written `+HH:MM` or `-HH:MM` (at most 14 hours).
+pub fn parse_utc_offset(text: &str) -> Option<i32> {
+    let b = text.as_bytes();
+    if b.len() != 6 || b[3] != b':' || !matches!(b[0], b'+' | b'-') {
+        return None;
+    }
+    let digits = |r: std::ops::Range<usize>| -> Option<i32> {
+        let t = text.get(r)?;
+        t.bytes()
+            .all(|c| c.is_ascii_digit())
+            .then(|| t.parse().ok())?
+    };
+    let (h, m) = (digits(1..3)?, digits(4..6)?);
+    if h > 14 || m > 59 || (h == 14 && m > 0) {
+        return None;
+    }
+    let secs = h * 3600 + m * 60;
+    Some(if b[0] == b'-' { -secs } else { secs })
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -269,6 +293,15 @@ impl AwardOpenBody {
         check_name(&self.donor, "donor")?;
         let currency = self.currency()?;
         let total = canonical_amount(&self.total, currency, "total")?;
+        if let Some(o) = &self.utc_offset {
+            if parse_utc_offset(o).is_none() {
+                return Err(Invalid::new(
+                    "utc_offset",
+                    "invalid_utc_offset",
+                    format!("{o:?} is not an offset from UTC: +HH:MM or -HH:MM, at most 14 hours, e.g. -05:00"),
+                ));
+            }
+        }
         if self.end <= self.start {
             return Err(Invalid::new(
                 "end",
@@ -1229,6 +1262,7 @@ mod tests {
     #[test]
     fn a_budget_must_add_up_to_the_award() {
         let mut award = AwardOpenBody {
+            utc_offset: None,
             award: Id::parse("bprm-ec-2026").expect("valid"),
             donor: "BPRM".into(),
             currency: "USD".into(),
@@ -1248,6 +1282,25 @@ mod tests {
         );
         award.budget_lines[0].authorised = "1000.00".into();
         award.check().expect("adds up");
+        for (offset, ok) in [
+            ("-05:00", true),
+            ("+05:45", true),
+            ("+14:00", true),
+            ("-5:00", false),
+            ("05:00", false),
+            ("+15:00", false),
+            ("+01:60", false),
+        ] {
+            award.utc_offset = Some(offset.into());
+            match award.check() {
+                Ok(()) => assert!(ok, "{offset} accepted"),
+                Err(e) => {
+                    assert!(!ok, "{offset} refused");
+                    assert_eq!((e.code, e.field.as_str()), ("invalid_utc_offset", "utc_offset"));
+                }
+            }
+        }
+        award.utc_offset = None;
         award.total = "1000".into();
         assert_eq!(
             award.check().expect_err("refused").code,

@@ -55,6 +55,7 @@ pub async fn payables_programme(
     let budget = stipend * n as i64 + 100_000;
     let cents = |m: i64| format!("{}.{:02}", m / 100, m % 100);
     let body = AwardOpenBody {
+        utc_offset: None,
         award: award.clone(),
         donor: "Synthetic donor".into(),
         currency: "USD".into(),

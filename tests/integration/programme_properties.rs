@@ -82,6 +82,7 @@ async fn run(case: Case) {
     let award = id("prop");
     let cap = case.amount * case.cap_months + case.cap_extra;
     let body = AwardOpenBody {
+        utc_offset: None,
         award: award.clone(),
         donor: "BPRM".into(),
         currency: "USD".into(),

@@ -127,6 +127,7 @@ async fn build(
     let c4t_budget = n * C4T_CAP;
     let admin_budget = 1_000u64;
     let mut commands = award_commands(AwardOpenBody {
+        utc_offset: None,
         award: award.clone(),
         donor: "Bench donor".into(),
         currency: "USD".into(),

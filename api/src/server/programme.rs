@@ -112,6 +112,9 @@ pub struct AwardDoc {
     pub rules: Vec<RuleDoc>,
     /// Periods a cycle has run for.
     pub cycles: Vec<String>,
+    /// The award's time zone as an offset from UTC (`-05:00`), when it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub utc_offset: Option<String>,
 }
 
 async fn award_doc(state: &AppState, award: &Id) -> ApiResult<AwardDoc> {
@@ -169,6 +172,7 @@ async fn award_doc(state: &AppState, award: &Id) -> ApiResult<AwardDoc> {
         budget_lines,
         rules,
         cycles: a.cycles.iter().map(ToString::to_string).collect(),
+        utc_offset: a.body.utc_offset.clone(),
     })
 }
 

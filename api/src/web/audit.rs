@@ -283,10 +283,22 @@ pub async fn trace(State(state): State<AppState>, user: WebUser, q: PageQuery) -
                     ("Batch", esc(s(&doc, "batch"))),
                 ]));
                 let link = user.is(AUDITORS);
+                let offset = state.ledger.store().programme().await.ok().and_then(|st| {
+                    tranche_audit::programme::Id::parse(s(&doc, "award"))
+                        .ok()
+                        .and_then(|a| st.awards.get(&a).and_then(|a| a.body.utc_offset.clone()))
+                });
                 let mut t = Table::new(
                     "steps",
                     "From evidence to the bank",
-                    &["Step", "Seq", "Kind", "At (UTC)", "Actor", "Detail"],
+                    &[
+                        "Step",
+                        "Seq",
+                        "Kind",
+                        "At (award's time zone)",
+                        "Actor",
+                        "Detail",
+                    ],
                 );
                 for st in arr(&doc, "steps") {
                     let seq = n(st, "seq");
@@ -294,7 +306,7 @@ pub async fn trace(State(state): State<AppState>, user: WebUser, q: PageQuery) -
                         Cell::text(s(st, "step")),
                         Cell::Seq(seq, link.then(|| format!("/web/audit/records/{seq}"))),
                         Cell::text(s(st, "kind")),
-                        Cell::text(s(st, "at")),
+                        Cell::text(super::html::local_time(s(st, "at"), offset.as_deref())),
                         Cell::text(s(st, "actor")),
                         Cell::text(s(st, "detail")),
                     ]);

@@ -640,3 +640,75 @@ pub fn money(amount: &str, currency: &str) -> String {
         esc(currency)
     )
 }
+
+/// A record time (RFC 3339 UTC) in an award's time zone, e.g. `2026-03-08 07:00:00 (UTC-05:00)`;
+/// in UTC when the award has none.
+pub fn local_time(at: &str, utc_offset: Option<&str>) -> String {
+    let Ok(t) = chrono::DateTime::parse_from_rfc3339(at) else {
+        return at.to_string();
+    };
+    let secs = utc_offset
+        .and_then(tranche_audit::programme::parse_utc_offset)
+        .unwrap_or(0);
+    let Some(zone) = chrono::FixedOffset::east_opt(secs) else {
+        return at.to_string();
+    };
+    let label = match utc_offset.filter(|_| secs != 0) {
+        Some(o) => format!("UTC{o}"),
+        None => "UTC".into(),
+    };
+    format!(
+        "{} ({label})",
+        t.with_timezone(&zone).format("%Y-%m-%d %H:%M:%S")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_show_in_the_award_zone_and_text_is_escaped() {
+        assert_eq!(
+            local_time("2026-03-08T12:00:00.5Z", Some("-05:00")),
+            "2026-03-08 07:00:00 (UTC-05:00)"
+        );
+        assert_eq!(
+            local_time("2026-03-08T12:00:00Z", None),
+            "2026-03-08 12:00:00 (UTC)"
+        );
+        assert_eq!(
+            esc("<a href=\"x\">&'"),
+            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
+        );
+        let q = Query(
+            [("award".to_string(), "a b".to_string())]
+                .into_iter()
+                .collect(),
+        );
+        assert_eq!(q.with(&[("sort", "t.1")]), "?award=a%20b&sort=t.1");
+    }
+
+    #[test]
+    fn tables_sort_by_value_page_and_export_csv() {
+        let mut t = Table::new("t", "T", &["Name", "Amount"]);
+        for (n, a) in [("b", "10.00"), ("a", "9.50"), ("=cmd", "100.00")] {
+            t.row(vec![Cell::text(n), Cell::Amount(a.into(), "USD".into())]);
+        }
+        let q = Query(
+            [("sort".to_string(), "t.1".to_string())]
+                .into_iter()
+                .collect(),
+        );
+        let csv = t.csv(&q);
+        assert_eq!(
+            csv,
+            "Name,Amount\r\na,9.50 USD\r\nb,10.00 USD\r\n'=cmd,100.00 USD\r\n"
+        );
+        for i in 0..120 {
+            t.row(vec![Cell::text(format!("r{i}")), Cell::Count(i)]);
+        }
+        let html = t.html(&Query::default());
+        assert!(html.contains("Page 1 of 3"), "{html}");
+    }
+}

@@ -100,6 +100,15 @@ Your signing key never leaves your machine.</p>{}{}{}<button type=\"submit\">Upl
 
 /// The evidence statements this partner submitted that the ledger accepted, newest first.
 async fn accepted(state: &AppState, partner: Option<&str>) -> Result<Table, ApiError> {
+    // The time zone of the partner's award (its cohorts belong to one award in practice).
+    let offset = {
+        let st = state.ledger.store().programme().await?;
+        st.cohorts
+            .values()
+            .filter(|c| partner.is_none_or(|p| c.body.partner.as_str() == p))
+            .find_map(|c| st.awards.get(&c.body.award))
+            .and_then(|a| a.body.utc_offset.clone())
+    };
     let records = state.ledger.store().all_of_kind("evidence").await?;
     let mut t = Table::new(
         "accepted",
@@ -126,7 +135,7 @@ async fn accepted(state: &AppState, partner: Option<&str>) -> Result<Table, ApiE
             Cell::text(s(&st, "batch_id")),
             Cell::Count(arr(&st, "items").len() as u64),
             Cell::text(s(&st, "submitted_at")),
-            Cell::text(s(&v, "at")),
+            Cell::text(super::html::local_time(s(&v, "at"), offset.as_deref())),
             Cell::text(s(&body, "key_id")),
         ]);
     }
