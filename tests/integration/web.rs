@@ -1,0 +1,286 @@
+//! The web interface's sessions and CSRF over plain HTTP, on both backends: sign-in with a token,
+//! the cookie's attributes, forms refused without their CSRF token or from another site (nothing
+//! written), roles kept to their pages, and sessions that end on sign-out, on revocation and
+//! when they expire.
+
+use tranche_tests::{server_on_both_backends, TestServer};
+
+/// A browser without JavaScript: one cookie jar, redirects not followed.
+struct Browser {
+    agent: ureq::Agent,
+    base: String,
+    cookies: std::collections::BTreeMap<String, String>,
+}
+
+struct Page {
+    status: u16,
+    location: String,
+    set_cookies: Vec<String>,
+    body: String,
+}
+
+impl Browser {
+    fn new(base: &str) -> Browser {
+        let config = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .build();
+        Browser {
+            agent: config.into(),
+            base: base.to_string(),
+            cookies: Default::default(),
+        }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    fn finish(&mut self, r: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Page {
+        let mut r = r.expect("the server answers");
+        let set_cookies: Vec<String> = r
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok().map(str::to_string))
+            .collect();
+        for c in &set_cookies {
+            if let Some((kv, _)) = c.split_once(';') {
+                if let Some((k, v)) = kv.split_once('=') {
+                    if v.is_empty() {
+                        self.cookies.remove(k);
+                    } else {
+                        self.cookies.insert(k.to_string(), v.to_string());
+                    }
+                }
+            }
+        }
+        let location = r
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        let status = r.status().as_u16();
+        let body = r.body_mut().read_to_string().expect("body");
+        Page {
+            status,
+            location,
+            set_cookies,
+            body,
+        }
+    }
+
+    fn get(&mut self, path: &str) -> Page {
+        let req = self
+            .agent
+            .get(format!("{}{path}", self.base))
+            .header("Cookie", self.cookie_header());
+        let r = req.call();
+        self.finish(r)
+    }
+
+    fn post(&mut self, path: &str, form: &[(&str, &str)], headers: &[(&str, &str)]) -> Page {
+        let body = form
+            .iter()
+            .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
+            .collect::<Vec<_>>()
+            .join("&");
+        let mut req = self
+            .agent
+            .post(format!("{}{path}", self.base))
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .header("Cookie", self.cookie_header());
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let r = req.send(body);
+        self.finish(r)
+    }
+
+    fn sign_in(&mut self, token: &str, headers: &[(&str, &str)]) -> Page {
+        let form = self.get("/web/login");
+        assert_eq!(form.status, 200);
+        let csrf = hidden(&form.body, "csrf");
+        self.post(
+            "/web/login",
+            &[("token", token), ("csrf", &csrf), ("next", "")],
+            headers,
+        )
+    }
+
+    /// The CSRF token of the signed-in page (every page carries it in the sign-out form).
+    fn csrf(&mut self) -> String {
+        let p = self.get("/web/finance");
+        hidden(&p.body, "csrf")
+    }
+}
+
+fn enc(t: &str) -> String {
+    t.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn hidden(html: &str, name: &str) -> String {
+    let needle = format!("name=\"{name}\" value=\"");
+    let at = html
+        .find(&needle)
+        .unwrap_or_else(|| panic!("no {name} field in {html}"));
+    let rest = &html[at + needle.len()..];
+    rest[..rest.find('"').expect("closing quote")].to_string()
+}
+
+fn size(s: &TestServer) -> u64 {
+    s.block_on(s.ledger.store().tree_size()).expect("tree size")
+}
+
+fn sessions_sign_in_and_out_and_forms_need_their_csrf_token(s: TestServer) {
+    let admin = s.admin();
+    let ana = admin.add_user("ana", "preparer", None);
+    let beto = admin.add_user("beto", "approver", None);
+    let dora = admin.add_user("dora", "donor", None);
+    let mut b = Browser::new(&s.url);
+
+    // Signed out: to the sign-in page, remembering where the user was going.
+    let p = b.get("/web/finance/batches");
+    assert_eq!(
+        (p.status, p.location.as_str()),
+        (303, "/web/login?next=%2Fweb%2Ffinance%2Fbatches")
+    );
+    // A wrong token, and a sign-in form posted without its CSRF cookie, are refused.
+    let p = b.sign_in("tr_wrong", &[]);
+    assert_eq!(p.status, 401);
+    assert!(p.body.contains("unknown or revoked token") && p.body.contains("f-token-error"));
+    let mut stranger = Browser::new(&s.url);
+    let p = stranger.post("/web/login", &[("token", &ana), ("csrf", "x")], &[]);
+    assert_eq!(p.status, 403, "{}", p.body);
+    assert!(stranger.cookies.get("tranche_session").is_none());
+
+    // Signed in: an HttpOnly, SameSite=Strict cookie, Secure only over TLS.
+    let p = b.sign_in(&ana, &[]);
+    assert_eq!(
+        (p.status, p.location.as_str()),
+        (303, "/web/"),
+        "{}",
+        p.body
+    );
+    let cookie = p
+        .set_cookies
+        .iter()
+        .find(|c| c.starts_with("tranche_session="))
+        .expect("a session cookie");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    assert!(!cookie.contains("Secure"), "{cookie}");
+    let mut tls = Browser::new(&s.url);
+    let p = tls.sign_in(&ana, &[("X-Forwarded-Proto", "https")]);
+    assert!(
+        p.set_cookies
+            .iter()
+            .any(|c| c.starts_with("tranche_session=") && c.contains("; Secure")),
+        "{:?}",
+        p.set_cookies
+    );
+    let p = b.get("/web/");
+    assert_eq!((p.status, p.location.as_str()), (303, "/web/finance"));
+    assert_eq!(b.get("/web/finance").status, 200);
+
+    // Forms: refused without the CSRF token, with another session's, or from another site,
+    // and nothing written; with it, the API's error shown next to the field.
+    let csrf = b.csrf();
+    let before = size(&s);
+    let form = [
+        ("award", "no-such-award"),
+        ("period", "2026-03"),
+        ("idem", "k1"),
+    ];
+    let p = b.post("/web/finance/cycles", &form, &[]);
+    assert_eq!(p.status, 403);
+    assert!(p.body.contains("CSRF"), "{}", p.body);
+    let other = tls.csrf();
+    let mut with_other = form.to_vec();
+    with_other.push(("csrf", &other));
+    assert_eq!(b.post("/web/finance/cycles", &with_other, &[]).status, 403);
+    let mut with_csrf = form.to_vec();
+    with_csrf.push(("csrf", &csrf));
+    let p = b.post(
+        "/web/finance/cycles",
+        &with_csrf,
+        &[("Origin", "http://evil.example")],
+    );
+    assert_eq!(p.status, 403);
+    assert!(p.body.contains("another site"), "{}", p.body);
+    assert_eq!(size(&s), before, "a refused form wrote a record");
+    let p = b.post("/web/finance/cycles", &with_csrf, &[]);
+    assert_eq!(p.status, 422, "{}", p.body);
+    assert!(
+        p.body.contains("f-award-error") && p.body.contains("unknown_award"),
+        "{}",
+        p.body
+    );
+    assert!(
+        p.body.contains("value=\"2026-03\""),
+        "what the user typed is kept"
+    );
+    assert_eq!(size(&s), before);
+
+    // Roles keep to their pages: a donor sees no finance page and no participant.
+    let mut donor = Browser::new(&s.url);
+    donor.sign_in(&dora, &[]);
+    let p = donor.get("/web/");
+    assert_eq!(p.location, "/web/donor");
+    for page in [
+        "/web/finance",
+        "/web/finance/participants/p-abc",
+        "/web/audit",
+        "/web/partner",
+    ] {
+        let p = donor.get(page);
+        assert_eq!(p.status, 403, "{page}");
+        assert!(
+            p.body.contains("may not open this page"),
+            "{page}: {}",
+            p.body
+        );
+    }
+    assert_eq!(donor.get("/web/donor").status, 200);
+    // A sign-in never sends the browser to another site.
+    let form = donor.get("/web/login?next=https://evil.example/");
+    assert_eq!(form.status, 303);
+    assert_eq!(form.location, "/web/");
+
+    // A session ends when it expires, when its user is revoked, and on sign-out.
+    let mut approver = Browser::new(&s.url);
+    approver.sign_in(&beto, &[]);
+    assert_eq!(approver.get("/web/finance").status, 200);
+    let r = admin.post("/v1/users/beto/revoke", Some("revoke-beto"), "");
+    assert_eq!(r.status, 204, "{}", r.body);
+    assert_eq!(approver.get("/web/finance").status, 303);
+    s.block_on(s.ledger.store().execute_raw(&format!(
+        "UPDATE web_sessions SET expires_at = {} WHERE user_name = 'dora'",
+        chrono::Utc::now().timestamp() - 1
+    )))
+    .expect("expire the donor's session");
+    assert_eq!(donor.get("/web/donor").status, 303);
+    let csrf = b.csrf();
+    let session = b.cookies["tranche_session"].clone();
+    let p = b.post("/web/logout", &[("csrf", &csrf)], &[]);
+    assert_eq!((p.status, p.location.as_str()), (303, "/web/login"));
+    assert!(b.cookies.get("tranche_session").is_none());
+    // The old cookie, replayed, no longer opens anything.
+    b.cookies.insert("tranche_session".into(), session);
+    assert_eq!(b.get("/web/finance").status, 303);
+    assert_eq!(size(&s), before);
+}
+
+server_on_both_backends!(sessions_sign_in_and_out_and_forms_need_their_csrf_token);
