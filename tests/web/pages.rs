@@ -288,13 +288,63 @@ fn finance_partner_and_donor_work_in_a_real_browser() {
         &xml[..200.min(xml.len())]
     );
     b.screenshot(&shots.join("07-batch-bank-file.png"));
-    // Every table downloads as CSV.
-    b.goto(&format!("{batch_url}?csv=payments"));
+    // Sent to the bank, then the bank's status file: the reconciliation shows what matched and
+    // every line that matched nothing, by number.
+    let first = b.find("section#payments tbody tr").text();
+    let amount = first
+        .split_whitespace()
+        .nth(2)
+        .expect("the first payment's amount")
+        .to_string();
+    b.find("form[action$='/send'] button").click();
+    let notice = b.wait_for("p.notice", WAIT).text();
+    assert!(notice.contains("sent"), "{notice}");
+    let status = tmp.path().join("status.csv");
+    std::fs::write(
+        &status,
+        format!(
+            "end_to_end_id,status,amount,currency,reason,date\n\
+             {batch}-000001,booked,{amount},USD,,2026-12-01\n\
+             B999999-000001,booked,10.00,USD,,2026-12-01\n"
+        ),
+    )
+    .expect("write status file");
+    b.goto(&format!("{url}/web/finance/bank"));
+    b.find("#f-file").upload(&status);
+    b.find("form.card[action='/web/finance/bank'] button[type=submit]")
+        .click();
+    let applied = b.wait_for("section#applied", WAIT).text();
+    assert!(
+        applied.contains("confirmed") || applied.contains("booked"),
+        "{applied}"
+    );
+    let unmatched = b.find("section#lines").text();
+    assert!(unmatched.contains("B999999-000001"), "{unmatched}");
+    assert_eq!(b.find("section#lines tbody tr td").text(), "3");
+    b.screenshot(&shots.join("08-bank-reconciliation.png"));
+    // Tables sort by a click on their heading and download as CSV.
+    b.goto(&format!("{url}/web/finance/batches"));
+    b.find("section#batches th:nth-child(6) a").click();
+    b.wait_for("section#batches th[aria-sort=ascending]", WAIT);
+    b.find("section#batches th:nth-child(6) a").click();
+    b.wait_for("section#batches th[aria-sort=descending]", WAIT);
+    b.goto(&format!("{url}/web/finance/cycles"));
+    b.find("#f-period").send_keys("2026-06");
+    b.find("#f-dry_run").click();
+    b.find("form.card[action='/web/finance/cycles'] button[type=submit]")
+        .click();
+    let notice = b.wait_for("p.notice", WAIT).text();
+    assert!(notice.contains("Dry run"), "{notice}");
+    assert!(b
+        .find("section#exceptions")
+        .text()
+        .contains("below_threshold"));
+    b.screenshot(&shots.join("09-cycle-dry-run.png"));
     sign_out(&b);
 
     // A partner uploads a CSV with one bad line and sees its line number.
     sign_in(&b, &url, &token(&demo, "hias-field"));
-    b.screenshot(&shots.join("08-partner-cohorts.png"));
+    b.screenshot(&shots.join("10-partner-cohorts.png"));
     b.goto(&format!("{url}/web/partner/evidence"));
     let csv = tmp.path().join("attendance.csv");
     std::fs::write(
@@ -313,7 +363,7 @@ fn finance_partner_and_donor_work_in_a_real_browser() {
     let first_cell = b.find("section#bad_lines tbody tr td").text();
     assert_eq!(first_cell, "3", "the bad line is line 3: {bad}");
     assert_eq!(server.tree_size(), before);
-    b.screenshot(&shots.join("09-partner-bad-line.png"));
+    b.screenshot(&shots.join("11-partner-bad-line.png"));
     // A partner may not open finance pages.
     b.goto(&format!("{url}/web/finance/batches"));
     assert!(b.find("main").text().contains("may not open this page"));
@@ -322,17 +372,17 @@ fn finance_partner_and_donor_work_in_a_real_browser() {
     // An auditor: the checkpoint and a trace.
     sign_in(&b, &url, &token(&demo, "auditor"));
     assert!(b.find("main pre").text().contains("tranche.local/ledger"));
-    b.screenshot(&shots.join("10-auditor-checkpoint.png"));
+    b.screenshot(&shots.join("12-auditor-checkpoint.png"));
     b.goto(&format!("{url}/web/audit/trace?e2e={batch}-000001"));
     assert!(b.find("section#steps").text().contains("entitlement"));
-    b.screenshot(&shots.join("11-auditor-trace.png"));
+    b.screenshot(&shots.join("13-auditor-trace.png"));
     sign_out(&b);
 
     // A donor sees the results and cannot open a participant page.
     sign_in(&b, &url, &token(&demo, "bprm-donor"));
     assert!(b.find("main").text().contains("Disaggregated results"));
     assert!(!b.find_all("figure svg").is_empty());
-    b.screenshot(&shots.join("12-donor-results.png"));
+    b.screenshot(&shots.join("14-donor-results.png"));
     let participant = demo
         .lines()
         .find_map(|l| {
