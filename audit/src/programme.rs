@@ -1296,7 +1296,10 @@ mod tests {
                 Ok(()) => assert!(ok, "{offset} accepted"),
                 Err(e) => {
                     assert!(!ok, "{offset} refused");
-                    assert_eq!((e.code, e.field.as_str()), ("invalid_utc_offset", "utc_offset"));
+                    assert_eq!(
+                        (e.code, e.field.as_str()),
+                        ("invalid_utc_offset", "utc_offset")
+                    );
                 }
             }
         }
