@@ -116,6 +116,27 @@ fn sign_out(b: &Browser) {
     b.wait_for("#f-token", WAIT);
 }
 
+/// The participant the demo's summary names.
+fn corrected_participant(demo: &str) -> String {
+    demo.lines()
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("the corrected participant: tranche participants show ")
+        })
+        .expect("the demo names a participant")
+        .trim()
+        .to_string()
+}
+
+/// A GET of the API with a bearer token, as JSON.
+fn api_get(url: &str, token: &str, path: &str) -> serde_json::Value {
+    let mut r = ureq::get(&format!("{url}{path}"))
+        .header("Authorization", &format!("Bearer {token}"))
+        .call()
+        .expect("the API answers");
+    serde_json::from_str(&r.body_mut().read_to_string().expect("body")).expect("json")
+}
+
 fn token(demo: &str, user: &str) -> String {
     demo.lines()
         .find_map(|l| {
@@ -364,6 +385,61 @@ fn finance_partner_and_donor_work_in_a_real_browser() {
     assert_eq!(first_cell, "3", "the bad line is line 3: {bad}");
     assert_eq!(server.tree_size(), before);
     b.screenshot(&shots.join("11-partner-bad-line.png"));
+    // A good CSV is signed in the browser with the partner's key file (read by the browser,
+    // never uploaded) and accepted by the ledger.
+    let participant = corrected_participant(&demo);
+    let doc = api_get(&url, &admin, &format!("/v1/participants/{participant}"));
+    let absent = doc["evidence"]
+        .as_array()
+        .expect("evidence")
+        .iter()
+        .find(|e| e["type"] == "attendance" && e["value"] == "absent")
+        .and_then(|e| e["what"].as_str())
+        .expect("an absence to correct")
+        .to_string();
+    std::fs::write(
+        &csv,
+        format!(
+            "type,participant,cohort,session,status,course,milestone,result,date\n\
+             attendance-correction,{participant},,{absent},present,,,,\n"
+        ),
+    )
+    .expect("write csv");
+    b.goto(&format!("{url}/web/partner/evidence"));
+    b.find("#f-file").upload(&csv);
+    b.find("#f-batch_id").send_keys("hias-2026-07-correction-1");
+    b.find("form.card[action='/web/partner/evidence'] button[type=submit]")
+        .click();
+    b.wait_for("#sign-form", WAIT);
+    b.find("#keyfile")
+        .upload(&data.join("demo-partner-keys/hias.key"));
+    b.screenshot(&shots.join("12-partner-sign.png"));
+    let before = server.tree_size();
+    b.find("#sign-button").click();
+    let notice = b.wait_for("p.notice", WAIT).text();
+    assert!(notice.contains("Every statement was accepted"), "{notice}");
+    assert_eq!(server.tree_size(), before + 1, "one evidence record");
+    assert!(b
+        .find("section#accepted")
+        .text()
+        .contains("hias-2026-07-correction-1"));
+    assert!(
+        b.find("section#accepted").text().contains("UTC-05:00"),
+        "times in the award's zone"
+    );
+    // The same upload again is refused by the ledger (a batch id is used once), writing nothing.
+    b.goto(&format!("{url}/web/partner/evidence"));
+    b.find("#f-file").upload(&csv);
+    b.find("#f-batch_id").send_keys("hias-2026-07-correction-1");
+    b.find("form.card[action='/web/partner/evidence'] button[type=submit]")
+        .click();
+    b.wait_for("#sign-form", WAIT);
+    b.find("#keyfile")
+        .upload(&data.join("demo-partner-keys/hias.key"));
+    b.find("#sign-button").click();
+    let refused = b.wait_for("section#results", WAIT).text();
+    assert!(refused.contains("refused"), "{refused}");
+    assert_eq!(server.tree_size(), before + 1);
     // A partner may not open finance pages.
     b.goto(&format!("{url}/web/finance/batches"));
     assert!(b.find("main").text().contains("may not open this page"));
@@ -372,17 +448,17 @@ fn finance_partner_and_donor_work_in_a_real_browser() {
     // An auditor: the checkpoint and a trace.
     sign_in(&b, &url, &token(&demo, "auditor"));
     assert!(b.find("main pre").text().contains("tranche.local/ledger"));
-    b.screenshot(&shots.join("12-auditor-checkpoint.png"));
+    b.screenshot(&shots.join("13-auditor-checkpoint.png"));
     b.goto(&format!("{url}/web/audit/trace?e2e={batch}-000001"));
     assert!(b.find("section#steps").text().contains("entitlement"));
-    b.screenshot(&shots.join("13-auditor-trace.png"));
+    b.screenshot(&shots.join("14-auditor-trace.png"));
     sign_out(&b);
 
     // A donor sees the results and cannot open a participant page.
     sign_in(&b, &url, &token(&demo, "bprm-donor"));
     assert!(b.find("main").text().contains("Disaggregated results"));
     assert!(!b.find_all("figure svg").is_empty());
-    b.screenshot(&shots.join("14-donor-results.png"));
+    b.screenshot(&shots.join("15-donor-results.png"));
     let participant = demo
         .lines()
         .find_map(|l| {
@@ -392,6 +468,7 @@ fn finance_partner_and_donor_work_in_a_real_browser() {
         .expect("the demo names a participant")
         .trim()
         .to_string();
+    let participant = corrected_participant(&demo);
     b.goto(&format!("{url}/web/finance/participants/{participant}"));
     let main = b.find("main").text();
     assert!(main.contains("may not open this page"), "{main}");

@@ -102,6 +102,18 @@ async fn css() -> Response {
         .into_response()
 }
 
+/// The one script: signs evidence statements in the browser with the partner's key file.
+async fn sign_js() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "max-age=3600"),
+        ],
+        include_str!("sign.js"),
+    )
+        .into_response()
+}
+
 async fn not_found(user: Option<WebUser>) -> Response {
     html::error_page(
         user.as_ref(),
@@ -133,6 +145,7 @@ pub fn router() -> Router<AppState> {
         .route("/web", get(|| async { Redirect::to("/web/") }))
         .route("/web/", get(home))
         .route("/web/assets/app.css", get(css))
+        .route("/web/assets/sign.js", get(sign_js))
         .route("/web/login", get(session::login_form).post(session::login))
         .route("/web/logout", post(session::logout))
         .route("/web/finance", get(finance::awards))
@@ -171,6 +184,7 @@ pub fn router() -> Router<AppState> {
             "/web/partner/evidence",
             get(partner::evidence).post(partner::upload).layer(big),
         )
+        .route("/web/partner/evidence/sign", post(partner::submit_signed))
         .route("/web/partner/keys", get(partner::keys))
         .route("/web/audit", get(audit::checkpoint))
         .route("/web/audit/records", get(audit::records))

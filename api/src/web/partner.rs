@@ -91,10 +91,17 @@ fn upload_form(user: &WebUser, form: &FormState<'_>) -> String {
         "<form class=\"card\" method=\"post\" action=\"/web/partner/evidence\" enctype=\"multipart/form-data\">\
 <h2>Upload evidence</h2><p class=\"hint\">Either the CSV from your field tool (header <code>type,participant,cohort,session,status,course,milestone,result,date</code>), \
 checked here line by line, or the <code>.signed.jsonl</code> file <code>tranche partner sign</code> wrote with your key, which is submitted. \
-Your signing key never leaves your machine.</p>{}{}{}<button type=\"submit\">Upload</button></form>",
-        form.general_error(&["file"]),
+Your signing key never leaves your machine: a checked CSV is signed here in your browser with your key file, or on your machine with the command line.</p>{}{}{}{}<button type=\"submit\">Upload</button></form>",
+        form.general_error(&["file", "batch_id"]),
         user.form_fields(),
         form.input("file", "Evidence file", "file", &["file"], ""),
+        form.input(
+            "batch_id",
+            "Batch id (for a CSV)",
+            "text",
+            &["batch_id"],
+            "your own name for this upload, used once, e.g. hias-2026-07-attendance-1"
+        ),
     )
 }
 
@@ -261,42 +268,42 @@ pub async fn upload(State(state): State<AppState>, posted: Posted) -> Response {
                 .await;
             }
             Ok(items) => {
-                blocks.push(Block::Html(format!(
-                    "<p class=\"notice\" role=\"status\">{} rows of {} are well-formed. Sign the file with your key on your own machine and upload the result here:</p>\
-<pre>tranche partner sign {} --key YOUR.key --batch-id YOUR-BATCH-ID</pre>",
-                    items.len(),
-                    esc(&name),
-                    esc(if name.is_empty() { "FILE.csv" } else { &name })
-                )));
-                return evidence_page(
-                    &state,
-                    &user,
-                    &Default::default(),
-                    &FormState::default(),
-                    blocks,
-                    StatusCode::OK,
-                )
-                .await;
+                return signing_page(&state, &user, &fields, &name, items).await;
             }
         }
     }
-    // Signed statements: one per line, each submitted with the hash of its line as its
-    // Idempotency-Key (as `tranche partner submit` does), so uploading a file again is safe.
+    // Signed statements: one per line, as `tranche partner sign` wrote them.
+    let lines: Vec<(usize, String)> = text
+        .lines()
+        .enumerate()
+        .map(|(i, l)| (i + 1, l.trim_end_matches('\r').to_string()))
+        .filter(|(_, l)| !l.trim().is_empty())
+        .collect();
+    submit_lines(&state, &user, &fields, &name, lines).await
+}
+
+/// Submits signed statements one by one, each with the hash of its line as its
+/// Idempotency-Key (as `tranche partner submit` does), so uploading a file again is safe; each
+/// line stands alone and gets its own result.
+async fn submit_lines(
+    state: &AppState,
+    user: &WebUser,
+    fields: &super::session::Fields,
+    name: &str,
+    lines: Vec<(usize, String)>,
+) -> Response {
+    use super::html::Block;
     let mut t = Table::new(
         "results",
         format!("{name}: statements"),
         &["Line", "Batch id", "Items", "Result", "Seq"],
     );
     let mut refused = 0usize;
-    for (i, line) in text.lines().enumerate() {
-        let line = line.trim_end_matches('\r');
-        if line.trim().is_empty() {
-            continue;
-        }
-        let v: Value = serde_json::from_str(line).unwrap_or_default();
+    for (number, line) in lines {
+        let v: Value = serde_json::from_str(&line).unwrap_or_default();
         let st = v.get("statement").cloned().unwrap_or_default();
         let mut h = fields.api_headers();
-        if let Ok(k) = axum::http::HeaderValue::from_str(&crate::partner::idempotency_key(line)) {
+        if let Ok(k) = axum::http::HeaderValue::from_str(&crate::partner::idempotency_key(&line)) {
             h.insert("idempotency-key", k);
         }
         let r = json_of(
@@ -304,7 +311,7 @@ pub async fn upload(State(state): State<AppState>, posted: Posted) -> Response {
                 State(state.clone()),
                 user.caller.clone(),
                 h,
-                Ok(Bytes::from(line.to_string())),
+                Ok(Bytes::from(line.clone())),
             )
             .await,
         )
@@ -325,33 +332,144 @@ pub async fn upload(State(state): State<AppState>, posted: Posted) -> Response {
             }
         };
         t.row(vec![
-            Cell::Count(i as u64 + 1),
+            Cell::Count(number as u64),
             Cell::text(s(&st, "batch_id")),
             Cell::Count(arr(&st, "items").len() as u64),
             Cell::text(result),
             seq,
         ]);
     }
-    blocks.push(Block::Html(if refused == 0 {
-        "<p class=\"notice\" role=\"status\">Every statement was accepted.</p>".to_string()
-    } else {
-        format!("<p class=\"error\" role=\"alert\">{refused} statement(s) refused; the others were accepted. Each line stands alone.</p>")
-    }));
-    blocks.push(Block::Table(t));
+    let blocks = vec![
+        Block::Html(if refused == 0 {
+            "<p class=\"notice\" role=\"status\">Every statement was accepted.</p>".to_string()
+        } else {
+            format!("<p class=\"error\" role=\"alert\">{refused} statement(s) refused; the others were accepted. Each line stands alone.</p>")
+        }),
+        Block::Table(t),
+    ];
     let status = if refused == 0 {
         StatusCode::OK
     } else {
         StatusCode::UNPROCESSABLE_ENTITY
     };
     evidence_page(
-        &state,
-        &user,
+        state,
+        user,
         &Default::default(),
         &FormState::default(),
         blocks,
         status,
     )
     .await
+}
+
+/// The page that signs a checked CSV's statements in the browser (`sign.js`), with the key file
+/// the partner picks; the key is read by the browser and never uploaded.
+async fn signing_page(
+    state: &AppState,
+    user: &WebUser,
+    fields: &super::session::Fields,
+    name: &str,
+    items: Vec<(usize, tranche_audit::programme::EvidenceItem)>,
+) -> Response {
+    use base64::Engine as _;
+    let refuse = |e: ApiError| refused_page(state, user, fields, e);
+    let Some(partner) = user.caller.partner.clone() else {
+        return refuse(ApiError::forbidden(
+            "only a partner's own user signs its statements (an administrator submits signed files)",
+        ))
+        .await;
+    };
+    let batch_id = match tranche_audit::programme::Id::parse(fields.get("batch_id").trim()) {
+        Ok(b) => b,
+        Err(e) => return refuse(ApiError::from(e.within("batch_id"))).await,
+    };
+    let partner = match tranche_audit::programme::Id::parse(&partner) {
+        Ok(p) => p,
+        Err(e) => return refuse(ApiError::from(e.within("partner"))).await,
+    };
+    let submitted_at = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let count = items.len();
+    let items = items.into_iter().map(|(_, i)| i).collect();
+    let statements = match crate::partner::statements(&partner, &batch_id, items, &submitted_at) {
+        Ok(s) => s,
+        Err(e) => return refuse(ApiError::from(e)).await,
+    };
+    let mut hidden = String::new();
+    for (i, st) in statements.iter().enumerate() {
+        let json = serde_json::to_string(st).unwrap_or_default();
+        let message = base64::engine::general_purpose::STANDARD.encode(st.signed_message());
+        hidden.push_str(&format!(
+            "<input type=\"hidden\" name=\"statement_{i}\" value=\"{}\">\
+<input type=\"hidden\" name=\"signature_{i}\" value=\"\" data-message=\"{message}\">",
+            esc(&json)
+        ));
+    }
+    let body = format!(
+        "<p class=\"notice\" role=\"status\">{count} rows of {} are well-formed: {} statement(s) to sign as batch <code>{}</code>.</p>\
+<form id=\"sign-form\" class=\"card\" method=\"post\" action=\"/web/partner/evidence/sign\" data-partner=\"{}\">{}{hidden}\
+<input type=\"hidden\" name=\"key_id\" value=\"\"><input type=\"hidden\" name=\"name\" value=\"{}\">\
+<div class=\"field\"><label for=\"keyfile\">Your key file</label><span class=\"hint\">read by this browser to sign, never uploaded</span><input id=\"keyfile\" type=\"file\"></div>\
+<button type=\"button\" id=\"sign-button\">Sign and submit</button><p id=\"sign-status\" role=\"status\"></p>\
+<noscript><p class=\"warning\">Signing here needs JavaScript. Without it, sign on your machine and upload the result: <code>tranche partner sign {} --key YOUR.key --batch-id {}</code></p></noscript></form>\
+<script src=\"/web/assets/sign.js\"></script>",
+        esc(name),
+        statements.len(),
+        esc(batch_id.as_str()),
+        esc(partner.as_str()),
+        user.form_fields(),
+        esc(name),
+        esc(if name.is_empty() { "FILE.csv" } else { name }),
+        esc(batch_id.as_str()),
+    );
+    let mut p = Page::new("Sign and submit evidence");
+    p.html(body);
+    p.respond(Some(user), &Default::default())
+}
+
+/// The evidence page with the upload form showing an error next to its field.
+async fn refused_page(
+    state: &AppState,
+    user: &WebUser,
+    fields: &super::session::Fields,
+    e: ApiError,
+) -> Response {
+    let f = FormState::new(fields.values(), Some(&e));
+    evidence_page(state, user, &Default::default(), &f, Vec::new(), e.status).await
+}
+
+/// `POST /web/partner/evidence/sign`: the statements signed in the browser, submitted.
+pub async fn submit_signed(State(state): State<AppState>, posted: Posted) -> Response {
+    let Posted { user, fields } = posted;
+    if let Some(r) = refuse(&user, PARTNERS) {
+        return r;
+    }
+    let key_id = fields.get("key_id").to_string();
+    let mut lines = Vec::new();
+    for i in 0.. {
+        let Some(st) = fields.text.get(&format!("statement_{i}")) else {
+            break;
+        };
+        let statement: Value = serde_json::from_str(st).unwrap_or(Value::Null);
+        let body = serde_json::json!({
+            "statement": statement,
+            "key_id": key_id,
+            "signature": fields.get(&format!("signature_{i}")),
+        });
+        lines.push((i + 1, body.to_string()));
+    }
+    if lines.is_empty() {
+        return bad(
+            &user,
+            ApiError::bad_request(
+                "no_statements",
+                "statement_0",
+                "the form carries no statement",
+            ),
+        );
+    }
+    let name = format!("{} (signed in the browser)", fields.get("name"));
+    submit_lines(&state, &user, &fields, &name, lines).await
 }
 
 /// `GET /web/partner/keys`: the partner's key registrations.
