@@ -459,16 +459,6 @@ fn finance_partner_and_donor_work_in_a_real_browser() {
     assert!(b.find("main").text().contains("Disaggregated results"));
     assert!(!b.find_all("figure svg").is_empty());
     b.screenshot(&shots.join("15-donor-results.png"));
-    let participant = demo
-        .lines()
-        .find_map(|l| {
-            l.trim()
-                .strip_prefix("the corrected participant: tranche participants show ")
-        })
-        .expect("the demo names a participant")
-        .trim()
-        .to_string();
-    let participant = corrected_participant(&demo);
     b.goto(&format!("{url}/web/finance/participants/{participant}"));
     let main = b.find("main").text();
     assert!(main.contains("may not open this page"), "{main}");
