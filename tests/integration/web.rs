@@ -254,6 +254,15 @@ fn sessions_sign_in_and_out_and_forms_need_their_csrf_token(s: TestServer) {
         );
     }
     assert_eq!(donor.get("/web/donor").status, 200);
+    // A form posted by a role that may not is refused, even with its own valid CSRF token.
+    let donor_csrf = hidden(&donor.get("/web/donor").body, "csrf");
+    let p = donor.post(
+        "/web/finance/batches",
+        &[("award", "a"), ("csrf", &donor_csrf), ("idem", "d1")],
+        &[],
+    );
+    assert_eq!(p.status, 403, "{}", p.body);
+    assert_eq!(size(&s), before);
     // A sign-in never sends the browser to another site.
     let form = donor.get("/web/login?next=https://evil.example/");
     assert_eq!(form.status, 303);

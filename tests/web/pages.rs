@@ -452,6 +452,28 @@ fn finance_partner_and_donor_work_in_a_real_browser() {
     b.goto(&format!("{url}/web/audit/trace?e2e={batch}-000001"));
     assert!(b.find("section#steps").text().contains("entitlement"));
     b.screenshot(&shots.join("14-auditor-trace.png"));
+    // What the auditor downloads verifies offline with tranche-verify.
+    b.goto(&format!("{url}/web/audit/verify"));
+    b.find("a[href^='/web/audit/export']").click();
+    let records = b.wait_for_download(&downloads, "records.jsonl", WAIT);
+    b.find("a[href^='/web/audit/checkpoint']").click();
+    let checkpoint = b.wait_for_download(&downloads, "checkpoint", WAIT);
+    let export = tmp.path().join("export");
+    std::fs::create_dir_all(&export).expect("export dir");
+    std::fs::rename(&records, export.join("records.jsonl")).expect("move records");
+    std::fs::rename(&checkpoint, export.join("checkpoint")).expect("move checkpoint");
+    let vkey = std::fs::read_to_string(data.join("ledger.vkey")).expect("vkey");
+    let out = Command::new(tranche().with_file_name("tranche-verify"))
+        .arg(&export)
+        .args(["--vkey", vkey.trim()])
+        .output()
+        .expect("tranche-verify runs");
+    assert!(
+        out.status.success(),
+        "the downloaded export verifies: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     sign_out(&b);
 
     // A donor sees the results and cannot open a participant page.

@@ -217,20 +217,54 @@ pub async fn receipt(
     }
 }
 
-/// `GET /web/audit/export`: the journal as records.jsonl, streamed.
-pub async fn export(State(state): State<AppState>, user: WebUser) -> Response {
+/// `GET /web/audit/export?size=N`: the journal's first N records (default: the latest
+/// checkpoint's) as records.jsonl, streamed.
+pub async fn export(State(state): State<AppState>, user: WebUser, q: PageQuery) -> Response {
     if let Some(r) = refuse(&user, AUDITORS) {
         return r;
     }
+    let size = q.0.get("size").and_then(|t| t.parse().ok());
     match routes::export(
         State(state),
         user.caller.clone(),
-        AxQuery(ExportQuery { size: None }),
+        AxQuery(ExportQuery { size }),
     )
     .await
     {
         Ok(r) => attachment(r, "records.jsonl"),
         Err(e) => bad(&user, e),
+    }
+}
+
+/// `GET /web/audit/checkpoint?size=N`: the signed checkpoint of that size as a download (the
+/// `checkpoint` file of an export directory).
+pub async fn checkpoint_file(
+    State(state): State<AppState>,
+    user: WebUser,
+    q: PageQuery,
+) -> Response {
+    if let Some(r) = refuse(&user, AUDITORS) {
+        return r;
+    }
+    let store = state.ledger.store();
+    let cp = match q.0.get("size").and_then(|t| t.parse::<u64>().ok()) {
+        Some(size) => store.checkpoint_at(size).await,
+        None => store.latest_checkpoint().await,
+    };
+    match cp {
+        Ok(Some(cp)) => attachment(
+            (
+                [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+                cp.note,
+            )
+                .into_response(),
+            "checkpoint",
+        ),
+        Ok(None) => bad(
+            &user,
+            ApiError::not_found("no checkpoint of that size").field("size"),
+        ),
+        Err(e) => bad(&user, e.into()),
     }
 }
 
@@ -330,12 +364,17 @@ pub async fn verify_help(State(state): State<AppState>, user: WebUser) -> Respon
         return r;
     }
     let vkey = state.ledger.verifier().to_vkey();
+    let size = match state.ledger.store().latest_checkpoint().await {
+        Ok(cp) => cp.map_or(0, |c| c.size),
+        Err(e) => return bad(&user, e.into()),
+    };
     let mut p = Page::new("Verify offline");
     p.html(format!(
         "<p>Nothing on these pages needs to be trusted: download the journal and the receipts and check them on your own machine.</p>\
-<ol><li><a href=\"/web/audit/export\" download>Download the export</a> (<code>records.jsonl</code>, streamed) and the <a href=\"/web/audit/vkey\" download>verifier key</a>. \
+<ol><li>Download the journal up to the latest checkpoint ({size} records): <a href=\"/web/audit/export?size={size}\" download>records.jsonl</a> (streamed) and its signed \
+<a href=\"/web/audit/checkpoint?size={size}\" download>checkpoint</a>, and the <a href=\"/web/audit/vkey\" download>verifier key</a>. \
 Compare the key with the one the programme published out of band: <code>{}</code></li>\
-<li>Put <code>records.jsonl</code> in a directory with the checkpoint text from the <a href=\"/web/audit\">checkpoint page</a> saved as <code>checkpoint</code>, then run<pre>tranche-verify DIR --vkey \"$(cat ledger.vkey)\" --state auditor.state</pre>\
+<li>Put <code>records.jsonl</code> and <code>checkpoint</code> in one directory, then run<pre>tranche-verify DIR --vkey \"$(cat ledger.vkey)\" --state auditor.state</pre>\
 It checks the hash chain, the Merkle root against the signed checkpoint, every record against its schema, double entry per currency, partner signatures on evidence and maker-checker on every batch, and with <code>--state</code> that this history extends the one you saw last time (a fork is written out as evidence).</li>\
 <li>A receipt: <pre>tranche-verify receipt receipt-42.tlog-proof --vkey \"$(cat ledger.vkey)\"</pre></li>\
 <li>Independently of this software, <code>audit/reference/verify.py DIR KEY</code> (Python, standard library and <code>cryptography</code>) re-checks the chain, the root and the signature from the format document alone.</li></ol>",

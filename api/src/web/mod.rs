@@ -191,6 +191,7 @@ pub fn router() -> Router<AppState> {
         .route("/web/audit/records/{seq}", get(audit::record))
         .route("/web/audit/receipts/{seq}", get(audit::receipt))
         .route("/web/audit/export", get(audit::export))
+        .route("/web/audit/checkpoint", get(audit::checkpoint_file))
         .route("/web/audit/trace", get(audit::trace))
         .route("/web/audit/verify", get(audit::verify_help))
         .route("/web/audit/vkey", get(audit::vkey))
