@@ -263,19 +263,27 @@ impl FromRequest<AppState> for Posted {
                 "this form was posted from another site; nothing was written",
             ));
         }
-        let bytes =
-            axum::body::to_bytes(body, MAX_FORM_BYTES)
-                .await
-                .map_err(|_| {
-                    super::html::error_page(
+        // Uploads (multipart) may be as large as a bank statement; plain forms are small.
+        let multipart = parts
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|ct| ct.starts_with("multipart/form-data"));
+        let limit = if multipart {
+            MAX_FORM_BYTES
+        } else {
+            crate::server::MAX_BODY_BYTES
+        };
+        let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| {
+            super::html::error_page(
                 Some(&user),
                 &ApiError::new(
                     StatusCode::PAYLOAD_TOO_LARGE,
                     "too_large",
-                    format!("the form is larger than {MAX_FORM_BYTES} bytes; nothing was written"),
+                    format!("the form is larger than {limit} bytes; nothing was written"),
                 ),
             )
-                })?;
+        })?;
         let fields = read_fields(&parts.headers, bytes).await.map_err(|e| {
             super::html::error_page(
                 Some(&user),
