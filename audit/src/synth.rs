@@ -83,7 +83,9 @@ impl Shape {
 
     /// True when record `seq` is a signed statement.
     fn is_evidence(&self, seq: u64) -> bool {
-        self.has_evidence() && seq >= self.setup_records() && seq % self.evidence_every == 0
+        self.has_evidence()
+            && seq >= self.setup_records()
+            && seq.is_multiple_of(self.evidence_every)
     }
 
     /// How many of the first `records` records are signed statements.
@@ -231,7 +233,7 @@ impl Lines {
                 participant: Id::parse(&format!("P-{:06}", (cohort * 250 + i) % 100_000))
                     .expect("a valid id"),
                 session: session.clone(),
-                status: if mix(seq ^ i) % 10 == 0 {
+                status: if mix(seq ^ i).is_multiple_of(10) {
                     Presence::Absent
                 } else {
                     Presence::Present
