@@ -6,6 +6,12 @@
 //! batch sent, bank confirmation) plus memo obligations, each about 400 bytes. It is signed with
 //! [`signer`], a key derived from a public constant: it must never sign anything real.
 //!
+//! With a [`Shape`] that asks for them ([`write_export_with`], [`lines_with`]), the journal also
+//! registers a training partner and its Ed25519 key ([`partner_signer`], derived from a public
+//! constant too) and carries, every `evidence_every` records, a signed `evidence` statement of
+//! attendance items, exactly as a partner submits it: so the verifier's signature checks can be
+//! measured. The default shape has none, and keeps the bytes the tests were written against.
+//!
 //! [`write_records`] and [`write_lines`] write an export from given records or lines, re-signing
 //! the checkpoint: that is what a dishonest operator holding the key could do, and what the
 //! tamper tests do. [`measure`] times the verifier over an export.
@@ -21,6 +27,10 @@ use sha2::{Digest, Sha256};
 use crate::account::AccountType;
 use crate::merkle::{leaf_hash, Frontier, Hash};
 use crate::note::{Checkpoint, NoteSigner, NoteVerifier};
+use crate::programme::{
+    partner_key_id, public_key_text, EvidenceItem, Id, KeyAction, PartnerKeyBody,
+    PartnerRegisterBody, Presence, Statement, MAX_STATEMENT_ITEMS,
+};
 use crate::record::{format_time, kind, Record, ZERO_HASH};
 use crate::verify::{self, VerifyError, VerifyOptions, CHECKPOINT_FILE, RECORDS_FILE, VKEY_FILE};
 
@@ -40,6 +50,62 @@ pub const ACCOUNTS: &[(&str, AccountType)] = &[
     ("memo:obligations", AccountType::Memo),
     ("memo:obligations-contra", AccountType::Memo),
 ];
+
+/// The partner whose signed statements a synthetic export with evidence carries.
+pub const PARTNER: &str = "synth-partner";
+
+/// What a synthetic export holds besides its transactions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Shape {
+    /// One signed `evidence` statement every this many records (0: none, the default). The
+    /// partner and its key are then registered right after the accounts.
+    pub evidence_every: u64,
+    /// Attendance items in each statement (1 to `MAX_STATEMENT_ITEMS`).
+    pub items_per_statement: usize,
+}
+
+impl Shape {
+    /// A cohort of 25 participants' attendance at one session, one statement every 100
+    /// records: what a training programme's journal looks like.
+    pub const WITH_EVIDENCE: Shape = Shape {
+        evidence_every: 100,
+        items_per_statement: 25,
+    };
+
+    fn has_evidence(&self) -> bool {
+        self.evidence_every > 0
+    }
+
+    /// The records before the first transaction: genesis, accounts, and the partner's two.
+    fn setup_records(&self) -> u64 {
+        1 + ACCOUNTS.len() as u64 + if self.has_evidence() { 2 } else { 0 }
+    }
+
+    /// True when record `seq` is a signed statement.
+    fn is_evidence(&self, seq: u64) -> bool {
+        self.has_evidence()
+            && seq >= self.setup_records()
+            && seq.is_multiple_of(self.evidence_every)
+    }
+
+    /// How many of the first `records` records are signed statements.
+    pub fn statements_in(&self, records: u64) -> u64 {
+        if !self.has_evidence() || records <= self.setup_records() {
+            return 0;
+        }
+        let every = self.evidence_every;
+        // Multiples of `every` in [setup, records).
+        let below = |n: u64| n.div_ceil(every);
+        below(records) - below(self.setup_records())
+    }
+}
+
+/// The synthetic partner's signing key: derived from a public constant, so anyone can forge
+/// with it.
+pub fn partner_signer() -> ed25519_dalek::SigningKey {
+    let seed: [u8; 32] = Sha256::digest(b"tranche synthetic partner key: for tests only").into();
+    ed25519_dalek::SigningKey::from_bytes(&seed)
+}
 
 /// The synthetic ledger key: derived from a public constant, so anyone can forge with it.
 pub fn signer() -> NoteSigner {
@@ -80,16 +146,30 @@ pub struct Lines {
     prev: Hash,
     vkey: String,
     start: DateTime<Utc>,
+    shape: Shape,
+    /// The partner's key, when the shape has evidence.
+    partner: Option<ed25519_dalek::SigningKey>,
 }
 
 /// The lines of the synthetic journal of `records` records, signed by [`signer`].
 pub fn lines(records: u64) -> Lines {
+    lines_with(records, Shape::default())
+}
+
+/// The lines of the synthetic journal of `records` records of `shape`.
+pub fn lines_with(records: u64, shape: Shape) -> Lines {
+    assert!(
+        !shape.has_evidence() || (1..=MAX_STATEMENT_ITEMS).contains(&shape.items_per_statement),
+        "a statement holds 1 to {MAX_STATEMENT_ITEMS} items"
+    );
     Lines {
         total: records,
         next: 0,
         prev: ZERO_HASH,
         vkey: signer().verifier().to_vkey(),
         start: start_time(),
+        shape,
+        partner: shape.has_evidence().then(partner_signer),
     }
 }
 
@@ -110,6 +190,64 @@ impl Lines {
             body,
         };
         record.encode().expect("synthetic records are small")
+    }
+
+    /// `partner.register` (`first` true) or the `partner.key` that registers its key.
+    fn partner_record(&self, seq: u64, key: &ed25519_dalek::SigningKey, first: bool) -> Vec<u8> {
+        let partner = Id::parse(PARTNER).expect("a valid constant id");
+        let body = if first {
+            serde_json::to_value(PartnerRegisterBody {
+                partner,
+                name: "Synthetic training partner".into(),
+            })
+        } else {
+            serde_json::to_value(PartnerKeyBody {
+                partner,
+                action: KeyAction::Register,
+                key_id: partner_key_id(&key.verifying_key()),
+                public_key: Some(public_key_text(&key.verifying_key())),
+                replaces: None,
+            })
+        };
+        let kind = if first {
+            kind::PARTNER_REGISTER
+        } else {
+            kind::PARTNER_KEY
+        };
+        self.record(
+            seq,
+            kind,
+            "admin:setup",
+            body.expect("a body is plain data"),
+        )
+    }
+
+    /// A statement of one session's attendance by a cohort, signed by the partner's key.
+    fn evidence(&self, seq: u64, key: &ed25519_dalek::SigningKey) -> Vec<u8> {
+        let n = seq / self.shape.evidence_every;
+        let r = mix(seq ^ 0xE71D);
+        let cohort = r % 400;
+        let session = Id::parse(&format!("S-{cohort:03}-{:02}", (n % 20) + 1)).expect("a valid id");
+        let items = (0..self.shape.items_per_statement as u64)
+            .map(|i| EvidenceItem::Attendance {
+                participant: Id::parse(&format!("P-{:06}", (cohort * 250 + i) % 100_000))
+                    .expect("a valid id"),
+                session: session.clone(),
+                status: if mix(seq ^ i).is_multiple_of(10) {
+                    Presence::Absent
+                } else {
+                    Presence::Present
+                },
+            })
+            .collect();
+        let statement = Statement {
+            partner: Id::parse(PARTNER).expect("a valid constant id"),
+            batch_id: Id::parse(&format!("B-{n:010}")).expect("a valid id"),
+            items,
+            submitted_at: self.at(seq).format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        };
+        let body = serde_json::to_value(statement.sign(key)).expect("a body is plain data");
+        self.record(seq, kind::EVIDENCE, "partner:synth-partner", body)
     }
 
     /// A transaction written directly in canonical form (the tests check it against
@@ -200,6 +338,18 @@ impl Iterator for Lines {
                 "description": format!("synthetic {} account", account_type.as_str()),
             });
             self.record(seq, kind::ACCOUNT_OPEN, "admin:setup", body)
+        } else if let Some(key) = self
+            .partner
+            .as_ref()
+            .filter(|_| seq < self.shape.setup_records())
+        {
+            self.partner_record(seq, key, seq == ACCOUNTS.len() as u64 + 1)
+        } else if let Some(key) = self
+            .partner
+            .as_ref()
+            .filter(|_| self.shape.is_evidence(seq))
+        {
+            self.evidence(seq, key)
         } else {
             self.transaction(seq)
         };
@@ -217,6 +367,11 @@ impl Iterator for Lines {
 /// Writes the valid synthetic export of `records` records into `dir` (created if missing).
 pub fn write_export(dir: &Path, records: u64) -> io::Result<ExportInfo> {
     write_lines(dir, &signer(), lines(records))
+}
+
+/// Writes the valid synthetic export of `records` records of `shape` into `dir`.
+pub fn write_export_with(dir: &Path, records: u64, shape: Shape) -> io::Result<ExportInfo> {
+    write_lines(dir, &signer(), lines_with(records, shape))
 }
 
 /// The tiny journal of the worked example in `docs/FORMAT.md`: the genesis key record, two
@@ -422,6 +577,51 @@ mod tests {
         let sizes: Vec<usize> = lines(1_000).skip(10).map(|l| l.len()).collect();
         let mean = sizes.iter().sum::<usize>() / sizes.len();
         assert!((300..=450).contains(&mean), "mean record size {mean}");
+    }
+
+    #[test]
+    fn an_export_with_signed_statements_verifies_and_counts_them() {
+        let shape = Shape::WITH_EVIDENCE;
+        let records = 1_234;
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        write_export_with(dir.path(), records, shape).expect("written");
+        let summary = verify::verify_dir(
+            dir.path(),
+            VerifyOptions {
+                vkey: Some(signer().verifier().clone()),
+                ..VerifyOptions::default()
+            },
+        )
+        .expect("the export with evidence verifies");
+        assert_eq!(summary.records, records);
+        assert_eq!(summary.partner_keys, 1);
+        assert_eq!(summary.evidence_statements, shape.statements_in(records));
+        assert_eq!(summary.evidence_statements, 12, "seqs 100, 200, …, 1200");
+        assert_eq!(
+            summary.evidence_items,
+            12 * shape.items_per_statement as u64
+        );
+        assert_eq!(
+            summary.transactions,
+            records - shape.setup_records() - summary.evidence_statements
+        );
+        // Deterministic, and the default shape is unchanged by the option.
+        let a: Vec<Vec<u8>> = lines_with(300, shape).collect();
+        assert_eq!(a, lines_with(300, shape).collect::<Vec<_>>());
+        assert_eq!(
+            lines(300).collect::<Vec<_>>(),
+            lines_with(300, Shape::default()).collect::<Vec<_>>()
+        );
+        // Every line is canonical, and a statement's signature is the partner's.
+        for line in &a {
+            let record = Record::decode(line).expect("canonical");
+            if record.kind == kind::EVIDENCE {
+                let body: crate::programme::EvidenceBody =
+                    serde_json::from_value(record.body).expect("an evidence body");
+                body.verify_signature(&partner_signer().verifying_key())
+                    .expect("signed by the partner");
+            }
+        }
     }
 
     #[test]

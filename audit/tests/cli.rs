@@ -241,3 +241,98 @@ fn the_dir_and_receipt_forms_live_side_by_side() {
     assert_eq!(o.status.code(), Some(0));
     assert!(stdout(&o).contains("tlog-proof"));
 }
+
+/// Runs the verifier on `dir` with the synthetic key, a state file and `--json`: the exit code
+/// and the JSON object it prints.
+fn verify_with_state(dir: &Path, state: &Path) -> (Option<i32>, serde_json::Value) {
+    let vkey = synth::signer().verifier().to_vkey();
+    let o = run(&[path(dir), "--vkey", &vkey, "--state", path(state), "--json"]);
+    let v = serde_json::from_slice(&o.stdout).expect("one JSON object");
+    (o.status.code(), v)
+}
+
+/// `tranche-verify fork` on the evidence a fork left next to `state`: its exit status (0 when
+/// it proves a fork, 1 when it does not).
+fn fork_verdict(state: &Path) -> Option<i32> {
+    let evidence = state.with_file_name(format!(
+        "{}.fork.json",
+        state.file_name().expect("a name").to_string_lossy()
+    ));
+    let vkey = synth::signer().verifier().to_vkey();
+    assert!(evidence.exists(), "no evidence at {}", evidence.display());
+    let o = run(&["fork", path(&evidence), "--vkey", &vkey]);
+    o.status.code()
+}
+
+#[test]
+fn a_rollback_below_the_checkpoint_seen_is_the_fork_rule() {
+    let dir = export(60);
+    let state = dir.path().join("auditor.state");
+    let (code, v) = verify_with_state(dir.path(), &state);
+    assert_eq!(code, Some(0), "{v}");
+    let kept = std::fs::read_to_string(&state).expect("the state holds the checkpoint");
+    // The operator truncates the journal below the checkpoint the verifier saw and signs the
+    // shorter tree: a valid export on its own, and a rollback for whoever saw the longer one.
+    let lines: Vec<Vec<u8>> = synth::lines(57).collect();
+    synth::write_lines(dir.path(), &synth::signer(), &lines).expect("written");
+    let (code, v) = verify_with_state(dir.path(), &state);
+    assert_eq!(code, Some(1), "{v}");
+    assert_eq!(v["rule"], "fork", "{v}");
+    assert_eq!(v["seq"], serde_json::Value::Null, "{v}");
+    let detail = v["detail"].as_str().expect("a detail");
+    assert!(
+        detail.contains("a tree of 57 records, smaller than the tree of 60 records"),
+        "{detail}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&state).expect("state"),
+        kept,
+        "a fork leaves the state file unchanged"
+    );
+    // The shorter tree is a prefix of the longer one: the two signed checkpoints are both
+    // true, so they prove a rollback was shown, not that history forked.
+    assert_eq!(
+        fork_verdict(&state),
+        Some(1),
+        "a rollback to an honest prefix is no fork proof"
+    );
+}
+
+#[test]
+fn an_old_checkpoint_replayed_as_new_is_the_fork_rule() {
+    // The verifier saw the journal at 40 records, then at 60; the operator then serves the
+    // export of 40 again, with the checkpoint it really signed back then.
+    let old = export(40);
+    let new = export(60);
+    let state = new.path().join("auditor.state");
+    for dir in [old.path(), new.path()] {
+        let (code, v) = verify_with_state(dir, &state);
+        assert_eq!(code, Some(0), "{v}");
+    }
+    let (code, v) = verify_with_state(old.path(), &state);
+    assert_eq!(code, Some(1), "{v}");
+    assert_eq!(v["rule"], "fork", "{v}");
+    assert_eq!(v["seq"], serde_json::Value::Null, "{v}");
+    let detail = v["detail"].as_str().expect("a detail");
+    assert!(
+        detail.contains("a tree of 40 records, smaller than the tree of 60 records"),
+        "{detail}"
+    );
+    assert_eq!(
+        fork_verdict(&state),
+        Some(1),
+        "an old checkpoint is no fork proof"
+    );
+    // The same old checkpoint in front of today's records: it covers fewer records than the
+    // export holds, so the first uncovered record is named.
+    std::fs::copy(old.path().join("checkpoint"), new.path().join("checkpoint")).expect("copied");
+    let vkey = synth::signer().verifier().to_vkey();
+    let o = run(&[path(new.path()), "--vkey", &vkey, "--json"]);
+    assert_eq!(o.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("one JSON object");
+    assert_eq!(
+        (&v["seq"], &v["rule"]),
+        (&40.into(), &"beyond_checkpoint".into()),
+        "{v}"
+    );
+}

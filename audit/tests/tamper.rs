@@ -367,3 +367,220 @@ fn progress_is_reported_up_to_the_whole_file() {
     assert_eq!(last.records, RECORDS);
     assert_eq!(last.bytes_read, last.bytes_total);
 }
+
+/// The checkpoint note of the export in `dir`, as signed.
+fn checkpoint_note(dir: &Path) -> String {
+    std::fs::read_to_string(dir.join(CHECKPOINT_FILE)).expect("the checkpoint is readable")
+}
+
+/// An operator who can write the records but not sign: record `k` is edited, its leaf hash
+/// recomputed and every later `prev` fixed up, so the hash chain is whole again; the
+/// checkpoint is the one the ledger signed before the edit.
+fn rewrite_under_the_signed_checkpoint(dir: &Path, k: usize, edit: impl FnOnce(&mut Record)) {
+    let signed = checkpoint_note(dir);
+    rewrite(dir, k, edit);
+    std::fs::write(dir.join(CHECKPOINT_FILE), signed).expect("the checkpoint is writable");
+}
+
+/// The rewritten chain is consistent: every record's `prev` is its predecessor's leaf hash.
+fn assert_chain_is_whole(dir: &Path) {
+    let all = lines(dir);
+    for k in 1..all.len() {
+        let r = Record::decode(&all[k]).expect("decodes");
+        assert_eq!(r.seq, k as u64);
+        assert_eq!(r.prev, leaf_hash(&all[k - 1]), "prev of record {k}");
+    }
+}
+
+#[test]
+fn an_amount_changed_on_both_sides_with_the_chain_recomputed_is_caught_by_the_signed_root() {
+    let dir = export();
+    let before = records(dir.path())[44].clone();
+    rewrite_under_the_signed_checkpoint(dir.path(), 44, |r| {
+        r.body["postings"][0]["amount"] = json!("1000000.00");
+        r.body["postings"][1]["amount"] = json!("1000000.00");
+    });
+    assert_chain_is_whole(dir.path());
+    assert_ne!(records(dir.path())[44], before);
+    // Balanced, chained, every rule kept: only the Merkle root can tell, and a root names no
+    // leaf, so the failure is placed at the last record the checkpoint covers.
+    let f = assert_fails(dir.path(), Some(RECORDS - 1), rule::ROOT_MISMATCH);
+    assert!(f.detail.contains("the checkpoint signed"), "{f}");
+}
+
+#[test]
+fn an_amount_changed_on_one_side_with_the_chain_recomputed_is_unbalanced_at_that_record() {
+    let dir = export();
+    rewrite_under_the_signed_checkpoint(dir.path(), 44, |r| {
+        r.body["postings"][1]["amount"] = json!("1000000.00");
+    });
+    assert_chain_is_whole(dir.path());
+    // The accounting is checked record by record, before the root: the record itself is named.
+    let f = assert_fails(dir.path(), Some(44), "unbalanced");
+    assert!(f.detail.contains("credits 1000000.00"), "{f}");
+}
+
+/// Record `k` again, as a valid transaction at position `at` (the chain and seqs are redone by
+/// `synth::write_records`).
+fn with_a_record_inserted(dir: &Path, at: usize) -> Vec<Record> {
+    let mut all = records(dir);
+    let copy = all[at - 1].clone();
+    all.insert(at, copy);
+    all
+}
+
+#[test]
+fn a_record_inserted_in_the_middle_with_the_chain_recomputed_is_beyond_the_signed_checkpoint() {
+    let dir = export();
+    let signed = checkpoint_note(dir.path());
+    synth::write_records(
+        dir.path(),
+        &synth::signer(),
+        with_a_record_inserted(dir.path(), 30),
+    )
+    .expect("written");
+    std::fs::write(dir.path().join(CHECKPOINT_FILE), &signed).expect("writable");
+    assert_chain_is_whole(dir.path());
+    // One record more than was signed: the first record no signature covers is named.
+    let f = assert_fails(dir.path(), Some(RECORDS), rule::BEYOND_CHECKPOINT);
+    assert!(
+        f.detail.contains(&format!("covers {RECORDS} records")),
+        "{f}"
+    );
+
+    // The same insertion with the last record dropped, so the size is the signed one.
+    let dir = export();
+    let mut all = with_a_record_inserted(dir.path(), 30);
+    all.pop();
+    synth::write_records(dir.path(), &synth::signer(), all).expect("written");
+    std::fs::write(dir.path().join(CHECKPOINT_FILE), &signed).expect("writable");
+    assert_chain_is_whole(dir.path());
+    assert_fails(dir.path(), Some(RECORDS - 1), rule::ROOT_MISMATCH);
+}
+
+#[test]
+fn a_record_inserted_and_re_signed_is_a_fork_of_the_checkpoint_seen_before() {
+    use tranche_audit::monitor::{check_extends, ExtendError};
+    use tranche_audit::note::open_checkpoint;
+    let dir = export();
+    let seen = open_checkpoint(&checkpoint_note(dir.path()), synth::signer().verifier())
+        .expect("the honest checkpoint")
+        .checkpoint;
+    // A dishonest operator holding the key re-signs the grown journal: on its own it is a
+    // valid export (the inserted record breaks no rule)…
+    synth::write_records(
+        dir.path(),
+        &synth::signer(),
+        with_a_record_inserted(dir.path(), 30),
+    )
+    .expect("written");
+    let s = verify(dir.path()).expect("consistent with itself");
+    assert_eq!(s.records, RECORDS + 1);
+    // …but it does not extend the checkpoint an auditor kept: no consistency proof from the
+    // tree of 60 can reach it, since record 30 changed.
+    let now = open_checkpoint(&checkpoint_note(dir.path()), synth::signer().verifier())
+        .expect("signed")
+        .checkpoint;
+    let records_path = dir.path().join(RECORDS_FILE);
+    let r = check_extends(&seen, &now, |a, b| {
+        tranche_audit::fork::prefix_proof(&records_path, a, b).map(|(_, p)| p)
+    });
+    match r {
+        Err(ExtendError::Fork(f)) => {
+            assert_eq!((f.seq, f.rule), (None, rule::FORK), "{f}");
+            assert!(
+                f.detail
+                    .contains(&format!("records before seq {RECORDS} were changed")),
+                "{f}"
+            );
+        }
+        other => panic!("expected a fork, got {other:?}"),
+    }
+}
+
+/// A checkpoint note carrying `signature` (64 bytes) under the signer's name and key id.
+fn note_with_signature(signer: &NoteSigner, text: &str, signature: &[u8]) -> String {
+    use base64::Engine as _;
+    let mut raw = signer.verifier().key_id().to_vec();
+    raw.extend_from_slice(signature);
+    format!(
+        "{text}\n\u{2014} {} {}\n",
+        signer.name(),
+        base64::engine::general_purpose::STANDARD.encode(raw)
+    )
+}
+
+#[test]
+fn a_record_signature_replayed_as_the_checkpoint_signature_is_refused() {
+    use tranche_audit::note::open_checkpoint;
+    let dir = export();
+    let ledger = synth::signer();
+    let honest = checkpoint_note(dir.path());
+    let text = open_checkpoint(&honest, ledger.verifier())
+        .expect("the honest checkpoint")
+        .checkpoint
+        .to_text();
+    // Signatures the ledger key really makes for records, each replayed as the checkpoint's:
+    // a key hand-over (the signature a `ledger.rotate` record carries), and the same key over
+    // the checkpoint text behind the evidence statement's domain prefix.
+    let other = NoteSigner::from_seed(synth::ORIGIN, [9u8; 32]).expect("a valid name");
+    let rotation =
+        tranche_audit::record::rotation_message(ledger.name(), &other.verifier().to_vkey());
+    let evidence = [tranche_audit::programme::EVIDENCE_DOMAIN, text.as_bytes()].concat();
+    for message in [rotation, evidence] {
+        let sig = ledger.sign_raw(&message).to_bytes();
+        std::fs::write(
+            dir.path().join(CHECKPOINT_FILE),
+            note_with_signature(&ledger, &text, &sig),
+        )
+        .expect("writable");
+        let f = assert_fails(dir.path(), None, rule::BAD_CHECKPOINT_SIGNATURE);
+        assert!(f.detail.contains(&ledger.verifier().to_vkey()), "{f}");
+    }
+    // The note itself is well formed: the honest signature in its place verifies.
+    std::fs::write(dir.path().join(CHECKPOINT_FILE), honest).expect("writable");
+    verify(dir.path()).expect("the honest checkpoint verifies");
+}
+
+#[test]
+fn a_non_canonical_number_form_in_a_valid_export_is_named() {
+    // The seq as 7.0 or 7e0: the same number to a JSON reader, but a record's integers are
+    // written as integers, so this is not a record (and not the bytes the ledger hashed).
+    for form in ["7.0", "7e0", "7E0", "7.00"] {
+        let dir = export();
+        edit_line(dir.path(), 7, "\"seq\":7,", &format!("\"seq\":{form},"));
+        let f = assert_fails(dir.path(), Some(7), rule::MALFORMED_RECORD);
+        assert!(f.detail.contains("record field seq"), "{form}: {f}");
+    }
+    // A leading zero is not JSON at all.
+    let dir = export();
+    edit_line(dir.path(), 7, "\"seq\":7,", "\"seq\":07,");
+    assert_fails(dir.path(), Some(7), rule::MALFORMED_RECORD);
+    // The version as 1.0.
+    let dir = export();
+    edit_line(dir.path(), 20, "\"v\":1}", "\"v\":1.0}");
+    let f = assert_fails(dir.path(), Some(20), rule::MALFORMED_RECORD);
+    assert!(f.detail.contains("record field v"), "{f}");
+    // An amount written another way (the same value), re-chained and re-signed, so only the
+    // amount's form is wrong.
+    let dir = export();
+    let amount = records(dir.path())[8].body["postings"][0]["amount"]
+        .as_str()
+        .expect("an amount")
+        .to_string();
+    let whole = amount.trim_end_matches(".00").to_string();
+    for (form, code) in [
+        (whole.clone(), "non_canonical_amount"),
+        (format!("0{amount}"), "non_canonical_amount"),
+        (format!("{amount}0"), "too_many_decimals"),
+        (format!("{whole}.0"), "non_canonical_amount"),
+    ] {
+        let dir = export();
+        rewrite(dir.path(), 8, |r| {
+            r.body["postings"][0]["amount"] = json!(form);
+            r.body["postings"][1]["amount"] = json!(form);
+        });
+        let f = assert_fails(dir.path(), Some(8), code);
+        assert!(f.detail.contains("body.postings[0].amount"), "{form}: {f}");
+    }
+}

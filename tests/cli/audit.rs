@@ -465,3 +465,77 @@ fn a_report_is_checked_against_an_export_and_a_changed_figure_is_named() {
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("checkpoint_not_in_export"), "{out}");
 }
+
+/// Someone with the database file but not the ledger's key drops the append-only trigger and
+/// rewrites a journal row (both postings, so the record still balances): the real
+/// `tranche rebuild --check` exits 4 naming the record, and `tranche-verify` names it on the
+/// next export.
+#[test]
+fn a_journal_row_edited_with_its_trigger_dropped_fails_rebuild_check_and_the_next_export() {
+    let cli = Cli::new();
+    let data = cli.data.path().join("data");
+    ledger(&data, None);
+    post(&data, None, "edited", "1.00");
+    post(&data, None, "after", "2.00");
+    // init, two accounts, then the two posts: the first post is seq 3.
+    let seq = 3u64;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    runtime.block_on(async {
+        let ledger = tranche_ledger::Ledger::open(&tranche_ledger::Config::new(&data))
+            .await
+            .expect("the database opens");
+        let store = ledger.store();
+        store
+            .execute_raw("DROP TRIGGER journal_no_update")
+            .await
+            .expect("the trigger is dropped");
+        let changed = store
+            .execute_raw(&format!(
+                "UPDATE journal SET record = CAST(replace(CAST(record AS TEXT), '\"1.00\"', \
+                 '\"7.00\"') AS BLOB) WHERE seq = {seq}"
+            ))
+            .await
+            .expect("the row is rewritten");
+        assert_eq!(changed, 1);
+    });
+    drop(runtime);
+
+    let out = Command::new(tranche())
+        .args(["rebuild", "--check"])
+        .env("TRANCHE_DATA_DIR", &data)
+        .env_remove("DATABASE_URL")
+        .output()
+        .expect("tranche runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let first = text
+        .lines()
+        .nth(1)
+        .map(str::trim)
+        .expect("a difference is listed");
+    assert_eq!(
+        first,
+        format!("journal: seq {seq}: stored leaf hash does not match the record"),
+        "{text}"
+    );
+
+    let e = cli.data.path().join("e");
+    export(&data, None, &e, &[]);
+    let vkey = std::fs::read_to_string(data.join("ledger.vkey")).expect("vkey");
+    let (code, out) = verify(&[&e.display().to_string(), "--vkey", vkey.trim(), "--json"]);
+    assert_eq!(code, 1, "{out}");
+    let v: serde_json::Value = serde_json::from_str(out.trim()).expect("one JSON object");
+    assert_eq!(
+        (&v["seq"], &v["rule"]),
+        (&seq.into(), &"prev_mismatch".into()),
+        "{v}"
+    );
+}

@@ -544,13 +544,24 @@ on_both_backends!(
 );
 
 /// Someone with the database but not the ledger drops the append-only triggers and edits a
-/// journal row: `rebuild --check` finds it, and so does the verifier on the next export.
+/// journal row (both postings, so the record still balances): `rebuild --check` names the
+/// record whose bytes no longer hash to its stored leaf, and the verifier, on the next export,
+/// names that record as the one its successor's `prev` no longer matches.
 async fn a_journal_edited_with_its_triggers_dropped_is_found(l: TestLedger) {
     let ledger = &l.ledger;
     open_accounts(ledger).await;
     let posted = ledger
         .append(
             &[transfer("bank:operating", "fund:bprm", "100.00")],
+            "test",
+            t0(),
+        )
+        .await
+        .expect("posted");
+    // A later record, so the edited one is in the middle of the journal.
+    ledger
+        .append(
+            &[transfer("bank:operating", "fund:bprm", "5.00")],
             "test",
             t0(),
         )
@@ -573,17 +584,26 @@ async fn a_journal_edited_with_its_triggers_dropped_is_found(l: TestLedger) {
         ]
     };
     for sql in &edit {
-        ledger
+        let changed = ledger
             .store()
             .execute_raw(sql)
             .await
             .expect("the operator's edit");
+        if sql.starts_with("UPDATE") {
+            assert_eq!(changed, 1, "{sql}");
+        }
     }
-    let dirty = tranche_ledger::rebuild::check(ledger.store(), ledger.verifier(), |_, _| {}).await;
-    match dirty {
-        Ok(report) => assert!(!report.is_clean(), "rebuild --check saw nothing"),
-        Err(e) => assert!(e.to_string().contains(&seq.to_string()), "{e}"),
-    }
+    let dirty = tranche_ledger::rebuild::check(ledger.store(), ledger.verifier(), |_, _| {})
+        .await
+        .expect("the check runs to a report");
+    // The replay stops at the first record it cannot trust, so the projections after it
+    // are reported as unexplained too: the first difference is the one that says why.
+    assert_eq!(
+        dirty.differences.first().map(String::as_str),
+        Some(format!("journal: seq {seq}: stored leaf hash does not match the record").as_str()),
+        "rebuild --check names the edited record: {:?}",
+        dirty.differences
+    );
     let dir = tempfile::tempdir().expect("dir");
     tranche_ledger::export::export_dir(ledger, dir.path(), |_, _| {})
         .await
@@ -597,5 +617,18 @@ async fn a_journal_edited_with_its_triggers_dropped_is_found(l: TestLedger) {
         },
     )
     .expect_err("the verifier finds the edit");
-    assert!(failure.to_string().contains(&format!("{seq}")), "{failure}");
+    match failure {
+        tranche_audit::verify::VerifyError::Invalid(f) => {
+            assert_eq!(
+                (f.seq, f.rule),
+                (Some(seq), tranche_audit::verify::rule::PREV_MISMATCH),
+                "{f}"
+            );
+            assert!(
+                f.detail.contains(&format!("record {seq} was altered")),
+                "{f}"
+            );
+        }
+        other => panic!("expected an invalid export, got {other:?}"),
+    }
 }

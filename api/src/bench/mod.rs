@@ -60,6 +60,12 @@ pub struct BenchArgs {
     /// Records in the synthetic export the verifier benchmark checks (0 to skip).
     #[arg(long, default_value_t = 1_000_000)]
     pub verify_records: u64,
+    /// In that export, one partner-signed evidence statement every this many records (0: none).
+    #[arg(long, default_value_t = tranche_audit::synth::Shape::WITH_EVIDENCE.evidence_every)]
+    pub verify_statement_every: u64,
+    /// Attendance items in each of those statements.
+    #[arg(long, default_value_t = tranche_audit::synth::Shape::WITH_EVIDENCE.items_per_statement)]
+    pub verify_statement_items: usize,
     /// For `cycle`: participants in the award (cohorts of 25, 20 sessions each in the month);
     /// for `disburse`: payments in the batch.
     #[arg(long, default_value_t = 100_000)]
@@ -206,17 +212,34 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     }
 
     if args.verify_records > 0 {
-        crate::bench::verify_bench(dir.path(), args.verify_records)?;
+        let shape = tranche_audit::synth::Shape {
+            evidence_every: args.verify_statement_every,
+            items_per_statement: args.verify_statement_items,
+        };
+        crate::bench::verify_bench(dir.path(), args.verify_records, shape)?;
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// Runs the real `tranche-verify` binary on a synthetic export of `records` records, timing it
-/// and sampling its peak resident memory (VmHWM) until it exits.
-pub fn verify_bench(dir: &std::path::Path, records: u64) -> anyhow::Result<()> {
+/// Runs the real `tranche-verify` binary on a synthetic export of `records` records of `shape`
+/// (with partner-signed statements, unless the shape has none), timing it and sampling its peak
+/// resident memory (VmHWM) until it exits.
+pub fn verify_bench(
+    dir: &std::path::Path,
+    records: u64,
+    shape: tranche_audit::synth::Shape,
+) -> anyhow::Result<()> {
+    if shape.evidence_every > 0
+        && !(1..=tranche_audit::programme::MAX_STATEMENT_ITEMS).contains(&shape.items_per_statement)
+    {
+        anyhow::bail!(
+            "a statement holds 1 to {} items",
+            tranche_audit::programme::MAX_STATEMENT_ITEMS
+        );
+    }
     let export = dir.join("verify-export");
     let start = Instant::now();
-    tranche_audit::synth::write_export(&export, records)
+    let info = tranche_audit::synth::write_export_with(&export, records, shape)
         .context("Failed to write the synthetic export")?;
     let generated = start.elapsed();
     let exe = std::env::current_exe()
@@ -231,10 +254,11 @@ pub fn verify_bench(dir: &std::path::Path, records: u64) -> anyhow::Result<()> {
     let start = Instant::now();
     let mut child = std::process::Command::new(&exe)
         .arg(&export)
-        .arg("--quiet")
-        .stdout(std::process::Stdio::null())
+        .arg("--json")
+        .stdout(std::process::Stdio::piped())
         .spawn()
         .with_context(|| format!("Failed to run {}", exe.display()))?;
+    // The summary is one short line: reading it after the exit cannot fill the pipe.
     let status_path = format!("/proc/{}/status", child.id());
     let mut peak_kib = 0u64;
     let status = loop {
@@ -247,14 +271,29 @@ pub fn verify_bench(dir: &std::path::Path, records: u64) -> anyhow::Result<()> {
         std::thread::sleep(std::time::Duration::from_millis(5));
     };
     let secs = start.elapsed().as_secs_f64();
-    if !status.success() {
-        anyhow::bail!("tranche-verify rejected the synthetic export ({status})");
+    let mut out = String::new();
+    if let Some(mut stdout) = child.stdout.take() {
+        use std::io::Read as _;
+        stdout
+            .read_to_string(&mut out)
+            .context("Failed to read the verifier's summary")?;
     }
+    if !status.success() {
+        anyhow::bail!("tranche-verify rejected the synthetic export ({status}): {out}");
+    }
+    let summary: serde_json::Value =
+        serde_json::from_str(out.trim()).context("Failed to parse the verifier's summary")?;
+    let statements = summary["evidence_statements"].as_u64().unwrap_or(0);
+    let items = summary["evidence_items"].as_u64().unwrap_or(0);
     println!(
-        "verify   {records} records (export written in {:.1} s): {:.2} s, {:>10.0} records/s, peak memory {:.1} MiB",
+        "verify   {records} records, {statements} signed statements ({items} items), {:.0} MiB \
+         (export written in {:.1} s): {:.2} s, {:>10.0} records/s, {:>8.0} signed statements/s, \
+         peak memory {:.1} MiB",
+        info.bytes as f64 / (1024.0 * 1024.0),
         generated.as_secs_f64(),
         secs,
         records as f64 / secs,
+        statements as f64 / secs,
         peak_kib as f64 / 1024.0
     );
     Ok(())

@@ -82,8 +82,9 @@ pub(super) struct Programme {
     /// Every partner key ever registered, by key id: a key id names one key of one partner
     /// for the whole journal, revoked or not.
     keys: HashMap<String, PartnerKey>,
-    /// The batch ids each partner has used: (partner, batch id).
-    batches: HashSet<(Id, Id)>,
+    /// The batch ids each partner has used, as `partner \0 batch id` (ids hold no NUL): one
+    /// allocation per evidence record, the only state that grows with them.
+    batches: HashSet<Box<[u8]>>,
     pub(super) evidence_statements: u64,
     pub(super) evidence_items: u64,
     /// Keys registered (by `register` or `rotate`).
@@ -323,10 +324,13 @@ impl Programme {
                 format!("body.{}: {}", e.field, e.detail),
             )
         })?;
-        if !self
-            .batches
-            .insert((st.partner.clone(), st.batch_id.clone()))
-        {
+        let pair = [
+            st.partner.as_str().as_bytes(),
+            b"\0",
+            st.batch_id.as_str().as_bytes(),
+        ]
+        .concat();
+        if !self.batches.insert(pair.into_boxed_slice()) {
             return Err(Failure::at(
                 seq,
                 rule::DUPLICATE_BATCH,

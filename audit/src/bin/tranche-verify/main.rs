@@ -46,7 +46,7 @@ the export's own ledger.vkey, which only shows that the export agrees with itsel
 
 With --url instead of DIR it verifies a running ledger server the same way: it fetches the \
 signed checkpoint (GET /v1/checkpoint) and streams every record it covers (GET /v1/export) \
-through the same checks, in constant memory. --vkey is required then. With --state FILE it also \
+through the same checks, one record at a time. --vkey is required then. With --state FILE it also \
 keeps the checkpoint between runs: the next run requires the ledger's tree to extend it (never \
 smaller, the same root at the same size, otherwise an RFC 9162 consistency proof from \
 GET /v1/proofs/consistency) and reports anything else as a fork, leaving FILE unchanged. Plain \
