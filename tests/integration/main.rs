@@ -8,4 +8,5 @@ mod programme;
 mod programme_properties;
 mod properties;
 mod reports;
+mod suppression;
 mod witness;
