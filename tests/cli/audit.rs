@@ -465,3 +465,92 @@ fn a_report_is_checked_against_an_export_and_a_changed_figure_is_named() {
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("checkpoint_not_in_export"), "{out}");
 }
+
+#[test]
+fn a_bad_report_request_is_refused_and_writes_no_file() {
+    let cli = Cli::new();
+    cli.ok(&["demo", "--participants", "20"], None);
+    let out = cli.data.path().join("report.out");
+    let o = out.display().to_string();
+    let award = ["--award", "bprm-ec-2026"];
+    for (args, field, code) in [
+        (
+            vec!["sf425", award[0], award[1], "--start", "2025-01-01", "--end", "2025-03-31"],
+            "period",
+            "period_outside_award",
+        ),
+        (
+            vec!["sf425", award[0], award[1], "--start", "2026-06-01", "--end", "2026-03-01"],
+            "start",
+            "start_after_end",
+        ),
+        (
+            vec!["budget", "--award", "nope", "--quarter", "2026Q1"],
+            "award",
+            "unknown_award",
+        ),
+        (
+            vec!["participant", award[0], award[1], "--quarter", "2026Q1"],
+            "participant",
+            "participant_required",
+        ),
+        (
+            vec!["sf425", award[0], award[1], "--quarter", "2026Q5"],
+            "quarter",
+            "invalid_quarter",
+        ),
+        (
+            vec!["sf425", award[0], award[1], "--quarter", "2026Q1", "--format", "pdf"],
+            "format",
+            "invalid_format",
+        ),
+        (vec!["due", "--award", "nope"], "award", "unknown_award"),
+        (
+            vec!["due", award[0], award[1], "--as-of", "30/04/2026"],
+            "as_of",
+            "invalid_date",
+        ),
+    ] {
+        let mut full = vec!["report"];
+        full.extend(&args);
+        full.extend(["--out", &o]);
+        cli.refused(&full, None, &format!("({code})"));
+        let err = String::from_utf8_lossy(&cli.run(&full, None).stderr).into_owned();
+        assert!(err.contains(&format!("refused: {field}: ")), "{args:?}: {err}");
+        assert!(!out.exists(), "{args:?}: a refused report wrote {o}");
+    }
+}
+
+#[test]
+fn the_reports_due_are_stated_as_of_a_day() {
+    let cli = Cli::new();
+    cli.ok(&["demo", "--participants", "20"], None);
+    let text = cli.ok(
+        &["report", "due", "--award", "bprm-ec-2026", "--as-of", "2026-05-15"],
+        None,
+    );
+    let rows: Vec<Vec<&str>> = text
+        .lines()
+        .skip(2)
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert!(text.starts_with("as of 2026-05-15\n"), "{text}");
+    assert_eq!(
+        rows,
+        [
+            ["2026Q1", "2026-01-01", "2026-03-31", "2026-04-30", "overdue", "-15"],
+            ["2026Q2", "2026-04-01", "2026-06-30", "2026-07-30", "upcoming", "76"],
+            ["2026Q3", "2026-07-01", "2026-09-30", "2026-10-30", "upcoming", "168"],
+            ["2026Q4", "2026-10-01", "2026-12-31", "2027-01-30", "upcoming", "260"],
+        ],
+        "{text}"
+    );
+    let text = cli.ok(
+        &["report", "due", "--award", "bprm-ec-2026", "--as-of", "2026-04-30"],
+        None,
+    );
+    assert!(
+        text.contains("2026-04-30   due       0\n"),
+        "the last day is still due: {text}"
+    );
+}

@@ -288,4 +288,115 @@ fn reports_are_computed_bound_and_recomputed(s: TestServer) {
     assert_eq!(diff, vec!["line_10b.cumulative".to_string()]);
 }
 
-server_on_both_backends!(reports_are_computed_bound_and_recomputed);
+
+fn a_bad_report_request_is_refused_and_writes_nothing(s: TestServer) {
+    let (scn, _all) = setup(s);
+    let donor = scn.s.client(&scn.admin.add_user("bprm-b", "donor", None));
+    let size = || {
+        scn.s
+            .block_on(scn.s.ledger.store().tree_size())
+            .expect("size")
+    };
+    let before = size();
+    let a100 = scn.p["a100"].clone();
+    for (who, query, status, code, field) in [
+        (
+            &scn.preparer,
+            format!("/v1/reports/sf425?award={AWARD}&start=2025-01-01&end=2025-03-31"),
+            422,
+            "period_outside_award",
+            Some("period"),
+        ),
+        (
+            &scn.preparer,
+            format!("/v1/reports/sf425?award={AWARD}&start=2026-06-01&end=2026-03-01"),
+            422,
+            "start_after_end",
+            Some("start"),
+        ),
+        (
+            &scn.preparer,
+            "/v1/reports/payments?award=nope&quarter=2026Q1".to_string(),
+            422,
+            "unknown_award",
+            Some("award"),
+        ),
+        (
+            &donor,
+            format!("/v1/reports/participant?award={AWARD}&quarter=2026Q1&participant={a100}"),
+            403,
+            "forbidden",
+            None,
+        ),
+        (
+            &scn.preparer,
+            format!("/v1/reports/participant?award={AWARD}&quarter=2026Q1"),
+            422,
+            "participant_required",
+            Some("participant"),
+        ),
+        (
+            &donor,
+            "/v1/reports-due?award=nope".to_string(),
+            422,
+            "unknown_award",
+            Some("award"),
+        ),
+        (
+            &donor,
+            format!("/v1/reports-due?award={AWARD}&as_of=30/04/2026"),
+            422,
+            "invalid_date",
+            Some("as_of"),
+        ),
+    ] {
+        who.get(&query).problem(status, code, field);
+        assert_eq!(size(), before, "{query} wrote a record");
+    }
+}
+
+fn the_reports_due_are_stated_as_of_a_day(s: TestServer) {
+    let (scn, _all) = setup(s);
+    let donor = scn.s.client(&scn.admin.add_user("bprm-d", "donor", None));
+    let due: Value = donor
+        .get(&format!("/v1/reports-due?award={AWARD}&as_of=2026-05-15"))
+        .json();
+    assert_eq!(due["as_of"], "2026-05-15");
+    let rows: Vec<(String, String, String, i64)> = due["due"]
+        .as_array()
+        .expect("due")
+        .iter()
+        .map(|d| {
+            (
+                d["quarter"].as_str().expect("q").to_string(),
+                d["due"].as_str().expect("due").to_string(),
+                d["status"].as_str().expect("status").to_string(),
+                d["days_left"].as_i64().expect("days"),
+            )
+        })
+        .collect();
+    let row = |q: &str, d: &str, s: &str, n: i64| (q.to_string(), d.to_string(), s.to_string(), n);
+    assert_eq!(
+        rows,
+        [
+            row("2026Q1", "2026-04-30", "overdue", -15),
+            row("2026Q2", "2026-07-30", "upcoming", 76),
+            row("2026Q3", "2026-10-30", "upcoming", 168),
+            row("2026Q4", "2027-01-30", "upcoming", 260),
+        ]
+    );
+    // The quarter has ended and its due date has not passed: due.
+    let due: Value = donor
+        .get(&format!("/v1/reports-due?award={AWARD}&as_of=2026-04-01"))
+        .json();
+    assert_eq!(
+        (due["due"][0]["status"].as_str(), due["due"][0]["days_left"].as_i64()),
+        (Some("due"), Some(29))
+    );
+}
+
+server_on_both_backends!(
+    reports_are_computed_bound_and_recomputed,
+    a_bad_report_request_is_refused_and_writes_nothing,
+    the_reports_due_are_stated_as_of_a_day,
+);
