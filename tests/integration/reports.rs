@@ -395,8 +395,115 @@ fn the_reports_due_are_stated_as_of_a_day(s: TestServer) {
     );
 }
 
+
+/// Four payments sent; a statement that confirms two, books another at a different amount,
+/// leaves the fourth out and carries a line naming no payment.
+fn the_bank_reconciliation_sorts_every_statement_line(s: TestServer) {
+    let (scn, all) = setup(s);
+    super::disburse::earn(&scn, &all);
+    super::disburse::drawdown(&scn, "1000.00");
+    super::disburse::settings(&scn, "5000.00");
+    let ana = scn.s.client(&scn.admin.add_user("ana-b", "approver", None));
+    let b = scn.ok(&scn.preparer, "/v1/batches", &json!({"award": AWARD}));
+    let batch = b["batch"].as_str().expect("id").to_string();
+    scn.preparer.post(
+        &format!("/v1/batches/{batch}/submit"),
+        Some(&scn.key()),
+        "{}",
+    );
+    let (sent, _) = super::disburse::batch_to_bank(&scn, &[&ana], &batch);
+    let mut lines: Vec<(String, String)> = sent["payments"]
+        .as_array()
+        .expect("payments")
+        .iter()
+        .map(|p| {
+            (
+                p["e2e"].as_str().expect("e").to_string(),
+                p["amount"].as_str().expect("a").to_string(),
+            )
+        })
+        .collect();
+    lines.sort();
+    assert_eq!(lines.len(), 4, "{sent}");
+    let amount = |i: usize| -> i64 { lines[i].1.replace('.', "").parse().expect("amount") };
+    let usd = |m: i64| format!("{}.{:02}", m / 100, m % 100);
+    let wrong = usd(amount(2) + 100);
+    let statement = camt053(
+        "ST-B",
+        &[
+            (lines[0].0.as_str(), lines[0].1.as_str(), "DBIT"),
+            (lines[1].0.as_str(), lines[1].1.as_str(), "DBIT"),
+            (lines[2].0.as_str(), wrong.as_str(), "DBIT"),
+            ("E2E-NOBODY", "12.34", "DBIT"),
+        ],
+    );
+    let r = scn
+        .preparer
+        .post("/v1/bank-files", Some(&scn.key()), &statement);
+    assert_eq!(r.status, 201, "{}", r.body);
+
+    let bank: Value = scn
+        .preparer
+        .get(&format!(
+            "/v1/reports/bank?award={AWARD}&start=2026-01-01&end=2026-12-31"
+        ))
+        .json();
+    let body = &bank["report"]["body"];
+    assert_eq!(body["statements"], 1, "{body}");
+    assert_eq!(
+        (
+            body["matched"]["count"].as_u64(),
+            body["matched"]["amount"].as_str()
+        ),
+        (Some(2), Some(usd(amount(0) + amount(1)).as_str())),
+        "{body}"
+    );
+    let e2es = |k: &str, what: &str| -> Vec<(String, String)> {
+        body[k]
+            .as_array()
+            .expect(k)
+            .iter()
+            .map(|l| {
+                (
+                    l["e2e"].as_str().unwrap_or_default().to_string(),
+                    l[what].as_str().expect(what).to_string(),
+                )
+            })
+            .collect()
+    };
+    // Not confirmed by any statement: the one left out, and the one booked at another amount.
+    let mut ledger_only = e2es("ledger_only", "amount");
+    ledger_only.sort();
+    assert_eq!(ledger_only, [lines[2].clone(), lines[3].clone()], "{body}");
+    // The statement's lines name their import and line; the journal's exception records carry
+    // the amounts in their detail.
+    let only = e2es("statement_only", "detail");
+    assert_eq!(only.len(), 1, "{body}");
+    assert_eq!(only[0].0, "E2E-NOBODY", "{body}");
+    let mismatches = e2es("amount_mismatches", "detail");
+    assert_eq!(mismatches.len(), 1, "{body}");
+    assert_eq!(mismatches[0].0, lines[2].0, "{body}");
+    assert!(
+        mismatches[0].1.contains(&wrong) && mismatches[0].1.contains(&lines[2].1),
+        "{body}"
+    );
+    for section in ["statement_only", "amount_mismatches"] {
+        let reference = body[section][0]["reference"].as_str().expect("reference");
+        assert!(reference.ends_with(" line 6") || reference.ends_with(" line 5"), "{body}");
+    }
+    let csv = scn.preparer.get(&format!(
+        "/v1/reports/bank?award={AWARD}&start=2026-01-01&end=2026-12-31&format=csv"
+    ));
+    assert!(
+        csv.body.contains("statement_only,") && csv.body.contains("amount_mismatch,"),
+        "{}",
+        csv.body
+    );
+}
+
 server_on_both_backends!(
     reports_are_computed_bound_and_recomputed,
     a_bad_report_request_is_refused_and_writes_nothing,
     the_reports_due_are_stated_as_of_a_day,
+    the_bank_reconciliation_sorts_every_statement_line,
 );
