@@ -1061,11 +1061,21 @@ mod tests {
         }
         let d = disaggregate(&measures, &attributes, 5, usd);
         for t in &d.tables {
-            assert_eq!(t.totals, totals(&measures, usd), "{}: the totals", t.attribute);
+            assert_eq!(
+                t.totals,
+                totals(&measures, usd),
+                "{}: the totals",
+                t.attribute
+            );
             for j in 0..t.measures.len() {
                 let column: Vec<Option<u64>> = t.cells.iter().map(|row| row[j].count).collect();
                 let hidden = column.iter().filter(|c| c.is_none()).count();
-                assert!(hidden != 1, "{}: {} hides one cell", t.attribute, t.measures[j]);
+                assert!(
+                    hidden != 1,
+                    "{}: {} hides one cell",
+                    t.attribute,
+                    t.measures[j]
+                );
                 for n in column.iter().flatten() {
                     assert!(*n == 0 || *n >= 5, "{}: {n} shown", t.attribute);
                 }
@@ -1088,7 +1098,10 @@ mod tests {
             [true, true, false, false, true]
         );
         // One small cell: the smallest other non-zero count goes with it, never a zero.
-        assert_eq!(suppress_column(&[4, 0, 6, 8], 5), [true, false, true, false]);
+        assert_eq!(
+            suppress_column(&[4, 0, 6, 8], 5),
+            [true, false, true, false]
+        );
         // Nothing small, nothing hidden.
         assert_eq!(suppress_column(&[0, 5, 6], 5), [false, false, false]);
         // A total under the threshold: the whole column, zeros included.

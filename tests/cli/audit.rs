@@ -475,12 +475,28 @@ fn a_bad_report_request_is_refused_and_writes_no_file() {
     let award = ["--award", "bprm-ec-2026"];
     for (args, field, code) in [
         (
-            vec!["sf425", award[0], award[1], "--start", "2025-01-01", "--end", "2025-03-31"],
+            vec![
+                "sf425",
+                award[0],
+                award[1],
+                "--start",
+                "2025-01-01",
+                "--end",
+                "2025-03-31",
+            ],
             "period",
             "period_outside_award",
         ),
         (
-            vec!["sf425", award[0], award[1], "--start", "2026-06-01", "--end", "2026-03-01"],
+            vec![
+                "sf425",
+                award[0],
+                award[1],
+                "--start",
+                "2026-06-01",
+                "--end",
+                "2026-03-01",
+            ],
             "start",
             "start_after_end",
         ),
@@ -500,7 +516,15 @@ fn a_bad_report_request_is_refused_and_writes_no_file() {
             "invalid_quarter",
         ),
         (
-            vec!["sf425", award[0], award[1], "--quarter", "2026Q1", "--format", "pdf"],
+            vec![
+                "sf425",
+                award[0],
+                award[1],
+                "--quarter",
+                "2026Q1",
+                "--format",
+                "pdf",
+            ],
             "format",
             "invalid_format",
         ),
@@ -516,7 +540,10 @@ fn a_bad_report_request_is_refused_and_writes_no_file() {
         full.extend(["--out", &o]);
         cli.refused(&full, None, &format!("({code})"));
         let err = String::from_utf8_lossy(&cli.run(&full, None).stderr).into_owned();
-        assert!(err.contains(&format!("refused: {field}: ")), "{args:?}: {err}");
+        assert!(
+            err.contains(&format!("refused: {field}: ")),
+            "{args:?}: {err}"
+        );
         assert!(!out.exists(), "{args:?}: a refused report wrote {o}");
     }
 }
@@ -526,7 +553,14 @@ fn the_reports_due_are_stated_as_of_a_day() {
     let cli = Cli::new();
     cli.ok(&["demo", "--participants", "20"], None);
     let text = cli.ok(
-        &["report", "due", "--award", "bprm-ec-2026", "--as-of", "2026-05-15"],
+        &[
+            "report",
+            "due",
+            "--award",
+            "bprm-ec-2026",
+            "--as-of",
+            "2026-05-15",
+        ],
         None,
     );
     let rows: Vec<Vec<&str>> = text
@@ -538,15 +572,50 @@ fn the_reports_due_are_stated_as_of_a_day() {
     assert_eq!(
         rows,
         [
-            ["2026Q1", "2026-01-01", "2026-03-31", "2026-04-30", "overdue", "-15"],
-            ["2026Q2", "2026-04-01", "2026-06-30", "2026-07-30", "upcoming", "76"],
-            ["2026Q3", "2026-07-01", "2026-09-30", "2026-10-30", "upcoming", "168"],
-            ["2026Q4", "2026-10-01", "2026-12-31", "2027-01-30", "upcoming", "260"],
+            [
+                "2026Q1",
+                "2026-01-01",
+                "2026-03-31",
+                "2026-04-30",
+                "overdue",
+                "-15"
+            ],
+            [
+                "2026Q2",
+                "2026-04-01",
+                "2026-06-30",
+                "2026-07-30",
+                "upcoming",
+                "76"
+            ],
+            [
+                "2026Q3",
+                "2026-07-01",
+                "2026-09-30",
+                "2026-10-30",
+                "upcoming",
+                "168"
+            ],
+            [
+                "2026Q4",
+                "2026-10-01",
+                "2026-12-31",
+                "2027-01-30",
+                "upcoming",
+                "260"
+            ],
         ],
         "{text}"
     );
     let text = cli.ok(
-        &["report", "due", "--award", "bprm-ec-2026", "--as-of", "2026-04-30"],
+        &[
+            "report",
+            "due",
+            "--award",
+            "bprm-ec-2026",
+            "--as-of",
+            "2026-04-30",
+        ],
         None,
     );
     assert!(

@@ -618,8 +618,15 @@ fn hand_computed_scenario(s: TestServer) {
         .get(&format!("/v1/reports/budget?award={AWARD}&{period}"))
         .json();
     let figures = |r: &Value| -> [String; 6] {
-        ["authorised", "expended", "obligated", "paid", "remaining", "percent_used"]
-            .map(|k| r[k].as_str().expect("figure").to_string())
+        [
+            "authorised",
+            "expended",
+            "obligated",
+            "paid",
+            "remaining",
+            "percent_used",
+        ]
+        .map(|k| r[k].as_str().expect("figure").to_string())
     };
     let rows: BTreeMap<String, [String; 6]> = bud["report"]["body"]["lines"]
         .as_array()

@@ -288,7 +288,6 @@ fn reports_are_computed_bound_and_recomputed(s: TestServer) {
     assert_eq!(diff, vec!["line_10b.cumulative".to_string()]);
 }
 
-
 fn a_bad_report_request_is_refused_and_writes_nothing(s: TestServer) {
     let (scn, _all) = setup(s);
     let donor = scn.s.client(&scn.admin.add_user("bprm-b", "donor", None));
@@ -390,11 +389,13 @@ fn the_reports_due_are_stated_as_of_a_day(s: TestServer) {
         .get(&format!("/v1/reports-due?award={AWARD}&as_of=2026-04-01"))
         .json();
     assert_eq!(
-        (due["due"][0]["status"].as_str(), due["due"][0]["days_left"].as_i64()),
+        (
+            due["due"][0]["status"].as_str(),
+            due["due"][0]["days_left"].as_i64()
+        ),
         (Some("due"), Some(29))
     );
 }
-
 
 /// Four payments sent; a statement that confirms two, books another at a different amount,
 /// leaves the fourth out and carries a line naming no payment.
@@ -489,7 +490,10 @@ fn the_bank_reconciliation_sorts_every_statement_line(s: TestServer) {
     );
     for section in ["statement_only", "amount_mismatches"] {
         let reference = body[section][0]["reference"].as_str().expect("reference");
-        assert!(reference.ends_with(" line 6") || reference.ends_with(" line 5"), "{body}");
+        assert!(
+            reference.ends_with(" line 6") || reference.ends_with(" line 5"),
+            "{body}"
+        );
     }
     let csv = scn.preparer.get(&format!(
         "/v1/reports/bank?award={AWARD}&start=2026-01-01&end=2026-12-31&format=csv"

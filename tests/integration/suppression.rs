@@ -57,11 +57,8 @@ fn recoverable(t: &DisaggregationTable) -> Vec<String> {
     }
     for j in 0..t.measures.len() {
         let total = t.totals[j].count.expect("totals are never hidden");
-        let counts: Vec<Option<i128>> = t
-            .cells
-            .iter()
-            .map(|r| r[j].count.map(i128::from))
-            .collect();
+        let counts: Vec<Option<i128>> =
+            t.cells.iter().map(|r| r[j].count.map(i128::from)).collect();
         // Zeros are shown unless the whole column is hidden.
         let floor = if counts.iter().all(Option::is_none) {
             0
@@ -94,7 +91,11 @@ fn recoverable(t: &DisaggregationTable) -> Vec<String> {
 pub fn assert_protected(d: &Disaggregation) {
     let first = &d.tables[0].totals;
     for t in &d.tables {
-        assert_eq!(&t.totals, first, "{}: totals differ between tables", t.attribute);
+        assert_eq!(
+            &t.totals, first,
+            "{}: totals differ between tables",
+            t.attribute
+        );
         for row in &t.cells {
             for n in row.iter().filter_map(|c| c.count) {
                 assert!(
@@ -104,7 +105,11 @@ pub fn assert_protected(d: &Disaggregation) {
                 );
             }
             for c in row {
-                assert_eq!(c.count.is_none() && c.amount.is_some(), false, "an amount alone");
+                assert_eq!(
+                    c.count.is_none() && c.amount.is_some(),
+                    false,
+                    "an amount alone"
+                );
             }
         }
         let found = recoverable(t);
@@ -114,7 +119,10 @@ pub fn assert_protected(d: &Disaggregation) {
 
 fn population(
     people: &[(u8, u8, u8, u8, u8, u8, u16)],
-) -> (BTreeMap<Id, Measures>, HashMap<Id, BTreeMap<String, String>>) {
+) -> (
+    BTreeMap<Id, Measures>,
+    HashMap<Id, BTreeMap<String, String>>,
+) {
     let mut measures = BTreeMap::new();
     let mut attributes = HashMap::new();
     for (i, &(flags, sex, nat, prov, path, age, amount)) in people.iter().enumerate() {
@@ -154,7 +162,11 @@ fn the_leaks_of_showing_zeros_and_hiding_totals_are_closed() {
     let (measures, attributes) = population(&people);
     let d = disaggregate(&measures, &attributes, 5, usd);
     assert_protected(&d);
-    let province = d.tables.iter().find(|t| t.attribute == "province").expect("province");
+    let province = d
+        .tables
+        .iter()
+        .find(|t| t.attribute == "province")
+        .expect("province");
     assert_eq!(province.values, ["v1", "v2", "v3", "v4"]);
     // Seed capital: 3 people, all in small provinces: the whole column, zeros included, hidden;
     // its total is published, the same in every table.

@@ -272,7 +272,11 @@ fn report_check_main(args: &ReportCheckArgs) -> ExitCode {
                 };
             for t in &d.tables {
                 // Totals are never hidden: every table publishes the journal's, the same in all.
-                let differs = t.totals.iter().zip(&totals).any(|(shown, ours)| shown != ours);
+                let differs = t
+                    .totals
+                    .iter()
+                    .zip(&totals)
+                    .any(|(shown, ours)| shown != ours);
                 if differs || t.totals.len() != totals.len() {
                     return fail(
                         "figures_differ",
