@@ -239,6 +239,9 @@ pub struct ReportArgs {
     /// Write to this file instead of standard output.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// For due: the day to state the reports as of (YYYY-MM-DD); today when absent.
+    #[arg(long)]
+    pub as_of: Option<String>,
 }
 
 async fn report(g: &Global, a: ReportArgs) -> anyhow::Result<ExitCode> {
@@ -247,17 +250,38 @@ async fn report(g: &Global, a: ReportArgs) -> anyhow::Result<ExitCode> {
         Ok(id) => id,
         Err(e) => {
             eprintln!("refused: {}", e.within("award"));
+            eprintln!("nothing was written");
             return Ok(ExitCode::from(3));
         }
     };
+    if !matches!(a.format.as_str(), "json" | "csv" | "html") {
+        eprintln!(
+            "refused: format: {:?} is not a format: json, csv or html (invalid_format)",
+            a.format
+        );
+        eprintln!("nothing was written");
+        return Ok(ExitCode::from(3));
+    }
     let text = if a.kind == "due" {
-        match ledger.reports_due(&award).await {
+        let as_of = match a.as_of.as_deref().map(crate::server::reports::as_of) {
+            None => Utc::now().date_naive(),
+            Some(Ok(d)) => d,
+            Some(Err(e)) => {
+                eprintln!("refused: {e}");
+                eprintln!("nothing was written");
+                return Ok(ExitCode::from(3));
+            }
+        };
+        match ledger.reports_due(&award, as_of).await {
             Ok(list) => {
-                let mut t = format!("{:<8} {:<12} {:<12} due\n", "quarter", "from", "to");
+                let mut t = format!(
+                    "as of {as_of}\n{:<8} {:<12} {:<12} {:<12} {:<9} days left\n",
+                    "quarter", "from", "to", "due", "status"
+                );
                 for d in list {
                     t.push_str(&format!(
-                        "{:<8} {:<12} {:<12} {}\n",
-                        d.quarter, d.start, d.end, d.due
+                        "{:<8} {:<12} {:<12} {:<12} {:<9} {}\n",
+                        d.quarter, d.start, d.end, d.due, d.status, d.days_left
                     ));
                 }
                 t
@@ -303,6 +327,7 @@ async fn report(g: &Global, a: ReportArgs) -> anyhow::Result<ExitCode> {
             Ok(r) => r,
             Err(e) => {
                 eprintln!("refused: {e}");
+                eprintln!("nothing was written");
                 return Ok(ExitCode::from(3));
             }
         };
@@ -318,8 +343,7 @@ async fn report(g: &Global, a: ReportArgs) -> anyhow::Result<ExitCode> {
         match a.format.as_str() {
             "json" => serde_json::to_string_pretty(&signed)? + "\n",
             "csv" => tranche_ledger::reports::render_csv(&signed),
-            "html" => tranche_ledger::reports::render_html(&signed),
-            other => anyhow::bail!("--format {other:?}: use json, csv or html"),
+            _ => tranche_ledger::reports::render_html(&signed),
         }
     };
     match a.out {

@@ -253,15 +253,17 @@ pub struct DisaggregationTable {
     pub measures: Vec<String>,
     /// cells[value][measure].
     pub cells: Vec<Vec<Cell>>,
-    /// Per measure over all values: never suppressed (the journal determines them).
+    /// Per measure over all values: never suppressed (the journal determines them), and the
+    /// same in every table.
     pub totals: Vec<Cell>,
 }
 
 /// Counts of participants: `enrolled` (an enrolment item), `attending` (at least one session
 /// present), `certified` (a passed certification), `c4t` / `scholarship` / `seed_capital` (a
 /// live entitlement of that rule shape, with the amounts paid or payable). Any count below
-/// `threshold` (and not 0) is suppressed, with complementary suppression so that no suppressed
-/// cell can be derived from its row, its column or the totals.
+/// `threshold` (and not 0) is suppressed, with complementary suppression in its column so that
+/// no suppressed cell can be derived from the published cells and totals of any table (the rule
+/// and why it holds: `report_compute::suppress_column`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Disaggregation {

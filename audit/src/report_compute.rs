@@ -911,10 +911,55 @@ pub fn totals(measures: &BTreeMap<Id, Measures>, currency: Currency) -> Vec<crat
         .collect()
 }
 
-/// Disaggregated counts by each attribute, with small cells suppressed: a count under
-/// `threshold` (and not 0) is hidden, and then, so that no hidden cell can be derived from the
-/// published column totals (or from its row), every row and column that hides a cell hides at
-/// least two (the smallest other non-zero counts are hidden with it).
+/// Which cells of one column to hide, given its counts: the suppression rule.
+///
+/// The column's cells sum to its total, which is published (and is the same figure in every
+/// table): that sum is the only relation a reader has, since a row holds different measures of
+/// the same people and publishes no total. From it a reader knows the sum of the hidden cells
+/// (`total - shown`). So:
+/// - primary: every count from 1 to `threshold - 1` is hidden;
+/// - complementary: while the column hides fewer than two cells, or their sum is under the
+///   threshold, or no larger than the number of hidden cells (which would let a reader who takes
+///   every hidden cell to be at least 1 pin them all), its smallest shown non-zero count is hidden
+///   too;
+/// - when no non-zero count is left to hide (the column's total is itself under the threshold),
+///   every cell of the column is hidden, zeros included, so the hidden cells share the total
+///   with nothing to tell them apart.
+///
+/// Zeros are shown otherwise, so a hidden cell is at least 1 unless the whole column is hidden.
+/// Then a reader knows of a hidden cell only that it lies in `[1, S - (k - 1)]` (`S` the hidden
+/// sum, `k` the hidden cells, `S >= threshold`, `S > k >= 2`), or in `[0, S]` for a wholly
+/// hidden column of at least two rows: never one value.
+pub fn suppress_column(counts: &[u64], threshold: u64) -> Vec<bool> {
+    let mut hidden: Vec<bool> = counts.iter().map(|&n| n > 0 && n < threshold).collect();
+    if !hidden.contains(&true) {
+        return hidden;
+    }
+    loop {
+        let k = hidden.iter().filter(|h| **h).count() as u64;
+        let sum: u64 = counts
+            .iter()
+            .zip(&hidden)
+            .filter(|(_, h)| **h)
+            .map(|(n, _)| n)
+            .sum();
+        if k >= 2 && sum >= threshold && sum > k {
+            return hidden;
+        }
+        let next = (0..counts.len())
+            .filter(|&i| !hidden[i] && counts[i] > 0)
+            .min_by_key(|&i| (counts[i], i));
+        match next {
+            Some(i) => hidden[i] = true,
+            None => return vec![true; counts.len()],
+        }
+    }
+}
+
+/// Disaggregated counts by each attribute, with small cells suppressed by
+/// [`suppress_column`], column by column; an amount is hidden with its count. The totals per
+/// measure are one set of figures for every table and are never hidden: the journal determines
+/// them and the verifier checks them, and the protection of the cells does not rest on them.
 pub fn disaggregate(
     measures: &BTreeMap<Id, Measures>,
     attributes: &std::collections::HashMap<Id, BTreeMap<String, String>>,
@@ -945,50 +990,11 @@ pub fn disaggregate(
         }
         let names: Vec<String> = values.keys().cloned().collect();
         let grid: Vec<Vec<(u64, i64)>> = values.into_values().collect();
-        let mut hidden: Vec<Vec<bool>> = grid
-            .iter()
-            .map(|row| row.iter().map(|(n, _)| *n > 0 && *n < threshold).collect())
-            .collect();
-        // Complementary suppression until every row and column hides none or at least two.
-        loop {
-            let mut changed = false;
-            for i in 0..grid.len() {
-                let count = hidden[i].iter().filter(|h| **h).count();
-                if count == 1 {
-                    if let Some(j) = (0..MEASURES.len())
-                        .filter(|&j| !hidden[i][j] && grid[i][j].0 > 0)
-                        .min_by_key(|&j| grid[i][j].0)
-                    {
-                        hidden[i][j] = true;
-                        changed = true;
-                    }
-                }
-            }
-            for j in 0..MEASURES.len() {
-                let count = (0..grid.len()).filter(|&i| hidden[i][j]).count();
-                if count == 1 {
-                    if let Some(i) = (0..grid.len())
-                        .filter(|&i| !hidden[i][j] && grid[i][j].0 > 0)
-                        .min_by_key(|&i| grid[i][j].0)
-                    {
-                        hidden[i][j] = true;
-                        changed = true;
-                    }
-                }
-            }
-            if !changed {
-                break;
-            }
-        }
-        // A small total, or a column whose one hidden cell nothing else can cover, would give
-        // the hidden count away: that column's total is hidden too.
-        let mut table_totals = totals.clone();
-        for (j, total) in table_totals.iter_mut().enumerate() {
-            let hidden_here = (0..grid.len()).filter(|&i| hidden[i][j]).count();
-            let small = total.count.is_some_and(|n| n > 0 && n < threshold);
-            if hidden_here == 1 || small {
-                total.count = None;
-                total.amount = None;
+        let mut hidden = vec![vec![false; MEASURES.len()]; grid.len()];
+        for j in 0..MEASURES.len() {
+            let column: Vec<u64> = grid.iter().map(|row| row[j].0).collect();
+            for (i, h) in suppress_column(&column, threshold).into_iter().enumerate() {
+                hidden[i][j] = h;
             }
         }
         let cells = grid
@@ -1012,7 +1018,7 @@ pub fn disaggregate(
             values: names,
             measures: MEASURES.iter().map(|s| s.to_string()).collect(),
             cells,
-            totals: table_totals,
+            totals: totals.clone(),
         });
     }
     crate::report::Disaggregation { threshold, tables }
@@ -1055,31 +1061,23 @@ mod tests {
         }
         let d = disaggregate(&measures, &attributes, 5, usd);
         for t in &d.tables {
-            // A column with hidden cells hides at least two, so the total does not reveal one.
+            assert_eq!(
+                t.totals,
+                totals(&measures, usd),
+                "{}: the totals",
+                t.attribute
+            );
             for j in 0..t.measures.len() {
-                let hidden = t.cells.iter().filter(|row| row[j].count.is_none()).count();
+                let column: Vec<Option<u64>> = t.cells.iter().map(|row| row[j].count).collect();
+                let hidden = column.iter().filter(|c| c.is_none()).count();
                 assert!(
                     hidden != 1,
-                    "{}: column {} hides one cell",
+                    "{}: {} hides one cell",
                     t.attribute,
                     t.measures[j]
                 );
-                // Nothing shown under the threshold.
-                for row in &t.cells {
-                    if let Some(n) = row[j].count {
-                        assert!(n == 0 || n >= 5, "{}: {n} shown", t.attribute);
-                    }
-                }
-            }
-            for row in &t.cells {
-                let hidden = row.iter().filter(|c| c.count.is_none()).count();
-                assert!(hidden != 1, "{}: a row hides one cell", t.attribute);
-            }
-            // A column hiding one cell publishes no total to subtract from.
-            for j in 0..t.measures.len() {
-                let hidden = t.cells.iter().filter(|row| row[j].count.is_none()).count();
-                if hidden == 1 {
-                    assert!(t.totals[j].count.is_none());
+                for n in column.iter().flatten() {
+                    assert!(*n == 0 || *n >= 5, "{}: {n} shown", t.attribute);
                 }
             }
         }
@@ -1090,5 +1088,28 @@ mod tests {
             .expect("table");
         assert_eq!(province.values, ["Carchi", "Imbabura", "Pichincha"]);
         assert_eq!(province.totals[0].count, Some(23));
+    }
+
+    #[test]
+    fn a_column_hides_at_least_the_threshold_over_at_least_two_cells() {
+        // Two cells of 1: a reader who knew zeros were shown would know both are 1.
+        assert_eq!(
+            suppress_column(&[1, 1, 0, 9, 7], 5),
+            [true, true, false, false, true]
+        );
+        // One small cell: the smallest other non-zero count goes with it, never a zero.
+        assert_eq!(
+            suppress_column(&[4, 0, 6, 8], 5),
+            [true, false, true, false]
+        );
+        // Nothing small, nothing hidden.
+        assert_eq!(suppress_column(&[0, 5, 6], 5), [false, false, false]);
+        // A total under the threshold: the whole column, zeros included.
+        assert_eq!(suppress_column(&[2, 0, 1], 5), [true, true, true]);
+        // Five ones: their sum reaches the threshold but each would be pinned at 1.
+        assert_eq!(
+            suppress_column(&[1, 1, 1, 1, 1, 0, 30], 5),
+            [true, true, true, true, true, false, true]
+        );
     }
 }

@@ -49,19 +49,25 @@ pub fn quarter(text: &str) -> Result<ReportPeriod, Invalid> {
     })
 }
 
-/// A quarterly SF-425 due: the quarter, its period and the date it is due (30 days after).
+/// A quarterly SF-425 due: the quarter, its period, the date it is due (30 days after its end),
+/// and where it stands on the day asked about: `upcoming` (the quarter has not ended),
+/// `due` (ended, due date not passed) or `overdue` (the due date has passed); `days_left` is
+/// the days from that day to the due date (negative when overdue).
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Due {
     pub quarter: String,
     pub start: String,
     pub end: String,
     pub due: String,
+    pub status: &'static str,
+    pub days_left: i64,
 }
 
 impl Ledger {
     /// The quarterly SF-425 reports of an award, from its start to its end, each due 30 days
-    /// after its quarter ends.
-    pub async fn reports_due(&self, award: &Id) -> Result<Vec<Due>, StoreError> {
+    /// after its quarter ends, as they stand on `today` (passed in, so the answer is
+    /// reproducible).
+    pub async fn reports_due(&self, award: &Id, today: NaiveDate) -> Result<Vec<Due>, StoreError> {
         let st = self.store().programme().await?;
         let a = st.awards.get(award).ok_or_else(|| {
             invalid(
@@ -79,11 +85,20 @@ impl Ledger {
             if p.start.0 > end {
                 break;
             }
+            let due = p.end.0 + chrono::Duration::days(30);
             out.push(Due {
                 quarter: format!("{y}Q{q}"),
                 start: p.start.0.to_string(),
                 end: p.end.0.to_string(),
-                due: (p.end.0 + chrono::Duration::days(30)).to_string(),
+                due: due.to_string(),
+                status: if today <= p.end.0 {
+                    "upcoming"
+                } else if today <= due {
+                    "due"
+                } else {
+                    "overdue"
+                },
+                days_left: (due - today).num_days(),
             });
             if q == 4 {
                 q = 1;

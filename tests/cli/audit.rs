@@ -539,3 +539,251 @@ fn a_journal_row_edited_with_its_trigger_dropped_fails_rebuild_check_and_the_nex
         "{v}"
     );
 }
+#[test]
+fn a_bad_report_request_is_refused_and_writes_no_file() {
+    let cli = Cli::new();
+    cli.ok(&["demo", "--participants", "20"], None);
+    let out = cli.data.path().join("report.out");
+    let o = out.display().to_string();
+    let award = ["--award", "bprm-ec-2026"];
+    for (args, field, code) in [
+        (
+            vec![
+                "sf425",
+                award[0],
+                award[1],
+                "--start",
+                "2025-01-01",
+                "--end",
+                "2025-03-31",
+            ],
+            "period",
+            "period_outside_award",
+        ),
+        (
+            vec![
+                "sf425",
+                award[0],
+                award[1],
+                "--start",
+                "2026-06-01",
+                "--end",
+                "2026-03-01",
+            ],
+            "start",
+            "start_after_end",
+        ),
+        (
+            vec!["budget", "--award", "nope", "--quarter", "2026Q1"],
+            "award",
+            "unknown_award",
+        ),
+        (
+            vec!["participant", award[0], award[1], "--quarter", "2026Q1"],
+            "participant",
+            "participant_required",
+        ),
+        (
+            vec!["sf425", award[0], award[1], "--quarter", "2026Q5"],
+            "quarter",
+            "invalid_quarter",
+        ),
+        (
+            vec![
+                "sf425",
+                award[0],
+                award[1],
+                "--quarter",
+                "2026Q1",
+                "--format",
+                "pdf",
+            ],
+            "format",
+            "invalid_format",
+        ),
+        (vec!["due", "--award", "nope"], "award", "unknown_award"),
+        (
+            vec!["due", award[0], award[1], "--as-of", "30/04/2026"],
+            "as_of",
+            "invalid_date",
+        ),
+    ] {
+        let mut full = vec!["report"];
+        full.extend(&args);
+        full.extend(["--out", &o]);
+        cli.refused(&full, None, &format!("({code})"));
+        let err = String::from_utf8_lossy(&cli.run(&full, None).stderr).into_owned();
+        assert!(
+            err.contains(&format!("refused: {field}: ")),
+            "{args:?}: {err}"
+        );
+        assert!(!out.exists(), "{args:?}: a refused report wrote {o}");
+    }
+}
+
+#[test]
+fn the_reports_due_are_stated_as_of_a_day() {
+    let cli = Cli::new();
+    cli.ok(&["demo", "--participants", "20"], None);
+    let text = cli.ok(
+        &[
+            "report",
+            "due",
+            "--award",
+            "bprm-ec-2026",
+            "--as-of",
+            "2026-05-15",
+        ],
+        None,
+    );
+    let rows: Vec<Vec<&str>> = text
+        .lines()
+        .skip(2)
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert!(text.starts_with("as of 2026-05-15\n"), "{text}");
+    assert_eq!(
+        rows,
+        [
+            [
+                "2026Q1",
+                "2026-01-01",
+                "2026-03-31",
+                "2026-04-30",
+                "overdue",
+                "-15"
+            ],
+            [
+                "2026Q2",
+                "2026-04-01",
+                "2026-06-30",
+                "2026-07-30",
+                "upcoming",
+                "76"
+            ],
+            [
+                "2026Q3",
+                "2026-07-01",
+                "2026-09-30",
+                "2026-10-30",
+                "upcoming",
+                "168"
+            ],
+            [
+                "2026Q4",
+                "2026-10-01",
+                "2026-12-31",
+                "2027-01-30",
+                "upcoming",
+                "260"
+            ],
+        ],
+        "{text}"
+    );
+    let text = cli.ok(
+        &[
+            "report",
+            "due",
+            "--award",
+            "bprm-ec-2026",
+            "--as-of",
+            "2026-04-30",
+        ],
+        None,
+    );
+    assert!(
+        text.contains("2026-04-30   due       0\n"),
+        "the last day is still due: {text}"
+    );
+}
+
+/// Re-signs a changed report with the ledger's own key, so that only the recomputation can
+/// tell: the signature holds and the figures do not.
+fn resign(data: &Path, v: &mut serde_json::Value) {
+    let text = std::fs::read_to_string(data.join("ledger.key")).expect("key");
+    let signer = tranche_audit::note::NoteSigner::parse(&text).expect("a key");
+    let report: tranche_audit::report::Report =
+        serde_json::from_value(v["report"].clone()).expect("a report");
+    let signed = tranche_audit::report::SignedReport::sign(report, &signer);
+    *v = serde_json::to_value(signed).expect("json");
+}
+
+#[test]
+fn every_report_kind_is_recomputed_from_an_export_and_a_changed_figure_is_named() {
+    let cli = Cli::new();
+    let data = cli.data.path().join("data");
+    run(&data, None, &["demo", "--participants", "40"], None);
+    let e = cli.data.path().join("e");
+    let mut files = Vec::new();
+    for kind in ["budget", "payments", "bank", "disaggregation"] {
+        let file = cli.data.path().join(format!("{kind}.json"));
+        run(
+            &data,
+            None,
+            &[
+                "report",
+                kind,
+                "--award",
+                "bprm-ec-2026",
+                "--start",
+                "2026-01-01",
+                "--end",
+                "2026-12-31",
+                "--out",
+                &file.display().to_string(),
+            ],
+            None,
+        );
+        files.push((kind, file));
+    }
+    export(&data, None, &e, &[]);
+    let dir = e.display().to_string();
+    for (kind, file) in &files {
+        let (code, out) = verify(&["report", &file.display().to_string(), "--export", &dir]);
+        assert_eq!(code, 0, "{kind}: {out}");
+        assert!(out.contains("OK"), "{kind}: {out}");
+    }
+    let read = |kind: &str| -> serde_json::Value {
+        let path = cli.data.path().join(format!("{kind}.json"));
+        serde_json::from_str(&std::fs::read_to_string(path).expect("report")).expect("json")
+    };
+    // The figures are not empty: the demo paid people.
+    let pay = read("payments");
+    assert!(
+        pay["report"]["body"]["payments"]
+            .as_array()
+            .is_some_and(|p| !p.is_empty()),
+        "{pay}"
+    );
+
+    // A changed figure under a good signature: the verifier names it.
+    let tampered = cli.data.path().join("tampered.json");
+    let t = tampered.display().to_string();
+    let mut budget = read("budget");
+    let before = budget["report"]["body"]["lines"][0]["expended"].clone();
+    budget["report"]["body"]["lines"][0]["expended"] = "0.01".into();
+    assert_ne!(before, "0.01");
+    resign(&data, &mut budget);
+    std::fs::write(&tampered, budget.to_string()).expect("write");
+    let (code, out) = verify(&["report", &t, "--export", &dir]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("figures_differ") && out.contains("lines[0].expended"),
+        "{out}"
+    );
+    let mut bank = read("bank");
+    bank["report"]["body"]["matched"]["count"] = 100_000.into();
+    resign(&data, &mut bank);
+    std::fs::write(&tampered, bank.to_string()).expect("write");
+    let (code, out) = verify(&["report", &t, "--export", &dir]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("matched.count"), "{out}");
+    // A disaggregation total the journal does not give.
+    let mut dis = read("disaggregation");
+    dis["report"]["body"]["tables"][2]["totals"][0]["count"] = 1.into();
+    resign(&data, &mut dis);
+    std::fs::write(&tampered, dis.to_string()).expect("write");
+    let (code, out) = verify(&["report", &t, "--export", &dir]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("figures_differ"), "{out}");
+}

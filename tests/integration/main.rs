@@ -8,5 +8,6 @@ mod programme;
 mod programme_properties;
 mod properties;
 mod reports;
+mod suppression;
 mod web;
 mod witness;

@@ -563,55 +563,129 @@ fn hand_computed_scenario(s: TestServer) {
     let (d, cr) = scn.balance(&format!("obligation:{AWARD}:seed"));
     assert_eq!(d - cr, 0, "e1's obligation is fully liquidated");
 
+    // A drawdown of 3000.00, and 450.00 of programme administration paid from the bank: the
+    // one line that is not participant support, so the base of the indirect expense.
+    scn.ok(
+        &scn.admin,
+        "/v1/transactions",
+        &json!({"memo": "BPRM drawdown", "postings": [
+            {"account": format!("bank:{AWARD}"), "currency": "USD", "side": "debit", "amount": "3000.00"},
+            {"account": format!("fund:{AWARD}"), "currency": "USD", "side": "credit", "amount": "3000.00"}
+        ]}),
+    );
+    scn.ok(
+        &scn.admin,
+        "/v1/transactions",
+        &json!({"memo": "Monitoring visits, April", "postings": [
+            {"account": format!("expense:{AWARD}:admin"), "currency": "USD", "side": "debit", "amount": "450.00"},
+            {"account": format!("bank:{AWARD}"), "currency": "USD", "side": "credit", "amount": "450.00"}
+        ]}),
+    );
+
     // The donor's figures for the whole scenario, stated by hand. Expenses: C4T 60.00 (Feb) +
     // 341.68 (Mar) + 3.00 (a60 corrected) + 60.00 (anone, late) + 140.00 (Apr) = 604.68; tuition
-    // 750.00; incentive 100.00; seed 480.00 + 320.00 = 800.00; in all 2254.68, nothing
-    // unliquidated (e1's 800 paid out, e2's released), no drawdown yet.
+    // 750.00; incentive 100.00; seed 480.00 + 320.00 = 800.00; admin 450.00; in all 2704.68,
+    // nothing unliquidated (e1's 800 paid out, e2's released). Cash: 3000.00 received, 450.00
+    // left the bank (the entitlements are payable, none paid yet), 2550.00 on hand. Line 11 at
+    // 10%: the base is admin's 450.00 alone (every other line is participant support): 45.00.
     let period = "start=2026-01-01&end=2026-12-31";
     let sf: Value = scn
         .preparer
-        .get(&format!("/v1/reports/sf425?award={AWARD}&{period}"))
+        .get(&format!(
+            "/v1/reports/sf425?award={AWARD}&{period}&indirect_rate=0.10"
+        ))
         .json();
     let b = &sf["report"]["body"];
     for (l, want) in [
-        ("line_10a", "0.00"),
-        ("line_10b", "0.00"),
-        ("line_10c", "0.00"),
+        ("line_10a", "3000.00"),
+        ("line_10b", "450.00"),
+        ("line_10c", "2550.00"),
         ("line_10d", "30000.00"),
-        ("line_10e", "2254.68"),
+        ("line_10e", "2704.68"),
         ("line_10f", "0.00"),
-        ("line_10g", "2254.68"),
-        ("line_10h", "27745.32"),
+        ("line_10g", "2704.68"),
+        ("line_10h", "27295.32"),
+        ("line_11_base", "450.00"),
+        ("line_11_amount", "45.00"),
     ] {
         assert_eq!(b[l]["cumulative"], want, "{l}: {b}");
     }
+    assert_eq!(b["indirect_rate"], "0.1000");
+    // Authorised, expended, obligated, paid, remaining, % used, per line: nothing is paid yet
+    // (no payment reached the bank; admin was paid directly, not as a payment of entitlements).
     let bud: Value = scn
         .preparer
         .get(&format!("/v1/reports/budget?award={AWARD}&{period}"))
         .json();
-    let rows: BTreeMap<String, (String, String, String, String)> = bud["report"]["body"]["lines"]
+    let figures = |r: &Value| -> [String; 6] {
+        [
+            "authorised",
+            "expended",
+            "obligated",
+            "paid",
+            "remaining",
+            "percent_used",
+        ]
+        .map(|k| r[k].as_str().expect("figure").to_string())
+    };
+    let rows: BTreeMap<String, [String; 6]> = bud["report"]["body"]["lines"]
         .as_array()
         .expect("lines")
         .iter()
-        .map(|r| {
-            let f = |k: &str| r[k].as_str().expect("figure").to_string();
-            (
-                f("line"),
-                (
-                    f("expended"),
-                    f("obligated"),
-                    f("remaining"),
-                    f("percent_used"),
-                ),
-            )
-        })
+        .map(|r| (r["line"].as_str().expect("line").to_string(), figures(r)))
         .collect();
-    let row = |e: &str, o: &str, r: &str, p: &str| (e.into(), o.into(), r.into(), p.into());
-    assert_eq!(rows["c4t"], row("604.68", "0.00", "19395.32", "3.02"));
-    assert_eq!(rows["tuition"], row("750.00", "0.00", "4250.00", "15.00"));
-    assert_eq!(rows["incentive"], row("100.00", "0.00", "0.00", "100.00"));
-    assert_eq!(rows["seed"], row("800.00", "0.00", "1200.00", "40.00"));
-    assert_eq!(rows["admin"], row("0.00", "0.00", "2900.00", "0.00"));
+    let row = |f: [&str; 6]| f.map(String::from);
+    assert_eq!(
+        rows["c4t"],
+        row(["20000.00", "604.68", "0.00", "0.00", "19395.32", "3.02"])
+    );
+    assert_eq!(
+        rows["tuition"],
+        row(["5000.00", "750.00", "0.00", "0.00", "4250.00", "15.00"])
+    );
+    assert_eq!(
+        rows["incentive"],
+        row(["100.00", "100.00", "0.00", "0.00", "0.00", "100.00"])
+    );
+    assert_eq!(
+        rows["seed"],
+        row(["2000.00", "800.00", "0.00", "0.00", "1200.00", "40.00"])
+    );
+    // 450.00 / 2900.00 = 15.517…%, rounded down.
+    assert_eq!(
+        rows["admin"],
+        row(["2900.00", "450.00", "0.00", "0.00", "2450.00", "15.51"])
+    );
+    // 2704.68 / 30000.00 = 9.0156%.
+    assert_eq!(
+        figures(&bud["report"]["body"]["total"]),
+        row(["30000.00", "2704.68", "0.00", "0.00", "27295.32", "9.01"])
+    );
+    // Payment reconciliation: every entitlement earned is still payable, none in a batch.
+    let pay: Value = scn
+        .preparer
+        .get(&format!("/v1/reports/payments?award={AWARD}&{period}"))
+        .json();
+    let p = &pay["report"]["body"];
+    assert_eq!(
+        (
+            p["earned"]["amount"].as_str(),
+            p["still_payable"].as_str(),
+            p["sent"]["count"].as_u64(),
+            p["confirmed"]["amount"].as_str(),
+            p["in_open_batches"]["count"].as_u64(),
+            p["transit_balance"].as_str(),
+        ),
+        (
+            Some("2254.68"),
+            Some("2254.68"),
+            Some(0),
+            Some("0.00"),
+            Some(0),
+            Some("0.00")
+        ),
+        "{p}"
+    );
 
     // A cycle for a month outside the award is refused, and writes nothing.
     scn.refused(

@@ -1,13 +1,15 @@
 //! `tranche bench reports`: a journal of `--transactions` two-posting transactions against one
 //! award (drawdowns, expenses on each budget line, payments out of the bank), then the SF-425
 //! and budget vs actual reports computed at its checkpoint, and one recomputed from an export
-//! as `tranche-verify report` does.
+//! as `tranche-verify report` does. Records are dated across the award's year (2026), whatever
+//! the day the bench runs, so the reports take the projection path they take in production
+//! (a period that reaches the checkpoint, a quarter inside the journal).
 
 use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::Context as _;
-use chrono::Utc;
+use chrono::{DateTime, Duration, TimeZone as _, Utc};
 use tranche_audit::account::AccountName;
 use tranche_audit::money::{Currency, Money};
 use tranche_audit::posting::{Posting, Side};
@@ -36,11 +38,22 @@ fn tx(debit: &str, credit: &str, minor: i64, usd: Currency) -> anyhow::Result<Co
     }))
 }
 
+/// The time of the `k`-th of `n` transactions: spread evenly from the award's first day to its
+/// last, never going back.
+fn dated(k: u64, n: u64) -> DateTime<Utc> {
+    let start = Utc
+        .with_ymd_and_hms(2026, 1, 1, 6, 0, 0)
+        .single()
+        .expect("a valid time");
+    let span_s = 364 * 24 * 3600i64;
+    start + Duration::seconds(span_s * k as i64 / n.max(1) as i64)
+}
+
 pub async fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
     let n = args.transactions;
     let dir = tempfile::tempdir().context("Failed to create a temporary directory")?;
     let ledger = Ledger::open(&Config::new(dir.path().join("sqlite"))).await?;
-    let now = Utc::now();
+    let now = dated(0, n);
     println!(
         "tranche bench reports: sqlite, {n} transactions ({} postings) against one award",
         n * 2
@@ -84,7 +97,7 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
             });
         }
         k += batch.len() as u64;
-        ledger.append(&batch, "user:bench", now).await?;
+        ledger.append(&batch, "user:bench", dated(k, n)).await?;
         bar.set_position(k);
     }
     bar.finish_and_clear();
@@ -93,7 +106,8 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
         start: Date::parse("2026-01-01").map_err(|e| anyhow::anyhow!("{e}"))?,
         end: Date::parse("2026-12-31").map_err(|e| anyhow::anyhow!("{e}"))?,
     };
-    let req = |kind: &str| ReportRequest {
+    let q2 = tranche_ledger::reports::quarter("2026Q2").map_err(|e| anyhow::anyhow!("{e}"))?;
+    let req_in = |kind: &str, period: ReportPeriod| ReportRequest {
         kind: kind.into(),
         award: Id::parse(AWARD).expect("valid"),
         period,
@@ -102,12 +116,17 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
         indirect_bp: 1000,
         threshold: 5,
     };
+    let req = |kind: &str| req_in(kind, period);
     let mut signed = None;
-    for kind in ["sf425", "budget"] {
+    for (label, r) in [
+        ("sf425", req("sf425")),
+        ("budget", req("budget")),
+        ("sf425 Q2", req_in("sf425", q2)),
+    ] {
         let t = Instant::now();
-        let r = ledger.report(req(kind), Utc::now()).await?;
+        let r = ledger.report(r, Utc::now()).await?;
         println!(
-            "  {kind:<8} at tree size {}: {:.2} s",
+            "  {label:<8} at tree size {}: {:.3} s",
             r.report.checkpoint.size,
             t.elapsed().as_secs_f64()
         );

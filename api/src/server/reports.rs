@@ -153,10 +153,12 @@ pub async fn report(
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct DueQuery {
     pub award: String,
+    /// The day to state the reports as of (YYYY-MM-DD, UTC); today when absent.
+    pub as_of: Option<String>,
 }
 
 #[utoipa::path(get, path = "/v1/reports-due", tag = "reports", params(DueQuery),
-    responses((status = 200, description = "The award's quarterly SF-425 reports and when each is due (30 days after its quarter)")),
+    responses((status = 200, description = "The award's quarterly SF-425 reports, when each is due (30 days after its quarter) and whether it is upcoming, due or overdue as of the day asked about")),
     security(("bearer" = [])))]
 pub async fn due(
     State(state): State<AppState>,
@@ -166,6 +168,26 @@ pub async fn due(
     caller.require(WITH_DONOR)?;
     let Query(q) = q.map_err(query_error)?;
     let award = Id::parse(&q.award).map_err(|e| ApiError::from(e.within("award")))?;
-    let list = state.ledger.reports_due(&award).await?;
-    Ok(Json(serde_json::json!({ "award": award.as_str(), "due": list })).into_response())
+    let as_of = match q.as_of.as_deref() {
+        Some(t) => as_of(t)?,
+        None => chrono::Utc::now().date_naive(),
+    };
+    let list = state.ledger.reports_due(&award, as_of).await?;
+    Ok(Json(serde_json::json!({
+        "award": award.as_str(),
+        "as_of": as_of.to_string(),
+        "due": list
+    }))
+    .into_response())
+}
+
+/// The `as_of` day of a due list.
+pub fn as_of(text: &str) -> Result<chrono::NaiveDate, tranche_audit::Invalid> {
+    chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| {
+        tranche_audit::Invalid::new(
+            "as_of",
+            "invalid_date",
+            format!("{text:?} is not a date like 2026-04-30"),
+        )
+    })
 }

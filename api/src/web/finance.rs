@@ -252,42 +252,40 @@ pub async fn dashboard(
         batch_row(&mut t, b);
     }
     p.table(t.empty("No batch is waiting: create one under Batches."));
-    match state
-        .ledger
-        .reports_due(&match tranche_audit::programme::Id::parse(&award) {
-            Ok(i) => i,
-            Err(e) => return bad(&user, e.within("award").into()),
-        })
-        .await
-    {
+    let award_id = match tranche_audit::programme::Id::parse(&award) {
+        Ok(i) => i,
+        Err(e) => return bad(&user, e.within("award").into()),
+    };
+    let today = chrono::Utc::now().date_naive();
+    match state.ledger.reports_due(&award_id, today).await {
         Ok(due) => {
-            let today = chrono::Utc::now().date_naive().to_string();
             let mut t = Table::new(
                 "due",
                 "Quarterly financial reports (SF-425), due 30 days after the quarter",
-                &["Quarter", "Start", "End", "Due", "State", "Report"],
+                &[
+                    "Quarter",
+                    "Start",
+                    "End",
+                    "Due",
+                    "State",
+                    "Days left",
+                    "Report",
+                ],
             );
             for d in due {
-                let v = serde_json::to_value(&d).unwrap_or_default();
-                let state_text = if s(&v, "due") < today.as_str() {
-                    "past due date"
-                } else if s(&v, "end") < today.as_str() {
-                    "due now"
-                } else {
-                    "upcoming"
-                };
                 t.row(vec![
-                    Cell::text(s(&v, "quarter")),
-                    Cell::text(s(&v, "start")),
-                    Cell::text(s(&v, "end")),
-                    Cell::text(s(&v, "due")),
-                    Cell::text(state_text),
+                    Cell::text(&d.quarter),
+                    Cell::text(&d.start),
+                    Cell::text(&d.end),
+                    Cell::text(&d.due),
+                    Cell::text(d.status),
+                    Cell::text(d.days_left.to_string()),
                     Cell::Link(
                         "SF-425".into(),
                         format!(
                             "/web/reports/sf425?award={}&quarter={}",
                             enc(&award),
-                            enc(s(&v, "quarter"))
+                            enc(&d.quarter)
                         ),
                     ),
                 ]);
