@@ -269,6 +269,9 @@ pub async fn check(
     let mut replayer = Replayer::new();
     replayer.expect_checkpoints(expected);
     let mut balances: BTreeMap<(String, String), (i64, i64)> = BTreeMap::new();
+    // Debit and credit totals per (account, currency) so far, for the running totals.
+    let mut running: std::collections::HashMap<(String, String), (i64, i64)> =
+        std::collections::HashMap::new();
     let mut accounts: BTreeMap<String, AccountRow> = BTreeMap::new();
     let mut live_reversed: BTreeMap<u64, u64> = BTreeMap::new();
     let mut from = 0u64;
@@ -308,6 +311,32 @@ pub async fn check(
             &live_postings,
             |p: &PostingRow| format!("seq {} #{}", p.seq, p.idx),
         );
+        // The running totals the reports read: each posting's must be its account's sum so far.
+        let expected_running = crate::store::running_totals(&effects.postings, &running);
+        for p in &effects.postings {
+            let t = running
+                .entry((p.account.clone(), p.currency.clone()))
+                .or_insert((0, 0));
+            match p.side {
+                tranche_audit::posting::Side::Debit => t.0 += p.amount_minor,
+                tranche_audit::posting::Side::Credit => t.1 += p.amount_minor,
+            }
+        }
+        let live_running = store.posting_running(from, to).await?;
+        if live_running.len() == expected_running.len() {
+            if let Some((i, _)) = expected_running
+                .iter()
+                .zip(&live_running)
+                .enumerate()
+                .find(|(_, (e, l))| e != l)
+            {
+                let p = &effects.postings[i];
+                report.differ(format!(
+                    "posting seq {} #{}: stored running total differs from the journal's",
+                    p.seq, p.idx
+                ));
+            }
+        }
         let live_tx = store.transactions(from, MAX_PAGE).await?;
         let live_tx: Vec<_> = live_tx.into_iter().take_while(|t| t.seq < to).collect();
         let expected_tx: Vec<_> = effects

@@ -398,6 +398,44 @@ async fn rebuild_check_finds_a_balance_edited_behind_the_ledgers_back(l: TestLed
         .await
         .expect("check runs");
     assert!(fixed.is_clean(), "{:?}", fixed.differences);
+    // The running totals the reports read are checked too, and rebuilt.
+    let before = ledger
+        .store()
+        .posting_totals("bank:operating", 0, u64::MAX / 2)
+        .await
+        .expect("totals");
+    assert_eq!(
+        before,
+        vec![(
+            "bank:operating".to_string(),
+            "debit".to_string(),
+            10000,
+            10000
+        )]
+    );
+    ledger
+        .store()
+        .execute_raw("UPDATE postings SET running_minor = running_minor + 1 WHERE account = 'bank:operating'")
+        .await
+        .expect("a projection");
+    let dirty = tranche_ledger::rebuild::check(ledger.store(), ledger.verifier(), |_, _| {})
+        .await
+        .expect("check runs");
+    assert!(
+        dirty
+            .differences
+            .iter()
+            .any(|d| d.contains("running total")),
+        "{:?}",
+        dirty.differences
+    );
+    ledger.store().replace_projections().await.expect("rebuild");
+    let after = ledger
+        .store()
+        .posting_totals("bank:operating", 0, u64::MAX / 2)
+        .await
+        .expect("totals");
+    assert_eq!(after, before);
 }
 
 async fn two_writers_on_one_database_never_fork_the_chain(l: TestLedger) {

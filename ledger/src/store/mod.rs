@@ -327,6 +327,11 @@ impl Store {
         dispatch!(self, s => s.posting_totals(prefix, from, to).await)
     }
 
+    /// The stored running total of every posting of a seq range, in order.
+    pub async fn posting_running(&self, from_seq: u64, to_seq: u64) -> Result<Vec<i64>> {
+        dispatch!(self, s => s.posting_running(from_seq, to_seq).await)
+    }
+
     /// Every record of a rare `kind` (key rotations), in seq order.
     pub async fn all_of_kind(&self, kind: &str) -> Result<Vec<StoredRecord>> {
         dispatch!(self, s => s.all_of_kind(kind).await)
@@ -504,6 +509,49 @@ fn proof_error(e: merkle::GenerateError<NodeId>) -> StoreError {
             id.level, id.index
         )),
     }
+}
+
+/// The running total of each posting: the sum of its account's postings on the same side and in
+/// the same currency up to and including it, starting from `before` (the account's totals,
+/// debit and credit, before these postings).
+pub(crate) fn running_totals(
+    postings: &[crate::domain::PostingRow],
+    before: &HashMap<(String, String), (i64, i64)>,
+) -> Vec<i64> {
+    let mut totals = before.clone();
+    postings
+        .iter()
+        .map(|p| {
+            let t = totals
+                .entry((p.account.clone(), p.currency.clone()))
+                .or_insert((0, 0));
+            let side = match p.side {
+                tranche_audit::posting::Side::Debit => &mut t.0,
+                tranche_audit::posting::Side::Credit => &mut t.1,
+            };
+            *side += p.amount_minor;
+            *side
+        })
+        .collect()
+}
+
+/// Debit and credit totals per (account, currency) for a range query's rows: the running
+/// totals at its end and at its start, summed over currencies per (account, side).
+pub(crate) fn range_totals(
+    rows: Vec<(String, String, i64, i64)>,
+) -> Vec<(String, String, i64, i64)> {
+    let mut out: std::collections::BTreeMap<(String, String), (i64, i64)> = Default::default();
+    for (account, side, at_to, at_from) in rows {
+        if at_to == 0 {
+            continue;
+        }
+        let e = out.entry((account, side)).or_insert((0, 0));
+        e.0 += at_to;
+        e.1 += at_to - at_from;
+    }
+    out.into_iter()
+        .map(|((a, s), (cum, per))| (a, s, cum, per))
+        .collect()
 }
 
 pub(crate) fn to_u64(v: i64, what: &str) -> Result<u64> {

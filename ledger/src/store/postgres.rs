@@ -49,6 +49,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0005_web_sessions",
         include_str!("../../../migrations/postgres/0005_web_sessions.sql"),
     ),
+    (
+        "0006_postings_running",
+        include_str!("../../../migrations/postgres/0006_postings_running.sql"),
+    ),
 ];
 
 /// The advisory lock key of the chain head ("tranche" in ASCII, as a number).
@@ -263,26 +267,53 @@ impl PgStore {
         to: u64,
     ) -> Result<Vec<(String, String, i64, i64)>> {
         let (lo, hi) = prefix_range(prefix);
+        // Per account, currency and side: the running total of its last posting before `to`
+        // and before `from` (two index lookups each), never a scan of its postings.
         let rows = sqlx::query(
-            r#"SELECT account, side, SUM(amount_minor)::BIGINT AS cum,
-                    SUM(CASE WHEN seq >= $1 THEN amount_minor ELSE 0 END)::BIGINT AS per
-             FROM postings
-             WHERE (account = $2 OR (account COLLATE "C" >= $3 AND account COLLATE "C" < $4)) AND seq < $5
-             GROUP BY account, side"#,
+            r#"SELECT b.account AS account, s.side AS side,
+                    COALESCE((SELECT p.running_minor FROM postings p
+                              WHERE p.account = b.account AND p.currency = b.currency
+                                AND p.side = s.side AND p.seq < $1
+                              ORDER BY p.seq DESC, p.idx DESC LIMIT 1), 0)::BIGINT AS at_to,
+                    COALESCE((SELECT p.running_minor FROM postings p
+                              WHERE p.account = b.account AND p.currency = b.currency
+                                AND p.side = s.side AND p.seq < $2
+                              ORDER BY p.seq DESC, p.idx DESC LIMIT 1), 0)::BIGINT AS at_from
+             FROM balances b CROSS JOIN (VALUES ('debit'), ('credit')) AS s(side)
+             WHERE b.account = $3 OR (b.account COLLATE "C" >= $4 AND b.account COLLATE "C" < $5)"#,
         )
-        .bind(to_i64(from))
-            .bind(prefix)
-            .bind(lo)
-            .bind(hi)
-            .bind(to_i64(to))
+        .bind(to_i64(to))
+        .bind(to_i64(from.min(to)))
+        .bind(prefix)
+        .bind(lo)
+        .bind(hi)
+        .fetch_all(&self.pool)
+        .await?;
+        let rows = rows
+            .into_iter()
+            .map(|r| -> Result<_> {
+                Ok((
+                    r.try_get("account")?,
+                    r.try_get("side")?,
+                    r.try_get("at_to")?,
+                    r.try_get("at_from")?,
+                ))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(super::range_totals(rows))
+    }
+
+    /// The stored running total of every posting of a seq range, in order (for rebuild --check).
+    pub async fn posting_running(&self, from_seq: u64, to_seq: u64) -> Result<Vec<i64>> {
+        let rows = sqlx::query(
+            "SELECT running_minor FROM postings WHERE seq >= $1 AND seq < $2 ORDER BY seq, idx",
+        )
+        .bind(to_i64(from_seq))
+        .bind(to_i64(to_seq))
         .fetch_all(&self.pool)
         .await?;
         rows.into_iter()
-            .map(|r| {
-                let cum: i64 = r.try_get("cum")?;
-                let per: i64 = r.try_get("per")?;
-                Ok((r.try_get("account")?, r.try_get("side")?, cum, per))
-            })
+            .map(|r| Ok(r.try_get("running_minor")?))
             .collect()
     }
 
@@ -993,9 +1024,27 @@ async fn write_effects(conn: &mut PgConnection, e: &Effects) -> Result<()> {
         let currencies: Vec<&str> = e.postings.iter().map(|p| p.currency.as_str()).collect();
         let sides: Vec<&str> = e.postings.iter().map(|p| p.side.as_str()).collect();
         let amounts: Vec<i64> = e.postings.iter().map(|p| p.amount_minor).collect();
+        // The running totals continue from the balances before this batch (under the writer
+        // lock).
+        let mut touched: Vec<&str> = e.balance_deltas.keys().map(|k| k.0.as_str()).collect();
+        touched.dedup();
+        let mut before = std::collections::HashMap::new();
+        for r in sqlx::query(
+            "SELECT account, currency, debit_minor, credit_minor FROM balances WHERE account = ANY($1)",
+        )
+        .bind(&touched)
+        .fetch_all(&mut *conn)
+        .await?
+        {
+            before.insert(
+                (r.try_get("account")?, r.try_get("currency")?),
+                (r.try_get("debit_minor")?, r.try_get("credit_minor")?),
+            );
+        }
+        let running = super::running_totals(&e.postings, &before);
         sqlx::query(
-            "INSERT INTO postings (seq, idx, account, currency, side, amount_minor)
-             SELECT * FROM UNNEST($1::BIGINT[], $2::INT[], $3::TEXT[], $4::TEXT[], $5::TEXT[], $6::BIGINT[])",
+            "INSERT INTO postings (seq, idx, account, currency, side, amount_minor, running_minor)
+             SELECT * FROM UNNEST($1::BIGINT[], $2::INT[], $3::TEXT[], $4::TEXT[], $5::TEXT[], $6::BIGINT[], $7::BIGINT[])",
         )
         .bind(&seqs)
         .bind(&idxs)
@@ -1003,6 +1052,7 @@ async fn write_effects(conn: &mut PgConnection, e: &Effects) -> Result<()> {
         .bind(&currencies)
         .bind(&sides)
         .bind(&amounts)
+        .bind(&running)
         .execute(&mut *conn)
         .await?;
     }

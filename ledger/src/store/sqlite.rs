@@ -52,6 +52,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0005_web_sessions",
         include_str!("../../../migrations/sqlite/0005_web_sessions.sql"),
     ),
+    (
+        "0006_postings_running",
+        include_str!("../../../migrations/sqlite/0006_postings_running.sql"),
+    ),
 ];
 
 /// Rows per multi-row INSERT: far below SQLite's bound-parameter limit.
@@ -281,26 +285,53 @@ impl SqliteStore {
         to: u64,
     ) -> Result<Vec<(String, String, i64, i64)>> {
         let (lo, hi) = prefix_range(prefix);
+        // Per account, currency and side: the running total of its last posting before `to`
+        // and before `from` (two index lookups each), never a scan of its postings.
         let rows = sqlx::query(
-            "SELECT account, side, SUM(amount_minor) AS cum,
-                    SUM(CASE WHEN seq >= ? THEN amount_minor ELSE 0 END) AS per
-             FROM postings
-             WHERE (account = ? OR (account >= ? AND account < ?)) AND seq < ?
-             GROUP BY account, side",
+            "SELECT b.account AS account, s.side AS side,
+                    COALESCE((SELECT p.running_minor FROM postings p
+                              WHERE p.account = b.account AND p.currency = b.currency
+                                AND p.side = s.side AND p.seq < ?1
+                              ORDER BY p.seq DESC, p.idx DESC LIMIT 1), 0) AS at_to,
+                    COALESCE((SELECT p.running_minor FROM postings p
+                              WHERE p.account = b.account AND p.currency = b.currency
+                                AND p.side = s.side AND p.seq < ?2
+                              ORDER BY p.seq DESC, p.idx DESC LIMIT 1), 0) AS at_from
+             FROM balances b CROSS JOIN (SELECT 'debit' AS side UNION ALL SELECT 'credit') s
+             WHERE b.account = ?3 OR (b.account >= ?4 AND b.account < ?5)",
         )
-        .bind(to_i64(from))
+        .bind(to_i64(to))
+        .bind(to_i64(from.min(to)))
         .bind(prefix)
         .bind(lo)
         .bind(hi)
-        .bind(to_i64(to))
+        .fetch_all(&self.pool)
+        .await?;
+        let rows = rows
+            .into_iter()
+            .map(|r| -> Result<_> {
+                Ok((
+                    r.try_get("account")?,
+                    r.try_get("side")?,
+                    r.try_get("at_to")?,
+                    r.try_get("at_from")?,
+                ))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(super::range_totals(rows))
+    }
+
+    /// The stored running total of every posting of a seq range, in order (for rebuild --check).
+    pub async fn posting_running(&self, from_seq: u64, to_seq: u64) -> Result<Vec<i64>> {
+        let rows = sqlx::query(
+            "SELECT running_minor FROM postings WHERE seq >= ? AND seq < ? ORDER BY seq, idx",
+        )
+        .bind(to_i64(from_seq))
+        .bind(to_i64(to_seq))
         .fetch_all(&self.pool)
         .await?;
         rows.into_iter()
-            .map(|r| {
-                let cum: i64 = r.try_get("cum")?;
-                let per: i64 = r.try_get("per")?;
-                Ok((r.try_get("account")?, r.try_get("side")?, cum, per))
-            })
+            .map(|r| Ok(r.try_get("running_minor")?))
             .collect()
     }
 
@@ -1020,17 +1051,43 @@ async fn write_effects(conn: &mut SqliteConnection, e: &Effects) -> Result<()> {
             .execute(&mut *conn)
             .await?;
     }
-    for chunk in e.postings.chunks(ROWS_PER_INSERT) {
+    // The running totals continue from the balances before this batch (under the writer lock).
+    let mut before = std::collections::HashMap::new();
+    let touched: Vec<&str> = {
+        let mut t: Vec<&str> = e.balance_deltas.keys().map(|k| k.0.as_str()).collect();
+        t.dedup();
+        t
+    };
+    for chunk in touched.chunks(NAMES_PER_QUERY) {
         let mut q = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO postings (seq, idx, account, currency, side, amount_minor) ",
+            "SELECT account, currency, debit_minor, credit_minor FROM balances WHERE account IN (",
         );
-        q.push_values(chunk, |mut b, p| {
+        let mut list = q.separated(", ");
+        for a in chunk {
+            list.push_bind(*a);
+        }
+        q.push(")");
+        for r in q.build().fetch_all(&mut *conn).await? {
+            before.insert(
+                (r.try_get("account")?, r.try_get("currency")?),
+                (r.try_get("debit_minor")?, r.try_get("credit_minor")?),
+            );
+        }
+    }
+    let running = super::running_totals(&e.postings, &before);
+    let rows: Vec<(&PostingRow, i64)> = e.postings.iter().zip(running).collect();
+    for chunk in rows.chunks(ROWS_PER_INSERT) {
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO postings (seq, idx, account, currency, side, amount_minor, running_minor) ",
+        );
+        q.push_values(chunk, |mut b, (p, running)| {
             b.push_bind(to_i64(p.seq))
                 .push_bind(i64::from(p.idx))
                 .push_bind(p.account.as_str())
                 .push_bind(p.currency.as_str())
                 .push_bind(p.side.as_str())
-                .push_bind(p.amount_minor);
+                .push_bind(p.amount_minor)
+                .push_bind(*running);
         });
         q.build().execute(&mut *conn).await?;
     }
