@@ -202,7 +202,7 @@ fn sessions_sign_in_and_out_and_forms_need_their_csrf_token(s: TestServer) {
     let form = [
         ("award", "no-such-award"),
         ("period", "2026-03"),
-        ("idem", "k1"),
+        ("idem", "cycle-form-key-0001"),
     ];
     let p = b.post("/web/finance/cycles", &form, &[]);
     assert_eq!(p.status, 403);
@@ -221,6 +221,15 @@ fn sessions_sign_in_and_out_and_forms_need_their_csrf_token(s: TestServer) {
     assert_eq!(p.status, 403);
     assert!(p.body.contains("another site"), "{}", p.body);
     assert_eq!(size(&s), before, "a refused form wrote a record");
+    // A form without its idempotency key is refused too (it could not be retried safely).
+    let no_key: Vec<_> = with_csrf
+        .iter()
+        .filter(|(k, _)| *k != "idem")
+        .cloned()
+        .collect();
+    let p = b.post("/web/finance/cycles", &no_key, &[]);
+    assert_eq!(p.status, 400);
+    assert!(p.body.contains("idempotency key"), "{}", p.body);
     let p = b.post("/web/finance/cycles", &with_csrf, &[]);
     assert_eq!(p.status, 422, "{}", p.body);
     assert!(
@@ -258,7 +267,11 @@ fn sessions_sign_in_and_out_and_forms_need_their_csrf_token(s: TestServer) {
     let donor_csrf = hidden(&donor.get("/web/donor").body, "csrf");
     let p = donor.post(
         "/web/finance/batches",
-        &[("award", "a"), ("csrf", &donor_csrf), ("idem", "d1")],
+        &[
+            ("award", "a"),
+            ("csrf", &donor_csrf),
+            ("idem", "donor-form-key-0001"),
+        ],
         &[],
     );
     assert_eq!(p.status, 403, "{}", p.body);

@@ -26,6 +26,9 @@ const WITH_DONOR: Rule = Rule(&[
     Role::Donor,
 ]);
 
+/// Counts under this are suppressed in disaggregated results unless the caller asks for more.
+pub const DEFAULT_THRESHOLD: u64 = 5;
+
 fn query_error(r: QueryRejection) -> ApiError {
     ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", r.body_text())
 }
@@ -124,7 +127,15 @@ pub async fn report(
             .map(|p| Id::parse(p).map_err(|e| ApiError::from(e.within("participant"))))
             .transpose()?,
         indirect_bp: rate_bp(q.indirect_rate.as_deref())?,
-        threshold: q.threshold.unwrap_or(5).max(1),
+        // A donor may raise the suppression threshold, never lower it below the default.
+        threshold: q
+            .threshold
+            .unwrap_or(DEFAULT_THRESHOLD)
+            .max(if caller.role == Role::Donor {
+                DEFAULT_THRESHOLD
+            } else {
+                1
+            }),
     };
     let signed = state.ledger.report(req, chrono::Utc::now()).await?;
     Ok(match q.format.as_deref().unwrap_or("json") {

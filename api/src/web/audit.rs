@@ -126,7 +126,7 @@ pub async fn records(State(state): State<AppState>, user: WebUser, q: PageQuery)
         "records",
         format!(
             "Records {from} to {}",
-            (from + 100).min(size).saturating_sub(1)
+            from.saturating_add(100).min(size).saturating_sub(1)
         ),
         &["Seq", "Kind", "At (UTC)", "Actor", "Receipt"],
     );
@@ -149,10 +149,10 @@ pub async fn records(State(state): State<AppState>, user: WebUser, q: PageQuery)
             from.saturating_sub(100)
         ));
     }
-    if from + 100 < size {
+    if from.saturating_add(100) < size {
         nav.push_str(&format!(
             "<a href=\"/web/audit/records?from={}\">Later records</a>",
-            from + 100
+            from.saturating_add(100)
         ));
     }
     nav.push_str("</p>");

@@ -256,7 +256,13 @@ pub async fn dashboard(
         Ok(i) => i,
         Err(e) => return bad(&user, e.within("award").into()),
     };
-    let today = chrono::Utc::now().date_naive();
+    // Today in the award's time zone.
+    let offset = a
+        .get("utc_offset")
+        .and_then(Value::as_str)
+        .and_then(tranche_audit::programme::parse_utc_offset)
+        .unwrap_or(0);
+    let today = (chrono::Utc::now() + chrono::Duration::seconds(i64::from(offset))).date_naive();
     match state.ledger.reports_due(&award_id, today).await {
         Ok(due) => {
             let mut t = Table::new(
@@ -321,7 +327,8 @@ fn cycle_form(user: &WebUser, awards: &[Value], form: &FormState<'_>) -> String 
     )
 }
 
-/// `GET /web/finance/cycles`
+/// `GET /web/finance/cycles[?award=A&period=P]`: the form, and with an award and a month the
+/// cycle computed without posting (what a run would post now, and every exception).
 pub async fn cycles(State(state): State<AppState>, user: WebUser, q: PageQuery) -> Response {
     if let Some(r) = refuse(&user, FINANCE) {
         return r;
@@ -332,51 +339,50 @@ pub async fn cycles(State(state): State<AppState>, user: WebUser, q: PageQuery) 
         Err(e) => return bad(&user, e),
     };
     let mut p = Page::new("Cycles");
-    p.html("<p>A cycle turns the month's verified evidence into entitlements under the rule versions in force. Running it again posts nothing; after late or corrected evidence it posts only the difference.</p>");
-    p.html(cycle_form(&user, &awards, &FormState::default()));
-    p.respond(Some(&user), &q)
-}
-
-/// `POST /web/finance/cycles`
-pub async fn run_cycle(State(state): State<AppState>, posted: Posted) -> Response {
-    let Posted { user, fields } = posted;
-    if let Some(r) = refuse(&user, FINANCE) {
-        return r;
-    }
-    let awards = award_docs(&state, &user).await.unwrap_or_default();
-    let body = json!({
-        "award": fields.get("award"),
-        "period": fields.get("period").trim(),
-        "dry_run": fields.checked("dry_run"),
-    });
+    let (Some(award), Some(period)) = (q.get("award"), q.get("period")) else {
+        p.html("<p>A cycle turns the month's verified evidence into entitlements under the rule versions in force. Running it again posts nothing; after late or corrected evidence it posts only the difference.</p>");
+        p.html(cycle_form(&user, &awards, &FormState::default()));
+        return p.respond(Some(&user), &q);
+    };
+    let body = json!({"award": award, "period": period, "dry_run": true});
     let r = prog::run_cycle(
         State(state.clone()),
         user.caller.clone(),
-        fields.api_headers(),
+        super::json_headers(),
         Ok(Bytes::from(body.to_string())),
     )
     .await;
-    let mut p = Page::new("Cycles");
+    let values: BTreeMap<String, String> = [
+        ("award".to_string(), award.to_string()),
+        ("period".to_string(), period.to_string()),
+    ]
+    .into_iter()
+    .collect();
     match json_of(r).await {
         Err(e) => {
-            let f = FormState::new(fields.values(), Some(&e));
-            p.html(cycle_form(&user, &awards, &f));
-            p.status(e.status).respond(Some(&user), &Default::default())
+            p.html(cycle_form(
+                &user,
+                &awards,
+                &FormState::new(values, Some(&e)),
+            ));
+            p.status(e.status).respond(Some(&user), &q)
         }
         Ok(report) => {
             let cur = s(&report, "currency").to_string();
+            let ran = q.get("ran").is_some();
             p.html(format!(
-                "<p class=\"notice\" role=\"status\">{} for {} {}: {} entitlements, {} reversals, net payable {}.</p>",
-                if fields.checked("dry_run") { "Dry run (nothing posted)" } else { "Cycle run" },
+                "<p class=\"notice\" role=\"status\">{} {} {}: {} entitlements and {} reversals {}, net payable {}.</p>",
+                if ran { "Cycle run for" } else { "Dry run (nothing posted) for" },
                 esc(s(&report, "award")),
                 esc(s(&report, "period")),
-                n(&report, "entitlements"),
-                n(&report, "reversals"),
-                money(s(&report, "net_payable"), &cur)
+                q.get("entitlements").unwrap_or(&n(&report, "entitlements").to_string()),
+                q.get("reversals").unwrap_or(&n(&report, "reversals").to_string()),
+                if ran { "posted" } else { "would be posted" },
+                money(q.get("net_payable").unwrap_or(s(&report, "net_payable")), &cur)
             ));
             let mut lines = Table::new(
                 "lines",
-                "Totals per rule and budget line",
+                "What a run would post now, per rule and budget line",
                 &[
                     "Rule",
                     "Budget line",
@@ -422,8 +428,53 @@ pub async fn run_cycle(State(state): State<AppState>, posted: Posted) -> Respons
                 ]);
             }
             p.table(ex);
-            p.html(cycle_form(&user, &awards, &FormState::default()));
-            p.respond(Some(&user), &Default::default())
+            p.html(cycle_form(&user, &awards, &FormState::new(values, None)));
+            p.respond(Some(&user), &q)
+        }
+    }
+}
+
+/// `POST /web/finance/cycles`: a dry run goes to its page; a run posts, then goes to the
+/// cycle's page with what it posted.
+pub async fn run_cycle(State(state): State<AppState>, posted: Posted) -> Response {
+    let Posted { user, fields } = posted;
+    if let Some(r) = refuse(&user, FINANCE) {
+        return r;
+    }
+    let award = fields.get("award").to_string();
+    let period = fields.get("period").trim().to_string();
+    let dry = fields.checked("dry_run");
+    let body = json!({"award": award, "period": period, "dry_run": dry});
+    let r = prog::run_cycle(
+        State(state.clone()),
+        user.caller.clone(),
+        fields.api_headers(),
+        Ok(Bytes::from(body.to_string())),
+    )
+    .await;
+    match json_of(r).await {
+        Err(e) => {
+            let awards = award_docs(&state, &user).await.unwrap_or_default();
+            let mut p = Page::new("Cycles");
+            let f = FormState::new(fields.values(), Some(&e));
+            p.html(cycle_form(&user, &awards, &f));
+            p.status(e.status).respond(Some(&user), &Default::default())
+        }
+        Ok(report) => {
+            let mut to = format!(
+                "/web/finance/cycles?award={}&period={}",
+                enc(&award),
+                enc(&period)
+            );
+            if !dry {
+                to.push_str(&format!(
+                    "&ran=1&entitlements={}&reversals={}&net_payable={}",
+                    n(&report, "entitlements"),
+                    n(&report, "reversals"),
+                    enc(s(&report, "net_payable"))
+                ));
+            }
+            Redirect::to(&to).into_response()
         }
     }
 }
@@ -481,7 +532,8 @@ fn create_form(user: &WebUser, awards: &[Value], form: &FormState<'_>) -> String
     )
 }
 
-/// `GET /web/finance/batches`
+/// `GET /web/finance/batches[?dry=1&award=…]`: the batches, the create form, and with `dry`
+/// what a batch with that filter would hold, computed without creating it.
 pub async fn batches(State(state): State<AppState>, user: WebUser, q: PageQuery) -> Response {
     if let Some(r) = refuse(&user, FINANCE) {
         return r;
@@ -496,7 +548,55 @@ pub async fn batches(State(state): State<AppState>, user: WebUser, q: PageQuery)
         Err(e) => return bad(&user, e.into()),
     };
     let mut p = Page::new("Payment batches");
-    if user.is(&[Role::Approver]) {
+    let mut values = BTreeMap::new();
+    if q.get("dry").is_some() {
+        for k in ["award", "province", "cohort", "budget_line"] {
+            if let Some(v) = q.get(k) {
+                values.insert(k.to_string(), v.to_string());
+            }
+        }
+        let fields = Fields {
+            text: values.clone(),
+            ..Default::default()
+        };
+        let body =
+            json!({"award": fields.get("award"), "filter": filter_of(&fields), "dry_run": true});
+        let r = pay::create_batch(
+            State(state.clone()),
+            user.caller.clone(),
+            super::json_headers(),
+            Ok(Bytes::from(body.to_string())),
+        )
+        .await;
+        values.insert("dry_run".into(), "on".into());
+        match json_of(r).await {
+            Ok(doc) => {
+                let cur = awards
+                    .iter()
+                    .find(|a| s(a, "award") == fields.get("award"))
+                    .map(|a| s(a, "currency").to_string())
+                    .unwrap_or_default();
+                p.html(format!(
+                    "<p class=\"notice\" role=\"status\">Dry run: the batch would hold {} payments, {}. Nothing was created.</p>",
+                    n(&doc, "payment_count"),
+                    money(s(&doc, "total"), &cur)
+                ));
+                p.table(payments_table(arr(&doc, "payments"), false));
+                p.table(exceptions_table(arr(&doc, "exceptions"), &cur));
+                p.html(create_form(&user, &awards, &FormState::new(values, None)));
+                return p.respond(Some(&user), &q);
+            }
+            Err(e) => {
+                p.html(create_form(
+                    &user,
+                    &awards,
+                    &FormState::new(values, Some(&e)),
+                ));
+                return p.status(e.status).respond(Some(&user), &q);
+            }
+        }
+    }
+    if user.is(&[Role::Approver, Role::Admin]) {
         let waiting: Vec<_> = list
             .iter()
             .filter(|b| b.status == "submitted" && may_decide(&user, b))
@@ -526,14 +626,23 @@ fn filter_of(fields: &Fields) -> Value {
     Value::Object(f)
 }
 
-/// `POST /web/finance/batches`
+/// `POST /web/finance/batches`: creates the batch and goes to it; a dry run goes to its page.
 pub async fn create_batch(State(state): State<AppState>, posted: Posted) -> Response {
     let Posted { user, fields } = posted;
     if let Some(r) = refuse(&user, FINANCE) {
         return r;
     }
-    let dry = fields.checked("dry_run");
-    let body = json!({"award": fields.get("award"), "filter": filter_of(&fields), "dry_run": dry});
+    if fields.checked("dry_run") {
+        let mut to = String::from("/web/finance/batches?dry=1");
+        for k in ["award", "province", "cohort", "budget_line"] {
+            if let Some(v) = fields.opt(k) {
+                to.push_str(&format!("&{k}={}", enc(&v)));
+            }
+        }
+        return Redirect::to(&to).into_response();
+    }
+    let body =
+        json!({"award": fields.get("award"), "filter": filter_of(&fields), "dry_run": false});
     let r = pay::create_batch(
         State(state.clone()),
         user.caller.clone(),
@@ -542,36 +651,14 @@ pub async fn create_batch(State(state): State<AppState>, posted: Posted) -> Resp
     )
     .await;
     match json_of(r).await {
-        Ok(doc) if !dry => {
-            Redirect::to(&format!("/web/finance/batches/{}", enc(s(&doc, "batch")))).into_response()
-        }
         Ok(doc) => {
-            let awards = award_docs(&state, &user).await.unwrap_or_default();
-            let cur = awards
-                .iter()
-                .find(|a| s(a, "award") == fields.get("award"))
-                .map(|a| s(a, "currency").to_string())
-                .unwrap_or_default();
-            let mut p = Page::new("Payment batches");
-            p.html(format!(
-                "<p class=\"notice\" role=\"status\">Dry run: the batch would hold {} payments, {}. Nothing was created.</p>",
-                n(&doc, "payment_count"),
-                money(s(&doc, "total"), &cur)
-            ));
-            p.table(payments_table(arr(&doc, "payments"), false));
-            p.table(exceptions_table(arr(&doc, "exceptions"), &cur));
-            p.html(create_form(
-                &user,
-                &awards,
-                &FormState::new(fields.values(), None),
-            ));
-            p.respond(Some(&user), &Default::default())
+            Redirect::to(&format!("/web/finance/batches/{}", enc(s(&doc, "batch")))).into_response()
         }
         Err(e) => {
             let awards = award_docs(&state, &user).await.unwrap_or_default();
             let list = state.ledger.batches(None).await.unwrap_or_default();
             let mut p = Page::new("Payment batches");
-            let mut t = batch_table("batches", "All batches, newest first");
+            let mut t = batch_table("batches", "All batches, newest first").fixed();
             for b in &list {
                 batch_row(&mut t, b);
             }
@@ -829,20 +916,24 @@ async fn batch_page(
             let _ = write!(actions, "<p class=\"warning\">{why}</p>");
         }
         "approved" if user.is(FINANCE) => {
-            if view.files.is_empty() {
+            let has = |f: &str| view.files.iter().any(|x| x.format == f);
+            if !has("pain.001") {
                 actions.push_str(&action(
                     "files",
                     "Make the pain.001 bank file",
                     "",
                     "<input type=\"hidden\" name=\"format\" value=\"pain.001\">",
                 ));
+            }
+            if !has("csv") {
                 actions.push_str(&action(
                     "files",
                     "Make a payments CSV file",
                     "secondary",
                     "<input type=\"hidden\" name=\"format\" value=\"csv\">",
                 ));
-            } else if preparer {
+            }
+            if !view.files.is_empty() && preparer {
                 actions.push_str(&action("send", "Mark as sent to the bank", "", ""));
             }
         }
@@ -853,7 +944,13 @@ async fn batch_page(
             "cancel",
             "Cancel the batch",
             "secondary",
-            &form.input("cancel_reason", "Reason for cancelling", "text", &[], ""),
+            &form.input(
+                "cancel_reason",
+                "Reason for cancelling",
+                "text",
+                &["cancel_reason"],
+                "",
+            ),
         ));
     }
     if !actions.is_empty() {
@@ -902,15 +999,20 @@ pub async fn batch(
     if let Some(r) = refuse(&user, FINANCE) {
         return r;
     }
-    batch_page(
-        &state,
-        &user,
-        &batch,
-        &query(q),
-        &FormState::default(),
-        None,
-    )
-    .await
+    let mut q = query(q);
+    let notice = q.0.remove("done").map(|d| {
+        match d.as_str() {
+            "submit" => "Submitted: the batch is frozen at its digest and waits for approval.",
+            "approve" => "Approved.",
+            "reject" => "Rejected.",
+            "cancel" => "Cancelled.",
+            "files" => "The bank file was made; its digest is in the journal. Download it below.",
+            "send" => "Marked as sent: the payments are in transit.",
+            _ => "Done.",
+        }
+        .to_string()
+    });
+    batch_page(&state, &user, &batch, &q, &FormState::default(), notice).await
 }
 
 /// `POST /web/finance/batches/{batch}/{action}`: submit, approve, reject, cancel, files, send.
@@ -976,27 +1078,13 @@ pub async fn batch_action(
         }
     };
     match json_of(r).await {
-        Ok(_) => {
-            let done = match action.as_str() {
-                "submit" => "Submitted: the batch is frozen at its digest and waits for approval.",
-                "approve" => "Approved.",
-                "reject" => "Rejected.",
-                "cancel" => "Cancelled.",
-                "files" => {
-                    "The bank file was made; its digest is in the journal. Download it below."
-                }
-                _ => "Marked as sent: the payments are in transit.",
-            };
-            batch_page(
-                &state,
-                &user,
-                &batch,
-                &Default::default(),
-                &FormState::default(),
-                Some(done.into()),
-            )
-            .await
-        }
+        // Post, then redirect: the batch page's tables sort, page and download from its own URL.
+        Ok(_) => Redirect::to(&format!(
+            "/web/finance/batches/{}?done={}",
+            enc(&batch),
+            enc(&action)
+        ))
+        .into_response(),
         Err(mut e) => {
             // The cancel form's reason field is named apart from the reject form's.
             if action == "cancel" && e.field.as_deref() == Some("reason") {
@@ -1203,16 +1291,8 @@ pub async fn upload_bank(State(state): State<AppState>, posted: Posted) -> Respo
         .await
     };
     match r {
-        Ok(report) => {
-            bank_page(
-                &state,
-                &user,
-                &Default::default(),
-                &FormState::default(),
-                Some(&report),
-            )
-            .await
-        }
+        Ok(report) => Redirect::to(&format!("/web/finance/bank/{}", enc(s(&report, "sha256"))))
+            .into_response(),
         Err(mut e) => {
             if e.field.is_none() {
                 e.field = Some("file".into());

@@ -143,6 +143,9 @@ pub struct Table {
     pub rows: Vec<Vec<Cell>>,
     /// Shown when there are no rows.
     pub empty: &'static str,
+    /// A result shown once (after a form was posted): every row, no sort or CSV links, which
+    /// would lead to a page without this table.
+    pub fixed: bool,
 }
 
 impl Table {
@@ -153,7 +156,23 @@ impl Table {
             columns: columns.to_vec(),
             rows: Vec::new(),
             empty: "Nothing to show.",
+            fixed: false,
         }
+    }
+
+    /// This table as a one-time result: all rows shown, no sort or CSV links.
+    pub fn fixed(mut self) -> Table {
+        self.fixed = true;
+        self
+    }
+
+    /// Whether every cell of a column is a number (it then sorts by value and is right-aligned).
+    fn numeric_column(&self, col: usize) -> bool {
+        !self.rows.is_empty()
+            && self
+                .rows
+                .iter()
+                .all(|r| r.get(col).is_some_and(|c| c.numeric().is_some()))
     }
 
     pub fn empty(mut self, text: &'static str) -> Table {
@@ -179,14 +198,15 @@ impl Table {
     fn sorted_rows(&self, q: &Query) -> Vec<&Vec<Cell>> {
         let mut rows: Vec<&Vec<Cell>> = self.rows.iter().collect();
         if let Some((col, desc)) = self.sorting(q) {
+            let numeric = self.numeric_column(col);
             rows.sort_by(|a, b| {
                 let (x, y) = (a.get(col), b.get(col));
-                let ord = match (x.and_then(Cell::numeric), y.and_then(Cell::numeric)) {
-                    (Some(m), Some(n)) => m.cmp(&n),
-                    _ => x
-                        .map(Cell::plain)
+                let ord = if numeric {
+                    x.and_then(Cell::numeric).cmp(&y.and_then(Cell::numeric))
+                } else {
+                    x.map(Cell::plain)
                         .unwrap_or_default()
-                        .cmp(&y.map(Cell::plain).unwrap_or_default()),
+                        .cmp(&y.map(Cell::plain).unwrap_or_default())
                 };
                 if desc {
                     ord.reverse()
@@ -201,14 +221,8 @@ impl Table {
     /// Every row, sorted as shown, as RFC 4180 CSV (cells that a spreadsheet would run as a
     /// formula are defused).
     pub fn csv(&self, q: &Query) -> String {
-        let mut out = String::new();
-        let head: Vec<String> = self
-            .columns
-            .iter()
-            .map(|c| tranche_ledger::csv::cell(c))
-            .collect();
-        out.push_str(&head.join(","));
-        out.push_str("\r\n");
+        // An amount column is written as the number and, in the next column, its currency, so
+        // that a spreadsheet reads numbers; text cells are defused against formulas.
         let amount_cols: Vec<bool> = (0..self.columns.len())
             .map(|i| {
                 self.rows
@@ -216,19 +230,34 @@ impl Table {
                     .any(|r| matches!(r.get(i), Some(Cell::Amount(..))))
             })
             .collect();
+        let mut head = Vec::new();
+        for (i, c) in self.columns.iter().enumerate() {
+            head.push(tranche_ledger::csv::cell(c));
+            if amount_cols[i] {
+                head.push(tranche_ledger::csv::cell(&format!("{c} currency")));
+            }
+        }
+        let mut out = head.join(",");
+        out.push_str("\r\n");
         for row in self.sorted_rows(q) {
-            let cells: Vec<String> = row
-                .iter()
-                .enumerate()
-                .map(|(i, c)| {
-                    let text = match c {
-                        // Amount columns carry the currency in a column of their own in CSV.
-                        Cell::Amount(a, cur) if amount_cols[i] => format!("{a} {cur}"),
-                        c => c.plain(),
-                    };
-                    tranche_ledger::csv::cell(&text)
-                })
-                .collect();
+            let mut cells = Vec::new();
+            for (i, is_amount) in amount_cols.iter().enumerate() {
+                let c = row.get(i);
+                match c {
+                    Some(Cell::Amount(a, cur)) => {
+                        cells.push(number_or_cell(a));
+                        cells.push(tranche_ledger::csv::cell(cur));
+                    }
+                    Some(Cell::Count(_) | Cell::Seq(..)) => {
+                        cells.push(c.map(Cell::plain).unwrap_or_default())
+                    }
+                    Some(c) => cells.push(tranche_ledger::csv::cell(&c.plain())),
+                    None => cells.push(String::new()),
+                }
+                if *is_amount && !matches!(c, Some(Cell::Amount(..))) {
+                    cells.push(String::new());
+                }
+            }
             out.push_str(&cells.join(","));
             out.push_str("\r\n");
         }
@@ -237,7 +266,12 @@ impl Table {
 
     pub fn html(&self, q: &Query) -> String {
         let rows = self.sorted_rows(q);
-        let pages = rows.len().div_ceil(PAGE_ROWS).max(1);
+        let per_page = if self.fixed {
+            rows.len().max(1)
+        } else {
+            PAGE_ROWS
+        };
+        let pages = rows.len().div_ceil(per_page).max(1);
         let page_key = format!("{}.page", self.id);
         let page: usize = q
             .get(&page_key)
@@ -245,13 +279,20 @@ impl Table {
             .unwrap_or(1)
             .clamp(1, pages);
         let sorting = self.sorting(q);
+        let csv_link = if self.fixed {
+            String::new()
+        } else {
+            format!(
+                " <a class=\"csv\" href=\"{}\" download>CSV</a>",
+                esc(&q.with(&[("csv", self.id)]))
+            )
+        };
         let mut h = format!(
-            "<section class=\"table\" id=\"{id}\"><table><caption>{} <span class=\"count\">({} row{})</span> \
-<a class=\"csv\" href=\"{}\" download>CSV</a></caption><thead><tr>",
+            "<section class=\"table\" id=\"{id}\"><table><caption>{} <span class=\"count\">({} row{})</span>{csv_link}\
+</caption><thead><tr>",
             esc(&self.caption),
             rows.len(),
             if rows.len() == 1 { "" } else { "s" },
-            esc(&q.with(&[("csv", self.id)])),
             id = self.id,
         );
         for (i, c) in self.columns.iter().enumerate() {
@@ -260,11 +301,16 @@ impl Table {
                 Some((col, true)) if col == i => ("descending", "", " ▼"),
                 _ => ("none", "", ""),
             };
-            let numeric = self
-                .rows
-                .first()
-                .and_then(|r| r.get(i))
-                .is_some_and(|c| c.numeric().is_some());
+            let numeric = self.numeric_column(i);
+            if self.fixed {
+                let _ = write!(
+                    h,
+                    "<th scope=\"col\"{}>{}</th>",
+                    if numeric { " class=\"num\"" } else { "" },
+                    esc(c)
+                );
+                continue;
+            }
             let sort = format!("{}.{i}", self.id);
             let href = q.with(&[("sort", &sort), ("dir", next), (&page_key, "")]);
             let _ = write!(
@@ -285,7 +331,7 @@ impl Table {
                 esc(self.empty)
             );
         }
-        for row in rows.iter().skip((page - 1) * PAGE_ROWS).take(PAGE_ROWS) {
+        for row in rows.iter().skip((page - 1) * per_page).take(per_page) {
             h.push_str("<tr>");
             for c in row.iter() {
                 h.push_str(&c.html());
@@ -392,6 +438,16 @@ impl Page {
             }
         }
         (self.status, layout(&self.title, user, &body)).into_response()
+    }
+}
+
+/// A CSV cell for an amount: the number as it is when it is one (a leading minus is not a
+/// formula), defused text otherwise.
+fn number_or_cell(a: &str) -> String {
+    if a.parse::<rust_decimal::Decimal>().is_ok() && !a.contains(['e', 'E']) {
+        a.to_string()
+    } else {
+        tranche_ledger::csv::cell(a)
     }
 }
 
@@ -703,12 +759,38 @@ mod tests {
         let csv = t.csv(&q);
         assert_eq!(
             csv,
-            "Name,Amount\r\na,9.50 USD\r\nb,10.00 USD\r\n'=cmd,100.00 USD\r\n"
+            "Name,Amount,Amount currency\r\na,9.50,USD\r\nb,10.00,USD\r\n'=cmd,100.00,USD\r\n"
         );
         for i in 0..120 {
             t.row(vec![Cell::text(format!("r{i}")), Cell::Count(i)]);
         }
+        // A column of amounts and counts sorts by value; one with text in it sorts as text.
+        let q = Query(
+            [
+                ("sort".to_string(), "t.1".to_string()),
+                ("dir".to_string(), "desc".to_string()),
+            ]
+            .into_iter()
+            .collect(),
+        );
+        assert!(t
+            .csv(&q)
+            .lines()
+            .nth(1)
+            .is_some_and(|l| l.starts_with("r119,119")));
         let html = t.html(&Query::default());
         assert!(html.contains("Page 1 of 3"), "{html}");
+        let fixed = t.clone().fixed().html(&Query::default());
+        assert!(!fixed.contains("Page 1 of") && !fixed.contains("csv=") && fixed.contains("r119"));
+        let mut mixed = Table::new("m", "M", &["Revoked"]);
+        mixed.row(vec![Cell::Count(3)]);
+        mixed.row(vec![Cell::text("in force")]);
+        mixed.row(vec![Cell::Count(12)]);
+        let q = Query(
+            [("sort".to_string(), "m.0".to_string())]
+                .into_iter()
+                .collect(),
+        );
+        assert_eq!(mixed.csv(&q), "Revoked\r\n12\r\n3\r\nin force\r\n");
     }
 }

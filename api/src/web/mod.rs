@@ -64,6 +64,16 @@ pub fn value_of<T: serde::Serialize>(r: ApiResult<axum::Json<T>>) -> Result<Valu
     serde_json::to_value(t).map_err(|e| ApiError::internal(&e))
 }
 
+/// Headers for a JSON body to an API handler that needs no Idempotency-Key (a dry run).
+pub fn json_headers() -> axum::http::HeaderMap {
+    let mut h = axum::http::HeaderMap::new();
+    h.insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/json"),
+    );
+    h
+}
+
 /// A string field of a JSON value ("" when absent).
 pub fn s<'a>(v: &'a Value, k: &str) -> &'a str {
     v.get(k).and_then(Value::as_str).unwrap_or("")

@@ -5,11 +5,13 @@ use std::collections::BTreeMap;
 
 use super::session::Fields;
 
+/// The first `needle` in `hay` at or after `from` (linear time, whatever the sender chose as
+/// its boundary).
 fn find(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
-    if needle.is_empty() || hay.len() < needle.len() {
+    if needle.is_empty() || from > hay.len() {
         return None;
     }
-    (from..=hay.len() - needle.len()).find(|&i| &hay[i..i + needle.len()] == needle)
+    memchr::memmem::find(&hay[from..], needle).map(|i| i + from)
 }
 
 /// A `key="value"` parameter of a header value.
@@ -46,10 +48,13 @@ pub fn parse(content_type: &str, body: &[u8]) -> Result<Fields, String> {
     let mut pos = find(body, delim.as_bytes(), 0).ok_or("the upload is not multipart data")?;
     loop {
         pos += delim.len();
-        if body[pos..].starts_with(b"--") {
+        if body.get(pos..).is_none_or(|rest| rest.starts_with(b"--")) {
             break;
         }
-        if !body[pos..].starts_with(b"\r\n") {
+        if !body
+            .get(pos..)
+            .is_some_and(|rest| rest.starts_with(b"\r\n"))
+        {
             return Err("a part of the upload is malformed".into());
         }
         pos += 2;

@@ -209,7 +209,7 @@ pub async fn upload(State(state): State<AppState>, posted: Posted) -> Response {
             &state,
             &user,
             &Default::default(),
-            &FormState::new(Default::default(), Some(&e)),
+            &FormState::new(fields.values(), Some(&e)),
             Vec::new(),
             e.status,
         )
@@ -225,7 +225,7 @@ pub async fn upload(State(state): State<AppState>, posted: Posted) -> Response {
             &state,
             &user,
             &Default::default(),
-            &FormState::new(Default::default(), Some(&e)),
+            &FormState::new(fields.values(), Some(&e)),
             Vec::new(),
             e.status,
         )
@@ -240,7 +240,8 @@ pub async fn upload(State(state): State<AppState>, posted: Posted) -> Response {
                     "bad_lines",
                     format!("{}: lines refused (nothing was accepted)", name),
                     &["Line", "Column", "Rule", "Detail"],
-                );
+                )
+                .fixed();
                 for l in &lines {
                     t.row(vec![
                         Cell::Count(l.line as u64),
@@ -297,7 +298,8 @@ async fn submit_lines(
         "results",
         format!("{name}: statements"),
         &["Line", "Batch id", "Items", "Result", "Seq"],
-    );
+    )
+    .fixed();
     let mut refused = 0usize;
     for (number, line) in lines {
         let v: Value = serde_json::from_str(&line).unwrap_or_default();
@@ -407,7 +409,7 @@ async fn signing_page(
     }
     let body = format!(
         "<p class=\"notice\" role=\"status\">{count} rows of {} are well-formed: {} statement(s) to sign as batch <code>{}</code>.</p>\
-<form id=\"sign-form\" class=\"card\" method=\"post\" action=\"/web/partner/evidence/sign\" data-partner=\"{}\">{}{hidden}\
+<form id=\"sign-form\" class=\"card\" method=\"post\" action=\"/web/partner/evidence/sign\" enctype=\"multipart/form-data\" data-partner=\"{}\">{}{hidden}\
 <input type=\"hidden\" name=\"key_id\" value=\"\"><input type=\"hidden\" name=\"name\" value=\"{}\">\
 <div class=\"field\"><label for=\"keyfile\">Your key file</label><span class=\"hint\">read by this browser to sign, never uploaded</span><input id=\"keyfile\" type=\"file\"></div>\
 <button type=\"button\" id=\"sign-button\">Sign and submit</button><p id=\"sign-status\" role=\"status\"></p>\

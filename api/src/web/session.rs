@@ -263,13 +263,30 @@ impl FromRequest<AppState> for Posted {
                 "this form was posted from another site; nothing was written",
             ));
         }
-        // Uploads (multipart) may be as large as a bank statement; plain forms are small.
+        // Uploads (multipart) are taken only where a file is expected, from the roles that may
+        // upload it, and may be as large as a bank statement; every other form is small.
         let multipart = parts
             .headers
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|ct| ct.starts_with("multipart/form-data"));
         let limit = if multipart {
+            let uploaders: &[Role] = match parts.uri.path() {
+                "/web/finance/bank" => &[Role::Admin, Role::Preparer],
+                "/web/partner/evidence" | "/web/partner/evidence/sign" => {
+                    &[Role::Admin, Role::Partner]
+                }
+                _ => &[],
+            };
+            if !user.is(uploaders) {
+                return Err(super::html::error_page(
+                    Some(&user),
+                    &ApiError::forbidden(format!(
+                        "the {} role may not upload a file here; nothing was written",
+                        user.caller.role.as_str()
+                    )),
+                ));
+            }
             MAX_FORM_BYTES
         } else {
             crate::server::MAX_BODY_BYTES
@@ -295,6 +312,21 @@ impl FromRequest<AppState> for Posted {
                 Some(&user),
                 "this form carries no valid CSRF token (it may be from an earlier session); \
                  nothing was written: reload the page and try again",
+            ));
+        }
+        let idem = fields.get("idem");
+        if parts.uri.path() != "/web/logout"
+            && (idem.len() < 16 || idem.len() > 100 || !idem.bytes().all(|b| b.is_ascii_graphic()))
+        {
+            return Err(super::html::error_page(
+                Some(&user),
+                &ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_form",
+                    "this form carries no valid idempotency key (idem); nothing was written: \
+                     reload the page and try again",
+                )
+                .field("idem"),
             ));
         }
         Ok(Posted { user, fields })
@@ -359,7 +391,11 @@ pub async fn login_form(
 
 /// Only a path of this site's web interface, never another site.
 fn safe_next(n: &str) -> bool {
-    n.starts_with("/web/") && !n.starts_with("//") && !n.contains("://") && !n.contains('\\')
+    n.starts_with("/web/")
+        && !n.starts_with("//")
+        && !n.contains("://")
+        && n.len() <= 2000
+        && n.bytes().all(|b| b.is_ascii_graphic() && b != b'\\')
 }
 
 /// `POST /web/login`: checks the token and starts a session.
