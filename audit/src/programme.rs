@@ -45,14 +45,18 @@ pub const MAX_NAME_BYTES: usize = 200;
 pub struct Id(String);
 
 impl Id {
-    pub fn parse(text: &str) -> Result<Id, Invalid> {
-        let ok = !text.is_empty()
+    /// Whether `text` is an id (what [`Id::parse`] accepts), without allocating.
+    pub fn is_valid(text: &str) -> bool {
+        !text.is_empty()
             && text.len() <= 64
             && text.as_bytes()[0].is_ascii_alphanumeric()
             && text
                 .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
-        if ok {
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+    }
+
+    pub fn parse(text: &str) -> Result<Id, Invalid> {
+        if Id::is_valid(text) {
             Ok(Id(text.to_string()))
         } else {
             Err(Invalid::new(
@@ -72,6 +76,13 @@ impl Id {
 
     pub(crate) fn check(&self, field: &str) -> Result<(), Invalid> {
         Id::parse(&self.0).map(|_| ()).map_err(|e| e.within(field))
+    }
+}
+
+/// `Id` hashes and compares as its text, so a set of ids can be searched with a `&str`.
+impl std::borrow::Borrow<str> for Id {
+    fn borrow(&self) -> &str {
+        &self.0
     }
 }
 
@@ -821,10 +832,7 @@ impl Statement {
         for (i, item) in self.items.iter().enumerate() {
             item.check().map_err(|e| e.within(&format!("items[{i}]")))?;
         }
-        let ok = self.submitted_at.ends_with('Z')
-            && self.submitted_at.len() <= 40
-            && chrono::DateTime::parse_from_rfc3339(&self.submitted_at).is_ok();
-        if !ok {
+        if !is_submitted_at(&self.submitted_at) {
             return Err(Invalid::new(
                 "submitted_at",
                 "invalid_time",
@@ -851,6 +859,34 @@ impl Statement {
             statement: self,
         }
     }
+}
+
+/// Whether `text` is a statement's `submitted_at`: an RFC 3339 UTC time ending in `Z`.
+pub(crate) fn is_submitted_at(text: &str) -> bool {
+    text.ends_with('Z') && text.len() <= 40 && chrono::DateTime::parse_from_rfc3339(text).is_ok()
+}
+
+/// The 64 bytes of an Ed25519 signature written in standard base64, if `text` is one.
+pub(crate) fn signature_from_base64(text: &str) -> Option<[u8; 64]> {
+    use base64::Engine as _;
+    // Room for the decoder's estimate of 88 characters (66 bytes): the length is checked after.
+    let mut raw = [0u8; 72];
+    let n = base64::engine::general_purpose::STANDARD
+        .decode_slice(text, &mut raw)
+        .ok()?;
+    raw[..n].try_into().ok()
+}
+
+/// The failure of an evidence signature that does not verify with key `key_id`.
+pub(crate) fn bad_signature(key_id: &str) -> Invalid {
+    Invalid::new(
+        "signature",
+        "bad_signature",
+        format!(
+            "the signature does not verify with key {key_id} over the statement's canonical \
+             bytes with the tranche/evidence/v1 domain prefix"
+        ),
+    )
 }
 
 trait SignMessage {
@@ -889,18 +925,13 @@ impl EvidenceBody {
     }
 
     fn signature_bytes(&self) -> Result<Signature, Invalid> {
-        use base64::Engine as _;
-        let raw = base64::engine::general_purpose::STANDARD
-            .decode(&self.signature)
-            .ok()
-            .and_then(|r| <[u8; 64]>::try_from(r).ok())
-            .ok_or_else(|| {
-                Invalid::new(
-                    "signature",
-                    "invalid_signature",
-                    "must be standard base64 of a 64-byte Ed25519 signature",
-                )
-            })?;
+        let raw = signature_from_base64(&self.signature).ok_or_else(|| {
+            Invalid::new(
+                "signature",
+                "invalid_signature",
+                "must be standard base64 of a 64-byte Ed25519 signature",
+            )
+        })?;
         Ok(Signature::from_bytes(&raw))
     }
 
@@ -908,17 +939,7 @@ impl EvidenceBody {
     pub fn verify_signature(&self, key: &VerifyingKey) -> Result<(), Invalid> {
         let sig = self.signature_bytes()?;
         key.verify_strict(&self.statement.signed_message(), &sig)
-            .map_err(|_| {
-                Invalid::new(
-                    "signature",
-                    "bad_signature",
-                    format!(
-                        "the signature does not verify with key {} over the statement's \
-                         canonical bytes with the tranche/evidence/v1 domain prefix",
-                        self.key_id
-                    ),
-                )
-            })
+            .map_err(|_| bad_signature(&self.key_id))
     }
 }
 

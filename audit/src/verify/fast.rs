@@ -4,26 +4,45 @@
 //! whitespace) and accepts only what it can judge with certainty: strings without escapes or
 //! control characters, integers of at most 15 digits (exact in an IEEE double, so written the
 //! same by every RFC 8785 serializer), times in the one form `record::format_time` writes, and
-//! a body whose shape matches the record's kind. Anything else returns `None` and goes to the
-//! generic decoder, which decides and reports. So this module can only make verification faster,
-//! never more lenient: what it accepts, the generic decoder accepts with the same values (the
-//! property tests in `verify::tests` check exactly that).
+//! a body whose shape matches the record's kind (for `evidence`, a body that also passes every
+//! stateless check of its type, so that no failure of it is reported here). Anything else
+//! returns `None` and goes to the generic decoder, which decides and reports. So this module
+//! can only make verification faster, never more lenient: what it accepts, the generic decoder
+//! accepts with the same values (the property tests in `verify::tests` and
+//! `verify::evidence_tests` check exactly that).
 
 use std::borrow::Cow;
 
 use chrono::NaiveDate;
 
+use super::programme::{EvidenceView, SignedEvidence};
 use super::{Body, PostingView, View};
 use crate::account::AccountType;
 use crate::merkle::Hash;
 use crate::posting::Side;
+use crate::programme::{
+    is_submitted_at, lowercase_hex, signature_from_base64, Id, MAX_STATEMENT_ITEMS,
+};
 use crate::record::kind;
 
 /// The largest integer this reader accepts has 15 digits: below 2^53, so exact as a double.
 const MAX_INT_DIGITS: usize = 15;
 
-/// Reads `line` if it is a canonical record of a known kind with a well-formed body.
+/// Reads `line` if it is a canonical record of a ledger kind (`ledger.key`, `account.open`,
+/// `account.close`, `transaction`) with a well-formed body.
 pub(super) fn parse(line: &[u8]) -> Option<View<'_>> {
+    read(line, false)
+}
+
+/// Reads `line` if it is a canonical `evidence` record whose body passes every stateless check
+/// of `EvidenceBody::check`: the verifier then has only the journal's rules and the signature
+/// left to check. The statement's bytes in the line are its canonical encoding (RFC 8785 is
+/// compositional), so they are the message the partner signed, after the domain string.
+pub(super) fn parse_evidence(line: &[u8]) -> Option<View<'_>> {
+    read(line, true)
+}
+
+fn read(line: &[u8], evidence: bool) -> Option<View<'_>> {
     // Validating the whole line once is cheaper than each string; every string then starts and
     // ends at an ASCII '"', so slicing the text there always falls on character boundaries.
     let text = std::str::from_utf8(line).ok()?;
@@ -37,7 +56,12 @@ pub(super) fn parse(line: &[u8]) -> Option<View<'_>> {
     p.lit(b",\"at\":")?;
     let at = p.string()?;
     p.lit(b",\"body\":")?;
-    let body = p.body()?;
+    let body = if evidence {
+        p.lit(b"{\"key_id\":")?;
+        p.evidence()?
+    } else {
+        p.body()?
+    };
     p.lit(b",\"kind\":")?;
     let kind = p.string()?;
     p.lit(b",\"prev\":\"")?;
@@ -54,6 +78,7 @@ pub(super) fn parse(line: &[u8]) -> Option<View<'_>> {
             | (Body::AccountOpen { .. }, kind::ACCOUNT_OPEN)
             | (Body::AccountClose { .. }, kind::ACCOUNT_CLOSE)
             | (Body::Transaction { .. }, kind::TRANSACTION)
+            | (Body::Evidence(_), kind::EVIDENCE)
     );
     if !shape_matches {
         return None;
@@ -97,6 +122,29 @@ fn is_record_time(at: &str) -> bool {
         && minute <= 59
         && second <= 59
         && NaiveDate::from_ymd_opt(year as i32, month, day).is_some()
+}
+
+/// True for `YYYY-MM-DD` naming a real day of a year from 1000 on: a subset of what
+/// `programme::Date::parse` accepts (the other years are left to the generic decoder).
+fn is_date(text: &str) -> bool {
+    let b = text.as_bytes();
+    let layout_ok = b.len() == 10
+        && b.iter().zip(b"dddd-dd-dd").all(|(&c, &l)| {
+            if l == b'd' {
+                c.is_ascii_digit()
+            } else {
+                c == l
+            }
+        });
+    if !layout_ok {
+        return false;
+    }
+    let num = |r: std::ops::Range<usize>| {
+        b[r].iter()
+            .fold(0u32, |acc, &d| acc * 10 + u32::from(d - b'0'))
+    };
+    let year = num(0..4);
+    year >= 1000 && NaiveDate::from_ymd_opt(year as i32, num(5..7), num(8..10)).is_some()
 }
 
 struct Cursor<'a> {
@@ -256,6 +304,93 @@ impl<'a> Cursor<'a> {
             account_type,
             description,
         })
+    }
+
+    /// The rest of an `evidence` body after `{"key_id":`, only if it passes every stateless
+    /// check of `EvidenceBody::check` (the reference decoder reports any that fails).
+    fn evidence(&mut self) -> Option<Body<'a>> {
+        let key_id = self.string()?;
+        self.lit(b",\"signature\":")?;
+        let signature = self.string()?;
+        self.lit(b",\"statement\":")?;
+        let start = self.i;
+        self.lit(b"{\"batch_id\":")?;
+        let batch_id = self.string()?;
+        self.lit(b",\"items\":[")?;
+        let mut items = 0usize;
+        loop {
+            self.item()?;
+            items += 1;
+            if items > MAX_STATEMENT_ITEMS {
+                return None;
+            }
+            if self.eat(b"]") {
+                break;
+            }
+            self.lit(b",")?;
+        }
+        self.lit(b",\"partner\":")?;
+        let partner = self.string()?;
+        self.lit(b",\"submitted_at\":")?;
+        let submitted_at = self.string()?;
+        self.lit(b"}")?;
+        let statement = self.s.get(start..self.i)?;
+        self.lit(b"}")?;
+        let valid = Id::is_valid(partner)
+            && Id::is_valid(batch_id)
+            && is_submitted_at(submitted_at)
+            && lowercase_hex(key_id, 8);
+        if !valid {
+            return None;
+        }
+        Some(Body::Evidence(SignedEvidence {
+            view: EvidenceView {
+                partner,
+                batch_id,
+                items: items as u64,
+                key_id,
+            },
+            statement,
+            signature: signature_from_base64(signature)?,
+        }))
+    }
+
+    /// One evidence item, in the canonical layout of its type, that passes the item's checks.
+    fn item(&mut self) -> Option<()> {
+        self.lit(b"{")?;
+        let mut members = [("", ""); 5];
+        let mut n = 0;
+        loop {
+            let key = self.string()?;
+            self.lit(b":")?;
+            members[n] = (key, self.string()?);
+            n += 1;
+            if self.eat(b"}") {
+                break;
+            }
+            if n == members.len() {
+                return None;
+            }
+            self.lit(b",")?;
+        }
+        let id = |t: &str| Id::is_valid(t);
+        let outcome = |t: &str| matches!(t, "passed" | "failed");
+        let valid = match members[..n] {
+            [("participant", p), ("session", s), ("status", "present" | "absent"), ("type", "attendance" | "attendance-correction")] => {
+                id(p) && id(s)
+            }
+            [("cohort", c), ("date", d), ("participant", p), ("type", "enrolment")] => {
+                id(c) && is_date(d) && id(p)
+            }
+            [("course", c), ("date", d), ("participant", p), ("result", r), ("type", "certification")] => {
+                id(c) && is_date(d) && id(p) && outcome(r)
+            }
+            [("date", d), ("milestone", "plan-approved" | "tranche-1" | "tranche-2"), ("participant", p), ("result", r), ("type", "milestone")] => {
+                is_date(d) && id(p) && outcome(r)
+            }
+            _ => false,
+        };
+        valid.then_some(())
     }
 
     fn posting(&mut self) -> Option<PostingView<'a>> {

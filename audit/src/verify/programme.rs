@@ -13,7 +13,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use ed25519_dalek::VerifyingKey;
+use ed25519_dalek::{Signature, VerifyingKey};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
@@ -21,9 +21,9 @@ use super::{rule, Failure};
 use crate::invalid::Invalid;
 use crate::money::Currency;
 use crate::programme::{
-    AwardOpenBody, CohortOpenBody, CycleRunBody, EntitlementBody, EvidenceBody, Id, KeyAction,
-    ParticipantRegisterBody, PartnerKeyBody, PartnerRegisterBody, RuleVersionBody,
-    SessionScheduleBody,
+    bad_signature, AwardOpenBody, CohortOpenBody, CycleRunBody, EntitlementBody, EvidenceBody, Id,
+    KeyAction, ParticipantRegisterBody, PartnerKeyBody, PartnerRegisterBody, RuleVersionBody,
+    SessionScheduleBody, EVIDENCE_DOMAIN,
 };
 use crate::record::{body_from_value, kind};
 
@@ -64,6 +64,25 @@ pub(super) fn decode(kind: &str, body: &Value) -> Option<Result<ProgrammeBody, I
     })
 }
 
+/// What the stateful rules of `evidence` read of its body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct EvidenceView<'a> {
+    pub(super) partner: &'a str,
+    pub(super) batch_id: &'a str,
+    /// The number of items in the statement.
+    pub(super) items: u64,
+    pub(super) key_id: &'a str,
+}
+
+/// An `evidence` body read by the fast decoder, borrowed from the line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct SignedEvidence<'a> {
+    pub(super) view: EvidenceView<'a>,
+    /// The statement member's value, verbatim: its canonical bytes.
+    pub(super) statement: &'a str,
+    pub(super) signature: [u8; 64],
+}
+
 /// One partner key as the journal registered it.
 #[derive(Debug)]
 struct PartnerKey {
@@ -85,6 +104,8 @@ pub(super) struct Programme {
     /// The batch ids each partner has used, as `partner \0 batch id` (ids hold no NUL): one
     /// allocation per evidence record, the only state that grows with them.
     batches: HashSet<Box<[u8]>>,
+    /// The buffer the signed message of a statement is assembled in.
+    message: Vec<u8>,
     pub(super) evidence_statements: u64,
     pub(super) evidence_items: u64,
     /// Keys registered (by `register` or `rotate`).
@@ -133,13 +154,13 @@ impl Programme {
             ProgrammeBody::CohortOpen(b) => {
                 b.check().map_err(&invalid)?;
                 self.award(seq, &b.award, "body.award")?;
-                self.partner(seq, &b.partner, "body.partner")?;
+                self.partner(seq, b.partner.as_str(), "body.partner")?;
             }
             ProgrammeBody::SessionSchedule(b) => b.check().map_err(&invalid)?,
             ProgrammeBody::ParticipantRegister(b) => {
                 b.check().map_err(&invalid)?;
                 self.award(seq, &b.award, "body.award")?;
-                self.partner(seq, &b.partner, "body.partner")?;
+                self.partner(seq, b.partner.as_str(), "body.partner")?;
             }
             ProgrammeBody::Evidence(b) => self.evidence(seq, b)?,
             ProgrammeBody::RuleVersion(b) => {
@@ -185,7 +206,7 @@ impl Programme {
         })
     }
 
-    fn partner(&self, seq: u64, partner: &Id, field: &str) -> Result<(), Failure> {
+    fn partner(&self, seq: u64, partner: &str, field: &str) -> Result<(), Failure> {
         if self.partners.contains(partner) {
             Ok(())
         } else {
@@ -202,7 +223,7 @@ impl Programme {
     /// unrevoked key of the same partner, and are revoked from this seq on.
     fn partner_key(&mut self, seq: u64, b: &PartnerKeyBody) -> Result<(), Failure> {
         let key = b.check().map_err(in_body(seq))?;
-        self.partner(seq, &b.partner, "body.partner")?;
+        self.partner(seq, b.partner.as_str(), "body.partner")?;
         let revoked = match b.action {
             KeyAction::Register | KeyAction::Rotate => {
                 if let Some(k) = self.keys.get(&b.key_id) {
@@ -286,24 +307,62 @@ impl Programme {
     fn evidence(&mut self, seq: u64, b: &EvidenceBody) -> Result<(), Failure> {
         b.check().map_err(in_body(seq))?;
         let st = &b.statement;
-        self.partner(seq, &st.partner, "body.statement.partner")?;
-        let Some(key) = self.keys.get(&b.key_id) else {
+        let view = EvidenceView {
+            partner: st.partner.as_str(),
+            batch_id: st.batch_id.as_str(),
+            items: st.items.len() as u64,
+            key_id: &b.key_id,
+        };
+        self.evidence_view(seq, &view, |key| b.verify_signature(key))
+    }
+
+    /// An `evidence` record the fast decoder read, which it found to pass every stateless
+    /// check: `statement` is the canonical bytes of the statement, verbatim from the line.
+    pub(super) fn signed_evidence(
+        &mut self,
+        seq: u64,
+        e: &SignedEvidence<'_>,
+    ) -> Result<(), Failure> {
+        let mut scratch = std::mem::take(&mut self.message);
+        let result = self.evidence_view(seq, &e.view, |key| {
+            // RFC 8785 is compositional: the bytes of the statement member of a canonical
+            // record are the canonical encoding of the statement, which is what was signed.
+            scratch.clear();
+            scratch.extend_from_slice(EVIDENCE_DOMAIN);
+            scratch.extend_from_slice(e.statement.as_bytes());
+            key.verify_strict(&scratch, &Signature::from_bytes(&e.signature))
+                .map_err(|_| bad_signature(e.view.key_id))
+        });
+        self.message = scratch;
+        result
+    }
+
+    /// The stateful rules of `evidence`, once its body passed the stateless ones; `verify`
+    /// checks the signature with the key the journal says is valid.
+    fn evidence_view(
+        &mut self,
+        seq: u64,
+        v: &EvidenceView<'_>,
+        verify: impl FnOnce(&VerifyingKey) -> Result<(), Invalid>,
+    ) -> Result<(), Failure> {
+        self.partner(seq, v.partner, "body.statement.partner")?;
+        let Some(key) = self.keys.get(v.key_id) else {
             return Err(Failure::at(
                 seq,
                 rule::EVIDENCE_UNKNOWN_KEY,
                 format!(
                     "body.key_id: key {} was never registered by a partner.key record",
-                    b.key_id
+                    v.key_id
                 ),
             ));
         };
-        if key.partner != st.partner {
+        if key.partner.as_str() != v.partner {
             return Err(Failure::at(
                 seq,
                 rule::EVIDENCE_WRONG_PARTNER_KEY,
                 format!(
                     "body.key_id: key {} belongs to partner {}, but the statement is partner {}'s",
-                    b.key_id, key.partner, st.partner
+                    v.key_id, key.partner, v.partner
                 ),
             ));
         }
@@ -313,35 +372,30 @@ impl Programme {
                 rule::EVIDENCE_KEY_REVOKED,
                 format!(
                     "body.key_id: key {} of partner {} was revoked at seq {at}",
-                    b.key_id, st.partner
+                    v.key_id, v.partner
                 ),
             ));
         }
-        b.verify_signature(&key.key).map_err(|e| {
+        verify(&key.key).map_err(|e| {
             Failure::at(
                 seq,
                 rule::EVIDENCE_BAD_SIGNATURE,
                 format!("body.{}: {}", e.field, e.detail),
             )
         })?;
-        let pair = [
-            st.partner.as_str().as_bytes(),
-            b"\0",
-            st.batch_id.as_str().as_bytes(),
-        ]
-        .concat();
+        let pair = [v.partner.as_bytes(), b"\0", v.batch_id.as_bytes()].concat();
         if !self.batches.insert(pair.into_boxed_slice()) {
             return Err(Failure::at(
                 seq,
                 rule::DUPLICATE_BATCH,
                 format!(
                     "body.statement.batch_id: partner {} already submitted batch {}",
-                    st.partner, st.batch_id
+                    v.partner, v.batch_id
                 ),
             ));
         }
         self.evidence_statements += 1;
-        self.evidence_items += st.items.len() as u64;
+        self.evidence_items += v.items;
         Ok(())
     }
 }
