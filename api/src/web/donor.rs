@@ -331,13 +331,8 @@ pub async fn report(
             }
             Err(e) => {
                 p.html(format!(
-                    "<p class=\"error\" role=\"alert\">{} <code>{}</code>{}</p>",
-                    esc(&e.detail),
-                    esc(e.code),
-                    e.field
-                        .as_deref()
-                        .map(|f| format!(" <span class=\"field-name\">({})</span>", esc(f)))
-                        .unwrap_or_default()
+                    "<p class=\"error\" role=\"alert\">{}</p>",
+                    super::html::error_text(&e)
                 ));
                 return p.status(e.status).respond(Some(&user), &q);
             }
@@ -378,9 +373,8 @@ pub async fn donor_home(State(state): State<AppState>, user: WebUser, q: PageQue
             }
             Err(e) => {
                 p.html(format!(
-                    "<p class=\"error\" role=\"alert\">{} <code>{}</code></p>",
-                    esc(&e.detail),
-                    esc(e.code)
+                    "<p class=\"error\" role=\"alert\">{}</p>",
+                    super::html::error_text(&e)
                 ));
             }
         }

@@ -536,14 +536,26 @@ pub fn error_page(user: Option<&WebUser>, e: &ApiError) -> Response {
         _ => "Refused",
     });
     p.html(format!(
-        "<p class=\"error\" role=\"alert\">{} <code>{}</code></p><p><a href=\"/web/\">Back to your start page</a></p>",
-        esc(&e.detail),
-        esc(e.code)
+        "<p class=\"error\" role=\"alert\">{}</p><p><a href=\"/web/\">Back to your start page</a></p>",
+        error_text(e)
     ));
     p.status(e.status).respond(user, &Query::default())
 }
 
 // ---------- forms ----------
+
+/// The API's error as HTML: its detail, its rule (code) and the field it names.
+pub fn error_text(e: &ApiError) -> String {
+    format!(
+        "{} <code>{}</code>{}",
+        esc(&e.detail),
+        esc(e.code),
+        e.field
+            .as_deref()
+            .map(|f| format!(" <span class=\"field-name\">({})</span>", esc(f)))
+            .unwrap_or_default()
+    )
+}
 
 /// What a form shows: the values the user typed and the error the API gave, if any.
 #[derive(Debug, Default)]
@@ -576,13 +588,8 @@ impl<'a> FormState<'a> {
     fn field_error(&self, id: &str, api_fields: &[&str]) -> String {
         match self.error {
             Some(e) if self.names(api_fields) => format!(
-                "<p class=\"field-error\" id=\"{id}-error\" role=\"alert\">{} <code>{}</code>{}</p>",
-                esc(&e.detail),
-                esc(e.code),
-                e.field
-                    .as_deref()
-                    .map(|f| format!(" <span class=\"field-name\">({})</span>", esc(f)))
-                    .unwrap_or_default()
+                "<p class=\"field-error\" id=\"{id}-error\" role=\"alert\">{}</p>",
+                error_text(e)
             ),
             _ => String::new(),
         }
@@ -591,15 +598,9 @@ impl<'a> FormState<'a> {
     /// The error, shown above the form, when it names no field of the form.
     pub fn general_error(&self, form_fields: &[&str]) -> String {
         match self.error {
-            Some(e) if !self.names(form_fields) => format!(
-                "<p class=\"error\" role=\"alert\">{} <code>{}</code>{}</p>",
-                esc(&e.detail),
-                esc(e.code),
-                e.field
-                    .as_deref()
-                    .map(|f| format!(" <span class=\"field-name\">({})</span>", esc(f)))
-                    .unwrap_or_default()
-            ),
+            Some(e) if !self.names(form_fields) => {
+                format!("<p class=\"error\" role=\"alert\">{}</p>", error_text(e))
+            }
             _ => String::new(),
         }
     }

@@ -198,38 +198,21 @@ pub async fn upload(State(state): State<AppState>, posted: Posted) -> Response {
         .get("file")
         .cloned()
         .unwrap_or_else(|| (String::new(), Vec::new()));
-    let refuse = |e: ApiError| e.field("file");
     if bytes.is_empty() {
-        let e = refuse(ApiError::bad_request(
+        let e = ApiError::bad_request(
             "file_required",
             "file",
             "choose an evidence CSV or a signed statements file",
-        ));
-        return evidence_page(
-            &state,
-            &user,
-            &Default::default(),
-            &FormState::new(fields.values(), Some(&e)),
-            Vec::new(),
-            e.status,
-        )
-        .await;
+        );
+        return refused_page(&state, &user, &fields, e).await;
     }
     let Ok(text) = String::from_utf8(bytes) else {
-        let e = refuse(ApiError::bad_request(
+        let e = ApiError::bad_request(
             "not_utf8",
             "file",
             "the file is not UTF-8 text: export it as CSV in UTF-8",
-        ));
-        return evidence_page(
-            &state,
-            &user,
-            &Default::default(),
-            &FormState::new(fields.values(), Some(&e)),
-            Vec::new(),
-            e.status,
-        )
-        .await;
+        );
+        return refused_page(&state, &user, &fields, e).await;
     };
     let mut blocks = Vec::new();
     let signed = text.trim_start().starts_with('{');
