@@ -104,15 +104,34 @@ fn shots() -> PathBuf {
     dir
 }
 
+/// Clicks what leads to another page and waits until that page has replaced this one (a
+/// marker set on the old document is gone), so the next check never reads the old page.
+fn nav(b: &Browser, css: &str) {
+    b.execute("window.__trancheOld = true;", &[]);
+    b.find(css).click();
+    let start = std::time::Instant::now();
+    loop {
+        let gone = b.execute(
+            "return window.__trancheOld === undefined && document.readyState === 'complete';",
+            &[],
+        );
+        if gone == serde_json::Value::Bool(true) {
+            return;
+        }
+        assert!(start.elapsed() < WAIT, "clicking {css} led to no new page");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 fn sign_in(b: &Browser, url: &str, token: &str) {
     b.goto(&format!("{url}/web/login"));
     b.find("#f-token").send_keys(token);
-    b.find("form.card button[type=submit]").click();
+    nav(&b, "form.card button[type=submit]");
     b.wait_for("form.signout", WAIT);
 }
 
 fn sign_out(b: &Browser) {
-    b.find("form.signout button").click();
+    nav(&b, "form.signout button");
     b.wait_for("#f-token", WAIT);
 }
 
@@ -187,7 +206,7 @@ fn finance_partner_and_donor_work_in_a_real_browser() {
     b.wait_for("#f-token", WAIT);
     // A wrong token is refused next to the field.
     b.find("#f-token").send_keys("tr_not-a-token");
-    b.find("form.card button[type=submit]").click();
+    nav(&b, "form.card button[type=submit]");
     let err = b.wait_for("#f-token-error", WAIT).text();
     assert!(err.contains("unknown or revoked token"), "{err}");
     b.screenshot(&shots.join("01-sign-in.png"));
@@ -206,8 +225,10 @@ fn finance_partner_and_donor_work_in_a_real_browser() {
     b.goto(&format!("{url}/web/finance/batches"));
     let before = server.tree_size();
     b.find("#f-cohort").send_keys("No such cohort");
-    b.find("form.card[action='/web/finance/batches'] button[type=submit]")
-        .click();
+    nav(
+        &b,
+        "form.card[action='/web/finance/batches'] button[type=submit]",
+    );
     let err = b.wait_for("#f-cohort-error", WAIT).text();
     assert!(
         err.contains("invalid_id") && err.contains("filter.cohort"),
@@ -234,14 +255,16 @@ fn finance_partner_and_donor_work_in_a_real_browser() {
 
     // Create and submit the batch.
     b.goto(&format!("{url}/web/finance/batches"));
-    b.find("form.card[action='/web/finance/batches'] button[type=submit]")
-        .click();
+    nav(
+        &b,
+        "form.card[action='/web/finance/batches'] button[type=submit]",
+    );
     b.wait_for("form[action$='/submit']", WAIT);
     let batch_url = b.url();
     let batch = batch_url.rsplit('/').next().expect("batch id").to_string();
     assert!(!b.find_all("section#payments tbody tr").is_empty());
     b.screenshot(&shots.join("04-batch-created.png"));
-    b.find("form[action$='/submit'] button").click();
+    nav(&b, "form[action$='/submit'] button");
     let notice = b.wait_for("p.notice", WAIT).text();
     assert!(notice.contains("Submitted"), "{notice}");
     // The preparer sees no approve button on their own batch, and a forged approval is
@@ -282,7 +305,7 @@ fn finance_partner_and_donor_work_in_a_real_browser() {
             "{who} sees {batch} waiting: {waiting}"
         );
         b.goto(&batch_url);
-        b.find("form[action$='/approve'] button").click();
+        nav(&b, "form[action$='/approve'] button");
         let notice = b.wait_for("p.notice", WAIT).text();
         assert!(notice.contains("Approved"), "{notice}");
         let facts = b.find("dl.facts").text();
@@ -302,7 +325,7 @@ fn finance_partner_and_donor_work_in_a_real_browser() {
     sign_in(&b, &url, &token(&demo, "finance-preparer"));
     b.goto(&batch_url);
     assert!(b.find("dl.facts").text().contains("approved"));
-    b.find("form[action$='/files'] button").click();
+    nav(&b, "form[action$='/files'] button");
     b.wait_for("section#files", WAIT);
     b.find("section#files a[href*='/files/pain.001']").click();
     let file = b.wait_for_download(&downloads, ".xml", WAIT);
@@ -321,7 +344,7 @@ fn finance_partner_and_donor_work_in_a_real_browser() {
         .nth(2)
         .expect("the first payment's amount")
         .to_string();
-    b.find("form[action$='/send'] button").click();
+    nav(&b, "form[action$='/send'] button");
     let notice = b.wait_for("p.notice", WAIT).text();
     assert!(notice.contains("sent"), "{notice}");
     let status = tmp.path().join("status.csv");
@@ -336,8 +359,10 @@ fn finance_partner_and_donor_work_in_a_real_browser() {
     .expect("write status file");
     b.goto(&format!("{url}/web/finance/bank"));
     b.find("#f-file").upload(&status);
-    b.find("form.card[action='/web/finance/bank'] button[type=submit]")
-        .click();
+    nav(
+        &b,
+        "form.card[action='/web/finance/bank'] button[type=submit]",
+    );
     let applied = b.wait_for("section#applied", WAIT).text();
     assert!(
         applied.contains("confirmed") || applied.contains("booked"),
@@ -349,15 +374,17 @@ fn finance_partner_and_donor_work_in_a_real_browser() {
     b.screenshot(&shots.join("08-bank-reconciliation.png"));
     // Tables sort by a click on their heading and download as CSV.
     b.goto(&format!("{url}/web/finance/batches"));
-    b.find("section#batches th:nth-child(6) a").click();
+    nav(&b, "section#batches th:nth-child(6) a");
     b.wait_for("section#batches th[aria-sort=ascending]", WAIT);
-    b.find("section#batches th:nth-child(6) a").click();
+    nav(&b, "section#batches th:nth-child(6) a");
     b.wait_for("section#batches th[aria-sort=descending]", WAIT);
     b.goto(&format!("{url}/web/finance/cycles"));
     b.find("#f-period").send_keys("2026-06");
     b.find("#f-dry_run").click();
-    b.find("form.card[action='/web/finance/cycles'] button[type=submit]")
-        .click();
+    nav(
+        &b,
+        "form.card[action='/web/finance/cycles'] button[type=submit]",
+    );
     let notice = b.wait_for("p.notice", WAIT).text();
     assert!(notice.contains("Dry run"), "{notice}");
     assert!(b
@@ -381,8 +408,10 @@ fn finance_partner_and_donor_work_in_a_real_browser() {
     .expect("write csv");
     let before = server.tree_size();
     b.find("#f-file").upload(&csv);
-    b.find("form.card[action='/web/partner/evidence'] button[type=submit]")
-        .click();
+    nav(
+        &b,
+        "form.card[action='/web/partner/evidence'] button[type=submit]",
+    );
     let bad = b.wait_for("section#bad_lines", WAIT).text();
     assert!(bad.contains("1 row"), "one bad line: {bad}");
     let first_cell = b.find("section#bad_lines tbody tr td").text();
@@ -412,14 +441,16 @@ fn finance_partner_and_donor_work_in_a_real_browser() {
     b.goto(&format!("{url}/web/partner/evidence"));
     b.find("#f-file").upload(&csv);
     b.find("#f-batch_id").send_keys("hias-2026-07-correction-1");
-    b.find("form.card[action='/web/partner/evidence'] button[type=submit]")
-        .click();
+    nav(
+        &b,
+        "form.card[action='/web/partner/evidence'] button[type=submit]",
+    );
     b.wait_for("#sign-form", WAIT);
     b.find("#keyfile")
         .upload(&data.join("demo-partner-keys/hias.key"));
     b.screenshot(&shots.join("12-partner-sign.png"));
     let before = server.tree_size();
-    b.find("#sign-button").click();
+    nav(&b, "#sign-button");
     let notice = b.wait_for("p.notice", WAIT).text();
     assert!(notice.contains("Every statement was accepted"), "{notice}");
     assert_eq!(server.tree_size(), before + 1, "one evidence record");
@@ -435,12 +466,14 @@ fn finance_partner_and_donor_work_in_a_real_browser() {
     b.goto(&format!("{url}/web/partner/evidence"));
     b.find("#f-file").upload(&csv);
     b.find("#f-batch_id").send_keys("hias-2026-07-correction-1");
-    b.find("form.card[action='/web/partner/evidence'] button[type=submit]")
-        .click();
+    nav(
+        &b,
+        "form.card[action='/web/partner/evidence'] button[type=submit]",
+    );
     b.wait_for("#sign-form", WAIT);
     b.find("#keyfile")
         .upload(&data.join("demo-partner-keys/hias.key"));
-    b.find("#sign-button").click();
+    nav(&b, "#sign-button");
     let refused = b.wait_for("section#results", WAIT).text();
     assert!(refused.contains("refused"), "{refused}");
     assert_eq!(server.tree_size(), before + 1);
