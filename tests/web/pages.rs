@@ -126,12 +126,12 @@ fn nav(b: &Browser, css: &str) {
 fn sign_in(b: &Browser, url: &str, token: &str) {
     b.goto(&format!("{url}/web/login"));
     b.find("#f-token").send_keys(token);
-    nav(&b, "form.card button[type=submit]");
+    nav(b, "form.card button[type=submit]");
     b.wait_for("form.signout", WAIT);
 }
 
 fn sign_out(b: &Browser) {
-    nav(&b, "form.signout button");
+    nav(b, "form.signout button");
     b.wait_for("#f-token", WAIT);
 }
 
