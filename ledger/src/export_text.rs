@@ -325,6 +325,30 @@ account payable:a:participant:p_1  ; type: Liability\n\
     }
 
     #[test]
+    fn beancount_text_is_exactly_as_expected() {
+        let mut w = TextWriter::new(TextFormat::Beancount, "t.example/log", 6, "ROOT=");
+        for r in journal() {
+            w.push(&r).expect("pushed");
+        }
+        let expected = format!(
+            "; tranche journal t.example/log, tree size 6, root ROOT=\n\
+; One transaction per journal record that moves money; seq is in its metadata.\n\
+option \"title\" \"tranche t.example/log\"\n\
+\n\
+2026-03-31 open Assets:Bank:A\n\
+2026-03-31 open Equity:Fund:A\n\
+2026-03-31 open Liabilities:Payable:A:Participant:P-1\n\
+\n\
+2026-03-31 * \"drawdown \\\"Q1\\\"\"\n  seq: 4\n  kind: \"transaction\"\n  {:<60}  {:>16} USD\n  {:<60}  {:>16} USD\n\
+\n\
+2026-03-31 * \"transaction\"\n  seq: 5\n  kind: \"transaction\"\n  {:<60}  {:>16} CLP\n  {:<60}  {:>16} CLP\n",
+            "Assets:Bank:A", "100.00", "Equity:Fund:A", "-100.00", "Equity:Fund:A", "1500",
+            "Liabilities:Payable:A:Participant:P-1", "-1500"
+        );
+        assert_eq!(w.finish(), expected);
+    }
+
+    #[test]
     fn beancount_names_accounts_under_their_type_and_escapes_text() {
         let mut w = TextWriter::new(TextFormat::Beancount, "t.example/log", 6, "ROOT=");
         for r in journal() {
