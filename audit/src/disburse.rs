@@ -664,6 +664,10 @@ pub struct ImportExceptionBody {
     pub line: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub e2e: Option<String>,
+    /// The amount the line states, at its currency's scale, when it states one (so a bank
+    /// reconciliation can show what the statement says was paid).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amount: Option<String>,
     /// `unknown_end_to_end_id`, `amount_mismatch`, `currency_mismatch`, `already_confirmed` …
     pub code: String,
     pub detail: String,

@@ -490,7 +490,7 @@ impl Accumulator {
                         let line = BankLine {
                             reference: format!("{} line {}", &b.import[..12], x.line),
                             e2e: x.e2e.clone(),
-                            amount: String::new(),
+                            amount: x.amount.clone().unwrap_or_default(),
                             detail: x.detail.clone(),
                         };
                         match x.code.as_str() {

@@ -949,6 +949,7 @@ impl Ledger {
                 exceptions.push(ImportExceptionBody {
                     line: l.line,
                     e2e: l.e2e.clone(),
+                    amount: l.amount.map(|m| m.to_string()),
                     code: code.to_string(),
                     detail,
                 });

@@ -476,8 +476,7 @@ fn the_bank_reconciliation_sorts_every_statement_line(s: TestServer) {
     let mut ledger_only = e2es("ledger_only", "amount");
     ledger_only.sort();
     assert_eq!(ledger_only, [lines[2].clone(), lines[3].clone()], "{body}");
-    // The statement's lines name their import and line; the journal's exception records carry
-    // the amounts in their detail.
+    // The statement's lines name their import and line, with the amount the line states.
     let only = e2es("statement_only", "detail");
     assert_eq!(only.len(), 1, "{body}");
     assert_eq!(only[0].0, "E2E-NOBODY", "{body}");
@@ -488,6 +487,9 @@ fn the_bank_reconciliation_sorts_every_statement_line(s: TestServer) {
         mismatches[0].1.contains(&wrong) && mismatches[0].1.contains(&lines[2].1),
         "{body}"
     );
+    // ... and the amount the statement states, as a figure of its own.
+    assert_eq!(e2es("amount_mismatches", "amount")[0].1, wrong, "{body}");
+    assert_eq!(e2es("statement_only", "amount")[0].1, "12.34", "{body}");
     for section in ["statement_only", "amount_mismatches"] {
         let reference = body[section][0]["reference"].as_str().expect("reference");
         assert!(
