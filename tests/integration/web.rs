@@ -263,6 +263,10 @@ fn sessions_sign_in_and_out_and_forms_need_their_csrf_token(s: TestServer) {
         );
     }
     assert_eq!(donor.get("/web/donor").status, 200);
+    for report in ["budget", "payments", "bank", "participant"] {
+        let p = donor.get(&format!("/web/reports/{report}?award=a&quarter=2026Q1"));
+        assert_eq!(p.status, 403, "{report}");
+    }
     // A form posted by a role that may not is refused, even with its own valid CSRF token.
     let donor_csrf = hidden(&donor.get("/web/donor").body, "csrf");
     let p = donor.post(

@@ -20,9 +20,9 @@ use super::{json_of, query, refuse, s, value_of, PageQuery};
 
 /// Report kinds a role may open here (the API enforces the same).
 fn kinds(user: &WebUser) -> &'static [(&'static str, &'static str)] {
+    // A donor sees the SF-425 figures and the disaggregated results, and nothing else.
     const DONOR: &[(&str, &str)] = &[
         ("sf425", "Federal financial report (SF-425 lines)"),
-        ("budget", "Budget vs actual"),
         ("disaggregation", "Disaggregated results"),
     ];
     const ALL: &[(&str, &str)] = &[
@@ -278,6 +278,14 @@ pub async fn report(
     }
     let q = query(q);
     let Some((_, title)) = kinds(&user).iter().find(|(k, _)| *k == kind) else {
+        if user.is(&[Role::Donor]) {
+            return error_page(
+                Some(&user),
+                &ApiError::forbidden(
+                    "the donor role sees the SF-425 figures and the disaggregated results only",
+                ),
+            );
+        }
         // The API decides (a donor asking for a participant statement is refused there).
         let e = match rep::report(
             State(state.clone()),
