@@ -123,6 +123,19 @@ fn nav(b: &Browser, css: &str) {
     }
 }
 
+/// Uploads an evidence CSV with its batch id and picks the key file on the signing page.
+fn upload_to_sign(b: &Browser, url: &str, csv: &Path, batch_id: &str, key: &Path) {
+    b.goto(&format!("{url}/web/partner/evidence"));
+    b.find("#f-file").upload(csv);
+    b.find("#f-batch_id").send_keys(batch_id);
+    nav(
+        b,
+        "form.card[action='/web/partner/evidence'] button[type=submit]",
+    );
+    b.wait_for("#sign-form", WAIT);
+    b.find("#keyfile").upload(key);
+}
+
 fn sign_in(b: &Browser, url: &str, token: &str) {
     b.goto(&format!("{url}/web/login"));
     b.find("#f-token").send_keys(token);
@@ -438,16 +451,13 @@ fn finance_partner_and_donor_work_in_a_real_browser() {
         ),
     )
     .expect("write csv");
-    b.goto(&format!("{url}/web/partner/evidence"));
-    b.find("#f-file").upload(&csv);
-    b.find("#f-batch_id").send_keys("hias-2026-07-correction-1");
-    nav(
+    upload_to_sign(
         &b,
-        "form.card[action='/web/partner/evidence'] button[type=submit]",
+        &url,
+        &csv,
+        "hias-2026-07-correction-1",
+        &data.join("demo-partner-keys/hias.key"),
     );
-    b.wait_for("#sign-form", WAIT);
-    b.find("#keyfile")
-        .upload(&data.join("demo-partner-keys/hias.key"));
     b.screenshot(&shots.join("12-partner-sign.png"));
     let before = server.tree_size();
     nav(&b, "#sign-button");
@@ -463,16 +473,13 @@ fn finance_partner_and_donor_work_in_a_real_browser() {
         "times in the award's zone"
     );
     // The same upload again writes nothing.
-    b.goto(&format!("{url}/web/partner/evidence"));
-    b.find("#f-file").upload(&csv);
-    b.find("#f-batch_id").send_keys("hias-2026-07-correction-1");
-    nav(
+    upload_to_sign(
         &b,
-        "form.card[action='/web/partner/evidence'] button[type=submit]",
+        &url,
+        &csv,
+        "hias-2026-07-correction-1",
+        &data.join("demo-partner-keys/hias.key"),
     );
-    b.wait_for("#sign-form", WAIT);
-    b.find("#keyfile")
-        .upload(&data.join("demo-partner-keys/hias.key"));
     nav(&b, "#sign-button");
     // Signed within the same second the statement is byte for byte the first one and its
     // Idempotency-Key replays the first answer; later, the ledger refuses the reused batch id.

@@ -757,31 +757,24 @@ async fn batch_page(
     form: &FormState<'_>,
     notice: Option<String>,
 ) -> Response {
-    // The API's batch route checks the role and the batch id.
-    let doc = match json_of(
-        pay::batch(
-            State(state.clone()),
-            user.caller.clone(),
-            Path(batch.to_string()),
-            AxQuery(pay::PageQuery {
-                offset: Some(0),
-                limit: Some(1),
-            }),
-        )
-        .await,
-    )
-    .await
-    {
-        Ok(d) => d,
-        Err(e) => return bad(user, e),
-    };
+    // The caller's role was checked by the page (finance staff may read every batch); a batch
+    // that does not exist, or cannot, is not found, as the API says it.
+    let not_found = |e: ApiError| e.status(StatusCode::NOT_FOUND);
     let id = match tranche_audit::programme::Id::parse(batch) {
         Ok(i) => i,
-        Err(e) => return bad(user, e.within("batch").into()),
+        Err(e) => return bad(user, not_found(e.within("batch").into())),
     };
     let view = match state.ledger.batch_view(&id, 0, 0).await {
         Ok(v) => v,
-        Err(e) => return bad(user, e.into()),
+        Err(e) => {
+            let e = ApiError::from(e);
+            let e = if e.code == "unknown_batch" {
+                not_found(e)
+            } else {
+                e
+            };
+            return bad(user, e);
+        }
     };
     let payments = match state.ledger.batch_payments(&id).await {
         Ok(p) => p,
@@ -984,7 +977,12 @@ async fn batch_page(
         .map(|pl| serde_json::to_value(pl).unwrap_or_default())
         .collect();
     p.table(payments_table(&rows, true));
-    p.table(exceptions_table(arr(&doc, "exceptions"), &cur));
+    let exceptions: Vec<Value> = view
+        .exceptions
+        .iter()
+        .map(|x| serde_json::to_value(x).unwrap_or_default())
+        .collect();
+    p.table(exceptions_table(&exceptions, &cur));
     p.status(form.error.map_or(StatusCode::OK, |e| e.status))
         .respond(Some(user), q)
 }
@@ -1232,16 +1230,12 @@ async fn bank_page(
     user: &WebUser,
     q: &super::html::Query,
     form: &FormState<'_>,
-    result: Option<&Value>,
 ) -> Response {
     let list = match json_of(pay::imports(State(state.clone()), user.caller.clone()).await).await {
         Ok(v) => v,
         Err(e) => return bad(user, e),
     };
     let mut p = Page::new("Bank files");
-    if let Some(r) = result {
-        import_result(&mut p, r);
-    }
     p.html(upload_form(user, form));
     p.table(imports_table(arr(&list, "imports")));
     p.status(form.error.map_or(StatusCode::OK, |e| e.status))
@@ -1253,7 +1247,7 @@ pub async fn bank(State(state): State<AppState>, user: WebUser, q: PageQuery) ->
     if let Some(r) = refuse(&user, FINANCE) {
         return r;
     }
-    bank_page(&state, &user, &query(q), &FormState::default(), None).await
+    bank_page(&state, &user, &query(q), &FormState::default()).await
 }
 
 /// `POST /web/finance/bank`: a status or statement file, with its reconciliation result.
@@ -1298,7 +1292,7 @@ pub async fn upload_bank(State(state): State<AppState>, posted: Posted) -> Respo
                 e.field = Some("file".into());
             }
             let f = FormState::new(BTreeMap::new(), Some(&e));
-            bank_page(&state, &user, &Default::default(), &f, None).await
+            bank_page(&state, &user, &Default::default(), &f).await
         }
     }
 }

@@ -234,7 +234,7 @@ fn same_origin(headers: &HeaderMap) -> bool {
         .is_some_and(|(_, rest)| !host.is_empty() && rest == host)
 }
 
-async fn read_fields(headers: &HeaderMap, body: Bytes) -> Result<Fields, String> {
+fn read_fields(headers: &HeaderMap, body: Bytes) -> Result<Fields, String> {
     let ct = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -301,7 +301,7 @@ impl FromRequest<AppState> for Posted {
                 ),
             )
         })?;
-        let fields = read_fields(&parts.headers, bytes).await.map_err(|e| {
+        let fields = read_fields(&parts.headers, bytes).map_err(|e| {
             super::html::error_page(
                 Some(&user),
                 &ApiError::new(StatusCode::BAD_REQUEST, "invalid_form", e),
@@ -400,7 +400,7 @@ fn safe_next(n: &str) -> bool {
 
 /// `POST /web/login`: checks the token and starts a session.
 pub async fn login(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let fields = match read_fields(&headers, body).await {
+    let fields = match read_fields(&headers, body) {
         Ok(f) => f,
         Err(e) => {
             let err = ApiError::new(StatusCode::BAD_REQUEST, "invalid_form", e);
