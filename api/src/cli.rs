@@ -76,9 +76,21 @@ pub enum Cmd {
     /// Post the exact reversal of transaction SEQ (every posting with its side swapped).
     Reverse {
         seq: u64,
-        /// Why it is reversed.
-        #[arg(long, default_value = "")]
-        memo: String,
+        /// Why it is reversed (required: recorded as the reversal's memo).
+        #[arg(long, alias = "memo")]
+        reason: String,
+    },
+    /// Record a recovery of part of the paid entitlement SEQ (an overpayment found after the
+    /// bank had the payment): the payee's receivable is debited and the budget line credited,
+    /// and the next cycles keep what she owes back from her new entitlements.
+    Recover {
+        seq: u64,
+        /// What was overpaid, at the award's scale (e.g. 12.00).
+        #[arg(long)]
+        amount: String,
+        /// Why (required: recorded as the recovery's memo).
+        #[arg(long)]
+        reason: String,
     },
     /// Show balances per account and currency, for all accounts or those under PREFIX.
     Balance {
@@ -461,7 +473,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Cmd::Account(cmd) => account(g, cmd).await,
         Cmd::Post { file } => post(g, &file).await,
-        Cmd::Reverse { seq, memo } => reverse(g, seq, memo).await,
+        Cmd::Reverse { seq, reason } => reverse(g, seq, reason).await,
+        Cmd::Recover {
+            seq,
+            amount,
+            reason,
+        } => recover(g, seq, &amount, &reason).await,
         Cmd::Balance { prefix, format } => {
             balance(g, prefix.as_deref().unwrap_or(""), format).await
         }
@@ -701,11 +718,34 @@ async fn reverse(g: &Global, seq: u64, memo: String) -> anyhow::Result<ExitCode>
             eprintln!("refused: reverses: {e} (unknown_transaction)");
             return Ok(ExitCode::from(3));
         }
+        Err(e @ ReversalError::NoReason) => {
+            eprintln!("refused: reason: {e} (reason_required)");
+            eprintln!("nothing was written");
+            return Ok(ExitCode::from(3));
+        }
         Err(e) => return Err(e).context("Failed to read the original transaction"),
     };
     match ledger.append(&[command], &actor(g), Utc::now()).await {
         Ok(done) => {
             println!("seq {seq} reversed by seq {}", done.first_seq);
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => refused(&e).map(Ok).unwrap_or_else(|| Err(e.into())),
+    }
+}
+
+async fn recover(g: &Global, seq: u64, amount: &str, reason: &str) -> anyhow::Result<ExitCode> {
+    let ledger = open(g).await?;
+    let commands = match ledger.recovery_commands(seq, amount, reason).await {
+        Ok(c) => c,
+        Err(e) => return refused(&e).map(Ok).unwrap_or_else(|| Err(e.into())),
+    };
+    match ledger.append(&commands, &actor(g), Utc::now()).await {
+        Ok(done) => {
+            println!(
+                "{amount} of entitlement seq {seq} recovered by seq {}",
+                done.first_seq + done.count - 1
+            );
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => refused(&e).map(Ok).unwrap_or_else(|| Err(e.into())),

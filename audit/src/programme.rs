@@ -370,7 +370,8 @@ impl AwardOpenBody {
 /// `bank:A` (asset), `fund:A` (equity, the restricted fund), `transit:A` (liability, payments
 /// in transit), `expense:A:<line>` (expense), `obligation:A:<line>` and
 /// `obligation-contra:A:<line>` (memo), and per payee `payable:A:participant:<P>` and
-/// `payable:A:vendor:<V>` (liability).
+/// `payable:A:vendor:<V>` (liability), and `receivable:A:participant:<P>` and
+/// `receivable:A:vendor:<V>` (asset: an overpayment the payee owes back).
 pub mod accounts {
     use super::Id;
 
@@ -397,6 +398,19 @@ pub mod accounts {
     }
     pub fn vendor_payable(award: &Id, vendor: &Id) -> String {
         format!("payable:{award}:vendor:{vendor}")
+    }
+    /// What a payee owes back after an overpayment (asset), opened with the first recovery.
+    pub fn participant_receivable(award: &Id, participant: &Id) -> String {
+        format!("receivable:{award}:participant:{participant}")
+    }
+    pub fn vendor_receivable(award: &Id, vendor: &Id) -> String {
+        format!("receivable:{award}:vendor:{vendor}")
+    }
+    /// The receivable account that goes with a payable account (same award and payee).
+    pub fn receivable_of_payable(payable: &str) -> Option<String> {
+        payable
+            .strip_prefix("payable:")
+            .map(|rest| format!("receivable:{rest}"))
     }
 }
 
@@ -1151,6 +1165,12 @@ pub struct EntitlementBody {
     /// Set on the reversal of an earlier entitlement (whose metadata this one repeats).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reverses: Option<u64>,
+    /// Set on an adjustment of an earlier entitlement that was already paid (or adjusted) and so
+    /// can no longer be reversed: a *recovery* when corrected evidence lowered it (it debits
+    /// the payee's receivable and credits the budget line), a *supplement* when it raised it
+    /// (it debits the budget line and credits the payee's payable, or her receivable).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adjusts: Option<u64>,
 }
 
 impl EntitlementBody {
@@ -1179,7 +1199,22 @@ impl EntitlementBody {
                 "evidence seqs must be strictly increasing",
             ));
         }
+        if self.reverses.is_some() && self.adjusts.is_some() {
+            return Err(Invalid::new(
+                "adjusts",
+                "reversal_and_adjustment",
+                "an entitlement either reverses or adjusts an earlier one, never both",
+            ));
+        }
         Ok(())
+    }
+
+    /// Whether this is a recovery: an adjustment that takes back part of a paid entitlement.
+    pub fn is_recovery(&self) -> bool {
+        self.adjusts.is_some()
+            && self.postings.iter().any(|p| {
+                p.side == crate::posting::Side::Debit && p.account.starts_with("receivable:")
+            })
     }
 }
 

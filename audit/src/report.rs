@@ -138,6 +138,11 @@ pub struct BudgetReport {
 /// - `in_transit`: sent and neither confirmed, rejected nor returned (accepted included).
 /// - `reissued`: rejected or returned payments paid again by a later payment.
 /// - `still_payable`: credit balance of the award's payable accounts at the end.
+/// - `recovered` (shown once there is one): recoveries of paid entitlements recorded in the
+///   period (an overpayment found after the bank had the payment, owed back by the payee).
+/// - `receivable` (shown with `recovered`, or when not zero): debit balance of the award's
+///   receivable accounts at the end, what payees still owe after deductions from later
+///   entitlements (each deduction is part of the entitlement it was kept back from).
 ///
 /// Ties: `in_transit` equals the credit balance of `transit:A` (cumulative report); `sent =
 /// confirmed + rejected + returned + in_transit`.
@@ -178,6 +183,10 @@ pub struct PaymentReconciliation {
     pub still_payable: String,
     /// The balance of `transit:A` at the end, which `in_transit` ties to.
     pub transit_balance: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovered: Option<CountAmount>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receivable: Option<String>,
     pub payments: Vec<PaymentRow>,
 }
 

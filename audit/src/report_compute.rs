@@ -76,6 +76,8 @@ pub struct Accumulator {
     nets: HashMap<String, Net>,
     items: HashMap<u64, Item>,
     earned: (u64, i128),
+    /// Recoveries of paid entitlements recorded in the period: count, amount.
+    recovered: (u64, i128),
     payments: BTreeMap<String, Pay>,
     batch_of_e2e: HashMap<String, Id>,
     statements: u64,
@@ -137,6 +139,7 @@ impl Accumulator {
             nets: HashMap::new(),
             items: HashMap::new(),
             earned: (0, 0),
+            recovered: (0, 0),
             payments: BTreeMap::new(),
             batch_of_e2e: HashMap::new(),
             statements: 0,
@@ -162,6 +165,7 @@ impl Accumulator {
             || account.starts_with(&format!("expense:{a}:"))
             || account.starts_with(&format!("obligation:{a}:"))
             || account.starts_with(&format!("payable:{a}:"))
+            || account.starts_with(&format!("receivable:{a}:"))
     }
 
     fn post(&mut self, postings: &[PostingBody], in_period: bool, after_end: bool) {
@@ -236,8 +240,21 @@ impl Accumulator {
                 let amount = payable
                     .and_then(|p| crate::money::Money::parse_positive(&p.amount, c).ok())
                     .map_or(0, |m| m.minor());
+                let recovery = b.is_recovery();
+                if recovery && in_period {
+                    let back: i64 = b
+                        .postings
+                        .iter()
+                        .filter(|q| q.side == Side::Debit)
+                        .filter_map(|q| crate::money::Money::parse_positive(&q.amount, c).ok())
+                        .map(|m| m.minor())
+                        .sum();
+                    self.recovered.0 += 1;
+                    self.recovered.1 += i128::from(back);
+                }
                 if let Some(m) = self.measures.get_mut(&b.participant) {
-                    // Live amounts: a reversal takes back what its original added.
+                    // Live amounts: a reversal takes back what its original added, and so
+                    // does a recovery.
                     let credit: i64 = b
                         .postings
                         .iter()
@@ -245,17 +262,21 @@ impl Accumulator {
                         .filter_map(|q| crate::money::Money::parse_positive(&q.amount, c).ok())
                         .map(|m| m.minor())
                         .sum();
-                    let debit_back: i64 = if b.reverses.is_some() {
+                    let debit_back: i64 = if b.reverses.is_some() || recovery {
                         b.postings
                             .iter()
-                            .filter(|q| q.side == Side::Debit && q.account.starts_with("payable:"))
+                            .filter(|q| {
+                                q.side == Side::Debit
+                                    && (q.account.starts_with("payable:")
+                                        || q.account.starts_with("receivable:"))
+                            })
                             .filter_map(|q| crate::money::Money::parse_positive(&q.amount, c).ok())
                             .map(|m| m.minor())
                             .sum()
                     } else {
                         0
                     };
-                    let delta = if b.reverses.is_some() {
+                    let delta = if b.reverses.is_some() || recovery {
                         -debit_back
                     } else if payable.is_some() {
                         credit
@@ -731,6 +752,8 @@ impl Accumulator {
                     }
                 };
                 let still = -self.sum_prefix(&format!("payable:{a}:")).cumulative;
+                let owed = self.sum_prefix(&format!("receivable:{a}:")).cumulative;
+                let shown = self.recovered.0 > 0 || owed != 0;
                 let transit = -self.net(&format!("transit:{a}")).cumulative;
                 ReportBody::Payments(PaymentReconciliation {
                     batch: self.req.batch.clone(),
@@ -747,6 +770,11 @@ impl Accumulator {
                     reissued: ca(&|p| p.reissued_by.is_some()),
                     still_payable: m(still),
                     transit_balance: m(transit),
+                    recovered: shown.then(|| CountAmount {
+                        count: self.recovered.0,
+                        amount: m(self.recovered.1),
+                    }),
+                    receivable: shown.then(|| m(owed)),
                     payments: chosen
                         .iter()
                         .map(|(e2e, p)| PaymentRow {

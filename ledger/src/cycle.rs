@@ -51,6 +51,14 @@ pub mod reason {
     pub const NO_OBLIGATION: &str = "no_obligation";
     /// An earlier entitlement was reversed because its evidence changed.
     pub const CORRECTED: &str = "corrected";
+    /// An entitlement already paid was lowered by corrected evidence: the difference is
+    /// recovered from the payee (a receivable, deducted from her next entitlements).
+    pub const RECOVERED: &str = "recovered_after_payment";
+    /// An entitlement already paid was raised by corrected evidence: the difference is a
+    /// supplement, paid by the next batch.
+    pub const SUPPLEMENTED: &str = "supplemented_after_payment";
+    /// Part of a new entitlement was kept back against what the payee owes from a recovery.
+    pub const DEDUCTED: &str = "deducted_for_recovery";
 }
 
 /// One listed exception.
@@ -174,6 +182,9 @@ struct Ctx<'a> {
     currency: Currency,
     /// Budget used per line (expense + unliquidated obligations), minor units, as posting goes.
     used: HashMap<Id, i64>,
+    /// Open receivable accounts of the award and what each payee still owes, minor units, as
+    /// posting goes.
+    receivables: HashMap<String, i64>,
     commands: Vec<Command>,
     exceptions: Vec<CycleException>,
     lines: BTreeMap<LineKey, LineCounts>,
@@ -230,15 +241,41 @@ impl Ctx<'_> {
         evidence: Vec<u64>,
         memo: String,
         reverses: Option<u64>,
+        adjusts: Option<u64>,
     ) -> Result<(), Invalid> {
         let (debit, credit) = match reverses {
             None => (debit, credit),
             Some(_) => (credit, debit),
         };
-        let postings = vec![
-            self.posting(debit, Side::Debit, minor)?,
-            self.posting(credit, Side::Credit, minor)?,
-        ];
+        let mut postings = vec![self.posting(debit.clone(), Side::Debit, minor)?];
+        // What the payee owes from a recovery is kept back from what she is newly owed.
+        let owed_account = accounts::receivable_of_payable(&credit)
+            .filter(|_| reverses.is_none() && kind == "payable");
+        let kept = owed_account
+            .as_ref()
+            .and_then(|a| self.receivables.get(a))
+            .map_or(0, |owed| (*owed).clamp(0, minor));
+        let mut memo = memo;
+        if kept < minor {
+            postings.push(self.posting(credit, Side::Credit, minor - kept)?);
+        }
+        if kept > 0 {
+            let account = owed_account.expect("kept only with a receivable");
+            postings.push(self.posting(account.clone(), Side::Credit, kept)?);
+            *self.receivables.get_mut(&account).expect("known") -= kept;
+            memo = format!("{memo}; {} kept back for a recovery", self.money(kept));
+            self.except(
+                p,
+                &version.body.rule,
+                reason::DEDUCTED,
+                format!(
+                    "{} of {} kept back against what is owed from a recovery",
+                    self.money(kept),
+                    self.money(minor)
+                ),
+                Some(kept),
+            );
+        }
         let mut evidence = evidence;
         evidence.sort_unstable();
         evidence.dedup();
@@ -251,6 +288,7 @@ impl Ctx<'_> {
                 rule: version.body.rule.clone(),
                 version: version.body.version,
                 evidence,
+                adjusts,
             },
             NewTransaction {
                 memo,
@@ -258,6 +296,11 @@ impl Ctx<'_> {
                 reverses,
             },
         )?;
+        let recovery =
+            adjusts.is_some()
+                && command.tx.postings.iter().any(|q| {
+                    q.side == Side::Debit && q.account.as_str().starts_with("receivable:")
+                });
         // The budget effect: debits of expense/obligation use the line, credits free it.
         let delta: i64 = command
             .tx
@@ -277,7 +320,7 @@ impl Ctx<'_> {
             .lines
             .entry((version.body.rule.to_string(), line.to_string(), kind))
             .or_default();
-        if reverses.is_some() {
+        if reverses.is_some() || recovery {
             entry.2 += 1;
             entry.3 += minor;
         } else {
@@ -285,6 +328,19 @@ impl Ctx<'_> {
             entry.1 += minor;
         }
         self.commands.push(Command::Entitlement(command));
+        Ok(())
+    }
+
+    /// Opens the receivable account `name` with the cycle's commands unless it is open.
+    fn open_receivable(&mut self, name: &str) -> Result<(), Invalid> {
+        if !self.receivables.contains_key(name) {
+            self.commands.push(Command::OpenAccount {
+                name: AccountName::parse(name)?,
+                account_type: tranche_audit::account::AccountType::Asset,
+                description: Some("owed back by the payee after an overpayment".into()),
+            });
+            self.receivables.insert(name.to_string(), 0);
+        }
         Ok(())
     }
 
@@ -309,12 +365,14 @@ fn amount(text: &str, currency: Currency, field: &str) -> Result<i64, Invalid> {
 }
 
 /// Computes the cycle of `award` for `period`. `used` is the budget already used per line
-/// (expense plus unliquidated obligation balances), in minor units.
+/// (expense plus unliquidated obligation balances), in minor units; `receivables` holds every
+/// open receivable account of the award with what its payee still owes (debit balance).
 pub fn compute(
     state: &ProgrammeState,
     award_id: &Id,
     period: Period,
     used: HashMap<Id, i64>,
+    receivables: HashMap<String, i64>,
 ) -> Result<Computed, Invalid> {
     let award = state.awards.get(award_id).ok_or_else(|| {
         Invalid::new(
@@ -330,6 +388,7 @@ pub fn compute(
         period,
         currency: award.currency,
         used,
+        receivables,
         commands: Vec::new(),
         exceptions: Vec::new(),
         lines: BTreeMap::new(),
@@ -526,7 +585,7 @@ fn c4t(cx: &mut Ctx<'_>, p: &Participant, rule: &Id) -> Result<(), Invalid> {
     // An entitlement already made is never cut back because later months used up the cap:
     // only a change in this month's own evidence changes it.
     if let (Some(l), Some(d)) = (&live, desired) {
-        if d >= l.amount && cap - p.c4t_total(Some(&basis)) <= l.amount {
+        if d >= l.effective() && cap - p.c4t_total(Some(&basis)) <= l.effective() {
             return Ok(());
         }
     }
@@ -562,16 +621,98 @@ fn c4t(cx: &mut Ctx<'_>, p: &Participant, rule: &Id) -> Result<(), Invalid> {
     let expense = accounts::expense(&award_id, line);
     let payable = accounts::participant_payable(&award_id, &p.id);
     if let Some(l) = &live {
-        if Some(l.amount) == desired {
+        let effective = l.effective();
+        if desired.unwrap_or(0) == effective {
             return Ok(());
         }
-        // The evidence changed: reverse what was made, then make what is due now.
         let rv = cx
             .award
             .rules
             .get(&l.rule)
             .and_then(|v| v.iter().find(|r| r.body.version == l.version))
             .unwrap_or(version);
+        // Paid (or adjusted since): the entitlement stands, and the difference is recovered
+        // from the payee or paid as a supplement; reversing it would overpay her.
+        let paid = crate::programme::paid_by(cx.state, l.seq);
+        if paid.is_some() || !l.adjustments.is_empty() {
+            let paid_note = paid
+                .map(|pm| format!(" (paid by {} of batch {})", pm.e2e, pm.batch))
+                .unwrap_or_default();
+            let want = desired.unwrap_or(0);
+            if want < effective {
+                let back = effective - want;
+                let receivable = accounts::participant_receivable(&award_id, &p.id);
+                cx.open_receivable(&receivable)?;
+                cx.except(
+                    p,
+                    rule,
+                    reason::RECOVERED,
+                    format!(
+                        "entitlement seq {} of {}{paid_note} is now {} after corrected or late evidence: {} recovered from the participant",
+                        l.seq,
+                        cx.money(effective),
+                        cx.money(want),
+                        cx.money(back)
+                    ),
+                    Some(back),
+                );
+                cx.entitle(
+                    p,
+                    rv,
+                    basis,
+                    line,
+                    "payable",
+                    receivable.clone(),
+                    expense,
+                    back,
+                    evidence,
+                    format!(
+                        "recovery of C4T {period} (seq {}): evidence corrected after payment",
+                        l.seq
+                    ),
+                    None,
+                    Some(l.seq),
+                )?;
+                *cx.receivables.entry(receivable).or_default() += back;
+            } else {
+                let more = want - effective;
+                let what = format!("supplement of C4T {period} of {}", cx.money(more));
+                if cx.fits(p, rule, line, more, &what) {
+                    cx.except(
+                        p,
+                        rule,
+                        reason::SUPPLEMENTED,
+                        format!(
+                            "entitlement seq {} of {}{paid_note} is now {} after corrected or late evidence: a supplement of {}",
+                            l.seq,
+                            cx.money(effective),
+                            cx.money(want),
+                            cx.money(more)
+                        ),
+                        Some(more),
+                    );
+                    cx.entitle(
+                        p,
+                        rv,
+                        basis,
+                        line,
+                        "payable",
+                        expense,
+                        payable,
+                        more,
+                        evidence,
+                        format!(
+                            "supplement of C4T {period} (seq {}): evidence corrected after payment",
+                            l.seq
+                        ),
+                        None,
+                        Some(l.seq),
+                    )?;
+                }
+            }
+            return Ok(());
+        }
+        // The evidence changed: reverse what was made, then make what is due now.
         cx.except(
             p,
             rule,
@@ -598,6 +739,7 @@ fn c4t(cx: &mut Ctx<'_>, p: &Participant, rule: &Id) -> Result<(), Invalid> {
                 l.seq
             ),
             Some(l.seq),
+            None,
         )?;
     }
     if let Some(d) = desired {
@@ -611,7 +753,7 @@ fn c4t(cx: &mut Ctx<'_>, p: &Participant, rule: &Id) -> Result<(), Invalid> {
             )
         {
             cx.entitle(
-                p, version, basis, line, "payable", expense, payable, d, evidence, memo, None,
+                p, version, basis, line, "payable", expense, payable, d, evidence, memo, None, None,
             )?;
         }
     }
@@ -662,8 +804,7 @@ fn scholarship(cx: &mut Ctx<'_>, p: &Participant, rule: &Id) -> Result<(), Inval
                                 minor,
                                 vec![e.seq],
                                 format!("scholarship tuition: {} in cohort {} ({course}), to {provider}", p.id, e.cohort),
-                                None,
-                            )?;
+                                None, None)?;
                         }
                     }
                 }
@@ -713,6 +854,7 @@ fn scholarship(cx: &mut Ctx<'_>, p: &Participant, rule: &Id) -> Result<(), Inval
                         minor,
                         vec![e.seq, c.seq],
                         format!("scholarship incentive: {course} certified {}", c.date),
+                        None,
                         None,
                     )?;
                 }
@@ -798,6 +940,7 @@ fn seed(cx: &mut Ctx<'_>, p: &Participant, rule: &Id) -> Result<(), Invalid> {
                     plan.date
                 ),
                 None,
+                None,
             )?;
             (v, minor)
         }
@@ -840,6 +983,7 @@ fn seed(cx: &mut Ctx<'_>, p: &Participant, rule: &Id) -> Result<(), Invalid> {
                         m.date
                     ),
                     None,
+                    None,
                 )?;
                 let detail = format!(
                     "milestone {} failed at the visit of {}: {} of the obligation released, nothing more paid",
@@ -877,6 +1021,7 @@ fn seed(cx: &mut Ctx<'_>, p: &Participant, rule: &Id) -> Result<(), Invalid> {
                 m.milestone.as_str()
             ),
             None,
+            None,
         )?;
         cx.entitle(
             p,
@@ -893,6 +1038,7 @@ fn seed(cx: &mut Ctx<'_>, p: &Participant, rule: &Id) -> Result<(), Invalid> {
                 m.milestone.as_str(),
                 m.date
             ),
+            None,
             None,
         )?;
         liquidated += minor;

@@ -118,6 +118,7 @@ impl EntitlementCommand {
                 .map(PostingBody::from_posting)
                 .collect(),
             reverses: self.tx.reverses,
+            adjusts: self.meta.adjusts,
         }
     }
 
@@ -137,6 +138,7 @@ impl EntitlementCommand {
                 rule: b.rule,
                 version: b.version,
                 evidence: b.evidence,
+                adjusts: b.adjusts,
             },
             NewTransaction {
                 memo: b.memo,
@@ -246,7 +248,7 @@ impl TransactionInput {
     }
 }
 
-fn check_memo(text: &str, field: &str) -> Result<(), Invalid> {
+pub fn check_memo(text: &str, field: &str) -> Result<(), Invalid> {
     if text.len() > MAX_MEMO_BYTES {
         return Err(Invalid::new(
             field,
@@ -566,13 +568,20 @@ pub enum ReversalError {
     /// A stored transaction that does not parse: the journal is damaged, not the input.
     #[error("stored transaction seq {seq} is unreadable: {detail}")]
     Unreadable { seq: u64, detail: String },
+    /// Every reversal says why it is made.
+    #[error("a reversal must say why it is made: give a reason")]
+    NoReason,
 }
 
 impl Command {
     /// The exact reversal of a stored transaction: every posting with its side swapped,
-    /// `reverses` set, and a default memo when none is given.
-    pub fn reversal_of(record: &Record, memo: String) -> Result<Command, ReversalError> {
+    /// `reverses` set, and `reason` (which must not be empty) as its memo.
+    pub fn reversal_of(record: &Record, reason: String) -> Result<Command, ReversalError> {
         let seq = record.seq;
+        let memo = reason.trim().to_string();
+        if memo.is_empty() {
+            return Err(ReversalError::NoReason);
+        }
         let unreadable = |detail: String| ReversalError::Unreadable { seq, detail };
         if record.kind == kind::ENTITLEMENT {
             let body: EntitlementBody = serde_json::from_value(record.body.clone())
@@ -585,11 +594,7 @@ impl Command {
             for p in &mut e.tx.postings {
                 p.side = p.side.opposite();
             }
-            e.tx.memo = if memo.is_empty() {
-                format!("reversal of entitlement seq {seq}")
-            } else {
-                memo
-            };
+            e.tx.memo = memo;
             e.tx.reverses = Some(seq);
             return Ok(Command::Entitlement(e));
         }
@@ -605,11 +610,6 @@ impl Command {
         for p in &mut postings {
             p.side = p.side.opposite();
         }
-        let memo = if memo.is_empty() {
-            format!("reversal of seq {seq}")
-        } else {
-            memo
-        };
         Ok(Command::Transaction(NewTransaction {
             memo,
             postings,
@@ -828,6 +828,7 @@ pub fn apply(
                 programme,
                 seq,
                 &e.meta,
+                &e.tx.postings,
                 e.amount(),
                 e.tx.reverses,
                 &e.lines,
@@ -922,6 +923,14 @@ fn apply_transaction(
             "postings",
             "memo_mixed",
             "a transaction cannot mix memo (off-balance) and balance-sheet accounts",
+        )
+        .into());
+    }
+    if t.reverses.is_some() && t.memo.trim().is_empty() {
+        return Err(Invalid::new(
+            "memo",
+            "reason_required",
+            "a reversal must say why it is made: give its reason as the memo",
         )
         .into());
     }

@@ -399,6 +399,26 @@ impl Ledger {
         Ok(used)
     }
 
+    /// The open receivable accounts of an award (overpayments a payee owes back) with what
+    /// each payee still owes, minor units.
+    pub async fn receivables(&self, award: &Id) -> Result<HashMap<String, i64>, StoreError> {
+        let prefix = format!("receivable:{award}");
+        let mut out: HashMap<String, i64> = self
+            .store()
+            .accounts()
+            .await?
+            .into_iter()
+            .filter(|a| a.name.starts_with(&format!("{prefix}:")))
+            .map(|a| (a.name, 0))
+            .collect();
+        for row in self.store().balances(&prefix).await? {
+            if let Some(owed) = out.get_mut(&row.account) {
+                *owed += row.debit_minor - row.credit_minor;
+            }
+        }
+        Ok(out)
+    }
+
     /// Computes the cycle without posting anything.
     pub async fn preview_cycle(
         &self,
@@ -406,8 +426,9 @@ impl Ledger {
         period: Period,
     ) -> Result<cycle::Computed, StoreError> {
         let used = self.budget_used(award).await?;
+        let receivables = self.receivables(award).await?;
         let st = self.store().programme().await?;
-        cycle::compute(&st, award, period, used).map_err(StoreError::Invalid)
+        cycle::compute(&st, award, period, used, receivables).map_err(StoreError::Invalid)
     }
 
     /// Runs the cycle of `award` for `period`: computes it, posts the entitlements in batches
@@ -471,5 +492,129 @@ impl Ledger {
             .await?;
         }
         Ok(report)
+    }
+}
+
+impl Ledger {
+    /// The commands that record a recovery of `amount` (text at the award's scale) of the paid
+    /// entitlement at `seq`, for `reason`: the payee's receivable account (opened with the first
+    /// recovery) is debited and the budget line the entitlement charged is credited. What she
+    /// owes is then kept back from her next entitlements by the cycles. The ledger re-checks
+    /// every rule on append (paid, live, at most what is still entitled).
+    pub async fn recovery_commands(
+        &self,
+        seq: u64,
+        amount: &str,
+        reason: &str,
+    ) -> Result<Vec<Command>, StoreError> {
+        let reason = reason.trim();
+        if reason.is_empty() {
+            return Err(StoreError::Invalid(Invalid::new(
+                "reason",
+                "reason_required",
+                "a recovery must say why it is made",
+            )));
+        }
+        crate::domain::check_memo(reason, "reason").map_err(StoreError::Invalid)?;
+        let not_entitlement = || {
+            StoreError::Invalid(Invalid::new(
+                "seq",
+                "not_an_entitlement",
+                format!("seq {seq} is not an entitlement"),
+            ))
+        };
+        let stored = self
+            .store()
+            .records(seq, 1)
+            .await?
+            .into_iter()
+            .find(|r| r.seq == seq)
+            .ok_or_else(not_entitlement)?;
+        let record = tranche_audit::record::Record::decode(&stored.bytes)
+            .map_err(|e| StoreError::Corrupt(format!("seq {seq}: {e}")))?;
+        let Command::Entitlement(original) =
+            Command::from_record(&record).map_err(|e| StoreError::Corrupt(e.to_string()))?
+        else {
+            return Err(not_entitlement());
+        };
+        if original.tx.reverses.is_some() || original.meta.adjusts.is_some() {
+            return Err(not_entitlement());
+        }
+        let award = original.meta.award.clone();
+        let currency = {
+            let st = self.store().programme().await?;
+            st.award(&award, "award")
+                .map_err(StoreError::Invalid)?
+                .currency
+        };
+        let money = tranche_audit::programme::canonical_amount(amount, currency, "amount")
+            .map_err(StoreError::Invalid)?;
+        if money.minor() <= 0 {
+            return Err(StoreError::Invalid(Invalid::new(
+                "amount",
+                "not_positive",
+                "a recovery is a positive amount",
+            )));
+        }
+        let payable = original
+            .tx
+            .postings
+            .iter()
+            .find(|p| {
+                p.side == tranche_audit::posting::Side::Credit
+                    && p.account.as_str().starts_with(&format!("payable:{award}:"))
+            })
+            .map(|p| p.account.to_string())
+            .ok_or_else(|| {
+                StoreError::Invalid(Invalid::new(
+                    "seq",
+                    "not_a_payable",
+                    format!("entitlement seq {seq} is owed to no payee: only a payable entitlement is recovered"),
+                ))
+            })?;
+        let expense = original
+            .tx
+            .postings
+            .iter()
+            .find(|p| {
+                p.side == tranche_audit::posting::Side::Debit
+                    && p.account.as_str().starts_with(&format!("expense:{award}:"))
+            })
+            .map(|p| p.account.clone())
+            .ok_or_else(not_entitlement)?;
+        let receivable = accounts::receivable_of_payable(&payable).expect("a payable account");
+        let open = self.receivables(&award).await?.contains_key(&receivable);
+        let mut out = Vec::new();
+        if !open {
+            out.push(Command::OpenAccount {
+                name: AccountName::parse(&receivable).map_err(StoreError::Invalid)?,
+                account_type: AccountType::Asset,
+                description: Some("owed back by the payee after an overpayment".into()),
+            });
+        }
+        let mut meta = original.meta.clone();
+        meta.adjusts = Some(seq);
+        let command = crate::domain::EntitlementCommand::new(
+            meta,
+            crate::domain::NewTransaction {
+                memo: reason.to_string(),
+                postings: vec![
+                    tranche_audit::posting::Posting {
+                        account: AccountName::parse(&receivable).map_err(StoreError::Invalid)?,
+                        side: tranche_audit::posting::Side::Debit,
+                        money,
+                    },
+                    tranche_audit::posting::Posting {
+                        account: expense,
+                        side: tranche_audit::posting::Side::Credit,
+                        money,
+                    },
+                ],
+                reverses: None,
+            },
+        )
+        .map_err(StoreError::Invalid)?;
+        out.push(Command::Entitlement(command));
+        Ok(out)
     }
 }

@@ -12,7 +12,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use chrono::NaiveDate;
 use ed25519_dalek::VerifyingKey;
 use tranche_audit::account::AccountName;
-use tranche_audit::money::Currency;
+use tranche_audit::money::{format_minor, Currency};
+use tranche_audit::posting::{Posting, Side};
 use tranche_audit::programme::{
     accounts, AwardOpenBody, Basis, CohortOpenBody, CycleRunBody, Date, EvidenceBody, EvidenceItem,
     Id, KeyAction, Milestone, Outcome, ParticipantRegisterBody, PartnerKeyBody,
@@ -61,6 +62,8 @@ pub struct EntitlementMeta {
     pub rule: Id,
     pub version: u64,
     pub evidence: Vec<u64>,
+    /// The paid entitlement this one adjusts (a recovery or a supplement), if any.
+    pub adjusts: Option<u64>,
 }
 
 #[derive(Debug, Clone)]
@@ -181,6 +184,17 @@ pub struct LiveEntitlement {
     pub amount: i64,
     pub rule: Id,
     pub version: u64,
+    /// Supplements minus recoveries recorded against it since it was paid, minor units.
+    pub adjusted: i64,
+    /// The seqs of those adjustments, oldest first.
+    pub adjustments: Vec<u64>,
+}
+
+impl LiveEntitlement {
+    /// What the payee is entitled to under this basis now: the amount and its adjustments.
+    pub fn effective(&self) -> i64 {
+        self.amount + self.adjusted
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -210,7 +224,7 @@ impl Participant {
         self.entitlements
             .iter()
             .filter(|(b, _)| b.as_str().starts_with("c4t:") && Some(*b) != except)
-            .map(|(_, e)| e.amount)
+            .map(|(_, e)| e.effective())
             .sum()
     }
 }
@@ -400,7 +414,7 @@ impl ProgrammeState {
         }
     }
 
-    fn award(&self, id: &Id, field: &str) -> Result<&Award, Invalid> {
+    pub fn award(&self, id: &Id, field: &str) -> Result<&Award, Invalid> {
         self.awards
             .get(id)
             .ok_or_else(|| Invalid::new(field, "unknown_award", format!("award {id} is not open")))
@@ -1206,13 +1220,61 @@ pub trait Balances {
     }
 }
 
-/// Checks and records an entitlement (or its reversal) at `seq`. `amount` is what the
-/// entitlement pays (or obligates): the total of its credit postings. Budget accounts must
-/// already include this entitlement's postings in `balances`.
+/// The payment that holds entitlement `seq` once the bank has it (sent, accepted or
+/// confirmed), if any: such an entitlement is paid and can no longer be reversed.
+pub fn paid_by(s: &ProgrammeState, seq: u64) -> Option<&crate::disburse::Payment> {
+    let item = s.disburse.items.get(&seq)?;
+    let p = &s.disburse.payments[item.payment? as usize];
+    matches!(
+        p.state,
+        crate::disburse::PaymentState::Sent
+            | crate::disburse::PaymentState::Accepted
+            | crate::disburse::PaymentState::Confirmed
+    )
+    .then_some(p)
+}
+
+/// Refuses to reverse entitlement `original` when a payment the bank holds pays it (the payee
+/// would keep money she is no longer owed) or when it was adjusted since it was paid.
+pub fn check_reversible(
+    s: &ProgrammeState,
+    original: u64,
+    live: Option<&LiveEntitlement>,
+) -> Result<(), Invalid> {
+    if let Some(p) = paid_by(s, original) {
+        return Err(Invalid::new(
+            "reverses",
+            "entitlement_paid",
+            format!(
+                "entitlement seq {original} is paid by payment {} of batch {}, which is {}: it can no longer be reversed; record a recovery of what was overpaid instead (tranche recover {original})",
+                p.e2e,
+                p.batch,
+                p.state.as_str()
+            ),
+        ));
+    }
+    if let Some(l) = live.filter(|l| l.seq == original && !l.adjustments.is_empty()) {
+        return Err(Invalid::new(
+            "reverses",
+            "entitlement_adjusted",
+            format!(
+                "entitlement seq {original} was adjusted after payment (seq {}): adjust it again instead of reversing it",
+                l.adjustments.iter().map(u64::to_string).collect::<Vec<_>>().join(", ")
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks and records an entitlement (or its reversal, or an adjustment of a paid one) at
+/// `seq`. `amount` is what the entitlement pays (or obligates, or recovers): the total of its
+/// credit postings. Budget accounts must already include this entitlement's postings in
+/// `balances`.
 pub fn apply_entitlement(
     s: &mut ProgrammeState,
     seq: u64,
     meta: &EntitlementMeta,
+    postings: &[Posting],
     amount: i64,
     reverses: Option<u64>,
     charged_lines: &[Id],
@@ -1236,8 +1298,18 @@ pub fn apply_entitlement(
         ));
     }
     let live = p.entitlements.get(&meta.basis).cloned();
-    match reverses {
-        Some(original) => {
+    if reverses.is_none() {
+        check_receivables(&meta.award, postings, balances)?;
+    }
+    match (reverses, meta.adjusts) {
+        (Some(_), Some(_)) => {
+            return Err(Invalid::new(
+                "adjusts",
+                "reversal_and_adjustment",
+                "an entitlement either reverses or adjusts an earlier one, never both",
+            ))
+        }
+        (Some(original), None) => {
             if live.as_ref().map(|l| l.seq) != Some(original) {
                 return Err(Invalid::new(
                     "reverses",
@@ -1249,11 +1321,28 @@ pub fn apply_entitlement(
                     ),
                 ));
             }
+            // A trusted replay (no balances) re-derives what was written, even a reversal that
+            // an older version accepted after payment; the verifier names such a record.
+            if balances.known() {
+                check_reversible(s, original, live.as_ref())?;
+            }
             s.participants[pi as usize].entitlements.remove(&meta.basis);
             s.undo.push(Undo::Entitlement(pi, meta.basis.clone(), live));
             return Ok(());
         }
-        None => {
+        (None, Some(original)) => {
+            return apply_adjustment(
+                s,
+                seq,
+                meta,
+                postings,
+                amount,
+                original,
+                charged_lines,
+                balances,
+            );
+        }
+        (None, None) => {
             if let Some(l) = &live {
                 return Err(Invalid::new(
                     "basis",
@@ -1268,6 +1357,67 @@ pub fn apply_entitlement(
             }
         }
     }
+    let version = meta.version;
+    check_rule_cap_and_lines(s, meta, pi, amount, charged_lines, balances)?;
+    let _ = award;
+    s.participants[pi as usize].entitlements.insert(
+        meta.basis.clone(),
+        LiveEntitlement {
+            seq,
+            amount,
+            rule: meta.rule.clone(),
+            version,
+            adjusted: 0,
+            adjustments: Vec::new(),
+        },
+    );
+    s.undo.push(Undo::Entitlement(pi, meta.basis.clone(), None));
+    Ok(())
+}
+
+/// An entitlement may take back what a payee owes (credit her receivable), never more than
+/// she owes: no receivable of the award goes below zero.
+fn check_receivables(
+    award: &Id,
+    postings: &[Posting],
+    balances: &dyn Balances,
+) -> Result<(), Invalid> {
+    if !balances.known() {
+        return Ok(());
+    }
+    let head = format!("receivable:{award}:");
+    for q in postings {
+        if q.side == Side::Credit && q.account.as_str().starts_with(&head) {
+            let net = balances.net(q.account.as_str());
+            if net < 0 {
+                return Err(Invalid::new(
+                    "postings",
+                    "above_receivable",
+                    format!(
+                        "{} would be deducted from {}, which would then stand at {}: a deduction is at most what the payee owes",
+                        format_minor(q.money.minor().into(), q.money.currency()),
+                        q.account,
+                        format_minor(net, q.money.currency())
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The rule version must exist; a C4T entitlement stays within the cap over the award; every
+/// budget line it charges stays within what is authorised.
+fn check_rule_cap_and_lines(
+    s: &ProgrammeState,
+    meta: &EntitlementMeta,
+    pi: u32,
+    amount: i64,
+    charged_lines: &[Id],
+    balances: &dyn Balances,
+) -> Result<(), Invalid> {
+    let award = s.award(&meta.award, "award")?;
+    let p = &s.participants[pi as usize];
     let rule = award
         .rules
         .get(&meta.rule)
@@ -1318,15 +1468,132 @@ pub fn apply_entitlement(
             ));
         }
     }
-    s.participants[pi as usize].entitlements.insert(
-        meta.basis.clone(),
-        LiveEntitlement {
-            seq,
-            amount,
-            rule: meta.rule.clone(),
-            version: meta.version,
-        },
-    );
-    s.undo.push(Undo::Entitlement(pi, meta.basis.clone(), None));
+    Ok(())
+}
+
+/// A recovery or a supplement of the paid (or already adjusted) live entitlement `original`.
+/// Its postings are derived: a recovery debits the payee's receivable and credits the budget
+/// line the entitlement charged, at most what is still entitled; a supplement debits that line
+/// and credits the payee's payable (less any deduction from her receivable).
+#[allow(clippy::too_many_arguments)]
+fn apply_adjustment(
+    s: &mut ProgrammeState,
+    seq: u64,
+    meta: &EntitlementMeta,
+    postings: &[Posting],
+    amount: i64,
+    original: u64,
+    charged_lines: &[Id],
+    balances: &dyn Balances,
+) -> Result<(), Invalid> {
+    let pi = s.participant_idx(&meta.participant, "participant")?;
+    let p = &s.participants[pi as usize];
+    let Some(live) = p
+        .entitlements
+        .get(&meta.basis)
+        .filter(|l| l.seq == original)
+        .cloned()
+    else {
+        return Err(Invalid::new(
+            "adjusts",
+            "not_the_live_entitlement",
+            format!(
+                "seq {original} is not the live {} entitlement of {}",
+                meta.basis.as_str(),
+                p.id
+            ),
+        ));
+    };
+    if live.rule != meta.rule {
+        return Err(Invalid::new(
+            "rule",
+            "adjustment_of_another_rule",
+            format!(
+                "entitlement seq {original} was made under rule {}",
+                live.rule
+            ),
+        ));
+    }
+    let Some(item) = s.disburse.items.get(&original) else {
+        return Err(Invalid::new(
+            "adjusts",
+            "not_a_payable",
+            format!("entitlement seq {original} is not owed to a payee: only a payable entitlement is adjusted"),
+        ));
+    };
+    if paid_by(s, original).is_none() && live.adjustments.is_empty() {
+        return Err(Invalid::new(
+            "adjusts",
+            "entitlement_not_paid",
+            format!(
+                "entitlement seq {original} is not paid: reverse it and make the new one instead"
+            ),
+        ));
+    }
+    let award = &meta.award;
+    let payable = item.payee.payable(award);
+    let receivable = accounts::receivable_of_payable(&payable).expect("a payable account");
+    let expense = item
+        .line
+        .as_ref()
+        .map(|l| accounts::expense(award, l))
+        .unwrap_or_default();
+    let side_of = |side: Side, account: &str| -> i64 {
+        postings
+            .iter()
+            .filter(|q| q.side == side && q.account.as_str() == account)
+            .map(|q| q.money.minor())
+            .sum()
+    };
+    let recovery = postings
+        .iter()
+        .any(|q| q.side == Side::Debit && q.account.as_str() == receivable);
+    let shaped = if recovery {
+        postings.len() == 2
+            && side_of(Side::Debit, &receivable) == amount
+            && side_of(Side::Credit, &expense) == amount
+    } else {
+        let credited = side_of(Side::Credit, &payable) + side_of(Side::Credit, &receivable);
+        postings.iter().all(|q| match q.side {
+            Side::Debit => q.account.as_str() == expense,
+            Side::Credit => q.account.as_str() == payable || q.account.as_str() == receivable,
+        }) && side_of(Side::Debit, &expense) == amount
+            && credited == amount
+    };
+    if !shaped || amount <= 0 {
+        return Err(Invalid::new(
+            "postings",
+            "postings_not_derived",
+            format!(
+                "an adjustment of entitlement seq {original} is either a recovery (debit {receivable}, credit {expense}) or a supplement (debit {expense}, credit {payable} or {receivable})"
+            ),
+        ));
+    }
+    let delta = if recovery {
+        if amount > live.effective() {
+            let c = s.award(award, "award")?.currency;
+            return Err(Invalid::new(
+                "postings",
+                "recovery_above_entitlement",
+                format!(
+                    "a recovery of {} is more than the {} still entitled under entitlement seq {original}",
+                    format_minor(amount.into(), c),
+                    format_minor(live.effective().into(), c)
+                ),
+            ));
+        }
+        -amount
+    } else {
+        check_rule_cap_and_lines(s, meta, pi, amount, charged_lines, balances)?;
+        amount
+    };
+    let mut now = live.clone();
+    now.adjusted += delta;
+    now.adjustments.push(seq);
+    s.participants[pi as usize]
+        .entitlements
+        .insert(meta.basis.clone(), now);
+    s.undo
+        .push(Undo::Entitlement(pi, meta.basis.clone(), Some(live)));
     Ok(())
 }

@@ -182,9 +182,14 @@ fn the_readme_walkthrough_works_and_the_verifier_catches_tampering() {
         "{csv}"
     );
 
-    let reversed = cli.ok(&["reverse", "7", "--memo", "duplicate stipend"], None);
+    cli.refused(&["reverse", "7", "--reason", " "], None, "reason_required");
+    let reversed = cli.ok(&["reverse", "7", "--reason", "duplicate stipend"], None);
     assert!(reversed.contains("seq 7 reversed by seq 8"), "{reversed}");
-    cli.refused(&["reverse", "7"], None, "already_reversed");
+    cli.refused(
+        &["reverse", "7", "--reason", "again"],
+        None,
+        "already_reversed",
+    );
     let balance = cli.ok(&["balance", "payable"], None);
     assert!(
         balance.contains("-60.00"),

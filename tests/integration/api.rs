@@ -434,9 +434,21 @@ fn audit_endpoints_prove_what_was_written(s: TestServer) {
     c.post(
         &format!("/v1/transactions/{seq}/reverse"),
         Some("rev2"),
-        "{}",
+        r#"{"reason":"again"}"#,
     )
     .problem(422, "already_reversed", Some("reverses"));
+    let checkpoint = c.get("/v1/checkpoint").body;
+    c.post(
+        &format!("/v1/transactions/{seq}/reverse"),
+        Some("rev3"),
+        "{}",
+    )
+    .problem(422, "reason_required", Some("reason"));
+    assert_eq!(
+        c.get("/v1/checkpoint").body,
+        checkpoint,
+        "a refusal writes nothing"
+    );
 
     assert_eq!(anyone.get("/healthz").status, 200);
     assert_eq!(anyone.get("/readyz").status, 200);

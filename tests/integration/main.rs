@@ -7,6 +7,7 @@ mod journal;
 mod programme;
 mod programme_properties;
 mod properties;
+mod recovery;
 mod reports;
 mod suppression;
 mod web;

@@ -75,6 +75,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/v1/transactions"),
     ("POST", "/v1/transactions/batch"),
     ("POST", "/v1/transactions/{seq}/reverse"),
+    ("POST", "/v1/entitlements/{seq}/recover"),
     ("GET", "/v1/me"),
     ("GET", "/v1/users"),
     ("POST", "/v1/users"),
@@ -140,7 +141,7 @@ impl Modify for BearerAuth {
         routes::checkpoint, cosign::cosigned_checkpoint, routes::vkey, routes::inclusion_proof, routes::consistency_proof,
         routes::receipt, routes::export, routes::records, routes::record, routes::balances, routes::accounts,
         routes::open_account, routes::close_account, routes::transactions, routes::post_transaction,
-        routes::post_batch, routes::reverse_transaction, routes::list_users, routes::create_user,
+        routes::post_batch, routes::reverse_transaction, routes::recover_entitlement, routes::list_users, routes::create_user,
         routes::revoke_user, routes::me,
         programme::awards, programme::open_award, programme::award, programme::partners,
         programme::register_partner, programme::partner_key, programme::cohorts,
@@ -280,6 +281,10 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/v1/transactions/{seq}/reverse",
             post(r::reverse_transaction),
+        )
+        .route(
+            "/v1/entitlements/{seq}/recover",
+            post(r::recover_entitlement),
         )
         .route("/v1/me", get(r::me))
         .route("/v1/users", get(r::list_users).post(r::create_user))

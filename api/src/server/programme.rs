@@ -556,6 +556,10 @@ pub struct EntitlementDoc {
     pub basis: String,
     pub seq: u64,
     pub amount: String,
+    /// The amount with the recoveries and supplements recorded against it since it was paid.
+    pub effective: String,
+    /// The seqs of those adjustments, oldest first.
+    pub adjustments: Vec<u64>,
     pub rule: String,
     pub version: u64,
 }
@@ -662,6 +666,8 @@ pub async fn participant(
                     basis: b.as_str().to_string(),
                     seq: e.seq,
                     amount: money(e.amount),
+                    effective: money(e.effective()),
+                    adjustments: e.adjustments.clone(),
                     rule: e.rule.to_string(),
                     version: e.version,
                 })

@@ -108,8 +108,9 @@ pub struct AccountRequest {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReverseRequest {
-    #[serde(default)]
-    pub memo: String,
+    /// Why the transaction is reversed (required; recorded as the reversal's memo).
+    #[serde(default, alias = "memo")]
+    pub reason: String,
 }
 
 /// What a write got: its seqs and the signed checkpoint that covers them.
@@ -554,7 +555,12 @@ pub async fn reverse_transaction(
         .find(|r| r.seq == seq)
         .ok_or_else(|| ApiError::not_found(format!("seq {seq} does not exist")).field("seq"))?;
     let record = Record::decode(&stored.bytes).map_err(|e| ApiError::internal(&e))?;
-    let command = Command::reversal_of(&record, req.memo).map_err(|e| match e {
+    let command = Command::reversal_of(&record, req.reason).map_err(|e| match e {
+        ReversalError::NoReason => ApiError::from(tranche_audit::Invalid::new(
+            "reason",
+            "reason_required",
+            e.to_string(),
+        )),
         ReversalError::NotATransaction { .. } => ApiError::from(tranche_audit::Invalid::new(
             "seq",
             "unknown_transaction",
@@ -564,6 +570,40 @@ pub async fn reverse_transaction(
     })?;
     let path = format!("/v1/transactions/{seq}/reverse");
     write(&state, &caller, &headers, &path, &body, vec![command]).await
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RecoverRequest {
+    /// What was overpaid and is to be recovered, at the award's scale.
+    #[schema(example = "12.00")]
+    pub amount: String,
+    /// Why (required; recorded as the recovery's memo).
+    pub reason: String,
+}
+
+/// Records a recovery of part of a paid entitlement: the payee's receivable is debited and the
+/// budget line credited; the cycles keep what she owes back from her next entitlements.
+#[utoipa::path(post, path = "/v1/entitlements/{seq}/recover", tag = "ledger", request_body = RecoverRequest,
+    params(("seq" = u64, Path), ("Idempotency-Key" = String, Header)),
+    responses((status = 201, body = AppendResponse), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub async fn recover_entitlement(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(seq): Path<u64>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Response> {
+    caller.require(FINANCE_WRITE)?;
+    let body = json_body(&headers, body)?;
+    let req: RecoverRequest = parse_json(&body)?;
+    let commands = state
+        .ledger
+        .recovery_commands(seq, &req.amount, &req.reason)
+        .await?;
+    let path = format!("/v1/entitlements/{seq}/recover");
+    write(&state, &caller, &headers, &path, &body, commands).await
 }
 
 // ---------- reads ----------

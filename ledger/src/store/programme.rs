@@ -85,6 +85,7 @@ pub fn replay_command(
                 state,
                 seq,
                 &e.meta,
+                &e.tx.postings,
                 e.amount(),
                 e.tx.reverses,
                 &[],
