@@ -171,6 +171,8 @@ pub mod rule {
     pub const DUPLICATE_BATCH: &str = "duplicate_batch";
     /// An entitlement cites an evidence seq that is not earlier than itself.
     pub const EVIDENCE_NOT_EARLIER: &str = "evidence_not_earlier";
+    /// An entitlement adjusts a seq that is not earlier than itself.
+    pub const ADJUSTS_NOT_EARLIER: &str = "adjusts_not_earlier";
     /// A `cycle.run`'s `report_sha256` is not 64 lowercase hex digits.
     pub const INVALID_DIGEST: &str = "invalid_digest";
 }

@@ -1270,6 +1270,7 @@ pub fn check_reversible(
 /// `seq`. `amount` is what the entitlement pays (or obligates, or recovers): the total of its
 /// credit postings. Budget accounts must already include this entitlement's postings in
 /// `balances`.
+#[allow(clippy::too_many_arguments)] // the parts of one entitlement command, borrowed
 pub fn apply_entitlement(
     s: &mut ProgrammeState,
     seq: u64,
@@ -1280,7 +1281,7 @@ pub fn apply_entitlement(
     charged_lines: &[Id],
     balances: &dyn Balances,
 ) -> Result<(), Invalid> {
-    let award = s.award(&meta.award, "award")?;
+    s.award(&meta.award, "award")?;
     let pi = s.participant_idx(&meta.participant, "participant")?;
     let p = &s.participants[pi as usize];
     if p.award != meta.award {
@@ -1359,7 +1360,6 @@ pub fn apply_entitlement(
     }
     let version = meta.version;
     check_rule_cap_and_lines(s, meta, pi, amount, charged_lines, balances)?;
-    let _ = award;
     s.participants[pi as usize].entitlements.insert(
         meta.basis.clone(),
         LiveEntitlement {

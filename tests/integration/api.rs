@@ -73,7 +73,8 @@ fn rule(method: &str, path: &str) -> Option<&'static [&'static str]> {
             | "/v1/accounts/{name}/close"
             | "/v1/transactions"
             | "/v1/transactions/batch"
-            | "/v1/transactions/{seq}/reverse",
+            | "/v1/transactions/{seq}/reverse"
+            | "/v1/entitlements/{seq}/recover",
         ) => Some(WRITE),
         ("GET" | "POST", p) if p.starts_with("/v1/users") => Some(&["admin"]),
         ("GET", "/v1/awards" | "/v1/awards/{award}") => Some(READ),

@@ -192,6 +192,13 @@ impl Programme {
                 ));
             }
         }
+        if let Some(a) = b.adjusts.filter(|a| *a >= seq) {
+            return Err(Failure::at(
+                seq,
+                rule::ADJUSTS_NOT_EARLIER,
+                format!("body.adjusts: {a} is not an earlier record (this record is {seq})"),
+            ));
+        }
         self.award(seq, &b.award, "body.award")?;
         Ok(())
     }

@@ -439,6 +439,18 @@ fn an_unbalanced_entitlement_fails_like_a_transaction() {
     let mut j = setup();
     let at = j.push(entitlement(&[5, 3], "60.00", "60.00"));
     assert_eq!(j.verdict(), Err((Some(at), "unsorted_refs")));
+    // An adjustment points backwards too, and never also reverses.
+    let mut j = setup();
+    let mut t = entitlement(&[], "60.00", "60.00");
+    t.1["adjusts"] = json!(99);
+    let at = j.push(t);
+    assert_eq!(j.verdict(), Err((Some(at), rule::ADJUSTS_NOT_EARLIER)));
+    let mut j = setup();
+    let mut t = entitlement(&[], "60.00", "60.00");
+    t.1["adjusts"] = json!(1);
+    t.1["reverses"] = json!(1);
+    let at = j.push(t);
+    assert_eq!(j.verdict(), Err((Some(at), "reversal_and_adjustment")));
 
     // An entitlement and its reversal both count.
     let mut j = setup();
