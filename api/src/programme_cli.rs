@@ -449,41 +449,64 @@ pub async fn participants(g: &Global, cmd: ParticipantsCmd) -> anyhow::Result<Ex
             };
             let ledger = open(g).await?;
             let inputs: Vec<ParticipantInput> = rows.iter().map(|(_, p)| p.clone()).collect();
-            let (commands, ids) =
-                match ledger.participant_commands(&inputs, partner.as_ref(), &mut OsRandom) {
-                    Ok(v) => v,
-                    Err(i) => {
-                        let line = i.item.and_then(|n| rows.get(n)).map(|(l, _)| *l);
-                        if let Some(l) = line {
-                            eprintln!("line {l}: {} ({})", i.detail, i.code);
-                            eprintln!("nothing was written");
-                            return Ok(ExitCode::from(3));
-                        }
-                        return Ok(invalid(i));
-                    }
-                };
-            match ledger.append(&commands, &actor(g), Utc::now()).await {
-                Ok(done) => {
+            let bar = progress_bar(0, "registering participants");
+            let result = ledger
+                .import_participants(
+                    &inputs,
+                    partner.as_ref(),
+                    &mut OsRandom,
+                    &actor(g),
+                    Utc::now(),
+                    &mut |done, total| {
+                        bar.set_length(total);
+                        bar.set_position(done);
+                    },
+                )
+                .await;
+            bar.finish_and_clear();
+            let line_of = |n: usize| rows.get(n).map(|(l, _)| *l);
+            match result {
+                Ok(Ok(done)) => {
                     println!("line,participant");
-                    for ((line, _), id) in rows.iter().zip(&ids) {
+                    for ((line, _), (id, _)) in rows.iter().zip(&done.rows) {
                         println!("{line},{id}");
                     }
-                    eprintln!(
-                        "registered {} participants at seq {}..{}",
-                        ids.len(),
-                        done.first_seq,
-                        done.first_seq + done.count - 1
-                    );
+                    if done.already > 0 {
+                        eprintln!(
+                            "{} rows were already registered (an earlier run of this file): skipped",
+                            done.already
+                        );
+                    }
+                    match done.seqs {
+                        Some((first, last)) => eprintln!(
+                            "registered {} participants at seq {first}..{last}",
+                            done.registered
+                        ),
+                        None => eprintln!("registered no new participant"),
+                    }
                     Ok(ExitCode::SUCCESS)
                 }
-                Err(StoreError::Invalid(i)) => {
-                    // Two commands per participant: point at the row.
-                    if let Some((line, _)) = i.item.and_then(|n| rows.get(n / 2)) {
-                        eprintln!("line {line}: {}: {} ({})", i.field, i.detail, i.code);
-                        eprintln!("nothing was written");
-                        return Ok(ExitCode::from(3));
+                Ok(Err(errors)) => {
+                    for (n, i) in &errors {
+                        match line_of(*n) {
+                            Some(l) => {
+                                eprintln!("line {l}: {}: {} ({})", i.field, i.detail, i.code)
+                            }
+                            None => eprintln!("{i}"),
+                        }
                     }
-                    Ok(invalid(i))
+                    eprintln!("refused: {} bad lines; nothing was written", errors.len());
+                    Ok(ExitCode::from(3))
+                }
+                Err(StoreError::Invalid(i)) => {
+                    // The checks passed, so this is a rule only the append knows: the chunks
+                    // before it are written, and a rerun resumes after them.
+                    match i.item.and_then(line_of) {
+                        Some(l) => eprintln!("line {l}: {}: {} ({})", i.field, i.detail, i.code),
+                        None => eprintln!("refused: {i}"),
+                    }
+                    eprintln!("the lines before it that were written are kept: run again after fixing it to resume");
+                    Ok(ExitCode::from(3))
                 }
                 Err(e) => Err(e.into()),
             }

@@ -293,36 +293,15 @@ impl Ledger {
         let mut ids = Vec::with_capacity(inputs.len());
         for (i, input) in inputs.iter().enumerate() {
             let (award, doc) = input.check().map_err(|e| e.in_item(i))?;
-            let partner = match (partner, &input.partner) {
-                (Some(p), None) => p.clone(),
-                (Some(p), Some(q)) if q == p.as_str() => p.clone(),
-                (Some(p), Some(q)) => {
-                    return Err(Invalid::new(
-                        "partner",
-                        "partner_scope",
-                        format!("partner {p} cannot register participants for partner {q}"),
-                    )
-                    .in_item(i))
-                }
-                (None, Some(q)) => Id::parse(q).map_err(|e| e.within("partner").in_item(i))?,
-                (None, None) => {
-                    return Err(
-                        Invalid::new("partner", "missing_field", "partner is required").in_item(i),
-                    )
-                }
-            };
+            let partner =
+                resolve_partner(partner, input.partner.as_deref()).map_err(|e| e.in_item(i))?;
             let participant = new_pseudonym(rng);
             let mut salt = [0u8; 16];
             rng.fill(&mut salt);
             let attributes = input.attributes();
             let commitment = attribute_commitment(&salt, &attributes);
             let doc_hmac = hex::encode(keys::hmac_sha256(&self.participant_key, doc.as_bytes()));
-            let personal = serde_json::json!({
-                "name": input.name.trim(),
-                "document": input.document.trim(),
-                "phone": input.phone.as_deref().map(str::trim),
-                "bank_account": input.bank_account.as_deref().map(str::trim),
-            });
+            let personal = personal_json(input);
             commands.push(Command::Programme(ProgrammeCommand::ParticipantRegister {
                 body: ParticipantRegisterBody {
                     participant: participant.clone(),
@@ -617,4 +596,233 @@ impl Ledger {
         out.push(Command::Entitlement(command));
         Ok(out)
     }
+}
+
+/// Participants per append while a file is imported (two records each, one checkpoint per
+/// chunk): a crash loses at most the chunk being written, and a rerun skips what was written.
+pub const IMPORT_CHUNK: usize = 2_000;
+
+/// What importing a file of participants did, row by row in file order.
+#[derive(Debug, Clone, Default)]
+pub struct ParticipantImport {
+    /// Per input row: its pseudonym, and whether it was registered before this run (the same
+    /// person, same data: an earlier run of the same file that stopped part way).
+    pub rows: Vec<(Id, bool)>,
+    pub registered: u64,
+    pub already: u64,
+    /// The seqs written, first and last, when any.
+    pub seqs: Option<(u64, u64)>,
+}
+
+impl Ledger {
+    /// Imports participants without a size ceiling: every row is checked first (its fields,
+    /// its partner, a document number repeated in the file or already registered in the award
+    /// for someone else), and every bad row is returned with its index and nothing is written.
+    /// Then the rows are committed in chunks of [`IMPORT_CHUNK`], reporting `(done, total)` to
+    /// `progress`. A row whose document is already registered in the award with exactly the
+    /// same partner, personal data and attributes is the same registration from an earlier run
+    /// that stopped part way: it is skipped and its pseudonym reported, so a rerun resumes.
+    pub async fn import_participants(
+        &self,
+        inputs: &[ParticipantInput],
+        partner: Option<&Id>,
+        rng: &mut dyn Randomness,
+        actor: &str,
+        now: DateTime<Utc>,
+        progress: &mut (dyn FnMut(u64, u64) + Send),
+    ) -> Result<Result<ParticipantImport, Vec<(usize, Invalid)>>, StoreError> {
+        struct Row {
+            award: Id,
+            partner: Id,
+            hmac: String,
+        }
+        let mut errors: Vec<(usize, Invalid)> = Vec::new();
+        let mut rows: Vec<Option<Row>> = Vec::with_capacity(inputs.len());
+        let mut first_line: HashMap<(Id, String), usize> = HashMap::new();
+        for (i, input) in inputs.iter().enumerate() {
+            let checked = input.check().and_then(|(award, doc)| {
+                let p = resolve_partner(partner, input.partner.as_deref())?;
+                Ok((award, doc, p))
+            });
+            match checked {
+                Ok((award, doc, partner)) => {
+                    let hmac =
+                        hex::encode(keys::hmac_sha256(&self.participant_key, doc.as_bytes()));
+                    if let Some(&j) = first_line.get(&(award.clone(), hmac.clone())) {
+                        errors.push((
+                            i,
+                            Invalid::new(
+                                "document",
+                                "duplicate_document",
+                                format!("the same document number as row {} of this file", j + 1),
+                            ),
+                        ));
+                        rows.push(None);
+                        continue;
+                    }
+                    first_line.insert((award.clone(), hmac.clone()), i);
+                    rows.push(Some(Row {
+                        award,
+                        partner,
+                        hmac,
+                    }));
+                }
+                Err(e) => {
+                    errors.push((i, e));
+                    rows.push(None);
+                }
+            }
+        }
+        // Awards and partners must exist; a document already registered is either this very
+        // registration (resume) or someone else's (refused).
+        {
+            let st = self.store().programme().await?;
+            for (i, r) in rows.iter().enumerate() {
+                let Some(r) = r else { continue };
+                if !st.awards.contains_key(&r.award) {
+                    errors.push((
+                        i,
+                        Invalid::new(
+                            "award",
+                            "unknown_award",
+                            format!("there is no award {}", r.award),
+                        ),
+                    ));
+                } else if !st.partners.contains_key(&r.partner) {
+                    errors.push((
+                        i,
+                        Invalid::new(
+                            "partner",
+                            "unknown_partner",
+                            format!("partner {} is not registered", r.partner),
+                        ),
+                    ));
+                }
+            }
+        }
+        let mut by_award: HashMap<Id, Vec<String>> = HashMap::new();
+        for r in rows.iter().flatten() {
+            by_award
+                .entry(r.award.clone())
+                .or_default()
+                .push(r.hmac.clone());
+        }
+        let mut existing: HashMap<(Id, String), crate::store::PersonalRow> = HashMap::new();
+        for (award, hashes) in &by_award {
+            for chunk in hashes.chunks(IMPORT_CHUNK) {
+                for (hash, row) in self.store().personal_by_docs(award.as_str(), chunk).await? {
+                    existing.insert((award.clone(), hash), row);
+                }
+            }
+        }
+        let mut already: Vec<Option<Id>> = vec![None; inputs.len()];
+        for (i, r) in rows.iter().enumerate() {
+            let Some(r) = r else { continue };
+            let Some(old) = existing.get(&(r.award.clone(), r.hmac.clone())) else {
+                continue;
+            };
+            let input = &inputs[i];
+            let same = old.partner == r.partner.as_str()
+                && old.personal.as_ref() == Some(&personal_json(input))
+                && old.attributes.as_ref() == Some(&input.attributes());
+            if same {
+                already[i] = Some(Id::parse(&old.participant).map_err(StoreError::Invalid)?);
+            } else {
+                errors.push((
+                    i,
+                    Invalid::new(
+                        "document",
+                        "duplicate_document",
+                        format!(
+                            "a participant with this document number is already registered in award {} ({})",
+                            r.award, old.participant
+                        ),
+                    ),
+                ));
+            }
+        }
+        if !errors.is_empty() {
+            errors.sort_by_key(|(i, _)| *i);
+            return Ok(Err(errors));
+        }
+        let todo: Vec<usize> = (0..inputs.len())
+            .filter(|i| already[*i].is_none())
+            .collect();
+        let total = todo.len() as u64;
+        let mut out = ParticipantImport {
+            rows: Vec::with_capacity(inputs.len()),
+            already: (inputs.len() - todo.len()) as u64,
+            ..ParticipantImport::default()
+        };
+        let mut new_ids: HashMap<usize, Id> = HashMap::new();
+        progress(0, total);
+        for chunk in todo.chunks(IMPORT_CHUNK) {
+            let chunk_inputs: Vec<ParticipantInput> =
+                chunk.iter().map(|&i| inputs[i].clone()).collect();
+            let (commands, ids) = self
+                .participant_commands(&chunk_inputs, partner, rng)
+                .map_err(|e| {
+                    StoreError::Invalid(match e.item {
+                        Some(n) => e.in_item(chunk[n]),
+                        None => e,
+                    })
+                })?;
+            let done = self
+                .append(&commands, actor, now)
+                .await
+                .map_err(|e| match e {
+                    // Two commands per participant: point at the row.
+                    StoreError::Invalid(i) => match i.item {
+                        Some(n) => StoreError::Invalid(i.in_item(chunk[n / 2])),
+                        None => StoreError::Invalid(i),
+                    },
+                    e => e,
+                })?;
+            let last = done.first_seq + done.count - 1;
+            out.seqs = Some((out.seqs.map_or(done.first_seq, |(f, _)| f), last));
+            for (&i, id) in chunk.iter().zip(ids) {
+                new_ids.insert(i, id);
+            }
+            out.registered += chunk.len() as u64;
+            progress(out.registered, total);
+        }
+        for (i, old) in already.into_iter().enumerate() {
+            match old {
+                Some(id) => out.rows.push((id, true)),
+                None => out
+                    .rows
+                    .push((new_ids.remove(&i).expect("registered"), false)),
+            }
+        }
+        Ok(Ok(out))
+    }
+}
+
+/// The partner a row registers for: the caller's (a partner registering its own) or the row's.
+fn resolve_partner(caller: Option<&Id>, row: Option<&str>) -> Result<Id, Invalid> {
+    match (caller, row) {
+        (Some(p), None) => Ok(p.clone()),
+        (Some(p), Some(q)) if q == p.as_str() => Ok(p.clone()),
+        (Some(p), Some(q)) => Err(Invalid::new(
+            "partner",
+            "partner_scope",
+            format!("partner {p} cannot register participants for partner {q}"),
+        )),
+        (None, Some(q)) => Id::parse(q).map_err(|e| e.within("partner")),
+        (None, None) => Err(Invalid::new(
+            "partner",
+            "missing_field",
+            "partner is required",
+        )),
+    }
+}
+
+/// The personal data of a row as the erasable store keeps it.
+fn personal_json(input: &ParticipantInput) -> serde_json::Value {
+    serde_json::json!({
+        "name": input.name.trim(),
+        "document": input.document.trim(),
+        "phone": input.phone.as_deref().map(str::trim),
+        "bank_account": input.bank_account.as_deref().map(str::trim),
+    })
 }

@@ -123,7 +123,9 @@ pub struct Partner {
     pub name: String,
     pub seq: u64,
     pub keys: Vec<String>,
-    pub batches: HashSet<Id>,
+    /// Evidence batch ids submitted, with the SHA-256 of the signature that was accepted (so a
+    /// rerun of an import recognises what it already wrote).
+    pub batches: HashMap<Id, [u8; 32]>,
 }
 
 #[derive(Debug, Clone)]
@@ -565,7 +567,7 @@ fn apply_inner(
                     name: body.name.clone(),
                     seq,
                     keys: Vec::new(),
-                    batches: HashSet::new(),
+                    batches: HashMap::new(),
                 },
             );
             s.undo.push(Undo::Partner(body.partner.clone()));
@@ -935,7 +937,7 @@ fn apply_evidence(s: &mut ProgrammeState, seq: u64, body: &EvidenceBody) -> Resu
     if !s.trust_signatures {
         body.verify_signature(&key.key)?;
     }
-    if partner.batches.contains(&st.batch_id) {
+    if partner.batches.contains_key(&st.batch_id) {
         return Err(Invalid::new(
             "statement.batch_id",
             "duplicate_batch",
@@ -946,7 +948,8 @@ fn apply_evidence(s: &mut ProgrammeState, seq: u64, body: &EvidenceBody) -> Resu
         ));
     }
     if let Some(p) = s.partners.get_mut(&st.partner) {
-        p.batches.insert(st.batch_id.clone());
+        p.batches
+            .insert(st.batch_id.clone(), signature_digest(&body.signature));
     }
     s.undo
         .push(Undo::Batch(st.partner.clone(), st.batch_id.clone()));
@@ -1208,6 +1211,13 @@ fn apply_item(
         }
     }
     Ok(())
+}
+
+/// The SHA-256 of an evidence record's signature text: what identifies the statement accepted
+/// under a batch id.
+pub fn signature_digest(signature: &str) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(signature.as_bytes()).into()
 }
 
 /// What the programme rules need from the account balances to check an entitlement.

@@ -285,6 +285,15 @@ impl Store {
         dispatch!(self, s => s.personal_rows(award).await)
     }
 
+    /// The registrations of `award` whose document hash is one of `hashes`, with that hash.
+    pub async fn personal_by_docs(
+        &self,
+        award: &str,
+        hashes: &[String],
+    ) -> Result<Vec<(String, PersonalRow)>> {
+        dispatch!(self, s => s.personal_by_docs(award, hashes).await)
+    }
+
     /// Deletes a participant's personal data (the journal keeps the pseudonym and commitment).
     pub async fn erase_personal(&self, participant: &str, at: &str) -> Result<bool> {
         dispatch!(self, s => s.erase_personal(participant, at).await)

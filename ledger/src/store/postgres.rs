@@ -582,6 +582,28 @@ impl PgStore {
     }
 
     /// Every participant of an award with its attributes (none once erased), by pseudonym.
+    /// The registrations of `award` whose document hash is one of `hashes`, with that hash.
+    pub async fn personal_by_docs(
+        &self,
+        award: &str,
+        hashes: &[String],
+    ) -> Result<Vec<(String, PersonalRow)>> {
+        let rows = sqlx::query(
+            "SELECT doc_hmac, participant, award, partner, registered_seq, personal, attributes, erased_at
+             FROM participant_data WHERE award = $1 AND doc_hmac = ANY($2)",
+        )
+        .bind(award)
+        .bind(hashes)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                let hash: String = r.try_get("doc_hmac")?;
+                Ok((hash, personal_from_row(r)?))
+            })
+            .collect()
+    }
+
     pub async fn personal_rows(&self, award: &str) -> Result<Vec<PersonalRow>> {
         let rows = sqlx::query(
             "SELECT participant, award, partner, registered_seq, personal, attributes, erased_at

@@ -619,6 +619,32 @@ impl SqliteStore {
         rows.into_iter().map(personal_from_row).collect()
     }
 
+    /// The registrations of `award` whose document hash is one of `hashes`, with that hash.
+    pub async fn personal_by_docs(
+        &self,
+        award: &str,
+        hashes: &[String],
+    ) -> Result<Vec<(String, PersonalRow)>> {
+        let mut out = Vec::new();
+        for chunk in hashes.chunks(NAMES_PER_QUERY) {
+            let mut q = QueryBuilder::<Sqlite>::new(
+                "SELECT doc_hmac, participant, award, partner, registered_seq, personal, attributes, erased_at
+                 FROM participant_data WHERE award = ",
+            );
+            q.push_bind(award).push(" AND doc_hmac IN (");
+            let mut sep = q.separated(", ");
+            for h in chunk {
+                sep.push_bind(h.as_str());
+            }
+            q.push(")");
+            for r in q.build().fetch_all(&self.pool).await? {
+                let hash: String = r.try_get("doc_hmac")?;
+                out.push((hash, personal_from_row(r)?));
+            }
+        }
+        Ok(out)
+    }
+
     /// Deletes the personal data of a participant; false if there is none left to erase.
     pub async fn erase_personal(&self, participant: &str, at: &str) -> Result<bool> {
         let done = sqlx::query(
