@@ -23,8 +23,12 @@ fn header() -> BatchCreateBody {
 
 fn part(n: u32) -> BatchPartBody {
     let payments = match n {
-        0 => json!([{"e2e": "B000001-000001", "payee": "participant:p1", "amount": "60.00", "entitlements": [7]}]),
-        1 => json!([{"e2e": "B000001-000002", "payee": "participant:p2", "amount": "40.00", "entitlements": [8]}]),
+        0 => {
+            json!([{"e2e": "B000001-000001", "payee": "participant:p1", "amount": "60.00", "entitlements": [7]}])
+        }
+        1 => {
+            json!([{"e2e": "B000001-000002", "payee": "participant:p2", "amount": "40.00", "entitlements": [8]}])
+        }
         _ => json!([]),
     };
     let exceptions = if n == 2 {
@@ -54,8 +58,10 @@ fn approved() -> BatchLife {
     let mut life = built();
     let digest = life.frozen_digest().expect("frozen").to_string();
     life.submit(
-        &serde_json::from_value(json!({"batch": "B000001", "award": "aw", "digest": digest, "approvals_required": 1}))
-            .expect("valid"),
+        &serde_json::from_value(
+            json!({"batch": "B000001", "award": "aw", "digest": digest, "approvals_required": 1}),
+        )
+        .expect("valid"),
         "user:prep",
         default_dual_approval_above(usd()),
     )
@@ -71,24 +77,33 @@ fn approved() -> BatchLife {
 }
 
 fn file(format: &str, sha: &str, payments: u64, sum: &str) -> BatchFileBody {
-    serde_json::from_value(json!({"batch": "B000001", "award": "aw", "format": format, "sha256": sha,
+    serde_json::from_value(
+        json!({"batch": "B000001", "award": "aw", "format": format, "sha256": sha,
         "message_id": "B000001-F1", "created_at": "2026-04-01T10:00:00.000000Z",
-        "execution_date": "2026-04-02", "payments": payments, "control_sum": sum}))
+        "execution_date": "2026-04-02", "payments": payments, "control_sum": sum}),
+    )
     .expect("valid")
 }
 
 fn send(part: u32) -> BatchSendBody {
-    serde_json::from_value(json!({"batch": "B000001", "award": "aw", "part": part, "file": FILE, "postings": []}))
-        .expect("valid")
+    serde_json::from_value(
+        json!({"batch": "B000001", "award": "aw", "part": part, "file": FILE, "postings": []}),
+    )
+    .expect("valid")
 }
 
 #[test]
 fn a_batch_of_several_parts_is_sent_part_by_part_and_only_then_is_sent() {
     let mut life = approved();
     assert_eq!(life.status(), BatchStatus::Approved);
-    life.file(&file("csv", FILE, 2, "100.00")).expect("approved");
+    life.file(&file("csv", FILE, 2, "100.00"))
+        .expect("approved");
     life.send(&send(0)).expect("first part");
-    assert_eq!(life.status(), BatchStatus::Approved, "one part still to send");
+    assert_eq!(
+        life.status(),
+        BatchStatus::Approved,
+        "one part still to send"
+    );
     life.send(&send(1)).expect("second part");
     // The third part holds exceptions only: the batch is sent with the second.
     assert_eq!(life.status(), BatchStatus::Sent);
@@ -117,8 +132,10 @@ fn submission_needs_the_digest_and_the_approvals_the_total_needs() {
     let mut life = built();
     let digest = life.frozen_digest().expect("frozen").to_string();
     let body = |digest: &str, n: u32| -> BatchSubmitBody {
-        serde_json::from_value(json!({"batch": "B000001", "award": "aw", "digest": digest, "approvals_required": n}))
-            .expect("valid")
+        serde_json::from_value(
+            json!({"batch": "B000001", "award": "aw", "digest": digest, "approvals_required": n}),
+        )
+        .expect("valid")
     };
     assert_eq!(
         code(life.submit(&body(&"ab".repeat(32), 1), "user:prep", 1_000_000)),
@@ -132,10 +149,9 @@ fn submission_needs_the_digest_and_the_approvals_the_total_needs() {
     assert_eq!(life.status(), BatchStatus::Draft);
     life.submit(&body(&digest, 2), "user:prep", 5_000)
         .expect("two");
-    let decision: BatchDecisionBody = serde_json::from_value(
-        json!({"batch": "B000001", "award": "aw", "digest": digest}),
-    )
-    .expect("valid");
+    let decision: BatchDecisionBody =
+        serde_json::from_value(json!({"batch": "B000001", "award": "aw", "digest": digest}))
+            .expect("valid");
     assert_eq!(code(life.decide(&decision, "user:prep", true)), "own_batch");
     life.decide(&decision, "user:ana", true).expect("first");
     assert_eq!(life.status(), BatchStatus::Submitted);
@@ -173,7 +189,8 @@ fn a_bank_file_is_one_per_format_and_holds_the_batch() {
 #[test]
 fn a_batch_is_cancelled_only_before_it_is_sent() {
     let mut life = approved();
-    life.file(&file("csv", FILE, 2, "100.00")).expect("approved");
+    life.file(&file("csv", FILE, 2, "100.00"))
+        .expect("approved");
     let mut cancelled = life.clone();
     cancelled.cancel().expect("not sent");
     assert_eq!(cancelled.status(), BatchStatus::Cancelled);
