@@ -1001,6 +1001,12 @@ impl Verifier {
                 let postings: Vec<PostingView<'_>> =
                     b.postings.iter().map(PostingView::borrowed).collect();
                 self.check_transaction(seq, &postings, b.reverses)?;
+                if let Some(original) = b.reverses {
+                    // A paid entitlement is recovered, never reversed; a reversed one is no
+                    // longer payable.
+                    self.disburse.check_reversal(seq, original)?;
+                    self.disburse.note_reversal(seq, original);
+                }
                 self.programme.entitlements += 1;
                 Ok(())
             }

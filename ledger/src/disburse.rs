@@ -9,13 +9,20 @@
 //! (then it is open again, and a later payment reissues it citing the first). An item can be in
 //! at most one live payment, so nothing can be paid twice; an item that was claimed is never
 //! forgotten, so nothing can be lost.
+//!
+//! The lifecycle rules themselves (a batch's statuses and what may happen in each, the payment
+//! states the bank's outcomes move through, which entitlements a payment may claim and which may
+//! be reversed) are `tranche_audit::disburse::lifecycle`'s, the same the offline verifier
+//! applies: this module keeps the richer state around them (payments, items, reservations,
+//! commitments, the undo log) and asks the shared rules for every decision.
 
 use std::collections::HashMap;
 
 use tranche_audit::account::AccountName;
+use tranche_audit::disburse::lifecycle::{self, BatchLife, PaymentView};
 use tranche_audit::disburse::{
     BankImportBody, BankStatusBody, BatchCancelBody, BatchCreateBody, BatchDecisionBody,
-    BatchDigest, BatchExceptionBody, BatchFileBody, BatchPartBody, BatchSendBody, BatchSubmitBody,
+    BatchExceptionBody, BatchFileBody, BatchPartBody, BatchSendBody, BatchSubmitBody,
     DisbursementConfigBody, OutcomeBody, Payee, PaymentStatus,
 };
 use tranche_audit::money::{format_minor, Currency, Money};
@@ -62,48 +69,9 @@ impl DisburseCommand {
     }
 }
 
-/// The life of a batch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum BatchStatus {
-    /// Header written, parts still to come (only ever seen inside one append).
-    Building,
-    /// Complete, not yet submitted.
-    Draft,
-    /// Frozen, awaiting approval.
-    Submitted,
-    /// Approved by as many approvers as it needs; the bank file can be made and sent.
-    Approved,
-    /// Handed to the bank.
-    Sent,
-    Rejected,
-    Cancelled,
-}
-
-impl BatchStatus {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            BatchStatus::Building => "building",
-            BatchStatus::Draft => "draft",
-            BatchStatus::Submitted => "submitted",
-            BatchStatus::Approved => "approved",
-            BatchStatus::Sent => "sent",
-            BatchStatus::Rejected => "rejected",
-            BatchStatus::Cancelled => "cancelled",
-        }
-    }
-
-    /// A batch whose payments still hold their items before sending.
-    pub fn is_open(&self) -> bool {
-        matches!(
-            self,
-            BatchStatus::Building
-                | BatchStatus::Draft
-                | BatchStatus::Submitted
-                | BatchStatus::Approved
-        )
-    }
-}
+pub use tranche_audit::disburse::lifecycle::{
+    BatchStatus, PaymentState, DEFAULT_DUAL_APPROVAL_ABOVE,
+};
 
 /// A decision recorded on a batch: who, at which seq, why.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -126,11 +94,12 @@ pub struct Batch {
     pub header: BatchCreateBody,
     pub currency: Currency,
     pub preparer: String,
+    /// Mirrors `life.status()`: written only with `life`.
     pub status: BatchStatus,
     pub create_seq: u64,
     pub part_seqs: Vec<u64>,
-    digest: BatchDigest,
-    /// The digest of the complete content (set when the last part arrives).
+    /// The digest of the complete content (set when the last part arrives); mirrors
+    /// `life.frozen_digest()`.
     pub digest_hex: Option<String>,
     pub payments: Vec<u32>,
     /// Per part, its payments' range in `payments`.
@@ -138,46 +107,15 @@ pub struct Batch {
     pub total: i64,
     pub exceptions: Vec<BatchExceptionBody>,
     pub submitted: Option<Decision>,
+    /// Mirrors `life.approvals_required()`.
     pub approvals_required: u32,
     pub approvals: Vec<Decision>,
     /// The rejection or cancellation.
     pub closed: Option<Decision>,
     pub files: Vec<FileRecord>,
     pub send_seqs: Vec<u64>,
-}
-
-/// Where a payment stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PaymentState {
-    /// In a batch not yet sent.
-    Pending,
-    /// Its batch was rejected or cancelled: it never went out.
-    Withdrawn,
-    Sent,
-    Accepted,
-    Confirmed,
-    Rejected,
-    Returned,
-}
-
-impl PaymentState {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            PaymentState::Pending => "pending",
-            PaymentState::Withdrawn => "withdrawn",
-            PaymentState::Sent => "sent",
-            PaymentState::Accepted => "accepted",
-            PaymentState::Confirmed => "confirmed",
-            PaymentState::Rejected => "rejected",
-            PaymentState::Returned => "returned",
-        }
-    }
-
-    /// Money that left the payable and has not come back or been booked.
-    pub fn in_transit(&self) -> bool {
-        matches!(self, PaymentState::Sent | PaymentState::Accepted)
-    }
+    /// The batch as the shared lifecycle rules see it: every status change is its decision.
+    pub life: BatchLife,
 }
 
 /// One event of a payment's life, for the trace.
@@ -248,10 +186,6 @@ pub struct Settings {
     pub dual_approval_above: i64,
 }
 
-/// The default amount above which a batch needs two approvers, in major units of the award's
-/// currency, until the award's settings say otherwise.
-pub const DEFAULT_DUAL_APPROVAL_ABOVE: i64 = 25_000;
-
 type UndoFn = Box<dyn FnOnce(&mut DisburseState) + Send>;
 
 /// An inverse operation on the disbursement state.
@@ -301,18 +235,14 @@ impl DisburseState {
     /// The dual-approval amount of `award`, minor units.
     pub fn dual_approval_above(&self, award: &Id, currency: Currency) -> i64 {
         self.settings.get(award).map_or_else(
-            || DEFAULT_DUAL_APPROVAL_ABOVE * 10i64.pow(currency.minor_units()),
+            || lifecycle::default_dual_approval_above(currency),
             |s| s.dual_approval_above,
         )
     }
 
     /// The approvals a batch of `total` needs.
     pub fn approvals_for(&self, award: &Id, currency: Currency, total: i64) -> u32 {
-        if total > self.dual_approval_above(award, currency) {
-            2
-        } else {
-            1
-        }
+        lifecycle::approvals_for(total, self.dual_approval_above(award, currency))
     }
 
     /// The next free batch id.
@@ -529,30 +459,30 @@ pub fn apply(
 }
 
 fn batch_of<'a>(s: &'a ProgrammeState, batch: &Id, award: &Id) -> Result<&'a Batch, Invalid> {
-    let b = s.disburse.batches.get(batch).ok_or_else(|| {
-        Invalid::new(
-            "batch",
-            "unknown_batch",
-            format!("there is no batch {batch}"),
-        )
-    })?;
-    if &b.header.award != award {
-        return Err(Invalid::new(
-            "award",
-            "batch_of_another_award",
-            format!("batch {batch} belongs to award {}", b.header.award),
-        ));
-    }
+    let b = s
+        .disburse
+        .batches
+        .get(batch)
+        .ok_or_else(|| lifecycle::unknown_batch(batch))?;
+    b.life.of_award(award)?;
     Ok(b)
 }
 
-fn set_status(s: &mut ProgrammeState, batch: &Id, status: BatchStatus) {
+/// Replaces a batch's lifecycle state, once the shared rules accepted the step, with the
+/// fields that mirror it.
+fn set_life(s: &mut ProgrammeState, batch: &Id, life: BatchLife) {
     let b = s.disburse.batches.get_mut(batch).expect("checked");
-    let old = std::mem::replace(&mut b.status, status);
+    let status = std::mem::replace(&mut b.status, life.status());
+    let digest = std::mem::replace(&mut b.digest_hex, life.frozen_digest().map(str::to_string));
+    let required = std::mem::replace(&mut b.approvals_required, life.approvals_required());
+    let old = std::mem::replace(&mut b.life, life);
     let id = batch.clone();
     s.undo_disburse(move |d| {
         if let Some(b) = d.batches.get_mut(&id) {
-            b.status = old;
+            b.status = status;
+            b.digest_hex = digest;
+            b.approvals_required = required;
+            b.life = old;
         }
     });
 }
@@ -678,26 +608,17 @@ fn apply_inner(
             });
         }
         DisburseCommand::Create(body) => {
-            body.check(currency)?;
-            if s.disburse.batches.contains_key(&body.batch) {
-                return Err(Invalid::new(
-                    "batch",
-                    "batch_exists",
-                    format!("batch {} already exists", body.batch),
-                ));
-            }
-            let mut digest = BatchDigest::new();
-            digest.add(&serde_json::to_value(body).expect("plain data"));
+            let life = BatchLife::create(body, currency, actor)?;
+            lifecycle::check_new_batch(s.disburse.batches.contains_key(&body.batch), &body.batch)?;
             s.disburse.batches.insert(
                 body.batch.clone(),
                 Batch {
                     header: body.clone(),
                     currency,
                     preparer: actor.to_string(),
-                    status: BatchStatus::Building,
+                    status: life.status(),
                     create_seq: seq,
                     part_seqs: Vec::new(),
-                    digest,
                     digest_hex: None,
                     payments: Vec::new(),
                     part_ranges: Vec::new(),
@@ -709,6 +630,7 @@ fn apply_inner(
                     closed: None,
                     files: Vec::new(),
                     send_seqs: Vec::new(),
+                    life,
                 },
             );
             s.disburse.batch_order.push(body.batch.clone());
@@ -722,41 +644,10 @@ fn apply_inner(
         DisburseCommand::Submit(body) => {
             body.check()?;
             let b = batch_of(s, &body.batch, &award_id)?;
-            if b.status != BatchStatus::Draft {
-                return Err(Invalid::new(
-                    "batch",
-                    "batch_not_draft",
-                    format!(
-                        "batch {} is {}: only a draft can be submitted",
-                        body.batch,
-                        b.status.as_str()
-                    ),
-                ));
-            }
-            let digest = b.digest_hex.clone().unwrap_or_default();
-            if body.digest != digest {
-                return Err(Invalid::new(
-                    "digest",
-                    "digest_mismatch",
-                    format!(
-                        "the digest does not match batch {}'s content ({digest})",
-                        body.batch
-                    ),
-                ));
-            }
+            let mut life = b.life.clone();
             let total = b.total;
-            let required = s.disburse.approvals_for(&award_id, currency, total);
-            if body.approvals_required != required {
-                return Err(Invalid::new(
-                    "approvals_required",
-                    "wrong_approvals_required",
-                    format!(
-                        "a batch of {} needs {required} approval(s) under award {award_id}'s settings (two above {})",
-                        money(total, currency),
-                        money(s.disburse.dual_approval_above(&award_id, currency), currency)
-                    ),
-                ));
-            }
+            let dual_above = s.disburse.dual_approval_above(&award_id, currency);
+            life.submit(body, actor, dual_above)?;
             check_items_live(s, &body.batch)?;
             check_funds(s, &award_id, total, currency, balances)?;
             let b = s.disburse.batches.get_mut(&body.batch).expect("checked");
@@ -765,68 +656,21 @@ fn apply_inner(
                 seq,
                 reason: None,
             });
-            b.approvals_required = required;
             let id = body.batch.clone();
             s.undo_disburse(move |d| {
                 if let Some(b) = d.batches.get_mut(&id) {
                     b.submitted = None;
-                    b.approvals_required = 0;
                 }
             });
-            set_status(s, &body.batch, BatchStatus::Submitted);
+            set_life(s, &body.batch, life);
         }
         DisburseCommand::Approve(body) | DisburseCommand::Reject(body) => {
             let approve = matches!(command, DisburseCommand::Approve(_));
             body.check(!approve)?;
             let b = batch_of(s, &body.batch, &award_id)?;
-            if b.status != BatchStatus::Submitted {
-                return Err(Invalid::new(
-                    "batch",
-                    "batch_not_awaiting_approval",
-                    format!(
-                        "batch {} is {}: only a submitted batch awaiting approval can be {}",
-                        body.batch,
-                        b.status.as_str(),
-                        if approve { "approved" } else { "rejected" }
-                    ),
-                ));
-            }
-            let frozen = b.digest_hex.clone().unwrap_or_default();
-            if body.digest != frozen {
-                return Err(Invalid::new(
-                    "digest",
-                    "digest_mismatch",
-                    format!(
-                        "the digest does not name batch {}'s frozen content ({frozen}): review the batch again",
-                        body.batch
-                    ),
-                ));
-            }
-            let submitter = b.submitted.as_ref().map(|d| d.actor.as_str());
-            if actor == b.preparer || Some(actor) == submitter {
-                return Err(Invalid::new(
-                    "actor",
-                    "own_batch",
-                    format!(
-                        "{actor} prepared or submitted batch {} and can never {} it: another approver must",
-                        body.batch,
-                        if approve { "approve" } else { "reject" }
-                    ),
-                ));
-            }
-            if b.approvals.iter().any(|a| a.actor == actor) {
-                return Err(Invalid::new(
-                    "actor",
-                    "already_approved",
-                    format!(
-                        "{actor} already approved batch {}: a second approval must come from another approver",
-                        body.batch
-                    ),
-                ));
-            }
+            let mut life = b.life.clone();
+            life.decide(body, actor, approve)?;
             let total = b.total;
-            let required = b.approvals_required;
-            let have = b.approvals.len() as u32;
             let decision = Decision {
                 actor: actor.to_string(),
                 seq,
@@ -847,31 +691,20 @@ fn apply_inner(
                         b.approvals.pop();
                     }
                 });
-                if have + 1 >= required {
-                    set_status(s, &body.batch, BatchStatus::Approved);
+                let now_approved = life.status() == BatchStatus::Approved;
+                set_life(s, &body.batch, life);
+                if now_approved {
                     add_committed(s, &award_id, total);
                 }
             } else {
-                close_batch(s, &body.batch, decision, BatchStatus::Rejected, seq);
+                close_batch(s, &body.batch, decision, life, seq);
             }
         }
         DisburseCommand::Cancel(body) => {
             body.check()?;
             let b = batch_of(s, &body.batch, &award_id)?;
-            if !matches!(
-                b.status,
-                BatchStatus::Draft | BatchStatus::Submitted | BatchStatus::Approved
-            ) {
-                return Err(Invalid::new(
-                    "batch",
-                    "batch_not_cancellable",
-                    format!(
-                        "batch {} is {}: only a batch not yet sent can be cancelled",
-                        body.batch,
-                        b.status.as_str()
-                    ),
-                ));
-            }
+            let mut life = b.life.clone();
+            life.cancel()?;
             if b.status == BatchStatus::Approved {
                 let total = b.total;
                 add_committed(s, &award_id, -total);
@@ -881,54 +714,17 @@ fn apply_inner(
                 seq,
                 reason: Some(body.reason.clone()),
             };
-            close_batch(s, &body.batch, decision, BatchStatus::Cancelled, seq);
+            close_batch(s, &body.batch, decision, life, seq);
         }
         DisburseCommand::File(body) => {
             body.check(currency)?;
             let b = batch_of(s, &body.batch, &award_id)?;
-            if !matches!(b.status, BatchStatus::Approved | BatchStatus::Sent) {
-                return Err(Invalid::new(
-                    "batch",
-                    "batch_not_approved",
-                    format!(
-                        "batch {} is {}: a bank file is made only for an approved batch",
-                        body.batch,
-                        b.status.as_str()
-                    ),
-                ));
-            }
-            if b.files.iter().any(|f| f.body.format == body.format) {
-                return Err(Invalid::new(
-                    "format",
-                    "file_exists",
-                    format!(
-                        "batch {} already has a {} file: download it again instead",
-                        body.batch, body.format
-                    ),
-                ));
-            }
-            if body.payments != b.payments.len() as u64
-                || body.control_sum != money(b.total, currency)
-            {
-                return Err(Invalid::new(
-                    "control_sum",
-                    "file_does_not_match_batch",
-                    format!(
-                        "the file holds {} payments for {}, the batch {} for {}",
-                        body.payments,
-                        body.control_sum,
-                        b.payments.len(),
-                        money(b.total, currency)
-                    ),
-                ));
-            }
-            if s.disburse.messages.contains_key(&body.message_id) {
-                return Err(Invalid::new(
-                    "message_id",
-                    "duplicate_message_id",
-                    format!("message id {} was already used", body.message_id),
-                ));
-            }
+            let mut life = b.life.clone();
+            life.file(body)?;
+            lifecycle::check_new_message_id(
+                s.disburse.messages.contains_key(&body.message_id),
+                &body.message_id,
+            )?;
             s.disburse
                 .messages
                 .insert(body.message_id.clone(), body.batch.clone());
@@ -949,17 +745,12 @@ fn apply_inner(
                     b.files.pop();
                 }
             });
+            set_life(s, &body.batch, life);
         }
         DisburseCommand::Send(body, tx) => apply_send(s, seq, body, tx, balances)?,
         DisburseCommand::Import(body) => {
             body.check()?;
-            if let Some(old) = s.disburse.imports.get(&body.sha256) {
-                return Err(Invalid::new(
-                    "sha256",
-                    "already_imported",
-                    format!("this file was already imported at seq {}", old.seq),
-                ));
-            }
+            lifecycle::check_new_import(s.disburse.imports.get(&body.sha256).map(|old| old.seq))?;
             s.disburse.imports.insert(
                 body.sha256.clone(),
                 Import {
@@ -987,29 +778,15 @@ fn apply_inner(
 fn check_items_live(s: &ProgrammeState, batch: &Id) -> Result<(), Invalid> {
     for &pi in &s.disburse.batches[batch].payments {
         let p = &s.disburse.payments[pi as usize];
-        for item in &p.items {
-            if let Some(by) = s.disburse.items.get(item).and_then(|i| i.reversed_by) {
-                return Err(Invalid::new(
-                    "batch",
-                    "entitlement_reversed",
-                    format!(
-                        "entitlement seq {item} of payment {} was reversed by seq {by} after batch {batch} was built: cancel or reject the batch and build a new one",
-                        p.e2e
-                    ),
-                ));
-            }
+        for &item in &p.items {
+            let reversed_by = s.disburse.items.get(&item).and_then(|i| i.reversed_by);
+            lifecycle::check_not_reversed(batch, &p.e2e, item, reversed_by)?;
         }
     }
     Ok(())
 }
 
-fn close_batch(
-    s: &mut ProgrammeState,
-    batch: &Id,
-    decision: Decision,
-    status: BatchStatus,
-    seq: u64,
-) {
+fn close_batch(s: &mut ProgrammeState, batch: &Id, decision: Decision, life: BatchLife, seq: u64) {
     let reason = decision.reason.clone().unwrap_or_default();
     s.disburse.batches.get_mut(batch).expect("checked").closed = Some(decision);
     let id = batch.clone();
@@ -1018,7 +795,7 @@ fn close_batch(
             b.closed = None;
         }
     });
-    set_status(s, batch, status);
+    set_life(s, batch, life);
     withdraw(s, batch, seq, &reason);
 }
 
@@ -1032,22 +809,7 @@ fn apply_part(
     body.check(currency)?;
     let award_id = body.award.clone();
     let b = batch_of(s, &body.batch, &award_id)?;
-    if b.status != BatchStatus::Building {
-        return Err(Invalid::new(
-            "batch",
-            "batch_complete",
-            format!("batch {} has all its parts", body.batch),
-        ));
-    }
-    let expected = b.part_seqs.len() as u32;
-    if body.part != expected {
-        return Err(Invalid::new(
-            "part",
-            "part_out_of_order",
-            format!("batch {} expects part {expected} next", body.batch),
-        ));
-    }
-    let last = body.part + 1 == b.header.parts;
+    b.life.check_part(body)?;
     let batch_id = body.batch.clone();
     let mut part_total = 0i64;
     let mut new_payments = Vec::with_capacity(body.payments.len());
@@ -1056,13 +818,7 @@ fn apply_part(
         let within = |e: Invalid| e.within(&field);
         let (payee, amount) = pb.check(currency).map_err(within)?;
         let amount = amount.minor();
-        if s.disburse.e2e.contains_key(&pb.e2e) {
-            return Err(Invalid::new(
-                format!("{field}.e2e"),
-                "duplicate_end_to_end_id",
-                format!("end-to-end id {} is already used", pb.e2e),
-            ));
-        }
+        lifecycle::check_new_e2e(s.disburse.e2e.contains_key(&pb.e2e), &pb.e2e).map_err(within)?;
         match &payee {
             Payee::Participant(p) => {
                 let known = s.participant(p).is_some_and(|part| part.award == award_id);
@@ -1111,21 +867,8 @@ fn apply_part(
                     format!("entitlement seq {item_seq} was reversed by seq {by}"),
                 ));
             }
-            if let Some(holder) = item.payment {
-                let h = &s.disburse.payments[holder as usize];
-                let (code, detail) = if h.state == PaymentState::Confirmed {
-                    (
-                        "already_paid",
-                        format!(
-                            "entitlement seq {item_seq} was already paid by {} (batch {})",
-                            h.e2e, h.batch
-                        ),
-                    )
-                } else {
-                    ("payable_in_open_batch", format!("entitlement seq {item_seq} is already in payment {} of batch {}, which is {}", h.e2e, h.batch, h.state.as_str()))
-                };
-                return Err(Invalid::new(f, code, detail));
-            }
+            lifecycle::check_claim(*item_seq, holder_of(&s.disburse, item))
+                .map_err(|e| e.within(&f))?;
             sum += item.amount;
         }
         if sum != amount {
@@ -1257,10 +1000,9 @@ fn apply_part(
         part_total += amount;
         new_payments.push(pi);
     }
+    let mut life = s.disburse.batches[&batch_id].life.clone();
+    life.part(body)?;
     let b = s.disburse.batches.get_mut(&batch_id).expect("checked");
-    let saved_digest = b.digest.clone();
-    b.digest
-        .add(&serde_json::to_value(body).expect("plain data"));
     b.part_seqs.push(seq);
     let old_len = b.payments.len();
     b.payments.extend(new_payments);
@@ -1271,7 +1013,6 @@ fn apply_part(
     let id = batch_id.clone();
     s.undo_disburse(move |d| {
         if let Some(b) = d.batches.get_mut(&id) {
-            b.digest = saved_digest;
             b.part_seqs.pop();
             b.payments.truncate(old_len);
             b.part_ranges.pop();
@@ -1279,43 +1020,35 @@ fn apply_part(
             b.exceptions.truncate(old_exceptions);
         }
     });
-    if last {
-        let b = &s.disburse.batches[&batch_id];
-        let declared =
-            tranche_audit::programme::canonical_amount(&b.header.total, currency, "total")?.minor();
-        if b.payments.len() as u64 != b.header.payments
-            || b.total != declared
-            || b.exceptions.len() as u64 != b.header.exceptions
-        {
-            return Err(Invalid::new(
-                "payments",
-                "batch_totals_mismatch",
-                format!(
-                    "the parts hold {} payments for {} and {} exceptions; the header declares {} payments for {} and {} exceptions",
-                    b.payments.len(),
-                    money(b.total, currency),
-                    b.exceptions.len(),
-                    b.header.payments,
-                    b.header.total,
-                    b.header.exceptions
-                ),
-            ));
-        }
-        let hex = b.digest.hex();
-        s.disburse
-            .batches
-            .get_mut(&batch_id)
-            .expect("checked")
-            .digest_hex = Some(hex);
-        let id = batch_id.clone();
-        s.undo_disburse(move |d| {
-            if let Some(b) = d.batches.get_mut(&id) {
-                b.digest_hex = None;
-            }
-        });
-        set_status(s, &batch_id, BatchStatus::Draft);
-    }
+    set_life(s, &batch_id, life);
     Ok(())
+}
+
+/// The live payment holding `item`, as the shared rules see it.
+fn holder_of<'a>(d: &'a DisburseState, item: &Item) -> Option<PaymentView<'a>> {
+    item.payment.map(|pi| {
+        let p = &d.payments[pi as usize];
+        PaymentView {
+            e2e: &p.e2e,
+            batch: &p.batch,
+            award: &p.award,
+            amount_minor: p.amount,
+            state: p.state,
+        }
+    })
+}
+
+/// Whether the entitlement at `original_seq` may be reversed: refused (`entitlement_paid`,
+/// field `reverses`) when a payment holding it was sent, accepted or confirmed, naming the
+/// payment; a recovery of the overpaid amount is the way instead. An entitlement that is no
+/// item, or is open, or is held by a pending payment may be reversed (that payment's batch is
+/// then refused at submission and approval: `entitlement_reversed`).
+pub fn check_reversal(s: &DisburseState, original_seq: u64) -> Result<(), Invalid> {
+    let holder = s
+        .items
+        .get(&original_seq)
+        .and_then(|item| holder_of(s, item));
+    lifecycle::check_reversible(original_seq, holder)
 }
 
 fn apply_send(
@@ -1328,37 +1061,8 @@ fn apply_send(
     body.check()?;
     let award_id = body.award.clone();
     let b = batch_of(s, &body.batch, &award_id)?;
-    if b.status != BatchStatus::Approved {
-        return Err(Invalid::new(
-            "batch",
-            "batch_not_approved",
-            format!(
-                "batch {} is {}: only an approved batch can be sent ({} of {} approvals)",
-                body.batch,
-                b.status.as_str(),
-                b.approvals.len(),
-                b.approvals_required.max(1)
-            ),
-        ));
-    }
-    if !b.files.iter().any(|f| f.body.sha256 == body.file) {
-        return Err(Invalid::new(
-            "file",
-            "unknown_file",
-            format!(
-                "batch {} has no bank file with SHA-256 {}",
-                body.batch, body.file
-            ),
-        ));
-    }
-    let expected = b.send_seqs.len() as u32;
-    if body.part != expected {
-        return Err(Invalid::new(
-            "part",
-            "part_out_of_order",
-            format!("batch {} sends part {expected} next", body.batch),
-        ));
-    }
+    let mut life = b.life.clone();
+    life.send(body)?;
     let derived = send_postings(&s.disburse, b, body.part)?;
     if derived != tx.postings {
         return Err(Invalid::new(
@@ -1370,12 +1074,6 @@ fn apply_send(
             ),
         ));
     }
-    // Parts holding only exceptions are never sent: the last part with payments completes it.
-    let last = b
-        .part_ranges
-        .iter()
-        .skip(body.part as usize + 1)
-        .all(|r| r.is_empty());
     let total = b.total;
     let parts: Vec<u32> = b.payments[b.part_ranges[body.part as usize].clone()].to_vec();
     for pi in parts {
@@ -1424,8 +1122,9 @@ fn apply_send(
             b.send_seqs.pop();
         }
     });
-    if last {
-        set_status(s, &body.batch, BatchStatus::Sent);
+    let now_sent = life.status() == BatchStatus::Sent;
+    set_life(s, &body.batch, life);
+    if now_sent {
         add_committed(s, &award_id, -total);
     }
     Ok(())
@@ -1440,27 +1139,17 @@ fn apply_status(
 ) -> Result<(), Invalid> {
     body.check(currency)?;
     let award_id = body.award.clone();
-    let Some(import) = s.disburse.imports.get(&body.import) else {
-        return Err(Invalid::new(
-            "import",
-            "unknown_import",
-            format!("no bank.import has SHA-256 {}", body.import),
-        ));
-    };
-    if import.header.award != award_id {
-        return Err(Invalid::new(
-            "award",
-            "import_of_another_award",
-            format!("the import belongs to award {}", import.header.award),
-        ));
-    }
-    if body.part != import.next_part || body.part >= import.header.parts {
-        return Err(Invalid::new(
-            "part",
-            "part_out_of_order",
-            format!("the import expects part {} next", import.next_part),
-        ));
-    }
+    let import = s
+        .disburse
+        .imports
+        .get(&body.import)
+        .ok_or_else(|| lifecycle::unknown_import(&body.import))?;
+    lifecycle::check_status_part(
+        &import.header.award,
+        import.header.parts,
+        import.next_part,
+        body,
+    )?;
     let derived = status_postings(&s.disburse, &award_id, currency, &body.outcomes)?;
     let given = tx.map(|t| t.postings.clone()).unwrap_or_default();
     if derived != given {
@@ -1473,65 +1162,22 @@ fn apply_status(
     let mut seen = std::collections::HashSet::new();
     for (i, o) in body.outcomes.iter().enumerate() {
         let field = format!("outcomes[{i}]");
+        let within = |e: Invalid| e.within(&field);
         let Some(&pi) = s.disburse.e2e.get(&o.e2e) else {
-            return Err(Invalid::new(
-                format!("{field}.e2e"),
-                "unknown_end_to_end_id",
-                format!("there is no payment {}", o.e2e),
-            ));
+            return Err(within(lifecycle::unknown_e2e(&o.e2e)));
         };
         if !seen.insert(pi) {
-            return Err(Invalid::new(
-                format!("{field}.e2e"),
-                "duplicate_outcome",
-                format!("payment {} has two outcomes in one part", o.e2e),
-            ));
+            return Err(within(lifecycle::duplicate_outcome(&o.e2e)));
         }
         let p = &s.disburse.payments[pi as usize];
-        if p.award != award_id {
-            return Err(Invalid::new(
-                format!("{field}.e2e"),
-                "payment_of_another_award",
-                format!("payment {} belongs to award {}", o.e2e, p.award),
-            ));
-        }
-        if money(p.amount, currency) != o.amount {
-            return Err(Invalid::new(
-                format!("{field}.amount"),
-                "amount_mismatch",
-                format!(
-                    "payment {} is {}, not {}",
-                    o.e2e,
-                    money(p.amount, currency),
-                    o.amount
-                ),
-            ));
-        }
-        let next = match (p.state, o.status) {
-            (PaymentState::Sent, PaymentStatus::Accepted) => PaymentState::Accepted,
-            (PaymentState::Sent | PaymentState::Accepted, PaymentStatus::Confirmed) => {
-                PaymentState::Confirmed
-            }
-            (PaymentState::Sent | PaymentState::Accepted, PaymentStatus::Rejected) => {
-                PaymentState::Rejected
-            }
-            (
-                PaymentState::Sent | PaymentState::Accepted | PaymentState::Confirmed,
-                PaymentStatus::Returned,
-            ) => PaymentState::Returned,
-            (from, to) => {
-                return Err(Invalid::new(
-                    format!("{field}.status"),
-                    "status_not_allowed",
-                    format!(
-                        "payment {} is {}: it cannot become {}",
-                        o.e2e,
-                        from.as_str(),
-                        to.as_str()
-                    ),
-                ))
-            }
+        let view = PaymentView {
+            e2e: &p.e2e,
+            batch: &p.batch,
+            award: &p.award,
+            amount_minor: p.amount,
+            state: p.state,
         };
+        let next = lifecycle::outcome(&award_id, currency, view, o).map_err(within)?;
         if matches!(next, PaymentState::Rejected | PaymentState::Returned) {
             let items = p.items.clone();
             for it in items {

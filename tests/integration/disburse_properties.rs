@@ -3,7 +3,8 @@
 //! outcomes, valid or not), duplicate imports, retried requests and reissues: no entitlement is
 //! ever paid twice or held by two live payments, no payment is lost, payments in transit equal
 //! what was sent and not yet confirmed or returned, the bank holds the drawdown less what was
-//! confirmed, every payable holds what was earned less what left, and rebuilt equals live.
+//! confirmed, every payable holds what was earned less what left, rebuilt equals live, and the
+//! offline verifier accepts every journal the ledger accepted.
 
 use std::collections::HashMap;
 
@@ -281,6 +282,21 @@ async fn run(ops: Vec<Op>, dual_above_two: bool) {
         .await
         .expect("check");
     assert!(check.differences.is_empty(), "{:?}", check.differences);
+    // Whatever the ledger accepted, the offline verifier accepts: both apply one lifecycle.
+    let dir = tempfile::tempdir().expect("dir");
+    tranche_ledger::export::export_dir(ledger, dir.path(), |_, _| {})
+        .await
+        .expect("export");
+    if let Err(e) = tranche_audit::verify::verify_dir(
+        dir.path(),
+        tranche_audit::verify::VerifyOptions {
+            vkey: Some(ledger.verifier().clone()),
+            progress: None,
+            reference_decoder: false,
+        },
+    ) {
+        panic!("a journal the ledger accepted fails verification: {e}");
+    }
 }
 
 async fn net(ledger: &Ledger, account: &str) -> i64 {

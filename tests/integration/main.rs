@@ -2,6 +2,7 @@
 
 mod api;
 mod disburse;
+mod disburse_parts;
 mod disburse_properties;
 mod journal;
 mod programme;

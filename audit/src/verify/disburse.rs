@@ -1,11 +1,20 @@
 //! The disbursement records in the streaming verifier. Every body must deserialize into its
 //! `disburse` type and pass that type's stateless check; `batch.send` and `bank.status` are
-//! then checked as transactions by the verifier itself. On top of that the verifier re-checks
-//! maker-checker offline: a batch's digest is recomputed from its header and parts and must be
-//! the one submitted and approved; no one approves a batch they prepared or submitted, nor
-//! twice; a batch is sent only once fully approved and only with a bank file recorded for it;
-//! end-to-end ids and imported files are never reused. What it keeps grows with the number of
-//! batches, payments and imports, never with the number of other transactions.
+//! then checked as transactions by the verifier itself. On top of that the verifier re-applies
+//! the batch and payment lifecycle offline, with the very rules the ledger applies
+//! (`crate::disburse::lifecycle`): a batch's digest is recomputed from its header and parts and
+//! must be the one submitted and approved; it asks for the approvals its total needs under the
+//! award's settings; no one approves a batch they prepared or submitted, nor twice; a bank file
+//! is recorded once per format, for an approved batch, holding its payments and total; a batch
+//! is sent part by part, only once fully approved and only with a bank file recorded for it;
+//! end-to-end ids, bank-file message ids and imported files are never reused; an entitlement is
+//! held by at most one live payment and is not reversed once that payment was sent; bank
+//! outcomes follow the payment's state and amount.
+//!
+//! What it keeps grows with the number of batches, payments (about 100 bytes each: its
+//! end-to-end id twice, amount, state, batch and the seqs of its entitlements), entitlements
+//! held by live payments (16 bytes each), reversed entitlements (16 bytes each) and imports;
+//! never with the number of other transactions.
 
 use std::collections::{HashMap, HashSet};
 
@@ -13,51 +22,15 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::{Failure, PostingView};
+use crate::disburse::lifecycle::{self, BatchLife, PaymentState, PaymentView};
 use crate::disburse::{
     BankImportBody, BankStatusBody, BatchCancelBody, BatchCreateBody, BatchDecisionBody,
-    BatchDigest, BatchFileBody, BatchPartBody, BatchSendBody, BatchSubmitBody,
-    DisbursementConfigBody,
+    BatchFileBody, BatchPartBody, BatchSendBody, BatchSubmitBody, DisbursementConfigBody,
 };
 use crate::invalid::Invalid;
 use crate::money::Currency;
-use crate::programme::{canonical_amount, Id};
+use crate::programme::Id;
 use crate::record::{body_from_value, kind};
-
-/// Rule names of the disbursement checks.
-pub mod rule {
-    /// A batch id used twice.
-    pub const BATCH_EXISTS: &str = "batch_exists";
-    /// A record names a batch that was never created (or belongs to another award).
-    pub const UNKNOWN_BATCH: &str = "unknown_batch";
-    /// A part (of a batch, a sending or an import) out of order, or after the last.
-    pub const PART_OUT_OF_ORDER: &str = "part_out_of_order";
-    /// The parts do not add up to what the header declares.
-    pub const BATCH_TOTALS_MISMATCH: &str = "batch_totals_mismatch";
-    /// Submitted when not a complete draft.
-    pub const BATCH_NOT_DRAFT: &str = "batch_not_draft";
-    /// A submission or decision naming another content than the batch's.
-    pub const DIGEST_MISMATCH: &str = "digest_mismatch";
-    /// A decision on a batch that is not awaiting one.
-    pub const BATCH_NOT_AWAITING_APPROVAL: &str = "batch_not_awaiting_approval";
-    /// Approved or rejected by its preparer or submitter.
-    pub const OWN_BATCH: &str = "own_batch";
-    /// The same approver twice on one batch.
-    pub const ALREADY_APPROVED: &str = "already_approved";
-    /// A bank file or a sending for a batch not fully approved.
-    pub const BATCH_NOT_APPROVED: &str = "batch_not_approved";
-    /// A sending that names no bank file recorded for the batch.
-    pub const UNKNOWN_FILE: &str = "unknown_file";
-    /// An end-to-end id used twice.
-    pub const DUPLICATE_END_TO_END_ID: &str = "duplicate_end_to_end_id";
-    /// A cancellation after sending.
-    pub const BATCH_NOT_CANCELLABLE: &str = "batch_not_cancellable";
-    /// The same status file imported twice.
-    pub const ALREADY_IMPORTED: &str = "already_imported";
-    /// Outcomes for an import never recorded.
-    pub const UNKNOWN_IMPORT: &str = "unknown_import";
-    /// An outcome for a payment that does not exist.
-    pub const UNKNOWN_PAYMENT: &str = "unknown_payment";
-}
 
 /// The typed body of a disbursement record.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -137,36 +110,35 @@ pub(super) fn decode(kind: &str, body: &Value) -> Option<Result<DisburseBody, In
     })
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Status {
-    Building,
-    Draft,
-    Submitted,
-    Approved,
-    Sent,
-    Closed,
+#[derive(Debug)]
+struct Batch {
+    life: BatchLife,
+    /// Its place in `Disburse::batch_ids`.
+    index: u32,
+    /// Its payments (indices into `Disburse::payment_list`), part after part.
+    payments: Vec<u32>,
+    /// Per part seen, where its payments begin in `payments`.
+    part_starts: Vec<u32>,
+}
+
+impl Batch {
+    fn part_payments(&self, part: u32) -> &[u32] {
+        let start = self.part_starts[part as usize] as usize;
+        let end = self
+            .part_starts
+            .get(part as usize + 1)
+            .map_or(self.payments.len(), |&e| e as usize);
+        &self.payments[start..end]
+    }
 }
 
 #[derive(Debug)]
-struct Batch {
-    award: Id,
-    preparer: String,
-    submitter: Option<String>,
-    digest: BatchDigest,
-    frozen: Option<String>,
-    parts: u32,
-    parts_seen: u32,
-    payments: u64,
-    total: i64,
-    exceptions: u64,
-    header: BatchCreateBody,
-    status: Status,
-    required: u32,
-    approvers: Vec<String>,
-    files: HashSet<String>,
-    sent_parts: u32,
-    /// Parts holding at least one payment (parts of exceptions only are never sent).
-    payment_parts: u32,
+struct Payment {
+    e2e: String,
+    batch: u32,
+    amount_minor: i64,
+    state: PaymentState,
+    items: Box<[u64]>,
 }
 
 #[derive(Debug)]
@@ -174,13 +146,23 @@ struct Import {
     award: Id,
     parts: u32,
     seen: u32,
+    seq: u64,
 }
 
 /// What the verifier keeps of the disbursement records.
 #[derive(Debug, Default)]
 pub(super) struct Disburse {
     batches: HashMap<Id, Batch>,
-    e2e: HashSet<String>,
+    batch_ids: Vec<Id>,
+    payment_list: Vec<Payment>,
+    e2e: HashMap<String, u32>,
+    /// Entitlement seq -> the live payment holding it.
+    holders: HashMap<u64, u32>,
+    /// Entitlement seq -> the seq of its reversal.
+    reversed: HashMap<u64, u64>,
+    /// Per award, the dual-approval amount its latest `disbursement.config` set (minor units).
+    dual_above: HashMap<Id, i64>,
+    messages: HashSet<String>,
     imports: HashMap<String, Import>,
     pub(super) batch_count: u64,
     pub(super) payments: u64,
@@ -194,14 +176,74 @@ fn in_body(seq: u64) -> impl Fn(Invalid) -> Failure {
 
 impl Disburse {
     fn batch(&mut self, seq: u64, id: &Id, award: &Id) -> Result<&mut Batch, Failure> {
-        match self.batches.get_mut(id) {
-            Some(b) if &b.award == award => Ok(b),
-            _ => Err(Failure::at(
-                seq,
-                rule::UNKNOWN_BATCH,
-                format!("body.batch: no batch {id} of award {award} was created before"),
-            )),
+        let invalid = in_body(seq);
+        let batch = self
+            .batches
+            .get_mut(id)
+            .ok_or_else(|| invalid(lifecycle::unknown_batch(id)))?;
+        batch.life.of_award(award).map_err(&invalid)?;
+        Ok(batch)
+    }
+
+    fn view(&self, pi: u32) -> PaymentView<'_> {
+        let p = &self.payment_list[pi as usize];
+        let batch = &self.batch_ids[p.batch as usize];
+        PaymentView {
+            e2e: &p.e2e,
+            batch,
+            award: self.batches[batch].life.award(),
+            amount_minor: p.amount_minor,
+            state: p.state,
         }
+    }
+
+    /// The payment holding entitlement `item`, if a live one does.
+    fn holder(&self, item: u64) -> Option<PaymentView<'_>> {
+        self.holders.get(&item).map(|&pi| self.view(pi))
+    }
+
+    /// Frees the entitlements `pi` holds (its batch was withdrawn, or the bank rejected or
+    /// returned it).
+    fn release(&mut self, pi: u32) {
+        for item in self.payment_list[pi as usize].items.iter() {
+            if self.holders.get(item) == Some(&pi) {
+                self.holders.remove(item);
+            }
+        }
+    }
+
+    /// Refuses a batch holding an entitlement reversed since it was built.
+    fn check_items_live(&self, seq: u64, id: &Id) -> Result<(), Failure> {
+        for &pi in &self.batches[id].payments {
+            let p = &self.payment_list[pi as usize];
+            for &item in p.items.iter() {
+                lifecycle::check_not_reversed(id, &p.e2e, item, self.reversed.get(&item).copied())
+                    .map_err(in_body(seq))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A reversing entitlement at `seq` of the entitlement at `original`: refused
+    /// (`entitlement_paid`) when a payment holding it was sent, accepted or confirmed.
+    pub(super) fn check_reversal(&self, seq: u64, original: u64) -> Result<(), Failure> {
+        lifecycle::check_reversible(original, self.holder(original)).map_err(in_body(seq))
+    }
+
+    /// Records that the entitlement at `original` was reversed at `seq` (after
+    /// [`Disburse::check_reversal`] and the record's other checks held).
+    pub(super) fn note_reversal(&mut self, seq: u64, original: u64) {
+        self.reversed.entry(original).or_insert(seq);
+    }
+
+    /// Marks every payment of a rejected or cancelled batch withdrawn.
+    fn withdraw(&mut self, id: &Id) {
+        let payments = std::mem::take(&mut self.batches.get_mut(id).expect("known").payments);
+        for &pi in &payments {
+            self.release(pi);
+            self.payment_list[pi as usize].state = PaymentState::Withdrawn;
+        }
+        self.batches.get_mut(id).expect("known").payments = payments;
     }
 
     /// Checks one disbursement record at `seq` by `actor`; `currency` is the award's, when the
@@ -223,291 +265,158 @@ impl Disburse {
         };
         match body {
             DisburseBody::Config(b) => {
-                b.check(currency).map_err(&invalid)?;
+                let threshold = b.check(currency).map_err(&invalid)?;
+                self.dual_above.insert(b.award.clone(), threshold.minor());
             }
             DisburseBody::Create(b) => {
-                b.check(currency).map_err(&invalid)?;
-                if self.batches.contains_key(&b.batch) {
-                    return Err(Failure::at(
-                        seq,
-                        rule::BATCH_EXISTS,
-                        format!("body.batch: batch {} was already created", b.batch),
-                    ));
-                }
-                let mut digest = BatchDigest::new();
-                digest.add(&serde_json::to_value(b).expect("plain data"));
+                let life = BatchLife::create(b, currency, actor).map_err(&invalid)?;
+                lifecycle::check_new_batch(self.batches.contains_key(&b.batch), &b.batch)
+                    .map_err(&invalid)?;
                 self.batches.insert(
                     b.batch.clone(),
                     Batch {
-                        award: b.award.clone(),
-                        preparer: actor.to_string(),
-                        submitter: None,
-                        digest,
-                        frozen: None,
-                        parts: b.parts,
-                        parts_seen: 0,
-                        payments: 0,
-                        total: 0,
-                        exceptions: 0,
-                        header: b.clone(),
-                        status: Status::Building,
-                        required: 0,
-                        approvers: Vec::new(),
-                        files: HashSet::new(),
-                        sent_parts: 0,
-                        payment_parts: 0,
+                        life,
+                        index: self.batch_ids.len() as u32,
+                        payments: Vec::new(),
+                        part_starts: Vec::new(),
                     },
                 );
+                self.batch_ids.push(b.batch.clone());
                 self.batch_count += 1;
             }
             DisburseBody::Part(b) => {
                 b.check(currency).map_err(&invalid)?;
-                for (i, p) in b.payments.iter().enumerate() {
-                    if self.e2e.contains(&p.e2e) {
-                        return Err(Failure::at(
-                            seq,
-                            rule::DUPLICATE_END_TO_END_ID,
-                            format!("body.payments[{i}].e2e: {} was already used", p.e2e),
-                        ));
-                    }
-                }
                 let batch = self.batch(seq, &b.batch, &b.award)?;
-                if batch.status != Status::Building || b.part != batch.parts_seen {
-                    return Err(Failure::at(
-                        seq,
-                        rule::PART_OUT_OF_ORDER,
-                        format!(
-                            "body.part: batch {} expects part {} of {} next",
-                            b.batch, batch.parts_seen, batch.parts
-                        ),
-                    ));
-                }
-                let mut part_total = 0i64;
-                for p in &b.payments {
-                    part_total += canonical_amount(&p.amount, currency, "amount")
-                        .map_err(&invalid)?
-                        .minor();
-                }
-                batch
-                    .digest
-                    .add(&serde_json::to_value(b).expect("plain data"));
-                batch.parts_seen += 1;
-                batch.payments += b.payments.len() as u64;
-                batch.total += part_total;
-                batch.exceptions += b.exceptions.len() as u64;
-                if batch.parts_seen == batch.parts {
-                    let declared = canonical_amount(&batch.header.total, currency, "total")
-                        .map_err(&invalid)?
-                        .minor();
-                    if batch.payments != batch.header.payments
-                        || batch.total != declared
-                        || batch.exceptions != batch.header.exceptions
-                    {
-                        return Err(Failure::at(
-                            seq,
-                            rule::BATCH_TOTALS_MISMATCH,
-                            format!(
-                                "batch {}: the parts hold {} payments and {} exceptions, the header declares {} and {}",
-                                b.batch, batch.payments, batch.exceptions, batch.header.payments, batch.header.exceptions
-                            ),
-                        ));
+                batch.life.check_part(b).map_err(&invalid)?;
+                let index = batch.index;
+                let mut new = Vec::with_capacity(b.payments.len());
+                for (i, p) in b.payments.iter().enumerate() {
+                    let field = format!("payments[{i}]");
+                    lifecycle::check_new_e2e(self.e2e.contains_key(&p.e2e), &p.e2e)
+                        .map_err(|e| invalid(e.within(&field)))?;
+                    let pi = self.payment_list.len() as u32;
+                    for (j, &item) in p.entitlements.iter().enumerate() {
+                        let f = format!("{field}.entitlements[{j}]");
+                        if let Some(by) = self.reversed.get(&item) {
+                            return Err(invalid(Invalid::new(
+                                f,
+                                "entitlement_reversed",
+                                format!("entitlement seq {item} was reversed by seq {by}"),
+                            )));
+                        }
+                        lifecycle::check_claim(item, self.holder(item))
+                            .map_err(|e| invalid(e.within(&f)))?;
                     }
-                    batch.frozen = Some(batch.digest.hex());
-                    batch.status = Status::Draft;
+                    let amount = crate::programme::canonical_amount(&p.amount, currency, "amount")
+                        .map_err(|e| invalid(e.within(&field)))?;
+                    for &item in &p.entitlements {
+                        self.holders.insert(item, pi);
+                    }
+                    self.e2e.insert(p.e2e.clone(), pi);
+                    self.payment_list.push(Payment {
+                        e2e: p.e2e.clone(),
+                        batch: index,
+                        amount_minor: amount.minor(),
+                        state: PaymentState::Pending,
+                        items: p.entitlements.clone().into_boxed_slice(),
+                    });
+                    new.push(pi);
                 }
-                let n = b.payments.len() as u64;
-                for p in &b.payments {
-                    self.e2e.insert(p.e2e.clone());
-                }
-                self.payments += n;
+                let batch = self.batches.get_mut(&b.batch).expect("known");
+                batch.life.part(b).map_err(&invalid)?;
+                batch.part_starts.push(batch.payments.len() as u32);
+                batch.payments.extend(new);
+                self.payments += b.payments.len() as u64;
             }
             DisburseBody::Submit(b) => {
                 b.check().map_err(&invalid)?;
+                let dual_above = self
+                    .dual_above
+                    .get(&b.award)
+                    .copied()
+                    .unwrap_or_else(|| lifecycle::default_dual_approval_above(currency));
                 let batch = self.batch(seq, &b.batch, &b.award)?;
-                if batch.status != Status::Draft {
-                    return Err(Failure::at(
-                        seq,
-                        rule::BATCH_NOT_DRAFT,
-                        format!("body.batch: batch {} is not a complete draft", b.batch),
-                    ));
-                }
-                if batch.frozen.as_deref() != Some(b.digest.as_str()) {
-                    return Err(Failure::at(
-                        seq,
-                        rule::DIGEST_MISMATCH,
-                        format!(
-                            "body.digest: batch {}'s header and parts hash to {}",
-                            b.batch,
-                            batch.frozen.clone().unwrap_or_default()
-                        ),
-                    ));
-                }
-                batch.submitter = Some(actor.to_string());
-                batch.required = b.approvals_required;
-                batch.status = Status::Submitted;
+                batch.life.submit(b, actor, dual_above).map_err(&invalid)?;
+                self.check_items_live(seq, &b.batch)?;
             }
             DisburseBody::Approve(b) | DisburseBody::Reject(b) => {
                 let approve = matches!(body, DisburseBody::Approve(_));
                 b.check(!approve).map_err(&invalid)?;
                 let batch = self.batch(seq, &b.batch, &b.award)?;
-                if batch.status != Status::Submitted {
-                    return Err(Failure::at(
-                        seq,
-                        rule::BATCH_NOT_AWAITING_APPROVAL,
-                        format!("body.batch: batch {} is not awaiting approval", b.batch),
-                    ));
-                }
-                if batch.frozen.as_deref() != Some(b.digest.as_str()) {
-                    return Err(Failure::at(
-                        seq,
-                        rule::DIGEST_MISMATCH,
-                        format!("body.digest: not the frozen content of batch {}", b.batch),
-                    ));
-                }
-                if actor == batch.preparer || Some(actor) == batch.submitter.as_deref() {
-                    return Err(Failure::at(
-                        seq,
-                        rule::OWN_BATCH,
-                        format!(
-                            "actor: {actor} prepared or submitted batch {} and decided on it",
-                            b.batch
-                        ),
-                    ));
-                }
-                if batch.approvers.iter().any(|a| a == actor) {
-                    return Err(Failure::at(
-                        seq,
-                        rule::ALREADY_APPROVED,
-                        format!("actor: {actor} already approved batch {}", b.batch),
-                    ));
-                }
+                batch.life.decide(b, actor, approve).map_err(&invalid)?;
                 if approve {
-                    batch.approvers.push(actor.to_string());
-                    if batch.approvers.len() as u32 >= batch.required {
-                        batch.status = Status::Approved;
-                    }
+                    self.check_items_live(seq, &b.batch)?;
                     self.approvals += 1;
                 } else {
-                    batch.status = Status::Closed;
+                    self.withdraw(&b.batch);
                 }
             }
             DisburseBody::Cancel(b) => {
                 b.check().map_err(&invalid)?;
                 let batch = self.batch(seq, &b.batch, &b.award)?;
-                if !matches!(
-                    batch.status,
-                    Status::Draft | Status::Submitted | Status::Approved
-                ) {
-                    return Err(Failure::at(
-                        seq,
-                        rule::BATCH_NOT_CANCELLABLE,
-                        format!("body.batch: batch {} was sent or closed", b.batch),
-                    ));
-                }
-                batch.status = Status::Closed;
+                batch.life.cancel().map_err(&invalid)?;
+                self.withdraw(&b.batch);
             }
             DisburseBody::File(b) => {
                 b.check(currency).map_err(&invalid)?;
                 let batch = self.batch(seq, &b.batch, &b.award)?;
-                if !matches!(batch.status, Status::Approved | Status::Sent) {
-                    return Err(Failure::at(
-                        seq,
-                        rule::BATCH_NOT_APPROVED,
-                        format!(
-                            "body.batch: a bank file for batch {}, which is not fully approved",
-                            b.batch
-                        ),
-                    ));
-                }
-                batch.files.insert(b.sha256.clone());
+                batch.life.file(b).map_err(&invalid)?;
+                lifecycle::check_new_message_id(
+                    self.messages.contains(&b.message_id),
+                    &b.message_id,
+                )
+                .map_err(&invalid)?;
+                self.messages.insert(b.message_id.clone());
             }
             DisburseBody::Send(b) => {
                 b.check().map_err(&invalid)?;
                 let batch = self.batch(seq, &b.batch, &b.award)?;
-                if batch.status != Status::Approved {
-                    return Err(Failure::at(
-                        seq,
-                        rule::BATCH_NOT_APPROVED,
-                        format!(
-                            "body.batch: batch {} sent with {} of {} approvals",
-                            b.batch,
-                            batch.approvers.len(),
-                            batch.required.max(1)
-                        ),
-                    ));
-                }
-                if !batch.files.contains(&b.file) {
-                    return Err(Failure::at(
-                        seq,
-                        rule::UNKNOWN_FILE,
-                        format!(
-                            "body.file: no bank file {} was recorded for batch {}",
-                            b.file, b.batch
-                        ),
-                    ));
-                }
-                if b.part != batch.sent_parts || b.part >= batch.parts {
-                    return Err(Failure::at(
-                        seq,
-                        rule::PART_OUT_OF_ORDER,
-                        format!(
-                            "body.part: batch {} sends part {} next",
-                            b.batch, batch.sent_parts
-                        ),
-                    ));
-                }
-                batch.sent_parts += 1;
-                // Parts without payments come last and are never sent: the batch is sent once
-                // every part with payments is.
-                if batch.sent_parts >= batch.payment_parts {
-                    batch.status = Status::Sent;
+                batch.life.send(b).map_err(&invalid)?;
+                let batch = &self.batches[&b.batch];
+                for &pi in batch.part_payments(b.part) {
+                    self.payment_list[pi as usize].state = PaymentState::Sent;
                 }
             }
             DisburseBody::Import(b) => {
                 b.check().map_err(&invalid)?;
-                if self.imports.contains_key(&b.sha256) {
-                    return Err(Failure::at(
-                        seq,
-                        rule::ALREADY_IMPORTED,
-                        format!("body.sha256: the file {} was already imported", b.sha256),
-                    ));
-                }
+                lifecycle::check_new_import(self.imports.get(&b.sha256).map(|i| i.seq))
+                    .map_err(&invalid)?;
                 self.imports.insert(
                     b.sha256.clone(),
                     Import {
                         award: b.award.clone(),
                         parts: b.parts,
                         seen: 0,
+                        seq,
                     },
                 );
                 self.bank_imports += 1;
             }
             DisburseBody::Status(b) => {
                 b.check(currency).map_err(&invalid)?;
+                let import = self
+                    .imports
+                    .get(&b.import)
+                    .ok_or_else(|| invalid(lifecycle::unknown_import(&b.import)))?;
+                lifecycle::check_status_part(&import.award, import.parts, import.seen, b)
+                    .map_err(&invalid)?;
+                let mut seen = HashSet::new();
                 for (i, o) in b.outcomes.iter().enumerate() {
-                    if !self.e2e.contains(&o.e2e) {
-                        return Err(Failure::at(
-                            seq,
-                            rule::UNKNOWN_PAYMENT,
-                            format!("body.outcomes[{i}].e2e: no payment {}", o.e2e),
-                        ));
+                    let within = |e: Invalid| invalid(e.within(&format!("outcomes[{i}]")));
+                    let Some(&pi) = self.e2e.get(&o.e2e) else {
+                        return Err(within(lifecycle::unknown_e2e(&o.e2e)));
+                    };
+                    if !seen.insert(pi) {
+                        return Err(within(lifecycle::duplicate_outcome(&o.e2e)));
                     }
+                    let next =
+                        lifecycle::outcome(&b.award, currency, self.view(pi), o).map_err(within)?;
+                    if matches!(next, PaymentState::Rejected | PaymentState::Returned) {
+                        self.release(pi);
+                    }
+                    self.payment_list[pi as usize].state = next;
                 }
-                let Some(import) = self.imports.get_mut(&b.import) else {
-                    return Err(Failure::at(
-                        seq,
-                        rule::UNKNOWN_IMPORT,
-                        format!("body.import: no bank.import {} before", b.import),
-                    ));
-                };
-                if import.award != b.award || b.part != import.seen || b.part >= import.parts {
-                    return Err(Failure::at(
-                        seq,
-                        rule::PART_OUT_OF_ORDER,
-                        format!("body.part: the import expects part {} next", import.seen),
-                    ));
-                }
-                import.seen += 1;
+                self.imports.get_mut(&b.import).expect("known").seen += 1;
             }
         }
         Ok(())

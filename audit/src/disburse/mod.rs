@@ -10,6 +10,9 @@
 //! transaction, and the ledger derives those postings from the payments they name.
 
 use serde::{Deserialize, Serialize};
+
+/// The batch and payment lifecycle rules, shared by the ledger and the verifier.
+pub mod lifecycle;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
