@@ -1007,6 +1007,9 @@ impl Verifier {
                     self.disburse.check_reversal(seq, original)?;
                     self.disburse.note_reversal(seq, original);
                 }
+                if let Some(original) = b.adjusts {
+                    self.disburse.check_adjustment(seq, original)?;
+                }
                 self.programme.entitlements += 1;
                 Ok(())
             }

@@ -1043,6 +1043,11 @@ fn holder_of<'a>(d: &'a DisburseState, item: &Item) -> Option<PaymentView<'a>> {
 /// payment; a recovery of the overpaid amount is the way instead. An entitlement that is no
 /// item, or is open, or is held by a pending payment may be reversed (that payment's batch is
 /// then refused at submission and approval: `entitlement_reversed`).
+/// The live payment holding entitlement `item_seq`, if any.
+pub fn holder(s: &DisburseState, item_seq: u64) -> Option<PaymentView<'_>> {
+    s.items.get(&item_seq).and_then(|item| holder_of(s, item))
+}
+
 pub fn check_reversal(s: &DisburseState, original_seq: u64) -> Result<(), Invalid> {
     let holder = s
         .items

@@ -1235,45 +1235,22 @@ pub trait Balances {
 pub fn paid_by(s: &ProgrammeState, seq: u64) -> Option<&crate::disburse::Payment> {
     let item = s.disburse.items.get(&seq)?;
     let p = &s.disburse.payments[item.payment? as usize];
-    matches!(
-        p.state,
-        crate::disburse::PaymentState::Sent
-            | crate::disburse::PaymentState::Accepted
-            | crate::disburse::PaymentState::Confirmed
-    )
-    .then_some(p)
+    p.state.left_payable().then_some(p)
 }
 
 /// Refuses to reverse entitlement `original` when a payment the bank holds pays it (the payee
-/// would keep money she is no longer owed) or when it was adjusted since it was paid.
+/// would keep money she is no longer owed) or when it was adjusted since it was paid: the
+/// shared rules of `tranche_audit::disburse::lifecycle`, which the verifier applies too.
 pub fn check_reversible(
     s: &ProgrammeState,
     original: u64,
     live: Option<&LiveEntitlement>,
 ) -> Result<(), Invalid> {
-    if let Some(p) = paid_by(s, original) {
-        return Err(Invalid::new(
-            "reverses",
-            "entitlement_paid",
-            format!(
-                "entitlement seq {original} is paid by payment {} of batch {}, which is {}: it can no longer be reversed; record a recovery of what was overpaid instead (tranche recover {original})",
-                p.e2e,
-                p.batch,
-                p.state.as_str()
-            ),
-        ));
-    }
-    if let Some(l) = live.filter(|l| l.seq == original && !l.adjustments.is_empty()) {
-        return Err(Invalid::new(
-            "reverses",
-            "entitlement_adjusted",
-            format!(
-                "entitlement seq {original} was adjusted after payment (seq {}): adjust it again instead of reversing it",
-                l.adjustments.iter().map(u64::to_string).collect::<Vec<_>>().join(", ")
-            ),
-        ));
-    }
-    Ok(())
+    crate::disburse::check_reversal(&s.disburse, original)?;
+    let adjusted_at = live
+        .filter(|l| l.seq == original)
+        .and_then(|l| l.adjustments.first().copied());
+    tranche_audit::disburse::lifecycle::check_unadjusted(original, adjusted_at)
 }
 
 /// Checks and records an entitlement (or its reversal, or an adjustment of a paid one) at

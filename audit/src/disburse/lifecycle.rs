@@ -358,13 +358,48 @@ pub fn check_reversible(item_seq: u64, holder: Option<PaymentView<'_>>) -> Resul
             "reverses",
             "entitlement_paid",
             format!(
-                "entitlement seq {item_seq} is held by payment {} of batch {}, which is {}: it cannot be reversed; record a recovery of the overpaid amount instead",
+                "entitlement seq {item_seq} is held by payment {} of batch {}, which is {}: it cannot be reversed; record a recovery of the overpaid amount instead (tranche recover {item_seq}, or POST /v1/entitlements/{item_seq}/recover)",
                 h.e2e,
                 h.batch,
                 h.state.as_str()
             ),
         )),
         _ => Ok(()),
+    }
+}
+
+/// An adjustment (a recovery or a supplement) of entitlement `item_seq`, held by `holder` if
+/// any and first adjusted at `adjusted_at` if ever: only of one that is paid (its holder's
+/// money left the payable) or was adjusted before; an unpaid one is reversed and made again
+/// instead (`entitlement_not_paid`, field `adjusts`).
+pub fn check_adjustable(
+    item_seq: u64,
+    holder: Option<PaymentView<'_>>,
+    adjusted_at: Option<u64>,
+) -> Result<(), Invalid> {
+    let paid = holder.is_some_and(|h| h.state.left_payable());
+    if paid || adjusted_at.is_some() {
+        return Ok(());
+    }
+    Err(Invalid::new(
+        "adjusts",
+        "entitlement_not_paid",
+        format!("entitlement seq {item_seq} is not paid: reverse it and make the new one instead"),
+    ))
+}
+
+/// `entitlement_adjusted` (field `reverses`): an entitlement adjusted after payment (first at
+/// `adjusted_at`) is adjusted again, never reversed.
+pub fn check_unadjusted(item_seq: u64, adjusted_at: Option<u64>) -> Result<(), Invalid> {
+    match adjusted_at {
+        Some(at) => Err(Invalid::new(
+            "reverses",
+            "entitlement_adjusted",
+            format!(
+                "entitlement seq {item_seq} was adjusted after payment (seq {at}): adjust it again instead of reversing it"
+            ),
+        )),
+        None => Ok(()),
     }
 }
 

@@ -160,6 +160,8 @@ pub(super) struct Disburse {
     holders: HashMap<u64, u32>,
     /// Entitlement seq -> the seq of its reversal.
     reversed: HashMap<u64, u64>,
+    /// Paid entitlements adjusted (recovered or supplemented): original seq -> first adjustment.
+    adjusted: HashMap<u64, u64>,
     /// Per award, the dual-approval amount its latest `disbursement.config` set (minor units).
     dual_above: HashMap<Id, i64>,
     messages: HashSet<String>,
@@ -227,7 +229,22 @@ impl Disburse {
     /// A reversing entitlement at `seq` of the entitlement at `original`: refused
     /// (`entitlement_paid`) when a payment holding it was sent, accepted or confirmed.
     pub(super) fn check_reversal(&self, seq: u64, original: u64) -> Result<(), Failure> {
-        lifecycle::check_reversible(original, self.holder(original)).map_err(in_body(seq))
+        lifecycle::check_reversible(original, self.holder(original)).map_err(in_body(seq))?;
+        lifecycle::check_unadjusted(original, self.adjusted.get(&original).copied())
+            .map_err(in_body(seq))
+    }
+
+    /// `adjusts`: a recovery or supplement of `original` at `seq`, only of a paid or already
+    /// adjusted entitlement.
+    pub(super) fn check_adjustment(&mut self, seq: u64, original: u64) -> Result<(), Failure> {
+        lifecycle::check_adjustable(
+            original,
+            self.holder(original),
+            self.adjusted.get(&original).copied(),
+        )
+        .map_err(in_body(seq))?;
+        self.adjusted.entry(original).or_insert(seq);
+        Ok(())
     }
 
     /// Records that the entitlement at `original` was reversed at `seq` (after

@@ -629,3 +629,51 @@ fn an_outcome_follows_its_payments_state_and_amount() {
         Err((seq(i), "unknown_end_to_end_id"))
     );
 }
+
+/// The receivable account of p-0001 opened, then a recovery of `amount` of the entitlement at
+/// seq 7.
+fn recovery(amount: &str) -> [Rec; 2] {
+    let receivable = format!("receivable:{AWARD}:participant:p-0001");
+    [
+        (
+            kind::ACCOUNT_OPEN,
+            "ledger",
+            json!({"name": receivable, "type": "asset"}),
+        ),
+        (
+            kind::ENTITLEMENT,
+            "ledger",
+            json!({
+                "award": AWARD, "participant": "p-0001", "basis": "c4t:2026-03", "rule": "c4t",
+                "version": 1, "evidence": [], "memo": "recovery: two absences corrected",
+                "adjusts": 7,
+                "postings": [
+                    {"account": receivable, "currency": "USD", "side": "debit", "amount": amount},
+                    {"account": EXPENSE, "currency": "USD", "side": "credit", "amount": amount}]
+            }),
+        ),
+    ]
+}
+
+#[test]
+fn a_paid_entitlement_is_adjusted_and_an_unpaid_one_is_not() {
+    // Before the batch is sent the entitlement is not paid: it is reversed, never adjusted.
+    let mut r = journal();
+    let i = index_of(&r, kind::BATCH_SEND, 0);
+    let [open, rec] = recovery("12.00");
+    r.insert(i, rec);
+    r.insert(i, open);
+    assert_eq!(
+        verdict(&r).map(|_| ()),
+        Err((seq(i + 1), "entitlement_not_paid"))
+    );
+    // Once sent, a recovery is how it is corrected.
+    for after in [kind::BATCH_SEND, kind::BANK_STATUS] {
+        let mut r = journal();
+        let i = index_of(&r, after, 0);
+        let [open, rec] = recovery("12.00");
+        r.insert(i + 1, rec);
+        r.insert(i + 1, open);
+        assert!(verdict(&r).is_ok(), "after {after}: {:?}", verdict(&r));
+    }
+}
