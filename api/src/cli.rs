@@ -141,6 +141,10 @@ pub enum Cmd {
         /// environment variable.
         #[arg(long = "witness", env = "TRANCHE_WITNESSES", value_delimiter = ',')]
         witnesses: Vec<String>,
+        /// Served behind a proxy that terminates TLS: every cookie is marked Secure (without
+        /// this, only when the proxy sends X-Forwarded-Proto: https).
+        #[arg(long, env = "TRANCHE_BEHIND_TLS")]
+        behind_tls: bool,
     },
     /// Manage API users and their bearer tokens.
     #[command(subcommand)]
@@ -538,7 +542,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Bench(args) => crate::bench::run(args).await,
-        Cmd::Serve { listen, witnesses } => serve(g, &listen, &witnesses).await,
+        Cmd::Serve {
+            listen,
+            witnesses,
+            behind_tls,
+        } => serve(g, &listen, &witnesses, behind_tls).await,
         Cmd::Users(cmd) => users(g, cmd).await,
         Cmd::Witness(args) => crate::witness::run(args).await,
         Cmd::Key(KeyCmd::Rotate) => {
@@ -903,7 +911,12 @@ async fn rebuild(g: &Global, check: bool) -> anyhow::Result<ExitCode> {
     }
 }
 
-async fn serve(g: &Global, listen: &str, witnesses: &[String]) -> anyhow::Result<ExitCode> {
+async fn serve(
+    g: &Global,
+    listen: &str,
+    witnesses: &[String],
+    behind_tls: bool,
+) -> anyhow::Result<ExitCode> {
     let witnesses = witnesses
         .iter()
         .map(|w| {
@@ -937,7 +950,11 @@ async fn serve(g: &Global, listen: &str, witnesses: &[String]) -> anyhow::Result
             w.url
         );
     }
-    crate::server::serve_with_witnesses(listener, ledger, witnesses, shutdown_signal())
+    let options = crate::server::ServeOptions {
+        witnesses,
+        behind_tls,
+    };
+    crate::server::serve_with(listener, ledger, options, shutdown_signal())
         .await
         .context("Server failed")?;
     tracing::info!("stopped");
@@ -1011,12 +1028,20 @@ async fn users(g: &Global, cmd: UsersCmd) -> anyhow::Result<ExitCode> {
         }
         UsersCmd::Revoke { name } => {
             let now = tranche_audit::record::format_time(Utc::now());
-            if ledger.store().revoke_user(&name, &now).await? {
-                println!("revoked {name}");
-                Ok(ExitCode::SUCCESS)
-            } else {
-                eprintln!("refused: name: no active user named {name:?} (unknown_user)");
-                Ok(ExitCode::from(3))
+            match ledger.store().revoke_user(&name, &now).await {
+                Ok(true) => {
+                    println!("revoked {name}");
+                    Ok(ExitCode::SUCCESS)
+                }
+                Ok(false) => {
+                    eprintln!("refused: name: no active user named {name:?} (unknown_user)");
+                    Ok(ExitCode::from(3))
+                }
+                Err(tranche_ledger::StoreError::Invalid(i)) => {
+                    eprintln!("refused: {}: {} ({})", i.field, i.detail, i.code);
+                    Ok(ExitCode::from(3))
+                }
+                Err(e) => Err(e.into()),
             }
         }
     }

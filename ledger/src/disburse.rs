@@ -747,7 +747,7 @@ fn apply_inner(
             });
             set_life(s, &body.batch, life);
         }
-        DisburseCommand::Send(body, tx) => apply_send(s, seq, body, tx, balances)?,
+        DisburseCommand::Send(body, tx) => apply_send(s, seq, actor, body, tx, balances)?,
         DisburseCommand::Import(body) => {
             body.check()?;
             lifecycle::check_new_import(s.disburse.imports.get(&body.sha256).map(|old| old.seq))?;
@@ -1059,6 +1059,7 @@ pub fn check_reversal(s: &DisburseState, original_seq: u64) -> Result<(), Invali
 fn apply_send(
     s: &mut ProgrammeState,
     seq: u64,
+    actor: &str,
     body: &BatchSendBody,
     tx: &NewTransaction,
     balances: &dyn Balances,
@@ -1067,7 +1068,7 @@ fn apply_send(
     let award_id = body.award.clone();
     let b = batch_of(s, &body.batch, &award_id)?;
     let mut life = b.life.clone();
-    life.send(body)?;
+    life.send(body, actor)?;
     let derived = send_postings(&s.disburse, b, body.part)?;
     if derived != tx.postings {
         return Err(Invalid::new(

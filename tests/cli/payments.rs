@@ -87,7 +87,16 @@ fn a_batch_goes_from_payables_to_the_bank_and_back_from_the_command_line() {
     assert!(out.contains("sha256"), "{out}");
     let bytes = std::fs::read(&xml).expect("the pain.001");
     let summary = tranche_ledger::iso20022::check_pain001(&bytes).expect("a valid pain.001");
-    cli.ok(&[&prep[..], &["batch", "send", &batch]].concat(), None);
+    // Releasing the funds is a checker's act: the preparer may not, an approver does.
+    cli.refused(
+        &[&prep[..], &["batch", "send", &batch]].concat(),
+        None,
+        "own_batch",
+    );
+    cli.ok(
+        &["--actor", "user:approver-1", "batch", "send", &batch],
+        None,
+    );
     let shown = json(&cli.ok(&["batch", "show", &batch, "--json"], None));
     assert_eq!(shown["status"], "sent", "{shown}");
     assert_eq!(
@@ -236,7 +245,16 @@ fn the_demos_batch_sent_in_several_parts_leaves_a_journal_that_verifies() {
         .concat(),
         None,
     );
-    cli.ok(&[&prep[..], &["batch", "send", "B000001"]].concat(), None);
+    cli.ok(
+        &[
+            "--actor",
+            "user:finance-approver-1",
+            "batch",
+            "send",
+            "B000001",
+        ],
+        None,
+    );
     let shown = json(&cli.ok(&["batch", "show", "B000001", "--json"], None));
     assert_eq!(shown["status"], "sent", "{shown}");
     let sendings = shown["send_seqs"].as_array().map_or(0, Vec::len);

@@ -165,7 +165,7 @@ fn a_killed_server_never_applies_half_a_send_or_import_and_a_retry_applies_it_on
     let data = dir.path().join("data");
     let award = "crash";
     // The programme, a batch approved by two approvers and its recorded bank file.
-    let (batch, token, total, drawdown, lines) = runtime().block_on(async {
+    let (batch, token, releaser, total, drawdown, lines) = runtime().block_on(async {
         let ledger = Ledger::open(&Config::new(&data)).await.expect("open");
         let now = Utc::now();
         let fx = tranche_ledger::fixture::payables_programme(
@@ -212,6 +212,11 @@ fn a_killed_server_never_applies_half_a_send_or_import_and_a_retry_applies_it_on
         let (_, token) = tranche_api::server::routes::new_user(&ledger, "prep", "preparer", None)
             .await
             .expect("user");
+        // The funds are released by an approver, never by the batch's preparer.
+        let (_, releaser) =
+            tranche_api::server::routes::new_user(&ledger, "carla", "approver", None)
+                .await
+                .expect("user");
         let lines: Vec<(String, String)> = plan
             .payments
             .iter()
@@ -220,6 +225,7 @@ fn a_killed_server_never_applies_half_a_send_or_import_and_a_retry_applies_it_on
         (
             plan.batch,
             token,
+            releaser,
             fx.stipend_minor * PAYMENTS as i64,
             fx.drawdown_minor,
             lines,
@@ -234,7 +240,7 @@ fn a_killed_server_never_applies_half_a_send_or_import_and_a_retry_applies_it_on
     for ms in (0u64..3_000).step_by(20) {
         let answer = killed_during(
             &data,
-            &token,
+            &releaser,
             &send_path,
             "send-1",
             "{}",
@@ -266,7 +272,7 @@ fn a_killed_server_never_applies_half_a_send_or_import_and_a_retry_applies_it_on
         }
     }
     let mut server = start(&data);
-    let (code, body) = post(&server.base, &send_path, &token, "send-1", "{}").expect("answer");
+    let (code, body) = post(&server.base, &send_path, &releaser, "send-1", "{}").expect("answer");
     assert_eq!(code, 200, "{body}");
     assert!(body.contains("\"status\":\"sent\""), "{body}");
     server.child.kill().expect("kill");

@@ -2,6 +2,8 @@
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
+use tranche_api::server::access::{self, Access};
+use tranche_api::server::auth::Role;
 use tranche_audit::merkle::{verify_consistency, verify_inclusion};
 use tranche_audit::note::{open_checkpoint, NoteVerifier};
 use tranche_audit::verify::Verifier;
@@ -42,87 +44,6 @@ fn posted_seq(r: &tranche_tests::Reply) -> u64 {
     r.json()["first_seq"].as_u64().expect("first_seq")
 }
 
-/// The expected rule of every route: which roles may call it (None: no token needed).
-fn rule(method: &str, path: &str) -> Option<&'static [&'static str]> {
-    const ALL: &[&str] = &[
-        "admin", "preparer", "approver", "partner", "auditor", "donor",
-    ];
-    const READ: &[&str] = &["admin", "preparer", "approver", "auditor"];
-    const WRITE: &[&str] = &["admin", "preparer"];
-    match (method, path) {
-        (
-            "GET",
-            "/healthz"
-            | "/readyz"
-            | "/metrics"
-            | "/openapi.json"
-            | "/v1/checkpoint"
-            | "/v1/checkpoint/cosigned"
-            | "/v1/vkey",
-        ) => None,
-        ("GET", "/v1/proofs/inclusion" | "/v1/proofs/consistency" | "/v1/me") => Some(ALL),
-        ("GET", "/v1/export" | "/v1/receipts/{seq}") => Some(&["admin", "auditor"]),
-        (
-            "GET",
-            "/v1/records" | "/v1/records/{seq}" | "/v1/balances" | "/v1/accounts"
-            | "/v1/transactions",
-        ) => Some(READ),
-        (
-            "POST",
-            "/v1/accounts"
-            | "/v1/accounts/{name}/close"
-            | "/v1/transactions"
-            | "/v1/transactions/batch"
-            | "/v1/transactions/{seq}/reverse"
-            | "/v1/entitlements/{seq}/recover",
-        ) => Some(WRITE),
-        ("GET" | "POST", p) if p.starts_with("/v1/users") => Some(&["admin"]),
-        ("GET", "/v1/awards" | "/v1/awards/{award}") => Some(READ),
-        ("POST", "/v1/awards" | "/v1/cohorts" | "/v1/rules" | "/v1/cycles") => Some(WRITE),
-        (
-            "POST",
-            "/v1/partners" | "/v1/partners/{partner}/keys" | "/v1/participants/{participant}/erase",
-        ) => Some(&["admin"]),
-        ("POST", "/v1/participants" | "/v1/cohorts/{cohort}/sessions") => {
-            Some(&["admin", "preparer", "partner"])
-        }
-        ("POST", "/v1/evidence") => Some(&["admin", "partner"]),
-        ("POST", "/v1/disbursement-settings") => Some(&["admin"]),
-        // The route is probed with kind "nobody": finance and auditors only (donors read sf425
-        // and budget, which the reports test checks).
-        ("GET", "/v1/reports/{kind}") => Some(READ),
-        ("GET", "/v1/payments/{e2e}/receipt") => Some(&["admin", "auditor"]),
-        ("GET", "/v1/reports-due") => Some(&["admin", "preparer", "approver", "auditor", "donor"]),
-        (
-            "GET",
-            "/v1/batches"
-            | "/v1/batches/{batch}"
-            | "/v1/batches/{batch}/payments.csv"
-            | "/v1/bank-files"
-            | "/v1/payments/{e2e}"
-            | "/v1/payments/{e2e}/trace",
-        ) => Some(READ),
-        (
-            "POST",
-            "/v1/batches"
-            | "/v1/batches/{batch}/submit"
-            | "/v1/batches/{batch}/cancel"
-            | "/v1/batches/{batch}/send"
-            | "/v1/bank-files",
-        ) => Some(WRITE),
-        ("POST", "/v1/batches/{batch}/approve" | "/v1/batches/{batch}/reject") => {
-            Some(&["admin", "approver"])
-        }
-        ("POST", "/v1/batches/{batch}/files") | ("GET", "/v1/batches/{batch}/files/{format}") => {
-            Some(&["admin", "preparer", "approver"])
-        }
-        ("GET", "/v1/partners" | "/v1/cohorts" | "/v1/participants/{participant}") => {
-            Some(&["admin", "preparer", "approver", "auditor", "partner"])
-        }
-        other => panic!("no rule stated for {other:?}: add it to the role matrix"),
-    }
-}
-
 fn role_matrix_holds_for_every_route(s: TestServer) {
     let admin = s.admin();
     let tokens: Vec<(&str, String)> = ["preparer", "approver", "partner", "auditor", "donor"]
@@ -133,7 +54,8 @@ fn role_matrix_holds_for_every_route(s: TestServer) {
         })
         .chain(std::iter::once(("admin", s.admin.clone())))
         .collect();
-    for (method, path) in tranche_api::server::ROUTES {
+    for entry in access::API {
+        let (method, path) = (entry.method, entry.path);
         let concrete = path
             .replace("{seq}", "0")
             .replace("{name}", "nobody")
@@ -152,23 +74,24 @@ fn role_matrix_holds_for_every_route(s: TestServer) {
             } else {
                 ""
             };
-        let call = |c: &Client| match *method {
+        let call = |c: &Client| match method {
             "GET" => c.get(&concrete),
             _ => c.post(&concrete, Some("matrix"), "{}"),
         };
         let anonymous = call(&Client::new(&s.url, ""));
-        match rule(method, path) {
-            None => assert!(
+        match entry.access {
+            Access::Public => assert!(
                 anonymous.status < 400
                     || (anonymous.status == 404 && !anonymous.body.contains("no such route")),
                 "{method} {path} is public: {}",
                 anonymous.body
             ),
-            Some(allowed) => {
+            Access::Roles(_) => {
                 anonymous.problem(401, "unauthorized", None);
                 for (role, token) in &tokens {
                     let r = call(&s.client(token));
-                    if allowed.contains(role) {
+                    let may = entry.access.allows(Role::parse(role));
+                    if may {
                         assert!(
                             r.status != 401 && r.status != 403,
                             "{role} may {method} {path}: {}",
@@ -197,6 +120,26 @@ fn role_matrix_holds_for_every_route(s: TestServer) {
         .problem(401, "unauthorized", None);
 }
 
+fn the_last_active_admin_cannot_be_revoked(s: TestServer) {
+    let admin = s.admin();
+    let users = |c: &Client| c.get("/v1/users").json();
+    let before = users(&admin);
+    admin
+        .post("/v1/users/admin/revoke", Some("last"), "")
+        .problem(409, "last_admin", Some("name"));
+    assert_eq!(users(&admin), before, "the refusal changed nothing");
+    // With a second admin, the first may go; then the second is the last.
+    let second = admin.add_user("admin-2", "admin", None);
+    let second = s.client(&second);
+    let r = second.post("/v1/users/admin/revoke", Some("first"), "");
+    assert_eq!(r.status, 204, "{}", r.body);
+    admin.get("/v1/me").problem(401, "unauthorized", None);
+    second
+        .post("/v1/users/admin-2/revoke", Some("self"), "")
+        .problem(409, "last_admin", Some("name"));
+    assert_eq!(second.get("/v1/me").json()["name"], "admin-2");
+}
+
 fn the_openapi_document_lists_every_route_and_nothing_else(s: TestServer) {
     let doc = Client::new(&s.url, "").get("/openapi.json").json();
     assert!(doc["openapi"]
@@ -210,8 +153,7 @@ fn the_openapi_document_lists_every_route_and_nothing_else(s: TestServer) {
         }
     }
     documented.sort();
-    let mut routes: Vec<(String, String)> = tranche_api::server::ROUTES
-        .iter()
+    let mut routes: Vec<(String, String)> = tranche_api::server::routes()
         .map(|(m, p)| (m.to_string(), p.to_string()))
         .collect();
     routes.sort();
@@ -524,6 +466,7 @@ fn concurrent_clients_get_distinct_gapless_seqs(s: TestServer) {
 
 server_on_both_backends!(
     role_matrix_holds_for_every_route,
+    the_last_active_admin_cannot_be_revoked,
     the_openapi_document_lists_every_route_and_nothing_else,
     writes_are_idempotent_per_key,
     bad_input_is_a_problem_naming_the_field_and_writes_nothing,

@@ -137,9 +137,12 @@ pub(crate) fn batch_to_bank(scn: &Scn, approvers: &[&Client], batch: &str) -> (V
         .preparer
         .get(&format!("/v1/batches/{batch}/files/pain.001"));
     assert_eq!(file.status, 200, "{}", file.body);
-    let r = scn
-        .preparer
-        .post(&format!("/v1/batches/{batch}/send"), Some(&scn.key()), "{}");
+    // The preparer may not release the funds; an approver does.
+    scn.preparer
+        .post(&format!("/v1/batches/{batch}/send"), Some(&scn.key()), "{}")
+        .problem(403, "forbidden", None);
+    let releaser = approvers.first().copied().unwrap_or(&scn.admin);
+    let r = releaser.post(&format!("/v1/batches/{batch}/send"), Some(&scn.key()), "{}");
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.json()["status"], "sent");
     (r.json(), file.body)
@@ -512,7 +515,7 @@ fn disbursement_bad_inputs(s: TestServer) {
         Some("batch"),
     );
     scn.refused(
-        prep,
+        &ana,
         &format!("/v1/batches/{batch}/send"),
         &json!({}),
         422,
@@ -612,7 +615,7 @@ fn disbursement_bad_inputs(s: TestServer) {
         {"account": format!("payable:{AWARD}:participant:{}", scn.p["a100"]), "currency": "USD", "side": "debit", "amount": "30.00"},
         {"account": format!("expense:{AWARD}:c4t"), "currency": "USD", "side": "credit", "amount": "30.00"}]}));
     scn.refused(
-        prep,
+        &ana,
         &format!("/v1/batches/{batch3}/send"),
         &json!({}),
         422,

@@ -89,7 +89,7 @@ async fn a_batch_of_several_parts_is_sent_part_by_part_and_verifies(t: TestLedge
             BatchStatus::Approved,
             "before part {i}"
         );
-        append(ledger, std::slice::from_ref(part), "user:prep").await;
+        append(ledger, std::slice::from_ref(part), "user:ana").await;
     }
     assert_eq!(status(ledger, &b).await, BatchStatus::Sent);
 

@@ -52,6 +52,8 @@ fn op() -> impl Strategy<Value = Op> {
 }
 
 const APPROVERS: [&str; 3] = ["user:ana", "user:beto", "user:caro"];
+/// Who sends approved batches to the bank (an approver who did not prepare them).
+const RELEASER: &str = "user:dani";
 
 async fn append(ledger: &Ledger, commands: &[Command], actor: &str) -> bool {
     !commands.is_empty() && ledger.append(commands, actor, t0()).await.is_ok()
@@ -155,7 +157,7 @@ async fn run(ops: Vec<Op>, dual_above_two: bool) {
                         }
                     }
                     BatchStatus::Approved => match ledger.send_commands(&b, None).await {
-                        Ok(c) => (c, "user:prep"),
+                        Ok(c) => (c, RELEASER),
                         Err(_) => continue,
                     },
                     _ => continue,
@@ -211,8 +213,13 @@ async fn run(ops: Vec<Op>, dual_above_two: bool) {
             Op::Send(b) => {
                 if let Some(b) = pick(b) {
                     if let Ok(cmds) = ledger.send_commands(&b, None).await {
-                        if append(ledger, &cmds, "user:prep").await {
-                            last = Some((cmds, "user:prep".into()));
+                        // The batch's preparer never releases it, whatever its state.
+                        assert!(
+                            !append(ledger, &cmds, "user:prep").await,
+                            "the preparer sent batch {b}"
+                        );
+                        if append(ledger, &cmds, RELEASER).await {
+                            last = Some((cmds, RELEASER.into()));
                         }
                     }
                 }

@@ -309,4 +309,115 @@ fn sessions_sign_in_and_out_and_forms_need_their_csrf_token(s: TestServer) {
     assert_eq!(size(&s), before);
 }
 
-server_on_both_backends!(sessions_sign_in_and_out_and_forms_need_their_csrf_token);
+/// Every page of the role matrix, as every role and signed out: a page a role may not open is
+/// 403 (nothing read, nothing written), one it may is never 401 or 403, and signed out every
+/// page but the public ones sends to the sign-in page. A batch action is also held to the rule
+/// of its API route (sending: approvers and admins only).
+fn every_page_keeps_to_the_role_matrix(s: TestServer) {
+    use tranche_api::server::access::{self, Access};
+    use tranche_api::server::auth::Role;
+    let admin = s.admin();
+    let mut browsers: Vec<(Role, Browser)> = Vec::new();
+    for role in Role::ALL {
+        let token = if role == Role::Admin {
+            s.admin.clone()
+        } else {
+            let partner = (role == Role::Partner).then_some("hias");
+            admin.add_user(&format!("w-{}", role.as_str()), role.as_str(), partner)
+        };
+        let mut b = Browser::new(&s.url);
+        assert_eq!(
+            b.sign_in(&token, &[]).status,
+            303,
+            "{} signs in",
+            role.as_str()
+        );
+        browsers.push((role, b));
+    }
+    let before = size(&s);
+    for page in access::PAGES {
+        let (method, path) = (page.method, page.path);
+        if path == "/web/logout" || path == "/web/login" {
+            continue; // exercised by the sessions test
+        }
+        // A batch action is one page per action, each also under its API route's rule.
+        let actions: Vec<Option<&str>> = if path.contains("{action}") {
+            ["submit", "approve", "reject", "cancel", "files", "send"]
+                .into_iter()
+                .map(Some)
+                .collect()
+        } else {
+            vec![None]
+        };
+        for action in actions {
+            let concrete = path
+                .replace("{award}", "nobody")
+                .replace("{batch}", "nobody")
+                .replace("{action}", action.unwrap_or(""))
+                .replace("{format}", "csv")
+                .replace("{sha}", &"0".repeat(64))
+                .replace("{participant}", "nobody")
+                .replace("{kind}", "sf425")
+                .replace("{seq}", "0");
+            let api =
+                action.and_then(|a| access::of("POST", &format!("/v1/batches/{{batch}}/{a}")));
+            let mut signed_out = Browser::new(&s.url);
+            let p = if method == "GET" {
+                signed_out.get(&concrete)
+            } else {
+                signed_out.post(&concrete, &[], &[])
+            };
+            match page.access {
+                Access::Public => assert!(
+                    p.status < 400,
+                    "{method} {concrete} is public: {}",
+                    p.status
+                ),
+                Access::Roles(_) => assert!(
+                    p.status == 303 && p.location.starts_with("/web/login")
+                        || (method == "POST" && p.status == 403),
+                    "{method} {concrete} signed out: {} {}",
+                    p.status,
+                    p.location
+                ),
+            }
+            for (role, b) in browsers.iter_mut() {
+                let may = page.access.allows(Some(*role))
+                    && api.is_none_or(|e| e.access.allows(Some(*role)));
+                let p = if method == "GET" {
+                    b.get(&concrete)
+                } else {
+                    let csrf = b.csrf();
+                    b.post(
+                        &concrete,
+                        &[("csrf", &csrf), ("idem", "matrix-0123456789abcdef")],
+                        &[],
+                    )
+                };
+                if may {
+                    assert!(
+                        p.status != 401 && p.status != 403,
+                        "{} may {method} {concrete}: {} {}",
+                        role.as_str(),
+                        p.status,
+                        p.body
+                    );
+                } else {
+                    assert_eq!(
+                        p.status,
+                        403,
+                        "{} may not {method} {concrete}: {}",
+                        role.as_str(),
+                        p.body
+                    );
+                }
+            }
+        }
+    }
+    assert_eq!(size(&s), before, "no page wrote anything");
+}
+
+server_on_both_backends!(
+    sessions_sign_in_and_out_and_forms_need_their_csrf_token,
+    every_page_keeps_to_the_role_matrix
+);

@@ -91,10 +91,13 @@ fn witnesses_cosign_each_new_checkpoint_and_refuse_a_fork() {
         let base = format!("http://{}", listener.local_addr().expect("addr"));
         let served = ledger.clone();
         tokio::spawn(async move {
-            tranche_api::server::serve_with_witnesses(
+            tranche_api::server::serve_with(
                 listener,
                 served,
-                configs,
+                tranche_api::server::ServeOptions {
+                    witnesses: configs,
+                    behind_tls: false,
+                },
                 std::future::pending(),
             )
             .await

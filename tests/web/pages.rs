@@ -357,9 +357,16 @@ fn finance_partner_and_donor_work_in_a_real_browser() {
         .nth(2)
         .expect("the first payment's amount")
         .to_string();
+    // The preparer is not offered the release of the funds; an approver sends it.
+    assert!(b.try_find("form[action$='/send']").is_none());
+    sign_out(&b);
+    sign_in(&b, &url, &token(&demo, "finance-approver-1"));
+    b.goto(&batch_url);
     nav(&b, "form[action$='/send'] button");
     let notice = b.wait_for("p.notice", WAIT).text();
     assert!(notice.contains("sent"), "{notice}");
+    sign_out(&b);
+    sign_in(&b, &url, &token(&demo, "finance-preparer"));
     let status = tmp.path().join("status.csv");
     std::fs::write(
         &status,

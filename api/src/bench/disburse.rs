@@ -114,7 +114,7 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
     );
     let t = Instant::now();
     let send = ledger.send_commands(&plan.batch, None).await?;
-    ledger.append(&send, "user:bench-preparer", now).await?;
+    ledger.append(&send, "user:bench-approver-1", now).await?;
     println!("  mark sent                    {}", secs(t.elapsed()));
     let lines: Vec<(String, String)> = plan
         .payments

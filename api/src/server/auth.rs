@@ -52,8 +52,34 @@ impl Role {
 #[derive(Debug, Clone, Copy)]
 pub struct Rule(pub &'static [Role]);
 
-/// Writers of the journal in this issue: accounts and transactions.
+// Every rule a route or page applies is one of these; `super::access` lists which route and
+// page uses which, and that matrix is what ARCHITECTURE.md prints and the matrix test walks.
+
+/// Writers of the journal: accounts, transactions, awards, cohorts, rules, cycles, batches.
 pub const FINANCE_WRITE: Rule = Rule(&[Role::Admin, Role::Preparer]);
+/// Finance staff: those who prepare, approve and handle bank files (which carry names and
+/// accounts).
+pub const FINANCE_STAFF: Rule = Rule(&[Role::Admin, Role::Preparer, Role::Approver]);
+/// Finance staff and the partner itself (scoped to its own data).
+pub const PARTNER_OR_FINANCE: Rule = Rule(&[Role::Admin, Role::Preparer, Role::Partner]);
+/// Who signs and submits evidence: the partner (its own statements) and admins.
+pub const EVIDENCE: Rule = Rule(&[Role::Admin, Role::Partner]);
+/// Who may read programme structure: ledger readers and partners (their own part).
+pub const PROGRAMME_READ: Rule = Rule(&[
+    Role::Admin,
+    Role::Preparer,
+    Role::Approver,
+    Role::Auditor,
+    Role::Partner,
+]);
+/// Readers of the donor reports (SF-425, budget, disaggregation): ledger readers and donors.
+pub const DONOR_READ: Rule = Rule(&[
+    Role::Admin,
+    Role::Preparer,
+    Role::Approver,
+    Role::Auditor,
+    Role::Donor,
+]);
 /// Readers of ledger detail (accounts, balances, records).
 pub const LEDGER_READ: Rule = Rule(&[Role::Admin, Role::Preparer, Role::Approver, Role::Auditor]);
 /// Readers of proofs: anyone signed in, since a proof reveals only hashes.
@@ -61,6 +87,11 @@ pub const PROOF_READ: Rule = Rule(&Role::ALL);
 /// The whole journal (export, receipts carry records).
 pub const AUDIT_READ: Rule = Rule(&[Role::Admin, Role::Auditor]);
 pub const ADMIN: Rule = Rule(&[Role::Admin]);
+/// Who releases an approved batch to the bank: approvers and admins (the ledger adds: never the
+/// batch's preparer or submitter).
+pub const RELEASE: Rule = Rule(&[Role::Admin, Role::Approver]);
+/// Who approves or rejects a batch: approvers and admins (never on a batch they prepared).
+pub const APPROVE: Rule = Rule(&[Role::Admin, Role::Approver]);
 
 /// The authenticated caller.
 #[derive(Debug, Clone)]

@@ -89,15 +89,17 @@ impl ApiError {
         )
     }
 
+    /// The status this error answers: the one its code always answers, if it has one.
+    pub fn answered_status(&self) -> StatusCode {
+        fixed_status(self.code).unwrap_or(self.status)
+    }
+
     pub fn to_problem(&self) -> Problem {
+        let status = self.answered_status();
         Problem {
             type_: format!("urn:tranche:problem:{}", self.code),
-            title: self
-                .status
-                .canonical_reason()
-                .unwrap_or("Error")
-                .to_string(),
-            status: self.status.as_u16(),
+            title: status.canonical_reason().unwrap_or("Error").to_string(),
+            status: status.as_u16(),
             detail: self.detail.clone(),
             code: self.code.to_string(),
             field: self.field.clone(),
@@ -139,7 +141,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = serde_json::to_vec(&self.to_problem()).unwrap_or_default();
         (
-            self.status,
+            self.answered_status(),
             [(header::CONTENT_TYPE, "application/problem+json")],
             body,
         )
@@ -169,4 +171,138 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> 
         }
         err
     })
+}
+
+/// A query string, parsed into `T`; a query that does not parse is a problem naming the
+/// parameter (`invalid_query`, 400), never the framework's plain-text rejection.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Q<T>(pub T);
+
+impl<T, S> axum::extract::FromRequestParts<S> for Q<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, ApiError> {
+        let query = parts.uri.query().unwrap_or("");
+        let de = serde_urlencoded::Deserializer::new(form_urlencoded_parse(query));
+        serde_path_to_error::deserialize(de).map(Q).map_err(|e| {
+            let path = e.path().to_string();
+            let mut err = ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_query",
+                format!("the query string does not parse: {}", e.inner()),
+            );
+            if path != "." {
+                err.field = Some(path);
+            } else if let Some(field) = missing_field(&e.inner().to_string()) {
+                err.field = Some(field);
+            }
+            err
+        })
+    }
+}
+
+fn form_urlencoded_parse(query: &str) -> form_urlencoded::Parse<'_> {
+    form_urlencoded::parse(query.as_bytes())
+}
+
+/// `missing field `award`` names `award`.
+fn missing_field(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("missing field `")?;
+    Some(rest[..rest.find('`')?].to_string())
+}
+
+/// Path parameters, parsed into `T`; a segment that does not parse (a seq that is not a
+/// number) is a problem naming the parameter (`invalid_path`, 400).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct P<T>(pub T);
+
+impl<T, S> axum::extract::FromRequestParts<S> for P<T>
+where
+    T: serde::de::DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, ApiError> {
+        use axum::extract::path::ErrorKind;
+        use axum::extract::rejection::PathRejection;
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(t)) => Ok(P(t)),
+            Err(PathRejection::FailedToDeserializePathParams(e)) => {
+                let field = match e.kind() {
+                    ErrorKind::ParseErrorAtKey { key, .. }
+                    | ErrorKind::InvalidUtf8InPathParam { key } => Some(key.clone()),
+                    ErrorKind::DeserializeError { key, .. } => Some(key.clone()),
+                    _ => None,
+                };
+                let mut err = ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_path",
+                    format!("the path does not parse: {}", e.body_text()),
+                );
+                err.field = field;
+                Err(err)
+            }
+            Err(other) => Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_path",
+                other.body_text(),
+            )),
+        }
+    }
+}
+
+/// The status every response with this code answers, on every route: a rule is one status.
+pub fn fixed_status(code: &str) -> Option<StatusCode> {
+    Some(match code {
+        "unauthorized" => StatusCode::UNAUTHORIZED,
+        "forbidden" | "partner_scope" | "csrf" => StatusCode::FORBIDDEN,
+        "not_found" => StatusCode::NOT_FOUND,
+        "method_not_allowed" => StatusCode::METHOD_NOT_ALLOWED,
+        "idempotency_key_reused" | "last_admin" => StatusCode::CONFLICT,
+        "too_large" => StatusCode::PAYLOAD_TOO_LARGE,
+        "unsupported_media_type" => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "invalid_query"
+        | "invalid_path"
+        | "malformed_json"
+        | "unknown_field"
+        | "invalid_idempotency_key"
+        | "missing_idempotency_key"
+        | "beyond_tree_size"
+        | "invalid_proof_request" => StatusCode::BAD_REQUEST,
+        "busy" | "timeout" | "not_ready" => StatusCode::SERVICE_UNAVAILABLE,
+        "internal" => StatusCode::INTERNAL_SERVER_ERROR,
+        _ => return None,
+    })
+}
+
+/// A framework response that is not a problem document yet (405 with its `Allow`, 413 from a
+/// body limit, 415, a rejection's plain text), made one with a stable code.
+pub fn as_problem(status: StatusCode, text: &str) -> ApiError {
+    let code = match status {
+        StatusCode::BAD_REQUEST => "bad_request",
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::PAYLOAD_TOO_LARGE => "too_large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        StatusCode::UNPROCESSABLE_ENTITY => "invalid_request",
+        StatusCode::REQUEST_TIMEOUT | StatusCode::GATEWAY_TIMEOUT => "timeout",
+        s if s.is_server_error() => "internal",
+        _ => "refused",
+    };
+    let detail = match text.trim() {
+        "" => status.canonical_reason().unwrap_or("refused").to_string(),
+        t => t.to_string(),
+    };
+    ApiError::new(status, code, detail)
 }

@@ -2,7 +2,9 @@
 //! journal writer, bearer-token roles, problem+json errors, OpenAPI, health and metrics. Only
 //! this module (and the CLI) knows HTTP.
 
-/// Bearer tokens and the role matrix.
+/// The role matrix: who may call each route and open each page.
+pub mod access;
+/// Bearer tokens and the rules the matrix names.
 pub mod auth;
 /// Witnesses' cosignatures: collected after each checkpoint, served with it.
 pub mod cosign;
@@ -49,72 +51,25 @@ pub struct AppState {
     pub ledger: Ledger,
     pub writer: Writer,
     pub metrics: Metrics,
+    /// Served behind a TLS-terminating proxy: every cookie is `Secure`, whatever the request
+    /// says.
+    pub behind_tls: bool,
 }
 
-/// Every route the router serves, as (method, path). The OpenAPI document must list exactly
-/// these (a test checks both ways).
-pub const ROUTES: &[(&str, &str)] = &[
-    ("GET", "/healthz"),
-    ("GET", "/readyz"),
-    ("GET", "/metrics"),
-    ("GET", "/openapi.json"),
-    ("GET", "/v1/checkpoint"),
-    ("GET", "/v1/checkpoint/cosigned"),
-    ("GET", "/v1/vkey"),
-    ("GET", "/v1/proofs/inclusion"),
-    ("GET", "/v1/proofs/consistency"),
-    ("GET", "/v1/receipts/{seq}"),
-    ("GET", "/v1/export"),
-    ("GET", "/v1/records"),
-    ("GET", "/v1/records/{seq}"),
-    ("GET", "/v1/balances"),
-    ("GET", "/v1/accounts"),
-    ("POST", "/v1/accounts"),
-    ("POST", "/v1/accounts/{name}/close"),
-    ("GET", "/v1/transactions"),
-    ("POST", "/v1/transactions"),
-    ("POST", "/v1/transactions/batch"),
-    ("POST", "/v1/transactions/{seq}/reverse"),
-    ("POST", "/v1/entitlements/{seq}/recover"),
-    ("GET", "/v1/me"),
-    ("GET", "/v1/users"),
-    ("POST", "/v1/users"),
-    ("POST", "/v1/users/{name}/revoke"),
-    ("GET", "/v1/awards"),
-    ("POST", "/v1/awards"),
-    ("GET", "/v1/awards/{award}"),
-    ("GET", "/v1/partners"),
-    ("POST", "/v1/partners"),
-    ("POST", "/v1/partners/{partner}/keys"),
-    ("GET", "/v1/cohorts"),
-    ("POST", "/v1/cohorts"),
-    ("POST", "/v1/cohorts/{cohort}/sessions"),
-    ("POST", "/v1/participants"),
-    ("GET", "/v1/participants/{participant}"),
-    ("POST", "/v1/participants/{participant}/erase"),
-    ("POST", "/v1/evidence"),
-    ("POST", "/v1/rules"),
-    ("POST", "/v1/cycles"),
-    ("POST", "/v1/disbursement-settings"),
-    ("GET", "/v1/batches"),
-    ("POST", "/v1/batches"),
-    ("GET", "/v1/batches/{batch}"),
-    ("GET", "/v1/batches/{batch}/payments.csv"),
-    ("POST", "/v1/batches/{batch}/submit"),
-    ("POST", "/v1/batches/{batch}/approve"),
-    ("POST", "/v1/batches/{batch}/reject"),
-    ("POST", "/v1/batches/{batch}/cancel"),
-    ("POST", "/v1/batches/{batch}/files"),
-    ("GET", "/v1/batches/{batch}/files/{format}"),
-    ("POST", "/v1/batches/{batch}/send"),
-    ("GET", "/v1/bank-files"),
-    ("POST", "/v1/bank-files"),
-    ("GET", "/v1/payments/{e2e}"),
-    ("GET", "/v1/payments/{e2e}/trace"),
-    ("GET", "/v1/payments/{e2e}/receipt"),
-    ("GET", "/v1/reports/{kind}"),
-    ("GET", "/v1/reports-due"),
-];
+/// How a server runs beyond its ledger.
+#[derive(Debug, Clone, Default)]
+pub struct ServeOptions {
+    /// Witnesses to collect cosignatures of every new checkpoint from.
+    pub witnesses: Vec<cosign::WitnessConfig>,
+    /// Behind a TLS-terminating proxy (`--behind-tls`): cookies are always `Secure`.
+    pub behind_tls: bool,
+}
+
+/// Every route of the API, as (method, path): the role matrix's API routes. The OpenAPI
+/// document must list exactly these (a test checks both ways).
+pub fn routes() -> impl Iterator<Item = (&'static str, &'static str)> {
+    access::API.iter().map(|e| (e.method, e.path))
+}
 
 struct BearerAuth;
 
@@ -247,6 +202,149 @@ async fn observe(State(state): State<AppState>, request: Request, next: Next) ->
     response
 }
 
+/// The edge of every response. API responses (everything outside the web pages) are never
+/// cached or sniffed, and every refusal is a problem document with a stable code, framework
+/// rejections included (405, 413, 415, a plain-text 400). A write that reuses an
+/// Idempotency-Key with a different request is 409 before its body is even validated, and the
+/// request's identity is computed here, once, from the request as it arrived. Behind TLS, every
+/// cookie is `Secure`.
+async fn edge(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let path = request.uri().path().to_string();
+    let web = path == "/" || path == "/web" || path.starts_with("/web/");
+    let behind_tls = state.behind_tls;
+    let mut response = if web {
+        next.run(request).await
+    } else {
+        api_request(state, path, request, next).await
+    };
+    if !web {
+        harden(&mut response);
+        response = problem_shape(response).await;
+    }
+    if behind_tls {
+        secure_cookies(&mut response);
+    }
+    response
+}
+
+async fn api_request(state: AppState, path: String, request: Request, next: Next) -> Response {
+    let (mut parts, body) = request.into_parts();
+    parts.headers.remove(routes::REQUEST_HASH_HEADER);
+    let keyed =
+        parts.method == axum::http::Method::POST && parts.headers.contains_key("idempotency-key");
+    if !keyed {
+        return next.run(Request::from_parts(parts, body)).await;
+    }
+    let limit = if path == "/v1/bank-files" {
+        tranche_ledger::iso20022::MAX_FILE_BYTES
+    } else {
+        MAX_BODY_BYTES
+    };
+    let Ok(bytes) = axum::body::to_bytes(body, limit).await else {
+        return ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!("the request body is larger than {limit} bytes; nothing was written"),
+        )
+        .into_response();
+    };
+    let hash = routes::request_hash(&path, &bytes);
+    if let Ok(v) = HeaderValue::from_str(&hex::encode(hash)) {
+        parts.headers.insert(routes::REQUEST_HASH_HEADER, v);
+    }
+    if let Some(conflict) = reused_key(&state, &parts.headers, &hash).await {
+        return conflict.into_response();
+    }
+    next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
+        .await
+}
+
+/// 409 when this caller already used this Idempotency-Key for a different request.
+async fn reused_key(
+    state: &AppState,
+    headers: &axum::http::HeaderMap,
+    hash: &[u8; 32],
+) -> Option<ApiError> {
+    let token = headers
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")?
+        .trim();
+    let key = routes::idempotency_key(headers).ok()?;
+    let store = state.ledger.store();
+    let user = store.user_by_token(&auth::token_hash(token)).await.ok()??;
+    let (stored, _) = store.idempotent_get(&user.name, &key).await.ok()??;
+    (stored.as_slice() != hash.as_slice()).then(|| {
+        ApiError::new(
+            StatusCode::CONFLICT,
+            "idempotency_key_reused",
+            "this Idempotency-Key was already used with a different request; nothing was \
+             checked or written: use a new key for a new request",
+        )
+        .field("Idempotency-Key")
+    })
+}
+
+fn harden(response: &mut Response) {
+    let h = response.headers_mut();
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+}
+
+/// A refusal that is not yet problem+json becomes one, keeping its status and headers (such as
+/// a 405's `Allow`).
+async fn problem_shape(response: Response) -> Response {
+    let status = response.status();
+    let is_problem = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_problem {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, 64 * 1024)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default();
+    let problem = error::as_problem(status, &text).into_response();
+    let (pparts, pbody) = problem.into_parts();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    for (k, v) in &pparts.headers {
+        parts.headers.insert(k.clone(), v.clone());
+    }
+    Response::from_parts(parts, pbody)
+}
+
+fn secure_cookies(response: &mut Response) {
+    let cookies: Vec<HeaderValue> = response
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .cloned()
+        .collect();
+    if cookies.is_empty() {
+        return;
+    }
+    let h = response.headers_mut();
+    h.remove(header::SET_COOKIE);
+    for c in cookies {
+        let text = c.to_str().unwrap_or_default();
+        let secured = if text.contains("; Secure") {
+            text.to_string()
+        } else {
+            format!("{text}; Secure")
+        };
+        if let Ok(v) = HeaderValue::from_str(&secured) {
+            h.append(header::SET_COOKIE, v);
+        }
+    }
+}
+
 async fn not_found() -> ApiError {
     ApiError::not_found("no such route: see /openapi.json")
 }
@@ -335,6 +433,7 @@ pub fn router(state: AppState) -> Router {
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), observe))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), edge))
         .with_state(state)
 }
 
@@ -345,16 +444,20 @@ pub async fn serve(
     ledger: Ledger,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    serve_with_witnesses(listener, ledger, Vec::new(), shutdown).await
+    serve_with(listener, ledger, ServeOptions::default(), shutdown).await
 }
 
-/// [`serve`], collecting cosignatures of every new checkpoint from `witnesses`.
-pub async fn serve_with_witnesses(
+/// [`serve`] with options: witnesses to collect cosignatures from, TLS in front.
+pub async fn serve_with(
     listener: tokio::net::TcpListener,
     ledger: Ledger,
-    witnesses: Vec<cosign::WitnessConfig>,
+    options: ServeOptions,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let ServeOptions {
+        witnesses,
+        behind_tls,
+    } = options;
     let cosigning =
         (!witnesses.is_empty()).then(|| tokio::spawn(cosign::collect(ledger.clone(), witnesses)));
     let metrics = Metrics::default();
@@ -366,6 +469,7 @@ pub async fn serve_with_witnesses(
         ledger: ledger.clone(),
         writer,
         metrics,
+        behind_tls,
     };
     // Forget idempotency keys older than 48 hours (the promise is at least 24).
     let purge = tokio::spawn(async move {

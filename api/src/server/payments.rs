@@ -6,7 +6,7 @@
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -19,15 +19,12 @@ use tranche_ledger::store::Outcome;
 use tranche_ledger::Ledger;
 use utoipa::IntoParams;
 
-use super::auth::{Caller, Role, Rule, ADMIN, FINANCE_WRITE, LEDGER_READ};
-use super::error::{parse_json, ApiError, ApiResult, Problem};
-use super::routes::{idempotency_key, json_body, request_hash, submit, write};
+use super::auth::{
+    Caller, ADMIN, APPROVE, AUDIT_READ, FINANCE_STAFF, FINANCE_WRITE, LEDGER_READ, RELEASE,
+};
+use super::error::{parse_json, ApiError, ApiResult, Problem, Q};
+use super::routes::{idempotency_key, json_body, submit, write};
 use super::AppState;
-
-/// Who approves or rejects: approvers, and admins (never on a batch they prepared).
-const APPROVE: Rule = Rule(&[Role::Admin, Role::Approver]);
-/// Who handles bank files, which carry names and accounts: finance staff.
-const BANK_FILES: Rule = Rule(&[Role::Admin, Role::Preparer, Role::Approver]);
 
 fn batch_id(text: &str) -> ApiResult<Id> {
     Id::parse(text).map_err(|e| ApiError::from(e.within("batch")).status(StatusCode::NOT_FOUND))
@@ -42,7 +39,7 @@ async fn earlier(
     body: &[u8],
 ) -> ApiResult<Option<Outcome>> {
     let key = idempotency_key(headers)?;
-    let hash = request_hash(path, body);
+    let hash = super::routes::identity(headers, path, body);
     match state
         .ledger
         .store()
@@ -203,7 +200,7 @@ pub struct BatchListQuery {
 pub async fn batches(
     State(state): State<AppState>,
     caller: Caller,
-    Query(q): Query<BatchListQuery>,
+    Q(q): Q<BatchListQuery>,
 ) -> ApiResult<Response> {
     caller.require(LEDGER_READ)?;
     let award = q
@@ -231,7 +228,7 @@ pub async fn batch(
     State(state): State<AppState>,
     caller: Caller,
     Path(batch): Path<String>,
-    Query(q): Query<PageQuery>,
+    Q(q): Q<PageQuery>,
 ) -> ApiResult<Response> {
     caller.require(LEDGER_READ)?;
     let batch = batch_id(&batch)?;
@@ -479,7 +476,7 @@ pub async fn make_file(
     Path(batch): Path<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Response> {
-    caller.require(BANK_FILES)?;
+    caller.require(FINANCE_STAFF)?;
     let batch = batch_id(&batch)?;
     let body = optional_json(&headers, body)?;
     let m: MakeFile = parse_json(&body)?;
@@ -523,7 +520,7 @@ pub async fn download_file(
     caller: Caller,
     Path((batch, format)): Path<(String, String)>,
 ) -> ApiResult<Response> {
-    caller.require(BANK_FILES)?;
+    caller.require(FINANCE_STAFF)?;
     let batch = batch_id(&batch)?;
     let file = state
         .ledger
@@ -571,7 +568,7 @@ pub async fn send(
     Path(batch): Path<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Response> {
-    caller.require(FINANCE_WRITE)?;
+    caller.require(RELEASE)?;
     let batch = batch_id(&batch)?;
     let body = optional_json(&headers, body)?;
     let s: Send = parse_json(&body)?;
@@ -683,7 +680,7 @@ pub async fn payment_receipt(
     caller: Caller,
     Path(e2e): Path<String>,
 ) -> ApiResult<Response> {
-    caller.require(super::auth::AUDIT_READ)?;
+    caller.require(AUDIT_READ)?;
     let (line, confirmed) = state
         .ledger
         .payment_receipt_seqs(&e2e)

@@ -5,7 +5,7 @@
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -20,21 +20,13 @@ use tranche_ledger::operations::{award_commands, CohortInput, ParticipantInput};
 use tranche_ledger::programme::ProgrammeCommand;
 use utoipa::{IntoParams, ToSchema};
 
-use super::auth::{Caller, Role, Rule, ADMIN, FINANCE_WRITE, LEDGER_READ};
-use super::error::{parse_json, ApiError, ApiResult, Problem};
-use super::routes::{created, json_body, request_hash, submit, write, AppendResponse};
+use super::auth::{
+    Caller, Role, ADMIN, EVIDENCE, FINANCE_WRITE, LEDGER_READ, PARTNER_OR_FINANCE, PROGRAMME_READ,
+};
+use super::error::{parse_json, ApiError, ApiResult, Problem, Q};
+use super::routes::{created, json_body, submit, write, AppendResponse};
 use super::AppState;
 
-/// Finance staff and the partner itself (scoped to its own data).
-const PARTNER_OR_FINANCE: Rule = Rule(&[Role::Admin, Role::Preparer, Role::Partner]);
-/// Who may read programme structure: ledger readers and partners (their own part).
-const PROGRAMME_READ: Rule = Rule(&[
-    Role::Admin,
-    Role::Preparer,
-    Role::Approver,
-    Role::Auditor,
-    Role::Partner,
-]);
 /// The most participants one registration request may carry.
 pub const MAX_REGISTRATIONS: usize = 1_000;
 
@@ -437,7 +429,7 @@ pub struct CohortQuery {
 pub async fn cohorts(
     State(state): State<AppState>,
     caller: Caller,
-    Query(q): Query<CohortQuery>,
+    Q(q): Q<CohortQuery>,
 ) -> ApiResult<Json<Vec<CohortDoc>>> {
     caller.require(PROGRAMME_READ)?;
     let st = state.ledger.store().programme().await?;
@@ -740,7 +732,7 @@ pub async fn submit_evidence(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Response> {
-    caller.require(Rule(&[Role::Admin, Role::Partner]))?;
+    caller.require(EVIDENCE)?;
     let body = json_body(&headers, body)?;
     let evidence: EvidenceBody = parse_json(&body)?;
     own_partner(&caller, &evidence.statement.partner, "statement.partner")?;
@@ -810,7 +802,7 @@ pub async fn run_cycle(
         return Ok(Json(computed.report).into_response());
     }
     let key = super::routes::idempotency_key(&headers)?;
-    let hash = request_hash("/v1/cycles", &body);
+    let hash = super::routes::identity(&headers, "/v1/cycles", &body);
     if let Some((stored, outcome)) = store.idempotent_get(&caller.name, &key).await? {
         if stored.as_slice() != hash.as_slice() {
             return Err(ApiError::new(

@@ -2,8 +2,7 @@
 //! signed by the ledger (JSON, the canonical form), or rendered as CSV or a self-contained HTML
 //! page. Donors read the SF-425 figures and budget vs actual only.
 
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -13,25 +12,12 @@ use tranche_audit::report::ReportPeriod;
 use tranche_audit::report_compute::ReportRequest;
 use utoipa::IntoParams;
 
-use super::auth::{Caller, Role, Rule};
-use super::error::{ApiError, ApiResult, Problem};
+use super::auth::{Caller, Role, DONOR_READ, LEDGER_READ};
+use super::error::{ApiError, ApiResult, Problem, Q};
 use super::AppState;
-
-const FINANCE_AND_AUDIT: Rule = Rule(&[Role::Admin, Role::Preparer, Role::Approver, Role::Auditor]);
-const WITH_DONOR: Rule = Rule(&[
-    Role::Admin,
-    Role::Preparer,
-    Role::Approver,
-    Role::Auditor,
-    Role::Donor,
-]);
 
 /// Counts under this are suppressed in disaggregated results unless the caller asks for more.
 pub const DEFAULT_THRESHOLD: u64 = 5;
-
-fn query_error(r: QueryRejection) -> ApiError {
-    ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", r.body_text())
-}
 
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct ReportQuery {
@@ -101,15 +87,14 @@ pub async fn report(
     State(state): State<AppState>,
     caller: Caller,
     Path(kind): Path<String>,
-    q: Result<Query<ReportQuery>, QueryRejection>,
+    Q(q): Q<ReportQuery>,
 ) -> ApiResult<Response> {
     let rule = if matches!(kind.as_str(), "sf425" | "budget" | "disaggregation") {
-        WITH_DONOR
+        DONOR_READ
     } else {
-        FINANCE_AND_AUDIT
+        LEDGER_READ
     };
     caller.require(rule)?;
-    let Query(q) = q.map_err(query_error)?;
     let award = Id::parse(&q.award).map_err(|e| ApiError::from(e.within("award")))?;
     let period = period(q.quarter.as_deref(), q.start.as_deref(), q.end.as_deref())?;
     let req = ReportRequest {
@@ -174,10 +159,9 @@ pub struct DueQuery {
 pub async fn due(
     State(state): State<AppState>,
     caller: Caller,
-    q: Result<Query<DueQuery>, QueryRejection>,
+    Q(q): Q<DueQuery>,
 ) -> ApiResult<Response> {
-    caller.require(WITH_DONOR)?;
-    let Query(q) = q.map_err(query_error)?;
+    caller.require(DONOR_READ)?;
     let award = Id::parse(&q.award).map_err(|e| ApiError::from(e.within("award")))?;
     let as_of = match q.as_of.as_deref() {
         Some(t) => as_of(t)?,

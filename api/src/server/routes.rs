@@ -3,7 +3,7 @@
 
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -19,7 +19,7 @@ use tranche_ledger::store::{GroupOutcome, GroupRequest, IdempotencyKey, Outcome,
 use utoipa::{IntoParams, ToSchema};
 
 use super::auth::{self, Caller, Role, ADMIN, AUDIT_READ, FINANCE_WRITE, LEDGER_READ, PROOF_READ};
-use super::error::{parse_json, ApiError, ApiResult, Problem};
+use super::error::{parse_json, ApiError, ApiResult, Problem, P, Q};
 use super::writer::SubmitError;
 use super::AppState;
 
@@ -355,6 +355,22 @@ pub(super) fn request_hash(path: &str, body: &[u8]) -> [u8; 32] {
     h.finalize().into()
 }
 
+/// The header through which the API middleware hands a write its identity (hex SHA-256 of
+/// method, path and canonical body), computed once from the request as it arrived; a client's
+/// own value is removed first.
+pub const REQUEST_HASH_HEADER: &str = "x-tranche-request-hash";
+
+/// The identity of this write for its Idempotency-Key: the one the middleware computed from the
+/// request as it arrived, or (a handler called by a web page) computed here.
+pub(super) fn identity(headers: &HeaderMap, path: &str, body: &[u8]) -> [u8; 32] {
+    headers
+        .get(REQUEST_HASH_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|h| hex::decode(h).ok())
+        .and_then(|b| <[u8; 32]>::try_from(b).ok())
+        .unwrap_or_else(|| request_hash(path, body))
+}
+
 /// Submits commands through the group-commit writer, honouring the Idempotency-Key.
 pub(super) async fn write(
     state: &AppState,
@@ -399,7 +415,7 @@ pub(super) async fn submit(
         idempotency: Some(IdempotencyKey {
             user: caller.name.clone(),
             key,
-            request_hash: request_hash(path, body),
+            request_hash: identity(headers, path, body),
         }),
     };
     match state.writer.submit(request).await {
@@ -539,7 +555,7 @@ pub async fn post_batch(
 pub async fn reverse_transaction(
     State(state): State<AppState>,
     caller: Caller,
-    Path(seq): Path<u64>,
+    P(seq): P<u64>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Response> {
@@ -591,7 +607,7 @@ pub struct RecoverRequest {
 pub async fn recover_entitlement(
     State(state): State<AppState>,
     caller: Caller,
-    Path(seq): Path<u64>,
+    P(seq): P<u64>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Response> {
@@ -613,7 +629,7 @@ pub async fn recover_entitlement(
 pub async fn balances(
     State(state): State<AppState>,
     caller: Caller,
-    Query(q): Query<BalanceQuery>,
+    Q(q): Q<BalanceQuery>,
 ) -> ApiResult<Json<Vec<BalanceDoc>>> {
     caller.require(LEDGER_READ)?;
     let rows = state
@@ -664,7 +680,7 @@ pub async fn accounts(
 pub async fn transactions(
     State(state): State<AppState>,
     caller: Caller,
-    Query(q): Query<PageQuery>,
+    Q(q): Q<PageQuery>,
 ) -> ApiResult<Json<TransactionsPage>> {
     caller.require(LEDGER_READ)?;
     let limit = page_limit(q.limit)?;
@@ -712,7 +728,7 @@ pub async fn transactions(
 pub async fn records(
     State(state): State<AppState>,
     caller: Caller,
-    Query(q): Query<PageQuery>,
+    Q(q): Q<PageQuery>,
 ) -> ApiResult<Json<RecordsPage>> {
     caller.require(LEDGER_READ)?;
     let limit = page_limit(q.limit)?;
@@ -741,7 +757,7 @@ pub async fn records(
 pub async fn record(
     State(state): State<AppState>,
     caller: Caller,
-    Path(seq): Path<u64>,
+    P(seq): P<u64>,
 ) -> ApiResult<Response> {
     caller.require(LEDGER_READ)?;
     let stored = state
@@ -798,7 +814,7 @@ async fn latest_size(state: &AppState) -> ApiResult<u64> {
 pub async fn inclusion_proof(
     State(state): State<AppState>,
     caller: Caller,
-    Query(q): Query<InclusionQuery>,
+    Q(q): Q<InclusionQuery>,
 ) -> ApiResult<Json<InclusionProofDoc>> {
     caller.require(PROOF_READ)?;
     let size = match q.size {
@@ -843,7 +859,7 @@ pub async fn inclusion_proof(
 pub async fn consistency_proof(
     State(state): State<AppState>,
     caller: Caller,
-    Query(q): Query<ConsistencyQuery>,
+    Q(q): Q<ConsistencyQuery>,
 ) -> ApiResult<Json<ConsistencyProofDoc>> {
     caller.require(PROOF_READ)?;
     if q.size1 == 0 {
@@ -879,7 +895,7 @@ pub async fn consistency_proof(
 pub async fn receipt(
     State(state): State<AppState>,
     caller: Caller,
-    Path(seq): Path<u64>,
+    P(seq): P<u64>,
 ) -> ApiResult<Response> {
     caller.require(AUDIT_READ)?;
     let text = receipt_text(&state.ledger, seq).await?;
@@ -920,7 +936,7 @@ pub(super) async fn receipt_text(ledger: &tranche_ledger::Ledger, seq: u64) -> A
 pub async fn export(
     State(state): State<AppState>,
     caller: Caller,
-    Query(q): Query<ExportQuery>,
+    Q(q): Q<ExportQuery>,
 ) -> ApiResult<Response> {
     caller.require(AUDIT_READ)?;
     let latest = latest_size(&state).await?;
@@ -1133,7 +1149,21 @@ pub async fn revoke_user(
     caller.require(ADMIN)?;
     idempotency_key(&headers)?;
     let now = tranche_audit::record::format_time(chrono::Utc::now());
-    if state.ledger.store().revoke_user(&name, &now).await? {
+    let revoked = state
+        .ledger
+        .store()
+        .revoke_user(&name, &now)
+        .await
+        .map_err(|e| {
+            let err = ApiError::from(e);
+            // Revoking the last admin conflicts with the state, whatever the request.
+            if err.code == "last_admin" {
+                err.status(StatusCode::CONFLICT)
+            } else {
+                err
+            }
+        })?;
+    if revoked {
         Ok(StatusCode::NO_CONTENT)
     } else {
         // Revoking twice is a no-op for the client that retries; an unknown name is not.

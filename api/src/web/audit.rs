@@ -2,7 +2,8 @@
 //! payment from evidence to bank confirmation, downloads of the export and of receipts, and how
 //! to verify them offline with no trust in whoever runs this server.
 
-use axum::extract::{Path, Query as AxQuery, State};
+use crate::server::error::{P, Q as AxQuery};
+use axum::extract::{Path, State};
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde_json::Value;
@@ -17,9 +18,9 @@ use super::html::{enc, error_page, esc, facts, Cell, Page, Table};
 use super::session::WebUser;
 use super::{arr, json_of, n, query, refuse, s, value_of, PageQuery};
 
-const AUDITORS: &[Role] = &[Role::Auditor, Role::Admin];
+const AUDITORS: &[Role] = crate::server::auth::AUDIT_READ.0;
 /// Who may trace a payment: auditors and finance staff.
-const TRACERS: &[Role] = &[Role::Auditor, Role::Admin, Role::Preparer, Role::Approver];
+const TRACERS: &[Role] = crate::server::auth::LEDGER_READ.0;
 
 fn bad(user: &WebUser, e: ApiError) -> Response {
     error_page(Some(user), &e)
@@ -170,13 +171,14 @@ pub async fn record(
     if let Some(r) = refuse(&user, AUDITORS) {
         return r;
     }
-    let bytes =
-        match text_of(routes::record(State(state.clone()), user.caller.clone(), Path(seq)).await)
-            .await
-        {
-            Ok(t) => t,
-            Err(e) => return bad(&user, e),
-        };
+    let bytes = match text_of(
+        routes::record(State(state.clone()), user.caller.clone(), P(seq)).await,
+    )
+    .await
+    {
+        Ok(t) => t,
+        Err(e) => return bad(&user, e),
+    };
     let v: Value = serde_json::from_str(&bytes).unwrap_or_default();
     let pretty = serde_json::to_string_pretty(&v).unwrap_or_default();
     let leaf = tranche_audit::merkle::leaf_hash(bytes.as_bytes());
@@ -211,7 +213,7 @@ pub async fn receipt(
     if let Some(r) = refuse(&user, AUDITORS) {
         return r;
     }
-    match routes::receipt(State(state), user.caller.clone(), Path(seq)).await {
+    match routes::receipt(State(state), user.caller.clone(), P(seq)).await {
         Ok(r) => attachment(r, &format!("receipt-{seq}.tlog-proof")),
         Err(e) => bad(&user, e),
     }

@@ -4,7 +4,8 @@
 
 use std::fmt::Write as _;
 
-use axum::extract::{Path, Query as AxQuery, State};
+use crate::server::error::Q as AxQuery;
+use axum::extract::{Path, State};
 use axum::http::{header, HeaderValue};
 use axum::response::Response;
 use serde_json::Value;
@@ -40,13 +41,7 @@ fn kinds(user: &WebUser) -> &'static [(&'static str, &'static str)] {
     }
 }
 
-const READERS: &[Role] = &[
-    Role::Admin,
-    Role::Preparer,
-    Role::Approver,
-    Role::Auditor,
-    Role::Donor,
-];
+const READERS: &[Role] = crate::server::auth::DONOR_READ.0;
 
 /// The current calendar quarter, as `2026Q4`.
 fn this_quarter() -> String {
@@ -208,7 +203,7 @@ async fn render_report(
             State(state.clone()),
             user.caller.clone(),
             Path(kind.to_string()),
-            Ok(AxQuery(report_query(kind, q, "json"))),
+            AxQuery(report_query(kind, q, "json")),
         )
         .await,
     )
@@ -217,7 +212,7 @@ async fn render_report(
         State(state.clone()),
         user.caller.clone(),
         Path(kind.to_string()),
-        Ok(AxQuery(report_query(kind, q, "html"))),
+        AxQuery(report_query(kind, q, "html")),
     )
     .await?;
     let bytes = axum::body::to_bytes(html_resp.into_body(), usize::MAX)
@@ -291,7 +286,7 @@ pub async fn report(
             State(state.clone()),
             user.caller.clone(),
             Path(kind.clone()),
-            Ok(AxQuery(report_query(&kind, &q, "json"))),
+            AxQuery(report_query(&kind, &q, "json")),
         )
         .await
         {
@@ -305,7 +300,7 @@ pub async fn report(
             State(state.clone()),
             user.caller.clone(),
             Path(kind.clone()),
-            Ok(AxQuery(report_query(&kind, &q, format))),
+            AxQuery(report_query(&kind, &q, format)),
         )
         .await
         {

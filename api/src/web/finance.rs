@@ -4,8 +4,9 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+use crate::server::error::Q as AxQuery;
 use axum::body::Bytes;
-use axum::extract::{Path, Query as AxQuery, State};
+use axum::extract::{Path, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde_json::{json, Value};
@@ -22,7 +23,7 @@ use super::session::{Fields, Posted, WebUser};
 use super::{arr, json_of, n, query, refuse, s, value_of, PageQuery, FINANCE};
 
 /// Who may read participant statements: finance staff and auditors (never donors or partners).
-const STATEMENT_READERS: &[Role] = &[Role::Admin, Role::Preparer, Role::Approver, Role::Auditor];
+const STATEMENT_READERS: &[Role] = crate::server::auth::LEDGER_READ.0;
 
 fn bad(user: &WebUser, e: ApiError) -> Response {
     error_page(Some(user), &e)
@@ -749,6 +750,15 @@ fn may_decide(user: &WebUser, b: &tranche_ledger::payments::BatchView) -> bool {
         && !b.approvals.iter().any(|d| d.actor == me)
 }
 
+/// Whether this user may send an approved batch to the bank: an approver or administrator
+/// who neither prepared nor submitted it (the ledger's `own_batch` rule).
+fn may_release(user: &WebUser, b: &tranche_ledger::payments::BatchView) -> bool {
+    let me = user.caller.actor();
+    user.is(crate::server::auth::RELEASE.0)
+        && b.preparer != me
+        && b.submitted.as_ref().is_none_or(|d| d.actor != me)
+}
+
 async fn batch_page(
     state: &AppState,
     user: &WebUser,
@@ -926,8 +936,13 @@ async fn batch_page(
                     "<input type=\"hidden\" name=\"format\" value=\"csv\">",
                 ));
             }
-            if !view.files.is_empty() && preparer {
+            if !view.files.is_empty() && may_release(user, &view) {
                 actions.push_str(&action("send", "Mark as sent to the bank", "", ""));
+            } else if !view.files.is_empty() {
+                actions.push_str(
+                    "<p class=\"warning\">An approver who neither prepared nor submitted this \
+                     batch releases it to the bank.</p>",
+                );
             }
         }
         _ => {}
@@ -1022,6 +1037,15 @@ pub async fn batch_action(
     let Posted { user, fields } = posted;
     if let Some(r) = refuse(&user, FINANCE) {
         return r;
+    }
+    // Each action is held to its API route's rule first, as the role matrix says.
+    let route = format!("/v1/batches/{{batch}}/{action}");
+    if let Some(entry) = crate::server::access::of("POST", &route) {
+        if let crate::server::access::Access::Roles(rule) = entry.access {
+            if let Some(r) = refuse(&user, rule.0) {
+                return r;
+            }
+        }
     }
     let st = || State(state.clone());
     let c = user.caller.clone();

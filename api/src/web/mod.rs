@@ -28,7 +28,7 @@ use html::Query;
 use session::WebUser;
 
 /// Finance staff: preparers, approvers and administrators.
-pub const FINANCE: &[Role] = &[Role::Admin, Role::Preparer, Role::Approver];
+pub const FINANCE: &[Role] = crate::server::auth::FINANCE_STAFF.0;
 
 /// The refusal of a page to a role that may not open it (403, nothing read), if it may not.
 pub fn refuse(user: &WebUser, roles: &[Role]) -> Option<Response> {

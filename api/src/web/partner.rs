@@ -4,8 +4,9 @@
 //! The ledger never holds a partner's signing key: a CSV is checked here with the same rules as
 //! `tranche partner sign`, every bad line shown by number, and signed on the partner's machine.
 
+use crate::server::error::Q as AxQuery;
 use axum::body::Bytes;
-use axum::extract::{Query as AxQuery, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::Value;
@@ -19,7 +20,7 @@ use super::html::{error_page, esc, Cell, FormState, Page, Table};
 use super::session::{Posted, WebUser};
 use super::{arr, json_of, n, query, refuse, s, value_of, PageQuery};
 
-const PARTNERS: &[Role] = &[Role::Partner, Role::Admin];
+const PARTNERS: &[Role] = crate::server::auth::EVIDENCE.0;
 
 fn bad(user: &WebUser, e: ApiError) -> Response {
     error_page(Some(user), &e)

@@ -151,7 +151,23 @@ impl FromRequestParts<AppState> for WebUser {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
         match session_user(state, &parts.headers).await {
-            Ok(Some(u)) => Ok(u),
+            Ok(Some(u)) => {
+                // The role matrix, for every page at once (each page also checks its own).
+                let entry = parts
+                    .extensions
+                    .get::<axum::extract::MatchedPath>()
+                    .and_then(|p| crate::server::access::of(parts.method.as_str(), p.as_str()));
+                if entry.is_some_and(|e| !e.access.allows(Some(u.caller.role))) {
+                    return Err(super::html::error_page(
+                        Some(&u),
+                        &ApiError::forbidden(format!(
+                            "the {} role may not open this page; nothing was read or written",
+                            u.caller.role.as_str()
+                        )),
+                    ));
+                }
+                Ok(u)
+            }
             Ok(None) => Err(to_login(parts)),
             Err(e) => Err(super::html::error_page(None, &e)),
         }

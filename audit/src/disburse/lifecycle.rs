@@ -797,11 +797,13 @@ impl BatchLife {
         Ok(())
     }
 
-    /// `batch.send` of one part: the batch is approved (`batch_not_approved`), the file is one
-    /// of its recorded files (`unknown_file`), the part is the next to send
-    /// (`part_out_of_order`) and holds payments (`unknown_part`). Parts of exceptions only come
-    /// last and are never sent: the batch is sent with its last part holding payments.
-    pub fn send(&mut self, body: &BatchSendBody) -> Result<(), Invalid> {
+    /// `batch.send` of one part by `actor`: the batch is approved (`batch_not_approved`), the
+    /// actor neither prepared nor submitted it (`own_batch`: releasing funds to the bank is a
+    /// checker's act, never the maker's alone), the file is one of its recorded files
+    /// (`unknown_file`), the part is the next to send (`part_out_of_order`) and holds payments
+    /// (`unknown_part`). Parts of exceptions only come last and are never sent: the batch is
+    /// sent with its last part holding payments.
+    pub fn send(&mut self, body: &BatchSendBody, actor: &str) -> Result<(), Invalid> {
         if self.status != BatchStatus::Approved {
             return Err(Invalid::new(
                 "batch",
@@ -812,6 +814,17 @@ impl BatchLife {
                     self.status.as_str(),
                     self.approvers.len(),
                     self.required.max(1)
+                ),
+            ));
+        }
+        if actor == self.preparer || Some(actor) == self.submitter.as_deref() {
+            return Err(Invalid::new(
+                "actor",
+                "own_batch",
+                format!(
+                    "{actor} prepared or submitted batch {} and can never send it to the bank: \
+                     an approver or an administrator releases it",
+                    self.batch
                 ),
             ));
         }

@@ -98,17 +98,23 @@ fn a_batch_of_several_parts_is_sent_part_by_part_and_only_then_is_sent() {
     assert_eq!(life.status(), BatchStatus::Approved);
     life.file(&file("csv", FILE, 2, "100.00"))
         .expect("approved");
-    life.send(&send(0)).expect("first part");
+    assert_eq!(
+        code(life.send(&send(0), "user:prep")),
+        "own_batch",
+        "the maker never releases the funds"
+    );
+    assert_eq!(life.parts_sent(), 0, "a refusal changes nothing");
+    life.send(&send(0), "user:ana").expect("first part");
     assert_eq!(
         life.status(),
         BatchStatus::Approved,
         "one part still to send"
     );
-    life.send(&send(1)).expect("second part");
+    life.send(&send(1), "user:ana").expect("second part");
     // The third part holds exceptions only: the batch is sent with the second.
     assert_eq!(life.status(), BatchStatus::Sent);
     assert_eq!(life.parts_sent(), 2);
-    assert_eq!(code(life.send(&send(2))), "batch_not_approved");
+    assert_eq!(code(life.send(&send(2), "user:ana")), "batch_not_approved");
 }
 
 #[test]
@@ -175,10 +181,10 @@ fn a_bank_file_is_one_per_format_and_holds_the_batch() {
         code(life.file(&file("csv", &"22".repeat(32), 2, "100.00"))),
         "file_exists"
     );
-    assert_eq!(code(life.send(&send(1))), "part_out_of_order");
+    assert_eq!(code(life.send(&send(1), "user:ana")), "part_out_of_order");
     let mut other = send(0);
     other.file = "33".repeat(32);
-    assert_eq!(code(life.send(&other)), "unknown_file");
+    assert_eq!(code(life.send(&other, "user:ana")), "unknown_file");
     let mut early = built();
     assert_eq!(
         code(early.file(&file("csv", FILE, 2, "100.00"))),
@@ -194,8 +200,8 @@ fn a_batch_is_cancelled_only_before_it_is_sent() {
     let mut cancelled = life.clone();
     cancelled.cancel().expect("not sent");
     assert_eq!(cancelled.status(), BatchStatus::Cancelled);
-    life.send(&send(0)).expect("first");
-    life.send(&send(1)).expect("second");
+    life.send(&send(0), "user:ana").expect("first");
+    life.send(&send(1), "user:ana").expect("second");
     assert_eq!(code(life.cancel()), "batch_not_cancellable");
 }
 

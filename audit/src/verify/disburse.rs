@@ -388,7 +388,7 @@ impl Disburse {
             DisburseBody::Send(b) => {
                 b.check().map_err(&invalid)?;
                 let batch = self.batch(seq, &b.batch, &b.award)?;
-                batch.life.send(b).map_err(&invalid)?;
+                batch.life.send(b, actor).map_err(&invalid)?;
                 let batch = &self.batches[&b.batch];
                 for &pi in batch.part_payments(b.part) {
                     self.payment_list[pi as usize].state = PaymentState::Sent;

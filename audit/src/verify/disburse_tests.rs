@@ -185,7 +185,7 @@ fn approve(actor: &'static str) -> Rec {
 fn send(credit: &str) -> Rec {
     (
         kind::BATCH_SEND,
-        "user:prep",
+        "user:ana",
         json!({"batch": "B000001", "award": AWARD, "part": 0, "file": FILE, "postings": [
             {"account": PAYABLE, "currency": "USD", "side": "debit", "amount": "60.00"},
             {"account": TRANSIT, "currency": "USD", "side": "credit", "amount": credit}]}),
@@ -252,6 +252,14 @@ fn sending_before_full_approval_fails_batch_not_approved() {
     r.remove(i);
     let f = index_of(&r, kind::BATCH_FILE, 0);
     assert_eq!(verdict(&r).map(|_| ()), Err((seq(f), "batch_not_approved")));
+}
+
+#[test]
+fn sending_by_the_preparer_fails_own_batch() {
+    let mut r = journal();
+    let i = index_of(&r, kind::BATCH_SEND, 0);
+    r[i].1 = "user:prep";
+    assert_eq!(verdict(&r).map(|_| ()), Err((seq(i), "own_batch")));
 }
 
 #[test]
@@ -450,7 +458,7 @@ fn multipart() -> Vec<Rec> {
 fn send_part(part: u32, payable: &str, amount: &str) -> Rec {
     (
         kind::BATCH_SEND,
-        "user:prep",
+        "user:ana",
         json!({"batch": "B000001", "award": AWARD, "part": part, "file": FILE, "postings": [
             {"account": payable, "currency": "USD", "side": "debit", "amount": amount},
             {"account": TRANSIT, "currency": "USD", "side": "credit", "amount": amount}]}),

@@ -414,7 +414,8 @@ impl Store {
         dispatch!(self, s => s.user_by_token(token_hash).await)
     }
 
-    /// Revokes a user; false if there is no such active user.
+    /// Revokes a user; false if there is no such active user. The last active administrator
+    /// is never revoked (`last_admin`): someone must be able to manage users.
     pub async fn revoke_user(&self, name: &str, at: &str) -> Result<bool> {
         dispatch!(self, s => s.revoke_user(name, at).await)
     }
@@ -580,4 +581,13 @@ pub(crate) fn to_hash(v: Vec<u8>, what: &str) -> Result<Hash> {
 /// The end of a `[prefix, prefix:…]` range for account-prefix queries: ';' sorts right after ':'.
 pub(crate) fn prefix_range(prefix: &str) -> (String, String) {
     (format!("{prefix}:"), format!("{prefix};"))
+}
+
+/// The refusal to revoke the last active administrator.
+pub(crate) fn last_admin(name: &str) -> StoreError {
+    StoreError::Invalid(tranche_audit::Invalid::new(
+        "name",
+        "last_admin",
+        format!("{name} is the last active admin: add another admin first, then revoke {name}"),
+    ))
 }

@@ -499,12 +499,23 @@ impl PgStore {
     }
 
     pub async fn revoke_user(&self, name: &str, at: &str) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        // Lock every active admin: two revocations of the last two admins cannot both pass.
+        let admins: Vec<String> = sqlx::query_scalar(
+            "SELECT name FROM users WHERE role = 'admin' AND revoked_at IS NULL ORDER BY name FOR UPDATE",
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        if admins.len() <= 1 && admins.iter().any(|a| a == name) {
+            return Err(super::last_admin(name));
+        }
         let done =
             sqlx::query("UPDATE users SET revoked_at = $1 WHERE name = $2 AND revoked_at IS NULL")
                 .bind(at)
                 .bind(name)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await?;
+        tx.commit().await?;
         Ok(done.rows_affected() == 1)
     }
 

@@ -525,13 +525,30 @@ impl SqliteStore {
     }
 
     pub async fn revoke_user(&self, name: &str, at: &str) -> Result<bool> {
-        let done =
-            sqlx::query("UPDATE users SET revoked_at = ?1 WHERE name = ?2 AND revoked_at IS NULL")
-                .bind(at)
-                .bind(name)
-                .execute(&self.pool)
-                .await?;
-        Ok(done.rows_affected() == 1)
+        // One statement: SQLite has one writer, so the count and the update cannot interleave
+        // with another revocation.
+        let done = sqlx::query(
+            "UPDATE users SET revoked_at = ?1 WHERE name = ?2 AND revoked_at IS NULL \
+             AND (role <> 'admin' OR (SELECT COUNT(*) FROM users \
+                  WHERE role = 'admin' AND revoked_at IS NULL) > 1)",
+        )
+        .bind(at)
+        .bind(name)
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 1 {
+            return Ok(true);
+        }
+        let active_admin: Option<i64> = sqlx::query_scalar(
+            "SELECT 1 FROM users WHERE name = ?1 AND role = 'admin' AND revoked_at IS NULL",
+        )
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?;
+        if active_admin.is_some() {
+            return Err(super::last_admin(name));
+        }
+        Ok(false)
     }
 
     pub async fn create_session(&self, s: &SessionRow, id_hash: &[u8]) -> Result<()> {
