@@ -235,6 +235,8 @@ pub struct Reply {
     pub content_type: String,
     pub replayed: bool,
     pub body: String,
+    /// Response headers, lower-case names (the last value of a repeated one).
+    pub headers: std::collections::BTreeMap<String, String>,
 }
 
 impl Reply {
@@ -290,6 +292,11 @@ impl Client {
             .unwrap_or("")
             .to_string();
         let replayed = r.headers().contains_key("idempotent-replayed");
+        let headers = r
+            .headers()
+            .iter()
+            .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
+            .collect();
         let status = r.status().as_u16();
         let body = r
             .body_mut()
@@ -302,7 +309,19 @@ impl Client {
             content_type,
             replayed,
             body,
+            headers,
         }
+    }
+
+    /// A request with any method and no body (to probe methods a route does not serve).
+    pub fn call(&self, method: &str, path: &str) -> Reply {
+        let mut req = ureq::http::Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", self.base));
+        if !self.token.is_empty() {
+            req = req.header("Authorization", format!("Bearer {}", self.token));
+        }
+        Self::finish(self.agent.run(req.body(()).expect("a request")))
     }
 
     pub fn get(&self, path: &str) -> Reply {

@@ -66,7 +66,7 @@ fn role_matrix_holds_for_every_route(s: TestServer) {
             .replace("{batch}", "nobody")
             .replace("{format}", "csv")
             .replace("{e2e}", "nobody")
-            .replace("{kind}", "nobody")
+            .replace("{kind}", "sf425")
             + if path.contains("inclusion") {
                 "?seq=0"
             } else if path.contains("consistency") {
@@ -140,6 +140,77 @@ fn the_last_active_admin_cannot_be_revoked(s: TestServer) {
     assert_eq!(second.get("/v1/me").json()["name"], "admin-2");
 }
 
+/// Every refusal is problem+json with a stable code, the framework's own included, and every
+/// API response is neither cached nor sniffed; none of these refusals writes anything.
+fn every_refusal_is_a_problem_document_and_nothing_is_cached(s: TestServer) {
+    let c = s.admin();
+    open_accounts(&c);
+    let before = size(&s);
+    // A path segment that is not a number, a query that does not parse or lacks a parameter.
+    c.get("/v1/records/abc")
+        .problem(400, "invalid_path", Some("seq"));
+    c.get("/v1/receipts/-1")
+        .problem(400, "invalid_path", Some("seq"));
+    c.post("/v1/transactions/x/reverse", Some("r-x"), "{}")
+        .problem(400, "invalid_path", Some("seq"));
+    c.get("/v1/records?from=abc")
+        .problem(400, "invalid_query", Some("from"));
+    c.get("/v1/proofs/inclusion")
+        .problem(400, "invalid_query", Some("seq"));
+    c.get("/v1/proofs/consistency?size1=1&size2=x")
+        .problem(400, "invalid_query", Some("size2"));
+    c.get("/v1/reports/sf425?quarter=2026Q1")
+        .problem(400, "invalid_query", Some("award"));
+    // A method a route does not serve keeps its Allow header; an unknown route is 404.
+    let r = c.call("DELETE", "/v1/balances");
+    r.problem(405, "method_not_allowed", None);
+    assert!(r.headers.contains_key("allow"), "{:?}", r.headers);
+    c.get("/v1/nothing-here").problem(404, "not_found", None);
+    // A body over the limit, keyed or not.
+    let big = format!(r#"{{"memo":"{}"}}"#, "x".repeat(1024 * 1024 + 1));
+    c.post("/v1/transactions", Some("big"), &big)
+        .problem(413, "body_too_large", None);
+    c.post("/v1/transactions", None, &big)
+        .problem(413, "body_too_large", None);
+    assert_eq!(size(&s), before, "no refusal wrote anything");
+    // Every API answer, good or bad, public or not: no-store, nosniff.
+    for r in [
+        c.get("/v1/balances"),
+        c.get("/v1/records/abc"),
+        Client::new(&s.url, "").get("/v1/checkpoint"),
+        Client::new(&s.url, "").get("/v1/balances"),
+        c.call("DELETE", "/v1/balances"),
+        Client::new(&s.url, "").get("/openapi.json"),
+    ] {
+        assert_eq!(
+            r.headers.get("cache-control").map(String::as_str),
+            Some("no-store"),
+            "{:?}",
+            r.headers
+        );
+        assert_eq!(
+            r.headers.get("x-content-type-options").map(String::as_str),
+            Some("nosniff")
+        );
+    }
+    // A client cannot smuggle a request identity past the server: its own is ignored.
+    let r = c.post("/v1/transactions", Some("smuggle"), &stipend("5.00"));
+    assert_eq!(r.status, 201, "{}", r.body);
+    let forged = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .new_agent()
+        .post(format!("{}/v1/transactions", s.url))
+        .header("Authorization", format!("Bearer {}", s.admin))
+        .header("Content-Type", "application/json")
+        .header("Idempotency-Key", "smuggle")
+        .header("x-tranche-request-hash", "00".repeat(32))
+        .send(stipend("5.00"))
+        .expect("answers");
+    assert_eq!(forged.status().as_u16(), 201, "a true retry is replayed");
+    assert!(forged.headers().contains_key("idempotent-replayed"));
+}
+
 fn the_openapi_document_lists_every_route_and_nothing_else(s: TestServer) {
     let doc = Client::new(&s.url, "").get("/openapi.json").json();
     assert!(doc["openapi"]
@@ -197,9 +268,17 @@ fn writes_are_idempotent_per_key(s: TestServer) {
     );
     assert!(again.replayed);
     assert_eq!(size(&s), before);
-    // Same key, another request: 409, nothing written.
+    // Same key, another request: 409, nothing written; also when the other request is itself
+    // invalid (the key is checked first), or malformed, or for another route.
     c.post("/v1/transactions", Some("stipend-1"), &stipend("61.00"))
         .problem(409, "idempotency_key_reused", Some("Idempotency-Key"));
+    c.post("/v1/transactions", Some("stipend-1"), &stipend("61.005"))
+        .problem(409, "idempotency_key_reused", Some("Idempotency-Key"));
+    c.post("/v1/transactions", Some("stipend-1"), "{not json")
+        .problem(409, "idempotency_key_reused", Some("Idempotency-Key"));
+    c.post("/v1/accounts", Some("stipend-1"), r#"{"name":"x"}"#)
+        .problem(409, "idempotency_key_reused", Some("Idempotency-Key"));
+    assert_eq!(size(&s), before);
     // Keys are per user: another user may use the same key.
     let other = s.client(&c.add_user("ana", "preparer", None));
     let r = other.post("/v1/transactions", Some("stipend-1"), &stipend("60.00"));
@@ -467,6 +546,7 @@ fn concurrent_clients_get_distinct_gapless_seqs(s: TestServer) {
 server_on_both_backends!(
     role_matrix_holds_for_every_route,
     the_last_active_admin_cannot_be_revoked,
+    every_refusal_is_a_problem_document_and_nothing_is_cached,
     the_openapi_document_lists_every_route_and_nothing_else,
     writes_are_idempotent_per_key,
     bad_input_is_a_problem_naming_the_field_and_writes_nothing,

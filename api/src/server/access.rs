@@ -125,7 +125,7 @@ pub const API: &[Entry] = &[
     e("GET", "/v1/payments/{e2e}", LEDGER_READ, ""),
     e("GET", "/v1/payments/{e2e}/trace", LEDGER_READ, ""),
     e("GET", "/v1/payments/{e2e}/receipt", AUDIT_READ, ""),
-    e("GET", "/v1/reports/{kind}", LEDGER_READ, "donors too for `sf425`, `budget` and `disaggregation`"),
+    e("GET", "/v1/reports/{kind}", DONOR_READ, "donors only `sf425`, `budget` and `disaggregation` (403 for the others)"),
     e("GET", "/v1/reports-due", DONOR_READ, ""),
 ];
 
@@ -174,6 +174,11 @@ pub const PAGES: &[Entry] = &[
     e("GET", "/web/audit/verify", AUDIT_READ, ""),
     e("GET", "/web/audit/vkey", AUDIT_READ, ""),
 ];
+
+/// The access of an API route `method path` (a route pattern as listed), if it is listed.
+pub fn api_entry(method: &str, path: &str) -> Option<&'static Entry> {
+    API.iter().find(|e| e.method == method && e.path == path)
+}
 
 /// The access of `method path` (a route pattern as listed), if it is listed.
 pub fn of(method: &str, path: &str) -> Option<&'static Entry> {

@@ -243,7 +243,15 @@ where
                     ErrorKind::ParseErrorAtKey { key, .. }
                     | ErrorKind::InvalidUtf8InPathParam { key } => Some(key.clone()),
                     ErrorKind::DeserializeError { key, .. } => Some(key.clone()),
-                    _ => None,
+                    // A single parameter parsed as a value: its name is the route's.
+                    _ => axum::extract::RawPathParams::from_request_parts(parts, state)
+                        .await
+                        .ok()
+                        .and_then(|raw| {
+                            let names: Vec<String> =
+                                raw.iter().map(|(k, _)| k.to_string()).collect();
+                            (names.len() == 1).then(|| names[0].clone())
+                        }),
                 };
                 let mut err = ApiError::new(
                     StatusCode::BAD_REQUEST,
@@ -270,7 +278,7 @@ pub fn fixed_status(code: &str) -> Option<StatusCode> {
         "not_found" => StatusCode::NOT_FOUND,
         "method_not_allowed" => StatusCode::METHOD_NOT_ALLOWED,
         "idempotency_key_reused" | "last_admin" => StatusCode::CONFLICT,
-        "too_large" => StatusCode::PAYLOAD_TOO_LARGE,
+        "body_too_large" => StatusCode::PAYLOAD_TOO_LARGE,
         "unsupported_media_type" => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         "invalid_query"
         | "invalid_path"
@@ -293,7 +301,7 @@ pub fn as_problem(status: StatusCode, text: &str) -> ApiError {
         StatusCode::BAD_REQUEST => "bad_request",
         StatusCode::NOT_FOUND => "not_found",
         StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
-        StatusCode::PAYLOAD_TOO_LARGE => "too_large",
+        StatusCode::PAYLOAD_TOO_LARGE => "body_too_large",
         StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
         StatusCode::UNPROCESSABLE_ENTITY => "invalid_request",
         StatusCode::REQUEST_TIMEOUT | StatusCode::GATEWAY_TIMEOUT => "timeout",
@@ -305,4 +313,45 @@ pub fn as_problem(status: StatusCode, text: &str) -> ApiError {
         t => t.to_string(),
     };
     ApiError::new(status, code, detail)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A rule answers one status whoever raises it: the ledger's `partner_scope` (an `Invalid`,
+    /// 422 by default) is 403 like the handlers' own.
+    #[test]
+    fn a_code_answers_the_same_status_wherever_it_is_raised() {
+        let from_ledger = ApiError::from(Invalid::new("partner", "partner_scope", "not yours"));
+        let from_handler = ApiError::forbidden("not yours").code("partner_scope");
+        for e in [from_ledger, from_handler] {
+            assert_eq!(e.answered_status(), StatusCode::FORBIDDEN);
+            assert_eq!(e.to_problem().status, 403);
+            assert_eq!(e.into_response().status(), StatusCode::FORBIDDEN);
+        }
+        let last = ApiError::from(Invalid::new("name", "last_admin", "the last admin"));
+        assert_eq!(last.answered_status(), StatusCode::CONFLICT);
+        // A code without a fixed status keeps the one it was raised with.
+        let other = ApiError::from(Invalid::new("amount", "unbalanced", "off by one"));
+        assert_eq!(other.answered_status(), StatusCode::UNPROCESSABLE_ENTITY);
+    }
+
+    #[test]
+    fn a_framework_refusal_gets_a_stable_code() {
+        let e = as_problem(StatusCode::METHOD_NOT_ALLOWED, "");
+        assert_eq!(
+            (e.code, e.detail.as_str()),
+            ("method_not_allowed", "Method Not Allowed")
+        );
+        let e = as_problem(StatusCode::UNSUPPORTED_MEDIA_TYPE, "Expected JSON");
+        assert_eq!(
+            (e.code, e.detail.as_str()),
+            ("unsupported_media_type", "Expected JSON")
+        );
+        assert_eq!(
+            as_problem(StatusCode::PAYLOAD_TOO_LARGE, "").code,
+            "body_too_large"
+        );
+    }
 }

@@ -243,7 +243,7 @@ async fn api_request(state: AppState, path: String, request: Request, next: Next
     let Ok(bytes) = axum::body::to_bytes(body, limit).await else {
         return ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
-            "too_large",
+            "body_too_large",
             format!("the request body is larger than {limit} bytes; nothing was written"),
         )
         .into_response();
@@ -345,6 +345,42 @@ fn secure_cookies(response: &mut Response) {
     }
 }
 
+/// The role matrix, applied to every API route before anything else is read: 401 without a
+/// valid token, 403 for a role the matrix does not list (the handler's own check, which the web
+/// pages rely on, then agrees). The caller found is handed to the handler.
+async fn authorize(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let method = match request.method().as_str() {
+        "HEAD" => "GET",
+        m => m,
+    };
+    let entry = request
+        .extensions()
+        .get::<MatchedPath>()
+        .and_then(|p| access::api_entry(method, p.as_str()));
+    let Some(access::Entry {
+        access: access::Access::Roles(rule),
+        ..
+    }) = entry
+    else {
+        return next.run(request).await;
+    };
+    let (mut parts, body) = request.into_parts();
+    let caller =
+        match <auth::Caller as axum::extract::FromRequestParts<AppState>>::from_request_parts(
+            &mut parts, &state,
+        )
+        .await
+        {
+            Ok(c) => c,
+            Err(e) => return e.into_response(),
+        };
+    if let Err(e) = caller.require(*rule) {
+        return e.into_response();
+    }
+    parts.extensions.insert(caller);
+    next.run(Request::from_parts(parts, body)).await
+}
+
 async fn not_found() -> ApiError {
     ApiError::not_found("no such route: see /openapi.json")
 }
@@ -430,6 +466,10 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/reports/{kind}", get(reports::report))
         .route("/v1/reports-due", get(reports::due))
         .merge(crate::web::router())
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            authorize,
+        ))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), observe))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -498,4 +538,38 @@ pub async fn serve_with(
     // The router (and its Writer handles) is gone: the writer drains its queue and stops.
     let _ = writer_task.await;
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Behind TLS every cookie is Secure, once, whatever the request claimed.
+    #[test]
+    fn behind_tls_every_cookie_is_secure() {
+        let mut r = StatusCode::SEE_OTHER.into_response();
+        let h = r.headers_mut();
+        h.append(
+            header::SET_COOKIE,
+            HeaderValue::from_static("tranche_session=abc; Path=/; HttpOnly; SameSite=Strict"),
+        );
+        h.append(
+            header::SET_COOKIE,
+            HeaderValue::from_static("tranche_login=; Path=/; Max-Age=0; Secure"),
+        );
+        secure_cookies(&mut r);
+        let cookies: Vec<&str> = r
+            .headers()
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .map(|v| v.to_str().expect("text"))
+            .collect();
+        assert_eq!(
+            cookies,
+            [
+                "tranche_session=abc; Path=/; HttpOnly; SameSite=Strict; Secure",
+                "tranche_login=; Path=/; Max-Age=0; Secure",
+            ]
+        );
+    }
 }
