@@ -147,12 +147,54 @@ impl TestServer {
         Some(server)
     }
 
+    /// Stops this server as a process would stop (its runtime, its ledger handle, its writer
+    /// and every cache gone) and starts a new one on the same database, key and address: what
+    /// the new one knows, it read from the database.
+    pub fn restart(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_timeout(std::time::Duration::from_secs(5));
+        }
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let config = self.test_ledger.config.clone();
+        let ledger = runtime.block_on(Ledger::open(&config)).expect("reopen");
+        let dir = std::mem::replace(
+            &mut self.test_ledger.dir,
+            tempfile::tempdir().expect("temp dir"),
+        );
+        let test_ledger = TestLedger {
+            ledger,
+            config,
+            dir,
+        };
+        let address = self.url.trim_start_matches("http://").to_string();
+        let admin = std::mem::take(&mut self.admin);
+        let mut fresh = Self::start_at(runtime, test_ledger, &address);
+        fresh.admin = admin;
+        std::mem::swap(self, &mut fresh);
+        // `fresh` is now the stopped server with an empty temporary directory.
+    }
+
     fn start_on(runtime: tokio::runtime::Runtime, test_ledger: TestLedger) -> TestServer {
+        Self::start_at(runtime, test_ledger, "127.0.0.1:0")
+    }
+
+    fn start_at(
+        runtime: tokio::runtime::Runtime,
+        test_ledger: TestLedger,
+        address: &str,
+    ) -> TestServer {
         let ledger = test_ledger.ledger.clone();
         let (listener, admin) = runtime.block_on(async {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            let listener = tokio::net::TcpListener::bind(address)
                 .await
-                .expect("bind port 0");
+                .expect("bind the address");
             let admin = match tranche_api::server::routes::new_user(&ledger, "admin", "admin", None)
                 .await
             {

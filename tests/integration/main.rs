@@ -10,6 +10,7 @@ mod programme_properties;
 mod properties;
 mod recovery;
 mod reports;
+mod simulate;
 mod suppression;
 mod web;
 mod witness;

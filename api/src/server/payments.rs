@@ -604,7 +604,7 @@ pub async fn import(
     let body = body.map_err(|r| {
         let status = r.status();
         let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
-            "too_large"
+            "body_too_large"
         } else {
             "unreadable_body"
         };
@@ -613,13 +613,14 @@ pub async fn import(
     let path = "/v1/bank-files";
     let replay = earlier(&state, &caller, &headers, path, &body).await?;
     let plan = state.ledger.plan_import(&body).await?;
-    if replay.is_some() || plan.report.already_imported {
-        let report = if plan.report.already_imported {
-            plan.report
-        } else {
-            state.ledger.import_view(&plan.report.sha256).await?
-        };
-        return Ok(respond(doc(&report)?, true, StatusCode::OK));
+    if replay.is_some() {
+        // A retry of this caller's import answers as the import did: 201, replayed.
+        let report = state.ledger.import_view(&plan.report.sha256).await?;
+        return Ok(respond(doc(&report)?, true, StatusCode::CREATED));
+    }
+    if plan.report.already_imported {
+        // The same file again under another key: nothing posts, and the answer says so.
+        return Ok(respond(doc(&plan.report)?, true, StatusCode::OK));
     }
     let sha = plan.report.sha256.clone();
     submit(&state, &caller, &headers, path, &body, plan.commands).await?;
