@@ -1138,7 +1138,7 @@ pub async fn list_users(
 
 #[utoipa::path(post, path = "/v1/users/{name}/revoke", tag = "admin",
     params(("name" = String, Path), ("Idempotency-Key" = String, Header)),
-    responses((status = 204), (status = 404, body = Problem, content_type = "application/problem+json")),
+    responses((status = 204), (status = 404, body = Problem, content_type = "application/problem+json"), (status = 409, description = "The last active admin (last_admin)", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn revoke_user(
     State(state): State<AppState>,
