@@ -122,6 +122,15 @@ macro_rules! on_both_backends {
     };
 }
 
+/// The runtime a test server runs on.
+fn server_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
 /// A real `tranche` server on 127.0.0.1:0 with its own runtime, for end-to-end tests that talk
 /// HTTP to it. Dropping it shuts the server down gracefully.
 #[derive(Debug)]
@@ -137,11 +146,7 @@ pub struct TestServer {
 impl TestServer {
     /// Starts a server on a new ledger, or `None` when the backend is unavailable (outside CI).
     pub fn start(backend: Backend) -> Option<TestServer> {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("runtime");
+        let runtime = server_runtime();
         let test_ledger = runtime.block_on(ledger(backend))?;
         let server = Self::start_on(runtime, test_ledger);
         Some(server)
@@ -157,11 +162,7 @@ impl TestServer {
         if let Some(rt) = self.runtime.take() {
             rt.shutdown_timeout(std::time::Duration::from_secs(5));
         }
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("runtime");
+        let runtime = server_runtime();
         let config = self.test_ledger.config.clone();
         let ledger = runtime.block_on(Ledger::open(&config)).expect("reopen");
         let dir = std::mem::replace(
@@ -226,11 +227,7 @@ impl TestServer {
 
     /// A second server process on the same database and key (as behind a load balancer).
     pub fn second(&self) -> TestServer {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("runtime");
+        let runtime = server_runtime();
         let config = self.test_ledger.config.clone();
         let ledger = runtime
             .block_on(Ledger::open(&config))

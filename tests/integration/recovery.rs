@@ -47,7 +47,8 @@ fn exceptions_of<'a>(cycle: &'a Value, reason: &str) -> Vec<&'a Value> {
         .collect()
 }
 
-fn verifies_and_rebuilds(scn: &Scn) {
+/// The export verifies offline and `rebuild --check` finds no difference.
+pub(crate) fn verifies_and_rebuilds(scn: &Scn) {
     let dir = tempfile::tempdir().expect("dir");
     scn.s
         .block_on(tranche_ledger::export::export_dir(

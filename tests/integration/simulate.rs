@@ -31,6 +31,7 @@ use tranche_tests::{Backend, Client, TestServer};
 
 use super::disburse::{camt053, drawdown, pain002, settings};
 use super::programme::{month, setup, Schedule, Scn, AWARD};
+use super::recovery::verifies_and_rebuilds;
 
 /// A step, drawn from the seed. Its numbers pick among what exists when it runs, so every
 /// subsequence of a run is itself a run (which is what shrinking needs).
@@ -307,6 +308,17 @@ impl World {
         (r.status, v)
     }
 
+    /// The batch's frozen content digest, what approvals name ("" before it is complete).
+    fn digest(&self, batch: &str) -> String {
+        self.scn
+            .preparer
+            .get(&format!("/v1/batches/{batch}"))
+            .json()["digest"]
+            .as_str()
+            .unwrap_or("")
+            .to_string()
+    }
+
     fn batch(&self, pick: u8) -> Option<String> {
         (!self.batches.is_empty()).then(|| self.batches[pick as usize % self.batches.len()].clone())
     }
@@ -484,11 +496,7 @@ impl World {
             }
             Step::Approve { batch, who } => {
                 if let Some(b) = self.batch(*batch) {
-                    let digest = self.scn.preparer.get(&format!("/v1/batches/{b}")).json()
-                        ["digest"]
-                        .as_str()
-                        .unwrap_or("")
-                        .to_string();
+                    let digest = self.digest(&b);
                     let client = if *who == 3 { 0 } else { 3 + *who as usize };
                     let (status, v) = self.post(
                         client,
@@ -502,11 +510,7 @@ impl World {
             }
             Step::Reject { batch } => {
                 if let Some(b) = self.batch(*batch) {
-                    let digest = self.scn.preparer.get(&format!("/v1/batches/{b}")).json()
-                        ["digest"]
-                        .as_str()
-                        .unwrap_or("")
-                        .to_string();
+                    let digest = self.digest(&b);
                     self.post(
                         5,
                         &format!("/v1/batches/{b}/reject"),
@@ -703,35 +707,7 @@ impl World {
         let s = &self.scn.s;
         let ledger = &s.ledger;
         // The export verifies offline, and the projections equal the journal.
-        let dir = tempfile::tempdir().expect("dir");
-        s.block_on(tranche_ledger::export::export_dir(
-            ledger,
-            dir.path(),
-            |_, _| {},
-        ))
-        .expect("export");
-        if let Err(e) = tranche_audit::verify::verify_dir(
-            dir.path(),
-            tranche_audit::verify::VerifyOptions {
-                vkey: Some(ledger.verifier().clone()),
-                progress: None,
-                reference_decoder: false,
-            },
-        ) {
-            panic!("invariant: the export verifies: {e}");
-        }
-        let check = s
-            .block_on(tranche_ledger::rebuild::check(
-                ledger.store(),
-                ledger.verifier(),
-                |_, _| {},
-            ))
-            .expect("check runs");
-        assert!(
-            check.differences.is_empty(),
-            "invariant: rebuild --check is clean: {:?}",
-            check.differences
-        );
+        verifies_and_rebuilds(&self.scn);
         let balances = s.block_on(ledger.store().balances("")).expect("balances");
         let net = |account: &str| -> i64 {
             balances
