@@ -276,13 +276,17 @@ impl Ledger {
             return Ok(None);
         }
         let a = req.award.as_str();
-        let mut nets = Vec::new();
-        for prefix in [
+        let families = [
             format!("fund:{a}"),
             format!("bank:{a}"),
             format!("expense:{a}"),
             format!("obligation:{a}"),
-        ] {
+        ];
+        // Nothing is signed from postings that disagree with the digests kept with the
+        // checkpoints (a projection edited behind the ledger's back).
+        self.store().check_families(&families, size).await?;
+        let mut nets = Vec::new();
+        for prefix in families {
             for (account, side, cumulative, period) in
                 self.store().posting_totals(&prefix, from, to).await?
             {

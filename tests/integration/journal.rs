@@ -338,9 +338,30 @@ async fn a_record_over_64_kib_is_refused(l: TestLedger) {
     refused(ledger, &[big], "record_too_large", "").await;
 }
 
+/// SQL run by someone who defeats the projection guard on purpose, as the store opens it for its
+/// own writes (the flag on SQLite, the transaction-local setting on PostgreSQL).
+pub(crate) fn behind_the_ledgers_back(backend: &str, sql: &str) -> String {
+    if backend == "postgres" {
+        format!("BEGIN; SELECT set_config('tranche.writer', 'on', true); {sql}; COMMIT;")
+    } else {
+        format!(
+            "BEGIN; UPDATE projection_writer SET armed = 1; {sql}; \
+             UPDATE projection_writer SET armed = 0; COMMIT;"
+        )
+    }
+}
+
 async fn the_database_refuses_to_edit_history(l: TestLedger) {
     let store = l.ledger.store();
     open_accounts(&l.ledger).await;
+    l.ledger
+        .append(
+            &[transfer("bank:operating", "fund:bprm", "100.00")],
+            "test",
+            t0(),
+        )
+        .await
+        .expect("posted");
     let before = snapshot(&l.ledger).await;
     for sql in [
         "UPDATE journal SET actor = 'mallory' WHERE seq = 0",
@@ -349,6 +370,20 @@ async fn the_database_refuses_to_edit_history(l: TestLedger) {
         "DELETE FROM merkle_nodes",
         "UPDATE checkpoints SET note = 'x'",
         "DELETE FROM checkpoints",
+        // Projections are written only by the ledger's own append and rebuild.
+        "DELETE FROM postings",
+        "UPDATE postings SET running_minor = running_minor + 1",
+        "INSERT INTO postings (seq, idx, account, currency, side, amount_minor, running_minor) VALUES (999, 0, 'bank:operating', 'USD', 'debit', 1, 1)",
+        "UPDATE balances SET debit_minor = 0",
+        "DELETE FROM balances",
+        "INSERT INTO balances (account, currency, debit_minor, credit_minor) VALUES ('x:y', 'USD', 1, 0)",
+        "UPDATE accounts SET closed_seq = 1",
+        "DELETE FROM accounts",
+        "INSERT INTO accounts (name, type, opened_seq) VALUES ('x:y', 'asset', 0)",
+        "UPDATE transactions SET memo = 'x'",
+        "DELETE FROM transactions",
+        "UPDATE projection_digests SET rows = rows + 1",
+        "DELETE FROM projection_digests",
     ] {
         let err = store.execute_raw(sql).await.expect_err(sql);
         assert!(matches!(err, StoreError::Refused(_)), "{sql}: {err:?}");
@@ -358,12 +393,33 @@ async fn the_database_refuses_to_edit_history(l: TestLedger) {
             "TRUNCATE journal",
             "TRUNCATE merkle_nodes",
             "TRUNCATE checkpoints",
+            "TRUNCATE postings",
+            "TRUNCATE balances, accounts, transactions",
+            "TRUNCATE projection_digests",
         ] {
             let err = store.execute_raw(sql).await.expect_err(sql);
             assert!(matches!(err, StoreError::Refused(_)), "{sql}: {err:?}");
         }
     }
     assert_eq!(snapshot(&l.ledger).await, before);
+    let check = tranche_ledger::rebuild::check(store, l.ledger.verifier(), |_, _| {})
+        .await
+        .expect("check runs");
+    assert!(check.is_clean(), "{:?}", check.differences);
+    // The ledger's own writes still go through, and the guard is closed again after them.
+    l.ledger
+        .append(
+            &[transfer("bank:operating", "fund:bprm", "1.00")],
+            "test",
+            t0(),
+        )
+        .await
+        .expect("the ledger writes its projections");
+    let err = store
+        .execute_raw("DELETE FROM postings")
+        .await
+        .expect_err("closed again");
+    assert!(matches!(err, StoreError::Refused(_)), "{err:?}");
 }
 
 async fn rebuild_check_finds_a_balance_edited_behind_the_ledgers_back(l: TestLedger) {
@@ -383,11 +439,12 @@ async fn rebuild_check_finds_a_balance_edited_behind_the_ledgers_back(l: TestLed
     assert!(clean.is_clean(), "{:?}", clean.differences);
     ledger
         .store()
-        .execute_raw(
+        .execute_raw(&behind_the_ledgers_back(
+            ledger.store().backend_name(),
             "UPDATE balances SET debit_minor = debit_minor + 1 WHERE account = 'bank:operating'",
-        )
+        ))
         .await
-        .expect("projections are not history: the database lets this through");
+        .expect("someone who defeats the projection guard on purpose");
     let dirty = tranche_ledger::rebuild::check(ledger.store(), ledger.verifier(), |_, _| {})
         .await
         .expect("check runs");
@@ -415,9 +472,12 @@ async fn rebuild_check_finds_a_balance_edited_behind_the_ledgers_back(l: TestLed
     );
     ledger
         .store()
-        .execute_raw("UPDATE postings SET running_minor = running_minor + 1 WHERE account = 'bank:operating'")
+        .execute_raw(&behind_the_ledgers_back(
+            ledger.store().backend_name(),
+            "UPDATE postings SET running_minor = running_minor + 1 WHERE account = 'bank:operating'",
+        ))
         .await
-        .expect("a projection");
+        .expect("a projection, guard defeated");
     let dirty = tranche_ledger::rebuild::check(ledger.store(), ledger.verifier(), |_, _| {})
         .await
         .expect("check runs");

@@ -507,7 +507,95 @@ fn the_bank_reconciliation_sorts_every_statement_line(s: TestServer) {
     );
 }
 
+/// Tried with a SQL prompt: the projections refuse the edit; someone who defeats the guard on
+/// purpose gets no signed report from the damaged postings, only a refusal that names what
+/// differs, until `rebuild` repairs them from the journal.
+fn a_signed_report_never_comes_from_a_damaged_projection(s: TestServer) {
+    let (scn, all) = setup(s);
+    super::disburse::earn(&scn, &all);
+    super::disburse::drawdown(&scn, "1000.00");
+    let store = scn.s.ledger.store();
+    let backend = store.backend_name();
+    let sf425 = format!("/v1/reports/sf425?award={AWARD}&start=2026-01-01&end=2026-12-31");
+    let budget = format!("/v1/reports/budget?award={AWARD}&start=2026-01-01&end=2026-12-31");
+    let clean = scn.preparer.get(&sf425);
+    assert_eq!(clean.status, 200, "{}", clean.body);
+    let clean: Value = clean.json();
+    let figures = clean["report"]["body"].clone();
+    assert_eq!(figures["line_10a"]["cumulative"], "1000.00", "{figures}");
+
+    let err = scn
+        .s
+        .block_on(store.execute_raw("DELETE FROM postings"))
+        .expect_err("postings are written only by the ledger");
+    assert!(
+        matches!(err, tranche_ledger::StoreError::Refused(_)),
+        "{err:?}"
+    );
+    assert_eq!(scn.preparer.get(&sf425).json()["report"]["body"], figures);
+
+    for (sql, family, says) in [
+        (
+            "DELETE FROM postings".to_string(),
+            format!("fund:{AWARD}"),
+            "the digest kept with the checkpoints counts",
+        ),
+        (
+            format!(
+                "UPDATE postings SET amount_minor = amount_minor + 100, \
+                 running_minor = running_minor + 100 WHERE account = 'bank:{AWARD}'"
+            ),
+            format!("bank:{AWARD}"),
+            "not the same ones",
+        ),
+        (
+            format!("DELETE FROM balances WHERE account LIKE 'expense:{AWARD}:%'"),
+            format!("expense:{AWARD}"),
+            "the balances table on",
+        ),
+        (
+            format!(
+                "UPDATE balances SET debit_minor = debit_minor + 1 WHERE account = 'bank:{AWARD}'"
+            ),
+            format!("bank:{AWARD}"),
+            "does not add up to the balance",
+        ),
+    ] {
+        scn.s
+            .block_on(store.execute_raw(&super::journal::behind_the_ledgers_back(backend, &sql)))
+            .expect("the guard defeated on purpose");
+        for path in [&sf425, &budget] {
+            let r = scn.preparer.get(path);
+            assert_eq!(r.status, 503, "{sql}: {}", r.body);
+            let p: Value = r.json();
+            assert_eq!(p["code"], "projection_damaged", "{sql}: {p}");
+            let detail = p["detail"].as_str().expect("detail");
+            assert!(
+                detail.contains(&family) && detail.contains(says),
+                "{sql}: {detail}"
+            );
+            assert!(detail.contains("tranche rebuild"), "{detail}");
+        }
+        let check = scn
+            .s
+            .block_on(tranche_ledger::rebuild::check(
+                store,
+                scn.s.ledger.verifier(),
+                |_, _| {},
+            ))
+            .expect("check runs");
+        assert!(!check.is_clean(), "{sql}: rebuild --check sees it too");
+        scn.s
+            .block_on(store.replace_projections())
+            .expect("rebuilt from the journal");
+        let again = scn.preparer.get(&sf425);
+        assert_eq!(again.status, 200, "{sql}: {}", again.body);
+        assert_eq!(again.json()["report"]["body"], figures, "{sql}");
+    }
+}
+
 server_on_both_backends!(
+    a_signed_report_never_comes_from_a_damaged_projection,
     reports_are_computed_bound_and_recomputed,
     a_bad_report_request_is_refused_and_writes_nothing,
     the_reports_due_are_stated_as_of_a_day,

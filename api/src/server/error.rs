@@ -132,6 +132,10 @@ impl From<StoreError> for ApiError {
                 err
             }
             StoreError::NotFound(what) => ApiError::not_found(what),
+            StoreError::ProjectionDamaged(what) => {
+                tracing::error!(%what, "projection damaged");
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "projection_damaged", what)
+            }
             other => ApiError::internal(&other),
         }
     }
@@ -288,7 +292,7 @@ pub fn fixed_status(code: &str) -> Option<StatusCode> {
         | "missing_idempotency_key"
         | "beyond_tree_size"
         | "invalid_proof_request" => StatusCode::BAD_REQUEST,
-        "busy" | "timeout" | "not_ready" => StatusCode::SERVICE_UNAVAILABLE,
+        "busy" | "timeout" | "not_ready" | "projection_damaged" => StatusCode::SERVICE_UNAVAILABLE,
         "internal" => StatusCode::INTERNAL_SERVER_ERROR,
         _ => return None,
     })

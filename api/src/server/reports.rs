@@ -81,7 +81,8 @@ pub fn rate_bp(text: Option<&str>) -> Result<u32, tranche_audit::Invalid> {
 #[utoipa::path(get, path = "/v1/reports/{kind}", tag = "reports",
     params(("kind" = String, Path, description = "sf425, budget, payments, bank, participant or disaggregation"), ReportQuery),
     responses((status = 200, description = "The signed report (JSON), or its CSV or HTML rendering"),
-              (status = "4XX", body = Problem, content_type = "application/problem+json")),
+              (status = "4XX", body = Problem, content_type = "application/problem+json"),
+              (status = 503, description = "`projection_damaged`: the postings an SF-425 or budget report reads disagree with the digests kept with the checkpoints (edited outside the ledger); nothing is signed until `tranche rebuild` repairs them", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn report(
     State(state): State<AppState>,

@@ -6,6 +6,7 @@
 //! The backend is chosen once, from the database URL. Queries are bound at run time (sqlx's
 //! `Any` driver lacks the types we need), and database errors are mapped here, never leaked.
 
+pub mod digest;
 mod groups;
 mod postgres;
 mod programme;
@@ -36,6 +37,10 @@ pub enum StoreError {
     Refused(String),
     #[error("the stored journal is inconsistent: {0}")]
     Corrupt(String),
+    /// A projection disagrees with the digest kept with the checkpoints: it was changed behind
+    /// the ledger's back, and nothing is signed from it until `tranche rebuild` repairs it.
+    #[error("{0}")]
+    ProjectionDamaged(String),
     #[error("database error")]
     Database(#[source] sqlx::Error),
     #[error("unsupported database URL {0:?}: use sqlite://PATH or postgres://…")]
@@ -46,7 +51,7 @@ impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
         if let sqlx::Error::Database(db) = &e {
             let msg = db.message();
-            if msg.contains("append-only") {
+            if msg.contains("append-only") || msg.contains("written only by the ledger") {
                 return StoreError::Refused(msg.to_string());
             }
         }
@@ -472,6 +477,76 @@ impl Store {
     /// Runs a statement directly: for tests that prove the database itself refuses edits.
     pub async fn execute_raw(&self, sql: &str) -> Result<u64> {
         dispatch!(self, s => s.execute_raw(sql).await)
+    }
+
+    /// The digest of a posting family kept with the latest checkpoint at or below `size`.
+    pub async fn digest_head(&self, family: &str, size: u64) -> Result<Option<digest::Head>> {
+        dispatch!(self, s => s.digest_head(family, size).await)
+    }
+
+    /// Checks the postings and balances of these account families, as of the checkpoint of
+    /// `size`, against the digests kept with the checkpoints: the count and SHA-256 chain of the
+    /// postings, each running total against the one before it, and the last running totals
+    /// against the balances. The cost is the families' postings, not the journal.
+    pub async fn check_families(&self, families: &[String], size: u64) -> Result<()> {
+        for family in families {
+            let kept = self.digest_head(family, size).await?.unwrap_or_default();
+            let found = dispatch!(self, s => s.recompute_family(family, size).await)?;
+            let damaged = |what: String| {
+                StoreError::ProjectionDamaged(format!(
+                    "the postings projection of {family} (below seq {size}) {what}: it was \
+                     changed outside the ledger; run `tranche rebuild --check` to see every \
+                     difference and `tranche rebuild` to repair it from the journal"
+                ))
+            };
+            if found.head.rows != kept.rows {
+                return Err(damaged(format!(
+                    "holds {} postings, the digest kept with the checkpoints counts {}",
+                    found.head.rows, kept.rows
+                )));
+            }
+            if found.head.chain != kept.chain {
+                return Err(damaged(
+                    "holds as many postings as the digest kept with the checkpoints, but not the same ones".into(),
+                ));
+            }
+            if let Some((seq, idx, account)) = found.broken_running {
+                return Err(damaged(format!(
+                    "has a running total at seq {seq} posting {idx} ({account}) that does not follow from the ones before it"
+                )));
+            }
+            if self.tree_size().await? == size {
+                // The balances are the state now: compare them only when nothing was appended
+                // after the checkpoint being reported on.
+                let balances = self.balances(family).await?;
+                let mut seen = 0;
+                for b in &balances {
+                    if !digest::deep(family) && b.account != *family {
+                        continue;
+                    }
+                    seen += 1;
+                    let totals = found
+                        .totals
+                        .get(&(b.account.clone(), b.currency.clone()))
+                        .copied()
+                        .unwrap_or((0, 0));
+                    if totals != (b.debit_minor, b.credit_minor) {
+                        return Err(damaged(format!(
+                            "does not add up to the balance of {} {}: the postings give debit {} credit {}, the balances table says debit {} credit {}",
+                            b.account, b.currency, totals.0, totals.1, b.debit_minor, b.credit_minor
+                        )));
+                    }
+                }
+                if seen != found.totals.len() {
+                    return Err(damaged(format!(
+                        "has postings on {} account and currency pairs, the balances table on {}",
+                        found.totals.len(),
+                        seen
+                    )));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// RFC 9162 inclusion proof of `seq` in the tree of `size`, from stored nodes (one query).

@@ -13,6 +13,7 @@ use tranche_audit::merkle::{frontier_ids, Frontier, Hash, NodeId};
 use tranche_audit::money::Currency;
 use tranche_audit::record::parse_time;
 
+use super::digest;
 use super::groups::{self, GroupOutcome, GroupRequest};
 use super::programme::{ProgrammeCache, SharedProgramme, CATCH_UP_PAGE, PROGRAMME_KINDS};
 use super::sqlite::{add_original_posting, parse_side};
@@ -52,6 +53,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
     (
         "0006_postings_running",
         include_str!("../../../migrations/postgres/0006_postings_running.sql"),
+    ),
+    (
+        "0007_projection_guard",
+        include_str!("../../../migrations/postgres/0007_projection_guard.sql"),
     ),
 ];
 
@@ -100,6 +105,9 @@ impl PgStore {
                     .bind(version)
                     .execute(&mut *tx)
                     .await?;
+                if *version == "0007_projection_guard" {
+                    backfill_digests(&mut tx).await?;
+                }
             }
         }
         tx.commit().await?;
@@ -131,6 +139,7 @@ impl PgStore {
             .bind(CHAIN_HEAD_LOCK)
             .execute(&mut *tx)
             .await?;
+        arm(&mut tx).await?;
         let mut existing = Vec::with_capacity(requests.len());
         for r in requests {
             existing.push(match &r.idempotency {
@@ -428,6 +437,7 @@ impl PgStore {
             .bind(CHAIN_HEAD_LOCK)
             .execute(&mut *tx)
             .await?;
+        arm(&mut tx).await?;
         sqlx::query("TRUNCATE postings, balances, transactions, accounts")
             .execute(&mut *tx)
             .await?;
@@ -686,6 +696,44 @@ impl PgStore {
     pub async fn ping(&self) -> Result<()> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
+    }
+
+    /// The digest of a posting family kept with the latest checkpoint at or below `size`.
+    pub async fn digest_head(&self, family: &str, size: u64) -> Result<Option<digest::Head>> {
+        sqlx::query(
+            "SELECT rows, chain FROM projection_digests WHERE family = $1 AND size <= $2
+             ORDER BY size DESC LIMIT 1",
+        )
+        .bind(family)
+        .bind(to_i64(size))
+        .fetch_optional(&self.pool)
+        .await?
+        .map(|r| head_from_row(&r))
+        .transpose()
+    }
+
+    /// A posting family's head recomputed from the postings below `size`, read in order
+    /// (streamed: memory holds one row and the family's account totals).
+    pub async fn recompute_family(&self, family: &str, size: u64) -> Result<digest::Recompute> {
+        use futures_util::TryStreamExt;
+        let (lo, hi) = prefix_range(family);
+        let mut out = digest::Recompute::default();
+        let mut rows = sqlx::query(
+            "SELECT seq, idx, account, currency, side, amount_minor, running_minor FROM postings
+             WHERE (account = $1 OR ($2 AND account >= $3 AND account < $4)) AND seq < $5
+             ORDER BY seq, idx",
+        )
+        .bind(family)
+        .bind(digest::deep(family))
+        .bind(lo)
+        .bind(hi)
+        .bind(to_i64(size))
+        .fetch(&self.pool);
+        while let Some(r) = rows.try_next().await? {
+            let running: i64 = r.try_get("running_minor")?;
+            out.push(&posting_from_row(r)?, running);
+        }
+        Ok(out)
     }
 
     pub async fn execute_raw(&self, sql: &str) -> Result<u64> {
@@ -1023,10 +1071,103 @@ async fn write_plan(conn: &mut PgConnection, plan: &Plan) -> Result<()> {
         .bind(at)
         .execute(&mut *conn)
         .await?;
-    write_effects(conn, &plan.effects).await
+    let running = write_effects(conn, &plan.effects).await?;
+    write_digests(conn, plan.checkpoint.size, &plan.effects.postings, &running).await
 }
 
-async fn write_effects(conn: &mut PgConnection, e: &Effects) -> Result<()> {
+/// Opens the projection guard for this write transaction only (`set_config(…, true)`): every
+/// other session's edits of a projection are refused.
+async fn arm(conn: &mut PgConnection) -> Result<()> {
+    sqlx::query("SELECT set_config('tranche.writer', 'on', true)")
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Writes the new head of every posting family these postings touch, at `size`.
+async fn write_digests(
+    conn: &mut PgConnection,
+    size: u64,
+    postings: &[PostingRow],
+    running: &[i64],
+) -> Result<()> {
+    if postings.is_empty() {
+        return Ok(());
+    }
+    let mut before = BTreeMap::new();
+    for r in sqlx::query(
+        "SELECT DISTINCT ON (family) family, rows, chain FROM projection_digests
+         WHERE family = ANY($1) ORDER BY family, size DESC",
+    )
+    .bind(digest::families(postings))
+    .fetch_all(&mut *conn)
+    .await?
+    {
+        before.insert(r.try_get::<String, _>("family")?, head_from_row(&r)?);
+    }
+    insert_heads(conn, size, &digest::advance(&before, postings, running)).await
+}
+
+async fn insert_heads(
+    conn: &mut PgConnection,
+    size: u64,
+    heads: &BTreeMap<String, digest::Head>,
+) -> Result<()> {
+    if heads.is_empty() {
+        return Ok(());
+    }
+    let families: Vec<&str> = heads.keys().map(String::as_str).collect();
+    let rows: Vec<i64> = heads.values().map(|h| to_i64(h.rows)).collect();
+    let chains: Vec<Vec<u8>> = heads.values().map(|h| h.chain.to_vec()).collect();
+    sqlx::query(
+        "INSERT INTO projection_digests (family, size, rows, chain)
+         SELECT f, $2, r, c FROM UNNEST($1::TEXT[], $3::BIGINT[], $4::BYTEA[]) AS t(f, r, c)",
+    )
+    .bind(&families)
+    .bind(to_i64(size))
+    .bind(&rows)
+    .bind(&chains)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+fn head_from_row(r: &sqlx::postgres::PgRow) -> Result<digest::Head> {
+    Ok(digest::Head {
+        rows: to_u64(r.try_get("rows")?, "digest rows")?,
+        chain: to_hash(r.try_get("chain")?, "digest chain")?,
+    })
+}
+
+/// The first digests of a ledger that had postings before digests were kept: taken from the
+/// postings as they stand at the upgrade (`tranche rebuild --check` compares those with the
+/// journal).
+async fn backfill_digests(conn: &mut PgConnection) -> Result<()> {
+    use futures_util::TryStreamExt;
+    let size = tree_size(conn).await?;
+    if size == 0 {
+        return Ok(());
+    }
+    let mut heads: BTreeMap<String, digest::Head> = BTreeMap::new();
+    {
+        let mut rows = sqlx::query(
+            "SELECT seq, idx, account, currency, side, amount_minor, running_minor FROM postings
+             ORDER BY seq, idx",
+        )
+        .fetch(&mut *conn);
+        while let Some(r) = rows.try_next().await? {
+            let running: i64 = r.try_get("running_minor")?;
+            let p = posting_from_row(r)?;
+            heads
+                .entry(digest::family(&p.account).to_string())
+                .or_default()
+                .push(&p, running);
+        }
+    }
+    insert_heads(conn, size, &heads).await
+}
+
+async fn write_effects(conn: &mut PgConnection, e: &Effects) -> Result<Vec<i64>> {
     if !e.accounts_opened.is_empty() {
         let names: Vec<&str> = e.accounts_opened.iter().map(|a| a.0.as_str()).collect();
         let types: Vec<&str> = e.accounts_opened.iter().map(|a| a.1.as_str()).collect();
@@ -1050,6 +1191,7 @@ async fn write_effects(conn: &mut PgConnection, e: &Effects) -> Result<()> {
             .execute(&mut *conn)
             .await?;
     }
+    let mut running = Vec::new();
     if !e.postings.is_empty() {
         let seqs: Vec<i64> = e.postings.iter().map(|p| to_i64(p.seq)).collect();
         let idxs: Vec<i32> = e.postings.iter().map(|p| p.idx as i32).collect();
@@ -1074,7 +1216,7 @@ async fn write_effects(conn: &mut PgConnection, e: &Effects) -> Result<()> {
                 (r.try_get("debit_minor")?, r.try_get("credit_minor")?),
             );
         }
-        let running = super::running_totals(&e.postings, &before);
+        running = super::running_totals(&e.postings, &before);
         sqlx::query(
             "INSERT INTO postings (seq, idx, account, currency, side, amount_minor, running_minor)
              SELECT * FROM UNNEST($1::BIGINT[], $2::INT[], $3::TEXT[], $4::TEXT[], $5::TEXT[], $6::BIGINT[], $7::BIGINT[])",
@@ -1129,7 +1271,7 @@ async fn write_effects(conn: &mut PgConnection, e: &Effects) -> Result<()> {
             .execute(&mut *conn)
             .await?;
     }
-    Ok(())
+    Ok(running)
 }
 
 fn user_from_row(r: sqlx::postgres::PgRow) -> Result<UserRow> {

@@ -17,6 +17,7 @@ use tranche_audit::money::{Currency, Money};
 use tranche_audit::posting::{Posting, Side};
 use tranche_audit::record::parse_time;
 
+use super::digest;
 use super::groups::{self, GroupOutcome, GroupRequest};
 use super::programme::{ProgrammeCache, SharedProgramme, CATCH_UP_PAGE, PROGRAMME_KINDS};
 use super::{personal_doc_hashes, PersonalRow};
@@ -55,6 +56,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
     (
         "0006_postings_running",
         include_str!("../../../migrations/sqlite/0006_postings_running.sql"),
+    ),
+    (
+        "0007_projection_guard",
+        include_str!("../../../migrations/sqlite/0007_projection_guard.sql"),
     ),
 ];
 
@@ -119,6 +124,9 @@ impl SqliteStore {
                     .bind(version)
                     .execute(&mut *tx)
                     .await?;
+                if *version == "0007_projection_guard" {
+                    backfill_digests(&mut tx).await?;
+                }
             }
         }
         tx.commit().await?;
@@ -147,6 +155,7 @@ impl SqliteStore {
         cache: &mut Option<ProgrammeCache>,
     ) -> Result<(Vec<GroupOutcome>, Option<SignedCheckpoint>)> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        arm(&mut tx, true).await?;
         let mut existing = Vec::with_capacity(requests.len());
         for r in requests {
             existing.push(match &r.idempotency {
@@ -196,6 +205,7 @@ impl SqliteStore {
             .execute(&mut *tx)
             .await?;
         }
+        arm(&mut tx, false).await?;
         tx.commit().await?;
         programme.state.commit();
         if let Some(cp) = &checkpoint {
@@ -448,6 +458,7 @@ impl SqliteStore {
     pub async fn replace_projections(&self) -> Result<()> {
         let _guard = self.writer.lock().await;
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        arm(&mut tx, true).await?;
         for table in ["postings", "balances", "transactions", "accounts"] {
             sqlx::query(&format!("DELETE FROM {table}"))
                 .execute(&mut *tx)
@@ -477,6 +488,7 @@ impl SqliteStore {
             let effects = replayer.replay_page(&page).map_err(StoreError::Corrupt)?;
             write_effects(&mut tx, &effects).await?;
         }
+        arm(&mut tx, false).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -722,6 +734,44 @@ impl SqliteStore {
     pub async fn ping(&self) -> Result<()> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
+    }
+
+    /// The digest of a posting family kept with the latest checkpoint at or below `size`.
+    pub async fn digest_head(&self, family: &str, size: u64) -> Result<Option<digest::Head>> {
+        sqlx::query(
+            "SELECT rows, chain FROM projection_digests WHERE family = ? AND size <= ?
+             ORDER BY size DESC LIMIT 1",
+        )
+        .bind(family)
+        .bind(to_i64(size))
+        .fetch_optional(&self.pool)
+        .await?
+        .map(|r| head_from_row(&r))
+        .transpose()
+    }
+
+    /// A posting family's head recomputed from the postings below `size`, read in order
+    /// (streamed: memory holds one row and the family's account totals).
+    pub async fn recompute_family(&self, family: &str, size: u64) -> Result<digest::Recompute> {
+        use futures_util::TryStreamExt;
+        let (lo, hi) = prefix_range(family);
+        let mut out = digest::Recompute::default();
+        let mut rows = sqlx::query(
+            "SELECT seq, idx, account, currency, side, amount_minor, running_minor FROM postings
+             WHERE (account = ?1 OR (?2 AND account >= ?3 AND account < ?4)) AND seq < ?5
+             ORDER BY seq, idx",
+        )
+        .bind(family)
+        .bind(digest::deep(family))
+        .bind(lo)
+        .bind(hi)
+        .bind(to_i64(size))
+        .fetch(&self.pool);
+        while let Some(r) = rows.try_next().await? {
+            let running: i64 = r.try_get("running_minor")?;
+            out.push(&posting_from_row(r)?, running);
+        }
+        Ok(out)
     }
 
     pub async fn execute_raw(&self, sql: &str) -> Result<u64> {
@@ -1071,10 +1121,106 @@ async fn write_plan(conn: &mut SqliteConnection, plan: &Plan) -> Result<()> {
         .bind(at)
         .execute(&mut *conn)
         .await?;
-    write_effects(conn, &plan.effects).await
+    let running = write_effects(conn, &plan.effects).await?;
+    write_digests(conn, cp.size, &plan.effects.postings, &running).await
 }
 
-async fn write_effects(conn: &mut SqliteConnection, e: &Effects) -> Result<()> {
+/// Opens (or closes) the projection guard for this write transaction only: the committed value
+/// is always closed, so every other connection's edits of a projection are refused.
+async fn arm(conn: &mut SqliteConnection, on: bool) -> Result<()> {
+    sqlx::query("UPDATE projection_writer SET armed = ?")
+        .bind(i64::from(on))
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Writes the new head of every posting family these postings touch, at `size`.
+async fn write_digests(
+    conn: &mut SqliteConnection,
+    size: u64,
+    postings: &[PostingRow],
+    running: &[i64],
+) -> Result<()> {
+    if postings.is_empty() {
+        return Ok(());
+    }
+    let mut before = BTreeMap::new();
+    for chunk in digest::families(postings).chunks(NAMES_PER_QUERY) {
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "SELECT d.family AS family, d.rows AS rows, d.chain AS chain FROM projection_digests d
+             WHERE d.size = (SELECT MAX(e.size) FROM projection_digests e WHERE e.family = d.family)
+               AND d.family IN (",
+        );
+        let mut list = q.separated(", ");
+        for f in chunk {
+            list.push_bind(f.as_str());
+        }
+        q.push(")");
+        for r in q.build().fetch_all(&mut *conn).await? {
+            before.insert(r.try_get::<String, _>("family")?, head_from_row(&r)?);
+        }
+    }
+    insert_heads(conn, size, &digest::advance(&before, postings, running)).await
+}
+
+async fn insert_heads(
+    conn: &mut SqliteConnection,
+    size: u64,
+    heads: &BTreeMap<String, digest::Head>,
+) -> Result<()> {
+    let heads: Vec<_> = heads.iter().collect();
+    for chunk in heads.chunks(ROWS_PER_INSERT) {
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO projection_digests (family, size, rows, chain) ",
+        );
+        q.push_values(chunk, |mut b, (f, h)| {
+            b.push_bind(f.as_str())
+                .push_bind(to_i64(size))
+                .push_bind(to_i64(h.rows))
+                .push_bind(h.chain.to_vec());
+        });
+        q.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+fn head_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<digest::Head> {
+    Ok(digest::Head {
+        rows: to_u64(r.try_get("rows")?, "digest rows")?,
+        chain: to_hash(r.try_get("chain")?, "digest chain")?,
+    })
+}
+
+/// The first digests of a ledger that had postings before digests were kept: taken from the
+/// postings as they stand at the upgrade (`tranche rebuild --check` compares those with the
+/// journal).
+async fn backfill_digests(conn: &mut SqliteConnection) -> Result<()> {
+    use futures_util::TryStreamExt;
+    let size = tree_size(conn).await?;
+    if size == 0 {
+        return Ok(());
+    }
+    let mut heads: BTreeMap<String, digest::Head> = BTreeMap::new();
+    {
+        let mut rows = sqlx::query(
+            "SELECT seq, idx, account, currency, side, amount_minor, running_minor FROM postings
+             ORDER BY seq, idx",
+        )
+        .fetch(&mut *conn);
+        while let Some(r) = rows.try_next().await? {
+            let running: i64 = r.try_get("running_minor")?;
+            let p = posting_from_row(r)?;
+            heads
+                .entry(digest::family(&p.account).to_string())
+                .or_default()
+                .push(&p, running);
+        }
+    }
+    insert_heads(conn, size, &heads).await
+}
+
+async fn write_effects(conn: &mut SqliteConnection, e: &Effects) -> Result<Vec<i64>> {
     for chunk in e.accounts_opened.chunks(ROWS_PER_INSERT) {
         let mut q = QueryBuilder::<Sqlite>::new(
             "INSERT INTO accounts (name, type, description, opened_seq) ",
@@ -1118,7 +1264,7 @@ async fn write_effects(conn: &mut SqliteConnection, e: &Effects) -> Result<()> {
         }
     }
     let running = super::running_totals(&e.postings, &before);
-    let rows: Vec<(&PostingRow, i64)> = e.postings.iter().zip(running).collect();
+    let rows: Vec<(&PostingRow, i64)> = e.postings.iter().zip(running.iter().copied()).collect();
     for chunk in rows.chunks(ROWS_PER_INSERT) {
         let mut q = QueryBuilder::<Sqlite>::new(
             "INSERT INTO postings (seq, idx, account, currency, side, amount_minor, running_minor) ",
@@ -1168,7 +1314,7 @@ async fn write_effects(conn: &mut SqliteConnection, e: &Effects) -> Result<()> {
             .execute(&mut *conn)
             .await?;
     }
-    Ok(())
+    Ok(running)
 }
 
 fn user_from_row(r: sqlx::sqlite::SqliteRow) -> Result<UserRow> {
