@@ -826,3 +826,115 @@ fn personal_json(input: &ParticipantInput) -> serde_json::Value {
         "bank_account": input.bank_account.as_deref().map(str::trim),
     })
 }
+
+/// Evidence statements per append when importing a file, and items per append.
+pub const EVIDENCE_CHUNK: usize = 500;
+pub const EVIDENCE_CHUNK_ITEMS: usize = 20_000;
+
+/// What importing signed evidence statements did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EvidenceImport {
+    /// Statements journaled by this run, and their items.
+    pub submitted: u64,
+    pub items: u64,
+    /// Statements already in the journal with the same signature: an earlier run of the same
+    /// file that stopped part way, skipped.
+    pub already: u64,
+    /// The seqs written, first and last, when any.
+    pub seqs: Option<(u64, u64)>,
+}
+
+impl Ledger {
+    /// Imports signed evidence statements without a size ceiling. Every statement is checked
+    /// first against the programme as it stands, the earlier statements of the file included
+    /// (its schema, its partner key and signature, a batch id used twice, every item's
+    /// participant, session and dates), and every bad statement is reported with nothing
+    /// written. Then the statements are journaled in chunks ([`EVIDENCE_CHUNK`] statements or
+    /// [`EVIDENCE_CHUNK_ITEMS`] items), reporting `(done, total)` to `progress`. A statement the
+    /// journal already holds with the same signature is skipped, so a run that stopped part way
+    /// (a crash, a refusal only the append knows) resumes where it stopped and posts nothing
+    /// twice.
+    pub async fn import_evidence(
+        &self,
+        bodies: &[tranche_audit::programme::EvidenceBody],
+        actor: &str,
+        now: DateTime<Utc>,
+        progress: &mut (dyn FnMut(u64, u64) + Send),
+    ) -> Result<Result<EvidenceImport, Vec<(usize, Invalid)>>, StoreError> {
+        let mut errors: Vec<(usize, Invalid)> = Vec::new();
+        let mut todo: Vec<usize> = Vec::new();
+        let mut already = 0u64;
+        {
+            let mut st = self.store().programme().await?;
+            let size = st.size();
+            st.dry_run(|s| {
+                for (i, body) in bodies.iter().enumerate() {
+                    if let Err(e) = body.check() {
+                        errors.push((i, e));
+                        continue;
+                    }
+                    let journaled = s
+                        .partners
+                        .get(&body.statement.partner)
+                        .and_then(|p| p.batches.get(&body.statement.batch_id))
+                        .is_some_and(|d| *d == crate::programme::signature_digest(&body.signature));
+                    if journaled {
+                        already += 1;
+                        continue;
+                    }
+                    let command = ProgrammeCommand::Evidence(Box::new(body.clone()));
+                    match crate::programme::apply(s, size + todo.len() as u64, &command) {
+                        Ok(()) => todo.push(i),
+                        Err(e) => errors.push((i, e)),
+                    }
+                }
+            });
+        }
+        if !errors.is_empty() {
+            return Ok(Err(errors));
+        }
+        let mut out = EvidenceImport {
+            already,
+            ..EvidenceImport::default()
+        };
+        let total = todo.len() as u64;
+        progress(0, total);
+        let mut rest = &todo[..];
+        while !rest.is_empty() {
+            let mut n = 0;
+            let mut items = 0;
+            while n < rest.len() && n < EVIDENCE_CHUNK {
+                let k = bodies[rest[n]].statement.items.len();
+                if n > 0 && items + k > EVIDENCE_CHUNK_ITEMS {
+                    break;
+                }
+                items += k;
+                n += 1;
+            }
+            let (chunk, tail) = rest.split_at(n);
+            let commands: Vec<Command> = chunk
+                .iter()
+                .map(|&i| {
+                    Command::Programme(ProgrammeCommand::Evidence(Box::new(bodies[i].clone())))
+                })
+                .collect();
+            let done = self
+                .append(&commands, actor, now)
+                .await
+                .map_err(|e| match e {
+                    StoreError::Invalid(i) => match i.item {
+                        Some(n) => StoreError::Invalid(i.in_item(chunk[n])),
+                        None => StoreError::Invalid(i),
+                    },
+                    e => e,
+                })?;
+            let last = done.first_seq + done.count - 1;
+            out.seqs = Some((out.seqs.map_or(done.first_seq, |(f, _)| f), last));
+            out.submitted += chunk.len() as u64;
+            out.items += items as u64;
+            progress(out.submitted, total);
+            rest = tail;
+        }
+        Ok(Ok(out))
+    }
+}

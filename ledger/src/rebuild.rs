@@ -12,7 +12,7 @@ use tranche_audit::note::{open_checkpoint, NoteVerifier};
 use tranche_audit::record::{Record, ZERO_HASH};
 
 use crate::domain::{self, Command, Effects, PostingRow, State, TxState};
-use crate::store::{AccountRow, BalanceRow, Store, StoreError, StoredRecord, MAX_PAGE};
+use crate::store::{digest, AccountRow, BalanceRow, Store, StoreError, StoredRecord, MAX_PAGE};
 
 /// A growable bitset over seqs: one bit per record.
 #[derive(Debug, Default)]
@@ -274,6 +274,8 @@ pub async fn check(
         std::collections::HashMap::new();
     let mut accounts: BTreeMap<String, AccountRow> = BTreeMap::new();
     let mut live_reversed: BTreeMap<u64, u64> = BTreeMap::new();
+    // The head of each posting family, to compare with the digests kept with the checkpoints.
+    let mut digests: BTreeMap<String, digest::Head> = BTreeMap::new();
     let mut from = 0u64;
     while from < size {
         let page = store.records(from, MAX_PAGE).await?;
@@ -313,6 +315,8 @@ pub async fn check(
         );
         // The running totals the reports read: each posting's must be its account's sum so far.
         let expected_running = crate::store::running_totals(&effects.postings, &running);
+        let advanced = digest::advance(&digests, &effects.postings, &expected_running);
+        digests.extend(advanced);
         for p in &effects.postings {
             let t = running
                 .entry((p.account.clone(), p.currency.clone()))
@@ -414,6 +418,16 @@ pub async fn check(
         &live_balances,
         |b| format!("{} {}", b.account, b.currency),
     );
+    for (family, head) in &digests {
+        let kept = store.digest_head(family, size).await?;
+        if kept.as_ref() != Some(head) {
+            report.differ(format!(
+                "projection digest of {family}: the one kept with the checkpoints ({}) is not the journal's ({} postings)",
+                kept.map_or("none".to_string(), |k| format!("{} postings", k.rows)),
+                head.rows
+            ));
+        }
+    }
     Ok(report)
 }
 

@@ -488,11 +488,10 @@ pub fn render_csv(r: &SignedReport) -> String {
     out
 }
 
-fn esc(t: &str) -> String {
-    t.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+/// Escapes text for HTML element content and attribute values (all five of `& < > " '`), the
+/// one escaper of the reports and the web pages.
+pub fn esc(t: &str) -> String {
+    quick_xml::escape::escape(t).into_owned()
 }
 
 /// A self-contained HTML page: the figures, a chart as inline SVG where one helps, and the

@@ -52,12 +52,18 @@ BEGIN SELECT RAISE(ABORT, 'transactions is a projection of the journal, written 
 -- SHA-256 chain over the family's postings in (seq, idx) order, running totals included, and
 -- `rows` their count, for every posting below `size`. A row is written for each family an append
 -- touches, in the same transaction as its checkpoint. Before the ledger signs a report from the
--- postings, it recomputes the chain of each family the report reads and refuses on a difference.
+-- postings, it checks each family the report reads against the latest row (count, totals of the
+-- accounts' last running totals, balances) and refuses on a difference; `rebuild --check`
+-- recomputes every chain from the journal.
 CREATE TABLE projection_digests (
     family  TEXT    NOT NULL,
     size    INTEGER NOT NULL CHECK (size > 0),
     rows    INTEGER NOT NULL CHECK (rows > 0),
     chain   BLOB    NOT NULL CHECK (length(chain) = 32),
+    -- The family's debit and credit totals in minor units, summed across currencies (a check
+    -- sum, kept as decimal text: it may pass an i64).
+    debit   TEXT    NOT NULL,
+    credit  TEXT    NOT NULL,
     PRIMARY KEY (family, size)
 ) WITHOUT ROWID;
 CREATE TRIGGER projection_digests_no_update BEFORE UPDATE ON projection_digests

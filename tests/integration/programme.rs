@@ -982,7 +982,110 @@ fn bad_inputs_are_refused_and_write_nothing(s: TestServer) {
     );
 }
 
+/// `evidence import` has no size ceiling: the whole file is checked first (every bad statement
+/// named, nothing written), then journaled in chunks; a run that stopped part way resumes and
+/// journals nothing twice.
+fn an_evidence_import_is_checked_whole_then_resumes(s: TestServer) {
+    let (scn, all) = setup(s);
+    let ledger = &scn.s.ledger;
+    let a_mar = month(&all, "emp-a", "2026-03");
+    let statement = |batch: String, who: &str, session: &str, status| Statement {
+        partner: id("hias"),
+        batch_id: id(&batch),
+        items: vec![EvidenceItem::Attendance {
+            participant: scn.pid(who),
+            session: id(session),
+            status,
+        }],
+        submitted_at: "2026-04-30T12:00:00Z".into(),
+    };
+    let mut good = Vec::new();
+    for (k, who) in ["a100", "a85", "a80", "a60", "a0"].iter().enumerate() {
+        for (j, session) in a_mar.iter().enumerate() {
+            good.push(
+                statement(format!("imp-{k}-{j}"), who, session, Presence::Present).sign(&scn.key),
+            );
+        }
+    }
+    assert!(good.len() >= 100, "{}", good.len());
+    let import = |bodies: &[tranche_audit::programme::EvidenceBody]| {
+        scn.s
+            .block_on(ledger.import_evidence(bodies, "test", chrono::Utc::now(), &mut |_, _| {}))
+            .expect("the import runs")
+    };
+    let check = || {
+        let c = scn
+            .s
+            .block_on(tranche_ledger::rebuild::check(
+                ledger.store(),
+                ledger.verifier(),
+                |_, _| {},
+            ))
+            .expect("check runs");
+        assert!(c.is_clean(), "{:?}", c.differences);
+    };
+
+    // Three bad statements among good ones: all named, nothing written.
+    let mut bad = good.clone();
+    bad[3] = statement(
+        "imp-bad-1".into(),
+        "a100",
+        "no-such-session",
+        Presence::Present,
+    )
+    .sign(&scn.key);
+    let mut forged =
+        statement("imp-bad-2".into(), "a85", &a_mar[0], Presence::Present).sign(&scn.key);
+    forged.statement.items = statement("x".into(), "a85", &a_mar[1], Presence::Present).items;
+    bad[7] = forged;
+    bad.push(statement("imp-0-0".into(), "b79", &a_mar[0], Presence::Absent).sign(&scn.key));
+    let before = scn.size();
+    let errors = import(&bad).expect_err("refused");
+    let got: Vec<(usize, &str)> = errors.iter().map(|(i, e)| (*i, e.code)).collect();
+    assert_eq!(
+        got,
+        vec![
+            (3, "unknown_session"),
+            (7, "bad_signature"),
+            (bad.len() - 1, "duplicate_batch")
+        ],
+        "{errors:?}"
+    );
+    assert_eq!(
+        errors[0].1.field, "statement.items[0].session",
+        "{errors:?}"
+    );
+    assert_eq!(scn.size(), before, "a refused import writes nothing");
+    check();
+
+    // A run that stopped after its first 40 statements, then the whole file again.
+    let first = import(&good[..40]).expect("imported");
+    assert_eq!((first.submitted, first.already), (40, 0));
+    let again = import(&good).expect("resumed");
+    assert_eq!(again.already, 40);
+    assert_eq!(again.submitted, (good.len() - 40) as u64);
+    assert_eq!(again.items, again.submitted);
+    let (from, to) = again.seqs.expect("written");
+    assert_eq!(to - from + 1, again.submitted, "one record per statement");
+    let size = scn.size();
+    let rerun = import(&good).expect("nothing left to do");
+    assert_eq!(
+        (rerun.submitted, rerun.already, rerun.seqs),
+        (0, good.len() as u64, None)
+    );
+    assert_eq!(scn.size(), size, "nothing journaled twice");
+    check();
+    // The attendance counts once: March at 100% for a100.
+    let march = scn.cycle("2026-03");
+    assert_eq!(
+        march["entitlements"].as_u64().map(|n| n >= 4),
+        Some(true),
+        "{march}"
+    );
+}
+
 server_on_both_backends!(
     hand_computed_scenario,
-    bad_inputs_are_refused_and_write_nothing
+    bad_inputs_are_refused_and_write_nothing,
+    an_evidence_import_is_checked_whole_then_resumes
 );

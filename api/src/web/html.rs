@@ -18,21 +18,7 @@ pub const PAGE_ROWS: usize = 50;
 /// The stylesheet, served at `/web/assets/app.css` (every asset is in the binary).
 pub const CSS: &str = include_str!("app.css");
 
-/// Escapes text for HTML element content and attribute values.
-pub fn esc(t: &str) -> String {
-    let mut out = String::with_capacity(t.len());
-    for c in t.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+pub use tranche_ledger::reports::esc;
 
 /// Percent-encodes a query or path component.
 pub fn enc(t: &str) -> String {
@@ -736,7 +722,7 @@ mod tests {
         );
         assert_eq!(
             esc("<a href=\"x\">&'"),
-            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
+            "&lt;a href=&quot;x&quot;&gt;&amp;&apos;"
         );
         let q = Query(
             [("award".to_string(), "a b".to_string())]

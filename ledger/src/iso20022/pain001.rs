@@ -234,19 +234,7 @@ fn check_bic<'a>(field: &str, bic: &'a str) -> Result<&'a str, Iso20022Error> {
 
 /// Appends `text` with the five XML special characters escaped.
 fn push_escaped(out: &mut String, text: &str) {
-    let mut rest = text;
-    while let Some(i) = rest.find(['&', '<', '>', '"', '\'']) {
-        out.push_str(&rest[..i]);
-        out.push_str(match rest.as_bytes()[i] {
-            b'&' => "&amp;",
-            b'<' => "&lt;",
-            b'>' => "&gt;",
-            b'"' => "&quot;",
-            _ => "&apos;",
-        });
-        rest = &rest[i + 1..];
-    }
-    out.push_str(rest);
+    out.push_str(&quick_xml::escape::escape(text));
 }
 
 /// `<tag>escaped text</tag>`.

@@ -701,7 +701,7 @@ impl PgStore {
     /// The digest of a posting family kept with the latest checkpoint at or below `size`.
     pub async fn digest_head(&self, family: &str, size: u64) -> Result<Option<digest::Head>> {
         sqlx::query(
-            "SELECT rows, chain FROM projection_digests WHERE family = $1 AND size <= $2
+            "SELECT rows, chain, debit, credit FROM projection_digests WHERE family = $1 AND size <= $2
              ORDER BY size DESC LIMIT 1",
         )
         .bind(family)
@@ -712,28 +712,28 @@ impl PgStore {
         .transpose()
     }
 
-    /// A posting family's head recomputed from the postings below `size`, read in order
-    /// (streamed: memory holds one row and the family's account totals).
-    pub async fn recompute_family(&self, family: &str, size: u64) -> Result<digest::Recompute> {
-        use futures_util::TryStreamExt;
-        let (lo, hi) = prefix_range(family);
-        let mut out = digest::Recompute::default();
-        let mut rows = sqlx::query(
-            "SELECT seq, idx, account, currency, side, amount_minor, running_minor FROM postings
-             WHERE (account = $1 OR ($2 AND account >= $3 AND account < $4)) AND seq < $5
-             ORDER BY seq, idx",
-        )
-        .bind(family)
-        .bind(digest::deep(family))
-        .bind(lo)
-        .bind(hi)
-        .bind(to_i64(size))
-        .fetch(&self.pool);
-        while let Some(r) = rows.try_next().await? {
-            let running: i64 = r.try_get("running_minor")?;
-            out.push(&posting_from_row(r)?, running);
+    /// The number of postings of a family below `size` (an index range count).
+    pub async fn family_rows(&self, family: &str, size: u64) -> Result<u64> {
+        // Two index ranges of `postings_by_account (account, seq)`: the account itself, and
+        // (for a two-segment family) every account under it.
+        let mut n: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM postings WHERE account = $1 AND seq < $2")
+                .bind(family)
+                .bind(to_i64(size))
+                .fetch_one(&self.pool)
+                .await?;
+        if digest::deep(family) {
+            let (lo, hi) = prefix_range(family);
+            n += sqlx::query_scalar::<_, i64>(
+                "SELECT COUNT(*) FROM postings WHERE account >= $1 AND account < $2 AND seq < $3",
+            )
+            .bind(lo)
+            .bind(hi)
+            .bind(to_i64(size))
+            .fetch_one(&self.pool)
+            .await?;
         }
-        Ok(out)
+        to_u64(n, "count")
     }
 
     pub async fn execute_raw(&self, sql: &str) -> Result<u64> {
@@ -1096,7 +1096,7 @@ async fn write_digests(
     }
     let mut before = BTreeMap::new();
     for r in sqlx::query(
-        "SELECT DISTINCT ON (family) family, rows, chain FROM projection_digests
+        "SELECT DISTINCT ON (family) family, rows, chain, debit, credit FROM projection_digests
          WHERE family = ANY($1) ORDER BY family, size DESC",
     )
     .bind(digest::families(postings))
@@ -1119,14 +1119,19 @@ async fn insert_heads(
     let families: Vec<&str> = heads.keys().map(String::as_str).collect();
     let rows: Vec<i64> = heads.values().map(|h| to_i64(h.rows)).collect();
     let chains: Vec<Vec<u8>> = heads.values().map(|h| h.chain.to_vec()).collect();
+    let debits: Vec<String> = heads.values().map(|h| h.debit.to_string()).collect();
+    let credits: Vec<String> = heads.values().map(|h| h.credit.to_string()).collect();
     sqlx::query(
-        "INSERT INTO projection_digests (family, size, rows, chain)
-         SELECT f, $2, r, c FROM UNNEST($1::TEXT[], $3::BIGINT[], $4::BYTEA[]) AS t(f, r, c)",
+        "INSERT INTO projection_digests (family, size, rows, chain, debit, credit)
+         SELECT f, $2, r, c, d, k
+         FROM UNNEST($1::TEXT[], $3::BIGINT[], $4::BYTEA[], $5::TEXT[], $6::TEXT[]) AS t(f, r, c, d, k)",
     )
     .bind(&families)
     .bind(to_i64(size))
     .bind(&rows)
     .bind(&chains)
+    .bind(&debits)
+    .bind(&credits)
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -1136,7 +1141,14 @@ fn head_from_row(r: &sqlx::postgres::PgRow) -> Result<digest::Head> {
     Ok(digest::Head {
         rows: to_u64(r.try_get("rows")?, "digest rows")?,
         chain: to_hash(r.try_get("chain")?, "digest chain")?,
+        debit: total(r.try_get("debit")?)?,
+        credit: total(r.try_get("credit")?)?,
     })
+}
+
+fn total(text: String) -> Result<i128> {
+    text.parse()
+        .map_err(|_| StoreError::Corrupt(format!("digest total {text:?} is not an integer")))
 }
 
 /// The first digests of a ledger that had postings before digests were kept: taken from the

@@ -739,7 +739,7 @@ impl SqliteStore {
     /// The digest of a posting family kept with the latest checkpoint at or below `size`.
     pub async fn digest_head(&self, family: &str, size: u64) -> Result<Option<digest::Head>> {
         sqlx::query(
-            "SELECT rows, chain FROM projection_digests WHERE family = ? AND size <= ?
+            "SELECT rows, chain, debit, credit FROM projection_digests WHERE family = ? AND size <= ?
              ORDER BY size DESC LIMIT 1",
         )
         .bind(family)
@@ -750,28 +750,28 @@ impl SqliteStore {
         .transpose()
     }
 
-    /// A posting family's head recomputed from the postings below `size`, read in order
-    /// (streamed: memory holds one row and the family's account totals).
-    pub async fn recompute_family(&self, family: &str, size: u64) -> Result<digest::Recompute> {
-        use futures_util::TryStreamExt;
-        let (lo, hi) = prefix_range(family);
-        let mut out = digest::Recompute::default();
-        let mut rows = sqlx::query(
-            "SELECT seq, idx, account, currency, side, amount_minor, running_minor FROM postings
-             WHERE (account = ?1 OR (?2 AND account >= ?3 AND account < ?4)) AND seq < ?5
-             ORDER BY seq, idx",
-        )
-        .bind(family)
-        .bind(digest::deep(family))
-        .bind(lo)
-        .bind(hi)
-        .bind(to_i64(size))
-        .fetch(&self.pool);
-        while let Some(r) = rows.try_next().await? {
-            let running: i64 = r.try_get("running_minor")?;
-            out.push(&posting_from_row(r)?, running);
+    /// The number of postings of a family below `size` (an index range count).
+    pub async fn family_rows(&self, family: &str, size: u64) -> Result<u64> {
+        // Two index ranges of `postings_by_account (account, seq)`: the account itself, and
+        // (for a two-segment family) every account under it.
+        let mut n: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM postings WHERE account = ? AND seq < ?")
+                .bind(family)
+                .bind(to_i64(size))
+                .fetch_one(&self.pool)
+                .await?;
+        if digest::deep(family) {
+            let (lo, hi) = prefix_range(family);
+            n += sqlx::query_scalar::<_, i64>(
+                "SELECT COUNT(*) FROM postings WHERE account >= ? AND account < ? AND seq < ?",
+            )
+            .bind(lo)
+            .bind(hi)
+            .bind(to_i64(size))
+            .fetch_one(&self.pool)
+            .await?;
         }
-        Ok(out)
+        to_u64(n, "count")
     }
 
     pub async fn execute_raw(&self, sql: &str) -> Result<u64> {
@@ -1148,7 +1148,7 @@ async fn write_digests(
     let mut before = BTreeMap::new();
     for chunk in digest::families(postings).chunks(NAMES_PER_QUERY) {
         let mut q = QueryBuilder::<Sqlite>::new(
-            "SELECT d.family AS family, d.rows AS rows, d.chain AS chain FROM projection_digests d
+            "SELECT d.family AS family, d.rows AS rows, d.chain AS chain, d.debit AS debit, d.credit AS credit FROM projection_digests d
              WHERE d.size = (SELECT MAX(e.size) FROM projection_digests e WHERE e.family = d.family)
                AND d.family IN (",
         );
@@ -1172,13 +1172,15 @@ async fn insert_heads(
     let heads: Vec<_> = heads.iter().collect();
     for chunk in heads.chunks(ROWS_PER_INSERT) {
         let mut q = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO projection_digests (family, size, rows, chain) ",
+            "INSERT INTO projection_digests (family, size, rows, chain, debit, credit) ",
         );
         q.push_values(chunk, |mut b, (f, h)| {
             b.push_bind(f.as_str())
                 .push_bind(to_i64(size))
                 .push_bind(to_i64(h.rows))
-                .push_bind(h.chain.to_vec());
+                .push_bind(h.chain.to_vec())
+                .push_bind(h.debit.to_string())
+                .push_bind(h.credit.to_string());
         });
         q.build().execute(&mut *conn).await?;
     }
@@ -1189,7 +1191,14 @@ fn head_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<digest::Head> {
     Ok(digest::Head {
         rows: to_u64(r.try_get("rows")?, "digest rows")?,
         chain: to_hash(r.try_get("chain")?, "digest chain")?,
+        debit: total(r.try_get("debit")?)?,
+        credit: total(r.try_get("credit")?)?,
     })
+}
+
+fn total(text: String) -> Result<i128> {
+    text.parse()
+        .map_err(|_| StoreError::Corrupt(format!("digest total {text:?} is not an integer")))
 }
 
 /// The first digests of a ledger that had postings before digests were kept: taken from the
