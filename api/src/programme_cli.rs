@@ -11,7 +11,8 @@ use chrono::Utc;
 use clap::Subcommand;
 use tranche_audit::money::format_minor;
 use tranche_audit::programme::{
-    AwardOpenBody, EvidenceBody, Id, PartnerKeyBody, PartnerRegisterBody, Period, RuleVersionBody,
+    canonical_amount, AwardOpenBody, EvidenceBody, Id, PartnerKeyBody, PartnerRegisterBody, Period,
+    RuleVersionBody,
 };
 use tranche_audit::Invalid;
 use tranche_ledger::domain::Command;
@@ -173,40 +174,37 @@ pub async fn award(g: &Global, cmd: AwardCmd) -> anyhow::Result<ExitCode> {
             append(&ledger, g, &commands).await
         }
         AwardCmd::List => {
+            // From the projections: the cost is the awards shown, not the journal's history.
             let ledger = open(g).await?;
-            let ids: Vec<Id> = {
-                let st = ledger.store().programme().await?;
-                let mut v: Vec<Id> = st.awards.keys().cloned().collect();
-                v.sort();
-                v
-            };
-            for id in ids {
+            for row in ledger.store().award_rows().await? {
+                let body: AwardOpenBody = serde_json::from_str(&row.body).map_err(|e| {
+                    StoreError::Corrupt(format!("award {} in the projection: {e}", row.award))
+                })?;
+                let currency = body.currency().map_err(StoreError::Invalid)?;
+                let id = body.award.clone();
                 let used = ledger.budget_used(&id).await?;
-                let st = ledger.store().programme().await?;
-                let Some(a) = st.awards.get(&id) else {
-                    continue;
-                };
-                let money = |m: i64| format_minor(m.into(), a.currency);
+                let (rules, cycles, participants) =
+                    ledger.store().award_detail(id.as_str()).await?;
+                let mut periods: Vec<&str> = cycles.iter().map(|c| c.period.as_str()).collect();
+                periods.dedup();
+                let money = |m: i64| format_minor(m.into(), currency);
                 println!(
-                    "{id}  {}  {} {}  {} to {}  {} participants  cycles: {}",
-                    a.body.donor,
-                    a.body.total,
-                    a.currency.code(),
-                    a.body.start,
-                    a.body.end,
-                    a.participants.len(),
-                    a.cycles
-                        .iter()
-                        .map(ToString::to_string)
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    "{id}  {}  {} {}  {} to {}  {participants} participants  cycles: {}",
+                    body.donor,
+                    body.total,
+                    currency.code(),
+                    body.start,
+                    body.end,
+                    periods.join(", ")
                 );
                 println!(
                     "  {:<24} {:>14} {:>14} {:>14} {:>7}",
                     "budget line", "authorised", "used", "remaining", "used %"
                 );
-                for l in &a.body.budget_lines {
-                    let auth = a.authorised.get(&l.line).copied().unwrap_or(0);
+                for l in &body.budget_lines {
+                    let auth = canonical_amount(&l.authorised, currency, "authorised")
+                        .map_err(StoreError::Invalid)?
+                        .minor();
                     let u = used.get(&l.line).copied().unwrap_or(0);
                     let pct = if auth > 0 {
                         u as f64 * 100.0 / auth as f64
@@ -222,16 +220,11 @@ pub async fn award(g: &Global, cmd: AwardCmd) -> anyhow::Result<ExitCode> {
                         pct
                     );
                 }
-                for (rule, versions) in &a.rules {
-                    for v in versions {
-                        println!(
-                            "  rule {rule} v{} ({}) effective {} (seq {})",
-                            v.body.version,
-                            v.body.params.shape(),
-                            v.body.effective,
-                            v.seq
-                        );
-                    }
+                for v in &rules {
+                    println!(
+                        "  rule {} v{} ({}) effective {} (seq {})",
+                        v.rule, v.version, v.shape, v.effective, v.seq
+                    );
                 }
             }
             Ok(ExitCode::SUCCESS)
@@ -517,55 +510,75 @@ pub async fn participants(g: &Global, cmd: ParticipantsCmd) -> anyhow::Result<Ex
                 Ok(p) => p,
                 Err(i) => return Ok(invalid(i.within("participant"))),
             };
-            {
-                let st = ledger.store().programme().await?;
-                let Some(p) = st.participant(&pid) else {
-                    eprintln!("participant {pid} is not registered");
-                    return Ok(ExitCode::from(3));
-                };
-                let currency = st.awards.get(&p.award).map(|a| a.currency);
-                let money = |m: i64| currency.map_or(m.to_string(), |c| format_minor(m.into(), c));
-                println!(
-                    "participant {}  award {}  partner {}  registered at seq {}",
-                    p.id, p.award, p.partner, p.seq
-                );
-                for e in &p.enrolments {
-                    println!("  enrolled   {} on {} (seq {})", e.cohort, e.date, e.seq);
-                }
-                let present = p
-                    .attendance
-                    .iter()
-                    .filter(|a| a.status == tranche_audit::programme::Presence::Present)
-                    .count();
-                println!(
-                    "  attendance {} sessions recorded, {present} present",
-                    p.attendance.len()
-                );
-                for c in &p.certifications {
-                    println!(
-                        "  certified  {} {:?} on {} (seq {})",
-                        c.course, c.result, c.date, c.seq
-                    );
-                }
-                for m in &p.milestones {
-                    println!(
-                        "  milestone  {} {:?} on {} (seq {})",
-                        m.milestone.as_str(),
-                        m.result,
-                        m.date,
-                        m.seq
-                    );
-                }
-                for (b, e) in &p.entitlements {
-                    println!(
-                        "  entitled   {:<28} {:>12}  rule {} v{} (seq {})",
-                        b.as_str(),
-                        money(e.amount),
-                        e.rule,
-                        e.version,
+            // From the projections: the cost is this participant's rows, not the journal's.
+            let Some((p, evidence, entitlements)) =
+                ledger.store().participant_detail(pid.as_str()).await?
+            else {
+                eprintln!("participant {pid} is not registered");
+                return Ok(ExitCode::from(3));
+            };
+            let currency = ledger
+                .store()
+                .award_rows()
+                .await?
+                .into_iter()
+                .find(|a| a.award == p.award)
+                .and_then(|a| tranche_audit::money::Currency::parse(&a.currency).ok());
+            let money = |m: i64| currency.map_or(m.to_string(), |c| format_minor(m.into(), c));
+            println!(
+                "participant {}  award {}  partner {}  registered at seq {}",
+                p.participant, p.award, p.partner, p.seq
+            );
+            // The attendance in force per session: the last mark or correction.
+            let mut sessions: std::collections::BTreeMap<&str, &str> = Default::default();
+            for e in &evidence {
+                match e.kind.as_str() {
+                    "enrolment" => println!(
+                        "  enrolled   {} on {} (seq {})",
+                        e.subject,
+                        e.date.as_deref().unwrap_or(""),
                         e.seq
-                    );
+                    ),
+                    "attendance" | "attendance-correction" => {
+                        sessions.insert(&e.subject, &e.value);
+                    }
+                    "certification" => println!(
+                        "  certified  {} {} on {} (seq {})",
+                        e.subject,
+                        e.value,
+                        e.date.as_deref().unwrap_or(""),
+                        e.seq
+                    ),
+                    _ => println!(
+                        "  milestone  {} {} on {} (seq {})",
+                        e.subject,
+                        e.value,
+                        e.date.as_deref().unwrap_or(""),
+                        e.seq
+                    ),
                 }
+            }
+            let present = sessions.values().filter(|v| **v == "present").count();
+            println!(
+                "  attendance {} sessions recorded, {present} present",
+                sessions.len()
+            );
+            let reversed: HashSet<u64> = entitlements.iter().filter_map(|e| e.reverses).collect();
+            for e in &entitlements {
+                let note = match (e.reverses, reversed.contains(&e.seq), e.adjusts) {
+                    (Some(r), _, _) => format!("  reverses seq {r}"),
+                    (None, true, _) => "  reversed".to_string(),
+                    (None, false, Some(a)) => format!("  adjusts seq {a}"),
+                    _ => String::new(),
+                };
+                println!(
+                    "  entitled   {:<28} {:>12}  rule {} v{} (seq {}){note}",
+                    e.basis,
+                    money(e.amount_minor),
+                    e.rule,
+                    e.version,
+                    e.seq
+                );
             }
             match ledger.store().personal_data(pid.as_str()).await? {
                 Some(row) if row.erased_at.is_some() => {

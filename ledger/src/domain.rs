@@ -694,6 +694,188 @@ pub struct Effects {
     /// Personal data of participants registered now: (participant, award, partner, data, seq).
     /// Never derived from the journal; written to the erasable participant store.
     pub personal: Vec<PersonalEffect>,
+    /// Rows of the programme projections (awards, rules, cycles, participants, evidence items,
+    /// entitlements): insert-only, each keyed by the seq of the record that made it.
+    pub programme: ProgrammeRows,
+}
+
+/// Rows of the programme projections, derived from records alone (no state), so that an append
+/// and a rebuild write the same ones. Read by one-shot commands and pages instead of replaying
+/// the journal.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProgrammeRows {
+    pub awards: Vec<AwardRow>,
+    pub rules: Vec<RuleRow>,
+    pub cycles: Vec<CycleRow>,
+    pub participants: Vec<ParticipantRow>,
+    pub evidence: Vec<EvidenceRow>,
+    pub entitlements: Vec<EntitlementRow>,
+}
+
+impl ProgrammeRows {
+    pub fn is_empty(&self) -> bool {
+        self.awards.is_empty()
+            && self.rules.is_empty()
+            && self.cycles.is_empty()
+            && self.participants.is_empty()
+            && self.evidence.is_empty()
+            && self.entitlements.is_empty()
+    }
+}
+
+/// An award as opened: its body is the record's canonical JSON.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct AwardRow {
+    pub award: String,
+    pub seq: u64,
+    pub currency: String,
+    pub body: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct RuleRow {
+    pub award: String,
+    pub rule: String,
+    pub version: u64,
+    pub seq: u64,
+    pub shape: String,
+    pub effective: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct CycleRow {
+    pub award: String,
+    pub period: String,
+    pub seq: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ParticipantRow {
+    pub participant: String,
+    pub award: String,
+    pub partner: String,
+    pub seq: u64,
+}
+
+/// One item of a partner's signed statement: `kind` is `enrolment`, `attendance`,
+/// `attendance-correction`, `certification` or `milestone`; `subject` the cohort, session,
+/// course or milestone; `value` the status or result (empty for an enrolment).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct EvidenceRow {
+    pub seq: u64,
+    pub idx: u32,
+    pub participant: String,
+    pub kind: String,
+    pub subject: String,
+    pub value: String,
+    pub date: Option<String>,
+}
+
+/// An entitlement transaction (a reversal is its own row, naming what it reverses).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct EntitlementRow {
+    pub seq: u64,
+    pub award: String,
+    pub participant: String,
+    pub basis: String,
+    pub rule: String,
+    pub version: u64,
+    pub amount_minor: i64,
+    pub reverses: Option<u64>,
+    pub adjusts: Option<u64>,
+}
+
+fn word<T: std::fmt::Debug>(v: &T) -> String {
+    format!("{v:?}").to_lowercase()
+}
+
+/// The programme rows a programme command makes at `seq`.
+fn programme_rows(rows: &mut ProgrammeRows, seq: u64, p: &ProgrammeCommand) {
+    use tranche_audit::programme::EvidenceItem as I;
+    match p {
+        ProgrammeCommand::AwardOpen(b) => rows.awards.push(AwardRow {
+            award: b.award.to_string(),
+            seq,
+            currency: b.currency.clone(),
+            body: serde_json::to_string(b).unwrap_or_default(),
+        }),
+        ProgrammeCommand::RuleVersion(b) => rows.rules.push(RuleRow {
+            award: b.award.to_string(),
+            rule: b.rule.to_string(),
+            version: b.version,
+            seq,
+            shape: b.params.shape().to_string(),
+            effective: b.effective.0.to_string(),
+        }),
+        ProgrammeCommand::CycleRun(b) => rows.cycles.push(CycleRow {
+            award: b.award.to_string(),
+            period: b.period.to_string(),
+            seq,
+        }),
+        ProgrammeCommand::ParticipantRegister { body, .. } => {
+            rows.participants.push(ParticipantRow {
+                participant: body.participant.to_string(),
+                award: body.award.to_string(),
+                partner: body.partner.to_string(),
+                seq,
+            })
+        }
+        ProgrammeCommand::Evidence(e) => {
+            for (idx, item) in e.statement.items.iter().enumerate() {
+                let (kind, subject, value, date) = match item {
+                    I::Enrolment { cohort, date, .. } => {
+                        ("enrolment", cohort.to_string(), String::new(), Some(date.0))
+                    }
+                    I::Attendance {
+                        session, status, ..
+                    } => ("attendance", session.to_string(), word(status), None),
+                    I::AttendanceCorrection {
+                        session, status, ..
+                    } => (
+                        "attendance-correction",
+                        session.to_string(),
+                        word(status),
+                        None,
+                    ),
+                    I::Certification {
+                        course,
+                        result,
+                        date,
+                        ..
+                    } => (
+                        "certification",
+                        course.to_string(),
+                        word(result),
+                        Some(date.0),
+                    ),
+                    I::Milestone {
+                        milestone,
+                        result,
+                        date,
+                        ..
+                    } => (
+                        "milestone",
+                        milestone.as_str().to_string(),
+                        word(result),
+                        Some(date.0),
+                    ),
+                };
+                rows.evidence.push(EvidenceRow {
+                    seq,
+                    idx: idx as u32,
+                    participant: item.participant().to_string(),
+                    kind: kind.to_string(),
+                    subject,
+                    value,
+                    date: date.map(|d| d.to_string()),
+                });
+            }
+        }
+        ProgrammeCommand::PartnerRegister(_)
+        | ProgrammeCommand::PartnerKey(_)
+        | ProgrammeCommand::CohortOpen(_)
+        | ProgrammeCommand::SessionSchedule(_) => {}
+    }
 }
 
 /// Why a batch cannot be appended.
@@ -835,6 +1017,17 @@ pub fn apply(
                 &balances,
             )?;
             crate::disburse::on_entitlement(programme, seq, &e.meta, &e.tx.postings, e.tx.reverses);
+            effects.programme.entitlements.push(EntitlementRow {
+                seq,
+                award: e.meta.award.to_string(),
+                participant: e.meta.participant.to_string(),
+                basis: e.meta.basis.as_str().to_string(),
+                rule: e.meta.rule.to_string(),
+                version: e.meta.version,
+                amount_minor: e.amount(),
+                reverses: e.tx.reverses,
+                adjusts: e.meta.adjusts,
+            });
         }
         Command::Disburse(d) => {
             // The rules read balances before the postings move them.
@@ -850,6 +1043,7 @@ pub fn apply(
         }
         Command::Programme(p) => {
             crate::programme::apply(programme, seq, p)?;
+            programme_rows(&mut effects.programme, seq, p);
             if let ProgrammeCommand::ParticipantRegister {
                 body,
                 personal: Some(data),

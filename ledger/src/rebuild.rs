@@ -341,6 +341,56 @@ pub async fn check(
                 ));
             }
         }
+        // The programme projections: every row the page's records make, and no other.
+        let live_programme = store.programme_rows(from, to).await?;
+        fn sorted<T: Ord + Clone>(v: &[T]) -> Vec<T> {
+            let mut v = v.to_vec();
+            v.sort();
+            v
+        }
+        let (e, l) = (&effects.programme, &live_programme);
+        compare_rows(
+            &mut report,
+            "award",
+            &sorted(&e.awards),
+            &sorted(&l.awards),
+            |r| r.award.clone(),
+        );
+        compare_rows(
+            &mut report,
+            "rule version",
+            &sorted(&e.rules),
+            &sorted(&l.rules),
+            |r| format!("{} {} v{}", r.award, r.rule, r.version),
+        );
+        compare_rows(
+            &mut report,
+            "cycle run",
+            &sorted(&e.cycles),
+            &sorted(&l.cycles),
+            |r| format!("{} {} (seq {})", r.award, r.period, r.seq),
+        );
+        compare_rows(
+            &mut report,
+            "participant",
+            &sorted(&e.participants),
+            &sorted(&l.participants),
+            |r| r.participant.clone(),
+        );
+        compare_rows(
+            &mut report,
+            "evidence item",
+            &sorted(&e.evidence),
+            &sorted(&l.evidence),
+            |r| format!("seq {} #{}", r.seq, r.idx),
+        );
+        compare_rows(
+            &mut report,
+            "entitlement",
+            &sorted(&e.entitlements),
+            &sorted(&l.entitlements),
+            |r| format!("seq {}", r.seq),
+        );
         let live_tx = store.transactions(from, MAX_PAGE).await?;
         let live_tx: Vec<_> = live_tx.into_iter().take_while(|t| t.seq < to).collect();
         let expected_tx: Vec<_> = effects

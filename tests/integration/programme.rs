@@ -1084,7 +1084,113 @@ fn an_evidence_import_is_checked_whole_then_resumes(s: TestServer) {
     );
 }
 
+/// The programme projections are written with the records, read by one-shot commands, refuse
+/// edits from outside the ledger, and are checked and rebuilt from the journal.
+fn the_programme_projections_follow_the_journal(s: TestServer) {
+    let (scn, all) = setup(s);
+    scn.evidence(
+        "mar",
+        scn.attend("a100", &month(&all, "emp-a", "2026-03"), Presence::Present),
+    );
+    scn.cycle("2026-03");
+    let store = scn.s.ledger.store();
+    let awards = scn.s.block_on(store.award_rows()).expect("awards");
+    assert_eq!(
+        awards.iter().map(|a| a.award.as_str()).collect::<Vec<_>>(),
+        vec![AWARD]
+    );
+    let (rules, cycles, participants) = scn.s.block_on(store.award_detail(AWARD)).expect("detail");
+    assert_eq!(rules.len(), 3, "{rules:?}");
+    assert_eq!(
+        cycles.iter().map(|c| c.period.as_str()).collect::<Vec<_>>(),
+        vec!["2026-03"]
+    );
+    assert_eq!(participants, scn.p.len() as u64);
+    let (p, evidence, entitlements) = scn
+        .s
+        .block_on(store.participant_detail(&scn.p["a100"]))
+        .expect("read")
+        .expect("registered");
+    assert_eq!(p.award, AWARD);
+    assert_eq!(evidence[0].kind, "enrolment");
+    let present = evidence
+        .iter()
+        .filter(|e| e.kind == "attendance" && e.value == "present")
+        .count();
+    assert_eq!(present, month(&all, "emp-a", "2026-03").len());
+    assert_eq!(
+        entitlements
+            .iter()
+            .map(|e| (e.basis.as_str(), e.amount_minor))
+            .collect::<Vec<_>>(),
+        vec![("c4t:2026-03", 6000)]
+    );
+    assert!(scn
+        .s
+        .block_on(store.participant_detail("p-nobody"))
+        .expect("read")
+        .is_none());
+
+    let backend = store.backend_name();
+    for sql in [
+        "DELETE FROM participants",
+        "UPDATE entitlements SET amount_minor = amount_minor + 1",
+        "DELETE FROM evidence_items",
+        "UPDATE awards SET body = '{}'",
+        "DELETE FROM award_rules",
+        "DELETE FROM award_cycles",
+    ] {
+        let err = scn.s.block_on(store.execute_raw(sql)).expect_err(sql);
+        assert!(
+            matches!(err, tranche_ledger::StoreError::Refused(_)),
+            "{sql}: {err:?}"
+        );
+    }
+    let check = || {
+        scn.s
+            .block_on(tranche_ledger::rebuild::check(
+                store,
+                scn.s.ledger.verifier(),
+                |_, _| {},
+            ))
+            .expect("check runs")
+    };
+    assert!(check().is_clean(), "{:?}", check().differences);
+    for (sql, names) in [
+        (
+            "UPDATE entitlements SET amount_minor = amount_minor + 1",
+            "entitlement seq",
+        ),
+        ("DELETE FROM participants", "participant"),
+        ("DELETE FROM evidence_items", "evidence item"),
+    ] {
+        scn.s
+            .block_on(store.execute_raw(&super::journal::behind_the_ledgers_back(backend, sql)))
+            .expect("the guard defeated on purpose");
+        let dirty = check();
+        assert!(
+            dirty.differences.iter().any(|d| d.starts_with(names)),
+            "{sql}: {:?}",
+            dirty.differences
+        );
+        scn.s
+            .block_on(store.replace_projections())
+            .expect("rebuilt");
+        assert!(check().is_clean(), "{sql}: {:?}", check().differences);
+    }
+    let (_, evidence_again, entitlements_again) = scn
+        .s
+        .block_on(store.participant_detail(&scn.p["a100"]))
+        .expect("read")
+        .expect("registered");
+    assert_eq!(
+        (evidence_again, entitlements_again),
+        (evidence, entitlements)
+    );
+}
+
 server_on_both_backends!(
+    the_programme_projections_follow_the_journal,
     hand_computed_scenario,
     bad_inputs_are_refused_and_write_nothing,
     an_evidence_import_is_checked_whole_then_resumes

@@ -229,7 +229,10 @@ impl Store {
             return Err(StoreError::BadUrl(url.to_string()));
         };
         let s = &store;
-        dispatch!(s, st => st.migrate().await)?;
+        if dispatch!(s, st => st.migrate().await)? {
+            tracing::info!("new projections: rebuilding them from the journal");
+            store.replace_projections().await?;
+        }
         Ok(store)
     }
 
@@ -491,6 +494,44 @@ impl Store {
     /// Runs a statement directly: for tests that prove the database itself refuses edits.
     pub async fn execute_raw(&self, sql: &str) -> Result<u64> {
         dispatch!(self, s => s.execute_raw(sql).await)
+    }
+
+    /// The programme projections' rows made by the records of `[from, to)`.
+    pub async fn programme_rows(&self, from: u64, to: u64) -> Result<crate::domain::ProgrammeRows> {
+        dispatch!(self, s => s.programme_rows(from, to).await)
+    }
+
+    /// Every award, in id order, from the projection (no replay).
+    pub async fn award_rows(&self) -> Result<Vec<crate::domain::AwardRow>> {
+        dispatch!(self, s => s.award_rows().await)
+    }
+
+    /// An award's rule versions, cycle runs and number of participants, from the projections.
+    pub async fn award_detail(
+        &self,
+        award: &str,
+    ) -> Result<(
+        Vec<crate::domain::RuleRow>,
+        Vec<crate::domain::CycleRow>,
+        u64,
+    )> {
+        dispatch!(self, s => s.award_detail(award).await)
+    }
+
+    /// A participant's registration, evidence items and entitlement transactions, from the
+    /// projections (no replay).
+    #[allow(clippy::type_complexity)]
+    pub async fn participant_detail(
+        &self,
+        participant: &str,
+    ) -> Result<
+        Option<(
+            crate::domain::ParticipantRow,
+            Vec<crate::domain::EvidenceRow>,
+            Vec<crate::domain::EntitlementRow>,
+        )>,
+    > {
+        dispatch!(self, s => s.participant_detail(participant).await)
     }
 
     /// The digest of a posting family kept with the latest checkpoint at or below `size`.

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnection, PgPoolOptions};
-use sqlx::{PgPool, Row};
+use sqlx::{PgPool, Postgres, QueryBuilder, Row};
 use tranche_audit::account::{AccountName, AccountType};
 use tranche_audit::merkle::{frontier_ids, Frontier, Hash, NodeId};
 use tranche_audit::money::Currency;
@@ -58,6 +58,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0007_projection_guard",
         include_str!("../../../migrations/postgres/0007_projection_guard.sql"),
     ),
+    (
+        "0008_programme_projections",
+        include_str!("../../../migrations/postgres/0008_programme_projections.sql"),
+    ),
 ];
 
 /// The advisory lock key of the chain head ("tranche" in ASCII, as a number).
@@ -82,7 +86,10 @@ impl PgStore {
         })
     }
 
-    pub async fn migrate(&self) -> Result<()> {
+    /// Applies the migrations not applied yet; true when the projections must be rebuilt from
+    /// the journal (a projection was added to a ledger that already has records).
+    pub async fn migrate(&self) -> Result<bool> {
+        let mut rebuild = false;
         let mut tx = self.pool.begin().await?;
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
             .bind(CHAIN_HEAD_LOCK)
@@ -108,10 +115,13 @@ impl PgStore {
                 if *version == "0007_projection_guard" {
                     backfill_digests(&mut tx).await?;
                 }
+                if *version == "0008_programme_projections" && tree_size(&mut tx).await? > 0 {
+                    rebuild = true;
+                }
             }
         }
         tx.commit().await?;
-        Ok(())
+        Ok(rebuild)
     }
 
     pub async fn append_groups(
@@ -438,9 +448,12 @@ impl PgStore {
             .execute(&mut *tx)
             .await?;
         arm(&mut tx).await?;
-        sqlx::query("TRUNCATE postings, balances, transactions, accounts")
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "TRUNCATE postings, balances, transactions, accounts, awards, award_rules, \
+             award_cycles, participants, evidence_items, entitlements",
+        )
+        .execute(&mut *tx)
+        .await?;
         let mut replayer = Replayer::new();
         let size = tree_size(&mut tx).await?;
         let mut from = 0;
@@ -734,6 +747,119 @@ impl PgStore {
             .await?;
         }
         to_u64(n, "count")
+    }
+
+    /// The programme projections' rows made by the records of `[from, to)` (for `rebuild
+    /// --check`), each table in key order.
+    pub async fn programme_rows(&self, from: u64, to: u64) -> Result<crate::domain::ProgrammeRows> {
+        let (from, to) = (to_i64(from), to_i64(to));
+        let mut out = crate::domain::ProgrammeRows::default();
+        for r in sqlx::query("SELECT award, seq, currency, body FROM awards WHERE seq >= $1 AND seq < $2 ORDER BY seq")
+            .bind(from).bind(to).fetch_all(&self.pool).await?
+        {
+            out.awards.push(award_row(&r)?);
+        }
+        for r in sqlx::query("SELECT award, rule, version, seq, shape, effective FROM award_rules WHERE seq >= $1 AND seq < $2 ORDER BY seq")
+            .bind(from).bind(to).fetch_all(&self.pool).await?
+        {
+            out.rules.push(rule_row(&r)?);
+        }
+        for r in sqlx::query(
+            "SELECT award, period, seq FROM award_cycles WHERE seq >= $1 AND seq < $2 ORDER BY seq",
+        )
+        .bind(from)
+        .bind(to)
+        .fetch_all(&self.pool)
+        .await?
+        {
+            out.cycles.push(cycle_row(&r)?);
+        }
+        for r in sqlx::query("SELECT participant, award, partner, seq FROM participants WHERE seq >= $1 AND seq < $2 ORDER BY seq")
+            .bind(from).bind(to).fetch_all(&self.pool).await?
+        {
+            out.participants.push(participant_row(&r)?);
+        }
+        for r in sqlx::query("SELECT seq, idx, participant, kind, subject, value, date FROM evidence_items WHERE seq >= $1 AND seq < $2 ORDER BY seq, idx")
+            .bind(from).bind(to).fetch_all(&self.pool).await?
+        {
+            out.evidence.push(evidence_row(&r)?);
+        }
+        for r in sqlx::query("SELECT seq, award, participant, basis, rule, version, amount_minor, reverses, adjusts FROM entitlements WHERE seq >= $1 AND seq < $2 ORDER BY seq")
+            .bind(from).bind(to).fetch_all(&self.pool).await?
+        {
+            out.entitlements.push(entitlement_row(&r)?);
+        }
+        Ok(out)
+    }
+
+    /// Every award, in id order.
+    pub async fn award_rows(&self) -> Result<Vec<crate::domain::AwardRow>> {
+        sqlx::query("SELECT award, seq, currency, body FROM awards ORDER BY award")
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(award_row)
+            .collect()
+    }
+
+    /// An award's rule versions (rule, then version) and cycle runs (period, then seq), and
+    /// how many participants it has registered.
+    pub async fn award_detail(
+        &self,
+        award: &str,
+    ) -> Result<(
+        Vec<crate::domain::RuleRow>,
+        Vec<crate::domain::CycleRow>,
+        u64,
+    )> {
+        let rules = sqlx::query("SELECT award, rule, version, seq, shape, effective FROM award_rules WHERE award = $1 ORDER BY rule, version")
+            .bind(award).fetch_all(&self.pool).await?
+            .iter().map(rule_row).collect::<Result<Vec<_>>>()?;
+        let cycles = sqlx::query(
+            "SELECT award, period, seq FROM award_cycles WHERE award = $1 ORDER BY period, seq",
+        )
+        .bind(award)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(cycle_row)
+        .collect::<Result<Vec<_>>>()?;
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM participants WHERE award = $1")
+            .bind(award)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok((rules, cycles, to_u64(n, "count")?))
+    }
+
+    /// A participant's registration, evidence items (in journal order) and entitlement
+    /// transactions (reversals included).
+    #[allow(clippy::type_complexity)]
+    pub async fn participant_detail(
+        &self,
+        participant: &str,
+    ) -> Result<
+        Option<(
+            crate::domain::ParticipantRow,
+            Vec<crate::domain::EvidenceRow>,
+            Vec<crate::domain::EntitlementRow>,
+        )>,
+    > {
+        let Some(p) = sqlx::query(
+            "SELECT participant, award, partner, seq FROM participants WHERE participant = $1",
+        )
+        .bind(participant)
+        .fetch_optional(&self.pool)
+        .await?
+        else {
+            return Ok(None);
+        };
+        let evidence = sqlx::query("SELECT seq, idx, participant, kind, subject, value, date FROM evidence_items WHERE participant = $1 ORDER BY seq, idx")
+            .bind(participant).fetch_all(&self.pool).await?
+            .iter().map(evidence_row).collect::<Result<Vec<_>>>()?;
+        let entitlements = sqlx::query("SELECT seq, award, participant, basis, rule, version, amount_minor, reverses, adjusts FROM entitlements WHERE participant = $1 ORDER BY seq")
+            .bind(participant).fetch_all(&self.pool).await?
+            .iter().map(entitlement_row).collect::<Result<Vec<_>>>()?;
+        Ok(Some((participant_row(&p)?, evidence, entitlements)))
     }
 
     pub async fn execute_raw(&self, sql: &str) -> Result<u64> {
@@ -1283,6 +1409,7 @@ async fn write_effects(conn: &mut PgConnection, e: &Effects) -> Result<Vec<i64>>
             .execute(&mut *conn)
             .await?;
     }
+    write_programme(conn, &e.programme).await?;
     Ok(running)
 }
 
@@ -1293,5 +1420,159 @@ fn user_from_row(r: sqlx::postgres::PgRow) -> Result<UserRow> {
         partner: r.try_get("partner")?,
         created_at: r.try_get("created_at")?,
         revoked_at: r.try_get("revoked_at")?,
+    })
+}
+
+/// Rows per multi-row INSERT of the programme projections.
+const PROGRAMME_ROWS_PER_INSERT: usize = 150;
+
+/// Writes the programme projections' rows (insert-only).
+async fn write_programme(conn: &mut PgConnection, p: &crate::domain::ProgrammeRows) -> Result<()> {
+    if p.is_empty() {
+        return Ok(());
+    }
+    for chunk in p.awards.chunks(PROGRAMME_ROWS_PER_INSERT) {
+        let mut q =
+            QueryBuilder::<Postgres>::new("INSERT INTO awards (award, seq, currency, body) ");
+        q.push_values(chunk, |mut b, r| {
+            b.push_bind(r.award.as_str())
+                .push_bind(to_i64(r.seq))
+                .push_bind(r.currency.as_str())
+                .push_bind(r.body.as_str());
+        });
+        q.build().execute(&mut *conn).await?;
+    }
+    for chunk in p.rules.chunks(PROGRAMME_ROWS_PER_INSERT) {
+        let mut q = QueryBuilder::<Postgres>::new(
+            "INSERT INTO award_rules (award, rule, version, seq, shape, effective) ",
+        );
+        q.push_values(chunk, |mut b, r| {
+            b.push_bind(r.award.as_str())
+                .push_bind(r.rule.as_str())
+                .push_bind(to_i64(r.version))
+                .push_bind(to_i64(r.seq))
+                .push_bind(r.shape.as_str())
+                .push_bind(r.effective.as_str());
+        });
+        q.build().execute(&mut *conn).await?;
+    }
+    for chunk in p.cycles.chunks(PROGRAMME_ROWS_PER_INSERT) {
+        let mut q = QueryBuilder::<Postgres>::new("INSERT INTO award_cycles (award, period, seq) ");
+        q.push_values(chunk, |mut b, r| {
+            b.push_bind(r.award.as_str())
+                .push_bind(r.period.as_str())
+                .push_bind(to_i64(r.seq));
+        });
+        q.build().execute(&mut *conn).await?;
+    }
+    for chunk in p.participants.chunks(PROGRAMME_ROWS_PER_INSERT) {
+        let mut q = QueryBuilder::<Postgres>::new(
+            "INSERT INTO participants (participant, award, partner, seq) ",
+        );
+        q.push_values(chunk, |mut b, r| {
+            b.push_bind(r.participant.as_str())
+                .push_bind(r.award.as_str())
+                .push_bind(r.partner.as_str())
+                .push_bind(to_i64(r.seq));
+        });
+        q.build().execute(&mut *conn).await?;
+    }
+    for chunk in p.evidence.chunks(PROGRAMME_ROWS_PER_INSERT) {
+        let mut q = QueryBuilder::<Postgres>::new(
+            "INSERT INTO evidence_items (seq, idx, participant, kind, subject, value, date) ",
+        );
+        q.push_values(chunk, |mut b, r| {
+            b.push_bind(to_i64(r.seq))
+                .push_bind(i64::from(r.idx))
+                .push_bind(r.participant.as_str())
+                .push_bind(r.kind.as_str())
+                .push_bind(r.subject.as_str())
+                .push_bind(r.value.as_str())
+                .push_bind(r.date.as_deref());
+        });
+        q.build().execute(&mut *conn).await?;
+    }
+    for chunk in p.entitlements.chunks(PROGRAMME_ROWS_PER_INSERT) {
+        let mut q = QueryBuilder::<Postgres>::new(
+            "INSERT INTO entitlements (seq, award, participant, basis, rule, version, amount_minor, reverses, adjusts) ",
+        );
+        q.push_values(chunk, |mut b, r| {
+            b.push_bind(to_i64(r.seq))
+                .push_bind(r.award.as_str())
+                .push_bind(r.participant.as_str())
+                .push_bind(r.basis.as_str())
+                .push_bind(r.rule.as_str())
+                .push_bind(to_i64(r.version))
+                .push_bind(r.amount_minor)
+                .push_bind(r.reverses.map(to_i64))
+                .push_bind(r.adjusts.map(to_i64));
+        });
+        q.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+fn award_row(r: &sqlx::postgres::PgRow) -> Result<crate::domain::AwardRow> {
+    Ok(crate::domain::AwardRow {
+        award: r.try_get("award")?,
+        seq: to_u64(r.try_get("seq")?, "seq")?,
+        currency: r.try_get("currency")?,
+        body: r.try_get("body")?,
+    })
+}
+
+fn rule_row(r: &sqlx::postgres::PgRow) -> Result<crate::domain::RuleRow> {
+    Ok(crate::domain::RuleRow {
+        award: r.try_get("award")?,
+        rule: r.try_get("rule")?,
+        version: to_u64(r.try_get("version")?, "version")?,
+        seq: to_u64(r.try_get("seq")?, "seq")?,
+        shape: r.try_get("shape")?,
+        effective: r.try_get("effective")?,
+    })
+}
+
+fn cycle_row(r: &sqlx::postgres::PgRow) -> Result<crate::domain::CycleRow> {
+    Ok(crate::domain::CycleRow {
+        award: r.try_get("award")?,
+        period: r.try_get("period")?,
+        seq: to_u64(r.try_get("seq")?, "seq")?,
+    })
+}
+
+fn participant_row(r: &sqlx::postgres::PgRow) -> Result<crate::domain::ParticipantRow> {
+    Ok(crate::domain::ParticipantRow {
+        participant: r.try_get("participant")?,
+        award: r.try_get("award")?,
+        partner: r.try_get("partner")?,
+        seq: to_u64(r.try_get("seq")?, "seq")?,
+    })
+}
+
+fn evidence_row(r: &sqlx::postgres::PgRow) -> Result<crate::domain::EvidenceRow> {
+    let idx: i64 = r.try_get("idx")?;
+    Ok(crate::domain::EvidenceRow {
+        seq: to_u64(r.try_get("seq")?, "seq")?,
+        idx: u32::try_from(idx).map_err(|_| StoreError::Corrupt(format!("evidence idx {idx}")))?,
+        participant: r.try_get("participant")?,
+        kind: r.try_get("kind")?,
+        subject: r.try_get("subject")?,
+        value: r.try_get("value")?,
+        date: r.try_get("date")?,
+    })
+}
+
+fn entitlement_row(r: &sqlx::postgres::PgRow) -> Result<crate::domain::EntitlementRow> {
+    let opt = |v: Option<i64>| v.map(|s| to_u64(s, "seq")).transpose();
+    Ok(crate::domain::EntitlementRow {
+        seq: to_u64(r.try_get("seq")?, "seq")?,
+        award: r.try_get("award")?,
+        participant: r.try_get("participant")?,
+        basis: r.try_get("basis")?,
+        rule: r.try_get("rule")?,
+        version: to_u64(r.try_get("version")?, "version")?,
+        amount_minor: r.try_get("amount_minor")?,
+        reverses: opt(r.try_get("reverses")?)?,
+        adjusts: opt(r.try_get("adjusts")?)?,
     })
 }
