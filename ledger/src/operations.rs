@@ -423,27 +423,46 @@ impl Ledger {
         progress: &mut (dyn FnMut(u64, u64) + Send),
     ) -> Result<CycleReport, StoreError> {
         let _one_at_a_time = self.cycle_lock.lock().await;
-        let computed = self.preview_cycle(award, period).await?;
-        let already_run = {
-            let st = self.store().programme().await?;
-            st.awards
-                .get(award)
-                .is_some_and(|a| a.cycles.contains(&period))
-        };
-        let mut report = computed.report;
-        let total = computed.commands.len() as u64;
-        let mut posted = 0u64;
-        progress(0, total);
-        let mut last: Option<Appended> = None;
-        for chunk in computed.commands.chunks(CYCLE_BATCH) {
-            let appended = self.append(chunk, actor, now).await?;
-            if report.first_seq.is_none() {
-                report.first_seq = Some(appended.first_seq);
+        let mut attempts = 0;
+        let (mut report, total, already_run, last) = 'run: loop {
+            let computed_at = self.store().tree_size().await?;
+            let computed = self.preview_cycle(award, period).await?;
+            let already_run = {
+                let st = self.store().programme().await?;
+                st.awards
+                    .get(award)
+                    .is_some_and(|a| a.cycles.contains(&period))
+            };
+            let mut report = computed.report;
+            let total = computed.commands.len() as u64;
+            let mut posted = 0u64;
+            progress(0, total);
+            let mut last: Option<Appended> = None;
+            for chunk in computed.commands.chunks(CYCLE_BATCH) {
+                let appended = match self.append(chunk, actor, now).await {
+                    Ok(a) => a,
+                    Err(StoreError::Invalid(refused))
+                        if attempts < CYCLE_ATTEMPTS
+                            && self.store().tree_size().await? > computed_at + posted =>
+                    {
+                        // Another process or API node wrote since this run was computed (the
+                        // same cycle run on another node): compute again from the journal as it
+                        // is now, which holds what was posted, and post only what is missing.
+                        tracing::info!(%refused, "the programme moved under the cycle: computing it again");
+                        attempts += 1;
+                        continue 'run;
+                    }
+                    Err(e) => return Err(e),
+                };
+                if report.first_seq.is_none() {
+                    report.first_seq = Some(appended.first_seq);
+                }
+                posted += appended.count;
+                progress(posted, total);
+                last = Some(appended);
             }
-            posted += appended.count;
-            progress(posted, total);
-            last = Some(appended);
-        }
+            break (report, total, already_run, last);
+        };
         if let Some(a) = &last {
             report.last_seq = Some(a.first_seq + a.count - 1);
             report.checkpoint_size = Some(a.checkpoint.size);
@@ -601,6 +620,9 @@ impl Ledger {
 /// Participants per append while a file is imported (two records each, one checkpoint per
 /// chunk): a crash loses at most the chunk being written, and a rerun skips what was written.
 pub const IMPORT_CHUNK: usize = 2_000;
+
+/// How many times a cycle is computed again when another process wrote under it.
+const CYCLE_ATTEMPTS: u32 = 5;
 
 /// What importing a file of participants did, row by row in file order.
 #[derive(Debug, Clone, Default)]

@@ -1195,3 +1195,146 @@ server_on_both_backends!(
     bad_inputs_are_refused_and_write_nothing,
     an_evidence_import_is_checked_whole_then_resumes
 );
+
+/// Two API nodes on one PostgreSQL primary, written at once: the same statement submitted on
+/// both is journaled once, the month's cycle run on both entitles each participant once, and two
+/// batches built at once hold every payable item once.
+#[test]
+fn two_nodes_on_one_postgres_database_entitle_and_pay_once() {
+    let Some(s) = TestServer::start(tranche_tests::Backend::Postgres) else {
+        return;
+    };
+    let (scn, all) = setup(s);
+    let b = scn.s.second();
+    let prep = scn.admin.add_user("prep-two", "preparer", None);
+    let field = scn.admin.add_user("hias-two", "partner", Some("hias"));
+    let (prep_a, prep_b) = (scn.s.client(&prep), b.client(&prep));
+    let (field_a, field_b) = (scn.s.client(&field), b.client(&field));
+    let a_mar = month(&all, "emp-a", "2026-03");
+    let statement = |batch: &str, who: &str| {
+        scn.signed(
+            &scn.key,
+            "hias",
+            batch,
+            scn.attend(who, &a_mar, Presence::Present),
+        )
+        .to_string()
+    };
+    let jobs: Vec<(Client, String, String)> = vec![
+        (field_a.clone(), "two-1".into(), statement("two-a", "a100")),
+        (field_b.clone(), "two-2".into(), statement("two-b", "a85")),
+        (
+            field_a.clone(),
+            "two-3".into(),
+            statement("two-same", "a80"),
+        ),
+        (
+            field_b.clone(),
+            "two-4".into(),
+            statement("two-same", "a80"),
+        ),
+    ];
+    let threads: Vec<_> = jobs
+        .into_iter()
+        .map(|(c, key, body)| std::thread::spawn(move || c.post("/v1/evidence", Some(&key), &body)))
+        .collect();
+    let mut statuses: Vec<u16> = threads
+        .into_iter()
+        .map(|t| t.join().expect("client").status)
+        .collect();
+    statuses.sort_unstable();
+    assert_eq!(
+        statuses,
+        vec![201, 201, 201, 422],
+        "the same statement is journaled once"
+    );
+
+    let cycle = json!({"award": AWARD, "period": "2026-03"}).to_string();
+    let threads: Vec<_> = [&prep_a, &prep_b, &prep_a, &prep_b]
+        .into_iter()
+        .enumerate()
+        .map(|(n, c)| {
+            let (c, body) = (c.clone(), cycle.clone());
+            std::thread::spawn(move || c.post("/v1/cycles", Some(&format!("two-cycle-{n}")), &body))
+        })
+        .collect();
+    let mut posted = 0;
+    for t in threads {
+        let r = t.join().expect("client");
+        assert!(matches!(r.status, 200 | 201), "{}", r.body);
+        posted += r.json()["entitlements"].as_u64().expect("count");
+    }
+    let store = scn.s.ledger.store();
+    let mut live_total = 0i64;
+    let mut live_count = 0u64;
+    for pid in scn.p.values() {
+        let (_, _, rows) = scn
+            .s
+            .block_on(store.participant_detail(pid))
+            .expect("read")
+            .expect("registered");
+        let reversed: std::collections::HashSet<u64> =
+            rows.iter().filter_map(|r| r.reverses).collect();
+        let mut bases = std::collections::HashSet::new();
+        for r in rows
+            .iter()
+            .filter(|r| r.reverses.is_none() && !reversed.contains(&r.seq))
+        {
+            assert!(
+                bases.insert(r.basis.clone()),
+                "{pid} entitled twice for {}",
+                r.basis
+            );
+            live_total += r.amount_minor;
+            live_count += 1;
+        }
+    }
+    assert_eq!(
+        posted, live_count,
+        "the runs together posted each entitlement once"
+    );
+    assert!(live_count >= 3, "{live_count}");
+
+    super::disburse::drawdown(&scn, "5000.00");
+    super::disburse::settings(&scn, "5000.00");
+    let award = json!({"award": AWARD}).to_string();
+    let threads: Vec<_> = [&prep_a, &prep_b]
+        .into_iter()
+        .enumerate()
+        .map(|(n, c)| {
+            let (c, body) = (c.clone(), award.clone());
+            std::thread::spawn(move || {
+                c.post("/v1/batches", Some(&format!("two-batch-{n}")), &body)
+            })
+        })
+        .collect();
+    let mut batched = 0i64;
+    for t in threads {
+        let r = t.join().expect("client");
+        if r.status == 201 {
+            let total: rust_decimal::Decimal = r.json()["total"]
+                .as_str()
+                .expect("total")
+                .parse()
+                .expect("decimal");
+            batched += (total * rust_decimal::Decimal::from(100))
+                .trunc()
+                .mantissa() as i64;
+        } else {
+            assert_eq!(r.status, 422, "{}", r.body);
+        }
+    }
+    assert_eq!(
+        batched, live_total,
+        "every payable item in exactly one batch"
+    );
+    let check = scn
+        .s
+        .block_on(tranche_ledger::rebuild::check(
+            store,
+            scn.s.ledger.verifier(),
+            |_, _| {},
+        ))
+        .expect("check runs");
+    assert!(check.is_clean(), "{:?}", check.differences);
+}
