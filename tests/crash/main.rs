@@ -346,3 +346,126 @@ fn a_killed_server_never_applies_half_a_send_or_import_and_a_retry_applies_it_on
         assert!(check.differences.is_empty(), "{:?}", check.differences);
     });
 }
+
+/// Statements of attendance corrections, one per participant, signed by the fixture's partner.
+fn corrections(participants: &[tranche_audit::programme::Id], award: &str) -> String {
+    use tranche_audit::programme::{EvidenceItem, Id, Presence, Statement};
+    let key = ed25519_dalek::SigningKey::from_bytes(&[42; 32]);
+    let mut out = String::new();
+    for (i, p) in participants.iter().enumerate() {
+        let items = (2..=6)
+            .map(|d| EvidenceItem::AttendanceCorrection {
+                participant: p.clone(),
+                session: Id::parse(&format!("{award}-s{d}")).expect("valid"),
+                status: Presence::Absent,
+            })
+            .collect();
+        let body = Statement {
+            partner: Id::parse("fixture-partner").expect("valid"),
+            batch_id: Id::parse(&format!("corrections-{i}")).expect("valid"),
+            items,
+            submitted_at: "2026-04-02T12:00:00Z".into(),
+        }
+        .sign(&key);
+        out.push_str(&serde_json::to_string(&body).expect("json"));
+        out.push('\n');
+    }
+    out
+}
+
+/// The evidence records in the journal, and whether `rebuild --check` is clean.
+fn evidence_state(data: &Path) -> (usize, Vec<String>) {
+    runtime().block_on(async {
+        let ledger = Ledger::open(&Config::new(data)).await.expect("open");
+        let n = ledger
+            .store()
+            .all_of_kind(tranche_audit::record::kind::EVIDENCE)
+            .await
+            .expect("records")
+            .len();
+        let check = tranche_ledger::rebuild::check(ledger.store(), ledger.verifier(), |_, _| {})
+            .await
+            .expect("check runs");
+        (n, check.differences)
+    })
+}
+
+#[test]
+fn a_killed_evidence_import_resumes_and_journals_each_statement_once() {
+    const PARTICIPANTS: usize = 2_000;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    let award = "crash-ev";
+    let participants = runtime().block_on(async {
+        let ledger = Ledger::open(&Config::new(&data)).await.expect("open");
+        tranche_ledger::fixture::payables_programme(
+            &ledger,
+            award,
+            PARTICIPANTS,
+            "user:setup",
+            Utc::now(),
+            &mut |_, _| {},
+        )
+        .await
+        .expect("fixture")
+        .participants
+    });
+    let file = dir.path().join("corrections.jsonl");
+    std::fs::write(&file, corrections(&participants, award)).expect("written");
+    let (before, clean) = evidence_state(&data);
+    assert!(clean.is_empty(), "{clean:?}");
+    let import = || {
+        let mut c = Command::new(tranche());
+        c.args(["--actor", "partner:fixture-partner", "evidence", "import"])
+            .arg(&file)
+            .env("TRANCHE_DATA_DIR", &data)
+            .env_remove("DATABASE_URL")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        c
+    };
+    let mut partial = false;
+    for ms in [150u64, 400, 700, 1_000, 1_500, 2_000, 3_000] {
+        let mut child = import().spawn().expect("starts");
+        std::thread::sleep(Duration::from_millis(ms));
+        let finished = child.try_wait().expect("polled").is_some();
+        child.kill().ok();
+        child.wait().expect("reaped");
+        let (n, differences) = evidence_state(&data);
+        eprintln!(
+            "import killed after {ms} ms: {} statements journaled",
+            n - before
+        );
+        assert!(differences.is_empty(), "{ms} ms: {differences:?}");
+        assert!(
+            n - before <= PARTICIPANTS,
+            "{ms} ms: a statement journaled twice"
+        );
+        partial |= n > before && n - before < PARTICIPANTS;
+        if finished || n - before == PARTICIPANTS {
+            break;
+        }
+    }
+    let out = import().output().expect("runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    let (n, differences) = evidence_state(&data);
+    assert!(differences.is_empty(), "{differences:?}");
+    assert_eq!(
+        n - before,
+        PARTICIPANTS,
+        "every statement once: {stdout}{stderr}"
+    );
+    if partial {
+        assert!(stderr.contains("already in the journal"), "{stderr}");
+    }
+    let again = import().output().expect("runs");
+    assert!(again.status.success());
+    assert!(
+        String::from_utf8_lossy(&again.stdout).contains("journaled no new statement"),
+        "{}",
+        String::from_utf8_lossy(&again.stdout)
+    );
+    assert_eq!(evidence_state(&data).0 - before, PARTICIPANTS);
+}
