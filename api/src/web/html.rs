@@ -22,19 +22,15 @@ pub use tranche_ledger::reports::esc;
 
 /// Percent-encodes a query or path component.
 pub fn enc(t: &str) -> String {
-    let mut out = String::with_capacity(t.len());
-    for b in t.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(b as char)
-            }
-            _ => {
-                let _ = write!(out, "%{b:02X}");
-            }
-        }
-    }
-    out
+    percent_encoding::utf8_percent_encode(t, COMPONENT).to_string()
 }
+
+/// Everything but RFC 3986's unreserved characters is percent-encoded in a component.
+const COMPONENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
 
 /// The query string of a page, for links that change one parameter and keep the others.
 #[derive(Debug, Clone, Default)]
