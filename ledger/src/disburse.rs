@@ -1219,3 +1219,186 @@ fn apply_status(
     });
     Ok(())
 }
+
+/// The projection rows a disbursement command made at `seq`, read from the state after it was
+/// applied: the batch as it now stands, the payments it listed, every payment event it caused,
+/// the settings and imports it recorded. A rebuild derives the same rows the same way.
+pub(crate) fn rows(
+    s: &ProgrammeState,
+    seq: u64,
+    actor: &str,
+    command: &DisburseCommand,
+    out: &mut crate::domain::ProgrammeRows,
+) {
+    use crate::domain::{
+        BatchEventRow, BatchRow, ImportPartRow, ImportRow, PaymentEventRow, PaymentRow, SettingsRow,
+    };
+    let d = &s.disburse;
+    let json = |v: serde_json::Value| v.to_string();
+    // The payments whose events at this seq are rows.
+    let mut touched: Vec<u32> = Vec::new();
+    let batch_event = |batch: &Id, event: &str, reason: Option<String>, detail: String| {
+        let b = d.batches.get(batch)?;
+        Some(BatchEventRow {
+            seq,
+            batch: batch.to_string(),
+            award: b.header.award.to_string(),
+            event: event.to_string(),
+            actor: actor.to_string(),
+            status: b.status.as_str().to_string(),
+            total_minor: b.total,
+            approvals_required: b.approvals_required,
+            digest: b.digest_hex.clone(),
+            reason,
+            detail,
+        })
+    };
+    let event = match command {
+        DisburseCommand::Config(body) => {
+            if let Some(st) = d.settings.get(&body.award) {
+                out.settings.push(SettingsRow {
+                    award: body.award.to_string(),
+                    seq,
+                    dual_approval_above_minor: st.dual_approval_above,
+                    body: serde_json::to_string(body).unwrap_or_default(),
+                });
+            }
+            None
+        }
+        DisburseCommand::Create(body) => {
+            if let Some(b) = d.batches.get(&body.batch) {
+                out.batches.push(BatchRow {
+                    batch: body.batch.to_string(),
+                    award: body.award.to_string(),
+                    currency: b.currency.code().to_string(),
+                    preparer: b.preparer.clone(),
+                    seq,
+                    filter: serde_json::to_string(&body.filter).unwrap_or_default(),
+                });
+            }
+            batch_event(&body.batch, "create", None, "{}".into())
+        }
+        DisburseCommand::Part(body) => {
+            if let Some(b) = d.batches.get(&body.batch) {
+                if let Some(r) = b.part_ranges.get(body.part as usize) {
+                    for (idx, &pi) in b.payments.iter().enumerate().take(r.end).skip(r.start) {
+                        let p = &d.payments[pi as usize];
+                        let join = |v: Vec<String>| v.join(" ");
+                        out.payments.push(PaymentRow {
+                            e2e: p.e2e.clone(),
+                            batch: p.batch.to_string(),
+                            idx: idx as u32,
+                            award: p.award.to_string(),
+                            payee: p.payee.to_string(),
+                            payable: p.payable.clone(),
+                            amount_minor: p.amount,
+                            part: p.part,
+                            seq,
+                            items: join(p.items.iter().map(u64::to_string).collect()),
+                            reissues: join(
+                                p.reissues
+                                    .iter()
+                                    .map(|&r| d.payments[r as usize].e2e.clone())
+                                    .collect(),
+                            ),
+                        });
+                    }
+                    touched.extend_from_slice(&b.payments[r.clone()]);
+                }
+            }
+            let detail = json(serde_json::json!({
+                "part": body.part,
+                "exceptions": body.exceptions,
+            }));
+            batch_event(&body.batch, "part", None, detail)
+        }
+        DisburseCommand::Submit(body) => batch_event(&body.batch, "submit", None, "{}".into()),
+        DisburseCommand::Approve(body) => {
+            batch_event(&body.batch, "approve", body.reason.clone(), "{}".into())
+        }
+        DisburseCommand::Reject(body) => {
+            if let Some(b) = d.batches.get(&body.batch) {
+                touched.extend_from_slice(&b.payments);
+            }
+            batch_event(&body.batch, "reject", body.reason.clone(), "{}".into())
+        }
+        DisburseCommand::Cancel(body) => {
+            if let Some(b) = d.batches.get(&body.batch) {
+                touched.extend_from_slice(&b.payments);
+            }
+            batch_event(
+                &body.batch,
+                "cancel",
+                Some(body.reason.clone()),
+                "{}".into(),
+            )
+        }
+        DisburseCommand::File(body) => {
+            let detail = json(serde_json::json!({
+                "format": body.format,
+                "sha256": body.sha256,
+                "message_id": body.message_id,
+                "created_at": body.created_at,
+            }));
+            batch_event(&body.batch, "file", None, detail)
+        }
+        DisburseCommand::Send(body, _) => {
+            if let Some(b) = d.batches.get(&body.batch) {
+                if let Some(r) = b.part_ranges.get(body.part as usize) {
+                    touched.extend_from_slice(&b.payments[r.clone()]);
+                }
+            }
+            let detail = json(serde_json::json!({ "part": body.part, "file": body.file }));
+            batch_event(&body.batch, "send", None, detail)
+        }
+        DisburseCommand::Import(body) => {
+            out.imports.push(ImportRow {
+                sha256: body.sha256.clone(),
+                award: body.award.to_string(),
+                format: body.format.clone(),
+                seq,
+                body: serde_json::to_string(body).unwrap_or_default(),
+            });
+            None
+        }
+        DisburseCommand::Status(body, _) => {
+            touched.extend(
+                body.outcomes
+                    .iter()
+                    .filter_map(|o| d.e2e.get(&o.e2e).copied()),
+            );
+            out.import_parts.push(ImportPartRow {
+                seq,
+                sha256: body.import.clone(),
+                part: body.part,
+                outcomes: body.outcomes.len() as u64,
+                exceptions: serde_json::to_string(&body.exceptions).unwrap_or_default(),
+            });
+            None
+        }
+    };
+    out.batch_events.extend(event);
+    touched.sort_unstable();
+    touched.dedup();
+    for pi in touched {
+        let p = &d.payments[pi as usize];
+        let last = p.events.len().saturating_sub(1);
+        for (n, ev) in p.events.iter().enumerate().filter(|(_, e)| e.seq == seq) {
+            // Only the last event knows the state it left; earlier ones at the same seq are
+            // steps through it.
+            let state = if n == last {
+                p.state.as_str().to_string()
+            } else {
+                ev.event.to_string()
+            };
+            out.payment_events.push(PaymentEventRow {
+                e2e: p.e2e.clone(),
+                n: n as u32,
+                seq,
+                event: ev.event.to_string(),
+                state,
+                reason: ev.reason.clone(),
+            });
+        }
+    }
+}

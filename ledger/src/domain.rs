@@ -710,6 +710,13 @@ pub struct ProgrammeRows {
     pub participants: Vec<ParticipantRow>,
     pub evidence: Vec<EvidenceRow>,
     pub entitlements: Vec<EntitlementRow>,
+    pub settings: Vec<SettingsRow>,
+    pub batches: Vec<BatchRow>,
+    pub batch_events: Vec<BatchEventRow>,
+    pub payments: Vec<PaymentRow>,
+    pub payment_events: Vec<PaymentEventRow>,
+    pub imports: Vec<ImportRow>,
+    pub import_parts: Vec<ImportPartRow>,
 }
 
 impl ProgrammeRows {
@@ -720,6 +727,13 @@ impl ProgrammeRows {
             && self.participants.is_empty()
             && self.evidence.is_empty()
             && self.entitlements.is_empty()
+            && self.settings.is_empty()
+            && self.batches.is_empty()
+            && self.batch_events.is_empty()
+            && self.payments.is_empty()
+            && self.payment_events.is_empty()
+            && self.imports.is_empty()
+            && self.import_parts.is_empty()
     }
 }
 
@@ -783,6 +797,95 @@ pub struct EntitlementRow {
     pub amount_minor: i64,
     pub reverses: Option<u64>,
     pub adjusts: Option<u64>,
+}
+
+/// An award's disbursement settings as recorded (the latest by seq is in force).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct SettingsRow {
+    pub award: String,
+    pub seq: u64,
+    pub dual_approval_above_minor: i64,
+    pub body: String,
+}
+
+/// A payment batch as created: its header (the filter as canonical JSON).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct BatchRow {
+    pub batch: String,
+    pub award: String,
+    pub currency: String,
+    pub preparer: String,
+    pub seq: u64,
+    pub filter: String,
+}
+
+/// One record of a batch's life (`create`, `part`, `submit`, `approve`, `reject`, `cancel`,
+/// `file`, `send`) with the batch as it stands after it: the latest row of a batch is its state.
+/// `detail` is JSON: a part's number and exceptions, a file's format, SHA-256, message id and
+/// creation time, a sending's part.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct BatchEventRow {
+    pub seq: u64,
+    pub batch: String,
+    pub award: String,
+    pub event: String,
+    pub actor: String,
+    pub status: String,
+    pub total_minor: i64,
+    pub approvals_required: u32,
+    pub digest: Option<String>,
+    pub reason: Option<String>,
+    pub detail: String,
+}
+
+/// A payment as listed in a batch part (its `seq`); `items` are the entitlement seqs it settles and
+/// `reissues` the end-to-end ids of the failed payments it reissues (space-separated).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct PaymentRow {
+    pub e2e: String,
+    pub batch: String,
+    /// Its place in the batch, from 0.
+    pub idx: u32,
+    pub award: String,
+    pub payee: String,
+    pub payable: String,
+    pub amount_minor: i64,
+    pub part: u32,
+    pub seq: u64,
+    pub items: String,
+    pub reissues: String,
+}
+
+/// The `n`-th event of a payment (0 is `batched`), with the payment's state after it: the
+/// event with the highest `n` is the payment's state.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct PaymentEventRow {
+    pub e2e: String,
+    pub n: u32,
+    pub seq: u64,
+    pub event: String,
+    pub state: String,
+    pub reason: Option<String>,
+}
+
+/// A bank file read (`bank.import`): its header as canonical JSON.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ImportRow {
+    pub sha256: String,
+    pub award: String,
+    pub format: String,
+    pub seq: u64,
+    pub body: String,
+}
+
+/// One `bank.status` part of an import: how many outcomes it applied, and its exceptions (JSON).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ImportPartRow {
+    pub seq: u64,
+    pub sha256: String,
+    pub part: u32,
+    pub outcomes: u64,
+    pub exceptions: String,
 }
 
 fn word<T: std::fmt::Debug>(v: &T) -> String {
@@ -1032,6 +1135,7 @@ pub fn apply(
         Command::Disburse(d) => {
             // The rules read balances before the postings move them.
             crate::disburse::apply(programme, seq, actor, d, &StateBalances(state))?;
+            crate::disburse::rows(programme, seq, actor, d, &mut effects.programme);
             let tx = match d {
                 DisburseCommand::Send(_, tx) => Some(tx),
                 DisburseCommand::Status(_, tx) => tx.as_ref(),

@@ -391,6 +391,55 @@ pub async fn check(
             &sorted(&l.entitlements),
             |r| format!("seq {}", r.seq),
         );
+        compare_rows(
+            &mut report,
+            "disbursement settings",
+            &sorted(&e.settings),
+            &sorted(&l.settings),
+            |r| format!("{} (seq {})", r.award, r.seq),
+        );
+        compare_rows(
+            &mut report,
+            "batch",
+            &sorted(&e.batches),
+            &sorted(&l.batches),
+            |r| r.batch.clone(),
+        );
+        compare_rows(
+            &mut report,
+            "batch event",
+            &sorted(&e.batch_events),
+            &sorted(&l.batch_events),
+            |r| format!("{} {} (seq {})", r.batch, r.event, r.seq),
+        );
+        compare_rows(
+            &mut report,
+            "payment",
+            &sorted(&e.payments),
+            &sorted(&l.payments),
+            |r| r.e2e.clone(),
+        );
+        compare_rows(
+            &mut report,
+            "payment event",
+            &sorted(&e.payment_events),
+            &sorted(&l.payment_events),
+            |r| format!("{} #{} (seq {})", r.e2e, r.n, r.seq),
+        );
+        compare_rows(
+            &mut report,
+            "bank import",
+            &sorted(&e.imports),
+            &sorted(&l.imports),
+            |r| r.sha256.clone(),
+        );
+        compare_rows(
+            &mut report,
+            "bank import part",
+            &sorted(&e.import_parts),
+            &sorted(&l.import_parts),
+            |r| format!("{} part {}", r.sha256, r.part),
+        );
         let live_tx = store.transactions(from, MAX_PAGE).await?;
         let live_tx: Vec<_> = live_tx.into_iter().take_while(|t| t.seq < to).collect();
         let expected_tx: Vec<_> = effects

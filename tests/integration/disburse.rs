@@ -383,6 +383,100 @@ fn disbursement_end_to_end(s: TestServer) {
         .json();
     assert_eq!(p["status"], "rejected");
 
+    // The disbursement projections hold the same facts, row by row.
+    let store = scn.s.ledger.store();
+    let (header, life) = scn
+        .s
+        .block_on(store.batch_rows(&batch))
+        .expect("read")
+        .expect("the batch is a row");
+    assert_eq!(header.award, AWARD);
+    assert_eq!(
+        life.iter().map(|e| e.event.as_str()).collect::<Vec<_>>(),
+        ["create", "part", "submit", "approve", "approve", "file", "send"],
+        "{life:?}"
+    );
+    assert_eq!(life.last().map(|e| e.status.as_str()), Some("sent"));
+    assert_eq!(life.last().map(|e| e.total_minor), Some(90_600));
+    let states = scn.s.block_on(store.batch_states(&batch)).expect("states");
+    let by_state: Vec<(&str, u64, i64)> = states
+        .iter()
+        .map(|t| (t.state.as_str(), t.count, t.amount_minor))
+        .collect();
+    assert_eq!(by_state, [("confirmed", 3, 84_600), ("rejected", 1, 6_000)]);
+    let page = scn
+        .s
+        .block_on(store.batch_payment_rows(&batch, 1, 2))
+        .expect("page");
+    assert_eq!(
+        page.iter().map(|p| p.row.idx).collect::<Vec<_>>(),
+        [1, 2],
+        "a page starts where it is asked to"
+    );
+    let (pay, events) = scn
+        .s
+        .block_on(store.payment_rows(&e(&pa85)))
+        .expect("read")
+        .expect("a payment row");
+    assert_eq!(pay.amount_minor, 6_000);
+    assert_eq!(
+        events
+            .iter()
+            .map(|e| (e.event.as_str(), e.state.as_str()))
+            .collect::<Vec<_>>(),
+        [
+            ("batched", "pending"),
+            ("sent", "sent"),
+            ("rejected", "rejected")
+        ]
+    );
+    let (reissued, _) = scn
+        .s
+        .block_on(store.payment_rows(&new_e2e))
+        .expect("read")
+        .expect("the reissue");
+    assert_eq!(reissued.reissues, e(&pa85));
+    let imports = scn.s.block_on(store.import_rows(None)).expect("imports");
+    assert_eq!(imports.len(), 4, "pain.002, two camt.053 and a status CSV");
+    let (parts, applied) = scn
+        .s
+        .block_on(store.import_parts(&imports[3].sha256))
+        .expect("parts");
+    assert!(!parts.is_empty(), "{parts:?}");
+    assert_eq!(
+        parts.iter().map(|p| p.outcomes).sum::<u64>(),
+        4,
+        "{parts:?}"
+    );
+    assert_eq!(
+        applied
+            .iter()
+            .map(|t| (t.state.as_str(), t.count))
+            .collect::<Vec<_>>(),
+        [("accepted", 3), ("rejected", 1)],
+        "the oldest import is the pain.002"
+    );
+    assert_eq!(
+        scn.s.block_on(store.committed_minor(AWARD)).expect("sum"),
+        0,
+        "nothing approved is waiting to be sent"
+    );
+    for sql in [
+        "DELETE FROM payment_events",
+        "UPDATE payments SET amount_minor = 1",
+        "DELETE FROM batch_events",
+        "DELETE FROM batches",
+        "DELETE FROM bank_imports",
+        "DELETE FROM bank_import_parts",
+        "DELETE FROM award_settings",
+    ] {
+        let err = scn.s.block_on(store.execute_raw(sql)).expect_err(sql);
+        assert!(
+            matches!(err, tranche_ledger::StoreError::Refused(_)),
+            "{sql}: {err:?}"
+        );
+    }
+
     // The journal verifies offline and rebuilds to the live projections.
     let dir = tempfile::tempdir().expect("dir");
     scn.s
@@ -410,6 +504,31 @@ fn disbursement_end_to_end(s: TestServer) {
         ))
         .expect("check runs");
     assert!(check.differences.is_empty(), "{:?}", check.differences);
+
+    // A payment's state changed behind the ledger's back is named by `rebuild --check`.
+    let backend = store.backend_name();
+    scn.s
+        .block_on(store.execute_raw(&super::journal::behind_the_ledgers_back(
+            backend,
+            "UPDATE payment_events SET state = 'confirmed' WHERE state = 'rejected'",
+        )))
+        .expect("the guard defeated on purpose");
+    let check = scn
+        .s
+        .block_on(tranche_ledger::rebuild::check(
+            store,
+            scn.s.ledger.verifier(),
+            |_, _| {},
+        ))
+        .expect("check runs");
+    assert!(
+        check
+            .differences
+            .iter()
+            .any(|d| d.starts_with(&format!("payment event {}", e(&pa85)))),
+        "{:?}",
+        check.differences
+    );
 }
 
 fn disbursement_bad_inputs(s: TestServer) {

@@ -7,6 +7,7 @@
 //! `Any` driver lacks the types we need), and database errors are mapped here, never leaked.
 
 pub mod digest;
+mod disbursement;
 mod groups;
 mod postgres;
 mod programme;
@@ -17,6 +18,7 @@ use std::collections::HashMap;
 use tranche_audit::merkle::{self, Hash, NodeId};
 use tranche_audit::Invalid;
 
+pub use disbursement::{PaymentNow, StateTotal};
 pub use groups::{GroupOutcome, GroupRequest, IdempotencyKey, Outcome, MAX_GROUP_REQUESTS};
 pub use postgres::PgStore;
 pub use programme::{replay_command, replay_record, ProgrammeCache, SharedProgramme};
@@ -499,6 +501,70 @@ impl Store {
     /// The programme projections' rows made by the records of `[from, to)`.
     pub async fn programme_rows(&self, from: u64, to: u64) -> Result<crate::domain::ProgrammeRows> {
         dispatch!(self, s => s.programme_rows(from, to).await)
+    }
+
+    /// The award's disbursement settings in force.
+    pub async fn settings_row(&self, award: &str) -> Result<Option<crate::domain::SettingsRow>> {
+        dispatch!(self, s => s.settings_row(award).await)
+    }
+
+    /// One batch's header and the records of its life, oldest first; `None` if unknown.
+    pub async fn batch_rows(
+        &self,
+        batch: &str,
+    ) -> Result<Option<(crate::domain::BatchRow, Vec<crate::domain::BatchEventRow>)>> {
+        dispatch!(self, s => s.batch_rows(batch).await)
+    }
+
+    /// Batches (of one award, or all), newest first.
+    pub async fn batch_list(&self, award: Option<&str>) -> Result<Vec<crate::domain::BatchRow>> {
+        dispatch!(self, s => s.batch_list(award).await)
+    }
+
+    /// A page of a batch's payments, in batch order, with their states.
+    pub async fn batch_payment_rows(
+        &self,
+        batch: &str,
+        offset: u64,
+        limit: u64,
+    ) -> Result<Vec<PaymentNow>> {
+        dispatch!(self, s => s.batch_payment_rows(batch, offset, limit).await)
+    }
+
+    /// A batch's payments counted and summed per state.
+    pub async fn batch_states(&self, batch: &str) -> Result<Vec<StateTotal>> {
+        dispatch!(self, s => s.batch_states(batch).await)
+    }
+
+    /// The totals of an award's batches approved and not yet sent, minor units.
+    pub async fn committed_minor(&self, award: &str) -> Result<i64> {
+        dispatch!(self, s => s.committed_minor(award).await)
+    }
+
+    /// One payment and every event of its life; `None` if unknown.
+    pub async fn payment_rows(
+        &self,
+        e2e: &str,
+    ) -> Result<
+        Option<(
+            crate::domain::PaymentRow,
+            Vec<crate::domain::PaymentEventRow>,
+        )>,
+    > {
+        dispatch!(self, s => s.payment_rows(e2e).await)
+    }
+
+    /// Bank imports, newest first (or the one with this SHA-256).
+    pub async fn import_rows(&self, sha256: Option<&str>) -> Result<Vec<crate::domain::ImportRow>> {
+        dispatch!(self, s => s.import_rows(sha256).await)
+    }
+
+    /// An import's parts and the payment events they applied, per event.
+    pub async fn import_parts(
+        &self,
+        sha256: &str,
+    ) -> Result<(Vec<crate::domain::ImportPartRow>, Vec<StateTotal>)> {
+        dispatch!(self, s => s.import_parts(sha256).await)
     }
 
     /// Every award, in id order, from the projection (no replay).

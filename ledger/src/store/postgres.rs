@@ -62,6 +62,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0008_programme_projections",
         include_str!("../../../migrations/postgres/0008_programme_projections.sql"),
     ),
+    (
+        "0009_disbursement_projections",
+        include_str!("../../../migrations/postgres/0009_disbursement_projections.sql"),
+    ),
 ];
 
 /// The advisory lock key of the chain head ("tranche" in ASCII, as a number).
@@ -115,7 +119,11 @@ impl PgStore {
                 if *version == "0007_projection_guard" {
                     backfill_digests(&mut tx).await?;
                 }
-                if *version == "0008_programme_projections" && tree_size(&mut tx).await? > 0 {
+                if matches!(
+                    *version,
+                    "0008_programme_projections" | "0009_disbursement_projections"
+                ) && tree_size(&mut tx).await? > 0
+                {
                     rebuild = true;
                 }
             }
@@ -450,7 +458,8 @@ impl PgStore {
         arm(&mut tx).await?;
         sqlx::query(
             "TRUNCATE postings, balances, transactions, accounts, awards, award_rules, \
-             award_cycles, participants, evidence_items, entitlements",
+             award_cycles, participants, evidence_items, entitlements, award_settings, batches, \
+             batch_events, payments, payment_events, bank_imports, bank_import_parts",
         )
         .execute(&mut *tx)
         .await?;
@@ -789,6 +798,8 @@ impl PgStore {
         {
             out.entitlements.push(entitlement_row(&r)?);
         }
+        self.disbursement_rows(from as u64, to as u64, &mut out)
+            .await?;
         Ok(out)
     }
 
@@ -1410,6 +1421,7 @@ async fn write_effects(conn: &mut PgConnection, e: &Effects) -> Result<Vec<i64>>
             .await?;
     }
     write_programme(conn, &e.programme).await?;
+    write_disbursement(conn, &e.programme).await?;
     Ok(running)
 }
 
@@ -1576,3 +1588,10 @@ fn entitlement_row(r: &sqlx::postgres::PgRow) -> Result<crate::domain::Entitleme
         adjusts: opt(r.try_get("adjusts")?)?,
     })
 }
+
+super::disbursement::disbursement_store!(
+    super::PgStore,
+    sqlx::Postgres,
+    sqlx::PgConnection,
+    sqlx::postgres::PgRow
+);

@@ -65,6 +65,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0008_programme_projections",
         include_str!("../../../migrations/sqlite/0008_programme_projections.sql"),
     ),
+    (
+        "0009_disbursement_projections",
+        include_str!("../../../migrations/sqlite/0009_disbursement_projections.sql"),
+    ),
 ];
 
 /// Rows per multi-row INSERT: far below SQLite's bound-parameter limit.
@@ -134,7 +138,11 @@ impl SqliteStore {
                 if *version == "0007_projection_guard" {
                     backfill_digests(&mut tx).await?;
                 }
-                if *version == "0008_programme_projections" && tree_size(&mut tx).await? > 0 {
+                if matches!(
+                    *version,
+                    "0008_programme_projections" | "0009_disbursement_projections"
+                ) && tree_size(&mut tx).await? > 0
+                {
                     rebuild = true;
                 }
             }
@@ -480,6 +488,13 @@ impl SqliteStore {
             "participants",
             "evidence_items",
             "entitlements",
+            "award_settings",
+            "batches",
+            "batch_events",
+            "payments",
+            "payment_events",
+            "bank_imports",
+            "bank_import_parts",
         ] {
             sqlx::query(&format!("DELETE FROM {table}"))
                 .execute(&mut *tx)
@@ -840,6 +855,8 @@ impl SqliteStore {
         {
             out.entitlements.push(entitlement_row(&r)?);
         }
+        self.disbursement_rows(from as u64, to as u64, &mut out)
+            .await?;
         Ok(out)
     }
 
@@ -1463,6 +1480,7 @@ async fn write_effects(conn: &mut SqliteConnection, e: &Effects) -> Result<Vec<i
             .await?;
     }
     write_programme(conn, &e.programme).await?;
+    write_disbursement(conn, &e.programme).await?;
     Ok(running)
 }
 
@@ -1631,3 +1649,10 @@ fn entitlement_row(r: &sqlx::sqlite::SqliteRow) -> Result<crate::domain::Entitle
         adjusts: opt(r.try_get("adjusts")?)?,
     })
 }
+
+super::disbursement::disbursement_store!(
+    super::SqliteStore,
+    sqlx::Sqlite,
+    sqlx::SqliteConnection,
+    sqlx::sqlite::SqliteRow
+);
