@@ -265,16 +265,6 @@ fn batch_in<'a>(st: &'a ProgrammeState, batch: &Id) -> Result<&'a Batch, StoreEr
     })
 }
 
-fn payment_index(st: &ProgrammeState, e2e: &str) -> Result<u32, StoreError> {
-    st.disburse.e2e.get(e2e).copied().ok_or_else(|| {
-        invalid(
-            "e2e",
-            "unknown_payment",
-            format!("there is no payment {e2e}"),
-        )
-    })
-}
-
 /// Payments as CSV for spreadsheets (RFC 4180, formula cells defused).
 pub fn payments_csv(rows: Vec<PaymentLine>) -> String {
     let mut out =
@@ -300,23 +290,6 @@ pub fn payments_csv(rows: Vec<PaymentLine>) -> String {
         out.push_str("\r\n");
     }
     out
-}
-
-fn payment_line(st: &ProgrammeState, pi: u32, currency: Currency) -> PaymentLine {
-    let p = &st.disburse.payments[pi as usize];
-    PaymentLine {
-        e2e: p.e2e.clone(),
-        payee: p.payee.to_string(),
-        amount: money(p.amount, currency),
-        currency: currency.code().to_string(),
-        entitlements: p.items.clone(),
-        reissues: p
-            .reissues
-            .iter()
-            .map(|&r| st.disburse.payments[r as usize].e2e.clone())
-            .collect(),
-        status: p.state.as_str().to_string(),
-    }
 }
 
 impl Ledger {
@@ -1123,89 +1096,188 @@ impl Ledger {
         })
     }
 
-    /// The report of a file imported before, by its SHA-256.
+    /// The currency of an award, from the awards projection.
+    async fn award_currency(&self, award: &str) -> Result<Currency, StoreError> {
+        let rows = self.store().award_rows().await?;
+        let code = rows
+            .iter()
+            .find(|a| a.award == award)
+            .map(|a| a.currency.clone())
+            .ok_or_else(|| {
+                invalid(
+                    "award",
+                    "unknown_award",
+                    format!("there is no award {award}"),
+                )
+            })?;
+        views::currency(&code)
+    }
+
+    async fn import_of(&self, row: &crate::domain::ImportRow) -> Result<ImportReport, StoreError> {
+        let (parts, applied) = self.store().import_parts(&row.sha256).await?;
+        let currency = self.award_currency(&row.award).await?;
+        views::import(row, &parts, &applied, currency)
+    }
+
+    /// The report of a file imported before, by its SHA-256 (from the projections).
     pub async fn import_view(&self, sha256: &str) -> Result<ImportReport, StoreError> {
-        let st = self.store().programme().await?;
-        let done = st.disburse.imports.get(sha256).ok_or_else(|| {
+        let rows = self.store().import_rows(Some(sha256)).await?;
+        let row = rows.first().ok_or_else(|| {
             invalid(
                 "sha256",
                 "unknown_import",
                 format!("no file with SHA-256 {sha256} was imported"),
             )
         })?;
-        Ok(import_report(&st, done, false))
+        self.import_of(row).await
     }
 
-    /// Every import, newest first: (sha256, format, award, seq, outcomes, exceptions).
+    /// Every import, newest first.
     pub async fn imports(&self) -> Result<Vec<ImportReport>, StoreError> {
-        let st = self.store().programme().await?;
-        Ok(st
-            .disburse
-            .import_order
-            .iter()
-            .rev()
-            .filter_map(|s| st.disburse.imports.get(s))
-            .map(|i| import_report(&st, i, false))
-            .collect())
+        let mut out = Vec::new();
+        for row in self.store().import_rows(None).await? {
+            out.push(self.import_of(&row).await?);
+        }
+        Ok(out)
     }
 
-    /// A batch, with one page of its payments.
+    /// A batch from the projections, with one page of its payments (none when `limit` is 0) and,
+    /// when `funds`, the cash its award can still commit.
+    async fn batch_from_rows(
+        &self,
+        header: &crate::domain::BatchRow,
+        events: &[crate::domain::BatchEventRow],
+        offset: u64,
+        limit: u64,
+        funds: bool,
+    ) -> Result<BatchView, StoreError> {
+        let store = self.store();
+        let currency = views::currency(&header.currency)?;
+        let states = store.batch_states(&header.batch).await?;
+        let count: u64 = states.iter().map(|t| t.count).sum();
+        let offset = offset.min(count);
+        let page = if limit == 0 {
+            Vec::new()
+        } else {
+            store
+                .batch_payment_rows(&header.batch, offset, limit)
+                .await?
+        };
+        let dual_above = store.settings_row(&header.award).await?.map_or_else(
+            || tranche_audit::disburse::lifecycle::default_dual_approval_above(currency),
+            |s| s.dual_approval_above_minor,
+        );
+        let available = if funds {
+            let award = &header.award;
+            let (bank, transit) = (format!("bank:{award}"), format!("transit:{award}"));
+            let cash = store
+                .balances(&bank)
+                .await?
+                .into_iter()
+                .chain(store.balances(&transit).await?)
+                .filter(|b| b.account == bank || b.account == transit)
+                .map(|b| i128::from(b.debit_minor) - i128::from(b.credit_minor))
+                .sum::<i128>();
+            Some(cash - i128::from(store.committed_minor(award).await?))
+        } else {
+            None
+        };
+        views::batch(views::BatchParts {
+            header,
+            events,
+            states: &states,
+            page: &page,
+            offset,
+            dual_above,
+            available,
+        })
+    }
+
+    /// A batch, with one page of its payments (from the projections).
     pub async fn batch_view(
         &self,
         batch: &Id,
         offset: u64,
         limit: u64,
     ) -> Result<BatchView, StoreError> {
-        let award = {
-            let st = self.store().programme().await?;
-            batch_in(&st, batch)?.header.award.clone()
-        };
-        let cash = self
+        let (header, events) = self
             .store()
-            .balances(&format!("bank:{award}"))
+            .batch_rows(batch.as_str())
             .await?
-            .into_iter()
-            .chain(self.store().balances(&format!("transit:{award}")).await?)
-            .filter(|b| {
-                b.account == format!("bank:{award}") || b.account == format!("transit:{award}")
-            })
-            .map(|b| i128::from(b.debit_minor) - i128::from(b.credit_minor))
-            .sum::<i128>();
-        let st = self.store().programme().await?;
-        Ok(view(&st, batch_in(&st, batch)?, offset, limit, Some(cash)))
+            .ok_or_else(|| views::unknown_batch(batch.as_str()))?;
+        self.batch_from_rows(&header, &events, offset, limit, true)
+            .await
     }
 
-    /// Batches, newest first, optionally of one award.
+    /// Batches, newest first, optionally of one award (from the projections).
     pub async fn batches(&self, award: Option<&Id>) -> Result<Vec<BatchView>, StoreError> {
-        let st = self.store().programme().await?;
-        Ok(st
-            .disburse
-            .batch_order
-            .iter()
-            .rev()
-            .filter_map(|id| st.disburse.batches.get(id))
-            .filter(|b| award.is_none_or(|a| &b.header.award == a))
-            .map(|b| view(&st, b, 0, 0, None))
-            .collect())
+        let headers = self.store().batch_list(award.map(Id::as_str)).await?;
+        let mut out = Vec::with_capacity(headers.len());
+        for h in headers {
+            let (_, events) = self
+                .store()
+                .batch_rows(&h.batch)
+                .await?
+                .ok_or_else(|| views::unknown_batch(&h.batch))?;
+            out.push(self.batch_from_rows(&h, &events, 0, 0, false).await?);
+        }
+        Ok(out)
     }
 
-    /// Every payment of a batch (for CSV).
+    /// Every payment of a batch (for CSV), read page by page from the projections.
     pub async fn batch_payments(&self, batch: &Id) -> Result<Vec<PaymentLine>, StoreError> {
-        let st = self.store().programme().await?;
-        let b = batch_in(&st, batch)?;
-        Ok(b.payments
-            .iter()
-            .map(|&pi| payment_line(&st, pi, b.currency))
-            .collect())
+        const PAGE: u64 = 5_000;
+        let (header, _) = self
+            .store()
+            .batch_rows(batch.as_str())
+            .await?
+            .ok_or_else(|| views::unknown_batch(batch.as_str()))?;
+        let currency = views::currency(&header.currency)?;
+        let mut out = Vec::new();
+        loop {
+            let page = self
+                .store()
+                .batch_payment_rows(batch.as_str(), out.len() as u64, PAGE)
+                .await?;
+            let n = page.len() as u64;
+            out.extend(page.iter().map(|p| views::line(&p.row, &p.state, currency)));
+            if n < PAGE {
+                return Ok(out);
+            }
+        }
     }
 
-    /// One payment by end-to-end id.
+    /// A payment's row, the events of its life, and its batch's header.
+    async fn payment_parts(
+        &self,
+        e2e: &str,
+    ) -> Result<
+        (
+            crate::domain::PaymentRow,
+            Vec<crate::domain::PaymentEventRow>,
+            crate::domain::BatchRow,
+            Vec<crate::domain::BatchEventRow>,
+        ),
+        StoreError,
+    > {
+        let (row, events) = self
+            .store()
+            .payment_rows(e2e)
+            .await?
+            .ok_or_else(|| views::unknown_payment(e2e))?;
+        let (header, life) = self
+            .store()
+            .batch_rows(&row.batch)
+            .await?
+            .ok_or_else(|| views::unknown_batch(&row.batch))?;
+        Ok((row, events, header, life))
+    }
+
+    /// One payment by end-to-end id (from the projections).
     pub async fn payment(&self, e2e: &str) -> Result<PaymentLine, StoreError> {
-        let st = self.store().programme().await?;
-        let pi = payment_index(&st, e2e)?;
-        let p = &st.disburse.payments[pi as usize];
-        let currency = st.disburse.batches[&p.batch].currency;
-        Ok(payment_line(&st, pi, currency))
+        let (row, events, header, _) = self.payment_parts(e2e).await?;
+        let state = events.last().map_or("pending", |e| e.state.as_str());
+        Ok(views::line(&row, state, views::currency(&header.currency)?))
     }
 
     /// What a payment's receipt is made of: the payment, and the seq of the bank outcome that
@@ -1214,17 +1286,17 @@ impl Ledger {
         &self,
         e2e: &str,
     ) -> Result<(PaymentLine, Option<u64>), StoreError> {
-        let st = self.store().programme().await?;
-        let pi = payment_index(&st, e2e)?;
-        let p = &st.disburse.payments[pi as usize];
-        let currency = st.disburse.batches[&p.batch].currency;
-        let confirmed = p
-            .events
+        let (row, events, header, _) = self.payment_parts(e2e).await?;
+        let state = events.last().map_or("pending", |e| e.state.as_str());
+        let confirmed = events
             .iter()
             .rev()
             .find(|e| e.event == "confirmed")
             .map(|e| e.seq);
-        Ok((payment_line(&st, pi, currency), confirmed))
+        Ok((
+            views::line(&row, state, views::currency(&header.currency)?),
+            confirmed,
+        ))
     }
 
     /// The trace of a payment: evidence, rule versions, entitlements, the batch, its approvals,
@@ -1232,76 +1304,73 @@ impl Ledger {
     pub async fn trace(&self, e2e: &str) -> Result<Trace, StoreError> {
         // (step, seq, detail)
         let mut steps: Vec<(String, u64, String)> = Vec::new();
-        let (line, batch, award) = {
-            let st = self.store().programme().await?;
-            let pi = payment_index(&st, e2e)?;
-            let p = &st.disburse.payments[pi as usize];
-            let b = &st.disburse.batches[&p.batch];
-            let line = payment_line(&st, pi, b.currency);
-            for &r in &p.reissues {
-                let orig = &st.disburse.payments[r as usize];
-                steps.push((
-                    "reissue of".into(),
-                    orig.events.first().map_or(0, |e| e.seq),
-                    format!(
-                        "this payment reissues {} ({})",
-                        orig.e2e,
-                        orig.state.as_str()
-                    ),
-                ));
-            }
+        let (row, events, header, life_rows) = self.payment_parts(e2e).await?;
+        let currency = views::currency(&header.currency)?;
+        let state = events.last().map_or("pending", |e| e.state.as_str());
+        let line = views::line(&row, state, currency);
+        for orig in &line.reissues {
+            let (_, orig_events, _, _) = self.payment_parts(orig).await?;
             steps.push((
-                "batch created".into(),
-                b.create_seq,
-                format!("batch {} by {}", b.header.batch, b.preparer),
+                "reissue of".into(),
+                orig_events.first().map_or(0, |e| e.seq),
+                format!(
+                    "this payment reissues {orig} ({})",
+                    orig_events.last().map_or("pending", |e| e.state.as_str())
+                ),
             ));
-            if let Some(&part_seq) = b.part_seqs.get(p.part as usize) {
-                steps.push((
-                    "payment listed".into(),
-                    part_seq,
-                    format!("{} part {}", b.header.batch, p.part),
-                ));
-            }
-            if let Some(s) = &b.submitted {
-                steps.push((
-                    "batch submitted".into(),
-                    s.seq,
-                    format!(
-                        "frozen at digest {} by {}",
-                        b.digest_hex.clone().unwrap_or_default(),
-                        s.actor
-                    ),
-                ));
-            }
-            for a in &b.approvals {
-                steps.push(("batch approved".into(), a.seq, format!("by {}", a.actor)));
-            }
-            if let Some(c) = &b.closed {
-                steps.push((
-                    format!("batch {}", b.status.as_str()),
-                    c.seq,
-                    format!("by {}: {}", c.actor, c.reason.clone().unwrap_or_default()),
-                ));
-            }
-            for f in &b.files {
-                steps.push((
-                    "bank file".into(),
-                    f.seq,
-                    format!("{} sha256 {}", f.body.format, f.body.sha256),
-                ));
-            }
-            for ev in p.events.iter().skip(1) {
-                steps.push((
-                    format!("payment {}", ev.event),
-                    ev.seq,
-                    ev.reason
-                        .clone()
-                        .map(|r| format!("reason {r}"))
-                        .unwrap_or_default(),
-                ));
-            }
-            (line, b.header.batch.clone(), p.award.clone())
-        };
+        }
+        let life = views::life(&life_rows)?;
+        steps.push((
+            "batch created".into(),
+            header.seq,
+            format!("batch {} by {}", header.batch, header.preparer),
+        ));
+        if let Some(&part_seq) = life.part_seqs.get(row.part as usize) {
+            steps.push((
+                "payment listed".into(),
+                part_seq,
+                format!("{} part {}", header.batch, row.part),
+            ));
+        }
+        if let Some(s) = &life.submitted {
+            steps.push((
+                "batch submitted".into(),
+                s.seq,
+                format!(
+                    "frozen at digest {} by {}",
+                    life.digest.clone().unwrap_or_default(),
+                    s.actor
+                ),
+            ));
+        }
+        for a in &life.approvals {
+            steps.push(("batch approved".into(), a.seq, format!("by {}", a.actor)));
+        }
+        if let Some(c) = &life.closed {
+            steps.push((
+                format!("batch {}", life.status),
+                c.seq,
+                format!("by {}: {}", c.actor, c.reason.clone().unwrap_or_default()),
+            ));
+        }
+        for f in &life.files {
+            steps.push((
+                "bank file".into(),
+                f.seq,
+                format!("{} sha256 {}", f.format, f.sha256),
+            ));
+        }
+        for ev in events.iter().skip(1) {
+            steps.push((
+                format!("payment {}", ev.event),
+                ev.seq,
+                ev.reason
+                    .clone()
+                    .map(|r| format!("reason {r}"))
+                    .unwrap_or_default(),
+            ));
+        }
+        let (batch, award) = (header.batch.clone(), header.award.clone());
         let mut extra: Vec<(String, u64, String)> = Vec::new();
         let mut evidence: Vec<u64> = Vec::new();
         let mut rules: Vec<(Id, u64)> = Vec::new();
@@ -1333,24 +1402,18 @@ impl Ledger {
                 }
             }
         }
-        {
-            let st = self.store().programme().await?;
-            if let Some(a) = st.awards.get(&award) {
-                for (rule, version) in &rules {
-                    if let Some(v) = a
-                        .rules
-                        .get(rule)
-                        .and_then(|vs| vs.iter().find(|v| v.body.version == *version))
-                    {
-                        extra.push((
-                            "rule version".into(),
-                            v.seq,
-                            format!(
-                                "rule {rule} version {version}, effective {}",
-                                v.body.effective.0
-                            ),
-                        ));
-                    }
+        if !rules.is_empty() {
+            let (versions, _, _) = self.store().award_detail(&award).await?;
+            for (rule, version) in &rules {
+                if let Some(v) = versions
+                    .iter()
+                    .find(|v| v.rule == rule.as_str() && v.version == *version)
+                {
+                    extra.push((
+                        "rule version".into(),
+                        v.seq,
+                        format!("rule {rule} version {version}, effective {}", v.effective),
+                    ));
                 }
             }
         }
@@ -1407,72 +1470,6 @@ impl Ledger {
         let plan = self.plan_batch(req).await?;
         self.append(&plan.commands, actor, now).await?;
         Ok(plan)
-    }
-}
-
-fn view(st: &ProgrammeState, b: &Batch, offset: u64, limit: u64, cash: Option<i128>) -> BatchView {
-    let mut by_status: BTreeMap<String, StatusCount> = BTreeMap::new();
-    let mut sums: BTreeMap<String, i64> = BTreeMap::new();
-    for &pi in &b.payments {
-        let p = &st.disburse.payments[pi as usize];
-        let k = p.state.as_str().to_string();
-        by_status.entry(k.clone()).or_default().count += 1;
-        *sums.entry(k).or_default() += p.amount;
-    }
-    for (k, v) in by_status.iter_mut() {
-        v.amount = money(sums[k], b.currency);
-    }
-    let start = (offset as usize).min(b.payments.len());
-    let end = (start + limit as usize).min(b.payments.len());
-    BatchView {
-        batch: b.header.batch.to_string(),
-        award: b.header.award.to_string(),
-        currency: b.currency.code().to_string(),
-        status: b.status.as_str().to_string(),
-        preparer: b.preparer.clone(),
-        created_seq: b.create_seq,
-        digest: b.digest_hex.clone(),
-        total: money(b.total, b.currency),
-        payment_count: b.payments.len() as u64,
-        exception_count: b.exceptions.len() as u64,
-        filter: b.header.filter.clone(),
-        submitted: b.submitted.clone(),
-        approvals_required: if b.approvals_required == 0 {
-            st.disburse
-                .approvals_for(&b.header.award, b.currency, b.total)
-        } else {
-            b.approvals_required
-        },
-        approvals: b.approvals.clone(),
-        closed: b.closed.clone(),
-        files: b
-            .files
-            .iter()
-            .map(|f| FileView {
-                format: f.body.format.clone(),
-                sha256: f.body.sha256.clone(),
-                message_id: f.body.message_id.clone(),
-                created_at: f.body.created_at.clone(),
-                seq: f.seq,
-            })
-            .collect(),
-        send_seqs: b.send_seqs.clone(),
-        by_status,
-        available_funds: cash.map(|c| {
-            let committed = st
-                .disburse
-                .committed
-                .get(&b.header.award)
-                .copied()
-                .unwrap_or(0);
-            format_minor(c - i128::from(committed), b.currency)
-        }),
-        payments: b.payments[start..end]
-            .iter()
-            .map(|&pi| payment_line(st, pi, b.currency))
-            .collect(),
-        offset: start as u64,
-        exceptions: b.exceptions.clone(),
     }
 }
 
@@ -1700,5 +1697,240 @@ mod tests {
             .unwrap_or(parts.len());
         assert!(parts[first_empty..].iter().all(|p| p.0.is_empty()));
         assert_eq!(split_parts::<u8, u8>(&[], &[], 400, 0).len(), 1);
+    }
+}
+
+/// The views of batches, payments and imports, read from the disbursement projections (the
+/// `batches`, `batch_events`, `payments`, `payment_events`, `bank_imports` and
+/// `bank_import_parts` tables): each costs the rows it shows, never a replay of the journal.
+mod views {
+    use super::*;
+    use crate::domain::{BatchEventRow, BatchRow, ImportRow, PaymentRow};
+    use crate::store::{PaymentNow, StateTotal};
+
+    pub(super) fn currency(code: &str) -> Result<Currency, StoreError> {
+        Currency::parse(code)
+            .map_err(|_| StoreError::Corrupt(format!("unknown currency {code} in a projection")))
+    }
+
+    fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
+        StoreError::Corrupt(format!("{what}: {e}"))
+    }
+
+    fn words(text: &str) -> Vec<String> {
+        text.split_whitespace().map(str::to_string).collect()
+    }
+
+    /// A payment as people see it, from its row and the state of its latest event.
+    pub(super) fn line(row: &PaymentRow, state: &str, currency: Currency) -> PaymentLine {
+        PaymentLine {
+            e2e: row.e2e.clone(),
+            payee: row.payee.clone(),
+            amount: money(row.amount_minor, currency),
+            currency: currency.code().to_string(),
+            entitlements: row
+                .items
+                .split_whitespace()
+                .filter_map(|s| s.parse().ok())
+                .collect(),
+            reissues: words(&row.reissues),
+            status: state.to_string(),
+        }
+    }
+
+    pub(super) fn unknown_batch(batch: &str) -> StoreError {
+        invalid(
+            "batch",
+            "unknown_batch",
+            format!("there is no batch {batch}"),
+        )
+    }
+
+    pub(super) fn unknown_payment(e2e: &str) -> StoreError {
+        invalid(
+            "e2e",
+            "unknown_payment",
+            format!("there is no payment {e2e}"),
+        )
+    }
+
+    fn decision(e: &BatchEventRow) -> crate::disburse::Decision {
+        crate::disburse::Decision {
+            actor: e.actor.clone(),
+            seq: e.seq,
+            reason: e.reason.clone(),
+        }
+    }
+
+    /// What a batch's view says, from its header and the records of its life.
+    pub(super) struct Life {
+        pub status: String,
+        pub total: i64,
+        pub approvals_required: u32,
+        pub digest: Option<String>,
+        pub submitted: Option<crate::disburse::Decision>,
+        pub approvals: Vec<crate::disburse::Decision>,
+        pub closed: Option<crate::disburse::Decision>,
+        pub files: Vec<FileView>,
+        pub send_seqs: Vec<u64>,
+        pub part_seqs: Vec<u64>,
+        pub exceptions: Vec<BatchExceptionBody>,
+    }
+
+    pub(super) fn life(events: &[BatchEventRow]) -> Result<Life, StoreError> {
+        let last = events.last();
+        let mut out = Life {
+            status: last.map_or_else(|| "building".to_string(), |e| e.status.clone()),
+            total: last.map_or(0, |e| e.total_minor),
+            approvals_required: last.map_or(0, |e| e.approvals_required),
+            digest: last.and_then(|e| e.digest.clone()),
+            submitted: None,
+            approvals: Vec::new(),
+            closed: None,
+            files: Vec::new(),
+            send_seqs: Vec::new(),
+            part_seqs: Vec::new(),
+            exceptions: Vec::new(),
+        };
+        for e in events {
+            match e.event.as_str() {
+                "part" => {
+                    #[derive(Deserialize)]
+                    struct Part {
+                        exceptions: Vec<BatchExceptionBody>,
+                    }
+                    let p: Part = serde_json::from_str(&e.detail)
+                        .map_err(|x| corrupt("batch part detail", x))?;
+                    out.exceptions.extend(p.exceptions);
+                    out.part_seqs.push(e.seq);
+                }
+                "submit" => out.submitted = Some(decision(e)),
+                "approve" => out.approvals.push(decision(e)),
+                "reject" | "cancel" => out.closed = Some(decision(e)),
+                "file" => {
+                    #[derive(Deserialize)]
+                    struct File {
+                        format: String,
+                        sha256: String,
+                        message_id: String,
+                        created_at: String,
+                    }
+                    let f: File = serde_json::from_str(&e.detail)
+                        .map_err(|x| corrupt("batch file detail", x))?;
+                    out.files.push(FileView {
+                        format: f.format,
+                        sha256: f.sha256,
+                        message_id: f.message_id,
+                        created_at: f.created_at,
+                        seq: e.seq,
+                    });
+                }
+                "send" => out.send_seqs.push(e.seq),
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+
+    pub(super) struct BatchParts<'a> {
+        pub header: &'a BatchRow,
+        pub events: &'a [BatchEventRow],
+        pub states: &'a [StateTotal],
+        pub page: &'a [PaymentNow],
+        pub offset: u64,
+        /// The award's dual-approval amount in force, for a batch not yet submitted.
+        pub dual_above: i64,
+        /// Cash the award can still commit, when asked.
+        pub available: Option<i128>,
+    }
+
+    pub(super) fn batch(p: BatchParts<'_>) -> Result<BatchView, StoreError> {
+        let currency = currency(&p.header.currency)?;
+        let l = life(p.events)?;
+        let filter: BatchFilter =
+            serde_json::from_str(&p.header.filter).map_err(|e| corrupt("batch filter", e))?;
+        let by_status = p
+            .states
+            .iter()
+            .map(|t| {
+                (
+                    t.state.clone(),
+                    StatusCount {
+                        count: t.count,
+                        amount: money(t.amount_minor, currency),
+                    },
+                )
+            })
+            .collect();
+        Ok(BatchView {
+            batch: p.header.batch.clone(),
+            award: p.header.award.clone(),
+            currency: currency.code().to_string(),
+            status: l.status,
+            preparer: p.header.preparer.clone(),
+            created_seq: p.header.seq,
+            digest: l.digest,
+            total: money(l.total, currency),
+            payment_count: p.states.iter().map(|t| t.count).sum(),
+            exception_count: l.exceptions.len() as u64,
+            filter,
+            submitted: l.submitted,
+            approvals_required: if l.approvals_required == 0 {
+                tranche_audit::disburse::lifecycle::approvals_for(l.total, p.dual_above)
+            } else {
+                l.approvals_required
+            },
+            approvals: l.approvals,
+            closed: l.closed,
+            files: l.files,
+            send_seqs: l.send_seqs,
+            by_status,
+            available_funds: p.available.map(|c| format_minor(c, currency)),
+            payments: p
+                .page
+                .iter()
+                .map(|n| line(&n.row, &n.state, currency))
+                .collect(),
+            offset: p.offset,
+            exceptions: l.exceptions,
+        })
+    }
+
+    /// An import's report from its row, its parts and the outcomes they applied.
+    pub(super) fn import(
+        row: &ImportRow,
+        parts: &[crate::domain::ImportPartRow],
+        applied: &[StateTotal],
+        currency: Currency,
+    ) -> Result<ImportReport, StoreError> {
+        let header: BankImportBody =
+            serde_json::from_str(&row.body).map_err(|e| corrupt("bank import body", e))?;
+        let mut exceptions = Vec::new();
+        for p in parts {
+            let e: Vec<ImportExceptionBody> = serde_json::from_str(&p.exceptions)
+                .map_err(|e| corrupt("bank import part exceptions", e))?;
+            exceptions.extend(e);
+        }
+        Ok(ImportReport {
+            sha256: row.sha256.clone(),
+            format: row.format.clone(),
+            award: row.award.clone(),
+            already_imported: false,
+            seq: Some(row.seq),
+            lines: header.lines,
+            applied: applied
+                .iter()
+                .map(|t| {
+                    (
+                        t.state.clone(),
+                        StatusCount {
+                            count: t.count,
+                            amount: money(t.amount_minor, currency),
+                        },
+                    )
+                })
+                .collect(),
+            exceptions,
+        })
     }
 }
