@@ -19,3 +19,18 @@ pub mod server;
 pub mod web;
 /// `tranche witness`: an independent witness that cosigns consistent checkpoints.
 pub mod witness;
+
+/// Set in a `tranche` process's environment, it prints its peak resident memory to stderr when
+/// it ends (as [`PEAK_MEMORY_LINE`] and a number of KiB): `tranche bench scale` measures the
+/// one-shot commands it runs as children this way.
+pub const PEAK_MEMORY_ENV: &str = "TRANCHE_PRINT_PEAK_MEMORY";
+/// The start of that line.
+pub const PEAK_MEMORY_LINE: &str = "tranche peak resident memory KiB:";
+
+/// This process's peak resident memory in KiB (`VmHWM`), where `/proc` has it.
+pub fn peak_memory_kib() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/self/status").ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}

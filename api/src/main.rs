@@ -28,11 +28,17 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
-    match runtime.block_on(cli::run(args)) {
+    let code = match runtime.block_on(cli::run(args)) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
             std::process::ExitCode::FAILURE
         }
+    };
+    if std::env::var_os(tranche_api::PEAK_MEMORY_ENV).is_some() {
+        if let Some(kib) = tranche_api::peak_memory_kib() {
+            eprintln!("{} {kib}", tranche_api::PEAK_MEMORY_LINE);
+        }
     }
+    code
 }

@@ -486,3 +486,51 @@ fn tranche_demo_loads_a_programme_that_verifies_and_only_once() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// `tranche bench scale` on a tiny organisation: every figure of the scale targets is printed
+/// (the benchmark itself checks that each cycle entitles whom the attendance entitles and that
+/// the bank confirms every payment of the batch), one-shot commands report their peak memory,
+/// and the server it starts is gone when it ends.
+#[test]
+fn the_scale_benchmark_prints_every_figure() {
+    let cli = Cli::new();
+    let out = cli.ok(
+        &[
+            "bench",
+            "scale",
+            "--participants",
+            "60",
+            "--awards",
+            "2",
+            "--cohorts",
+            "4",
+            "--months",
+            "2",
+            "--skip-postgres",
+        ],
+        None,
+    );
+    for needle in [
+        "tranche bench scale: ",
+        "evidence ingestion",
+        "items/s",
+        "monthly cycle, every award",
+        "payments",
+        "tranche award list",
+        "tranche participants show p-",
+        "tranche batch show B000001",
+        "tranche trace B000001-",
+        "tranche serve: ready in",
+        "after a cycle of one award",
+    ] {
+        assert!(out.contains(needle), "{needle:?} missing from\n{out}");
+    }
+    // Peak memory is measured, not printed as zero.
+    let peaks: Vec<f64> = out
+        .lines()
+        .filter(|l| l.trim_start().starts_with("tranche ") && l.contains("MiB peak"))
+        .filter_map(|l| l.split_whitespace().rev().nth(2)?.parse().ok())
+        .collect();
+    assert_eq!(peaks.len(), 4, "{out}");
+    assert!(peaks.iter().all(|p| *p > 1.0), "{peaks:?} in\n{out}");
+}

@@ -30,6 +30,10 @@ pub enum BenchKind {
     /// SF-425 and budget vs actual on a journal of `--transactions` transactions, and a report
     /// recomputed from an export.
     Reports,
+    /// A whole organisation at scale on both backends: `--participants` people in `--awards`
+    /// awards and `--cohorts` cohorts, `--months` months of attendance and cycles, a batch of
+    /// one award's payments, one-shot CLI commands and `tranche serve` (time and memory).
+    Scale,
 }
 
 #[derive(Debug, Args)]
@@ -74,6 +78,15 @@ pub struct BenchArgs {
     /// submissions the same way).
     #[arg(long, default_value_t = 10)]
     pub statements_per_append: u64,
+    /// For `scale`: awards the participants are spread over.
+    #[arg(long, default_value_t = 10)]
+    pub awards: u64,
+    /// For `scale`: cohorts, spread over the awards (20 sessions a month each).
+    #[arg(long, default_value_t = 200)]
+    pub cohorts: u64,
+    /// For `scale`: months of attendance and cycles, from January 2026.
+    #[arg(long, default_value_t = 6)]
+    pub months: u32,
 }
 
 /// `tranche bench api`.
@@ -84,6 +97,8 @@ mod cycle;
 pub mod disburse;
 /// `tranche bench reports`.
 mod reports;
+/// `tranche bench scale`.
+mod scale;
 
 /// A ledger configuration on PostgreSQL: `--postgres URL`, or a new database on a throwaway
 /// durable cluster (returned so that it lives as long as the benchmark).
@@ -188,6 +203,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         BenchKind::Cycle => return crate::bench::cycle::run(&args).await,
         BenchKind::Disburse => return crate::bench::disburse::run(&args).await,
         BenchKind::Reports => return crate::bench::reports::run(&args).await,
+        BenchKind::Scale => return crate::bench::scale::run(&args).await,
         BenchKind::Journal => {}
     }
     println!(
