@@ -717,6 +717,11 @@ pub struct ProgrammeRows {
     pub payment_events: Vec<PaymentEventRow>,
     pub imports: Vec<ImportRow>,
     pub import_parts: Vec<ImportPartRow>,
+    pub partners: Vec<PartnerRow>,
+    pub partner_keys: Vec<PartnerKeyRow>,
+    pub statements: Vec<StatementRow>,
+    pub cohorts: Vec<CohortRow>,
+    pub sessions: Vec<SessionRow>,
 }
 
 impl ProgrammeRows {
@@ -734,6 +739,11 @@ impl ProgrammeRows {
             && self.payment_events.is_empty()
             && self.imports.is_empty()
             && self.import_parts.is_empty()
+            && self.partners.is_empty()
+            && self.partner_keys.is_empty()
+            && self.statements.is_empty()
+            && self.cohorts.is_empty()
+            && self.sessions.is_empty()
     }
 }
 
@@ -888,6 +898,57 @@ pub struct ImportPartRow {
     pub exceptions: String,
 }
 
+/// An implementing partner as registered.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct PartnerRow {
+    pub partner: String,
+    pub seq: u64,
+    pub name: String,
+}
+
+/// One record of a partner key's life (`register`, `rotate`, `revoke`): a key is valid from the
+/// row that registers or rotates it in until a row revokes it or rotates it out (`replaces`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct PartnerKeyRow {
+    pub seq: u64,
+    pub key_id: String,
+    pub partner: String,
+    pub action: String,
+    pub public_key: Option<String>,
+    pub replaces: Option<String>,
+}
+
+/// A partner-signed evidence statement: who signed it with which key, its batch id, how many
+/// items it held and when the partner says it was submitted.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct StatementRow {
+    pub seq: u64,
+    pub partner: String,
+    pub batch_id: String,
+    pub items: u64,
+    pub key_id: String,
+    pub submitted_at: String,
+}
+
+/// A cohort as opened (its opening body as canonical JSON).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct CohortRow {
+    pub cohort: String,
+    pub award: String,
+    pub partner: String,
+    pub seq: u64,
+    pub body: String,
+}
+
+/// A session as scheduled.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct SessionRow {
+    pub session: String,
+    pub cohort: String,
+    pub date: String,
+    pub seq: u64,
+}
+
 fn word<T: std::fmt::Debug>(v: &T) -> String {
     format!("{v:?}").to_lowercase()
 }
@@ -924,6 +985,14 @@ fn programme_rows(rows: &mut ProgrammeRows, seq: u64, p: &ProgrammeCommand) {
             })
         }
         ProgrammeCommand::Evidence(e) => {
+            rows.statements.push(StatementRow {
+                seq,
+                partner: e.statement.partner.to_string(),
+                batch_id: e.statement.batch_id.to_string(),
+                items: e.statement.items.len() as u64,
+                key_id: e.key_id.clone(),
+                submitted_at: e.statement.submitted_at.clone(),
+            });
             for (idx, item) in e.statement.items.iter().enumerate() {
                 let (kind, subject, value, date) = match item {
                     I::Enrolment { cohort, date, .. } => {
@@ -974,10 +1043,34 @@ fn programme_rows(rows: &mut ProgrammeRows, seq: u64, p: &ProgrammeCommand) {
                 });
             }
         }
-        ProgrammeCommand::PartnerRegister(_)
-        | ProgrammeCommand::PartnerKey(_)
-        | ProgrammeCommand::CohortOpen(_)
-        | ProgrammeCommand::SessionSchedule(_) => {}
+        ProgrammeCommand::PartnerRegister(b) => rows.partners.push(PartnerRow {
+            partner: b.partner.to_string(),
+            seq,
+            name: b.name.clone(),
+        }),
+        ProgrammeCommand::PartnerKey(b) => rows.partner_keys.push(PartnerKeyRow {
+            seq,
+            key_id: b.key_id.clone(),
+            partner: b.partner.to_string(),
+            action: word(&b.action),
+            public_key: b.public_key.clone(),
+            replaces: b.replaces.clone(),
+        }),
+        ProgrammeCommand::CohortOpen(b) => rows.cohorts.push(CohortRow {
+            cohort: b.cohort.to_string(),
+            award: b.award.to_string(),
+            partner: b.partner.to_string(),
+            seq,
+            body: serde_json::to_string(b).unwrap_or_default(),
+        }),
+        ProgrammeCommand::SessionSchedule(b) => {
+            rows.sessions.extend(b.sessions.iter().map(|s| SessionRow {
+                session: s.session.to_string(),
+                cohort: b.cohort.to_string(),
+                date: s.date.to_string(),
+                seq,
+            }))
+        }
     }
 }
 

@@ -440,6 +440,41 @@ pub async fn check(
             &sorted(&l.import_parts),
             |r| format!("{} part {}", r.sha256, r.part),
         );
+        compare_rows(
+            &mut report,
+            "partner",
+            &sorted(&e.partners),
+            &sorted(&l.partners),
+            |r| r.partner.clone(),
+        );
+        compare_rows(
+            &mut report,
+            "partner key record",
+            &sorted(&e.partner_keys),
+            &sorted(&l.partner_keys),
+            |r| format!("{} (seq {})", r.key_id, r.seq),
+        );
+        compare_rows(
+            &mut report,
+            "evidence statement",
+            &sorted(&e.statements),
+            &sorted(&l.statements),
+            |r| format!("seq {}", r.seq),
+        );
+        compare_rows(
+            &mut report,
+            "cohort",
+            &sorted(&e.cohorts),
+            &sorted(&l.cohorts),
+            |r| r.cohort.clone(),
+        );
+        compare_rows(
+            &mut report,
+            "session",
+            &sorted(&e.sessions),
+            &sorted(&l.sessions),
+            |r| r.session.clone(),
+        );
         let live_tx = store.transactions(from, MAX_PAGE).await?;
         let live_tx: Vec<_> = live_tx.into_iter().take_while(|t| t.seq < to).collect();
         let expected_tx: Vec<_> = effects

@@ -1131,8 +1131,86 @@ fn the_programme_projections_follow_the_journal(s: TestServer) {
         .expect("read")
         .is_none());
 
+    // The registry: partners with their keys, cohorts with their sessions, statements.
+    let partners = scn.s.block_on(store.partner_rows()).expect("partners");
+    assert_eq!(
+        partners
+            .iter()
+            .map(|p| p.partner.as_str())
+            .collect::<Vec<_>>(),
+        ["hias", "other"]
+    );
+    let keys = scn
+        .s
+        .block_on(store.partner_key_rows("hias"))
+        .expect("keys");
+    assert_eq!(
+        keys.iter()
+            .map(|k| (k.action.as_str(), k.key_id.clone()))
+            .collect::<Vec<_>>(),
+        [("register", partner_key_id(&scn.key.verifying_key()))]
+    );
+    let cohorts = scn
+        .s
+        .block_on(store.cohort_rows(Some(AWARD), Some("hias")))
+        .expect("cohorts");
+    assert_eq!(
+        cohorts
+            .iter()
+            .map(|c| c.cohort.as_str())
+            .collect::<Vec<_>>(),
+        ["emp-a", "emp-b", "emp-c", "emp-d", "ent-e", "sch-weld"]
+    );
+    assert_eq!(scn.s.block_on(store.cohort_count(AWARD)).expect("count"), 7);
+    let emp_a = scn
+        .s
+        .block_on(store.session_rows("emp-a"))
+        .expect("sessions");
+    assert_eq!(
+        emp_a
+            .iter()
+            .map(|s| (s.session.clone(), s.date.clone()))
+            .collect::<Vec<_>>(),
+        all["emp-a"]
+            .iter()
+            .map(|(s, d)| (s.to_string(), d.to_string()))
+            .collect::<Vec<_>>()
+    );
+    let dates = scn
+        .s
+        .block_on(store.session_dates(&[emp_a[0].session.clone(), "no-such".into()]))
+        .expect("dates");
+    assert_eq!(dates.len(), 1);
+    let (statements, count) = scn
+        .s
+        .block_on(store.statement_rows(Some("hias"), 1))
+        .expect("statements");
+    assert_eq!(statements.len(), 1);
+    assert!(count >= 2, "enrolments and the March sheet: {count}");
+    assert_eq!(statements[0].batch_id, "mar", "the newest first");
+    // The API reads the same rows.
+    let doc = scn.preparer.get("/v1/partners").json();
+    assert_eq!(doc[0]["partner"], "hias", "{doc}");
+    assert_eq!(doc[0]["batches"], count, "{doc}");
+    assert_eq!(doc[0]["keys"][0]["revoked_seq"], Value::Null, "{doc}");
+    let doc = scn
+        .preparer
+        .get(&format!("/v1/cohorts?award={AWARD}"))
+        .json();
+    assert_eq!(doc.as_array().map(Vec::len), Some(7), "{doc}");
+    let award = scn.preparer.get(&format!("/v1/awards/{AWARD}")).json();
+    assert_eq!(award["cohorts"], 7, "{award}");
+    assert_eq!(award["cycles"], json!(["2026-03"]), "{award}");
+    assert_eq!(award["rules"].as_array().map(Vec::len), Some(3), "{award}");
+    assert!(award["rules"][0]["params"].is_object(), "{award}");
+
     let backend = store.backend_name();
     for sql in [
+        "DELETE FROM partners",
+        "UPDATE partner_keys SET action = 'revoke'",
+        "DELETE FROM evidence_statements",
+        "UPDATE cohorts SET partner = 'other'",
+        "DELETE FROM sessions",
         "DELETE FROM participants",
         "UPDATE entitlements SET amount_minor = amount_minor + 1",
         "DELETE FROM evidence_items",
@@ -1163,6 +1241,12 @@ fn the_programme_projections_follow_the_journal(s: TestServer) {
         ),
         ("DELETE FROM participants", "participant"),
         ("DELETE FROM evidence_items", "evidence item"),
+        ("UPDATE cohorts SET partner = 'other'", "cohort"),
+        ("DELETE FROM sessions", "session"),
+        (
+            "UPDATE partner_keys SET action = 'revoke'",
+            "partner key record",
+        ),
     ] {
         scn.s
             .block_on(store.execute_raw(&super::journal::behind_the_ledgers_back(backend, sql)))

@@ -109,62 +109,73 @@ pub struct AwardDoc {
     pub utc_offset: Option<String>,
 }
 
+/// An award and where its budget lines stand, from the projections (no replay): the opening
+/// body, the rule versions (their params read from their records), cycles, participants and
+/// cohorts counted, and the budget used from the postings.
 async fn award_doc(state: &AppState, award: &Id) -> ApiResult<AwardDoc> {
-    let used = state.ledger.budget_used(award).await?;
-    let st = state.ledger.store().programme().await?;
-    let a = st
-        .awards
-        .get(award)
+    let store = state.ledger.store();
+    let row = store
+        .award_rows()
+        .await?
+        .into_iter()
+        .find(|a| a.award == award.as_str())
         .ok_or_else(|| ApiError::not_found(format!("award {award} is not open")))?;
-    let money = |m: i64| format_minor(m.into(), a.currency);
-    let budget_lines = a
-        .body
-        .budget_lines
-        .iter()
-        .map(|l| {
-            let authorised = a.authorised.get(&l.line).copied().unwrap_or(0);
-            let u = used.get(&l.line).copied().unwrap_or(0);
-            BudgetLineDoc {
-                line: l.line.to_string(),
-                name: l.name.clone(),
-                participant_support: l.participant_support,
-                authorised: money(authorised),
-                used: money(u),
-                remaining: money(authorised - u),
+    let body: AwardOpenBody = serde_json::from_str(&row.body)
+        .map_err(|e| ApiError::internal(&format!("award {award}: stored body: {e}")))?;
+    let currency = body.currency()?;
+    let used = state.ledger.budget_used(award).await?;
+    let money = |m: i64| format_minor(m.into(), currency);
+    let mut budget_lines = Vec::with_capacity(body.budget_lines.len());
+    for l in &body.budget_lines {
+        let authorised =
+            tranche_audit::programme::canonical_amount(&l.authorised, currency, "authorised")?
+                .minor();
+        let u = used.get(&l.line).copied().unwrap_or(0);
+        budget_lines.push(BudgetLineDoc {
+            line: l.line.to_string(),
+            name: l.name.clone(),
+            participant_support: l.participant_support,
+            authorised: money(authorised),
+            used: money(u),
+            remaining: money(authorised - u),
+        });
+    }
+    let (versions, cycle_rows, participants) = store.award_detail(award.as_str()).await?;
+    let mut rules = Vec::with_capacity(versions.len());
+    for v in &versions {
+        let params = match store.records(v.seq, 1).await?.first() {
+            Some(r) if r.seq == v.seq => {
+                let rec: serde_json::Value = serde_json::from_slice(&r.bytes)
+                    .map_err(|e| ApiError::internal(&format!("record {}: {e}", v.seq)))?;
+                rec.pointer("/body/params").cloned().unwrap_or_default()
             }
-        })
-        .collect();
-    let rules = a
-        .rules
-        .values()
-        .flatten()
-        .map(|v| RuleDoc {
-            rule: v.body.rule.to_string(),
-            version: v.body.version,
-            effective: v.body.effective.to_string(),
-            shape: v.body.params.shape().to_string(),
+            _ => serde_json::Value::Null,
+        };
+        rules.push(RuleDoc {
+            rule: v.rule.clone(),
+            version: v.version,
+            effective: v.effective.clone(),
+            shape: v.shape.clone(),
             seq: v.seq,
-            params: serde_json::to_value(&v.body.params).unwrap_or_default(),
-        })
-        .collect();
+            params,
+        });
+    }
+    let mut cycles: Vec<String> = cycle_rows.into_iter().map(|c| c.period).collect();
+    cycles.dedup();
     Ok(AwardDoc {
         award: award.to_string(),
-        donor: a.body.donor.clone(),
-        currency: a.currency.code().to_string(),
-        total: a.body.total.clone(),
-        start: a.body.start.to_string(),
-        end: a.body.end.to_string(),
-        seq: a.seq,
-        participants: a.participants.len() as u64,
-        cohorts: st
-            .cohorts
-            .values()
-            .filter(|c| &c.body.award == award)
-            .count() as u64,
+        donor: body.donor.clone(),
+        currency: currency.code().to_string(),
+        total: body.total.clone(),
+        start: body.start.to_string(),
+        end: body.end.to_string(),
+        seq: row.seq,
+        participants,
+        cohorts: store.cohort_count(award.as_str()).await?,
         budget_lines,
         rules,
-        cycles: a.cycles.iter().map(ToString::to_string).collect(),
-        utc_offset: a.body.utc_offset.clone(),
+        cycles,
+        utc_offset: body.utc_offset.clone(),
     })
 }
 
@@ -288,41 +299,50 @@ pub async fn partners(
     caller: Caller,
 ) -> ApiResult<Json<Vec<PartnerDoc>>> {
     caller.require(PROGRAMME_READ)?;
-    let st = state.ledger.store().programme().await?;
-    let mut out: Vec<PartnerDoc> = st
-        .partners
-        .iter()
-        .filter(|(pid, _)| {
-            caller.role != Role::Partner || caller.partner.as_deref() == Some(pid.as_str())
-        })
-        .map(|(pid, p)| {
-            let mut cohorts: Vec<String> = st
-                .cohorts
+    let store = state.ledger.store();
+    let mut out = Vec::new();
+    for p in store.partner_rows().await? {
+        if caller.role == Role::Partner && caller.partner.as_deref() != Some(p.partner.as_str()) {
+            continue;
+        }
+        let records = store.partner_key_rows(&p.partner).await?;
+        // A key is valid from the record that registers it (or rotates it in) until one
+        // revokes it or rotates it out.
+        let revoked = |key: &str| {
+            records
                 .iter()
-                .filter(|(_, c)| &c.body.partner == pid)
-                .map(|(c, _)| c.to_string())
-                .collect();
-            cohorts.sort();
-            PartnerDoc {
-                partner: pid.to_string(),
-                name: p.name.clone(),
-                seq: p.seq,
-                keys: p
-                    .keys
-                    .iter()
-                    .filter_map(|k| st.keys.get(k).map(|pk| (k, pk)))
-                    .map(|(k, pk)| KeyDoc {
-                        key_id: k.clone(),
-                        public_key: tranche_audit::programme::public_key_text(&pk.key),
-                        registered_seq: pk.from_seq,
-                        revoked_seq: pk.revoked_seq,
-                    })
-                    .collect(),
-                cohorts,
-                batches: p.batches.len() as u64,
-            }
-        })
-        .collect();
+                .find(|r| {
+                    (r.action == "revoke" && r.key_id == key)
+                        || (r.action == "rotate" && r.replaces.as_deref() == Some(key))
+                })
+                .map(|r| r.seq)
+        };
+        let keys = records
+            .iter()
+            .filter(|r| r.action != "revoke")
+            .map(|r| KeyDoc {
+                key_id: r.key_id.clone(),
+                public_key: r.public_key.clone().unwrap_or_default(),
+                registered_seq: r.seq,
+                revoked_seq: revoked(&r.key_id),
+            })
+            .collect();
+        let cohorts = store
+            .cohort_rows(None, Some(&p.partner))
+            .await?
+            .into_iter()
+            .map(|c| c.cohort)
+            .collect();
+        let (_, batches) = store.statement_rows(Some(&p.partner), 0).await?;
+        out.push(PartnerDoc {
+            partner: p.partner,
+            name: p.name,
+            seq: p.seq,
+            keys,
+            cohorts,
+            batches,
+        });
+    }
     out.sort_by(|a, b| a.partner.cmp(&b.partner));
     Ok(Json(out))
 }
@@ -432,41 +452,39 @@ pub async fn cohorts(
     Q(q): Q<CohortQuery>,
 ) -> ApiResult<Json<Vec<CohortDoc>>> {
     caller.require(PROGRAMME_READ)?;
-    let st = state.ledger.store().programme().await?;
-    let mut out: Vec<CohortDoc> = st
-        .cohorts
-        .iter()
-        .filter(|(_, c)| {
-            q.award
-                .as_deref()
-                .is_none_or(|a| c.body.award.as_str() == a)
-        })
-        .filter(|(_, c)| {
-            caller.role != Role::Partner
-                || caller.partner.as_deref() == Some(c.body.partner.as_str())
-        })
-        .map(|(cid, c)| CohortDoc {
-            cohort: cid.to_string(),
-            award: c.body.award.to_string(),
-            partner: c.body.partner.to_string(),
-            pathway: c.body.pathway.as_str().to_string(),
-            name: c.body.name.clone(),
-            course: c.body.course.as_ref().map(ToString::to_string),
-            provider: c.body.provider.as_ref().map(ToString::to_string),
+    let store = state.ledger.store();
+    let partner = match caller.role {
+        Role::Partner => Some(caller.partner.clone().unwrap_or_default()),
+        _ => None,
+    };
+    let mut out = Vec::new();
+    for c in store
+        .cohort_rows(q.award.as_deref(), partner.as_deref())
+        .await?
+    {
+        let body: tranche_audit::programme::CohortOpenBody = serde_json::from_str(&c.body)
+            .map_err(|e| ApiError::internal(&format!("cohort {}: stored body: {e}", c.cohort)))?;
+        let sessions = store
+            .session_rows(&c.cohort)
+            .await?
+            .into_iter()
+            .map(|s| SessionDoc {
+                session: s.session,
+                date: s.date,
+            })
+            .collect();
+        out.push(CohortDoc {
+            cohort: c.cohort,
+            award: c.award,
+            partner: c.partner,
+            pathway: body.pathway.as_str().to_string(),
+            name: body.name,
+            course: body.course.as_ref().map(ToString::to_string),
+            provider: body.provider.as_ref().map(ToString::to_string),
             seq: c.seq,
-            sessions: c
-                .sessions
-                .iter()
-                .map(|&i| {
-                    let s = &st.sessions[i as usize];
-                    SessionDoc {
-                        session: s.id.to_string(),
-                        date: s.date.to_string(),
-                    }
-                })
-                .collect(),
-        })
-        .collect();
+            sessions,
+        });
+    }
     out.sort_by(|a, b| a.cohort.cmp(&b.cohort));
     Ok(Json(out))
 }

@@ -319,11 +319,10 @@ pub async fn trace(State(state): State<AppState>, user: WebUser, q: PageQuery) -
                     ("Batch", esc(s(&doc, "batch"))),
                 ]));
                 let link = user.is(AUDITORS);
-                let offset = state.ledger.store().programme().await.ok().and_then(|st| {
-                    tranche_audit::programme::Id::parse(s(&doc, "award"))
-                        .ok()
-                        .and_then(|a| st.awards.get(&a).and_then(|a| a.body.utc_offset.clone()))
-                });
+                let offset = super::partner::award_utc_offset(&state, s(&doc, "award"))
+                    .await
+                    .ok()
+                    .flatten();
                 let mut t = Table::new(
                     "steps",
                     "From evidence to the bank",

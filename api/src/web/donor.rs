@@ -58,13 +58,13 @@ async fn awards(state: &AppState, user: &WebUser) -> Vec<Value> {
     {
         return v.as_array().cloned().unwrap_or_default();
     }
-    let Ok(st) = state.ledger.store().programme().await else {
+    let Ok(rows) = state.ledger.store().award_rows().await else {
         return Vec::new();
     };
-    let mut list: Vec<Value> = st
-        .awards
-        .values()
-        .map(|a| serde_json::json!({"award": a.body.award.as_str(), "donor": a.body.donor}))
+    let mut list: Vec<Value> = rows
+        .iter()
+        .filter_map(|a| serde_json::from_str::<Value>(&a.body).ok())
+        .map(|b| serde_json::json!({"award": s(&b, "award"), "donor": s(&b, "donor")}))
         .collect();
     list.sort_by(|a, b| s(a, "award").cmp(s(b, "award")));
     list

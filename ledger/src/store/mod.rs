@@ -11,6 +11,7 @@ mod disbursement;
 mod groups;
 mod postgres;
 mod programme;
+mod registry;
 mod sqlite;
 
 use std::collections::HashMap;
@@ -565,6 +566,56 @@ impl Store {
         sha256: &str,
     ) -> Result<(Vec<crate::domain::ImportPartRow>, Vec<StateTotal>)> {
         dispatch!(self, s => s.import_parts(sha256).await)
+    }
+
+    /// Every partner, in id order.
+    pub async fn partner_rows(&self) -> Result<Vec<crate::domain::PartnerRow>> {
+        dispatch!(self, s => s.partner_rows().await)
+    }
+
+    /// Every record of a partner's keys, oldest first.
+    pub async fn partner_key_rows(
+        &self,
+        partner: &str,
+    ) -> Result<Vec<crate::domain::PartnerKeyRow>> {
+        dispatch!(self, s => s.partner_key_rows(partner).await)
+    }
+
+    /// The newest `limit` evidence statements (of one partner, or all), newest first, and how
+    /// many there are in all.
+    pub async fn statement_rows(
+        &self,
+        partner: Option<&str>,
+        limit: u64,
+    ) -> Result<(Vec<crate::domain::StatementRow>, u64)> {
+        dispatch!(self, s => s.statement_rows(partner, limit).await)
+    }
+
+    /// Cohorts, in id order, of one award and/or one partner (or all).
+    pub async fn cohort_rows(
+        &self,
+        award: Option<&str>,
+        partner: Option<&str>,
+    ) -> Result<Vec<crate::domain::CohortRow>> {
+        dispatch!(self, s => s.cohort_rows(award, partner).await)
+    }
+
+    /// The cohorts of an award, counted.
+    pub async fn cohort_count(&self, award: &str) -> Result<u64> {
+        dispatch!(self, s => s.cohort_count(award).await)
+    }
+
+    /// The sessions of a cohort, by date.
+    pub async fn session_rows(&self, cohort: &str) -> Result<Vec<crate::domain::SessionRow>> {
+        dispatch!(self, s => s.session_rows(cohort).await)
+    }
+
+    /// The dates of these sessions (those that exist), by session id.
+    pub async fn session_dates(
+        &self,
+        sessions: &[String],
+    ) -> Result<std::collections::HashMap<String, String>> {
+        dispatch!(self, s => s.session_dates(sessions).await)
     }
 
     /// Every award, in id order, from the projection (no replay).

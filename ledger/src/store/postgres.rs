@@ -66,6 +66,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0009_disbursement_projections",
         include_str!("../../../migrations/postgres/0009_disbursement_projections.sql"),
     ),
+    (
+        "0011_registry_projections",
+        include_str!("../../../migrations/postgres/0011_registry_projections.sql"),
+    ),
 ];
 
 /// The advisory lock key of the chain head ("tranche" in ASCII, as a number).
@@ -121,7 +125,9 @@ impl PgStore {
                 }
                 if matches!(
                     *version,
-                    "0008_programme_projections" | "0009_disbursement_projections"
+                    "0008_programme_projections"
+                        | "0009_disbursement_projections"
+                        | "0011_registry_projections"
                 ) && tree_size(&mut tx).await? > 0
                 {
                     rebuild = true;
@@ -459,7 +465,8 @@ impl PgStore {
         sqlx::query(
             "TRUNCATE postings, balances, transactions, accounts, awards, award_rules, \
              award_cycles, participants, evidence_items, entitlements, award_settings, batches, \
-             batch_events, payments, payment_events, bank_imports, bank_import_parts",
+             batch_events, payments, payment_events, bank_imports, bank_import_parts, partners, partner_keys, \
+             evidence_statements, cohorts, sessions",
         )
         .execute(&mut *tx)
         .await?;
@@ -800,6 +807,7 @@ impl PgStore {
         }
         self.disbursement_rows(from as u64, to as u64, &mut out)
             .await?;
+        self.registry_rows(from as u64, to as u64, &mut out).await?;
         Ok(out)
     }
 
@@ -1422,6 +1430,7 @@ async fn write_effects(conn: &mut PgConnection, e: &Effects) -> Result<Vec<i64>>
     }
     write_programme(conn, &e.programme).await?;
     write_disbursement(conn, &e.programme).await?;
+    write_registry(conn, &e.programme).await?;
     Ok(running)
 }
 
@@ -1590,6 +1599,13 @@ fn entitlement_row(r: &sqlx::postgres::PgRow) -> Result<crate::domain::Entitleme
 }
 
 super::disbursement::disbursement_store!(
+    super::PgStore,
+    sqlx::Postgres,
+    sqlx::PgConnection,
+    sqlx::postgres::PgRow
+);
+
+super::registry::registry_store!(
     super::PgStore,
     sqlx::Postgres,
     sqlx::PgConnection,

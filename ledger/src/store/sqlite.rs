@@ -69,6 +69,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0009_disbursement_projections",
         include_str!("../../../migrations/sqlite/0009_disbursement_projections.sql"),
     ),
+    (
+        "0011_registry_projections",
+        include_str!("../../../migrations/sqlite/0011_registry_projections.sql"),
+    ),
 ];
 
 /// Rows per multi-row INSERT: far below SQLite's bound-parameter limit.
@@ -140,7 +144,9 @@ impl SqliteStore {
                 }
                 if matches!(
                     *version,
-                    "0008_programme_projections" | "0009_disbursement_projections"
+                    "0008_programme_projections"
+                        | "0009_disbursement_projections"
+                        | "0011_registry_projections"
                 ) && tree_size(&mut tx).await? > 0
                 {
                     rebuild = true;
@@ -495,6 +501,11 @@ impl SqliteStore {
             "payment_events",
             "bank_imports",
             "bank_import_parts",
+            "partners",
+            "partner_keys",
+            "evidence_statements",
+            "cohorts",
+            "sessions",
         ] {
             sqlx::query(&format!("DELETE FROM {table}"))
                 .execute(&mut *tx)
@@ -857,6 +868,7 @@ impl SqliteStore {
         }
         self.disbursement_rows(from as u64, to as u64, &mut out)
             .await?;
+        self.registry_rows(from as u64, to as u64, &mut out).await?;
         Ok(out)
     }
 
@@ -1481,6 +1493,7 @@ async fn write_effects(conn: &mut SqliteConnection, e: &Effects) -> Result<Vec<i
     }
     write_programme(conn, &e.programme).await?;
     write_disbursement(conn, &e.programme).await?;
+    write_registry(conn, &e.programme).await?;
     Ok(running)
 }
 
@@ -1651,6 +1664,13 @@ fn entitlement_row(r: &sqlx::sqlite::SqliteRow) -> Result<crate::domain::Entitle
 }
 
 super::disbursement::disbursement_store!(
+    super::SqliteStore,
+    sqlx::Sqlite,
+    sqlx::SqliteConnection,
+    sqlx::sqlite::SqliteRow
+);
+
+super::registry::registry_store!(
     super::SqliteStore,
     sqlx::Sqlite,
     sqlx::SqliteConnection,
