@@ -602,6 +602,141 @@ pub struct ParticipantDoc {
     pub c4t_total: String,
 }
 
+/// A participant from the projections (no replay): the evidence in force (one attendance per
+/// session, the last mark or correction), the live entitlements with the recoveries and
+/// supplements recorded against them (told apart by their postings), and the C4T total.
+async fn participant_doc(state: &AppState, caller: &Caller, pid: &Id) -> ApiResult<ParticipantDoc> {
+    let store = state.ledger.store();
+    let (p, evidence_rows, entitlement_rows) = store
+        .participant_detail(pid.as_str())
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("participant {pid} is not registered")))?;
+    own_partner(caller, &id(&p.partner, "partner")?, "participant")?;
+    let currency = store
+        .award_rows()
+        .await?
+        .into_iter()
+        .find(|a| a.award == p.award)
+        .and_then(|a| tranche_audit::money::Currency::parse(&a.currency).ok());
+    let money = |m: i64| currency.map_or(m.to_string(), |c| format_minor(m.into(), c));
+    // Attendance in force: the last mark or correction of each session.
+    let mut marks: std::collections::BTreeMap<&str, &tranche_ledger::domain::EvidenceRow> =
+        std::collections::BTreeMap::new();
+    let mut evidence = Vec::new();
+    for e in &evidence_rows {
+        match e.kind.as_str() {
+            "attendance" | "attendance-correction" => {
+                marks.insert(&e.subject, e);
+            }
+            kind => evidence.push(EvidenceDoc {
+                kind: kind.to_string(),
+                what: e.subject.clone(),
+                value: if kind == "enrolment" {
+                    "enrolled".to_string()
+                } else {
+                    e.value.clone()
+                },
+                date: e.date.clone(),
+                seq: e.seq,
+            }),
+        }
+    }
+    let sessions: Vec<String> = marks.keys().map(|s| s.to_string()).collect();
+    let dates = store.session_dates(&sessions).await?;
+    for (session, e) in marks {
+        evidence.push(EvidenceDoc {
+            kind: "attendance".into(),
+            what: session.to_string(),
+            value: e.value.clone(),
+            date: dates.get(session).cloned(),
+            seq: e.seq,
+        });
+    }
+    evidence.sort_by_key(|e| e.seq);
+    // Live entitlements per basis, and the adjustments of each.
+    struct Live {
+        row: tranche_ledger::domain::EntitlementRow,
+        adjusted: i64,
+        adjustments: Vec<u64>,
+    }
+    let mut live: std::collections::BTreeMap<String, Live> = std::collections::BTreeMap::new();
+    for e in entitlement_rows {
+        if let Some(reversed) = e.reverses {
+            if live.get(&e.basis).is_some_and(|l| l.row.seq == reversed) {
+                live.remove(&e.basis);
+            }
+        } else if let Some(original) = e.adjusts {
+            let recovery = adjustment_is_recovery(state, e.seq).await?;
+            if let Some(l) = live.values_mut().find(|l| l.row.seq == original) {
+                l.adjusted += if recovery {
+                    -e.amount_minor
+                } else {
+                    e.amount_minor
+                };
+                l.adjustments.push(e.seq);
+            }
+        } else {
+            live.insert(
+                e.basis.clone(),
+                Live {
+                    row: e,
+                    adjusted: 0,
+                    adjustments: Vec::new(),
+                },
+            );
+        }
+    }
+    let c4t_total: i64 = live
+        .iter()
+        .filter(|(b, _)| b.starts_with("c4t:"))
+        .map(|(_, l)| l.row.amount_minor + l.adjusted)
+        .sum();
+    Ok(ParticipantDoc {
+        participant: p.participant,
+        award: p.award,
+        partner: p.partner,
+        registered_seq: p.seq,
+        personal: None,
+        attributes: None,
+        erased_at: None,
+        evidence,
+        entitlements: live
+            .into_iter()
+            .map(|(basis, l)| EntitlementDoc {
+                basis,
+                seq: l.row.seq,
+                amount: money(l.row.amount_minor),
+                effective: money(l.row.amount_minor + l.adjusted),
+                adjustments: l.adjustments,
+                rule: l.row.rule,
+                version: l.row.version,
+            })
+            .collect(),
+        c4t_total: money(c4t_total),
+    })
+}
+
+/// Whether the adjustment journaled at `seq` is a recovery (it debits the payee's receivable)
+/// rather than a supplement.
+async fn adjustment_is_recovery(state: &AppState, seq: u64) -> ApiResult<bool> {
+    let records = state.ledger.store().records(seq, 1).await?;
+    let Some(r) = records.first().filter(|r| r.seq == seq) else {
+        return Err(ApiError::internal(&format!("record {seq} is missing")));
+    };
+    let v: serde_json::Value = serde_json::from_slice(&r.bytes)
+        .map_err(|e| ApiError::internal(&format!("record {seq}: {e}")))?;
+    Ok(v.pointer("/body/postings")
+        .and_then(serde_json::Value::as_array)
+        .is_some_and(|ps| {
+            ps.iter().any(|q| {
+                q.get("side").and_then(serde_json::Value::as_str) == Some("debit")
+                    && q.get("account")
+                        .and_then(serde_json::Value::as_str)
+                        .is_some_and(|a| a.starts_with("receivable:"))
+            })
+        }))
+}
+
 #[utoipa::path(get, path = "/v1/participants/{participant}", tag = "programme",
     params(("participant" = String, Path)),
     responses((status = 200, body = ParticipantDoc), (status = "4XX", body = Problem, content_type = "application/problem+json")),
@@ -613,78 +748,7 @@ pub async fn participant(
 ) -> ApiResult<Json<ParticipantDoc>> {
     caller.require(PROGRAMME_READ)?;
     let pid = id(&participant, "participant")?;
-    let mut doc = {
-        let st = state.ledger.store().programme().await?;
-        let p = st
-            .participant(&pid)
-            .ok_or_else(|| ApiError::not_found(format!("participant {pid} is not registered")))?;
-        own_partner(&caller, &p.partner, "participant")?;
-        let currency = st.awards.get(&p.award).map(|a| a.currency);
-        let money = |m: i64| currency.map_or(m.to_string(), |c| format_minor(m.into(), c));
-        let mut evidence = Vec::new();
-        for e in &p.enrolments {
-            evidence.push(EvidenceDoc {
-                kind: "enrolment".into(),
-                what: e.cohort.to_string(),
-                value: "enrolled".into(),
-                date: Some(e.date.to_string()),
-                seq: e.seq,
-            });
-        }
-        for a in &p.attendance {
-            let s = &st.sessions[a.session as usize];
-            evidence.push(EvidenceDoc {
-                kind: "attendance".into(),
-                what: s.id.to_string(),
-                value: format!("{:?}", a.status).to_lowercase(),
-                date: Some(s.date.to_string()),
-                seq: a.seq,
-            });
-        }
-        for c in &p.certifications {
-            evidence.push(EvidenceDoc {
-                kind: "certification".into(),
-                what: c.course.to_string(),
-                value: format!("{:?}", c.result).to_lowercase(),
-                date: Some(c.date.to_string()),
-                seq: c.seq,
-            });
-        }
-        for m in &p.milestones {
-            evidence.push(EvidenceDoc {
-                kind: "milestone".into(),
-                what: m.milestone.as_str().into(),
-                value: format!("{:?}", m.result).to_lowercase(),
-                date: Some(m.date.to_string()),
-                seq: m.seq,
-            });
-        }
-        evidence.sort_by_key(|e| e.seq);
-        ParticipantDoc {
-            participant: pid.to_string(),
-            award: p.award.to_string(),
-            partner: p.partner.to_string(),
-            registered_seq: p.seq,
-            personal: None,
-            attributes: None,
-            erased_at: None,
-            evidence,
-            entitlements: p
-                .entitlements
-                .iter()
-                .map(|(b, e)| EntitlementDoc {
-                    basis: b.as_str().to_string(),
-                    seq: e.seq,
-                    amount: money(e.amount),
-                    effective: money(e.effective()),
-                    adjustments: e.adjustments.clone(),
-                    rule: e.rule.to_string(),
-                    version: e.version,
-                })
-                .collect(),
-            c4t_total: money(p.c4t_total(None)),
-        }
-    };
+    let mut doc = participant_doc(&state, &caller, &pid).await?;
     if let Some(row) = state.ledger.store().personal_data(pid.as_str()).await? {
         doc.erased_at = row.erased_at;
         if matches!(caller.role, Role::Admin | Role::Preparer | Role::Partner) {
@@ -715,9 +779,8 @@ pub async fn erase_participant(
     if state
         .ledger
         .store()
-        .programme()
+        .participant_detail(pid.as_str())
         .await?
-        .participant(&pid)
         .is_none()
     {
         return Err(ApiError::not_found(format!(
