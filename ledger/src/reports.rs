@@ -64,19 +64,34 @@ pub struct Due {
 }
 
 impl Ledger {
+    /// An award's opening body, from the awards projection (no replay).
+    pub async fn award_body(
+        &self,
+        award: &Id,
+    ) -> Result<tranche_audit::programme::AwardOpenBody, StoreError> {
+        let row = self
+            .store()
+            .award_rows()
+            .await?
+            .into_iter()
+            .find(|a| a.award == award.as_str())
+            .ok_or_else(|| {
+                invalid(
+                    "award",
+                    "unknown_award",
+                    format!("there is no award {award}"),
+                )
+            })?;
+        serde_json::from_str(&row.body)
+            .map_err(|e| StoreError::Corrupt(format!("award {award}: stored body: {e}")))
+    }
+
     /// The quarterly SF-425 reports of an award, from its start to its end, each due 30 days
     /// after its quarter ends, as they stand on `today` (passed in, so the answer is
     /// reproducible).
     pub async fn reports_due(&self, award: &Id, today: NaiveDate) -> Result<Vec<Due>, StoreError> {
-        let st = self.store().programme().await?;
-        let a = st.awards.get(award).ok_or_else(|| {
-            invalid(
-                "award",
-                "unknown_award",
-                format!("there is no award {award}"),
-            )
-        })?;
-        let (start, end) = (a.start(), a.end());
+        let a = self.award_body(award).await?;
+        let (start, end) = (a.start.0, a.end.0);
         let mut out = Vec::new();
         let mut y = start.year();
         let mut q = (start.month() - 1) / 3 + 1;
@@ -124,15 +139,12 @@ impl Ledger {
             ));
         }
         let (currency, award_start, award_end) = {
-            let st = self.store().programme().await?;
-            let a = st.awards.get(&req.award).ok_or_else(|| {
-                invalid(
-                    "award",
-                    "unknown_award",
-                    format!("there is no award {}", req.award),
-                )
-            })?;
-            (a.currency, a.start(), a.end())
+            let a = self.award_body(&req.award).await?;
+            (
+                a.currency().map_err(StoreError::Invalid)?,
+                a.start.0,
+                a.end.0,
+            )
         };
         if req.period.start.0 > req.period.end.0 {
             return Err(invalid(
@@ -298,14 +310,12 @@ impl Ledger {
                 ));
             }
         }
-        let (award, paid) = {
+        let award = self.award_body(&req.award).await?;
+        // What confirmed payments paid per budget line: only the budget report shows it, and
+        // it still reads the disbursement state (the SF-425 comes from the postings alone).
+        let mut paid: std::collections::HashMap<Id, i64> = std::collections::HashMap::new();
+        if req.kind == "budget" {
             let st = self.store().programme().await?;
-            let award = st
-                .awards
-                .get(&req.award)
-                .map(|x| x.body.clone())
-                .ok_or_else(|| invalid("award", "unknown_award", "there is no such award"))?;
-            let mut paid: std::collections::HashMap<Id, i64> = std::collections::HashMap::new();
             for p in &st.disburse.payments {
                 if p.award != req.award || p.state != crate::disburse::PaymentState::Confirmed {
                     continue;
@@ -318,8 +328,7 @@ impl Ledger {
                     }
                 }
             }
-            (award, paid)
-        };
+        }
         Accumulator::from_totals(req.clone(), award, &nets, paid)
             .map(Some)
             .map_err(StoreError::Invalid)
