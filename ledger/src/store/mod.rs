@@ -4,8 +4,10 @@
 //! `seq` stays gapless and two writers can never fork the chain.
 //!
 //! The backend is chosen once, from the database URL. Queries are bound at run time (sqlx's
-//! `Any` driver lacks the types we need), and database errors are mapped here, never leaked.
+//! `Any` driver lacks the types we need), and database errors are mapped here, never leaked:
+//! by their codes (`db_error`), never by their messages.
 
+pub mod db_error;
 pub mod digest;
 mod disbursement;
 mod groups;
@@ -35,6 +37,8 @@ pub enum StoreError {
     Invalid(Invalid),
     #[error("not found: {0}")]
     NotFound(String),
+    /// A guard trigger refused the change: history is append-only and projections are written
+    /// only by the ledger. Known by the error's code (`db_error`), never by its message.
     #[error("the database refused the change: {0}")]
     Refused(String),
     #[error("the stored journal is inconsistent: {0}")]
@@ -52,9 +56,8 @@ pub enum StoreError {
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
         if let sqlx::Error::Database(db) = &e {
-            let msg = db.message();
-            if msg.contains("append-only") || msg.contains("written only by the ledger") {
-                return StoreError::Refused(msg.to_string());
+            if db_error::refusal(db.as_ref()) == Some(db_error::DbRefusal::Guard) {
+                return StoreError::Refused(db.message().to_string());
             }
         }
         StoreError::Database(e)
@@ -804,3 +807,4 @@ pub(crate) fn last_admin(name: &str) -> StoreError {
         format!("{name} is the last active admin: add another admin first, then revoke {name}"),
     ))
 }
+

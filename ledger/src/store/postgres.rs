@@ -66,6 +66,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0009_disbursement_projections",
         include_str!("../../../migrations/postgres/0009_disbursement_projections.sql"),
     ),
+    (
+        "0010_guard_codes",
+        include_str!("../../../migrations/postgres/0010_guard_codes.sql"),
+    ),
 ];
 
 /// The advisory lock key of the chain head ("tranche" in ASCII, as a number).
@@ -502,7 +506,7 @@ impl PgStore {
         .await;
         match r {
             Ok(_) => Ok(()),
-            Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {
+            Err(e) if super::db_error::is(&e, super::db_error::DbRefusal::Unique) => {
                 Err(StoreError::Invalid(tranche_audit::Invalid::new(
                     "name",
                     "user_exists",

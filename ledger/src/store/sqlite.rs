@@ -542,7 +542,7 @@ impl SqliteStore {
         .await;
         match r {
             Ok(_) => Ok(()),
-            Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {
+            Err(e) if super::db_error::is(&e, super::db_error::DbRefusal::Unique) => {
                 Err(StoreError::Invalid(tranche_audit::Invalid::new(
                     "name",
                     "user_exists",
