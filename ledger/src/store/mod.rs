@@ -49,8 +49,9 @@ pub enum StoreError {
     ProjectionDamaged(String),
     #[error("database error")]
     Database(#[source] sqlx::Error),
+    /// The URL as it may be printed: without its password.
     #[error("unsupported database URL {0:?}: use sqlite://PATH or postgres://…")]
-    BadUrl(String),
+    BadUrl(crate::redact::RedactedUrl),
 }
 
 impl From<sqlx::Error> for StoreError {
@@ -231,7 +232,7 @@ impl Store {
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             Store::Postgres(PgStore::connect(url).await?)
         } else {
-            return Err(StoreError::BadUrl(url.to_string()));
+            return Err(StoreError::BadUrl(crate::redact::RedactedUrl::new(url)));
         };
         let s = &store;
         if dispatch!(s, st => st.migrate().await)? {
@@ -808,3 +809,22 @@ pub(crate) fn last_admin(name: &str) -> StoreError {
     ))
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_url_the_store_cannot_use_is_shown_without_its_password() {
+        for url in [
+            "mysql://app:s3cret@db/tranche",
+            "host=db user=app password=s3cret dbname=tranche",
+        ] {
+            let err = Store::connect(url).await.expect_err("no such backend");
+            assert!(matches!(err, StoreError::BadUrl(_)), "{err:?}");
+            for shown in [err.to_string(), format!("{err:?}")] {
+                assert!(!shown.contains("s3cret"), "{shown}");
+                assert!(shown.contains("***"), "{shown}");
+            }
+        }
+    }
+}

@@ -88,7 +88,7 @@ impl SqliteStore {
         let path = url
             .strip_prefix("sqlite://")
             .or_else(|| url.strip_prefix("sqlite:"))
-            .ok_or_else(|| StoreError::BadUrl(url.to_string()))?;
+            .ok_or_else(|| StoreError::BadUrl(crate::redact::RedactedUrl::new(url)))?;
         let options = if path == ":memory:" {
             SqliteConnectOptions::from_str("sqlite::memory:").map_err(StoreError::Database)?
         } else {
