@@ -37,13 +37,15 @@ pub struct Cli {
     pub command: Cmd,
 }
 
-#[derive(Debug, Args)]
+/// The options every command takes. Its `Debug` hides the database URL's password, and help
+/// never shows the URL taken from `DATABASE_URL`.
+#[derive(Args)]
 pub struct Global {
     /// Directory for the SQLite database and the ledger key.
     #[arg(long, global = true, env = "TRANCHE_DATA_DIR", default_value = "data")]
     pub data_dir: PathBuf,
     /// PostgreSQL URL (postgres://…); without it the embedded SQLite file is used.
-    #[arg(long, global = true, env = "DATABASE_URL")]
+    #[arg(long, global = true, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
     /// Path of the ledger's checkpoint signing key (default: DATA_DIR/ledger.key).
     #[arg(long, global = true, env = "TRANCHE_KEY")]
@@ -51,6 +53,23 @@ pub struct Global {
     /// Who is acting, as written in each record's `actor` field.
     #[arg(long, global = true, env = "TRANCHE_ACTOR")]
     pub actor: Option<String>,
+}
+
+impl std::fmt::Debug for Global {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Global")
+            .field("data_dir", &self.data_dir)
+            .field(
+                "database_url",
+                &self
+                    .database_url
+                    .as_deref()
+                    .map(tranche_ledger::redact::RedactedUrl::new),
+            )
+            .field("key", &self.key)
+            .field("actor", &self.actor)
+            .finish()
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -947,7 +966,7 @@ async fn serve(
         println!(
             "  collecting cosignatures from {} at {}",
             w.verifier.name(),
-            w.url
+            tranche_ledger::redact::redact_url(&w.url)
         );
     }
     let options = crate::server::ServeOptions {
@@ -1044,5 +1063,39 @@ async fn users(g: &Global, cmd: UsersCmd) -> anyhow::Result<ExitCode> {
                 Err(e) => Err(e.into()),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_parsed_command_line_never_prints_the_database_password() {
+        let cli = Cli::try_parse_from([
+            "tranche",
+            "--database-url",
+            "postgres://app:s3cret@db.example/tranche",
+            "init",
+        ])
+        .expect("parses");
+        let shown = format!("{cli:?}");
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(
+            shown.contains("postgres://app:***@db.example/tranche"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn help_never_shows_the_database_url_from_the_environment() {
+        // clap prints `[env: DATABASE_URL=<value>]` in help unless told not to.
+        let command = Cli::command();
+        let arg = command
+            .get_arguments()
+            .find(|a| a.get_id() == "database_url")
+            .expect("the --database-url option");
+        assert!(arg.is_hide_env_values_set());
     }
 }

@@ -9,7 +9,8 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -19,8 +20,10 @@ use tokio::sync::Mutex;
 use tranche_audit::note::NoteVerifier;
 use tranche_audit::witness::{add_checkpoint, Cosigner, WitnessState};
 
-/// The largest add-checkpoint body accepted.
-const MAX_BODY: usize = 16 * 1024;
+/// The largest add-checkpoint body accepted: a checkpoint note with its signatures and a
+/// consistency proof of at most 63 hashes take a few KiB. Refused (413) as soon as the body
+/// passes it, before the rest is read.
+const MAX_BODY_BYTES: usize = 16 * 1024;
 
 #[derive(Debug, Args)]
 pub struct WitnessArgs {
@@ -92,10 +95,14 @@ fn now_unix() -> u64 {
         .unwrap_or(0)
 }
 
-async fn add(State(w): State<Arc<Witness>>, body: Bytes) -> Response {
-    if body.len() > MAX_BODY {
-        return (StatusCode::PAYLOAD_TOO_LARGE, "the body is too large\n").into_response();
-    }
+async fn add(State(w): State<Arc<Witness>>, body: Result<Bytes, BytesRejection>) -> Response {
+    let body = match body {
+        Ok(body) => body,
+        Err(r) if r.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return (StatusCode::PAYLOAD_TOO_LARGE, "the body is too large\n").into_response()
+        }
+        Err(r) => return (r.status(), format!("{}\n", r.body_text())).into_response(),
+    };
     let Ok(text) = std::str::from_utf8(&body) else {
         return (StatusCode::BAD_REQUEST, "the body is not UTF-8\n").into_response();
     };
@@ -157,7 +164,10 @@ pub fn router(
         state: Mutex::new(state),
     });
     Ok(Router::new()
-        .route("/add-checkpoint", post(add))
+        .route(
+            "/add-checkpoint",
+            post(add).layer(DefaultBodyLimit::max(MAX_BODY_BYTES)),
+        )
         .route("/vkey", get(vkey))
         .with_state(w))
 }
@@ -192,4 +202,42 @@ pub async fn run(args: WitnessArgs) -> anyhow::Result<ExitCode> {
         .await
         .context("The witness failed")?;
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    #[tokio::test]
+    async fn an_oversized_body_is_refused_before_the_rest_is_read() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let cosigner = Cosigner::from_seed("witness.test/bound", [7; 32]).expect("key");
+        let app = router(cosigner, Vec::new(), dir.path().join("state")).expect("router");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("address");
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        // A chunked body that passes the bound and never ends: only a reader that stops at the
+        // bound can answer it.
+        let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let chunk = vec![b'x'; MAX_BODY_BYTES + 1];
+        let mut request = format!(
+            "POST /add-checkpoint HTTP/1.1\r\nHost: {addr}\r\nContent-Type: text/plain\r\n\
+             Transfer-Encoding: chunked\r\n\r\n{:x}\r\n",
+            chunk.len()
+        )
+        .into_bytes();
+        request.extend_from_slice(&chunk);
+        request.extend_from_slice(b"\r\n");
+        stream.write_all(&request).await.expect("send");
+        let mut answer = [0u8; 64];
+        let n = tokio::time::timeout(std::time::Duration::from_secs(10), stream.read(&mut answer))
+            .await
+            .expect("answered without waiting for the rest of the body")
+            .expect("read");
+        let answer = String::from_utf8_lossy(&answer[..n]);
+        assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    }
 }

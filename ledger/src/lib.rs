@@ -36,6 +36,8 @@ pub mod pgtemp;
 pub mod programme;
 /// Rebuild projections from the journal; compare rebuilt with live.
 pub mod rebuild;
+/// Database URLs with their passwords hidden, for everything that prints one.
+pub mod redact;
 /// Reports bound to a signed checkpoint: computed, signed, rendered.
 pub mod reports;
 /// The storage interface and its SQLite and PostgreSQL implementations.
@@ -68,8 +70,9 @@ pub enum LedgerError {
     Mismatch(String),
 }
 
-/// Where the ledger keeps its state and how it identifies itself.
-#[derive(Debug, Clone)]
+/// Where the ledger keeps its state and how it identifies itself. Its `Debug` hides the
+/// database URL's password.
+#[derive(Clone)]
 pub struct Config {
     /// Holds `tranche.db` (SQLite default) and `ledger.key`.
     pub data_dir: PathBuf,
@@ -82,6 +85,21 @@ pub struct Config {
     /// Path of the participant key (the HMAC key for document numbers); default
     /// `<data_dir>/participants.key`. Every node of one ledger must share it.
     pub participant_key_path: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("data_dir", &self.data_dir)
+            .field(
+                "database_url",
+                &self.database_url.as_deref().map(redact::RedactedUrl::new),
+            )
+            .field("key_path", &self.key_path)
+            .field("origin", &self.origin)
+            .field("participant_key_path", &self.participant_key_path)
+            .finish()
+    }
 }
 
 impl Config {
@@ -298,5 +316,33 @@ impl Ledger {
     /// Writes the verifier key file next to an export or for publication.
     pub fn write_vkey(&self, path: &Path) -> std::io::Result<()> {
         std::fs::write(path, format!("{}\n", self.verifier().to_vkey()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_config_never_prints_the_database_password() {
+        let mut config = Config::new("data");
+        config.database_url = Some("postgres://app:s3cret@db.example/tranche".into());
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(
+            shown.contains("postgres://app:***@db.example/tranche"),
+            "{shown}"
+        );
+    }
+
+    #[tokio::test]
+    async fn opening_a_ledger_at_a_bad_url_never_prints_its_password() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut config = Config::new(dir.path());
+        config.database_url = Some("mysql://app:s3cret@db.example/tranche".into());
+        let err = Ledger::open(&config).await.expect_err("no such backend");
+        for shown in [err.to_string(), format!("{err:?}")] {
+            assert!(!shown.contains("s3cret"), "{shown}");
+        }
     }
 }

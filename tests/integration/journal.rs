@@ -422,6 +422,94 @@ async fn the_database_refuses_to_edit_history(l: TestLedger) {
     assert!(matches!(err, StoreError::Refused(_)), "{err:?}");
 }
 
+/// A refusal is known by the database's error code, never by the words of its message: an error
+/// that quotes the guards' words is a failure like any other, and a guard's refusal is one
+/// whatever its message says.
+async fn a_refusal_is_known_by_its_code_not_its_words(l: TestLedger) {
+    let store = l.ledger.store();
+    // The error names the table, and the name holds the guards' words.
+    let sql = r#"SELECT * FROM "is append-only, written only by the ledger""#;
+    let err = store.execute_raw(sql).await.expect_err(sql);
+    assert_eq!(err.to_string(), "database error");
+    assert!(matches!(err, StoreError::Database(_)), "{err:?}");
+    let (make, refuse) = if store.backend_name() == "postgres" {
+        (
+            // The guards' old code: PostgreSQL raises it for any role that lacks a right, so it
+            // is no refusal of the ledger's even with a guard's words.
+            vec![
+                r#"CREATE FUNCTION old_guard() RETURNS trigger LANGUAGE plpgsql AS $$
+                   BEGIN RAISE EXCEPTION 'scratch is append-only: % refused', TG_OP
+                       USING ERRCODE = 'insufficient_privilege'; END; $$"#,
+                // A guard with the ledger's code (TR002) and a message of its own.
+                r#"CREATE FUNCTION new_guard() RETURNS trigger LANGUAGE plpgsql AS $$
+                   BEGIN RAISE EXCEPTION 'nein' USING ERRCODE = 'TR002'; END; $$"#,
+                "CREATE TABLE scratch (x INTEGER)",
+                "CREATE TABLE kept (x INTEGER)",
+                "CREATE TRIGGER scratch_old BEFORE INSERT ON scratch
+                    FOR EACH STATEMENT EXECUTE FUNCTION old_guard()",
+                "CREATE TRIGGER kept_new BEFORE INSERT ON kept
+                    FOR EACH STATEMENT EXECUTE FUNCTION new_guard()",
+            ],
+            Some("INSERT INTO scratch VALUES (1)"),
+        )
+    } else {
+        (
+            vec![
+                "CREATE TABLE kept (x INTEGER)",
+                "CREATE TRIGGER kept_new BEFORE INSERT ON kept
+                    BEGIN SELECT RAISE(ABORT, 'nein'); END",
+            ],
+            None,
+        )
+    };
+    for sql in make {
+        store.execute_raw(sql).await.expect(sql);
+    }
+    if let Some(sql) = refuse {
+        let err = store.execute_raw(sql).await.expect_err(sql);
+        assert!(matches!(err, StoreError::Database(_)), "{sql}: {err:?}");
+    }
+    let sql = "INSERT INTO kept VALUES (1)";
+    let err = store.execute_raw(sql).await.expect_err(sql);
+    assert!(
+        matches!(&err, StoreError::Refused(m) if m == "nein"),
+        "{sql}: {err:?}"
+    );
+}
+
+/// A user whose name is taken is refused by the database's unique-key code (`user_exists`), and
+/// a failed constraint of another kind stays a failure.
+async fn a_taken_user_name_is_refused_by_its_unique_key(l: TestLedger) {
+    let store = l.ledger.store();
+    let user = |name: &str| tranche_ledger::store::UserRow {
+        name: name.into(),
+        role: "auditor".into(),
+        partner: None,
+        created_at: "2026-03-01T00:00:00.000000Z".into(),
+        revoked_at: None,
+    };
+    store
+        .create_user(&user("ana"), &[1; 32])
+        .await
+        .expect("the first ana");
+    let err = store
+        .create_user(&user("ana"), &[2; 32])
+        .await
+        .expect_err("a second ana");
+    assert!(
+        matches!(&err, StoreError::Invalid(i) if i.code == "user_exists"),
+        "{err:?}"
+    );
+    // A role the schema does not know breaks a CHECK, not a unique key.
+    let mut odd = user("bea");
+    odd.role = "owner".into();
+    let err = store
+        .create_user(&odd, &[3; 32])
+        .await
+        .expect_err("no such role");
+    assert!(matches!(err, StoreError::Database(_)), "{err:?}");
+}
+
 async fn rebuild_check_finds_a_balance_edited_behind_the_ledgers_back(l: TestLedger) {
     let ledger = &l.ledger;
     open_accounts(ledger).await;
@@ -636,6 +724,8 @@ on_both_backends!(
     a_closed_account_takes_no_postings,
     a_record_over_64_kib_is_refused,
     the_database_refuses_to_edit_history,
+    a_refusal_is_known_by_its_code_not_its_words,
+    a_taken_user_name_is_refused_by_its_unique_key,
     rebuild_check_finds_a_balance_edited_behind_the_ledgers_back,
     a_journal_edited_with_its_triggers_dropped_is_found,
     two_writers_on_one_database_never_fork_the_chain,

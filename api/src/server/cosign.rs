@@ -43,6 +43,10 @@ impl WitnessConfig {
     }
 }
 
+/// The most of a witness's answer read: a cosignature line or a tree size, a few hundred bytes;
+/// the bound keeps a broken or hostile witness from filling the server's memory.
+const MAX_WITNESS_ANSWER_BYTES: u64 = 64 * 1024;
+
 enum Answer {
     Cosigned(String),
     /// 409 with the witness's size.
@@ -70,7 +74,7 @@ fn post(url: &str, body: String) -> Result<Answer, String> {
     let text = r
         .body_mut()
         .with_config()
-        .limit(64 * 1024)
+        .limit(MAX_WITNESS_ANSWER_BYTES)
         .read_to_string()
         .map_err(|e| e.to_string())?;
     Ok(match status {

@@ -42,6 +42,9 @@ use writer::Writer;
 
 /// The largest request body (413 beyond).
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+/// The most of a framework refusal's plain text (a 405, 413 or 415) kept when it is made a
+/// problem document: those texts are a line long, and a longer one is dropped, not read on.
+const MAX_REFUSAL_TEXT_BYTES: usize = 64 * 1024;
 /// A request that takes longer is answered 503 (the write, if queued, still completes and a
 /// retry with the same Idempotency-Key gets its result).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -307,7 +310,7 @@ async fn problem_shape(response: Response) -> Response {
         return response;
     }
     let (mut parts, body) = response.into_parts();
-    let text = axum::body::to_bytes(body, 64 * 1024)
+    let text = axum::body::to_bytes(body, MAX_REFUSAL_TEXT_BYTES)
         .await
         .map(|b| String::from_utf8_lossy(&b).into_owned())
         .unwrap_or_default();

@@ -27,10 +27,7 @@ fn bad(user: &WebUser, e: ApiError) -> Response {
 }
 
 async fn text_of(r: Result<Response, ApiError>) -> Result<String, ApiError> {
-    let resp = r?;
-    let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
-        .await
-        .map_err(|e| ApiError::internal(&e))?;
+    let bytes = super::answer_bytes(r?).await?;
     Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 

@@ -215,9 +215,7 @@ async fn render_report(
         AxQuery(report_query(kind, q, "html")),
     )
     .await?;
-    let bytes = axum::body::to_bytes(html_resp.into_body(), usize::MAX)
-        .await
-        .map_err(|e| ApiError::internal(&e))?;
+    let bytes = super::answer_bytes(html_resp).await?;
     let mut h = String::new();
     if kind == "sf425" {
         h.push_str(&sf425_chart(&signed));

@@ -45,13 +45,42 @@ pub fn refuse(user: &WebUser, roles: &[Role]) -> Option<Response> {
     }
 }
 
+/// The largest answer of an API handler a page reads back (32 MiB). The handlers are our own,
+/// so this guards memory, not against a client: a page holds the answer, then its parsed JSON
+/// (several times larger), then its HTML. The largest answer a page reads is a batch dry run
+/// listing every payment, about 130 bytes a payment: some 13 MiB for 100,000 payments, the
+/// largest batch the ledger is built for. Anything larger is refused (`answer_too_large`) and is
+/// better read through the API or its CSV downloads.
+pub const MAX_ANSWER_BYTES: usize = 32 * 1024 * 1024;
+
+/// The body of an API handler's answer, read up to [`MAX_ANSWER_BYTES`].
+pub async fn answer_bytes(resp: Response) -> Result<Vec<u8>, ApiError> {
+    use futures_util::StreamExt as _;
+    let mut body = resp.into_body().into_data_stream();
+    let mut bytes = Vec::new();
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|e| ApiError::internal(&e))?;
+        if bytes.len() + chunk.len() > MAX_ANSWER_BYTES {
+            return Err(ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "answer_too_large",
+                format!(
+                    "the answer is larger than {} MiB, more than a page shows: read it through \
+                     the API or its CSV download instead",
+                    MAX_ANSWER_BYTES / (1024 * 1024)
+                ),
+            ));
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(bytes)
+}
+
 /// The JSON an API handler answered with, or its error.
 pub async fn json_of(r: ApiResult<Response>) -> Result<Value, ApiError> {
     let resp = r?;
     let status = resp.status();
-    let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
-        .await
-        .map_err(|e| ApiError::internal(&e))?;
+    let bytes = answer_bytes(resp).await?;
     if !status.is_success() {
         return Err(ApiError::new(status, "internal", "the request failed"));
     }
@@ -246,4 +275,51 @@ pub type PageQuery = axum::extract::Query<std::collections::BTreeMap<String, Str
 
 pub fn query(q: PageQuery) -> Query {
     Query(q.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::{Body, Bytes};
+    use futures_util::StreamExt as _;
+
+    #[tokio::test]
+    async fn an_answer_within_the_bound_is_read_whole() {
+        // Valid JSON: white space, then an object, exactly at the bound.
+        let mut body = vec![b' '; MAX_ANSWER_BYTES - 2];
+        body.extend_from_slice(b"{}");
+        let v = json_of(Ok((StatusCode::OK, body).into_response()))
+            .await
+            .expect("read");
+        assert_eq!(v, serde_json::json!({}));
+    }
+
+    #[tokio::test]
+    async fn an_answer_over_the_bound_is_refused() {
+        let mut body = vec![b' '; MAX_ANSWER_BYTES - 1];
+        body.extend_from_slice(b"{}");
+        let err = json_of(Ok((StatusCode::OK, body).into_response()))
+            .await
+            .expect_err("too large");
+        assert_eq!(err.code, "answer_too_large");
+        assert!(err.detail.contains("32 MiB"), "{}", err.detail);
+    }
+
+    #[tokio::test]
+    async fn a_streamed_answer_is_cut_off_at_the_bound_not_read_to_its_end() {
+        const CHUNK_BYTES: usize = 1024 * 1024;
+        let pulled = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = pulled.clone();
+        // Twice the bound, one MiB at a time, counting what the reader pulls.
+        let stream =
+            futures_util::stream::iter(0..2 * MAX_ANSWER_BYTES / CHUNK_BYTES).map(move |_| {
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                Ok::<_, std::io::Error>(Bytes::from(vec![b' '; CHUNK_BYTES]))
+            });
+        let resp = Response::new(Body::from_stream(stream));
+        let err = answer_bytes(resp).await.expect_err("too large");
+        assert_eq!(err.code, "answer_too_large");
+        let pulled = pulled.load(std::sync::atomic::Ordering::SeqCst);
+        assert_eq!(pulled, MAX_ANSWER_BYTES / CHUNK_BYTES + 1);
+    }
 }

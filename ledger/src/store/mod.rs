@@ -4,8 +4,10 @@
 //! `seq` stays gapless and two writers can never fork the chain.
 //!
 //! The backend is chosen once, from the database URL. Queries are bound at run time (sqlx's
-//! `Any` driver lacks the types we need), and database errors are mapped here, never leaked.
+//! `Any` driver lacks the types we need), and database errors are mapped here, never leaked:
+//! by their codes (`db_error`), never by their messages.
 
+pub mod db_error;
 pub mod digest;
 mod disbursement;
 mod groups;
@@ -36,6 +38,8 @@ pub enum StoreError {
     Invalid(Invalid),
     #[error("not found: {0}")]
     NotFound(String),
+    /// A guard trigger refused the change: history is append-only and projections are written
+    /// only by the ledger. Known by the error's code (`db_error`), never by its message.
     #[error("the database refused the change: {0}")]
     Refused(String),
     #[error("the stored journal is inconsistent: {0}")]
@@ -46,16 +50,16 @@ pub enum StoreError {
     ProjectionDamaged(String),
     #[error("database error")]
     Database(#[source] sqlx::Error),
+    /// The URL as it may be printed: without its password.
     #[error("unsupported database URL {0:?}: use sqlite://PATH or postgres://…")]
-    BadUrl(String),
+    BadUrl(crate::redact::RedactedUrl),
 }
 
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
         if let sqlx::Error::Database(db) = &e {
-            let msg = db.message();
-            if msg.contains("append-only") || msg.contains("written only by the ledger") {
-                return StoreError::Refused(msg.to_string());
+            if db_error::refusal(db.as_ref()) == Some(db_error::DbRefusal::Guard) {
+                return StoreError::Refused(db.message().to_string());
             }
         }
         StoreError::Database(e)
@@ -229,7 +233,7 @@ impl Store {
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             Store::Postgres(PgStore::connect(url).await?)
         } else {
-            return Err(StoreError::BadUrl(url.to_string()));
+            return Err(StoreError::BadUrl(crate::redact::RedactedUrl::new(url)));
         };
         let s = &store;
         if dispatch!(s, st => st.migrate().await)? {
@@ -854,4 +858,24 @@ pub(crate) fn last_admin(name: &str) -> StoreError {
         "last_admin",
         format!("{name} is the last active admin: add another admin first, then revoke {name}"),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_url_the_store_cannot_use_is_shown_without_its_password() {
+        for url in [
+            "mysql://app:s3cret@db/tranche",
+            "host=db user=app password=s3cret dbname=tranche",
+        ] {
+            let err = Store::connect(url).await.expect_err("no such backend");
+            assert!(matches!(err, StoreError::BadUrl(_)), "{err:?}");
+            for shown in [err.to_string(), format!("{err:?}")] {
+                assert!(!shown.contains("s3cret"), "{shown}");
+                assert!(shown.contains("***"), "{shown}");
+            }
+        }
+    }
 }

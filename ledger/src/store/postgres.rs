@@ -67,6 +67,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("../../../migrations/postgres/0009_disbursement_projections.sql"),
     ),
     (
+        "0010_guard_codes",
+        include_str!("../../../migrations/postgres/0010_guard_codes.sql"),
+    ),
+    (
         "0011_registry_projections",
         include_str!("../../../migrations/postgres/0011_registry_projections.sql"),
     ),
@@ -509,7 +513,7 @@ impl PgStore {
         .await;
         match r {
             Ok(_) => Ok(()),
-            Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {
+            Err(e) if super::db_error::is(&e, super::db_error::DbRefusal::Unique) => {
                 Err(StoreError::Invalid(tranche_audit::Invalid::new(
                     "name",
                     "user_exists",

@@ -92,7 +92,7 @@ impl SqliteStore {
         let path = url
             .strip_prefix("sqlite://")
             .or_else(|| url.strip_prefix("sqlite:"))
-            .ok_or_else(|| StoreError::BadUrl(url.to_string()))?;
+            .ok_or_else(|| StoreError::BadUrl(crate::redact::RedactedUrl::new(url)))?;
         let options = if path == ":memory:" {
             SqliteConnectOptions::from_str("sqlite::memory:").map_err(StoreError::Database)?
         } else {
@@ -553,7 +553,7 @@ impl SqliteStore {
         .await;
         match r {
             Ok(_) => Ok(()),
-            Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {
+            Err(e) if super::db_error::is(&e, super::db_error::DbRefusal::Unique) => {
                 Err(StoreError::Invalid(tranche_audit::Invalid::new(
                     "name",
                     "user_exists",
