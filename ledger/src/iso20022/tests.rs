@@ -956,6 +956,27 @@ E2E-0010,booked,5,USD,\"unclosed\n";
     assert_eq!((inv.field.as_str(), inv.code), ("file", "invalid_rows"));
     assert!(inv.detail.contains("line 2, amount"), "{}", inv.detail);
 
+    // Quoting that breaks RFC 4180 refuses its row, and the rows after it are still read.
+    let e = parse_status_csv(
+        b"end_to_end_id,status,amount,currency,reason,date\n\
+E2E-1,acc\"epted,,,,\n\
+E2E-2,accepted,,,\"AC04\"x,\n\
+E2E-3,paid,,,,\n",
+    )
+    .expect_err("refused");
+    let Iso20022Error::InvalidRows { errors } = &e else {
+        panic!("{e}");
+    };
+    let got: Vec<_> = errors.iter().map(|r| (r.line, r.field, r.code)).collect();
+    assert_eq!(
+        got,
+        vec![
+            (2, "row", "stray_quote"),
+            (3, "row", "text_after_quote"),
+            (4, "status", "unknown_status"),
+        ]
+    );
+
     let e = parse_status_csv(b"id,status\nE2E-1,accepted\n").expect_err("refused");
     assert_eq!(e.code(), "invalid_header");
     let e = parse_status_csv(b"end_to_end_id,status,amount,currency,reason,date\n\xff\n")
