@@ -263,6 +263,50 @@ fn writer_refuses_bad_input_naming_the_field() {
 }
 
 #[test]
+fn a_valid_iban_is_accepted_as_people_write_it() {
+    let a = check_account("bank_account", "gb82 west 1234 5698 7654 32").expect("valid");
+    assert_eq!(a, AccountId::Iban("GB82WEST12345698765432".into()));
+}
+
+#[test]
+fn an_iban_with_a_bad_checksum_is_refused_naming_the_field() {
+    let e = check_account("bank_account", "GB82WEST12345698765431").expect_err("refused");
+    assert_eq!((e.field.as_str(), e.code), ("bank_account", "invalid_iban"));
+    assert!(
+        e.detail.contains("check digits do not match"),
+        "{}",
+        e.detail
+    );
+    // The check digits hold, but the country's format does not (letters where Albania has
+    // digits), or the country does not use IBANs.
+    let e = check_account("vendors[0].account", "AL84212110090000AB023569874").expect_err("BBAN");
+    assert_eq!(
+        (e.field.as_str(), e.code),
+        ("vendors[0].account", "invalid_iban")
+    );
+    assert!(e.detail.contains("an IBAN of AL"), "{}", e.detail);
+    let e = check_account("bank_account", "EC391234567890123").expect_err("no IBANs");
+    assert!(
+        e.detail.contains("EC is not a country that uses IBANs"),
+        "{}",
+        e.detail
+    );
+}
+
+#[test]
+fn local_account_and_mobile_money_numbers_are_other_identifiers() {
+    for (text, id) in [
+        ("2100456789", "2100456789"),
+        ("+593 99 000 0000", "+593990000000"),
+        ("Banco Pichincha 2200123456", "BancoPichincha2200123456"),
+        ("EC-000001", "EC-000001"),
+    ] {
+        let a = check_account("bank_account", text).expect("accepted");
+        assert_eq!(a, AccountId::Other(id.into()), "{text}");
+    }
+}
+
+#[test]
 fn checker_refuses_counts_and_sums_that_do_not_add_up() {
     let xml = write_pain001(&three_payments()).expect("writes");
     let tampered = xml.replacen("<NbOfTxs>3</NbOfTxs>", "<NbOfTxs>4</NbOfTxs>", 1);
