@@ -1474,7 +1474,7 @@ async fn disburse(ledger: &Ledger, say: &dyn Fn(String)) -> anyhow::Result<()> {
                 ],
                 reverses: None,
             }),
-            Ledger::settings_command(settings),
+            Ledger::settings_command(settings)?,
         ],
         ADMIN,
         "drawdown and payment settings",

@@ -30,8 +30,9 @@
 //! [`Date::parse`] (`YYYY-MM-DD`), and the words are exactly the ledger's. What field tools
 //! such as KoboToolbox write is tolerated: a UTF-8 byte order mark, CRLF line ends, spaces
 //! around cells, blank lines (rows whose cells are all empty), and quoted cells holding commas,
-//! line breaks and doubled quotes. Errors name the physical line of the file (the header's is 1,
-//! a quoted line break counts), the column and the rule. Two rows for the same participant and
+//! line breaks and doubled quotes. A quote must open its cell (no space before it). Errors name
+//! the physical line of the file (the header's is 1, a quoted line break counts), the column and
+//! the rule. Two rows for the same participant and
 //! session (attendance, attendance-correction), the same participant and cohort (enrolment), or
 //! two identical rows are refused naming both lines.
 
@@ -120,9 +121,10 @@ decides which cells it needs:
 A cell that the row's type does not use must be empty. Tolerated, as field tools such as \
 KoboToolbox write them: a UTF-8 byte order mark, CRLF line ends, spaces around cells, blank \
 lines, and quoted cells (\"...\") holding commas, line breaks or doubled quotes (\"\"). \
-Refused: unknown columns, a row with more or fewer cells than the header, two rows for the \
-same participant and session (attendance, attendance-correction) or participant and cohort \
-(enrolment), and identical rows.
+Refused: a quote that does not open its cell (a space before it included), unknown columns, \
+a row with more or fewer cells than the header, two rows for the same participant and \
+session (attendance, attendance-correction) or participant and cohort (enrolment), and \
+identical rows.
 
 Example:
 
@@ -455,106 +457,21 @@ impl fmt::Display for LineError {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum CellState {
-    /// At the start of a cell; only whitespace so far.
-    Start,
-    Unquoted,
-    /// Inside quotes opened on this line.
-    Quoted(usize),
-    /// After the closing quote.
-    Closed,
-}
-
-/// Reads RFC 4180 CSV: cells separated by commas, records by LF or CRLF, a cell in double
-/// quotes may hold commas, line breaks and `""` for a quote. A leading byte order mark is
-/// dropped, whitespace before an opening or after a closing quote is ignored. Each record
-/// knows the physical line it starts on, so a quoted line break moves later records down.
+/// Reads RFC 4180 CSV with [`tranche_ledger::csv::records`]: cells separated by commas,
+/// records by LF or CRLF, a cell in double quotes may hold commas, line breaks and `""` for a
+/// quote. A leading byte order mark is dropped and empty lines are skipped. Each record knows
+/// the physical line it starts on, so a quoted line break moves later records down; quoting
+/// that breaks the RFC is refused naming its line.
 pub fn read_csv(text: &str) -> Result<Vec<CsvRow>, LineError> {
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let mut rows = Vec::new();
-    let mut cells = Vec::new();
-    let mut cell = String::new();
-    let mut line = 1;
-    let mut row_line = 1;
-    let mut state = CellState::Start;
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        if let CellState::Quoted(_) = state {
-            match c {
-                '"' if chars.peek() == Some(&'"') => {
-                    chars.next();
-                    cell.push('"');
-                }
-                '"' => state = CellState::Closed,
-                '\n' => {
-                    line += 1;
-                    cell.push('\n');
-                }
-                _ => cell.push(c),
-            }
-            continue;
-        }
-        match c {
-            ',' => {
-                cells.push(std::mem::take(&mut cell));
-                state = CellState::Start;
-            }
-            '\r' if chars.peek() == Some(&'\n') => {}
-            '\n' => {
-                cells.push(std::mem::take(&mut cell));
-                rows.push(CsvRow {
-                    line: row_line,
-                    cells: std::mem::take(&mut cells),
-                });
-                line += 1;
-                row_line = line;
-                state = CellState::Start;
-            }
-            '"' if state == CellState::Start => {
-                cell.clear();
-                state = CellState::Quoted(line);
-            }
-            '"' => {
-                return Err(LineError::new(
-                    line,
-                    "stray_quote",
-                    "a '\"' inside a cell that does not start with one: quote the whole cell \
-                     and double the quote",
-                ))
-            }
-            _ if state == CellState::Closed => {
-                if !c.is_whitespace() {
-                    return Err(LineError::new(
-                        line,
-                        "text_after_quote",
-                        format!("{c:?} after the closing quote of a cell: quote the whole cell"),
-                    ));
-                }
-            }
-            _ => {
-                cell.push(c);
-                if !c.is_whitespace() {
-                    state = CellState::Unquoted;
-                }
-            }
-        }
-    }
-    if let CellState::Quoted(opened) = state {
-        return Err(LineError::new(
-            opened,
-            "unterminated_quote",
-            "a quoted cell opened on this line is never closed",
-        ));
-    }
-    if state != CellState::Start || !cell.is_empty() || !cells.is_empty() {
-        cells.push(cell);
-        rows.push(CsvRow {
-            line: row_line,
-            cells,
-        });
-    }
-    Ok(rows)
+    tranche_ledger::csv::records(text)
+        .map(|r| match r {
+            Ok(r) => Ok(CsvRow {
+                line: r.line as usize,
+                cells: r.cells,
+            }),
+            Err(e) => Err(LineError::new(e.line as usize, e.code, e.detail)),
+        })
+        .collect()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1395,8 +1312,11 @@ mod tests {
             ]
         );
         assert_eq!(rows("\"\",\"\"\n"), vec![row(1, &["", ""])]);
-        // Whitespace around the quotes is not part of the cell.
-        assert_eq!(rows(" \"a\" ,b\n"), vec![row(1, &["a", "b"])]);
+        // Spaces after the closing quote stay in the cell (rows are trimmed when read); a
+        // quote after a space opens nothing and is refused.
+        assert_eq!(rows("\"a\" ,b\n"), vec![row(1, &["a ", "b"])]);
+        let e = read_csv("a, \"b\"\n").expect_err("refused");
+        assert_eq!((e.line, e.code), (1, "stray_quote"));
     }
 
     #[test]
@@ -1405,7 +1325,6 @@ mod tests {
             rows("\u{feff}a,b\r\n\r\n1,\"x\r\ny\"\r\n2,3\r\n"),
             vec![
                 row(1, &["a", "b"]),
-                row(2, &[""]),
                 row(3, &["1", "x\r\ny"]),
                 row(5, &["2", "3"]),
             ]

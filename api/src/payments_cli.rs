@@ -339,7 +339,7 @@ async fn batch_inner(ledger: &Ledger, g: &Global, cmd: BatchCmd) -> Result<ExitC
                 vendors: list,
                 dual_approval_above,
             };
-            append(ledger, g, &[Ledger::settings_command(body)]).await?;
+            append(ledger, g, &[Ledger::settings_command(body)?]).await?;
             println!("settings recorded for award {award}");
             Ok(ExitCode::SUCCESS)
         }

@@ -247,7 +247,10 @@ pub async fn payables_programme(
     };
     ledger
         .append(
-            &[Command::Transaction(tx), Ledger::settings_command(settings)],
+            &[
+                Command::Transaction(tx),
+                Ledger::settings_command(settings)?,
+            ],
             actor,
             now,
         )

@@ -40,7 +40,7 @@ use tranche_audit::Invalid;
 pub use camt053::{parse_camt053, CreditDebit, EntryStatus, Statement, StatementLine, Statements};
 pub use csv::{parse_status_csv, CsvStatus, CsvStatusLine, STATUS_CSV_HEADER};
 pub use pain001::{
-    check_pain001, write_pain001, write_payments_csv, AccountId, CreditTransfer,
+    check_account, check_pain001, write_pain001, write_payments_csv, AccountId, CreditTransfer,
     CreditTransferInitiation, Debtor, Pain001Summary, PAIN001_NAMESPACE, PAYMENTS_CSV_HEADER,
 };
 pub use pain002::{

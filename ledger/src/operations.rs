@@ -167,6 +167,9 @@ impl ParticipantInput {
                 personal_field(v, field, false)?;
             }
         }
+        if let Some(account) = &self.bank_account {
+            crate::iso20022::check_account("bank_account", account)?;
+        }
         Ok((award, doc))
     }
 
@@ -958,5 +961,41 @@ impl Ledger {
             rest = tail;
         }
         Ok(Ok(out))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_account(account: &str) -> ParticipantInput {
+        ParticipantInput {
+            award: "bprm-2026".into(),
+            partner: None,
+            name: "Ana".into(),
+            document: "1700000001".into(),
+            phone: None,
+            bank_account: Some(account.into()),
+            sex: None,
+            nationality: None,
+            province: None,
+            pathway: None,
+            age_band: None,
+        }
+    }
+
+    #[test]
+    fn a_participant_bank_account_written_like_an_iban_must_be_a_valid_one() {
+        with_account("GB82 WEST 1234 5698 7654 32")
+            .check()
+            .expect("a valid IBAN");
+        with_account("2100456789")
+            .check()
+            .expect("an Ecuadorian account number");
+        with_account("").check().expect("no account");
+        let e = with_account("GB82WEST12345698765431")
+            .check()
+            .expect_err("a bad checksum");
+        assert_eq!((e.field.as_str(), e.code), ("bank_account", "invalid_iban"));
     }
 }

@@ -43,22 +43,6 @@ fn money(minor: i64, currency: Currency) -> String {
     format_minor(minor.into(), currency)
 }
 
-/// An account text as pain.001 names it: an IBAN when it looks like one, else another id.
-pub fn account_id(text: &str) -> AccountId {
-    let compact: String = text.chars().filter(|c| !c.is_whitespace()).collect();
-    let b = compact.as_bytes();
-    let iban_like = b.len() >= 15
-        && b[0].is_ascii_alphabetic()
-        && b[1].is_ascii_alphabetic()
-        && b[2].is_ascii_digit()
-        && b[3].is_ascii_digit();
-    if iban_like {
-        AccountId::Iban(compact.to_ascii_uppercase())
-    } else {
-        AccountId::Other(compact)
-    }
-}
-
 /// What a preparer asks for.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -310,9 +294,20 @@ impl Ledger {
     }
 
     /// The command that sets an award's paying account, vendor accounts and dual-approval
-    /// amount.
-    pub fn settings_command(body: DisbursementConfigBody) -> Command {
-        Command::Disburse(DisburseCommand::Config(body))
+    /// amount. An account written like an IBAN must be a valid one (`invalid_iban`, naming
+    /// `debtor.account` or `vendors[i].account`): checked here, where settings are accepted,
+    /// and not when settings already in the journal are replayed or verified.
+    pub fn settings_command(body: DisbursementConfigBody) -> Result<Command, StoreError> {
+        let accounts = std::iter::once(("debtor.account".to_string(), &body.debtor)).chain(
+            body.vendors
+                .iter()
+                .enumerate()
+                .map(|(i, v)| (format!("vendors[{i}].account"), &v.account)),
+        );
+        for (field, bank) in accounts {
+            iso20022::check_account(&field, &bank.account).map_err(StoreError::Invalid)?;
+        }
+        Ok(Command::Disburse(DisburseCommand::Config(body)))
     }
 
     /// Builds a batch from the award's open payables that match `filter`: one payment per
@@ -720,7 +715,7 @@ impl Ledger {
                 amount_minor: p.amount,
                 currency: b.currency,
                 creditor_name: name,
-                creditor_account: account_id(&account),
+                creditor_account: AccountId::from_text(&account),
                 creditor_agent_bic: bic,
                 remittance: Some(format!("{award} {}", p.payee)),
             });
@@ -741,7 +736,7 @@ impl Ledger {
                 requested_execution_date: execution,
                 debtor: Debtor {
                     name: settings.body.debtor.name.clone(),
-                    account: account_id(&settings.body.debtor.account),
+                    account: AccountId::from_text(&settings.body.debtor.account),
                     agent_bic: settings.body.debtor.agent_bic.clone(),
                 },
                 currency: b.currency,
@@ -1674,6 +1669,39 @@ impl NoNanos for DateTime<Utc> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tranche_audit::disburse::{BankAccountBody, VendorAccountBody};
+
+    fn settings(debtor: &str, vendor: &str) -> Result<Command, StoreError> {
+        let bank = |account: &str| BankAccountBody {
+            name: "Account holder".into(),
+            account: account.into(),
+            agent_bic: None,
+        };
+        Ledger::settings_command(DisbursementConfigBody {
+            award: Id::parse("bprm-2026").expect("an id"),
+            debtor: bank(debtor),
+            vendors: vec![VendorAccountBody {
+                vendor: Id::parse("secap").expect("an id"),
+                account: bank(vendor),
+            }],
+            dual_approval_above: "25000.00".into(),
+        })
+    }
+
+    #[test]
+    fn settings_refuse_an_account_written_like_an_iban_that_is_not_one() {
+        settings("2100456789", "3300112233").expect("local account numbers");
+        settings("DE89 3704 0044 0532 0130 00", "GB82WEST12345698765432").expect("valid IBANs");
+        for (debtor, vendor, field) in [
+            ("DE89370400440532013001", "3300112233", "debtor.account"),
+            ("2100456789", "GB82WEST12345698765431", "vendors[0].account"),
+        ] {
+            let Err(StoreError::Invalid(e)) = settings(debtor, vendor) else {
+                panic!("{debtor} {vendor} accepted");
+            };
+            assert_eq!((e.field.as_str(), e.code), (field, "invalid_iban"));
+        }
+    }
 
     #[test]
     fn parts_stay_under_the_record_limit_however_long_the_entries() {

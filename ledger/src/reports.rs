@@ -528,23 +528,25 @@ caption{{text-align:left;font-weight:600;padding:.4rem 0}}</style></head><body>\
         esc(&rep.currency)
     );
     let csv = render_csv(r);
-    let mut rows = csv.lines();
+    // The CSV is the report's own, always well formed; its cells may hold commas and quotes
+    // (a budget line's name), so it is read as CSV, not split at commas.
+    let mut rows = crate::csv::records(&csv).filter_map(Result::ok);
     if let Some(head) = rows.next() {
         h.push_str("<table><caption>Figures</caption><thead><tr>");
-        for c in head.split(',') {
+        for c in &head.cells {
             h.push_str(&format!("<th scope=\"col\">{}</th>", esc(c)));
         }
         h.push_str("</tr></thead><tbody>");
         for row in rows {
             h.push_str("<tr>");
-            for c in row.split(',') {
+            for c in &row.cells {
                 let numeric = !c.is_empty()
                     && c.chars()
                         .all(|ch| ch.is_ascii_digit() || ch == '.' || ch == '-');
                 h.push_str(&format!(
                     "<td{}>{}</td>",
                     if numeric { " class=\"n\"" } else { "" },
-                    esc(c.trim_matches('"'))
+                    esc(c)
                 ));
             }
             h.push_str("</tr>");

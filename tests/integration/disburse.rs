@@ -538,6 +538,20 @@ fn disbursement_bad_inputs(s: TestServer) {
     settings(&scn, "500.00");
     let prep = &scn.preparer;
 
+    // An account written like an IBAN must be a valid one; a local account number is not one.
+    scn.refused(
+        &scn.admin,
+        "/v1/disbursement-settings",
+        &json!({"award": AWARD,
+                "debtor": {"name": "HIAS Ecuador programme account", "account": "2100456789"},
+                "vendors": [{"vendor": "secap", "name": "SECAP training centre",
+                             "account": "DE89 3704 0044 0532 0130 01"}],
+                "dual_approval_above": "500.00"}),
+        422,
+        "invalid_iban",
+        Some("vendors[0].account"),
+    );
+
     // Payees without a bank account or whose personal data was erased are exceptions.
     let r = scn.admin.post(
         &format!("/v1/participants/{}/erase", scn.p["a60"]),

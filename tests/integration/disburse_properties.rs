@@ -86,7 +86,8 @@ async fn run(ops: Vec<Op>, dual_above_two: bool) {
             .body
             .clone();
         body.dual_approval_above = "120.00".into();
-        append(ledger, &[Ledger::settings_command(body)], "user:admin").await;
+        let settings = Ledger::settings_command(body).expect("the fixture's accounts");
+        append(ledger, &[settings], "user:admin").await;
     }
     let award = fx.award.to_string();
     let mut batches: Vec<tranche_audit::programme::Id> = Vec::new();

@@ -950,6 +950,16 @@ fn bad_inputs_are_refused_and_write_nothing(s: TestServer) {
         "duplicate_document",
         Some("document"),
     );
+    // A bank account written like an IBAN must be a valid one (here one digit is mistyped).
+    scn.refused(
+        hias,
+        "/v1/participants",
+        &json!({"award": AWARD, "name": "Dora", "document": "17-0000 0999",
+                "bank_account": "GB82 WEST 1234 5698 7654 31"}),
+        422,
+        "invalid_iban",
+        Some("bank_account"),
+    );
     let vk = scn.key.verifying_key();
     scn.ok(
         &scn.admin,

@@ -98,7 +98,7 @@ pub async fn settings(
     caller.require(ADMIN)?;
     let body = json_body(&headers, body)?;
     let config: DisbursementConfigBody = parse_json(&body)?;
-    let commands = vec![Ledger::settings_command(config)];
+    let commands = vec![Ledger::settings_command(config)?];
     write(
         &state,
         &caller,

@@ -9,7 +9,6 @@ mod audit;
 mod donor;
 mod finance;
 pub mod html;
-mod multipart;
 mod partner;
 pub mod session;
 

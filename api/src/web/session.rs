@@ -23,7 +23,6 @@ use crate::server::error::ApiError;
 use crate::server::AppState;
 
 use super::html::{esc, layout, FormState};
-use super::multipart;
 
 pub const COOKIE: &str = "tranche_session";
 /// The cookie that carries the sign-in form's CSRF token before there is a session.
@@ -250,13 +249,44 @@ fn same_origin(headers: &HeaderMap) -> bool {
         .is_some_and(|(_, rest)| !host.is_empty() && rest == host)
 }
 
-fn read_fields(headers: &HeaderMap, body: Bytes) -> Result<Fields, String> {
+/// Reads a `multipart/form-data` body (RFC 7578, as browsers send uploads) with `multer`: a
+/// part with a file name is a file, any other part a text field, which must be UTF-8. The body
+/// is already in memory, read within the route's limit, so the parts are bounded by it.
+async fn read_multipart(content_type: &str, body: Bytes) -> Result<Fields, String> {
+    let boundary = multer::parse_boundary(content_type)
+        .map_err(|_| "the upload has no multipart boundary".to_string())?;
+    let unreadable = |e: multer::Error| format!("the upload could not be read: {e}");
+    let body = futures_util::stream::once(async move { Ok::<_, std::convert::Infallible>(body) });
+    let mut parts = multer::Multipart::new(body, boundary);
+    let mut fields = Fields::default();
+    while let Some(part) = parts.next_field().await.map_err(unreadable)? {
+        let name = part
+            .name()
+            .ok_or("a part of the upload has no name")?
+            .to_string();
+        let file_name = part.file_name().map(str::to_string);
+        let content = part.bytes().await.map_err(unreadable)?.to_vec();
+        match file_name {
+            Some(file_name) => {
+                fields.files.insert(name, (file_name, content));
+            }
+            None => {
+                let text = String::from_utf8(content)
+                    .map_err(|_| format!("the field {name} is not UTF-8 text"))?;
+                fields.text.insert(name, text);
+            }
+        }
+    }
+    Ok(fields)
+}
+
+async fn read_fields(headers: &HeaderMap, body: Bytes) -> Result<Fields, String> {
     let ct = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     if ct.starts_with("multipart/form-data") {
-        multipart::parse(ct, &body)
+        read_multipart(ct, body).await
     } else {
         let text: Vec<(String, String)> = serde_urlencoded::from_bytes(&body)
             .map_err(|e| format!("the form could not be read: {e}"))?;
@@ -317,7 +347,7 @@ impl FromRequest<AppState> for Posted {
                 ),
             )
         })?;
-        let fields = read_fields(&parts.headers, bytes).map_err(|e| {
+        let fields = read_fields(&parts.headers, bytes).await.map_err(|e| {
             super::html::error_page(
                 Some(&user),
                 &ApiError::new(StatusCode::BAD_REQUEST, "invalid_form", e),
@@ -416,7 +446,7 @@ fn safe_next(n: &str) -> bool {
 
 /// `POST /web/login`: checks the token and starts a session.
 pub async fn login(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let fields = match read_fields(&headers, body) {
+    let fields = match read_fields(&headers, body).await {
         Ok(f) => f,
         Err(e) => {
             let err = ApiError::new(StatusCode::BAD_REQUEST, "invalid_form", e);
@@ -516,4 +546,51 @@ pub async fn logout(State(state): State<AppState>, headers: HeaderMap, posted: P
     r.headers_mut()
         .append(header::SET_COOKIE, set_cookie(&headers, COOKIE, "", 0));
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(content_type: &'static str, body: &'static [u8]) -> Result<Fields, String> {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("a runtime")
+            .block_on(read_fields(&headers, Bytes::from_static(body)))
+    }
+
+    const XYZ: &str = "multipart/form-data; boundary=XyZ";
+    const UPLOAD: &[u8] =
+        b"--XyZ\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\nabc\r\n--XyZ\r\n\
+Content-Disposition: form-data; name=\"file\"; filename=\"a.csv\"\r\nContent-Type: text/csv\r\n\r\n\
+type,participant\r\nline\r\n--XyZ--\r\n";
+
+    #[test]
+    fn uploads_are_read_into_fields_and_files() {
+        let f = read(XYZ, UPLOAD).expect("parses");
+        assert_eq!(f.get("csrf"), "abc");
+        let (name, bytes) = &f.files["file"];
+        assert_eq!(name, "a.csv");
+        assert_eq!(bytes.as_slice(), b"type,participant\r\nline");
+    }
+
+    #[test]
+    fn malformed_uploads_are_refused() {
+        let e = read("multipart/form-data", UPLOAD).expect_err("no boundary");
+        assert_eq!(e, "the upload has no multipart boundary");
+        read(
+            XYZ,
+            b"--XyZ\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nno end",
+        )
+        .expect_err("no closing boundary");
+        read("multipart/form-data; boundary=Q", UPLOAD).expect_err("another boundary");
+        let e = read(
+            XYZ,
+            b"--XyZ\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n\xff\r\n--XyZ--\r\n",
+        )
+        .expect_err("not UTF-8");
+        assert_eq!(e, "the field a is not UTF-8 text");
+    }
 }

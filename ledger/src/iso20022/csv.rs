@@ -4,6 +4,8 @@
 use chrono::NaiveDate;
 use tranche_audit::money::Money;
 
+use crate::csv::{records, Record};
+
 use super::{
     check_size, is_forbidden_char, parse_iso_date, parse_money, AmountError, Iso20022Error,
     Position, RowError,
@@ -66,111 +68,6 @@ pub struct CsvStatusLine {
     pub date: Option<NaiveDate>,
 }
 
-/// One record of a CSV file as split, before its cells are read.
-#[derive(Debug)]
-struct Record {
-    line: u64,
-    cells: Vec<String>,
-    error: Option<(&'static str, String)>,
-}
-
-/// Splits CSV text into records per RFC 4180: cells separated by commas, records by CRLF or
-/// LF, quoted cells may hold commas, doubled quotes and line breaks. A record that cannot be
-/// split carries its error and ends at the next line break.
-fn split_records(text: &str) -> Vec<Record> {
-    let b = text.as_bytes();
-    let n = b.len();
-    let mut i = 0;
-    let mut line: u64 = 1;
-    let mut records = Vec::new();
-    while i < n {
-        let start_line = line;
-        let mut cells = Vec::new();
-        let mut error: Option<(&'static str, String)> = None;
-        loop {
-            let mut cell = String::new();
-            if b[i..].first() == Some(&b'"') {
-                i += 1;
-                let mut closed = false;
-                while i < n {
-                    if b[i] == b'"' {
-                        if b.get(i + 1) == Some(&b'"') {
-                            cell.push('"');
-                            i += 2;
-                            continue;
-                        }
-                        i += 1;
-                        closed = true;
-                        break;
-                    }
-                    let end = b[i..].iter().position(|&c| c == b'"').map_or(n, |p| i + p);
-                    let run = &text[i..end];
-                    line += run.bytes().filter(|&c| c == b'\n').count() as u64;
-                    cell.push_str(run);
-                    i = end;
-                }
-                if !closed {
-                    error = Some((
-                        "unterminated_quote",
-                        "a quoted cell is never closed".to_string(),
-                    ));
-                }
-            } else {
-                let start = i;
-                while i < n && !matches!(b[i], b',' | b'\n' | b'\r') {
-                    i += 1;
-                }
-                cell.push_str(&text[start..i]);
-                if cell.contains('"') && error.is_none() {
-                    error = Some((
-                        "malformed_csv",
-                        "a quote inside an unquoted cell (quote the whole cell and double the quote)"
-                            .to_string(),
-                    ));
-                }
-            }
-            cells.push(cell);
-            match b.get(i) {
-                None => break,
-                Some(b',') => i += 1,
-                Some(b'\r') if b.get(i + 1) == Some(&b'\n') => {
-                    i += 2;
-                    line += 1;
-                    break;
-                }
-                Some(b'\n') | Some(b'\r') => {
-                    i += 1;
-                    line += 1;
-                    break;
-                }
-                Some(_) => {
-                    if error.is_none() {
-                        error = Some((
-                            "malformed_csv",
-                            "text after the closing quote of a cell".to_string(),
-                        ));
-                    }
-                    let rest = b[i..].iter().position(|&c| c == b'\n');
-                    i = rest.map_or(n, |p| i + p + 1);
-                    if rest.is_some() {
-                        line += 1;
-                    }
-                    break;
-                }
-            }
-        }
-        let blank = cells.len() == 1 && cells[0].trim().is_empty() && error.is_none();
-        if !blank {
-            records.push(Record {
-                line: start_line,
-                cells,
-                error,
-            });
-        }
-    }
-    records
-}
-
 fn row_error(
     line: u64,
     field: &'static str,
@@ -188,10 +85,6 @@ fn row_error(
 /// Reads one row; pushes every problem it finds to `errors`.
 fn read_row(record: &Record, errors: &mut Vec<RowError>) -> Option<CsvStatusLine> {
     let line = record.line;
-    if let Some((code, detail)) = &record.error {
-        errors.push(row_error(line, "row", code, detail.clone()));
-        return None;
-    }
     if record.cells.len() != STATUS_COLUMNS.len() {
         errors.push(row_error(
             line,
@@ -307,10 +200,11 @@ fn read_row(record: &Record, errors: &mut Vec<RowError>) -> Option<CsvStatusLine
 }
 
 /// Parses a status CSV: UTF-8 (a BOM is allowed), the header [`STATUS_CSV_HEADER`] on line 1,
-/// then one row per status, cells per RFC 4180 (surrounding spaces ignored, blank lines
-/// skipped). Status is `accepted`, `rejected`, `booked` or `returned`; amount and currency go
-/// together (required for booked and returned; read with [`Money::parse_positive`], so too
-/// many decimals are refused); reason and date (`YYYY-MM-DD`) are optional. Any bad row refuses
+/// then one row per status, cells per RFC 4180 as [`crate::csv::records`] reads them
+/// (surrounding spaces ignored, blank lines skipped, quoting that breaks the RFC refused).
+/// Status is `accepted`, `rejected`, `booked` or `returned`; amount and currency go together
+/// (required for booked and returned; read with [`Money::parse_positive`], so too many
+/// decimals are refused); reason and date (`YYYY-MM-DD`) are optional. Any bad row refuses
 /// the whole file, and [`Iso20022Error::InvalidRows`] lists every bad row by its physical line
 /// (bad amount, unknown status, missing id, wrong cell count, …).
 pub fn parse_status_csv(input: &[u8]) -> Result<Vec<CsvStatusLine>, Iso20022Error> {
@@ -330,14 +224,17 @@ pub fn parse_status_csv(input: &[u8]) -> Result<Vec<CsvStatusLine>, Iso20022Erro
             detail: "the file is not UTF-8".into(),
         }
     })?;
-    let records = split_records(text);
-    let header_ok = records.first().is_some_and(|r| {
-        r.error.is_none()
-            && r.cells.len() == STATUS_COLUMNS.len()
-            && r.cells
-                .iter()
-                .zip(STATUS_COLUMNS)
-                .all(|(c, h)| c.trim() == h)
+    // A line of spaces is as blank as an empty one.
+    let blank = |r: &Record| r.cells.len() == 1 && r.cells[0].trim().is_empty();
+    let mut rows = records(text).filter(|r| !r.as_ref().is_ok_and(blank));
+    let header_ok = rows.next().is_some_and(|r| {
+        r.is_ok_and(|r| {
+            r.cells.len() == STATUS_COLUMNS.len()
+                && r.cells
+                    .iter()
+                    .zip(STATUS_COLUMNS)
+                    .all(|(c, h)| c.trim() == h)
+        })
     });
     if !header_ok {
         return Err(Iso20022Error::InvalidValue {
@@ -352,10 +249,11 @@ pub fn parse_status_csv(input: &[u8]) -> Result<Vec<CsvStatusLine>, Iso20022Erro
         });
     }
     let mut errors = Vec::new();
-    let mut lines = Vec::with_capacity(records.len().saturating_sub(1));
-    for record in &records[1..] {
-        if let Some(line) = read_row(record, &mut errors) {
-            lines.push(line);
+    let mut lines = Vec::new();
+    for record in rows {
+        match record {
+            Ok(record) => lines.extend(read_row(&record, &mut errors)),
+            Err(e) => errors.push(row_error(e.line, "row", e.code, e.detail)),
         }
     }
     if !errors.is_empty() {

@@ -8,6 +8,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use quick_xml::events::BytesStart;
 use rust_decimal::Decimal;
 use tranche_audit::money::{format_minor, Currency, Money, MAX_AMOUNT_MINOR};
+use tranche_audit::Invalid;
 
 use super::xml::{required_attribute, walk, Ctx, Handler, Spec};
 use super::{is_forbidden_char, parse_money, Iso20022Error, MAX_FILE_BYTES};
@@ -31,10 +32,72 @@ const MAX_ACCOUNT_CHARS: usize = 34;
 /// mobile-money number or a national account number.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AccountId {
-    /// An IBAN; spaces are removed and letters upper-cased, and the check digits must hold.
+    /// An IBAN; spaces are removed and letters upper-cased, and it must be valid: its country's
+    /// length and format and its check digits, as the `iban_validate` crate checks them.
     Iban(String),
     /// Any other identifier, at most 34 characters.
     Other(String),
+}
+
+/// The shortest IBAN (Norway's) has 15 characters.
+const MIN_IBAN_CHARS: usize = 15;
+
+impl AccountId {
+    /// Names an account as people write it, spaces dropped: an IBAN when it is written like one
+    /// (at least 15 characters, starting with two letters and two digits), anything else, such
+    /// as an Ecuadorian account number (`2100456789`) or a mobile-money number, another
+    /// identifier. Whether the IBAN is valid is checked by [`check_account`], and again when a
+    /// bank file is written.
+    pub fn from_text(text: &str) -> AccountId {
+        let compact: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+        let b = compact.as_bytes();
+        let iban_like = b.len() >= MIN_IBAN_CHARS
+            && b[..2].iter().all(u8::is_ascii_alphabetic)
+            && b[2..4].iter().all(u8::is_ascii_digit);
+        if iban_like {
+            AccountId::Iban(compact.to_ascii_uppercase())
+        } else {
+            AccountId::Other(compact)
+        }
+    }
+}
+
+/// An account where one is accepted (a participant's bank account, the paying and vendor
+/// accounts of an award): [`AccountId::from_text`], refusing an account written like an IBAN
+/// that is not a valid one (`invalid_iban`, naming `field`) before it can reach a bank file.
+pub fn check_account(field: &str, text: &str) -> Result<AccountId, Invalid> {
+    let account = AccountId::from_text(text);
+    if let AccountId::Iban(iban) = &account {
+        valid_iban(iban).map_err(|detail| Invalid::new(field, "invalid_iban", detail))?;
+    }
+    Ok(account)
+}
+
+/// The electronic form of an IBAN (no spaces, upper case), or why `text` is not a valid one.
+fn valid_iban(text: &str) -> Result<String, String> {
+    use iban::{IbanLike as _, ParseBaseIbanError, ParseIbanError};
+    let compact: String = text
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .map(|c| c.to_ascii_uppercase())
+        .collect();
+    let why = match compact.parse::<iban::Iban>() {
+        Ok(iban) => return Ok(iban.electronic_str().to_string()),
+        Err(ParseIbanError::InvalidBaseIban {
+            source: ParseBaseIbanError::InvalidChecksum,
+        }) => "its check digits do not match (mod 97): a character is mistyped or missing".into(),
+        Err(ParseIbanError::InvalidBaseIban {
+            source: ParseBaseIbanError::InvalidFormat,
+        }) => "an IBAN is two letters, two digits and up to 30 letters and digits".into(),
+        Err(ParseIbanError::InvalidBban(base)) => format!(
+            "it does not have the length and format of an IBAN of {}",
+            base.country_code()
+        ),
+        Err(ParseIbanError::UnknownCountry(base)) => {
+            format!("{} is not a country that uses IBANs", base.country_code())
+        }
+    };
+    Err(format!("{text:?} is not a valid IBAN: {why}"))
 }
 
 /// The paying party: the programme's account.
@@ -155,45 +218,13 @@ fn clean_text<'a>(field: &str, value: &'a str, max: usize) -> Result<&'a str, Is
     Ok(cut.trim_end())
 }
 
-fn iban_checksum_ok(iban: &str) -> bool {
-    let (head, tail) = iban.split_at(4);
-    let mut rem: u32 = 0;
-    for c in tail.chars().chain(head.chars()) {
-        let Some(v) = c.to_digit(36) else {
-            return false;
-        };
-        rem = if v >= 10 {
-            (rem * 100 + v) % 97
-        } else {
-            (rem * 10 + v) % 97
-        };
-    }
-    rem == 1
-}
-
 /// Whether an account is an IBAN, and its normalised identifier.
 fn normalise_account(field: &str, account: &AccountId) -> Result<(bool, String), Iso20022Error> {
     match account {
         AccountId::Iban(raw) => {
             check_chars(field, raw)?;
-            let iban: String = raw
-                .chars()
-                .filter(|c| *c != ' ')
-                .map(|c| c.to_ascii_uppercase())
-                .collect();
-            let shape_ok = iban.len() >= 5
-                && iban.len() <= 34
-                && iban.is_ascii()
-                && iban[..2].bytes().all(|b| b.is_ascii_uppercase())
-                && iban[2..4].bytes().all(|b| b.is_ascii_digit())
-                && iban[4..].bytes().all(|b| b.is_ascii_alphanumeric());
-            if !shape_ok || !iban_checksum_ok(&iban) {
-                return Err(input_error(
-                    field,
-                    "invalid_iban",
-                    format!("{raw:?} is not a valid IBAN (country, check digits, account; mod 97)"),
-                ));
-            }
+            let iban =
+                valid_iban(raw).map_err(|detail| input_error(field, "invalid_iban", detail))?;
             Ok((true, iban))
         }
         AccountId::Other(raw) => {

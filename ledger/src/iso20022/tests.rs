@@ -263,6 +263,50 @@ fn writer_refuses_bad_input_naming_the_field() {
 }
 
 #[test]
+fn a_valid_iban_is_accepted_as_people_write_it() {
+    let a = check_account("bank_account", "gb82 west 1234 5698 7654 32").expect("valid");
+    assert_eq!(a, AccountId::Iban("GB82WEST12345698765432".into()));
+}
+
+#[test]
+fn an_iban_with_a_bad_checksum_is_refused_naming_the_field() {
+    let e = check_account("bank_account", "GB82WEST12345698765431").expect_err("refused");
+    assert_eq!((e.field.as_str(), e.code), ("bank_account", "invalid_iban"));
+    assert!(
+        e.detail.contains("check digits do not match"),
+        "{}",
+        e.detail
+    );
+    // The check digits hold, but the country's format does not (letters where Albania has
+    // digits), or the country does not use IBANs.
+    let e = check_account("vendors[0].account", "AL84212110090000AB023569874").expect_err("BBAN");
+    assert_eq!(
+        (e.field.as_str(), e.code),
+        ("vendors[0].account", "invalid_iban")
+    );
+    assert!(e.detail.contains("an IBAN of AL"), "{}", e.detail);
+    let e = check_account("bank_account", "EC391234567890123").expect_err("no IBANs");
+    assert!(
+        e.detail.contains("EC is not a country that uses IBANs"),
+        "{}",
+        e.detail
+    );
+}
+
+#[test]
+fn local_account_and_mobile_money_numbers_are_other_identifiers() {
+    for (text, id) in [
+        ("2100456789", "2100456789"),
+        ("+593 99 000 0000", "+593990000000"),
+        ("Banco Pichincha 2200123456", "BancoPichincha2200123456"),
+        ("EC-000001", "EC-000001"),
+    ] {
+        let a = check_account("bank_account", text).expect("accepted");
+        assert_eq!(a, AccountId::Other(id.into()), "{text}");
+    }
+}
+
+#[test]
 fn checker_refuses_counts_and_sums_that_do_not_add_up() {
     let xml = write_pain001(&three_payments()).expect("writes");
     let tampered = xml.replacen("<NbOfTxs>3</NbOfTxs>", "<NbOfTxs>4</NbOfTxs>", 1);
@@ -955,6 +999,27 @@ E2E-0010,booked,5,USD,\"unclosed\n";
     let inv = e.to_invalid();
     assert_eq!((inv.field.as_str(), inv.code), ("file", "invalid_rows"));
     assert!(inv.detail.contains("line 2, amount"), "{}", inv.detail);
+
+    // Quoting that breaks RFC 4180 refuses its row, and the rows after it are still read.
+    let e = parse_status_csv(
+        b"end_to_end_id,status,amount,currency,reason,date\n\
+E2E-1,acc\"epted,,,,\n\
+E2E-2,accepted,,,\"AC04\"x,\n\
+E2E-3,paid,,,,\n",
+    )
+    .expect_err("refused");
+    let Iso20022Error::InvalidRows { errors } = &e else {
+        panic!("{e}");
+    };
+    let got: Vec<_> = errors.iter().map(|r| (r.line, r.field, r.code)).collect();
+    assert_eq!(
+        got,
+        vec![
+            (2, "row", "stray_quote"),
+            (3, "row", "text_after_quote"),
+            (4, "status", "unknown_status"),
+        ]
+    );
 
     let e = parse_status_csv(b"id,status\nE2E-1,accepted\n").expect_err("refused");
     assert_eq!(e.code(), "invalid_header");
