@@ -227,16 +227,19 @@ async fn setup(ledger: &Ledger, shape: &Shape, key: &SigningKey) -> anyhow::Resu
             ],
             reverses: None,
         }));
-        commands.push(Ledger::settings_command(DisbursementConfigBody {
-            award: award.clone(),
-            debtor: BankAccountBody {
-                name: "Scale programme account".into(),
-                account: "2100456789".into(),
-                agent_bic: None,
-            },
-            vendors: vec![],
-            dual_approval_above: "25000.00".into(),
-        }));
+        commands.push(
+            Ledger::settings_command(DisbursementConfigBody {
+                award: award.clone(),
+                debtor: BankAccountBody {
+                    name: "Scale programme account".into(),
+                    account: "2100456789".into(),
+                    agent_bic: None,
+                },
+                vendors: vec![],
+                dual_approval_above: "25000.00".into(),
+            })
+            .map_err(|e| anyhow::anyhow!("{e}"))?,
+        );
     }
     ledger.append(&commands, "user:bench-setup", now).await?;
 
