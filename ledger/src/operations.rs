@@ -387,10 +387,9 @@ impl Ledger {
         let prefix = format!("receivable:{award}");
         let mut out: HashMap<String, i64> = self
             .store()
-            .accounts()
+            .accounts_under(&prefix)
             .await?
             .into_iter()
-            .filter(|a| a.name.starts_with(&format!("{prefix}:")))
             .map(|a| (a.name, 0))
             .collect();
         for row in self.store().balances(&prefix).await? {

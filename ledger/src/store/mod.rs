@@ -408,6 +408,11 @@ impl Store {
         dispatch!(self, s => s.accounts().await)
     }
 
+    /// The accounts whose names start with `prefix:`, in name order.
+    pub async fn accounts_under(&self, prefix: &str) -> Result<Vec<AccountRow>> {
+        dispatch!(self, s => s.accounts_under(prefix).await)
+    }
+
     pub async fn transactions(&self, from: u64, limit: u32) -> Result<Vec<TransactionRow>> {
         dispatch!(self, s => s.transactions(from, limit.min(MAX_PAGE)).await)
     }

@@ -446,6 +446,33 @@ impl SqliteStore {
             .collect()
     }
 
+    /// The accounts whose names start with `prefix:` (an index range, not a scan).
+    pub async fn accounts_under(&self, prefix: &str) -> Result<Vec<AccountRow>> {
+        let (lo, hi) = prefix_range(prefix);
+        let rows = sqlx::query(
+            "SELECT name, type, description, opened_seq, closed_seq FROM accounts
+             WHERE name >= ? AND name < ? ORDER BY name",
+        )
+        .bind(lo)
+        .bind(hi)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(AccountRow {
+                    name: r.try_get("name")?,
+                    account_type: r.try_get("type")?,
+                    description: r.try_get("description")?,
+                    opened_seq: to_u64(r.try_get("opened_seq")?, "seq")?,
+                    closed_seq: r
+                        .try_get::<Option<i64>, _>("closed_seq")?
+                        .map(|s| to_u64(s, "seq"))
+                        .transpose()?,
+                })
+            })
+            .collect()
+    }
+
     pub async fn transactions(&self, from: u64, limit: u32) -> Result<Vec<TransactionRow>> {
         let rows = sqlx::query(
             "SELECT seq, memo, reverses, reversed_by FROM transactions WHERE seq >= ? ORDER BY seq LIMIT ?",
