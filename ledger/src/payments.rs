@@ -1093,19 +1093,11 @@ impl Ledger {
 
     /// The currency of an award, from the awards projection.
     async fn award_currency(&self, award: &str) -> Result<Currency, StoreError> {
-        let rows = self.store().award_rows().await?;
-        let code = rows
-            .iter()
-            .find(|a| a.award == award)
-            .map(|a| a.currency.clone())
-            .ok_or_else(|| {
-                invalid(
-                    "award",
-                    "unknown_award",
-                    format!("there is no award {award}"),
-                )
-            })?;
-        views::currency(&code)
+        let award = Id::parse(award).map_err(|e| StoreError::Invalid(e.within("award")))?;
+        self.award_body(&award)
+            .await?
+            .currency()
+            .map_err(StoreError::Invalid)
     }
 
     async fn import_of(&self, row: &crate::domain::ImportRow) -> Result<ImportReport, StoreError> {

@@ -410,20 +410,7 @@ impl PgStore {
         )
         .fetch_all(&self.pool)
         .await?;
-        rows.into_iter()
-            .map(|r| {
-                Ok(AccountRow {
-                    name: r.try_get("name")?,
-                    account_type: r.try_get("type")?,
-                    description: r.try_get("description")?,
-                    opened_seq: to_u64(r.try_get("opened_seq")?, "seq")?,
-                    closed_seq: r
-                        .try_get::<Option<i64>, _>("closed_seq")?
-                        .map(|s| to_u64(s, "seq"))
-                        .transpose()?,
-                })
-            })
-            .collect()
+        rows.iter().map(account_row).collect()
     }
 
     /// The accounts whose names start with `prefix:` (an index range, not a scan).
@@ -437,20 +424,7 @@ impl PgStore {
         .bind(hi)
         .fetch_all(&self.pool)
         .await?;
-        rows.into_iter()
-            .map(|r| {
-                Ok(AccountRow {
-                    name: r.try_get("name")?,
-                    account_type: r.try_get("type")?,
-                    description: r.try_get("description")?,
-                    opened_seq: to_u64(r.try_get("opened_seq")?, "seq")?,
-                    closed_seq: r
-                        .try_get::<Option<i64>, _>("closed_seq")?
-                        .map(|s| to_u64(s, "seq"))
-                        .transpose()?,
-                })
-            })
-            .collect()
+        rows.iter().map(account_row).collect()
     }
 
     pub async fn transactions(&self, from: u64, limit: u32) -> Result<Vec<TransactionRow>> {
@@ -1642,3 +1616,16 @@ super::registry::registry_store!(
     sqlx::PgConnection,
     sqlx::postgres::PgRow
 );
+
+fn account_row(r: &sqlx::postgres::PgRow) -> Result<AccountRow> {
+    Ok(AccountRow {
+        name: r.try_get("name")?,
+        account_type: r.try_get("type")?,
+        description: r.try_get("description")?,
+        opened_seq: to_u64(r.try_get("opened_seq")?, "seq")?,
+        closed_seq: r
+            .try_get::<Option<i64>, _>("closed_seq")?
+            .map(|s| to_u64(s, "seq"))
+            .transpose()?,
+    })
+}
