@@ -533,4 +533,11 @@ fn the_scale_benchmark_prints_every_figure() {
         .collect();
     assert_eq!(peaks.len(), 4, "{out}");
     assert!(peaks.iter().all(|p| *p > 1.0), "{peaks:?} in\n{out}");
+    // The server answered every read it was asked for.
+    let reads: Vec<&str> = out
+        .lines()
+        .filter(|l| l.trim_start().starts_with("GET /v1/"))
+        .collect();
+    assert_eq!(reads.len(), 4, "{out}");
+    assert!(reads.iter().all(|l| l.contains(" 200 ")), "{out}");
 }

@@ -187,16 +187,14 @@ pub async fn awards(
     caller: Caller,
 ) -> ApiResult<Json<Vec<AwardDoc>>> {
     caller.require(LEDGER_READ)?;
-    let mut ids: Vec<Id> = state
+    let ids = state
         .ledger
         .store()
-        .programme()
+        .award_rows()
         .await?
-        .awards
-        .keys()
-        .cloned()
-        .collect();
-    ids.sort();
+        .into_iter()
+        .map(|a| id(&a.award, "award"))
+        .collect::<ApiResult<Vec<Id>>>()?;
     let mut out = Vec::with_capacity(ids.len());
     for a in &ids {
         out.push(award_doc(&state, a).await?);
