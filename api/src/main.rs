@@ -4,7 +4,26 @@
 use clap::Parser;
 use tranche_api::cli;
 
+/// The exit status of a process whose output pipe was closed by its reader (128 + SIGPIPE), as
+/// shells report `tranche log | head`.
+const BROKEN_PIPE_EXIT: i32 = 141;
+
 fn main() -> std::process::ExitCode {
+    // `tranche batch show B1 | head` closes the pipe early: end quietly, as a Unix tool does,
+    // instead of printing a panic for the reader that went away.
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        if message.contains("failed printing to stdout") && message.contains("Broken pipe") {
+            std::process::exit(BROKEN_PIPE_EXIT);
+        }
+        default_hook(info);
+    }));
     let args = cli::Cli::parse();
     // The server logs each request; one-shot commands only warnings.
     let default_level = match args.command {
@@ -30,6 +49,14 @@ fn main() -> std::process::ExitCode {
     };
     let code = match runtime.block_on(cli::run(args)) {
         Ok(code) => code,
+        Err(e)
+            if e.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            }) =>
+        {
+            std::process::ExitCode::from(BROKEN_PIPE_EXIT as u8)
+        }
         Err(e) => {
             eprintln!("error: {e:#}");
             std::process::ExitCode::FAILURE

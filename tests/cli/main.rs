@@ -541,3 +541,25 @@ fn the_scale_benchmark_prints_every_figure() {
     assert_eq!(reads.len(), 4, "{out}");
     assert!(reads.iter().all(|l| l.contains(" 200 ")), "{out}");
 }
+
+/// A reader that stops early (`tranche log | head`) ends the command quietly with the shell's
+/// broken-pipe status, not a panic.
+#[test]
+fn output_to_a_closed_pipe_ends_quietly() {
+    let cli = Cli::new();
+    cli.ok(&["init"], None);
+    let mut child = Command::new(tranche())
+        .args(["log"])
+        .env("TRANCHE_DATA_DIR", cli.data.path().join("data"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("tranche starts");
+    // The reader goes away before the command has written anything.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("tranche runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(err.is_empty(), "{err}");
+    assert_eq!(out.status.code(), Some(141), "{err}");
+}
