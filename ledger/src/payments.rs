@@ -1100,9 +1100,12 @@ impl Ledger {
             .map_err(StoreError::Invalid)
     }
 
-    async fn import_of(&self, row: &crate::domain::ImportRow) -> Result<ImportReport, StoreError> {
+    async fn import_of(
+        &self,
+        row: &crate::domain::ImportRow,
+        currency: Currency,
+    ) -> Result<ImportReport, StoreError> {
         let (parts, applied) = self.store().import_parts(&row.sha256).await?;
-        let currency = self.award_currency(&row.award).await?;
         views::import(row, &parts, &applied, currency)
     }
 
@@ -1116,14 +1119,25 @@ impl Ledger {
                 format!("no file with SHA-256 {sha256} was imported"),
             )
         })?;
-        self.import_of(row).await
+        let currency = self.award_currency(&row.award).await?;
+        self.import_of(row, currency).await
     }
 
     /// Every import, newest first.
     pub async fn imports(&self) -> Result<Vec<ImportReport>, StoreError> {
+        // Each award's currency read once, however many files it has.
+        let mut currencies: HashMap<String, Currency> = HashMap::new();
         let mut out = Vec::new();
         for row in self.store().import_rows(None).await? {
-            out.push(self.import_of(&row).await?);
+            let currency = match currencies.get(&row.award) {
+                Some(c) => *c,
+                None => {
+                    let c = self.award_currency(&row.award).await?;
+                    currencies.insert(row.award.clone(), c);
+                    c
+                }
+            };
+            out.push(self.import_of(&row, currency).await?);
         }
         Ok(out)
     }

@@ -610,12 +610,10 @@ async fn participant_doc(state: &AppState, caller: &Caller, pid: &Id) -> ApiResu
         .await?
         .ok_or_else(|| ApiError::not_found(format!("participant {pid} is not registered")))?;
     own_partner(caller, &id(&p.partner, "partner")?, "participant")?;
-    let currency = store
-        .award_rows()
-        .await?
-        .into_iter()
-        .find(|a| a.award == p.award)
-        .and_then(|a| tranche_audit::money::Currency::parse(&a.currency).ok());
+    let currency = match Id::parse(&p.award) {
+        Ok(award) => state.ledger.award_body(&award).await?.currency().ok(),
+        Err(_) => None,
+    };
     let money = |m: i64| currency.map_or(m.to_string(), |c| format_minor(m.into(), c));
     // Attendance in force: the last mark or correction of each session.
     let mut marks: std::collections::BTreeMap<&str, &tranche_ledger::domain::EvidenceRow> =

@@ -115,20 +115,14 @@ pub(crate) async fn award_utc_offset(
     state: &AppState,
     award: &str,
 ) -> Result<Option<String>, ApiError> {
-    let row = state
-        .ledger
-        .store()
-        .award_rows()
-        .await?
-        .into_iter()
-        .find(|a| a.award == award);
-    Ok(row.and_then(|a| {
-        serde_json::from_str::<Value>(&a.body)
-            .ok()?
-            .get("utc_offset")?
-            .as_str()
-            .map(str::to_string)
-    }))
+    let Ok(award) = tranche_audit::programme::Id::parse(award) else {
+        return Ok(None);
+    };
+    match state.ledger.award_body(&award).await {
+        Ok(body) => Ok(body.utc_offset),
+        Err(tranche_ledger::StoreError::Invalid(_)) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// The evidence statements this partner submitted that the ledger accepted, newest first.
