@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::OnceLock;
 
 use chrono::{DateTime, Utc};
-use tranche_ledger::pgtemp::{self, TempCluster};
+use tranche_ledger::testkit::pgtemp::{self, TempCluster};
 use tranche_ledger::{Config, Ledger};
 
 /// Which store a scenario runs on.

@@ -377,8 +377,8 @@ async fn report(g: &Global, a: ReportArgs) -> anyhow::Result<ExitCode> {
         };
         match a.format.as_str() {
             "json" => serde_json::to_string_pretty(&signed)? + "\n",
-            "csv" => tranche_ledger::reports::render_csv(&signed),
-            _ => tranche_ledger::reports::render_html(&signed),
+            "csv" => tranche_ledger::service::reports::render_csv(&signed),
+            _ => tranche_ledger::service::reports::render_html(&signed),
         }
     };
     match a.out {
@@ -507,7 +507,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Cmd::Log { from, limit, raw } => log(g, from, limit, raw).await,
         Cmd::Export { dir, format, .. } if format != "jsonl" => {
-            let Some(text) = tranche_ledger::export_text::TextFormat::parse(&format) else {
+            let Some(text) = tranche_ledger::service::export_text::TextFormat::parse(&format)
+            else {
                 anyhow::bail!(
                     "--format {format:?} is not a format: use jsonl, hledger or beancount"
                 );
@@ -515,11 +516,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let ledger = open(g).await?;
             let total = ledger.store().tree_size().await?;
             let bar = progress_bar(total, "exporting");
-            let size = tranche_ledger::export_text::export_text(&ledger, &dir, text, |n, _| {
-                bar.set_position(n)
-            })
-            .await
-            .context("Failed to export the journal")?;
+            let size =
+                tranche_ledger::service::export_text::export_text(&ledger, &dir, text, |n, _| {
+                    bar.set_position(n)
+                })
+                .await
+                .context("Failed to export the journal")?;
             bar.finish_and_clear();
             println!(
                 "wrote the journal up to tree size {size} as {format} to {}",
@@ -533,9 +535,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let bar = progress_bar(total, "exporting");
             let progress = |n, _| bar.set_position(n);
             let done = if cosigned {
-                tranche_ledger::export::export_dir_cosigned(&ledger, &dir, progress).await
+                tranche_ledger::service::export::export_dir_cosigned(&ledger, &dir, progress).await
             } else {
-                tranche_ledger::export::export_dir(&ledger, &dir, progress).await
+                tranche_ledger::service::export::export_dir(&ledger, &dir, progress).await
             }
             .context("Failed to export the journal")?;
             bar.finish_and_clear();
@@ -906,11 +908,12 @@ async fn rebuild(g: &Global, check: bool) -> anyhow::Result<ExitCode> {
         println!("projections rebuilt from {total} records");
     }
     let bar = progress_bar(total, "checking");
-    let report = tranche_ledger::rebuild::check(ledger.store(), ledger.verifier(), |n, _| {
-        bar.set_position(n)
-    })
-    .await
-    .context("Failed to check the projections")?;
+    let report =
+        tranche_ledger::store::rebuild::check(ledger.store(), ledger.verifier(), |n, _| {
+            bar.set_position(n)
+        })
+        .await
+        .context("Failed to check the projections")?;
     bar.finish_and_clear();
     if report.is_clean() {
         println!(

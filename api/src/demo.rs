@@ -29,10 +29,12 @@ use tranche_audit::programme::{
     Id, KeyAction, Milestone, Outcome, PartnerKeyBody, PartnerRegisterBody, Pathway, Period,
     Presence, RuleParams, RuleVersionBody, SessionBody, Statement, MAX_STATEMENT_ITEMS,
 };
-use tranche_ledger::cycle::CycleReport;
+use tranche_ledger::domain::cycle::CycleReport;
+use tranche_ledger::domain::programme::ProgrammeCommand;
 use tranche_ledger::domain::{Command, NewTransaction};
-use tranche_ledger::operations::{award_commands, CohortInput, ParticipantInput, SeededRandom};
-use tranche_ledger::programme::ProgrammeCommand;
+use tranche_ledger::service::programme::{
+    award_commands, CohortInput, ParticipantInput, SeededRandom,
+};
 use tranche_ledger::{Appended, Ledger};
 
 use crate::cli::{open, progress_bar, Global};
@@ -481,7 +483,7 @@ fn world(n: usize, seed: u64) -> anyhow::Result<World> {
         let province = *rng.weighted(&province_weights);
         let input = loop {
             let input = person_input(&mut rng, &names, &PROVINCES[province], pathway);
-            let doc = tranche_ledger::operations::normalise_document(&input.document);
+            let doc = tranche_ledger::service::programme::normalise_document(&input.document);
             if documents.insert(doc) {
                 break input;
             }
@@ -1482,7 +1484,7 @@ async fn disburse(ledger: &Ledger, say: &dyn Fn(String)) -> anyhow::Result<()> {
     .await?;
     let province = PROVINCES[0].name.to_string();
     let plan = match ledger
-        .plan_batch(&tranche_ledger::payments::BatchRequest {
+        .plan_batch(&tranche_ledger::service::payments::BatchRequest {
             award: AWARD.into(),
             filter: tranche_audit::disburse::BatchFilter {
                 province: Some(province.clone()),

@@ -16,7 +16,7 @@ use tranche_audit::disburse::{
 };
 use tranche_audit::programme::Id;
 use tranche_ledger::domain::Command;
-use tranche_ledger::payments::{BatchRequest, BatchView, ImportReport, Trace};
+use tranche_ledger::service::payments::{BatchRequest, BatchView, ImportReport, Trace};
 use tranche_ledger::{Ledger, StoreError};
 
 use crate::cli::{actor, open, progress_bar, refused, Global};
@@ -430,7 +430,7 @@ async fn batch_inner(ledger: &Ledger, g: &Global, cmd: BatchCmd) -> Result<ExitC
             let v = ledger.batch_view(&batch, 0, 100).await?;
             if let Some(path) = csv {
                 let rows = ledger.batch_payments(&batch).await?;
-                let out = tranche_ledger::payments::payments_csv(rows);
+                let out = tranche_ledger::service::payments::payments_csv(rows);
                 std::fs::write(&path, out).map_err(|e| {
                     StoreError::Corrupt(format!("cannot write {}: {e}", path.display()))
                 })?;
@@ -459,7 +459,9 @@ async fn batch_inner(ledger: &Ledger, g: &Global, cmd: BatchCmd) -> Result<ExitC
                 .decision_command(&batch, true, digest.as_deref(), reason)
                 .await?;
             if digest.is_none() {
-                if let Command::Disburse(tranche_ledger::disburse::DisburseCommand::Approve(b)) = &c
+                if let Command::Disburse(
+                    tranche_ledger::domain::disburse::DisburseCommand::Approve(b),
+                ) = &c
                 {
                     println!("approving batch {batch} at digest {}", b.digest);
                 }

@@ -15,9 +15,9 @@ use tranche_audit::programme::{
     RuleVersionBody,
 };
 use tranche_audit::Invalid;
+use tranche_ledger::domain::programme::ProgrammeCommand;
 use tranche_ledger::domain::Command;
-use tranche_ledger::operations::{award_commands, CohortInput, OsRandom, ParticipantInput};
-use tranche_ledger::programme::ProgrammeCommand;
+use tranche_ledger::service::programme::{award_commands, CohortInput, OsRandom, ParticipantInput};
 use tranche_ledger::{Ledger, StoreError};
 
 use crate::cli::{actor, open, progress_bar, refused, Global};

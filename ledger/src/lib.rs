@@ -2,46 +2,33 @@
 //! SQLite and PostgreSQL. It builds on `tranche-audit` (the record format and proofs) and must
 //! never know HTTP: the API crate drives it.
 //!
-//! A tour: [`domain`] decides (pure), [`store`] persists (one interface, two backends),
-//! [`rebuild`] re-derives projections from the journal, [`export`] writes what auditors verify,
-//! [`keys`] holds the checkpoint key, and [`Ledger`] ties them together.
+//! A tour, one layer per folder: [`domain`] decides (pure rules, no I/O), [`store`] persists
+//! (one interface, two backends, and the rebuild of projections from the journal), [`service`]
+//! holds the use cases that the CLI, the API and the web pages call, [`iso20022`] reads and
+//! writes bank files, [`keys`] holds the checkpoint key, and [`Ledger`] ties them together.
 
-/// CSV cells for spreadsheets: quoting and formula defusing.
+/// CSV cells for spreadsheets: quoting and formula defusing; the one CSV reader.
 pub mod csv;
-/// Entitlement cycles: evidence to entitlements under the rule versions in force.
-pub mod cycle;
-/// Payment batches, maker-checker approval, bank files and bank outcomes: state and rules.
-pub mod disburse;
-/// Commands, rules and the batch planner; no I/O.
+/// The rules, with no I/O: commands, the programme and disbursement state, cycles, the
+/// projection rows and the planner.
 pub mod domain;
-/// Streaming export of the journal for offline verification.
-pub mod export;
-/// The journal as hledger and Beancount plain-text accounting files.
-pub mod export_text;
-/// A synthetic programme with participants owed money, for benchmarks and tests.
-pub mod fixture;
 /// ISO 20022 bank files as pure functions: pain.001 and CSV out, pain.002, camt.053 and the
 /// status CSV in.
 pub mod iso20022;
 /// The ledger's checkpoint key on disk.
 pub mod keys;
-/// Programme operations: awards, cohorts, participants, cycles.
-pub mod operations;
-/// Disbursement operations: batches, approvals, bank files, status imports, traces.
-pub mod payments;
-/// Throwaway PostgreSQL clusters for tests and benchmarks.
-pub mod pgtemp;
-/// The programme state (awards, partners, cohorts, participants, evidence, rules, entitlements)
-/// and its rules.
-pub mod programme;
-/// Rebuild projections from the journal; compare rebuilt with live.
-pub mod rebuild;
 /// Database URLs with their passwords hidden, for everything that prints one.
 pub mod redact;
-/// Reports bound to a signed checkpoint: computed, signed, rendered.
-pub mod reports;
-/// The storage interface and its SQLite and PostgreSQL implementations.
+/// The use cases that the CLI, the API and the web pages call: programme operations,
+/// disbursement, reports, exports.
+pub mod service;
+/// Persistence: the storage interface, its SQLite and PostgreSQL implementations, and the
+/// rebuild of projections from the journal.
 pub mod store;
+/// Throwaway PostgreSQL clusters and synthetic programmes for tests and benchmarks; compiled
+/// only with the `testkit` feature.
+#[cfg(feature = "testkit")]
+pub mod testkit;
 
 use std::path::{Path, PathBuf};
 

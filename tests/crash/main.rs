@@ -9,8 +9,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use chrono::Utc;
-use tranche_ledger::disburse::{BatchStatus, PaymentState};
-use tranche_ledger::payments::BatchRequest;
+use tranche_ledger::domain::disburse::{BatchStatus, PaymentState};
+use tranche_ledger::service::payments::BatchRequest;
 use tranche_ledger::{Config, Ledger};
 
 const PAYMENTS: usize = 3_000;
@@ -168,7 +168,7 @@ fn a_killed_server_never_applies_half_a_send_or_import_and_a_retry_applies_it_on
     let (batch, token, releaser, total, drawdown, lines) = runtime().block_on(async {
         let ledger = Ledger::open(&Config::new(&data)).await.expect("open");
         let now = Utc::now();
-        let fx = tranche_ledger::fixture::payables_programme(
+        let fx = tranche_ledger::testkit::fixture::payables_programme(
             &ledger,
             award,
             PAYMENTS,
@@ -340,9 +340,10 @@ fn a_killed_server_never_applies_half_a_send_or_import_and_a_retry_applies_it_on
     // The journal, rebuilt from scratch, equals the live projections.
     runtime().block_on(async {
         let ledger = Ledger::open(&Config::new(&data)).await.expect("open");
-        let check = tranche_ledger::rebuild::check(ledger.store(), ledger.verifier(), |_, _| {})
-            .await
-            .expect("check");
+        let check =
+            tranche_ledger::store::rebuild::check(ledger.store(), ledger.verifier(), |_, _| {})
+                .await
+                .expect("check");
         assert!(check.differences.is_empty(), "{:?}", check.differences);
     });
 }
@@ -383,9 +384,10 @@ fn evidence_state(data: &Path) -> (usize, Vec<String>) {
             .await
             .expect("records")
             .len();
-        let check = tranche_ledger::rebuild::check(ledger.store(), ledger.verifier(), |_, _| {})
-            .await
-            .expect("check runs");
+        let check =
+            tranche_ledger::store::rebuild::check(ledger.store(), ledger.verifier(), |_, _| {})
+                .await
+                .expect("check runs");
         (n, check.differences)
     })
 }
@@ -398,7 +400,7 @@ fn a_killed_evidence_import_resumes_and_journals_each_statement_once() {
     let award = "crash-ev";
     let participants = runtime().block_on(async {
         let ledger = Ledger::open(&Config::new(&data)).await.expect("open");
-        tranche_ledger::fixture::payables_programme(
+        tranche_ledger::testkit::fixture::payables_programme(
             &ledger,
             award,
             PARTICIPANTS,

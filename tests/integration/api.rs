@@ -589,7 +589,7 @@ fn two_servers_on_one_postgres_database_never_fork_the_chain() {
     all.sort_unstable();
     assert_eq!(all, (start..start + 400).collect::<Vec<_>>());
     let report = a
-        .block_on(tranche_ledger::rebuild::check(
+        .block_on(tranche_ledger::store::rebuild::check(
             a.ledger.store(),
             a.ledger.verifier(),
             |_, _| {},

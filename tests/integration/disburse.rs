@@ -480,7 +480,7 @@ fn disbursement_end_to_end(s: TestServer) {
     // The journal verifies offline and rebuilds to the live projections.
     let dir = tempfile::tempdir().expect("dir");
     scn.s
-        .block_on(tranche_ledger::export::export_dir(
+        .block_on(tranche_ledger::service::export::export_dir(
             &scn.s.ledger,
             dir.path(),
             |_, _| {},
@@ -497,7 +497,7 @@ fn disbursement_end_to_end(s: TestServer) {
     .expect("the export verifies");
     let check = scn
         .s
-        .block_on(tranche_ledger::rebuild::check(
+        .block_on(tranche_ledger::store::rebuild::check(
             scn.s.ledger.store(),
             scn.s.ledger.verifier(),
             |_, _| {},
@@ -515,7 +515,7 @@ fn disbursement_end_to_end(s: TestServer) {
         .expect("the guard defeated on purpose");
     let check = scn
         .s
-        .block_on(tranche_ledger::rebuild::check(
+        .block_on(tranche_ledger::store::rebuild::check(
             store,
             scn.s.ledger.verifier(),
             |_, _| {},
@@ -793,7 +793,7 @@ fn disbursement_bad_inputs(s: TestServer) {
     });
     let craft = |currency: &str| {
         use tranche_audit::disburse::*;
-        use tranche_ledger::disburse::DisburseCommand;
+        use tranche_ledger::domain::disburse::DisburseCommand;
         let create = BatchCreateBody {
             batch: next.clone(),
             award: super::programme::id(AWARD),
@@ -957,12 +957,12 @@ fn plain_text_exports_balance_like_the_ledger(s: TestServer) {
         .collect();
     let dir = tempfile::tempdir().expect("dir");
     for format in [
-        tranche_ledger::export_text::TextFormat::Hledger,
-        tranche_ledger::export_text::TextFormat::Beancount,
+        tranche_ledger::service::export_text::TextFormat::Hledger,
+        tranche_ledger::service::export_text::TextFormat::Beancount,
     ] {
         let path = dir.path().join(format!("j.{}", format.extension()));
         scn.s
-            .block_on(tranche_ledger::export_text::export_text(
+            .block_on(tranche_ledger::service::export_text::export_text(
                 &scn.s.ledger,
                 &path,
                 format,
@@ -970,7 +970,7 @@ fn plain_text_exports_balance_like_the_ledger(s: TestServer) {
             ))
             .expect("export");
         let text = std::fs::read_to_string(&path).expect("read");
-        let indent = if format == tranche_ledger::export_text::TextFormat::Hledger {
+        let indent = if format == tranche_ledger::service::export_text::TextFormat::Hledger {
             "    "
         } else {
             "  "
@@ -980,7 +980,7 @@ fn plain_text_exports_balance_like_the_ledger(s: TestServer) {
             .filter(|(_, v)| *v != 0)
             .collect();
         let expected: std::collections::BTreeMap<(String, String), i64> = if format
-            == tranche_ledger::export_text::TextFormat::Hledger
+            == tranche_ledger::service::export_text::TextFormat::Hledger
         {
             want.clone()
         } else {
@@ -1000,7 +1000,7 @@ fn plain_text_exports_balance_like_the_ledger(s: TestServer) {
                 .map(|((a, c), v)| {
                     (
                         (
-                            tranche_ledger::export_text::beancount_account(a, types[a]),
+                            tranche_ledger::service::export_text::beancount_account(a, types[a]),
                             c.clone(),
                         ),
                         *v,
@@ -1011,11 +1011,11 @@ fn plain_text_exports_balance_like_the_ledger(s: TestServer) {
         assert_eq!(got, expected, "{format:?}");
         // The tools themselves, when installed, read the file and find it balanced.
         let tool = match format {
-            tranche_ledger::export_text::TextFormat::Hledger => (
+            tranche_ledger::service::export_text::TextFormat::Hledger => (
                 "hledger",
                 vec!["-f", path.to_str().expect("utf-8"), "check"],
             ),
-            tranche_ledger::export_text::TextFormat::Beancount => {
+            tranche_ledger::service::export_text::TextFormat::Beancount => {
                 ("bean-check", vec![path.to_str().expect("utf-8")])
             }
         };

@@ -4,8 +4,8 @@
 //! applied) and rebuilds to the live projections. Reversing an entitlement a sent payment holds
 //! is refused, naming the payment.
 
-use tranche_ledger::disburse::{self, BatchStatus, PaymentState};
-use tranche_ledger::payments::BatchRequest;
+use tranche_ledger::domain::disburse::{self, BatchStatus, PaymentState};
+use tranche_ledger::service::payments::BatchRequest;
 use tranche_ledger::Ledger;
 use tranche_tests::{on_both_backends, t0, TestLedger};
 
@@ -32,7 +32,7 @@ async fn status(ledger: &Ledger, batch: &tranche_audit::programme::Id) -> BatchS
 
 async fn a_batch_of_several_parts_is_sent_part_by_part_and_verifies(t: TestLedger) {
     let ledger = &t.ledger;
-    let fx = tranche_ledger::fixture::payables_programme(
+    let fx = tranche_ledger::testkit::fixture::payables_programme(
         ledger,
         "parts",
         PAYEES,
@@ -95,7 +95,7 @@ async fn a_batch_of_several_parts_is_sent_part_by_part_and_verifies(t: TestLedge
 
     // The whole journal verifies offline, and rebuilds to what the ledger holds.
     let dir = tempfile::tempdir().expect("dir");
-    tranche_ledger::export::export_dir(ledger, dir.path(), |_, _| {})
+    tranche_ledger::service::export::export_dir(ledger, dir.path(), |_, _| {})
         .await
         .expect("export");
     let summary = tranche_audit::verify::verify_dir(
@@ -108,7 +108,7 @@ async fn a_batch_of_several_parts_is_sent_part_by_part_and_verifies(t: TestLedge
     )
     .unwrap_or_else(|e| panic!("the export verifies: {e}"));
     assert_eq!((summary.batches, summary.payments), (1, PAYEES as u64));
-    let check = tranche_ledger::rebuild::check(ledger.store(), ledger.verifier(), |_, _| {})
+    let check = tranche_ledger::store::rebuild::check(ledger.store(), ledger.verifier(), |_, _| {})
         .await
         .expect("check");
     assert!(check.differences.is_empty(), "{:?}", check.differences);

@@ -9,9 +9,9 @@
 use std::collections::HashMap;
 
 use proptest::prelude::*;
-use tranche_ledger::disburse::{BatchStatus, PaymentState};
+use tranche_ledger::domain::disburse::{BatchStatus, PaymentState};
 use tranche_ledger::domain::Command;
-use tranche_ledger::payments::BatchRequest;
+use tranche_ledger::service::payments::BatchRequest;
 use tranche_ledger::Ledger;
 use tranche_tests::{t0, Backend};
 
@@ -64,7 +64,7 @@ async fn run(ops: Vec<Op>, dual_above_two: bool) {
         .await
         .expect("sqlite");
     let ledger: &Ledger = &t.ledger;
-    let fx = tranche_ledger::fixture::payables_programme(
+    let fx = tranche_ledger::testkit::fixture::payables_programme(
         ledger,
         "prop",
         6,
@@ -286,13 +286,13 @@ async fn run(ops: Vec<Op>, dual_above_two: bool) {
         }
         check(ledger, &fx).await;
     }
-    let check = tranche_ledger::rebuild::check(ledger.store(), ledger.verifier(), |_, _| {})
+    let check = tranche_ledger::store::rebuild::check(ledger.store(), ledger.verifier(), |_, _| {})
         .await
         .expect("check");
     assert!(check.differences.is_empty(), "{:?}", check.differences);
     // Whatever the ledger accepted, the offline verifier accepts: both apply one lifecycle.
     let dir = tempfile::tempdir().expect("dir");
-    tranche_ledger::export::export_dir(ledger, dir.path(), |_, _| {})
+    tranche_ledger::service::export::export_dir(ledger, dir.path(), |_, _| {})
         .await
         .expect("export");
     if let Err(e) = tranche_audit::verify::verify_dir(
@@ -319,7 +319,7 @@ async fn net(ledger: &Ledger, account: &str) -> i64 {
         .sum()
 }
 
-async fn check(ledger: &Ledger, fx: &tranche_ledger::fixture::Fixture) {
+async fn check(ledger: &Ledger, fx: &tranche_ledger::testkit::fixture::Fixture) {
     let award = fx.award.as_str();
     let (in_transit, confirmed, left): (i64, i64, HashMap<String, i64>) = {
         let st = ledger.store().programme().await.expect("state");

@@ -402,7 +402,7 @@ async fn the_database_refuses_to_edit_history(l: TestLedger) {
         }
     }
     assert_eq!(snapshot(&l.ledger).await, before);
-    let check = tranche_ledger::rebuild::check(store, l.ledger.verifier(), |_, _| {})
+    let check = tranche_ledger::store::rebuild::check(store, l.ledger.verifier(), |_, _| {})
         .await
         .expect("check runs");
     assert!(check.is_clean(), "{:?}", check.differences);
@@ -521,7 +521,7 @@ async fn rebuild_check_finds_a_balance_edited_behind_the_ledgers_back(l: TestLed
         )
         .await
         .expect("posted");
-    let clean = tranche_ledger::rebuild::check(ledger.store(), ledger.verifier(), |_, _| {})
+    let clean = tranche_ledger::store::rebuild::check(ledger.store(), ledger.verifier(), |_, _| {})
         .await
         .expect("check runs");
     assert!(clean.is_clean(), "{:?}", clean.differences);
@@ -533,13 +533,13 @@ async fn rebuild_check_finds_a_balance_edited_behind_the_ledgers_back(l: TestLed
         ))
         .await
         .expect("someone who defeats the projection guard on purpose");
-    let dirty = tranche_ledger::rebuild::check(ledger.store(), ledger.verifier(), |_, _| {})
+    let dirty = tranche_ledger::store::rebuild::check(ledger.store(), ledger.verifier(), |_, _| {})
         .await
         .expect("check runs");
     assert_eq!(dirty.differences_total, 1, "{:?}", dirty.differences);
     assert!(dirty.differences[0].contains("bank:operating"));
     ledger.store().replace_projections().await.expect("rebuild");
-    let fixed = tranche_ledger::rebuild::check(ledger.store(), ledger.verifier(), |_, _| {})
+    let fixed = tranche_ledger::store::rebuild::check(ledger.store(), ledger.verifier(), |_, _| {})
         .await
         .expect("check runs");
     assert!(fixed.is_clean(), "{:?}", fixed.differences);
@@ -566,7 +566,7 @@ async fn rebuild_check_finds_a_balance_edited_behind_the_ledgers_back(l: TestLed
         ))
         .await
         .expect("a projection, guard defeated");
-    let dirty = tranche_ledger::rebuild::check(ledger.store(), ledger.verifier(), |_, _| {})
+    let dirty = tranche_ledger::store::rebuild::check(ledger.store(), ledger.verifier(), |_, _| {})
         .await
         .expect("check runs");
     assert!(
@@ -614,9 +614,10 @@ async fn two_writers_on_one_database_never_fork_the_chain(l: TestLedger) {
         (first..size).collect::<Vec<_>>(),
         "distinct, gapless seqs"
     );
-    let report = tranche_ledger::rebuild::check(l.ledger.store(), l.ledger.verifier(), |_, _| {})
-        .await
-        .expect("check");
+    let report =
+        tranche_ledger::store::rebuild::check(l.ledger.store(), l.ledger.verifier(), |_, _| {})
+            .await
+            .expect("check");
     assert!(report.is_clean(), "{:?}", report.differences);
 }
 
@@ -781,7 +782,7 @@ async fn a_journal_edited_with_its_triggers_dropped_is_found(l: TestLedger) {
             assert_eq!(changed, 1, "{sql}");
         }
     }
-    let dirty = tranche_ledger::rebuild::check(ledger.store(), ledger.verifier(), |_, _| {})
+    let dirty = tranche_ledger::store::rebuild::check(ledger.store(), ledger.verifier(), |_, _| {})
         .await
         .expect("the check runs to a report");
     // The replay stops at the first record it cannot trust, so the projections after it
@@ -793,7 +794,7 @@ async fn a_journal_edited_with_its_triggers_dropped_is_found(l: TestLedger) {
         dirty.differences
     );
     let dir = tempfile::tempdir().expect("dir");
-    tranche_ledger::export::export_dir(ledger, dir.path(), |_, _| {})
+    tranche_ledger::service::export::export_dir(ledger, dir.path(), |_, _| {})
         .await
         .expect("export");
     let failure = tranche_audit::verify::verify_dir(

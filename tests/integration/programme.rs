@@ -722,7 +722,7 @@ fn hand_computed_scenario(s: TestServer) {
     let dir = tempfile::tempdir().expect("temp dir");
     let size = scn.size();
     scn.s
-        .block_on(tranche_ledger::export::export_dir(
+        .block_on(tranche_ledger::service::export::export_dir(
             &scn.s.ledger,
             dir.path(),
             |_, _| {},
@@ -741,7 +741,7 @@ fn hand_computed_scenario(s: TestServer) {
     // Rebuilt equals live, programme records and entitlements included.
     let check = scn
         .s
-        .block_on(tranche_ledger::rebuild::check(
+        .block_on(tranche_ledger::store::rebuild::check(
             scn.s.ledger.store(),
             scn.s.ledger.verifier(),
             |_, _| {},
@@ -1026,7 +1026,7 @@ fn an_evidence_import_is_checked_whole_then_resumes(s: TestServer) {
     let check = || {
         let c = scn
             .s
-            .block_on(tranche_ledger::rebuild::check(
+            .block_on(tranche_ledger::store::rebuild::check(
                 ledger.store(),
                 ledger.verifier(),
                 |_, _| {},
@@ -1236,7 +1236,7 @@ fn the_programme_projections_follow_the_journal(s: TestServer) {
     }
     let check = || {
         scn.s
-            .block_on(tranche_ledger::rebuild::check(
+            .block_on(tranche_ledger::store::rebuild::check(
                 store,
                 scn.s.ledger.verifier(),
                 |_, _| {},
@@ -1424,7 +1424,7 @@ fn two_nodes_on_one_postgres_database_entitle_and_pay_once() {
     );
     let check = scn
         .s
-        .block_on(tranche_ledger::rebuild::check(
+        .block_on(tranche_ledger::store::rebuild::check(
             store,
             scn.s.ledger.verifier(),
             |_, _| {},

@@ -9,9 +9,11 @@ use tranche_audit::programme::{
     Id, KeyAction, PartnerKeyBody, PartnerRegisterBody, Pathway, Period, Presence, RuleParams,
     RuleVersionBody, SessionBody, Statement,
 };
+use tranche_ledger::domain::programme::ProgrammeCommand;
 use tranche_ledger::domain::Command;
-use tranche_ledger::operations::{award_commands, CohortInput, ParticipantInput, SeededRandom};
-use tranche_ledger::programme::ProgrammeCommand;
+use tranche_ledger::service::programme::{
+    award_commands, CohortInput, ParticipantInput, SeededRandom,
+};
 use tranche_ledger::Ledger;
 use tranche_tests::{t0, Backend};
 
@@ -313,7 +315,7 @@ async fn run(case: Case) {
         case.budget
     );
     assert_eq!(used, owed, "every payable owed was expensed");
-    let check = tranche_ledger::rebuild::check(ledger.store(), ledger.verifier(), |_, _| {})
+    let check = tranche_ledger::store::rebuild::check(ledger.store(), ledger.verifier(), |_, _| {})
         .await
         .expect("check");
     assert!(check.differences.is_empty(), "{:?}", check.differences);

@@ -130,9 +130,10 @@ async fn a_long_random_run_rebuilds_to_exactly_the_live_state(l: TestLedger) {
     open_all(&l.ledger).await;
     random_history(&l.ledger, 42, 60).await;
     assert_trial_balance_is_zero(&l.ledger).await;
-    let report = tranche_ledger::rebuild::check(l.ledger.store(), l.ledger.verifier(), |_, _| {})
-        .await
-        .expect("check");
+    let report =
+        tranche_ledger::store::rebuild::check(l.ledger.store(), l.ledger.verifier(), |_, _| {})
+            .await
+            .expect("check");
     assert!(report.is_clean(), "{:?}", report.differences);
     assert!(report.records > 300);
     // Rebuilding for real gives the same state again.

@@ -51,7 +51,7 @@ fn exceptions_of<'a>(cycle: &'a Value, reason: &str) -> Vec<&'a Value> {
 pub(crate) fn verifies_and_rebuilds(scn: &Scn) {
     let dir = tempfile::tempdir().expect("dir");
     scn.s
-        .block_on(tranche_ledger::export::export_dir(
+        .block_on(tranche_ledger::service::export::export_dir(
             &scn.s.ledger,
             dir.path(),
             |_, _| {},
@@ -68,7 +68,7 @@ pub(crate) fn verifies_and_rebuilds(scn: &Scn) {
     .expect("the export verifies");
     let check = scn
         .s
-        .block_on(tranche_ledger::rebuild::check(
+        .block_on(tranche_ledger::store::rebuild::check(
             scn.s.ledger.store(),
             scn.s.ledger.verifier(),
             |_, _| {},

@@ -255,7 +255,7 @@ fn reports_are_computed_bound_and_recomputed(s: TestServer) {
         .expect("signed by the ledger");
     let dir = tempfile::tempdir().expect("dir");
     scn.s
-        .block_on(tranche_ledger::export::export_dir(
+        .block_on(tranche_ledger::service::export::export_dir(
             &scn.s.ledger,
             dir.path(),
             |_, _| {},
@@ -578,7 +578,7 @@ fn a_signed_report_never_comes_from_a_damaged_projection(s: TestServer) {
         }
         let check = scn
             .s
-            .block_on(tranche_ledger::rebuild::check(
+            .block_on(tranche_ledger::store::rebuild::check(
                 store,
                 scn.s.ledger.verifier(),
                 |_, _| {},

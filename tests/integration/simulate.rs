@@ -26,7 +26,7 @@ use std::time::Instant;
 
 use serde_json::{json, Value};
 use tranche_audit::programme::Presence;
-use tranche_ledger::disburse::PaymentState;
+use tranche_ledger::domain::disburse::PaymentState;
 use tranche_tests::{Backend, Client, TestServer};
 
 use super::disburse::{camt053, drawdown, pain002, settings};
@@ -323,7 +323,10 @@ impl World {
         (!self.batches.is_empty()).then(|| self.batches[pick as usize % self.batches.len()].clone())
     }
 
-    fn state<T>(&self, f: impl FnOnce(&tranche_ledger::programme::ProgrammeState) -> T) -> T {
+    fn state<T>(
+        &self,
+        f: impl FnOnce(&tranche_ledger::domain::programme::ProgrammeState) -> T,
+    ) -> T {
         let st = self
             .scn
             .s

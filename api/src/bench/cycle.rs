@@ -19,9 +19,11 @@ use tranche_audit::programme::{
     Id, KeyAction, PartnerKeyBody, PartnerRegisterBody, Pathway, Period, Presence, RuleParams,
     RuleVersionBody, SessionBody, Statement, MAX_STATEMENT_ITEMS,
 };
+use tranche_ledger::domain::programme::ProgrammeCommand;
 use tranche_ledger::domain::Command;
-use tranche_ledger::operations::{award_commands, CohortInput, ParticipantInput, SeededRandom};
-use tranche_ledger::programme::ProgrammeCommand;
+use tranche_ledger::service::programme::{
+    award_commands, CohortInput, ParticipantInput, SeededRandom,
+};
 use tranche_ledger::{Config, Ledger};
 
 use super::BenchArgs;
@@ -484,7 +486,7 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
     row(
         &format!(
             "  posting ({}/append) and cycle.run",
-            tranche_ledger::operations::CYCLE_BATCH
+            tranche_ledger::service::programme::CYCLE_BATCH
         ),
         posting,
         &per_sec(report.entitlements, posting, "entitlements"),

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use chrono::Utc;
-use tranche_ledger::payments::BatchRequest;
+use tranche_ledger::service::payments::BatchRequest;
 use tranche_ledger::{Config, Ledger};
 
 use super::BenchArgs;
@@ -59,7 +59,7 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
     let now = Utc::now();
     let t = Instant::now();
     let bar = crate::cli::progress_bar(n as u64 * 2, "setting up the programme");
-    let fx = tranche_ledger::fixture::payables_programme(
+    let fx = tranche_ledger::testkit::fixture::payables_programme(
         &ledger,
         AWARD,
         n,

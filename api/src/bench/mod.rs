@@ -12,7 +12,7 @@ use tranche_audit::account::AccountName;
 use tranche_audit::money::{Currency, Money};
 use tranche_audit::posting::{Posting, Side};
 use tranche_ledger::domain::{Command, NewTransaction};
-use tranche_ledger::pgtemp::TempCluster;
+use tranche_ledger::testkit::pgtemp::TempCluster;
 use tranche_ledger::{Config, Ledger};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

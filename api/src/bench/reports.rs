@@ -58,7 +58,7 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
         "tranche bench reports: sqlite, {n} transactions ({} postings) against one award",
         n * 2
     );
-    let _fx = tranche_ledger::fixture::payables_programme(
+    let _fx = tranche_ledger::testkit::fixture::payables_programme(
         &ledger,
         AWARD,
         10,
@@ -106,7 +106,8 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
         start: Date::parse("2026-01-01").map_err(|e| anyhow::anyhow!("{e}"))?,
         end: Date::parse("2026-12-31").map_err(|e| anyhow::anyhow!("{e}"))?,
     };
-    let q2 = tranche_ledger::reports::quarter("2026Q2").map_err(|e| anyhow::anyhow!("{e}"))?;
+    let q2 =
+        tranche_ledger::service::reports::quarter("2026Q2").map_err(|e| anyhow::anyhow!("{e}"))?;
     let req_in = |kind: &str, period: ReportPeriod| ReportRequest {
         kind: kind.into(),
         award: Id::parse(AWARD).expect("valid"),
@@ -134,7 +135,7 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
     }
     let signed = signed.expect("made");
     let export = dir.path().join("export");
-    tranche_ledger::export::export_dir(&ledger, &export, |_, _| {}).await?;
+    tranche_ledger::service::export::export_dir(&ledger, &export, |_, _| {}).await?;
     let t = Instant::now();
     let again = tranche_audit::report_compute::from_export(
         &export,

@@ -26,10 +26,12 @@ use tranche_audit::programme::{
     EvidenceItem, Id, KeyAction, PartnerKeyBody, PartnerRegisterBody, Pathway, Period, Presence,
     RuleParams, RuleVersionBody, SessionBody, Statement, MAX_STATEMENT_ITEMS,
 };
+use tranche_ledger::domain::programme::ProgrammeCommand;
 use tranche_ledger::domain::{Command, NewTransaction};
-use tranche_ledger::operations::{award_commands, CohortInput, ParticipantInput, SeededRandom};
-use tranche_ledger::payments::BatchRequest;
-use tranche_ledger::programme::ProgrammeCommand;
+use tranche_ledger::service::payments::BatchRequest;
+use tranche_ledger::service::programme::{
+    award_commands, CohortInput, ParticipantInput, SeededRandom,
+};
 use tranche_ledger::{Config, Ledger};
 
 use super::BenchArgs;

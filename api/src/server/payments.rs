@@ -14,7 +14,7 @@ use serde::Deserialize;
 use tranche_audit::disburse::DisbursementConfigBody;
 use tranche_audit::programme::Id;
 use tranche_ledger::domain::Command;
-use tranche_ledger::payments::{BatchRequest, ImportReport};
+use tranche_ledger::service::payments::{BatchRequest, ImportReport};
 use tranche_ledger::store::Outcome;
 use tranche_ledger::Ledger;
 use utoipa::IntoParams;
@@ -260,7 +260,7 @@ pub async fn batch_csv(
         .batch_payments(&batch)
         .await
         .map_err(not_found)?;
-    let out = tranche_ledger::payments::payments_csv(rows);
+    let out = tranche_ledger::service::payments::payments_csv(rows);
     Ok((
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),

@@ -15,9 +15,9 @@ use tranche_audit::programme::{
     AwardOpenBody, EvidenceBody, Id, PartnerKeyBody, PartnerRegisterBody, Period, RuleVersionBody,
     SessionBody, SessionScheduleBody,
 };
+use tranche_ledger::domain::programme::ProgrammeCommand;
 use tranche_ledger::domain::Command;
-use tranche_ledger::operations::{award_commands, CohortInput, ParticipantInput};
-use tranche_ledger::programme::ProgrammeCommand;
+use tranche_ledger::service::programme::{award_commands, CohortInput, ParticipantInput};
 use utoipa::{IntoParams, ToSchema};
 
 use super::auth::{

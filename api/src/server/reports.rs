@@ -46,7 +46,7 @@ pub fn period(
     end: Option<&str>,
 ) -> Result<ReportPeriod, tranche_audit::Invalid> {
     if let Some(q) = quarter {
-        return tranche_ledger::reports::quarter(q);
+        return tranche_ledger::service::reports::quarter(q);
     }
     let (Some(s), Some(e)) = (start, end) else {
         return Err(tranche_audit::Invalid::new(
@@ -128,12 +128,12 @@ pub async fn report(
         "json" => Json(signed).into_response(),
         "csv" => (
             [(header::CONTENT_TYPE, "text/csv; charset=utf-8")],
-            tranche_ledger::reports::render_csv(&signed),
+            tranche_ledger::service::reports::render_csv(&signed),
         )
             .into_response(),
         "html" => (
             [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-            tranche_ledger::reports::render_html(&signed),
+            tranche_ledger::service::reports::render_html(&signed),
         )
             .into_response(),
         other => {

@@ -499,7 +499,7 @@ fn batch_table(id: &'static str, caption: &str) -> Table {
     )
 }
 
-fn batch_row(t: &mut Table, b: &tranche_ledger::payments::BatchView) {
+fn batch_row(t: &mut Table, b: &tranche_ledger::service::payments::BatchView) {
     t.row(vec![
         Cell::Link(
             b.batch.clone(),
@@ -742,7 +742,7 @@ fn exceptions_table(exceptions: &[Value], cur: &str) -> Table {
 /// Whether this user may approve or reject this batch: an approver (or admin) who neither
 /// prepared nor submitted it and has not decided on it yet. The ledger enforces the same rule;
 /// this only decides which buttons to show.
-fn may_decide(user: &WebUser, b: &tranche_ledger::payments::BatchView) -> bool {
+fn may_decide(user: &WebUser, b: &tranche_ledger::service::payments::BatchView) -> bool {
     let me = user.caller.actor();
     user.is(&[Role::Admin, Role::Approver])
         && b.preparer != me
@@ -752,7 +752,7 @@ fn may_decide(user: &WebUser, b: &tranche_ledger::payments::BatchView) -> bool {
 
 /// Whether this user may send an approved batch to the bank: an approver or administrator
 /// who neither prepared nor submitted it (the ledger's `own_batch` rule).
-fn may_release(user: &WebUser, b: &tranche_ledger::payments::BatchView) -> bool {
+fn may_release(user: &WebUser, b: &tranche_ledger::service::payments::BatchView) -> bool {
     let me = user.caller.actor();
     user.is(crate::server::auth::RELEASE.0)
         && b.preparer != me

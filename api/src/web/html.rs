@@ -18,7 +18,7 @@ pub const PAGE_ROWS: usize = 50;
 /// The stylesheet, served at `/web/assets/app.css` (every asset is in the binary).
 pub const CSS: &str = include_str!("app.css");
 
-pub use tranche_ledger::reports::esc;
+pub use tranche_ledger::service::reports::esc;
 
 /// Percent-encodes a query or path component.
 pub fn enc(t: &str) -> String {

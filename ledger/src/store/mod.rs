@@ -13,6 +13,8 @@ mod disbursement;
 mod groups;
 mod postgres;
 mod programme;
+/// Rebuild projections from the journal; compare rebuilt with live.
+pub mod rebuild;
 mod registry;
 mod sqlite;
 
@@ -162,10 +164,12 @@ pub(crate) fn personal_doc_hashes(
     commands
         .iter()
         .filter_map(|c| match c {
-            Command::Programme(crate::programme::ProgrammeCommand::ParticipantRegister {
-                body,
-                personal: Some(p),
-            }) => Some((body.award.clone(), p.doc_hmac.clone())),
+            Command::Programme(
+                crate::domain::programme::ProgrammeCommand::ParticipantRegister {
+                    body,
+                    personal: Some(p),
+                },
+            ) => Some((body.award.clone(), p.doc_hmac.clone())),
             _ => None,
         })
         .collect()
@@ -177,7 +181,7 @@ pub(crate) fn personal_doc_hashes(
 pub struct ProgrammeGuard<'a>(tokio::sync::MutexGuard<'a, Option<ProgrammeCache>>);
 
 impl std::ops::Deref for ProgrammeGuard<'_> {
-    type Target = crate::programme::ProgrammeState;
+    type Target = crate::domain::programme::ProgrammeState;
 
     fn deref(&self) -> &Self::Target {
         match self.0.as_ref() {
@@ -195,7 +199,10 @@ impl ProgrammeGuard<'_> {
 
     /// Runs `f` on the state and then undoes everything it changed: a check of commands against
     /// the state as it stands, writing nothing.
-    pub fn dry_run<T>(&mut self, f: impl FnOnce(&mut crate::programme::ProgrammeState) -> T) -> T {
+    pub fn dry_run<T>(
+        &mut self,
+        f: impl FnOnce(&mut crate::domain::programme::ProgrammeState) -> T,
+    ) -> T {
         match self.0.as_mut() {
             Some(c) => {
                 let mark = c.state.mark();

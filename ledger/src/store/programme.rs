@@ -6,8 +6,8 @@
 use tranche_audit::record::Record;
 
 use super::{Result, StoreError, StoredRecord};
+use crate::domain::programme::{self, ProgrammeState};
 use crate::domain::Command;
-use crate::programme::{self, ProgrammeState};
 
 /// The record kinds that change the programme state, for `kind IN (…)` (served by the
 /// `journal (kind, seq)` index, so plain transactions are never read).
@@ -91,10 +91,16 @@ pub fn replay_command(
                 &[],
                 &NoBalances,
             )?;
-            crate::disburse::on_entitlement(state, seq, &e.meta, &e.tx.postings, e.tx.reverses);
+            crate::domain::disburse::on_entitlement(
+                state,
+                seq,
+                &e.meta,
+                &e.tx.postings,
+                e.tx.reverses,
+            );
             Ok(())
         }
-        Command::Disburse(d) => crate::disburse::apply(state, seq, actor, d, &NoBalances),
+        Command::Disburse(d) => crate::domain::disburse::apply(state, seq, actor, d, &NoBalances),
         _ => Ok(()),
     }
 }

@@ -25,12 +25,12 @@ use super::{
     prefix_range, to_hash, to_i64, to_u64, AccountRow, BalanceRow, Result, SessionRow, StoreError,
     StoredRecord, TransactionRow, UserRow,
 };
+use crate::domain::programme::ProgrammeState;
 use crate::domain::{
     self, AccountState, Command, Context, Effects, Head, Plan, PostingRow, SignedCheckpoint, State,
     TxState,
 };
-use crate::programme::ProgrammeState;
-use crate::rebuild::Replayer;
+use crate::store::rebuild::Replayer;
 
 const MIGRATIONS: &[(&str, &str)] = &[
     (

@@ -37,7 +37,7 @@ impl SeqBits {
 #[derive(Debug)]
 pub struct Replayer {
     state: State,
-    programme: crate::programme::ProgrammeState,
+    programme: crate::domain::programme::ProgrammeState,
     frontier: Frontier,
     prev: Hash,
     last_at: Option<chrono::DateTime<chrono::Utc>>,
@@ -61,7 +61,7 @@ impl Replayer {
     pub fn new() -> Self {
         Replayer {
             state: State::default(),
-            programme: crate::programme::ProgrammeState::default(),
+            programme: crate::domain::programme::ProgrammeState::default(),
             frontier: Frontier::new(),
             prev: ZERO_HASH,
             last_at: None,

@@ -24,14 +24,14 @@ use tranche_audit::programme::{Date, Id};
 use tranche_audit::record::{format_time, PostingBody, Record};
 use tranche_audit::Invalid;
 
-use crate::disburse::{
+use crate::domain::disburse::{
     send_postings, status_postings, Batch, BatchStatus, DisburseCommand, PaymentState,
 };
+use crate::domain::programme::ProgrammeState;
 use crate::domain::{Command, NewTransaction};
 use crate::iso20022::{
     self, AccountId, CreditTransfer, CreditTransferInitiation, Debtor, PaymentOutcome,
 };
-use crate::programme::ProgrammeState;
 use crate::store::StoreError;
 use crate::Ledger;
 
@@ -92,11 +92,11 @@ pub struct BatchView {
     pub exception_count: u64,
     pub filter: BatchFilter,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub submitted: Option<crate::disburse::Decision>,
+    pub submitted: Option<crate::domain::disburse::Decision>,
     pub approvals_required: u32,
-    pub approvals: Vec<crate::disburse::Decision>,
+    pub approvals: Vec<crate::domain::disburse::Decision>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub closed: Option<crate::disburse::Decision>,
+    pub closed: Option<crate::domain::disburse::Decision>,
     pub files: Vec<FileView>,
     pub send_seqs: Vec<u64>,
     /// Payments per state.
@@ -1474,7 +1474,11 @@ impl Ledger {
     }
 }
 
-fn import_report(st: &ProgrammeState, i: &crate::disburse::Import, again: bool) -> ImportReport {
+fn import_report(
+    st: &ProgrammeState,
+    i: &crate::domain::disburse::Import,
+    again: bool,
+) -> ImportReport {
     let currency = st
         .awards
         .get(&i.header.award)
@@ -1788,8 +1792,8 @@ mod views {
         )
     }
 
-    fn decision(e: &BatchEventRow) -> crate::disburse::Decision {
-        crate::disburse::Decision {
+    fn decision(e: &BatchEventRow) -> crate::domain::disburse::Decision {
+        crate::domain::disburse::Decision {
             actor: e.actor.clone(),
             seq: e.seq,
             reason: e.reason.clone(),
@@ -1802,9 +1806,9 @@ mod views {
         pub total: i64,
         pub approvals_required: u32,
         pub digest: Option<String>,
-        pub submitted: Option<crate::disburse::Decision>,
-        pub approvals: Vec<crate::disburse::Decision>,
-        pub closed: Option<crate::disburse::Decision>,
+        pub submitted: Option<crate::domain::disburse::Decision>,
+        pub approvals: Vec<crate::domain::disburse::Decision>,
+        pub closed: Option<crate::domain::disburse::Decision>,
         pub files: Vec<FileView>,
         pub send_seqs: Vec<u64>,
         pub part_seqs: Vec<u64>,

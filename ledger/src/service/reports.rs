@@ -317,7 +317,9 @@ impl Ledger {
         if req.kind == "budget" {
             let st = self.store().programme().await?;
             for p in &st.disburse.payments {
-                if p.award != req.award || p.state != crate::disburse::PaymentState::Confirmed {
+                if p.award != req.award
+                    || p.state != crate::domain::disburse::PaymentState::Confirmed
+                {
                     continue;
                 }
                 for item in &p.items {

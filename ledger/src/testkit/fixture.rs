@@ -15,9 +15,9 @@ use tranche_audit::programme::{
     RuleParams, RuleVersionBody, SessionBody, Statement,
 };
 
+use crate::domain::programme::ProgrammeCommand;
 use crate::domain::{Command, NewTransaction};
-use crate::operations::{award_commands, CohortInput, ParticipantInput, SeededRandom};
-use crate::programme::ProgrammeCommand;
+use crate::service::programme::{award_commands, CohortInput, ParticipantInput, SeededRandom};
 use crate::store::StoreError;
 use crate::Ledger;
 

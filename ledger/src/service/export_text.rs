@@ -207,13 +207,13 @@ pub async fn export_text(
     path: &std::path::Path,
     format: TextFormat,
     mut progress: impl FnMut(u64, u64),
-) -> Result<u64, crate::export::ExportError> {
+) -> Result<u64, crate::service::export::ExportError> {
     use base64::Engine as _;
     let checkpoint = ledger
         .store()
         .latest_checkpoint()
         .await?
-        .ok_or(crate::export::ExportError::Empty)?;
+        .ok_or(crate::service::export::ExportError::Empty)?;
     let root = base64::engine::general_purpose::STANDARD.encode(checkpoint.root);
     let mut w = TextWriter::new(format, ledger.origin(), checkpoint.size, &root);
     let mut done = 0u64;
@@ -224,23 +224,21 @@ pub async fn export_text(
         }
         for stored in page.into_iter().take_while(|r| r.seq < checkpoint.size) {
             let record = Record::decode_trusted(&stored.bytes).map_err(|e| {
-                crate::export::ExportError::Store(crate::store::StoreError::Corrupt(format!(
-                    "seq {}: {e}",
-                    stored.seq
-                )))
+                crate::service::export::ExportError::Store(crate::store::StoreError::Corrupt(
+                    format!("seq {}: {e}", stored.seq),
+                ))
             })?;
             w.push(&record).map_err(|e| {
-                crate::export::ExportError::Store(crate::store::StoreError::Corrupt(format!(
-                    "seq {}: {e}",
-                    stored.seq
-                )))
+                crate::service::export::ExportError::Store(crate::store::StoreError::Corrupt(
+                    format!("seq {}: {e}", stored.seq),
+                ))
             })?;
             done += 1;
         }
         progress(done, checkpoint.size);
     }
     let text = w.finish();
-    std::fs::write(path, text).map_err(|source| crate::export::ExportError::Io {
+    std::fs::write(path, text).map_err(|source| crate::service::export::ExportError::Io {
         path: path.display().to_string(),
         source,
     })?;

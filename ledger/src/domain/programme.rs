@@ -234,7 +234,7 @@ impl Participant {
 /// One inverse operation of the undo log.
 #[derive(Debug)]
 enum Undo {
-    Disburse(crate::disburse::DisburseUndo),
+    Disburse(super::payment_state::DisburseUndo),
     Award(Id),
     Partner(Id),
     Key(String),
@@ -259,7 +259,7 @@ enum Undo {
 #[derive(Debug, Default)]
 pub struct ProgrammeState {
     /// Payment batches, payments, payable items and bank imports.
-    pub disburse: crate::disburse::DisburseState,
+    pub disburse: super::payment_state::DisburseState,
     pub awards: HashMap<Id, Award>,
     pub partners: HashMap<Id, Partner>,
     pub keys: HashMap<String, PartnerKey>,
@@ -311,10 +311,10 @@ impl ProgrammeState {
     /// Pushes the inverse of a change to the disbursement state.
     pub(crate) fn undo_disburse(
         &mut self,
-        f: impl FnOnce(&mut crate::disburse::DisburseState) + Send + 'static,
+        f: impl FnOnce(&mut super::payment_state::DisburseState) + Send + 'static,
     ) {
         self.undo
-            .push(Undo::Disburse(crate::disburse::DisburseUndo::new(f)));
+            .push(Undo::Disburse(super::payment_state::DisburseUndo::new(f)));
     }
 
     fn revert(&mut self, u: Undo) {
@@ -1232,7 +1232,7 @@ pub trait Balances {
 
 /// The payment that holds entitlement `seq` once the bank has it (sent, accepted or
 /// confirmed), if any: such an entitlement is paid and can no longer be reversed.
-pub fn paid_by(s: &ProgrammeState, seq: u64) -> Option<&crate::disburse::Payment> {
+pub fn paid_by(s: &ProgrammeState, seq: u64) -> Option<&super::payment_state::Payment> {
     let item = s.disburse.items.get(&seq)?;
     let p = &s.disburse.payments[item.payment? as usize];
     p.state.left_payable().then_some(p)
@@ -1246,7 +1246,7 @@ pub fn check_reversible(
     original: u64,
     live: Option<&LiveEntitlement>,
 ) -> Result<(), Invalid> {
-    crate::disburse::check_reversal(&s.disburse, original)?;
+    super::payment_state::check_reversal(&s.disburse, original)?;
     let adjusted_at = live
         .filter(|l| l.seq == original)
         .and_then(|l| l.adjustments.first().copied());

@@ -16,9 +16,9 @@ use tranche_audit::programme::{
 use tranche_audit::record::canonical_bytes;
 use tranche_audit::Invalid;
 
-use crate::cycle::{self, CycleReport};
+use crate::domain::cycle::{self, CycleReport};
+use crate::domain::programme::{PersonalData, ProgrammeCommand};
 use crate::domain::Command;
-use crate::programme::{PersonalData, ProgrammeCommand};
 use crate::store::StoreError;
 use crate::{keys, Appended, Ledger};
 
@@ -371,7 +371,7 @@ impl Ledger {
         let mut used: HashMap<Id, i64> = HashMap::new();
         for prefix in ["expense", "obligation"] {
             for row in self.store().balances(&format!("{prefix}:{award}")).await? {
-                if let Some(line) = crate::programme::budget_line_of(award, &row.account) {
+                if let Some(line) = crate::domain::programme::budget_line_of(award, &row.account) {
                     if row.account.starts_with(&format!("{prefix}:")) {
                         *used.entry(line).or_default() += row.debit_minor - row.credit_minor;
                     }
@@ -901,13 +901,15 @@ impl Ledger {
                         .partners
                         .get(&body.statement.partner)
                         .and_then(|p| p.batches.get(&body.statement.batch_id))
-                        .is_some_and(|d| *d == crate::programme::signature_digest(&body.signature));
+                        .is_some_and(|d| {
+                            *d == crate::domain::programme::signature_digest(&body.signature)
+                        });
                     if journaled {
                         already += 1;
                         continue;
                     }
                     let command = ProgrammeCommand::Evidence(Box::new(body.clone()));
-                    match crate::programme::apply(s, size + todo.len() as u64, &command) {
+                    match crate::domain::programme::apply(s, size + todo.len() as u64, &command) {
                         Ok(()) => todo.push(i),
                         Err(e) => errors.push((i, e)),
                     }

@@ -20,10 +20,11 @@ use tranche_audit::programme::{
 };
 use tranche_audit::Invalid;
 
-use crate::domain::{Command, EntitlementCommand, NewTransaction};
-use crate::programme::{
+use super::command::{Command, EntitlementCommand};
+use super::programme::{
     check_period, Award, EntitlementMeta, Participant, ProgrammeState, RuleVersion,
 };
+use super::transaction::NewTransaction;
 
 /// Why an entitlement was not made, cut, or needs a look. Stable codes for CSV and API.
 pub mod reason {
@@ -633,7 +634,7 @@ fn c4t(cx: &mut Ctx<'_>, p: &Participant, rule: &Id) -> Result<(), Invalid> {
             .unwrap_or(version);
         // Paid (or adjusted since): the entitlement stands, and the difference is recovered
         // from the payee or paid as a supplement; reversing it would overpay her.
-        let paid = crate::programme::paid_by(cx.state, l.seq);
+        let paid = super::programme::paid_by(cx.state, l.seq);
         if paid.is_some() || !l.adjustments.is_empty() {
             let paid_note = paid
                 .map(|pm| format!(" (paid by {} of batch {})", pm.e2e, pm.batch))

@@ -1,0 +1,75 @@
+//! A plain transaction and its memo: the part of a command that moves money, shared by the
+//! commands, the disbursement rules and the cycles.
+
+use tranche_audit::posting::Posting;
+use tranche_audit::record::TransactionBody;
+use tranche_audit::Invalid;
+
+/// The longest memo or description, in bytes.
+pub const MAX_MEMO_BYTES: usize = 2_000;
+
+/// A balanced set of postings with its memo, and the transaction it reverses if any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewTransaction {
+    pub memo: String,
+    pub postings: Vec<Posting>,
+    pub reverses: Option<u64>,
+}
+
+impl NewTransaction {
+    /// The typed postings of a `batch.send` record.
+    pub fn sending(b: &tranche_audit::disburse::BatchSendBody) -> Result<Self, Invalid> {
+        let body = TransactionBody {
+            memo: String::new(),
+            postings: b.postings.clone(),
+            reverses: None,
+        };
+        Ok(NewTransaction {
+            memo: format!("batch {} part {} sent", b.batch, b.part),
+            postings: body.postings(true).map_err(|e| e.within("body"))?,
+            reverses: None,
+        })
+    }
+
+    /// The typed postings of a `bank.status` record; `None` when it moves no money.
+    pub fn bank_status(
+        b: &tranche_audit::disburse::BankStatusBody,
+    ) -> Result<Option<Self>, Invalid> {
+        if b.postings.is_empty() {
+            return Ok(None);
+        }
+        let body = TransactionBody {
+            memo: String::new(),
+            postings: b.postings.clone(),
+            reverses: None,
+        };
+        Ok(Some(NewTransaction {
+            memo: format!(
+                "bank outcomes, import {} part {}",
+                &b.import[..12.min(b.import.len())],
+                b.part
+            ),
+            postings: body.postings(true).map_err(|e| e.within("body"))?,
+            reverses: None,
+        }))
+    }
+}
+
+/// A memo or description: at most [`MAX_MEMO_BYTES`], no control characters but newlines.
+pub fn check_memo(text: &str, field: &str) -> Result<(), Invalid> {
+    if text.len() > MAX_MEMO_BYTES {
+        return Err(Invalid::new(
+            field,
+            "too_long",
+            format!("at most {MAX_MEMO_BYTES} bytes"),
+        ));
+    }
+    if text.chars().any(|c| c.is_control() && c != '\n') {
+        return Err(Invalid::new(
+            field,
+            "control_characters",
+            "control characters are not allowed",
+        ));
+    }
+    Ok(())
+}
