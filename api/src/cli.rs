@@ -13,6 +13,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use tranche_audit::money::{format_minor, Currency};
 use tranche_audit::record::{kind, Record, TransactionBody};
+use tranche_audit::Code;
 use tranche_audit::Invalid;
 use tranche_ledger::domain::{Command, ReversalError, TransactionInput};
 use tranche_ledger::{Config, Ledger, StoreError};
@@ -647,7 +648,7 @@ pub fn parse_transactions(text: &str) -> Result<Vec<Command>, (Option<usize>, In
     if trimmed.is_empty() {
         return Err((
             None,
-            Invalid::new("", "empty_input", "no transaction given"),
+            Invalid::new("", Code::EmptyInput, "no transaction given"),
         ));
     }
     // A single (possibly pretty-printed) object.

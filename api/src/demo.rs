@@ -29,6 +29,7 @@ use tranche_audit::programme::{
     Id, KeyAction, Milestone, Outcome, PartnerKeyBody, PartnerRegisterBody, Pathway, Period,
     Presence, RuleParams, RuleVersionBody, SessionBody, Statement, MAX_STATEMENT_ITEMS,
 };
+use tranche_audit::Code;
 use tranche_ledger::domain::cycle::CycleReport;
 use tranche_ledger::domain::programme::ProgrammeCommand;
 use tranche_ledger::domain::{Command, NewTransaction};
@@ -1538,7 +1539,7 @@ async fn users(
     for (name, role, partner) in USERS {
         match crate::server::routes::new_user(ledger, name, role, partner).await {
             Ok((_, token)) => println!("  {name:<20} {role:<9} {token}"),
-            Err(e) if e.code == "user_exists" => {
+            Err(e) if e.code == Code::UserExists => {
                 println!("  {name:<20} {role:<9} (exists already: its token is not shown again)");
             }
             Err(e) => anyhow::bail!("Failed to create the user {name}: {}", e.detail),

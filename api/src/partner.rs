@@ -55,6 +55,7 @@ use tranche_audit::programme::{
     partner_key_id, public_key_text, Date, EvidenceBody, EvidenceItem, Id, KeyAction, Milestone,
     Outcome, PartnerKeyBody, Presence, Statement, MAX_STATEMENT_ITEMS,
 };
+use tranche_audit::Code;
 use tranche_audit::Invalid;
 
 use crate::cli::Global;
@@ -427,12 +428,12 @@ pub struct CsvRow {
 pub struct LineError {
     pub line: usize,
     pub column: Option<String>,
-    pub code: &'static str,
+    pub code: Code,
     pub detail: String,
 }
 
 impl LineError {
-    fn new(line: usize, code: &'static str, detail: impl Into<String>) -> LineError {
+    fn new(line: usize, code: Code, detail: impl Into<String>) -> LineError {
         LineError {
             line,
             column: None,
@@ -558,11 +559,11 @@ impl Column {
     }
 
     /// Checks one non-empty cell with the ledger's own parsers and returns its JSON value.
-    fn value(self, text: &str) -> Result<Value, (&'static str, String)> {
-        fn word<T: serde::de::DeserializeOwned>(text: &str) -> Result<(), (&'static str, String)> {
+    fn value(self, text: &str) -> Result<Value, (Code, String)> {
+        fn word<T: serde::de::DeserializeOwned>(text: &str) -> Result<(), (Code, String)> {
             serde_json::from_value::<T>(Value::String(text.to_string()))
                 .map(|_| ())
-                .map_err(|e| ("invalid_value", format!("{text:?}: {e}")))
+                .map_err(|e| (Code::InvalidValue, format!("{text:?}: {e}")))
         }
         match self {
             Column::Participant | Column::Cohort | Column::Session | Column::Course => {
@@ -623,7 +624,7 @@ pub fn parse_evidence_csv(text: &str) -> Result<Vec<(usize, EvidenceItem)>, Vec<
     let Some(header) = rows.next() else {
         return Err(vec![LineError::new(
             1,
-            "missing_header",
+            Code::MissingHeader,
             "the file is empty: it needs a header row naming its columns",
         )]);
     };
@@ -642,7 +643,7 @@ pub fn parse_evidence_csv(text: &str) -> Result<Vec<(usize, EvidenceItem)>, Vec<
             Some(c) if at[c as usize].is_some() => errors.push(
                 LineError::new(
                     header.line,
-                    "duplicate_column",
+                    Code::DuplicateColumn,
                     format!("the header names {} twice", c.name()),
                 )
                 .column(shown),
@@ -651,7 +652,7 @@ pub fn parse_evidence_csv(text: &str) -> Result<Vec<(usize, EvidenceItem)>, Vec<
             None => errors.push(
                 LineError::new(
                     header.line,
-                    "unknown_column",
+                    Code::UnknownColumn,
                     format!(
                         "{name:?} is not a column; the columns are {}",
                         COLUMNS.map(Column::name).join(", ")
@@ -666,7 +667,7 @@ pub fn parse_evidence_csv(text: &str) -> Result<Vec<(usize, EvidenceItem)>, Vec<
             errors.push(
                 LineError::new(
                     header.line,
-                    "missing_column",
+                    Code::MissingColumn,
                     format!("the header must name a {} column", required.name()),
                 )
                 .column(required.name()),
@@ -684,7 +685,7 @@ pub fn parse_evidence_csv(text: &str) -> Result<Vec<(usize, EvidenceItem)>, Vec<
         if row.cells.len() != header.cells.len() {
             errors.push(LineError::new(
                 line,
-                "wrong_cell_count",
+                Code::WrongCellCount,
                 format!(
                     "{} cells but the header has {}",
                     row.cells.len(),
@@ -705,9 +706,9 @@ pub fn parse_evidence_csv(text: &str) -> Result<Vec<(usize, EvidenceItem)>, Vec<
                 )
             };
             let code = if type_name.is_empty() {
-                "missing_value"
+                Code::MissingValue
             } else {
-                "invalid_value"
+                Code::InvalidValue
             };
             errors.push(LineError::new(line, code, detail).column("type"));
             continue;
@@ -720,12 +721,12 @@ pub fn parse_evidence_csv(text: &str) -> Result<Vec<(usize, EvidenceItem)>, Vec<
             let error = match (uses.contains(&column), cell(column)) {
                 (true, None) => Some(LineError::new(
                     line,
-                    "missing_column",
+                    Code::MissingColumn,
                     format!("{type_name} rows need a {name}, and the file has no {name} column"),
                 )),
                 (true, Some("")) => Some(LineError::new(
                     line,
-                    "missing_value",
+                    Code::MissingValue,
                     format!("{type_name} rows need a {name}"),
                 )),
                 (true, Some(text)) => match column.value(text) {
@@ -737,7 +738,7 @@ pub fn parse_evidence_csv(text: &str) -> Result<Vec<(usize, EvidenceItem)>, Vec<
                 },
                 (false, Some(text)) if !text.is_empty() => Some(LineError::new(
                     line,
-                    "unexpected_value",
+                    Code::UnexpectedValue,
                     format!(
                         "{type_name} rows have no {name}: leave the cell empty (it has {text:?})"
                     ),
@@ -756,7 +757,7 @@ pub fn parse_evidence_csv(text: &str) -> Result<Vec<(usize, EvidenceItem)>, Vec<
         let item = match serde_json::from_value::<EvidenceItem>(Value::Object(fields)) {
             Ok(item) => item,
             Err(e) => {
-                errors.push(LineError::new(line, "invalid_row", e.to_string()));
+                errors.push(LineError::new(line, Code::InvalidRow, e.to_string()));
                 continue;
             }
         };
@@ -764,7 +765,7 @@ pub fn parse_evidence_csv(text: &str) -> Result<Vec<(usize, EvidenceItem)>, Vec<
         if let Some(first) = seen.get(&key) {
             errors.push(LineError::new(
                 line,
-                "duplicate_row",
+                Code::DuplicateRow,
                 format!("the same {what} as line {first}"),
             ));
             continue;
@@ -778,7 +779,7 @@ pub fn parse_evidence_csv(text: &str) -> Result<Vec<(usize, EvidenceItem)>, Vec<
     if items.is_empty() {
         return Err(vec![LineError::new(
             header.line,
-            "no_rows",
+            Code::NoRows,
             "the file has a header but no evidence rows",
         )]);
     }
@@ -852,7 +853,7 @@ pub fn sign_csv(
             .count();
         SignRefusal::Rows(vec![LineError::new(
             line,
-            "not_utf8",
+            Code::NotUtf8,
             "the file is not UTF-8 text: export it as CSV in UTF-8",
         )])
     })?;
@@ -1316,7 +1317,7 @@ mod tests {
         // quote after a space opens nothing and is refused.
         assert_eq!(rows("\"a\" ,b\n"), vec![row(1, &["a ", "b"])]);
         let e = read_csv("a, \"b\"\n").expect_err("refused");
-        assert_eq!((e.line, e.code), (1, "stray_quote"));
+        assert_eq!((e.line, e.code), (1, Code::StrayQuote));
     }
 
     #[test]
@@ -1334,11 +1335,11 @@ mod tests {
     #[test]
     fn csv_syntax_errors_name_their_line() {
         let e = read_csv("a,b\n1,\"open\n2,3\n").expect_err("refused");
-        assert_eq!((e.line, e.code), (2, "unterminated_quote"));
+        assert_eq!((e.line, e.code), (2, Code::UnterminatedQuote));
         let e = read_csv("a,b\n\"x\ny\",ok\n1,b\"c\n").expect_err("refused");
-        assert_eq!((e.line, e.code), (4, "stray_quote"));
+        assert_eq!((e.line, e.code), (4, Code::StrayQuote));
         let e = read_csv("a,b\n\"x\"y,1\n").expect_err("refused");
-        assert_eq!((e.line, e.code), (2, "text_after_quote"));
+        assert_eq!((e.line, e.code), (2, Code::TextAfterQuote));
     }
 
     // ---- evidence rows ----
@@ -1546,7 +1547,7 @@ mod tests {
             "2026-03-08T12:00:00Z",
         )
         .expect_err("refused");
-        assert_eq!((e.field.as_str(), e.code), ("batch_id", "invalid_id"));
+        assert_eq!((e.field.as_str(), e.code), ("batch_id", Code::InvalidId));
     }
 
     #[test]
@@ -1585,7 +1586,7 @@ mod tests {
         let Err(SignRefusal::Rows(e)) = r else {
             panic!("refused: {r:?}");
         };
-        assert_eq!((e[0].line, e[0].code), (3, "not_utf8"));
+        assert_eq!((e[0].line, e[0].code), (3, Code::NotUtf8));
     }
 
     #[test]

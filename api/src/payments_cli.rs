@@ -15,6 +15,7 @@ use tranche_audit::disburse::{
     BankAccountBody, BatchFilter, DisbursementConfigBody, VendorAccountBody,
 };
 use tranche_audit::programme::Id;
+use tranche_audit::Code;
 use tranche_ledger::domain::Command;
 use tranche_ledger::service::payments::{BatchRequest, BatchView, ImportReport, Trace};
 use tranche_ledger::{Ledger, StoreError};
@@ -304,7 +305,7 @@ async fn batch_inner(ledger: &Ledger, g: &Global, cmd: BatchCmd) -> Result<ExitC
                 let (vendor, rest) = v.split_once('=').ok_or_else(|| {
                     StoreError::Invalid(tranche_audit::Invalid::new(
                         field.clone(),
-                        "invalid_vendor",
+                        Code::InvalidVendor,
                         "a vendor is VENDOR=NAME,ACCOUNT[,BIC]",
                     ))
                 })?;
@@ -315,7 +316,7 @@ async fn batch_inner(ledger: &Ledger, g: &Global, cmd: BatchCmd) -> Result<ExitC
                     _ => {
                         return Err(StoreError::Invalid(tranche_audit::Invalid::new(
                             field,
-                            "invalid_vendor",
+                            Code::InvalidVendor,
                             "a vendor is VENDOR=NAME,ACCOUNT[,BIC]",
                         )))
                     }

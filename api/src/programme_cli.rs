@@ -14,6 +14,7 @@ use tranche_audit::programme::{
     canonical_amount, AwardOpenBody, EvidenceBody, Id, PartnerKeyBody, PartnerRegisterBody, Period,
     RuleVersionBody,
 };
+use tranche_audit::Code;
 use tranche_audit::Invalid;
 use tranche_ledger::domain::programme::ProgrammeCommand;
 use tranche_ledger::domain::Command;
@@ -323,7 +324,7 @@ pub fn participants_csv(text: &str) -> Result<Vec<(usize, ParticipantInput)>, Ve
         return Err(vec![LineError {
             line: 1,
             column: None,
-            code: "empty_file",
+            code: Code::EmptyFile,
             detail: "the file has no header row".into(),
         }]);
     };
@@ -338,7 +339,7 @@ pub fn participants_csv(text: &str) -> Result<Vec<(usize, ParticipantInput)>, Ve
             errors.push(LineError {
                 line: header.line,
                 column: Some(n.clone()),
-                code: "unknown_column",
+                code: Code::UnknownColumn,
                 detail: format!("known columns: {}", PARTICIPANT_COLUMNS.join(", ")),
             });
         }
@@ -348,7 +349,7 @@ pub fn participants_csv(text: &str) -> Result<Vec<(usize, ParticipantInput)>, Ve
             errors.push(LineError {
                 line: header.line,
                 column: Some(required.into()),
-                code: "missing_column",
+                code: Code::MissingColumn,
                 detail: format!("the header needs a {required} column"),
             });
         }
@@ -363,7 +364,7 @@ pub fn participants_csv(text: &str) -> Result<Vec<(usize, ParticipantInput)>, Ve
             errors.push(LineError {
                 line: row.line,
                 column: None,
-                code: "wrong_cell_count",
+                code: Code::WrongCellCount,
                 detail: format!("{} cells, the header has {}", row.cells.len(), names.len()),
             });
             continue;
@@ -381,7 +382,7 @@ pub fn participants_csv(text: &str) -> Result<Vec<(usize, ParticipantInput)>, Ve
                 errors.push(LineError {
                     line: row.line,
                     column: None,
-                    code: "missing_field",
+                    code: Code::MissingField,
                     detail: e.to_string(),
                 });
                 continue;
@@ -393,7 +394,7 @@ pub fn participants_csv(text: &str) -> Result<Vec<(usize, ParticipantInput)>, Ve
                     errors.push(LineError {
                         line: row.line,
                         column: Some("document".into()),
-                        code: "duplicate_document",
+                        code: Code::DuplicateDocument,
                         detail: "the same document number appears earlier in this file".into(),
                     });
                     continue;

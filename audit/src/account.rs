@@ -5,6 +5,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::codes::Code;
 use crate::invalid::Invalid;
 
 pub const MAX_ACCOUNT_NAME_BYTES: usize = 200;
@@ -20,7 +21,7 @@ impl AccountName {
         let bad = |why: &str| {
             Invalid::new(
                 "",
-                "invalid_account_name",
+                Code::InvalidAccountName,
                 format!("{text:?} is not a valid account name: {why}"),
             )
         };
@@ -97,7 +98,7 @@ impl AccountType {
             _ => {
                 return Err(Invalid::new(
                     "type",
-                    "invalid_account_type",
+                    Code::InvalidAccountType,
                     format!(
                         "{text:?} is not an account type: use asset, liability, equity, income, expense or memo"
                     ),
@@ -132,7 +133,7 @@ mod tests {
         assert!(AccountName::parse("expense:c4t-stipend").is_ok());
         for bad in ["", "a::b", ":a", "a:", "a b", "gasto:niño", "-x"] {
             assert_eq!(
-                AccountName::parse(bad).map_err(|e| e.code),
+                AccountName::parse(bad).map_err(|e| e.code.as_str()),
                 Err("invalid_account_name"),
                 "{bad:?}"
             );

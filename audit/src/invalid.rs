@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+pub use crate::codes::{Class, Code};
+
 /// Bad input: `field` is a path into the input (`postings[1].amount`), `code` a stable rule
 /// name (`too_many_decimals`), `detail` the explanation.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -10,12 +12,12 @@ pub struct Invalid {
     /// The position of the offending item in a batch (0-based), when the input was a batch.
     pub item: Option<usize>,
     pub field: String,
-    pub code: &'static str,
+    pub code: Code,
     pub detail: String,
 }
 
 impl Invalid {
-    pub fn new(field: impl Into<String>, code: &'static str, detail: impl Into<String>) -> Self {
+    pub fn new(field: impl Into<String>, code: Code, detail: impl Into<String>) -> Self {
         Invalid {
             item: None,
             field: field.into(),

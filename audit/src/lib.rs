@@ -9,6 +9,8 @@
 
 /// Account names (hierarchical) and account types.
 pub mod account;
+/// The closed vocabulary of refusal codes.
+pub mod codes;
 /// Disbursement records: payment batches, approvals, bank files, bank outcomes.
 pub mod disburse;
 /// Field-and-rule errors shared by every layer.
@@ -43,4 +45,4 @@ pub mod verify;
 /// Witnesses and their cosignatures (C2SP tlog-witness, tlog-cosignature).
 pub mod witness;
 
-pub use invalid::Invalid;
+pub use invalid::{Class, Code, Invalid};

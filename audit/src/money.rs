@@ -5,6 +5,8 @@
 use std::fmt;
 use std::str::FromStr;
 
+use crate::codes::Code;
+
 use rust_decimal::Decimal;
 
 /// The largest amount one posting may carry, in minor units. It keeps every running balance far
@@ -52,6 +54,19 @@ pub enum MoneyError {
     NotPositive,
     #[error("{0:?} is larger than the largest amount one posting may carry")]
     TooLarge(String),
+}
+
+impl MoneyError {
+    /// The rule the amount breaks, as every refusal of tranche names it.
+    pub fn code(&self) -> Code {
+        match self {
+            MoneyError::UnknownCurrency(_) => Code::UnknownCurrency,
+            MoneyError::NotAnAmount(_) => Code::InvalidAmount,
+            MoneyError::TooManyDecimals { .. } => Code::TooManyDecimals,
+            MoneyError::NotPositive => Code::AmountNotPositive,
+            MoneyError::TooLarge(_) => Code::AmountTooLarge,
+        }
+    }
 }
 
 /// An ISO 4217 currency that tranche knows the minor units of.

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::account::AccountName;
+use crate::codes::Code;
 use crate::invalid::Invalid;
 use crate::money::{format_minor, Currency, Money, MoneyError};
 
@@ -44,14 +45,7 @@ pub struct Posting {
 pub const MAX_POSTINGS: usize = 500;
 
 pub(crate) fn money_invalid(field: &str, e: &MoneyError) -> Invalid {
-    let code = match e {
-        MoneyError::UnknownCurrency(_) => "unknown_currency",
-        MoneyError::NotAnAmount(_) => "invalid_amount",
-        MoneyError::TooManyDecimals { .. } => "too_many_decimals",
-        MoneyError::NotPositive => "amount_not_positive",
-        MoneyError::TooLarge(_) => "amount_too_large",
-    };
-    Invalid::new(field, code, e.to_string())
+    Invalid::new(field, e.code(), e.to_string())
 }
 
 /// Checks the stateless double-entry rules. Returns the per-currency total moved.
@@ -59,7 +53,7 @@ pub fn check_balanced(postings: &[Posting]) -> Result<BTreeMap<Currency, i128>, 
     if postings.len() < 2 {
         return Err(Invalid::new(
             "postings",
-            "too_few_postings",
+            Code::TooFewPostings,
             format!(
                 "a transaction needs at least two postings, found {}",
                 postings.len()
@@ -69,7 +63,7 @@ pub fn check_balanced(postings: &[Posting]) -> Result<BTreeMap<Currency, i128>, 
     if postings.len() > MAX_POSTINGS {
         return Err(Invalid::new(
             "postings",
-            "too_many_postings",
+            Code::TooManyPostings,
             format!("a transaction may hold at most {MAX_POSTINGS} postings"),
         ));
     }
@@ -86,7 +80,7 @@ pub fn check_balanced(postings: &[Posting]) -> Result<BTreeMap<Currency, i128>, 
         if debit != credit {
             return Err(Invalid::new(
                 "postings",
-                "unbalanced",
+                Code::Unbalanced,
                 format!(
                     "{currency} debits {} do not equal credits {}",
                     format_minor(*debit, *currency),
@@ -146,14 +140,17 @@ mod tests {
             p("bank", Side::Debit, "10.00", "USD"),
             p("fund", Side::Credit, "10.00", "EUR"),
         ];
-        assert_eq!(check_balanced(&ps).map_err(|e| e.code), Err("unbalanced"));
+        assert_eq!(
+            check_balanced(&ps).map_err(|e| e.code.as_str()),
+            Err("unbalanced")
+        );
     }
 
     #[test]
     fn one_posting_is_refused() {
         let ps = [p("bank", Side::Debit, "10.00", "USD")];
         assert_eq!(
-            check_balanced(&ps).map_err(|e| e.code),
+            check_balanced(&ps).map_err(|e| e.code.as_str()),
             Err("too_few_postings")
         );
     }

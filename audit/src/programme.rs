@@ -16,6 +16,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use crate::codes::Code;
 use crate::invalid::Invalid;
 use crate::money::{Currency, Money};
 use crate::record::{canonical_bytes, PostingBody};
@@ -61,7 +62,7 @@ impl Id {
         } else {
             Err(Invalid::new(
                 "",
-                "invalid_id",
+                Code::InvalidId,
                 format!(
                     "{text:?} is not a valid id: 1 to 64 letters, digits, '.', '_' or '-', \
                      starting with a letter or digit"
@@ -104,7 +105,7 @@ impl Date {
             .ok_or_else(|| {
                 Invalid::new(
                     "",
-                    "invalid_date",
+                    Code::InvalidDate,
                     format!("{text:?} is not a date written YYYY-MM-DD"),
                 )
             })?;
@@ -142,7 +143,7 @@ impl Period {
         let bad = || {
             Invalid::new(
                 "period",
-                "invalid_period",
+                Code::InvalidPeriod,
                 format!("{text:?} is not a month written YYYY-MM"),
             )
         };
@@ -210,7 +211,7 @@ pub fn canonical_amount(text: &str, currency: Currency, field: &str) -> Result<M
     if money.to_string() != text {
         return Err(Invalid::new(
             field,
-            "non_canonical_amount",
+            Code::NonCanonicalAmount,
             format!(
                 "{text:?} must be written with exactly {} decimals as {:?}",
                 currency.minor_units(),
@@ -225,14 +226,14 @@ pub(crate) fn check_name(text: &str, field: &str) -> Result<(), Invalid> {
     if text.trim().is_empty() || text.len() > MAX_NAME_BYTES {
         return Err(Invalid::new(
             field,
-            "invalid_name",
+            Code::InvalidName,
             format!("must be 1 to {MAX_NAME_BYTES} bytes and not blank"),
         ));
     }
     if text.chars().any(char::is_control) {
         return Err(Invalid::new(
             field,
-            "control_characters",
+            Code::ControlCharacters,
             "control characters are not allowed",
         ));
     }
@@ -296,7 +297,7 @@ pub struct BudgetLine {
 impl AwardOpenBody {
     pub fn currency(&self) -> Result<Currency, Invalid> {
         Currency::parse(&self.currency)
-            .map_err(|e| Invalid::new("currency", "unknown_currency", e.to_string()))
+            .map_err(|e| Invalid::new("currency", Code::UnknownCurrency, e.to_string()))
     }
 
     pub fn check(&self) -> Result<(), Invalid> {
@@ -308,7 +309,7 @@ impl AwardOpenBody {
             if parse_utc_offset(o).is_none() {
                 return Err(Invalid::new(
                     "utc_offset",
-                    "invalid_utc_offset",
+                    Code::InvalidUtcOffset,
                     format!("{o:?} is not an offset from UTC: +HH:MM or -HH:MM, at most 14 hours, e.g. -05:00"),
                 ));
             }
@@ -316,7 +317,7 @@ impl AwardOpenBody {
         if self.end <= self.start {
             return Err(Invalid::new(
                 "end",
-                "end_before_start",
+                Code::EndBeforeStart,
                 format!(
                     "the award ends {} on or before it starts {}",
                     self.end, self.start
@@ -326,7 +327,7 @@ impl AwardOpenBody {
         if self.budget_lines.is_empty() || self.budget_lines.len() > MAX_BUDGET_LINES {
             return Err(Invalid::new(
                 "budget_lines",
-                "invalid_budget_lines",
+                Code::InvalidBudgetLines,
                 format!("an award needs 1 to {MAX_BUDGET_LINES} budget lines"),
             ));
         }
@@ -340,7 +341,7 @@ impl AwardOpenBody {
             if self.budget_lines[..i].iter().any(|o| o.line == l.line) {
                 return Err(Invalid::new(
                     format!("{field}.line"),
-                    "duplicate_budget_line",
+                    Code::DuplicateBudgetLine,
                     format!("budget line {} appears twice", l.line),
                 ));
             }
@@ -348,7 +349,7 @@ impl AwardOpenBody {
         if sum != total.minor() {
             return Err(Invalid::new(
                 "budget_lines",
-                "budget_does_not_add_up",
+                Code::BudgetDoesNotAddUp,
                 format!(
                     "the budget lines add up to {} {} but the award's total is {} {}",
                     Money::from_minor(sum, currency),
@@ -466,7 +467,7 @@ pub fn partner_key_id(key: &VerifyingKey) -> String {
 /// Parses base64 of a 32-byte Ed25519 public key.
 pub fn parse_public_key(text: &str) -> Result<VerifyingKey, Invalid> {
     use base64::Engine as _;
-    let bad = |why: &str| Invalid::new("public_key", "invalid_public_key", why.to_string());
+    let bad = |why: &str| Invalid::new("public_key", Code::InvalidPublicKey, why.to_string());
     let raw = base64::engine::general_purpose::STANDARD
         .decode(text)
         .map_err(|_| bad("must be standard base64"))?;
@@ -492,7 +493,7 @@ impl PartnerKeyBody {
         if !lowercase_hex(&self.key_id, 8) {
             return Err(Invalid::new(
                 "key_id",
-                "invalid_key_id",
+                Code::InvalidKeyId,
                 "must be 16 lowercase hex digits",
             ));
         }
@@ -501,7 +502,7 @@ impl PartnerKeyBody {
                 let text = self.public_key.as_deref().ok_or_else(|| {
                     Invalid::new(
                         "public_key",
-                        "missing_field",
+                        Code::MissingField,
                         "register and rotate need a public key",
                     )
                 })?;
@@ -509,24 +510,24 @@ impl PartnerKeyBody {
                 if partner_key_id(&key) != self.key_id {
                     return Err(Invalid::new(
                         "key_id",
-                        "key_id_mismatch",
+                        Code::KeyIdMismatch,
                         format!("the key id of this public key is {}", partner_key_id(&key)),
                     ));
                 }
                 match (self.action, &self.replaces) {
                     (KeyAction::Rotate, None) => Err(Invalid::new(
                         "replaces",
-                        "missing_field",
+                        Code::MissingField,
                         "a rotation names the key it replaces",
                     )),
                     (KeyAction::Register, Some(_)) => Err(Invalid::new(
                         "replaces",
-                        "unexpected_field",
+                        Code::UnexpectedField,
                         "only a rotation replaces a key",
                     )),
                     (_, Some(r)) if !lowercase_hex(r, 8) || *r == self.key_id => Err(Invalid::new(
                         "replaces",
-                        "invalid_key_id",
+                        Code::InvalidKeyId,
                         "must be the 16-hex-digit id of another key",
                     )),
                     _ => Ok(Some(key)),
@@ -540,7 +541,7 @@ impl PartnerKeyBody {
                         } else {
                             "replaces"
                         },
-                        "unexpected_field",
+                        Code::UnexpectedField,
                         "a revocation names only the key id",
                     ));
                 }
@@ -609,14 +610,14 @@ impl CohortOpenBody {
                 } else {
                     "provider"
                 },
-                "missing_field",
+                Code::MissingField,
                 "a vocational scholarship cohort names its course and its training provider",
             ));
         }
         if self.pathway != Pathway::VocationalScholarship && self.provider.is_some() {
             return Err(Invalid::new(
                 "provider",
-                "unexpected_field",
+                Code::UnexpectedField,
                 "only vocational scholarship cohorts have a training provider",
             ));
         }
@@ -645,7 +646,7 @@ impl SessionScheduleBody {
         if self.sessions.is_empty() || self.sessions.len() > MAX_SESSIONS_PER_RECORD {
             return Err(Invalid::new(
                 "sessions",
-                "invalid_sessions",
+                Code::InvalidSessions,
                 format!("1 to {MAX_SESSIONS_PER_RECORD} sessions per record"),
             ));
         }
@@ -654,7 +655,7 @@ impl SessionScheduleBody {
             if self.sessions[..i].iter().any(|o| o.session == s.session) {
                 return Err(Invalid::new(
                     format!("sessions[{i}].session"),
-                    "duplicate_session",
+                    Code::DuplicateSession,
                     format!("session {} appears twice", s.session),
                 ));
             }
@@ -686,7 +687,7 @@ impl ParticipantRegisterBody {
         if !lowercase_hex(&self.commitment, 32) {
             return Err(Invalid::new(
                 "commitment",
-                "invalid_commitment",
+                Code::InvalidCommitment,
                 "must be 64 lowercase hex digits (a SHA-256)",
             ));
         }
@@ -839,7 +840,7 @@ impl Statement {
         if self.items.is_empty() || self.items.len() > MAX_STATEMENT_ITEMS {
             return Err(Invalid::new(
                 "items",
-                "invalid_items",
+                Code::InvalidItems,
                 format!("a statement holds 1 to {MAX_STATEMENT_ITEMS} items"),
             ));
         }
@@ -849,7 +850,7 @@ impl Statement {
         if !is_submitted_at(&self.submitted_at) {
             return Err(Invalid::new(
                 "submitted_at",
-                "invalid_time",
+                Code::InvalidTime,
                 "must be an RFC 3339 UTC time ending in Z",
             ));
         }
@@ -895,7 +896,7 @@ pub(crate) fn signature_from_base64(text: &str) -> Option<[u8; 64]> {
 pub(crate) fn bad_signature(key_id: &str) -> Invalid {
     Invalid::new(
         "signature",
-        "bad_signature",
+        Code::BadSignature,
         format!(
             "the signature does not verify with key {key_id} over the statement's canonical \
              bytes with the tranche/evidence/v1 domain prefix"
@@ -930,7 +931,7 @@ impl EvidenceBody {
         if !lowercase_hex(&self.key_id, 8) {
             return Err(Invalid::new(
                 "key_id",
-                "invalid_key_id",
+                Code::InvalidKeyId,
                 "must be 16 lowercase hex digits",
             ));
         }
@@ -942,7 +943,7 @@ impl EvidenceBody {
         let raw = signature_from_base64(&self.signature).ok_or_else(|| {
             Invalid::new(
                 "signature",
-                "invalid_signature",
+                Code::InvalidSignature,
                 "must be standard base64 of a 64-byte Ed25519 signature",
             )
         })?;
@@ -1030,21 +1031,21 @@ impl RuleParams {
                 if *full_from_percent == 0 || *full_from_percent > 100 {
                     return Err(Invalid::new(
                         p("full_from_percent"),
-                        "invalid_percent",
+                        Code::InvalidPercent,
                         "must be 1 to 100",
                     ));
                 }
                 if *partial_from_percent == 0 || partial_from_percent > full_from_percent {
                     return Err(Invalid::new(
                         p("partial_from_percent"),
-                        "invalid_percent",
+                        Code::InvalidPercent,
                         "must be 1 to full_from_percent",
                     ));
                 }
                 if c.minor() < a.minor() {
                     return Err(Invalid::new(
                         p("cap"),
-                        "cap_below_amount",
+                        Code::CapBelowAmount,
                         "the cap must be at least one month's amount",
                     ));
                 }
@@ -1073,7 +1074,7 @@ impl RuleParams {
                 if t1.minor() + t2.minor() != o.minor() {
                     return Err(Invalid::new(
                         p("tranche_2"),
-                        "tranches_do_not_add_up",
+                        Code::TranchesDoNotAddUp,
                         format!("tranche_1 + tranche_2 must equal the obligation {obligation}"),
                     ));
                 }
@@ -1103,7 +1104,7 @@ impl RuleVersionBody {
         if self.version == 0 {
             return Err(Invalid::new(
                 "version",
-                "invalid_version",
+                Code::InvalidVersion,
                 "versions start at 1",
             ));
         }
@@ -1181,28 +1182,28 @@ impl EntitlementBody {
         if self.basis.0.is_empty() || self.basis.0.len() > 100 {
             return Err(Invalid::new(
                 "basis",
-                "invalid_basis",
+                Code::InvalidBasis,
                 "must be 1 to 100 bytes",
             ));
         }
         if self.evidence.len() > MAX_EVIDENCE_REFS {
             return Err(Invalid::new(
                 "evidence",
-                "too_many_refs",
+                Code::TooManyRefs,
                 format!("at most {MAX_EVIDENCE_REFS} evidence seqs"),
             ));
         }
         if self.evidence.windows(2).any(|w| w[0] >= w[1]) {
             return Err(Invalid::new(
                 "evidence",
-                "unsorted_refs",
+                Code::UnsortedRefs,
                 "evidence seqs must be strictly increasing",
             ));
         }
         if self.reverses.is_some() && self.adjusts.is_some() {
             return Err(Invalid::new(
                 "adjusts",
-                "reversal_and_adjustment",
+                Code::ReversalAndAdjustment,
                 "an entitlement either reverses or adjusts an earlier one, never both",
             ));
         }
@@ -1240,7 +1241,7 @@ impl CycleRunBody {
         if !lowercase_hex(&self.report_sha256, 32) {
             return Err(Invalid::new(
                 "report_sha256",
-                "invalid_digest",
+                Code::InvalidDigest,
                 "must be 64 lowercase hex digits (a SHA-256)",
             ));
         }
@@ -1286,7 +1287,7 @@ mod tests {
                 .verify_signature(&key().verifying_key())
                 .expect_err("refused")
                 .code,
-            "bad_signature"
+            Code::BadSignature
         );
         let other = SigningKey::from_bytes(&[8; 32]);
         assert!(body.verify_signature(&other.verifying_key()).is_err());
@@ -1334,7 +1335,7 @@ mod tests {
         };
         assert_eq!(
             award.check().expect_err("refused").code,
-            "budget_does_not_add_up"
+            Code::BudgetDoesNotAddUp
         );
         award.budget_lines[0].authorised = "1000.00".into();
         award.check().expect("adds up");
@@ -1353,7 +1354,7 @@ mod tests {
                 Err(e) => {
                     assert!(!ok, "{offset} refused");
                     assert_eq!(
-                        (e.code, e.field.as_str()),
+                        (e.code.as_str(), e.field.as_str()),
                         ("invalid_utc_offset", "utc_offset")
                     );
                 }
@@ -1363,7 +1364,7 @@ mod tests {
         award.total = "1000".into();
         assert_eq!(
             award.check().expect_err("refused").code,
-            "non_canonical_amount"
+            Code::NonCanonicalAmount
         );
     }
 
@@ -1379,6 +1380,6 @@ mod tests {
         };
         assert!(body.check().expect("valid").is_some());
         body.key_id = "0000000000000000".into();
-        assert_eq!(body.check().expect_err("refused").code, "key_id_mismatch");
+        assert_eq!(body.check().expect_err("refused").code, Code::KeyIdMismatch);
     }
 }

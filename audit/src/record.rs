@@ -5,6 +5,7 @@
 //!
 //! Every record is `{"v":1,"seq":N,"prev":"<hex>","kind":"…","at":"…Z","actor":"…","body":{…}}`.
 
+use crate::codes::Code;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -333,13 +334,13 @@ impl PostingBody {
     pub fn to_posting(&self, canonical: bool) -> Result<Posting, Invalid> {
         let account = AccountName::parse(&self.account).map_err(|e| e.within("account"))?;
         let currency = Currency::parse(&self.currency)
-            .map_err(|e| Invalid::new("currency", "unknown_currency", e.to_string()))?;
+            .map_err(|e| Invalid::new("currency", Code::UnknownCurrency, e.to_string()))?;
         let money = Money::parse_positive(&self.amount, currency)
             .map_err(|e| crate::posting::money_invalid("amount", &e))?;
         if canonical && money.to_string() != self.amount {
             return Err(Invalid::new(
                 "amount",
-                "non_canonical_amount",
+                Code::NonCanonicalAmount,
                 format!(
                     "{:?} must be written with exactly {} decimals as {:?}",
                     self.amount,
@@ -371,7 +372,7 @@ impl TransactionBody {
 
 /// Deserializes a body with the field named in the error.
 pub fn body_from_value<T: serde::de::DeserializeOwned>(body: &Value) -> Result<T, Invalid> {
-    T::deserialize(body).map_err(|e| Invalid::new("body", "invalid_body", e.to_string()))
+    T::deserialize(body).map_err(|e| Invalid::new("body", Code::InvalidBody, e.to_string()))
 }
 
 #[cfg(test)]

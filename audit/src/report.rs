@@ -12,6 +12,7 @@
 //! 8785 canonical bytes of the `report` member. The domain string keeps a report signature from
 //! ever passing for a checkpoint or evidence signature.
 
+use crate::codes::Code;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use ed25519_dalek::{Signature, Verifier as _};
@@ -336,18 +337,18 @@ impl SignedReport {
 
     /// Checks the signature against the trusted ledger key.
     pub fn verify_signature(&self, trusted: &NoteVerifier) -> Result<(), Invalid> {
-        let bad = |detail: &str| Invalid::new("signature", "bad_report_signature", detail);
+        let bad = |detail: &str| Invalid::new("signature", Code::BadReportSignature, detail);
         if self.key != trusted.to_vkey() {
             return Err(Invalid::new(
                 "key",
-                "unknown_report_key",
+                Code::UnknownReportKey,
                 "the report names another key than the trusted ledger key",
             ));
         }
         if self.report.checkpoint.origin != trusted.name() {
             return Err(Invalid::new(
                 "report.checkpoint.origin",
-                "origin_mismatch",
+                Code::OriginMismatch,
                 "the report is for another ledger",
             ));
         }

@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use chrono::NaiveDate;
 use serde_json::Value;
 
+use crate::codes::Code;
 use crate::disburse::{
     BankImportBody, BankStatusBody, BatchCreateBody, BatchPartBody, BatchSendBody, PaymentStatus,
 };
@@ -579,7 +580,7 @@ impl Accumulator {
         let award = self.award.clone().ok_or_else(|| {
             Invalid::new(
                 "award",
-                "unknown_award",
+                Code::UnknownAward,
                 format!("there is no award {}", self.req.award),
             )
         })?;
@@ -820,7 +821,7 @@ impl Accumulator {
                 let p = self.req.participant.clone().ok_or_else(|| {
                     Invalid::new(
                         "participant",
-                        "participant_required",
+                        Code::ParticipantRequired,
                         "name the participant",
                     )
                 })?;
@@ -855,7 +856,7 @@ impl Accumulator {
             other => {
                 return Err(Invalid::new(
                     "kind",
-                    "unknown_report",
+                    Code::UnknownReport,
                     format!("{other:?} is not a report this computation makes"),
                 ))
             }

@@ -210,7 +210,7 @@ impl Failure {
         } else {
             format!("{}: {}", e.field, e.detail)
         };
-        Failure::at(seq, e.code, detail)
+        Failure::at(seq, e.code.as_str(), detail)
     }
 }
 

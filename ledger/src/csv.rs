@@ -10,6 +10,8 @@
 //! leading byte order mark dropped, records of any length (the caller compares them with its
 //! header and names the line), and quoting that breaks RFC 4180 refused instead of guessed at.
 
+use tranche_audit::Code;
+
 /// True for a phone number in international form (`+` and digits).
 fn is_phone_number(cell: &str) -> bool {
     cell.len() > 1 && cell.starts_with('+') && cell[1..].bytes().all(|b| b.is_ascii_digit())
@@ -59,7 +61,7 @@ pub struct Record {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SyntaxError {
     pub line: u64,
-    pub code: &'static str,
+    pub code: Code,
     pub detail: String,
 }
 
@@ -108,7 +110,7 @@ impl Iterator for Records<'_> {
             // `&str` can have; a record is refused all the same rather than trusted.
             Err(e) => Some(Err(SyntaxError {
                 line,
-                code: "malformed_csv",
+                code: Code::MalformedCsv,
                 detail: e.to_string(),
             })),
             Ok(true) => Some(match quote_fault(raw) {
@@ -119,7 +121,7 @@ impl Iterator for Records<'_> {
                 }),
                 None if self.record.len() > MAX_CELLS => Err(SyntaxError {
                     line,
-                    code: "too_many_cells",
+                    code: Code::TooManyCells,
                     detail: format!(
                         "has {} cells; at most {MAX_CELLS} are read",
                         self.record.len()
@@ -142,7 +144,7 @@ fn newlines(text: &str) -> u64 {
 /// `csv` crate reads such a record leniently (`b"c` as it stands, `"x"y` as `xy`, an unclosed
 /// quote to the end of the file); a file like that was cut short or edited by hand, and a
 /// guess would put wrong values in the ledger, so it is refused.
-fn quote_fault(raw: &str) -> Option<(usize, &'static str, String)> {
+fn quote_fault(raw: &str) -> Option<(usize, Code, String)> {
     #[derive(Clone, Copy)]
     enum Cell {
         Start,
@@ -167,7 +169,7 @@ fn quote_fault(raw: &str) -> Option<(usize, &'static str, String)> {
             (_, b'"') => {
                 return Some((
                     i,
-                    "stray_quote",
+                    Code::StrayQuote,
                     "a '\"' inside a cell that does not start with one (a space before it \
                      counts): quote the whole cell and double the quote"
                         .to_string(),
@@ -178,7 +180,7 @@ fn quote_fault(raw: &str) -> Option<(usize, &'static str, String)> {
                 let c = raw[i..].chars().next().unwrap_or_default();
                 return Some((
                     i,
-                    "text_after_quote",
+                    Code::TextAfterQuote,
                     format!("{c:?} after the closing quote of a cell: quote the whole cell"),
                 ));
             }
@@ -189,7 +191,7 @@ fn quote_fault(raw: &str) -> Option<(usize, &'static str, String)> {
     match cell {
         Cell::Quoted(open) => Some((
             open,
-            "unterminated_quote",
+            Code::UnterminatedQuote,
             "a quoted cell opened on this line is never closed".to_string(),
         )),
         _ => None,
@@ -215,7 +217,7 @@ mod tests {
         let e = records(text)
             .find_map(Result::err)
             .expect("a record is refused");
-        (e.line, e.code)
+        (e.line, e.code.as_str())
     }
 
     #[test]

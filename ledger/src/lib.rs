@@ -35,6 +35,7 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use tranche_audit::note::{NoteSigner, NoteVerifier};
 use tranche_audit::record::{kind, LedgerKeyBody, Record};
+use tranche_audit::Code;
 
 pub use domain::{Command, SignedCheckpoint};
 pub use store::{Appended, Store, StoreError};
@@ -178,7 +179,7 @@ impl Ledger {
                 match self.append(&[command], "ledger", Utc::now()).await {
                     Ok(_) => Ok(()),
                     // Another process created the genesis record first: check it is ours.
-                    Err(StoreError::Invalid(i)) if i.code == "ledger_key_not_first" => {
+                    Err(StoreError::Invalid(i)) if i.code == Code::LedgerKeyNotFirst => {
                         Box::pin(self.ensure_genesis()).await
                     }
                     Err(e) => Err(e.into()),

@@ -6,6 +6,7 @@
 
 use serde_json::{json, Value};
 use tranche_audit::programme::Presence;
+use tranche_audit::Code;
 use tranche_tests::{server_on_both_backends, Client, TestServer};
 
 use super::programme::{month, setup, Schedule, Scn, AWARD};
@@ -833,7 +834,7 @@ fn disbursement_bad_inputs(s: TestServer) {
             .expect_err("refused");
         match err {
             tranche_ledger::StoreError::Invalid(i) => {
-                assert_eq!((i.code, i.field.as_str()), (code, field), "{i}")
+                assert_eq!((i.code.as_str(), i.field.as_str()), (code, field), "{i}")
             }
             other => panic!("{other}"),
         }
@@ -843,7 +844,7 @@ fn disbursement_bad_inputs(s: TestServer) {
     let big = vec![b' '; tranche_ledger::iso20022::MAX_FILE_BYTES + 1];
     match scn.s.block_on(ledger.plan_import(&big)) {
         Err(tranche_ledger::StoreError::Invalid(i)) => {
-            assert_eq!((i.code, i.field.as_str()), ("too_large", "file"))
+            assert_eq!((i.code, i.field.as_str()), (Code::TooLarge, "file"))
         }
         other => panic!("{other:?}"),
     }

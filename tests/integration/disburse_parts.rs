@@ -4,6 +4,7 @@
 //! applied) and rebuilds to the live projections. Reversing an entitlement a sent payment holds
 //! is refused, naming the payment.
 
+use tranche_audit::Code;
 use tranche_ledger::domain::disburse::{self, BatchStatus, PaymentState};
 use tranche_ledger::service::payments::BatchRequest;
 use tranche_ledger::Ledger;
@@ -118,7 +119,10 @@ async fn a_batch_of_several_parts_is_sent_part_by_part_and_verifies(t: TestLedge
     let last = st.disburse.payments.last().expect("payments");
     assert_eq!(last.state, PaymentState::Sent);
     let e = disburse::check_reversal(&st.disburse, last.items[0]).expect_err("paid");
-    assert_eq!((e.code, e.field.as_str()), ("entitlement_paid", "reverses"));
+    assert_eq!(
+        (e.code, e.field.as_str()),
+        (Code::EntitlementPaid, "reverses")
+    );
     assert!(e.detail.contains(&last.e2e), "{}", e.detail);
 }
 

@@ -4,6 +4,7 @@
 use tranche_audit::merkle::{leaf_hash, verify_consistency, verify_inclusion};
 use tranche_audit::note::open_checkpoint;
 use tranche_audit::record::{kind, Record};
+use tranche_audit::Code;
 use tranche_ledger::domain::{Command, TransactionInput};
 use tranche_ledger::store::BalanceRow;
 use tranche_ledger::{Ledger, StoreError};
@@ -58,7 +59,7 @@ async fn refused(ledger: &Ledger, commands: &[Command], code: &str, field: &str)
     let before = snapshot(ledger).await;
     match ledger.append(commands, "test", t0()).await {
         Err(StoreError::Invalid(i)) => {
-            assert_eq!(i.code, code, "rule for {i}");
+            assert_eq!(i.code.as_str(), code, "rule for {i}");
             assert_eq!(i.field, field, "field for {i}");
         }
         other => panic!("expected a refusal {code}, got {other:?}"),
@@ -181,7 +182,7 @@ async fn proofs_beyond_the_tree_are_refused(l: TestLedger) {
         .inclusion_proof(0, size + 1)
         .await
         .expect_err("beyond");
-    assert!(matches!(err, StoreError::Invalid(i) if i.code == "beyond_tree_size"));
+    assert!(matches!(err, StoreError::Invalid(i) if i.code == Code::BeyondTreeSize));
     let err = l
         .ledger
         .store()
@@ -497,7 +498,7 @@ async fn a_taken_user_name_is_refused_by_its_unique_key(l: TestLedger) {
         .await
         .expect_err("a second ana");
     assert!(
-        matches!(&err, StoreError::Invalid(i) if i.code == "user_exists"),
+        matches!(&err, StoreError::Invalid(i) if i.code == Code::UserExists),
         "{err:?}"
     );
     // A role the schema does not know breaks a CHECK, not a unique key.
@@ -711,7 +712,11 @@ fn stateless_bad_input_names_the_field_and_rule() {
     ];
     for (json, code, field) in cases {
         let e = stateless(&json);
-        assert_eq!((e.code, e.field.as_str()), (code, field), "{json}: {e}");
+        assert_eq!(
+            (e.code.as_str(), e.field.as_str()),
+            (code, field),
+            "{json}: {e}"
+        );
     }
 }
 

@@ -1051,7 +1051,7 @@ fn an_evidence_import_is_checked_whole_then_resumes(s: TestServer) {
     bad.push(statement("imp-0-0".into(), "b79", &a_mar[0], Presence::Absent).sign(&scn.key));
     let before = scn.size();
     let errors = import(&bad).expect_err("refused");
-    let got: Vec<(usize, &str)> = errors.iter().map(|(i, e)| (*i, e.code)).collect();
+    let got: Vec<(usize, &str)> = errors.iter().map(|(i, e)| (*i, e.code.as_str())).collect();
     assert_eq!(
         got,
         vec![

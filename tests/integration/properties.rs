@@ -3,6 +3,7 @@
 //! the live state.
 
 use proptest::prelude::*;
+use tranche_audit::Code;
 use tranche_ledger::domain::{Command, TransactionInput};
 use tranche_ledger::{Ledger, StoreError};
 use tranche_tests::{on_both_backends, t0, Backend, TestLedger};
@@ -119,7 +120,7 @@ async fn random_history(ledger: &Ledger, seed: u64, batches: usize) {
                 Ok(_) => {}
                 // Picking an already reversed transaction (or a reversal) is refused: fine.
                 Err(StoreError::Invalid(i))
-                    if i.code == "already_reversed" || i.code == "reversal_of_reversal" => {}
+                    if i.code == Code::AlreadyReversed || i.code == Code::ReversalOfReversal => {}
                 Err(e) => panic!("unexpected {e:?}"),
             }
         }

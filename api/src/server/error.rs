@@ -5,7 +5,7 @@
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use tranche_audit::Invalid;
+use tranche_audit::{Class, Code, Invalid};
 use tranche_ledger::StoreError;
 use utoipa::ToSchema;
 
@@ -31,14 +31,14 @@ pub struct Problem {
 #[derive(Debug)]
 pub struct ApiError {
     pub status: StatusCode,
-    pub code: &'static str,
+    pub code: Code,
     pub detail: String,
     pub field: Option<String>,
     pub item: Option<usize>,
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
+    pub fn new(status: StatusCode, code: Code, detail: impl Into<String>) -> Self {
         ApiError {
             status,
             code,
@@ -58,25 +58,25 @@ impl ApiError {
         self
     }
 
-    pub fn code(mut self, code: &'static str) -> Self {
+    pub fn code(mut self, code: Code) -> Self {
         self.code = code;
         self
     }
 
-    pub fn bad_request(code: &'static str, field: &str, detail: impl Into<String>) -> Self {
+    pub fn bad_request(code: Code, field: &str, detail: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, code, detail).field(field)
     }
 
     pub fn unauthorized(detail: &str) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", detail)
+        Self::new(StatusCode::UNAUTHORIZED, Code::Unauthorized, detail)
     }
 
     pub fn forbidden(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::FORBIDDEN, "forbidden", detail)
+        Self::new(StatusCode::FORBIDDEN, Code::Forbidden, detail)
     }
 
     pub fn not_found(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", detail)
+        Self::new(StatusCode::NOT_FOUND, Code::NotFound, detail)
     }
 
     /// Logs the cause; the client sees only that something went wrong on our side.
@@ -84,7 +84,7 @@ impl ApiError {
         tracing::error!(%cause, "internal error");
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
+            Code::Internal,
             "the server failed to handle the request; it has been logged",
         )
     }
@@ -124,17 +124,18 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Invalid(i) => {
-                let mut err = ApiError::from(i);
-                // Asking for something beyond the log is a bad request, not bad content.
-                if matches!(err.code, "beyond_tree_size" | "invalid_proof_request") {
-                    err.status = StatusCode::BAD_REQUEST;
-                }
-                err
+                // A code with a class (asking beyond the log is a bad request, not bad
+                // content) answers its class's status.
+                ApiError::from(i)
             }
             StoreError::NotFound(what) => ApiError::not_found(what),
             StoreError::ProjectionDamaged(what) => {
                 tracing::error!(%what, "projection damaged");
-                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "projection_damaged", what)
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    Code::ProjectionDamaged,
+                    what,
+                )
             }
             other => ApiError::internal(&other),
         }
@@ -163,11 +164,11 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> 
         let inner = e.into_inner();
         let syntax = inner.is_syntax() || inner.is_eof();
         let code = if syntax {
-            "malformed_json"
+            Code::MalformedJson
         } else if inner.to_string().contains("unknown field") {
-            "unknown_field"
+            Code::UnknownField
         } else {
-            "invalid_field"
+            Code::InvalidField
         };
         let mut err = ApiError::new(StatusCode::BAD_REQUEST, code, inner.to_string());
         if !syntax && path != "." {
@@ -199,7 +200,7 @@ where
             let path = e.path().to_string();
             let mut err = ApiError::new(
                 StatusCode::BAD_REQUEST,
-                "invalid_query",
+                Code::InvalidQuery,
                 format!("the query string does not parse: {}", e.inner()),
             );
             if path != "." {
@@ -259,7 +260,7 @@ where
                 };
                 let mut err = ApiError::new(
                     StatusCode::BAD_REQUEST,
-                    "invalid_path",
+                    Code::InvalidPath,
                     format!("the path does not parse: {}", e.body_text()),
                 );
                 err.field = field;
@@ -267,7 +268,7 @@ where
             }
             Err(other) => Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
-                "invalid_path",
+                Code::InvalidPath,
                 other.body_text(),
             )),
         }
@@ -275,42 +276,41 @@ where
 }
 
 /// The status every response with this code answers, on every route: a rule is one status.
-pub fn fixed_status(code: &str) -> Option<StatusCode> {
-    Some(match code {
-        "unauthorized" => StatusCode::UNAUTHORIZED,
-        "forbidden" | "partner_scope" | "csrf" => StatusCode::FORBIDDEN,
-        "not_found" => StatusCode::NOT_FOUND,
-        "method_not_allowed" => StatusCode::METHOD_NOT_ALLOWED,
-        "idempotency_key_reused" | "last_admin" => StatusCode::CONFLICT,
-        "body_too_large" => StatusCode::PAYLOAD_TOO_LARGE,
-        "unsupported_media_type" => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        "invalid_query"
-        | "invalid_path"
-        | "malformed_json"
-        | "unknown_field"
-        | "invalid_idempotency_key"
-        | "missing_idempotency_key"
-        | "beyond_tree_size"
-        | "invalid_proof_request" => StatusCode::BAD_REQUEST,
-        "busy" | "timeout" | "not_ready" | "projection_damaged" => StatusCode::SERVICE_UNAVAILABLE,
-        "internal" => StatusCode::INTERNAL_SERVER_ERROR,
-        _ => return None,
-    })
+/// The code's [`Class`] decides it; a code without one answers the status of the place that
+/// raised it.
+pub fn fixed_status(code: Code) -> Option<StatusCode> {
+    code.class().map(status_of)
+}
+
+/// The HTTP status of a class of refusal.
+pub fn status_of(class: Class) -> StatusCode {
+    match class {
+        Class::BadRequest => StatusCode::BAD_REQUEST,
+        Class::Unauthorized => StatusCode::UNAUTHORIZED,
+        Class::Forbidden => StatusCode::FORBIDDEN,
+        Class::NotFound => StatusCode::NOT_FOUND,
+        Class::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+        Class::Conflict => StatusCode::CONFLICT,
+        Class::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        Class::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        Class::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        Class::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+    }
 }
 
 /// A framework response that is not a problem document yet (405 with its `Allow`, 413 from a
 /// body limit, 415, a rejection's plain text), made one with a stable code.
 pub fn as_problem(status: StatusCode, text: &str) -> ApiError {
     let code = match status {
-        StatusCode::BAD_REQUEST => "bad_request",
-        StatusCode::NOT_FOUND => "not_found",
-        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
-        StatusCode::PAYLOAD_TOO_LARGE => "body_too_large",
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
-        StatusCode::UNPROCESSABLE_ENTITY => "invalid_request",
-        StatusCode::REQUEST_TIMEOUT | StatusCode::GATEWAY_TIMEOUT => "timeout",
-        s if s.is_server_error() => "internal",
-        _ => "refused",
+        StatusCode::BAD_REQUEST => Code::BadRequest,
+        StatusCode::NOT_FOUND => Code::NotFound,
+        StatusCode::METHOD_NOT_ALLOWED => Code::MethodNotAllowed,
+        StatusCode::PAYLOAD_TOO_LARGE => Code::BodyTooLarge,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => Code::UnsupportedMediaType,
+        StatusCode::UNPROCESSABLE_ENTITY => Code::InvalidRequest,
+        StatusCode::REQUEST_TIMEOUT | StatusCode::GATEWAY_TIMEOUT => Code::Timeout,
+        s if s.is_server_error() => Code::Internal,
+        _ => Code::Refused,
     };
     let detail = match text.trim() {
         "" => status.canonical_reason().unwrap_or("refused").to_string(),
@@ -327,17 +327,17 @@ mod tests {
     /// 422 by default) is 403 like the handlers' own.
     #[test]
     fn a_code_answers_the_same_status_wherever_it_is_raised() {
-        let from_ledger = ApiError::from(Invalid::new("partner", "partner_scope", "not yours"));
-        let from_handler = ApiError::forbidden("not yours").code("partner_scope");
+        let from_ledger = ApiError::from(Invalid::new("partner", Code::PartnerScope, "not yours"));
+        let from_handler = ApiError::forbidden("not yours").code(Code::PartnerScope);
         for e in [from_ledger, from_handler] {
             assert_eq!(e.answered_status(), StatusCode::FORBIDDEN);
             assert_eq!(e.to_problem().status, 403);
             assert_eq!(e.into_response().status(), StatusCode::FORBIDDEN);
         }
-        let last = ApiError::from(Invalid::new("name", "last_admin", "the last admin"));
+        let last = ApiError::from(Invalid::new("name", Code::LastAdmin, "the last admin"));
         assert_eq!(last.answered_status(), StatusCode::CONFLICT);
         // A code without a fixed status keeps the one it was raised with.
-        let other = ApiError::from(Invalid::new("amount", "unbalanced", "off by one"));
+        let other = ApiError::from(Invalid::new("amount", Code::Unbalanced, "off by one"));
         assert_eq!(other.answered_status(), StatusCode::UNPROCESSABLE_ENTITY);
     }
 
@@ -346,16 +346,16 @@ mod tests {
         let e = as_problem(StatusCode::METHOD_NOT_ALLOWED, "");
         assert_eq!(
             (e.code, e.detail.as_str()),
-            ("method_not_allowed", "Method Not Allowed")
+            (Code::MethodNotAllowed, "Method Not Allowed")
         );
         let e = as_problem(StatusCode::UNSUPPORTED_MEDIA_TYPE, "Expected JSON");
         assert_eq!(
             (e.code, e.detail.as_str()),
-            ("unsupported_media_type", "Expected JSON")
+            (Code::UnsupportedMediaType, "Expected JSON")
         );
         assert_eq!(
             as_problem(StatusCode::PAYLOAD_TOO_LARGE, "").code,
-            "body_too_large"
+            Code::BodyTooLarge
         );
     }
 }

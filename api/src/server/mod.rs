@@ -25,6 +25,7 @@ pub mod writer;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+use tranche_audit::Code;
 
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
@@ -136,7 +137,7 @@ async fn readyz(State(state): State<AppState>) -> Result<&'static str, ApiError>
         tracing::warn!(error = %e, "not ready");
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            "not_ready",
+            Code::NotReady,
             "the database is not reachable",
         )
     })?;
@@ -144,7 +145,7 @@ async fn readyz(State(state): State<AppState>) -> Result<&'static str, ApiError>
         tracing::warn!(error = %e, "not ready");
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            "not_ready",
+            Code::NotReady,
             "the journal is not readable",
         )
     })?;
@@ -184,7 +185,7 @@ async fn observe(State(state): State<AppState>, request: Request, next: Next) ->
         Ok(r) => r,
         Err(_) => ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            "timeout",
+            Code::Timeout,
             "the request took too long; retry with the same Idempotency-Key",
         )
         .into_response(),
@@ -246,7 +247,7 @@ async fn api_request(state: AppState, path: String, request: Request, next: Next
     let Ok(bytes) = axum::body::to_bytes(body, limit).await else {
         return ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
-            "body_too_large",
+            Code::BodyTooLarge,
             format!("the request body is larger than {limit} bytes; nothing was written"),
         )
         .into_response();
@@ -281,7 +282,7 @@ async fn reused_key(
     (stored.as_slice() != hash.as_slice()).then(|| {
         ApiError::new(
             StatusCode::CONFLICT,
-            "idempotency_key_reused",
+            Code::IdempotencyKeyReused,
             "this Idempotency-Key was already used with a different request; nothing was \
              checked or written: use a new key for a new request",
         )

@@ -13,6 +13,7 @@ use axum::Json;
 use serde::Deserialize;
 use tranche_audit::disburse::DisbursementConfigBody;
 use tranche_audit::programme::Id;
+use tranche_audit::Code;
 use tranche_ledger::domain::Command;
 use tranche_ledger::service::payments::{BatchRequest, ImportReport};
 use tranche_ledger::store::Outcome;
@@ -49,7 +50,7 @@ async fn earlier(
         None => Ok(None),
         Some((stored, _)) if stored.as_slice() != hash.as_slice() => Err(ApiError::new(
             StatusCode::CONFLICT,
-            "idempotency_key_reused",
+            Code::IdempotencyKeyReused,
             "this Idempotency-Key was already used with a different request",
         )
         .field("Idempotency-Key")),
@@ -61,7 +62,7 @@ fn not_found(e: tranche_ledger::StoreError) -> ApiError {
     let err = ApiError::from(e);
     if matches!(
         err.code,
-        "unknown_batch" | "unknown_payment" | "unknown_import"
+        Code::UnknownBatch | Code::UnknownPayment | Code::UnknownImport
     ) {
         err.status(StatusCode::NOT_FOUND)
     } else {
@@ -530,7 +531,7 @@ pub async fn download_file(
     if file.record.is_some() {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
-            "no_bank_file",
+            Code::NoBankFile,
             format!("batch {batch} has no {format} file yet: POST /v1/batches/{batch}/files first, which records its digest"),
         ));
     }
@@ -604,9 +605,9 @@ pub async fn import(
     let body = body.map_err(|r| {
         let status = r.status();
         let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
-            "body_too_large"
+            Code::BodyTooLarge
         } else {
-            "unreadable_body"
+            Code::UnreadableBody
         };
         ApiError::new(status, code, r.body_text()).field("file")
     })?;

@@ -15,6 +15,7 @@ use tranche_audit::programme::{
     AwardOpenBody, EvidenceBody, Id, PartnerKeyBody, PartnerRegisterBody, Period, RuleVersionBody,
     SessionBody, SessionScheduleBody,
 };
+use tranche_audit::Code;
 use tranche_ledger::domain::programme::ProgrammeCommand;
 use tranche_ledger::domain::Command;
 use tranche_ledger::service::programme::{award_commands, CohortInput, ParticipantInput};
@@ -41,7 +42,7 @@ fn own_partner(caller: &Caller, partner: &Id, field: &str) -> ApiResult<()> {
             "a partner token may act only for its own partner, not for {partner}"
         ))
         .field(field)
-        .code("partner_scope"));
+        .code(Code::PartnerScope));
     }
     Ok(())
 }
@@ -261,7 +262,7 @@ pub async fn partner_key(
     let key: PartnerKeyBody = parse_json(&body)?;
     if key.partner != partner {
         return Err(ApiError::bad_request(
-            "partner_mismatch",
+            Code::PartnerMismatch,
             "partner",
             format!("the body names partner {}, the path {partner}", key.partner),
         ));
@@ -407,7 +408,7 @@ pub async fn schedule_sessions(
         .collect::<Vec<_>>();
     if commands.is_empty() {
         return Err(ApiError::bad_request(
-            "invalid_sessions",
+            Code::InvalidSessions,
             "sessions",
             "at least one session",
         ));
@@ -520,7 +521,7 @@ pub async fn register_participants(
         };
     if inputs.is_empty() || inputs.len() > MAX_REGISTRATIONS {
         return Err(ApiError::bad_request(
-            "invalid_batch",
+            Code::InvalidBatch,
             "",
             format!("1 to {MAX_REGISTRATIONS} participants per request"),
         ));
@@ -884,7 +885,7 @@ pub async fn run_cycle(
         if stored.as_slice() != hash.as_slice() {
             return Err(ApiError::new(
                 StatusCode::CONFLICT,
-                "idempotency_key_reused",
+                Code::IdempotencyKeyReused,
                 "this Idempotency-Key was already used with a different request",
             )
             .field("Idempotency-Key"));

@@ -10,6 +10,7 @@ use serde::Deserialize;
 use tranche_audit::programme::{Date, Id};
 use tranche_audit::report::ReportPeriod;
 use tranche_audit::report_compute::ReportRequest;
+use tranche_audit::Code;
 use utoipa::IntoParams;
 
 use super::auth::{Caller, Role, DONOR_READ, LEDGER_READ};
@@ -51,7 +52,7 @@ pub fn period(
     let (Some(s), Some(e)) = (start, end) else {
         return Err(tranche_audit::Invalid::new(
             "period",
-            "period_required",
+            Code::PeriodRequired,
             "give start and end (YYYY-MM-DD) or a quarter (2026Q1)",
         ));
     };
@@ -67,7 +68,7 @@ pub fn rate_bp(text: Option<&str>) -> Result<u32, tranche_audit::Invalid> {
     let bad = || {
         tranche_audit::Invalid::new(
             "indirect_rate",
-            "invalid_rate",
+            Code::InvalidRate,
             "a rate between 0 and 1 with at most 4 decimals, e.g. 0.10",
         )
     };
@@ -139,7 +140,7 @@ pub async fn report(
         other => {
             return Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
-                "invalid_format",
+                Code::InvalidFormat,
                 format!("{other:?} is not a format: json, csv or html"),
             )
             .field("format"))
@@ -182,7 +183,7 @@ pub fn as_of(text: &str) -> Result<chrono::NaiveDate, tranche_audit::Invalid> {
     chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| {
         tranche_audit::Invalid::new(
             "as_of",
-            "invalid_date",
+            Code::InvalidDate,
             format!("{text:?} is not a date like 2026-04-30"),
         )
     })

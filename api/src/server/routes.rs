@@ -14,6 +14,7 @@ use sha2::{Digest, Sha256};
 use tranche_audit::money::{format_minor, Currency};
 use tranche_audit::posting::Side;
 use tranche_audit::record::{PostingBody, Record};
+use tranche_audit::Code;
 use tranche_ledger::domain::{Command, ReversalError, TransactionInput};
 use tranche_ledger::store::{GroupOutcome, GroupRequest, IdempotencyKey, Outcome, UserRow};
 use utoipa::{IntoParams, ToSchema};
@@ -277,7 +278,7 @@ pub(super) fn page_limit(limit: Option<u32>) -> ApiResult<u32> {
     let limit = limit.unwrap_or(100);
     if limit == 0 || limit > MAX_PAGE {
         return Err(ApiError::bad_request(
-            "limit_out_of_range",
+            Code::LimitOutOfRange,
             "limit",
             format!("limit must be between 1 and {MAX_PAGE}"),
         ));
@@ -292,9 +293,9 @@ pub(super) fn json_body(
     let body = body.map_err(|r| {
         let status = r.status();
         let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
-            "body_too_large"
+            Code::BodyTooLarge
         } else {
-            "unreadable_body"
+            Code::UnreadableBody
         };
         ApiError::new(status, code, r.body_text())
     })?;
@@ -309,7 +310,7 @@ pub(super) fn json_body(
     if !json {
         return Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
+            Code::UnsupportedMediaType,
             "the body must be application/json",
         )
         .field("Content-Type"));
@@ -322,7 +323,7 @@ pub(super) fn idempotency_key(headers: &HeaderMap) -> ApiResult<String> {
         .get("idempotency-key")
         .ok_or_else(|| {
             ApiError::bad_request(
-                "missing_idempotency_key",
+                Code::MissingIdempotencyKey,
                 "Idempotency-Key",
                 "every POST that creates something needs an Idempotency-Key header",
             )
@@ -332,7 +333,7 @@ pub(super) fn idempotency_key(headers: &HeaderMap) -> ApiResult<String> {
         .filter(|k| !k.is_empty() && k.len() <= 200 && k.bytes().all(|b| b.is_ascii_graphic()))
         .ok_or_else(|| {
             ApiError::bad_request(
-                "invalid_idempotency_key",
+                Code::InvalidIdempotencyKey,
                 "Idempotency-Key",
                 "1 to 200 visible ASCII characters",
             )
@@ -424,13 +425,13 @@ pub(super) async fn submit(
         Ok(GroupOutcome::Refused(inv)) => Err(inv.into()),
         Ok(GroupOutcome::KeyReused) => Err(ApiError::new(
             StatusCode::CONFLICT,
-            "idempotency_key_reused",
+            Code::IdempotencyKeyReused,
             "this Idempotency-Key was already used with a different request",
         )
         .field("Idempotency-Key")),
         Err(SubmitError::Busy) => Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            "busy",
+            Code::Busy,
             "the write queue is full: retry with the same Idempotency-Key",
         )),
         Err(SubmitError::Failed(e)) => Err(ApiError::internal(&e)),
@@ -525,7 +526,7 @@ pub async fn post_batch(
     if req.transactions.is_empty() || req.transactions.len() > MAX_BATCH_REQUEST {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
-            "batch_size",
+            Code::BatchSize,
             format!("a batch holds 1 to {MAX_BATCH_REQUEST} transactions"),
         )
         .field("transactions"));
@@ -574,12 +575,12 @@ pub async fn reverse_transaction(
     let command = Command::reversal_of(&record, req.reason).map_err(|e| match e {
         ReversalError::NoReason => ApiError::from(tranche_audit::Invalid::new(
             "reason",
-            "reason_required",
+            Code::ReasonRequired,
             e.to_string(),
         )),
         ReversalError::NotATransaction { .. } => ApiError::from(tranche_audit::Invalid::new(
             "seq",
-            "unknown_transaction",
+            Code::UnknownTransaction,
             e.to_string(),
         )),
         ReversalError::Unreadable { .. } => ApiError::internal(&e),
@@ -823,14 +824,14 @@ pub async fn inclusion_proof(
     };
     if size == 0 {
         return Err(ApiError::bad_request(
-            "invalid_size",
+            Code::InvalidSize,
             "size",
             "tree size must be at least 1",
         ));
     }
     if q.seq >= size {
         return Err(ApiError::bad_request(
-            "seq_beyond_size",
+            Code::SeqBeyondSize,
             "seq",
             format!("seq {} is not below tree size {size}", q.seq),
         ));
@@ -864,14 +865,14 @@ pub async fn consistency_proof(
     caller.require(PROOF_READ)?;
     if q.size1 == 0 {
         return Err(ApiError::bad_request(
-            "invalid_size",
+            Code::InvalidSize,
             "size1",
             "size1 must be at least 1",
         ));
     }
     if q.size1 > q.size2 {
         return Err(ApiError::bad_request(
-            "sizes_out_of_order",
+            Code::SizesOutOfOrder,
             "size1",
             format!("size1 {} is greater than size2 {}", q.size1, q.size2),
         ));
@@ -943,7 +944,7 @@ pub async fn export(
     let size = q.size.unwrap_or(latest);
     if size > latest {
         return Err(ApiError::bad_request(
-            "beyond_tree_size",
+            Code::BeyondTreeSize,
             "size",
             format!("size {size} is beyond the latest checkpoint ({latest})"),
         ));
@@ -1054,8 +1055,8 @@ pub async fn new_user(
         .await
     {
         Ok(()) => Ok((user, token)),
-        Err(tranche_ledger::StoreError::Invalid(i)) if i.code == "user_exists" => {
-            Err(ApiError::new(StatusCode::CONFLICT, "user_exists", i.detail).field("name"))
+        Err(tranche_ledger::StoreError::Invalid(i)) if i.code == Code::UserExists => {
+            Err(ApiError::new(StatusCode::CONFLICT, Code::UserExists, i.detail).field("name"))
         }
         Err(e) => Err(e.into()),
     }
@@ -1069,14 +1070,14 @@ pub fn validate_user(name: &str, role: &str, partner: Option<&str>) -> ApiResult
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'@'));
     if !valid_name {
         return Err(ApiError::bad_request(
-            "invalid_user_name",
+            Code::InvalidUserName,
             "name",
             "1 to 64 letters, digits, '-', '_', '.', '@'",
         ));
     }
     let role = Role::parse(role).ok_or_else(|| {
         ApiError::bad_request(
-            "invalid_role",
+            Code::InvalidRole,
             "role",
             "role must be admin, preparer, approver, partner, auditor or donor",
         )
@@ -1084,21 +1085,21 @@ pub fn validate_user(name: &str, role: &str, partner: Option<&str>) -> ApiResult
     match (role, partner) {
         (Role::Partner, None) => {
             return Err(ApiError::bad_request(
-                "partner_required",
+                Code::PartnerRequired,
                 "partner",
                 "a partner user needs --partner",
             ))
         }
         (Role::Partner, Some(p)) if p.is_empty() || p.len() > 64 => {
             return Err(ApiError::bad_request(
-                "invalid_partner",
+                Code::InvalidPartner,
                 "partner",
                 "1 to 64 characters",
             ))
         }
         (r, Some(_)) if r != Role::Partner => {
             return Err(ApiError::bad_request(
-                "partner_not_allowed",
+                Code::PartnerNotAllowed,
                 "partner",
                 "only partner users belong to a partner",
             ))
@@ -1157,7 +1158,7 @@ pub async fn revoke_user(
         .map_err(|e| {
             let err = ApiError::from(e);
             // Revoking the last admin conflicts with the state, whatever the request.
-            if err.code == "last_admin" {
+            if err.code == Code::LastAdmin {
                 err.status(StatusCode::CONFLICT)
             } else {
                 err

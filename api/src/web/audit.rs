@@ -7,6 +7,7 @@ use axum::extract::{Path, State};
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde_json::Value;
+use tranche_audit::Code;
 
 use crate::server::auth::Role;
 use crate::server::error::ApiError;
@@ -97,7 +98,11 @@ pub async fn records(State(state): State<AppState>, user: WebUser, q: PageQuery)
             Ok(n) => Redirect::to(&format!("/web/audit/records/{n}")).into_response(),
             Err(_) => bad(
                 &user,
-                ApiError::bad_request("invalid_seq", "seq", "a seq is a whole number, 0 or more"),
+                ApiError::bad_request(
+                    Code::InvalidSeq,
+                    "seq",
+                    "a seq is a whole number, 0 or more",
+                ),
             ),
         };
     }
@@ -299,7 +304,7 @@ pub async fn trace(State(state): State<AppState>, user: WebUser, q: PageQuery) -
                 p.html(format!(
                     "<p class=\"field-error\" role=\"alert\">{} <code>{}</code></p>",
                     esc(&e.detail),
-                    esc(e.code)
+                    esc(e.code.as_str())
                 ));
                 return p.status(e.status).respond(Some(&user), &q);
             }

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use tranche_audit::Code;
 
 use crate::server::error::Q as AxQuery;
 use axum::body::Bytes;
@@ -778,7 +779,7 @@ async fn batch_page(
         Ok(v) => v,
         Err(e) => {
             let e = ApiError::from(e);
-            let e = if e.code == "unknown_batch" {
+            let e = if e.code == Code::UnknownBatch {
                 not_found(e)
             } else {
                 e
@@ -1287,7 +1288,7 @@ pub async fn upload_bank(State(state): State<AppState>, posted: Posted) -> Respo
         .unwrap_or_default();
     let r = if file.is_empty() {
         Err(ApiError::bad_request(
-            "file_required",
+            Code::FileRequired,
             "file",
             "choose a pain.002, camt.053 or status CSV file to upload",
         ))

@@ -531,7 +531,7 @@ pub fn error_text(e: &ApiError) -> String {
     format!(
         "{} <code>{}</code>{}",
         esc(&e.detail),
-        esc(e.code),
+        esc(e.code.as_str()),
         e.field
             .as_deref()
             .map(|f| format!(" <span class=\"field-name\">({})</span>", esc(f)))

@@ -18,6 +18,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use serde_json::Value;
+use tranche_audit::Code;
 
 use crate::server::auth::Role;
 use crate::server::error::{ApiError, ApiResult};
@@ -62,7 +63,7 @@ pub async fn answer_bytes(resp: Response) -> Result<Vec<u8>, ApiError> {
         if bytes.len() + chunk.len() > MAX_ANSWER_BYTES {
             return Err(ApiError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
-                "answer_too_large",
+                Code::AnswerTooLarge,
                 format!(
                     "the answer is larger than {} MiB, more than a page shows: read it through \
                      the API or its CSV download instead",
@@ -81,7 +82,7 @@ pub async fn json_of(r: ApiResult<Response>) -> Result<Value, ApiError> {
     let status = resp.status();
     let bytes = answer_bytes(resp).await?;
     if !status.is_success() {
-        return Err(ApiError::new(status, "internal", "the request failed"));
+        return Err(ApiError::new(status, Code::Internal, "the request failed"));
     }
     serde_json::from_slice(&bytes).map_err(|e| ApiError::internal(&e))
 }
@@ -155,7 +156,11 @@ async fn sign_js() -> Response {
 async fn not_found(user: Option<WebUser>) -> Response {
     html::error_page(
         user.as_ref(),
-        &ApiError::new(StatusCode::NOT_FOUND, "not_found", "there is no such page"),
+        &ApiError::new(
+            StatusCode::NOT_FOUND,
+            Code::NotFound,
+            "there is no such page",
+        ),
     )
 }
 
@@ -300,7 +305,7 @@ mod tests {
         let err = json_of(Ok((StatusCode::OK, body).into_response()))
             .await
             .expect_err("too large");
-        assert_eq!(err.code, "answer_too_large");
+        assert_eq!(err.code, Code::AnswerTooLarge);
         assert!(err.detail.contains("32 MiB"), "{}", err.detail);
     }
 
@@ -317,7 +322,7 @@ mod tests {
             });
         let resp = Response::new(Body::from_stream(stream));
         let err = answer_bytes(resp).await.expect_err("too large");
-        assert_eq!(err.code, "answer_too_large");
+        assert_eq!(err.code, Code::AnswerTooLarge);
         let pulled = pulled.load(std::sync::atomic::Ordering::SeqCst);
         assert_eq!(pulled, MAX_ANSWER_BYTES / CHUNK_BYTES + 1);
     }

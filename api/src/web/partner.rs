@@ -10,6 +10,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::Value;
+use tranche_audit::Code;
 
 use crate::server::auth::Role;
 use crate::server::error::ApiError;
@@ -233,7 +234,7 @@ pub async fn upload(State(state): State<AppState>, posted: Posted) -> Response {
         .unwrap_or_else(|| (String::new(), Vec::new()));
     if bytes.is_empty() {
         let e = ApiError::bad_request(
-            "file_required",
+            Code::FileRequired,
             "file",
             "choose an evidence CSV or a signed statements file",
         );
@@ -241,7 +242,7 @@ pub async fn upload(State(state): State<AppState>, posted: Posted) -> Response {
     }
     let Ok(text) = String::from_utf8(bytes) else {
         let e = ApiError::bad_request(
-            "not_utf8",
+            Code::NotUtf8,
             "file",
             "the file is not UTF-8 text: export it as CSV in UTF-8",
         );
@@ -262,7 +263,7 @@ pub async fn upload(State(state): State<AppState>, posted: Posted) -> Response {
                     t.row(vec![
                         Cell::Count(l.line as u64),
                         Cell::text(l.column.clone().unwrap_or_default()),
-                        Cell::text(l.code),
+                        Cell::text(l.code.as_str()),
                         Cell::text(&l.detail),
                     ]);
                 }
@@ -480,7 +481,7 @@ pub async fn submit_signed(State(state): State<AppState>, posted: Posted) -> Res
         return bad(
             &user,
             ApiError::bad_request(
-                "no_statements",
+                Code::NoStatements,
                 "statement_0",
                 "the form carries no statement",
             ),

@@ -7,6 +7,7 @@
 //! user's token is revoked, and eight hours after sign-in.
 
 use std::collections::BTreeMap;
+use tranche_audit::Code;
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request, State};
@@ -231,7 +232,7 @@ pub struct Posted {
 fn forbidden_page(user: Option<&WebUser>, detail: &str) -> Response {
     super::html::error_page(
         user,
-        &ApiError::new(StatusCode::FORBIDDEN, "csrf", detail.to_string()),
+        &ApiError::new(StatusCode::FORBIDDEN, Code::Csrf, detail.to_string()),
     )
 }
 
@@ -342,7 +343,7 @@ impl FromRequest<AppState> for Posted {
                 Some(&user),
                 &ApiError::new(
                     StatusCode::PAYLOAD_TOO_LARGE,
-                    "too_large",
+                    Code::TooLarge,
                     format!("the form is larger than {limit} bytes; nothing was written"),
                 ),
             )
@@ -350,7 +351,7 @@ impl FromRequest<AppState> for Posted {
         let fields = read_fields(&parts.headers, bytes).await.map_err(|e| {
             super::html::error_page(
                 Some(&user),
-                &ApiError::new(StatusCode::BAD_REQUEST, "invalid_form", e),
+                &ApiError::new(StatusCode::BAD_REQUEST, Code::InvalidForm, e),
             )
         })?;
         if !same(fields.get("csrf"), &user.csrf) {
@@ -368,7 +369,7 @@ impl FromRequest<AppState> for Posted {
                 Some(&user),
                 &ApiError::new(
                     StatusCode::BAD_REQUEST,
-                    "invalid_form",
+                    Code::InvalidForm,
                     "this form carries no valid idempotency key (idem); nothing was written: \
                      reload the page and try again",
                 )
@@ -449,7 +450,7 @@ pub async fn login(State(state): State<AppState>, headers: HeaderMap, body: Byte
     let fields = match read_fields(&headers, body).await {
         Ok(f) => f,
         Err(e) => {
-            let err = ApiError::new(StatusCode::BAD_REQUEST, "invalid_form", e);
+            let err = ApiError::new(StatusCode::BAD_REQUEST, Code::InvalidForm, e);
             return login_page(
                 &headers,
                 "",
@@ -463,7 +464,7 @@ pub async fn login(State(state): State<AppState>, headers: HeaderMap, body: Byte
     if !same_origin(&headers) || expected.is_empty() || !same(fields.get("csrf"), &expected) {
         let err = ApiError::new(
             StatusCode::FORBIDDEN,
-            "csrf",
+            Code::Csrf,
             "the sign-in form had expired or came from another site: try again",
         );
         return login_page(
@@ -490,7 +491,7 @@ pub async fn login(State(state): State<AppState>, headers: HeaderMap, body: Byte
     let Some(caller) = user else {
         let err = ApiError::new(
             StatusCode::UNAUTHORIZED,
-            "unauthorized",
+            Code::Unauthorized,
             "unknown or revoked token",
         )
         .field("token");

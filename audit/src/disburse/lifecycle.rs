@@ -14,6 +14,7 @@
 //! (relative to the record's body), the stable code and the sentence the ledger shows; the
 //! verifier reports the same code as its rule.
 
+use crate::codes::Code;
 use serde::Serialize;
 
 use super::{
@@ -155,7 +156,7 @@ impl PaymentState {
             (from, to) => {
                 return Err(Invalid::new(
                     "status",
-                    "status_not_allowed",
+                    Code::StatusNotAllowed,
                     format!(
                         "payment {e2e} is {}: it cannot become {}",
                         from.as_str(),
@@ -175,7 +176,7 @@ pub fn check_new_batch(exists: bool, batch: &Id) -> Result<(), Invalid> {
     if exists {
         return Err(Invalid::new(
             "batch",
-            "batch_exists",
+            Code::BatchExists,
             format!("batch {batch} already exists"),
         ));
     }
@@ -186,7 +187,7 @@ pub fn check_new_batch(exists: bool, batch: &Id) -> Result<(), Invalid> {
 pub fn unknown_batch(batch: &Id) -> Invalid {
     Invalid::new(
         "batch",
-        "unknown_batch",
+        Code::UnknownBatch,
         format!("there is no batch {batch}"),
     )
 }
@@ -196,7 +197,7 @@ pub fn check_new_e2e(used: bool, e2e: &str) -> Result<(), Invalid> {
     if used {
         return Err(Invalid::new(
             "e2e",
-            "duplicate_end_to_end_id",
+            Code::DuplicateEndToEndId,
             format!("end-to-end id {e2e} is already used"),
         ));
     }
@@ -208,7 +209,7 @@ pub fn check_new_message_id(used: bool, message_id: &str) -> Result<(), Invalid>
     if used {
         return Err(Invalid::new(
             "message_id",
-            "duplicate_message_id",
+            Code::DuplicateMessageId,
             format!("message id {message_id} was already used"),
         ));
     }
@@ -220,7 +221,7 @@ pub fn check_new_import(earlier_seq: Option<u64>) -> Result<(), Invalid> {
     if let Some(seq) = earlier_seq {
         return Err(Invalid::new(
             "sha256",
-            "already_imported",
+            Code::AlreadyImported,
             format!("this file was already imported at seq {seq}"),
         ));
     }
@@ -231,7 +232,7 @@ pub fn check_new_import(earlier_seq: Option<u64>) -> Result<(), Invalid> {
 pub fn unknown_import(sha256: &str) -> Invalid {
     Invalid::new(
         "import",
-        "unknown_import",
+        Code::UnknownImport,
         format!("no bank.import has SHA-256 {sha256}"),
     )
 }
@@ -247,14 +248,14 @@ pub fn check_status_part(
     if import_award != &body.award {
         return Err(Invalid::new(
             "award",
-            "import_of_another_award",
+            Code::ImportOfAnotherAward,
             format!("the import belongs to award {import_award}"),
         ));
     }
     if body.part != next_part || body.part >= parts {
         return Err(Invalid::new(
             "part",
-            "part_out_of_order",
+            Code::PartOutOfOrder,
             format!("the import expects part {next_part} next"),
         ));
     }
@@ -278,7 +279,7 @@ pub struct PaymentView<'a> {
 pub fn unknown_e2e(e2e: &str) -> Invalid {
     Invalid::new(
         "e2e",
-        "unknown_end_to_end_id",
+        Code::UnknownEndToEndId,
         format!("there is no payment {e2e}"),
     )
 }
@@ -287,7 +288,7 @@ pub fn unknown_e2e(e2e: &str) -> Invalid {
 pub fn duplicate_outcome(e2e: &str) -> Invalid {
     Invalid::new(
         "e2e",
-        "duplicate_outcome",
+        Code::DuplicateOutcome,
         format!("payment {e2e} has two outcomes in one part"),
     )
 }
@@ -304,7 +305,7 @@ pub fn outcome(
     if p.award != award {
         return Err(Invalid::new(
             "e2e",
-            "payment_of_another_award",
+            Code::PaymentOfAnotherAward,
             format!("payment {} belongs to award {}", o.e2e, p.award),
         ));
     }
@@ -312,7 +313,7 @@ pub fn outcome(
     if amount != o.amount {
         return Err(Invalid::new(
             "amount",
-            "amount_mismatch",
+            Code::AmountMismatch,
             format!("payment {} is {amount}, not {}", o.e2e, o.amount),
         ));
     }
@@ -329,7 +330,7 @@ pub fn check_claim(item_seq: u64, holder: Option<PaymentView<'_>>) -> Result<(),
     Err(if h.state == PaymentState::Confirmed {
         Invalid::new(
             "",
-            "already_paid",
+            Code::AlreadyPaid,
             format!(
                 "entitlement seq {item_seq} was already paid by {} (batch {})",
                 h.e2e, h.batch
@@ -338,7 +339,7 @@ pub fn check_claim(item_seq: u64, holder: Option<PaymentView<'_>>) -> Result<(),
     } else {
         Invalid::new(
             "",
-            "payable_in_open_batch",
+            Code::PayableInOpenBatch,
             format!(
                 "entitlement seq {item_seq} is already in payment {} of batch {}, which is {}",
                 h.e2e,
@@ -356,7 +357,7 @@ pub fn check_reversible(item_seq: u64, holder: Option<PaymentView<'_>>) -> Resul
     match holder {
         Some(h) if h.state.left_payable() => Err(Invalid::new(
             "reverses",
-            "entitlement_paid",
+            Code::EntitlementPaid,
             format!(
                 "entitlement seq {item_seq} is held by payment {} of batch {}, which is {}: it cannot be reversed; record a recovery of the overpaid amount instead (tranche recover {item_seq}, or POST /v1/entitlements/{item_seq}/recover)",
                 h.e2e,
@@ -383,7 +384,7 @@ pub fn check_adjustable(
     }
     Err(Invalid::new(
         "adjusts",
-        "entitlement_not_paid",
+        Code::EntitlementNotPaid,
         format!("entitlement seq {item_seq} is not paid: reverse it and make the new one instead"),
     ))
 }
@@ -394,7 +395,7 @@ pub fn check_unadjusted(item_seq: u64, adjusted_at: Option<u64>) -> Result<(), I
     match adjusted_at {
         Some(at) => Err(Invalid::new(
             "reverses",
-            "entitlement_adjusted",
+            Code::EntitlementAdjusted,
             format!(
                 "entitlement seq {item_seq} was adjusted after payment (seq {at}): adjust it again instead of reversing it"
             ),
@@ -414,7 +415,7 @@ pub fn check_not_reversed(
     if let Some(by) = reversed_by {
         return Err(Invalid::new(
             "batch",
-            "entitlement_reversed",
+            Code::EntitlementReversed,
             format!(
                 "entitlement seq {item_seq} of payment {e2e} was reversed by seq {by} after batch {batch} was built: cancel or reject the batch and build a new one"
             ),
@@ -546,7 +547,7 @@ impl BatchLife {
         if &self.award != award {
             return Err(Invalid::new(
                 "award",
-                "batch_of_another_award",
+                Code::BatchOfAnotherAward,
                 format!("batch {} belongs to award {}", self.batch, self.award),
             ));
         }
@@ -559,7 +560,7 @@ impl BatchLife {
         if self.status != BatchStatus::Building {
             return Err(Invalid::new(
                 "batch",
-                "batch_complete",
+                Code::BatchComplete,
                 format!("batch {} has all its parts", self.batch),
             ));
         }
@@ -567,7 +568,7 @@ impl BatchLife {
         if body.part != expected {
             return Err(Invalid::new(
                 "part",
-                "part_out_of_order",
+                Code::PartOutOfOrder,
                 format!("batch {} expects part {expected} next", self.batch),
             ));
         }
@@ -596,7 +597,7 @@ impl BatchLife {
             let c = self.currency;
             return Err(Invalid::new(
                 "payments",
-                "batch_totals_mismatch",
+                Code::BatchTotalsMismatch,
                 format!(
                     "the parts hold {payments} payments for {} and {exceptions} exceptions; the header declares {} payments for {} and {} exceptions",
                     money(total, c),
@@ -631,7 +632,7 @@ impl BatchLife {
         if self.status != BatchStatus::Draft {
             return Err(Invalid::new(
                 "batch",
-                "batch_not_draft",
+                Code::BatchNotDraft,
                 format!(
                     "batch {} is {}: only a draft can be submitted",
                     self.batch,
@@ -643,7 +644,7 @@ impl BatchLife {
         if body.digest != digest {
             return Err(Invalid::new(
                 "digest",
-                "digest_mismatch",
+                Code::DigestMismatch,
                 format!(
                     "the digest does not match batch {}'s content ({digest})",
                     self.batch
@@ -654,7 +655,7 @@ impl BatchLife {
         if body.approvals_required != required {
             return Err(Invalid::new(
                 "approvals_required",
-                "wrong_approvals_required",
+                Code::WrongApprovalsRequired,
                 format!(
                     "a batch of {} needs {required} approval(s) under award {}'s settings (two above {})",
                     money(self.total, self.currency),
@@ -682,7 +683,7 @@ impl BatchLife {
         if self.status != BatchStatus::Submitted {
             return Err(Invalid::new(
                 "batch",
-                "batch_not_awaiting_approval",
+                Code::BatchNotAwaitingApproval,
                 format!(
                     "batch {} is {}: only a submitted batch awaiting approval can be {}",
                     self.batch,
@@ -695,7 +696,7 @@ impl BatchLife {
         if body.digest != frozen {
             return Err(Invalid::new(
                 "digest",
-                "digest_mismatch",
+                Code::DigestMismatch,
                 format!(
                     "the digest does not name batch {}'s frozen content ({frozen}): review the batch again",
                     self.batch
@@ -705,7 +706,7 @@ impl BatchLife {
         if actor == self.preparer || Some(actor) == self.submitter.as_deref() {
             return Err(Invalid::new(
                 "actor",
-                "own_batch",
+                Code::OwnBatch,
                 format!(
                     "{actor} prepared or submitted batch {} and can never {} it: another approver must",
                     self.batch,
@@ -716,7 +717,7 @@ impl BatchLife {
         if self.approvers.iter().any(|a| a == actor) {
             return Err(Invalid::new(
                 "actor",
-                "already_approved",
+                Code::AlreadyApproved,
                 format!(
                     "{actor} already approved batch {}: a second approval must come from another approver",
                     self.batch
@@ -742,7 +743,7 @@ impl BatchLife {
         ) {
             return Err(Invalid::new(
                 "batch",
-                "batch_not_cancellable",
+                Code::BatchNotCancellable,
                 format!(
                     "batch {} is {}: only a batch not yet sent can be cancelled",
                     self.batch,
@@ -761,7 +762,7 @@ impl BatchLife {
         if !matches!(self.status, BatchStatus::Approved | BatchStatus::Sent) {
             return Err(Invalid::new(
                 "batch",
-                "batch_not_approved",
+                Code::BatchNotApproved,
                 format!(
                     "batch {} is {}: a bank file is made only for an approved batch",
                     self.batch,
@@ -772,7 +773,7 @@ impl BatchLife {
         if self.files.iter().any(|f| f.format == body.format) {
             return Err(Invalid::new(
                 "format",
-                "file_exists",
+                Code::FileExists,
                 format!(
                     "batch {} already has a {} file: download it again instead",
                     self.batch, body.format
@@ -783,7 +784,7 @@ impl BatchLife {
         if body.payments != self.payments || body.control_sum != total {
             return Err(Invalid::new(
                 "control_sum",
-                "file_does_not_match_batch",
+                Code::FileDoesNotMatchBatch,
                 format!(
                     "the file holds {} payments for {}, the batch {} for {total}",
                     body.payments, body.control_sum, self.payments
@@ -807,7 +808,7 @@ impl BatchLife {
         if self.status != BatchStatus::Approved {
             return Err(Invalid::new(
                 "batch",
-                "batch_not_approved",
+                Code::BatchNotApproved,
                 format!(
                     "batch {} is {}: only an approved batch can be sent ({} of {} approvals)",
                     self.batch,
@@ -820,7 +821,7 @@ impl BatchLife {
         if actor == self.preparer || Some(actor) == self.submitter.as_deref() {
             return Err(Invalid::new(
                 "actor",
-                "own_batch",
+                Code::OwnBatch,
                 format!(
                     "{actor} prepared or submitted batch {} and can never send it to the bank: \
                      an approver or an administrator releases it",
@@ -831,7 +832,7 @@ impl BatchLife {
         if !self.files.iter().any(|f| f.sha256 == body.file) {
             return Err(Invalid::new(
                 "file",
-                "unknown_file",
+                Code::UnknownFile,
                 format!(
                     "batch {} has no bank file with SHA-256 {}",
                     self.batch, body.file
@@ -841,7 +842,7 @@ impl BatchLife {
         if body.part != self.sent_parts {
             return Err(Invalid::new(
                 "part",
-                "part_out_of_order",
+                Code::PartOutOfOrder,
                 format!("batch {} sends part {} next", self.batch, self.sent_parts),
             ));
         }
@@ -849,7 +850,7 @@ impl BatchLife {
         if self.part_payments.get(part).is_none_or(|&n| n == 0) {
             return Err(Invalid::new(
                 "part",
-                "unknown_part",
+                Code::UnknownPart,
                 format!("batch {} has no part {}", self.batch, body.part),
             ));
         }

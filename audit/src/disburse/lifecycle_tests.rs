@@ -51,7 +51,7 @@ fn built() -> BatchLife {
 }
 
 fn code<T: std::fmt::Debug>(r: Result<T, Invalid>) -> &'static str {
-    r.expect_err("refused").code
+    r.expect_err("refused").code.as_str()
 }
 
 fn approved() -> BatchLife {
@@ -243,7 +243,10 @@ fn an_entitlement_held_by_a_payment_that_left_the_payable_cannot_be_reversed() {
         PaymentState::Confirmed,
     ] {
         let e = check_reversible(7, Some(view(state))).expect_err("paid");
-        assert_eq!((e.code, e.field.as_str()), ("entitlement_paid", "reverses"));
+        assert_eq!(
+            (e.code.as_str(), e.field.as_str()),
+            ("entitlement_paid", "reverses")
+        );
         assert!(
             e.detail.contains("B000001-000001")
                 && e.detail.contains("batch B000001")

@@ -9,6 +9,7 @@
 //! bank outcomes move money, so `batch.send` and `bank.status` carry postings like any
 //! transaction, and the ledger derives those postings from the payments they name.
 
+use crate::codes::Code;
 use serde::{Deserialize, Serialize};
 
 /// The batch and payment lifecycle rules, shared by the ledger and the verifier.
@@ -40,21 +41,21 @@ fn check_reason(text: &str, field: &str, required: bool) -> Result<(), Invalid> 
     if required && text.trim().is_empty() {
         return Err(Invalid::new(
             field,
-            "reason_required",
+            Code::ReasonRequired,
             "a reason is required",
         ));
     }
     if text.len() > MAX_REASON_BYTES {
         return Err(Invalid::new(
             field,
-            "reason_too_long",
+            Code::ReasonTooLong,
             format!("at most {MAX_REASON_BYTES} bytes"),
         ));
     }
     if text.chars().any(char::is_control) {
         return Err(Invalid::new(
             field,
-            "control_characters",
+            Code::ControlCharacters,
             "control characters are not allowed",
         ));
     }
@@ -67,7 +68,7 @@ fn check_digest(text: &str, field: &str) -> Result<(), Invalid> {
     } else {
         Err(Invalid::new(
             field,
-            "invalid_digest",
+            Code::InvalidDigest,
             "must be 64 lowercase hex digits (a SHA-256)",
         ))
     }
@@ -83,7 +84,7 @@ pub fn check_e2e(text: &str, field: &str) -> Result<(), Invalid> {
     } else {
         Err(Invalid::new(
             field,
-            "invalid_end_to_end_id",
+            Code::InvalidEndToEndId,
             format!(
                 "{text:?} is not an end-to-end id: 1 to {MAX_E2E_CHARS} letters, digits or '-'"
             ),
@@ -112,7 +113,7 @@ impl Payee {
         let bad = || {
             Invalid::new(
                 "",
-                "invalid_payee",
+                Code::InvalidPayee,
                 format!("{text:?} is not a payee: write participant:<pseudonym> or vendor:<id>"),
             )
         };
@@ -178,7 +179,7 @@ impl BankAccountBody {
         {
             return Err(Invalid::new(
                 "account",
-                "invalid_account",
+                Code::InvalidAccount,
                 "an account is 1 to 34 letters, digits or '-' (an IBAN or another identifier)",
             ));
         }
@@ -190,7 +191,7 @@ impl BankAccountBody {
             if !ok {
                 return Err(Invalid::new(
                     "agent_bic",
-                    "invalid_bic",
+                    Code::InvalidBic,
                     "a BIC is 8 or 11 upper-case letters and digits",
                 ));
             }
@@ -233,7 +234,7 @@ impl DisbursementConfigBody {
             if !seen.insert(&v.vendor) {
                 return Err(Invalid::new(
                     format!("{field}.vendor"),
-                    "duplicate_vendor",
+                    Code::DuplicateVendor,
                     format!("vendor {} is listed twice", v.vendor),
                 ));
             }
@@ -275,7 +276,7 @@ impl BatchFilter {
             if payees.is_empty() {
                 return Err(Invalid::new(
                     "filter.payees",
-                    "empty_list",
+                    Code::EmptyList,
                     "name at least one payee, or leave the list out",
                 ));
             }
@@ -312,11 +313,11 @@ impl BatchCreateBody {
         self.award.check("award")?;
         self.filter.check()?;
         let currency = Currency::parse(&self.currency)
-            .map_err(|e| Invalid::new("currency", "unknown_currency", e.to_string()))?;
+            .map_err(|e| Invalid::new("currency", Code::UnknownCurrency, e.to_string()))?;
         if currency != award_currency {
             return Err(Invalid::new(
                 "currency",
-                "currency_mismatch",
+                Code::CurrencyMismatch,
                 format!(
                     "the batch is in {currency} but award {} is in {award_currency}: a batch pays in its award's currency",
                     self.award
@@ -326,7 +327,7 @@ impl BatchCreateBody {
         if self.payments == 0 || self.parts == 0 {
             return Err(Invalid::new(
                 "payments",
-                "no_payments",
+                Code::NoPayments,
                 "a batch needs at least one payment",
             ));
         }
@@ -334,7 +335,7 @@ impl BatchCreateBody {
         if u64::from(self.parts) < needed {
             return Err(Invalid::new(
                 "parts",
-                "too_few_parts",
+                Code::TooFewParts,
                 format!("{} payments need at least {needed} parts", self.payments),
             ));
         }
@@ -367,14 +368,14 @@ impl PaymentBody {
         if self.entitlements.is_empty() || self.entitlements.len() > MAX_ENTITLEMENTS_PER_PAYMENT {
             return Err(Invalid::new(
                 "entitlements",
-                "invalid_entitlements",
+                Code::InvalidEntitlements,
                 format!("a payment settles 1 to {MAX_ENTITLEMENTS_PER_PAYMENT} entitlements"),
             ));
         }
         if self.entitlements.windows(2).any(|w| w[0] >= w[1]) {
             return Err(Invalid::new(
                 "entitlements",
-                "not_ascending",
+                Code::NotAscending,
                 "entitlement seqs are listed once each, in ascending order",
             ));
         }
@@ -415,7 +416,7 @@ impl BatchPartBody {
         if self.payments.len() > PAYMENTS_PER_PART || self.exceptions.len() > PAYMENTS_PER_PART {
             return Err(Invalid::new(
                 "payments",
-                "part_too_large",
+                Code::PartTooLarge,
                 format!("a part holds at most {PAYMENTS_PER_PART} payments and as many exceptions"),
             ));
         }
@@ -452,7 +453,7 @@ impl BatchSubmitBody {
         if !(1..=2).contains(&self.approvals_required) {
             return Err(Invalid::new(
                 "approvals_required",
-                "invalid_approvals",
+                Code::InvalidApprovals,
                 "a batch needs one or two approvals",
             ));
         }
@@ -527,7 +528,7 @@ impl BatchFileBody {
         if !FILE_FORMATS.contains(&self.format.as_str()) {
             return Err(Invalid::new(
                 "format",
-                "unknown_format",
+                Code::UnknownFormat,
                 format!("a bank file is one of {}", FILE_FORMATS.join(", ")),
             ));
         }
@@ -536,7 +537,7 @@ impl BatchFileBody {
         if crate::record::parse_time(&self.created_at).is_none() {
             return Err(Invalid::new(
                 "created_at",
-                "invalid_time",
+                Code::InvalidTime,
                 "must be an RFC 3339 UTC time",
             ));
         }
@@ -597,7 +598,7 @@ impl BankImportBody {
         if !IMPORT_FORMATS.contains(&self.format.as_str()) {
             return Err(Invalid::new(
                 "format",
-                "unknown_format",
+                Code::UnknownFormat,
                 format!("a status file is one of {}", IMPORT_FORMATS.join(", ")),
             ));
         }
@@ -613,7 +614,7 @@ impl BankImportBody {
         if self.parts == 0 {
             return Err(Invalid::new(
                 "parts",
-                "no_parts",
+                Code::NoParts,
                 "an import has at least one part",
             ));
         }
@@ -699,7 +700,7 @@ impl BankStatusBody {
         if self.outcomes.len() > OUTCOMES_PER_PART || self.exceptions.len() > OUTCOMES_PER_PART {
             return Err(Invalid::new(
                 "outcomes",
-                "part_too_large",
+                Code::PartTooLarge,
                 format!("a part holds at most {OUTCOMES_PER_PART} outcomes and as many exceptions"),
             ));
         }
@@ -771,7 +772,7 @@ mod tests {
         );
         assert_eq!(Payee::of_payable(&award, "bank:PRM-2026"), None);
         assert_eq!(
-            Payee::parse("donor:x").map_err(|e| e.code),
+            Payee::parse("donor:x").map_err(|e| e.code.as_str()),
             Err("invalid_payee")
         );
     }
@@ -800,7 +801,7 @@ mod tests {
             .check(Currency::parse("USD").expect("known"))
             .expect_err("another currency");
         assert_eq!(
-            (e.field.as_str(), e.code),
+            (e.field.as_str(), e.code.as_str()),
             ("currency", "currency_mismatch")
         );
     }

@@ -22,6 +22,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::{Failure, PostingView};
+use crate::codes::Code;
 use crate::disburse::lifecycle::{self, BatchLife, PaymentState, PaymentView};
 use crate::disburse::{
     BankImportBody, BankStatusBody, BatchCancelBody, BatchCreateBody, BatchDecisionBody,
@@ -317,7 +318,7 @@ impl Disburse {
                         if let Some(by) = self.reversed.get(&item) {
                             return Err(invalid(Invalid::new(
                                 f,
-                                "entitlement_reversed",
+                                Code::EntitlementReversed,
                                 format!("entitlement seq {item} was reversed by seq {by}"),
                             )));
                         }

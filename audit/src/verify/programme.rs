@@ -18,6 +18,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::{rule, Failure};
+use crate::codes::Code;
 use crate::invalid::Invalid;
 use crate::money::Currency;
 use crate::programme::{
@@ -252,7 +253,7 @@ impl Programme {
                         seq,
                         &Invalid::new(
                             "body.public_key",
-                            "missing_field",
+                            Code::MissingField,
                             "register and rotate need a public key",
                         ),
                     ));
@@ -417,7 +418,7 @@ fn check_cycle_run(b: &CycleRunBody) -> Result<(), Invalid> {
     if !is_digest {
         return Err(Invalid::new(
             "report_sha256",
-            rule::INVALID_DIGEST,
+            Code::InvalidDigest,
             "must be 64 lowercase hex digits (a SHA-256)",
         ));
     }

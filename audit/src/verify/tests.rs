@@ -132,7 +132,7 @@ fn a_body_of_another_kind_is_left_to_the_reference_which_calls_it_invalid() {
     );
     assert!(fast::parse(&line).is_none());
     let view = reference_view(&line).expect("a well-formed record");
-    assert!(matches!(view.body, Body::Invalid(ref e) if e.code == rule::INVALID_BODY));
+    assert!(matches!(view.body, Body::Invalid(ref e) if e.code.as_str() == rule::INVALID_BODY));
 }
 
 fn arb_text() -> impl Strategy<Value = String> {

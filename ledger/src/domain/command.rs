@@ -10,6 +10,7 @@ use tranche_audit::programme::{EntitlementBody, Id};
 use tranche_audit::record::{
     kind, AccountCloseBody, AccountOpenBody, LedgerKeyBody, PostingBody, Record, TransactionBody,
 };
+use tranche_audit::Code;
 use tranche_audit::Invalid;
 
 use super::disburse::DisburseCommand;
@@ -162,11 +163,11 @@ impl TransactionInput {
                 path
             };
             let code = if inner.is_syntax() || inner.is_eof() {
-                "malformed_json"
+                Code::MalformedJson
             } else if inner.to_string().contains("unknown field") {
-                "unknown_field"
+                Code::UnknownField
             } else {
-                "invalid_field"
+                Code::InvalidField
             };
             Invalid::new(field, code, inner.to_string())
         })
@@ -413,7 +414,7 @@ impl Command {
             other => {
                 return Err(Invalid::new(
                     "kind",
-                    "unknown_kind",
+                    Code::UnknownKind,
                     format!("unknown record kind {other:?}"),
                 ))
             }

@@ -18,6 +18,7 @@ use tranche_audit::programme::{
     accounts, canonical_amount, Basis, Id, Milestone, Outcome, Pathway, Period, Presence,
     RuleParams, MAX_EVIDENCE_REFS,
 };
+use tranche_audit::Code;
 use tranche_audit::Invalid;
 
 use super::command::{Command, EntitlementCommand};
@@ -378,7 +379,7 @@ pub fn compute(
     let award = state.awards.get(award_id).ok_or_else(|| {
         Invalid::new(
             "award",
-            "unknown_award",
+            Code::UnknownAward,
             format!("award {award_id} is not open"),
         )
     })?;

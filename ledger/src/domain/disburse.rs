@@ -26,6 +26,7 @@ use tranche_audit::disburse::{
 use tranche_audit::money::{format_minor, Currency, Money};
 use tranche_audit::posting::{Posting, Side};
 use tranche_audit::programme::{accounts, Id};
+use tranche_audit::Code;
 use tranche_audit::Invalid;
 
 use super::payment_state::holder_of;
@@ -59,7 +60,7 @@ fn check_funds(
     if available < i128::from(total) {
         return Err(Invalid::new(
             "batch",
-            "insufficient_funds",
+            Code::InsufficientFunds,
             format!(
                 "the batch pays {} but award {award} has only {} cleared and uncommitted in its bank account",
                 money(total, currency),
@@ -93,7 +94,7 @@ pub fn send_postings(s: &DisburseState, batch: &Batch, part: u32) -> Result<Vec<
     if out.is_empty() {
         return Err(Invalid::new(
             "part",
-            "unknown_part",
+            Code::UnknownPart,
             format!("batch {} has no part {part}", batch.header.batch),
         ));
     }
@@ -352,7 +353,7 @@ fn apply_inner(
         let award = s.awards.get(&award_id).ok_or_else(|| {
             Invalid::new(
                 "award",
-                "unknown_award",
+                Code::UnknownAward,
                 format!("there is no award {award_id}"),
             )
         })?;
@@ -367,7 +368,7 @@ fn apply_inner(
                 if !vendors.contains(&v.vendor) {
                     return Err(Invalid::new(
                         format!("vendors[{i}].vendor"),
-                        "unknown_vendor",
+                        Code::UnknownVendor,
                         format!("award {award_id} has no vendor {}", v.vendor),
                     ));
                 }
@@ -607,7 +608,7 @@ fn apply_part(
                 if !known {
                     return Err(Invalid::new(
                         format!("{field}.payee"),
-                        "unknown_payee",
+                        Code::UnknownPayee,
                         format!("{p} is not a participant of award {award_id}"),
                     ));
                 }
@@ -616,7 +617,7 @@ fn apply_part(
                 if !s.awards[&award_id].vendors.contains(v) {
                     return Err(Invalid::new(
                         format!("{field}.payee"),
-                        "unknown_payee",
+                        Code::UnknownPayee,
                         format!("award {award_id} has no vendor {v}"),
                     ));
                 }
@@ -628,14 +629,14 @@ fn apply_part(
             let Some(item) = s.disburse.items.get(item_seq) else {
                 return Err(Invalid::new(
                     f,
-                    "not_a_payable",
+                    Code::NotAPayable,
                     format!("seq {item_seq} is not an entitlement owed to a payee"),
                 ));
             };
             if item.award != award_id || item.payee != payee {
                 return Err(Invalid::new(
                     f,
-                    "payable_of_another_payee",
+                    Code::PayableOfAnotherPayee,
                     format!(
                         "entitlement seq {item_seq} is owed to {} under award {}",
                         item.payee, item.award
@@ -645,7 +646,7 @@ fn apply_part(
             if let Some(by) = item.reversed_by {
                 return Err(Invalid::new(
                     f,
-                    "entitlement_reversed",
+                    Code::EntitlementReversed,
                     format!("entitlement seq {item_seq} was reversed by seq {by}"),
                 ));
             }
@@ -656,7 +657,7 @@ fn apply_part(
         if sum != amount {
             return Err(Invalid::new(
                 format!("{field}.amount"),
-                "amount_not_entitlements",
+                Code::AmountNotEntitlements,
                 format!(
                     "the payment is {} but its entitlements add up to {}",
                     money(amount, currency),
@@ -671,7 +672,7 @@ fn apply_part(
             if i128::from(amount) + i128::from(reserved) > open {
                 return Err(Invalid::new(
                     format!("{field}.amount"),
-                    "above_open_payable",
+                    Code::AboveOpenPayable,
                     format!(
                         "the payment of {} to {payee} is above its open payable: {} owed, {} of it already in open batches",
                         money(amount, currency),
@@ -687,7 +688,7 @@ fn apply_part(
             let Some(&ri) = s.disburse.e2e.get(r) else {
                 return Err(Invalid::new(
                     f,
-                    "unknown_payment",
+                    Code::UnknownPayment,
                     format!("there is no payment {r}"),
                 ));
             };
@@ -698,7 +699,7 @@ fn apply_part(
             {
                 return Err(Invalid::new(
                     f,
-                    "not_reissuable",
+                    Code::NotReissuable,
                     format!(
                         "payment {r} is {} to {}{}: only a rejected or returned payment to the same payee can be reissued, once",
                         orig.state.as_str(),
@@ -716,7 +717,7 @@ fn apply_part(
             }) {
                 return Err(Invalid::new(
                     f,
-                    "reissue_incomplete",
+                    Code::ReissueIncomplete,
                     format!("a reissue of {r} must settle every live entitlement it settled"),
                 ));
             }
@@ -730,7 +731,7 @@ fn apply_part(
                 {
                     return Err(Invalid::new(
                         format!("{field}.reissues"),
-                        "reissue_not_cited",
+                        Code::ReissueNotCited,
                         format!(
                             "entitlement seq {item_seq} was in payment {}, which failed: the new payment must cite it in reissues",
                             s.disburse.payments[failed as usize].e2e
@@ -823,7 +824,7 @@ fn apply_send(
     if derived != tx.postings {
         return Err(Invalid::new(
             "postings",
-            "postings_not_derived",
+            Code::PostingsNotDerived,
             format!(
                 "the postings must be exactly those of part {} of batch {}: each payment from its payee's payable to payments in transit",
                 body.part, body.batch
@@ -844,7 +845,7 @@ fn apply_send(
                 let currency = s.disburse.batches[&body.batch].currency;
                 return Err(Invalid::new(
                     "postings",
-                    "above_open_payable",
+                    Code::AboveOpenPayable,
                     format!(
                         "payment {} of {} is above what {payable} still owes ({}): the payable changed since the batch was built; cancel it and build a new one",
                         s.disburse.payments[pi as usize].e2e,
@@ -911,7 +912,7 @@ fn apply_status(
     if derived != given {
         return Err(Invalid::new(
             "postings",
-            "postings_not_derived",
+            Code::PostingsNotDerived,
             "the postings must be exactly those the outcomes cause, aggregated per account",
         ));
     }

@@ -15,6 +15,7 @@ use tranche_audit::note::{Checkpoint, NoteSigner};
 use tranche_audit::posting::{check_balanced, is_mirror, Posting, Side};
 use tranche_audit::programme::Id;
 use tranche_audit::record::{EncodedRecord, Record, RecordError, ZERO_HASH};
+use tranche_audit::Code;
 use tranche_audit::Invalid;
 
 use super::command::{Command, MAX_BATCH};
@@ -123,13 +124,13 @@ fn record_invalid(e: RecordError) -> Invalid {
     match e {
         RecordError::TooLarge(n) => Invalid::new(
             "",
-            "record_too_large",
+            Code::RecordTooLarge,
             format!(
                 "the record would be {n} bytes, over the {} byte limit",
                 tranche_audit::record::MAX_RECORD_BYTES
             ),
         ),
-        other => Invalid::new("", "unencodable", other.to_string()),
+        other => Invalid::new("", Code::Unencodable, other.to_string()),
     }
 }
 
@@ -148,7 +149,7 @@ pub fn apply(
             if seq == 0 {
                 return Err(Invalid::new(
                     "kind",
-                    "rotation_first",
+                    Code::RotationFirst,
                     "the first record is the ledger key, never a rotation",
                 )
                 .into());
@@ -158,7 +159,7 @@ pub fn apply(
             if seq != 0 {
                 return Err(Invalid::new(
                     "kind",
-                    "ledger_key_not_first",
+                    Code::LedgerKeyNotFirst,
                     "the ledger key record can only be the first record",
                 )
                 .into());
@@ -176,7 +177,7 @@ pub fn apply(
             if slot.is_some() {
                 return Err(Invalid::new(
                     "name",
-                    "account_exists",
+                    Code::AccountExists,
                     format!("account {name} is already open (or was opened and closed)"),
                 )
                 .into());
@@ -201,7 +202,7 @@ pub fn apply(
             let Some(account) = slot else {
                 return Err(Invalid::new(
                     "name",
-                    "unknown_account",
+                    Code::UnknownAccount,
                     format!("account {name} was never opened"),
                 )
                 .into());
@@ -209,7 +210,7 @@ pub fn apply(
             if account.closed {
                 return Err(Invalid::new(
                     "name",
-                    "account_closed",
+                    Code::AccountClosed,
                     format!("account {name} is already closed"),
                 )
                 .into());
@@ -217,7 +218,7 @@ pub fn apply(
             if let Some((currency, net)) = account.net.iter().find(|(_, n)| **n != 0) {
                 return Err(Invalid::new(
                     "name",
-                    "account_not_empty",
+                    Code::AccountNotEmpty,
                     format!(
                         "account {name} still has a {currency} balance of {}: only an account at zero can be closed",
                         tranche_audit::money::format_minor(*net, *currency)
@@ -322,7 +323,7 @@ fn apply_transaction(
         let Some(account) = slot else {
             return Err(Invalid::new(
                 field,
-                "unknown_account",
+                Code::UnknownAccount,
                 format!("account {} is not open: open it first", p.account),
             )
             .into());
@@ -330,7 +331,7 @@ fn apply_transaction(
         if account.closed {
             return Err(Invalid::new(
                 field,
-                "account_closed",
+                Code::AccountClosed,
                 format!("account {} is closed", p.account),
             )
             .into());
@@ -342,7 +343,7 @@ fn apply_transaction(
     if memo_count != 0 && memo_count != t.postings.len() {
         return Err(Invalid::new(
             "postings",
-            "memo_mixed",
+            Code::MemoMixed,
             "a transaction cannot mix memo (off-balance) and balance-sheet accounts",
         )
         .into());
@@ -350,7 +351,7 @@ fn apply_transaction(
     if t.reverses.is_some() && t.memo.trim().is_empty() {
         return Err(Invalid::new(
             "memo",
-            "reason_required",
+            Code::ReasonRequired,
             "a reversal must say why it is made: give its reason as the memo",
         )
         .into());
@@ -363,7 +364,7 @@ fn apply_transaction(
         let Some(orig) = slot else {
             return Err(Invalid::new(
                 "reverses",
-                "unknown_transaction",
+                Code::UnknownTransaction,
                 format!("seq {original} is not a transaction"),
             )
             .into());
@@ -371,7 +372,7 @@ fn apply_transaction(
         if orig.is_reversal {
             return Err(Invalid::new(
                 "reverses",
-                "reversal_of_reversal",
+                Code::ReversalOfReversal,
                 format!("seq {original} is itself a reversal: post the original again instead"),
             )
             .into());
@@ -379,7 +380,7 @@ fn apply_transaction(
         if let Some(by) = orig.reversed_by {
             return Err(Invalid::new(
                 "reverses",
-                "already_reversed",
+                Code::AlreadyReversed,
                 format!("seq {original} was already reversed by seq {by}"),
             )
             .into());
@@ -388,7 +389,7 @@ fn apply_transaction(
             if !is_mirror(postings, &t.postings) {
                 return Err(Invalid::new(
                     "postings",
-                    "not_a_mirror",
+                    Code::NotAMirror,
                     format!(
                         "a reversal must have exactly the postings of seq {original} with debit and credit swapped"
                     ),
@@ -482,21 +483,21 @@ fn check_group(group: &Group<'_>) -> Result<(), Invalid> {
     if group.commands.is_empty() {
         return Err(Invalid::new(
             "",
-            "empty_batch",
+            Code::EmptyBatch,
             "a batch needs at least one item",
         ));
     }
     if group.commands.len() > MAX_BATCH {
         return Err(Invalid::new(
             "",
-            "batch_too_large",
+            Code::BatchTooLarge,
             format!("a batch may hold at most {MAX_BATCH} items"),
         ));
     }
     if group.actor.is_empty() || group.actor.len() > 200 {
         return Err(Invalid::new(
             "actor",
-            "invalid_actor",
+            Code::InvalidActor,
             "actor must be 1 to 200 bytes",
         ));
     }
@@ -724,7 +725,7 @@ mod tests {
         assert!(matches!(
             err,
             PlanError::Invalid(Invalid {
-                code: "memo_mixed",
+                code: Code::MemoMixed,
                 item: Some(0),
                 ..
             })

@@ -20,6 +20,7 @@ use tranche_audit::programme::{
     PartnerRegisterBody, Pathway, Period, Presence, RuleParams, RuleVersionBody,
     SessionScheduleBody,
 };
+use tranche_audit::Code;
 use tranche_audit::Invalid;
 
 /// Personal data of a participant: never in the journal, kept in the erasable participant store.
@@ -417,16 +418,16 @@ impl ProgrammeState {
     }
 
     pub fn award(&self, id: &Id, field: &str) -> Result<&Award, Invalid> {
-        self.awards
-            .get(id)
-            .ok_or_else(|| Invalid::new(field, "unknown_award", format!("award {id} is not open")))
+        self.awards.get(id).ok_or_else(|| {
+            Invalid::new(field, Code::UnknownAward, format!("award {id} is not open"))
+        })
     }
 
     fn partner(&self, id: &Id, field: &str) -> Result<&Partner, Invalid> {
         self.partners.get(id).ok_or_else(|| {
             Invalid::new(
                 field,
-                "unknown_partner",
+                Code::UnknownPartner,
                 format!("partner {id} is not registered"),
             )
         })
@@ -436,7 +437,7 @@ impl ProgrammeState {
         self.participant_index.get(id).copied().ok_or_else(|| {
             Invalid::new(
                 field,
-                "unknown_participant",
+                Code::UnknownParticipant,
                 format!("participant {id} is not registered"),
             )
         })
@@ -449,7 +450,7 @@ fn date_in_award(award: &Award, date: &Date, field: &str) -> Result<(), Invalid>
     } else {
         Err(Invalid::new(
             field,
-            "date_outside_award",
+            Code::DateOutsideAward,
             format!(
                 "{date} is outside award {} ({} to {})",
                 award.body.award, award.body.start, award.body.end
@@ -520,7 +521,7 @@ fn apply_inner(
             if s.awards.contains_key(&body.award) {
                 return Err(Invalid::new(
                     "award",
-                    "award_exists",
+                    Code::AwardExists,
                     format!("award {} is already open", body.award),
                 ));
             }
@@ -557,7 +558,7 @@ fn apply_inner(
             if s.partners.contains_key(&body.partner) {
                 return Err(Invalid::new(
                     "partner",
-                    "partner_exists",
+                    Code::PartnerExists,
                     format!("partner {} is already registered", body.partner),
                 ));
             }
@@ -580,7 +581,7 @@ fn apply_inner(
             if s.cohorts.contains_key(&body.cohort) {
                 return Err(Invalid::new(
                     "cohort",
-                    "cohort_exists",
+                    Code::CohortExists,
                     format!("cohort {} already exists", body.cohort),
                 ));
             }
@@ -610,7 +611,7 @@ fn apply_inner(
             let cohort = s.cohorts.get(&body.cohort).ok_or_else(|| {
                 Invalid::new(
                     "cohort",
-                    "unknown_cohort",
+                    Code::UnknownCohort,
                     format!("cohort {} does not exist", body.cohort),
                 )
             })?;
@@ -620,14 +621,14 @@ fn apply_inner(
                 if s.session_index.contains_key(&sb.session) {
                     return Err(Invalid::new(
                         format!("{field}.session"),
-                        "session_exists",
+                        Code::SessionExists,
                         format!("session {} already exists", sb.session),
                     ));
                 }
                 if !award.contains(sb.date.0) {
                     return Err(Invalid::new(
                         format!("{field}.date"),
-                        "session_outside_award",
+                        Code::SessionOutsideAward,
                         format!(
                             "session {} on {} is outside award {} ({} to {})",
                             sb.session, sb.date, award.body.award, award.body.start, award.body.end
@@ -657,7 +658,7 @@ fn apply_inner(
             if s.participant_index.contains_key(&body.participant) {
                 return Err(Invalid::new(
                     "participant",
-                    "participant_exists",
+                    Code::ParticipantExists,
                     format!("participant {} is already registered", body.participant),
                 ));
             }
@@ -666,7 +667,7 @@ fn apply_inner(
                 if s.doc_hashes.contains(&key) {
                     return Err(Invalid::new(
                         "document",
-                        "duplicate_document",
+                        Code::DuplicateDocument,
                         format!(
                             "a participant with this document number is already registered in award {}",
                             body.award
@@ -717,7 +718,7 @@ pub fn check_period(award: &Award, period: Period) -> Result<(), Invalid> {
     if period.last() < award.start() || period.first > award.end() {
         return Err(Invalid::new(
             "period",
-            "period_outside_award",
+            Code::PeriodOutsideAward,
             format!(
                 "{period} is outside award {} ({} to {})",
                 award.body.award, award.body.start, award.body.end
@@ -734,12 +735,12 @@ fn apply_key(s: &mut ProgrammeState, seq: u64, body: &PartnerKeyBody) -> Result<
         match s.keys.get(id) {
             None => Err(Invalid::new(
                 field,
-                "unknown_key",
+                Code::UnknownKey,
                 format!("key {id} is not registered"),
             )),
             Some(k) if k.partner != body.partner => Err(Invalid::new(
                 field,
-                "wrong_partner_key",
+                Code::WrongPartnerKey,
                 format!(
                     "key {id} belongs to partner {}, not {}",
                     k.partner, body.partner
@@ -747,7 +748,7 @@ fn apply_key(s: &mut ProgrammeState, seq: u64, body: &PartnerKeyBody) -> Result<
             )),
             Some(k) if k.revoked_seq.is_some() => Err(Invalid::new(
                 field,
-                "key_revoked",
+                Code::KeyRevoked,
                 format!("key {id} is already revoked"),
             )),
             Some(_) => Ok(()),
@@ -758,7 +759,7 @@ fn apply_key(s: &mut ProgrammeState, seq: u64, body: &PartnerKeyBody) -> Result<
             if s.keys.contains_key(&body.key_id) {
                 return Err(Invalid::new(
                     "key_id",
-                    "key_exists",
+                    Code::KeyExists,
                     format!("key {} is already registered", body.key_id),
                 ));
             }
@@ -772,7 +773,7 @@ fn apply_key(s: &mut ProgrammeState, seq: u64, body: &PartnerKeyBody) -> Result<
             let Some(key) = key else {
                 return Err(Invalid::new(
                     "public_key",
-                    "missing_field",
+                    Code::MissingField,
                     "a key is required",
                 ));
             };
@@ -813,7 +814,7 @@ fn apply_rule(s: &mut ProgrammeState, seq: u64, body: &RuleVersionBody) -> Resul
             };
             return Err(Invalid::new(
                 field,
-                "unknown_budget_line",
+                Code::UnknownBudgetLine,
                 format!("award {} has no budget line {line}", body.award),
             ));
         }
@@ -824,7 +825,7 @@ fn apply_rule(s: &mut ProgrammeState, seq: u64, body: &RuleVersionBody) -> Resul
     {
         return Err(Invalid::new(
             "effective",
-            "effective_not_month_start",
+            Code::EffectiveNotMonthStart,
             "a monthly rule takes effect on the first day of a month",
         ));
     }
@@ -838,7 +839,7 @@ fn apply_rule(s: &mut ProgrammeState, seq: u64, body: &RuleVersionBody) -> Resul
         if let Some((other, _)) = same {
             return Err(Invalid::new(
                 "rule",
-                "shape_already_ruled",
+                Code::ShapeAlreadyRuled,
                 format!(
                     "award {} already has a {} rule ({other}): add a version of it instead",
                     body.award,
@@ -852,7 +853,7 @@ fn apply_rule(s: &mut ProgrammeState, seq: u64, body: &RuleVersionBody) -> Resul
     if body.version != expected {
         return Err(Invalid::new(
             "version",
-            "version_out_of_order",
+            Code::VersionOutOfOrder,
             format!("the next version of rule {} is {expected}", body.rule),
         ));
     }
@@ -860,7 +861,7 @@ fn apply_rule(s: &mut ProgrammeState, seq: u64, body: &RuleVersionBody) -> Resul
         if last.body.params.shape() != body.params.shape() {
             return Err(Invalid::new(
                 "params.shape",
-                "shape_changed",
+                Code::ShapeChanged,
                 format!(
                     "rule {} is {}; a new version cannot change its shape",
                     body.rule,
@@ -871,7 +872,7 @@ fn apply_rule(s: &mut ProgrammeState, seq: u64, body: &RuleVersionBody) -> Resul
         if body.effective <= last.body.effective {
             return Err(Invalid::new(
                 "effective",
-                "effective_before_previous",
+                Code::EffectiveBeforePrevious,
                 format!(
                     "version {} takes effect {}; version {} must take effect after it",
                     last.body.version, last.body.effective, body.version
@@ -884,7 +885,7 @@ fn apply_rule(s: &mut ProgrammeState, seq: u64, body: &RuleVersionBody) -> Resul
         if body.effective.0 <= run.last() {
             return Err(Invalid::new(
                 "effective",
-                "period_already_run",
+                Code::PeriodAlreadyRun,
                 format!(
                     "a cycle already ran for {run}: a new version can take effect from {} on",
                     run.next().first
@@ -913,14 +914,14 @@ fn apply_evidence(s: &mut ProgrammeState, seq: u64, body: &EvidenceBody) -> Resu
     let key = s.keys.get(&body.key_id).ok_or_else(|| {
         Invalid::new(
             "key_id",
-            "unknown_key",
+            Code::UnknownKey,
             format!("key {} is not registered", body.key_id),
         )
     })?;
     if key.partner != st.partner {
         return Err(Invalid::new(
             "key_id",
-            "wrong_partner_key",
+            Code::WrongPartnerKey,
             format!(
                 "key {} belongs to partner {}, not to {}",
                 body.key_id, key.partner, st.partner
@@ -930,7 +931,7 @@ fn apply_evidence(s: &mut ProgrammeState, seq: u64, body: &EvidenceBody) -> Resu
     if let Some(r) = key.revoked_seq {
         return Err(Invalid::new(
             "key_id",
-            "key_revoked",
+            Code::KeyRevoked,
             format!("key {} was revoked at seq {r}", body.key_id),
         ));
     }
@@ -940,7 +941,7 @@ fn apply_evidence(s: &mut ProgrammeState, seq: u64, body: &EvidenceBody) -> Resu
     if partner.batches.contains_key(&st.batch_id) {
         return Err(Invalid::new(
             "statement.batch_id",
-            "duplicate_batch",
+            Code::DuplicateBatch,
             format!(
                 "partner {} already submitted batch {}",
                 st.partner, st.batch_id
@@ -973,14 +974,14 @@ fn apply_item(
         let c = s.cohorts.get(cohort).ok_or_else(|| {
             Invalid::new(
                 field,
-                "unknown_cohort",
+                Code::UnknownCohort,
                 format!("cohort {cohort} does not exist"),
             )
         })?;
         if &c.body.partner != partner {
             return Err(Invalid::new(
                 field,
-                "cohort_of_another_partner",
+                Code::CohortOfAnotherPartner,
                 format!("cohort {cohort} belongs to partner {}", c.body.partner),
             ));
         }
@@ -993,7 +994,7 @@ fn apply_item(
             if c.body.award != p.award {
                 return Err(Invalid::new(
                     "cohort",
-                    "cohort_of_another_award",
+                    Code::CohortOfAnotherAward,
                     format!(
                         "cohort {cohort} belongs to award {}, the participant to {}",
                         c.body.award, p.award
@@ -1004,7 +1005,7 @@ fn apply_item(
             if p.enrolled_in(cohort).is_some() {
                 return Err(Invalid::new(
                     "cohort",
-                    "duplicate_enrolment",
+                    Code::DuplicateEnrolment,
                     format!("{} is already enrolled in cohort {cohort}", p.id),
                 ));
             }
@@ -1024,7 +1025,7 @@ fn apply_item(
             let si = *s.session_index.get(session).ok_or_else(|| {
                 Invalid::new(
                     "session",
-                    "unknown_session",
+                    Code::UnknownSession,
                     format!("session {session} does not exist"),
                 )
             })?;
@@ -1033,7 +1034,7 @@ fn apply_item(
             if p.enrolled_in(&sess.cohort).is_none() {
                 return Err(Invalid::new(
                     "participant",
-                    "not_enrolled",
+                    Code::NotEnrolled,
                     format!(
                         "{} is not enrolled in cohort {}, which session {session} belongs to",
                         p.id, sess.cohort
@@ -1046,7 +1047,7 @@ fn apply_item(
                 (Some(_), false) => {
                     return Err(Invalid::new(
                         "session",
-                        "duplicate_attendance",
+                        Code::DuplicateAttendance,
                         format!(
                             "attendance of {} at session {session} is already recorded: send an attendance-correction to change it",
                             p.id
@@ -1056,7 +1057,7 @@ fn apply_item(
                 (None, true) => {
                     return Err(Invalid::new(
                         "session",
-                        "nothing_to_correct",
+                        Code::NothingToCorrect,
                         format!("no attendance of {} at session {session} is recorded yet", p.id),
                     ))
                 }
@@ -1065,7 +1066,7 @@ fn apply_item(
                     if old.status == *status {
                         return Err(Invalid::new(
                             "status",
-                            "correction_changes_nothing",
+                            Code::CorrectionChangesNothing,
                             format!("attendance of {} at session {session} is already {status:?}", p.id),
                         ));
                     }
@@ -1100,7 +1101,7 @@ fn apply_item(
             if !in_course {
                 return Err(Invalid::new(
                     "course",
-                    "not_in_course",
+                    Code::NotInCourse,
                     format!(
                         "{} is not enrolled in a cohort of course {course} with this partner",
                         p.id
@@ -1114,7 +1115,7 @@ fn apply_item(
             {
                 return Err(Invalid::new(
                     "course",
-                    "duplicate_certification",
+                    Code::DuplicateCertification,
                     format!("{} already passed course {course}", p.id),
                 ));
             }
@@ -1142,7 +1143,7 @@ fn apply_item(
             if !in_pathway {
                 return Err(Invalid::new(
                     "participant",
-                    "not_in_entrepreneurship",
+                    Code::NotInEntrepreneurship,
                     format!(
                         "{} is not enrolled in an entrepreneurship cohort of this partner",
                         p.id
@@ -1153,7 +1154,7 @@ fn apply_item(
             if let Some(f) = p.milestones.iter().find(|m| m.result == Outcome::Failed) {
                 return Err(Invalid::new(
                     "milestone",
-                    "milestone_after_failure",
+                    Code::MilestoneAfterFailure,
                     format!(
                         "{} failed milestone {} (seq {}): no later milestone is accepted",
                         p.id,
@@ -1165,7 +1166,7 @@ fn apply_item(
             if p.milestones.iter().any(|m| m.milestone == *milestone) {
                 return Err(Invalid::new(
                     "milestone",
-                    "duplicate_milestone",
+                    Code::DuplicateMilestone,
                     format!(
                         "milestone {} of {} is already verified",
                         milestone.as_str(),
@@ -1177,7 +1178,7 @@ fn apply_item(
                 let Some(pm) = p.milestones.iter().find(|m| m.milestone == prev) else {
                     return Err(Invalid::new(
                         "milestone",
-                        "milestone_out_of_order",
+                        Code::MilestoneOutOfOrder,
                         format!(
                             "{} must pass milestone {} before {}",
                             p.id,
@@ -1189,7 +1190,7 @@ fn apply_item(
                 if date.0 < pm.date {
                     return Err(Invalid::new(
                         "date",
-                        "milestone_out_of_order",
+                        Code::MilestoneOutOfOrder,
                         format!(
                             "{} is before the visit that verified {} ({})",
                             date,
@@ -1274,14 +1275,14 @@ pub fn apply_entitlement(
     if p.award != meta.award {
         return Err(Invalid::new(
             "participant",
-            "participant_of_another_award",
+            Code::ParticipantOfAnotherAward,
             format!("{} belongs to award {}", p.id, p.award),
         ));
     }
     if meta.evidence.iter().any(|e| *e >= seq) {
         return Err(Invalid::new(
             "evidence",
-            "evidence_after_entitlement",
+            Code::EvidenceAfterEntitlement,
             "an entitlement can only cite earlier records",
         ));
     }
@@ -1293,7 +1294,7 @@ pub fn apply_entitlement(
         (Some(_), Some(_)) => {
             return Err(Invalid::new(
                 "adjusts",
-                "reversal_and_adjustment",
+                Code::ReversalAndAdjustment,
                 "an entitlement either reverses or adjusts an earlier one, never both",
             ))
         }
@@ -1301,7 +1302,7 @@ pub fn apply_entitlement(
             if live.as_ref().map(|l| l.seq) != Some(original) {
                 return Err(Invalid::new(
                     "reverses",
-                    "not_the_live_entitlement",
+                    Code::NotTheLiveEntitlement,
                     format!(
                         "seq {original} is not the live {} entitlement of {}",
                         meta.basis.as_str(),
@@ -1334,7 +1335,7 @@ pub fn apply_entitlement(
             if let Some(l) = &live {
                 return Err(Invalid::new(
                     "basis",
-                    "duplicate_entitlement",
+                    Code::DuplicateEntitlement,
                     format!(
                         "{} already has a live {} entitlement (seq {}): reverse it first",
                         p.id,
@@ -1379,7 +1380,7 @@ fn check_receivables(
             if net < 0 {
                 return Err(Invalid::new(
                     "postings",
-                    "above_receivable",
+                    Code::AboveReceivable,
                     format!(
                         "{} would be deducted from {}, which would then stand at {}: a deduction is at most what the payee owes",
                         format_minor(q.money.minor().into(), q.money.currency()),
@@ -1412,7 +1413,7 @@ fn check_rule_cap_and_lines(
         .ok_or_else(|| {
             Invalid::new(
                 "version",
-                "unknown_rule_version",
+                Code::UnknownRuleVersion,
                 format!("rule {} has no version {}", meta.rule, meta.version),
             )
         })?;
@@ -1422,7 +1423,7 @@ fn check_rule_cap_and_lines(
         if total > cap {
             return Err(Invalid::new(
                 "postings",
-                "cap_exceeded",
+                Code::CapExceeded,
                 format!(
                     "{} would receive {} in C4T over the award, above the cap {}",
                     p.id,
@@ -1436,7 +1437,7 @@ fn check_rule_cap_and_lines(
         let Some(authorised) = award.authorised.get(line) else {
             return Err(Invalid::new(
                 "postings",
-                "unknown_budget_line",
+                Code::UnknownBudgetLine,
                 format!("award {} has no budget line {line}", meta.award),
             ));
         };
@@ -1445,7 +1446,7 @@ fn check_rule_cap_and_lines(
         if used > i128::from(*authorised) {
             return Err(Invalid::new(
                 "postings",
-                "budget_exceeded",
+                Code::BudgetExceeded,
                 format!(
                     "budget line {line} of award {} would be overdrawn: {} used of {} authorised",
                     meta.award,
@@ -1483,7 +1484,7 @@ fn apply_adjustment(
     else {
         return Err(Invalid::new(
             "adjusts",
-            "not_the_live_entitlement",
+            Code::NotTheLiveEntitlement,
             format!(
                 "seq {original} is not the live {} entitlement of {}",
                 meta.basis.as_str(),
@@ -1494,7 +1495,7 @@ fn apply_adjustment(
     if live.rule != meta.rule {
         return Err(Invalid::new(
             "rule",
-            "adjustment_of_another_rule",
+            Code::AdjustmentOfAnotherRule,
             format!(
                 "entitlement seq {original} was made under rule {}",
                 live.rule
@@ -1504,14 +1505,14 @@ fn apply_adjustment(
     let Some(item) = s.disburse.items.get(&original) else {
         return Err(Invalid::new(
             "adjusts",
-            "not_a_payable",
+            Code::NotAPayable,
             format!("entitlement seq {original} is not owed to a payee: only a payable entitlement is adjusted"),
         ));
     };
     if paid_by(s, original).is_none() && live.adjustments.is_empty() {
         return Err(Invalid::new(
             "adjusts",
-            "entitlement_not_paid",
+            Code::EntitlementNotPaid,
             format!(
                 "entitlement seq {original} is not paid: reverse it and make the new one instead"
             ),
@@ -1550,7 +1551,7 @@ fn apply_adjustment(
     if !shaped || amount <= 0 {
         return Err(Invalid::new(
             "postings",
-            "postings_not_derived",
+            Code::PostingsNotDerived,
             format!(
                 "an adjustment of entitlement seq {original} is either a recovery (debit {receivable}, credit {expense}) or a supplement (debit {expense}, credit {payable} or {receivable})"
             ),
@@ -1561,7 +1562,7 @@ fn apply_adjustment(
             let c = s.award(award, "award")?.currency;
             return Err(Invalid::new(
                 "postings",
-                "recovery_above_entitlement",
+                Code::RecoveryAboveEntitlement,
                 format!(
                     "a recovery of {} is more than the {} still entitled under entitlement seq {original}",
                     format_minor(amount.into(), c),

@@ -3,6 +3,7 @@
 
 use tranche_audit::posting::Posting;
 use tranche_audit::record::TransactionBody;
+use tranche_audit::Code;
 use tranche_audit::Invalid;
 
 /// The longest memo or description, in bytes.
@@ -60,14 +61,14 @@ pub fn check_memo(text: &str, field: &str) -> Result<(), Invalid> {
     if text.len() > MAX_MEMO_BYTES {
         return Err(Invalid::new(
             field,
-            "too_long",
+            Code::TooLong,
             format!("at most {MAX_MEMO_BYTES} bytes"),
         ));
     }
     if text.chars().any(|c| c.is_control() && c != '\n') {
         return Err(Invalid::new(
             field,
-            "control_characters",
+            Code::ControlCharacters,
             "control characters are not allowed",
         ));
     }

@@ -4,6 +4,7 @@
 use chrono::NaiveDate;
 use quick_xml::events::BytesStart;
 use tranche_audit::money::Money;
+use tranche_audit::Code;
 
 use super::xml::{required_attribute, walk, Ctx, Handler, Spec};
 use super::{parse_iso_date, parse_money, AccountId, Iso20022Error, Position};
@@ -213,7 +214,7 @@ fn direction(ctx: &mut Ctx<'_>, text: &str) -> Result<CreditDebit, Iso20022Error
     match text.trim() {
         "CRDT" => Ok(CreditDebit::Credit),
         "DBIT" => Ok(CreditDebit::Debit),
-        other => Err(ctx.invalid("invalid_value", format!("{other:?} is not CRDT or DBIT"))),
+        other => Err(ctx.invalid(Code::InvalidValue, format!("{other:?} is not CRDT or DBIT"))),
     }
 }
 
@@ -221,7 +222,7 @@ fn entry_status(ctx: &mut Ctx<'_>, text: &str) -> Result<EntryStatus, Iso20022Er
     let code = text.trim();
     EntryStatus::parse(code).ok_or_else(|| {
         ctx.invalid(
-            "unknown_status",
+            Code::UnknownStatus,
             format!("unknown entry status {code:?}; known: BOOK, PDNG, INFO, FUTR"),
         )
     })
@@ -241,7 +242,7 @@ fn date(ctx: &mut Ctx<'_>, text: &str, with_time: bool) -> Result<NaiveDate, Iso
     };
     day.and_then(parse_iso_date).ok_or_else(|| {
         ctx.invalid(
-            "invalid_date",
+            Code::InvalidDate,
             format!(
                 "{t:?} is not an ISO date{}",
                 if with_time { " and time" } else { "" }
@@ -434,9 +435,10 @@ impl Handler for StatementReader {
                     "true" | "1" => true,
                     "false" | "0" => false,
                     other => {
-                        return Err(
-                            ctx.invalid("invalid_value", format!("{other:?} is not true or false"))
-                        )
+                        return Err(ctx.invalid(
+                            Code::InvalidValue,
+                            format!("{other:?} is not true or false"),
+                        ))
                     }
                 };
                 if let Some(e) = &mut self.entry {

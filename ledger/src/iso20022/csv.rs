@@ -3,6 +3,7 @@
 
 use chrono::NaiveDate;
 use tranche_audit::money::Money;
+use tranche_audit::Code;
 
 use crate::csv::{records, Record};
 
@@ -68,12 +69,7 @@ pub struct CsvStatusLine {
     pub date: Option<NaiveDate>,
 }
 
-fn row_error(
-    line: u64,
-    field: &'static str,
-    code: &'static str,
-    detail: impl Into<String>,
-) -> RowError {
+fn row_error(line: u64, field: &'static str, code: Code, detail: impl Into<String>) -> RowError {
     RowError {
         line,
         field,
@@ -89,7 +85,7 @@ fn read_row(record: &Record, errors: &mut Vec<RowError>) -> Option<CsvStatusLine
         errors.push(row_error(
             line,
             "row",
-            "wrong_cell_count",
+            Code::WrongCellCount,
             format!(
                 "has {} cells; the header has {}",
                 record.cells.len(),
@@ -105,7 +101,7 @@ fn read_row(record: &Record, errors: &mut Vec<RowError>) -> Option<CsvStatusLine
             errors.push(row_error(
                 line,
                 name,
-                "control_character",
+                Code::ControlCharacter,
                 format!("holds the control character U+{:04X}", u32::from(c)),
             ));
         }
@@ -116,14 +112,14 @@ fn read_row(record: &Record, errors: &mut Vec<RowError>) -> Option<CsvStatusLine
         errors.push(row_error(
             line,
             "end_to_end_id",
-            "missing_id",
+            Code::MissingId,
             "the end-to-end id is empty",
         ));
     } else if id_chars > MAX_ID_CHARS {
         errors.push(row_error(
             line,
             "end_to_end_id",
-            "too_long",
+            Code::TooLong,
             format!("has {id_chars} characters; at most {MAX_ID_CHARS} are allowed"),
         ));
     }
@@ -132,7 +128,7 @@ fn read_row(record: &Record, errors: &mut Vec<RowError>) -> Option<CsvStatusLine
         errors.push(row_error(
             line,
             "status",
-            "unknown_status",
+            Code::UnknownStatus,
             format!(
                 "{:?} is not a status: use accepted, rejected, booked or returned",
                 cell(1)
@@ -146,7 +142,7 @@ fn read_row(record: &Record, errors: &mut Vec<RowError>) -> Option<CsvStatusLine
             errors.push(row_error(
                 line,
                 "currency",
-                "missing_currency",
+                Code::MissingCurrency,
                 "an amount needs its currency",
             ));
         } else {
@@ -155,7 +151,7 @@ fn read_row(record: &Record, errors: &mut Vec<RowError>) -> Option<CsvStatusLine
                 Err(AmountError::UnknownCurrency(c)) => errors.push(row_error(
                     line,
                     "currency",
-                    "unknown_currency",
+                    Code::UnknownCurrency,
                     format!("unknown currency {c:?}"),
                 )),
                 Err(AmountError::Invalid(code, detail)) => {
@@ -167,7 +163,7 @@ fn read_row(record: &Record, errors: &mut Vec<RowError>) -> Option<CsvStatusLine
         errors.push(row_error(
             line,
             "amount",
-            "missing_amount",
+            Code::MissingAmount,
             "a booked or returned payment states its amount",
         ));
     }
@@ -180,7 +176,7 @@ fn read_row(record: &Record, errors: &mut Vec<RowError>) -> Option<CsvStatusLine
             errors.push(row_error(
                 line,
                 "date",
-                "invalid_date",
+                Code::InvalidDate,
                 format!("{date_text:?} is not a date (YYYY-MM-DD)"),
             ));
         }
@@ -220,7 +216,7 @@ pub fn parse_status_csv(input: &[u8]) -> Result<Vec<CsvStatusLine>, Iso20022Erro
                 column: 1,
                 byte: e.valid_up_to() as u64,
             }),
-            code: "invalid_utf8",
+            code: Code::InvalidUtf8,
             detail: "the file is not UTF-8".into(),
         }
     })?;
@@ -244,7 +240,7 @@ pub fn parse_status_csv(input: &[u8]) -> Result<Vec<CsvStatusLine>, Iso20022Erro
                 column: 1,
                 byte: 0,
             }),
-            code: "invalid_header",
+            code: Code::InvalidHeader,
             detail: format!("the first line must be the header {STATUS_CSV_HEADER}"),
         });
     }

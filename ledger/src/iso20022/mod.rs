@@ -35,6 +35,7 @@ use std::fmt;
 use chrono::NaiveDate;
 
 use tranche_audit::money::{Currency, Money, MoneyError};
+use tranche_audit::Code;
 use tranche_audit::Invalid;
 
 pub use camt053::{parse_camt053, CreditDebit, EntryStatus, Statement, StatementLine, Statements};
@@ -79,7 +80,7 @@ pub struct RowError {
     /// The column (header name), or `row` for the row as a whole.
     pub field: &'static str,
     /// A stable rule name (`invalid_amount`, `unknown_status`, `missing_id`, …).
-    pub code: &'static str,
+    pub code: Code,
     /// The explanation.
     pub detail: String,
 }
@@ -164,7 +165,7 @@ pub enum Iso20022Error {
         /// Where it starts.
         position: Option<Position>,
         /// The rule it breaks.
-        code: &'static str,
+        code: Code,
         /// The explanation.
         detail: String,
     },
@@ -197,7 +198,7 @@ pub enum Iso20022Error {
         /// Where it starts.
         position: Option<Position>,
         /// A stable rule name.
-        code: &'static str,
+        code: Code,
         /// The explanation.
         detail: String,
     },
@@ -231,19 +232,19 @@ fn list_rows(errors: &[RowError]) -> String {
 
 impl Iso20022Error {
     /// The stable, machine-readable rule name.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> Code {
         match self {
-            Iso20022Error::TooLarge { .. } => "too_large",
-            Iso20022Error::MalformedXml { .. } => "malformed_xml",
-            Iso20022Error::DoctypeRefused { .. } => "doctype_refused",
-            Iso20022Error::UnsupportedEncoding { .. } => "unsupported_encoding",
-            Iso20022Error::WrongMessage { .. } => "wrong_message",
-            Iso20022Error::MissingElement { .. } => "missing_element",
-            Iso20022Error::InvalidAmount { code, .. } => code,
-            Iso20022Error::UnknownCurrency { .. } => "unknown_currency",
-            Iso20022Error::DuplicateEndToEndId { .. } => "duplicate_end_to_end_id",
-            Iso20022Error::InvalidValue { code, .. } => code,
-            Iso20022Error::InvalidRows { .. } => "invalid_rows",
+            Iso20022Error::TooLarge { .. } => Code::TooLarge,
+            Iso20022Error::MalformedXml { .. } => Code::MalformedXml,
+            Iso20022Error::DoctypeRefused { .. } => Code::DoctypeRefused,
+            Iso20022Error::UnsupportedEncoding { .. } => Code::UnsupportedEncoding,
+            Iso20022Error::WrongMessage { .. } => Code::WrongMessage,
+            Iso20022Error::MissingElement { .. } => Code::MissingElement,
+            Iso20022Error::InvalidAmount { code, .. } => *code,
+            Iso20022Error::UnknownCurrency { .. } => Code::UnknownCurrency,
+            Iso20022Error::DuplicateEndToEndId { .. } => Code::DuplicateEndToEndId,
+            Iso20022Error::InvalidValue { code, .. } => *code,
+            Iso20022Error::InvalidRows { .. } => Code::InvalidRows,
         }
     }
 
@@ -314,22 +315,11 @@ fn check_size(input: &[u8]) -> Result<(), Iso20022Error> {
     Ok(())
 }
 
-/// The rule name of a money error, as the rest of tranche names it.
-fn money_code(e: &MoneyError) -> &'static str {
-    match e {
-        MoneyError::UnknownCurrency(_) => "unknown_currency",
-        MoneyError::NotAnAmount(_) => "invalid_amount",
-        MoneyError::TooManyDecimals { .. } => "too_many_decimals",
-        MoneyError::NotPositive => "amount_not_positive",
-        MoneyError::TooLarge(_) => "amount_too_large",
-    }
-}
-
 /// Why an amount found in a file was refused, before it is placed (see [`AmountError::at`]).
 #[derive(Debug)]
 enum AmountError {
     UnknownCurrency(String),
-    Invalid(&'static str, String),
+    Invalid(Code, String),
 }
 
 impl AmountError {
@@ -363,7 +353,7 @@ fn parse_money(text: &str, currency: &str, allow_zero: bool) -> Result<Money, Am
         Err(MoneyError::NotPositive) if allow_zero && !text.starts_with('-') => {
             Ok(Money::from_minor(0, currency))
         }
-        Err(e) => Err(AmountError::Invalid(money_code(&e), e.to_string())),
+        Err(e) => Err(AmountError::Invalid(e.code(), e.to_string())),
     }
 }
 

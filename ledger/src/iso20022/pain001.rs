@@ -8,6 +8,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use quick_xml::events::BytesStart;
 use rust_decimal::Decimal;
 use tranche_audit::money::{format_minor, Currency, Money, MAX_AMOUNT_MINOR};
+use tranche_audit::Code;
 use tranche_audit::Invalid;
 
 use super::xml::{required_attribute, walk, Ctx, Handler, Spec};
@@ -68,7 +69,7 @@ impl AccountId {
 pub fn check_account(field: &str, text: &str) -> Result<AccountId, Invalid> {
     let account = AccountId::from_text(text);
     if let AccountId::Iban(iban) = &account {
-        valid_iban(iban).map_err(|detail| Invalid::new(field, "invalid_iban", detail))?;
+        valid_iban(iban).map_err(|detail| Invalid::new(field, Code::InvalidIban, detail))?;
     }
     Ok(account)
 }
@@ -155,11 +156,7 @@ pub struct CreditTransferInitiation {
     pub payments: Vec<CreditTransfer>,
 }
 
-fn input_error(
-    field: impl Into<String>,
-    code: &'static str,
-    detail: impl Into<String>,
-) -> Iso20022Error {
+fn input_error(field: impl Into<String>, code: Code, detail: impl Into<String>) -> Iso20022Error {
     Iso20022Error::InvalidValue {
         path: field.into(),
         position: None,
@@ -172,7 +169,7 @@ fn check_chars(field: &str, value: &str) -> Result<(), Iso20022Error> {
     if let Some(c) = value.chars().find(|c| is_forbidden_char(*c)) {
         return Err(input_error(
             field,
-            "control_character",
+            Code::ControlCharacter,
             format!("holds the control character U+{:04X}", u32::from(c)),
         ));
     }
@@ -184,12 +181,12 @@ fn check_chars(field: &str, value: &str) -> Result<(), Iso20022Error> {
 fn check_id<'a>(field: &str, value: &'a str) -> Result<&'a str, Iso20022Error> {
     check_chars(field, value)?;
     if value.is_empty() {
-        return Err(input_error(field, "empty", "must not be empty"));
+        return Err(input_error(field, Code::Empty, "must not be empty"));
     }
     if value.trim() != value {
         return Err(input_error(
             field,
-            "invalid_value",
+            Code::InvalidValue,
             "must not start or end with a space",
         ));
     }
@@ -197,7 +194,7 @@ fn check_id<'a>(field: &str, value: &'a str) -> Result<&'a str, Iso20022Error> {
     if n > MAX_ID_CHARS {
         return Err(input_error(
             field,
-            "too_long",
+            Code::TooLong,
             format!("has {n} characters; at most {MAX_ID_CHARS} are allowed"),
         ));
     }
@@ -209,7 +206,7 @@ fn clean_text<'a>(field: &str, value: &'a str, max: usize) -> Result<&'a str, Is
     check_chars(field, value)?;
     let value = value.trim();
     if value.is_empty() {
-        return Err(input_error(field, "empty", "must not be empty"));
+        return Err(input_error(field, Code::Empty, "must not be empty"));
     }
     let cut = value
         .char_indices()
@@ -224,20 +221,20 @@ fn normalise_account(field: &str, account: &AccountId) -> Result<(bool, String),
         AccountId::Iban(raw) => {
             check_chars(field, raw)?;
             let iban =
-                valid_iban(raw).map_err(|detail| input_error(field, "invalid_iban", detail))?;
+                valid_iban(raw).map_err(|detail| input_error(field, Code::InvalidIban, detail))?;
             Ok((true, iban))
         }
         AccountId::Other(raw) => {
             check_chars(field, raw)?;
             let id = raw.trim();
             if id.is_empty() {
-                return Err(input_error(field, "empty", "must not be empty"));
+                return Err(input_error(field, Code::Empty, "must not be empty"));
             }
             let n = id.chars().count();
             if n > MAX_ACCOUNT_CHARS {
                 return Err(input_error(
                     field,
-                    "too_long",
+                    Code::TooLong,
                     format!("has {n} characters; at most {MAX_ACCOUNT_CHARS} are allowed"),
                 ));
             }
@@ -256,7 +253,7 @@ fn check_bic<'a>(field: &str, bic: &'a str) -> Result<&'a str, Iso20022Error> {
     if !ok {
         return Err(input_error(
             field,
-            "invalid_bic",
+            Code::InvalidBic,
             format!("{bic:?} is not a BIC (8 or 11 upper-case letters and digits)"),
         ));
     }
@@ -340,9 +337,9 @@ fn check_payment<'a>(
             path: field("amount_minor"),
             position: None,
             code: if p.amount_minor <= 0 {
-                "amount_not_positive"
+                Code::AmountNotPositive
             } else {
-                "amount_too_large"
+                Code::AmountTooLarge
             },
             detail: format!(
                 "{} minor units: an amount must be positive and at most {MAX_AMOUNT_MINOR}",
@@ -400,7 +397,7 @@ pub fn write_pain001(batch: &CreditTransferInitiation) -> Result<String, Iso2002
     if batch.payments.is_empty() {
         return Err(input_error(
             "payments",
-            "empty",
+            Code::Empty,
             "a pain.001 needs at least one payment",
         ));
     }
@@ -411,7 +408,7 @@ pub fn write_pain001(batch: &CreditTransferInitiation) -> Result<String, Iso2002
         if p.currency != batch.currency {
             return Err(input_error(
                 format!("payments[{i}].currency"),
-                "currency_mismatch",
+                Code::CurrencyMismatch,
                 format!(
                     "the payment is in {} but the file is in {}: one pain.001 carries one currency",
                     p.currency, batch.currency
@@ -592,13 +589,13 @@ fn parse_count(ctx: &mut Ctx<'_>, text: &str) -> Result<Stated<u64>, Iso20022Err
     let t = text.trim();
     if t.is_empty() || t.len() > 15 || !t.bytes().all(|b| b.is_ascii_digit()) {
         return Err(ctx.invalid(
-            "invalid_value",
+            Code::InvalidValue,
             format!("{t:?} is not a count (1 to 15 digits)"),
         ));
     }
     let value = t
         .parse()
-        .map_err(|_| ctx.invalid("invalid_value", format!("{t:?} is not a count")))?;
+        .map_err(|_| ctx.invalid(Code::InvalidValue, format!("{t:?} is not a count")))?;
     Ok(Stated {
         value,
         path: ctx.path(),
@@ -617,7 +614,7 @@ fn parse_sum(ctx: &mut Ctx<'_>, text: &str) -> Result<Stated<Decimal>, Iso20022E
     };
     let Some(value) = value else {
         return Err(ctx.invalid(
-            "invalid_value",
+            Code::InvalidValue,
             format!("{t:?} is not a control sum (a decimal number of at most 18 digits)"),
         ));
     };
@@ -641,7 +638,7 @@ fn compare(
             return Err(Iso20022Error::InvalidValue {
                 path: s.path.clone(),
                 position: Some(ctx.position_of(s.byte)),
-                code: "count_mismatch",
+                code: Code::CountMismatch,
                 detail: format!("{what} states {} transactions but holds {count}", s.value),
             });
         }
@@ -651,7 +648,7 @@ fn compare(
             return Err(Iso20022Error::InvalidValue {
                 path: s.path.clone(),
                 position: Some(ctx.position_of(s.byte)),
-                code: "control_sum_mismatch",
+                code: Code::ControlSumMismatch,
                 detail: format!(
                     "{what} states a control sum of {} but its amounts add up to {sum}",
                     s.value
@@ -687,7 +684,7 @@ impl Handler for Checker {
             let n = id.chars().count();
             if n == 0 || n > MAX_ID_CHARS {
                 return Err(ctx.invalid(
-                    if n == 0 { "empty" } else { "too_long" },
+                    if n == 0 { Code::Empty } else { Code::TooLong },
                     format!("an end-to-end id has 1 to {MAX_ID_CHARS} characters, found {n}"),
                 ));
             }

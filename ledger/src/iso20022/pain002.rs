@@ -2,6 +2,7 @@
 
 use quick_xml::events::BytesStart;
 use tranche_audit::money::Money;
+use tranche_audit::Code;
 
 use super::xml::{required_attribute, walk, Ctx, Handler, Spec};
 use super::{parse_money, Iso20022Error, Position};
@@ -157,7 +158,7 @@ fn status(ctx: &mut Ctx<'_>, text: &str) -> Result<TransactionStatus, Iso20022Er
     TransactionStatus::parse(code).ok_or_else(|| {
         let known: Vec<&str> = STATUSES.iter().map(|(c, _)| *c).collect();
         ctx.invalid(
-            "unknown_status",
+            Code::UnknownStatus,
             format!("unknown status code {code:?}; known: {}", known.join(", ")),
         )
     })

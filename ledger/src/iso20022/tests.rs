@@ -3,6 +3,7 @@ use std::time::Instant;
 use chrono::{NaiveDate, TimeZone, Utc};
 use rust_decimal::Decimal;
 use tranche_audit::money::{Currency, Money};
+use tranche_audit::Code;
 
 use super::*;
 
@@ -221,7 +222,11 @@ fn text_is_escaped_and_names_truncated() {
 fn writer_refuses(input: &CreditTransferInitiation, field: &str, code: &str) {
     let e = write_pain001(input).expect_err("refused");
     let inv = e.to_invalid();
-    assert_eq!((inv.field.as_str(), inv.code), (field, code), "{e}");
+    assert_eq!(
+        (inv.field.as_str(), inv.code.as_str()),
+        (field, code),
+        "{e}"
+    );
 }
 
 #[test]
@@ -271,7 +276,10 @@ fn a_valid_iban_is_accepted_as_people_write_it() {
 #[test]
 fn an_iban_with_a_bad_checksum_is_refused_naming_the_field() {
     let e = check_account("bank_account", "GB82WEST12345698765431").expect_err("refused");
-    assert_eq!((e.field.as_str(), e.code), ("bank_account", "invalid_iban"));
+    assert_eq!(
+        (e.field.as_str(), e.code),
+        ("bank_account", Code::InvalidIban)
+    );
     assert!(
         e.detail.contains("check digits do not match"),
         "{}",
@@ -282,7 +290,7 @@ fn an_iban_with_a_bad_checksum_is_refused_naming_the_field() {
     let e = check_account("vendors[0].account", "AL84212110090000AB023569874").expect_err("BBAN");
     assert_eq!(
         (e.field.as_str(), e.code),
-        ("vendors[0].account", "invalid_iban")
+        ("vendors[0].account", Code::InvalidIban)
     );
     assert!(e.detail.contains("an IBAN of AL"), "{}", e.detail);
     let e = check_account("bank_account", "EC391234567890123").expect_err("no IBANs");
@@ -311,7 +319,7 @@ fn checker_refuses_counts_and_sums_that_do_not_add_up() {
     let xml = write_pain001(&three_payments()).expect("writes");
     let tampered = xml.replacen("<NbOfTxs>3</NbOfTxs>", "<NbOfTxs>4</NbOfTxs>", 1);
     let e = check_pain001(tampered.as_bytes()).expect_err("refused");
-    assert_eq!(e.code(), "count_mismatch");
+    assert_eq!(e.code(), Code::CountMismatch);
     assert_eq!(e.field(), "Document/CstmrCdtTrfInitn/GrpHdr/NbOfTxs");
     assert_eq!(e.position().map(|p| p.line), Some(7));
 
@@ -321,7 +329,7 @@ fn checker_refuses_counts_and_sums_that_do_not_add_up() {
         "<CtrlSum>123587.29</CtrlSum>",
     );
     let e = check_pain001(tampered.as_bytes()).expect_err("refused");
-    assert_eq!(e.code(), "control_sum_mismatch");
+    assert_eq!(e.code(), Code::ControlSumMismatch);
     assert_eq!(e.field(), "Document/CstmrCdtTrfInitn/PmtInf[1]/CtrlSum");
 
     // The same value at another scale is the same sum.
@@ -333,7 +341,7 @@ fn checker_refuses_counts_and_sums_that_do_not_add_up() {
 
     let dup = xml.replace("<EndToEndId>E2E-000003<", "<EndToEndId>E2E-000001<");
     let e = check_pain001(dup.as_bytes()).expect_err("refused");
-    assert_eq!(e.code(), "duplicate_end_to_end_id");
+    assert_eq!(e.code(), Code::DuplicateEndToEndId);
     assert_eq!(
         e.field(),
         "Document/CstmrCdtTrfInitn/PmtInf[1]/CdtTrfTxInf[3]/PmtId/EndToEndId"
@@ -342,12 +350,12 @@ fn checker_refuses_counts_and_sums_that_do_not_add_up() {
     let long = xml.replace("E2E-000002", &format!("E2E-{}", "9".repeat(32)));
     assert_eq!(
         check_pain001(long.as_bytes()).map_err(|e| e.code()),
-        Err("too_long")
+        Err(Code::TooLong)
     );
 
     let zero = xml.replace(">70.50<", ">0.00<");
     let e = check_pain001(zero.as_bytes()).expect_err("refused");
-    assert_eq!(e.code(), "amount_not_positive");
+    assert_eq!(e.code(), Code::AmountNotPositive);
     assert_eq!(
         e.field(),
         "Document/CstmrCdtTrfInitn/PmtInf[1]/CdtTrfTxInf[2]/Amt/InstdAmt"
@@ -355,17 +363,17 @@ fn checker_refuses_counts_and_sums_that_do_not_add_up() {
     let negative = xml.replace(">70.50<", ">-70.50<");
     assert_eq!(
         check_pain001(negative.as_bytes()).map_err(|e| e.code()),
-        Err("amount_not_positive")
+        Err(Code::AmountNotPositive)
     );
     let scale = xml.replace(">70.50<", ">70.500<");
     assert_eq!(
         check_pain001(scale.as_bytes()).map_err(|e| e.code()),
-        Err("too_many_decimals")
+        Err(Code::TooManyDecimals)
     );
 
     let no_e2e = xml.replace("<EndToEndId>E2E-000002</EndToEndId>", "");
     let e = check_pain001(no_e2e.as_bytes()).expect_err("refused");
-    assert_eq!(e.code(), "missing_element");
+    assert_eq!(e.code(), Code::MissingElement);
     assert_eq!(
         e.field(),
         "Document/CstmrCdtTrfInitn/PmtInf[1]/CdtTrfTxInf[2]/PmtId/EndToEndId"
@@ -377,7 +385,7 @@ fn checker_reads_only_pain001_version_09() {
     let xml = write_pain001(&three_payments()).expect("writes");
     let v03 = xml.replace("pain.001.001.09", "pain.001.001.03");
     let e = check_pain001(v03.as_bytes()).expect_err("refused");
-    assert_eq!(e.code(), "wrong_message");
+    assert_eq!(e.code(), Code::WrongMessage);
     assert!(e.to_string().contains("pain.001.001.03"), "{e}");
 }
 
@@ -505,14 +513,14 @@ fn pain002_group_rejection_and_unknown_status() {
     let v10 = std::str::from_utf8(PAIN002_V10).expect("utf-8");
     let bad = v10.replacen("<TxSts>ACSP</TxSts>", "<TxSts>XXXX</TxSts>", 1);
     let e = parse_pain002(bad.as_bytes()).expect_err("refused");
-    assert_eq!(e.code(), "unknown_status");
+    assert_eq!(e.code(), Code::UnknownStatus);
     assert_eq!(
         e.field(),
         "Document/CstmrPmtStsRpt/OrgnlPmtInfAndSts[1]/TxInfAndSts[4]/TxSts"
     );
     let no_id = v10.replacen("<OrgnlEndToEndId>E2E-0003</OrgnlEndToEndId>", "", 1);
     let e = parse_pain002(no_id.as_bytes()).expect_err("refused");
-    assert_eq!(e.code(), "missing_element");
+    assert_eq!(e.code(), Code::MissingElement);
     assert_eq!(
         e.field(),
         "Document/CstmrPmtStsRpt/OrgnlPmtInfAndSts[1]/TxInfAndSts[3]/OrgnlEndToEndId"
@@ -704,60 +712,60 @@ fn camt053_refuses_bad_amounts_and_currencies_naming_the_entry() {
         "<Amt Ccy=\"EUR\">70.00</Amt>\n        <CdtDbtInd>CRDT",
         "<Amt Ccy=\"EUR\">70.005</Amt>\n        <CdtDbtInd>CRDT",
     );
-    assert_eq!(e.code(), "too_many_decimals");
+    assert_eq!(e.code(), Code::TooManyDecimals);
     assert_eq!(e.field(), "Document/BkToCstmrStmt/Stmt[1]/Ntry[3]/Amt");
     assert_eq!(e.position().map(|p| p.line), Some(115));
     let inv = e.to_invalid();
     assert_eq!(inv.field, "Document/BkToCstmrStmt/Stmt[1]/Ntry[3]/Amt");
-    assert_eq!(inv.code, "too_many_decimals");
+    assert_eq!(inv.code, Code::TooManyDecimals);
     assert!(inv.detail.contains("line 115"), "{}", inv.detail);
 
     for bad in ["1e3", "6O.00", "+60.00", "60,00", ""] {
         let e = case(">60.00</Amt>", &format!(">{bad}</Amt>"));
-        assert_eq!(e.code(), "invalid_amount", "{bad:?}: {e}");
+        assert_eq!(e.code(), Code::InvalidAmount, "{bad:?}: {e}");
         assert_eq!(e.field(), "Document/BkToCstmrStmt/Stmt[1]/Ntry[1]/Amt");
     }
     let e = case(">60.00</Amt>", ">-60.00</Amt>");
-    assert_eq!(e.code(), "amount_not_positive");
+    assert_eq!(e.code(), Code::AmountNotPositive);
 
     let e = case(
         "<Amt Ccy=\"EUR\">150.00</Amt>",
         "<Amt Ccy=\"XYZ\">150.00</Amt>",
     );
-    assert_eq!(e.code(), "unknown_currency");
+    assert_eq!(e.code(), Code::UnknownCurrency);
     assert_eq!(e.field(), "Document/BkToCstmrStmt/Stmt[1]/Ntry[2]/Amt");
-    assert_eq!(e.to_invalid().code, "unknown_currency");
+    assert_eq!(e.to_invalid().code, Code::UnknownCurrency);
 
     let e = case(
         "<Amt Ccy=\"EUR\">80.00</Amt>",
         "<Amt Ccy=\"EUR\">80.001</Amt>",
     );
-    assert_eq!(e.code(), "too_many_decimals");
+    assert_eq!(e.code(), Code::TooManyDecimals);
     assert_eq!(
         e.field(),
         "Document/BkToCstmrStmt/Stmt[1]/Ntry[2]/NtryDtls[1]/TxDtls[2]/AmtDtls/TxAmt/Amt"
     );
 
     let e = case("<Amt Ccy=\"EUR\">2.50</Amt>", "<Amt>2.50</Amt>");
-    assert_eq!(e.code(), "missing_element");
+    assert_eq!(e.code(), Code::MissingElement);
     assert_eq!(e.field(), "Document/BkToCstmrStmt/Stmt[1]/Ntry[4]/Amt/@Ccy");
 
     let e = case(
         "<CdtDbtInd>DBIT</CdtDbtInd>\n        <Sts>PDNG",
         "<Sts>PDNG",
     );
-    assert_eq!(e.code(), "missing_element");
+    assert_eq!(e.code(), Code::MissingElement);
     assert_eq!(
         e.field(),
         "Document/BkToCstmrStmt/Stmt[1]/Ntry[4]/CdtDbtInd"
     );
 
     let e = case("<Sts>PDNG</Sts>", "<Sts>OPEN</Sts>");
-    assert_eq!(e.code(), "unknown_status");
+    assert_eq!(e.code(), Code::UnknownStatus);
     let e = case("<RvslInd>true</RvslInd>", "<RvslInd>yes</RvslInd>");
-    assert_eq!(e.code(), "invalid_value");
+    assert_eq!(e.code(), Code::InvalidValue);
     let e = case("<Dt>2026-11-25</Dt>", "<Dt>2026-13-25</Dt>");
-    assert_eq!(e.code(), "invalid_date");
+    assert_eq!(e.code(), Code::InvalidDate);
 }
 
 // ---- safety ----
@@ -786,7 +794,7 @@ fn doctype_and_entity_declarations_are_refused() {
     for doc in [&xxe[..], &laughs[..], &bare[..]] {
         let [a, b, c, _] = refused(doc);
         for e in [a, b, c] {
-            assert_eq!(e.code(), "doctype_refused", "{e}");
+            assert_eq!(e.code(), Code::DoctypeRefused, "{e}");
             assert_eq!(e.to_invalid().field, "file");
         }
     }
@@ -796,7 +804,7 @@ fn doctype_and_entity_declarations_are_refused() {
     // Without a DOCTYPE an entity is undeclared: malformed, never looked up.
     let undeclared = br#"<Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.053.001.08"><BkToCstmrStmt><GrpHdr><MsgId>&xxe;</MsgId></GrpHdr></BkToCstmrStmt></Document>"#;
     let e = parse_camt053(undeclared).expect_err("refused");
-    assert_eq!(e.code(), "malformed_xml");
+    assert_eq!(e.code(), Code::MalformedXml);
     assert!(e.to_string().contains("&xxe;"), "{e}");
 }
 
@@ -805,7 +813,7 @@ fn oversized_input_is_refused_before_parsing() {
     // Not even XML: the size is checked before anything is read.
     let huge = vec![b'x'; MAX_FILE_BYTES + 1];
     for e in refused(&huge) {
-        assert_eq!(e.code(), "too_large", "{e}");
+        assert_eq!(e.code(), Code::TooLarge, "{e}");
         assert_eq!(e.to_invalid().field, "file");
     }
 }
@@ -815,14 +823,14 @@ fn malformed_xml_names_line_and_column() {
     let v02 = std::str::from_utf8(CAMT053_V02).expect("utf-8");
     let mismatched = v02.replacen("</NtryRef>", "</NtryRf>", 1);
     let e = parse_camt053(mismatched.as_bytes()).expect_err("refused");
-    assert_eq!(e.code(), "malformed_xml");
+    assert_eq!(e.code(), Code::MalformedXml);
     let p = e.position().expect("has a position");
     assert_eq!((p.line, p.column), (35, 19), "{e}");
     assert!(e.to_string().contains("line 35, column 19"), "{e}");
 
     let truncated = &CAMT053_V02[..CAMT053_V02.len() / 2];
     let e = parse_camt053(truncated).expect_err("refused");
-    assert_eq!(e.code(), "malformed_xml");
+    assert_eq!(e.code(), Code::MalformedXml);
     assert!(e.to_string().contains("ends inside"), "{e}");
 
     for bad in [
@@ -839,7 +847,7 @@ fn malformed_xml_names_line_and_column() {
         };
         assert_eq!(
             e.code(),
-            "malformed_xml",
+            Code::MalformedXml,
             "{:?}: {e}",
             String::from_utf8_lossy(bad)
         );
@@ -853,7 +861,7 @@ fn deep_nesting_is_refused() {
     );
     xml.push_str(&"<a>".repeat(1_000_000));
     let e = parse_camt053(xml.as_bytes()).expect_err("refused");
-    assert_eq!(e.code(), "too_deep");
+    assert_eq!(e.code(), Code::TooDeep);
     assert_eq!(e.to_invalid().field, "file");
 }
 
@@ -861,7 +869,7 @@ fn deep_nesting_is_refused() {
 fn other_encodings_are_refused_and_a_bom_is_read() {
     let latin = br#"<?xml version="1.0" encoding="ISO-8859-1"?><Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.053.001.08"><BkToCstmrStmt/></Document>"#;
     let e = parse_camt053(latin).expect_err("refused");
-    assert_eq!(e.code(), "unsupported_encoding");
+    assert_eq!(e.code(), Code::UnsupportedEncoding);
     let mut bom = b"\xEF\xBB\xBF".to_vec();
     bom.extend_from_slice(CAMT053_V08);
     let s = parse_camt053(&bom).expect("a UTF-8 BOM is fine");
@@ -878,32 +886,32 @@ fn other_encodings_are_refused_and_a_bom_is_read() {
 #[test]
 fn wrong_message_types_are_refused() {
     let e = parse_pain002(CAMT053_V02).expect_err("refused");
-    assert_eq!(e.code(), "wrong_message");
+    assert_eq!(e.code(), Code::WrongMessage);
     assert!(e.to_string().contains("pain.002.001.*"), "{e}");
     assert!(e.to_string().contains("camt.053.001.02"), "{e}");
     assert_eq!(e.to_invalid().field, "file");
     let e = parse_camt053(PAIN002_V10).expect_err("refused");
-    assert_eq!(e.code(), "wrong_message");
+    assert_eq!(e.code(), Code::WrongMessage);
     let xml = write_pain001(&three_payments()).expect("writes");
     assert_eq!(
         parse_camt053(xml.as_bytes()).map_err(|e| e.code()),
-        Err("wrong_message")
+        Err(Code::WrongMessage)
     );
     assert_eq!(
         check_pain001(CAMT053_V08).map_err(|e| e.code()),
-        Err("wrong_message")
+        Err(Code::WrongMessage)
     );
     // camt.052 (an intraday report) is not a statement.
     let v08 = std::str::from_utf8(CAMT053_V08).expect("utf-8");
     let camt052 = v08.replace("camt.053.001.08", "camt.052.001.08");
     assert_eq!(
         parse_camt053(camt052.as_bytes()).map_err(|e| e.code()),
-        Err("wrong_message")
+        Err(Code::WrongMessage)
     );
     // The right namespace with the wrong message element.
     let mixed = v08.replace("BkToCstmrStmt", "BkToCstmrAcctRpt");
     let e = parse_camt053(mixed.as_bytes()).expect_err("refused");
-    assert_eq!(e.code(), "wrong_message");
+    assert_eq!(e.code(), Code::WrongMessage);
     assert!(e.to_string().contains("BkToCstmrAcctRpt"), "{e}");
     // Another root, or no namespace.
     for doc in [
@@ -912,7 +920,7 @@ fn wrong_message_types_are_refused() {
     ] {
         assert_eq!(
             parse_camt053(doc).map_err(|e| e.code()),
-            Err("wrong_message")
+            Err(Code::WrongMessage)
         );
     }
 }
@@ -979,7 +987,10 @@ E2E-0010,booked,5,USD,\"unclosed\n";
     let Iso20022Error::InvalidRows { errors } = &e else {
         panic!("{e}");
     };
-    let got: Vec<_> = errors.iter().map(|r| (r.line, r.field, r.code)).collect();
+    let got: Vec<_> = errors
+        .iter()
+        .map(|r| (r.line, r.field, r.code.as_str()))
+        .collect();
     assert_eq!(
         got,
         vec![
@@ -995,9 +1006,9 @@ E2E-0010,booked,5,USD,\"unclosed\n";
             (12, "row", "unterminated_quote"),
         ]
     );
-    assert_eq!(e.code(), "invalid_rows");
+    assert_eq!(e.code(), Code::InvalidRows);
     let inv = e.to_invalid();
-    assert_eq!((inv.field.as_str(), inv.code), ("file", "invalid_rows"));
+    assert_eq!((inv.field.as_str(), inv.code), ("file", Code::InvalidRows));
     assert!(inv.detail.contains("line 2, amount"), "{}", inv.detail);
 
     // Quoting that breaks RFC 4180 refuses its row, and the rows after it are still read.
@@ -1011,7 +1022,10 @@ E2E-3,paid,,,,\n",
     let Iso20022Error::InvalidRows { errors } = &e else {
         panic!("{e}");
     };
-    let got: Vec<_> = errors.iter().map(|r| (r.line, r.field, r.code)).collect();
+    let got: Vec<_> = errors
+        .iter()
+        .map(|r| (r.line, r.field, r.code.as_str()))
+        .collect();
     assert_eq!(
         got,
         vec![
@@ -1022,10 +1036,10 @@ E2E-3,paid,,,,\n",
     );
 
     let e = parse_status_csv(b"id,status\nE2E-1,accepted\n").expect_err("refused");
-    assert_eq!(e.code(), "invalid_header");
+    assert_eq!(e.code(), Code::InvalidHeader);
     let e = parse_status_csv(b"end_to_end_id,status,amount,currency,reason,date\n\xff\n")
         .expect_err("refused");
-    assert_eq!(e.code(), "invalid_utf8");
+    assert_eq!(e.code(), Code::InvalidUtf8);
     assert_eq!(e.position().map(|p| p.line), Some(2));
 }
 
@@ -1035,7 +1049,7 @@ fn errors_keep_the_shared_invalid_shape() {
     let inv = e.to_invalid();
     assert_eq!(
         (inv.field.as_str(), inv.code, inv.item),
-        ("file", "too_large", None)
+        ("file", Code::TooLarge, None)
     );
     let e = write_pain001(&batch(vec![], ccy("USD"))).expect_err("refused");
     assert_eq!(e.position(), None);

@@ -6,6 +6,7 @@
 use quick_xml::escape::resolve_predefined_entity;
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::{Reader, XmlVersion};
+use tranche_audit::Code;
 
 use super::{check_size, Iso20022Error, Position};
 
@@ -239,7 +240,7 @@ impl<'a> Ctx<'a> {
     }
 
     /// A bad value in the innermost open element.
-    pub fn invalid(&mut self, code: &'static str, detail: impl Into<String>) -> Iso20022Error {
+    pub fn invalid(&mut self, code: Code, detail: impl Into<String>) -> Iso20022Error {
         Iso20022Error::InvalidValue {
             path: self.path(),
             position: Some(self.position()),
@@ -406,7 +407,7 @@ pub(super) fn walk<H: Handler>(
                     return Err(Iso20022Error::InvalidValue {
                         path: "file".into(),
                         position: Some(ctx.position_of(before)),
-                        code: "too_deep",
+                        code: Code::TooDeep,
                         detail: format!(
                             "elements nest deeper than {MAX_DEPTH} levels; ISO 20022 messages never do"
                         ),

@@ -22,6 +22,7 @@ use tranche_audit::disburse::{
 use tranche_audit::money::{format_minor, Currency, Money};
 use tranche_audit::programme::{Date, Id};
 use tranche_audit::record::{format_time, PostingBody, Record};
+use tranche_audit::Code;
 use tranche_audit::Invalid;
 
 use crate::domain::disburse::{
@@ -35,7 +36,7 @@ use crate::iso20022::{
 use crate::store::StoreError;
 use crate::Ledger;
 
-fn invalid(field: &str, code: &'static str, detail: impl Into<String>) -> StoreError {
+fn invalid(field: &str, code: Code, detail: impl Into<String>) -> StoreError {
     StoreError::Invalid(Invalid::new(field, code, detail))
 }
 
@@ -243,7 +244,7 @@ fn batch_in<'a>(st: &'a ProgrammeState, batch: &Id) -> Result<&'a Batch, StoreEr
     st.disburse.batches.get(batch).ok_or_else(|| {
         invalid(
             "batch",
-            "unknown_batch",
+            Code::UnknownBatch,
             format!("there is no batch {batch}"),
         )
     })
@@ -329,7 +330,7 @@ impl Ledger {
         let a = st.awards.get(&award).ok_or_else(|| {
             invalid(
                 "award",
-                "unknown_award",
+                Code::UnknownAward,
                 format!("there is no award {award}"),
             )
         })?;
@@ -450,7 +451,7 @@ impl Ledger {
                 let p = &st.disburse.payments[*pi as usize];
                 return Err(invalid(
                     "filter",
-                    "payable_in_open_batch",
+                    Code::PayableInOpenBatch,
                     format!(
                         "nothing to pay: {} matching entitlement(s) are already in open batches (seq {seq} is in payment {} of batch {}, {})",
                         held.len(),
@@ -462,7 +463,7 @@ impl Ledger {
             }
             return Err(invalid(
                 "filter",
-                "no_open_payables",
+                Code::NoOpenPayables,
                 if exceptions.is_empty() {
                     format!("award {award} has no open payables matching the filter")
                 } else {
@@ -539,7 +540,7 @@ impl Ledger {
         if b.status != BatchStatus::Draft {
             return Err(invalid(
                 "batch",
-                "batch_not_draft",
+                Code::BatchNotDraft,
                 format!(
                     "batch {batch} is {}: only a draft can be submitted",
                     b.status.as_str()
@@ -614,7 +615,7 @@ impl Ledger {
             other => {
                 return Err(invalid(
                     "format",
-                    "unknown_format",
+                    Code::UnknownFormat,
                     format!("{other:?} is not a bank file format: use pain.001 or csv"),
                 ))
             }
@@ -629,7 +630,7 @@ impl Ledger {
         if !matches!(b.status, BatchStatus::Approved | BatchStatus::Sent) {
             return Err(invalid(
                 "batch",
-                "batch_not_approved",
+                Code::BatchNotApproved,
                 format!(
                     "batch {batch} is {} ({} of {} approvals): a bank file is made only for an approved batch",
                     b.status.as_str(),
@@ -641,7 +642,7 @@ impl Ledger {
         let settings = st.disburse.settings.get(&award).ok_or_else(|| {
             invalid(
                 "award",
-                "no_disbursement_settings",
+                Code::NoDisbursementSettings,
                 format!(
                     "award {award} has no paying account: set it first (tranche award settings)"
                 ),
@@ -669,14 +670,14 @@ impl Ledger {
                     let d = people.get(id.as_str()).filter(|d| !d.erased).ok_or_else(|| {
                         invalid(
                             "batch",
-                            "personal_data_erased",
+                            Code::PersonalDataErased,
                             format!("payment {} goes to {id}, whose personal data was erased: cancel the batch and build a new one", p.e2e),
                         )
                     })?;
                     let account = d.account.clone().ok_or_else(|| {
                         invalid(
                             "batch",
-                            "no_bank_account",
+                            Code::NoBankAccount,
                             format!(
                                 "payment {} goes to {id}, who has no bank account on file",
                                 p.e2e
@@ -698,7 +699,7 @@ impl Ledger {
                         .ok_or_else(|| {
                             invalid(
                                 "batch",
-                                "no_vendor_account",
+                                Code::NoVendorAccount,
                                 format!("payment {} goes to vendor {v}, whose account is not in award {award}'s settings", p.e2e),
                             )
                         })?;
@@ -755,7 +756,7 @@ impl Ledger {
             Some(f) => {
                 return Err(invalid(
                     "batch",
-                    "file_changed",
+                    Code::FileChanged,
                     format!(
                         "the {format} file of batch {batch} recorded at seq {} no longer comes out the same: a payee's account or name changed since; cancel the batch if it was not sent",
                         f.seq
@@ -798,7 +799,7 @@ impl Ledger {
         if b.status != BatchStatus::Approved {
             return Err(invalid(
                 "batch",
-                "batch_not_approved",
+                Code::BatchNotApproved,
                 format!(
                     "batch {batch} is {} ({} of {} approvals): only an approved batch can be sent",
                     b.status.as_str(),
@@ -814,14 +815,14 @@ impl Ledger {
                 [] => {
                     return Err(invalid(
                         "file",
-                        "no_bank_file",
+                        Code::NoBankFile,
                         format!("batch {batch} has no bank file yet: download it first"),
                     ))
                 }
                 _ => {
                     return Err(invalid(
                         "file",
-                        "file_required",
+                        Code::FileRequired,
                         format!(
                         "batch {batch} has several bank files: name the one sent by its SHA-256"
                     ),
@@ -889,7 +890,7 @@ impl Ledger {
             if !st.disburse.messages.contains_key(original) {
                 return Err(invalid(
                     "original_message_id",
-                    "unknown_batch",
+                    Code::UnknownBatch,
                     format!("the status report answers message {original}, which is no bank file tranche made"),
                 ));
             }
@@ -904,7 +905,7 @@ impl Ledger {
         let Some(award) = award else {
             return Err(invalid(
                 "file",
-                "unknown_batch",
+                Code::UnknownBatch,
                 "no line of this file names a payment of a batch tranche made",
             ));
         };
@@ -1115,7 +1116,7 @@ impl Ledger {
         let row = rows.first().ok_or_else(|| {
             invalid(
                 "sha256",
-                "unknown_import",
+                Code::UnknownImport,
                 format!("no file with SHA-256 {sha256} was imported"),
             )
         })?;
@@ -1709,7 +1710,7 @@ mod tests {
             let Err(StoreError::Invalid(e)) = settings(debtor, vendor) else {
                 panic!("{debtor} {vendor} accepted");
             };
-            assert_eq!((e.field.as_str(), e.code), (field, "invalid_iban"));
+            assert_eq!((e.field.as_str(), e.code), (field, Code::InvalidIban));
         }
     }
 
@@ -1779,7 +1780,7 @@ mod views {
     pub(super) fn unknown_batch(batch: &str) -> StoreError {
         invalid(
             "batch",
-            "unknown_batch",
+            Code::UnknownBatch,
             format!("there is no batch {batch}"),
         )
     }
@@ -1787,7 +1788,7 @@ mod views {
     pub(super) fn unknown_payment(e2e: &str) -> StoreError {
         invalid(
             "e2e",
-            "unknown_payment",
+            Code::UnknownPayment,
             format!("there is no payment {e2e}"),
         )
     }

@@ -14,6 +14,7 @@ use tranche_audit::programme::{
     ParticipantRegisterBody, Period, SessionBody, SessionScheduleBody,
 };
 use tranche_audit::record::canonical_bytes;
+use tranche_audit::Code;
 use tranche_audit::Invalid;
 
 use crate::domain::cycle::{self, CycleReport};
@@ -127,14 +128,14 @@ fn personal_field(value: &str, field: &str, required: bool) -> Result<(), Invali
     if required && value.trim().is_empty() {
         return Err(Invalid::new(
             field,
-            "missing_field",
+            Code::MissingField,
             format!("{field} is required"),
         ));
     }
     if value.len() > MAX_PERSONAL_BYTES || value.chars().any(char::is_control) {
         return Err(Invalid::new(
             field,
-            "invalid_text",
+            Code::InvalidText,
             format!("at most {MAX_PERSONAL_BYTES} bytes, no control characters"),
         ));
     }
@@ -150,7 +151,7 @@ impl ParticipantInput {
         if doc.len() < 4 {
             return Err(Invalid::new(
                 "document",
-                "invalid_document",
+                Code::InvalidDocument,
                 "a document number has at least 4 letters or digits",
             ));
         }
@@ -511,7 +512,7 @@ impl Ledger {
         if reason.is_empty() {
             return Err(StoreError::Invalid(Invalid::new(
                 "reason",
-                "reason_required",
+                Code::ReasonRequired,
                 "a recovery must say why it is made",
             )));
         }
@@ -519,7 +520,7 @@ impl Ledger {
         let not_entitlement = || {
             StoreError::Invalid(Invalid::new(
                 "seq",
-                "not_an_entitlement",
+                Code::NotAnEntitlement,
                 format!("seq {seq} is not an entitlement"),
             ))
         };
@@ -552,7 +553,7 @@ impl Ledger {
         if money.minor() <= 0 {
             return Err(StoreError::Invalid(Invalid::new(
                 "amount",
-                "not_positive",
+                Code::NotPositive,
                 "a recovery is a positive amount",
             )));
         }
@@ -568,7 +569,7 @@ impl Ledger {
             .ok_or_else(|| {
                 StoreError::Invalid(Invalid::new(
                     "seq",
-                    "not_a_payable",
+                    Code::NotAPayable,
                     format!("entitlement seq {seq} is owed to no payee: only a payable entitlement is recovered"),
                 ))
             })?;
@@ -677,7 +678,7 @@ impl Ledger {
                             i,
                             Invalid::new(
                                 "document",
-                                "duplicate_document",
+                                Code::DuplicateDocument,
                                 format!("the same document number as row {} of this file", j + 1),
                             ),
                         ));
@@ -708,7 +709,7 @@ impl Ledger {
                         i,
                         Invalid::new(
                             "award",
-                            "unknown_award",
+                            Code::UnknownAward,
                             format!("there is no award {}", r.award),
                         ),
                     ));
@@ -717,7 +718,7 @@ impl Ledger {
                         i,
                         Invalid::new(
                             "partner",
-                            "unknown_partner",
+                            Code::UnknownPartner,
                             format!("partner {} is not registered", r.partner),
                         ),
                     ));
@@ -756,7 +757,7 @@ impl Ledger {
                     i,
                     Invalid::new(
                         "document",
-                        "duplicate_document",
+                        Code::DuplicateDocument,
                         format!(
                             "a participant with this document number is already registered in award {} ({})",
                             r.award, old.participant
@@ -829,13 +830,13 @@ fn resolve_partner(caller: Option<&Id>, row: Option<&str>) -> Result<Id, Invalid
         (Some(p), Some(q)) if q == p.as_str() => Ok(p.clone()),
         (Some(p), Some(q)) => Err(Invalid::new(
             "partner",
-            "partner_scope",
+            Code::PartnerScope,
             format!("partner {p} cannot register participants for partner {q}"),
         )),
         (None, Some(q)) => Id::parse(q).map_err(|e| e.within("partner")),
         (None, None) => Err(Invalid::new(
             "partner",
-            "missing_field",
+            Code::MissingField,
             "partner is required",
         )),
     }
@@ -997,6 +998,9 @@ mod tests {
         let e = with_account("GB82WEST12345698765431")
             .check()
             .expect_err("a bad checksum");
-        assert_eq!((e.field.as_str(), e.code), ("bank_account", "invalid_iban"));
+        assert_eq!(
+            (e.field.as_str(), e.code),
+            ("bank_account", Code::InvalidIban)
+        );
     }
 }

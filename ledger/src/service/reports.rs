@@ -9,12 +9,13 @@ use tranche_audit::programme::{Date, Id};
 use tranche_audit::record::{format_time, Record};
 use tranche_audit::report::{Report, ReportBody, ReportCheckpoint, ReportPeriod, SignedReport};
 use tranche_audit::report_compute::{Accumulator, ReportRequest};
+use tranche_audit::Code;
 use tranche_audit::Invalid;
 
 use crate::store::{StoreError, MAX_PAGE};
 use crate::Ledger;
 
-fn invalid(field: &str, code: &'static str, detail: impl Into<String>) -> StoreError {
+fn invalid(field: &str, code: Code, detail: impl Into<String>) -> StoreError {
     StoreError::Invalid(Invalid::new(field, code, detail))
 }
 
@@ -26,7 +27,7 @@ pub fn quarter(text: &str) -> Result<ReportPeriod, Invalid> {
     let bad = || {
         Invalid::new(
             "quarter",
-            "invalid_quarter",
+            Code::InvalidQuarter,
             format!("{text:?} is not a quarter like 2026Q1"),
         )
     };
@@ -78,7 +79,7 @@ impl Ledger {
             .ok_or_else(|| {
                 invalid(
                     "award",
-                    "unknown_award",
+                    Code::UnknownAward,
                     format!("there is no award {award}"),
                 )
             })?;
@@ -134,7 +135,7 @@ impl Ledger {
         if !KINDS.contains(&req.kind.as_str()) {
             return Err(invalid(
                 "kind",
-                "unknown_report",
+                Code::UnknownReport,
                 format!("{:?} is not a report: {}", req.kind, KINDS.join(", ")),
             ));
         }
@@ -149,7 +150,7 @@ impl Ledger {
         if req.period.start.0 > req.period.end.0 {
             return Err(invalid(
                 "start",
-                "start_after_end",
+                Code::StartAfterEnd,
                 format!(
                     "the period starts {} after it ends {}",
                     req.period.start.0, req.period.end.0
@@ -159,7 +160,7 @@ impl Ledger {
         if req.period.start.0 < award_start || req.period.end.0 > award_end {
             return Err(invalid(
                 "period",
-                "period_outside_award",
+                Code::PeriodOutsideAward,
                 format!(
                     "the period {} to {} is not within award {} ({award_start} to {award_end})",
                     req.period.start.0, req.period.end.0, req.award
@@ -169,18 +170,17 @@ impl Ledger {
         if req.kind == "participant" && req.participant.is_none() {
             return Err(invalid(
                 "participant",
-                "participant_required",
+                Code::ParticipantRequired,
                 "name the participant",
             ));
         }
         if req.kind != "payments" {
             req.batch = None;
         }
-        let cp = self
-            .store()
-            .latest_checkpoint()
-            .await?
-            .ok_or_else(|| invalid("", "empty_journal", "the journal has no checkpoint yet"))?;
+        let cp =
+            self.store().latest_checkpoint().await?.ok_or_else(|| {
+                invalid("", Code::EmptyJournal, "the journal has no checkpoint yet")
+            })?;
         if let Some(body) = self.report_from_projections(&req, cp.size).await? {
             return Ok(self.sign_report(&req, currency, &cp, body, now));
         }

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 use tranche_audit::merkle::Hash;
+use tranche_audit::Code;
 use tranche_audit::Invalid;
 
 use super::{Result, StoreError};
@@ -151,7 +152,7 @@ pub(crate) fn after(
             }
             (Ok(_), None) => GroupOutcome::Refused(Invalid::new(
                 "",
-                "internal",
+                Code::Internal,
                 "an accepted batch had no checkpoint",
             )),
             (Err(inv), _) => GroupOutcome::Refused(inv),

@@ -21,6 +21,7 @@ mod sqlite;
 use std::collections::HashMap;
 
 use tranche_audit::merkle::{self, Hash, NodeId};
+use tranche_audit::Code;
 use tranche_audit::Invalid;
 
 pub use disbursement::{PaymentNow, StateTotal};
@@ -781,7 +782,7 @@ impl Store {
         if size > current {
             return Err(StoreError::Invalid(Invalid::new(
                 "size",
-                "beyond_tree_size",
+                Code::BeyondTreeSize,
                 format!("tree size {size} is beyond the current size {current}"),
             )));
         }
@@ -792,7 +793,7 @@ impl Store {
 fn proof_error(e: merkle::GenerateError<NodeId>) -> StoreError {
     match e {
         merkle::GenerateError::Proof(p) => {
-            StoreError::Invalid(Invalid::new("", "invalid_proof_request", p.to_string()))
+            StoreError::Invalid(Invalid::new("", Code::InvalidProofRequest, p.to_string()))
         }
         merkle::GenerateError::Source(id) => StoreError::Corrupt(format!(
             "Merkle node level {} index {} is missing",
@@ -867,7 +868,7 @@ pub(crate) fn prefix_range(prefix: &str) -> (String, String) {
 pub(crate) fn last_admin(name: &str) -> StoreError {
     StoreError::Invalid(tranche_audit::Invalid::new(
         "name",
-        "last_admin",
+        Code::LastAdmin,
         format!("{name} is the last active admin: add another admin first, then revoke {name}"),
     ))
 }

@@ -12,6 +12,7 @@ use tranche_audit::account::{AccountName, AccountType};
 use tranche_audit::merkle::{frontier_ids, Frontier, Hash, NodeId};
 use tranche_audit::money::Currency;
 use tranche_audit::record::parse_time;
+use tranche_audit::Code;
 
 use super::digest;
 use super::groups::{self, GroupOutcome, GroupRequest};
@@ -517,7 +518,7 @@ impl PgStore {
             Err(e) if super::db_error::is(&e, super::db_error::DbRefusal::Unique) => {
                 Err(StoreError::Invalid(tranche_audit::Invalid::new(
                     "name",
-                    "user_exists",
+                    Code::UserExists,
                     format!("a user named {:?} exists", u.name),
                 )))
             }

@@ -16,6 +16,7 @@ use tranche_audit::merkle::{frontier_ids, Frontier, Hash, NodeId};
 use tranche_audit::money::{Currency, Money};
 use tranche_audit::posting::{Posting, Side};
 use tranche_audit::record::parse_time;
+use tranche_audit::Code;
 
 use super::digest;
 use super::groups::{self, GroupOutcome, GroupRequest};
@@ -557,7 +558,7 @@ impl SqliteStore {
             Err(e) if super::db_error::is(&e, super::db_error::DbRefusal::Unique) => {
                 Err(StoreError::Invalid(tranche_audit::Invalid::new(
                     "name",
-                    "user_exists",
+                    Code::UserExists,
                     format!("a user named {:?} exists", u.name),
                 )))
             }

@@ -202,7 +202,7 @@ fn report_check_main(args: &ReportCheckArgs) -> ExitCode {
         )
     };
     if let Err(e) = signed.verify_signature(&trusted) {
-        return fail(e.code, e.detail);
+        return fail(e.code.as_str(), e.detail);
     }
     // The export must hold the report's checkpoint: the root of its first `size` records.
     let cp = &signed.report.checkpoint;
