@@ -14,6 +14,7 @@ use utoipa::ToSchema;
 
 /// `POST /v1/awards`: an `award.open` body (docs/FORMAT.md).
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 #[schema(example = award_example)]
 pub struct AwardRequest {
     pub award: String,
@@ -33,6 +34,7 @@ pub struct AwardRequest {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct BudgetLineRequest {
     pub line: String,
     pub name: String,
@@ -55,6 +57,7 @@ fn award_example() -> Value {
 
 /// `POST /v1/partners`: a `partner.register` body.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 #[schema(example = json!({"partner": "hias", "name": "HIAS"}))]
 pub struct PartnerRequest {
     pub partner: String,
@@ -73,6 +76,7 @@ pub enum KeyAction {
 /// `tranche partner keygen`. `register` and `rotate` carry `public_key`, `rotate` also the key
 /// it `replaces`; `revoke` carries neither.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 #[schema(example = partner_key_example)]
 pub struct PartnerKeyRequest {
     /// The partner of the path.
@@ -106,6 +110,7 @@ pub enum Pathway {
 /// `POST /v1/cohorts`: a `cohort.open` body, with the cohort's first sessions if any. A
 /// vocational scholarship cohort names its course and its training provider.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 #[schema(example = cohort_example)]
 pub struct CohortRequest {
     pub cohort: String,
@@ -132,6 +137,7 @@ fn cohort_example() -> Value {
 
 /// One session of a cohort.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 #[schema(example = json!({"session": "s-01", "date": "2026-03-02"}))]
 pub struct SessionRequest {
     pub session: String,
@@ -142,6 +148,7 @@ pub struct SessionRequest {
 /// One person to register. The name, document, phone, bank account and attributes go to the
 /// erasable participant store; the journal gets a pseudonym and a salted commitment.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 #[schema(example = participant_example)]
 pub struct ParticipantRequest {
     pub award: String,
@@ -209,7 +216,7 @@ pub enum Milestone {
 
 /// One item of a statement; `type` says what it records.
 #[derive(Debug, Deserialize, ToSchema)]
-#[serde(tag = "type", rename_all = "kebab-case")]
+#[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum EvidenceItemRequest {
     Enrolment {
         participant: String,
@@ -245,6 +252,7 @@ pub enum EvidenceItemRequest {
 
 /// What a partner signs.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct StatementRequest {
     pub partner: String,
     /// The partner's own name for this statement, never used twice.
@@ -257,6 +265,7 @@ pub struct StatementRequest {
 
 /// `POST /v1/evidence`: a signed statement as written by `tranche partner sign`.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 #[schema(example = evidence_example)]
 pub struct EvidenceRequest {
     pub statement: StatementRequest,
@@ -281,7 +290,7 @@ fn evidence_example() -> Value {
 
 /// A rule's parameters; `shape` says which rule it is.
 #[derive(Debug, Deserialize, ToSchema)]
-#[serde(tag = "shape", rename_all = "kebab-case")]
+#[serde(tag = "shape", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum RuleParamsRequest {
     /// A monthly stipend paid in full or in part by attendance, up to a cap.
     C4tMonthly {
@@ -309,6 +318,7 @@ pub enum RuleParamsRequest {
 
 /// `POST /v1/rules`: a `rule.version` body.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 #[schema(example = rule_example)]
 pub struct RuleRequest {
     pub award: String,
@@ -332,6 +342,7 @@ fn rule_example() -> Value {
 
 /// A bank account as the bank file names it.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct BankAccountRequest {
     /// The holder.
     pub name: String,
@@ -344,6 +355,7 @@ pub struct BankAccountRequest {
 
 /// A vendor's (training provider's) account.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct VendorAccountRequest {
     pub vendor: String,
     pub name: String,
@@ -355,6 +367,7 @@ pub struct VendorAccountRequest {
 /// `POST /v1/disbursement-settings`: a `disbursement.config` body. A later one replaces an
 /// earlier one.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 #[schema(example = settings_example)]
 pub struct SettingsRequest {
     pub award: String,
@@ -377,6 +390,7 @@ fn settings_example() -> Value {
 
 /// What a batch holds: all open payables of the award, or those that match every filter given.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct BatchFilterRequest {
     #[serde(default)]
     pub budget_line: Option<String>,

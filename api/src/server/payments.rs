@@ -474,7 +474,7 @@ struct MakeFile {
 }
 
 #[utoipa::path(post, path = "/v1/batches/{batch}/files", tag = "disbursement",
-    request_body = MakeFile,
+    request_body(content = Option<MakeFile>, description = "Optional: a pain.001 for today by default"),
     params(("batch" = String, Path), ("Idempotency-Key" = String, Header)),
     responses((status = 201, description = "The bank file's digest, recorded in the journal; download it from /v1/batches/{batch}/files/{format}"), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
@@ -567,7 +567,7 @@ struct Send {
 }
 
 #[utoipa::path(post, path = "/v1/batches/{batch}/send", tag = "disbursement",
-    request_body = Send,
+    request_body(content = Option<Send>, description = "Optional when the batch has one bank file"),
     params(("batch" = String, Path), ("Idempotency-Key" = String, Header)),
     responses((status = 200, description = "The sent batch: each payment moved from payable to payments in transit"), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
