@@ -18,9 +18,9 @@ pub mod metrics;
 pub mod payments;
 /// The programme handlers: awards, partners, cohorts, participants, evidence, rules, cycles.
 pub mod programme;
-/// The handlers.
 /// Reports bound to a signed checkpoint.
 pub mod reports;
+/// The ledger's own handlers (accounts, transactions, proofs, users) and the write path.
 pub mod routes;
 /// Group commit.
 pub mod writer;
