@@ -186,7 +186,7 @@ fn participant_example() -> Value {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(untagged)]
 pub enum ParticipantsRequest {
-    One(ParticipantRequest),
+    One(Box<ParticipantRequest>),
     Many(Vec<ParticipantRequest>),
 }
 
