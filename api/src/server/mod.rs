@@ -6,6 +6,8 @@
 pub mod access;
 /// Bearer tokens and the rules the matrix names.
 pub mod auth;
+/// The schemas of the request bodies that are a journal record's own body.
+pub mod bodies;
 /// Witnesses' cosignatures: collected after each checkpoint, served with it.
 pub mod cosign;
 /// problem+json errors.
@@ -16,9 +18,9 @@ pub mod metrics;
 pub mod payments;
 /// The programme handlers: awards, partners, cohorts, participants, evidence, rules, cycles.
 pub mod programme;
-/// The handlers.
 /// Reports bound to a signed checkpoint.
 pub mod reports;
+/// The ledger's own handlers (accounts, transactions, proofs, users) and the write path.
 pub mod routes;
 /// Group commit.
 pub mod writer;
@@ -31,11 +33,12 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use axum::{Json, Router};
 use tranche_ledger::Ledger;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
+use utoipa_axum::routes;
 
 use error::ApiError;
 use metrics::Metrics;
@@ -92,37 +95,88 @@ impl Modify for BearerAuth {
     }
 }
 
+/// The document's frame: what it is about and how callers authenticate. Its paths and the
+/// schemas they use come from the router ([`api`]), never from a list of their own.
 #[derive(OpenApi)]
 #[openapi(
     info(title = "tranche", description = "Append-only, signed, double-entry disbursement ledger"),
-    paths(
-        healthz, readyz, metrics_text, openapi_json,
-        routes::checkpoint, cosign::cosigned_checkpoint, routes::vkey, routes::inclusion_proof, routes::consistency_proof,
-        routes::receipt, routes::export, routes::records, routes::record, routes::balances, routes::accounts,
-        routes::open_account, routes::close_account, routes::transactions, routes::post_transaction,
-        routes::post_batch, routes::reverse_transaction, routes::recover_entitlement, routes::list_users, routes::create_user,
-        routes::revoke_user, routes::me,
-        programme::awards, programme::open_award, programme::award, programme::partners,
-        programme::register_partner, programme::partner_key, programme::cohorts,
-        programme::open_cohort, programme::schedule_sessions, programme::register_participants,
-        programme::participant, programme::erase_participant, programme::submit_evidence,
-        programme::add_rule, programme::run_cycle,
-        payments::settings, payments::create_batch, payments::batches, payments::batch,
-        payments::batch_csv, payments::submit_batch, payments::approve, payments::reject,
-        payments::cancel, payments::make_file, payments::download_file, payments::send,
-        payments::import, payments::imports, payments::payment, payments::trace,
-        payments::payment_receipt,
-        reports::report, reports::due,
-    ),
     components(schemas(error::Problem)),
     modifiers(&BearerAuth),
 )]
 #[derive(Debug)]
 pub struct ApiDoc;
 
-/// The OpenAPI 3.1 document of this server.
+/// The OpenAPI 3.1 document of this server, taken from the routes it serves.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    ApiDoc::openapi()
+    static DOC: std::sync::LazyLock<utoipa::openapi::OpenApi> =
+        std::sync::LazyLock::new(|| api().into_openapi());
+    DOC.clone()
+}
+
+/// Every route of the API, each declared once: the handler's `#[utoipa::path]` gives its method,
+/// path and documentation, and both the router and the OpenAPI document are built from this.
+/// One `routes!` per path (the macro gives every handler it names every path it names).
+fn api() -> OpenApiRouter<AppState> {
+    use payments as pay;
+    use programme as p;
+    use routes as r;
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+        .routes(routes!(metrics_text))
+        .routes(routes!(openapi_json))
+        .routes(routes!(r::checkpoint))
+        .routes(routes!(cosign::cosigned_checkpoint))
+        .routes(routes!(r::vkey))
+        .routes(routes!(r::inclusion_proof))
+        .routes(routes!(r::consistency_proof))
+        .routes(routes!(r::receipt))
+        .routes(routes!(r::export))
+        .routes(routes!(r::records))
+        .routes(routes!(r::record))
+        .routes(routes!(r::balances))
+        .routes(routes!(r::accounts, r::open_account))
+        .routes(routes!(r::close_account))
+        .routes(routes!(r::transactions, r::post_transaction))
+        .routes(routes!(r::post_batch))
+        .routes(routes!(r::reverse_transaction))
+        .routes(routes!(r::recover_entitlement))
+        .routes(routes!(r::me))
+        .routes(routes!(r::list_users, r::create_user))
+        .routes(routes!(r::revoke_user))
+        .routes(routes!(p::awards, p::open_award))
+        .routes(routes!(p::award))
+        .routes(routes!(p::partners, p::register_partner))
+        .routes(routes!(p::partner_key))
+        .routes(routes!(p::cohorts, p::open_cohort))
+        .routes(routes!(p::schedule_sessions))
+        .routes(routes!(p::register_participants))
+        .routes(routes!(p::participant))
+        .routes(routes!(p::erase_participant))
+        .routes(routes!(p::submit_evidence))
+        .routes(routes!(p::add_rule))
+        .routes(routes!(p::run_cycle))
+        .routes(routes!(pay::settings))
+        .routes(routes!(pay::batches, pay::create_batch))
+        .routes(routes!(pay::batch))
+        .routes(routes!(pay::batch_csv))
+        .routes(routes!(pay::submit_batch))
+        .routes(routes!(pay::approve))
+        .routes(routes!(pay::reject))
+        .routes(routes!(pay::cancel))
+        .routes(routes!(pay::make_file))
+        .routes(routes!(pay::download_file))
+        .routes(routes!(pay::send))
+        .routes(
+            routes!(pay::imports, pay::import).layer(DefaultBodyLimit::max(
+                tranche_ledger::iso20022::MAX_FILE_BYTES,
+            )),
+        )
+        .routes(routes!(pay::payment))
+        .routes(routes!(pay::trace))
+        .routes(routes!(pay::payment_receipt))
+        .routes(routes!(reports::report))
+        .routes(routes!(reports::due))
 }
 
 #[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, description = "The process is up")))]
@@ -389,87 +443,15 @@ async fn not_found() -> ApiError {
     ApiError::not_found("no such route: see /openapi.json")
 }
 
+/// The route table: the API's routes and the web pages, before middleware and state.
+fn route_table() -> Router<AppState> {
+    let (api, _) = api().split_for_parts();
+    api.merge(crate::web::router())
+}
+
 /// The router with every route, limit and middleware.
 pub fn router(state: AppState) -> Router {
-    use payments as pay;
-    use programme as p;
-    use routes as r;
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics_text))
-        .route("/openapi.json", get(openapi_json))
-        .route("/v1/checkpoint", get(r::checkpoint))
-        .route("/v1/checkpoint/cosigned", get(cosign::cosigned_checkpoint))
-        .route("/v1/vkey", get(r::vkey))
-        .route("/v1/proofs/inclusion", get(r::inclusion_proof))
-        .route("/v1/proofs/consistency", get(r::consistency_proof))
-        .route("/v1/receipts/{seq}", get(r::receipt))
-        .route("/v1/export", get(r::export))
-        .route("/v1/records", get(r::records))
-        .route("/v1/records/{seq}", get(r::record))
-        .route("/v1/balances", get(r::balances))
-        .route("/v1/accounts", get(r::accounts).post(r::open_account))
-        .route("/v1/accounts/{name}/close", post(r::close_account))
-        .route(
-            "/v1/transactions",
-            get(r::transactions).post(r::post_transaction),
-        )
-        .route("/v1/transactions/batch", post(r::post_batch))
-        .route(
-            "/v1/transactions/{seq}/reverse",
-            post(r::reverse_transaction),
-        )
-        .route(
-            "/v1/entitlements/{seq}/recover",
-            post(r::recover_entitlement),
-        )
-        .route("/v1/me", get(r::me))
-        .route("/v1/users", get(r::list_users).post(r::create_user))
-        .route("/v1/users/{name}/revoke", post(r::revoke_user))
-        .route("/v1/awards", get(p::awards).post(p::open_award))
-        .route("/v1/awards/{award}", get(p::award))
-        .route("/v1/partners", get(p::partners).post(p::register_partner))
-        .route("/v1/partners/{partner}/keys", post(p::partner_key))
-        .route("/v1/cohorts", get(p::cohorts).post(p::open_cohort))
-        .route("/v1/cohorts/{cohort}/sessions", post(p::schedule_sessions))
-        .route("/v1/participants", post(p::register_participants))
-        .route("/v1/participants/{participant}", get(p::participant))
-        .route(
-            "/v1/participants/{participant}/erase",
-            post(p::erase_participant),
-        )
-        .route("/v1/evidence", post(p::submit_evidence))
-        .route("/v1/rules", post(p::add_rule))
-        .route("/v1/cycles", post(p::run_cycle))
-        .route("/v1/disbursement-settings", post(pay::settings))
-        .route("/v1/batches", get(pay::batches).post(pay::create_batch))
-        .route("/v1/batches/{batch}", get(pay::batch))
-        .route("/v1/batches/{batch}/payments.csv", get(pay::batch_csv))
-        .route("/v1/batches/{batch}/submit", post(pay::submit_batch))
-        .route("/v1/batches/{batch}/approve", post(pay::approve))
-        .route("/v1/batches/{batch}/reject", post(pay::reject))
-        .route("/v1/batches/{batch}/cancel", post(pay::cancel))
-        .route("/v1/batches/{batch}/files", post(pay::make_file))
-        .route(
-            "/v1/batches/{batch}/files/{format}",
-            get(pay::download_file),
-        )
-        .route("/v1/batches/{batch}/send", post(pay::send))
-        .route(
-            "/v1/bank-files",
-            get(pay::imports)
-                .post(pay::import)
-                .layer(DefaultBodyLimit::max(
-                    tranche_ledger::iso20022::MAX_FILE_BYTES,
-                )),
-        )
-        .route("/v1/payments/{e2e}", get(pay::payment))
-        .route("/v1/payments/{e2e}/trace", get(pay::trace))
-        .route("/v1/payments/{e2e}/receipt", get(pay::payment_receipt))
-        .route("/v1/reports/{kind}", get(reports::report))
-        .route("/v1/reports-due", get(reports::due))
-        .merge(crate::web::router())
+    route_table()
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             authorize,
@@ -547,6 +529,197 @@ pub async fn serve_with(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeSet;
+
+    /// Every `(method, path)` a router serves, from its description of itself: axum shows its
+    /// route table (route ids to paths, and to each route's `Allow` methods) only there. HEAD
+    /// goes with GET.
+    fn routed(router: &Router<AppState>) -> BTreeSet<(String, String)> {
+        let text = format!("{router:?}");
+        // The fallback router numbers its own routes: only the path router is read.
+        let text = &text[..text.find("fallback_router:").expect("a fallback router")];
+        let mut paths = std::collections::BTreeMap::new();
+        let mut methods = std::collections::BTreeMap::new();
+        for (at, _) in text.match_indices("RouteId(") {
+            let rest = &text[at + "RouteId(".len()..];
+            let Some((id, rest)) = rest.split_once(')') else {
+                continue;
+            };
+            if let Some(quoted) = rest.strip_prefix(": \"") {
+                let path = &quoted[..quoted.find('"').expect("a closing quote")];
+                paths.insert(id.to_string(), path.to_string());
+            } else if rest.starts_with(": MethodRouter(") {
+                let allow = rest
+                    .split_once("allow_header: Bytes(b\"")
+                    .and_then(|(_, a)| a.split_once('"'))
+                    .map_or("", |(a, _)| a);
+                methods.insert(id.to_string(), allow.to_string());
+            }
+        }
+        let mut out = BTreeSet::new();
+        for (id, path) in paths {
+            let allow = methods.get(&id).map_or("", String::as_str);
+            assert!(!allow.is_empty(), "{path} routes no method");
+            for m in allow.split(',').filter(|m| *m != "HEAD") {
+                out.insert((m.to_string(), path.clone()));
+            }
+        }
+        out
+    }
+
+    /// A route in the router but not in the OpenAPI document (an axum `.route` beside the
+    /// `routes!`, a method added to a path), or documented but not routed, fails here; the web
+    /// pages are the rest of the route table. The document lists the role matrix's API routes.
+    #[test]
+    fn the_router_serves_exactly_the_documented_routes_and_the_pages() {
+        let doc = serde_json::to_value(openapi()).expect("the document is JSON");
+        let mut documented = BTreeSet::new();
+        for (path, item) in doc["paths"].as_object().expect("paths") {
+            for method in item.as_object().expect("operations").keys() {
+                documented.insert((method.to_uppercase(), path.clone()));
+            }
+        }
+        let matrix: BTreeSet<(String, String)> = routes()
+            .map(|(m, p)| (m.to_string(), p.to_string()))
+            .collect();
+        assert_eq!(
+            documented, matrix,
+            "the document and the role matrix differ"
+        );
+        // The pages, and the web interface's own page for an address it does not have.
+        let pages: BTreeSet<(String, String)> = access::PAGES
+            .iter()
+            .map(|e| (e.method.to_string(), e.path.to_string()))
+            .chain([("GET".to_string(), "/web/{*rest}".to_string())])
+            .collect();
+        let expected: BTreeSet<(String, String)> = documented.union(&pages).cloned().collect();
+        let routed = routed(&route_table());
+        assert!(
+            routed.len() > 80,
+            "only {} routes read: {routed:?}",
+            routed.len()
+        );
+        assert!(
+            routed == expected,
+            "routed, not documented: {:?}; documented, not routed: {:?}",
+            routed.difference(&expected).collect::<Vec<_>>(),
+            expected.difference(&routed).collect::<Vec<_>>()
+        );
+    }
+
+    /// The reading above sees a route added beside the declared ones.
+    #[test]
+    fn an_undeclared_route_is_seen() {
+        let extra = route_table().route("/v1/extra", axum::routing::delete(|| async { "" }));
+        assert!(routed(&extra).contains(&("DELETE".to_string(), "/v1/extra".to_string())));
+        assert!(!routed(&route_table()).contains(&("DELETE".to_string(), "/v1/extra".to_string())));
+    }
+
+    /// Why a schema (or one it uses) says nothing of its shape: `{}` or an object without
+    /// properties.
+    fn bare(
+        doc: &serde_json::Value,
+        schema: &serde_json::Value,
+        at: &str,
+        seen: &mut Vec<String>,
+    ) -> Option<String> {
+        if let Some(r) = schema.get("$ref").and_then(|r| r.as_str()) {
+            if seen.iter().any(|s| s == r) {
+                return None;
+            }
+            seen.push(r.to_string());
+            let name = r.rsplit('/').next().unwrap_or_default();
+            let target = &doc["components"]["schemas"][name];
+            if target.is_null() {
+                return Some(format!("{at}: {r} is not in the components"));
+            }
+            return bare(doc, target, &format!("{at} ({name})"), seen);
+        }
+        let mut shaped = false;
+        for key in ["oneOf", "anyOf", "allOf"] {
+            if let Some(list) = schema.get(key).and_then(|l| l.as_array()) {
+                shaped = true;
+                for (i, s) in list.iter().enumerate() {
+                    if let Some(why) = bare(doc, s, &format!("{at}.{key}[{i}]"), seen) {
+                        return Some(why);
+                    }
+                }
+            }
+        }
+        if let Some(items) = schema.get("items") {
+            return bare(doc, items, &format!("{at}[]"), seen);
+        }
+        if let Some(props) = schema.get("properties").and_then(|p| p.as_object()) {
+            for (name, s) in props {
+                if let Some(why) = bare(doc, s, &format!("{at}.{name}"), seen) {
+                    return Some(why);
+                }
+            }
+            return None;
+        }
+        let types: Vec<&str> = match schema.get("type") {
+            Some(serde_json::Value::String(t)) => vec![t.as_str()],
+            Some(serde_json::Value::Array(ts)) => ts.iter().filter_map(|t| t.as_str()).collect(),
+            _ => Vec::new(),
+        };
+        let open = types.contains(&"object") && schema.get("additionalProperties").is_none();
+        let empty = types.is_empty() && !shaped && schema.get("enum").is_none();
+        (open || empty).then(|| format!("{at} is a bare object: {schema}"))
+    }
+
+    /// No body is read whole without a bound: every `to_bytes` of the server names its limit.
+    #[test]
+    fn every_body_read_has_a_bound() {
+        let unbounded = concat!("usize", "::MAX");
+        for (file, text) in [
+            ("mod.rs", include_str!("mod.rs")),
+            ("routes.rs", include_str!("routes.rs")),
+            ("programme.rs", include_str!("programme.rs")),
+            ("payments.rs", include_str!("payments.rs")),
+            ("reports.rs", include_str!("reports.rs")),
+            ("cosign.rs", include_str!("cosign.rs")),
+            ("auth.rs", include_str!("auth.rs")),
+            ("error.rs", include_str!("error.rs")),
+        ] {
+            assert!(!text.contains(unbounded), "{file} reads without a bound");
+        }
+    }
+
+    /// Every request body is a typed schema all the way down: no body (and no part of one) is
+    /// documented as a bare object.
+    #[test]
+    fn every_request_body_is_a_typed_schema() {
+        let doc = serde_json::to_value(openapi()).expect("the document is JSON");
+        let mut bodies = 0;
+        for (path, item) in doc["paths"].as_object().expect("paths") {
+            for (method, op) in item.as_object().expect("operations") {
+                let Some(content) = op["requestBody"]["content"].as_object() else {
+                    continue;
+                };
+                for (media, body) in content {
+                    bodies += 1;
+                    let at = format!("{} {path} ({media})", method.to_uppercase());
+                    if let Some(why) = bare(&doc, &body["schema"], &at, &mut Vec::new()) {
+                        panic!("{why}");
+                    }
+                }
+            }
+        }
+        assert!(bodies >= 20, "only {bodies} request bodies found");
+    }
+
+    /// The check above finds a bare object where there is one.
+    #[test]
+    fn a_bare_object_is_found() {
+        let doc = serde_json::json!({"components": {"schemas": {
+            "A": {"type": "object", "properties": {"b": {"$ref": "#/components/schemas/B"}}},
+            "B": {"type": "object"}
+        }}});
+        let a = serde_json::json!({"$ref": "#/components/schemas/A"});
+        assert!(bare(&doc, &a, "a", &mut Vec::new()).is_some_and(|w| w.contains("a (A).b (B)")));
+        let typed = serde_json::json!({"type": "object", "properties": {"x": {"type": "string"}}});
+        assert_eq!(bare(&doc, &typed, "t", &mut Vec::new()), None);
+    }
 
     /// Behind TLS every cookie is Secure, once, whatever the request claimed.
     #[test]

@@ -18,11 +18,12 @@ use tranche_ledger::domain::Command;
 use tranche_ledger::service::payments::{BatchRequest, ImportReport};
 use tranche_ledger::store::Outcome;
 use tranche_ledger::Ledger;
-use utoipa::IntoParams;
+use utoipa::{IntoParams, ToSchema};
 
 use super::auth::{
     Caller, ADMIN, APPROVE, AUDIT_READ, FINANCE_STAFF, FINANCE_WRITE, LEDGER_READ, RELEASE,
 };
+use super::bodies::{BatchFilterRequest, SettingsRequest};
 use super::error::{parse_json, ApiError, ApiResult, Problem, Q};
 use super::routes::{idempotency_key, json_body, submit, write};
 use super::AppState;
@@ -86,7 +87,7 @@ fn respond(doc: serde_json::Value, replayed: bool, status: StatusCode) -> Respon
 // ---------- settings ----------
 
 #[utoipa::path(post, path = "/v1/disbursement-settings", tag = "disbursement",
-    request_body(content = Object, description = "A disbursement.config body: award, debtor {name, account, agent_bic?}, vendors[] {vendor, name, account, agent_bic?}, dual_approval_above"),
+    request_body = SettingsRequest,
     params(("Idempotency-Key" = String, Header)),
     responses((status = 201, body = super::routes::AppendResponse), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
@@ -113,11 +114,14 @@ pub async fn settings(
 
 // ---------- batches ----------
 
-#[derive(Debug, Deserialize)]
+/// A batch of the award's open payables, or of those the filter picks.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = CreateBatchRequest, example = json!({"award": "c4t-2026", "filter": {"budget_line": "c4t-stipend"}, "dry_run": true}))]
 struct CreateBatch {
     award: String,
     #[serde(default)]
+    #[schema(value_type = Option<BatchFilterRequest>)]
     filter: tranche_audit::disburse::BatchFilter,
     /// Show what the batch would hold without creating it.
     #[serde(default)]
@@ -125,7 +129,7 @@ struct CreateBatch {
 }
 
 #[utoipa::path(post, path = "/v1/batches", tag = "disbursement",
-    request_body(content = Object, description = "{award, filter?: {budget_line?, cohort?, province?, payees?[]}, dry_run?}"),
+    request_body = CreateBatch,
     params(("Idempotency-Key" = String, Header)),
     responses((status = 201, description = "The batch, its payments, exceptions and digest"), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
@@ -342,8 +346,10 @@ pub async fn submit_batch(
     .await
 }
 
-#[derive(Debug, Deserialize)]
+/// An approval or a rejection of the batch content with this digest.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = DecisionRequest)]
 struct Decision {
     /// The digest of the content the approver reviewed.
     digest: String,
@@ -388,7 +394,7 @@ async fn decide(
 }
 
 #[utoipa::path(post, path = "/v1/batches/{batch}/approve", tag = "disbursement",
-    request_body(content = Object, description = "{digest, reason?}: the digest of the content reviewed"),
+    request_body = Decision,
     params(("batch" = String, Path), ("Idempotency-Key" = String, Header)),
     responses((status = 200, description = "The batch with this approval"), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
@@ -403,7 +409,7 @@ pub async fn approve(
 }
 
 #[utoipa::path(post, path = "/v1/batches/{batch}/reject", tag = "disbursement",
-    request_body(content = Object, description = "{digest, reason}"),
+    request_body(content = Decision, description = "The digest of the content reviewed and why it is rejected (a rejection needs a reason)"),
     params(("batch" = String, Path), ("Idempotency-Key" = String, Header)),
     responses((status = 200, description = "The rejected batch; its payables are open again"), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
@@ -417,14 +423,15 @@ pub async fn reject(
     decide(state, caller, headers, batch, body, false).await
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = CancelRequest, example = json!({"reason": "the wrong cohort"}))]
 struct Cancel {
     reason: String,
 }
 
 #[utoipa::path(post, path = "/v1/batches/{batch}/cancel", tag = "disbursement",
-    request_body(content = Object, description = "{reason}"),
+    request_body = Cancel,
     params(("batch" = String, Path), ("Idempotency-Key" = String, Header)),
     responses((status = 200, description = "The cancelled batch; its payables are open again"), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
@@ -454,19 +461,21 @@ pub async fn cancel(
     .await
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = BankFileRequest, example = json!({"format": "pain.001", "execution_date": "2026-04-01"}))]
 struct MakeFile {
     /// `pain.001` (default) or `csv`.
     #[serde(default)]
     format: Option<String>,
     /// Requested execution date (default: today).
     #[serde(default)]
+    #[schema(value_type = Option<String>, format = Date)]
     execution_date: Option<tranche_audit::programme::Date>,
 }
 
 #[utoipa::path(post, path = "/v1/batches/{batch}/files", tag = "disbursement",
-    request_body(content = Object, description = "{format?: pain.001|csv, execution_date?}"),
+    request_body(content = Option<MakeFile>, description = "Optional: a pain.001 for today by default"),
     params(("batch" = String, Path), ("Idempotency-Key" = String, Header)),
     responses((status = 201, description = "The bank file's digest, recorded in the journal; download it from /v1/batches/{batch}/files/{format}"), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
@@ -549,8 +558,9 @@ pub async fn download_file(
         .into_response())
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = SendRequest)]
 struct Send {
     /// The SHA-256 of the bank file sent (optional when the batch has one file).
     #[serde(default)]
@@ -558,7 +568,7 @@ struct Send {
 }
 
 #[utoipa::path(post, path = "/v1/batches/{batch}/send", tag = "disbursement",
-    request_body(content = Object, description = "{file?: sha256}"),
+    request_body(content = Option<Send>, description = "Optional when the batch has one bank file"),
     params(("batch" = String, Path), ("Idempotency-Key" = String, Header)),
     responses((status = 200, description = "The sent batch: each payment moved from payable to payments in transit"), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]

@@ -24,6 +24,10 @@ use utoipa::{IntoParams, ToSchema};
 use super::auth::{
     Caller, Role, ADMIN, EVIDENCE, FINANCE_WRITE, LEDGER_READ, PARTNER_OR_FINANCE, PROGRAMME_READ,
 };
+use super::bodies::{
+    AwardRequest, CohortRequest, EvidenceRequest, ParticipantsRequest, PartnerKeyRequest,
+    PartnerRequest, RuleRequest, SessionRequest,
+};
 use super::error::{parse_json, ApiError, ApiResult, Problem, Q};
 use super::routes::{created, json_body, submit, write, AppendResponse};
 use super::AppState;
@@ -50,7 +54,7 @@ fn own_partner(caller: &Caller, partner: &Id, field: &str) -> ApiResult<()> {
 // ---------- awards ----------
 
 #[utoipa::path(post, path = "/v1/awards", tag = "programme",
-    request_body(content = Object, description = "An award.open body: award, donor, currency, total, start, end, budget_lines[] (see docs/FORMAT.md)"),
+    request_body = AwardRequest,
     params(("Idempotency-Key" = String, Header)),
     responses((status = 201, body = AppendResponse), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
@@ -219,7 +223,7 @@ pub async fn award(
 // ---------- partners and keys ----------
 
 #[utoipa::path(post, path = "/v1/partners", tag = "programme",
-    request_body(content = Object, description = "A partner.register body: {partner, name}"),
+    request_body = PartnerRequest,
     params(("Idempotency-Key" = String, Header)),
     responses((status = 201, body = AppendResponse), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
@@ -246,7 +250,7 @@ pub async fn register_partner(
 
 #[utoipa::path(post, path = "/v1/partners/{partner}/keys", tag = "programme",
     params(("partner" = String, Path), ("Idempotency-Key" = String, Header)),
-    request_body(content = Object, description = "A partner.key body: {partner, action: register|rotate|revoke, key_id, public_key?, replaces?} as printed by `tranche partner keygen`"),
+    request_body = PartnerKeyRequest,
     responses((status = 201, body = AppendResponse), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn partner_key(
@@ -349,7 +353,7 @@ pub async fn partners(
 // ---------- cohorts and sessions ----------
 
 #[utoipa::path(post, path = "/v1/cohorts", tag = "programme",
-    request_body(content = Object, description = "A cohort.open body {cohort, award, partner, pathway, name, course?, provider?} with optional sessions: [{session, date}]"),
+    request_body = CohortRequest,
     params(("Idempotency-Key" = String, Header)),
     responses((status = 201, body = AppendResponse), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
@@ -369,7 +373,7 @@ pub async fn open_cohort(
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SessionsRequest {
-    #[schema(value_type = Vec<Object>)]
+    #[schema(value_type = Vec<SessionRequest>)]
     pub sessions: Vec<SessionBody>,
 }
 
@@ -501,7 +505,7 @@ pub struct RegisteredDoc {
 }
 
 #[utoipa::path(post, path = "/v1/participants", tag = "programme",
-    request_body(content = Object, description = "One participant or an array: {award, partner?, name, document, phone?, bank_account?, sex?, nationality?, province?, pathway?, age_band?}. Personal data goes to the erasable participant store; the journal gets a pseudonym and a salted commitment."),
+    request_body = ParticipantsRequest,
     params(("Idempotency-Key" = String, Header)),
     responses((status = 201, body = RegisteredDoc), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
@@ -800,7 +804,7 @@ pub async fn erase_participant(
 // ---------- evidence and rules ----------
 
 #[utoipa::path(post, path = "/v1/evidence", tag = "programme",
-    request_body(content = Object, description = "A signed statement as written by `tranche partner sign`: {statement: {partner, batch_id, items[], submitted_at}, key_id, signature}"),
+    request_body = EvidenceRequest,
     params(("Idempotency-Key" = String, Header)),
     responses((status = 201, body = AppendResponse), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
@@ -827,7 +831,7 @@ pub async fn submit_evidence(
 }
 
 #[utoipa::path(post, path = "/v1/rules", tag = "programme",
-    request_body(content = Object, description = "A rule.version body: {award, rule, version, effective, params: {shape: c4t-monthly|scholarship|seed-capital, ...}}"),
+    request_body = RuleRequest,
     params(("Idempotency-Key" = String, Header)),
     responses((status = 201, body = AppendResponse), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
