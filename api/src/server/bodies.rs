@@ -410,7 +410,7 @@ mod tests {
     use tranche_audit::programme::{
         AwardOpenBody, EvidenceBody, PartnerKeyBody, PartnerRegisterBody, RuleVersionBody,
     };
-    use tranche_ledger::operations::{CohortInput, ParticipantInput};
+    use tranche_ledger::service::programme::{CohortInput, ParticipantInput};
     use utoipa::PartialSchema;
 
     /// The example the schema shows.
