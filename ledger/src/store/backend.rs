@@ -74,6 +74,28 @@ pub(crate) trait Driver: sqlx::Database {
     fn raw<'a>(c: &'a mut <Self as sqlx::Database>::Connection, sql: &'a str) -> BoxFut<'a, u64>;
 }
 
+/// Binds `Val`s as a driver's arguments.
+pub(crate) fn arguments<'q, DB>(args: Vec<Val>) -> <DB as sqlx::Database>::Arguments<'q>
+where
+    DB: sqlx::Database,
+    Option<i64>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<String>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<Vec<u8>>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    use sqlx::Arguments;
+    let mut out = <DB as sqlx::Database>::Arguments::<'q>::default();
+    for a in args {
+        let bound = match a {
+            Val::Int(v) => out.add(v),
+            Val::Text(v) => out.add(v),
+            Val::Bytes(v) => out.add(v),
+        };
+        // Adding an owned integer, string or byte string cannot fail to encode.
+        debug_assert!(bound.is_ok());
+    }
+    out
+}
+
 /// A pooled connection or a transaction of a driver.
 pub(crate) struct SqlConn<DB, C>(pub(crate) C, PhantomData<fn() -> DB>);
 

@@ -3,7 +3,7 @@
 //! append's transaction, and read by the views of batches, payments, traces and imports.
 
 use super::backend::{insert, vals, Conn, Query, Row};
-use super::projections::rows;
+use super::projections::{rows, seq_range};
 use super::{Result, Store};
 use crate::domain::{
     BatchEventRow, BatchRow, ImportPartRow, ImportRow, PaymentEventRow, PaymentRow, ProgrammeRows,
@@ -235,13 +235,7 @@ pub(crate) async fn rows_in(
     to: u64,
     out: &mut ProgrammeRows,
 ) -> Result<()> {
-    let range = |cols: &str, table: &str| {
-        Query::new(format!(
-            "SELECT {cols} FROM {table} WHERE seq >= $1 AND seq < $2 ORDER BY seq"
-        ))
-        .bind(from)
-        .bind(to)
-    };
+    let range = |cols: &str, table: &str| seq_range(cols, table, from, to, "seq");
     out.settings = rows(c, range(SETTINGS, "award_settings"), settings_row).await?;
     out.batches = rows(c, range(BATCH, "batches"), batch_row).await?;
     out.batch_events = rows(c, range(BATCH_EVENT, "batch_events"), batch_event_row).await?;

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use sqlx::postgres::{PgArguments, PgPoolOptions, PgRow};
+use sqlx::postgres::{PgPoolOptions, PgRow};
 use sqlx::{Column, PgPool, Postgres, Row as _, TypeInfo, ValueRef};
 
 use super::backend::{Backend, BoxFut, Conn, Driver, Query, Row, SqlConn, Val, WriteTx};
@@ -153,18 +153,7 @@ impl WriteTx for PgWrite {
 
 impl Driver for Postgres {
     fn arguments<'q>(args: Vec<Val>) -> <Postgres as sqlx::Database>::Arguments<'q> {
-        use sqlx::Arguments;
-        let mut out = PgArguments::default();
-        for a in args {
-            let bound = match a {
-                Val::Int(v) => out.add(v),
-                Val::Text(v) => out.add(v),
-                Val::Bytes(v) => out.add(v),
-            };
-            // Adding an owned integer, string or bytea cannot fail to encode.
-            debug_assert!(bound.is_ok());
-        }
-        out
+        super::backend::arguments::<Postgres>(args)
     }
 
     /// A row's values by their column types; every integer width is read as `i64`.

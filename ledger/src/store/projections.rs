@@ -157,6 +157,15 @@ fn entitlement_row(mut r: Row) -> Result<EntitlementRow> {
     })
 }
 
+/// The rows of `table` made by the records of `[from, to)`, in seq order.
+pub(crate) fn seq_range(cols: &str, table: &str, from: u64, to: u64, order: &str) -> Query {
+    Query::new(format!(
+        "SELECT {cols} FROM {table} WHERE seq >= $1 AND seq < $2 ORDER BY {order}"
+    ))
+    .bind(from)
+    .bind(to)
+}
+
 /// Reads every row of `query` with `read`.
 pub(crate) async fn rows<T>(
     c: &mut dyn Conn,
@@ -171,13 +180,7 @@ impl Store {
     /// --check`), each table in key order.
     pub async fn programme_rows(&self, from: u64, to: u64) -> Result<ProgrammeRows> {
         let c = &mut *self.db.conn().await?;
-        let range = |cols: &str, table: &str, order: &str| {
-            Query::new(format!(
-                "SELECT {cols} FROM {table} WHERE seq >= $1 AND seq < $2 ORDER BY {order}"
-            ))
-            .bind(from)
-            .bind(to)
-        };
+        let range = |cols: &str, table: &str, order: &str| seq_range(cols, table, from, to, order);
         let mut out = ProgrammeRows {
             awards: rows(c, range(AWARD, "awards", "seq"), award_row).await?,
             rules: rows(c, range(RULE, "award_rules", "seq"), rule_row).await?,

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use super::backend::{insert, vals, Conn, Query, Row};
-use super::projections::rows;
+use super::projections::{rows, seq_range};
 use super::{Result, Store};
 use crate::domain::{
     CohortRow, PartnerKeyRow, PartnerRow, ProgrammeRows, SessionRow, StatementRow,
@@ -130,13 +130,7 @@ pub(crate) async fn rows_in(
     to: u64,
     out: &mut ProgrammeRows,
 ) -> Result<()> {
-    let range = |cols: &str, table: &str| {
-        Query::new(format!(
-            "SELECT {cols} FROM {table} WHERE seq >= $1 AND seq < $2 ORDER BY seq"
-        ))
-        .bind(from)
-        .bind(to)
-    };
+    let range = |cols: &str, table: &str| seq_range(cols, table, from, to, "seq");
     out.partners = rows(c, range(PARTNER, "partners"), partner_row).await?;
     out.partner_keys = rows(c, range(PARTNER_KEY, "partner_keys"), partner_key_row).await?;
     out.statements = rows(c, range(STATEMENT, "evidence_statements"), statement_row).await?;

@@ -7,8 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::sqlite::{
-    SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow,
-    SqliteSynchronous,
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
 use sqlx::{Row as _, Sqlite, SqlitePool, TypeInfo, ValueRef};
 
@@ -187,18 +186,7 @@ impl WriteTx for SqliteWrite {
 
 impl Driver for Sqlite {
     fn arguments<'q>(args: Vec<Val>) -> <Sqlite as sqlx::Database>::Arguments<'q> {
-        use sqlx::Arguments;
-        let mut out = SqliteArguments::default();
-        for a in args {
-            let bound = match a {
-                Val::Int(v) => out.add(v),
-                Val::Text(v) => out.add(v),
-                Val::Bytes(v) => out.add(v),
-            };
-            // Adding an owned integer, string or blob cannot fail to encode.
-            debug_assert!(bound.is_ok());
-        }
-        out
+        super::backend::arguments::<Sqlite>(args)
     }
 
     fn decode(r: &SqliteRow, names: &Arc<[String]>) -> Result<Row> {
