@@ -3,16 +3,25 @@
 //! holding the chain-head lock (`BEGIN IMMEDIATE` on SQLite, an advisory lock on PostgreSQL), so
 //! `seq` stays gapless and two writers can never fork the chain.
 //!
-//! The backend is chosen once, from the database URL. Queries are bound at run time (sqlx's
-//! `Any` driver lacks the types we need), and database errors are mapped here, never leaked:
-//! by their codes (`db_error`), never by their messages.
+//! The backend is chosen once, from the database URL. Every step of an append, a rebuild and a
+//! read is written once (`append`, `reads`, `access`, `projections`, `disbursement`,
+//! `registry`) over the `backend::Backend` trait; `sqlite` and `postgres` hold only what
+//! differs: connecting, the migrations, the writer lock, the projection guard and a few words
+//! of SQL. Queries are bound at run time (sqlx's `Any` driver lacks the types we need), and
+//! database errors are mapped here, never leaked: by their codes (`db_error`), never by their
+//! messages.
 
+mod access;
+mod append;
+mod backend;
 pub mod db_error;
 pub mod digest;
 mod disbursement;
 mod groups;
 mod postgres;
 mod programme;
+mod projections;
+mod reads;
 /// Rebuild projections from the journal; compare rebuilt with live.
 pub mod rebuild;
 mod registry;
@@ -26,9 +35,7 @@ use tranche_audit::Invalid;
 
 pub use disbursement::{PaymentNow, StateTotal};
 pub use groups::{GroupOutcome, GroupRequest, IdempotencyKey, Outcome, MAX_GROUP_REQUESTS};
-pub use postgres::PgStore;
 pub use programme::{replay_command, replay_record, ProgrammeCache, SharedProgramme};
-pub use sqlite::SqliteStore;
 
 use crate::domain::{Command, Context, PlanError, SignedCheckpoint};
 
@@ -218,33 +225,28 @@ impl ProgrammeGuard<'_> {
 
 /// The store a ledger runs on. Chosen once from the URL; everything else is backend-neutral.
 #[derive(Debug, Clone)]
-pub enum Store {
-    Sqlite(SqliteStore),
-    Postgres(PgStore),
-}
-
-macro_rules! dispatch {
-    ($self:ident, $s:ident => $e:expr) => {
-        match $self {
-            Store::Sqlite($s) => $e,
-            Store::Postgres($s) => $e,
-        }
-    };
+pub struct Store {
+    db: std::sync::Arc<dyn backend::Backend>,
+    /// Shared by every clone of the store.
+    programme: SharedProgramme,
 }
 
 impl Store {
     /// Connects to `sqlite://PATH` (created if missing) or `postgres://…`, and applies the
     /// migrations.
     pub async fn connect(url: &str) -> Result<Store> {
-        let store = if url.starts_with("sqlite:") {
-            Store::Sqlite(SqliteStore::connect(url).await?)
+        let db: std::sync::Arc<dyn backend::Backend> = if url.starts_with("sqlite:") {
+            std::sync::Arc::new(sqlite::SqliteBackend::connect(url).await?)
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Store::Postgres(PgStore::connect(url).await?)
+            std::sync::Arc::new(postgres::PgBackend::connect(url).await?)
         } else {
             return Err(StoreError::BadUrl(crate::redact::RedactedUrl::new(url)));
         };
-        let s = &store;
-        if dispatch!(s, st => st.migrate().await)? {
+        let store = Store {
+            db,
+            programme: SharedProgramme::default(),
+        };
+        if append::migrate(store.db.as_ref()).await? {
             tracing::info!("new projections: rebuilding them from the journal");
             store.replace_projections().await?;
         }
@@ -252,10 +254,7 @@ impl Store {
     }
 
     pub fn backend_name(&self) -> &'static str {
-        match self {
-            Store::Sqlite(_) => "sqlite",
-            Store::Postgres(_) => "postgres",
-        }
+        self.db.name()
     }
 
     /// Appends a batch atomically: all commands get consecutive seqs and one checkpoint, or
@@ -280,23 +279,9 @@ impl Store {
         }
     }
 
-    /// Group commit: several independent requests (each all or nothing, each with its own
-    /// actor and optional idempotency key) in one database transaction and one checkpoint.
-    pub async fn append_groups(
-        &self,
-        requests: &[GroupRequest],
-        ctx: &Context<'_>,
-    ) -> Result<(Vec<GroupOutcome>, Option<SignedCheckpoint>)> {
-        dispatch!(self, s => s.append_groups(requests, ctx).await)
-    }
-
-    pub async fn tree_size(&self) -> Result<u64> {
-        dispatch!(self, s => s.tree_size().await)
-    }
-
     /// The programme state, caught up with every committed record.
     pub async fn programme(&self) -> Result<ProgrammeGuard<'_>> {
-        let shared = dispatch!(self, s => s.programme_handle());
+        let shared = &self.programme;
         let mut guard = shared.lock().await;
         let size = self.tree_size().await?;
         loop {
@@ -305,50 +290,13 @@ impl Store {
                 break;
             }
             let from = cache.size;
-            let page = dispatch!(self, s => s.programme_page(from, size).await)?;
+            let page = self.programme_page(from, size).await?;
             if let Err(e) = cache.replay(&page, size) {
                 *guard = None;
                 return Err(e);
             }
         }
         Ok(ProgrammeGuard(guard))
-    }
-
-    pub async fn personal_data(&self, participant: &str) -> Result<Option<PersonalRow>> {
-        dispatch!(self, s => s.personal_data(participant).await)
-    }
-
-    pub async fn personal_rows(&self, award: &str) -> Result<Vec<PersonalRow>> {
-        dispatch!(self, s => s.personal_rows(award).await)
-    }
-
-    /// The registrations of `award` whose document hash is one of `hashes`, with that hash.
-    pub async fn personal_by_docs(
-        &self,
-        award: &str,
-        hashes: &[String],
-    ) -> Result<Vec<(String, PersonalRow)>> {
-        dispatch!(self, s => s.personal_by_docs(award, hashes).await)
-    }
-
-    /// Deletes a participant's personal data (the journal keeps the pseudonym and commitment).
-    pub async fn erase_personal(&self, participant: &str, at: &str) -> Result<bool> {
-        dispatch!(self, s => s.erase_personal(participant, at).await)
-    }
-
-    /// Keeps a witness's cosignature line for the checkpoint at `size` (the first one kept).
-    pub async fn put_cosignature(&self, size: u64, witness: &str, line: &str) -> Result<()> {
-        dispatch!(self, s => s.put_cosignature(size, witness, line).await)
-    }
-
-    /// The cosignature lines kept for the checkpoint at `size`.
-    pub async fn cosignatures(&self, size: u64) -> Result<Vec<String>> {
-        dispatch!(self, s => s.cosignatures(size).await)
-    }
-
-    /// The largest checkpoint size with at least one cosignature.
-    pub async fn latest_cosigned_size(&self) -> Result<Option<u64>> {
-        dispatch!(self, s => s.latest_cosigned_size().await)
     }
 
     /// The checkpoint at `size` with its witnesses' cosignature lines appended.
@@ -360,317 +308,6 @@ impl Store {
             cp.note.push_str(&line);
         }
         Ok(Some(cp))
-    }
-
-    /// Per account under `prefix` and side ("debit"/"credit"): (account, side, sum of postings
-    /// with seq below `to`, sum of those with seq from `from` to `to`).
-    pub async fn posting_totals(
-        &self,
-        prefix: &str,
-        from: u64,
-        to: u64,
-    ) -> Result<Vec<(String, String, i64, i64)>> {
-        dispatch!(self, s => s.posting_totals(prefix, from, to).await)
-    }
-
-    /// The stored running total of every posting of a seq range, in order.
-    pub async fn posting_running(&self, from_seq: u64, to_seq: u64) -> Result<Vec<i64>> {
-        dispatch!(self, s => s.posting_running(from_seq, to_seq).await)
-    }
-
-    /// Every record of a rare `kind` (key rotations), in seq order.
-    pub async fn all_of_kind(&self, kind: &str) -> Result<Vec<StoredRecord>> {
-        dispatch!(self, s => s.all_of_kind(kind).await)
-    }
-
-    /// The last record of `kind`.
-    pub async fn last_of_kind(&self, kind: &str) -> Result<Option<StoredRecord>> {
-        dispatch!(self, s => s.last_of_kind(kind).await)
-    }
-
-    /// The signed checkpoint at exactly `size`, if one was signed.
-    pub async fn checkpoint_at(&self, size: u64) -> Result<Option<SignedCheckpoint>> {
-        dispatch!(self, s => s.checkpoint_at(size).await)
-    }
-
-    pub async fn latest_checkpoint(&self) -> Result<Option<SignedCheckpoint>> {
-        dispatch!(self, s => s.latest_checkpoint().await)
-    }
-
-    /// Records `[from, from + limit)`, in seq order; `limit` is capped at `MAX_PAGE`.
-    pub async fn records(&self, from: u64, limit: u32) -> Result<Vec<StoredRecord>> {
-        let limit = limit.min(MAX_PAGE);
-        dispatch!(self, s => s.records(from, limit).await)
-    }
-
-    pub async fn nodes(&self, ids: &[NodeId]) -> Result<HashMap<NodeId, Hash>> {
-        dispatch!(self, s => s.nodes(ids).await)
-    }
-
-    /// Balances of `prefix` and every account below it (all accounts for "").
-    pub async fn balances(&self, prefix: &str) -> Result<Vec<BalanceRow>> {
-        dispatch!(self, s => s.balances(prefix).await)
-    }
-
-    pub async fn accounts(&self) -> Result<Vec<AccountRow>> {
-        dispatch!(self, s => s.accounts().await)
-    }
-
-    /// The accounts whose names start with `prefix:`, in name order.
-    pub async fn accounts_under(&self, prefix: &str) -> Result<Vec<AccountRow>> {
-        dispatch!(self, s => s.accounts_under(prefix).await)
-    }
-
-    pub async fn transactions(&self, from: u64, limit: u32) -> Result<Vec<TransactionRow>> {
-        dispatch!(self, s => s.transactions(from, limit.min(MAX_PAGE)).await)
-    }
-
-    pub async fn postings(
-        &self,
-        from_seq: u64,
-        to_seq: u64,
-    ) -> Result<Vec<crate::domain::PostingRow>> {
-        dispatch!(self, s => s.postings(from_seq, to_seq).await)
-    }
-
-    pub async fn checkpoints(&self) -> Result<Vec<SignedCheckpoint>> {
-        dispatch!(self, s => s.checkpoints().await)
-    }
-
-    /// Replaces every projection with one rebuilt from the journal alone, in one transaction
-    /// under the writer lock.
-    pub async fn replace_projections(&self) -> Result<()> {
-        dispatch!(self, s => s.replace_projections().await)
-    }
-
-    pub async fn create_user(&self, user: &UserRow, token_hash: &[u8]) -> Result<()> {
-        dispatch!(self, s => s.create_user(user, token_hash).await)
-    }
-
-    pub async fn users(&self) -> Result<Vec<UserRow>> {
-        dispatch!(self, s => s.users().await)
-    }
-
-    /// The user holding this token hash, revoked or not (the caller decides).
-    pub async fn user_by_token(&self, token_hash: &[u8]) -> Result<Option<UserRow>> {
-        dispatch!(self, s => s.user_by_token(token_hash).await)
-    }
-
-    /// Revokes a user; false if there is no such active user. The last active administrator
-    /// is never revoked (`last_admin`): someone must be able to manage users.
-    pub async fn revoke_user(&self, name: &str, at: &str) -> Result<bool> {
-        dispatch!(self, s => s.revoke_user(name, at).await)
-    }
-
-    /// Starts a web session for a user.
-    pub async fn create_session(&self, session: &SessionRow, id_hash: &[u8]) -> Result<()> {
-        dispatch!(self, s => s.create_session(session, id_hash).await)
-    }
-
-    /// A session by the hash of its cookie, with its user (ended, expired or revoked or not:
-    /// the caller decides).
-    pub async fn session(&self, id_hash: &[u8]) -> Result<Option<(SessionRow, UserRow)>> {
-        dispatch!(self, s => s.session(id_hash).await)
-    }
-
-    /// Ends a session (sign-out); false if it had already ended.
-    pub async fn end_session(&self, id_hash: &[u8], at: &str) -> Result<bool> {
-        dispatch!(self, s => s.end_session(id_hash, at).await)
-    }
-
-    /// Forgets sessions that expired before this time (Unix seconds).
-    pub async fn purge_sessions(&self, expired_before: i64) -> Result<u64> {
-        dispatch!(self, s => s.purge_sessions(expired_before).await)
-    }
-
-    /// The stored (request hash, outcome) of an idempotency key (for writes that are not a
-    /// plain append, such as a cycle run).
-    pub async fn idempotent_get(&self, user: &str, key: &str) -> Result<Option<(Vec<u8>, String)>> {
-        dispatch!(self, s => s.idempotent_get(user, key).await)
-    }
-
-    /// Remembers the outcome of such a write; the first one stored wins.
-    pub async fn idempotent_put(
-        &self,
-        user: &str,
-        key: &str,
-        hash: &[u8],
-        outcome: &str,
-        at: &str,
-    ) -> Result<()> {
-        dispatch!(self, s => s.idempotent_put(user, key, hash, outcome, at).await)
-    }
-
-    /// Forgets idempotency keys created before `before` (RFC 3339).
-    pub async fn purge_idempotency(&self, before: &str) -> Result<u64> {
-        dispatch!(self, s => s.purge_idempotency(before).await)
-    }
-
-    /// A round trip to the database (readiness).
-    pub async fn ping(&self) -> Result<()> {
-        dispatch!(self, s => s.ping().await)
-    }
-
-    /// Runs a statement directly: for tests that prove the database itself refuses edits.
-    pub async fn execute_raw(&self, sql: &str) -> Result<u64> {
-        dispatch!(self, s => s.execute_raw(sql).await)
-    }
-
-    /// The programme projections' rows made by the records of `[from, to)`.
-    pub async fn programme_rows(&self, from: u64, to: u64) -> Result<crate::domain::ProgrammeRows> {
-        dispatch!(self, s => s.programme_rows(from, to).await)
-    }
-
-    /// The award's disbursement settings in force.
-    pub async fn settings_row(&self, award: &str) -> Result<Option<crate::domain::SettingsRow>> {
-        dispatch!(self, s => s.settings_row(award).await)
-    }
-
-    /// One batch's header and the records of its life, oldest first; `None` if unknown.
-    pub async fn batch_rows(
-        &self,
-        batch: &str,
-    ) -> Result<Option<(crate::domain::BatchRow, Vec<crate::domain::BatchEventRow>)>> {
-        dispatch!(self, s => s.batch_rows(batch).await)
-    }
-
-    /// Batches (of one award, or all), newest first.
-    pub async fn batch_list(&self, award: Option<&str>) -> Result<Vec<crate::domain::BatchRow>> {
-        dispatch!(self, s => s.batch_list(award).await)
-    }
-
-    /// A page of a batch's payments, in batch order, with their states.
-    pub async fn batch_payment_rows(
-        &self,
-        batch: &str,
-        offset: u64,
-        limit: u64,
-    ) -> Result<Vec<PaymentNow>> {
-        dispatch!(self, s => s.batch_payment_rows(batch, offset, limit).await)
-    }
-
-    /// A batch's payments counted and summed per state.
-    pub async fn batch_states(&self, batch: &str) -> Result<Vec<StateTotal>> {
-        dispatch!(self, s => s.batch_states(batch).await)
-    }
-
-    /// The totals of an award's batches approved and not yet sent, minor units.
-    pub async fn committed_minor(&self, award: &str) -> Result<i64> {
-        dispatch!(self, s => s.committed_minor(award).await)
-    }
-
-    /// One payment and every event of its life; `None` if unknown.
-    pub async fn payment_rows(
-        &self,
-        e2e: &str,
-    ) -> Result<
-        Option<(
-            crate::domain::PaymentRow,
-            Vec<crate::domain::PaymentEventRow>,
-        )>,
-    > {
-        dispatch!(self, s => s.payment_rows(e2e).await)
-    }
-
-    /// Bank imports, newest first (or the one with this SHA-256).
-    pub async fn import_rows(&self, sha256: Option<&str>) -> Result<Vec<crate::domain::ImportRow>> {
-        dispatch!(self, s => s.import_rows(sha256).await)
-    }
-
-    /// An import's parts and the payment events they applied, per event.
-    pub async fn import_parts(
-        &self,
-        sha256: &str,
-    ) -> Result<(Vec<crate::domain::ImportPartRow>, Vec<StateTotal>)> {
-        dispatch!(self, s => s.import_parts(sha256).await)
-    }
-
-    /// Every partner, in id order.
-    pub async fn partner_rows(&self) -> Result<Vec<crate::domain::PartnerRow>> {
-        dispatch!(self, s => s.partner_rows().await)
-    }
-
-    /// Every record of a partner's keys, oldest first.
-    pub async fn partner_key_rows(
-        &self,
-        partner: &str,
-    ) -> Result<Vec<crate::domain::PartnerKeyRow>> {
-        dispatch!(self, s => s.partner_key_rows(partner).await)
-    }
-
-    /// The newest `limit` evidence statements (of one partner, or all), newest first, and how
-    /// many there are in all.
-    pub async fn statement_rows(
-        &self,
-        partner: Option<&str>,
-        limit: u64,
-    ) -> Result<(Vec<crate::domain::StatementRow>, u64)> {
-        dispatch!(self, s => s.statement_rows(partner, limit).await)
-    }
-
-    /// Cohorts, in id order, of one award and/or one partner (or all).
-    pub async fn cohort_rows(
-        &self,
-        award: Option<&str>,
-        partner: Option<&str>,
-    ) -> Result<Vec<crate::domain::CohortRow>> {
-        dispatch!(self, s => s.cohort_rows(award, partner).await)
-    }
-
-    /// The cohorts of an award, counted.
-    pub async fn cohort_count(&self, award: &str) -> Result<u64> {
-        dispatch!(self, s => s.cohort_count(award).await)
-    }
-
-    /// The sessions of a cohort, by date.
-    pub async fn session_rows(&self, cohort: &str) -> Result<Vec<crate::domain::SessionRow>> {
-        dispatch!(self, s => s.session_rows(cohort).await)
-    }
-
-    /// The dates of these sessions (those that exist), by session id.
-    pub async fn session_dates(
-        &self,
-        sessions: &[String],
-    ) -> Result<std::collections::HashMap<String, String>> {
-        dispatch!(self, s => s.session_dates(sessions).await)
-    }
-
-    /// Every award, in id order, from the projection (no replay).
-    pub async fn award_rows(&self) -> Result<Vec<crate::domain::AwardRow>> {
-        dispatch!(self, s => s.award_rows().await)
-    }
-
-    /// An award's rule versions, cycle runs and number of participants, from the projections.
-    pub async fn award_detail(
-        &self,
-        award: &str,
-    ) -> Result<(
-        Vec<crate::domain::RuleRow>,
-        Vec<crate::domain::CycleRow>,
-        u64,
-    )> {
-        dispatch!(self, s => s.award_detail(award).await)
-    }
-
-    /// A participant's registration, evidence items and entitlement transactions, from the
-    /// projections (no replay).
-    #[allow(clippy::type_complexity)]
-    pub async fn participant_detail(
-        &self,
-        participant: &str,
-    ) -> Result<
-        Option<(
-            crate::domain::ParticipantRow,
-            Vec<crate::domain::EvidenceRow>,
-            Vec<crate::domain::EntitlementRow>,
-        )>,
-    > {
-        dispatch!(self, s => s.participant_detail(participant).await)
-    }
-
-    /// The digest of a posting family kept with the latest checkpoint at or below `size`.
-    pub async fn digest_head(&self, family: &str, size: u64) -> Result<Option<digest::Head>> {
-        dispatch!(self, s => s.digest_head(family, size).await)
     }
 
     /// Checks the postings and balances of these account families, as of the checkpoint of
@@ -691,7 +328,7 @@ impl Store {
                      difference and `tranche rebuild` to repair it from the journal"
                 ))
             };
-            let rows = dispatch!(self, s => s.family_rows(family, size).await)?;
+            let rows = self.family_rows(family, size).await?;
             if rows != kept.rows {
                 return Err(damaged(format!(
                     "holds {rows} postings, the digest kept with the checkpoints counts {}",

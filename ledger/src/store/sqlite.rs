@@ -1,37 +1,18 @@
-//! The embedded SQLite store: one file, WAL, `synchronous = FULL` (a commit is on disk before
+//! The embedded SQLite backend: one file, WAL, `synchronous = FULL` (a commit is on disk before
 //! it is acknowledged). Writers serialise on an in-process mutex and on `BEGIN IMMEDIATE`, which
 //! also keeps a second process from interleaving with this one.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
-use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
-use tranche_audit::account::{AccountName, AccountType};
-use tranche_audit::merkle::{frontier_ids, Frontier, Hash, NodeId};
-use tranche_audit::money::{Currency, Money};
-use tranche_audit::posting::{Posting, Side};
-use tranche_audit::record::parse_time;
-use tranche_audit::Code;
+use sqlx::{Row as _, Sqlite, SqlitePool, TypeInfo, ValueRef};
 
-use super::digest;
-use super::groups::{self, GroupOutcome, GroupRequest};
-use super::programme::{ProgrammeCache, SharedProgramme, CATCH_UP_PAGE, PROGRAMME_KINDS};
-use super::{personal_doc_hashes, PersonalRow};
-use super::{
-    prefix_range, to_hash, to_i64, to_u64, AccountRow, BalanceRow, Result, SessionRow, StoreError,
-    StoredRecord, TransactionRow, UserRow,
-};
-use crate::domain::programme::ProgrammeState;
-use crate::domain::{
-    self, AccountState, Command, Context, Effects, Head, Plan, PostingRow, SignedCheckpoint, State,
-    TxState,
-};
-use crate::store::rebuild::Replayer;
+use super::backend::{Backend, BoxFut, Conn, Driver, Query, Row, SqlConn, Val, WriteTx};
+use super::{Result, StoreError};
 
 const MIGRATIONS: &[(&str, &str)] = &[
     (
@@ -76,20 +57,16 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ),
 ];
 
-/// Rows per multi-row INSERT: far below SQLite's bound-parameter limit.
-const ROWS_PER_INSERT: usize = 150;
-/// Names per `IN (…)` list.
-const NAMES_PER_QUERY: usize = 400;
-
-#[derive(Debug, Clone)]
-pub struct SqliteStore {
+#[derive(Debug)]
+pub(crate) struct SqliteBackend {
     pool: SqlitePool,
+    /// Writers of this process take turns here before `BEGIN IMMEDIATE`, rather than spinning
+    /// on the busy timeout.
     writer: Arc<tokio::sync::Mutex<()>>,
-    programme: SharedProgramme,
 }
 
-impl SqliteStore {
-    pub async fn connect(url: &str) -> Result<Self> {
+impl SqliteBackend {
+    pub(crate) async fn connect(url: &str) -> Result<Self> {
         let path = url
             .strip_prefix("sqlite://")
             .or_else(|| url.strip_prefix("sqlite:"))
@@ -110,1584 +87,144 @@ impl SqliteStore {
             .max_connections(max)
             .connect_with(options)
             .await?;
-        Ok(SqliteStore {
+        Ok(SqliteBackend {
             pool,
             writer: Arc::new(tokio::sync::Mutex::new(())),
-            programme: SharedProgramme::default(),
+        })
+    }
+}
+
+impl Backend for SqliteBackend {
+    fn name(&self) -> &'static str {
+        "sqlite"
+    }
+
+    fn conn(&self) -> BoxFut<'_, Box<dyn Conn>> {
+        Box::pin(async move {
+            let c: Box<dyn Conn> = Box::new(SqlConn::<Sqlite, _>::new(self.pool.acquire().await?));
+            Ok(c)
         })
     }
 
-    /// Applies the migrations not applied yet; true when the projections must be rebuilt from
-    /// the journal (a projection was added to a ledger that already has records).
-    pub async fn migrate(&self) -> Result<bool> {
-        let mut rebuild = false;
-        let _guard = self.writer.lock().await;
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        sqlx::query(
-            "CREATE TABLE IF NOT EXISTS schema_migrations (version TEXT PRIMARY KEY, applied_at TEXT NOT NULL)",
-        )
-        .execute(&mut *tx)
-        .await?;
-        for (version, sql) in MIGRATIONS {
-            let done: Option<String> =
-                sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = ?")
-                    .bind(version)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-            if done.is_none() {
-                sqlx::raw_sql(sql).execute(&mut *tx).await?;
-                sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES (?, datetime('now'))")
-                    .bind(version)
-                    .execute(&mut *tx)
-                    .await?;
-                if *version == "0007_projection_guard" {
-                    backfill_digests(&mut tx).await?;
-                }
-                if matches!(
-                    *version,
-                    "0008_programme_projections"
-                        | "0009_disbursement_projections"
-                        | "0011_registry_projections"
-                ) && tree_size(&mut tx).await? > 0
-                {
-                    rebuild = true;
-                }
+    fn begin_write(&self, arm: bool) -> BoxFut<'_, Box<dyn WriteTx>> {
+        Box::pin(async move {
+            let writer = self.writer.clone().lock_owned().await;
+            let mut tx = SqlConn::<Sqlite, _>::new(self.pool.begin_with("BEGIN IMMEDIATE").await?);
+            if arm {
+                set_armed(&mut tx, true).await?;
             }
-        }
-        tx.commit().await?;
-        Ok(rebuild)
-    }
-
-    pub async fn append_groups(
-        &self,
-        requests: &[GroupRequest],
-        ctx: &Context<'_>,
-    ) -> Result<(Vec<GroupOutcome>, Option<SignedCheckpoint>)> {
-        let _guard = self.writer.lock().await;
-        let mut cache = self.programme.lock().await;
-        let result = self.append_locked(requests, ctx, &mut cache).await;
-        if result.is_err() {
-            // The in-memory state may hold changes the database never got: rebuild it.
-            *cache = None;
-        }
-        result
-    }
-
-    async fn append_locked(
-        &self,
-        requests: &[GroupRequest],
-        ctx: &Context<'_>,
-        cache: &mut Option<ProgrammeCache>,
-    ) -> Result<(Vec<GroupOutcome>, Option<SignedCheckpoint>)> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        arm(&mut tx, true).await?;
-        let mut existing = Vec::with_capacity(requests.len());
-        for r in requests {
-            existing.push(match &r.idempotency {
-                Some(k) => sqlx::query(
-                    "SELECT request_hash, outcome FROM idempotency WHERE user_name = ? AND key = ?",
-                )
-                .bind(&k.user)
-                .bind(&k.key)
-                .fetch_optional(&mut *tx)
-                .await?
-                .map(|row| -> Result<_> {
-                    Ok((row.try_get("request_hash")?, row.try_get("outcome")?))
-                })
-                .transpose()?,
-                None => None,
+            let w: Box<dyn WriteTx> = Box::new(SqliteWrite {
+                tx,
+                armed: arm,
+                _writer: writer,
             });
-        }
-        let pending = groups::before(requests, &existing)?;
-        let head = load_head(&mut tx).await?;
-        let (all, groups) = groups::to_plan(requests, &pending);
-        let mut state = load_state(&mut tx, head.size(), &all).await?;
-        let programme = cache.get_or_insert_with(ProgrammeCache::default);
-        while programme.size < head.size() {
-            let page = programme_page(&mut tx, programme.size, head.size()).await?;
-            programme.replay(&page, head.size())?;
-        }
-        load_doc_hashes(&mut tx, &all, &mut programme.state).await?;
-        let planned = domain::plan_groups(&head, &mut state, &mut programme.state, &groups, ctx);
-        programme.state.doc_hashes.clear();
-        let (plan, results) = planned?;
-        if let Some(plan) = &plan {
-            write_plan(&mut tx, plan).await?;
-            write_personal(&mut tx, &plan.effects).await?;
-        }
-        let checkpoint = plan.map(|p| p.checkpoint);
-        let (outcomes, rows) = groups::after(requests, pending, results, checkpoint.as_ref());
-        let now = tranche_audit::record::format_time(ctx.now);
-        for (user, key, hash, outcome) in rows {
-            sqlx::query(
-                "INSERT INTO idempotency (user_name, key, request_hash, outcome, created_at) VALUES (?, ?, ?, ?, ?)",
-            )
-            .bind(user)
-            .bind(key)
-            .bind(hash)
-            .bind(outcome)
-            .bind(&now)
-            .execute(&mut *tx)
-            .await?;
-        }
-        arm(&mut tx, false).await?;
-        tx.commit().await?;
-        programme.state.commit();
-        if let Some(cp) = &checkpoint {
-            programme.size = cp.size;
-        }
-        Ok((outcomes, checkpoint))
-    }
-
-    pub async fn tree_size(&self) -> Result<u64> {
-        let mut conn = self.pool.acquire().await?;
-        tree_size(&mut conn).await
-    }
-
-    /// Keeps a witness's cosignature line for the checkpoint at `size` (the first one kept).
-    pub async fn put_cosignature(&self, size: u64, witness: &str, line: &str) -> Result<()> {
-        sqlx::query("INSERT INTO cosignatures (size, witness, line) VALUES (?, ?, ?) ON CONFLICT DO NOTHING")
-            .bind(to_i64(size))
-            .bind(witness)
-            .bind(line)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
-    /// The cosignature lines kept for the checkpoint at `size`.
-    pub async fn cosignatures(&self, size: u64) -> Result<Vec<String>> {
-        let rows = sqlx::query("SELECT line FROM cosignatures WHERE size = ? ORDER BY witness")
-            .bind(to_i64(size))
-            .fetch_all(&self.pool)
-            .await?;
-        rows.into_iter()
-            .map(|r| r.try_get::<String, _>("line").map_err(Into::into))
-            .collect()
-    }
-
-    /// The signed checkpoint at exactly `size`, if one was signed.
-    pub async fn checkpoint_at(&self, size: u64) -> Result<Option<SignedCheckpoint>> {
-        let row = sqlx::query("SELECT size, root, note FROM checkpoints WHERE size = ?")
-            .bind(to_i64(size))
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(checkpoint_from_row).transpose()
-    }
-
-    /// The largest checkpoint size with at least one cosignature.
-    pub async fn latest_cosigned_size(&self) -> Result<Option<u64>> {
-        let row = sqlx::query("SELECT max(size) AS size FROM cosignatures")
-            .fetch_one(&self.pool)
-            .await?;
-        row.try_get::<Option<i64>, _>("size")?
-            .map(|s| to_u64(s, "size"))
-            .transpose()
-    }
-
-    pub async fn latest_checkpoint(&self) -> Result<Option<SignedCheckpoint>> {
-        let row =
-            sqlx::query("SELECT size, root, note FROM checkpoints ORDER BY size DESC LIMIT 1")
-                .fetch_optional(&self.pool)
-                .await?;
-        row.map(checkpoint_from_row).transpose()
-    }
-
-    pub async fn checkpoints(&self) -> Result<Vec<SignedCheckpoint>> {
-        let rows = sqlx::query("SELECT size, root, note FROM checkpoints ORDER BY size")
-            .fetch_all(&self.pool)
-            .await?;
-        rows.into_iter().map(checkpoint_from_row).collect()
-    }
-
-    pub async fn records(&self, from: u64, limit: u32) -> Result<Vec<StoredRecord>> {
-        let rows = sqlx::query(
-            "SELECT seq, record, leaf_hash FROM journal WHERE seq >= ? ORDER BY seq LIMIT ?",
-        )
-        .bind(to_i64(from))
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.into_iter().map(record_from_row).collect()
-    }
-
-    /// Per account under `prefix` and side: the sum of postings with seq below `to`, and of
-    /// those from `from` on.
-    pub async fn posting_totals(
-        &self,
-        prefix: &str,
-        from: u64,
-        to: u64,
-    ) -> Result<Vec<(String, String, i64, i64)>> {
-        let (lo, hi) = prefix_range(prefix);
-        // Per account, currency and side: the running total of its last posting before `to`
-        // and before `from` (two index lookups each), never a scan of its postings.
-        let rows = sqlx::query(
-            "SELECT b.account AS account, s.side AS side,
-                    COALESCE((SELECT p.running_minor FROM postings p
-                              WHERE p.account = b.account AND p.currency = b.currency
-                                AND p.side = s.side AND p.seq < ?1
-                              ORDER BY p.seq DESC, p.idx DESC LIMIT 1), 0) AS at_to,
-                    COALESCE((SELECT p.running_minor FROM postings p
-                              WHERE p.account = b.account AND p.currency = b.currency
-                                AND p.side = s.side AND p.seq < ?2
-                              ORDER BY p.seq DESC, p.idx DESC LIMIT 1), 0) AS at_from
-             FROM balances b CROSS JOIN (SELECT 'debit' AS side UNION ALL SELECT 'credit') s
-             WHERE b.account = ?3 OR (b.account >= ?4 AND b.account < ?5)",
-        )
-        .bind(to_i64(to))
-        .bind(to_i64(from.min(to)))
-        .bind(prefix)
-        .bind(lo)
-        .bind(hi)
-        .fetch_all(&self.pool)
-        .await?;
-        let rows = rows
-            .into_iter()
-            .map(|r| -> Result<_> {
-                Ok((
-                    r.try_get("account")?,
-                    r.try_get("side")?,
-                    r.try_get("at_to")?,
-                    r.try_get("at_from")?,
-                ))
-            })
-            .collect::<Result<Vec<_>>>()?;
-        Ok(super::range_totals(rows))
-    }
-
-    /// The stored running total of every posting of a seq range, in order (for rebuild --check).
-    pub async fn posting_running(&self, from_seq: u64, to_seq: u64) -> Result<Vec<i64>> {
-        let rows = sqlx::query(
-            "SELECT running_minor FROM postings WHERE seq >= ? AND seq < ? ORDER BY seq, idx",
-        )
-        .bind(to_i64(from_seq))
-        .bind(to_i64(to_seq))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.into_iter()
-            .map(|r| Ok(r.try_get("running_minor")?))
-            .collect()
-    }
-
-    /// Every record of a rare `kind`, in seq order.
-    pub async fn all_of_kind(&self, kind: &str) -> Result<Vec<StoredRecord>> {
-        let rows =
-            sqlx::query("SELECT seq, record, leaf_hash FROM journal WHERE kind = ? ORDER BY seq")
-                .bind(kind)
-                .fetch_all(&self.pool)
-                .await?;
-        rows.into_iter().map(record_from_row).collect()
-    }
-
-    /// The last record of `kind` (served by the `journal (kind, seq)` index).
-    pub async fn last_of_kind(&self, kind: &str) -> Result<Option<StoredRecord>> {
-        let row = sqlx::query(
-            "SELECT seq, record, leaf_hash FROM journal WHERE kind = ? ORDER BY seq DESC LIMIT 1",
-        )
-        .bind(kind)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(record_from_row).transpose()
-    }
-
-    pub async fn nodes(&self, ids: &[NodeId]) -> Result<HashMap<NodeId, Hash>> {
-        let mut conn = self.pool.acquire().await?;
-        fetch_nodes(&mut conn, ids).await
-    }
-
-    pub async fn balances(&self, prefix: &str) -> Result<Vec<BalanceRow>> {
-        let rows = if prefix.is_empty() {
-            sqlx::query("SELECT account, currency, debit_minor, credit_minor FROM balances ORDER BY account, currency")
-                .fetch_all(&self.pool)
-                .await?
-        } else {
-            let (lo, hi) = prefix_range(prefix);
-            sqlx::query(
-                "SELECT account, currency, debit_minor, credit_minor FROM balances
-                 WHERE account = ? OR (account >= ? AND account < ?) ORDER BY account, currency",
-            )
-            .bind(prefix)
-            .bind(lo)
-            .bind(hi)
-            .fetch_all(&self.pool)
-            .await?
-        };
-        rows.into_iter()
-            .map(|r| {
-                Ok(BalanceRow {
-                    account: r.try_get("account")?,
-                    currency: r.try_get("currency")?,
-                    debit_minor: r.try_get("debit_minor")?,
-                    credit_minor: r.try_get("credit_minor")?,
-                })
-            })
-            .collect()
-    }
-
-    pub async fn accounts(&self) -> Result<Vec<AccountRow>> {
-        let rows = sqlx::query(
-            "SELECT name, type, description, opened_seq, closed_seq FROM accounts ORDER BY name",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(account_row).collect()
-    }
-
-    /// The accounts whose names start with `prefix:` (an index range, not a scan).
-    pub async fn accounts_under(&self, prefix: &str) -> Result<Vec<AccountRow>> {
-        let (lo, hi) = prefix_range(prefix);
-        let rows = sqlx::query(
-            "SELECT name, type, description, opened_seq, closed_seq FROM accounts
-             WHERE name >= ? AND name < ? ORDER BY name",
-        )
-        .bind(lo)
-        .bind(hi)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(account_row).collect()
-    }
-
-    pub async fn transactions(&self, from: u64, limit: u32) -> Result<Vec<TransactionRow>> {
-        let rows = sqlx::query(
-            "SELECT seq, memo, reverses, reversed_by FROM transactions WHERE seq >= ? ORDER BY seq LIMIT ?",
-        )
-        .bind(to_i64(from))
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.into_iter()
-            .map(|r| {
-                let opt = |v: Option<i64>| v.map(|s| to_u64(s, "seq")).transpose();
-                Ok(TransactionRow {
-                    seq: to_u64(r.try_get("seq")?, "seq")?,
-                    memo: r.try_get("memo")?,
-                    reverses: opt(r.try_get("reverses")?)?,
-                    reversed_by: opt(r.try_get("reversed_by")?)?,
-                })
-            })
-            .collect()
-    }
-
-    pub async fn postings(&self, from_seq: u64, to_seq: u64) -> Result<Vec<PostingRow>> {
-        let rows = sqlx::query(
-            "SELECT seq, idx, account, currency, side, amount_minor FROM postings
-             WHERE seq >= ? AND seq < ? ORDER BY seq, idx",
-        )
-        .bind(to_i64(from_seq))
-        .bind(to_i64(to_seq))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.into_iter().map(posting_from_row).collect()
-    }
-
-    pub async fn replace_projections(&self) -> Result<()> {
-        let _guard = self.writer.lock().await;
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        arm(&mut tx, true).await?;
-        for table in [
-            "postings",
-            "balances",
-            "transactions",
-            "accounts",
-            "awards",
-            "award_rules",
-            "award_cycles",
-            "participants",
-            "evidence_items",
-            "entitlements",
-            "award_settings",
-            "batches",
-            "batch_events",
-            "payments",
-            "payment_events",
-            "bank_imports",
-            "bank_import_parts",
-            "partners",
-            "partner_keys",
-            "evidence_statements",
-            "cohorts",
-            "sessions",
-        ] {
-            sqlx::query(&format!("DELETE FROM {table}"))
-                .execute(&mut *tx)
-                .await?;
-        }
-        // Replay the journal page by page under the lock, writing each page's effects exactly as
-        // an append would have.
-        let mut replayer = Replayer::new();
-        let size = tree_size(&mut tx).await?;
-        let mut from = 0;
-        while from < size {
-            let rows = sqlx::query(
-                "SELECT seq, record, leaf_hash FROM journal WHERE seq >= ? ORDER BY seq LIMIT ?",
-            )
-            .bind(to_i64(from))
-            .bind(i64::from(super::MAX_PAGE))
-            .fetch_all(&mut *tx)
-            .await?;
-            let page = rows
-                .into_iter()
-                .map(record_from_row)
-                .collect::<Result<Vec<_>>>()?;
-            if page.is_empty() {
-                break;
-            }
-            from += page.len() as u64;
-            let effects = replayer.replay_page(&page).map_err(StoreError::Corrupt)?;
-            write_effects(&mut tx, &effects).await?;
-        }
-        arm(&mut tx, false).await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    pub async fn create_user(&self, u: &UserRow, token_hash: &[u8]) -> Result<()> {
-        let r = sqlx::query(
-            "INSERT INTO users (name, role, partner, token_hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-        )
-        .bind(&u.name)
-        .bind(&u.role)
-        .bind(&u.partner)
-        .bind(token_hash)
-        .bind(&u.created_at)
-        .execute(&self.pool)
-        .await;
-        match r {
-            Ok(_) => Ok(()),
-            Err(e) if super::db_error::is(&e, super::db_error::DbRefusal::Unique) => {
-                Err(StoreError::Invalid(tranche_audit::Invalid::new(
-                    "name",
-                    Code::UserExists,
-                    format!("a user named {:?} exists", u.name),
-                )))
-            }
-            Err(e) => Err(e.into()),
-        }
-    }
-
-    pub async fn users(&self) -> Result<Vec<UserRow>> {
-        let rows = sqlx::query(
-            "SELECT name, role, partner, created_at, revoked_at FROM users ORDER BY name",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        rows.into_iter().map(user_from_row).collect()
-    }
-
-    pub async fn user_by_token(&self, token_hash: &[u8]) -> Result<Option<UserRow>> {
-        let row = sqlx::query(
-            "SELECT name, role, partner, created_at, revoked_at FROM users WHERE token_hash = ?1",
-        )
-        .bind(token_hash)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(user_from_row).transpose()
-    }
-
-    pub async fn revoke_user(&self, name: &str, at: &str) -> Result<bool> {
-        // One statement: SQLite has one writer, so the count and the update cannot interleave
-        // with another revocation.
-        let done = sqlx::query(
-            "UPDATE users SET revoked_at = ?1 WHERE name = ?2 AND revoked_at IS NULL \
-             AND (role <> 'admin' OR (SELECT COUNT(*) FROM users \
-                  WHERE role = 'admin' AND revoked_at IS NULL) > 1)",
-        )
-        .bind(at)
-        .bind(name)
-        .execute(&self.pool)
-        .await?;
-        if done.rows_affected() == 1 {
-            return Ok(true);
-        }
-        let active_admin: Option<i64> = sqlx::query_scalar(
-            "SELECT 1 FROM users WHERE name = ?1 AND role = 'admin' AND revoked_at IS NULL",
-        )
-        .bind(name)
-        .fetch_optional(&self.pool)
-        .await?;
-        if active_admin.is_some() {
-            return Err(super::last_admin(name));
-        }
-        Ok(false)
-    }
-
-    pub async fn create_session(&self, s: &SessionRow, id_hash: &[u8]) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO web_sessions (id_hash, user_name, csrf, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-        )
-        .bind(id_hash)
-        .bind(&s.user)
-        .bind(&s.csrf)
-        .bind(&s.created_at)
-        .bind(s.expires_at)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
-    pub async fn session(&self, id_hash: &[u8]) -> Result<Option<(SessionRow, UserRow)>> {
-        let row = sqlx::query(
-            "SELECT s.user_name AS s_user, s.csrf, s.created_at AS s_created, s.expires_at, s.ended_at,
-                    u.name, u.role, u.partner, u.created_at, u.revoked_at
-             FROM web_sessions s JOIN users u ON u.name = s.user_name WHERE s.id_hash = ?1",
-        )
-        .bind(id_hash)
-        .fetch_optional(&self.pool)
-        .await?;
-        let Some(r) = row else { return Ok(None) };
-        let session = SessionRow {
-            user: r.try_get("s_user")?,
-            csrf: r.try_get("csrf")?,
-            created_at: r.try_get("s_created")?,
-            expires_at: r.try_get("expires_at")?,
-            ended_at: r.try_get("ended_at")?,
-        };
-        Ok(Some((session, user_from_row(r)?)))
-    }
-
-    pub async fn end_session(&self, id_hash: &[u8], at: &str) -> Result<bool> {
-        let done = sqlx::query(
-            "UPDATE web_sessions SET ended_at = ?1 WHERE id_hash = ?2 AND ended_at IS NULL",
-        )
-        .bind(at)
-        .bind(id_hash)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() == 1)
-    }
-
-    pub async fn purge_sessions(&self, expired_before: i64) -> Result<u64> {
-        let done = sqlx::query("DELETE FROM web_sessions WHERE expires_at < ?1")
-            .bind(expired_before)
-            .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected())
-    }
-
-    pub fn programme_handle(&self) -> &SharedProgramme {
-        &self.programme
-    }
-
-    pub async fn programme_page(&self, from: u64, to: u64) -> Result<Vec<StoredRecord>> {
-        let mut conn = self.pool.acquire().await?;
-        programme_page(&mut conn, from, to).await
-    }
-
-    pub async fn personal_data(&self, participant: &str) -> Result<Option<PersonalRow>> {
-        let row = sqlx::query(
-            "SELECT participant, award, partner, registered_seq, personal, attributes, erased_at
-             FROM participant_data WHERE participant = ?",
-        )
-        .bind(participant)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(personal_from_row).transpose()
-    }
-
-    /// Every participant of an award with its attributes (none once erased), by pseudonym.
-    pub async fn personal_rows(&self, award: &str) -> Result<Vec<PersonalRow>> {
-        let rows = sqlx::query(
-            "SELECT participant, award, partner, registered_seq, personal, attributes, erased_at
-             FROM participant_data WHERE award = ? ORDER BY participant",
-        )
-        .bind(award)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.into_iter().map(personal_from_row).collect()
-    }
-
-    /// The registrations of `award` whose document hash is one of `hashes`, with that hash.
-    pub async fn personal_by_docs(
-        &self,
-        award: &str,
-        hashes: &[String],
-    ) -> Result<Vec<(String, PersonalRow)>> {
-        let mut out = Vec::new();
-        for chunk in hashes.chunks(NAMES_PER_QUERY) {
-            let mut q = QueryBuilder::<Sqlite>::new(
-                "SELECT doc_hmac, participant, award, partner, registered_seq, personal, attributes, erased_at
-                 FROM participant_data WHERE award = ",
-            );
-            q.push_bind(award).push(" AND doc_hmac IN (");
-            let mut sep = q.separated(", ");
-            for h in chunk {
-                sep.push_bind(h.as_str());
-            }
-            q.push(")");
-            for r in q.build().fetch_all(&self.pool).await? {
-                let hash: String = r.try_get("doc_hmac")?;
-                out.push((hash, personal_from_row(r)?));
-            }
-        }
-        Ok(out)
-    }
-
-    /// Deletes the personal data of a participant; false if there is none left to erase.
-    pub async fn erase_personal(&self, participant: &str, at: &str) -> Result<bool> {
-        let done = sqlx::query(
-            "UPDATE participant_data SET doc_hmac = NULL, salt = NULL, personal = NULL,
-             attributes = NULL, erased_at = ? WHERE participant = ? AND erased_at IS NULL",
-        )
-        .bind(at)
-        .bind(participant)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() == 1)
-    }
-
-    /// The stored (request hash, outcome) of an idempotency key, if any.
-    pub async fn idempotent_get(&self, user: &str, key: &str) -> Result<Option<(Vec<u8>, String)>> {
-        let row = sqlx::query(
-            "SELECT request_hash, outcome FROM idempotency WHERE user_name = ? AND key = ?",
-        )
-        .bind(user)
-        .bind(key)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(|r| -> Result<_> { Ok((r.try_get("request_hash")?, r.try_get("outcome")?)) })
-            .transpose()
-    }
-
-    /// Remembers an outcome for an idempotency key; the first one stored wins.
-    pub async fn idempotent_put(
-        &self,
-        user: &str,
-        key: &str,
-        hash: &[u8],
-        outcome: &str,
-        at: &str,
-    ) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO idempotency (user_name, key, request_hash, outcome, created_at)
-             VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-        )
-        .bind(user)
-        .bind(key)
-        .bind(hash)
-        .bind(outcome)
-        .bind(at)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
-    pub async fn purge_idempotency(&self, before: &str) -> Result<u64> {
-        let done = sqlx::query("DELETE FROM idempotency WHERE created_at < ?1")
-            .bind(before)
-            .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected())
-    }
-
-    pub async fn ping(&self) -> Result<()> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
-        Ok(())
-    }
-
-    /// The digest of a posting family kept with the latest checkpoint at or below `size`.
-    pub async fn digest_head(&self, family: &str, size: u64) -> Result<Option<digest::Head>> {
-        sqlx::query(
-            "SELECT rows, chain, debit, credit FROM projection_digests WHERE family = ? AND size <= ?
-             ORDER BY size DESC LIMIT 1",
-        )
-        .bind(family)
-        .bind(to_i64(size))
-        .fetch_optional(&self.pool)
-        .await?
-        .map(|r| head_from_row(&r))
-        .transpose()
-    }
-
-    /// The number of postings of a family below `size` (an index range count).
-    pub async fn family_rows(&self, family: &str, size: u64) -> Result<u64> {
-        // Two index ranges of `postings_by_account (account, seq)`: the account itself, and
-        // (for a two-segment family) every account under it.
-        let mut n: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM postings WHERE account = ? AND seq < ?")
-                .bind(family)
-                .bind(to_i64(size))
-                .fetch_one(&self.pool)
-                .await?;
-        if digest::deep(family) {
-            let (lo, hi) = prefix_range(family);
-            n += sqlx::query_scalar::<_, i64>(
-                "SELECT COUNT(*) FROM postings WHERE account >= ? AND account < ? AND seq < ?",
-            )
-            .bind(lo)
-            .bind(hi)
-            .bind(to_i64(size))
-            .fetch_one(&self.pool)
-            .await?;
-        }
-        to_u64(n, "count")
-    }
-
-    /// The programme projections' rows made by the records of `[from, to)` (for `rebuild
-    /// --check`), each table in key order.
-    pub async fn programme_rows(&self, from: u64, to: u64) -> Result<crate::domain::ProgrammeRows> {
-        let (from, to) = (to_i64(from), to_i64(to));
-        let mut out = crate::domain::ProgrammeRows::default();
-        for r in sqlx::query(
-            "SELECT award, seq, currency, body FROM awards WHERE seq >= ? AND seq < ? ORDER BY seq",
-        )
-        .bind(from)
-        .bind(to)
-        .fetch_all(&self.pool)
-        .await?
-        {
-            out.awards.push(award_row(&r)?);
-        }
-        for r in sqlx::query("SELECT award, rule, version, seq, shape, effective FROM award_rules WHERE seq >= ? AND seq < ? ORDER BY seq")
-            .bind(from).bind(to).fetch_all(&self.pool).await?
-        {
-            out.rules.push(rule_row(&r)?);
-        }
-        for r in sqlx::query(
-            "SELECT award, period, seq FROM award_cycles WHERE seq >= ? AND seq < ? ORDER BY seq",
-        )
-        .bind(from)
-        .bind(to)
-        .fetch_all(&self.pool)
-        .await?
-        {
-            out.cycles.push(cycle_row(&r)?);
-        }
-        for r in sqlx::query("SELECT participant, award, partner, seq FROM participants WHERE seq >= ? AND seq < ? ORDER BY seq")
-            .bind(from).bind(to).fetch_all(&self.pool).await?
-        {
-            out.participants.push(participant_row(&r)?);
-        }
-        for r in sqlx::query("SELECT seq, idx, participant, kind, subject, value, date FROM evidence_items WHERE seq >= ? AND seq < ? ORDER BY seq, idx")
-            .bind(from).bind(to).fetch_all(&self.pool).await?
-        {
-            out.evidence.push(evidence_row(&r)?);
-        }
-        for r in sqlx::query("SELECT seq, award, participant, basis, rule, version, amount_minor, reverses, adjusts FROM entitlements WHERE seq >= ? AND seq < ? ORDER BY seq")
-            .bind(from).bind(to).fetch_all(&self.pool).await?
-        {
-            out.entitlements.push(entitlement_row(&r)?);
-        }
-        self.disbursement_rows(from as u64, to as u64, &mut out)
-            .await?;
-        self.registry_rows(from as u64, to as u64, &mut out).await?;
-        Ok(out)
-    }
-
-    /// Every award, in id order.
-    pub async fn award_rows(&self) -> Result<Vec<crate::domain::AwardRow>> {
-        sqlx::query("SELECT award, seq, currency, body FROM awards ORDER BY award")
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(award_row)
-            .collect()
-    }
-
-    /// An award's rule versions (rule, then version) and cycle runs (period, then seq), and
-    /// how many participants it has registered.
-    pub async fn award_detail(
-        &self,
-        award: &str,
-    ) -> Result<(
-        Vec<crate::domain::RuleRow>,
-        Vec<crate::domain::CycleRow>,
-        u64,
-    )> {
-        let rules = sqlx::query("SELECT award, rule, version, seq, shape, effective FROM award_rules WHERE award = ? ORDER BY rule, version")
-            .bind(award).fetch_all(&self.pool).await?
-            .iter().map(rule_row).collect::<Result<Vec<_>>>()?;
-        let cycles = sqlx::query(
-            "SELECT award, period, seq FROM award_cycles WHERE award = ? ORDER BY period, seq",
-        )
-        .bind(award)
-        .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(cycle_row)
-        .collect::<Result<Vec<_>>>()?;
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM participants WHERE award = ?")
-            .bind(award)
-            .fetch_one(&self.pool)
-            .await?;
-        Ok((rules, cycles, to_u64(n, "count")?))
-    }
-
-    /// A participant's registration, evidence items (in journal order) and entitlement
-    /// transactions (reversals included).
-    #[allow(clippy::type_complexity)]
-    pub async fn participant_detail(
-        &self,
-        participant: &str,
-    ) -> Result<
-        Option<(
-            crate::domain::ParticipantRow,
-            Vec<crate::domain::EvidenceRow>,
-            Vec<crate::domain::EntitlementRow>,
-        )>,
-    > {
-        let Some(p) = sqlx::query(
-            "SELECT participant, award, partner, seq FROM participants WHERE participant = ?",
-        )
-        .bind(participant)
-        .fetch_optional(&self.pool)
-        .await?
-        else {
-            return Ok(None);
-        };
-        let evidence = sqlx::query("SELECT seq, idx, participant, kind, subject, value, date FROM evidence_items WHERE participant = ? ORDER BY seq, idx")
-            .bind(participant).fetch_all(&self.pool).await?
-            .iter().map(evidence_row).collect::<Result<Vec<_>>>()?;
-        let entitlements = sqlx::query("SELECT seq, award, participant, basis, rule, version, amount_minor, reverses, adjusts FROM entitlements WHERE participant = ? ORDER BY seq")
-            .bind(participant).fetch_all(&self.pool).await?
-            .iter().map(entitlement_row).collect::<Result<Vec<_>>>()?;
-        Ok(Some((participant_row(&p)?, evidence, entitlements)))
-    }
-
-    pub async fn execute_raw(&self, sql: &str) -> Result<u64> {
-        Ok(sqlx::raw_sql(sql)
-            .execute(&self.pool)
-            .await?
-            .rows_affected())
-    }
-}
-
-fn record_from_row(r: sqlx::sqlite::SqliteRow) -> Result<StoredRecord> {
-    Ok(StoredRecord {
-        seq: to_u64(r.try_get("seq")?, "seq")?,
-        bytes: r.try_get("record")?,
-        leaf: to_hash(r.try_get("leaf_hash")?, "leaf hash")?,
-    })
-}
-
-fn checkpoint_from_row(r: sqlx::sqlite::SqliteRow) -> Result<SignedCheckpoint> {
-    Ok(SignedCheckpoint {
-        size: to_u64(r.try_get("size")?, "size")?,
-        root: to_hash(r.try_get("root")?, "checkpoint root")?,
-        note: r.try_get("note")?,
-    })
-}
-
-fn posting_from_row(r: sqlx::sqlite::SqliteRow) -> Result<PostingRow> {
-    let side: String = r.try_get("side")?;
-    Ok(PostingRow {
-        seq: to_u64(r.try_get("seq")?, "seq")?,
-        idx: u32::try_from(r.try_get::<i64, _>("idx")?)
-            .map_err(|_| StoreError::Corrupt("posting index out of range".into()))?,
-        account: r.try_get("account")?,
-        currency: r.try_get("currency")?,
-        side: parse_side(&side)?,
-        amount_minor: r.try_get("amount_minor")?,
-    })
-}
-
-pub(crate) fn parse_side(s: &str) -> Result<Side> {
-    match s {
-        "debit" => Ok(Side::Debit),
-        "credit" => Ok(Side::Credit),
-        other => Err(StoreError::Corrupt(format!("posting side {other:?}"))),
-    }
-}
-
-async fn tree_size(conn: &mut SqliteConnection) -> Result<u64> {
-    let size: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq) + 1, 0) FROM journal")
-        .fetch_one(&mut *conn)
-        .await?;
-    to_u64(size, "tree size")
-}
-
-async fn fetch_nodes(conn: &mut SqliteConnection, ids: &[NodeId]) -> Result<HashMap<NodeId, Hash>> {
-    let mut out = HashMap::with_capacity(ids.len());
-    for chunk in ids.chunks(200) {
-        let mut q = QueryBuilder::<Sqlite>::new("SELECT level, idx, hash FROM merkle_nodes WHERE ");
-        for (i, id) in chunk.iter().enumerate() {
-            if i > 0 {
-                q.push(" OR ");
-            }
-            q.push("(level = ")
-                .push_bind(i64::from(id.level))
-                .push(" AND idx = ")
-                .push_bind(to_i64(id.index))
-                .push(")");
-        }
-        for r in q.build().fetch_all(&mut *conn).await? {
-            let level: i64 = r.try_get("level")?;
-            let id = NodeId::new(
-                u8::try_from(level).map_err(|_| StoreError::Corrupt("node level".into()))?,
-                to_u64(r.try_get("idx")?, "node index")?,
-            );
-            out.insert(id, to_hash(r.try_get("hash")?, "node hash")?);
-        }
-    }
-    Ok(out)
-}
-
-async fn load_head(conn: &mut SqliteConnection) -> Result<Head> {
-    let size = tree_size(conn).await?;
-    if size == 0 {
-        return Ok(Head::empty());
-    }
-    let row = sqlx::query("SELECT leaf_hash, at FROM journal WHERE seq = ?")
-        .bind(to_i64(size - 1))
-        .fetch_one(&mut *conn)
-        .await?;
-    let last_leaf = to_hash(row.try_get("leaf_hash")?, "leaf hash")?;
-    let at: String = row.try_get("at")?;
-    let last_at =
-        parse_time(&at).ok_or_else(|| StoreError::Corrupt(format!("record time {at:?}")))?;
-    let ids = frontier_ids(size);
-    let nodes = fetch_nodes(conn, &ids).await?;
-    let hashes = ids
-        .iter()
-        .map(|id| {
-            nodes
-                .get(id)
-                .copied()
-                .ok_or_else(|| StoreError::Corrupt(format!("frontier node {id:?} missing")))
+            Ok(w)
         })
-        .collect::<Result<Vec<_>>>()?;
-    let frontier =
-        Frontier::from_nodes(size, hashes).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    Ok(Head {
-        frontier,
-        last_leaf,
-        last_at: Some(last_at),
-    })
-}
+    }
 
-async fn load_state(conn: &mut SqliteConnection, size: u64, commands: &[Command]) -> Result<State> {
-    let mut state = State::default();
-    let names: Vec<AccountName> = {
-        let mut seen = HashSet::new();
-        commands
-            .iter()
-            .flat_map(|c| {
-                c.accounts()
-                    .into_iter()
-                    .cloned()
-                    .chain(c.balance_accounts())
-            })
-            .filter(|n| seen.insert(n.clone()))
-            .collect()
-    };
-    for chunk in names.chunks(NAMES_PER_QUERY) {
-        for n in chunk {
-            state.accounts.insert(n.clone(), None);
-        }
-        let mut q = QueryBuilder::<Sqlite>::new(
-            "SELECT a.name, a.type, a.closed_seq, b.currency, b.debit_minor - b.credit_minor AS net
-             FROM accounts a LEFT JOIN balances b ON b.account = a.name WHERE a.name IN (",
-        );
-        let mut sep = q.separated(", ");
-        for n in chunk {
-            sep.push_bind(n.as_str());
-        }
-        q.push(")");
-        for r in q.build().fetch_all(&mut *conn).await? {
-            let name: String = r.try_get("name")?;
-            let name = AccountName::parse(&name).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            let type_: String = r.try_get("type")?;
-            let account_type =
-                AccountType::parse(&type_).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            let closed = r.try_get::<Option<i64>, _>("closed_seq")?.is_some();
-            let entry = state
-                .accounts
-                .entry(name)
-                .or_insert(None)
-                .get_or_insert(AccountState {
-                    account_type,
-                    closed,
-                    net: BTreeMap::new(),
-                });
-            if let Some(code) = r.try_get::<Option<String>, _>("currency")? {
-                let currency =
-                    Currency::parse(&code).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                let net: i64 = r.try_get("net")?;
-                entry.net.insert(currency, i128::from(net));
-            }
-        }
+    fn migrations(&self) -> &'static [(&'static str, &'static str)] {
+        MIGRATIONS
     }
-    let targets: Vec<u64> = commands
-        .iter()
-        .filter_map(|c| c.transaction().and_then(|t| t.reverses))
-        .collect();
-    for &t in &targets {
-        state.transactions.insert(t, None);
-    }
-    let known: Vec<u64> = targets.into_iter().filter(|&t| t < size).collect();
-    for chunk in known.chunks(NAMES_PER_QUERY) {
-        let mut q = QueryBuilder::<Sqlite>::new(
-            "SELECT seq, reverses, reversed_by FROM transactions WHERE seq IN (",
-        );
-        let mut sep = q.separated(", ");
-        for s in chunk {
-            sep.push_bind(to_i64(*s));
-        }
-        q.push(")");
-        for r in q.build().fetch_all(&mut *conn).await? {
-            let seq = to_u64(r.try_get("seq")?, "seq")?;
-            let reversed_by = r
-                .try_get::<Option<i64>, _>("reversed_by")?
-                .map(|s| to_u64(s, "seq"))
-                .transpose()?;
-            state.transactions.insert(
-                seq,
-                Some(TxState {
-                    postings: Some(Vec::new()),
-                    is_reversal: r.try_get::<Option<i64>, _>("reverses")?.is_some(),
-                    reversed_by,
-                }),
-            );
-        }
-        let mut q = QueryBuilder::<Sqlite>::new(
-            "SELECT seq, idx, account, currency, side, amount_minor FROM postings WHERE seq IN (",
-        );
-        let mut sep = q.separated(", ");
-        for s in chunk {
-            sep.push_bind(to_i64(*s));
-        }
-        q.push(") ORDER BY seq, idx");
-        for r in q.build().fetch_all(&mut *conn).await? {
-            let row = posting_from_row(r)?;
-            add_original_posting(&mut state, row)?;
-        }
-    }
-    Ok(state)
-}
 
-/// Adds one stored posting to the original transaction it belongs to (for the mirror check).
-pub(crate) fn add_original_posting(state: &mut State, row: PostingRow) -> Result<()> {
-    let corrupt = |e: String| StoreError::Corrupt(e);
-    let currency = Currency::parse(&row.currency).map_err(|e| corrupt(e.to_string()))?;
-    let posting = Posting {
-        account: AccountName::parse(&row.account).map_err(|e| corrupt(e.to_string()))?,
-        side: row.side,
-        money: Money::from_minor(row.amount_minor, currency),
-    };
-    if let Some(Some(tx)) = state.transactions.get_mut(&row.seq) {
-        tx.postings.get_or_insert_with(Vec::new).push(posting);
+    fn migrations_table(&self) -> &'static str {
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
     }
-    Ok(())
-}
 
-async fn programme_page(
-    conn: &mut SqliteConnection,
-    from: u64,
-    to: u64,
-) -> Result<Vec<StoredRecord>> {
-    let sql = format!("SELECT seq, record, leaf_hash FROM journal WHERE seq >= ? AND seq < ? AND kind IN ({PROGRAMME_KINDS}) ORDER BY seq LIMIT ?");
-    let rows = sqlx::query(&sql)
-        .bind(to_i64(from))
-        .bind(to_i64(to))
-        .bind(i64::from(CATCH_UP_PAGE))
-        .fetch_all(&mut *conn)
-        .await?;
-    rows.into_iter().map(record_from_row).collect()
-}
+    fn migration_applied(&self) -> &'static str {
+        "INSERT INTO schema_migrations (version, applied_at) VALUES ($1, datetime('now'))"
+    }
 
-/// Marks which document hashes of the registrations in `commands` are already taken.
-async fn load_doc_hashes(
-    conn: &mut SqliteConnection,
-    commands: &[Command],
-    state: &mut ProgrammeState,
-) -> Result<()> {
-    let pairs = personal_doc_hashes(commands);
-    let mut by_award: BTreeMap<&tranche_audit::programme::Id, Vec<&str>> = BTreeMap::new();
-    for (award, hash) in &pairs {
-        by_award.entry(award).or_default().push(hash.as_str());
+    fn clear(&self, tables: &[&str]) -> Vec<String> {
+        tables.iter().map(|t| format!("DELETE FROM {t}")).collect()
     }
-    for (award, hashes) in by_award {
-        for chunk in hashes.chunks(NAMES_PER_QUERY) {
-            let mut q =
-                QueryBuilder::<Sqlite>::new("SELECT doc_hmac FROM participant_data WHERE award = ");
-            q.push_bind(award.as_str()).push(" AND doc_hmac IN (");
-            let mut sep = q.separated(", ");
-            for h in chunk {
-                sep.push_bind(*h);
-            }
-            q.push(")");
-            for r in q.build().fetch_all(&mut *conn).await? {
-                let hash: String = r.try_get("doc_hmac")?;
-                state.doc_hashes.insert((award.clone(), hash));
-            }
-        }
-    }
-    Ok(())
-}
 
-async fn write_personal(conn: &mut SqliteConnection, e: &Effects) -> Result<()> {
-    for chunk in e.personal.chunks(ROWS_PER_INSERT) {
-        let mut q = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO participant_data (participant, award, partner, registered_seq, doc_hmac, salt, personal, attributes) ",
-        );
-        q.push_values(chunk, |mut b, (participant, award, partner, data, seq)| {
-            b.push_bind(participant.as_str())
-                .push_bind(award.as_str())
-                .push_bind(partner.as_str())
-                .push_bind(to_i64(*seq))
-                .push_bind(data.doc_hmac.as_str())
-                .push_bind(data.salt.as_str())
-                .push_bind(data.personal.to_string())
-                .push_bind(data.attributes.to_string());
-        });
-        q.build().execute(&mut *conn).await?;
+    fn byte_order(&self) -> &'static str {
+        // SQLite compares text with BINARY unless told otherwise.
+        ""
     }
-    Ok(())
-}
-
-fn personal_from_row(r: sqlx::sqlite::SqliteRow) -> Result<PersonalRow> {
-    let json = |v: Option<String>| -> Result<Option<serde_json::Value>> {
-        v.map(|t| {
-            serde_json::from_str(&t)
-                .map_err(|e| StoreError::Corrupt(format!("participant data is not JSON: {e}")))
-        })
-        .transpose()
-    };
-    Ok(PersonalRow {
-        participant: r.try_get("participant")?,
-        award: r.try_get("award")?,
-        partner: r.try_get("partner")?,
-        registered_seq: to_u64(r.try_get("registered_seq")?, "seq")?,
-        personal: json(r.try_get("personal")?)?,
-        attributes: json(r.try_get("attributes")?)?,
-        erased_at: r.try_get("erased_at")?,
-    })
-}
-
-async fn write_plan(conn: &mut SqliteConnection, plan: &Plan) -> Result<()> {
-    for chunk in plan.records.chunks(ROWS_PER_INSERT) {
-        let mut q = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO journal (seq, kind, at, actor, record, leaf_hash) ",
-        );
-        q.push_values(chunk, |mut b, r| {
-            b.push_bind(to_i64(r.record.seq))
-                .push_bind(r.record.kind.as_str())
-                .push_bind(tranche_audit::record::format_time(r.record.at))
-                .push_bind(r.record.actor.as_str())
-                .push_bind(r.bytes.as_slice())
-                .push_bind(r.leaf.as_slice());
-        });
-        q.build().execute(&mut *conn).await?;
-    }
-    for chunk in plan.nodes.chunks(ROWS_PER_INSERT * 2) {
-        let mut q = QueryBuilder::<Sqlite>::new("INSERT INTO merkle_nodes (level, idx, hash) ");
-        q.push_values(chunk, |mut b, (id, h)| {
-            b.push_bind(i64::from(id.level))
-                .push_bind(to_i64(id.index))
-                .push_bind(h.as_slice());
-        });
-        q.build().execute(&mut *conn).await?;
-    }
-    let cp = &plan.checkpoint;
-    let at = plan
-        .records
-        .last()
-        .map(|r| tranche_audit::record::format_time(r.record.at))
-        .unwrap_or_default();
-    sqlx::query("INSERT INTO checkpoints (size, root, note, signed_at) VALUES (?, ?, ?, ?)")
-        .bind(to_i64(cp.size))
-        .bind(cp.root.as_slice())
-        .bind(cp.note.as_str())
-        .bind(at)
-        .execute(&mut *conn)
-        .await?;
-    let running = write_effects(conn, &plan.effects).await?;
-    write_digests(conn, cp.size, &plan.effects.postings, &running).await
 }
 
 /// Opens (or closes) the projection guard for this write transaction only: the committed value
 /// is always closed, so every other connection's edits of a projection are refused.
-async fn arm(conn: &mut SqliteConnection, on: bool) -> Result<()> {
-    sqlx::query("UPDATE projection_writer SET armed = ?")
+async fn set_armed(c: &mut dyn Conn, on: bool) -> Result<()> {
+    Query::new("UPDATE projection_writer SET armed = $1")
         .bind(i64::from(on))
-        .execute(&mut *conn)
+        .execute(c)
         .await?;
     Ok(())
 }
 
-/// Writes the new head of every posting family these postings touch, at `size`.
-async fn write_digests(
-    conn: &mut SqliteConnection,
-    size: u64,
-    postings: &[PostingRow],
-    running: &[i64],
-) -> Result<()> {
-    if postings.is_empty() {
-        return Ok(());
-    }
-    let mut before = BTreeMap::new();
-    for chunk in digest::families(postings).chunks(NAMES_PER_QUERY) {
-        let mut q = QueryBuilder::<Sqlite>::new(
-            "SELECT d.family AS family, d.rows AS rows, d.chain AS chain, d.debit AS debit, d.credit AS credit FROM projection_digests d
-             WHERE d.size = (SELECT MAX(e.size) FROM projection_digests e WHERE e.family = d.family)
-               AND d.family IN (",
-        );
-        let mut list = q.separated(", ");
-        for f in chunk {
-            list.push_bind(f.as_str());
-        }
-        q.push(")");
-        for r in q.build().fetch_all(&mut *conn).await? {
-            before.insert(r.try_get::<String, _>("family")?, head_from_row(&r)?);
-        }
-    }
-    insert_heads(conn, size, &digest::advance(&before, postings, running)).await
+struct SqliteWrite {
+    tx: SqlConn<Sqlite, sqlx::Transaction<'static, Sqlite>>,
+    armed: bool,
+    _writer: tokio::sync::OwnedMutexGuard<()>,
 }
 
-async fn insert_heads(
-    conn: &mut SqliteConnection,
-    size: u64,
-    heads: &BTreeMap<String, digest::Head>,
-) -> Result<()> {
-    let heads: Vec<_> = heads.iter().collect();
-    for chunk in heads.chunks(ROWS_PER_INSERT) {
-        let mut q = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO projection_digests (family, size, rows, chain, debit, credit) ",
-        );
-        q.push_values(chunk, |mut b, (f, h)| {
-            b.push_bind(f.as_str())
-                .push_bind(to_i64(size))
-                .push_bind(to_i64(h.rows))
-                .push_bind(h.chain.to_vec())
-                .push_bind(h.debit.to_string())
-                .push_bind(h.credit.to_string());
-        });
-        q.build().execute(&mut *conn).await?;
+impl Conn for SqliteWrite {
+    fn fetch(&mut self, q: Query) -> BoxFut<'_, Vec<Row>> {
+        self.tx.fetch(q)
     }
-    Ok(())
+    fn execute(&mut self, q: Query) -> BoxFut<'_, u64> {
+        self.tx.execute(q)
+    }
+    fn execute_raw<'a>(&'a mut self, sql: &'a str) -> BoxFut<'a, u64> {
+        self.tx.execute_raw(sql)
+    }
 }
 
-fn head_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<digest::Head> {
-    Ok(digest::Head {
-        rows: to_u64(r.try_get("rows")?, "digest rows")?,
-        chain: to_hash(r.try_get("chain")?, "digest chain")?,
-        debit: total(r.try_get("debit")?)?,
-        credit: total(r.try_get("credit")?)?,
-    })
+impl WriteTx for SqliteWrite {
+    fn commit(mut self: Box<Self>) -> BoxFut<'static, ()> {
+        Box::pin(async move {
+            if self.armed {
+                set_armed(&mut self.tx, false).await?;
+            }
+            self.tx.0.commit().await?;
+            Ok(())
+        })
+    }
 }
 
-fn total(text: String) -> Result<i128> {
-    text.parse()
-        .map_err(|_| StoreError::Corrupt(format!("digest total {text:?} is not an integer")))
+impl Driver for Sqlite {
+    fn arguments<'q>(args: Vec<Val>) -> <Sqlite as sqlx::Database>::Arguments<'q> {
+        super::backend::arguments::<Sqlite>(args)
+    }
+
+    fn decode(r: &SqliteRow, names: &Arc<[String]>) -> Result<Row> {
+        decode(r, names)
+    }
+
+    fn rows_affected(done: &sqlx::sqlite::SqliteQueryResult) -> u64 {
+        done.rows_affected()
+    }
+
+    fn raw<'a>(c: &'a mut sqlx::SqliteConnection, sql: &'a str) -> BoxFut<'a, u64> {
+        let done = sqlx::Executor::execute(c, sqlx::raw_sql(sql));
+        Box::pin(async move { Ok(done.await?.rows_affected()) })
+    }
 }
 
-/// The first digests of a ledger that had postings before digests were kept: taken from the
-/// postings as they stand at the upgrade (`tranche rebuild --check` compares those with the
-/// journal).
-async fn backfill_digests(conn: &mut SqliteConnection) -> Result<()> {
-    use futures_util::TryStreamExt;
-    let size = tree_size(conn).await?;
-    if size == 0 {
-        return Ok(());
+/// A row's values by their storage class (SQLite's types belong to values, not columns).
+fn decode(r: &SqliteRow, names: &Arc<[String]>) -> Result<Row> {
+    let mut vals = Vec::with_capacity(names.len());
+    for i in 0..names.len() {
+        let raw = r.try_get_raw(i)?;
+        let v = if raw.is_null() {
+            Val::Int(None)
+        } else {
+            let class = raw.type_info().name().to_string();
+            match class.as_str() {
+                "INTEGER" | "BOOLEAN" => Val::Int(Some(r.try_get_unchecked(i)?)),
+                "TEXT" => Val::Text(Some(r.try_get_unchecked(i)?)),
+                "BLOB" => Val::Bytes(Some(r.try_get_unchecked(i)?)),
+                other => {
+                    return Err(StoreError::Corrupt(format!(
+                        "column {} holds a value of type {other}",
+                        names[i]
+                    )))
+                }
+            }
+        };
+        vals.push(v);
     }
-    let mut heads: BTreeMap<String, digest::Head> = BTreeMap::new();
-    {
-        let mut rows = sqlx::query(
-            "SELECT seq, idx, account, currency, side, amount_minor, running_minor FROM postings
-             ORDER BY seq, idx",
-        )
-        .fetch(&mut *conn);
-        while let Some(r) = rows.try_next().await? {
-            let running: i64 = r.try_get("running_minor")?;
-            let p = posting_from_row(r)?;
-            heads
-                .entry(digest::family(&p.account).to_string())
-                .or_default()
-                .push(&p, running);
-        }
-    }
-    insert_heads(conn, size, &heads).await
-}
-
-async fn write_effects(conn: &mut SqliteConnection, e: &Effects) -> Result<Vec<i64>> {
-    for chunk in e.accounts_opened.chunks(ROWS_PER_INSERT) {
-        let mut q = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO accounts (name, type, description, opened_seq) ",
-        );
-        q.push_values(chunk, |mut b, (name, t, d, seq)| {
-            b.push_bind(name.as_str())
-                .push_bind(t.as_str())
-                .push_bind(d.as_deref())
-                .push_bind(to_i64(*seq));
-        });
-        q.build().execute(&mut *conn).await?;
-    }
-    for (name, seq) in &e.accounts_closed {
-        sqlx::query("UPDATE accounts SET closed_seq = ? WHERE name = ?")
-            .bind(to_i64(*seq))
-            .bind(name)
-            .execute(&mut *conn)
-            .await?;
-    }
-    // The running totals continue from the balances before this batch (under the writer lock).
-    let mut before = std::collections::HashMap::new();
-    let touched: Vec<&str> = {
-        let mut t: Vec<&str> = e.balance_deltas.keys().map(|k| k.0.as_str()).collect();
-        t.dedup();
-        t
-    };
-    for chunk in touched.chunks(NAMES_PER_QUERY) {
-        let mut q = QueryBuilder::<Sqlite>::new(
-            "SELECT account, currency, debit_minor, credit_minor FROM balances WHERE account IN (",
-        );
-        let mut list = q.separated(", ");
-        for a in chunk {
-            list.push_bind(*a);
-        }
-        q.push(")");
-        for r in q.build().fetch_all(&mut *conn).await? {
-            before.insert(
-                (r.try_get("account")?, r.try_get("currency")?),
-                (r.try_get("debit_minor")?, r.try_get("credit_minor")?),
-            );
-        }
-    }
-    let running = super::running_totals(&e.postings, &before);
-    let rows: Vec<(&PostingRow, i64)> = e.postings.iter().zip(running.iter().copied()).collect();
-    for chunk in rows.chunks(ROWS_PER_INSERT) {
-        let mut q = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO postings (seq, idx, account, currency, side, amount_minor, running_minor) ",
-        );
-        q.push_values(chunk, |mut b, (p, running)| {
-            b.push_bind(to_i64(p.seq))
-                .push_bind(i64::from(p.idx))
-                .push_bind(p.account.as_str())
-                .push_bind(p.currency.as_str())
-                .push_bind(p.side.as_str())
-                .push_bind(p.amount_minor)
-                .push_bind(*running);
-        });
-        q.build().execute(&mut *conn).await?;
-    }
-    let deltas: Vec<_> = e.balance_deltas.iter().collect();
-    for chunk in deltas.chunks(ROWS_PER_INSERT) {
-        let mut q = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO balances (account, currency, debit_minor, credit_minor) ",
-        );
-        q.push_values(chunk, |mut b, ((account, currency), (d, c))| {
-            b.push_bind(account.as_str())
-                .push_bind(currency.as_str())
-                .push_bind(*d)
-                .push_bind(*c);
-        });
-        q.push(
-            " ON CONFLICT (account, currency) DO UPDATE SET
-              debit_minor = debit_minor + excluded.debit_minor,
-              credit_minor = credit_minor + excluded.credit_minor",
-        );
-        q.build().execute(&mut *conn).await?;
-    }
-    for chunk in e.transactions.chunks(ROWS_PER_INSERT) {
-        let mut q = QueryBuilder::<Sqlite>::new("INSERT INTO transactions (seq, memo, reverses) ");
-        q.push_values(chunk, |mut b, (seq, memo, reverses)| {
-            b.push_bind(to_i64(*seq))
-                .push_bind(memo.as_str())
-                .push_bind(reverses.map(to_i64));
-        });
-        q.build().execute(&mut *conn).await?;
-    }
-    for (original, by) in &e.reversed {
-        sqlx::query("UPDATE transactions SET reversed_by = ? WHERE seq = ?")
-            .bind(to_i64(*by))
-            .bind(to_i64(*original))
-            .execute(&mut *conn)
-            .await?;
-    }
-    write_programme(conn, &e.programme).await?;
-    write_disbursement(conn, &e.programme).await?;
-    write_registry(conn, &e.programme).await?;
-    Ok(running)
-}
-
-fn user_from_row(r: sqlx::sqlite::SqliteRow) -> Result<UserRow> {
-    Ok(UserRow {
-        name: r.try_get("name")?,
-        role: r.try_get("role")?,
-        partner: r.try_get("partner")?,
-        created_at: r.try_get("created_at")?,
-        revoked_at: r.try_get("revoked_at")?,
-    })
-}
-
-/// Rows per multi-row INSERT of the programme projections.
-const PROGRAMME_ROWS_PER_INSERT: usize = 150;
-
-/// Writes the programme projections' rows (insert-only).
-async fn write_programme(
-    conn: &mut SqliteConnection,
-    p: &crate::domain::ProgrammeRows,
-) -> Result<()> {
-    if p.is_empty() {
-        return Ok(());
-    }
-    for chunk in p.awards.chunks(PROGRAMME_ROWS_PER_INSERT) {
-        let mut q = QueryBuilder::<Sqlite>::new("INSERT INTO awards (award, seq, currency, body) ");
-        q.push_values(chunk, |mut b, r| {
-            b.push_bind(r.award.as_str())
-                .push_bind(to_i64(r.seq))
-                .push_bind(r.currency.as_str())
-                .push_bind(r.body.as_str());
-        });
-        q.build().execute(&mut *conn).await?;
-    }
-    for chunk in p.rules.chunks(PROGRAMME_ROWS_PER_INSERT) {
-        let mut q = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO award_rules (award, rule, version, seq, shape, effective) ",
-        );
-        q.push_values(chunk, |mut b, r| {
-            b.push_bind(r.award.as_str())
-                .push_bind(r.rule.as_str())
-                .push_bind(to_i64(r.version))
-                .push_bind(to_i64(r.seq))
-                .push_bind(r.shape.as_str())
-                .push_bind(r.effective.as_str());
-        });
-        q.build().execute(&mut *conn).await?;
-    }
-    for chunk in p.cycles.chunks(PROGRAMME_ROWS_PER_INSERT) {
-        let mut q = QueryBuilder::<Sqlite>::new("INSERT INTO award_cycles (award, period, seq) ");
-        q.push_values(chunk, |mut b, r| {
-            b.push_bind(r.award.as_str())
-                .push_bind(r.period.as_str())
-                .push_bind(to_i64(r.seq));
-        });
-        q.build().execute(&mut *conn).await?;
-    }
-    for chunk in p.participants.chunks(PROGRAMME_ROWS_PER_INSERT) {
-        let mut q = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO participants (participant, award, partner, seq) ",
-        );
-        q.push_values(chunk, |mut b, r| {
-            b.push_bind(r.participant.as_str())
-                .push_bind(r.award.as_str())
-                .push_bind(r.partner.as_str())
-                .push_bind(to_i64(r.seq));
-        });
-        q.build().execute(&mut *conn).await?;
-    }
-    for chunk in p.evidence.chunks(PROGRAMME_ROWS_PER_INSERT) {
-        let mut q = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO evidence_items (seq, idx, participant, kind, subject, value, date) ",
-        );
-        q.push_values(chunk, |mut b, r| {
-            b.push_bind(to_i64(r.seq))
-                .push_bind(i64::from(r.idx))
-                .push_bind(r.participant.as_str())
-                .push_bind(r.kind.as_str())
-                .push_bind(r.subject.as_str())
-                .push_bind(r.value.as_str())
-                .push_bind(r.date.as_deref());
-        });
-        q.build().execute(&mut *conn).await?;
-    }
-    for chunk in p.entitlements.chunks(PROGRAMME_ROWS_PER_INSERT) {
-        let mut q = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO entitlements (seq, award, participant, basis, rule, version, amount_minor, reverses, adjusts) ",
-        );
-        q.push_values(chunk, |mut b, r| {
-            b.push_bind(to_i64(r.seq))
-                .push_bind(r.award.as_str())
-                .push_bind(r.participant.as_str())
-                .push_bind(r.basis.as_str())
-                .push_bind(r.rule.as_str())
-                .push_bind(to_i64(r.version))
-                .push_bind(r.amount_minor)
-                .push_bind(r.reverses.map(to_i64))
-                .push_bind(r.adjusts.map(to_i64));
-        });
-        q.build().execute(&mut *conn).await?;
-    }
-    Ok(())
-}
-
-fn award_row(r: &sqlx::sqlite::SqliteRow) -> Result<crate::domain::AwardRow> {
-    Ok(crate::domain::AwardRow {
-        award: r.try_get("award")?,
-        seq: to_u64(r.try_get("seq")?, "seq")?,
-        currency: r.try_get("currency")?,
-        body: r.try_get("body")?,
-    })
-}
-
-fn rule_row(r: &sqlx::sqlite::SqliteRow) -> Result<crate::domain::RuleRow> {
-    Ok(crate::domain::RuleRow {
-        award: r.try_get("award")?,
-        rule: r.try_get("rule")?,
-        version: to_u64(r.try_get("version")?, "version")?,
-        seq: to_u64(r.try_get("seq")?, "seq")?,
-        shape: r.try_get("shape")?,
-        effective: r.try_get("effective")?,
-    })
-}
-
-fn cycle_row(r: &sqlx::sqlite::SqliteRow) -> Result<crate::domain::CycleRow> {
-    Ok(crate::domain::CycleRow {
-        award: r.try_get("award")?,
-        period: r.try_get("period")?,
-        seq: to_u64(r.try_get("seq")?, "seq")?,
-    })
-}
-
-fn participant_row(r: &sqlx::sqlite::SqliteRow) -> Result<crate::domain::ParticipantRow> {
-    Ok(crate::domain::ParticipantRow {
-        participant: r.try_get("participant")?,
-        award: r.try_get("award")?,
-        partner: r.try_get("partner")?,
-        seq: to_u64(r.try_get("seq")?, "seq")?,
-    })
-}
-
-fn evidence_row(r: &sqlx::sqlite::SqliteRow) -> Result<crate::domain::EvidenceRow> {
-    let idx: i64 = r.try_get("idx")?;
-    Ok(crate::domain::EvidenceRow {
-        seq: to_u64(r.try_get("seq")?, "seq")?,
-        idx: u32::try_from(idx).map_err(|_| StoreError::Corrupt(format!("evidence idx {idx}")))?,
-        participant: r.try_get("participant")?,
-        kind: r.try_get("kind")?,
-        subject: r.try_get("subject")?,
-        value: r.try_get("value")?,
-        date: r.try_get("date")?,
-    })
-}
-
-fn entitlement_row(r: &sqlx::sqlite::SqliteRow) -> Result<crate::domain::EntitlementRow> {
-    let opt = |v: Option<i64>| v.map(|s| to_u64(s, "seq")).transpose();
-    Ok(crate::domain::EntitlementRow {
-        seq: to_u64(r.try_get("seq")?, "seq")?,
-        award: r.try_get("award")?,
-        participant: r.try_get("participant")?,
-        basis: r.try_get("basis")?,
-        rule: r.try_get("rule")?,
-        version: to_u64(r.try_get("version")?, "version")?,
-        amount_minor: r.try_get("amount_minor")?,
-        reverses: opt(r.try_get("reverses")?)?,
-        adjusts: opt(r.try_get("adjusts")?)?,
-    })
-}
-
-super::disbursement::disbursement_store!(
-    super::SqliteStore,
-    sqlx::Sqlite,
-    sqlx::SqliteConnection,
-    sqlx::sqlite::SqliteRow
-);
-
-super::registry::registry_store!(
-    super::SqliteStore,
-    sqlx::Sqlite,
-    sqlx::SqliteConnection,
-    sqlx::sqlite::SqliteRow
-);
-
-fn account_row(r: &sqlx::sqlite::SqliteRow) -> Result<AccountRow> {
-    Ok(AccountRow {
-        name: r.try_get("name")?,
-        account_type: r.try_get("type")?,
-        description: r.try_get("description")?,
-        opened_seq: to_u64(r.try_get("opened_seq")?, "seq")?,
-        closed_seq: r
-            .try_get::<Option<i64>, _>("closed_seq")?
-            .map(|s| to_u64(s, "seq"))
-            .transpose()?,
-    })
+    Ok(Row::new(names.clone(), vals))
 }
