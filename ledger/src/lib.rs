@@ -66,6 +66,10 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// `postgres://…` to use PostgreSQL; `None` for the embedded SQLite file.
     pub database_url: Option<String>,
+    /// A read-only copy of the database (a PostgreSQL streaming replica) that reports read
+    /// from, so that they never load the primary; `None` to read them from the primary.
+    /// A report read there is bound to the replica's latest checkpoint and says so.
+    pub database_read_url: Option<String>,
     /// Path of the checkpoint key; default `<data_dir>/ledger.key`.
     pub key_path: Option<PathBuf>,
     /// The origin for a new ledger; default [`DEFAULT_ORIGIN`].
@@ -83,6 +87,10 @@ impl std::fmt::Debug for Config {
                 "database_url",
                 &self.database_url.as_deref().map(redact::RedactedUrl::new),
             )
+            .field(
+                "database_read_url",
+                &self.database_read_url.as_deref().map(redact::RedactedUrl::new),
+            )
             .field("key_path", &self.key_path)
             .field("origin", &self.origin)
             .field("participant_key_path", &self.participant_key_path)
@@ -95,6 +103,7 @@ impl Config {
         Config {
             data_dir: data_dir.into(),
             database_url: None,
+            database_read_url: None,
             key_path: None,
             origin: None,
             participant_key_path: None,
@@ -124,6 +133,8 @@ impl Config {
 #[derive(Debug, Clone)]
 pub struct Ledger {
     store: Store,
+    /// Where reports read: a replica given by `database_read_url`, else the primary.
+    reader: Option<Store>,
     signer: std::sync::Arc<NoteSigner>,
     participant_key: std::sync::Arc<[u8; 32]>,
     cycle_lock: std::sync::Arc<tokio::sync::Mutex<()>>,
@@ -141,8 +152,13 @@ impl Ledger {
         let origin = config.origin.as_deref().unwrap_or(DEFAULT_ORIGIN);
         let signer = keys::load_or_create(&config.key_path(), origin)?;
         let participant_key = keys::load_or_create_secret(&config.participant_key_path())?;
+        let reader = match &config.database_read_url {
+            Some(url) => Some(Store::connect_reader(url).await?),
+            None => None,
+        };
         let ledger = Ledger {
             store,
+            reader,
             signer: std::sync::Arc::new(signer),
             participant_key: std::sync::Arc::new(participant_key),
             cycle_lock: Default::default(),
@@ -225,6 +241,11 @@ impl Ledger {
 
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// The store reports read: the replica given by `database_read_url`, else the primary.
+    pub fn reader(&self) -> &Store {
+        self.reader.as_ref().unwrap_or(&self.store)
     }
 
     pub fn origin(&self) -> &str {

@@ -64,34 +64,42 @@ pub struct Due {
     pub days_left: i64,
 }
 
+/// An award's opening body, from the awards projection of `store` (the primary, or the
+/// reader reports use).
+async fn award_body_in(
+    store: &crate::Store,
+    award: &Id,
+) -> Result<tranche_audit::programme::AwardOpenBody, StoreError> {
+    let row = store
+    .award_rows()
+        .await?
+        .into_iter()
+        .find(|a| a.award == award.as_str())
+        .ok_or_else(|| {
+            invalid(
+                "award",
+                Code::UnknownAward,
+                format!("there is no award {award}"),
+            )
+        })?;
+    serde_json::from_str(&row.body)
+        .map_err(|e| StoreError::Corrupt(format!("award {award}: stored body: {e}")))
+}
+
 impl Ledger {
     /// An award's opening body, from the awards projection (no replay).
     pub async fn award_body(
         &self,
         award: &Id,
     ) -> Result<tranche_audit::programme::AwardOpenBody, StoreError> {
-        let row = self
-            .store()
-            .award_rows()
-            .await?
-            .into_iter()
-            .find(|a| a.award == award.as_str())
-            .ok_or_else(|| {
-                invalid(
-                    "award",
-                    Code::UnknownAward,
-                    format!("there is no award {award}"),
-                )
-            })?;
-        serde_json::from_str(&row.body)
-            .map_err(|e| StoreError::Corrupt(format!("award {award}: stored body: {e}")))
+        award_body_in(self.store(), award).await
     }
 
     /// The quarterly SF-425 reports of an award, from its start to its end, each due 30 days
     /// after its quarter ends, as they stand on `today` (passed in, so the answer is
     /// reproducible).
     pub async fn reports_due(&self, award: &Id, today: NaiveDate) -> Result<Vec<Due>, StoreError> {
-        let a = self.award_body(award).await?;
+        let a = award_body_in(self.reader(), award).await?;
         let (start, end) = (a.start.0, a.end.0);
         let mut out = Vec::new();
         let mut y = start.year();
@@ -140,7 +148,7 @@ impl Ledger {
             ));
         }
         let (currency, award_start, award_end) = {
-            let a = self.award_body(&req.award).await?;
+            let a = award_body_in(self.reader(), &req.award).await?;
             (
                 a.currency().map_err(StoreError::Invalid)?,
                 a.start.0,
@@ -178,7 +186,7 @@ impl Ledger {
             req.batch = None;
         }
         let cp =
-            self.store().latest_checkpoint().await?.ok_or_else(|| {
+            self.reader().latest_checkpoint().await?.ok_or_else(|| {
                 invalid("", Code::EmptyJournal, "the journal has no checkpoint yet")
             })?;
         if let Some(body) = self.report_from_projections(&req, cp.size).await? {
@@ -187,7 +195,7 @@ impl Ledger {
         let mut acc = Accumulator::new(req.clone());
         let mut next = 0u64;
         while next < cp.size {
-            let page = self.store().records(next, MAX_PAGE).await?;
+            let page = self.reader().records(next, MAX_PAGE).await?;
             if page.is_empty() {
                 break;
             }
@@ -203,7 +211,7 @@ impl Ledger {
             // The journal gives who was enrolled, attended, certified and paid; the attributes
             // come from the participant store (erased people count as "not stated").
             let mut attributes = std::collections::HashMap::new();
-            for row in self.store().personal_rows(req.award.as_str()).await? {
+            for row in self.reader().personal_rows(req.award.as_str()).await? {
                 let (Ok(p), Some(serde_json::Value::Object(map))) =
                     (Id::parse(&row.participant), row.attributes)
                 else {
@@ -255,7 +263,7 @@ impl Ledger {
         let (mut lo, mut hi) = (0u64, size);
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
-            let rows = self.store().records(mid, 1).await?;
+            let rows = self.reader().records(mid, 1).await?;
             let stored = rows
                 .first()
                 .ok_or_else(|| StoreError::Corrupt(format!("seq {mid} is missing")))?;
@@ -296,11 +304,11 @@ impl Ledger {
         ];
         // Nothing is signed from postings that disagree with the digests kept with the
         // checkpoints (a projection edited behind the ledger's back).
-        self.store().check_families(&families, size).await?;
+        self.reader().check_families(&families, size).await?;
         let mut nets = Vec::new();
         for prefix in families {
             for (account, side, cumulative, period) in
-                self.store().posting_totals(&prefix, from, to).await?
+                self.reader().posting_totals(&prefix, from, to).await?
             {
                 let sign = if side == "debit" { 1 } else { -1 };
                 nets.push((
@@ -310,12 +318,12 @@ impl Ledger {
                 ));
             }
         }
-        let award = self.award_body(&req.award).await?;
+        let award = award_body_in(self.reader(), &req.award).await?;
         // What confirmed payments paid per budget line: only the budget report shows it, and
         // it still reads the disbursement state (the SF-425 comes from the postings alone).
         let mut paid: std::collections::HashMap<Id, i64> = std::collections::HashMap::new();
         if req.kind == "budget" {
-            let st = self.store().programme().await?;
+            let st = self.reader().programme().await?;
             for p in &st.disburse.payments {
                 if p.award != req.award
                     || p.state != crate::domain::disburse::PaymentState::Confirmed

@@ -58,6 +58,34 @@ const PROJECTIONS: &[&str] = &[
 
 /// Applies the migrations not applied yet; true when the projections must be rebuilt from the
 /// journal (a projection was added to a ledger that already has records).
+/// Checks that a read-only copy of the database has every migration this build knows: a copy
+/// that lags behind an upgrade, or is not a copy of a tranche database, is refused before a
+/// report reads it.
+pub(crate) async fn check_schema(db: &dyn Backend) -> Result<()> {
+    let mut conn = db.conn().await?;
+    let rows = Query::new("SELECT version FROM schema_migrations")
+        .fetch_all(conn.as_mut())
+        .await
+        .map_err(|e| {
+            StoreError::Refused(format!(
+                "the read copy has no tranche schema (schema_migrations: {e})"
+            ))
+        })?;
+    let mut have = std::collections::HashSet::new();
+    for mut r in rows {
+        have.insert(r.text("version")?);
+    }
+    for (version, _) in db.migrations() {
+        if !have.contains(*version) {
+            return Err(StoreError::Refused(format!(
+                "the read copy lacks migration {version}: it is not a copy of this ledger's \
+                 database, or it has not caught up with an upgrade"
+            )));
+        }
+    }
+    Ok(())
+}
+
 pub(crate) async fn migrate(db: &dyn Backend) -> Result<bool> {
     let mut rebuild = false;
     let mut tx = db.begin_write(false).await?;

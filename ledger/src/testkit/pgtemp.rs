@@ -68,6 +68,54 @@ impl TempCluster {
     /// Starts a cluster. `durable` keeps fsync on (for honest benchmark figures); tests turn it
     /// off for speed.
     pub fn start(durable: bool) -> Result<Self, PgTempError> {
+        let cluster = Self::empty()?;
+        cluster.pg(
+            "initdb",
+            &[
+                "-D",
+                &cluster.data().display().to_string(),
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+                "-E",
+                "UTF8",
+                "--locale=C",
+                "--no-sync",
+            ],
+        )?;
+        cluster.run_server(durable)?;
+        Ok(cluster)
+    }
+
+    /// A streaming replica of this cluster (a hot standby, read-only), as a report reader
+    /// given by `DATABASE_READ_URL` would be: a base backup, then the primary's WAL as it
+    /// comes.
+    pub fn start_replica(&self) -> Result<Self, PgTempError> {
+        let replica = Self::empty()?;
+        replica.pg(
+            "pg_basebackup",
+            &[
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "postgres",
+                "-D",
+                &replica.data().display().to_string(),
+                "-R",
+                "-X",
+                "stream",
+                "--no-sync",
+            ],
+        )?;
+        replica.run_server(false)?;
+        Ok(replica)
+    }
+
+    /// A new directory (owned by `postgres` when running as root) on a free port.
+    fn empty() -> Result<Self, PgTempError> {
         let bin = find_bin_dir().ok_or(PgTempError::NotInstalled)?;
         let as_postgres = is_root();
         let dir = std::env::temp_dir().join(format!(
@@ -96,30 +144,19 @@ impl TempCluster {
                     .arg(&cluster.dir),
             )?;
         }
-        cluster.pg(
-            "initdb",
-            &[
-                "-D",
-                &cluster.data().display().to_string(),
-                "-A",
-                "trust",
-                "-U",
-                "postgres",
-                "-E",
-                "UTF8",
-                "--locale=C",
-                "--no-sync",
-            ],
-        )?;
+        Ok(cluster)
+    }
+
+    fn run_server(&self, durable: bool) -> Result<(), PgTempError> {
         let mut opts = format!(
             "-p {} -c listen_addresses=127.0.0.1 -c unix_socket_directories={} -c max_connections=200",
-            cluster.port,
-            cluster.dir.display()
+            self.port,
+            self.dir.display()
         );
         if !durable {
             opts.push_str(" -c fsync=off -c synchronous_commit=off -c full_page_writes=off");
         }
-        cluster.pg(
+        self.pg(
             "pg_ctl start",
             &[
                 "start",
@@ -127,16 +164,15 @@ impl TempCluster {
                 "-t",
                 "60",
                 "-D",
-                &cluster.data().display().to_string(),
+                &self.data().display().to_string(),
                 "-l",
-                &cluster.dir.join("server.log").display().to_string(),
+                &self.dir.join("server.log").display().to_string(),
                 "-o",
                 &opts,
             ],
         )?;
-        cluster.spawn_watchdog()?;
-        cluster.wait_ready()?;
-        Ok(cluster)
+        self.spawn_watchdog()?;
+        self.wait_ready()
     }
 
     fn data(&self) -> PathBuf {
@@ -144,7 +180,11 @@ impl TempCluster {
     }
 
     fn pg(&self, step: &'static str, args: &[&str]) -> Result<(), PgTempError> {
-        let tool = if step == "initdb" { "initdb" } else { "pg_ctl" };
+        let tool = match step {
+            "initdb" => "initdb",
+            "pg_basebackup" => "pg_basebackup",
+            _ => "pg_ctl",
+        };
         let exe = self.bin.join(tool);
         let mut cmd = if self.as_postgres {
             let mut c = Command::new("runuser");
