@@ -44,6 +44,25 @@ fn admin_url() -> Option<String> {
     }
 }
 
+static REPLICA: OnceLock<Result<TempCluster, String>> = OnceLock::new();
+
+/// The URL of `primary_url`'s database on a streaming replica of the test cluster (started on
+/// first use), or `None` when the tests use an outside server (`TRANCHE_TEST_DATABASE_URL`),
+/// which this cannot replicate.
+pub fn replica_url(primary_url: &str) -> Option<String> {
+    let Some(Ok(Some(cluster))) = CLUSTER.get() else {
+        eprintln!("no test cluster of our own: skipping the replica test");
+        return None;
+    };
+    let replica = REPLICA.get_or_init(|| cluster.start_replica().map_err(|e| e.to_string()));
+    let replica = match replica {
+        Ok(r) => r,
+        Err(e) => panic!("a streaming replica of the test cluster could not start: {e}"),
+    };
+    let db = primary_url.rsplit_once('/').map(|(_, db)| db)?;
+    Some(replica.url(db))
+}
+
 /// A fresh, empty PostgreSQL database URL, or `None` (test skipped) outside CI without
 /// PostgreSQL.
 pub async fn fresh_postgres_url() -> Option<String> {

@@ -89,7 +89,10 @@ impl std::fmt::Debug for Config {
             )
             .field(
                 "database_read_url",
-                &self.database_read_url.as_deref().map(redact::RedactedUrl::new),
+                &self
+                    .database_read_url
+                    .as_deref()
+                    .map(redact::RedactedUrl::new),
             )
             .field("key_path", &self.key_path)
             .field("origin", &self.origin)

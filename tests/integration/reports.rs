@@ -601,3 +601,127 @@ server_on_both_backends!(
     the_reports_due_are_stated_as_of_a_day,
     the_bank_reconciliation_sorts_every_statement_line,
 );
+
+/// Reports read from a streaming replica given as `DATABASE_READ_URL`: bound to the checkpoint
+/// the replica holds, the same figures as the primary's, while writes still go to the primary;
+/// a read copy that is not a tranche database is refused when the ledger opens.
+#[test]
+fn reports_read_from_a_replica_and_state_its_checkpoint() {
+    let Some(s) = TestServer::start(tranche_tests::Backend::Postgres) else {
+        return;
+    };
+    let primary_url = s
+        .test_ledger
+        .config
+        .database_url
+        .clone()
+        .expect("a PostgreSQL ledger");
+    let Some(replica_url) = tranche_tests::replica_url(&primary_url) else {
+        return;
+    };
+    let (scn, all) = setup(s);
+    super::disburse::earn(&scn, &all);
+    super::disburse::drawdown(&scn, "1000.00");
+    let primary = scn.s.ledger.clone();
+    let size = scn
+        .s
+        .block_on(primary.store().latest_checkpoint())
+        .expect("read")
+        .expect("a checkpoint")
+        .size;
+
+    let mut config = scn.s.test_ledger.config.clone();
+    config.database_read_url = Some(replica_url.clone());
+    let reading = scn
+        .s
+        .block_on(tranche_ledger::Ledger::open(&config))
+        .expect("open with a read copy");
+    // The replica follows the primary's WAL: wait until it holds the primary's checkpoint.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let at = scn
+            .s
+            .block_on(reading.reader().latest_checkpoint())
+            .expect("read the replica")
+            .map_or(0, |c| c.size);
+        if at == size {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the replica is at {at}, the primary at {size}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let req = tranche_audit::report_compute::ReportRequest {
+        kind: "sf425".into(),
+        award: tranche_audit::programme::Id::parse(AWARD).expect("id"),
+        period: tranche_ledger::service::reports::quarter("2026Q1").expect("quarter"),
+        batch: None,
+        participant: None,
+        indirect_bp: 1000,
+        threshold: 5,
+    };
+    let now = tranche_tests::t0();
+    let from_replica = scn
+        .s
+        .block_on(reading.report(req.clone(), now))
+        .expect("a report from the replica");
+    let from_primary = scn
+        .s
+        .block_on(primary.report(req, now))
+        .expect("a report from the primary");
+    assert_eq!(from_replica.report.checkpoint.size, size);
+    assert_eq!(
+        from_replica.report.checkpoint,
+        from_primary.report.checkpoint
+    );
+    assert_eq!(
+        serde_json::to_value(&from_replica.report.body).expect("json"),
+        serde_json::to_value(&from_primary.report.body).expect("json")
+    );
+    from_replica
+        .verify_signature(primary.verifier())
+        .expect("signed by the ledger");
+
+    // Writes still go to the primary (the replica refuses every write).
+    let appended = scn
+        .s
+        .block_on(
+            reading.append(
+                &[
+                    tranche_ledger::Command::open_account("asset:replica-test", "asset", None)
+                        .expect("a command"),
+                ],
+                "test",
+                now,
+            ),
+        )
+        .expect("appended through the primary");
+    assert_eq!(appended.first_seq, size);
+
+    // A read copy without tranche's schema is refused, naming the problem.
+    let empty = scn
+        .s
+        .block_on(tranche_ledger::testkit::pgtemp::create_database(
+            &primary_url,
+            "not_a_ledger_copy",
+        ))
+        .expect("an empty database");
+    config.database_read_url = Some(empty);
+    let err = scn
+        .s
+        .block_on(tranche_ledger::Ledger::open(&config))
+        .expect_err("refused");
+    assert!(err.to_string().contains("no tranche schema"), "{err}");
+    // And a read copy must be PostgreSQL.
+    config.database_read_url = Some("sqlite:///tmp/copy.db".into());
+    let err = scn
+        .s
+        .block_on(tranche_ledger::Ledger::open(&config))
+        .expect_err("refused");
+    assert!(
+        err.to_string().contains("unsupported database URL"),
+        "{err}"
+    );
+}

@@ -71,7 +71,7 @@ async fn award_body_in(
     award: &Id,
 ) -> Result<tranche_audit::programme::AwardOpenBody, StoreError> {
     let row = store
-    .award_rows()
+        .award_rows()
         .await?
         .into_iter()
         .find(|a| a.award == award.as_str())

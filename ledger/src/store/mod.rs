@@ -257,13 +257,12 @@ impl Store {
     /// rebuilt (the primary does that, and the copy follows), never appended to. Refused when
     /// the copy's schema is not the one this build expects.
     pub async fn connect_reader(url: &str) -> Result<Store> {
-        let db: std::sync::Arc<dyn backend::Backend> = if url.starts_with("postgres://")
-            || url.starts_with("postgresql://")
-        {
-            std::sync::Arc::new(postgres::PgBackend::connect(url).await?)
-        } else {
-            return Err(StoreError::BadUrl(crate::redact::RedactedUrl::new(url)));
-        };
+        let db: std::sync::Arc<dyn backend::Backend> =
+            if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+                std::sync::Arc::new(postgres::PgBackend::connect(url).await?)
+            } else {
+                return Err(StoreError::BadUrl(crate::redact::RedactedUrl::new(url)));
+            };
         append::check_schema(db.as_ref()).await?;
         Ok(Store {
             db,

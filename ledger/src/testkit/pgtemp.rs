@@ -107,6 +107,7 @@ impl TempCluster {
                 "-R",
                 "-X",
                 "stream",
+                "--checkpoint=fast",
                 "--no-sync",
             ],
         )?;
