@@ -67,6 +67,10 @@ pub(crate) trait WriteTx: Conn {
 /// What a backend's sqlx driver must add to run `Query`s: binding `Val`s and decoding a row's
 /// values by the backend's own column types.
 pub(crate) trait Driver: sqlx::Database {
+    /// The query's text as this driver runs it (queries are written with `$n` placeholders).
+    fn sql(text: &str) -> std::borrow::Cow<'_, str> {
+        std::borrow::Cow::Borrowed(text)
+    }
     fn arguments<'q>(args: Vec<Val>) -> <Self as sqlx::Database>::Arguments<'q>;
     fn decode(row: &<Self as sqlx::Database>::Row, names: &Arc<[String]>) -> Result<Row>;
     fn rows_affected(done: &<Self as sqlx::Database>::QueryResult) -> u64;
@@ -114,7 +118,7 @@ where
 {
     fn fetch(&mut self, q: Query) -> BoxFut<'_, Vec<Row>> {
         Box::pin(async move {
-            let rows = sqlx::query_with::<DB, _>(&q.sql, DB::arguments(q.args))
+            let rows = sqlx::query_with::<DB, _>(&DB::sql(&q.sql), DB::arguments(q.args))
                 .fetch_all(&mut *self.0)
                 .await?;
             let Some(first) = rows.first() else {
@@ -130,7 +134,7 @@ where
 
     fn execute(&mut self, q: Query) -> BoxFut<'_, u64> {
         Box::pin(async move {
-            let done = sqlx::query_with::<DB, _>(&q.sql, DB::arguments(q.args))
+            let done = sqlx::query_with::<DB, _>(&DB::sql(&q.sql), DB::arguments(q.args))
                 .execute(&mut *self.0)
                 .await?;
             Ok(DB::rows_affected(&done))
