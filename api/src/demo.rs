@@ -35,7 +35,8 @@ use tranche_ledger::operations::{award_commands, CohortInput, ParticipantInput, 
 use tranche_ledger::programme::ProgrammeCommand;
 use tranche_ledger::{Appended, Ledger};
 
-use crate::cli::{open, progress_bar, Global};
+use crate::cli::common::{open, progress_bar};
+use crate::cli::Global;
 
 /// The demo's award.
 pub const AWARD: &str = "bprm-ec-2026";

@@ -9,15 +9,11 @@ pub mod cli;
 pub mod demo;
 /// Partner tools: a partner's signing key, evidence CSV signed as statements, submission.
 pub mod partner;
-/// The disbursement commands: batches, approvals, bank files, imports, traces.
-pub mod payments_cli;
-/// The programme commands: awards, cohorts, rules, participants, evidence, cycles.
-pub mod programme_cli;
 /// The HTTP server.
 pub mod server;
 /// The web interface served by `tranche serve` under `/web/`.
 pub mod web;
-/// `tranche witness`: an independent witness that cosigns consistent checkpoints.
+/// An independent witness that cosigns consistent checkpoints (`tranche witness`).
 pub mod witness;
 
 /// Set in a `tranche` process's environment, it prints its peak resident memory to stderr when
