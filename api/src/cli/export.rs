@@ -58,14 +58,14 @@ pub async fn run(g: &Global, args: ExportArgs) -> anyhow::Result<ExitCode> {
 
 /// The journal as hledger or Beancount.
 async fn text(g: &Global, dir: &std::path::Path, format: &str) -> anyhow::Result<ExitCode> {
-    let Some(text) = tranche_ledger::export_text::TextFormat::parse(&format) else {
+    let Some(text) = tranche_ledger::export_text::TextFormat::parse(format) else {
         anyhow::bail!("--format {format:?} is not a format: use jsonl, hledger or beancount");
     };
     let ledger = open(g).await?;
     let total = ledger.store().tree_size().await?;
     let bar = progress_bar(total, "exporting");
     let size =
-        tranche_ledger::export_text::export_text(&ledger, &dir, text, |n, _| bar.set_position(n))
+        tranche_ledger::export_text::export_text(&ledger, dir, text, |n, _| bar.set_position(n))
             .await
             .context("Failed to export the journal")?;
     bar.finish_and_clear();

@@ -121,8 +121,6 @@ pub enum Cmd {
     /// Trace a payment: evidence, rule version, entitlements, batch, approvals, bank file,
     /// sending and the bank's outcome, each with its seq.
     Trace(payment::TraceArgs),
-    /// Measure append and verification throughput and print the figures.
-    Bench(crate::bench::BenchArgs),
     /// Open and list awards (donor, currency, total, dates, budget lines).
     #[command(subcommand)]
     Award(award::AwardCmd),
@@ -144,9 +142,6 @@ pub enum Cmd {
     /// Partner tools: generate a signing key, sign evidence CSV, submit it to a ledger.
     #[command(subcommand)]
     Partner(partner::PartnerCmd),
-    /// Load a realistic demo programme (BPRM award in Ecuador, two partners, 1,500
-    /// participants, January to June 2026 with its cycles) and create API users for every role.
-    Demo(crate::demo::DemoArgs),
 }
 
 /// Runs one command; its exit code says how it went (0 done, 3 input refused, 4 a difference
@@ -180,8 +175,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Cmd::Evidence(cmd) => evidence::run(g, cmd).await,
         Cmd::Cycle(cmd) => cycle::run(g, cmd).await,
         Cmd::Partner(cmd) => partner::run(g, cmd).await,
-        Cmd::Bench(args) => crate::bench::run(args).await,
-        Cmd::Demo(args) => crate::demo::run(g, args).await,
     }
 }
 

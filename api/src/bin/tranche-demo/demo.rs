@@ -1,5 +1,5 @@
-//! `tranche demo`: a realistic programme to explore, loaded into the configured ledger through
-//! the same operations a real one goes through.
+//! The demo programme: generated from one seed and loaded through the same operations a real
+//! one goes through.
 //!
 //! The programme is shaped like Caminando (UN Women and HIAS on the northern border of Ecuador,
 //! funded by BPRM): one award in USD, two partners with their own Ed25519 keys, participants
@@ -19,7 +19,6 @@ use std::time::Instant;
 
 use anyhow::{anyhow, Context as _};
 use chrono::{Datelike as _, NaiveDate, Utc, Weekday};
-use clap::Args;
 use ed25519_dalek::SigningKey;
 use sha2::{Digest as _, Sha256};
 use tranche_audit::account::AccountName;
@@ -35,8 +34,10 @@ use tranche_ledger::operations::{award_commands, CohortInput, ParticipantInput, 
 use tranche_ledger::programme::ProgrammeCommand;
 use tranche_ledger::{Appended, Ledger};
 
-use crate::cli::common::{open, progress_bar};
-use crate::cli::Global;
+use tranche_api::cli::common::{open, progress_bar};
+use tranche_api::cli::Global;
+
+use crate::DemoArgs;
 
 /// The demo's award.
 pub const AWARD: &str = "bprm-ec-2026";
@@ -50,25 +51,6 @@ const STATEMENT_BYTES: usize = 56_000;
 const COHORT_SIZE: usize = 25;
 /// The months the demo runs, January to June 2026.
 const MONTHS: std::ops::RangeInclusive<u32> = 1..=6;
-
-#[derive(Debug, Args)]
-#[command(
-    after_help = "The demo refuses to load into a ledger where award bprm-ec-2026 is \
-already open (exit code 3). Its records are written under the names of the users it creates \
-(user:admin, user:finance-preparer, user:hias-field, user:un-women-field), not --actor; the \
-partners' demo signing keys are written to DATA_DIR/demo-partner-keys. The same seed and \
-participant count give the same journal content apart from record times and the ledger's own \
-key."
-)]
-pub struct DemoArgs {
-    /// Participants to register: 40% vocational scholarships, a third entrepreneurship, the
-    /// rest employability.
-    #[arg(long, default_value_t = 1_500, value_parser = clap::value_parser!(u32).range(20..=50_000))]
-    pub participants: u32,
-    /// Seed of the generator: the same seed loads the same programme.
-    #[arg(long, default_value_t = DEFAULT_SEED)]
-    pub seed: u64,
-}
 
 // ---------------------------------------------------------------------------------------------
 // The fixed parts of the programme.
@@ -877,7 +859,7 @@ struct Tally {
     runs: u64,
 }
 
-pub async fn run(g: &Global, args: DemoArgs) -> anyhow::Result<ExitCode> {
+pub async fn run(g: &Global, args: &DemoArgs) -> anyhow::Result<ExitCode> {
     let began = Instant::now();
     let ledger = open(g).await?;
     let award_id = id(AWARD)?;
@@ -1286,7 +1268,7 @@ fn write_partner_keys(g: &Global, keys: &[SigningKey]) -> Option<std::path::Path
         if path.exists() {
             continue;
         }
-        let k = crate::partner::PartnerKey {
+        let k = tranche_api::partner::PartnerKey {
             partner: Id::parse(p.id).ok()?,
             signing: key.clone(),
         };
@@ -1535,7 +1517,7 @@ async fn users(
     println!();
     println!("API users (each token is shown only now):");
     for (name, role, partner) in USERS {
-        match crate::server::routes::new_user(ledger, name, role, partner).await {
+        match tranche_api::server::routes::new_user(ledger, name, role, partner).await {
             Ok((_, token)) => println!("  {name:<20} {role:<9} {token}"),
             Err(e) if e.code == "user_exists" => {
                 println!("  {name:<20} {role:<9} (exists already: its token is not shown again)");
