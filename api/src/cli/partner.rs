@@ -16,7 +16,7 @@ use tranche_ledger::programme::ProgrammeCommand;
 use super::common::{
     append_recorded, bad_file, invalid, open, parse_many, progress_bar, read_text, Global,
 };
-use crate::partner::evidence::{now_text, write_jsonl};
+use crate::partner::sign::{now_text, write_jsonl};
 use crate::partner::submit::{pending, submit_all, Client, BUSY_RETRIES};
 use crate::partner::{read_limited, sign_csv, PartnerKey, SignRefusal};
 

@@ -1,7 +1,8 @@
 //! The tools an implementing partner runs on its own machine, behind `tranche partner` and the
 //! partner's web pages. They never open a ledger: [`key`] is the partner's Ed25519 signing key
-//! and its file, [`evidence`] turns an evidence CSV exported from a field tool into signed
-//! statements, and [`submit`] posts those statements to a ledger's HTTP API.
+//! and its file, [`csv`] and [`evidence`] read an evidence CSV exported from a field tool,
+//! [`sign`] groups its items into signed statements, and [`submit`] posts those statements to a
+//! ledger's HTTP API.
 //!
 //! # The key file
 //!
@@ -43,16 +44,19 @@ use anyhow::{bail, Context as _};
 
 /// CSV as partners and banks send it, read with physical line numbers.
 pub mod csv;
-/// Evidence CSV read, checked and signed as statements.
+/// An evidence CSV read into evidence items.
 pub mod evidence;
 /// The partner's signing key and its key file.
 pub mod key;
+/// Evidence items grouped into statements and signed.
+pub mod sign;
 /// Signed statements posted to a ledger over HTTP.
 pub mod submit;
 
 pub use csv::{read_csv, CsvRow, LineError};
-pub use evidence::{parse_evidence_csv, sign_csv, statements, SignRefusal};
+pub use evidence::parse_evidence_csv;
 pub use key::PartnerKey;
+pub use sign::{sign_csv, statements, SignRefusal};
 pub use submit::idempotency_key;
 
 /// The largest CSV or JSON Lines file the partner tools read.

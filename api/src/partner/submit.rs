@@ -267,7 +267,7 @@ pub fn submit_all(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::partner::evidence::write_jsonl;
+    use crate::partner::sign::write_jsonl;
     use crate::partner::{sign_csv, PartnerKey};
     use ed25519_dalek::SigningKey;
     use tranche_audit::programme::Id;
