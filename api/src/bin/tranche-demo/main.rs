@@ -1,14 +1,37 @@
-//! `tranche-demo`: a realistic programme to explore, loaded into the configured ledger (the same
-//! `--data-dir` or `DATABASE_URL` that `tranche serve` then serves). A binary of its own so that
-//! none of it is in `tranche`.
+//! `tranche-demo`: a realistic programme to explore, generated from one seed and loaded into the
+//! configured ledger (the same `--data-dir` or `DATABASE_URL` that `tranche serve` then serves)
+//! through the same operations a real one goes through. A binary of its own so that none of it
+//! is in `tranche`.
+//!
+//! The programme is shaped like Caminando (UN Women and HIAS on the northern border of Ecuador,
+//! funded by BPRM): one award in USD, two partners with their own Ed25519 keys, participants
+//! from Ecuador, Venezuela and Colombia in four provinces, registered with personal data (the
+//! journal gets pseudonyms and commitments), cohorts of about 25 per partner and province on
+//! three pathways (vocational scholarships with training providers, entrepreneurship with
+//! seed-capital milestones, employability), six months of sessions with realistic attendance
+//! signed by the partners month by month, and the monthly cycles run on it, with a second C4T
+//! rule version from April and one late attendance correction that reverses an entitlement.
+//!
+//! Everything comes from one seeded generator, so the journal's content is the same on every
+//! run except the record times, the ledger's own key and the users' tokens.
 
 use std::process::ExitCode;
 
 use clap::Parser;
 use tranche_api::cli::Global;
 
-/// The programme, its generator and its loading.
-mod demo;
+/// The money side: a drawdown, the paying accounts and one approved batch.
+mod disburse;
+/// Loading the programme through the ledger, month by month.
+mod load;
+/// The programme's records: award, budget, rules, keys, signed statements.
+mod records;
+/// The fixed parts of the programme.
+mod spec;
+/// What the demo prints when it is done, and the API users.
+mod summary;
+/// The generator: cohorts, sessions, people, attendance.
+mod world;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -31,7 +54,7 @@ pub struct DemoArgs {
     #[arg(long, default_value_t = 1_500, value_parser = clap::value_parser!(u32).range(20..=50_000))]
     pub participants: u32,
     /// Seed of the generator: the same seed loads the same programme.
-    #[arg(long, default_value_t = demo::DEFAULT_SEED)]
+    #[arg(long, default_value_t = spec::DEFAULT_SEED)]
     pub seed: u64,
 }
 
@@ -54,7 +77,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match runtime.block_on(demo::run(&args.global, &args)) {
+    match runtime.block_on(load::run(&args.global, args.participants, args.seed)) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
