@@ -98,8 +98,7 @@ pub enum Format {
 
 /// `tranche init`: creates the ledger (or opens the one there) and says what it is.
 pub async fn init(g: &Global, args: InitArgs) -> anyhow::Result<ExitCode> {
-    let origin = args.origin;
-    let ledger = Ledger::open(&config(g, origin))
+    let ledger = Ledger::open(&config(g, args.origin))
         .await
         .context("Failed to initialise the ledger")?;
     let size = ledger.store().tree_size().await?;
@@ -123,6 +122,7 @@ pub async fn checkpoint(g: &Global) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `tranche account`: open, close or list accounts.
 pub async fn account(g: &Global, cmd: AccountCmd) -> anyhow::Result<ExitCode> {
     let command = match &cmd {
         AccountCmd::List => {
@@ -192,7 +192,9 @@ pub fn parse_transactions(text: &str) -> Result<Vec<Command>, (Option<usize>, In
     Ok(commands)
 }
 
-pub async fn post(g: &Global, file: &str) -> anyhow::Result<ExitCode> {
+/// `tranche post`: one transaction or JSON Lines of them, as one all-or-nothing batch.
+pub async fn post(g: &Global, args: PostArgs) -> anyhow::Result<ExitCode> {
+    let file = args.file.as_str();
     let mut text = String::new();
     if file == "-" {
         std::io::stdin()
@@ -252,7 +254,9 @@ pub async fn post(g: &Global, file: &str) -> anyhow::Result<ExitCode> {
     }
 }
 
-pub async fn reverse(g: &Global, seq: u64, memo: String) -> anyhow::Result<ExitCode> {
+/// `tranche reverse`: the exact reversal of a transaction.
+pub async fn reverse(g: &Global, args: ReverseArgs) -> anyhow::Result<ExitCode> {
+    let ReverseArgs { seq, reason: memo } = args;
     let ledger = open(g).await?;
     let Some(stored) = ledger
         .store()
@@ -287,7 +291,9 @@ pub async fn reverse(g: &Global, seq: u64, memo: String) -> anyhow::Result<ExitC
     }
 }
 
-pub async fn recover(g: &Global, seq: u64, amount: &str, reason: &str) -> anyhow::Result<ExitCode> {
+/// `tranche recover`: part of a paid entitlement recovered.
+pub async fn recover(g: &Global, args: RecoverArgs) -> anyhow::Result<ExitCode> {
+    let (seq, amount, reason) = (args.seq, args.amount.as_str(), args.reason.as_str());
     let ledger = open(g).await?;
     let commands = match ledger.recovery_commands(seq, amount, reason).await {
         Ok(c) => c,
@@ -305,6 +311,7 @@ pub async fn recover(g: &Global, seq: u64, amount: &str, reason: &str) -> anyhow
     }
 }
 
+/// `tranche balance`: balances per account and currency, with totals per currency.
 pub async fn balance(g: &Global, args: BalanceArgs) -> anyhow::Result<ExitCode> {
     let (prefix, format) = (args.prefix.as_deref().unwrap_or(""), args.format);
     let ledger = open(g).await?;
@@ -366,6 +373,7 @@ pub async fn balance(g: &Global, args: BalanceArgs) -> anyhow::Result<ExitCode> 
     Ok(ExitCode::SUCCESS)
 }
 
+/// `tranche log`: journal records, summarised or as their canonical bytes.
 pub async fn log(g: &Global, args: LogArgs) -> anyhow::Result<ExitCode> {
     let LogArgs { from, limit, raw } = args;
     let ledger = open(g).await?;

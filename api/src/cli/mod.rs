@@ -44,8 +44,7 @@ pub mod users;
 /// An independent witness.
 pub mod witness;
 
-pub use common::{progress_bar, Global};
-pub use journal::parse_transactions;
+pub use common::Global;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -151,13 +150,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Cmd::Init(args) => journal::init(g, args).await,
         Cmd::Account(cmd) => journal::account(g, cmd).await,
-        Cmd::Post(args) => journal::post(g, &args.file).await,
-        Cmd::Reverse(args) => journal::reverse(g, args.seq, args.reason).await,
-        Cmd::Recover(args) => journal::recover(g, args.seq, &args.amount, &args.reason).await,
+        Cmd::Post(args) => journal::post(g, args).await,
+        Cmd::Reverse(args) => journal::reverse(g, args).await,
+        Cmd::Recover(args) => journal::recover(g, args).await,
         Cmd::Balance(args) => journal::balance(g, args).await,
         Cmd::Log(args) => journal::log(g, args).await,
         Cmd::Export(args) => export::run(g, args).await,
-        Cmd::Rebuild(args) => rebuild::run(g, args.check).await,
+        Cmd::Rebuild(args) => rebuild::run(g, args).await,
         Cmd::Serve(args) => serve::run(g, args).await,
         Cmd::Users(cmd) => users::run(g, cmd).await,
         Cmd::Checkpoint => journal::checkpoint(g).await,
@@ -167,7 +166,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Cmd::Batch(cmd) => batch::run(g, cmd).await,
         Cmd::Bank(cmd) => bank::run(g, cmd).await,
         Cmd::Payment(cmd) => payment::run(g, cmd).await,
-        Cmd::Trace(args) => payment::trace(g, &args.e2e, args.json).await,
+        Cmd::Trace(args) => payment::trace(g, args).await,
         Cmd::Award(cmd) => award::award(g, cmd).await,
         Cmd::Cohort(cmd) => cohort::run(g, cmd).await,
         Cmd::Rule(cmd) => award::rule(g, cmd).await,

@@ -48,7 +48,7 @@ const PARTICIPANT_COLUMNS: [&str; 11] = [
 ];
 
 /// Reads participants from CSV, reporting every bad line.
-pub fn participants_csv(text: &str) -> Result<Vec<(usize, ParticipantInput)>, Vec<LineError>> {
+fn participants_csv(text: &str) -> Result<Vec<(usize, ParticipantInput)>, Vec<LineError>> {
     let rows = read_csv(text).map_err(|e| vec![e])?;
     let mut rows = rows
         .into_iter()

@@ -234,7 +234,7 @@ fn keygen(partner: &str, out: &Path, public: Option<&Path>) -> anyhow::Result<Ex
 }
 
 /// FILE with the extension `.signed.jsonl`.
-pub fn default_signed_path(csv: &Path) -> PathBuf {
+fn default_signed_path(csv: &Path) -> PathBuf {
     csv.with_extension("signed.jsonl")
 }
 
@@ -338,7 +338,7 @@ fn submit(files: &[PathBuf], url: &str, token: &str) -> anyhow::Result<ExitCode>
 }
 
 /// Ledger-side partner registration (`tranche partner register`).
-pub async fn partner_register(g: &Global, partner: &str, name: &str) -> anyhow::Result<ExitCode> {
+async fn partner_register(g: &Global, partner: &str, name: &str) -> anyhow::Result<ExitCode> {
     let partner = match Id::parse(partner) {
         Ok(p) => p,
         Err(i) => return Ok(invalid(i.within("partner"))),
@@ -357,7 +357,7 @@ pub async fn partner_register(g: &Global, partner: &str, name: &str) -> anyhow::
 }
 
 /// Ledger-side key registration, rotation or revocation (`tranche partner key FILE`).
-pub async fn partner_key(g: &Global, file: &Path) -> anyhow::Result<ExitCode> {
+async fn partner_key(g: &Global, file: &Path) -> anyhow::Result<ExitCode> {
     let text = read_text(file)?;
     let keys: Vec<PartnerKeyBody> = match parse_many(&text) {
         Ok(v) => v,

@@ -84,9 +84,10 @@ pub async fn run(g: &Global, cmd: PaymentCmd) -> anyhow::Result<ExitCode> {
     }
 }
 
-pub async fn trace(g: &Global, e2e: &str, json: bool) -> anyhow::Result<ExitCode> {
+pub async fn trace(g: &Global, args: TraceArgs) -> anyhow::Result<ExitCode> {
+    let TraceArgs { e2e, json } = args;
     let ledger = open(g).await?;
-    match ledger.trace(e2e).await {
+    match ledger.trace(&e2e).await {
         Ok(t) => {
             if json {
                 println!("{}", serde_json::to_string_pretty(&t).unwrap_or_default());

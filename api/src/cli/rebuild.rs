@@ -14,7 +14,8 @@ pub struct RebuildArgs {
     pub check: bool,
 }
 
-pub async fn run(g: &Global, check: bool) -> anyhow::Result<ExitCode> {
+pub async fn run(g: &Global, args: RebuildArgs) -> anyhow::Result<ExitCode> {
+    let check = args.check;
     let ledger = open(g).await?;
     let total = ledger.store().tree_size().await?;
     if !check {

@@ -140,7 +140,7 @@ async fn proof_latency(dir: &std::path::Path, records: u64) -> anyhow::Result<()
     ledger
         .append(&append_bench_commands()?, "bench", Utc::now())
         .await?;
-    let bar = tranche_api::cli::progress_bar(records, "building journal");
+    let bar = tranche_api::cli::common::progress_bar(records, "building journal");
     let mut size = ledger.store().tree_size().await?;
     let usd = tranche_audit::money::Currency::parse("USD").map_err(|e| anyhow::anyhow!("{e}"))?;
     while size < records {

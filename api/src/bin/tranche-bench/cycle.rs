@@ -184,7 +184,7 @@ async fn build(
     let dates = session_dates(period)?;
     let cohort_id = |c: u64| format!("c{c:05}");
     let session_id = |c: u64, s: usize| format!("c{c:05}-s{:02}", s + 1);
-    let bar = tranche_api::cli::progress_bar(cohorts, "cohorts");
+    let bar = tranche_api::cli::common::progress_bar(cohorts, "cohorts");
     let mut c = 0u64;
     while c < cohorts {
         let mut commands = Vec::new();
@@ -223,7 +223,7 @@ async fn build(
     // commands and the append are timed.
     let mut rng = SeededRandom(0x0074_7261_6e63_6865);
     let mut pseudonyms: Vec<Id> = Vec::with_capacity(n as usize);
-    let bar = tranche_api::cli::progress_bar(n, "participants");
+    let bar = tranche_api::cli::common::progress_bar(n, "participants");
     let mut register = Duration::ZERO;
     let mut i = 0u64;
     while i < n {
@@ -305,7 +305,7 @@ async fn build(
         };
     let statements = enrolment_sheets + cohorts;
     let per_append = args.statements_per_append.max(1);
-    let bar = tranche_api::cli::progress_bar(statements, "evidence statements");
+    let bar = tranche_api::cli::common::progress_bar(statements, "evidence statements");
     let first_evidence_seq = ledger.store().tree_size().await?;
     let mut evidence = Duration::ZERO;
     let mut items = 0u64;
@@ -448,7 +448,7 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
         &per_sec(n, compute, "participants"),
     );
     let size_before = ledger.store().tree_size().await?;
-    let bar = tranche_api::cli::progress_bar(to_post, "posting entitlements");
+    let bar = tranche_api::cli::common::progress_bar(to_post, "posting entitlements");
     let mut posting_from: Option<Instant> = None;
     let t = Instant::now();
     let report = ledger

@@ -58,7 +58,7 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
     let ledger = Ledger::open(&config).await?;
     let now = Utc::now();
     let t = Instant::now();
-    let bar = tranche_api::cli::progress_bar(n as u64 * 2, "setting up the programme");
+    let bar = tranche_api::cli::common::progress_bar(n as u64 * 2, "setting up the programme");
     let fx = tranche_ledger::fixture::payables_programme(
         &ledger,
         AWARD,

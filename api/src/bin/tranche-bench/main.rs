@@ -219,7 +219,7 @@ async fn append_bench(ledger: &Ledger, args: &BenchArgs) -> anyhow::Result<(f64,
         .append(&append_bench_commands()?, "bench", Utc::now())
         .await?;
     let batches = args.transactions.div_ceil(args.batch);
-    let bar = tranche_api::cli::progress_bar(batches, ledger.store().backend_name());
+    let bar = tranche_api::cli::common::progress_bar(batches, ledger.store().backend_name());
     let mut elapsed = std::time::Duration::ZERO;
     let mut posted = 0u64;
     for b in 0..batches {

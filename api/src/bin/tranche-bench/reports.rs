@@ -68,7 +68,7 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
     )
     .await?;
     let usd = Currency::parse("USD").map_err(|e| anyhow::anyhow!("{e}"))?;
-    let bar = tranche_api::cli::progress_bar(n, "appending");
+    let bar = tranche_api::cli::common::progress_bar(n, "appending");
     let t = Instant::now();
     let mut k = 0u64;
     while k < n {

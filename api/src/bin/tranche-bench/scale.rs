@@ -245,7 +245,7 @@ async fn setup(ledger: &Ledger, shape: &Shape, key: &SigningKey) -> anyhow::Resu
 
     // Cohorts with every month's sessions.
     let total: u64 = (0..shape.awards).map(|a| shape.cohorts_of(a)).sum();
-    let bar = tranche_api::cli::progress_bar(total, "cohorts");
+    let bar = tranche_api::cli::common::progress_bar(total, "cohorts");
     let months: Vec<(u32, Vec<NaiveDate>)> = (1..=shape.months)
         .map(|m| Ok((m, session_dates(m)?)))
         .collect::<anyhow::Result<_>>()?;
@@ -332,7 +332,7 @@ async fn build(ledger: &Ledger, shape: &Shape, key: &SigningKey) -> anyhow::Resu
     // Participants, each award in registration appends, then their enrolments.
     let mut rng = SeededRandom(0x0073_6361_6c65);
     let mut people: Vec<Vec<Id>> = Vec::with_capacity(shape.awards as usize);
-    let bar = tranche_api::cli::progress_bar(shape.participants, "participants");
+    let bar = tranche_api::cli::common::progress_bar(shape.participants, "participants");
     let mut k = 0u64;
     for a in 0..shape.awards {
         let mut ids = Vec::with_capacity(shape.people(a) as usize);
@@ -403,7 +403,8 @@ async fn build(ledger: &Ledger, shape: &Shape, key: &SigningKey) -> anyhow::Resu
     for month in 1..=shape.months {
         let period = shape.period(month)?;
         let mut expected = 0u64;
-        let bar = tranche_api::cli::progress_bar(shape.cohorts, &format!("attendance {period}"));
+        let bar =
+            tranche_api::cli::common::progress_bar(shape.cohorts, &format!("attendance {period}"));
         for (a, ids) in people.iter().enumerate() {
             let a = a as u64;
             let cohorts = shape.cohorts_of(a);
@@ -437,7 +438,7 @@ async fn build(ledger: &Ledger, shape: &Shape, key: &SigningKey) -> anyhow::Resu
             }
         }
         bar.finish_and_clear();
-        let bar = tranche_api::cli::progress_bar(shape.awards, &format!("cycles {period}"));
+        let bar = tranche_api::cli::common::progress_bar(shape.awards, &format!("cycles {period}"));
         let t = Instant::now();
         let mut entitled = 0u64;
         for a in 0..shape.awards {
