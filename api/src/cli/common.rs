@@ -2,6 +2,7 @@
 //! refusals printed with their field and rule (exit code 3), input files read within a bound,
 //! and a progress bar. Nothing here knows a command group.
 
+use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -9,7 +10,6 @@ use anyhow::Context as _;
 use chrono::Utc;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use std::io::IsTerminal as _;
 use tranche_audit::programme::Id;
 use tranche_audit::Invalid;
 use tranche_ledger::domain::Command;
