@@ -1,27 +1,21 @@
-//! The `tranche` application: the command line, the HTTP server and the benchmarks. This is the
-//! only crate that knows HTTP; it drives `tranche-ledger` and never decides amounts itself.
+//! The `tranche` application: the command line and the HTTP server. This is the only crate that
+//! knows HTTP; it drives `tranche-ledger` and never decides amounts itself. The benchmarks
+//! (`tranche-bench`) and the demo programme (`tranche-demo`) are binaries of their own, in
+//! `src/bin/`, built on this library and never part of `tranche`.
 
-/// `tranche bench`: figures for append, API and verification throughput.
-pub mod bench;
-/// The command line.
+/// The command line, one module per command group.
 pub mod cli;
-/// `tranche demo`: a realistic programme, loaded and run, to explore every feature on.
-pub mod demo;
 /// Partner tools: a partner's signing key, evidence CSV signed as statements, submission.
 pub mod partner;
-/// The disbursement commands: batches, approvals, bank files, imports, traces.
-pub mod payments_cli;
-/// The programme commands: awards, cohorts, rules, participants, evidence, cycles.
-pub mod programme_cli;
 /// The HTTP server.
 pub mod server;
 /// The web interface served by `tranche serve` under `/web/`.
 pub mod web;
-/// `tranche witness`: an independent witness that cosigns consistent checkpoints.
+/// An independent witness that cosigns consistent checkpoints (`tranche witness`).
 pub mod witness;
 
 /// Set in a `tranche` process's environment, it prints its peak resident memory to stderr when
-/// it ends (as [`PEAK_MEMORY_LINE`] and a number of KiB): `tranche bench scale` measures the
+/// it ends (as [`PEAK_MEMORY_LINE`] and a number of KiB): `tranche-bench scale` measures the
 /// one-shot commands it runs as children this way.
 pub const PEAK_MEMORY_ENV: &str = "TRANCHE_PRINT_PEAK_MEMORY";
 /// The start of that line.

@@ -27,7 +27,7 @@ fn main() -> std::process::ExitCode {
     let args = cli::Cli::parse();
     // The server logs each request; one-shot commands only warnings.
     let default_level = match args.command {
-        cli::Cmd::Serve { .. } => "info",
+        cli::Cmd::Serve(_) => "info",
         _ => "warn",
     };
     tracing_subscriber::fmt()

@@ -1,10 +1,9 @@
-//! `tranche witness`: an independent witness, run by someone other than the ledger's operator
+//! An independent witness (served by `tranche witness`), run by someone other than the ledger's operator
 //! (a donor's monitor, an auditor). It has its own key and its own state file; it serves the
 //! C2SP `tlog-witness` `add-checkpoint` call and cosigns a ledger checkpoint only when it is
 //! consistent with the last one it cosigned for that origin. It never needs the journal.
 
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context as _;
@@ -15,7 +14,6 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use clap::Args;
 use tokio::sync::Mutex;
 use tranche_audit::note::NoteVerifier;
 use tranche_audit::witness::{add_checkpoint, Cosigner, WitnessState};
@@ -25,27 +23,6 @@ use tranche_audit::witness::{add_checkpoint, Cosigner, WitnessState};
 /// passes it, before the rest is read.
 const MAX_BODY_BYTES: usize = 16 * 1024;
 
-#[derive(Debug, Args)]
-pub struct WitnessArgs {
-    /// Address to listen on.
-    #[arg(long, env = "TRANCHE_WITNESS_LISTEN", default_value = "127.0.0.1:8090")]
-    pub listen: String,
-    /// The witness's private key file (created on first start, with --name).
-    #[arg(long)]
-    pub key: PathBuf,
-    /// The witness's name for a new key (a schema-less URL, e.g. witness.example.org/w1).
-    #[arg(long)]
-    pub name: Option<String>,
-    /// Where the witness keeps the last checkpoint it cosigned per log (JSON, replaced
-    /// atomically before every answer).
-    #[arg(long)]
-    pub state: PathBuf,
-    /// A log to witness: its checkpoint key in C2SP vkey form, or a file holding it. Repeat
-    /// for several logs.
-    #[arg(long = "log", required = true)]
-    pub logs: Vec<String>,
-}
-
 struct Witness {
     cosigner: Cosigner,
     logs: Vec<NoteVerifier>,
@@ -53,14 +30,8 @@ struct Witness {
     state: Mutex<WitnessState>,
 }
 
-fn read_or_text(text: &str) -> String {
-    match std::fs::read_to_string(text) {
-        Ok(s) => s,
-        Err(_) => text.to_string(),
-    }
-}
-
-fn load_key(path: &Path, name: Option<&str>) -> anyhow::Result<Cosigner> {
+/// Reads the witness's private key file, or creates it (0600) for a new witness named `name`.
+pub fn load_key(path: &Path, name: Option<&str>) -> anyhow::Result<Cosigner> {
     match std::fs::read_to_string(path) {
         Ok(text) => Cosigner::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display())),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -170,38 +141,6 @@ pub fn router(
         )
         .route("/vkey", get(vkey))
         .with_state(w))
-}
-
-pub async fn run(args: WitnessArgs) -> anyhow::Result<ExitCode> {
-    let cosigner = load_key(&args.key, args.name.as_deref())?;
-    let mut logs = Vec::new();
-    for l in &args.logs {
-        logs.push(
-            NoteVerifier::parse(&read_or_text(l)).map_err(|e| anyhow::anyhow!("--log {l}: {e}"))?,
-        );
-    }
-    let vkey = cosigner.verifier().to_vkey();
-    let app = router(cosigner, logs.clone(), args.state.clone())?;
-    let listener = tokio::net::TcpListener::bind(&args.listen)
-        .await
-        .with_context(|| format!("Failed to listen on {}", args.listen))?;
-    let addr = listener.local_addr()?;
-    println!("tranche witness listening on http://{addr}");
-    println!("  witness key (give it to verifiers): {vkey}");
-    for l in &logs {
-        println!("  witnessing {}", l.name());
-    }
-    {
-        use std::io::Write as _;
-        std::io::stdout().flush()?;
-    }
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await
-        .context("The witness failed")?;
-    Ok(ExitCode::SUCCESS)
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! Writes a synthetic export (test and benchmark data only): `synth-export DIR RECORDS`,
 //! `synth-export DIR RECORDS evidence` for the shape with a signed evidence statement every 100
-//! records (`Shape::WITH_EVIDENCE`, as `tranche bench` verifies), or `synth-export DIR example`
+//! records (`Shape::WITH_EVIDENCE`, as `tranche-bench` verifies), or `synth-export DIR example`
 //! for the four-record worked example of `docs/FORMAT.md`.
 
 use std::path::PathBuf;

@@ -20,7 +20,7 @@
 //! original whenever it comes). The Merkle tree is kept as its right border
 //! (`merkle::Frontier`) and the records are read one bounded line at a time. On a synthetic
 //! 10,000,000-record export with a signed statement every 100 records that is about 51 MiB at
-//! peak (`tranche bench --verify-records 10000000`), most of it the digests.
+//! peak (`tranche-bench --verify-records 10000000`), most of it the digests.
 //!
 //! Speed: the generic decoder (`Record::decode`) parses into a `serde_json::Value` and
 //! re-canonicalises it, which costs several microseconds a record. The `fast` module recognises

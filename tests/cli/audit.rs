@@ -409,7 +409,7 @@ fn a_rotated_checkpoint_key_is_followed_from_the_original_key() {
 fn a_report_is_checked_against_an_export_and_a_changed_figure_is_named() {
     let cli = Cli::new();
     let data = cli.data.path().join("data");
-    run(&data, None, &["demo", "--participants", "40"], None);
+    cli.demo(&["--participants", "40"]);
     let report = cli.data.path().join("sf425.json");
     let r = report.display().to_string();
     run(
@@ -542,7 +542,7 @@ fn a_journal_row_edited_with_its_trigger_dropped_fails_rebuild_check_and_the_nex
 #[test]
 fn a_bad_report_request_is_refused_and_writes_no_file() {
     let cli = Cli::new();
-    cli.ok(&["demo", "--participants", "20"], None);
+    cli.demo(&["--participants", "20"]);
     let out = cli.data.path().join("report.out");
     let o = out.display().to_string();
     let award = ["--award", "bprm-ec-2026"];
@@ -624,7 +624,7 @@ fn a_bad_report_request_is_refused_and_writes_no_file() {
 #[test]
 fn the_reports_due_are_stated_as_of_a_day() {
     let cli = Cli::new();
-    cli.ok(&["demo", "--participants", "20"], None);
+    cli.demo(&["--participants", "20"]);
     let text = cli.ok(
         &[
             "report",
@@ -712,7 +712,7 @@ fn resign(data: &Path, v: &mut serde_json::Value) {
 fn every_report_kind_is_recomputed_from_an_export_and_a_changed_figure_is_named() {
     let cli = Cli::new();
     let data = cli.data.path().join("data");
-    run(&data, None, &["demo", "--participants", "40"], None);
+    cli.demo(&["--participants", "40"]);
     let e = cli.data.path().join("e");
     let mut files = Vec::new();
     for kind in ["budget", "payments", "bank", "disaggregation"] {

@@ -13,6 +13,16 @@ fn tranche() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_tranche"))
 }
 
+/// The demo programme's loader, a binary of its own.
+fn tranche_demo() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_tranche-demo"))
+}
+
+/// The benchmarks, a binary of their own.
+fn tranche_bench() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_tranche-bench"))
+}
+
 /// The verifier is built by the workspace next to `tranche`.
 fn tranche_verify() -> PathBuf {
     let path = tranche().with_file_name("tranche-verify");
@@ -36,8 +46,13 @@ impl Cli {
     }
 
     fn run(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        self.run_program(&tranche(), args, stdin)
+    }
+
+    /// Runs `program` (`tranche` or one of the binaries beside it) on this data directory.
+    fn run_program(&self, program: &Path, args: &[&str], stdin: Option<&str>) -> Output {
         use std::io::Write;
-        let mut cmd = Command::new(tranche());
+        let mut cmd = Command::new(program);
         cmd.args(args)
             .env("TRANCHE_DATA_DIR", self.data.path().join("data"))
             .env_remove("DATABASE_URL")
@@ -59,18 +74,32 @@ impl Cli {
     }
 
     fn ok(&self, args: &[&str], stdin: Option<&str>) -> String {
-        let out = self.run(args, stdin);
+        self.ok_program(&tranche(), args, stdin)
+    }
+
+    fn ok_program(&self, program: &Path, args: &[&str], stdin: Option<&str>) -> String {
+        let out = self.run_program(program, args, stdin);
         assert!(
             out.status.success(),
-            "tranche {args:?} failed: {}",
+            "{} {args:?} failed: {}",
+            program.display(),
             String::from_utf8_lossy(&out.stderr)
         );
         String::from_utf8(out.stdout).expect("utf-8")
     }
 
+    /// `tranche-demo ARGS` into this data directory.
+    fn demo(&self, args: &[&str]) -> String {
+        self.ok_program(&tranche_demo(), args, None)
+    }
+
     fn refused(&self, args: &[&str], stdin: Option<&str>, needle: &str) {
+        self.refused_program(&tranche(), args, stdin, needle);
+    }
+
+    fn refused_program(&self, program: &Path, args: &[&str], stdin: Option<&str>, needle: &str) {
         let size = self.size();
-        let out = self.run(args, stdin);
+        let out = self.run_program(program, args, stdin);
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(3), "tranche {args:?}: {err}");
         assert!(err.contains(needle), "expected {needle:?} in {err}");
@@ -261,7 +290,6 @@ fn every_command_has_help() {
         vec!["log", "--help"],
         vec!["export", "--help"],
         vec!["rebuild", "--help"],
-        vec!["bench", "--help"],
         vec!["award", "open", "--help"],
         vec!["cohort", "open", "--help"],
         vec!["rule", "add", "--help"],
@@ -277,6 +305,31 @@ fn every_command_has_help() {
         assert!(
             String::from_utf8_lossy(&out.stdout).contains("Usage:"),
             "{args:?}"
+        );
+    }
+    for program in [tranche_demo(), tranche_bench()] {
+        let out = Command::new(&program).arg("--help").output().expect("runs");
+        assert!(out.status.success(), "{}", program.display());
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("Usage:"),
+            "{}",
+            program.display()
+        );
+    }
+}
+
+/// The benchmarks and the demo are not commands of `tranche`: they are binaries of their own.
+#[test]
+fn tranche_has_no_bench_or_demo_command() {
+    for command in ["bench", "demo"] {
+        let out = Command::new(tranche())
+            .args([command, "--help"])
+            .output()
+            .expect("runs");
+        assert_eq!(out.status.code(), Some(2), "tranche {command}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("unrecognized subcommand"),
+            "tranche {command}"
         );
     }
 }
@@ -432,7 +485,7 @@ fn tranche_serve_is_verified_over_http_and_stops_gracefully() {
 #[test]
 fn tranche_demo_loads_a_programme_that_verifies_and_only_once() {
     let cli = Cli::new();
-    let out = cli.run(&["demo", "--participants", "150"], None);
+    let out = cli.run_program(&tranche_demo(), &["--participants", "150"], None);
     let stdout = String::from_utf8_lossy(&out.stdout).to_string();
     assert!(
         out.status.success(),
@@ -462,7 +515,12 @@ fn tranche_demo_loads_a_programme_that_verifies_and_only_once() {
     }
 
     // A second load into the same ledger is refused and writes nothing.
-    cli.refused(&["demo", "--participants", "150"], None, "award_exists");
+    cli.refused_program(
+        &tranche_demo(),
+        &["--participants", "150"],
+        None,
+        "award_exists",
+    );
 
     let list = cli.ok(&["award", "list"], None);
     for needle in [
@@ -487,16 +545,16 @@ fn tranche_demo_loads_a_programme_that_verifies_and_only_once() {
     );
 }
 
-/// `tranche bench scale` on a tiny organisation: every figure of the scale targets is printed
+/// `tranche-bench scale` on a tiny organisation: every figure of the scale targets is printed
 /// (the benchmark itself checks that each cycle entitles whom the attendance entitles and that
 /// the bank confirms every payment of the batch), one-shot commands report their peak memory,
 /// and the server it starts is gone when it ends.
 #[test]
 fn the_scale_benchmark_prints_every_figure() {
     let cli = Cli::new();
-    let out = cli.ok(
+    let out = cli.ok_program(
+        &tranche_bench(),
         &[
-            "bench",
             "scale",
             "--participants",
             "60",
@@ -511,7 +569,7 @@ fn the_scale_benchmark_prints_every_figure() {
         None,
     );
     for needle in [
-        "tranche bench scale: ",
+        "tranche-bench scale: ",
         "evidence ingestion",
         "items/s",
         "monthly cycle, every award",

@@ -17,7 +17,7 @@ fn json(text: &str) -> serde_json::Value {
 #[test]
 fn a_batch_goes_from_payables_to_the_bank_and_back_from_the_command_line() {
     let cli = Cli::new();
-    cli.ok(&["demo", "--participants", "60"], None);
+    cli.demo(&["--participants", "60"]);
     // Whatever the demo left open, a drawdown to pay it, and settings with a low threshold.
     let drawdown = format!(
         r#"{{"memo":"BPRM drawdown","postings":[{{"account":"bank:{AWARD}","currency":"USD","side":"debit","amount":"500000.00"}},{{"account":"fund:{AWARD}","currency":"USD","side":"credit","amount":"500000.00"}}]}}"#
@@ -228,7 +228,7 @@ fn a_batch_goes_from_payables_to_the_bank_and_back_from_the_command_line() {
 #[test]
 fn the_demos_batch_sent_in_several_parts_leaves_a_journal_that_verifies() {
     let cli = Cli::new();
-    cli.ok(&["demo"], None);
+    cli.demo(&[]);
     let prep = ["--actor", "user:finance-preparer"];
     let xml = cli.data.path().join("b1.xml");
     cli.ok(

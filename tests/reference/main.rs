@@ -21,7 +21,12 @@ fn python_ready() -> bool {
 }
 
 fn run(args: &[&str], data: &Path) -> String {
-    let out = Command::new(tranche())
+    run_program(&tranche(), args, data)
+}
+
+/// Runs `program` (`tranche`, or `tranche-demo` beside it) on the data directory `data`.
+fn run_program(program: &Path, args: &[&str], data: &Path) -> String {
+    let out = Command::new(program)
         .args(args)
         .env("TRANCHE_DATA_DIR", data)
         .env_remove("DATABASE_URL")
@@ -60,7 +65,11 @@ fn the_python_reference_verifier_accepts_an_export_and_rejects_tampering() {
     }
     let dir = tempfile::tempdir().expect("temp dir");
     let data = dir.path().join("data");
-    run(&["demo", "--participants", "60"], &data);
+    run_program(
+        &PathBuf::from(env!("CARGO_BIN_EXE_tranche-demo")),
+        &["--participants", "60"],
+        &data,
+    );
     let export = dir.path().join("export");
     run(&["export", export.to_str().expect("utf-8")], &data);
     let (code, out) = verify(&export);

@@ -18,8 +18,13 @@ fn tranche() -> PathBuf {
 }
 
 fn run(data: &Path, args: &[&str], stdin: Option<&str>) -> String {
+    run_program(&tranche(), data, args, stdin)
+}
+
+/// Runs `program` (`tranche`, or `tranche-demo` beside it) on the data directory `data`.
+fn run_program(program: &Path, data: &Path, args: &[&str], stdin: Option<&str>) -> String {
     use std::io::Write;
-    let mut child = Command::new(tranche())
+    let mut child = Command::new(program)
         .args(args)
         .env("TRANCHE_DATA_DIR", data)
         .env_remove("DATABASE_URL")
@@ -187,7 +192,12 @@ fn finance_partner_and_donor_work_in_a_real_browser() {
     let Some(b) = Browser::start(&downloads) else {
         return;
     };
-    let demo = run(&data, &["demo", "--participants", "60"], None);
+    let demo = run_program(
+        &PathBuf::from(env!("CARGO_BIN_EXE_tranche-demo")),
+        &data,
+        &["--participants", "60"],
+        None,
+    );
     // Cash to pay what the demo left open, and two approvals above 100.00.
     let drawdown = format!(
         r#"{{"memo":"BPRM drawdown","postings":[{{"account":"bank:{AWARD}","currency":"USD","side":"debit","amount":"500000.00"}},{{"account":"fund:{AWARD}","currency":"USD","side":"credit","amount":"500000.00"}}]}}"#

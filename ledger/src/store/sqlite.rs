@@ -286,7 +286,10 @@ mod placeholder_tests {
             anonymous_placeholders("INSERT INTO t VALUES ($1, $2), ($3, '$9')").as_deref(),
             Some("INSERT INTO t VALUES (?, ?), (?, '$9')")
         );
-        assert_eq!(anonymous_placeholders("SELECT 1").as_deref(), Some("SELECT 1"));
+        assert_eq!(
+            anonymous_placeholders("SELECT 1").as_deref(),
+            Some("SELECT 1")
+        );
         // Repeated or out of order: run as written.
         assert_eq!(anonymous_placeholders("SELECT $1 WHERE a = $1"), None);
         assert_eq!(anonymous_placeholders("SELECT $2, $1"), None);

@@ -1,13 +1,15 @@
-//! `tranche bench`: measures and prints figures; it asserts nothing. Append throughput is
+//! `tranche-bench`: measures and prints figures; it asserts nothing. Append throughput is
 //! measured on a fresh ledger per backend with batches of two-posting transactions, the way a
-//! cycle or a payment file posts them; `cycle` measures a whole programme month at scale.
+//! cycle or a payment file posts them; `cycle` measures a whole programme month at scale. It is
+//! a binary of its own so that none of it is in `tranche`; it drives the ledger through
+//! `tranche-api`'s library and runs the `tranche` and `tranche-verify` built beside it.
 
 use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::Context as _;
 use chrono::Utc;
-use clap::Args;
+use clap::Parser;
 use tranche_audit::account::AccountName;
 use tranche_audit::money::{Currency, Money};
 use tranche_audit::posting::{Posting, Side};
@@ -36,7 +38,12 @@ pub enum BenchKind {
     Scale,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Parser)]
+#[command(
+    name = "tranche-bench",
+    version,
+    about = "Measure append and verification throughput and print the figures"
+)]
 pub struct BenchArgs {
     /// What to measure.
     #[arg(value_enum, default_value_t = BenchKind::Journal)]
@@ -89,16 +96,58 @@ pub struct BenchArgs {
     pub months: u32,
 }
 
-/// `tranche bench api`.
+/// `tranche-bench api`.
 mod api;
-/// `tranche bench cycle`.
+/// `tranche-bench cycle`.
 mod cycle;
-/// `tranche bench disburse`.
-pub mod disburse;
-/// `tranche bench reports`.
+/// `tranche-bench disburse`.
+mod disburse;
+/// `tranche-bench reports`.
 mod reports;
-/// `tranche bench scale`.
+/// `tranche-bench scale`.
 mod scale;
+
+fn main() -> ExitCode {
+    let args = BenchArgs::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("TRANCHE_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(run(args)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// A binary of the workspace built beside this one (`tranche`, `tranche-verify`).
+pub(crate) fn sibling(name: &str) -> anyhow::Result<std::path::PathBuf> {
+    let exe = std::env::current_exe()
+        .context("Failed to locate this executable")?
+        .with_file_name(name);
+    if !exe.exists() {
+        anyhow::bail!(
+            "{} is missing: build it with `cargo build --release --bins`",
+            exe.display()
+        );
+    }
+    Ok(exe)
+}
 
 /// A ledger configuration on PostgreSQL: `--postgres URL`, or a new database on a throwaway
 /// durable cluster (returned so that it lives as long as the benchmark).
@@ -170,7 +219,7 @@ async fn append_bench(ledger: &Ledger, args: &BenchArgs) -> anyhow::Result<(f64,
         .append(&append_bench_commands()?, "bench", Utc::now())
         .await?;
     let batches = args.transactions.div_ceil(args.batch);
-    let bar = crate::cli::progress_bar(batches, ledger.store().backend_name());
+    let bar = tranche_api::cli::common::progress_bar(batches, ledger.store().backend_name());
     let mut elapsed = std::time::Duration::ZERO;
     let mut posted = 0u64;
     for b in 0..batches {
@@ -197,17 +246,17 @@ fn report(backend: &str, args: &BenchArgs, figures: (f64, f64)) {
     );
 }
 
-pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
+async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     match args.kind {
-        BenchKind::Api => return crate::bench::api::run(&args).await,
-        BenchKind::Cycle => return crate::bench::cycle::run(&args).await,
-        BenchKind::Disburse => return crate::bench::disburse::run(&args).await,
-        BenchKind::Reports => return crate::bench::reports::run(&args).await,
-        BenchKind::Scale => return crate::bench::scale::run(&args).await,
+        BenchKind::Api => return crate::api::run(&args).await,
+        BenchKind::Cycle => return crate::cycle::run(&args).await,
+        BenchKind::Disburse => return crate::disburse::run(&args).await,
+        BenchKind::Reports => return crate::reports::run(&args).await,
+        BenchKind::Scale => return crate::scale::run(&args).await,
         BenchKind::Journal => {}
     }
     println!(
-        "tranche bench: {} cores",
+        "tranche-bench: {} cores",
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
     let dir = tempfile::tempdir().context("Failed to create a temporary directory")?;
@@ -232,7 +281,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
             evidence_every: args.verify_statement_every,
             items_per_statement: args.verify_statement_items,
         };
-        crate::bench::verify_bench(dir.path(), args.verify_records, shape)?;
+        crate::verify_bench(dir.path(), args.verify_records, shape)?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -258,15 +307,7 @@ pub fn verify_bench(
     let info = tranche_audit::synth::write_export_with(&export, records, shape)
         .context("Failed to write the synthetic export")?;
     let generated = start.elapsed();
-    let exe = std::env::current_exe()
-        .context("Failed to locate this executable")?
-        .with_file_name("tranche-verify");
-    if !exe.exists() {
-        anyhow::bail!(
-            "{} is missing: build it with `cargo build --release -p tranche-audit`",
-            exe.display()
-        );
-    }
+    let exe = sibling("tranche-verify")?;
     let start = Instant::now();
     let mut child = std::process::Command::new(&exe)
         .arg(&export)

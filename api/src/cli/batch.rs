@@ -8,19 +8,19 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context as _;
 use chrono::{NaiveDate, Utc};
 use clap::Subcommand;
 use tranche_audit::disburse::{
     BankAccountBody, BatchFilter, DisbursementConfigBody, VendorAccountBody,
 };
-use tranche_audit::programme::Id;
 use tranche_audit::Code;
 use tranche_ledger::domain::Command;
-use tranche_ledger::service::payments::{BatchRequest, BatchView, ImportReport, Trace};
+use tranche_ledger::service::payments::{BatchRequest, BatchView};
 use tranche_ledger::{Ledger, StoreError};
 
-use crate::cli::{actor, open, progress_bar, refused, Global};
+use super::common::{
+    append_in_batches as append, done, open, parse_id as id, progress_bar, Global,
+};
 
 #[derive(Debug, Subcommand)]
 pub enum BatchCmd {
@@ -129,42 +129,6 @@ pub enum BatchCmd {
     },
 }
 
-#[derive(Debug, Subcommand)]
-pub enum BankCmd {
-    /// Import pain.002 status reports, camt.053 statements or status CSV files (detected by
-    /// content): confirmations, rejections and returns post; lines that match nothing are
-    /// listed as exceptions; a file imported before posts nothing.
-    Import {
-        #[arg(required = true)]
-        files: Vec<PathBuf>,
-        #[arg(long)]
-        json: bool,
-    },
-    /// List imported files, newest first, with their outcomes and exceptions.
-    List,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum PaymentCmd {
-    /// Show a payment by its end-to-end id.
-    Show {
-        e2e: String,
-        #[arg(long)]
-        json: bool,
-    },
-}
-
-fn id(text: &str, field: &str) -> Result<Id, StoreError> {
-    Id::parse(text).map_err(|e| StoreError::Invalid(e.within(field)))
-}
-
-async fn append(ledger: &Ledger, g: &Global, commands: &[Command]) -> Result<(), StoreError> {
-    for chunk in commands.chunks(tranche_ledger::domain::MAX_BATCH) {
-        ledger.append(chunk, &actor(g), Utc::now()).await?;
-    }
-    Ok(())
-}
-
 fn print_batch(v: &BatchView) {
     println!(
         "batch {}  award {}  {}  status {}",
@@ -222,69 +186,7 @@ fn print_batch(v: &BatchView) {
     }
 }
 
-fn print_import(r: &ImportReport, file: &str) {
-    if r.already_imported {
-        println!(
-            "{file}: already imported at seq {}; nothing posted",
-            r.seq.unwrap_or_default()
-        );
-        return;
-    }
-    println!(
-        "{file}: {} {} lines, award {}, sha256 {}",
-        r.format, r.lines, r.award, r.sha256
-    );
-    for (status, c) in &r.applied {
-        println!("  {status:<10} {:>8}  {:>16}", c.count, c.amount);
-    }
-    if !r.exceptions.is_empty() {
-        println!("  {} line(s) posted nothing:", r.exceptions.len());
-        for x in &r.exceptions {
-            println!(
-                "    line {:<6} {:<22} {:<24} {}",
-                x.line,
-                x.e2e.clone().unwrap_or_default(),
-                x.code,
-                x.detail
-            );
-        }
-    }
-}
-
-fn print_trace(t: &Trace) {
-    println!(
-        "payment {}  to {}  {} {}  status {}  (batch {}, award {})",
-        t.payment.e2e,
-        t.payment.payee,
-        t.payment.currency,
-        t.payment.amount,
-        t.payment.status,
-        t.batch,
-        t.award
-    );
-    println!(
-        "{:>8}  {:<20} {:<18} {:<28} {:<24} detail",
-        "seq", "step", "kind", "at", "actor"
-    );
-    for s in &t.steps {
-        println!(
-            "{:>8}  {:<20} {:<18} {:<28} {:<24} {}",
-            s.seq, s.step, s.kind, s.at, s.actor, s.detail
-        );
-    }
-}
-
-fn done(result: Result<ExitCode, StoreError>) -> anyhow::Result<ExitCode> {
-    match result {
-        Ok(code) => Ok(code),
-        Err(e) => match refused(&e) {
-            Some(code) => Ok(code),
-            None => Err(e.into()),
-        },
-    }
-}
-
-pub async fn batch(g: &Global, cmd: BatchCmd) -> anyhow::Result<ExitCode> {
+pub async fn run(g: &Global, cmd: BatchCmd) -> anyhow::Result<ExitCode> {
     let ledger = open(g).await?;
     done(batch_inner(&ledger, g, cmd).await)
 }
@@ -533,101 +435,5 @@ async fn batch_inner(ledger: &Ledger, g: &Global, cmd: BatchCmd) -> Result<ExitC
             print_batch(&ledger.batch_view(&batch, 0, 0).await?);
             Ok(ExitCode::SUCCESS)
         }
-    }
-}
-
-pub async fn bank(g: &Global, cmd: BankCmd) -> anyhow::Result<ExitCode> {
-    let ledger = open(g).await?;
-    match cmd {
-        BankCmd::Import { files, json } => {
-            let mut reports = Vec::new();
-            for path in &files {
-                let bytes = std::fs::read(path)
-                    .with_context(|| format!("Failed to read {}", path.display()))?;
-                let plan = match ledger.plan_import(&bytes).await {
-                    Ok(p) => p,
-                    Err(e) => {
-                        eprintln!("{}:", path.display());
-                        return done(Err(e));
-                    }
-                };
-                let report = if plan.report.already_imported {
-                    plan.report
-                } else {
-                    let sha = plan.report.sha256.clone();
-                    if let Err(e) = append(&ledger, g, &plan.commands).await {
-                        return done(Err(e));
-                    }
-                    ledger.import_view(&sha).await?
-                };
-                if !json {
-                    print_import(&report, &path.display().to_string());
-                }
-                reports.push(report);
-            }
-            if json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&reports).unwrap_or_default()
-                );
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        BankCmd::List => {
-            for r in ledger.imports().await? {
-                print_import(&r, &format!("seq {}", r.seq.unwrap_or_default()));
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-    }
-}
-
-pub async fn payment(g: &Global, cmd: PaymentCmd) -> anyhow::Result<ExitCode> {
-    let ledger = open(g).await?;
-    match cmd {
-        PaymentCmd::Show { e2e, json } => {
-            let p = match ledger.payment(&e2e).await {
-                Ok(p) => p,
-                Err(e) => return done(Err(e)),
-            };
-            if json {
-                println!("{}", serde_json::to_string_pretty(&p).unwrap_or_default());
-            } else {
-                println!(
-                    "payment {} to {}: {} {} {} (entitlements {}){}",
-                    p.e2e,
-                    p.payee,
-                    p.currency,
-                    p.amount,
-                    p.status,
-                    p.entitlements
-                        .iter()
-                        .map(u64::to_string)
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                    if p.reissues.is_empty() {
-                        String::new()
-                    } else {
-                        format!("; reissues {}", p.reissues.join(", "))
-                    }
-                );
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-    }
-}
-
-pub async fn trace(g: &Global, e2e: &str, json: bool) -> anyhow::Result<ExitCode> {
-    let ledger = open(g).await?;
-    match ledger.trace(e2e).await {
-        Ok(t) => {
-            if json {
-                println!("{}", serde_json::to_string_pretty(&t).unwrap_or_default());
-            } else {
-                print_trace(&t);
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        Err(e) => done(Err(e)),
     }
 }

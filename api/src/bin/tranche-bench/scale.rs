@@ -1,4 +1,4 @@
-//! `tranche bench scale`: the figures of a country programme on one machine. A synthetic
+//! `tranche-bench scale`: the figures of a country programme on one machine. A synthetic
 //! organisation (`--awards` awards sharing `--cohorts` cohorts of one partner, `--participants`
 //! people, 20 sessions a month for `--months` months of attendance, every month's cycle, and a
 //! batch of one award's payments to the bank and back) is built on SQLite and on a throwaway
@@ -247,7 +247,7 @@ async fn setup(ledger: &Ledger, shape: &Shape, key: &SigningKey) -> anyhow::Resu
 
     // Cohorts with every month's sessions.
     let total: u64 = (0..shape.awards).map(|a| shape.cohorts_of(a)).sum();
-    let bar = crate::cli::progress_bar(total, "cohorts");
+    let bar = tranche_api::cli::common::progress_bar(total, "cohorts");
     let months: Vec<(u32, Vec<NaiveDate>)> = (1..=shape.months)
         .map(|m| Ok((m, session_dates(m)?)))
         .collect::<anyhow::Result<_>>()?;
@@ -334,7 +334,7 @@ async fn build(ledger: &Ledger, shape: &Shape, key: &SigningKey) -> anyhow::Resu
     // Participants, each award in registration appends, then their enrolments.
     let mut rng = SeededRandom(0x0073_6361_6c65);
     let mut people: Vec<Vec<Id>> = Vec::with_capacity(shape.awards as usize);
-    let bar = crate::cli::progress_bar(shape.participants, "participants");
+    let bar = tranche_api::cli::common::progress_bar(shape.participants, "participants");
     let mut k = 0u64;
     for a in 0..shape.awards {
         let mut ids = Vec::with_capacity(shape.people(a) as usize);
@@ -405,7 +405,8 @@ async fn build(ledger: &Ledger, shape: &Shape, key: &SigningKey) -> anyhow::Resu
     for month in 1..=shape.months {
         let period = shape.period(month)?;
         let mut expected = 0u64;
-        let bar = crate::cli::progress_bar(shape.cohorts, &format!("attendance {period}"));
+        let bar =
+            tranche_api::cli::common::progress_bar(shape.cohorts, &format!("attendance {period}"));
         for (a, ids) in people.iter().enumerate() {
             let a = a as u64;
             let cohorts = shape.cohorts_of(a);
@@ -439,7 +440,7 @@ async fn build(ledger: &Ledger, shape: &Shape, key: &SigningKey) -> anyhow::Resu
             }
         }
         bar.finish_and_clear();
-        let bar = crate::cli::progress_bar(shape.awards, &format!("cycles {period}"));
+        let bar = tranche_api::cli::common::progress_bar(shape.awards, &format!("cycles {period}"));
         let t = Instant::now();
         let mut entitled = 0u64;
         for a in 0..shape.awards {
@@ -474,12 +475,12 @@ async fn build(ledger: &Ledger, shape: &Shape, key: &SigningKey) -> anyhow::Resu
 
 /// Runs `tranche ARGS` as a child: (wall time, its peak resident memory in MiB, stdout).
 fn one_shot(base: &[String], args: &[&str]) -> anyhow::Result<(Duration, f64, String)> {
-    let exe = std::env::current_exe().context("Failed to find the tranche binary")?;
+    let exe = crate::sibling("tranche")?;
     let t = Instant::now();
     let out = Process::new(exe)
         .args(base)
         .args(args)
-        .env(crate::PEAK_MEMORY_ENV, "1")
+        .env(tranche_api::PEAK_MEMORY_ENV, "1")
         .env_remove("RUST_BACKTRACE")
         .output()
         .context("Failed to run tranche")?;
@@ -493,7 +494,7 @@ fn one_shot(base: &[String], args: &[&str]) -> anyhow::Result<(Duration, f64, St
     let peak_kib = stderr
         .lines()
         .find_map(|l| {
-            l.strip_prefix(crate::PEAK_MEMORY_LINE)?
+            l.strip_prefix(tranche_api::PEAK_MEMORY_LINE)?
                 .trim()
                 .parse::<u64>()
                 .ok()
@@ -550,7 +551,7 @@ async fn one(args: &BenchArgs, shape: &Shape, postgres: bool) -> anyhow::Result<
         (Config::new(dir.path().join("sqlite")), None, "sqlite")
     };
     println!(
-        "tranche bench scale: {} cores, {backend}, {} participants in {} awards and {} cohorts, \
+        "tranche-bench scale: {} cores, {backend}, {} participants in {} awards and {} cohorts, \
          {SESSIONS} sessions a month for {} months",
         std::thread::available_parallelism().map_or(1, |n| n.get()),
         shape.participants,
@@ -644,7 +645,7 @@ async fn one(args: &BenchArgs, shape: &Shape, postgres: bool) -> anyhow::Result<
     );
     let (token, _) = {
         let (user, token) =
-            crate::server::routes::new_user(&ledger, "bench-preparer", "preparer", None)
+            tranche_api::server::routes::new_user(&ledger, "bench-preparer", "preparer", None)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e:?}"))?;
         (token, user)
@@ -688,7 +689,7 @@ async fn one(args: &BenchArgs, shape: &Shape, postgres: bool) -> anyhow::Result<
     // The server: start to ready, and its memory after start, after reads and after a cycle.
     let port = free_port()?;
     let url = format!("http://127.0.0.1:{port}");
-    let exe = std::env::current_exe().context("Failed to find the tranche binary")?;
+    let exe = crate::sibling("tranche")?;
     let t = Instant::now();
     let child = Process::new(exe)
         .args(&base)

@@ -1,4 +1,4 @@
-//! `tranche bench api`: the real server, in this process, driven over HTTP on loopback by 1, 8
+//! `tranche-bench api`: the real server, in this process, driven over HTTP on loopback by 1, 8
 //! and 64 concurrent clients (threads with their own connections), on SQLite and PostgreSQL.
 //! Prints transactions/s and p50/p99 latency; then inclusion-proof latency on a large journal.
 
@@ -22,14 +22,14 @@ struct Running {
 }
 
 async fn start(ledger: Ledger) -> anyhow::Result<Running> {
-    let (_, token) = crate::server::routes::new_user(&ledger, "bench", "admin", None)
+    let (_, token) = tranche_api::server::routes::new_user(&ledger, "bench", "admin", None)
         .await
         .map_err(|e| anyhow::anyhow!("{}", e.detail))?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}", listener.local_addr()?);
     let (stop, rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {
-        let _ = crate::server::serve(listener, ledger, async {
+        let _ = tranche_api::server::serve(listener, ledger, async {
             let _ = rx.await;
         })
         .await;
@@ -140,7 +140,7 @@ async fn proof_latency(dir: &std::path::Path, records: u64) -> anyhow::Result<()
     ledger
         .append(&append_bench_commands()?, "bench", Utc::now())
         .await?;
-    let bar = crate::cli::progress_bar(records, "building journal");
+    let bar = tranche_api::cli::common::progress_bar(records, "building journal");
     let mut size = ledger.store().tree_size().await?;
     let usd = tranche_audit::money::Currency::parse("USD").map_err(|e| anyhow::anyhow!("{e}"))?;
     while size < records {
@@ -189,7 +189,7 @@ async fn proof_latency(dir: &std::path::Path, records: u64) -> anyhow::Result<()
 
 pub async fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
     println!(
-        "tranche bench api: {} cores, {} transactions per level",
+        "tranche-bench api: {} cores, {} transactions per level",
         std::thread::available_parallelism().map_or(1, |n| n.get()),
         args.requests
     );

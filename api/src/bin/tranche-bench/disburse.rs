@@ -1,4 +1,4 @@
-//! `tranche bench disburse`: a batch of `--participants` payments (default 100,000) from open
+//! `tranche-bench disburse`: a batch of `--participants` payments (default 100,000) from open
 //! payables to the bank and back: build and record the batch, freeze it, two approvals, write
 //! the pain.001 (and record its digest), mark it sent, then read a camt.053 that books every
 //! payment and apply it. The programme it starts from (a synthetic award whose participants
@@ -52,13 +52,13 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
         None => (Config::new(dir.path().join("sqlite")), None, "sqlite"),
     };
     println!(
-        "tranche bench disburse: {} cores, {backend}, one batch of {n} payments",
+        "tranche-bench disburse: {} cores, {backend}, one batch of {n} payments",
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
     let ledger = Ledger::open(&config).await?;
     let now = Utc::now();
     let t = Instant::now();
-    let bar = crate::cli::progress_bar(n as u64 * 2, "setting up the programme");
+    let bar = tranche_api::cli::common::progress_bar(n as u64 * 2, "setting up the programme");
     let fx = tranche_ledger::testkit::fixture::payables_programme(
         &ledger,
         AWARD,

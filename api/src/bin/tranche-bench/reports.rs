@@ -1,4 +1,4 @@
-//! `tranche bench reports`: a journal of `--transactions` two-posting transactions against one
+//! `tranche-bench reports`: a journal of `--transactions` two-posting transactions against one
 //! award (drawdowns, expenses on each budget line, payments out of the bank), then the SF-425
 //! and budget vs actual reports computed at its checkpoint, and one recomputed from an export
 //! as `tranche-verify report` does. Records are dated across the award's year (2026), whatever
@@ -55,7 +55,7 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
     let ledger = Ledger::open(&Config::new(dir.path().join("sqlite"))).await?;
     let now = dated(0, n);
     println!(
-        "tranche bench reports: sqlite, {n} transactions ({} postings) against one award",
+        "tranche-bench reports: sqlite, {n} transactions ({} postings) against one award",
         n * 2
     );
     let _fx = tranche_ledger::testkit::fixture::payables_programme(
@@ -68,7 +68,7 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
     )
     .await?;
     let usd = Currency::parse("USD").map_err(|e| anyhow::anyhow!("{e}"))?;
-    let bar = crate::cli::progress_bar(n, "appending");
+    let bar = tranche_api::cli::common::progress_bar(n, "appending");
     let t = Instant::now();
     let mut k = 0u64;
     while k < n {

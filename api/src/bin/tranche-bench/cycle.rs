@@ -1,4 +1,4 @@
-//! `tranche bench cycle`: a programme at scale on one backend (SQLite in a temporary directory by
+//! `tranche-bench cycle`: a programme at scale on one backend (SQLite in a temporary directory by
 //! default, PostgreSQL with `--postgres`). One award with a C4T budget line and one c4t-monthly
 //! rule; cohorts of 25 participants, each cohort with 20 sessions in March 2026; one partner
 //! registers everyone and submits signed statements (enrolments, then one attendance sheet of
@@ -186,7 +186,7 @@ async fn build(
     let dates = session_dates(period)?;
     let cohort_id = |c: u64| format!("c{c:05}");
     let session_id = |c: u64, s: usize| format!("c{c:05}-s{:02}", s + 1);
-    let bar = crate::cli::progress_bar(cohorts, "cohorts");
+    let bar = tranche_api::cli::common::progress_bar(cohorts, "cohorts");
     let mut c = 0u64;
     while c < cohorts {
         let mut commands = Vec::new();
@@ -225,7 +225,7 @@ async fn build(
     // commands and the append are timed.
     let mut rng = SeededRandom(0x0074_7261_6e63_6865);
     let mut pseudonyms: Vec<Id> = Vec::with_capacity(n as usize);
-    let bar = crate::cli::progress_bar(n, "participants");
+    let bar = tranche_api::cli::common::progress_bar(n, "participants");
     let mut register = Duration::ZERO;
     let mut i = 0u64;
     while i < n {
@@ -307,7 +307,7 @@ async fn build(
         };
     let statements = enrolment_sheets + cohorts;
     let per_append = args.statements_per_append.max(1);
-    let bar = crate::cli::progress_bar(statements, "evidence statements");
+    let bar = tranche_api::cli::common::progress_bar(statements, "evidence statements");
     let first_evidence_seq = ledger.store().tree_size().await?;
     let mut evidence = Duration::ZERO;
     let mut items = 0u64;
@@ -394,7 +394,7 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
         None => (Config::new(dir.path().join("sqlite")), None, "sqlite"),
     };
     println!(
-        "tranche bench cycle: {} cores, {backend}, {n} participants in {} cohorts of {COHORT_SIZE}, \
+        "tranche-bench cycle: {} cores, {backend}, {n} participants in {} cohorts of {COHORT_SIZE}, \
          {SESSIONS} sessions each in {period}",
         std::thread::available_parallelism().map_or(1, |n| n.get()),
         n.div_ceil(COHORT_SIZE),
@@ -450,7 +450,7 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
         &per_sec(n, compute, "participants"),
     );
     let size_before = ledger.store().tree_size().await?;
-    let bar = crate::cli::progress_bar(to_post, "posting entitlements");
+    let bar = tranche_api::cli::common::progress_bar(to_post, "posting entitlements");
     let mut posting_from: Option<Instant> = None;
     let t = Instant::now();
     let report = ledger

@@ -1,0 +1,207 @@
+//! What every command group shares: the ledger opened from the global options, the actor,
+//! refusals printed with their field and rule (exit code 3), input files read within a bound,
+//! and a progress bar. Nothing here knows a command group.
+
+use std::io::IsTerminal as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use chrono::Utc;
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use tranche_audit::programme::Id;
+use tranche_audit::Invalid;
+use tranche_ledger::domain::Command;
+use tranche_ledger::{Config, Ledger, StoreError};
+
+/// The options every command takes. Its `Debug` hides the database URL's password, and help
+/// never shows the URL taken from `DATABASE_URL`.
+#[derive(Args)]
+pub struct Global {
+    /// Directory for the SQLite database and the ledger key.
+    #[arg(long, global = true, env = "TRANCHE_DATA_DIR", default_value = "data")]
+    pub data_dir: PathBuf,
+    /// PostgreSQL URL (postgres://…); without it the embedded SQLite file is used.
+    #[arg(long, global = true, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// Path of the ledger's checkpoint signing key (default: DATA_DIR/ledger.key).
+    #[arg(long, global = true, env = "TRANCHE_KEY")]
+    pub key: Option<PathBuf>,
+    /// Who is acting, as written in each record's `actor` field.
+    #[arg(long, global = true, env = "TRANCHE_ACTOR")]
+    pub actor: Option<String>,
+}
+
+impl std::fmt::Debug for Global {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Global")
+            .field("data_dir", &self.data_dir)
+            .field(
+                "database_url",
+                &self
+                    .database_url
+                    .as_deref()
+                    .map(tranche_ledger::redact::RedactedUrl::new),
+            )
+            .field("key", &self.key)
+            .field("actor", &self.actor)
+            .finish()
+    }
+}
+
+/// The largest JSON or CSV input file the programme commands read.
+const MAX_INPUT_BYTES: u64 = 256 * 1024 * 1024;
+
+/// The ledger configuration the global options describe; `origin` names a new ledger.
+pub fn config(g: &Global, origin: Option<String>) -> Config {
+    let mut c = Config::new(&g.data_dir);
+    c.database_url = g.database_url.clone();
+    c.key_path = g.key.clone();
+    c.origin = origin;
+    c
+}
+
+/// Who is acting: `--actor`, or `cli:$USER`.
+pub fn actor(g: &Global) -> String {
+    g.actor.clone().unwrap_or_else(|| {
+        format!(
+            "cli:{}",
+            std::env::var("USER").unwrap_or_else(|_| "operator".into())
+        )
+    })
+}
+
+/// Opens the ledger the global options name.
+pub async fn open(g: &Global) -> anyhow::Result<Ledger> {
+    Ledger::open(&config(g, None))
+        .await
+        .context("Failed to open the ledger")
+}
+
+/// A progress bar on standard error, hidden when it is not a terminal.
+pub fn progress_bar(total: u64, what: &str) -> ProgressBar {
+    let bar = if std::io::stderr().is_terminal() {
+        ProgressBar::new(total)
+    } else {
+        ProgressBar::hidden()
+    };
+    bar.set_style(
+        ProgressStyle::with_template(&format!(
+            "{what} [{{bar:40}}] {{pos}}/{{len}} ({{per_sec}}, {{eta}} left)"
+        ))
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    bar
+}
+
+/// Prints a refusal and returns the exit code for bad input.
+pub fn refused(e: &StoreError) -> Option<ExitCode> {
+    match e {
+        StoreError::Invalid(i) => {
+            eprintln!("refused: {i}");
+            eprintln!("nothing was written");
+            Some(ExitCode::from(3))
+        }
+        _ => None,
+    }
+}
+
+/// Prints the refusal of bad input (exit code 3).
+pub fn invalid(i: Invalid) -> ExitCode {
+    refused(&StoreError::Invalid(i)).unwrap_or(ExitCode::FAILURE)
+}
+
+/// A refusal of an input file as a whole (exit code 3).
+pub fn bad_file(detail: &str) -> ExitCode {
+    eprintln!("refused: {detail}");
+    eprintln!("nothing was written");
+    ExitCode::from(3)
+}
+
+/// A store error as the command's outcome: bad input refused (exit code 3), anything else an
+/// error.
+pub fn done(result: Result<ExitCode, StoreError>) -> anyhow::Result<ExitCode> {
+    match result {
+        Ok(code) => Ok(code),
+        Err(e) => match refused(&e) {
+            Some(code) => Ok(code),
+            None => Err(e.into()),
+        },
+    }
+}
+
+/// An id given on the command line, refused naming `field`.
+pub fn parse_id(text: &str, field: &str) -> Result<Id, StoreError> {
+    Id::parse(text).map_err(|e| StoreError::Invalid(e.within(field)))
+}
+
+/// Appends `commands` and prints the seqs they were recorded at.
+pub async fn append_recorded(
+    ledger: &Ledger,
+    g: &Global,
+    commands: &[Command],
+) -> anyhow::Result<ExitCode> {
+    match ledger.append(commands, &actor(g), Utc::now()).await {
+        Ok(done) => {
+            println!(
+                "recorded {} records at seq {}..{} (checkpoint {})",
+                done.count,
+                done.first_seq,
+                done.first_seq + done.count - 1,
+                done.checkpoint.size
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => refused(&e).map(Ok).unwrap_or_else(|| Err(e.into())),
+    }
+}
+
+/// Appends `commands` in batches of at most [`tranche_ledger::domain::MAX_BATCH`], silently.
+pub async fn append_in_batches(
+    ledger: &Ledger,
+    g: &Global,
+    commands: &[Command],
+) -> Result<(), StoreError> {
+    for chunk in commands.chunks(tranche_ledger::domain::MAX_BATCH) {
+        ledger.append(chunk, &actor(g), Utc::now()).await?;
+    }
+    Ok(())
+}
+
+/// Reads a text file of at most 256 MiB.
+pub fn read_text(path: &Path) -> anyhow::Result<String> {
+    let len = std::fs::metadata(path)
+        .with_context(|| format!("Failed to read {}", path.display()))?
+        .len();
+    anyhow::ensure!(
+        len <= MAX_INPUT_BYTES,
+        "{} is larger than {MAX_INPUT_BYTES} bytes",
+        path.display()
+    );
+    std::fs::read_to_string(path).with_context(|| format!("Failed to read {}", path.display()))
+}
+
+/// Parses one JSON document or JSON Lines, naming the line of a bad one.
+pub fn parse_many<T: serde::de::DeserializeOwned>(text: &str) -> Result<Vec<T>, String> {
+    let trimmed = text.trim_start();
+    if let Ok(one) = serde_json::from_str::<T>(trimmed) {
+        return Ok(vec![one]);
+    }
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let de = &mut serde_json::Deserializer::from_str(line);
+        match serde_path_to_error::deserialize::<_, T>(de) {
+            Ok(v) => out.push(v),
+            Err(e) => return Err(format!("line {}: {}: {}", i + 1, e.path(), e.inner())),
+        }
+    }
+    if out.is_empty() {
+        return Err("the file holds no JSON document".into());
+    }
+    Ok(out)
+}
