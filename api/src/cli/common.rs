@@ -25,6 +25,10 @@ pub struct Global {
     /// PostgreSQL URL (postgres://…); without it the embedded SQLite file is used.
     #[arg(long, global = true, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
+    /// A read-only copy of the PostgreSQL database (a streaming replica) that reports read
+    /// from instead of the primary; each report states the checkpoint it read.
+    #[arg(long, global = true, env = "DATABASE_READ_URL", hide_env_values = true)]
+    pub database_read_url: Option<String>,
     /// Path of the ledger's checkpoint signing key (default: DATA_DIR/ledger.key).
     #[arg(long, global = true, env = "TRANCHE_KEY")]
     pub key: Option<PathBuf>,
@@ -44,6 +48,13 @@ impl std::fmt::Debug for Global {
                     .as_deref()
                     .map(tranche_ledger::redact::RedactedUrl::new),
             )
+            .field(
+                "database_read_url",
+                &self
+                    .database_read_url
+                    .as_deref()
+                    .map(tranche_ledger::redact::RedactedUrl::new),
+            )
             .field("key", &self.key)
             .field("actor", &self.actor)
             .finish()
@@ -57,6 +68,7 @@ const MAX_INPUT_BYTES: u64 = 256 * 1024 * 1024;
 pub fn config(g: &Global, origin: Option<String>) -> Config {
     let mut c = Config::new(&g.data_dir);
     c.database_url = g.database_url.clone();
+    c.database_read_url = g.database_read_url.clone();
     c.key_path = g.key.clone();
     c.origin = origin;
     c
