@@ -152,8 +152,24 @@ impl WriteTx for PgWrite {
 }
 
 impl Driver for Postgres {
+    const ARRAYS: bool = true;
+
     fn arguments<'q>(args: Vec<Val>) -> <Postgres as sqlx::Database>::Arguments<'q> {
-        super::backend::arguments::<Postgres>(args)
+        use sqlx::Arguments;
+        let mut out = sqlx::postgres::PgArguments::default();
+        for a in args {
+            let bound = match a {
+                Val::Int(v) => out.add(v),
+                Val::Text(v) => out.add(v),
+                Val::Bytes(v) => out.add(v),
+                Val::Ints(v) => out.add(v),
+                Val::Texts(v) => out.add(v),
+                Val::Blobs(v) => out.add(v),
+            };
+            // Owned integers, strings, byte strings and their arrays always encode.
+            debug_assert!(bound.is_ok());
+        }
+        out
     }
 
     /// A row's values by their column types; every integer width is read as `i64`.
