@@ -15,6 +15,8 @@ pub mod payments_cli;
 pub mod programme_cli;
 /// The HTTP server.
 pub mod server;
+/// The services the HTTP API and the web pages both call.
+pub mod service;
 /// The web interface served by `tranche serve` under `/web/`.
 pub mod web;
 /// `tranche witness`: an independent witness that cosigns consistent checkpoints.
