@@ -935,6 +935,9 @@ pub async fn batch(
     batch_page(&state, &user, &batch, &q, &FormState::default(), done).await
 }
 
+/// The actions on a batch, each a route of the API.
+const BATCH_ACTIONS: &[&str] = &["submit", "approve", "reject", "cancel", "files", "send"];
+
 /// `POST /web/finance/batches/{batch}/{action}`: submit, approve, reject, cancel, files, send,
 /// each through its service, which holds the user to its API route's line of the role matrix.
 pub async fn batch_action(
@@ -943,6 +946,18 @@ pub async fn batch_action(
     posted: Posted,
 ) -> Response {
     let Posted { user, fields } = posted;
+    if !BATCH_ACTIONS.contains(&action.as_str()) {
+        return bad(
+            &user,
+            ApiError::not_found(format!("{action:?} is not an action on a batch")),
+        );
+    }
+    // Held to the action's API route's line first, as the API holds its caller before the
+    // handler runs: a role that may not is refused before the batch is even looked up.
+    let route = format!("/v1/batches/{{batch}}/{action}");
+    if let Err(e) = crate::service::authorize(&user.caller, "POST", &route) {
+        return bad(&user, e);
+    }
     let id = match pay::batch_id(&batch) {
         Ok(i) => i,
         Err(e) => return bad(&user, e),
@@ -984,12 +999,9 @@ pub async fn batch_action(
             let idem = Idempotency::of_form(key, &path, &send);
             pay::send(st, c, &idem, &id, send).await.map(|_| ())
         }
-        _ => {
-            return bad(
-                &user,
-                ApiError::not_found(format!("{action:?} is not an action on a batch")),
-            )
-        }
+        _ => Err(ApiError::not_found(format!(
+            "{action:?} is not an action on a batch"
+        ))),
     };
     match r {
         // Post, then redirect: the batch page's tables sort, page and download from its own URL.
