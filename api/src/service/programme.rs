@@ -419,7 +419,7 @@ pub async fn preview_cycle(
 /// A cycle run's report: posted now, or the stored report of the earlier identical request.
 #[derive(Debug, Clone)]
 pub enum CycleRun {
-    Ran(CycleReport),
+    Ran(Box<CycleReport>),
     Replayed(serde_json::Value),
 }
 
@@ -477,5 +477,5 @@ pub async fn run_cycle(
         )
         .await?;
     state.metrics.set_tree_size(store.tree_size().await?);
-    Ok(CycleRun::Ran(report))
+    Ok(CycleRun::Ran(Box::new(report)))
 }
