@@ -9,6 +9,8 @@ pub mod cli;
 pub mod partner;
 /// The HTTP server.
 pub mod server;
+/// The services the HTTP API and the web pages both call.
+pub mod service;
 /// The web interface served by `tranche serve` under `/web/`.
 pub mod web;
 /// An independent witness that cosigns consistent checkpoints (`tranche witness`).

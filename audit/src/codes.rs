@@ -96,7 +96,6 @@ codes! {
     AmountNotEntitlements = "amount_not_entitlements",
     AmountNotPositive = "amount_not_positive",
     AmountTooLarge = "amount_too_large",
-    AnswerTooLarge = "answer_too_large",
     AwardExists = "award_exists",
     BadReportSignature = "bad_report_signature",
     BadRequest = "bad_request",

@@ -1,7 +1,9 @@
 //! Who may do what: the one role matrix of the server, for every API route and every web page.
 //!
-//! Each handler checks its caller with one of the rules of [`super::auth`]; this table says which
-//! rule each route and page applies. The router serves exactly the routes listed here (a test
+//! This table says which rule of [`super::auth`] each route and page applies, and it is the only
+//! list of roles: the API applies a route's line before its handler runs, every service
+//! (`crate::service`) checks its caller against the line of the API route it serves, the web's
+//! `WebUser` extractor applies a page's line, and the pages ask it which actions to show. The router serves exactly the routes listed here (a test
 //! checks both ways, and the OpenAPI document lists the same API routes), the matrix test calls
 //! every route and page as every role against a running server and expects exactly this, and
 //! ARCHITECTURE.md prints [`markdown`] (a test checks it is current). A rule added to a handler

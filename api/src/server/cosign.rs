@@ -14,7 +14,7 @@ use tranche_audit::note::SignedNote;
 use tranche_audit::witness::CosignerVerifier;
 use tranche_ledger::Ledger;
 
-use super::error::{ApiError, ApiResult};
+use super::error::ApiResult;
 use super::AppState;
 
 /// A witness the ledger asks for cosignatures.
@@ -172,18 +172,6 @@ pub async fn collect(ledger: Ledger, witnesses: Vec<WitnessConfig>) {
     responses((status = 200, description = "The latest checkpoint that witnesses cosigned, with their cosignature lines (C2SP signed note)", content_type = "text/plain"),
               (status = 404, description = "No witness has cosigned a checkpoint yet")))]
 pub async fn cosigned_checkpoint(State(state): State<AppState>) -> ApiResult<Response> {
-    let store = state.ledger.store();
-    let size = store
-        .latest_cosigned_size()
-        .await?
-        .ok_or_else(|| ApiError::not_found("no checkpoint has been cosigned yet"))?;
-    let cp = store
-        .cosigned_checkpoint(size)
-        .await?
-        .ok_or_else(|| ApiError::not_found("the cosigned checkpoint is missing"))?;
-    Ok((
-        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-        cp.note,
-    )
-        .into_response())
+    let note = crate::service::audit::cosigned_checkpoint(&state).await?;
+    Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], note).into_response())
 }

@@ -12,11 +12,8 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 use tranche_audit::disburse::DisbursementConfigBody;
-use tranche_audit::programme::Id;
 use tranche_audit::Code;
-use tranche_ledger::domain::Command;
-use tranche_ledger::service::payments::{BatchRequest, ImportReport};
-use tranche_ledger::store::Outcome;
+use tranche_ledger::service::payments::{BatchRequest, BatchView};
 use tranche_ledger::Ledger;
 use utoipa::{IntoParams, ToSchema};
 
@@ -25,55 +22,14 @@ use super::auth::{
 };
 use super::bodies::{BatchFilterRequest, SettingsRequest};
 use super::error::{parse_json, ApiError, ApiResult, Problem, Q};
-use super::routes::{idempotency_key, json_body, submit, write};
+use super::routes::{json_body, write};
 use super::AppState;
 
-fn batch_id(text: &str) -> ApiResult<Id> {
-    Id::parse(text).map_err(|e| ApiError::from(e.within("batch")).status(StatusCode::NOT_FOUND))
-}
+use crate::service::payments::{self as svc, batch_id, not_found};
+use crate::service::{Idempotency, Written};
 
-/// The stored outcome of an earlier identical request, if this is a retry.
-async fn earlier(
-    state: &AppState,
-    caller: &Caller,
-    headers: &HeaderMap,
-    path: &str,
-    body: &[u8],
-) -> ApiResult<Option<Outcome>> {
-    let key = idempotency_key(headers)?;
-    let hash = super::routes::identity(headers, path, body);
-    match state
-        .ledger
-        .store()
-        .idempotent_get(&caller.name, &key)
-        .await?
-    {
-        None => Ok(None),
-        Some((stored, _)) if stored.as_slice() != hash.as_slice() => Err(ApiError::new(
-            StatusCode::CONFLICT,
-            Code::IdempotencyKeyReused,
-            "this Idempotency-Key was already used with a different request",
-        )
-        .field("Idempotency-Key")),
-        Some((_, outcome)) => Ok(serde_json::from_str::<Outcome>(&outcome).ok()),
-    }
-}
-
-fn not_found(e: tranche_ledger::StoreError) -> ApiError {
-    let err = ApiError::from(e);
-    if matches!(
-        err.code,
-        Code::UnknownBatch | Code::UnknownPayment | Code::UnknownImport
-    ) {
-        err.status(StatusCode::NOT_FOUND)
-    } else {
-        err
-    }
-}
-
-async fn batch_doc(ledger: &Ledger, batch: &Id) -> ApiResult<serde_json::Value> {
-    let view = ledger.batch_view(batch, 0, 1000).await.map_err(not_found)?;
-    serde_json::to_value(view).map_err(|e| ApiError::internal(&e))
+fn doc_of<T: serde::Serialize>(t: &T) -> ApiResult<serde_json::Value> {
+    serde_json::to_value(t).map_err(|e| ApiError::internal(&e))
 }
 
 fn respond(doc: serde_json::Value, replayed: bool, status: StatusCode) -> Response {
@@ -147,7 +103,7 @@ pub async fn create_batch(
         filter: req.filter,
     };
     if req.dry_run {
-        let plan = state.ledger.plan_batch(&request).await?;
+        let plan = svc::plan_batch(&state, &caller, &request).await?;
         return Ok(Json(serde_json::json!({
             "batch": plan.batch.as_str(),
             "award": request.award,
@@ -160,37 +116,13 @@ pub async fn create_batch(
         }))
         .into_response());
     }
-    let path = "/v1/batches";
-    if let Some(o) = earlier(&state, &caller, &headers, path, &body).await? {
-        let batch = batch_created_at(&state.ledger, o.first_seq).await?;
-        return Ok(respond(
-            batch_doc(&state.ledger, &batch).await?,
-            true,
-            StatusCode::CREATED,
-        ));
-    }
-    let plan = state.ledger.plan_batch(&request).await?;
-    let (outcome, replayed) = submit(&state, &caller, &headers, path, &body, plan.commands).await?;
-    let batch = batch_created_at(&state.ledger, outcome.first_seq).await?;
+    let idem = Idempotency::of_request(&headers, "/v1/batches", &body)?;
+    let (view, written) = svc::create_batch(&state, &caller, &idem, &request).await?;
     Ok(respond(
-        batch_doc(&state.ledger, &batch).await?,
-        replayed,
+        doc_of(&view)?,
+        written.replayed(),
         StatusCode::CREATED,
     ))
-}
-
-async fn batch_created_at(ledger: &Ledger, seq: u64) -> ApiResult<Id> {
-    let rows = ledger.store().records(seq, 1).await?;
-    let record = rows
-        .first()
-        .and_then(|r| tranche_audit::record::Record::decode_trusted(&r.bytes).ok())
-        .ok_or_else(|| ApiError::internal(&"the batch record is missing"))?;
-    record
-        .body
-        .get("batch")
-        .and_then(|b| b.as_str())
-        .and_then(|b| Id::parse(b).ok())
-        .ok_or_else(|| ApiError::internal(&"the record is not a batch"))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -208,12 +140,7 @@ pub async fn batches(
     Q(q): Q<BatchListQuery>,
 ) -> ApiResult<Response> {
     caller.require(LEDGER_READ)?;
-    let award = q
-        .award
-        .as_deref()
-        .map(|a| Id::parse(a).map_err(|e| ApiError::from(e.within("award"))))
-        .transpose()?;
-    let list = state.ledger.batches(award.as_ref()).await?;
+    let list = svc::batches(&state, &caller, q.award.as_deref()).await?;
     Ok(Json(serde_json::json!({ "batches": list })).into_response())
 }
 
@@ -237,15 +164,14 @@ pub async fn batch(
 ) -> ApiResult<Response> {
     caller.require(LEDGER_READ)?;
     let batch = batch_id(&batch)?;
-    let view = state
-        .ledger
-        .batch_view(
-            &batch,
-            q.offset.unwrap_or(0),
-            q.limit.unwrap_or(1000).min(10_000),
-        )
-        .await
-        .map_err(not_found)?;
+    let view = svc::batch(
+        &state,
+        &caller,
+        &batch,
+        q.offset.unwrap_or(0),
+        q.limit.unwrap_or(1000).min(10_000),
+    )
+    .await?;
     Ok(Json(view).into_response())
 }
 
@@ -279,35 +205,9 @@ pub async fn batch_csv(
         .into_response())
 }
 
-async fn batch_write(
-    state: &AppState,
-    caller: &Caller,
-    headers: &HeaderMap,
-    path: &str,
-    body: &[u8],
-    batch: &Id,
-    commands: impl std::future::Future<Output = Result<Vec<Command>, tranche_ledger::StoreError>>,
-) -> ApiResult<Response> {
-    if earlier(state, caller, headers, path, body).await?.is_some() {
-        return Ok(respond(
-            batch_doc(&state.ledger, batch).await?,
-            true,
-            StatusCode::OK,
-        ));
-    }
-    let commands = commands.await.map_err(not_found)?;
-    let replayed = if commands.is_empty() {
-        false
-    } else {
-        submit(state, caller, headers, path, body, commands)
-            .await?
-            .1
-    };
-    Ok(respond(
-        batch_doc(&state.ledger, batch).await?,
-        replayed,
-        StatusCode::OK,
-    ))
+/// The batch a write left, as the API answers it.
+fn batch_answer((view, written): (BatchView, Written)) -> ApiResult<Response> {
+    Ok(respond(doc_of(&view)?, written.replayed(), StatusCode::OK))
 }
 
 fn optional_json(headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> ApiResult<Bytes> {
@@ -332,29 +232,8 @@ pub async fn submit_batch(
     let batch = batch_id(&batch)?;
     let body = optional_json(&headers, body)?;
     let path = format!("/v1/batches/{batch}/submit");
-    let ledger = state.ledger.clone();
-    let b = batch.clone();
-    batch_write(
-        &state,
-        &caller,
-        &headers,
-        &path,
-        &body,
-        &batch,
-        async move { Ok(vec![ledger.submit_command(&b).await?]) },
-    )
-    .await
-}
-
-/// An approval or a rejection of the batch content with this digest.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[schema(as = DecisionRequest)]
-struct Decision {
-    /// The digest of the content the approver reviewed.
-    digest: String,
-    #[serde(default)]
-    reason: Option<String>,
+    let idem = Idempotency::of_request(&headers, &path, &body)?;
+    batch_answer(svc::submit_batch(&state, &caller, &idem, &batch).await?)
 }
 
 async fn decide(
@@ -368,33 +247,17 @@ async fn decide(
     caller.require(APPROVE)?;
     let batch = batch_id(&batch)?;
     let body = json_body(&headers, body)?;
-    let d: Decision = parse_json(&body)?;
+    let d: svc::Decision = parse_json(&body)?;
     let path = format!(
         "/v1/batches/{batch}/{}",
         if approve { "approve" } else { "reject" }
     );
-    let ledger = state.ledger.clone();
-    let b = batch.clone();
-    batch_write(
-        &state,
-        &caller,
-        &headers,
-        &path,
-        &body,
-        &batch,
-        async move {
-            Ok(vec![
-                ledger
-                    .decision_command(&b, approve, Some(&d.digest), d.reason)
-                    .await?,
-            ])
-        },
-    )
-    .await
+    let idem = Idempotency::of_request(&headers, &path, &body)?;
+    batch_answer(svc::decide(&state, &caller, &idem, &batch, approve, d).await?)
 }
 
 #[utoipa::path(post, path = "/v1/batches/{batch}/approve", tag = "disbursement",
-    request_body = Decision,
+    request_body = crate::service::payments::Decision,
     params(("batch" = String, Path), ("Idempotency-Key" = String, Header)),
     responses((status = 200, description = "The batch with this approval"), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
@@ -409,7 +272,7 @@ pub async fn approve(
 }
 
 #[utoipa::path(post, path = "/v1/batches/{batch}/reject", tag = "disbursement",
-    request_body(content = Decision, description = "The digest of the content reviewed and why it is rejected (a rejection needs a reason)"),
+    request_body(content = crate::service::payments::Decision, description = "The digest of the content reviewed and why it is rejected (a rejection needs a reason)"),
     params(("batch" = String, Path), ("Idempotency-Key" = String, Header)),
     responses((status = 200, description = "The rejected batch; its payables are open again"), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
@@ -423,15 +286,8 @@ pub async fn reject(
     decide(state, caller, headers, batch, body, false).await
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[schema(as = CancelRequest, example = json!({"reason": "the wrong cohort"}))]
-struct Cancel {
-    reason: String,
-}
-
 #[utoipa::path(post, path = "/v1/batches/{batch}/cancel", tag = "disbursement",
-    request_body = Cancel,
+    request_body = crate::service::payments::Cancel,
     params(("batch" = String, Path), ("Idempotency-Key" = String, Header)),
     responses((status = 200, description = "The cancelled batch; its payables are open again"), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
@@ -445,37 +301,14 @@ pub async fn cancel(
     caller.require(FINANCE_WRITE)?;
     let batch = batch_id(&batch)?;
     let body = json_body(&headers, body)?;
-    let c: Cancel = parse_json(&body)?;
+    let c: svc::Cancel = parse_json(&body)?;
     let path = format!("/v1/batches/{batch}/cancel");
-    let ledger = state.ledger.clone();
-    let b = batch.clone();
-    batch_write(
-        &state,
-        &caller,
-        &headers,
-        &path,
-        &body,
-        &batch,
-        async move { Ok(vec![ledger.cancel_command(&b, c.reason).await?]) },
-    )
-    .await
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[schema(as = BankFileRequest, example = json!({"format": "pain.001", "execution_date": "2026-04-01"}))]
-struct MakeFile {
-    /// `pain.001` (default) or `csv`.
-    #[serde(default)]
-    format: Option<String>,
-    /// Requested execution date (default: today).
-    #[serde(default)]
-    #[schema(value_type = Option<String>, format = Date)]
-    execution_date: Option<tranche_audit::programme::Date>,
+    let idem = Idempotency::of_request(&headers, &path, &body)?;
+    batch_answer(svc::cancel(&state, &caller, &idem, &batch, c).await?)
 }
 
 #[utoipa::path(post, path = "/v1/batches/{batch}/files", tag = "disbursement",
-    request_body(content = Option<MakeFile>, description = "Optional: a pain.001 for today by default"),
+    request_body(content = Option<crate::service::payments::MakeFile>, description = "Optional: a pain.001 for today by default"),
     params(("batch" = String, Path), ("Idempotency-Key" = String, Header)),
     responses((status = 201, description = "The bank file's digest, recorded in the journal; download it from /v1/batches/{batch}/files/{format}"), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
@@ -489,36 +322,15 @@ pub async fn make_file(
     caller.require(FINANCE_STAFF)?;
     let batch = batch_id(&batch)?;
     let body = optional_json(&headers, body)?;
-    let m: MakeFile = parse_json(&body)?;
-    let format = m.format.unwrap_or_else(|| "pain.001".into());
+    let m: svc::MakeFile = parse_json(&body)?;
     let path = format!("/v1/batches/{batch}/files");
-    let replay = earlier(&state, &caller, &headers, &path, &body)
-        .await?
-        .is_some();
-    let file = state
-        .ledger
-        .bank_file(
-            &batch,
-            &format,
-            chrono::Utc::now(),
-            m.execution_date.map(|d| d.0),
-        )
-        .await
-        .map_err(not_found)?;
-    let mut replayed = replay;
-    if let (Some(cmd), false) = (file.record.clone(), replay) {
-        replayed = submit(&state, &caller, &headers, &path, &body, vec![cmd])
-            .await?
-            .1;
-    }
-    let doc = serde_json::json!({
-        "batch": batch.as_str(),
-        "format": if format == "csv" { "csv" } else { "pain.001.001.09" },
-        "sha256": file.sha256,
-        "bytes": file.bytes.len(),
-        "download": format!("/v1/batches/{batch}/files/{}", if format == "csv" { "csv" } else { "pain.001" }),
-    });
-    Ok(respond(doc, replayed, StatusCode::CREATED))
+    let idem = Idempotency::of_request(&headers, &path, &body)?;
+    let (made, written) = svc::make_file(&state, &caller, &idem, &batch, m).await?;
+    Ok(respond(
+        doc_of(&made)?,
+        written.replayed(),
+        StatusCode::CREATED,
+    ))
 }
 
 #[utoipa::path(get, path = "/v1/batches/{batch}/files/{format}", tag = "disbursement",
@@ -532,18 +344,7 @@ pub async fn download_file(
 ) -> ApiResult<Response> {
     caller.require(FINANCE_STAFF)?;
     let batch = batch_id(&batch)?;
-    let file = state
-        .ledger
-        .bank_file(&batch, &format, chrono::Utc::now(), None)
-        .await
-        .map_err(not_found)?;
-    if file.record.is_some() {
-        return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            Code::NoBankFile,
-            format!("batch {batch} has no {format} file yet: POST /v1/batches/{batch}/files first, which records its digest"),
-        ));
-    }
+    let file = svc::bank_file(&state, &caller, &batch, &format).await?;
     Ok((
         [
             (header::CONTENT_TYPE, file.content_type.to_string()),
@@ -558,17 +359,8 @@ pub async fn download_file(
         .into_response())
 }
 
-#[derive(Debug, Default, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[schema(as = SendRequest)]
-struct Send {
-    /// The SHA-256 of the bank file sent (optional when the batch has one file).
-    #[serde(default)]
-    file: Option<String>,
-}
-
 #[utoipa::path(post, path = "/v1/batches/{batch}/send", tag = "disbursement",
-    request_body(content = Option<Send>, description = "Optional when the batch has one bank file"),
+    request_body(content = Option<crate::service::payments::Send>, description = "Optional when the batch has one bank file"),
     params(("batch" = String, Path), ("Idempotency-Key" = String, Header)),
     responses((status = 200, description = "The sent batch: each payment moved from payable to payments in transit"), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
@@ -582,20 +374,10 @@ pub async fn send(
     caller.require(RELEASE)?;
     let batch = batch_id(&batch)?;
     let body = optional_json(&headers, body)?;
-    let s: Send = parse_json(&body)?;
+    let s: svc::Send = parse_json(&body)?;
     let path = format!("/v1/batches/{batch}/send");
-    let ledger = state.ledger.clone();
-    let b = batch.clone();
-    batch_write(
-        &state,
-        &caller,
-        &headers,
-        &path,
-        &body,
-        &batch,
-        async move { ledger.send_commands(&b, s.file.as_deref()).await },
-    )
-    .await
+    let idem = Idempotency::of_request(&headers, &path, &body)?;
+    batch_answer(svc::send(&state, &caller, &idem, &batch, s).await?)
 }
 
 // ---------- bank files in ----------
@@ -621,26 +403,15 @@ pub async fn import(
         };
         ApiError::new(status, code, r.body_text()).field("file")
     })?;
-    let path = "/v1/bank-files";
-    let replay = earlier(&state, &caller, &headers, path, &body).await?;
-    let plan = state.ledger.plan_import(&body).await?;
-    if replay.is_some() {
+    let idem = Idempotency::of_request(&headers, "/v1/bank-files", &body)?;
+    let (report, imported) = svc::import(&state, &caller, &idem, &body).await?;
+    Ok(match imported {
         // A retry of this caller's import answers as the import did: 201, replayed.
-        let report = state.ledger.import_view(&plan.report.sha256).await?;
-        return Ok(respond(doc(&report)?, true, StatusCode::CREATED));
-    }
-    if plan.report.already_imported {
+        svc::Imported::Replayed => respond(doc_of(&report)?, true, StatusCode::CREATED),
         // The same file again under another key: nothing posts, and the answer says so.
-        return Ok(respond(doc(&plan.report)?, true, StatusCode::OK));
-    }
-    let sha = plan.report.sha256.clone();
-    submit(&state, &caller, &headers, path, &body, plan.commands).await?;
-    let report = state.ledger.import_view(&sha).await?;
-    Ok(respond(doc(&report)?, false, StatusCode::CREATED))
-}
-
-fn doc(r: &ImportReport) -> ApiResult<serde_json::Value> {
-    serde_json::to_value(r).map_err(|e| ApiError::internal(&e))
+        svc::Imported::Before => respond(doc_of(&report)?, true, StatusCode::OK),
+        svc::Imported::Now => respond(doc_of(&report)?, false, StatusCode::CREATED),
+    })
 }
 
 #[utoipa::path(get, path = "/v1/bank-files", tag = "disbursement",
@@ -648,7 +419,7 @@ fn doc(r: &ImportReport) -> ApiResult<serde_json::Value> {
     security(("bearer" = [])))]
 pub async fn imports(State(state): State<AppState>, caller: Caller) -> ApiResult<Response> {
     caller.require(LEDGER_READ)?;
-    let list = state.ledger.imports().await?;
+    let list = svc::imports(&state, &caller).await?;
     Ok(Json(serde_json::json!({ "imports": list })).into_response())
 }
 
@@ -678,7 +449,7 @@ pub async fn trace(
     Path(e2e): Path<String>,
 ) -> ApiResult<Response> {
     caller.require(LEDGER_READ)?;
-    let t = state.ledger.trace(&e2e).await.map_err(not_found)?;
+    let t = svc::trace(&state, &caller, &e2e).await?;
     Ok(Json(t).into_response())
 }
 
@@ -700,10 +471,10 @@ pub async fn payment_receipt(
         .map_err(not_found)?;
     let mut entitlements = Vec::new();
     for seq in &line.entitlements {
-        entitlements.push(super::routes::receipt_text(&state.ledger, *seq).await?);
+        entitlements.push(crate::service::audit::receipt_text(&state.ledger, *seq).await?);
     }
     let confirmation = match confirmed {
-        Some(seq) => Some(super::routes::receipt_text(&state.ledger, seq).await?),
+        Some(seq) => Some(crate::service::audit::receipt_text(&state.ledger, seq).await?),
         None => None,
     };
     Ok(Json(serde_json::json!({

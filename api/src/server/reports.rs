@@ -7,13 +7,12 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
-use tranche_audit::programme::{Date, Id};
+use tranche_audit::programme::Date;
 use tranche_audit::report::ReportPeriod;
-use tranche_audit::report_compute::ReportRequest;
 use tranche_audit::Code;
 use utoipa::IntoParams;
 
-use super::auth::{Caller, Role, DONOR_READ, LEDGER_READ};
+use super::auth::{Caller, DONOR_READ};
 use super::error::{ApiError, ApiResult, Problem, Q};
 use super::AppState;
 
@@ -91,40 +90,7 @@ pub async fn report(
     Path(kind): Path<String>,
     Q(q): Q<ReportQuery>,
 ) -> ApiResult<Response> {
-    let rule = if matches!(kind.as_str(), "sf425" | "budget" | "disaggregation") {
-        DONOR_READ
-    } else {
-        LEDGER_READ
-    };
-    caller.require(rule)?;
-    let award = Id::parse(&q.award).map_err(|e| ApiError::from(e.within("award")))?;
-    let period = period(q.quarter.as_deref(), q.start.as_deref(), q.end.as_deref())?;
-    let req = ReportRequest {
-        kind: kind.clone(),
-        award,
-        period,
-        batch: q
-            .batch
-            .as_deref()
-            .map(|b| Id::parse(b).map_err(|e| ApiError::from(e.within("batch"))))
-            .transpose()?,
-        participant: q
-            .participant
-            .as_deref()
-            .map(|p| Id::parse(p).map_err(|e| ApiError::from(e.within("participant"))))
-            .transpose()?,
-        indirect_bp: rate_bp(q.indirect_rate.as_deref())?,
-        // A donor may raise the suppression threshold, never lower it below the default.
-        threshold: q
-            .threshold
-            .unwrap_or(DEFAULT_THRESHOLD)
-            .max(if caller.role == Role::Donor {
-                DEFAULT_THRESHOLD
-            } else {
-                1
-            }),
-    };
-    let signed = state.ledger.report(req, chrono::Utc::now()).await?;
+    let signed = crate::service::reports::report(&state, &caller, &kind, &q).await?;
     Ok(match q.format.as_deref().unwrap_or("json") {
         "json" => Json(signed).into_response(),
         "csv" => (
@@ -164,12 +130,8 @@ pub async fn due(
     Q(q): Q<DueQuery>,
 ) -> ApiResult<Response> {
     caller.require(DONOR_READ)?;
-    let award = Id::parse(&q.award).map_err(|e| ApiError::from(e.within("award")))?;
-    let as_of = match q.as_of.as_deref() {
-        Some(t) => as_of(t)?,
-        None => chrono::Utc::now().date_naive(),
-    };
-    let list = state.ledger.reports_due(&award, as_of).await?;
+    let (award, as_of, list) =
+        crate::service::reports::due(&state, &caller, &q.award, q.as_of.as_deref()).await?;
     Ok(Json(serde_json::json!({
         "award": award.as_str(),
         "as_of": as_of.to_string(),

@@ -16,12 +16,11 @@ use tranche_audit::posting::Side;
 use tranche_audit::record::{PostingBody, Record};
 use tranche_audit::Code;
 use tranche_ledger::domain::{Command, ReversalError, TransactionInput};
-use tranche_ledger::store::{GroupOutcome, GroupRequest, IdempotencyKey, Outcome, UserRow};
+use tranche_ledger::store::{Outcome, UserRow};
 use utoipa::{IntoParams, ToSchema};
 
 use super::auth::{self, Caller, Role, ADMIN, AUDIT_READ, FINANCE_WRITE, LEDGER_READ, PROOF_READ};
 use super::error::{parse_json, ApiError, ApiResult, Problem, P, Q};
-use super::writer::SubmitError;
 use super::AppState;
 
 /// The most items a read page returns.
@@ -274,7 +273,7 @@ pub struct ExportQuery {
 
 // ---------- helpers ----------
 
-pub(super) fn page_limit(limit: Option<u32>) -> ApiResult<u32> {
+pub(crate) fn page_limit(limit: Option<u32>) -> ApiResult<u32> {
     let limit = limit.unwrap_or(100);
     if limit == 0 || limit > MAX_PAGE {
         return Err(ApiError::bad_request(
@@ -318,7 +317,7 @@ pub(super) fn json_body(
     Ok(body)
 }
 
-pub(super) fn idempotency_key(headers: &HeaderMap) -> ApiResult<String> {
+pub(crate) fn idempotency_key(headers: &HeaderMap) -> ApiResult<String> {
     let key = headers
         .get("idempotency-key")
         .ok_or_else(|| {
@@ -343,7 +342,7 @@ pub(super) fn idempotency_key(headers: &HeaderMap) -> ApiResult<String> {
 
 /// The request's identity for idempotency: method, path and the body's canonical JSON (so
 /// whitespace and key order do not matter).
-pub(super) fn request_hash(path: &str, body: &[u8]) -> [u8; 32] {
+pub(crate) fn request_hash(path: &str, body: &[u8]) -> [u8; 32] {
     let canonical = serde_json::from_slice::<serde_json::Value>(body)
         .ok()
         .and_then(|v| tranche_audit::record::canonical_bytes(&v).ok())
@@ -363,7 +362,7 @@ pub const REQUEST_HASH_HEADER: &str = "x-tranche-request-hash";
 
 /// The identity of this write for its Idempotency-Key: the one the middleware computed from the
 /// request as it arrived, or (a handler called by a web page) computed here.
-pub(super) fn identity(headers: &HeaderMap, path: &str, body: &[u8]) -> [u8; 32] {
+pub(crate) fn identity(headers: &HeaderMap, path: &str, body: &[u8]) -> [u8; 32] {
     headers
         .get(REQUEST_HASH_HEADER)
         .and_then(|v| v.to_str().ok())
@@ -409,36 +408,12 @@ pub(super) async fn submit(
     body: &[u8],
     commands: Vec<Command>,
 ) -> ApiResult<(Outcome, bool)> {
-    let key = idempotency_key(headers)?;
-    let request = GroupRequest {
-        actor: caller.actor(),
-        commands,
-        idempotency: Some(IdempotencyKey {
-            user: caller.name.clone(),
-            key,
-            request_hash: identity(headers, path, body),
-        }),
-    };
-    match state.writer.submit(request).await {
-        Ok(GroupOutcome::Appended(o)) => Ok((o, false)),
-        Ok(GroupOutcome::Replayed(o)) => Ok((o, true)),
-        Ok(GroupOutcome::Refused(inv)) => Err(inv.into()),
-        Ok(GroupOutcome::KeyReused) => Err(ApiError::new(
-            StatusCode::CONFLICT,
-            Code::IdempotencyKeyReused,
-            "this Idempotency-Key was already used with a different request",
-        )
-        .field("Idempotency-Key")),
-        Err(SubmitError::Busy) => Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            Code::Busy,
-            "the write queue is full: retry with the same Idempotency-Key",
-        )),
-        Err(SubmitError::Failed(e)) => Err(ApiError::internal(&e)),
-    }
+    let idem = crate::service::Idempotency::of_request(headers, path, body)?;
+    let (outcome, written) = crate::service::submit(state, caller, &idem, commands).await?;
+    Ok((outcome, written.replayed()))
 }
 
-pub(super) fn fmt_minor(minor: i128, code: &str) -> String {
+pub(crate) fn fmt_minor(minor: i128, code: &str) -> String {
     Currency::parse(code).map_or_else(|_| minor.to_string(), |c| format_minor(minor, c))
 }
 
@@ -633,24 +608,8 @@ pub async fn balances(
     Q(q): Q<BalanceQuery>,
 ) -> ApiResult<Json<Vec<BalanceDoc>>> {
     caller.require(LEDGER_READ)?;
-    let rows = state
-        .ledger
-        .store()
-        .balances(q.prefix.as_deref().unwrap_or(""))
-        .await?;
     Ok(Json(
-        rows.into_iter()
-            .map(|r| {
-                let (d, c) = (i128::from(r.debit_minor), i128::from(r.credit_minor));
-                BalanceDoc {
-                    debits: fmt_minor(d, &r.currency),
-                    credits: fmt_minor(c, &r.currency),
-                    balance: fmt_minor(d - c, &r.currency),
-                    account: r.account,
-                    currency: r.currency,
-                }
-            })
-            .collect(),
+        crate::service::audit::balances(&state, &caller, q.prefix.as_deref().unwrap_or("")).await?,
     ))
 }
 
@@ -732,23 +691,9 @@ pub async fn records(
     Q(q): Q<PageQuery>,
 ) -> ApiResult<Json<RecordsPage>> {
     caller.require(LEDGER_READ)?;
-    let limit = page_limit(q.limit)?;
-    let from = q.from.unwrap_or(0);
-    let rows = state.ledger.store().records(from, limit).await?;
-    let size = state.ledger.store().tree_size().await?;
-    let next = rows.last().map(|r| r.seq + 1).filter(|n| *n < size);
-    let mut docs = Vec::with_capacity(rows.len());
-    for r in rows {
-        docs.push(RecordDoc {
-            seq: r.seq,
-            leaf_hash: hex::encode(r.leaf),
-            record: serde_json::from_slice(&r.bytes).map_err(|e| ApiError::internal(&e))?,
-        });
-    }
-    Ok(Json(RecordsPage {
-        records: docs,
-        next,
-    }))
+    Ok(Json(
+        crate::service::audit::records(&state, &caller, q.from, q.limit).await?,
+    ))
 }
 
 #[utoipa::path(get, path = "/v1/records/{seq}", tag = "audit", params(("seq" = u64, Path)),
@@ -761,15 +706,8 @@ pub async fn record(
     P(seq): P<u64>,
 ) -> ApiResult<Response> {
     caller.require(LEDGER_READ)?;
-    let stored = state
-        .ledger
-        .store()
-        .records(seq, 1)
-        .await?
-        .into_iter()
-        .find(|r| r.seq == seq)
-        .ok_or_else(|| ApiError::not_found(format!("seq {seq} does not exist")).field("seq"))?;
-    Ok(([(header::CONTENT_TYPE, "application/json")], stored.bytes).into_response())
+    let bytes = crate::service::audit::record(&state, &caller, seq).await?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], bytes).into_response())
 }
 
 // ---------- audit ----------
@@ -777,17 +715,8 @@ pub async fn record(
 #[utoipa::path(get, path = "/v1/checkpoint", tag = "audit",
     responses((status = 200, description = "The latest C2SP signed checkpoint note", content_type = "text/plain")))]
 pub async fn checkpoint(State(state): State<AppState>) -> ApiResult<Response> {
-    let cp = state
-        .ledger
-        .store()
-        .latest_checkpoint()
-        .await?
-        .ok_or_else(|| ApiError::not_found("no checkpoint yet"))?;
-    Ok((
-        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-        cp.note,
-    )
-        .into_response())
+    let note = crate::service::audit::checkpoint(&state).await?;
+    Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], note).into_response())
 }
 
 #[utoipa::path(get, path = "/v1/vkey", tag = "audit",
@@ -899,35 +828,8 @@ pub async fn receipt(
     P(seq): P<u64>,
 ) -> ApiResult<Response> {
     caller.require(AUDIT_READ)?;
-    let text = receipt_text(&state.ledger, seq).await?;
+    let text = crate::service::audit::receipt(&state, &caller, seq).await?;
     Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response())
-}
-
-/// The receipt of record `seq`: its inclusion in the latest checkpoint witnesses cosigned when
-/// that covers it, else in the latest checkpoint.
-pub(super) async fn receipt_text(ledger: &tranche_ledger::Ledger, seq: u64) -> ApiResult<String> {
-    let store = ledger.store();
-    let cosigned = match store.latest_cosigned_size().await? {
-        Some(size) if size > seq => store.cosigned_checkpoint(size).await?,
-        _ => None,
-    };
-    let cp = match cosigned {
-        Some(cp) => cp,
-        None => store
-            .latest_checkpoint()
-            .await?
-            .ok_or_else(|| ApiError::not_found("no checkpoint yet"))?,
-    };
-    let stored = store
-        .records(seq, 1)
-        .await?
-        .into_iter()
-        .find(|r| r.seq == seq && r.seq < cp.size)
-        .ok_or_else(|| {
-            ApiError::not_found(format!("seq {seq} is not in the latest checkpoint")).field("seq")
-        })?;
-    let proof = store.inclusion_proof(seq, cp.size).await?;
-    Ok(tranche_audit::receipt::build(seq, &stored.bytes, proof, &cp.note).format())
 }
 
 #[utoipa::path(get, path = "/v1/export", tag = "audit", params(ExportQuery),
@@ -940,41 +842,7 @@ pub async fn export(
     Q(q): Q<ExportQuery>,
 ) -> ApiResult<Response> {
     caller.require(AUDIT_READ)?;
-    let latest = latest_size(&state).await?;
-    let size = q.size.unwrap_or(latest);
-    if size > latest {
-        return Err(ApiError::bad_request(
-            Code::BeyondTreeSize,
-            "size",
-            format!("size {size} is beyond the latest checkpoint ({latest})"),
-        ));
-    }
-    let store = state.ledger.store().clone();
-    // Streamed page by page: memory is one page whatever the journal's size.
-    let stream = futures_util::stream::unfold(0u64, move |from| {
-        let store = store.clone();
-        async move {
-            if from >= size {
-                return None;
-            }
-            let page = match store.records(from, 2_000).await {
-                Ok(p) if !p.is_empty() => p,
-                Ok(_) => return None,
-                Err(e) => {
-                    tracing::error!(error = %e, "export page failed");
-                    return Some((Err(std::io::Error::other("export failed")), size));
-                }
-            };
-            let mut buf = Vec::with_capacity(page.len() * 400);
-            let mut next = from;
-            for r in page.into_iter().take_while(|r| r.seq < size) {
-                buf.extend_from_slice(&r.bytes);
-                buf.push(b'\n');
-                next = r.seq + 1;
-            }
-            Some((Ok::<_, std::io::Error>(Bytes::from(buf)), next))
-        }
-    });
+    let (size, stream) = crate::service::audit::export(&state, &caller, q.size).await?;
     Ok((
         [
             (header::CONTENT_TYPE, "application/x-ndjson".to_string()),

@@ -2,24 +2,26 @@
 //! latest checkpoint and signed, shown with its charts; the donor's page shows the
 //! disaggregated results and the SF-425 figures, and nothing else.
 
-use std::fmt::Write as _;
-
-use crate::server::error::Q as AxQuery;
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderValue};
-use axum::response::Response;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use maud::{html, Markup, PreEscaped};
 use serde_json::Value;
+use tranche_audit::report::SignedReport;
+use tranche_audit::Code;
 
 use crate::server::auth::Role;
 use crate::server::error::ApiError;
-use crate::server::reports::{self as rep, ReportQuery};
+use crate::server::reports::ReportQuery;
 use crate::server::AppState;
+use crate::service::reports as rep;
 
-use super::html::{enc, error_page, esc, Page, Query};
+use super::html::{enc, error_page, error_text, Page, Query};
 use super::session::WebUser;
-use super::{json_of, query, refuse, s, value_of, PageQuery};
+use super::{query, PageQuery};
 
-/// Report kinds a role may open here (the API enforces the same).
+/// Report kinds a role is offered here. The service holds every role to what the API allows;
+/// a donor's pages offer less than that (no budget vs actual).
 fn kinds(user: &WebUser) -> &'static [(&'static str, &'static str)] {
     // A donor sees the SF-425 figures and the disaggregated results, and nothing else.
     const DONOR: &[(&str, &str)] = &[
@@ -34,14 +36,12 @@ fn kinds(user: &WebUser) -> &'static [(&'static str, &'static str)] {
         ("disaggregation", "Disaggregated results"),
         ("participant", "Participant statement"),
     ];
-    if user.is(&[Role::Donor]) {
+    if user.caller.role == Role::Donor {
         DONOR
     } else {
         ALL
     }
 }
-
-const READERS: &[Role] = crate::server::auth::DONOR_READ.0;
 
 /// The current calendar quarter, as `2026Q4`.
 fn this_quarter() -> String {
@@ -50,71 +50,87 @@ fn this_quarter() -> String {
     format!("{}Q{}", d.year(), (d.month() - 1) / 3 + 1)
 }
 
+/// An award to choose from: its id and donor.
+struct AwardChoice {
+    award: String,
+    donor: String,
+}
+
 /// The awards to choose from: what the API shows this role, or for donors (who read only
 /// aggregates) the award ids and donors alone.
-async fn awards(state: &AppState, user: &WebUser) -> Vec<Value> {
-    if let Ok(v) =
-        value_of(crate::server::programme::awards(State(state.clone()), user.caller.clone()).await)
-    {
-        return v.as_array().cloned().unwrap_or_default();
+async fn awards(state: &AppState, user: &WebUser) -> Vec<AwardChoice> {
+    if let Ok(list) = crate::service::programme::awards(state, &user.caller).await {
+        return list
+            .into_iter()
+            .map(|a| AwardChoice {
+                award: a.award,
+                donor: a.donor,
+            })
+            .collect();
     }
     let Ok(rows) = state.ledger.store().award_rows().await else {
         return Vec::new();
     };
-    let mut list: Vec<Value> = rows
+    let text = |b: &Value, k: &str| b.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+    let mut list: Vec<AwardChoice> = rows
         .iter()
         .filter_map(|a| serde_json::from_str::<Value>(&a.body).ok())
-        .map(|b| serde_json::json!({"award": s(&b, "award"), "donor": s(&b, "donor")}))
+        .map(|b| AwardChoice {
+            award: text(&b, "award"),
+            donor: text(&b, "donor"),
+        })
         .collect();
-    list.sort_by(|a, b| s(a, "award").cmp(s(b, "award")));
+    list.sort_by(|a, b| a.award.cmp(&b.award));
     list
 }
 
 /// The form choosing award and period.
-fn period_form(action: &str, awards: &[Value], q: &Query, kind: Option<&str>) -> String {
-    let mut h = format!(
-        "<form class=\"card\" method=\"get\" action=\"{}\"><div class=\"field\"><label for=\"f-award\">Award</label><select id=\"f-award\" name=\"award\">",
-        esc(action)
-    );
-    for a in awards {
-        let id = s(a, "award");
-        let _ = write!(
-            h,
-            "<option value=\"{}\"{}>{} ({})</option>",
-            esc(id),
-            if q.get("award") == Some(id) {
-                " selected"
-            } else {
-                ""
-            },
-            esc(id),
-            esc(s(a, "donor"))
-        );
+fn period_form(action: &str, awards: &[AwardChoice], q: &Query, kind: Option<&str>) -> Markup {
+    let v = |k: &str| q.get(k).unwrap_or("").to_string();
+    html! {
+        form.card method="get" action=(action) {
+            div.field {
+                label for="f-award" { "Award" }
+                select #f-award name="award" {
+                    @for a in awards {
+                        option value=(a.award) selected[q.get("award") == Some(a.award.as_str())] {
+                            (a.award) " (" (a.donor) ")"
+                        }
+                    }
+                }
+            }
+            div.field {
+                label for="f-quarter" { "Quarter" }
+                span.hint { "e.g. 2026Q1; or leave empty and give start and end" }
+                input #f-quarter name="quarter" type="text" value=(v("quarter"));
+            }
+            div.field {
+                label for="f-start" { "Start" }
+                input #f-start name="start" type="date" value=(v("start"));
+            }
+            div.field {
+                label for="f-end" { "End" }
+                input #f-end name="end" type="date" value=(v("end"));
+            }
+            @match kind {
+                Some("participant") => div.field {
+                    label for="f-participant" { "Participant (pseudonym)" }
+                    input #f-participant name="participant" type="text" value=(v("participant"));
+                },
+                Some("payments") => div.field {
+                    label for="f-batch" { "Batch (optional)" }
+                    input #f-batch name="batch" type="text" value=(v("batch"));
+                },
+                Some("sf425") => div.field {
+                    label for="f-rate" { "Indirect cost rate (optional)" }
+                    span.hint { "e.g. 0.10" }
+                    input #f-rate name="indirect_rate" type="text" value=(v("indirect_rate"));
+                },
+                _ => {}
+            }
+            button type="submit" { "Show" }
+        }
     }
-    let _ = write!(
-        h,
-        "</select></div><div class=\"field\"><label for=\"f-quarter\">Quarter</label><span class=\"hint\">e.g. 2026Q1; or leave empty and give start and end</span>\
-<input id=\"f-quarter\" name=\"quarter\" type=\"text\" value=\"{}\"></div>\
-<div class=\"field\"><label for=\"f-start\">Start</label><input id=\"f-start\" name=\"start\" type=\"date\" value=\"{}\"></div>\
-<div class=\"field\"><label for=\"f-end\">End</label><input id=\"f-end\" name=\"end\" type=\"date\" value=\"{}\"></div>",
-        esc(q.get("quarter").unwrap_or("")),
-        esc(q.get("start").unwrap_or("")),
-        esc(q.get("end").unwrap_or(""))
-    );
-    match kind {
-        Some("participant") => {
-            let _ = write!(h, "<div class=\"field\"><label for=\"f-participant\">Participant (pseudonym)</label><input id=\"f-participant\" name=\"participant\" type=\"text\" value=\"{}\"></div>", esc(q.get("participant").unwrap_or("")));
-        }
-        Some("payments") => {
-            let _ = write!(h, "<div class=\"field\"><label for=\"f-batch\">Batch (optional)</label><input id=\"f-batch\" name=\"batch\" type=\"text\" value=\"{}\"></div>", esc(q.get("batch").unwrap_or("")));
-        }
-        Some("sf425") => {
-            let _ = write!(h, "<div class=\"field\"><label for=\"f-rate\">Indirect cost rate (optional)</label><span class=\"hint\">e.g. 0.10</span><input id=\"f-rate\" name=\"indirect_rate\" type=\"text\" value=\"{}\"></div>", esc(q.get("indirect_rate").unwrap_or("")));
-        }
-        _ => {}
-    }
-    h.push_str("<button type=\"submit\">Show</button></form>");
-    h
 }
 
 /// The body of the report's self-contained page (figures, charts, checkpoint and signature),
@@ -129,7 +145,7 @@ fn report_fragment(html: &str) -> String {
 }
 
 /// SF-425 figures as a bar chart (cumulative), since a picture says more to a donor.
-fn sf425_chart(v: &Value) -> String {
+fn sf425_chart(v: &Value) -> Markup {
     let body = v.pointer("/report/body").cloned().unwrap_or_default();
     let lines = [
         ("10a", "Cash receipts"),
@@ -149,23 +165,24 @@ fn sf425_chart(v: &Value) -> String {
         })
         .collect();
     let max = vals.iter().cloned().fold(1.0f64, f64::max);
-    let mut h = String::from(
-        "<figure><figcaption>SF-425, cumulative to the end of the period</figcaption>\
-<svg role=\"img\" aria-label=\"SF-425 lines, cumulative\" width=\"720\" height=\"190\" viewBox=\"0 0 720 190\" xmlns=\"http://www.w3.org/2000/svg\">",
-    );
-    for (i, ((l, name), v)) in lines.iter().zip(&vals).enumerate() {
-        let y = 5.0 + i as f64 * 30.0;
-        let w = v.max(0.0) / max * 380.0;
-        let _ = write!(
-            h,
-            "<text x=\"0\" y=\"{ty}\" font-size=\"12\" fill=\"#1a202c\">{l} {name}</text><rect x=\"230\" y=\"{y}\" width=\"{w:.1}\" height=\"20\" fill=\"#2f855a\"><title>{l}: {v:.2}</title></rect>\
-<text x=\"{}\" y=\"{ty}\" font-size=\"12\" fill=\"#1a202c\">{v:.2}</text>",
-            236.0 + w,
-            ty = y + 14.0
-        );
+    html! {
+        figure {
+            figcaption { "SF-425, cumulative to the end of the period" }
+            svg role="img" aria-label="SF-425 lines, cumulative" width="720" height="190"
+                viewBox="0 0 720 190" xmlns="http://www.w3.org/2000/svg" {
+                @for (i, ((l, name), v)) in lines.iter().zip(&vals).enumerate() {
+                    @let y = 5.0 + i as f64 * 30.0;
+                    @let ty = y + 14.0;
+                    @let w = v.max(0.0) / max * 380.0;
+                    text x="0" y=(ty) font-size="12" fill="#1a202c" { (l) " " (name) }
+                    rect x="230" y=(y) width=(format!("{w:.1}")) height="20" fill="#2f855a" {
+                        title { (l) ": " (format!("{v:.2}")) }
+                    }
+                    text x=(236.0 + w) y=(ty) font-size="12" fill="#1a202c" { (format!("{v:.2}")) }
+                }
+            }
+        }
     }
-    h.push_str("</svg></figure>");
-    h
 }
 
 fn report_query(kind: &str, q: &Query, format: &str) -> ReportQuery {
@@ -191,71 +208,103 @@ fn report_query(kind: &str, q: &Query, format: &str) -> ReportQuery {
     }
 }
 
+/// One report of `kind` for the page's query, signed.
+async fn signed_report(
+    state: &AppState,
+    user: &WebUser,
+    kind: &str,
+    q: &Query,
+) -> Result<SignedReport, ApiError> {
+    rep::report(state, &user.caller, kind, &report_query(kind, q, "json")).await
+}
+
 /// One report rendered into the page, or its error.
 async fn render_report(
     state: &AppState,
     user: &WebUser,
     kind: &str,
     q: &Query,
-) -> Result<String, ApiError> {
-    let signed = json_of(
-        rep::report(
-            State(state.clone()),
-            user.caller.clone(),
-            Path(kind.to_string()),
-            AxQuery(report_query(kind, q, "json")),
-        )
-        .await,
-    )
-    .await?;
-    let html_resp = rep::report(
-        State(state.clone()),
-        user.caller.clone(),
-        Path(kind.to_string()),
-        AxQuery(report_query(kind, q, "html")),
-    )
-    .await?;
-    let bytes = super::answer_bytes(html_resp).await?;
-    let mut h = String::new();
-    if kind == "sf425" {
-        h.push_str(&sf425_chart(&signed));
-    }
-    h.push_str(&report_fragment(&String::from_utf8_lossy(&bytes)));
+) -> Result<Markup, ApiError> {
+    let signed = signed_report(state, user, kind, q).await?;
+    let chart = if kind == "sf425" {
+        let v = serde_json::to_value(&signed).map_err(|e| ApiError::internal(&e))?;
+        Some(sf425_chart(&v))
+    } else {
+        None
+    };
+    // The report's own HTML rendering (the one the API serves as `format=html`), which escapes
+    // every value it writes: shown as it is, the one fragment no template here builds.
+    let fragment = report_fragment(&tranche_ledger::service::reports::render_html(&signed));
     let base = format!("/web/reports/{kind}{}", q.with(&[]));
-    let _ = write!(
-        h,
-        "<p>Download: <a href=\"{}\" download>CSV</a> · <a href=\"{}\" download>signed JSON</a> (check it with <code>tranche-verify report</code>) · <a href=\"{}\" download>HTML page</a></p>",
-        esc(&format!("{base}&format=csv")),
-        esc(&format!("{base}&format=json")),
-        esc(&format!("{base}&format=html"))
-    );
-    Ok(h)
+    Ok(html! {
+        @if let Some(c) = chart { (c) }
+        (PreEscaped(fragment))
+        p {
+            "Download: "
+            a href={ (base) "&format=csv" } download { "CSV" } " · "
+            a href={ (base) "&format=json" } download { "signed JSON" }
+            " (check it with " code { "tranche-verify report" } ") · "
+            a href={ (base) "&format=html" } download { "HTML page" }
+        }
+    })
 }
 
 /// `GET /web/reports`: the list of reports this role may open.
 pub async fn reports(State(state): State<AppState>, user: WebUser, q: PageQuery) -> Response {
-    if let Some(r) = refuse(&user, READERS) {
-        return r;
-    }
     let q = query(q);
     let awards = awards(&state, &user).await;
     let mut p = Page::new("Reports");
-    let mut h = String::from("<p>Every report is computed from the journal at the latest checkpoint and signed by the ledger.</p><ul>");
-    let first = awards
-        .first()
-        .map(|a| s(a, "award").to_string())
-        .unwrap_or_default();
-    for (k, label) in kinds(&user) {
-        let _ = write!(
-            h,
-            "<li><a href=\"/web/reports/{k}?award={}&amp;quarter={}\">{label}</a></li>",
-            enc(q.get("award").unwrap_or(&first)),
-            enc(&this_quarter())
-        );
-    }
-    h.push_str("</ul>");
-    p.html(h);
+    let first = awards.first().map(|a| a.award.clone()).unwrap_or_default();
+    let award = q.get("award").unwrap_or(&first).to_string();
+    p.html(html! {
+        p { "Every report is computed from the journal at the latest checkpoint and signed by the ledger." }
+        ul {
+            @for (k, label) in kinds(&user) {
+                li { a href={ "/web/reports/" (k) "?award=" (enc(&award)) "&quarter=" (enc(&this_quarter())) } { (label) } }
+            }
+        }
+    });
     p.respond(Some(&user), &q)
+}
+
+/// A report as a download, in the format asked for.
+fn download(
+    kind: &str,
+    q: &Query,
+    format: &str,
+    signed: &SignedReport,
+) -> Result<Response, ApiError> {
+    let (content_type, body, ext) = match format {
+        "json" => (
+            "application/json",
+            serde_json::to_string(signed).unwrap_or_default(),
+            "json",
+        ),
+        "csv" => (
+            "text/csv; charset=utf-8",
+            tranche_ledger::service::reports::render_csv(signed),
+            "csv",
+        ),
+        "html" => (
+            "text/html; charset=utf-8",
+            tranche_ledger::service::reports::render_html(signed),
+            "html",
+        ),
+        other => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                Code::InvalidFormat,
+                format!("{other:?} is not a format: json, csv or html"),
+            )
+            .field("format"))
+        }
+    };
+    let mut r = ([(header::CONTENT_TYPE, content_type)], body).into_response();
+    let name = format!("{kind}-{}.{ext}", q.get("quarter").unwrap_or("period"));
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
+        r.headers_mut().insert(header::CONTENT_DISPOSITION, v);
+    }
+    Ok(r)
 }
 
 /// `GET /web/reports/{kind}`: one report with its charts (or `format=csv|json|html` to
@@ -266,12 +315,9 @@ pub async fn report(
     Path(kind): Path<String>,
     q: PageQuery,
 ) -> Response {
-    if let Some(r) = refuse(&user, READERS) {
-        return r;
-    }
     let q = query(q);
     let Some((_, title)) = kinds(&user).iter().find(|(k, _)| *k == kind) else {
-        if user.is(&[Role::Donor]) {
+        if user.caller.role == Role::Donor {
             return error_page(
                 Some(&user),
                 &ApiError::forbidden(
@@ -279,41 +325,19 @@ pub async fn report(
                 ),
             );
         }
-        // The API decides (a donor asking for a participant statement is refused there).
-        let e = match rep::report(
-            State(state.clone()),
-            user.caller.clone(),
-            Path(kind.clone()),
-            AxQuery(report_query(&kind, &q, "json")),
-        )
-        .await
-        {
+        // The service decides (a kind that is no report is refused there).
+        let e = match signed_report(&state, &user, &kind, &q).await {
             Err(e) => e,
             Ok(_) => ApiError::not_found(format!("{kind:?} is not a report")),
         };
         return error_page(Some(&user), &e);
     };
     if let Some(format) = q.get("format") {
-        return match rep::report(
-            State(state.clone()),
-            user.caller.clone(),
-            Path(kind.clone()),
-            AxQuery(report_query(&kind, &q, format)),
-        )
-        .await
+        return match signed_report(&state, &user, &kind, &q)
+            .await
+            .and_then(|signed| download(&kind, &q, format, &signed))
         {
-            Ok(mut r) => {
-                let ext = match format {
-                    "csv" => "csv",
-                    "html" => "html",
-                    _ => "json",
-                };
-                let name = format!("{kind}-{}.{ext}", q.get("quarter").unwrap_or("period"));
-                if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
-                    r.headers_mut().insert(header::CONTENT_DISPOSITION, v);
-                }
-                r
-            }
+            Ok(r) => r,
             Err(e) => error_page(Some(&user), &e),
         };
     }
@@ -331,10 +355,7 @@ pub async fn report(
                 p.html(h);
             }
             Err(e) => {
-                p.html(format!(
-                    "<p class=\"error\" role=\"alert\">{}</p>",
-                    super::html::error_text(&e)
-                ));
+                p.html(html! { p.error role="alert" { (error_text(&e)) } });
                 return p.status(e.status).respond(Some(&user), &q);
             }
         }
@@ -344,14 +365,11 @@ pub async fn report(
 
 /// `GET /web/donor`: the disaggregated results and the SF-425 figures, with their charts.
 pub async fn donor_home(State(state): State<AppState>, user: WebUser, q: PageQuery) -> Response {
-    if let Some(r) = refuse(&user, READERS) {
-        return r;
-    }
     let mut q = query(q);
     let awards = awards(&state, &user).await;
     if q.get("award").is_none() {
         if let Some(a) = awards.first() {
-            q.0.insert("award".into(), s(a, "award").to_string());
+            q.0.insert("award".into(), a.award.clone());
         }
     }
     if q.get("quarter").is_none() && q.get("start").is_none() {
@@ -360,23 +378,20 @@ pub async fn donor_home(State(state): State<AppState>, user: WebUser, q: PageQue
     let mut p = Page::new("Results for donors");
     p.html(period_form("/web/donor", &awards, &q, None));
     if q.get("award").is_none() {
-        p.html("<p>No award is open yet.</p>");
+        p.html(html! { p { "No award is open yet." } });
         return p.respond(Some(&user), &q);
     }
     for (kind, title) in [
         ("disaggregation", "Disaggregated results"),
         ("sf425", "Federal financial report (SF-425 lines)"),
     ] {
-        p.html(format!("<h2>{title}</h2>"));
+        p.html(html! { h2 { (title) } });
         match render_report(&state, &user, kind, &q).await {
             Ok(h) => {
                 p.html(h);
             }
             Err(e) => {
-                p.html(format!(
-                    "<p class=\"error\" role=\"alert\">{}</p>",
-                    super::html::error_text(&e)
-                ));
+                p.html(html! { p.error role="alert" { (error_text(&e)) } });
             }
         }
     }

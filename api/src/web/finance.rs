@@ -2,58 +2,45 @@
 //! payment batches with maker-checker, bank files out and in, participant statements.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use tranche_audit::Code;
 
-use crate::server::error::Q as AxQuery;
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use serde_json::{json, Value};
+use maud::{html, Markup};
+use rust_decimal::Decimal;
+use tranche_ledger::service::payments::{BatchRequest, BatchView, ImportReport, PaymentLine};
 
-use crate::server::auth::Role;
-use crate::server::error::ApiError;
-use crate::server::payments as pay;
-use crate::server::programme as prog;
-use crate::server::routes::{self, BalanceQuery};
+use crate::server::error::{parse_json, ApiError};
+use crate::server::programme::AwardDoc;
 use crate::server::AppState;
+use crate::service::payments as pay;
+use crate::service::programme as prog;
+use crate::service::Idempotency;
 
-use super::html::{enc, error_page, esc, facts, money, Cell, FormState, Page, Table};
+use super::html::{enc, error_page, facts, money, notice, Cell, FormState, Page, Query, Table};
 use super::session::{Fields, Posted, WebUser};
-use super::{arr, json_of, n, query, refuse, s, value_of, PageQuery, FINANCE};
-
-/// Who may read participant statements: finance staff and auditors (never donors or partners).
-const STATEMENT_READERS: &[Role] = crate::server::auth::LEDGER_READ.0;
+use super::{query, PageQuery};
 
 fn bad(user: &WebUser, e: ApiError) -> Response {
     error_page(Some(user), &e)
 }
 
-async fn award_docs(state: &AppState, user: &WebUser) -> Result<Vec<Value>, ApiError> {
-    let v = value_of(prog::awards(State(state.clone()), user.caller.clone()).await)?;
-    Ok(v.as_array().cloned().unwrap_or_default())
-}
-
-fn award_options(awards: &[Value]) -> Vec<(String, String)> {
+fn award_options(awards: &[AwardDoc]) -> Vec<(String, String)> {
     awards
         .iter()
-        .map(|a| {
-            (
-                s(a, "award").to_string(),
-                format!("{} ({})", s(a, "award"), s(a, "donor")),
-            )
-        })
+        .map(|a| (a.award.clone(), format!("{} ({})", a.award, a.donor)))
         .collect()
+}
+
+fn decimal(t: &str) -> Decimal {
+    t.parse().unwrap_or_default()
 }
 
 /// `GET /web/finance`: the awards.
 pub async fn awards(State(state): State<AppState>, user: WebUser, q: PageQuery) -> Response {
-    if let Some(r) = refuse(&user, FINANCE) {
-        return r;
-    }
     let q = query(q);
-    let docs = match award_docs(&state, &user).await {
+    let docs = match prog::awards(&state, &user.caller).await {
         Ok(d) => d,
         Err(e) => return bad(&user, e),
     };
@@ -73,72 +60,58 @@ pub async fn awards(State(state): State<AppState>, user: WebUser, q: PageQuery) 
     )
     .empty("No award is open yet: tranche award open AWARD.json");
     for a in &docs {
-        let cur = s(a, "currency");
-        let used: rust_decimal::Decimal = arr(a, "budget_lines")
-            .iter()
-            .filter_map(|l| s(l, "used").parse::<rust_decimal::Decimal>().ok())
-            .sum();
-        let total: rust_decimal::Decimal = s(a, "total").parse().unwrap_or_default();
+        let cur = &a.currency;
+        let used: Decimal = a.budget_lines.iter().map(|l| decimal(&l.used)).sum();
+        let total = decimal(&a.total);
         t.row(vec![
             Cell::Link(
-                s(a, "award").into(),
-                format!("/web/finance/awards/{}", enc(s(a, "award"))),
+                a.award.clone(),
+                format!("/web/finance/awards/{}", enc(&a.award)),
             ),
-            Cell::text(s(a, "donor")),
-            Cell::text(s(a, "start")),
-            Cell::text(s(a, "end")),
-            Cell::Amount(s(a, "total").into(), cur.into()),
-            Cell::Amount(format!("{used:.2}"), cur.into()),
-            Cell::Amount(format!("{:.2}", total - used), cur.into()),
-            Cell::Count(n(a, "participants")),
+            Cell::text(&a.donor),
+            Cell::text(&a.start),
+            Cell::text(&a.end),
+            Cell::Amount(a.total.clone(), cur.clone()),
+            Cell::Amount(format!("{used:.2}"), cur.clone()),
+            Cell::Amount(format!("{:.2}", total - used), cur.clone()),
+            Cell::Count(a.participants),
         ]);
     }
     let mut p = Page::new("Awards");
-    p.html("<p>Choose an award for its dashboard: budget burn, cash, payables, batches and the reports due.</p>");
+    p.html(html! {
+        p { "Choose an award for its dashboard: budget burn, cash, payables, batches and the reports due." }
+    });
     p.table(t);
     p.respond(Some(&user), &q)
 }
 
-fn balance_sum(rows: &[Value], pred: impl Fn(&str) -> bool) -> rust_decimal::Decimal {
-    rows.iter()
-        .filter(|b| pred(s(b, "account")))
-        .filter_map(|b| s(b, "balance").parse::<rust_decimal::Decimal>().ok())
-        .sum()
-}
-
 /// Budget burn per line as an inline SVG bar chart: used share of each line's authorisation.
-pub fn burn_chart(lines: &[Value]) -> String {
+pub fn burn_chart(lines: &[crate::server::programme::BudgetLineDoc]) -> Markup {
     let (w, bar) = (420.0, 20.0);
     let height = lines.len() as f64 * (bar + 10.0) + 10.0;
-    let mut h = format!(
-        "<figure><figcaption>Budget burn per line (used as % of authorised)</figcaption>\
-<svg role=\"img\" aria-label=\"Budget burn per line\" width=\"{}\" height=\"{height}\" viewBox=\"0 0 {} {height}\" xmlns=\"http://www.w3.org/2000/svg\">",
-        w + 300.0,
-        w + 300.0
-    );
-    for (i, l) in lines.iter().enumerate() {
-        let auth: f64 = s(l, "authorised").parse().unwrap_or(0.0);
-        let used: f64 = s(l, "used").parse().unwrap_or(0.0);
-        let pct = if auth > 0.0 { used / auth * 100.0 } else { 0.0 };
-        let y = 5.0 + i as f64 * (bar + 10.0);
-        let color = if pct >= 90.0 { "#9b2c2c" } else { "#1f4e8c" };
-        let _ = write!(
-            h,
-            "<text x=\"0\" y=\"{ty}\" font-size=\"12\" fill=\"#1a202c\">{}</text>\
-<rect x=\"190\" y=\"{y}\" width=\"{w}\" height=\"{bar}\" fill=\"#e2e8f0\"/>\
-<rect x=\"190\" y=\"{y}\" width=\"{:.1}\" height=\"{bar}\" fill=\"{color}\"><title>{}: {} of {} ({pct:.1}%)</title></rect>\
-<text x=\"{}\" y=\"{ty}\" font-size=\"12\" fill=\"#1a202c\">{pct:.1}%</text>",
-            esc(s(l, "line")),
-            pct.min(100.0) / 100.0 * w,
-            esc(s(l, "line")),
-            esc(s(l, "used")),
-            esc(s(l, "authorised")),
-            200.0 + w,
-            ty = y + 14.0,
-        );
+    let width = w + 300.0;
+    html! {
+        figure {
+            figcaption { "Budget burn per line (used as % of authorised)" }
+            svg role="img" aria-label="Budget burn per line" width=(width) height=(height)
+                viewBox={ "0 0 " (width) " " (height) } xmlns="http://www.w3.org/2000/svg" {
+                @for (i, l) in lines.iter().enumerate() {
+                    @let auth: f64 = l.authorised.parse().unwrap_or(0.0);
+                    @let used: f64 = l.used.parse().unwrap_or(0.0);
+                    @let pct = if auth > 0.0 { used / auth * 100.0 } else { 0.0 };
+                    @let y = 5.0 + i as f64 * (bar + 10.0);
+                    @let ty = y + 14.0;
+                    @let color = if pct >= 90.0 { "#9b2c2c" } else { "#1f4e8c" };
+                    text x="0" y=(ty) font-size="12" fill="#1a202c" { (l.line) }
+                    rect x="190" y=(y) width=(w) height=(bar) fill="#e2e8f0" {}
+                    rect x="190" y=(y) width=(format!("{:.1}", pct.min(100.0) / 100.0 * w)) height=(bar) fill=(color) {
+                        title { (l.line) ": " (l.used) " of " (l.authorised) " (" (format!("{pct:.1}")) "%)" }
+                    }
+                    text x=(200.0 + w) y=(ty) font-size="12" fill="#1a202c" { (format!("{pct:.1}")) "%" }
+                }
+            }
+        }
     }
-    h.push_str("</svg></figure>");
-    h
 }
 
 /// `GET /web/finance/awards/{award}`: the award's dashboard.
@@ -148,65 +121,59 @@ pub async fn dashboard(
     Path(award): Path<String>,
     q: PageQuery,
 ) -> Response {
-    if let Some(r) = refuse(&user, FINANCE) {
-        return r;
-    }
     let q = query(q);
-    let a = match value_of(
-        prog::award(
-            State(state.clone()),
-            user.caller.clone(),
-            Path(award.clone()),
-        )
-        .await,
-    ) {
+    let a = match prog::award(&state, &user.caller, &award).await {
         Ok(a) => a,
         Err(e) => return bad(&user, e),
     };
-    let cur = s(&a, "currency").to_string();
+    let cur = a.currency.clone();
     let mut balances = Vec::new();
     for prefix in ["bank", "transit", "payable"] {
-        match value_of(
-            routes::balances(
-                State(state.clone()),
-                user.caller.clone(),
-                AxQuery(BalanceQuery {
-                    prefix: Some(format!("{prefix}:{award}")),
-                }),
-            )
-            .await,
-        ) {
-            Ok(v) => balances.extend(v.as_array().cloned().unwrap_or_default()),
+        match crate::service::audit::balances(&state, &user.caller, &format!("{prefix}:{award}"))
+            .await
+        {
+            Ok(v) => balances.extend(v),
             Err(e) => return bad(&user, e),
         }
     }
-    let bank = balance_sum(&balances, |acc| acc == format!("bank:{award}"));
-    let transit = balance_sum(&balances, |acc| acc == format!("transit:{award}"));
-    let payables = -balance_sum(&balances, |acc| {
-        acc.starts_with(&format!("payable:{award}:"))
-    });
-    let batches = match state
-        .ledger
-        .batches(tranche_audit::programme::Id::parse(&award).ok().as_ref())
-        .await
-    {
+    let sum = |pred: &dyn Fn(&str) -> bool| -> Decimal {
+        balances
+            .iter()
+            .filter(|b| pred(&b.account))
+            .map(|b| decimal(&b.balance))
+            .sum()
+    };
+    let bank = sum(&|acc| acc == format!("bank:{award}"));
+    let transit = sum(&|acc| acc == format!("transit:{award}"));
+    let payables = -sum(&|acc| acc.starts_with(&format!("payable:{award}:")));
+    let batches = match pay::batches(&state, &user.caller, Some(&award)).await {
         Ok(b) => b,
-        Err(e) => return bad(&user, e.into()),
+        Err(e) => return bad(&user, e),
     };
     let open: Vec<_> = batches
         .iter()
         .filter(|b| matches!(b.status.as_str(), "draft" | "submitted" | "approved"))
         .collect();
+    // Today in the award's time zone.
+    let offset = a
+        .utc_offset
+        .as_deref()
+        .and_then(tranche_audit::programme::parse_utc_offset)
+        .unwrap_or(0);
+    let today = (chrono::Utc::now() + chrono::Duration::seconds(i64::from(offset))).date_naive();
+    let due =
+        match crate::service::reports::due(&state, &user.caller, &award, Some(&today.to_string()))
+            .await
+        {
+            Ok((_, _, due)) => due,
+            Err(e) => return bad(&user, e),
+        };
     let mut p = Page::new(format!("Award {award}"));
-    p.html(format!(
-        "<p>{} · {} to {} · amounts in {}</p>",
-        esc(s(&a, "donor")),
-        esc(s(&a, "start")),
-        esc(s(&a, "end")),
-        esc(&cur)
-    ));
+    p.html(html! {
+        p { (a.donor) " · " (a.start) " to " (a.end) " · amounts in " (cur) }
+    });
     p.html(facts(&[
-        ("Authorised", money(s(&a, "total"), &cur)),
+        ("Authorised", money(&a.total, &cur)),
         ("Cash on hand (bank)", money(&format!("{bank:.2}"), &cur)),
         (
             "Payables (owed, not yet sent)",
@@ -216,10 +183,10 @@ pub async fn dashboard(
             "In transit (sent, not confirmed)",
             money(&format!("{transit:.2}"), &cur),
         ),
-        ("Open batches", open.len().to_string()),
-        ("Participants", n(&a, "participants").to_string()),
+        ("Open batches", html! { (open.len()) }),
+        ("Participants", html! { (a.participants) }),
     ]));
-    p.html(burn_chart(arr(&a, "budget_lines")));
+    p.html(burn_chart(&a.budget_lines));
     let mut lines = Table::new(
         "lines",
         "Budget lines",
@@ -232,20 +199,14 @@ pub async fn dashboard(
             "Remaining",
         ],
     );
-    for l in arr(&a, "budget_lines") {
+    for l in &a.budget_lines {
         lines.row(vec![
-            Cell::text(s(l, "line")),
-            Cell::text(s(l, "name")),
-            Cell::text(
-                if l.get("participant_support").and_then(Value::as_bool) == Some(true) {
-                    "yes"
-                } else {
-                    "no"
-                },
-            ),
-            Cell::Amount(s(l, "authorised").into(), cur.clone()),
-            Cell::Amount(s(l, "used").into(), cur.clone()),
-            Cell::Amount(s(l, "remaining").into(), cur.clone()),
+            Cell::text(&l.line),
+            Cell::text(&l.name),
+            Cell::text(if l.participant_support { "yes" } else { "no" }),
+            Cell::Amount(l.authorised.clone(), cur.clone()),
+            Cell::Amount(l.used.clone(), cur.clone()),
+            Cell::Amount(l.remaining.clone(), cur.clone()),
         ]);
     }
     p.table(lines);
@@ -254,229 +215,201 @@ pub async fn dashboard(
         batch_row(&mut t, b);
     }
     p.table(t.empty("No batch is waiting: create one under Batches."));
-    let award_id = match tranche_audit::programme::Id::parse(&award) {
-        Ok(i) => i,
-        Err(e) => return bad(&user, e.within("award").into()),
-    };
-    // Today in the award's time zone.
-    let offset = a
-        .get("utc_offset")
-        .and_then(Value::as_str)
-        .and_then(tranche_audit::programme::parse_utc_offset)
-        .unwrap_or(0);
-    let today = (chrono::Utc::now() + chrono::Duration::seconds(i64::from(offset))).date_naive();
-    match state.ledger.reports_due(&award_id, today).await {
-        Ok(due) => {
-            let mut t = Table::new(
-                "due",
-                "Quarterly financial reports (SF-425), due 30 days after the quarter",
-                &[
-                    "Quarter",
-                    "Start",
-                    "End",
-                    "Due",
-                    "State",
-                    "Days left",
-                    "Report",
-                ],
-            );
-            for d in due {
-                t.row(vec![
-                    Cell::text(&d.quarter),
-                    Cell::text(&d.start),
-                    Cell::text(&d.end),
-                    Cell::text(&d.due),
-                    Cell::text(d.status),
-                    Cell::text(d.days_left.to_string()),
-                    Cell::Link(
-                        "SF-425".into(),
-                        format!(
-                            "/web/reports/sf425?award={}&quarter={}",
-                            enc(&award),
-                            enc(&d.quarter)
-                        ),
-                    ),
-                ]);
-            }
-            p.table(t);
-        }
-        Err(e) => return bad(&user, e.into()),
+    let mut t = Table::new(
+        "due",
+        "Quarterly financial reports (SF-425), due 30 days after the quarter",
+        &[
+            "Quarter",
+            "Start",
+            "End",
+            "Due",
+            "State",
+            "Days left",
+            "Report",
+        ],
+    );
+    for d in due {
+        t.row(vec![
+            Cell::text(&d.quarter),
+            Cell::text(&d.start),
+            Cell::text(&d.end),
+            Cell::text(&d.due),
+            Cell::text(d.status),
+            Cell::text(d.days_left.to_string()),
+            Cell::Link(
+                "SF-425".into(),
+                format!(
+                    "/web/reports/sf425?award={}&quarter={}",
+                    enc(&award),
+                    enc(&d.quarter)
+                ),
+            ),
+        ]);
     }
+    p.table(t);
     p.respond(Some(&user), &q)
 }
 
 // ---------- cycles ----------
 
-fn cycle_form(user: &WebUser, awards: &[Value], form: &FormState<'_>) -> String {
-    let can = user.is(&[Role::Admin, Role::Preparer]);
-    if !can {
-        return "<p class=\"warning\">Cycles are run by a finance preparer.</p>".into();
+fn cycle_form(user: &WebUser, awards: &[AwardDoc], form: &FormState<'_>) -> Markup {
+    if !user.may("POST", "/web/finance/cycles") {
+        return html! { p.warning { "Cycles are run by a finance preparer." } };
     }
-    format!(
-        "<form class=\"card\" method=\"post\" action=\"/web/finance/cycles\"><h2>Run a cycle</h2>{}{}{}{}{}\
-<button type=\"submit\">Run the cycle</button></form>",
-        form.general_error(&["award", "period"]),
-        user.form_fields(),
-        form.select("award", "Award", &award_options(awards), &["award"]),
-        form.input(
-            "period",
-            "Month",
-            "text",
-            &["period"],
-            "YYYY-MM, e.g. 2026-03"
-        ),
-        form.checkbox("dry_run", "Dry run: compute and show, post nothing"),
-    )
+    html! {
+        form.card method="post" action="/web/finance/cycles" {
+            h2 { "Run a cycle" }
+            (form.general_error(&["award", "period"]))
+            (user.form_fields())
+            (form.select("award", "Award", &award_options(awards), &["award"]))
+            (form.input("period", "Month", "text", &["period"], "YYYY-MM, e.g. 2026-03"))
+            (form.checkbox("dry_run", "Dry run: compute and show, post nothing"))
+            button type="submit" { "Run the cycle" }
+        }
+    }
 }
 
 /// `GET /web/finance/cycles[?award=A&period=P]`: the form, and with an award and a month the
 /// cycle computed without posting (what a run would post now, and every exception).
 pub async fn cycles(State(state): State<AppState>, user: WebUser, q: PageQuery) -> Response {
-    if let Some(r) = refuse(&user, FINANCE) {
-        return r;
-    }
     let q = query(q);
-    let awards = match award_docs(&state, &user).await {
+    let awards = match prog::awards(&state, &user.caller).await {
         Ok(a) => a,
         Err(e) => return bad(&user, e),
     };
     let mut p = Page::new("Cycles");
     let (Some(award), Some(period)) = (q.get("award"), q.get("period")) else {
-        p.html("<p>A cycle turns the month's verified evidence into entitlements under the rule versions in force. Running it again posts nothing; after late or corrected evidence it posts only the difference.</p>");
+        p.html(html! {
+            p { "A cycle turns the month's verified evidence into entitlements under the rule versions in force. Running it again posts nothing; after late or corrected evidence it posts only the difference." }
+        });
         p.html(cycle_form(&user, &awards, &FormState::default()));
         return p.respond(Some(&user), &q);
     };
-    let body = json!({"award": award, "period": period, "dry_run": true});
-    let r = prog::run_cycle(
-        State(state.clone()),
-        user.caller.clone(),
-        super::json_headers(),
-        Ok(Bytes::from(body.to_string())),
-    )
-    .await;
     let values: BTreeMap<String, String> = [
         ("award".to_string(), award.to_string()),
         ("period".to_string(), period.to_string()),
     ]
     .into_iter()
     .collect();
-    match json_of(r).await {
+    let report = match prog::preview_cycle(&state, &user.caller, award, period).await {
+        Ok(r) => r,
         Err(e) => {
             p.html(cycle_form(
                 &user,
                 &awards,
                 &FormState::new(values, Some(&e)),
             ));
-            p.status(e.status).respond(Some(&user), &q)
+            return p.status(e.status).respond(Some(&user), &q);
         }
-        Ok(report) => {
-            let cur = s(&report, "currency").to_string();
-            let ran = q.get("ran").is_some();
-            p.html(format!(
-                "<p class=\"notice\" role=\"status\">{} {} {}: {} entitlements and {} reversals {}, net payable {}.</p>",
-                if ran { "Cycle run for" } else { "Dry run (nothing posted) for" },
-                esc(s(&report, "award")),
-                esc(s(&report, "period")),
-                q.get("entitlements").unwrap_or(&n(&report, "entitlements").to_string()),
-                q.get("reversals").unwrap_or(&n(&report, "reversals").to_string()),
-                if ran { "posted" } else { "would be posted" },
-                money(q.get("net_payable").unwrap_or(s(&report, "net_payable")), &cur)
-            ));
-            let mut lines = Table::new(
-                "lines",
-                "What a run would post now, per rule and budget line",
-                &[
-                    "Rule",
-                    "Budget line",
-                    "Kind",
-                    "Entitlements",
-                    "Amount",
-                    "Reversals",
-                    "Reversed",
-                ],
-            )
-            .empty("Nothing new to post.");
-            for l in arr(&report, "lines") {
-                lines.row(vec![
-                    Cell::text(s(l, "rule")),
-                    Cell::text(s(l, "budget_line")),
-                    Cell::text(s(l, "kind")),
-                    Cell::Count(n(l, "entitlements")),
-                    Cell::Amount(s(l, "amount").into(), cur.clone()),
-                    Cell::Count(n(l, "reversals")),
-                    Cell::Amount(s(l, "reversed_amount").into(), cur.clone()),
-                ]);
-            }
-            p.table(lines);
-            let mut ex = Table::new(
-                "exceptions",
-                "Exceptions",
-                &["Participant", "Rule", "Reason", "Detail", "Amount"],
-            )
-            .empty("No exceptions.");
-            for e in arr(&report, "exceptions") {
-                ex.row(vec![
-                    Cell::Link(
-                        s(e, "participant").into(),
-                        format!("/web/finance/participants/{}", enc(s(e, "participant"))),
-                    ),
-                    Cell::text(s(e, "rule")),
-                    Cell::text(s(e, "reason")),
-                    Cell::text(s(e, "detail")),
-                    match e.get("amount").and_then(Value::as_str) {
-                        Some(a) => Cell::Amount(a.into(), cur.clone()),
-                        None => Cell::text(""),
-                    },
-                ]);
-            }
-            p.table(ex);
-            p.html(cycle_form(&user, &awards, &FormState::new(values, None)));
-            p.respond(Some(&user), &q)
+    };
+    let cur = report.currency.clone();
+    let ran = q.get("ran").is_some();
+    let entitlements = report.entitlements.to_string();
+    let reversals = report.reversals.to_string();
+    p.html(html! {
+        p.notice role="status" {
+            @if ran { "Cycle run for " } @else { "Dry run (nothing posted) for " }
+            (report.award) " " (report.period) ": "
+            (q.get("entitlements").unwrap_or(&entitlements)) " entitlements and "
+            (q.get("reversals").unwrap_or(&reversals)) " reversals "
+            @if ran { "posted" } @else { "would be posted" }
+            ", net payable "
+            (money(q.get("net_payable").unwrap_or(&report.net_payable), &cur)) "."
         }
+    });
+    let mut lines = Table::new(
+        "lines",
+        "What a run would post now, per rule and budget line",
+        &[
+            "Rule",
+            "Budget line",
+            "Kind",
+            "Entitlements",
+            "Amount",
+            "Reversals",
+            "Reversed",
+        ],
+    )
+    .empty("Nothing new to post.");
+    for l in &report.lines {
+        lines.row(vec![
+            Cell::text(&l.rule),
+            Cell::text(&l.budget_line),
+            Cell::text(l.kind),
+            Cell::Count(l.entitlements),
+            Cell::Amount(l.amount.clone(), cur.clone()),
+            Cell::Count(l.reversals),
+            Cell::Amount(l.reversed_amount.clone(), cur.clone()),
+        ]);
     }
+    p.table(lines);
+    let mut ex = Table::new(
+        "exceptions",
+        "Exceptions",
+        &["Participant", "Rule", "Reason", "Detail", "Amount"],
+    )
+    .empty("No exceptions.");
+    for e in &report.exceptions {
+        ex.row(vec![
+            Cell::Link(
+                e.participant.clone(),
+                format!("/web/finance/participants/{}", enc(&e.participant)),
+            ),
+            Cell::text(&e.rule),
+            Cell::text(e.reason),
+            Cell::text(&e.detail),
+            match &e.amount {
+                Some(a) => Cell::Amount(a.clone(), cur.clone()),
+                None => Cell::text(""),
+            },
+        ]);
+    }
+    p.table(ex);
+    p.html(cycle_form(&user, &awards, &FormState::new(values, None)));
+    p.respond(Some(&user), &q)
 }
 
 /// `POST /web/finance/cycles`: a dry run goes to its page; a run posts, then goes to the
 /// cycle's page with what it posted.
 pub async fn run_cycle(State(state): State<AppState>, posted: Posted) -> Response {
     let Posted { user, fields } = posted;
-    if let Some(r) = refuse(&user, FINANCE) {
-        return r;
-    }
     let award = fields.get("award").to_string();
     let period = fields.get("period").trim().to_string();
     let dry = fields.checked("dry_run");
-    let body = json!({"award": award, "period": period, "dry_run": dry});
-    let r = prog::run_cycle(
-        State(state.clone()),
-        user.caller.clone(),
-        fields.api_headers(),
-        Ok(Bytes::from(body.to_string())),
-    )
-    .await;
-    match json_of(r).await {
+    let to = format!(
+        "/web/finance/cycles?award={}&period={}",
+        enc(&award),
+        enc(&period)
+    );
+    let r = if dry {
+        prog::preview_cycle(&state, &user.caller, &award, &period)
+            .await
+            .map(|_| to)
+    } else {
+        let request = prog::Cycle {
+            award: award.clone(),
+            period: period.clone(),
+            dry_run: false,
+        };
+        let idem = Idempotency::of_form(fields.get("idem"), "/v1/cycles", &request);
+        prog::run_cycle(&state, &user.caller, &idem, &award, &period)
+            .await
+            .map(|run| {
+                let (entitlements, reversals, net) = run.totals();
+                format!(
+                    "{to}&ran=1&entitlements={entitlements}&reversals={reversals}&net_payable={}",
+                    enc(&net)
+                )
+            })
+    };
+    match r {
+        Ok(to) => Redirect::to(&to).into_response(),
         Err(e) => {
-            let awards = award_docs(&state, &user).await.unwrap_or_default();
+            let awards = prog::awards(&state, &user.caller).await.unwrap_or_default();
             let mut p = Page::new("Cycles");
             let f = FormState::new(fields.values(), Some(&e));
             p.html(cycle_form(&user, &awards, &f));
             p.status(e.status).respond(Some(&user), &Default::default())
-        }
-        Ok(report) => {
-            let mut to = format!(
-                "/web/finance/cycles?award={}&period={}",
-                enc(&award),
-                enc(&period)
-            );
-            if !dry {
-                to.push_str(&format!(
-                    "&ran=1&entitlements={}&reversals={}&net_payable={}",
-                    n(&report, "entitlements"),
-                    n(&report, "reversals"),
-                    enc(s(&report, "net_payable"))
-                ));
-            }
-            Redirect::to(&to).into_response()
         }
     }
 }
@@ -500,7 +433,7 @@ fn batch_table(id: &'static str, caption: &str) -> Table {
     )
 }
 
-fn batch_row(t: &mut Table, b: &tranche_ledger::service::payments::BatchView) {
+fn batch_row(t: &mut Table, b: &BatchView) {
     t.row(vec![
         Cell::Link(
             b.batch.clone(),
@@ -516,38 +449,52 @@ fn batch_row(t: &mut Table, b: &tranche_ledger::service::payments::BatchView) {
     ]);
 }
 
-fn create_form(user: &WebUser, awards: &[Value], form: &FormState<'_>) -> String {
-    if !user.is(&[Role::Admin, Role::Preparer]) {
-        return "<p class=\"warning\">Batches are created by a finance preparer; approvers review them here.</p>".into();
+fn create_form(user: &WebUser, awards: &[AwardDoc], form: &FormState<'_>) -> Markup {
+    if !user.may("POST", "/web/finance/batches") {
+        return html! {
+            p.warning { "Batches are created by a finance preparer; approvers review them here." }
+        };
     }
-    format!(
-        "<form class=\"card\" method=\"post\" action=\"/web/finance/batches\"><h2>Create a payment batch</h2>\
-<p class=\"hint\">One payment per payee, settling every open entitlement that matches. Payees without a bank account, with erased data or owed less than their entitlements are listed as exceptions.</p>{}{}{}{}{}{}{}\
-<button type=\"submit\">Create the batch</button></form>",
-        form.general_error(&["award", "filter.province", "filter.cohort", "filter.budget_line"]),
-        user.form_fields(),
-        form.select("award", "Award", &award_options(awards), &["award"]),
-        form.input("province", "Province (optional)", "text", &["filter.province"], ""),
-        form.input("cohort", "Cohort (optional)", "text", &["filter.cohort"], ""),
-        form.input("budget_line", "Budget line (optional)", "text", &["filter.budget_line"], ""),
-        form.checkbox("dry_run", "Dry run: show what the batch would hold, create nothing"),
-    )
+    html! {
+        form.card method="post" action="/web/finance/batches" {
+            h2 { "Create a payment batch" }
+            p.hint { "One payment per payee, settling every open entitlement that matches. Payees without a bank account, with erased data or owed less than their entitlements are listed as exceptions." }
+            (form.general_error(&["award", "filter.province", "filter.cohort", "filter.budget_line"]))
+            (user.form_fields())
+            (form.select("award", "Award", &award_options(awards), &["award"]))
+            (form.input("province", "Province (optional)", "text", &["filter.province"], ""))
+            (form.input("cohort", "Cohort (optional)", "text", &["filter.cohort"], ""))
+            (form.input("budget_line", "Budget line (optional)", "text", &["filter.budget_line"], ""))
+            (form.checkbox("dry_run", "Dry run: show what the batch would hold, create nothing"))
+            button type="submit" { "Create the batch" }
+        }
+    }
+}
+
+/// The batch a form asks for, read as the API reads its JSON body (so a bad filter is named
+/// as the API names it: `filter.cohort`).
+fn batch_request(fields: &Fields) -> Result<BatchRequest, ApiError> {
+    let mut filter = serde_json::Map::new();
+    for k in ["province", "cohort", "budget_line"] {
+        if let Some(v) = fields.opt(k) {
+            filter.insert(k.into(), serde_json::Value::String(v));
+        }
+    }
+    let body = serde_json::json!({"award": fields.get("award"), "filter": filter});
+    parse_json(body.to_string().as_bytes())
 }
 
 /// `GET /web/finance/batches[?dry=1&award=…]`: the batches, the create form, and with `dry`
 /// what a batch with that filter would hold, computed without creating it.
 pub async fn batches(State(state): State<AppState>, user: WebUser, q: PageQuery) -> Response {
-    if let Some(r) = refuse(&user, FINANCE) {
-        return r;
-    }
     let q = query(q);
-    let awards = match award_docs(&state, &user).await {
+    let awards = match prog::awards(&state, &user.caller).await {
         Ok(a) => a,
         Err(e) => return bad(&user, e),
     };
-    let list = match state.ledger.batches(None).await {
+    let list = match pay::batches(&state, &user.caller, None).await {
         Ok(l) => l,
-        Err(e) => return bad(&user, e.into()),
+        Err(e) => return bad(&user, e),
     };
     let mut p = Page::new("Payment batches");
     let mut values = BTreeMap::new();
@@ -561,30 +508,26 @@ pub async fn batches(State(state): State<AppState>, user: WebUser, q: PageQuery)
             text: values.clone(),
             ..Default::default()
         };
-        let body =
-            json!({"award": fields.get("award"), "filter": filter_of(&fields), "dry_run": true});
-        let r = pay::create_batch(
-            State(state.clone()),
-            user.caller.clone(),
-            super::json_headers(),
-            Ok(Bytes::from(body.to_string())),
-        )
-        .await;
         values.insert("dry_run".into(), "on".into());
-        match json_of(r).await {
-            Ok(doc) => {
+        let plan = match batch_request(&fields) {
+            Ok(request) => pay::plan_batch(&state, &user.caller, &request).await,
+            Err(e) => Err(e),
+        };
+        match plan {
+            Ok(plan) => {
                 let cur = awards
                     .iter()
-                    .find(|a| s(a, "award") == fields.get("award"))
-                    .map(|a| s(a, "currency").to_string())
+                    .find(|a| a.award == fields.get("award"))
+                    .map(|a| a.currency.clone())
                     .unwrap_or_default();
-                p.html(format!(
-                    "<p class=\"notice\" role=\"status\">Dry run: the batch would hold {} payments, {}. Nothing was created.</p>",
-                    n(&doc, "payment_count"),
-                    money(s(&doc, "total"), &cur)
-                ));
-                p.table(payments_table(arr(&doc, "payments"), false));
-                p.table(exceptions_table(arr(&doc, "exceptions"), &cur));
+                p.html(html! {
+                    p.notice role="status" {
+                        "Dry run: the batch would hold " (plan.payments.len()) " payments, "
+                        (money(&plan.total, &cur)) ". Nothing was created."
+                    }
+                });
+                p.table(payments_table(&plan.payments, false));
+                p.table(exceptions_table(&plan.exceptions, &cur));
                 p.html(create_form(&user, &awards, &FormState::new(values, None)));
                 return p.respond(Some(&user), &q);
             }
@@ -598,7 +541,7 @@ pub async fn batches(State(state): State<AppState>, user: WebUser, q: PageQuery)
             }
         }
     }
-    if user.is(&[Role::Approver, Role::Admin]) {
+    if user.may("POST", "/v1/batches/{batch}/approve") {
         let waiting: Vec<_> = list
             .iter()
             .filter(|b| b.status == "submitted" && may_decide(&user, b))
@@ -618,22 +561,9 @@ pub async fn batches(State(state): State<AppState>, user: WebUser, q: PageQuery)
     p.respond(Some(&user), &q)
 }
 
-fn filter_of(fields: &Fields) -> Value {
-    let mut f = serde_json::Map::new();
-    for k in ["province", "cohort", "budget_line"] {
-        if let Some(v) = fields.opt(k) {
-            f.insert(k.into(), Value::String(v));
-        }
-    }
-    Value::Object(f)
-}
-
 /// `POST /web/finance/batches`: creates the batch and goes to it; a dry run goes to its page.
 pub async fn create_batch(State(state): State<AppState>, posted: Posted) -> Response {
     let Posted { user, fields } = posted;
-    if let Some(r) = refuse(&user, FINANCE) {
-        return r;
-    }
     if fields.checked("dry_run") {
         let mut to = String::from("/web/finance/batches?dry=1");
         for k in ["award", "province", "cohort", "budget_line"] {
@@ -643,22 +573,22 @@ pub async fn create_batch(State(state): State<AppState>, posted: Posted) -> Resp
         }
         return Redirect::to(&to).into_response();
     }
-    let body =
-        json!({"award": fields.get("award"), "filter": filter_of(&fields), "dry_run": false});
-    let r = pay::create_batch(
-        State(state.clone()),
-        user.caller.clone(),
-        fields.api_headers(),
-        Ok(Bytes::from(body.to_string())),
-    )
-    .await;
-    match json_of(r).await {
-        Ok(doc) => {
-            Redirect::to(&format!("/web/finance/batches/{}", enc(s(&doc, "batch")))).into_response()
+    let r = match batch_request(&fields) {
+        Ok(request) => {
+            let idem = Idempotency::of_form(fields.get("idem"), "/v1/batches", &request);
+            pay::create_batch(&state, &user.caller, &idem, &request).await
+        }
+        Err(e) => Err(e),
+    };
+    match r {
+        Ok((view, _)) => {
+            Redirect::to(&format!("/web/finance/batches/{}", enc(&view.batch))).into_response()
         }
         Err(e) => {
-            let awards = award_docs(&state, &user).await.unwrap_or_default();
-            let list = state.ledger.batches(None).await.unwrap_or_default();
+            let awards = prog::awards(&state, &user.caller).await.unwrap_or_default();
+            let list = pay::batches(&state, &user.caller, None)
+                .await
+                .unwrap_or_default();
             let mut p = Page::new("Payment batches");
             let mut t = batch_table("batches", "All batches, newest first").fixed();
             for b in &list {
@@ -685,7 +615,7 @@ fn payee_cell(payee: &str) -> Cell {
     }
 }
 
-fn payments_table(payments: &[Value], with_status: bool) -> Table {
+fn payments_table(payments: &[PaymentLine], with_status: bool) -> Table {
     let mut t = Table::new(
         "payments",
         "Payments",
@@ -703,27 +633,26 @@ fn payments_table(payments: &[Value], with_status: bool) -> Table {
     )
     .empty("No payment.");
     for pm in payments {
-        let ents: Vec<String> = arr(pm, "entitlements")
-            .iter()
-            .filter_map(Value::as_u64)
-            .map(|x| x.to_string())
-            .collect();
+        let ents: Vec<String> = pm.entitlements.iter().map(u64::to_string).collect();
         t.row(vec![
-            Cell::text(s(pm, "e2e")),
-            payee_cell(s(pm, "payee")),
-            Cell::Amount(s(pm, "amount").into(), s(pm, "currency").into()),
+            Cell::text(&pm.e2e),
+            payee_cell(&pm.payee),
+            Cell::Amount(pm.amount.clone(), pm.currency.clone()),
             Cell::text(ents.join(" ")),
             Cell::text(if with_status {
-                s(pm, "status").to_string()
+                pm.status.clone()
             } else {
-                s(pm, "reissues").to_string()
+                pm.reissues.join(" ")
             }),
         ]);
     }
     t
 }
 
-fn exceptions_table(exceptions: &[Value], cur: &str) -> Table {
+fn exceptions_table(
+    exceptions: &[tranche_audit::disburse::BatchExceptionBody],
+    cur: &str,
+) -> Table {
     let mut t = Table::new(
         "exceptions",
         "Exceptions (not in the batch, and why)",
@@ -732,228 +661,144 @@ fn exceptions_table(exceptions: &[Value], cur: &str) -> Table {
     .empty("No exceptions.");
     for e in exceptions {
         t.row(vec![
-            payee_cell(s(e, "payee")),
-            Cell::Amount(s(e, "amount").into(), cur.into()),
-            Cell::text(s(e, "reason")),
+            payee_cell(&e.payee),
+            Cell::Amount(e.amount.clone(), cur.into()),
+            Cell::text(&e.reason),
         ]);
     }
     t
 }
 
-/// Whether this user may approve or reject this batch: an approver (or admin) who neither
-/// prepared nor submitted it and has not decided on it yet. The ledger enforces the same rule;
-/// this only decides which buttons to show.
-fn may_decide(user: &WebUser, b: &tranche_ledger::service::payments::BatchView) -> bool {
+/// Whether this user may approve or reject this batch: one the role matrix lets approve, who
+/// neither prepared nor submitted it and has not decided on it yet. The ledger enforces the
+/// same rule; this only decides which buttons to show.
+fn may_decide(user: &WebUser, b: &BatchView) -> bool {
     let me = user.caller.actor();
-    user.is(&[Role::Admin, Role::Approver])
+    user.may("POST", "/v1/batches/{batch}/approve")
         && b.preparer != me
         && b.submitted.as_ref().is_none_or(|d| d.actor != me)
         && !b.approvals.iter().any(|d| d.actor == me)
 }
 
-/// Whether this user may send an approved batch to the bank: an approver or administrator
-/// who neither prepared nor submitted it (the ledger's `own_batch` rule).
-fn may_release(user: &WebUser, b: &tranche_ledger::service::payments::BatchView) -> bool {
+/// Whether this user may send an approved batch to the bank: one the role matrix lets release
+/// it, who neither prepared nor submitted it (the ledger's `own_batch` rule).
+fn may_release(user: &WebUser, b: &BatchView) -> bool {
     let me = user.caller.actor();
-    user.is(crate::server::auth::RELEASE.0)
+    user.may("POST", "/v1/batches/{batch}/send")
         && b.preparer != me
         && b.submitted.as_ref().is_none_or(|d| d.actor != me)
 }
 
-async fn batch_page(
-    state: &AppState,
+/// One action on a batch: a form posting to the batch's action route, with its own fields.
+fn action(
     user: &WebUser,
     batch: &str,
-    q: &super::html::Query,
-    form: &FormState<'_>,
-    notice: Option<String>,
-) -> Response {
-    // The caller's role was checked by the page (finance staff may read every batch); a batch
-    // that does not exist, or cannot, is not found, as the API says it.
-    let not_found = |e: ApiError| e.status(StatusCode::NOT_FOUND);
-    let id = match tranche_audit::programme::Id::parse(batch) {
-        Ok(i) => i,
-        Err(e) => return bad(user, not_found(e.within("batch").into())),
-    };
-    let view = match state.ledger.batch_view(&id, 0, 0).await {
-        Ok(v) => v,
-        Err(e) => {
-            let e = ApiError::from(e);
-            let e = if e.code == Code::UnknownBatch {
-                not_found(e)
-            } else {
-                e
-            };
-            return bad(user, e);
+    name: &str,
+    label: &str,
+    class: &str,
+    extra: Markup,
+) -> Markup {
+    html! {
+        form method="post" action={ "/web/finance/batches/" (enc(batch)) "/" (name) } {
+            (user.form_fields())
+            (extra)
+            button type="submit" class=(class) { (label) }
         }
-    };
-    let payments = match state.ledger.batch_payments(&id).await {
-        Ok(p) => p,
-        Err(e) => return bad(user, e.into()),
-    };
-    let cur = view.currency.clone();
-    let mut p = Page::new(format!("Batch {batch}"));
-    if let Some(n) = notice {
-        p.html(format!("<p class=\"notice\" role=\"status\">{n}</p>"));
     }
-    p.html(form.general_error(&["reason"]));
-    let approvals: Vec<String> = view
-        .approvals
-        .iter()
-        .map(|d| {
-            format!(
-                "{} (seq {})",
-                esc(d.actor.trim_start_matches("user:")),
-                d.seq
-            )
-        })
-        .collect();
-    p.html(facts(&[
-        (
-            "Status",
-            format!("<span class=\"status\">{}</span>", esc(&view.status)),
-        ),
-        ("Award", esc(&view.award)),
-        ("Total", money(&view.total, &cur)),
-        ("Payments", view.payment_count.to_string()),
-        ("Exceptions", view.exception_count.to_string()),
-        (
-            "Prepared by",
-            esc(view.preparer.trim_start_matches("user:")),
-        ),
-        (
-            "Approvals",
-            format!(
-                "{} of {} required{}{}",
-                view.approvals.len(),
-                view.approvals_required,
-                if view.approvals_required > 1 {
-                    " (two distinct approvers: above the award's threshold)"
-                } else {
-                    ""
-                },
-                if approvals.is_empty() {
-                    String::new()
-                } else {
-                    format!(": {}", approvals.join(", "))
-                }
-            ),
-        ),
-        (
-            "Available funds",
-            view.available_funds
-                .as_deref()
-                .map(|a| money(a, &cur))
-                .unwrap_or_default(),
-        ),
-    ]));
-    if let Some(d) = &view.digest {
-        p.html(format!(
-            "<p>Content digest{}: <code>{}</code></p>",
-            if view.status == "draft" {
-                " (frozen when submitted; approvals name it)"
-            } else {
-                " (frozen; what approvals name)"
-            },
-            esc(d)
-        ));
-    }
-    if let Some(c) = &view.closed {
-        p.html(format!(
-            "<p>Closed by {} at seq {}{}.</p>",
-            esc(c.actor.trim_start_matches("user:")),
-            c.seq,
-            c.reason
-                .as_deref()
-                .map(|r| format!(": {}", esc(r)))
-                .unwrap_or_default()
-        ));
-    }
-    // The actions this user may take now.
-    let mut actions = String::new();
+}
+
+/// The actions this user may take on the batch now.
+fn actions(user: &WebUser, batch: &str, view: &BatchView, form: &FormState<'_>) -> Markup {
     let digest = view.digest.clone().unwrap_or_default();
-    let action = |name: &str, label: &str, class: &str, extra: &str| {
-        format!(
-            "<form method=\"post\" action=\"/web/finance/batches/{}/{name}\">{}{extra}<button type=\"submit\" class=\"{class}\">{label}</button></form>",
-            enc(batch),
-            user.form_fields()
-        )
-    };
-    let preparer = user.is(&[Role::Admin, Role::Preparer]);
+    let me = user.caller.actor();
+    let preparer = user.may("POST", "/v1/batches/{batch}/submit");
+    let mut out: Vec<Markup> = Vec::new();
     match view.status.as_str() {
         "draft" if preparer => {
-            actions.push_str(&action("submit", "Submit for approval", "", ""));
+            out.push(action(
+                user,
+                batch,
+                "submit",
+                "Submit for approval",
+                "",
+                html! {},
+            ));
         }
-        "submitted" if may_decide(user, &view) => {
-            let dig = format!(
-                "<input type=\"hidden\" name=\"digest\" value=\"{}\">",
-                esc(&digest)
-            );
-            actions.push_str(&action("approve", "Approve", "", &dig));
-            actions.push_str(&action(
+        "submitted" if may_decide(user, view) => {
+            let dig = html! { input type="hidden" name="digest" value=(digest); };
+            out.push(action(user, batch, "approve", "Approve", "", dig.clone()));
+            out.push(action(
+                user,
+                batch,
                 "reject",
                 "Reject",
                 "danger",
-                &format!(
-                    "{dig}{}",
-                    form.input("reason", "Reason for rejecting", "text", &["reason"], "")
-                ),
+                html! {
+                    (dig)
+                    (form.input("reason", "Reason for rejecting", "text", &["reason"], ""))
+                },
             ));
         }
         "submitted" => {
-            let why = if view.preparer == user.caller.actor()
-                || view
-                    .submitted
-                    .as_ref()
-                    .is_some_and(|d| d.actor == user.caller.actor())
-            {
-                "You prepared or submitted this batch: another approver must approve it."
-            } else if view
-                .approvals
-                .iter()
-                .any(|d| d.actor == user.caller.actor())
-            {
-                "You have approved this batch: it needs another approver."
-            } else {
-                "Waiting for an approver."
-            };
-            let _ = write!(actions, "<p class=\"warning\">{why}</p>");
+            let why =
+                if view.preparer == me || view.submitted.as_ref().is_some_and(|d| d.actor == me) {
+                    "You prepared or submitted this batch: another approver must approve it."
+                } else if view.approvals.iter().any(|d| d.actor == me) {
+                    "You have approved this batch: it needs another approver."
+                } else {
+                    "Waiting for an approver."
+                };
+            out.push(html! { p.warning { (why) } });
         }
-        "approved" if user.is(FINANCE) => {
+        "approved" if user.may("POST", "/v1/batches/{batch}/files") => {
             let has = |f: &str| view.files.iter().any(|x| x.format == f);
             if !has("pain.001") {
-                actions.push_str(&action(
+                out.push(action(
+                    user,
+                    batch,
                     "files",
                     "Make the pain.001 bank file",
                     "",
-                    "<input type=\"hidden\" name=\"format\" value=\"pain.001\">",
+                    html! { input type="hidden" name="format" value="pain.001"; },
                 ));
             }
             if !has("csv") {
-                actions.push_str(&action(
+                out.push(action(
+                    user,
+                    batch,
                     "files",
                     "Make a payments CSV file",
                     "secondary",
-                    "<input type=\"hidden\" name=\"format\" value=\"csv\">",
+                    html! { input type="hidden" name="format" value="csv"; },
                 ));
             }
-            if !view.files.is_empty() && may_release(user, &view) {
-                actions.push_str(&action("send", "Mark as sent to the bank", "", ""));
+            if !view.files.is_empty() && may_release(user, view) {
+                out.push(action(
+                    user,
+                    batch,
+                    "send",
+                    "Mark as sent to the bank",
+                    "",
+                    html! {},
+                ));
             } else if !view.files.is_empty() {
-                actions.push_str(
-                    "<p class=\"warning\">An approver who neither prepared nor submitted this \
-                     batch releases it to the bank.</p>",
-                );
+                out.push(html! {
+                    p.warning { "An approver who neither prepared nor submitted this batch releases it to the bank." }
+                });
             }
         }
         _ => {}
     }
-    if preparer && matches!(view.status.as_str(), "draft" | "submitted" | "approved") {
-        actions.push_str(&action(
+    if user.may("POST", "/v1/batches/{batch}/cancel")
+        && matches!(view.status.as_str(), "draft" | "submitted" | "approved")
+    {
+        out.push(action(
+            user,
+            batch,
             "cancel",
             "Cancel the batch",
             "secondary",
-            &form.input(
+            form.input(
                 "cancel_reason",
                 "Reason for cancelling",
                 "text",
@@ -962,11 +807,86 @@ async fn batch_page(
             ),
         ));
     }
-    if !actions.is_empty() {
-        p.html(format!(
-            "<h2>Actions</h2><div class=\"actions\">{actions}</div>"
-        ));
+    html! {
+        @if !out.is_empty() {
+            h2 { "Actions" }
+            div.actions { @for a in &out { (a) } }
+        }
     }
+}
+
+async fn batch_page(
+    state: &AppState,
+    user: &WebUser,
+    batch: &str,
+    q: &Query,
+    form: &FormState<'_>,
+    notice_text: Option<&str>,
+) -> Response {
+    let id = match pay::batch_id(batch) {
+        Ok(i) => i,
+        Err(e) => return bad(user, e),
+    };
+    let view = match pay::batch(state, &user.caller, &id, 0, 0).await {
+        Ok(v) => v,
+        Err(e) => return bad(user, e),
+    };
+    let payments = match state.ledger.batch_payments(&id).await {
+        Ok(p) => p,
+        Err(e) => return bad(user, e.into()),
+    };
+    let cur = view.currency.clone();
+    let mut p = Page::new(format!("Batch {batch}"));
+    if let Some(n) = notice_text {
+        p.html(notice(n));
+    }
+    p.html(form.general_error(&["reason"]));
+    p.html(facts(&[
+        ("Status", html! { span.status { (view.status) } }),
+        ("Award", html! { (view.award) }),
+        ("Total", money(&view.total, &cur)),
+        ("Payments", html! { (view.payment_count) }),
+        ("Exceptions", html! { (view.exception_count) }),
+        (
+            "Prepared by",
+            html! { (view.preparer.trim_start_matches("user:")) },
+        ),
+        (
+            "Approvals",
+            html! {
+                (view.approvals.len()) " of " (view.approvals_required) " required"
+                @if view.approvals_required > 1 { " (two distinct approvers: above the award's threshold)" }
+                @for (i, d) in view.approvals.iter().enumerate() {
+                    @if i == 0 { ": " } @else { ", " }
+                    (d.actor.trim_start_matches("user:")) " (seq " (d.seq) ")"
+                }
+            },
+        ),
+        (
+            "Available funds",
+            html! { @if let Some(a) = &view.available_funds { (money(a, &cur)) } },
+        ),
+    ]));
+    if let Some(d) = &view.digest {
+        p.html(html! {
+            p {
+                "Content digest"
+                @if view.status == "draft" { " (frozen when submitted; approvals name it)" }
+                @else { " (frozen; what approvals name)" }
+                ": " code { (d) }
+            }
+        });
+    }
+    if let Some(c) = &view.closed {
+        p.html(html! {
+            p {
+                "Closed by " (c.actor.trim_start_matches("user:")) " at seq " (c.seq)
+                @if let Some(r) = &c.reason { ": " (r) }
+                "."
+            }
+        });
+    }
+    p.html(actions(user, batch, &view, form));
     if !view.files.is_empty() {
         let mut t = Table::new(
             "files",
@@ -974,31 +894,24 @@ async fn batch_page(
             &["Format", "SHA-256", "Seq", "Download"],
         );
         for f in &view.files {
-            let v = serde_json::to_value(f).unwrap_or_default();
-            let format = s(&v, "format").to_string();
             t.row(vec![
-                Cell::text(&format),
-                Cell::text(s(&v, "sha256")),
-                Cell::Count(n(&v, "seq")),
+                Cell::text(&f.format),
+                Cell::text(&f.sha256),
+                Cell::Count(f.seq),
                 Cell::Link(
-                    format!("Download {format}"),
-                    format!("/web/finance/batches/{}/files/{}", enc(batch), enc(&format)),
+                    format!("Download {}", f.format),
+                    format!(
+                        "/web/finance/batches/{}/files/{}",
+                        enc(batch),
+                        enc(&f.format)
+                    ),
                 ),
             ]);
         }
         p.table(t);
     }
-    let rows: Vec<Value> = payments
-        .iter()
-        .map(|pl| serde_json::to_value(pl).unwrap_or_default())
-        .collect();
-    p.table(payments_table(&rows, true));
-    let exceptions: Vec<Value> = view
-        .exceptions
-        .iter()
-        .map(|x| serde_json::to_value(x).unwrap_or_default())
-        .collect();
-    p.table(exceptions_table(&exceptions, &cur));
+    p.table(payments_table(&payments, true));
+    p.table(exceptions_table(&view.exceptions, &cur));
     p.status(form.error.map_or(StatusCode::OK, |e| e.status))
         .respond(Some(user), q)
 }
@@ -1010,99 +923,90 @@ pub async fn batch(
     Path(batch): Path<String>,
     q: PageQuery,
 ) -> Response {
-    if let Some(r) = refuse(&user, FINANCE) {
-        return r;
-    }
     let mut q = query(q);
-    let notice = q.0.remove("done").map(|d| {
-        match d.as_str() {
-            "submit" => "Submitted: the batch is frozen at its digest and waits for approval.",
-            "approve" => "Approved.",
-            "reject" => "Rejected.",
-            "cancel" => "Cancelled.",
-            "files" => "The bank file was made; its digest is in the journal. Download it below.",
-            "send" => "Marked as sent: the payments are in transit.",
-            _ => "Done.",
-        }
-        .to_string()
+    let done = q.0.remove("done").map(|d| match d.as_str() {
+        "submit" => "Submitted: the batch is frozen at its digest and waits for approval.",
+        "approve" => "Approved.",
+        "reject" => "Rejected.",
+        "cancel" => "Cancelled.",
+        "files" => "The bank file was made; its digest is in the journal. Download it below.",
+        "send" => "Marked as sent: the payments are in transit.",
+        _ => "Done.",
     });
-    batch_page(&state, &user, &batch, &q, &FormState::default(), notice).await
+    batch_page(&state, &user, &batch, &q, &FormState::default(), done).await
 }
 
-/// `POST /web/finance/batches/{batch}/{action}`: submit, approve, reject, cancel, files, send.
+/// The actions on a batch, each a route of the API.
+const BATCH_ACTIONS: &[&str] = &["submit", "approve", "reject", "cancel", "files", "send"];
+
+/// `POST /web/finance/batches/{batch}/{action}`: submit, approve, reject, cancel, files, send,
+/// each through its service, which holds the user to its API route's line of the role matrix.
 pub async fn batch_action(
     State(state): State<AppState>,
     Path((batch, action)): Path<(String, String)>,
     posted: Posted,
 ) -> Response {
     let Posted { user, fields } = posted;
-    if let Some(r) = refuse(&user, FINANCE) {
-        return r;
+    if !BATCH_ACTIONS.contains(&action.as_str()) {
+        return bad(
+            &user,
+            ApiError::not_found(format!("{action:?} is not an action on a batch")),
+        );
     }
-    // Each action is held to its API route's rule first, as the role matrix says.
+    // Held to the action's API route's line first, as the API holds its caller before the
+    // handler runs: a role that may not is refused before the batch is even looked up.
     let route = format!("/v1/batches/{{batch}}/{action}");
-    if let Some(entry) = crate::server::access::of("POST", &route) {
-        if let crate::server::access::Access::Roles(rule) = entry.access {
-            if let Some(r) = refuse(&user, rule.0) {
-                return r;
-            }
-        }
+    if let Err(e) = crate::service::authorize(&user.caller, "POST", &route) {
+        return bad(&user, e);
     }
-    let st = || State(state.clone());
-    let c = user.caller.clone();
-    let h = fields.api_headers();
-    let path = || Path(batch.clone());
-    let body = |v: Value| Ok(Bytes::from(v.to_string()));
+    let id = match pay::batch_id(&batch) {
+        Ok(i) => i,
+        Err(e) => return bad(&user, e),
+    };
+    let (st, c, key) = (&state, &user.caller, fields.get("idem"));
+    let path = format!("/v1/batches/{id}/{action}");
     let r = match action.as_str() {
-        "submit" => pay::submit_batch(st(), c, h, path(), body(json!({}))).await,
-        "approve" => {
-            pay::approve(
-                st(),
-                c,
-                h,
-                path(),
-                body(json!({"digest": fields.get("digest")})),
-            )
-            .await
+        "submit" => {
+            let idem = Idempotency::of_form(key, &path, &serde_json::json!({}));
+            pay::submit_batch(st, c, &idem, &id).await.map(|_| ())
         }
-        "reject" => {
-            let mut v = json!({"digest": fields.get("digest")});
-            if let Some(r) = fields.opt("reason") {
-                v["reason"] = Value::String(r);
-            }
-            pay::reject(st(), c, h, path(), body(v)).await
+        "approve" | "reject" => {
+            let decision = pay::Decision {
+                digest: fields.get("digest").to_string(),
+                reason: fields.opt("reason").filter(|_| action == "reject"),
+            };
+            let idem = Idempotency::of_form(key, &path, &decision);
+            pay::decide(st, c, &idem, &id, action == "approve", decision)
+                .await
+                .map(|_| ())
         }
         "cancel" => {
-            pay::cancel(
-                st(),
-                c,
-                h,
-                path(),
-                body(json!({"reason": fields.get("cancel_reason").trim()})),
-            )
-            .await
+            let cancel = pay::Cancel {
+                reason: fields.get("cancel_reason").trim().to_string(),
+            };
+            let idem = Idempotency::of_form(key, &path, &cancel);
+            pay::cancel(st, c, &idem, &id, cancel).await.map(|_| ())
         }
         "files" => {
-            pay::make_file(
-                st(),
-                c,
-                h,
-                path(),
-                body(json!({"format": fields.get("format")})),
-            )
-            .await
+            let make = pay::MakeFile {
+                format: Some(fields.get("format").to_string()),
+                execution_date: None,
+            };
+            let idem = Idempotency::of_form(key, &path, &make);
+            pay::make_file(st, c, &idem, &id, make).await.map(|_| ())
         }
-        "send" => pay::send(st(), c, h, path(), body(json!({}))).await,
-        _ => {
-            return bad(
-                &user,
-                ApiError::not_found(format!("{action:?} is not an action on a batch")),
-            )
+        "send" => {
+            let send = pay::Send::default();
+            let idem = Idempotency::of_form(key, &path, &send);
+            pay::send(st, c, &idem, &id, send).await.map(|_| ())
         }
+        _ => Err(ApiError::not_found(format!(
+            "{action:?} is not an action on a batch"
+        ))),
     };
-    match json_of(r).await {
+    match r {
         // Post, then redirect: the batch page's tables sort, page and download from its own URL.
-        Ok(_) => Redirect::to(&format!(
+        Ok(()) => Redirect::to(&format!(
             "/web/finance/batches/{}?done={}",
             enc(&batch),
             enc(&action)
@@ -1120,25 +1024,28 @@ pub async fn batch_action(
 }
 
 /// `GET /web/finance/batches/{batch}/files/{format}`: the bank file, made again and checked
-/// against its journaled digest by the API, as a download.
+/// against its journaled digest, as a download.
 pub async fn download_file(
     State(state): State<AppState>,
     user: WebUser,
     Path((batch, format)): Path<(String, String)>,
 ) -> Response {
-    if let Some(r) = refuse(&user, FINANCE) {
-        return r;
-    }
-    match pay::download_file(
-        State(state.clone()),
-        user.caller.clone(),
-        Path((batch.clone(), format.clone())),
-    )
-    .await
-    {
-        Ok(mut r) => {
+    let file = match pay::batch_id(&batch) {
+        Ok(id) => pay::bank_file(&state, &user.caller, &id, &format).await,
+        Err(e) => Err(e),
+    };
+    match file {
+        Ok(file) => {
             let ext = if format == "csv" { "csv" } else { "xml" };
             let name = format!("{batch}-{format}.{ext}");
+            let mut r = (
+                [
+                    (header::CONTENT_TYPE, file.content_type.to_string()),
+                    (header::ETAG, format!("\"{}\"", file.sha256)),
+                ],
+                file.bytes,
+            )
+                .into_response();
             if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
                 r.headers_mut().insert(header::CONTENT_DISPOSITION, v);
             }
@@ -1150,21 +1057,30 @@ pub async fn download_file(
 
 // ---------- bank files in ----------
 
-fn upload_form(user: &WebUser, form: &FormState<'_>) -> String {
-    if !user.is(&[Role::Admin, Role::Preparer]) {
-        return String::new();
+fn upload_form(user: &WebUser, form: &FormState<'_>) -> Markup {
+    html! {
+        @if user.may("POST", "/web/finance/bank") {
+            form.card method="post" action="/web/finance/bank" enctype="multipart/form-data" {
+                h2 { "Upload a bank file" }
+                p.hint { "A pain.002 status report, a camt.053 statement or a status CSV, recognised by its content. The same file imported twice posts nothing the second time." }
+                (form.general_error(&["file"]))
+                (user.form_fields())
+                (form.input("file", "Bank file", "file", &["file"], ""))
+                button type="submit" { "Import" }
+            }
+        }
     }
-    format!(
-        "<form class=\"card\" method=\"post\" action=\"/web/finance/bank\" enctype=\"multipart/form-data\">\
-<h2>Upload a bank file</h2><p class=\"hint\">A pain.002 status report, a camt.053 statement or a status CSV, recognised by its content. The same file imported twice posts nothing the second time.</p>{}{}{}\
-<button type=\"submit\">Import</button></form>",
-        form.general_error(&["file"]),
-        user.form_fields(),
-        form.input("file", "Bank file", "file", &["file"], ""),
-    )
 }
 
-fn imports_table(list: &[Value]) -> Table {
+fn applied_text(i: &ImportReport) -> String {
+    i.applied
+        .iter()
+        .map(|(k, v)| format!("{k} {}", v.count))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn imports_table(list: &[ImportReport]) -> Table {
     let mut t = Table::new(
         "imports",
         "Imported bank files",
@@ -1180,57 +1096,41 @@ fn imports_table(list: &[Value]) -> Table {
     )
     .empty("No bank file imported yet.");
     for i in list {
-        let applied: Vec<String> = i
-            .get("applied")
-            .and_then(Value::as_object)
-            .map(|m| {
-                m.iter()
-                    .map(|(k, v)| format!("{k} {}", n(v, "count")))
-                    .collect()
-            })
-            .unwrap_or_default();
         t.row(vec![
             Cell::Link(
-                s(i, "sha256").chars().take(16).collect::<String>() + "…",
-                format!("/web/finance/bank/{}", enc(s(i, "sha256"))),
+                i.sha256.chars().take(16).collect::<String>() + "…",
+                format!("/web/finance/bank/{}", enc(&i.sha256)),
             ),
-            Cell::text(s(i, "format")),
-            Cell::text(s(i, "award")),
-            Cell::Count(n(i, "lines")),
-            Cell::text(applied.join(", ")),
-            Cell::Count(arr(i, "exceptions").len() as u64),
-            Cell::Count(n(i, "seq")),
+            Cell::text(&i.format),
+            Cell::text(&i.award),
+            Cell::Count(i.lines),
+            Cell::text(applied_text(i)),
+            Cell::Count(i.exceptions.len() as u64),
+            Cell::Count(i.seq.unwrap_or(0)),
         ]);
     }
     t
 }
 
-fn import_result(p: &mut Page, r: &Value) {
-    p.html(format!(
-        "<p class=\"notice\" role=\"status\">{} {} file of {} lines for award {}.</p>",
-        if r.get("already_imported").and_then(Value::as_bool) == Some(true) {
-            "Already imported before, nothing posted again:"
-        } else {
-            "Imported:"
-        },
-        esc(s(r, "format")),
-        n(r, "lines"),
-        esc(s(r, "award"))
-    ));
+fn import_result(p: &mut Page, r: &ImportReport) {
+    p.html(html! {
+        p.notice role="status" {
+            @if r.already_imported { "Already imported before, nothing posted again:" } @else { "Imported:" }
+            " " (r.format) " file of " (r.lines) " lines for award " (r.award) "."
+        }
+    });
     let mut applied = Table::new(
         "applied",
         "Reconciliation: outcomes applied",
         &["Outcome", "Payments", "Amount"],
     )
     .empty("Nothing applied.");
-    if let Some(m) = r.get("applied").and_then(Value::as_object) {
-        for (k, v) in m {
-            applied.row(vec![
-                Cell::text(k),
-                Cell::Count(n(v, "count")),
-                Cell::text(s(v, "amount")),
-            ]);
-        }
+    for (k, v) in &r.applied {
+        applied.row(vec![
+            Cell::text(k),
+            Cell::Count(v.count),
+            Cell::text(&v.amount),
+        ]);
     }
     p.table(applied);
     let mut ex = Table::new(
@@ -1239,48 +1139,37 @@ fn import_result(p: &mut Page, r: &Value) {
         &["Line", "End-to-end id", "Rule", "Detail"],
     )
     .empty("Every line matched.");
-    for e in arr(r, "exceptions") {
+    for e in &r.exceptions {
         ex.row(vec![
-            Cell::Count(n(e, "line")),
-            Cell::text(s(e, "e2e")),
-            Cell::text(s(e, "code")),
-            Cell::text(s(e, "detail")),
+            Cell::Count(e.line),
+            Cell::text(e.e2e.clone().unwrap_or_default()),
+            Cell::text(&e.code),
+            Cell::text(&e.detail),
         ]);
     }
     p.table(ex);
 }
 
-async fn bank_page(
-    state: &AppState,
-    user: &WebUser,
-    q: &super::html::Query,
-    form: &FormState<'_>,
-) -> Response {
-    let list = match json_of(pay::imports(State(state.clone()), user.caller.clone()).await).await {
+async fn bank_page(state: &AppState, user: &WebUser, q: &Query, form: &FormState<'_>) -> Response {
+    let list = match pay::imports(state, &user.caller).await {
         Ok(v) => v,
         Err(e) => return bad(user, e),
     };
     let mut p = Page::new("Bank files");
     p.html(upload_form(user, form));
-    p.table(imports_table(arr(&list, "imports")));
+    p.table(imports_table(&list));
     p.status(form.error.map_or(StatusCode::OK, |e| e.status))
         .respond(Some(user), q)
 }
 
 /// `GET /web/finance/bank`
 pub async fn bank(State(state): State<AppState>, user: WebUser, q: PageQuery) -> Response {
-    if let Some(r) = refuse(&user, FINANCE) {
-        return r;
-    }
     bank_page(&state, &user, &query(q), &FormState::default()).await
 }
 
 /// `POST /web/finance/bank`: a status or statement file, with its reconciliation result.
 pub async fn upload_bank(State(state): State<AppState>, posted: Posted) -> Response {
     let Posted { user, fields } = posted;
-    if let Some(r) = refuse(&user, FINANCE) {
-        return r;
-    }
     let file = fields
         .files
         .get("file")
@@ -1293,25 +1182,17 @@ pub async fn upload_bank(State(state): State<AppState>, posted: Posted) -> Respo
             "choose a pain.002, camt.053 or status CSV file to upload",
         ))
     } else {
-        let mut h = fields.api_headers();
-        h.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/octet-stream"),
-        );
-        json_of(
-            pay::import(
-                State(state.clone()),
-                user.caller.clone(),
-                h,
-                Ok(Bytes::from(file)),
-            )
-            .await,
-        )
-        .await
+        // The identity of an upload is its bytes, as the API's is its body.
+        let idem = Idempotency {
+            key: format!("web-{}", fields.get("idem")),
+            request_hash: crate::server::routes::request_hash("/v1/bank-files", &file),
+        };
+        pay::import(&state, &user.caller, &idem, &file).await
     };
     match r {
-        Ok(report) => Redirect::to(&format!("/web/finance/bank/{}", enc(s(&report, "sha256"))))
-            .into_response(),
+        Ok((report, _)) => {
+            Redirect::to(&format!("/web/finance/bank/{}", enc(&report.sha256))).into_response()
+        }
         Err(mut e) => {
             if e.field.is_none() {
                 e.field = Some("file".into());
@@ -1329,26 +1210,30 @@ pub async fn bank_import(
     Path(sha): Path<String>,
     q: PageQuery,
 ) -> Response {
-    if let Some(r) = refuse(&user, FINANCE) {
-        return r;
-    }
-    let list = match json_of(pay::imports(State(state.clone()), user.caller.clone()).await).await {
+    let list = match pay::imports(&state, &user.caller).await {
         Ok(v) => v,
         Err(e) => return bad(&user, e),
     };
-    let Some(r) = arr(&list, "imports").iter().find(|i| s(i, "sha256") == sha) else {
+    let Some(r) = list.iter().find(|i| i.sha256 == sha) else {
         return bad(
             &user,
             ApiError::not_found("no bank file with this SHA-256 was imported"),
         );
     };
     let mut p = Page::new("Bank file");
-    p.html(format!("<p>SHA-256 <code>{}</code></p>", esc(&sha)));
+    p.html(html! { p { "SHA-256 " code { (sha) } } });
     import_result(&mut p, r);
     p.respond(Some(&user), &query(q))
 }
 
 // ---------- participants ----------
+
+fn text_of<'a>(v: &'a Option<serde_json::Value>, k: &str) -> &'a str {
+    v.as_ref()
+        .and_then(|v| v.get(k))
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or("")
+}
 
 /// `GET /web/finance/participants/{participant}`: a participant's statement (finance and
 /// auditors; never donors or partners).
@@ -1358,59 +1243,40 @@ pub async fn participant(
     Path(participant): Path<String>,
     q: PageQuery,
 ) -> Response {
-    if let Some(r) = refuse(&user, STATEMENT_READERS) {
-        return r;
-    }
-    let doc = match value_of(
-        prog::participant(
-            State(state.clone()),
-            user.caller.clone(),
-            Path(participant.clone()),
-        )
-        .await,
-    ) {
+    let doc = match prog::participant(&state, &user.caller, &participant).await {
         Ok(d) => d,
         Err(e) => return bad(&user, e),
     };
-    let currency = value_of(
-        prog::award(
-            State(state.clone()),
-            user.caller.clone(),
-            Path(s(&doc, "award").to_string()),
-        )
-        .await,
-    )
-    .map(|a| s(&a, "currency").to_string())
-    .unwrap_or_default();
+    let currency = prog::award(&state, &user.caller, &doc.award)
+        .await
+        .map(|a| a.currency)
+        .unwrap_or_default();
     let mut p = Page::new(format!("Participant {participant}"));
-    let personal = doc.get("personal").cloned().unwrap_or(Value::Null);
-    let attrs = doc.get("attributes").cloned().unwrap_or(Value::Null);
-    let erased = doc.get("erased_at").and_then(Value::as_str);
+    let has_account = doc
+        .personal
+        .as_ref()
+        .and_then(|v| v.get("bank_account"))
+        .and_then(serde_json::Value::as_str)
+        .is_some();
     p.html(facts(&[
-        ("Award", esc(s(&doc, "award"))),
-        ("Partner", esc(s(&doc, "partner"))),
-        ("Registered at seq", n(&doc, "registered_seq").to_string()),
+        ("Award", html! { (doc.award) }),
+        ("Partner", html! { (doc.partner) }),
+        ("Registered at seq", html! { (doc.registered_seq) }),
         (
             "Personal data",
-            match erased {
-                Some(at) => format!("erased at {}", esc(at)),
-                None => esc(s(&personal, "name")),
+            html! {
+                @match &doc.erased_at {
+                    Some(at) => { "erased at " (at) },
+                    None => (text_of(&doc.personal, "name")),
+                }
             },
         ),
-        ("Sex", esc(s(&attrs, "sex"))),
-        ("Province", esc(s(&attrs, "province"))),
-        ("Pathway", esc(s(&attrs, "pathway"))),
+        ("Sex", html! { (text_of(&doc.attributes, "sex")) }),
+        ("Province", html! { (text_of(&doc.attributes, "province")) }),
+        ("Pathway", html! { (text_of(&doc.attributes, "pathway")) }),
         (
             "Bank account",
-            if personal
-                .get("bank_account")
-                .and_then(Value::as_str)
-                .is_some()
-            {
-                "on file".into()
-            } else {
-                "none".into()
-            },
+            html! { @if has_account { "on file" } @else { "none" } },
         ),
     ]));
     let mut ev = Table::new(
@@ -1418,13 +1284,13 @@ pub async fn participant(
         "Evidence",
         &["Type", "What", "Value", "Date", "Seq"],
     );
-    for e in arr(&doc, "evidence") {
+    for e in &doc.evidence {
         ev.row(vec![
-            Cell::text(s(e, "type")),
-            Cell::text(s(e, "what")),
-            Cell::text(s(e, "value")),
-            Cell::text(s(e, "date")),
-            Cell::Seq(n(e, "seq"), None),
+            Cell::text(&e.kind),
+            Cell::text(&e.what),
+            Cell::text(&e.value),
+            Cell::text(e.date.clone().unwrap_or_default()),
+            Cell::Seq(e.seq, None),
         ]);
     }
     p.table(ev);
@@ -1434,13 +1300,13 @@ pub async fn participant(
         &["Basis", "Rule", "Version", "Amount", "Seq"],
     )
     .empty("No entitlement.");
-    for e in arr(&doc, "entitlements") {
+    for e in &doc.entitlements {
         en.row(vec![
-            Cell::text(s(e, "basis")),
-            Cell::text(s(e, "rule")),
-            Cell::Count(n(e, "version")),
-            Cell::Amount(s(e, "amount").into(), currency.clone()),
-            Cell::Seq(n(e, "seq"), None),
+            Cell::text(&e.basis),
+            Cell::text(&e.rule),
+            Cell::Count(e.version),
+            Cell::Amount(e.amount.clone(), currency.clone()),
+            Cell::Seq(e.seq, None),
         ]);
     }
     p.table(en);

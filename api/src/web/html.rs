@@ -1,12 +1,13 @@
-//! HTML building blocks: escaping, the page layout, tables that sort, page and download as CSV
-//! without JavaScript, and forms that show the API's error next to the field it names and keep
-//! what the user typed.
+//! The building blocks of every page, as compile-time checked templates (`maud`): the layout,
+//! tables that sort, page and download as CSV without JavaScript, and forms that show the API's
+//! error next to the field it names and keep what the user typed. Every value a template
+//! inserts is escaped by the template engine; no page builds HTML from strings.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
+use maud::{html, Markup, DOCTYPE};
 
 use crate::server::error::ApiError;
 
@@ -17,8 +18,6 @@ pub const PAGE_ROWS: usize = 50;
 
 /// The stylesheet, served at `/web/assets/app.css` (every asset is in the binary).
 pub const CSS: &str = include_str!("app.css");
-
-pub use tranche_ledger::service::reports::esc;
 
 /// Percent-encodes a query or path component.
 pub fn enc(t: &str) -> String {
@@ -97,20 +96,16 @@ impl Cell {
         }
     }
 
-    fn html(&self) -> String {
-        match self {
-            Cell::Text(t) => format!("<td>{}</td>", esc(t)),
-            Cell::Link(t, href) => format!("<td><a href=\"{}\">{}</a></td>", esc(href), esc(t)),
-            Cell::Amount(a, c) => format!(
-                "<td class=\"num\">{} <span class=\"cur\">{}</span></td>",
-                esc(a),
-                esc(c)
-            ),
-            Cell::Count(n) => format!("<td class=\"num\">{n}</td>"),
-            Cell::Seq(n, Some(href)) => {
-                format!("<td class=\"num\"><a href=\"{}\">{n}</a></td>", esc(href))
+    fn html(&self) -> Markup {
+        html! {
+            @match self {
+                Cell::Text(t) => td { (t) },
+                Cell::Link(t, href) => td { a href=(href) { (t) } },
+                Cell::Amount(a, c) => td.num { (a) " " span.cur { (c) } },
+                Cell::Count(n) => td.num { (n) },
+                Cell::Seq(n, Some(href)) => td.num { a href=(href) { (n) } },
+                Cell::Seq(n, None) => td.num { (n) },
             }
-            Cell::Seq(n, None) => format!("<td class=\"num\">{n}</td>"),
         }
     }
 }
@@ -246,7 +241,7 @@ impl Table {
         out
     }
 
-    pub fn html(&self, q: &Query) -> String {
+    pub fn html(&self, q: &Query) -> Markup {
         let rows = self.sorted_rows(q);
         let per_page = if self.fixed {
             rows.len().max(1)
@@ -261,100 +256,66 @@ impl Table {
             .unwrap_or(1)
             .clamp(1, pages);
         let sorting = self.sorting(q);
-        let csv_link = if self.fixed {
-            String::new()
-        } else {
-            format!(
-                " <a class=\"csv\" href=\"{}\" download>CSV</a>",
-                esc(&q.with(&[("csv", self.id)]))
-            )
-        };
-        let mut h = format!(
-            "<section class=\"table\" id=\"{id}\"><table><caption>{} <span class=\"count\">({} row{})</span>{csv_link}\
-</caption><thead><tr>",
-            esc(&self.caption),
-            rows.len(),
-            if rows.len() == 1 { "" } else { "s" },
-            id = self.id,
-        );
-        for (i, c) in self.columns.iter().enumerate() {
-            let (aria, next, mark) = match sorting {
-                Some((col, false)) if col == i => ("ascending", "desc", " ▲"),
-                Some((col, true)) if col == i => ("descending", "", " ▼"),
-                _ => ("none", "", ""),
-            };
-            let numeric = self.numeric_column(i);
-            if self.fixed {
-                let _ = write!(
-                    h,
-                    "<th scope=\"col\"{}>{}</th>",
-                    if numeric { " class=\"num\"" } else { "" },
-                    esc(c)
-                );
-                continue;
+        html! {
+            section.table id=(self.id) {
+                table {
+                    caption {
+                        (self.caption) " "
+                        span.count { "(" (rows.len()) " row" @if rows.len() != 1 { "s" } ")" }
+                        @if !self.fixed {
+                            " " a.csv href=(q.with(&[("csv", self.id)])) download { "CSV" }
+                        }
+                    }
+                    thead { tr {
+                        @for (i, c) in self.columns.iter().enumerate() {
+                            @let numeric = self.numeric_column(i);
+                            @if self.fixed {
+                                th scope="col" class=[numeric.then_some("num")] { (c) }
+                            } @else {
+                                @let (aria, next, mark) = match sorting {
+                                    Some((col, false)) if col == i => ("ascending", "desc", " ▲"),
+                                    Some((col, true)) if col == i => ("descending", "", " ▼"),
+                                    _ => ("none", "", ""),
+                                };
+                                @let sort = format!("{}.{i}", self.id);
+                                @let href = q.with(&[("sort", &sort), ("dir", next), (&page_key, "")]);
+                                th scope="col" aria-sort=(aria) class=[numeric.then_some("num")] {
+                                    a href={ (href) "#" (self.id) } { (c) (mark) }
+                                }
+                            }
+                        }
+                    } }
+                    tbody {
+                        @if rows.is_empty() {
+                            tr { td colspan=(self.columns.len()) class="empty" { (self.empty) } }
+                        }
+                        @for row in rows.iter().skip((page - 1) * per_page).take(per_page) {
+                            tr { @for c in row.iter() { (c.html()) } }
+                        }
+                    }
+                }
+                @if pages > 1 {
+                    nav.pager aria-label={ "Pages of " (self.caption) } {
+                        @if page > 1 {
+                            a rel="prev" href={ (q.with(&[(&page_key, &(page - 1).to_string())])) "#" (self.id) } { "Previous" }
+                            " "
+                        }
+                        span { "Page " (page) " of " (pages) }
+                        @if page < pages {
+                            " "
+                            a rel="next" href={ (q.with(&[(&page_key, &(page + 1).to_string())])) "#" (self.id) } { "Next" }
+                        }
+                    }
+                }
             }
-            let sort = format!("{}.{i}", self.id);
-            let href = q.with(&[("sort", &sort), ("dir", next), (&page_key, "")]);
-            let _ = write!(
-                h,
-                "<th scope=\"col\" aria-sort=\"{aria}\"{}><a href=\"{}#{}\">{}{mark}</a></th>",
-                if numeric { " class=\"num\"" } else { "" },
-                esc(&href),
-                self.id,
-                esc(c)
-            );
         }
-        h.push_str("</tr></thead><tbody>");
-        if rows.is_empty() {
-            let _ = write!(
-                h,
-                "<tr><td colspan=\"{}\" class=\"empty\">{}</td></tr>",
-                self.columns.len(),
-                esc(self.empty)
-            );
-        }
-        for row in rows.iter().skip((page - 1) * per_page).take(per_page) {
-            h.push_str("<tr>");
-            for c in row.iter() {
-                h.push_str(&c.html());
-            }
-            h.push_str("</tr>");
-        }
-        h.push_str("</tbody></table>");
-        if pages > 1 {
-            let _ = write!(
-                h,
-                "<nav class=\"pager\" aria-label=\"Pages of {}\">",
-                esc(&self.caption)
-            );
-            if page > 1 {
-                let _ = write!(
-                    h,
-                    "<a rel=\"prev\" href=\"{}#{}\">Previous</a> ",
-                    esc(&q.with(&[(&page_key, &(page - 1).to_string())])),
-                    self.id
-                );
-            }
-            let _ = write!(h, "<span>Page {page} of {pages}</span>");
-            if page < pages {
-                let _ = write!(
-                    h,
-                    " <a rel=\"next\" href=\"{}#{}\">Next</a>",
-                    esc(&q.with(&[(&page_key, &(page + 1).to_string())])),
-                    self.id
-                );
-            }
-            h.push_str("</nav>");
-        }
-        h.push_str("</section>");
-        h
     }
 }
 
 /// A part of a page.
 #[derive(Debug, Clone)]
 pub enum Block {
-    Html(String),
+    Html(Markup),
     Table(Table),
 }
 
@@ -375,8 +336,8 @@ impl Page {
         }
     }
 
-    pub fn html(&mut self, h: impl Into<String>) -> &mut Self {
-        self.blocks.push(Block::Html(h.into()));
+    pub fn html(&mut self, h: Markup) -> &mut Self {
+        self.blocks.push(Block::Html(h));
         self
     }
 
@@ -412,14 +373,15 @@ impl Page {
                 }
             }
         }
-        let mut body = String::new();
-        for b in &self.blocks {
-            match b {
-                Block::Html(h) => body.push_str(h),
-                Block::Table(t) => body.push_str(&t.html(q)),
+        let body = html! {
+            @for b in &self.blocks {
+                @match b {
+                    Block::Html(h) => (h),
+                    Block::Table(t) => (t.html(q)),
+                }
             }
-        }
-        (self.status, layout(&self.title, user, &body)).into_response()
+        };
+        (self.status, layout(&self.title, user, body)).into_response()
     }
 }
 
@@ -450,63 +412,73 @@ fn slug(t: &str) -> String {
         .join("-")
 }
 
-/// The navigation of a role: only the pages it may open.
+/// The navigation of a role: its pages, each shown only when the role matrix lets the role
+/// open it.
 fn nav(user: &WebUser) -> Vec<(&'static str, &'static str)> {
     use crate::server::auth::Role;
-    match user.caller.role {
-        Role::Admin | Role::Preparer | Role::Approver => vec![
+    let pages: &[(&str, &str)] = match user.caller.role {
+        Role::Admin | Role::Preparer | Role::Approver => &[
             ("/web/finance", "Awards"),
             ("/web/finance/cycles", "Cycles"),
             ("/web/finance/batches", "Batches"),
             ("/web/finance/bank", "Bank files"),
             ("/web/reports", "Reports"),
         ],
-        Role::Partner => vec![
+        Role::Partner => &[
             ("/web/partner", "Cohorts"),
             ("/web/partner/evidence", "Evidence"),
             ("/web/partner/keys", "Keys"),
         ],
-        Role::Auditor => vec![
+        Role::Auditor => &[
             ("/web/audit", "Checkpoint"),
             ("/web/audit/records", "Records"),
             ("/web/audit/trace", "Trace a payment"),
             ("/web/audit/verify", "Verify offline"),
             ("/web/reports", "Reports"),
         ],
-        Role::Donor => vec![("/web/donor", "Results")],
-    }
+        Role::Donor => &[("/web/donor", "Results")],
+    };
+    pages
+        .iter()
+        .copied()
+        .filter(|(href, _)| user.may("GET", href))
+        .collect()
 }
 
 /// The whole HTML document around a page's body.
-pub fn layout(title: &str, user: Option<&WebUser>, body: &str) -> axum::response::Html<String> {
-    let mut h = format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
-<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-<title>{} · tranche</title><link rel=\"stylesheet\" href=\"/web/assets/app.css\"></head><body>\
-<a class=\"skip\" href=\"#main\">Skip to content</a><header><a class=\"brand\" href=\"/web/\">tranche</a>",
-        esc(title)
-    );
-    if let Some(u) = user {
-        h.push_str("<nav aria-label=\"Main\"><ul>");
-        for (href, label) in nav(u) {
-            let _ = write!(h, "<li><a href=\"{href}\">{label}</a></li>");
+pub fn layout(title: &str, user: Option<&WebUser>, body: Markup) -> axum::response::Html<String> {
+    let page = html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · tranche" }
+                link rel="stylesheet" href="/web/assets/app.css";
+            }
+            body {
+                a.skip href="#main" { "Skip to content" }
+                header {
+                    a.brand href="/web/" { "tranche" }
+                    @if let Some(u) = user {
+                        nav aria-label="Main" { ul {
+                            @for (href, label) in nav(u) { li { a href=(href) { (label) } } }
+                        } }
+                        form.signout method="post" action="/web/logout" {
+                            span.who { (u.caller.name) " " span.role { "(" (u.caller.role.as_str()) ")" } }
+                            (u.csrf_field())
+                            button type="submit" { "Sign out" }
+                        }
+                    }
+                }
+                main #main {
+                    h1 { (title) }
+                    (body)
+                }
+            }
         }
-        let _ = write!(
-            h,
-            "</ul></nav><form class=\"signout\" method=\"post\" action=\"/web/logout\">\
-<span class=\"who\">{} <span class=\"role\">({})</span></span>{}\
-<button type=\"submit\">Sign out</button></form>",
-            esc(&u.caller.name),
-            u.caller.role.as_str(),
-            u.csrf_field()
-        );
-    }
-    let _ = writeln!(
-        h,
-        "</header><main id=\"main\"><h1>{}</h1>{body}</main></body></html>",
-        esc(title)
-    );
-    axum::response::Html(h)
+    };
+    axum::response::Html(page.into_string())
 }
 
 /// A refusal shown as a page: the API's code and detail, with the status it carries.
@@ -517,26 +489,21 @@ pub fn error_page(user: Option<&WebUser>, e: &ApiError) -> Response {
         404 => "Not found",
         _ => "Refused",
     });
-    p.html(format!(
-        "<p class=\"error\" role=\"alert\">{}</p><p><a href=\"/web/\">Back to your start page</a></p>",
-        error_text(e)
-    ));
+    p.html(html! {
+        p.error role="alert" { (error_text(e)) }
+        p { a href="/web/" { "Back to your start page" } }
+    });
     p.status(e.status).respond(user, &Query::default())
 }
 
 // ---------- forms ----------
 
-/// The API's error as HTML: its detail, its rule (code) and the field it names.
-pub fn error_text(e: &ApiError) -> String {
-    format!(
-        "{} <code>{}</code>{}",
-        esc(&e.detail),
-        esc(e.code.as_str()),
-        e.field
-            .as_deref()
-            .map(|f| format!(" <span class=\"field-name\">({})</span>", esc(f)))
-            .unwrap_or_default()
-    )
+/// The API's error: its detail, its rule (code) and the field it names.
+pub fn error_text(e: &ApiError) -> Markup {
+    html! {
+        (e.detail) " " code { (e.code) }
+        @if let Some(f) = &e.field { " " span.field-name { "(" (f) ")" } }
+    }
 }
 
 /// What a form shows: the values the user typed and the error the API gave, if any.
@@ -566,51 +533,37 @@ impl<'a> FormState<'a> {
             })
     }
 
-    /// The error message for a field, or "".
-    fn field_error(&self, id: &str, api_fields: &[&str]) -> String {
-        match self.error {
-            Some(e) if self.names(api_fields) => format!(
-                "<p class=\"field-error\" id=\"{id}-error\" role=\"alert\">{}</p>",
-                error_text(e)
-            ),
-            _ => String::new(),
-        }
+    /// The error for a field, when it names it.
+    fn field_error(&self, api_fields: &[&str]) -> Option<&ApiError> {
+        self.error.filter(|_| self.names(api_fields))
     }
 
     /// The error, shown above the form, when it names no field of the form.
-    pub fn general_error(&self, form_fields: &[&str]) -> String {
-        match self.error {
-            Some(e) if !self.names(form_fields) => {
-                format!("<p class=\"error\" role=\"alert\">{}</p>", error_text(e))
+    pub fn general_error(&self, form_fields: &[&str]) -> Markup {
+        html! {
+            @if let Some(e) = self.error.filter(|_| !self.names(form_fields)) {
+                p.error role="alert" { (error_text(e)) }
             }
-            _ => String::new(),
         }
     }
 
     /// A labelled input; `api` is the field name the API reports errors under.
-    pub fn input(&self, name: &str, label: &str, kind: &str, api: &[&str], hint: &str) -> String {
+    pub fn input(&self, name: &str, label: &str, kind: &str, api: &[&str], hint: &str) -> Markup {
         let id = format!("f-{name}");
-        let err = self.field_error(&id, api);
-        let invalid = if err.is_empty() {
-            String::new()
-        } else {
-            format!(" aria-invalid=\"true\" aria-describedby=\"{id}-error\"")
-        };
-        let value = if kind == "file" || kind == "password" {
-            String::new()
-        } else {
-            format!(" value=\"{}\"", esc(self.value(name)))
-        };
-        format!(
-            "<div class=\"field\"><label for=\"{id}\">{}</label>{}<input id=\"{id}\" name=\"{}\" type=\"{kind}\"{value}{invalid}>{err}</div>",
-            esc(label),
-            if hint.is_empty() {
-                String::new()
-            } else {
-                format!("<span class=\"hint\">{}</span>", esc(hint))
-            },
-            esc(name),
-        )
+        let err = self.field_error(api);
+        let described = err.map(|_| format!("{id}-error"));
+        let value = (kind != "file" && kind != "password").then(|| self.value(name));
+        html! {
+            div.field {
+                label for=(id) { (label) }
+                @if !hint.is_empty() { span.hint { (hint) } }
+                input id=(id) name=(name) type=(kind) value=[value]
+                    aria-invalid=[err.map(|_| "true")] aria-describedby=[described.as_deref()];
+                @if let Some(e) = err {
+                    p.field-error id={ (id) "-error" } role="alert" { (error_text(e)) }
+                }
+            }
+        }
     }
 
     /// A labelled select of (value, label) options.
@@ -620,64 +573,55 @@ impl<'a> FormState<'a> {
         label: &str,
         options: &[(String, String)],
         api: &[&str],
-    ) -> String {
+    ) -> Markup {
         let id = format!("f-{name}");
-        let err = self.field_error(&id, api);
-        let mut h = format!(
-            "<div class=\"field\"><label for=\"{id}\">{}</label><select id=\"{id}\" name=\"{}\"{}>",
-            esc(label),
-            esc(name),
-            if err.is_empty() {
-                String::new()
-            } else {
-                format!(" aria-invalid=\"true\" aria-describedby=\"{id}-error\"")
+        let err = self.field_error(api);
+        let described = err.map(|_| format!("{id}-error"));
+        html! {
+            div.field {
+                label for=(id) { (label) }
+                select id=(id) name=(name)
+                    aria-invalid=[err.map(|_| "true")] aria-describedby=[described.as_deref()] {
+                    @for (v, l) in options {
+                        option value=(v) selected[self.value(name) == v] { (l) }
+                    }
+                }
+                @if let Some(e) = err {
+                    p.field-error id={ (id) "-error" } role="alert" { (error_text(e)) }
+                }
             }
-        );
-        for (v, l) in options {
-            let _ = write!(
-                h,
-                "<option value=\"{}\"{}>{}</option>",
-                esc(v),
-                if self.value(name) == v {
-                    " selected"
-                } else {
-                    ""
-                },
-                esc(l)
-            );
         }
-        let _ = write!(h, "</select>{err}</div>");
-        h
     }
 
-    pub fn checkbox(&self, name: &str, label: &str) -> String {
+    pub fn checkbox(&self, name: &str, label: &str) -> Markup {
         let checked = matches!(self.value(name), "on" | "true" | "1");
-        format!(
-            "<div class=\"field check\"><input id=\"f-{n}\" name=\"{n}\" type=\"checkbox\"{}><label for=\"f-{n}\">{}</label></div>",
-            if checked { " checked" } else { "" },
-            esc(label),
-            n = esc(name)
-        )
+        let id = format!("f-{name}");
+        html! {
+            div.field.check {
+                input id=(id) name=(name) type="checkbox" checked[checked];
+                label for=(id) { (label) }
+            }
+        }
     }
 }
 
-/// A `<dl>` of label and value pairs (values already HTML).
-pub fn facts(pairs: &[(&str, String)]) -> String {
-    let mut h = String::from("<dl class=\"facts\">");
-    for (k, v) in pairs {
-        let _ = write!(h, "<div><dt>{}</dt><dd>{v}</dd></div>", esc(k));
+/// A `<dl>` of label and value pairs.
+pub fn facts(pairs: &[(&str, Markup)]) -> Markup {
+    html! {
+        dl.facts {
+            @for (k, v) in pairs { div { dt { (k) } dd { (v) } } }
+        }
     }
-    h.push_str("</dl>");
-    h
 }
 
 /// An amount with its currency, right-aligned where it stands.
-pub fn money(amount: &str, currency: &str) -> String {
-    format!(
-        "<span class=\"num\">{} <span class=\"cur\">{}</span></span>",
-        esc(amount),
-        esc(currency)
-    )
+pub fn money(amount: &str, currency: &str) -> Markup {
+    html! { span.num { (amount) " " span.cur { (currency) } } }
+}
+
+/// A notice that something was done.
+pub fn notice(text: impl maud::Render) -> Markup {
+    html! { p.notice role="status" { (text) } }
 }
 
 /// A record time (RFC 3339 UTC) in an award's time zone, e.g. `2026-03-08 07:00:00 (UTC-05:00)`;
@@ -707,7 +651,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn times_show_in_the_award_zone_and_text_is_escaped() {
+    fn times_show_in_the_award_zone_and_queries_are_encoded() {
         assert_eq!(
             local_time("2026-03-08T12:00:00.5Z", Some("-05:00")),
             "2026-03-08 07:00:00 (UTC-05:00)"
@@ -716,16 +660,37 @@ mod tests {
             local_time("2026-03-08T12:00:00Z", None),
             "2026-03-08 12:00:00 (UTC)"
         );
-        assert_eq!(
-            esc("<a href=\"x\">&'"),
-            "&lt;a href=&quot;x&quot;&gt;&amp;&apos;"
-        );
         let q = Query(
             [("award".to_string(), "a b".to_string())]
                 .into_iter()
                 .collect(),
         );
         assert_eq!(q.with(&[("sort", "t.1")]), "?award=a%20b&sort=t.1");
+    }
+
+    /// Every value a template inserts is escaped by the template engine: text, links, form
+    /// values and errors alike.
+    #[test]
+    fn templates_escape_every_value() {
+        let evil = "<script>alert('x')</script>\"&";
+        let mut t = Table::new("t", evil, &["Name"]);
+        t.row(vec![Cell::Link(evil.into(), format!("/web/?q={evil}"))]);
+        let html = t.html(&Query::default()).into_string();
+        assert!(!html.contains("<script>"), "{html}");
+        assert!(html.contains("&lt;script&gt;"), "{html}");
+        let e = ApiError::bad_request(tranche_audit::Code::InvalidField, "name", evil);
+        let values = [("name".to_string(), evil.to_string())]
+            .into_iter()
+            .collect();
+        let form = FormState::new(values, Some(&e));
+        let html = form
+            .input("name", evil, "text", &["name"], evil)
+            .into_string();
+        assert!(
+            !html.contains("<script>") && !html.contains("\"&\""),
+            "{html}"
+        );
+        assert!(html.contains("aria-invalid=\"true\""), "{html}");
     }
 
     #[test]
@@ -761,9 +726,9 @@ mod tests {
             .lines()
             .nth(1)
             .is_some_and(|l| l.starts_with("r119,119")));
-        let html = t.html(&Query::default());
+        let html = t.html(&Query::default()).into_string();
         assert!(html.contains("Page 1 of 3"), "{html}");
-        let fixed = t.clone().fixed().html(&Query::default());
+        let fixed = t.clone().fixed().html(&Query::default()).into_string();
         assert!(!fixed.contains("Page 1 of") && !fixed.contains("csv=") && fixed.contains("r119"));
         let mut mixed = Table::new("m", "M", &["Revoked"]);
         mixed.row(vec![Cell::Count(3)]);

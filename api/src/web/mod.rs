@@ -1,9 +1,14 @@
 //! The web interface for finance staff, partners, auditors and donors, served by `tranche serve`
 //! under `/web/`: server-rendered HTML that works without JavaScript, every asset in the binary.
 //!
-//! Every read and every write goes through the same handlers as the HTTP API, called on the
-//! signed-in user's behalf: the same role rules, the same checks, the same idempotency, and the
-//! same errors (field and rule), shown next to the field they name.
+//! A page is a thin adapter, like an API handler: it reads its query or form, calls the same
+//! typed service function as the API route (`crate::service`, or a `Ledger` method for a plain
+//! read) on the signed-in user's behalf, and renders the typed result with a compile-time
+//! checked template (`maud`), which escapes every value. So the API and the pages share the
+//! role matrix, the rules, the idempotency and the errors (field and rule), shown next to the
+//! field they name. Who may open each page is the role matrix's line for it
+//! (`crate::server::access::PAGES`), applied by the [`session::WebUser`] extractor before the
+//! page runs.
 
 mod audit;
 mod donor;
@@ -12,114 +17,18 @@ pub mod html;
 mod partner;
 pub mod session;
 
+use crate::server::auth::Role;
+use crate::server::error::ApiError;
+use crate::server::AppState;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use serde_json::Value;
 use tranche_audit::Code;
-
-use crate::server::auth::Role;
-use crate::server::error::{ApiError, ApiResult};
-use crate::server::AppState;
 
 use html::Query;
 use session::WebUser;
-
-/// Finance staff: preparers, approvers and administrators.
-pub const FINANCE: &[Role] = crate::server::auth::FINANCE_STAFF.0;
-
-/// The refusal of a page to a role that may not open it (403, nothing read), if it may not.
-pub fn refuse(user: &WebUser, roles: &[Role]) -> Option<Response> {
-    if user.is(roles) {
-        None
-    } else {
-        Some(html::error_page(
-            Some(user),
-            &ApiError::forbidden(format!(
-                "the {} role may not open this page",
-                user.caller.role.as_str()
-            )),
-        ))
-    }
-}
-
-/// The largest answer of an API handler a page reads back (32 MiB). The handlers are our own,
-/// so this guards memory, not against a client: a page holds the answer, then its parsed JSON
-/// (several times larger), then its HTML. The largest answer a page reads is a batch dry run
-/// listing every payment, about 130 bytes a payment: some 13 MiB for 100,000 payments, the
-/// largest batch the ledger is built for. Anything larger is refused (`answer_too_large`) and is
-/// better read through the API or its CSV downloads.
-pub const MAX_ANSWER_BYTES: usize = 32 * 1024 * 1024;
-
-/// The body of an API handler's answer, read up to [`MAX_ANSWER_BYTES`].
-pub async fn answer_bytes(resp: Response) -> Result<Vec<u8>, ApiError> {
-    use futures_util::StreamExt as _;
-    let mut body = resp.into_body().into_data_stream();
-    let mut bytes = Vec::new();
-    while let Some(chunk) = body.next().await {
-        let chunk = chunk.map_err(|e| ApiError::internal(&e))?;
-        if bytes.len() + chunk.len() > MAX_ANSWER_BYTES {
-            return Err(ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                Code::AnswerTooLarge,
-                format!(
-                    "the answer is larger than {} MiB, more than a page shows: read it through \
-                     the API or its CSV download instead",
-                    MAX_ANSWER_BYTES / (1024 * 1024)
-                ),
-            ));
-        }
-        bytes.extend_from_slice(&chunk);
-    }
-    Ok(bytes)
-}
-
-/// The JSON an API handler answered with, or its error.
-pub async fn json_of(r: ApiResult<Response>) -> Result<Value, ApiError> {
-    let resp = r?;
-    let status = resp.status();
-    let bytes = answer_bytes(resp).await?;
-    if !status.is_success() {
-        return Err(ApiError::new(status, Code::Internal, "the request failed"));
-    }
-    serde_json::from_slice(&bytes).map_err(|e| ApiError::internal(&e))
-}
-
-/// A typed API answer as JSON.
-pub fn value_of<T: serde::Serialize>(r: ApiResult<axum::Json<T>>) -> Result<Value, ApiError> {
-    let axum::Json(t) = r?;
-    serde_json::to_value(t).map_err(|e| ApiError::internal(&e))
-}
-
-/// Headers for a JSON body to an API handler that needs no Idempotency-Key (a dry run).
-pub fn json_headers() -> axum::http::HeaderMap {
-    let mut h = axum::http::HeaderMap::new();
-    h.insert(
-        header::CONTENT_TYPE,
-        header::HeaderValue::from_static("application/json"),
-    );
-    h
-}
-
-/// A string field of a JSON value ("" when absent).
-pub fn s<'a>(v: &'a Value, k: &str) -> &'a str {
-    v.get(k).and_then(Value::as_str).unwrap_or("")
-}
-
-/// A number field of a JSON value (0 when absent).
-pub fn n(v: &Value, k: &str) -> u64 {
-    v.get(k).and_then(Value::as_u64).unwrap_or(0)
-}
-
-/// An array field of a JSON value (empty when absent).
-pub fn arr<'a>(v: &'a Value, k: &str) -> &'a [Value] {
-    v.get(k)
-        .and_then(Value::as_array)
-        .map(Vec::as_slice)
-        .unwrap_or(&[])
-}
 
 async fn home(user: WebUser) -> Redirect {
     Redirect::to(match user.caller.role {
@@ -279,51 +188,4 @@ pub type PageQuery = axum::extract::Query<std::collections::BTreeMap<String, Str
 
 pub fn query(q: PageQuery) -> Query {
     Query(q.0)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use axum::body::{Body, Bytes};
-    use futures_util::StreamExt as _;
-
-    #[tokio::test]
-    async fn an_answer_within_the_bound_is_read_whole() {
-        // Valid JSON: white space, then an object, exactly at the bound.
-        let mut body = vec![b' '; MAX_ANSWER_BYTES - 2];
-        body.extend_from_slice(b"{}");
-        let v = json_of(Ok((StatusCode::OK, body).into_response()))
-            .await
-            .expect("read");
-        assert_eq!(v, serde_json::json!({}));
-    }
-
-    #[tokio::test]
-    async fn an_answer_over_the_bound_is_refused() {
-        let mut body = vec![b' '; MAX_ANSWER_BYTES - 1];
-        body.extend_from_slice(b"{}");
-        let err = json_of(Ok((StatusCode::OK, body).into_response()))
-            .await
-            .expect_err("too large");
-        assert_eq!(err.code, Code::AnswerTooLarge);
-        assert!(err.detail.contains("32 MiB"), "{}", err.detail);
-    }
-
-    #[tokio::test]
-    async fn a_streamed_answer_is_cut_off_at_the_bound_not_read_to_its_end() {
-        const CHUNK_BYTES: usize = 1024 * 1024;
-        let pulled = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let counter = pulled.clone();
-        // Twice the bound, one MiB at a time, counting what the reader pulls.
-        let stream =
-            futures_util::stream::iter(0..2 * MAX_ANSWER_BYTES / CHUNK_BYTES).map(move |_| {
-                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                Ok::<_, std::io::Error>(Bytes::from(vec![b' '; CHUNK_BYTES]))
-            });
-        let resp = Response::new(Body::from_stream(stream));
-        let err = answer_bytes(resp).await.expect_err("too large");
-        assert_eq!(err.code, Code::AnswerTooLarge);
-        let pulled = pulled.load(std::sync::atomic::Ordering::SeqCst);
-        assert_eq!(pulled, MAX_ANSWER_BYTES / CHUNK_BYTES + 1);
-    }
 }

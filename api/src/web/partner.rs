@@ -4,24 +4,22 @@
 //! The ledger never holds a partner's signing key: a CSV is checked here with the same rules as
 //! `tranche partner sign`, every bad line shown by number, and signed on the partner's machine.
 
-use crate::server::error::Q as AxQuery;
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
+use maud::{html, Markup};
 use serde_json::Value;
+use tranche_audit::programme::EvidenceBody;
 use tranche_audit::Code;
 
-use crate::server::auth::Role;
-use crate::server::error::ApiError;
-use crate::server::programme as prog;
+use crate::server::error::{parse_json, ApiError};
 use crate::server::AppState;
+use crate::service::programme as prog;
+use crate::service::Idempotency;
 
-use super::html::{error_page, esc, Cell, FormState, Page, Table};
-use super::session::{Posted, WebUser};
-use super::{arr, json_of, n, query, refuse, s, value_of, PageQuery};
-
-const PARTNERS: &[Role] = crate::server::auth::EVIDENCE.0;
+use super::html::{error_page, notice, Block, Cell, FormState, Page, Query, Table};
+use super::session::{Fields, Posted, WebUser};
+use super::{query, PageQuery};
 
 fn bad(user: &WebUser, e: ApiError) -> Response {
     error_page(Some(user), &e)
@@ -29,19 +27,9 @@ fn bad(user: &WebUser, e: ApiError) -> Response {
 
 /// `GET /web/partner`: the partner's cohorts and their sessions.
 pub async fn home(State(state): State<AppState>, user: WebUser, q: PageQuery) -> Response {
-    if let Some(r) = refuse(&user, PARTNERS) {
-        return r;
-    }
     let q = query(q);
-    let cohorts = match value_of(
-        prog::cohorts(
-            State(state.clone()),
-            user.caller.clone(),
-            AxQuery(prog::CohortQuery { award: None }),
-        )
-        .await,
-    ) {
-        Ok(v) => v.as_array().cloned().unwrap_or_default(),
+    let cohorts = match prog::cohorts(&state, &user.caller, None).await {
+        Ok(v) => v,
         Err(e) => return bad(&user, e),
     };
     let mut p = Page::new(match &user.caller.partner {
@@ -57,30 +45,29 @@ pub async fn home(State(state): State<AppState>, user: WebUser, q: PageQuery) ->
     )
     .empty("No cohort is open for this partner.");
     for c in &cohorts {
-        let sessions = arr(c, "sessions");
         t.row(vec![
             Cell::Link(
-                s(c, "cohort").into(),
-                format!("/web/partner{}", q.with(&[("cohort", s(c, "cohort"))])),
+                c.cohort.clone(),
+                format!("/web/partner{}", q.with(&[("cohort", &c.cohort)])),
             ),
-            Cell::text(s(c, "name")),
-            Cell::text(s(c, "award")),
-            Cell::text(s(c, "pathway")),
-            Cell::Count(sessions.len() as u64),
-            Cell::text(sessions.first().map(|x| s(x, "date")).unwrap_or("")),
-            Cell::text(sessions.last().map(|x| s(x, "date")).unwrap_or("")),
+            Cell::text(&c.name),
+            Cell::text(&c.award),
+            Cell::text(&c.pathway),
+            Cell::Count(c.sessions.len() as u64),
+            Cell::text(c.sessions.first().map(|x| x.date.as_str()).unwrap_or("")),
+            Cell::text(c.sessions.last().map(|x| x.date.as_str()).unwrap_or("")),
         ]);
     }
     p.table(t);
     if let Some(cid) = q.get("cohort") {
-        if let Some(c) = cohorts.iter().find(|c| s(c, "cohort") == cid) {
+        if let Some(c) = cohorts.iter().find(|c| c.cohort == cid) {
             let mut st = Table::new(
                 "sessions",
                 format!("Sessions of {cid}"),
                 &["Session", "Date"],
             );
-            for x in arr(c, "sessions") {
-                st.row(vec![Cell::text(s(x, "session")), Cell::text(s(x, "date"))]);
+            for x in &c.sessions {
+                st.row(vec![Cell::text(&x.session), Cell::text(&x.date)]);
             }
             p.table(st);
         }
@@ -88,23 +75,30 @@ pub async fn home(State(state): State<AppState>, user: WebUser, q: PageQuery) ->
     p.respond(Some(&user), &q)
 }
 
-fn upload_form(user: &WebUser, form: &FormState<'_>) -> String {
-    format!(
-        "<form class=\"card\" method=\"post\" action=\"/web/partner/evidence\" enctype=\"multipart/form-data\">\
-<h2>Upload evidence</h2><p class=\"hint\">Either the CSV from your field tool (header <code>type,participant,cohort,session,status,course,milestone,result,date</code>), \
-checked here line by line, or the <code>.signed.jsonl</code> file <code>tranche partner sign</code> wrote with your key, which is submitted. \
-Your signing key never leaves your machine: a checked CSV is signed here in your browser with your key file, or on your machine with the command line.</p>{}{}{}{}<button type=\"submit\">Upload</button></form>",
-        form.general_error(&["file", "batch_id"]),
-        user.form_fields(),
-        form.input("file", "Evidence file", "file", &["file"], ""),
-        form.input(
-            "batch_id",
-            "Batch id (for a CSV)",
-            "text",
-            &["batch_id"],
-            "your own name for this upload, used once, e.g. hias-2026-07-attendance-1"
-        ),
-    )
+fn upload_form(user: &WebUser, form: &FormState<'_>) -> Markup {
+    html! {
+        form.card method="post" action="/web/partner/evidence" enctype="multipart/form-data" {
+            h2 { "Upload evidence" }
+            p.hint {
+                "Either the CSV from your field tool (header "
+                code { "type,participant,cohort,session,status,course,milestone,result,date" }
+                "), checked here line by line, or the " code { ".signed.jsonl" } " file "
+                code { "tranche partner sign" }
+                " wrote with your key, which is submitted. Your signing key never leaves your machine: a checked CSV is signed here in your browser with your key file, or on your machine with the command line."
+            }
+            (form.general_error(&["file", "batch_id"]))
+            (user.form_fields())
+            (form.input("file", "Evidence file", "file", &["file"], ""))
+            (form.input(
+                "batch_id",
+                "Batch id (for a CSV)",
+                "text",
+                &["batch_id"],
+                "your own name for this upload, used once, e.g. hias-2026-07-attendance-1"
+            ))
+            button type="submit" { "Upload" }
+        }
+    }
 }
 
 /// Statements listed on the evidence page: the newest, so the page costs the same whatever the
@@ -167,7 +161,10 @@ async fn accepted(state: &AppState, partner: Option<&str>) -> Result<Table, ApiE
             Some(r) if r.seq == st.seq => {
                 let v: Value =
                     serde_json::from_slice(&r.bytes).map_err(|e| ApiError::internal(&e))?;
-                s(&v, "at").to_string()
+                v.get("at")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string()
             }
             _ => String::new(),
         };
@@ -186,9 +183,9 @@ async fn accepted(state: &AppState, partner: Option<&str>) -> Result<Table, ApiE
 async fn evidence_page(
     state: &AppState,
     user: &WebUser,
-    q: &super::html::Query,
+    q: &Query,
     form: &FormState<'_>,
-    result: Vec<super::html::Block>,
+    result: Vec<Block>,
     status: StatusCode,
 ) -> Response {
     let mut p = Page::new("Evidence");
@@ -205,9 +202,6 @@ async fn evidence_page(
 
 /// `GET /web/partner/evidence`
 pub async fn evidence(State(state): State<AppState>, user: WebUser, q: PageQuery) -> Response {
-    if let Some(r) = refuse(&user, PARTNERS) {
-        return r;
-    }
     evidence_page(
         &state,
         &user,
@@ -222,11 +216,7 @@ pub async fn evidence(State(state): State<AppState>, user: WebUser, q: PageQuery
 /// `POST /web/partner/evidence`: a CSV is checked (every bad line by number, nothing
 /// written); signed statements are submitted one by one, each with its own result.
 pub async fn upload(State(state): State<AppState>, posted: Posted) -> Response {
-    use super::html::Block;
     let Posted { user, fields } = posted;
-    if let Some(r) = refuse(&user, PARTNERS) {
-        return r;
-    }
     let (name, bytes) = fields
         .files
         .get("file")
@@ -267,13 +257,13 @@ pub async fn upload(State(state): State<AppState>, posted: Posted) -> Response {
                         Cell::text(&l.detail),
                     ]);
                 }
-                blocks.push(Block::Html(format!(
-                    "<p class=\"error\" role=\"alert\">{} line{} of {} refused; fix {} and upload it again. Nothing was written.</p>",
-                    lines.len(),
-                    if lines.len() == 1 { "" } else { "s" },
-                    esc(&name),
-                    if lines.len() == 1 { "it" } else { "them" }
-                )));
+                let one = lines.len() == 1;
+                blocks.push(Block::Html(html! {
+                    p.error role="alert" {
+                        (lines.len()) " line" @if !one { "s" } " of " (name) " refused; fix "
+                        @if one { "it" } @else { "them" } " and upload it again. Nothing was written."
+                    }
+                }));
                 blocks.push(Block::Table(t));
                 return evidence_page(
                     &state,
@@ -297,7 +287,7 @@ pub async fn upload(State(state): State<AppState>, posted: Posted) -> Response {
         .map(|(i, l)| (i + 1, l.trim_end_matches('\r').to_string()))
         .filter(|(_, l)| !l.trim().is_empty())
         .collect();
-    submit_lines(&state, &user, &fields, &name, lines).await
+    submit_lines(&state, &user, &name, lines).await
 }
 
 /// Submits signed statements one by one, each with the hash of its line as its
@@ -306,11 +296,9 @@ pub async fn upload(State(state): State<AppState>, posted: Posted) -> Response {
 async fn submit_lines(
     state: &AppState,
     user: &WebUser,
-    fields: &super::session::Fields,
     name: &str,
     lines: Vec<(usize, String)>,
 ) -> Response {
-    use super::html::Block;
     let mut t = Table::new(
         "results",
         format!("{name}: statements"),
@@ -321,22 +309,17 @@ async fn submit_lines(
     for (number, line) in lines {
         let v: Value = serde_json::from_str(&line).unwrap_or_default();
         let st = v.get("statement").cloned().unwrap_or_default();
-        let mut h = fields.api_headers();
-        if let Ok(k) = axum::http::HeaderValue::from_str(&crate::partner::idempotency_key(&line)) {
-            h.insert("idempotency-key", k);
-        }
-        let r = json_of(
-            prog::submit_evidence(
-                State(state.clone()),
-                user.caller.clone(),
-                h,
-                Ok(Bytes::from(line.clone())),
-            )
-            .await,
-        )
-        .await;
+        // Read as the API reads a body; the line's hash is its key, as the command line's is.
+        let idem = Idempotency {
+            key: crate::partner::idempotency_key(&line),
+            request_hash: crate::server::routes::request_hash("/v1/evidence", line.as_bytes()),
+        };
+        let r = match parse_json::<EvidenceBody>(line.as_bytes()) {
+            Ok(evidence) => prog::submit_evidence(state, &user.caller, &idem, evidence).await,
+            Err(e) => Err(e),
+        };
         let (result, seq) = match r {
-            Ok(doc) => ("accepted".to_string(), Cell::Count(n(&doc, "first_seq"))),
+            Ok((outcome, _)) => ("accepted".to_string(), Cell::Count(outcome.first_seq)),
             Err(e) => {
                 refused += 1;
                 (
@@ -352,17 +335,23 @@ async fn submit_lines(
         };
         t.row(vec![
             Cell::Count(number as u64),
-            Cell::text(s(&st, "batch_id")),
-            Cell::Count(arr(&st, "items").len() as u64),
+            Cell::text(st.get("batch_id").and_then(Value::as_str).unwrap_or("")),
+            Cell::Count(
+                st.get("items")
+                    .and_then(Value::as_array)
+                    .map_or(0, |a| a.len() as u64),
+            ),
             Cell::text(result),
             seq,
         ]);
     }
     let blocks = vec![
         Block::Html(if refused == 0 {
-            "<p class=\"notice\" role=\"status\">Every statement was accepted.</p>".to_string()
+            notice("Every statement was accepted.")
         } else {
-            format!("<p class=\"error\" role=\"alert\">{refused} statement(s) refused; the others were accepted. Each line stands alone.</p>")
+            html! {
+                p.error role="alert" { (refused) " statement(s) refused; the others were accepted. Each line stands alone." }
+            }
         }),
         Block::Table(t),
     ];
@@ -387,7 +376,7 @@ async fn submit_lines(
 async fn signing_page(
     state: &AppState,
     user: &WebUser,
-    fields: &super::session::Fields,
+    fields: &Fields,
     name: &str,
     items: Vec<(usize, tranche_audit::programme::EvidenceItem)>,
 ) -> Response {
@@ -414,45 +403,49 @@ async fn signing_page(
         Ok(s) => s,
         Err(e) => return refuse(ApiError::from(e)).await,
     };
-    let mut hidden = String::new();
-    for (i, st) in statements.iter().enumerate() {
+    let mut hidden = Vec::new();
+    for st in &statements {
         let json = serde_json::to_string(st).unwrap_or_default();
         let message = base64::engine::general_purpose::STANDARD.encode(st.signed_message());
-        hidden.push_str(&format!(
-            "<input type=\"hidden\" name=\"statement_{i}\" value=\"{}\">\
-<input type=\"hidden\" name=\"signature_{i}\" value=\"\" data-message=\"{message}\">",
-            esc(&json)
-        ));
+        hidden.push((json, message));
     }
-    let body = format!(
-        "<p class=\"notice\" role=\"status\">{count} rows of {} are well-formed: {} statement(s) to sign as batch <code>{}</code>.</p>\
-<form id=\"sign-form\" class=\"card\" method=\"post\" action=\"/web/partner/evidence/sign\" enctype=\"multipart/form-data\" data-partner=\"{}\">{}{hidden}\
-<input type=\"hidden\" name=\"key_id\" value=\"\"><input type=\"hidden\" name=\"name\" value=\"{}\">\
-<div class=\"field\"><label for=\"keyfile\">Your key file</label><span class=\"hint\">read by this browser to sign, never uploaded</span><input id=\"keyfile\" type=\"file\"></div>\
-<button type=\"button\" id=\"sign-button\">Sign and submit</button><p id=\"sign-status\" role=\"status\"></p>\
-<noscript><p class=\"warning\">Signing here needs JavaScript. Without it, sign on your machine and upload the result: <code>tranche partner sign {} --key YOUR.key --batch-id {}</code></p></noscript></form>\
-<script src=\"/web/assets/sign.js\"></script>",
-        esc(name),
-        statements.len(),
-        esc(batch_id.as_str()),
-        esc(partner.as_str()),
-        user.form_fields(),
-        esc(name),
-        esc(if name.is_empty() { "FILE.csv" } else { name }),
-        esc(batch_id.as_str()),
-    );
+    let file = if name.is_empty() { "FILE.csv" } else { name };
+    let body = html! {
+        p.notice role="status" {
+            (count) " rows of " (name) " are well-formed: " (statements.len())
+            " statement(s) to sign as batch " code { (batch_id.as_str()) } "."
+        }
+        form #sign-form .card method="post" action="/web/partner/evidence/sign" enctype="multipart/form-data" data-partner=(partner.as_str()) {
+            (user.form_fields())
+            @for (i, (json, message)) in hidden.iter().enumerate() {
+                input type="hidden" name={ "statement_" (i) } value=(json);
+                input type="hidden" name={ "signature_" (i) } value="" data-message=(message);
+            }
+            input type="hidden" name="key_id" value="";
+            input type="hidden" name="name" value=(name);
+            div.field {
+                label for="keyfile" { "Your key file" }
+                span.hint { "read by this browser to sign, never uploaded" }
+                input #keyfile type="file";
+            }
+            button type="button" #sign-button { "Sign and submit" }
+            p #sign-status role="status" {}
+            noscript {
+                p.warning {
+                    "Signing here needs JavaScript. Without it, sign on your machine and upload the result: "
+                    code { "tranche partner sign " (file) " --key YOUR.key --batch-id " (batch_id.as_str()) }
+                }
+            }
+        }
+        script src="/web/assets/sign.js" {}
+    };
     let mut p = Page::new("Sign and submit evidence");
     p.html(body);
     p.respond(Some(user), &Default::default())
 }
 
 /// The evidence page with the upload form showing an error next to its field.
-async fn refused_page(
-    state: &AppState,
-    user: &WebUser,
-    fields: &super::session::Fields,
-    e: ApiError,
-) -> Response {
+async fn refused_page(state: &AppState, user: &WebUser, fields: &Fields, e: ApiError) -> Response {
     let f = FormState::new(fields.values(), Some(&e));
     evidence_page(state, user, &Default::default(), &f, Vec::new(), e.status).await
 }
@@ -460,9 +453,6 @@ async fn refused_page(
 /// `POST /web/partner/evidence/sign`: the statements signed in the browser, submitted.
 pub async fn submit_signed(State(state): State<AppState>, posted: Posted) -> Response {
     let Posted { user, fields } = posted;
-    if let Some(r) = refuse(&user, PARTNERS) {
-        return r;
-    }
     let key_id = fields.get("key_id").to_string();
     let mut lines = Vec::new();
     for i in 0.. {
@@ -488,20 +478,19 @@ pub async fn submit_signed(State(state): State<AppState>, posted: Posted) -> Res
         );
     }
     let name = format!("{} (signed in the browser)", fields.get("name"));
-    submit_lines(&state, &user, &fields, &name, lines).await
+    submit_lines(&state, &user, &name, lines).await
 }
 
 /// `GET /web/partner/keys`: the partner's key registrations.
 pub async fn keys(State(state): State<AppState>, user: WebUser, q: PageQuery) -> Response {
-    if let Some(r) = refuse(&user, PARTNERS) {
-        return r;
-    }
-    let partners = match value_of(prog::partners(State(state.clone()), user.caller.clone()).await) {
-        Ok(v) => v.as_array().cloned().unwrap_or_default(),
+    let partners = match prog::partners(&state, &user.caller).await {
+        Ok(v) => v,
         Err(e) => return bad(&user, e),
     };
     let mut p = Page::new("Signing keys");
-    p.html("<p>The keys registered in the journal for your statements. A statement signed by a key is accepted only between its registration and its revocation.</p>");
+    p.html(html! {
+        p { "The keys registered in the journal for your statements. A statement signed by a key is accepted only between its registration and its revocation." }
+    });
     let mut t = Table::new(
         "keys",
         "Key registrations",
@@ -517,15 +506,15 @@ pub async fn keys(State(state): State<AppState>, user: WebUser, q: PageQuery) ->
         user.caller
             .partner
             .as_deref()
-            .is_none_or(|me| s(pr, "partner") == me)
+            .is_none_or(|me| pr.partner == me)
     }) {
-        for k in arr(pr, "keys") {
+        for k in &pr.keys {
             t.row(vec![
-                Cell::text(s(pr, "partner")),
-                Cell::text(s(k, "key_id")),
-                Cell::text(s(k, "public_key")),
-                Cell::Count(n(k, "registered_seq")),
-                match k.get("revoked_seq").and_then(Value::as_u64) {
+                Cell::text(&pr.partner),
+                Cell::text(&k.key_id),
+                Cell::text(&k.public_key),
+                Cell::Count(k.registered_seq),
+                match k.revoked_seq {
                     Some(x) => Cell::Count(x),
                     None => Cell::text("in force"),
                 },

@@ -19,11 +19,13 @@ use base64::Engine;
 use sha2::{Digest, Sha256};
 use tranche_ledger::store::SessionRow;
 
-use crate::server::auth::{caller_from, token_hash, Caller, Role};
+use crate::server::auth::{caller_from, token_hash, Caller};
 use crate::server::error::ApiError;
 use crate::server::AppState;
 
-use super::html::{esc, layout, FormState};
+use maud::{html, Markup};
+
+use super::html::{layout, FormState};
 
 pub const COOKIE: &str = "tranche_session";
 /// The cookie that carries the sign-in form's CSRF token before there is a session.
@@ -43,25 +45,25 @@ pub struct WebUser {
 
 impl WebUser {
     /// The hidden CSRF field every form of this session carries.
-    pub fn csrf_field(&self) -> String {
-        format!(
-            "<input type=\"hidden\" name=\"csrf\" value=\"{}\">",
-            esc(&self.csrf)
-        )
+    pub fn csrf_field(&self) -> Markup {
+        html! { input type="hidden" name="csrf" value=(self.csrf); }
     }
 
     /// The hidden fields of a form that writes: the CSRF token, and a fresh idempotency key so
     /// that a form posted twice (a double click, a reload) acts once.
-    pub fn form_fields(&self) -> String {
-        format!(
-            "{}<input type=\"hidden\" name=\"idem\" value=\"{}\">",
-            self.csrf_field(),
-            random_text()
-        )
+    pub fn form_fields(&self) -> Markup {
+        html! {
+            (self.csrf_field())
+            input type="hidden" name="idem" value=(random_text());
+        }
     }
 
-    pub fn is(&self, roles: &[Role]) -> bool {
-        roles.contains(&self.caller.role)
+    /// Whether the role matrix lets this user `method route`: a page or form (`/web/…`) or an
+    /// API route (`/v1/…`), as the matrix lists it. Pages use it to show only what the user may
+    /// open or do; the route itself is held to the same line when it is called.
+    pub fn may(&self, method: &str, route: &str) -> bool {
+        crate::server::access::of(method, route)
+            .is_some_and(|e| e.access.allows(Some(self.caller.role)))
     }
 }
 
@@ -152,11 +154,16 @@ impl FromRequestParts<AppState> for WebUser {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
         match session_user(state, &parts.headers).await {
             Ok(Some(u)) => {
-                // The role matrix, for every page at once (each page also checks its own).
+                // The role matrix, for every page at once: the one place a page is refused.
+                // A HEAD is the GET without its body, and held to the GET's line.
+                let method = match parts.method.as_str() {
+                    "HEAD" => "GET",
+                    m => m,
+                };
                 let entry = parts
                     .extensions
                     .get::<axum::extract::MatchedPath>()
-                    .and_then(|p| crate::server::access::of(parts.method.as_str(), p.as_str()));
+                    .and_then(|p| crate::server::access::of(method, p.as_str()));
                 if entry.is_some_and(|e| !e.access.allows(Some(u.caller.role))) {
                     return Err(super::html::error_page(
                         Some(&u),
@@ -220,6 +227,13 @@ impl Fields {
         h
     }
 }
+
+/// The forms that take a file; every other form is small and refused as an upload.
+const UPLOADS: &[&str] = &[
+    "/web/finance/bank",
+    "/web/partner/evidence",
+    "/web/partner/evidence/sign",
+];
 
 /// A form posted by a signed-in user, with its CSRF token checked and its Origin, when the
 /// browser sends one, this site. Every web POST goes through this, so none can skip the check.
@@ -318,14 +332,9 @@ impl FromRequest<AppState> for Posted {
             .and_then(|v| v.to_str().ok())
             .is_some_and(|ct| ct.starts_with("multipart/form-data"));
         let limit = if multipart {
-            let uploaders: &[Role] = match parts.uri.path() {
-                "/web/finance/bank" => &[Role::Admin, Role::Preparer],
-                "/web/partner/evidence" | "/web/partner/evidence/sign" => {
-                    &[Role::Admin, Role::Partner]
-                }
-                _ => &[],
-            };
-            if !user.is(uploaders) {
+            // Who may post to the page is the matrix's line for it, already applied above.
+            let upload = UPLOADS.contains(&parts.uri.path());
+            if !upload {
                 return Err(super::html::error_page(
                     Some(&user),
                     &ApiError::forbidden(format!(
@@ -389,18 +398,21 @@ fn login_page(
     status: StatusCode,
 ) -> Response {
     let token = random_text();
-    let body = format!(
-        "<p>Sign in with the API token your administrator gave you (it starts with <code>tr_</code>). \
-It is checked once; the browser then keeps a session cookie for up to {} hours.</p>\
-<form class=\"card\" method=\"post\" action=\"/web/login\">{}\
-<input type=\"hidden\" name=\"csrf\" value=\"{token}\"><input type=\"hidden\" name=\"next\" value=\"{}\">\
-{}<button type=\"submit\">Sign in</button></form>",
-        SESSION_SECONDS / 3600,
-        form.general_error(&["token"]),
-        esc(next),
-        form.input("token", "API token", "password", &["token"], ""),
-    );
-    let mut r = (status, layout("Sign in", None, &body)).into_response();
+    let body = html! {
+        p {
+            "Sign in with the API token your administrator gave you (it starts with " code { "tr_" }
+            "). It is checked once; the browser then keeps a session cookie for up to "
+            (SESSION_SECONDS / 3600) " hours."
+        }
+        form.card method="post" action="/web/login" {
+            (form.general_error(&["token"]))
+            input type="hidden" name="csrf" value=(token);
+            input type="hidden" name="next" value=(next);
+            (form.input("token", "API token", "password", &["token"], ""))
+            button type="submit" { "Sign in" }
+        }
+    };
+    let mut r = (status, layout("Sign in", None, body)).into_response();
     r.headers_mut().append(
         header::SET_COOKIE,
         set_cookie(headers, LOGIN_COOKIE, &token, 3600),
