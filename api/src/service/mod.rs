@@ -164,8 +164,17 @@ mod tests {
         let mut seen = 0;
         for src in sources {
             for call in src.split("authorize(caller, ").skip(1) {
-                let mut quoted = call.split('"').skip(1).step_by(2);
-                let (Some(method), Some(route)) = (quoted.next(), quoted.next()) else {
+                // Only calls that name both literally: `authorize(caller, "POST", "/v1/…")`.
+                let Some(rest) = call.strip_prefix('"') else {
+                    continue;
+                };
+                let Some((method, rest)) = rest.split_once('"') else {
+                    continue;
+                };
+                let Some(rest) = rest.strip_prefix(", \"") else {
+                    continue;
+                };
+                let Some((route, _)) = rest.split_once('"') else {
                     continue;
                 };
                 assert!(
