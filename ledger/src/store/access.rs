@@ -255,8 +255,8 @@ impl Store {
                 "SELECT doc_hmac, {PERSONAL} FROM participant_data WHERE award = "
             ));
             q.push_bind(award)
-                .push(" AND doc_hmac IN ")
-                .push_list(chunk);
+                .push(" AND doc_hmac")
+                .push_in(c.arrays(), chunk);
             for mut r in q.fetch_all(c).await? {
                 let hash = r.text("doc_hmac")?;
                 out.push((hash, personal_from_row(r)?));

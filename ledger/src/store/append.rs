@@ -359,9 +359,9 @@ async fn load_state(c: &mut dyn Conn, size: u64, commands: &[Command]) -> Result
         }
         let mut q = Query::new(
             "SELECT a.name, a.type, a.closed_seq, b.currency, b.debit_minor - b.credit_minor AS net
-             FROM accounts a LEFT JOIN balances b ON b.account = a.name WHERE a.name IN ",
+             FROM accounts a LEFT JOIN balances b ON b.account = a.name WHERE a.name",
         );
-        q.push_list(chunk.iter().map(|n| n.as_str()));
+        q.push_in(c.arrays(), chunk.iter().map(|n| n.as_str()));
         for mut r in q.fetch_all(&mut *c).await? {
             let name = AccountName::parse(&r.text("name")?).map_err(corrupt)?;
             let account_type = AccountType::parse(&r.text("type")?).map_err(corrupt)?;
@@ -390,8 +390,8 @@ async fn load_state(c: &mut dyn Conn, size: u64, commands: &[Command]) -> Result
     }
     let known: Vec<u64> = targets.into_iter().filter(|&t| t < size).collect();
     for chunk in known.chunks(NAMES_PER_QUERY) {
-        let mut q = Query::new("SELECT seq, reverses, reversed_by FROM transactions WHERE seq IN ");
-        q.push_list(chunk.iter().copied());
+        let mut q = Query::new("SELECT seq, reverses, reversed_by FROM transactions WHERE seq");
+        q.push_in(c.arrays(), chunk.iter().copied());
         for mut r in q.fetch_all(&mut *c).await? {
             let seq = r.u64("seq")?;
             let tx = TxState {
@@ -402,9 +402,9 @@ async fn load_state(c: &mut dyn Conn, size: u64, commands: &[Command]) -> Result
             state.transactions.insert(seq, Some(tx));
         }
         let mut q = Query::new(
-            "SELECT seq, idx, account, currency, side, amount_minor FROM postings WHERE seq IN ",
+            "SELECT seq, idx, account, currency, side, amount_minor FROM postings WHERE seq",
         );
-        q.push_list(chunk.iter().copied())
+        q.push_in(c.arrays(), chunk.iter().copied())
             .push(" ORDER BY seq, idx");
         for r in q.fetch_all(&mut *c).await? {
             add_original_posting(&mut state, posting_from_row(r)?)?;
@@ -459,8 +459,8 @@ async fn load_doc_hashes(
     for (award, hashes) in by_award {
         for chunk in hashes.chunks(NAMES_PER_QUERY) {
             let mut q = Query::new("SELECT doc_hmac FROM participant_data WHERE award = ");
-            q.push_bind(award.as_str()).push(" AND doc_hmac IN ");
-            q.push_list(chunk.iter().copied());
+            q.push_bind(award.as_str()).push(" AND doc_hmac");
+            q.push_in(c.arrays(), chunk.iter().copied());
             for mut r in q.fetch_all(&mut *c).await? {
                 state
                     .doc_hashes
@@ -551,9 +551,9 @@ async fn write_digests(
         let mut q = Query::new(
             "SELECT d.family AS family, d.rows AS rows, d.chain AS chain, d.debit AS debit, d.credit AS credit FROM projection_digests d
              WHERE d.size = (SELECT MAX(e.size) FROM projection_digests e WHERE e.family = d.family)
-               AND d.family IN ",
+               AND d.family",
         );
-        q.push_list(chunk.iter().map(String::as_str));
+        q.push_in(c.arrays(), chunk.iter().map(String::as_str));
         for mut r in q.fetch_all(&mut *c).await? {
             before.insert(r.text("family")?, head_from_row(r)?);
         }
@@ -660,9 +660,9 @@ async fn write_effects(c: &mut dyn Conn, e: &Effects) -> Result<Vec<i64>> {
     };
     for chunk in touched.chunks(NAMES_PER_QUERY) {
         let mut q = Query::new(
-            "SELECT account, currency, debit_minor, credit_minor FROM balances WHERE account IN ",
+            "SELECT account, currency, debit_minor, credit_minor FROM balances WHERE account",
         );
-        q.push_list(chunk.iter().copied());
+        q.push_in(c.arrays(), chunk.iter().copied());
         for mut r in q.fetch_all(&mut *c).await? {
             before.insert(
                 (r.text("account")?, r.text("currency")?),

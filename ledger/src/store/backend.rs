@@ -287,6 +287,44 @@ impl Query {
         self
     }
 
+    /// Appends a membership test of the values: ` = ANY($n)` of one array where the driver
+    /// binds arrays (one statement text whatever the count, so it is prepared once), else
+    /// ` IN ($n, …)`.
+    pub(crate) fn push_in<V: Into<Val>>(
+        &mut self,
+        arrays: bool,
+        vs: impl IntoIterator<Item = V>,
+    ) -> &mut Self {
+        if !arrays {
+            self.sql.push_str(" IN ");
+            return self.push_list(vs);
+        }
+        let vals: Vec<Val> = vs.into_iter().map(Into::into).collect();
+        let column = if matches!(vals.first(), Some(Val::Int(_))) {
+            Val::Ints(
+                vals.into_iter()
+                    .map(|v| match v {
+                        Val::Int(i) => i,
+                        _ => None,
+                    })
+                    .collect(),
+            )
+        } else {
+            Val::Texts(
+                vals.into_iter()
+                    .map(|v| match v {
+                        Val::Text(t) => t,
+                        _ => None,
+                    })
+                    .collect(),
+            )
+        };
+        self.sql.push_str(" = ANY(");
+        self.push_bind(column);
+        self.sql.push(')');
+        self
+    }
+
     pub(crate) async fn fetch_all(self, c: &mut dyn Conn) -> Result<Vec<Row>> {
         c.fetch(self).await
     }

@@ -230,8 +230,8 @@ impl Store {
         let c = &mut *self.db.conn().await?;
         let mut out = HashMap::with_capacity(sessions.len());
         for chunk in sessions.chunks(IDS_PER_QUERY) {
-            let mut q = Query::new("SELECT session, date FROM sessions WHERE session IN ");
-            q.push_list(chunk);
+            let mut q = Query::new("SELECT session, date FROM sessions WHERE session");
+            q.push_in(c.arrays(), chunk);
             for mut r in q.fetch_all(c).await? {
                 out.insert(r.text("session")?, r.text("date")?);
             }
