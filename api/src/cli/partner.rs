@@ -374,24 +374,9 @@ async fn partner_key(g: &Global, file: &Path) -> anyhow::Result<ExitCode> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ed25519_dalek::SigningKey;
+    use crate::partner::testing::{attendance_csv, key};
     use std::os::unix::fs::PermissionsExt as _;
     use tranche_audit::programme::{parse_public_key, EvidenceBody};
-
-    fn key() -> PartnerKey {
-        PartnerKey {
-            partner: Id::parse("hias").expect("valid"),
-            signing: SigningKey::from_bytes(&[7; 32]),
-        }
-    }
-
-    fn attendance_csv(rows: usize) -> String {
-        let mut text = String::from("type,participant,session,status\n");
-        for i in 0..rows {
-            text.push_str(&format!("attendance,p-{i:05},s-01,present\n"));
-        }
-        text
-    }
 
     #[test]
     fn keygen_then_sign_writes_statements_that_verify() {

@@ -135,13 +135,7 @@ impl PartnerKey {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn key() -> PartnerKey {
-        PartnerKey {
-            partner: Id::parse("hias").expect("valid"),
-            signing: SigningKey::from_bytes(&[7; 32]),
-        }
-    }
+    use crate::partner::testing::key;
 
     #[test]
     fn keys_round_trip_and_their_id_is_checked() {

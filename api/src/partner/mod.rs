@@ -78,3 +78,24 @@ pub fn read_limited(path: &Path) -> anyhow::Result<Vec<u8>> {
     }
     Ok(bytes)
 }
+
+/// What the partner tools' tests share: a fixed key and an attendance CSV of `rows` rows.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::PartnerKey;
+
+    pub(crate) fn key() -> PartnerKey {
+        PartnerKey {
+            partner: tranche_audit::programme::Id::parse("hias").expect("valid"),
+            signing: ed25519_dalek::SigningKey::from_bytes(&[7; 32]),
+        }
+    }
+
+    pub(crate) fn attendance_csv(rows: usize) -> String {
+        let mut text = String::from("type,participant,session,status\n");
+        for i in 0..rows {
+            text.push_str(&format!("attendance,p-{i:05},s-01,present\n"));
+        }
+        text
+    }
+}

@@ -121,23 +121,8 @@ pub fn write_jsonl(path: &Path, bodies: &[EvidenceBody]) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ed25519_dalek::SigningKey;
+    use crate::partner::testing::{attendance_csv, key};
     use tranche_audit::programme::Presence;
-
-    fn key() -> PartnerKey {
-        PartnerKey {
-            partner: Id::parse("hias").expect("valid"),
-            signing: SigningKey::from_bytes(&[7; 32]),
-        }
-    }
-
-    fn attendance_csv(rows: usize) -> String {
-        let mut text = String::from("type,participant,session,status\n");
-        for i in 0..rows {
-            text.push_str(&format!("attendance,p-{i:05},s-01,present\n"));
-        }
-        text
-    }
 
     #[test]
     fn up_to_500_rows_make_one_statement_with_the_batch_id() {

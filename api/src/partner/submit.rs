@@ -268,24 +268,9 @@ pub fn submit_all(
 mod tests {
     use super::*;
     use crate::partner::sign::write_jsonl;
-    use crate::partner::{sign_csv, PartnerKey};
-    use ed25519_dalek::SigningKey;
+    use crate::partner::sign_csv;
+    use crate::partner::testing::{attendance_csv, key};
     use tranche_audit::programme::Id;
-
-    fn key() -> PartnerKey {
-        PartnerKey {
-            partner: Id::parse("hias").expect("valid"),
-            signing: SigningKey::from_bytes(&[7; 32]),
-        }
-    }
-
-    fn attendance_csv(rows: usize) -> String {
-        let mut text = String::from("type,participant,session,status\n");
-        for i in 0..rows {
-            text.push_str(&format!("attendance,p-{i:05},s-01,present\n"));
-        }
-        text
-    }
 
     // ---- submitting, against a tiny local HTTP server ----
 
