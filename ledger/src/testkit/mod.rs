@@ -1,5 +1,5 @@
-//! Test and benchmark kits, compiled only with the `testkit` feature: never part of a
-//! production build of the ledger.
+//! Test and benchmark kits, compiled only with the `testkit` feature: the test crates and the
+//! `tranche-bench` and `tranche-demo` binaries turn it on; no code of `tranche` calls it.
 
 /// A synthetic programme with participants owed money.
 pub mod fixture;
