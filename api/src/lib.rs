@@ -16,6 +16,26 @@ pub mod web;
 /// An independent witness that cosigns consistent checkpoints (`tranche witness`).
 pub mod witness;
 
+/// What every binary does first: logs to stderr at `default_level` (or `TRANCHE_LOG`), then
+/// a multi-threaded runtime; when none can start, the message is printed and the exit status
+/// (2) returned.
+pub fn start(default_level: &str) -> Result<tokio::runtime::Runtime, std::process::ExitCode> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("TRANCHE_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level)),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            eprintln!("error: cannot start the runtime: {e}");
+            std::process::ExitCode::from(2)
+        })
+}
+
 /// Set in a `tranche` process's environment, it prints its peak resident memory to stderr when
 /// it ends (as [`PEAK_MEMORY_LINE`] and a number of KiB): `tranche-bench scale` measures the
 /// one-shot commands it runs as children this way.
