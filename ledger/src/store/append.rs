@@ -165,14 +165,26 @@ impl Store {
         let head = load_head(&mut *tx).await?;
         let (all, groups) = groups::to_plan(requests, &pending);
         let mut state = load_state(&mut *tx, head.size(), &all).await?;
-        let programme = cache.get_or_insert_with(ProgrammeCache::default);
-        while programme.size < head.size() {
-            let page = programme_page(&mut *tx, programme.size, head.size()).await?;
-            programme.replay(&page, head.size())?;
-        }
-        load_doc_hashes(&mut *tx, &all, &mut programme.state).await?;
-        let planned = domain::plan_groups(&head, &mut state, &mut programme.state, &groups, ctx);
-        programme.state.doc_hashes.clear();
+        // The rows the commands touch, loaded under the lock; only disbursement (and the
+        // reversal of an entitlement a payment may hold) still decides on the whole state.
+        let mut loaded = match super::load::Need::of(&all) {
+            Some(need) => Some(super::load::load(&mut *tx, head.size(), need).await?),
+            None => None,
+        };
+        let programme_state = match loaded.as_mut() {
+            Some(st) => st,
+            None => {
+                let programme = cache.get_or_insert_with(ProgrammeCache::default);
+                while programme.size < head.size() {
+                    let page = programme_page(&mut *tx, programme.size, head.size()).await?;
+                    programme.replay(&page, head.size())?;
+                }
+                &mut programme.state
+            }
+        };
+        load_doc_hashes(&mut *tx, &all, programme_state).await?;
+        let planned = domain::plan_groups(&head, &mut state, programme_state, &groups, ctx);
+        programme_state.doc_hashes.clear();
         let (plan, results) = planned?;
         if let Some(plan) = &plan {
             write_plan(&mut *tx, plan).await?;
@@ -194,9 +206,15 @@ impl Store {
             .await?;
         }
         tx.commit().await?;
-        programme.state.commit();
-        if let Some(cp) = &checkpoint {
-            programme.size = cp.size;
+        // A loaded state is dropped here; the whole state (when a process keeps one) follows
+        // the journal: replayed up to what it reflects, or caught up later by replay.
+        if loaded.is_none() {
+            if let Some(programme) = cache.as_mut() {
+                programme.state.commit();
+                if let Some(cp) = &checkpoint {
+                    programme.size = cp.size;
+                }
+            }
         }
         Ok((outcomes, checkpoint))
     }

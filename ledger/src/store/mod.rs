@@ -18,6 +18,7 @@ pub mod db_error;
 pub mod digest;
 mod disbursement;
 mod groups;
+pub mod load;
 mod postgres;
 mod programme;
 mod projections;

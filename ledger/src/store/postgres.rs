@@ -56,6 +56,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0011_registry_projections",
         include_str!("../../../migrations/postgres/0011_registry_projections.sql"),
     ),
+    (
+        "0013_state_lookups",
+        include_str!("../../../migrations/postgres/0013_state_lookups.sql"),
+    ),
 ];
 
 /// The advisory lock key of the chain head ("tranche" in ASCII, as a number).

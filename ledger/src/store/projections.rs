@@ -14,9 +14,9 @@ const ROWS_PER_INSERT: usize = 150;
 const AWARD: &str = "award, seq, currency, body";
 const RULE: &str = "award, rule, version, seq, shape, effective";
 const CYCLE: &str = "award, period, seq";
-const PARTICIPANT: &str = "participant, award, partner, seq";
-const EVIDENCE: &str = "seq, idx, participant, kind, subject, value, date";
-const ENTITLEMENT: &str =
+pub(crate) const PARTICIPANT: &str = "participant, award, partner, seq";
+pub(crate) const EVIDENCE: &str = "seq, idx, participant, kind, subject, value, date";
+pub(crate) const ENTITLEMENT: &str =
     "seq, award, participant, basis, rule, version, amount_minor, reverses, adjusts";
 
 /// Writes the programme projections' rows (insert-only).
@@ -122,7 +122,7 @@ fn cycle_row(mut r: Row) -> Result<CycleRow> {
     })
 }
 
-fn participant_row(mut r: Row) -> Result<ParticipantRow> {
+pub(crate) fn participant_row(mut r: Row) -> Result<ParticipantRow> {
     Ok(ParticipantRow {
         participant: r.text("participant")?,
         award: r.text("award")?,
@@ -131,7 +131,7 @@ fn participant_row(mut r: Row) -> Result<ParticipantRow> {
     })
 }
 
-fn evidence_row(mut r: Row) -> Result<EvidenceRow> {
+pub(crate) fn evidence_row(mut r: Row) -> Result<EvidenceRow> {
     Ok(EvidenceRow {
         seq: r.u64("seq")?,
         idx: r.u32("idx")?,
@@ -143,7 +143,7 @@ fn evidence_row(mut r: Row) -> Result<EvidenceRow> {
     })
 }
 
-fn entitlement_row(mut r: Row) -> Result<EntitlementRow> {
+pub(crate) fn entitlement_row(mut r: Row) -> Result<EntitlementRow> {
     Ok(EntitlementRow {
         seq: r.u64("seq")?,
         award: r.text("award")?,

@@ -55,6 +55,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0011_registry_projections",
         include_str!("../../../migrations/sqlite/0011_registry_projections.sql"),
     ),
+    (
+        "0013_state_lookups",
+        include_str!("../../../migrations/sqlite/0013_state_lookups.sql"),
+    ),
 ];
 
 #[derive(Debug)]

@@ -1,0 +1,791 @@
+//! The programme state a batch of commands needs, loaded from the projection tables: the rows
+//! the commands touch, never the history. An append loads it under the writer lock, so the
+//! rules decide on what is committed, whatever other processes or API nodes wrote before; a
+//! service loads it to check a file before appending it.
+//!
+//! The registry (awards with their rule versions and cycles, partners with their keys, cohorts
+//! with their sessions) is rebuilt by replaying its own records, found through the tables, with
+//! the same rules as any append: those records touch nothing else. A participant (her
+//! enrolments, attendance, certifications, milestones and live entitlements) is read from
+//! `evidence_items` and `entitlements`, since a partner's statement covers many people.
+//! `rebuild --check` compares every participant, award, partner and cohort loaded this way
+//! with the state replayed from the journal, and names the first that differs.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use tranche_audit::programme::{Basis, EvidenceItem, Id, Milestone, Outcome, Presence};
+
+use super::backend::{Conn, Query};
+use super::programme::replay_record;
+use super::projections::{
+    entitlement_row, evidence_row, participant_row, ENTITLEMENT, EVIDENCE, PARTICIPANT,
+};
+use super::{Result, StoreError};
+use crate::domain::programme::{
+    signature_digest, Attendance, Certification, Enrolment, LiveEntitlement, MilestoneEvidence,
+    Participant, ProgrammeCommand, ProgrammeState,
+};
+use crate::domain::{Command, EntitlementRow, EvidenceRow, ParticipantRow};
+
+/// Ids looked up per query.
+const IDS_PER_QUERY: usize = 500;
+
+/// What a batch of commands reads of the programme state.
+#[derive(Debug, Default, Clone)]
+pub struct Need {
+    pub awards: BTreeSet<Id>,
+    pub partners: BTreeSet<Id>,
+    pub keys: BTreeSet<String>,
+    pub cohorts: BTreeSet<Id>,
+    pub sessions: BTreeSet<Id>,
+    pub participants: BTreeSet<Id>,
+    /// (partner, batch id) of evidence statements: already journaled?
+    pub statements: BTreeSet<(Id, Id)>,
+}
+
+impl Need {
+    /// What `commands` read, or `None` when one of them needs the disbursement state (a
+    /// payment batch, a bank file, the reversal or adjustment of an entitlement, which asks
+    /// whether a payment holds it): those still run on the whole state.
+    pub fn of(commands: &[Command]) -> Option<Need> {
+        let mut need = Need::default();
+        for c in commands {
+            match c {
+                Command::Programme(p) => need.programme(p),
+                Command::Entitlement(e) => {
+                    if e.tx.reverses.is_some() || e.meta.adjusts.is_some() {
+                        return None;
+                    }
+                    need.awards.insert(e.meta.award.clone());
+                    need.participants.insert(e.meta.participant.clone());
+                }
+                Command::Disburse(_) => return None,
+                Command::LedgerKey { .. }
+                | Command::RotateKey(_)
+                | Command::OpenAccount { .. }
+                | Command::CloseAccount { .. }
+                | Command::Transaction(_) => {}
+            }
+        }
+        Some(need)
+    }
+
+    /// What one programme command reads.
+    pub fn programme(&mut self, p: &ProgrammeCommand) {
+        match p {
+            ProgrammeCommand::AwardOpen(b) => {
+                self.awards.insert(b.award.clone());
+            }
+            ProgrammeCommand::PartnerRegister(b) => {
+                self.partners.insert(b.partner.clone());
+            }
+            ProgrammeCommand::PartnerKey(b) => {
+                self.partners.insert(b.partner.clone());
+                self.keys.insert(b.key_id.clone());
+                self.keys.extend(b.replaces.iter().cloned());
+            }
+            ProgrammeCommand::CohortOpen(b) => {
+                self.awards.insert(b.award.clone());
+                self.partners.insert(b.partner.clone());
+                self.cohorts.insert(b.cohort.clone());
+            }
+            ProgrammeCommand::SessionSchedule(b) => {
+                self.cohorts.insert(b.cohort.clone());
+                self.sessions
+                    .extend(b.sessions.iter().map(|s| s.session.clone()));
+            }
+            ProgrammeCommand::ParticipantRegister { body, .. } => {
+                self.awards.insert(body.award.clone());
+                self.partners.insert(body.partner.clone());
+                self.participants.insert(body.participant.clone());
+            }
+            ProgrammeCommand::Evidence(e) => {
+                let st = &e.statement;
+                self.partners.insert(st.partner.clone());
+                self.keys.insert(e.key_id.clone());
+                self.statements
+                    .insert((st.partner.clone(), st.batch_id.clone()));
+                for item in &st.items {
+                    self.participants.insert(item.participant().clone());
+                    match item {
+                        EvidenceItem::Enrolment { cohort, .. } => {
+                            self.cohorts.insert(cohort.clone());
+                        }
+                        EvidenceItem::Attendance { session, .. }
+                        | EvidenceItem::AttendanceCorrection { session, .. } => {
+                            self.sessions.insert(session.clone());
+                        }
+                        // The cohorts she is enrolled in come with her.
+                        EvidenceItem::Certification { .. } | EvidenceItem::Milestone { .. } => {}
+                    }
+                }
+            }
+            ProgrammeCommand::RuleVersion(b) => {
+                self.awards.insert(b.award.clone());
+            }
+            ProgrammeCommand::CycleRun(b) => {
+                self.awards.insert(b.award.clone());
+            }
+        }
+    }
+}
+
+/// One `… IN (…)` query per chunk of `ids`, its rows handed to `each`.
+async fn by_ids<'a, I>(
+    c: &mut dyn Conn,
+    head: &str,
+    column: &str,
+    upto: u64,
+    tail: &str,
+    ids: I,
+    mut each: impl FnMut(super::backend::Row) -> Result<()>,
+) -> Result<()>
+where
+    I: IntoIterator<Item = &'a str>,
+{
+    let ids: Vec<&str> = ids.into_iter().collect();
+    for chunk in ids.chunks(IDS_PER_QUERY) {
+        let mut q = Query::new(head);
+        q.push(" WHERE seq < ")
+            .push_bind(upto)
+            .push(" AND ")
+            .push(column);
+        q.push_in(c.arrays(), chunk.iter().copied());
+        q.push(tail);
+        for r in q.fetch_all(&mut *c).await? {
+            each(r)?;
+        }
+    }
+    Ok(())
+}
+
+fn corrupt(what: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(what.to_string())
+}
+
+fn id(text: &str) -> Result<Id> {
+    Id::parse(text).map_err(|e| corrupt(format!("{text}: {e}")))
+}
+
+fn word<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> Result<T> {
+    serde_json::from_value(serde_json::Value::String(text.to_string()))
+        .map_err(|e| corrupt(format!("{what} {text:?}: {e}")))
+}
+
+fn date(text: Option<String>, what: &str) -> Result<chrono::NaiveDate> {
+    let text = text.ok_or_else(|| corrupt(format!("{what} without a date")))?;
+    text.parse()
+        .map_err(|e| corrupt(format!("{what} date {text:?}: {e}")))
+}
+
+/// Loads, as of journal size `upto`, the programme state `need` reads (and what that brings
+/// with it: a participant's award, partner, cohorts and sessions; a session's cohort; a
+/// cohort's award, partner and every session; a partner's keys). What does not exist is simply
+/// absent, as in the whole state. An award lists only the participants loaded.
+pub(crate) async fn load(c: &mut dyn Conn, upto: u64, mut need: Need) -> Result<ProgrammeState> {
+    // Participants first: they name the rest.
+    let mut people: Vec<ParticipantRow> = Vec::new();
+    by_ids(
+        c,
+        &format!("SELECT {PARTICIPANT} FROM participants"),
+        "participant",
+        upto,
+        " ORDER BY seq",
+        need.participants.iter().map(Id::as_str),
+        |r| {
+            people.push(participant_row(r)?);
+            Ok(())
+        },
+    )
+    .await?;
+    let names: Vec<&str> = people.iter().map(|p| p.participant.as_str()).collect();
+    let mut evidence: Vec<EvidenceRow> = Vec::new();
+    by_ids(
+        c,
+        &format!("SELECT {EVIDENCE} FROM evidence_items"),
+        "participant",
+        upto,
+        "",
+        names.iter().copied(),
+        |r| {
+            evidence.push(evidence_row(r)?);
+            Ok(())
+        },
+    )
+    .await?;
+    // Rows of several chunks: in journal order again.
+    evidence.sort_by_key(|e| (e.seq, e.idx));
+    let mut entitlements: Vec<EntitlementRow> = Vec::new();
+    by_ids(
+        c,
+        &format!("SELECT {ENTITLEMENT} FROM entitlements"),
+        "participant",
+        upto,
+        "",
+        names.iter().copied(),
+        |r| {
+            entitlements.push(entitlement_row(r)?);
+            Ok(())
+        },
+    )
+    .await?;
+    entitlements.sort_by_key(|e| e.seq);
+    for p in &people {
+        need.awards.insert(id(&p.award)?);
+        need.partners.insert(id(&p.partner)?);
+    }
+    for e in &evidence {
+        match e.kind.as_str() {
+            "enrolment" => {
+                need.cohorts.insert(id(&e.subject)?);
+            }
+            "attendance" | "attendance-correction" => {
+                need.sessions.insert(id(&e.subject)?);
+            }
+            _ => {}
+        }
+    }
+    // A session brings its cohort; a key its partner.
+    let sessions: Vec<&str> = need.sessions.iter().map(Id::as_str).collect();
+    let mut cohorts_of_sessions = Vec::new();
+    by_ids(
+        c,
+        "SELECT cohort FROM sessions",
+        "session",
+        upto,
+        "",
+        sessions,
+        |mut r| {
+            cohorts_of_sessions.push(id(&r.text("cohort")?)?);
+            Ok(())
+        },
+    )
+    .await?;
+    need.cohorts.extend(cohorts_of_sessions);
+    let mut partners_of_keys = Vec::new();
+    by_ids(
+        c,
+        "SELECT partner FROM partner_keys",
+        "key_id",
+        upto,
+        "",
+        need.keys.iter().map(String::as_str),
+        |mut r| {
+            partners_of_keys.push(id(&r.text("partner")?)?);
+            Ok(())
+        },
+    )
+    .await?;
+    need.partners.extend(partners_of_keys);
+    // A cohort brings its award and partner, and every session scheduled for it.
+    let mut seqs: BTreeSet<u64> = BTreeSet::new();
+    let mut cohort_links = Vec::new();
+    by_ids(
+        c,
+        "SELECT award, partner, seq FROM cohorts",
+        "cohort",
+        upto,
+        "",
+        need.cohorts.iter().map(Id::as_str),
+        |mut r| {
+            cohort_links.push((id(&r.text("award")?)?, id(&r.text("partner")?)?));
+            seqs.insert(r.u64("seq")?);
+            Ok(())
+        },
+    )
+    .await?;
+    for (award, partner) in cohort_links {
+        need.awards.insert(award);
+        need.partners.insert(partner);
+    }
+    by_ids(
+        c,
+        "SELECT DISTINCT seq FROM sessions",
+        "cohort",
+        upto,
+        "",
+        need.cohorts.iter().map(Id::as_str),
+        |mut r| {
+            seqs.insert(r.u64("seq")?);
+            Ok(())
+        },
+    )
+    .await?;
+    // An award brings its rule versions, its cycles and the providers of all its cohorts.
+    let awards: Vec<&str> = need.awards.iter().map(Id::as_str).collect();
+    for (table, column) in [
+        ("awards", "award"),
+        ("award_rules", "award"),
+        ("award_cycles", "award"),
+        ("partners", "partner"),
+        ("partner_keys", "partner"),
+    ] {
+        let ids: Vec<&str> = if column == "award" {
+            awards.clone()
+        } else {
+            need.partners.iter().map(Id::as_str).collect()
+        };
+        by_ids(
+            c,
+            &format!("SELECT seq FROM {table}"),
+            column,
+            upto,
+            "",
+            ids,
+            |mut r| {
+                seqs.insert(r.u64("seq")?);
+                Ok(())
+            },
+        )
+        .await?;
+    }
+    let mut vendors: Vec<(Id, Id)> = Vec::new();
+    by_ids(
+        c,
+        "SELECT award, body FROM cohorts",
+        "award",
+        upto,
+        "",
+        awards.iter().copied(),
+        |mut r| {
+            let award = id(&r.text("award")?)?;
+            let body: serde_json::Value = serde_json::from_str(&r.text("body")?)
+                .map_err(|e| corrupt(format!("cohort body: {e}")))?;
+            if let Some(p) = body.get("provider").and_then(|p| p.as_str()) {
+                vendors.push((award, id(p)?));
+            }
+            Ok(())
+        },
+    )
+    .await?;
+    // The statements asked about: their batch id and signature.
+    let mut statement_seqs = Vec::new();
+    for (partner, batch) in &need.statements {
+        let found = Query::new(
+            "SELECT seq FROM evidence_statements WHERE partner = $1 AND batch_id = $2 AND seq < $3",
+        )
+        .bind(partner.as_str())
+        .bind(batch.as_str())
+        .bind(upto)
+        .fetch_all(&mut *c)
+        .await?;
+        for mut r in found {
+            statement_seqs.push(r.u64("seq")?);
+        }
+    }
+
+    let mut state = ProgrammeState::default();
+    state.trust_signatures = true;
+    let replayed = replay(c, &mut state, &seqs).await;
+    state.trust_signatures = false;
+    replayed?;
+    for (award, vendor) in vendors {
+        if let Some(a) = state.awards.get_mut(&award) {
+            a.vendors.insert(vendor);
+        }
+    }
+    for stored in fetch_records(c, &statement_seqs).await? {
+        let record = tranche_audit::record::Record::decode_trusted(&stored.bytes)
+            .map_err(|e| corrupt(format!("seq {}: {e}", stored.seq)))?;
+        let Command::Programme(ProgrammeCommand::Evidence(body)) = Command::from_record(&record)
+            .map_err(|e| corrupt(format!("seq {}: {e}", stored.seq)))?
+        else {
+            return Err(corrupt(format!("seq {} is not evidence", stored.seq)));
+        };
+        if let Some(p) = state.partners.get_mut(&body.statement.partner) {
+            p.batches.insert(
+                body.statement.batch_id.clone(),
+                signature_digest(&body.signature),
+            );
+        }
+    }
+    let recoveries = recoveries(c, &entitlements).await?;
+    build_participants(&mut state, people, evidence, entitlements, &recoveries)?;
+    state.commit();
+    Ok(state)
+}
+
+/// The journal records at `seqs`.
+async fn fetch_records(c: &mut dyn Conn, seqs: &[u64]) -> Result<Vec<super::StoredRecord>> {
+    let mut out = Vec::with_capacity(seqs.len());
+    for chunk in seqs.chunks(IDS_PER_QUERY) {
+        let mut q = Query::new("SELECT seq, record, leaf_hash FROM journal WHERE seq");
+        q.push_in(c.arrays(), chunk.iter().map(|&s| s as i64));
+        q.push(" ORDER BY seq");
+        for r in q.fetch_all(&mut *c).await? {
+            out.push(super::append::record_from_row(r)?);
+        }
+    }
+    out.sort_by_key(|r| r.seq);
+    Ok(out)
+}
+
+/// Replays the registry records at `seqs`, in journal order.
+async fn replay(c: &mut dyn Conn, state: &mut ProgrammeState, seqs: &BTreeSet<u64>) -> Result<()> {
+    let seqs: Vec<u64> = seqs.iter().copied().collect();
+    for stored in fetch_records(c, &seqs).await? {
+        replay_record(state, &stored)?;
+    }
+    Ok(())
+}
+
+/// The adjustments among `entitlements` that are recoveries (they debit the payee's
+/// receivable); the others are supplements.
+async fn recoveries(c: &mut dyn Conn, entitlements: &[EntitlementRow]) -> Result<BTreeSet<u64>> {
+    let adjustments: Vec<i64> = entitlements
+        .iter()
+        .filter(|e| e.adjusts.is_some())
+        .map(|e| e.seq as i64)
+        .collect();
+    let mut out = BTreeSet::new();
+    for chunk in adjustments.chunks(IDS_PER_QUERY) {
+        let mut q = Query::new("SELECT seq, account FROM postings WHERE side = 'debit' AND seq");
+        q.push_in(c.arrays(), chunk.iter().copied());
+        for mut r in q.fetch_all(&mut *c).await? {
+            let seq = r.u64("seq")?;
+            if r.text("account")?.starts_with("receivable:") {
+                out.insert(seq);
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn build_participants(
+    state: &mut ProgrammeState,
+    people: Vec<ParticipantRow>,
+    evidence: Vec<EvidenceRow>,
+    entitlements: Vec<EntitlementRow>,
+    recoveries: &BTreeSet<u64>,
+) -> Result<()> {
+    for row in people {
+        let (pid, award, partner, seq) = (
+            id(&row.participant)?,
+            id(&row.award)?,
+            id(&row.partner)?,
+            row.seq,
+        );
+        let idx = state.participants.len() as u32;
+        state.participants.push(Participant {
+            id: pid.clone(),
+            award: award.clone(),
+            partner,
+            seq,
+            enrolments: Vec::new(),
+            attendance: Vec::new(),
+            certifications: Vec::new(),
+            milestones: Vec::new(),
+            entitlements: BTreeMap::new(),
+        });
+        state.participant_index.insert(pid, idx);
+        if let Some(a) = state.awards.get_mut(&award) {
+            a.participants.push(idx);
+        }
+    }
+    for EvidenceRow {
+        seq,
+        participant,
+        kind,
+        subject,
+        value,
+        date: day,
+        ..
+    } in evidence
+    {
+        let Some(&pi) = state.participant_index.get(participant.as_str()) else {
+            continue;
+        };
+        match kind.as_str() {
+            "enrolment" => {
+                let date = date(day, "enrolment")?;
+                state.participants[pi as usize].enrolments.push(Enrolment {
+                    cohort: id(&subject)?,
+                    date,
+                    seq,
+                });
+            }
+            "attendance" | "attendance-correction" => {
+                let session = *state
+                    .session_index
+                    .get(subject.as_str())
+                    .ok_or_else(|| corrupt(format!("seq {seq}: session {subject} not loaded")))?;
+                let status: Presence = word(&value, "attendance")?;
+                let now = Attendance {
+                    session,
+                    status,
+                    seq,
+                };
+                let p = &mut state.participants[pi as usize];
+                match p.attendance.iter().position(|a| a.session == session) {
+                    Some(at) if kind == "attendance-correction" => p.attendance[at] = now,
+                    None if kind == "attendance" => p.attendance.push(now),
+                    _ => {
+                        return Err(corrupt(format!(
+                        "seq {seq}: {kind} of {participant} at {subject} does not follow the rules"
+                    )))
+                    }
+                }
+            }
+            "certification" => {
+                let result: Outcome = word(&value, "certification")?;
+                let date = date(day, "certification")?;
+                state.participants[pi as usize]
+                    .certifications
+                    .push(Certification {
+                        course: id(&subject)?,
+                        result,
+                        date,
+                        seq,
+                    });
+            }
+            "milestone" => {
+                let milestone: Milestone = word(&subject, "milestone")?;
+                let result: Outcome = word(&value, "milestone")?;
+                let date = date(day, "milestone")?;
+                state.participants[pi as usize]
+                    .milestones
+                    .push(MilestoneEvidence {
+                        milestone,
+                        result,
+                        date,
+                        seq,
+                    });
+            }
+            other => return Err(corrupt(format!("seq {seq}: evidence kind {other}"))),
+        }
+    }
+    for EntitlementRow {
+        seq,
+        participant,
+        basis,
+        rule,
+        version,
+        amount_minor: amount,
+        reverses,
+        adjusts,
+        ..
+    } in entitlements
+    {
+        let Some(&pi) = state.participant_index.get(participant.as_str()) else {
+            continue;
+        };
+        let basis = Basis(basis);
+        let live = &mut state.participants[pi as usize].entitlements;
+        match (reverses, adjusts) {
+            (Some(original), _) => {
+                if live.get(&basis).map(|l| l.seq) == Some(original) {
+                    live.remove(&basis);
+                }
+            }
+            (None, Some(original)) => {
+                let Some(l) = live.get_mut(&basis).filter(|l| l.seq == original) else {
+                    return Err(corrupt(format!(
+                        "seq {seq} adjusts {original}, not the live {} entitlement of {participant}",
+                        basis.as_str()
+                    )));
+                };
+                l.adjusted += if recoveries.contains(&seq) {
+                    -amount
+                } else {
+                    amount
+                };
+                l.adjustments.push(seq);
+            }
+            (None, None) => {
+                live.insert(
+                    basis,
+                    LiveEntitlement {
+                        seq,
+                        amount,
+                        rule: id(&rule)?,
+                        version,
+                        adjusted: 0,
+                        adjustments: Vec::new(),
+                    },
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+impl super::Store {
+    /// The programme state `need` reads, as of the journal's current size (each query reads at
+    /// most that far, so the state is one moment's). For checking input before appending it:
+    /// the append loads it again under the writer lock and decides on that.
+    pub async fn load_programme(&self, need: Need) -> Result<ProgrammeState> {
+        let mut c = self.db.conn().await?;
+        let upto = super::append::tree_size(&mut *c).await?;
+        load(&mut *c, upto, need).await
+    }
+
+    /// Like [`Self::load_programme`], at journal size `upto`.
+    pub async fn load_programme_at(&self, upto: u64, need: Need) -> Result<ProgrammeState> {
+        let mut c = self.db.conn().await?;
+        load(&mut *c, upto, need).await
+    }
+}
+
+/// A participant as the rules see her, sessions named rather than numbered: what a loaded and
+/// a replayed state must agree on.
+pub(crate) fn describe_participant(s: &ProgrammeState, p: &Participant) -> String {
+    let attendance: Vec<(String, Presence, u64)> = p
+        .attendance
+        .iter()
+        .map(|a| {
+            (
+                s.sessions
+                    .get(a.session as usize)
+                    .map_or_else(|| format!("#{}", a.session), |x| x.id.to_string()),
+                a.status,
+                a.seq,
+            )
+        })
+        .collect();
+    format!(
+        "{} award {} partner {} seq {} enrolments {:?} attendance {:?} certifications {:?} milestones {:?} entitlements {:?}",
+        p.id,
+        p.award,
+        p.partner,
+        p.seq,
+        p.enrolments,
+        attendance,
+        p.certifications,
+        p.milestones,
+        p.entitlements
+    )
+}
+
+/// An award as the rules see it, without its list of participants (a loaded state lists only
+/// those it loaded).
+pub(crate) fn describe_award(a: &crate::domain::programme::Award) -> String {
+    let mut authorised: Vec<_> = a.authorised.iter().collect();
+    authorised.sort();
+    format!(
+        "{:?} {} seq {} authorised {:?} rules {:?} cycles {:?} vendors {:?}",
+        a.body, a.currency, a.seq, authorised, a.rules, a.cycles, a.vendors
+    )
+}
+
+/// A partner with her keys and the statements named (all of them, in a check).
+pub(crate) fn describe_partner(s: &ProgrammeState, id: &Id) -> Option<String> {
+    let p = s.partners.get(id)?;
+    let keys: Vec<String> = p
+        .keys
+        .iter()
+        .map(|k| match s.keys.get(k) {
+            Some(key) => format!(
+                "{k} {} from {} revoked {:?} {:?}",
+                key.partner,
+                key.from_seq,
+                key.revoked_seq,
+                key.key.as_bytes()
+            ),
+            None => format!("{k} missing"),
+        })
+        .collect();
+    let batches: BTreeMap<&Id, &[u8; 32]> = p.batches.iter().collect();
+    Some(format!(
+        "{} seq {} keys {keys:?} statements {batches:?}",
+        p.name, p.seq
+    ))
+}
+
+/// A cohort with its sessions named.
+pub(crate) fn describe_cohort(s: &ProgrammeState, id: &Id) -> Option<String> {
+    let c = s.cohorts.get(id)?;
+    let sessions: Vec<String> = c
+        .sessions
+        .iter()
+        .map(|&i| {
+            s.sessions.get(i as usize).map_or_else(
+                || format!("#{i}"),
+                |x| format!("{} {} {} seq {}", x.id, x.cohort, x.date, x.seq),
+            )
+        })
+        .collect();
+    Some(format!("{:?} seq {} sessions {sessions:?}", c.body, c.seq))
+}
+
+/// Compares the state loaded from the tables with `replayed` (the journal's), entity by
+/// entity; the first difference, if any.
+pub(crate) async fn compare(
+    store: &super::Store,
+    upto: u64,
+    replayed: &ProgrammeState,
+) -> Result<Option<String>> {
+    let mut need = Need {
+        awards: replayed.awards.keys().cloned().collect(),
+        partners: replayed.partners.keys().cloned().collect(),
+        cohorts: replayed.cohorts.keys().cloned().collect(),
+        ..Need::default()
+    };
+    for (partner, p) in &replayed.partners {
+        for batch in p.batches.keys() {
+            need.statements.insert((partner.clone(), batch.clone()));
+        }
+    }
+    let loaded = store.load_programme_at(upto, need).await?;
+    let mut awards: Vec<&Id> = replayed.awards.keys().collect();
+    awards.sort();
+    for a in awards {
+        let want = describe_award(&replayed.awards[a]);
+        let got = loaded.awards.get(a).map(describe_award);
+        if got.as_deref() != Some(want.as_str()) {
+            return Ok(Some(format!(
+                "award {a}: replayed {want}, loaded {}",
+                got.unwrap_or_else(|| "nothing".into())
+            )));
+        }
+    }
+    let mut partners: Vec<&Id> = replayed.partners.keys().collect();
+    partners.sort();
+    for p in partners {
+        let want = describe_partner(replayed, p);
+        let got = describe_partner(&loaded, p);
+        if got != want {
+            return Ok(Some(format!(
+                "partner {p}: replayed {}, loaded {}",
+                want.unwrap_or_default(),
+                got.unwrap_or_else(|| "nothing".into())
+            )));
+        }
+    }
+    let mut cohorts: Vec<&Id> = replayed.cohorts.keys().collect();
+    cohorts.sort();
+    for c in cohorts {
+        let want = describe_cohort(replayed, c);
+        let got = describe_cohort(&loaded, c);
+        if got != want {
+            return Ok(Some(format!(
+                "cohort {c}: replayed {}, loaded {}",
+                want.unwrap_or_default(),
+                got.unwrap_or_else(|| "nothing".into())
+            )));
+        }
+    }
+    drop(loaded);
+    let mut people: Vec<&Participant> = replayed.participants.iter().collect();
+    people.sort_by(|a, b| a.id.cmp(&b.id));
+    for page in people.chunks(1_000) {
+        let need = Need {
+            participants: page.iter().map(|p| p.id.clone()).collect(),
+            ..Need::default()
+        };
+        let loaded = store.load_programme_at(upto, need).await?;
+        for p in page {
+            let want = describe_participant(replayed, p);
+            let got = loaded
+                .participant(&p.id)
+                .map(|l| describe_participant(&loaded, l));
+            if got.as_deref() != Some(want.as_str()) {
+                return Ok(Some(format!(
+                    "participant {}: replayed {want}, loaded {}",
+                    p.id,
+                    got.unwrap_or_else(|| "nothing".into())
+                )));
+            }
+        }
+    }
+    Ok(None)
+}
