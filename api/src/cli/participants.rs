@@ -11,6 +11,7 @@ use tranche_audit::money::format_minor;
 use tranche_audit::programme::Id;
 use tranche_audit::Code;
 use tranche_ledger::service::programme::{OsRandom, ParticipantInput};
+use tranche_ledger::store::load::Need;
 use tranche_ledger::StoreError;
 
 use super::common::{actor, bad_file, invalid, open, progress_bar, read_text, Global};
@@ -344,7 +345,10 @@ pub async fn run(g: &Global, cmd: ParticipantsCmd) -> anyhow::Result<ExitCode> {
             };
             if ledger
                 .store()
-                .programme()
+                .load_programme(Need {
+                    participants: [pid.clone()].into(),
+                    ..Need::default()
+                })
                 .await?
                 .participant(&pid)
                 .is_none()

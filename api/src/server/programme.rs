@@ -18,6 +18,7 @@ use tranche_audit::Code;
 use tranche_ledger::domain::programme::ProgrammeCommand;
 use tranche_ledger::domain::Command;
 use tranche_ledger::service::programme::{award_commands, CohortInput, ParticipantInput};
+use tranche_ledger::store::load::Need;
 use utoipa::{IntoParams, ToSchema};
 
 use super::auth::{
@@ -249,10 +250,17 @@ pub async fn schedule_sessions(
 ) -> ApiResult<Response> {
     caller.require(PARTNER_OR_FINANCE)?;
     let cohort = id(&cohort, "cohort")?;
-    let owner = {
-        let st = state.ledger.store().programme().await?;
-        st.cohorts.get(&cohort).map(|c| c.body.partner.clone())
-    };
+    let owner = state
+        .ledger
+        .store()
+        .load_programme(Need {
+            cohorts: [cohort.clone()].into(),
+            ..Need::default()
+        })
+        .await?
+        .cohorts
+        .get(&cohort)
+        .map(|c| c.body.partner.clone());
     let owner =
         owner.ok_or_else(|| ApiError::not_found(format!("cohort {cohort} does not exist")))?;
     own_partner(&caller, &owner, "cohort")?;

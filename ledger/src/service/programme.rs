@@ -20,6 +20,7 @@ use tranche_audit::Invalid;
 use crate::domain::cycle::{self, CycleReport};
 use crate::domain::programme::{PersonalData, ProgrammeCommand};
 use crate::domain::Command;
+use crate::store::load::Need;
 use crate::store::StoreError;
 use crate::{keys, Appended, Ledger};
 
@@ -338,12 +339,16 @@ impl Ledger {
             input.cohort.clone(),
         ))];
         if let Some(provider) = &input.cohort.provider {
-            let known = {
-                let st = self.store().programme().await?;
-                st.awards
-                    .get(&input.cohort.award)
-                    .is_some_and(|a| a.vendors.contains(provider))
-            };
+            let known = self
+                .store()
+                .load_programme(Need {
+                    awards: [input.cohort.award.clone()].into(),
+                    ..Need::default()
+                })
+                .await?
+                .awards
+                .get(&input.cohort.award)
+                .is_some_and(|a| a.vendors.contains(provider));
             if !known {
                 let name = accounts::vendor_payable(&input.cohort.award, provider);
                 out.push(Command::OpenAccount {
@@ -542,12 +547,16 @@ impl Ledger {
             return Err(not_entitlement());
         }
         let award = original.meta.award.clone();
-        let currency = {
-            let st = self.store().programme().await?;
-            st.award(&award, "award")
-                .map_err(StoreError::Invalid)?
-                .currency
-        };
+        let currency = self
+            .store()
+            .load_programme(Need {
+                awards: [award.clone()].into(),
+                ..Need::default()
+            })
+            .await?
+            .award(&award, "award")
+            .map_err(StoreError::Invalid)?
+            .currency;
         let money = tranche_audit::programme::canonical_amount(amount, currency, "amount")
             .map_err(StoreError::Invalid)?;
         if money.minor() <= 0 {
@@ -701,7 +710,12 @@ impl Ledger {
         // Awards and partners must exist; a document already registered is either this very
         // registration (resume) or someone else's (refused).
         {
-            let st = self.store().programme().await?;
+            let mut need = Need::default();
+            for r in rows.iter().flatten() {
+                need.awards.insert(r.award.clone());
+                need.partners.insert(r.partner.clone());
+            }
+            let st = self.store().load_programme(need).await?;
             for (i, r) in rows.iter().enumerate() {
                 let Some(r) = r else { continue };
                 if !st.awards.contains_key(&r.award) {
@@ -890,9 +904,16 @@ impl Ledger {
         let mut todo: Vec<usize> = Vec::new();
         let mut already = 0u64;
         {
-            let mut st = self.store().programme().await?;
-            let size = st.size();
-            st.dry_run(|s| {
+            // What the file touches, as committed now; the appends check it again under the
+            // writer lock.
+            let mut need = Need::default();
+            for body in bodies {
+                need.programme(&ProgrammeCommand::Evidence(Box::new(body.clone())));
+            }
+            let size = self.store().tree_size().await?;
+            let mut st = self.store().load_programme_at(size, need).await?;
+            {
+                let s = &mut st;
                 for (i, body) in bodies.iter().enumerate() {
                     if let Err(e) = body.check() {
                         errors.push((i, e));
@@ -915,7 +936,7 @@ impl Ledger {
                         Err(e) => errors.push((i, e)),
                     }
                 }
-            });
+            }
         }
         if !errors.is_empty() {
             return Ok(Err(errors));
