@@ -1,3 +1,5 @@
 -- Lookups the rules make when they load only the rows a batch touches: a partner's statement by
 -- its batch id (is it already journaled, and with which signature?).
 CREATE INDEX evidence_statements_batch ON evidence_statements (partner, batch_id);
+-- The payments to a payee's payable account (is her entitlement paid?).
+CREATE INDEX payments_payable ON payments (payable, seq);

@@ -414,7 +414,16 @@ impl Ledger {
     ) -> Result<cycle::Computed, StoreError> {
         let used = self.budget_used(award).await?;
         let receivables = self.receivables(award).await?;
-        let st = self.store().programme().await?;
+        // The award's participants with their evidence, entitlements and the payments holding
+        // them: what the cycle reads, never the rest of the ledger.
+        let st = self
+            .store()
+            .load_programme(Need {
+                award_participants: [award.clone()].into(),
+                payments: true,
+                ..Need::default()
+            })
+            .await?;
         cycle::compute(&st, award, period, used, receivables).map_err(StoreError::Invalid)
     }
 
@@ -435,12 +444,16 @@ impl Ledger {
         let (mut report, total, already_run, last) = 'run: loop {
             let computed_at = self.store().tree_size().await?;
             let computed = self.preview_cycle(award, period).await?;
-            let already_run = {
-                let st = self.store().programme().await?;
-                st.awards
-                    .get(award)
-                    .is_some_and(|a| a.cycles.contains(&period))
-            };
+            let already_run = self
+                .store()
+                .load_programme(Need {
+                    awards: [award.clone()].into(),
+                    ..Need::default()
+                })
+                .await?
+                .awards
+                .get(award)
+                .is_some_and(|a| a.cycles.contains(&period));
             let mut report = computed.report;
             let total = computed.commands.len() as u64;
             let mut posted = 0u64;

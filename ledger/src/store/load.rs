@@ -41,12 +41,16 @@ pub struct Need {
     pub participants: BTreeSet<Id>,
     /// (partner, batch id) of evidence statements: already journaled?
     pub statements: BTreeSet<(Id, Id)>,
+    /// Every participant of these awards (a cycle's).
+    pub award_participants: BTreeSet<Id>,
+    /// Also the payable items of the participants loaded and the payments holding them: is an
+    /// entitlement paid (a reversal, an adjustment, a cycle's corrections ask)?
+    pub payments: bool,
 }
 
 impl Need {
-    /// What `commands` read, or `None` when one of them needs the disbursement state (a
-    /// payment batch, a bank file, the reversal or adjustment of an entitlement, which asks
-    /// whether a payment holds it): those still run on the whole state.
+    /// What `commands` read, or `None` when one of them is a disbursement record (a payment
+    /// batch, its decisions, a bank file or outcome): those still run on the whole state.
     pub fn of(commands: &[Command]) -> Option<Need> {
         let mut need = Need::default();
         for c in commands {
@@ -54,7 +58,7 @@ impl Need {
                 Command::Programme(p) => need.programme(p),
                 Command::Entitlement(e) => {
                     if e.tx.reverses.is_some() || e.meta.adjusts.is_some() {
-                        return None;
+                        need.payments = true;
                     }
                     need.awards.insert(e.meta.award.clone());
                     need.participants.insert(e.meta.participant.clone());
@@ -184,6 +188,20 @@ fn date(text: Option<String>, what: &str) -> Result<chrono::NaiveDate> {
 /// absent, as in the whole state. An award lists only the participants loaded.
 pub(crate) async fn load(c: &mut dyn Conn, upto: u64, mut need: Need) -> Result<ProgrammeState> {
     // Participants first: they name the rest.
+    by_ids(
+        c,
+        "SELECT participant FROM participants",
+        "award",
+        upto,
+        "",
+        need.award_participants.iter().map(Id::as_str),
+        |mut r| {
+            need.participants.insert(id(&r.text("participant")?)?);
+            Ok(())
+        },
+    )
+    .await?;
+    need.awards.extend(need.award_participants.iter().cloned());
     let mut people: Vec<ParticipantRow> = Vec::new();
     by_ids(
         c,
@@ -400,9 +418,151 @@ pub(crate) async fn load(c: &mut dyn Conn, upto: u64, mut need: Need) -> Result<
         }
     }
     let recoveries = recoveries(c, &entitlements).await?;
+    if need.payments {
+        load_items(c, upto, &mut state, &entitlements).await?;
+    }
     build_participants(&mut state, people, evidence, entitlements, &recoveries)?;
     state.commit();
     Ok(state)
+}
+
+/// The payable items among `entitlements` (every entitlement that credits a payee's payable)
+/// and the payments that hold or held them, with their states: what `paid_by` and the
+/// reversal rules ask.
+async fn load_items(
+    c: &mut dyn Conn,
+    upto: u64,
+    state: &mut ProgrammeState,
+    entitlements: &[EntitlementRow],
+) -> Result<()> {
+    use crate::domain::payment_state::{Item, Payment, PaymentState};
+    use tranche_audit::disburse::Payee;
+    let mut reversed_by: BTreeMap<u64, u64> = BTreeMap::new();
+    let mut award_of: BTreeMap<u64, (&str, &str)> = BTreeMap::new();
+    for e in entitlements {
+        match e.reverses {
+            Some(original) => {
+                reversed_by.entry(original).or_insert(e.seq);
+            }
+            None => {
+                award_of.insert(e.seq, (e.award.as_str(), e.participant.as_str()));
+            }
+        }
+    }
+    // Each entitlement's postings, in order.
+    let mut postings: BTreeMap<u64, Vec<(String, String, i64)>> = BTreeMap::new();
+    let seqs: Vec<i64> = award_of.keys().map(|&s| s as i64).collect();
+    for chunk in seqs.chunks(IDS_PER_QUERY) {
+        let mut q =
+            Query::new("SELECT seq, idx, account, side, amount_minor FROM postings WHERE seq");
+        q.push_in(c.arrays(), chunk.iter().copied());
+        q.push(" ORDER BY seq, idx");
+        for mut r in q.fetch_all(&mut *c).await? {
+            postings.entry(r.u64("seq")?).or_default().push((
+                r.text("account")?,
+                r.text("side")?,
+                r.int("amount_minor")?,
+            ));
+        }
+    }
+    let mut payables: BTreeSet<String> = BTreeSet::new();
+    for (seq, (award, participant)) in &award_of {
+        let award = id(award)?;
+        let rows = postings.get(seq).map(Vec::as_slice).unwrap_or_default();
+        let credit = rows.iter().find_map(|(account, side, minor)| {
+            (side == "credit")
+                .then(|| Payee::of_payable(&award, account).map(|p| (p, account, *minor)))
+                .flatten()
+        });
+        let Some((payee, payable, amount)) = credit else {
+            continue;
+        };
+        payables.insert(payable.clone());
+        let line = rows
+            .iter()
+            .filter(|(_, side, _)| side == "debit")
+            .find_map(|(account, _, _)| crate::domain::programme::budget_line_of(&award, account));
+        state.disburse.items.insert(
+            *seq,
+            Item {
+                award: award.clone(),
+                payee,
+                participant: id(participant)?,
+                line,
+                amount,
+                payment: None,
+                reversed_by: reversed_by.get(seq).copied(),
+                returned: Vec::new(),
+            },
+        );
+    }
+    // The payments to those payables, oldest first, with the state of their latest event.
+    let payables: Vec<&str> = payables.iter().map(String::as_str).collect();
+    for chunk in payables.chunks(IDS_PER_QUERY) {
+        let mut q = Query::new(
+            "SELECT p.e2e AS e2e, p.batch AS batch, p.award AS award, p.payee AS payee, p.payable AS payable, p.amount_minor AS amount_minor, p.part AS part, p.items AS items,
+                    (SELECT e.state FROM payment_events e WHERE e.e2e = p.e2e AND e.seq < ",
+        );
+        q.push_bind(upto)
+            .push(" ORDER BY e.n DESC LIMIT 1) AS state FROM payments p WHERE p.seq < ")
+            .push_bind(upto)
+            .push(" AND p.payable");
+        q.push_in(c.arrays(), chunk.iter().copied());
+        q.push(" ORDER BY p.seq, p.idx");
+        for mut r in q.fetch_all(&mut *c).await? {
+            let e2e = r.text("e2e")?;
+            let state_text = r.text("state")?;
+            let payment_state = [
+                PaymentState::Pending,
+                PaymentState::Withdrawn,
+                PaymentState::Sent,
+                PaymentState::Accepted,
+                PaymentState::Confirmed,
+                PaymentState::Rejected,
+                PaymentState::Returned,
+            ]
+            .into_iter()
+            .find(|s| s.as_str() == state_text)
+            .ok_or_else(|| corrupt(format!("payment {e2e}: state {state_text}")))?;
+            let items: Vec<u64> = r
+                .text("items")?
+                .split_whitespace()
+                .map(|t| {
+                    t.parse()
+                        .map_err(|_| corrupt(format!("payment {e2e}: items {t}")))
+                })
+                .collect::<Result<_>>()?;
+            let pi = state.disburse.payments.len() as u32;
+            for item in &items {
+                if let Some(it) = state.disburse.items.get_mut(item) {
+                    if payment_state.is_live() {
+                        it.payment = Some(pi);
+                    } else if matches!(
+                        payment_state,
+                        PaymentState::Rejected | PaymentState::Returned
+                    ) {
+                        it.returned.push(pi);
+                    }
+                }
+            }
+            state.disburse.e2e.insert(e2e.clone(), pi);
+            state.disburse.payments.push(Payment {
+                e2e,
+                batch: id(&r.text("batch")?)?,
+                award: id(&r.text("award")?)?,
+                payee: Payee::parse(&r.text("payee")?).map_err(|e| corrupt(e.to_string()))?,
+                payable: r.text("payable")?,
+                amount: r.int("amount_minor")?,
+                items,
+                part: r.u32("part")?,
+                reissues: Vec::new(),
+                reissued_by: None,
+                state: payment_state,
+                events: Vec::new(),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// The journal records at `seqs`.
