@@ -3,3 +3,5 @@
 CREATE INDEX evidence_statements_batch ON evidence_statements (partner, batch_id);
 -- The payments to a payee's payable account (is her entitlement paid?).
 CREATE INDEX payments_payable ON payments (payable, seq);
+-- An award's payments (the budget report's "paid" column).
+CREATE INDEX payments_award ON payments (award, seq);

@@ -319,26 +319,16 @@ impl Ledger {
             }
         }
         let award = award_body_in(self.reader(), &req.award).await?;
-        // What confirmed payments paid per budget line: only the budget report shows it, and
-        // it still reads the disbursement state (the SF-425 comes from the postings alone).
-        let mut paid: std::collections::HashMap<Id, i64> = std::collections::HashMap::new();
-        if req.kind == "budget" {
-            let st = self.reader().programme().await?;
-            for p in &st.disburse.payments {
-                if p.award != req.award
-                    || p.state != crate::domain::disburse::PaymentState::Confirmed
-                {
-                    continue;
-                }
-                for item in &p.items {
-                    if let Some(i) = st.disburse.items.get(item) {
-                        if let Some(l) = &i.line {
-                            *paid.entry(l.clone()).or_default() += i.amount;
-                        }
-                    }
-                }
-            }
-        }
+        // What confirmed payments paid per budget line: only the budget report shows it.
+        let paid: std::collections::HashMap<Id, i64> = if req.kind == "budget" {
+            self.reader()
+                .paid_by_line(&req.award)
+                .await?
+                .into_iter()
+                .collect()
+        } else {
+            std::collections::HashMap::new()
+        };
         Accumulator::from_totals(req.clone(), award, &nets, paid)
             .map(Some)
             .map_err(StoreError::Invalid)

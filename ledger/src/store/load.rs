@@ -449,39 +449,16 @@ async fn load_items(
             }
         }
     }
-    // Each entitlement's postings, in order.
-    let mut postings: BTreeMap<u64, Vec<(String, String, i64)>> = BTreeMap::new();
-    let seqs: Vec<i64> = award_of.keys().map(|&s| s as i64).collect();
-    for chunk in seqs.chunks(IDS_PER_QUERY) {
-        let mut q =
-            Query::new("SELECT seq, idx, account, side, amount_minor FROM postings WHERE seq");
-        q.push_in(c.arrays(), chunk.iter().copied());
-        q.push(" ORDER BY seq, idx");
-        for mut r in q.fetch_all(&mut *c).await? {
-            postings.entry(r.u64("seq")?).or_default().push((
-                r.text("account")?,
-                r.text("side")?,
-                r.int("amount_minor")?,
-            ));
-        }
-    }
+    let seqs: Vec<u64> = award_of.keys().copied().collect();
+    let postings = postings_of(c, &seqs).await?;
     let mut payables: BTreeSet<String> = BTreeSet::new();
     for (seq, (award, participant)) in &award_of {
         let award = id(award)?;
         let rows = postings.get(seq).map(Vec::as_slice).unwrap_or_default();
-        let credit = rows.iter().find_map(|(account, side, minor)| {
-            (side == "credit")
-                .then(|| Payee::of_payable(&award, account).map(|p| (p, account, *minor)))
-                .flatten()
-        });
-        let Some((payee, payable, amount)) = credit else {
+        let Some((payee, payable, amount, line)) = payable_of(&award, rows) else {
             continue;
         };
-        payables.insert(payable.clone());
-        let line = rows
-            .iter()
-            .filter(|(_, side, _)| side == "debit")
-            .find_map(|(account, _, _)| crate::domain::programme::budget_line_of(&award, account));
+        payables.insert(payable);
         state.disburse.items.insert(
             *seq,
             Item {
@@ -563,6 +540,85 @@ async fn load_items(
         }
     }
     Ok(())
+}
+
+/// The postings of each of `seqs`, in order: (account, side, amount in minor units).
+type Postings = BTreeMap<u64, Vec<(String, String, i64)>>;
+
+async fn postings_of(c: &mut dyn Conn, seqs: &[u64]) -> Result<Postings> {
+    let mut out: Postings = BTreeMap::new();
+    let seqs: Vec<i64> = seqs.iter().map(|&s| s as i64).collect();
+    for chunk in seqs.chunks(IDS_PER_QUERY) {
+        let mut q =
+            Query::new("SELECT seq, idx, account, side, amount_minor FROM postings WHERE seq");
+        q.push_in(c.arrays(), chunk.iter().copied());
+        q.push(" ORDER BY seq, idx");
+        for mut r in q.fetch_all(&mut *c).await? {
+            out.entry(r.u64("seq")?).or_default().push((
+                r.text("account")?,
+                r.text("side")?,
+                r.int("amount_minor")?,
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// What an entitlement's postings owe a payee, as `disburse::on_entitlement` reads them: the
+/// first credit to a payable of `award` (the payee, the account, the amount) and the budget
+/// line its debits charge.
+fn payable_of(
+    award: &Id,
+    postings: &[(String, String, i64)],
+) -> Option<(tranche_audit::disburse::Payee, String, i64, Option<Id>)> {
+    let (payee, payable, amount) = postings.iter().find_map(|(account, side, minor)| {
+        (side == "credit")
+            .then(|| {
+                tranche_audit::disburse::Payee::of_payable(award, account)
+                    .map(|p| (p, account.clone(), *minor))
+            })
+            .flatten()
+    })?;
+    let line = postings
+        .iter()
+        .filter(|(_, side, _)| side == "debit")
+        .find_map(|(account, _, _)| crate::domain::programme::budget_line_of(award, account));
+    Some((payee, payable, amount, line))
+}
+
+impl super::Store {
+    /// What confirmed payments of `award` paid, per budget line (the budget report's "paid"):
+    /// each confirmed payment's entitlements, charged to the lines their postings debit.
+    pub async fn paid_by_line(&self, award: &Id) -> Result<BTreeMap<Id, i64>> {
+        let c = &mut *self.db.conn().await?;
+        let rows = Query::new(
+            "SELECT p.items AS items FROM payments p WHERE p.award = $1
+               AND (SELECT e.state FROM payment_events e WHERE e.e2e = p.e2e ORDER BY e.n DESC LIMIT 1) = 'confirmed'
+             ORDER BY p.seq, p.idx",
+        )
+        .bind(award.as_str())
+        .fetch_all(&mut *c)
+        .await?;
+        let mut items: Vec<u64> = Vec::new();
+        for mut r in rows {
+            for t in r.text("items")?.split_whitespace() {
+                items.push(
+                    t.parse()
+                        .map_err(|_| corrupt(format!("payment items {t}")))?,
+                );
+            }
+        }
+        let mut out: BTreeMap<Id, i64> = BTreeMap::new();
+        for chunk in items.chunks(10_000) {
+            let postings = postings_of(c, chunk).await?;
+            for rows in postings.values() {
+                if let Some((_, _, amount, Some(line))) = payable_of(award, rows) {
+                    *out.entry(line).or_default() += amount;
+                }
+            }
+        }
+        Ok(out)
+    }
 }
 
 /// The journal records at `seqs`.
