@@ -1104,6 +1104,9 @@ fn the_programme_projections_follow_the_journal(s: TestServer) {
     );
     scn.cycle("2026-03");
     let store = scn.s.ledger.store();
+    // Registrations, evidence and the cycle decided on the rows they touched: nothing replayed
+    // the programme into this process.
+    assert!(!scn.s.block_on(store.holds_replayed_state()));
     let awards = scn.s.block_on(store.award_rows()).expect("awards");
     assert_eq!(
         awards.iter().map(|a| a.award.as_str()).collect::<Vec<_>>(),

@@ -420,6 +420,8 @@ impl Ledger {
             .store()
             .load_programme(Need {
                 award_participants: [award.clone()].into(),
+                all_attendance: true,
+                entitlements: true,
                 payments: true,
                 ..Need::default()
             })

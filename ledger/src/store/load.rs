@@ -43,6 +43,13 @@ pub struct Need {
     pub statements: BTreeSet<(Id, Id)>,
     /// Every participant of these awards (a cycle's).
     pub award_participants: BTreeSet<Id>,
+    /// A participant's attendance at every session; else only at the sessions named (what the
+    /// evidence rules read), so that a statement costs the same in the sixth month as in the
+    /// first.
+    pub all_attendance: bool,
+    /// A participant's live entitlements (what an entitlement's rules read: the live one per
+    /// basis, the cap over the award).
+    pub entitlements: bool,
     /// Also the payable items of the participants loaded and the payments holding them: is an
     /// entitlement paid (a reversal, an adjustment, a cycle's corrections ask)?
     pub payments: bool,
@@ -57,6 +64,7 @@ impl Need {
             match c {
                 Command::Programme(p) => need.programme(p),
                 Command::Entitlement(e) => {
+                    need.entitlements = true;
                     if e.tx.reverses.is_some() || e.meta.adjusts.is_some() {
                         need.payments = true;
                     }
@@ -150,7 +158,7 @@ where
     let ids: Vec<&str> = ids.into_iter().collect();
     for chunk in ids.chunks(IDS_PER_QUERY) {
         let mut q = Query::new(head);
-        q.push(" WHERE seq < ")
+        q.push(" WHERE +seq < ")
             .push_bind(upto)
             .push(" AND ")
             .push(column);
@@ -217,36 +225,47 @@ pub(crate) async fn load(c: &mut dyn Conn, upto: u64, mut need: Need) -> Result<
     )
     .await?;
     let names: Vec<&str> = people.iter().map(|p| p.participant.as_str()).collect();
+    // Evidence rules read a participant's enrolments, certifications, milestones and her
+    // attendance at the sessions the statement names; a cycle and a check read it all.
+    let sessions_named: Vec<&str> = need.sessions.iter().map(Id::as_str).collect();
+    let some_sessions = !need.all_attendance && sessions_named.len() <= IDS_PER_QUERY;
     let mut evidence: Vec<EvidenceRow> = Vec::new();
-    by_ids(
-        c,
-        &format!("SELECT {EVIDENCE} FROM evidence_items"),
-        "participant",
-        upto,
-        "",
-        names.iter().copied(),
-        |r| {
+    for chunk in names.chunks(IDS_PER_QUERY) {
+        let mut q = Query::new(format!(
+            "SELECT {EVIDENCE} FROM evidence_items WHERE +seq < "
+        ));
+        q.push_bind(upto).push(" AND participant");
+        q.push_in(c.arrays(), chunk.iter().copied());
+        if some_sessions {
+            q.push(" AND (kind IN ('enrolment', 'certification', 'milestone')");
+            if !sessions_named.is_empty() {
+                q.push(" OR subject");
+                q.push_in(c.arrays(), sessions_named.iter().copied());
+            }
+            q.push(")");
+        }
+        for r in q.fetch_all(&mut *c).await? {
             evidence.push(evidence_row(r)?);
-            Ok(())
-        },
-    )
-    .await?;
+        }
+    }
     // Rows of several chunks: in journal order again.
     evidence.sort_by_key(|e| (e.seq, e.idx));
     let mut entitlements: Vec<EntitlementRow> = Vec::new();
-    by_ids(
-        c,
-        &format!("SELECT {ENTITLEMENT} FROM entitlements"),
-        "participant",
-        upto,
-        "",
-        names.iter().copied(),
-        |r| {
-            entitlements.push(entitlement_row(r)?);
-            Ok(())
-        },
-    )
-    .await?;
+    if need.entitlements || need.payments {
+        by_ids(
+            c,
+            &format!("SELECT {ENTITLEMENT} FROM entitlements"),
+            "participant",
+            upto,
+            "",
+            names.iter().copied(),
+            |r| {
+                entitlements.push(entitlement_row(r)?);
+                Ok(())
+            },
+        )
+        .await?;
+    }
     entitlements.sort_by_key(|e| e.seq);
     for p in &people {
         need.awards.insert(id(&p.award)?);
@@ -380,7 +399,7 @@ pub(crate) async fn load(c: &mut dyn Conn, upto: u64, mut need: Need) -> Result<
     let mut statement_seqs = Vec::new();
     for (partner, batch) in &need.statements {
         let found = Query::new(
-            "SELECT seq FROM evidence_statements WHERE partner = $1 AND batch_id = $2 AND seq < $3",
+            "SELECT seq FROM evidence_statements WHERE partner = $1 AND batch_id = $2 AND +seq < $3",
         )
         .bind(partner.as_str())
         .bind(batch.as_str())
@@ -478,10 +497,10 @@ async fn load_items(
     for chunk in payables.chunks(IDS_PER_QUERY) {
         let mut q = Query::new(
             "SELECT p.e2e AS e2e, p.batch AS batch, p.award AS award, p.payee AS payee, p.payable AS payable, p.amount_minor AS amount_minor, p.part AS part, p.items AS items,
-                    (SELECT e.state FROM payment_events e WHERE e.e2e = p.e2e AND e.seq < ",
+                    (SELECT e.state FROM payment_events e WHERE e.e2e = p.e2e AND +e.seq < ",
         );
         q.push_bind(upto)
-            .push(" ORDER BY e.n DESC LIMIT 1) AS state FROM payments p WHERE p.seq < ")
+            .push(" ORDER BY e.n DESC LIMIT 1) AS state FROM payments p WHERE +p.seq < ")
             .push_bind(upto)
             .push(" AND p.payable");
         q.push_in(c.arrays(), chunk.iter().copied());
@@ -986,6 +1005,8 @@ pub(crate) async fn compare(
     for page in people.chunks(1_000) {
         let need = Need {
             participants: page.iter().map(|p| p.id.clone()).collect(),
+            all_attendance: true,
+            entitlements: true,
             ..Need::default()
         };
         let loaded = store.load_programme_at(upto, need).await?;

@@ -297,6 +297,12 @@ impl Store {
         }
     }
 
+    /// Whether this process holds the programme state replayed from the journal (only
+    /// disbursement commands and their services still need it; every other rule loads its rows).
+    pub async fn holds_replayed_state(&self) -> bool {
+        self.programme.lock().await.is_some()
+    }
+
     /// The programme state, caught up with every committed record.
     pub async fn programme(&self) -> Result<ProgrammeGuard<'_>> {
         let shared = &self.programme;
