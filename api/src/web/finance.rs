@@ -1136,12 +1136,17 @@ fn import_result(p: &mut Page, r: &ImportReport) {
     let mut ex = Table::new(
         "lines",
         "Lines that posted nothing, and why",
-        &["Line", "End-to-end id", "Rule", "Detail"],
+        &["Where", "End-to-end id", "Rule", "Detail"],
     )
     .empty("Every line matched.");
     for e in &r.exceptions {
+        // A statement line by its entry's references and path; a CSV line by its number.
+        let place =
+            e.at.as_ref()
+                .and_then(|a| a.describe())
+                .unwrap_or_else(|| format!("line {}", e.line));
         ex.row(vec![
-            Cell::Count(e.line),
+            Cell::text(place),
             Cell::text(e.e2e.clone().unwrap_or_default()),
             Cell::text(&e.code),
             Cell::text(&e.detail),

@@ -396,7 +396,7 @@ impl Disburse {
                 }
             }
             DisburseBody::Import(b) => {
-                b.check().map_err(&invalid)?;
+                b.check(currency).map_err(&invalid)?;
                 lifecycle::check_new_import(self.imports.get(&b.sha256).map(|i| i.seq))
                     .map_err(&invalid)?;
                 self.imports.insert(

@@ -1095,3 +1095,97 @@ fn hundred_thousand_entries_statement() {
     assert_eq!(last.position.line, n as u64 + 5);
     assert_eq!(last.amount, Some(money("500.99", "USD")));
 }
+
+/// A one-line camt.053.001.08 with balances and a batch entry whose amounts are in `AmtDtls`.
+fn camt053_one_line(balances: &str, entries: &str) -> Vec<u8> {
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Document xmlns=\"urn:iso:std:iso:20022:tech:xsd:camt.053.001.08\">\
+<BkToCstmrStmt><GrpHdr><MsgId>M-1</MsgId></GrpHdr><Stmt><Id>S-1</Id>\
+<Acct><Id><Othr><Id>2100456789</Id></Othr></Id><Ccy>USD</Ccy></Acct>{balances}{entries}</Stmt>\
+</BkToCstmrStmt></Document>"
+    )
+    .into_bytes()
+}
+
+fn bal(code: &str, amount: &str, dir: &str) -> String {
+    format!(
+        "<Bal><Tp><CdOrPrtry><Cd>{code}</Cd></CdOrPrtry></Tp><Amt Ccy=\"USD\">{amount}</Amt>\
+<CdtDbtInd>{dir}</CdtDbtInd><Dt><Dt>2026-04-03</Dt></Dt></Bal>"
+    )
+}
+
+#[test]
+fn camt053_reads_booked_balances_and_amounts_in_amount_details() {
+    let batch = "<Ntry><NtryRef>N-1</NtryRef><Amt Ccy=\"USD\">110.00</Amt><CdtDbtInd>DBIT</CdtDbtInd>\
+<Sts><Cd>BOOK</Cd></Sts><NtryDtls>\
+<TxDtls><Refs><EndToEndId>E-1</EndToEndId></Refs><AmtDtls><TxAmt><Amt Ccy=\"USD\">60.00</Amt></TxAmt></AmtDtls></TxDtls>\
+<TxDtls><Refs><EndToEndId>E-2</EndToEndId></Refs><AmtDtls><InstdAmt><Amt Ccy=\"USD\">50.00</Amt></InstdAmt></AmtDtls></TxDtls>\
+</NtryDtls></Ntry>";
+    let xml = camt053_one_line(
+        &format!(
+            "{}{}{}",
+            bal("OPBD", "100.00", "CRDT"),
+            bal("ITBD", "1.00", "CRDT"),
+            bal("CLBD", "10.00", "DBIT")
+        ),
+        batch,
+    );
+    let s = parse_camt053(&xml).expect("parses");
+    let st = &s.statements[0];
+    assert_eq!(st.currency.as_deref(), Some("USD"));
+    let opening = st.opening.as_ref().expect("OPBD");
+    assert_eq!(opening.signed_minor(), 10_000);
+    assert_eq!(opening.date, Some(date(2026, 4, 3)));
+    assert_eq!(opening.path, "Document/BkToCstmrStmt/Stmt[1]/Bal[1]");
+    let closing = st.closing.as_ref().expect("CLBD");
+    assert_eq!(
+        closing.signed_minor(),
+        -1_000,
+        "a debit balance is negative"
+    );
+    assert_eq!(closing.path, "Document/BkToCstmrStmt/Stmt[1]/Bal[3]");
+    let amounts: Vec<(Option<&str>, Option<String>, u32)> = s
+        .lines
+        .iter()
+        .map(|l| {
+            (
+                l.end_to_end_id.as_deref(),
+                l.amount.map(|a| a.to_string()),
+                l.entry_transactions,
+            )
+        })
+        .collect();
+    assert_eq!(
+        amounts,
+        [
+            (Some("E-1"), Some("60.00".to_string()), 2),
+            (Some("E-2"), Some("50.00".to_string()), 2)
+        ]
+    );
+    assert_eq!(
+        s.lines[1].entry_path,
+        "Document/BkToCstmrStmt/Stmt[1]/Ntry[1]"
+    );
+    assert_eq!(s.lines[1].entry_direction, CreditDebit::Debit);
+}
+
+#[test]
+fn camt053_refuses_a_second_closing_balance_and_a_balance_without_its_type() {
+    let twice = camt053_one_line(
+        &format!(
+            "{}{}",
+            bal("CLBD", "1.00", "CRDT"),
+            bal("CLBD", "2.00", "CRDT")
+        ),
+        "",
+    );
+    let e = parse_camt053(&twice).expect_err("two closing balances");
+    assert_eq!(e.to_invalid().code, Code::UnexpectedValue, "{e}");
+    assert!(e.to_string().contains("Bal[2]"), "{e}");
+    let untyped = camt053_one_line(
+        "<Bal><Amt Ccy=\"USD\">1.00</Amt><CdtDbtInd>CRDT</CdtDbtInd></Bal>",
+        "",
+    );
+    let e = parse_camt053(&untyped).expect_err("no type");
+    assert_eq!(e.to_invalid().code, Code::MissingElement, "{e}");
+}
