@@ -204,7 +204,7 @@ fn every_statement_line_is_accounted_for_and_the_balance_ties(s: TestServer) {
         .collect();
     assert_eq!(
         codes,
-        ["not_a_payment", "entry_sum_mismatch", "not_booked"],
+        ["no_end_to_end_id", "entry_sum_mismatch", "not_booked"],
         "{imported}"
     );
     // The exception names its entry by its references and path, not by a line number.
@@ -232,7 +232,7 @@ fn every_statement_line_is_accounted_for_and_the_balance_ties(s: TestServer) {
     assert_eq!(r.status, 201, "{}", r.body);
     // The return posts bank -> payable and reopens the payment for a reissue.
     let pay = scn.preparer.get(&format!("/v1/payments/{e0}"));
-    assert_eq!(pay.json()["state"], "returned", "{}", pay.body);
+    assert_eq!(pay.json()["status"], "returned", "{}", pay.body);
 
     let bank = bank_report(&scn);
     let body = &bank["report"]["body"];

@@ -1813,6 +1813,16 @@ fn read_camt053(bytes: &[u8]) -> Result<StatusFile, StoreError> {
         for l in entry {
             let amount = l.amount.or(Some(l.entry_amount));
             let (status, code, detail) = match (l.status, l.direction, l.reversal) {
+                (iso20022::EntryStatus::Booked, iso20022::CreditDebit::Debit, false)
+                    if l.end_to_end_id.is_none() =>
+                {
+                    (
+                        None,
+                        "no_end_to_end_id",
+                        "a debit naming no payment (a bank charge or fee, or money paid out outside tranche)"
+                            .to_string(),
+                    )
+                }
                 (iso20022::EntryStatus::Booked, iso20022::CreditDebit::Debit, false) => {
                     (Some(PaymentStatus::Confirmed), "", String::new())
                 }
