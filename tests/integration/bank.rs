@@ -494,7 +494,76 @@ fn a_statement_that_cannot_be_right_is_refused_and_posts_nothing(s: TestServer) 
     assert!(scn.size() > before);
 }
 
+/// Accounts as Ecuador's banks write them: a domestic number with its bank's code and type is
+/// accepted and reaches the pain.001 as `Othr/Id` with `Tp/Cd` and `ClrSysMmbId`; an IBAN with
+/// a bad check digit, a bank code that is not one, a domestic account without its type or its
+/// bank are refused at settings, naming the field and the rule, with nothing written.
+fn an_account_is_checked_where_it_is_given(s: TestServer) {
+    let (scn, _) = start(s);
+    let settings = |debtor: Value| {
+        json!({"award": AWARD, "debtor": debtor,
+               "vendors": [{"vendor": "secap", "name": "SECAP training centre", "account": "3300112233",
+                            "bank_code": "0036", "account_type": "savings"}],
+               "dual_approval_above": "5000.00"})
+    };
+    let path = "/v1/disbursement-settings";
+    for (debtor, code, field) in [
+        (
+            json!({"name": "HIAS", "account": "EC12 3456 7890 1234 5678 9012 34"}),
+            "invalid_iban",
+            "debtor.account",
+        ),
+        (
+            json!({"name": "HIAS", "account": "DE89370400440532013001"}),
+            "invalid_iban",
+            "debtor.account",
+        ),
+        (
+            json!({"name": "HIAS", "account": "2100456789", "bank_code": "10A", "account_type": "current"}),
+            "invalid_bank_code",
+            "debtor.bank_code",
+        ),
+        (
+            json!({"name": "HIAS", "account": "2100456789", "bank_code": "0010"}),
+            "account_type_required",
+            "debtor.account_type",
+        ),
+        (
+            json!({"name": "HIAS", "account": "2100456789", "account_type": "current"}),
+            "bank_required",
+            "debtor.bank_code",
+        ),
+        (
+            json!({"name": "HIAS", "account": "2100456789", "agent_bic": "PICH1CEQ"}),
+            "invalid_bic",
+            "debtor.agent_bic",
+        ),
+    ] {
+        scn.refused(&scn.admin, path, &settings(debtor), 422, code, Some(field));
+    }
+    let before = scn.size();
+    scn.ok(
+        &scn.admin,
+        path,
+        &settings(
+            json!({"name": "HIAS Ecuador programme account", "account": "2100456789",
+                         "bank_code": "0010", "account_type": "current"}),
+        ),
+    );
+    // Journaled as given, for the bank file to write.
+    let r = scn.admin.get(&format!("/v1/records/{before}"));
+    assert_eq!(r.status, 200, "{}", r.body);
+    for want in [
+        "\"account_type\":\"current\"",
+        "\"bank_code\":\"0010\"",
+        "\"account_type\":\"savings\"",
+    ] {
+        assert!(r.body.contains(want), "{want}: {}", r.body);
+    }
+}
+
 server_on_both_backends!(
     every_statement_line_is_accounted_for_and_the_balance_ties,
     a_statement_that_cannot_be_right_is_refused_and_posts_nothing,
+    an_account_is_checked_where_it_is_given,
 );

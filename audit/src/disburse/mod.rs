@@ -157,7 +157,10 @@ impl std::fmt::Display for Payee {
 // Settings.
 
 /// A bank account as the bank file names it: the holder, the account (an IBAN, or another
-/// identifier such as a mobile-money number) and optionally the bank's BIC.
+/// identifier such as a mobile-money number or a domestic account number) and optionally the
+/// bank's BIC, its national bank code and the account's type. Ecuador, Chile and Mexico have no
+/// IBAN: a domestic account that states its type or bank code states both a type and a bank
+/// (BIC or national code), as their banks ask for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BankAccountBody {
@@ -165,6 +168,45 @@ pub struct BankAccountBody {
     pub account: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent_bic: Option<String>,
+    /// The bank's national code (a clearing system member id, 3 to 11 digits).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bank_code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_type: Option<AccountTypeBody>,
+}
+
+/// A savings or a current (checking) account: ISO 20022 `CashAccountType` `SVGS` or `CACC`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AccountTypeBody {
+    Savings,
+    Current,
+}
+
+impl AccountTypeBody {
+    /// The `ExternalCashAccountType1Code` a pain.001 writes in `Tp/Cd`.
+    pub fn iso_code(&self) -> &'static str {
+        match self {
+            AccountTypeBody::Savings => "SVGS",
+            AccountTypeBody::Current => "CACC",
+        }
+    }
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            AccountTypeBody::Savings => "savings",
+            AccountTypeBody::Current => "current",
+        }
+    }
+}
+
+/// Written like an IBAN: two letters, two digits, at least 15 characters (whether it is a valid
+/// one is checked by the ledger, with the `iban` crate).
+fn iban_like(compact: &str) -> bool {
+    let b = compact.as_bytes();
+    b.len() >= 15
+        && b[..2].iter().all(u8::is_ascii_alphabetic)
+        && b[2..4].iter().all(u8::is_ascii_digit)
 }
 
 impl BankAccountBody {
@@ -187,12 +229,39 @@ impl BankAccountBody {
             let ok = (bic.len() == 8 || bic.len() == 11)
                 && bic
                     .bytes()
-                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
+                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+                && bic.as_bytes()[4..6].iter().all(u8::is_ascii_uppercase);
             if !ok {
                 return Err(Invalid::new(
                     "agent_bic",
                     Code::InvalidBic,
-                    "a BIC is 8 or 11 upper-case letters and digits",
+                    "a BIC is 8 or 11 upper-case letters and digits, its 5th and 6th a country code",
+                ));
+            }
+        }
+        if let Some(code) = &self.bank_code {
+            if !(3..=11).contains(&code.len()) || !code.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(Invalid::new(
+                    "bank_code",
+                    Code::InvalidBankCode,
+                    format!("{code:?} is not a national bank code: 3 to 11 digits"),
+                ));
+            }
+        }
+        let domestic = !iban_like(&compact);
+        if domestic && (self.bank_code.is_some() || self.account_type.is_some()) {
+            if self.account_type.is_none() {
+                return Err(Invalid::new(
+                    "account_type",
+                    Code::AccountTypeRequired,
+                    "a domestic account states its type: savings or current",
+                ));
+            }
+            if self.bank_code.is_none() && self.agent_bic.is_none() {
+                return Err(Invalid::new(
+                    "bank_code",
+                    Code::BankRequired,
+                    "a domestic account names its bank: a national bank code or a BIC",
                 ));
             }
         }

@@ -33,6 +33,8 @@ fn payment(i: usize, currency: Currency, amount_minor: i64) -> CreditTransfer {
         creditor_name: format!("Participant {i}"),
         creditor_account: AccountId::Other(format!("+2547{i:08}")),
         creditor_agent_bic: None,
+        creditor_bank_code: None,
+        creditor_account_type: None,
         remittance: Some("Caminando transfer 2026-11".into()),
     }
 }
@@ -51,6 +53,8 @@ fn batch(payments: Vec<CreditTransfer>, currency: Currency) -> CreditTransferIni
             name: "Caminando Programme Account".into(),
             account: AccountId::Iban("DE89 3704 0044 0532 0130 00".into()),
             agent_bic: None,
+            bank_code: None,
+            account_type: None,
         },
         currency,
         payments,
@@ -1188,4 +1192,44 @@ fn camt053_refuses_a_second_closing_balance_and_a_balance_without_its_type() {
     );
     let e = parse_camt053(&untyped).expect_err("no type");
     assert_eq!(e.to_invalid().code, Code::MissingElement, "{e}");
+}
+
+#[test]
+fn a_domestic_account_is_written_with_its_type_and_bank_code() {
+    use tranche_audit::disburse::AccountTypeBody;
+    let mut doc = batch(vec![payment(1, ccy("USD"), 6_000)], ccy("USD"));
+    doc.debtor.account = AccountId::Other("2100456789".into());
+    doc.debtor.account_type = Some(AccountTypeBody::Current);
+    doc.debtor.bank_code = Some("0010".into());
+    doc.payments[0].creditor_account = AccountId::Other("3300112233".into());
+    doc.payments[0].creditor_account_type = Some(AccountTypeBody::Savings);
+    doc.payments[0].creditor_bank_code = Some("0036".into());
+    let xml = write_pain001(&doc).expect("written");
+    assert!(
+        xml.contains(
+            "<DbtrAcct><Id><Othr><Id>2100456789</Id></Othr></Id><Tp><Cd>CACC</Cd></Tp></DbtrAcct>"
+        ),
+        "{xml}"
+    );
+    assert!(
+        xml.contains("<DbtrAgt><FinInstnId><ClrSysMmbId><MmbId>0010</MmbId></ClrSysMmbId></FinInstnId></DbtrAgt>"),
+        "{xml}"
+    );
+    assert!(
+        xml.contains("<CdtrAgt><FinInstnId><ClrSysMmbId><MmbId>0036</MmbId></ClrSysMmbId></FinInstnId></CdtrAgt>"),
+        "{xml}"
+    );
+    assert!(
+        xml.contains(
+            "<CdtrAcct><Id><Othr><Id>3300112233</Id></Othr></Id><Tp><Cd>SVGS</Cd></Tp></CdtrAcct>"
+        ),
+        "{xml}"
+    );
+    doc.payments[0].creditor_bank_code = Some("00A6".into());
+    let e = write_pain001(&doc).expect_err("not a bank code");
+    let inv = e.to_invalid();
+    assert_eq!(
+        (inv.field.as_str(), inv.code),
+        ("payments[0].creditor_bank_code", Code::InvalidBankCode)
+    );
 }

@@ -665,7 +665,7 @@ impl Ledger {
         let mut transfers = Vec::with_capacity(b.payments.len());
         for &pi in &b.payments {
             let p = &st.disburse.payments[pi as usize];
-            let (name, account, bic) = match &p.payee {
+            let (name, account, bic, domestic) = match &p.payee {
                 Payee::Participant(id) => {
                     let d = people.get(id.as_str()).filter(|d| !d.erased).ok_or_else(|| {
                         invalid(
@@ -688,6 +688,7 @@ impl Ledger {
                         d.name.clone().unwrap_or_else(|| id.to_string()),
                         account,
                         None,
+                        (None, None),
                     )
                 }
                 Payee::Vendor(v) => {
@@ -707,6 +708,7 @@ impl Ledger {
                         acc.account.name.clone(),
                         acc.account.account.clone(),
                         acc.account.agent_bic.clone(),
+                        (acc.account.bank_code.clone(), acc.account.account_type),
                     )
                 }
             };
@@ -718,6 +720,8 @@ impl Ledger {
                 creditor_name: name,
                 creditor_account: AccountId::from_text(&account),
                 creditor_agent_bic: bic,
+                creditor_bank_code: domestic.0,
+                creditor_account_type: domestic.1,
                 remittance: Some(format!("{award} {}", p.payee)),
             });
         }
@@ -739,6 +743,8 @@ impl Ledger {
                     name: settings.body.debtor.name.clone(),
                     account: AccountId::from_text(&settings.body.debtor.account),
                     agent_bic: settings.body.debtor.agent_bic.clone(),
+                    bank_code: settings.body.debtor.bank_code.clone(),
+                    account_type: settings.body.debtor.account_type,
                 },
                 currency: b.currency,
                 payments: transfers,
@@ -1976,6 +1982,8 @@ mod tests {
             name: "Account holder".into(),
             account: account.into(),
             agent_bic: None,
+            bank_code: None,
+            account_type: None,
         };
         Ledger::settings_command(DisbursementConfigBody {
             award: Id::parse("bprm-2026").expect("an id"),
