@@ -438,7 +438,7 @@ fn a_statement_that_cannot_be_right_is_refused_and_posts_nothing(s: TestServer) 
     let mut eur = entry("N-1", &s0, "DBIT");
     eur.txs = vec![(e0, "Amt", &s0, None)];
     let text = statement("ST-EUR", "1000.00", &usd(100_000 - a0), &[eur]).replacen(
-        &format!("<NtryRef>N-1</NtryRef><Amt Ccy=\"USD\">"),
+        "<NtryRef>N-1</NtryRef><Amt Ccy=\"USD\">",
         "<NtryRef>N-1</NtryRef><Amt Ccy=\"EUR\">",
         1,
     );

@@ -1086,7 +1086,9 @@ impl Ledger {
                 .unwrap_or(0);
             e.amount = money(before + p.amount, currency);
         }
-        let mut commands = vec![Command::Disburse(DisburseCommand::Import(header))];
+        // The lines journaled add up to the statements' booked entries, as the verifier checks.
+        let mut tally = tranche_audit::disburse::lifecycle::StatementTally::default();
+        let mut commands = vec![Command::Disburse(DisburseCommand::Import(header.clone()))];
         for (i, (chunk, excs)) in split.into_iter().enumerate() {
             let postings = status_postings(&st.disburse, &award, currency, &chunk)
                 .map_err(StoreError::Invalid)?;
@@ -1098,12 +1100,18 @@ impl Ledger {
                 exceptions: excs,
                 postings: postings.iter().map(PostingBody::from_posting).collect(),
             };
+            tally
+                .add(&header, &body, currency)
+                .map_err(StoreError::Invalid)?;
             let tx = NewTransaction::bank_status(&body).map_err(StoreError::Invalid)?;
             commands.push(Command::Disburse(DisburseCommand::Status(
                 Box::new(body),
                 tx,
             )));
         }
+        tally
+            .check(&header, currency)
+            .map_err(StoreError::Invalid)?;
         Ok(ImportPlan {
             commands,
             report: ImportReport {
