@@ -1141,12 +1141,12 @@ fn import_result(p: &mut Page, r: &ImportReport) {
     .empty("Every line matched.");
     for e in &r.exceptions {
         // A statement line by its entry's references and path; a CSV line by its number.
-        let place =
-            e.at.as_ref()
-                .and_then(|a| a.describe())
-                .unwrap_or_else(|| format!("line {}", e.line));
+        let place = match e.at.as_ref().and_then(|a| a.describe()) {
+            Some(place) => Cell::text(place),
+            None => Cell::Count(e.line),
+        };
         ex.row(vec![
-            Cell::text(place),
+            place,
             Cell::text(e.e2e.clone().unwrap_or_default()),
             Cell::text(&e.code),
             Cell::text(&e.detail),
