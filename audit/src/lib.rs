@@ -36,6 +36,8 @@ pub mod receipt;
 pub mod record;
 /// Reports bound to the journal: their content, signature and the figures' definitions.
 pub mod report;
+/// The bank reconciliation's part of that pass.
+pub mod report_bank;
 /// The figures of a report, from the journal alone, in one streaming pass.
 pub mod report_compute;
 /// Deterministic synthetic exports, for tests and benchmarks only.

@@ -191,30 +191,103 @@ pub struct PaymentReconciliation {
     pub payments: Vec<PaymentRow>,
 }
 
-/// Bank reconciliation against the imported camt.053 statements (and status files) in the
-/// period: `matched` (payments a statement confirmed), `ledger_only` (sent payments no
-/// statement has confirmed, rejected or returned yet), `statement_only` (statement lines naming
-/// no payment: the `unknown_end_to_end_id` exceptions), `amount_mismatches` (the
-/// `amount_mismatch` exceptions).
+/// Bank reconciliation against the imported camt.053 statements in the period. Every line of
+/// every statement (a transaction of an entry, an entry without transactions, or a whole entry
+/// whose transactions do not add up to it) is in exactly one category:
+/// - `matched`: a debit that booked out a payment the ledger sent (counted, not listed);
+/// - `returns`: a credit returning a payment (`RtrInf`, `RvslInd`), posted bank -> payable;
+/// - `statement_only`: on the statement only: no end-to-end id (a bank charge, interest, a
+///   credit the ledger did not expect), or one that names no payment of the award;
+/// - `duplicates`: a second booking of a payment already confirmed or returned (the bank must
+///   reverse it);
+/// - `amount_mismatches`: a line naming a payment at another amount or currency;
+/// - `unbalanced_entries`: an entry whose transactions do not add up to its amount;
+/// - `not_booked`: pending or information entries, outside the booked balances.
+///
+/// `categories` sums the booked ones by direction; their totals equal the statements' booked
+/// entries (`total_debits`, `total_credits`) and `ties` says whether they do. `ledger_only`
+/// lists the payments sent that no statement has booked yet (payments in transit).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BankLine {
-    /// The import (file SHA-256) and line, or the payment.
+    /// The statement line: its entry's references (`NtryRef`, `AcctSvcrRef`) and its path
+    /// (`Stmt[1]/Ntry[4]/NtryDtls[1]/TxDtls[2]`); or the payment's batch.
     pub reference: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub e2e: Option<String>,
     pub amount: String,
     pub detail: String,
+    /// `credit` or `debit`, for a statement line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub direction: Option<String>,
+    /// Why the line matched no payment (`unknown_end_to_end_id`, `already_confirmed` …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    /// The file it came from (the first 12 hex digits of its SHA-256).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub import: Option<String>,
+}
+
+/// The booked lines of one category, summed by direction.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BankCategory {
+    pub category: String,
+    pub lines: u64,
+    pub debits: String,
+    pub credits: String,
+}
+
+/// The reconciliation a finance officer signs, at the latest statement of the period that states
+/// a closing balance: `closing - in_transit + unreconciled = adjusted`, and `adjusted` against
+/// the ledger's bank account net of the payments it has handed to the bank (`bank:A` +
+/// `transit:A` once that statement was imported; the ledger credits `bank:A` only when a
+/// statement books a payment). `unreconciled` adds back every debit and takes off every credit
+/// of the statements so far that posted nothing (statement-only lines, duplicates, mismatches,
+/// unbalanced entries). `difference = adjusted - ledger`, shown whatever it is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BankBalance {
+    pub statement: String,
+    pub account: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub date: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub opening: Option<String>,
+    pub closing: String,
+    pub in_transit: String,
+    pub unreconciled: String,
+    pub adjusted: String,
+    /// `bank:A`.
+    pub ledger_bank: String,
+    /// `bank:A` + `transit:A`.
+    pub ledger: String,
+    pub difference: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BankReconciliation {
     pub statements: u64,
+    /// The statements' booked entries, by direction.
+    pub total_debits: String,
+    pub total_credits: String,
+    /// Every booked category, in a fixed order, then their totals.
+    pub categories: Vec<BankCategory>,
+    pub categories_debits: String,
+    pub categories_credits: String,
+    /// The categories add up to the statements' totals.
+    pub ties: bool,
     pub matched: CountAmount,
+    pub returns: Vec<BankLine>,
     pub ledger_only: Vec<BankLine>,
     pub statement_only: Vec<BankLine>,
+    pub duplicates: Vec<BankLine>,
     pub amount_mismatches: Vec<BankLine>,
+    pub unbalanced_entries: Vec<BankLine>,
+    pub not_booked: Vec<BankLine>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub balance: Option<BankBalance>,
 }
 
 /// Everything the journal holds about one participant (by pseudonym).

@@ -19,10 +19,10 @@ use crate::posting::Side;
 use crate::programme::{AwardOpenBody, EntitlementBody, EvidenceBody, Id};
 use crate::record::{body_from_value, kind, PostingBody, Record, TransactionBody};
 use crate::report::{
-    BankLine, BankReconciliation, BudgetLineRow, BudgetReport, CountAmount, Figure,
-    ParticipantStatement, PaymentReconciliation, PaymentRow, ReportBody, ReportPeriod, Sf425,
-    StatementEntry,
+    BankLine, BudgetLineRow, BudgetReport, CountAmount, Figure, ParticipantStatement,
+    PaymentReconciliation, PaymentRow, ReportBody, ReportPeriod, Sf425, StatementEntry,
 };
+use crate::report_bank::BankAcc;
 use crate::Invalid;
 
 /// What to compute.
@@ -64,7 +64,6 @@ struct Pay {
     state: &'static str,
     reissued_by: Option<String>,
     in_period: bool,
-    confirmed_by_statement: bool,
     month: String,
 }
 
@@ -81,10 +80,7 @@ pub struct Accumulator {
     recovered: (u64, i128),
     payments: BTreeMap<String, Pay>,
     batch_of_e2e: HashMap<String, Id>,
-    statements: u64,
-    statement_only: Vec<BankLine>,
-    mismatches: Vec<BankLine>,
-    camt_imports: HashSet<String>,
+    bank: BankAcc,
     participant: ParticipantStatement,
     seen: u64,
     /// Per participant of the award: the disaggregation measures (journal facts only).
@@ -143,10 +139,7 @@ impl Accumulator {
             recovered: (0, 0),
             payments: BTreeMap::new(),
             batch_of_e2e: HashMap::new(),
-            statements: 0,
-            statement_only: Vec::new(),
-            mismatches: Vec::new(),
-            camt_imports: HashSet::new(),
+            bank: BankAcc::default(),
             participant,
             seen: 0,
             measures: BTreeMap::new(),
@@ -432,7 +425,6 @@ impl Accumulator {
                             state: "pending",
                             reissued_by: None,
                             in_period,
-                            confirmed_by_statement: false,
                             month: d.format("%Y-%m").to_string(),
                         },
                     );
@@ -477,11 +469,8 @@ impl Accumulator {
             }
             kind::BANK_IMPORT => {
                 let b: BankImportBody = body_from_value(&r.body)?;
-                if &b.award == award && !after_end && b.format == "camt.053" {
-                    self.camt_imports.insert(b.sha256.clone());
-                    if in_period {
-                        self.statements += 1;
-                    }
+                if let (true, false, Some(c)) = (&b.award == award, after_end, self.currency) {
+                    self.bank.import(&b, in_period, c);
                 }
             }
             kind::BANK_STATUS => {
@@ -493,7 +482,6 @@ impl Accumulator {
                 if after_end {
                     return Ok(());
                 }
-                let camt = self.camt_imports.contains(&b.import);
                 for o in &b.outcomes {
                     if let Some(p) = self.payments.get_mut(&o.e2e) {
                         p.state = match o.status {
@@ -502,25 +490,12 @@ impl Accumulator {
                             PaymentStatus::Rejected => "rejected",
                             PaymentStatus::Returned => "returned",
                         };
-                        if camt && in_period && o.status == PaymentStatus::Confirmed {
-                            p.confirmed_by_statement = true;
-                        }
                     }
                 }
-                if camt && in_period {
-                    for x in &b.exceptions {
-                        let line = BankLine {
-                            reference: format!("{} line {}", &b.import[..12], x.line),
-                            e2e: x.e2e.clone(),
-                            amount: x.amount.clone().unwrap_or_default(),
-                            detail: x.detail.clone(),
-                        };
-                        match x.code.as_str() {
-                            "unknown_end_to_end_id" => self.statement_only.push(line),
-                            "amount_mismatch" => self.mismatches.push(line),
-                            _ => {}
-                        }
-                    }
+                if let Some(c) = self.currency {
+                    let bank = self.net(&format!("bank:{award}")).cumulative;
+                    let transit = self.net(&format!("transit:{award}")).cumulative;
+                    self.bank.status(&b, c, bank, transit);
                 }
             }
             _ => {}
@@ -791,31 +766,21 @@ impl Accumulator {
                 })
             }
             "bank" => {
-                let matched: Vec<&Pay> = self
+                let ledger_only = self
                     .payments
-                    .values()
-                    .filter(|p| p.confirmed_by_statement)
+                    .iter()
+                    .filter(|(_, p)| matches!(p.state, "sent" | "accepted"))
+                    .map(|(e2e, p)| BankLine {
+                        reference: format!("batch {}", p.batch),
+                        e2e: Some(e2e.clone()),
+                        amount: m(p.amount.into()),
+                        detail: "sent, not yet on a statement".into(),
+                        direction: None,
+                        code: None,
+                        import: None,
+                    })
                     .collect();
-                ReportBody::Bank(BankReconciliation {
-                    statements: self.statements,
-                    matched: CountAmount {
-                        count: matched.len() as u64,
-                        amount: m(matched.iter().map(|p| i128::from(p.amount)).sum()),
-                    },
-                    ledger_only: self
-                        .payments
-                        .iter()
-                        .filter(|(_, p)| matches!(p.state, "sent" | "accepted"))
-                        .map(|(e2e, p)| BankLine {
-                            reference: format!("batch {}", p.batch),
-                            e2e: Some(e2e.clone()),
-                            amount: m(p.amount.into()),
-                            detail: "sent, not yet on a statement".into(),
-                        })
-                        .collect(),
-                    statement_only: self.statement_only.clone(),
-                    amount_mismatches: self.mismatches.clone(),
-                })
+                ReportBody::Bank(self.bank.finish(c, ledger_only))
             }
             "participant" => {
                 let p = self.req.participant.clone().ok_or_else(|| {

@@ -1,6 +1,7 @@
 //! Integration tests of the ledger's storage: every scenario runs on SQLite and on PostgreSQL.
 
 mod api;
+mod bank;
 mod disburse;
 mod disburse_parts;
 mod disburse_properties;

@@ -42,9 +42,14 @@ fn print_import(r: &ImportReport, file: &str) {
     if !r.exceptions.is_empty() {
         println!("  {} line(s) posted nothing:", r.exceptions.len());
         for x in &r.exceptions {
+            // A statement line is named by its entry's references and path (a bank file is
+            // often one line); a CSV line by its number.
+            let place =
+                x.at.as_ref()
+                    .and_then(|a| a.describe())
+                    .unwrap_or_else(|| format!("line {}", x.line));
             println!(
-                "    line {:<6} {:<22} {:<24} {}",
-                x.line,
+                "    {place}  {:<22} {:<24} {}",
                 x.e2e.clone().unwrap_or_default(),
                 x.code,
                 x.detail

@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use chrono::{NaiveDate, Utc};
 use clap::Subcommand;
 use tranche_audit::disburse::{
-    BankAccountBody, BatchFilter, DisbursementConfigBody, VendorAccountBody,
+    AccountTypeBody, BankAccountBody, BatchFilter, DisbursementConfigBody, VendorAccountBody,
 };
 use tranche_audit::Code;
 use tranche_ledger::domain::Command;
@@ -37,6 +37,12 @@ pub enum BatchCmd {
         debtor_account: String,
         #[arg(long)]
         debtor_bic: Option<String>,
+        /// The bank's national code (3 to 11 digits), for a domestic account.
+        #[arg(long)]
+        debtor_bank_code: Option<String>,
+        /// `savings` or `current`, for a domestic account.
+        #[arg(long)]
+        debtor_account_type: Option<String>,
         /// A vendor's account: VENDOR=NAME,ACCOUNT[,BIC]. Repeat for each vendor.
         #[arg(long = "vendor")]
         vendors: Vec<String>,
@@ -198,9 +204,23 @@ async fn batch_inner(ledger: &Ledger, g: &Global, cmd: BatchCmd) -> Result<ExitC
             debtor_name,
             debtor_account,
             debtor_bic,
+            debtor_bank_code,
+            debtor_account_type,
             vendors,
             dual_approval_above,
         } => {
+            let account_type = match debtor_account_type.as_deref() {
+                None => None,
+                Some("savings") => Some(AccountTypeBody::Savings),
+                Some("current") => Some(AccountTypeBody::Current),
+                Some(other) => {
+                    return Err(StoreError::Invalid(tranche_audit::Invalid::new(
+                        "debtor.account_type",
+                        Code::InvalidAccountType,
+                        format!("{other:?}: an account is savings or current"),
+                    )))
+                }
+            };
             let mut list = Vec::new();
             for (i, v) in vendors.iter().enumerate() {
                 let field = format!("vendor[{i}]");
@@ -229,6 +249,8 @@ async fn batch_inner(ledger: &Ledger, g: &Global, cmd: BatchCmd) -> Result<ExitC
                         name: name.into(),
                         account: account.into(),
                         agent_bic: bic,
+                        bank_code: None,
+                        account_type: None,
                     },
                 });
             }
@@ -238,6 +260,8 @@ async fn batch_inner(ledger: &Ledger, g: &Global, cmd: BatchCmd) -> Result<ExitC
                     name: debtor_name,
                     account: debtor_account,
                     agent_bic: debtor_bic,
+                    bank_code: debtor_bank_code,
+                    account_type,
                 },
                 vendors: list,
                 dual_approval_above,

@@ -1136,12 +1136,17 @@ fn import_result(p: &mut Page, r: &ImportReport) {
     let mut ex = Table::new(
         "lines",
         "Lines that posted nothing, and why",
-        &["Line", "End-to-end id", "Rule", "Detail"],
+        &["Where", "End-to-end id", "Rule", "Detail"],
     )
     .empty("Every line matched.");
     for e in &r.exceptions {
+        // A statement line by its entry's references and path; a CSV line by its number.
+        let place = match e.at.as_ref().and_then(|a| a.describe()) {
+            Some(place) => Cell::text(place),
+            None => Cell::Count(e.line),
+        };
         ex.row(vec![
-            Cell::Count(e.line),
+            place,
             Cell::text(e.e2e.clone().unwrap_or_default()),
             Cell::text(&e.code),
             Cell::text(&e.detail),

@@ -18,8 +18,9 @@ use crate::codes::Code;
 use serde::Serialize;
 
 use super::{
-    BankStatusBody, BatchCreateBody, BatchDecisionBody, BatchDigest, BatchFileBody, BatchPartBody,
-    BatchSendBody, BatchSubmitBody, OutcomeBody, PaymentStatus,
+    signed_amount, BankImportBody, BankStatusBody, BatchCreateBody, BatchDecisionBody, BatchDigest,
+    BatchFileBody, BatchPartBody, BatchSendBody, BatchSubmitBody, DirectionBody, OutcomeBody,
+    PaymentStatus,
 };
 use crate::money::{format_minor, Currency};
 use crate::programme::{canonical_amount, Id};
@@ -260,6 +261,89 @@ pub fn check_status_part(
         ));
     }
     Ok(())
+}
+
+/// The lines of a camt.053 import, summed by direction over its `bank.status` parts: every
+/// outcome and every exception except those outside the booked balances (`not_booked`). When
+/// the import states its statements, the sums must be the statements' booked totals: a line
+/// left out of the journal, or one counted twice, shows here (`statement_unbalanced`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StatementTally {
+    debits: i128,
+    credits: i128,
+}
+
+impl StatementTally {
+    /// Adds a part's lines. A part of an import that states statements says the direction of
+    /// every line.
+    pub fn add(
+        &mut self,
+        header: &BankImportBody,
+        part: &BankStatusBody,
+        currency: Currency,
+    ) -> Result<(), Invalid> {
+        if header.statements.is_empty() {
+            return Ok(());
+        }
+        let lines = part
+            .outcomes
+            .iter()
+            .enumerate()
+            .map(|(i, o)| (format!("outcomes[{i}]"), Some(&o.amount), o.at.as_ref()))
+            .chain(
+                part.exceptions
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, x)| x.code != "not_booked")
+                    .map(|(i, x)| (format!("exceptions[{i}]"), x.amount.as_ref(), x.at.as_ref())),
+            );
+        for (field, amount, at) in lines {
+            let Some(direction) = at.and_then(|a| a.direction) else {
+                return Err(Invalid::new(
+                    format!("{field}.at.direction"),
+                    Code::MissingField,
+                    "a line of a statement states whether it is a credit or a debit",
+                ));
+            };
+            let minor = match amount {
+                Some(a) => signed_amount(a, currency, &format!("{field}.amount"))?,
+                None => 0,
+            };
+            match direction {
+                DirectionBody::Debit => self.debits += minor,
+                DirectionBody::Credit => self.credits += minor,
+            }
+        }
+        Ok(())
+    }
+
+    /// After the import's last part: the lines add up to its statements' booked entries.
+    pub fn check(&self, header: &BankImportBody, currency: Currency) -> Result<(), Invalid> {
+        if header.statements.is_empty() {
+            return Ok(());
+        }
+        let mut debits = 0i128;
+        let mut credits = 0i128;
+        for (i, s) in header.statements.iter().enumerate() {
+            debits += signed_amount(&s.debits, currency, &format!("statements[{i}].debits"))?;
+            credits += signed_amount(&s.credits, currency, &format!("statements[{i}].credits"))?;
+        }
+        if (debits, credits) != (self.debits, self.credits) {
+            return Err(Invalid::new(
+                "outcomes",
+                Code::StatementUnbalanced,
+                format!(
+                    "the lines of import {} add up to debits {} and credits {}; its statements' booked entries to debits {} and credits {}",
+                    header.sha256,
+                    format_minor(self.debits, currency),
+                    format_minor(self.credits, currency),
+                    format_minor(debits, currency),
+                    format_minor(credits, currency)
+                ),
+            ));
+        }
+        Ok(())
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

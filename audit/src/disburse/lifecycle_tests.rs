@@ -264,3 +264,77 @@ fn an_entitlement_held_by_a_payment_that_left_the_payable_cannot_be_reversed() {
         "payable_in_open_batch"
     );
 }
+
+/// A camt.053 import whose statement booked 110.00 out and 0.40 in, in two parts.
+fn statement_import() -> (BankImportBody, Vec<BankStatusBody>) {
+    let header: BankImportBody = serde_json::from_value(json!({
+        "award": "aw", "format": "camt.053", "sha256": FILE, "lines": 4, "outcomes": 2,
+        "exceptions": 2, "parts": 2,
+        "statements": [{"id": "S-1", "account": "2100456789", "opening": "200.00",
+                        "closing": "90.40", "entries": 3, "debits": "110.00", "credits": "0.40"}]
+    }))
+    .expect("valid");
+    let at = |d: &str| json!({"direction": d, "path": "Stmt[1]/Ntry[1]"});
+    let parts = vec![
+        serde_json::from_value(json!({
+            "award": "aw", "import": FILE, "part": 0,
+            "outcomes": [
+                {"e2e": "B000001-000001", "status": "confirmed", "amount": "60.00", "line": 1, "at": at("debit")},
+                {"e2e": "B000001-000002", "status": "confirmed", "amount": "40.00", "line": 1, "at": at("debit")}
+            ],
+            "exceptions": [
+                {"line": 1, "amount": "7.00", "code": "not_booked", "detail": "pending", "at": at("debit")}
+            ]
+        }))
+        .expect("valid"),
+        serde_json::from_value(json!({
+            "award": "aw", "import": FILE, "part": 1, "outcomes": [],
+            "exceptions": [
+                {"line": 1, "amount": "10.00", "code": "no_end_to_end_id", "detail": "a fee", "at": at("debit")},
+                {"line": 1, "amount": "0.40", "code": "not_a_payment", "detail": "interest", "at": at("credit")}
+            ]
+        }))
+        .expect("valid"),
+    ];
+    (header, parts)
+}
+
+#[test]
+fn the_lines_of_a_statement_add_up_to_its_booked_entries() {
+    let (header, parts) = statement_import();
+    header.check(usd()).expect("the balances tie");
+    let mut tally = StatementTally::default();
+    for p in &parts {
+        tally.add(&header, p, usd()).expect("directions stated");
+    }
+    tally.check(&header, usd()).expect("the lines tie");
+    // A line dropped from the journal shows.
+    let mut short = parts.clone();
+    short[1].exceptions.pop();
+    let mut tally = StatementTally::default();
+    for p in &short {
+        tally.add(&header, p, usd()).expect("directions stated");
+    }
+    let e = tally
+        .check(&header, usd())
+        .expect_err("a credit is missing");
+    assert_eq!(e.code, Code::StatementUnbalanced, "{e:?}");
+    // A line without its direction is refused.
+    let mut blind = parts.clone();
+    blind[0].outcomes[0].at = None;
+    let e = StatementTally::default()
+        .add(&header, &blind[0], usd())
+        .expect_err("no direction");
+    assert_eq!(
+        (e.field.as_str(), e.code),
+        ("outcomes[0].at.direction", Code::MissingField)
+    );
+    // Balances that do not tie to the booked entries are refused in the header.
+    let mut wrong = header.clone();
+    wrong.statements[0].closing = Some("90.00".into());
+    let e = wrong.check(usd()).expect_err("unbalanced");
+    assert_eq!(
+        (e.field.as_str(), e.code),
+        ("statements[0].closing", Code::StatementUnbalanced)
+    );
+}

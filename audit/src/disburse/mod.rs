@@ -17,7 +17,7 @@ pub mod lifecycle;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::money::{Currency, Money};
+use crate::money::{format_minor, Currency, Money};
 use crate::programme::{canonical_amount, check_name, lowercase_hex, Date, Id};
 use crate::record::{canonical_bytes, PostingBody};
 use crate::Invalid;
@@ -157,7 +157,10 @@ impl std::fmt::Display for Payee {
 // Settings.
 
 /// A bank account as the bank file names it: the holder, the account (an IBAN, or another
-/// identifier such as a mobile-money number) and optionally the bank's BIC.
+/// identifier such as a mobile-money number or a domestic account number) and optionally the
+/// bank's BIC, its national bank code and the account's type. Ecuador, Chile and Mexico have no
+/// IBAN: a domestic account that states its type or bank code states both a type and a bank
+/// (BIC or national code), as their banks ask for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BankAccountBody {
@@ -165,6 +168,45 @@ pub struct BankAccountBody {
     pub account: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent_bic: Option<String>,
+    /// The bank's national code (a clearing system member id, 3 to 11 digits).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bank_code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_type: Option<AccountTypeBody>,
+}
+
+/// A savings or a current (checking) account: ISO 20022 `CashAccountType` `SVGS` or `CACC`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AccountTypeBody {
+    Savings,
+    Current,
+}
+
+impl AccountTypeBody {
+    /// The `ExternalCashAccountType1Code` a pain.001 writes in `Tp/Cd`.
+    pub fn iso_code(&self) -> &'static str {
+        match self {
+            AccountTypeBody::Savings => "SVGS",
+            AccountTypeBody::Current => "CACC",
+        }
+    }
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            AccountTypeBody::Savings => "savings",
+            AccountTypeBody::Current => "current",
+        }
+    }
+}
+
+/// Written like an IBAN: two letters, two digits, at least 15 characters (whether it is a valid
+/// one is checked by the ledger, with the `iban` crate).
+fn iban_like(compact: &str) -> bool {
+    let b = compact.as_bytes();
+    b.len() >= 15
+        && b[..2].iter().all(u8::is_ascii_alphabetic)
+        && b[2..4].iter().all(u8::is_ascii_digit)
 }
 
 impl BankAccountBody {
@@ -187,12 +229,39 @@ impl BankAccountBody {
             let ok = (bic.len() == 8 || bic.len() == 11)
                 && bic
                     .bytes()
-                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
+                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+                && bic.as_bytes()[4..6].iter().all(u8::is_ascii_uppercase);
             if !ok {
                 return Err(Invalid::new(
                     "agent_bic",
                     Code::InvalidBic,
-                    "a BIC is 8 or 11 upper-case letters and digits",
+                    "a BIC is 8 or 11 upper-case letters and digits, its 5th and 6th a country code",
+                ));
+            }
+        }
+        if let Some(code) = &self.bank_code {
+            if !(3..=11).contains(&code.len()) || !code.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(Invalid::new(
+                    "bank_code",
+                    Code::InvalidBankCode,
+                    format!("{code:?} is not a national bank code: 3 to 11 digits"),
+                ));
+            }
+        }
+        let domestic = !iban_like(&compact);
+        if domestic && (self.bank_code.is_some() || self.account_type.is_some()) {
+            if self.account_type.is_none() {
+                return Err(Invalid::new(
+                    "account_type",
+                    Code::AccountTypeRequired,
+                    "a domestic account states its type: savings or current",
+                ));
+            }
+            if self.bank_code.is_none() && self.agent_bic.is_none() {
+                return Err(Invalid::new(
+                    "bank_code",
+                    Code::BankRequired,
+                    "a domestic account names its bank: a national bank code or a BIC",
                 ));
             }
         }
@@ -590,10 +659,170 @@ pub struct BankImportBody {
     pub outcomes: u64,
     pub exceptions: u64,
     pub parts: u32,
+    /// For a camt.053: each statement's account, booked balances and booked totals, as the
+    /// file states them (what a bank reconciliation ties to).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub statements: Vec<StatementBody>,
+}
+
+/// Credit (money in) or debit (money out) on the bank account, as a statement line says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DirectionBody {
+    Credit,
+    Debit,
+}
+
+impl DirectionBody {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            DirectionBody::Credit => "credit",
+            DirectionBody::Debit => "debit",
+        }
+    }
+}
+
+/// One statement (`Stmt`) of a camt.053: its id, its account, the date of its closing balance,
+/// its opening (`OPBD`) and closing (`CLBD`) booked balances when it states them (signed: a
+/// debit balance is negative), and the totals of its booked entries (`Ntry/Amt`) by direction.
+/// When both balances are given, `opening + credits - debits = closing`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatementBody {
+    pub id: String,
+    pub account: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub date: Option<Date>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub opening: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub closing: Option<String>,
+    /// Booked entries.
+    pub entries: u64,
+    pub debits: String,
+    pub credits: String,
+}
+
+/// A signed amount written at the currency's scale ("-12.50", "0.00"), in minor units.
+pub fn signed_amount(text: &str, currency: Currency, field: &str) -> Result<i128, Invalid> {
+    let (negative, digits) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
+    let zero = Money::from_minor(0, currency).to_string();
+    if !Money::is_canonical_text(digits, currency) || (negative && digits == zero) {
+        return Err(Invalid::new(
+            field,
+            Code::NonCanonicalAmount,
+            format!(
+                "{text:?} must be an amount with exactly {} decimals, '-' before a negative one",
+                currency.minor_units()
+            ),
+        ));
+    }
+    let minor = if digits == zero {
+        0
+    } else {
+        i128::from(canonical_amount(digits, currency, field)?.minor())
+    };
+    Ok(if negative { -minor } else { minor })
+}
+
+impl StatementBody {
+    /// The stateless rules; the balances must tie to the booked totals.
+    pub fn check(&self, currency: Currency) -> Result<(), Invalid> {
+        check_reason(&self.id, "id", true)?;
+        check_reason(&self.account, "account", true)?;
+        let debits = signed_amount(&self.debits, currency, "debits")?;
+        let credits = signed_amount(&self.credits, currency, "credits")?;
+        if debits < 0 || credits < 0 {
+            return Err(Invalid::new(
+                if debits < 0 { "debits" } else { "credits" },
+                Code::AmountNotPositive,
+                "a total of entries is never negative",
+            ));
+        }
+        let opening = self
+            .opening
+            .as_deref()
+            .map(|t| signed_amount(t, currency, "opening"))
+            .transpose()?;
+        let closing = self
+            .closing
+            .as_deref()
+            .map(|t| signed_amount(t, currency, "closing"))
+            .transpose()?;
+        if let (Some(o), Some(c)) = (opening, closing) {
+            if o + credits - debits != c {
+                return Err(Invalid::new(
+                    "closing",
+                    Code::StatementUnbalanced,
+                    format!(
+                        "statement {}: opening balance {} + credits {} - debits {} is {}, \
+                         but the closing balance is {}",
+                        self.id,
+                        format_minor(o, currency),
+                        self.credits,
+                        self.debits,
+                        format_minor(o + credits - debits, currency),
+                        format_minor(c, currency)
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Where a statement line is: its element path (`Stmt[1]/Ntry[4]/NtryDtls/TxDtls[2]`) and its
+/// entry's references, for the lines of a camt.053.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LineRefs {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub direction: Option<DirectionBody>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// `Ntry/NtryRef`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entry_ref: Option<String>,
+    /// `Ntry/AcctSvcrRef`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub servicer_ref: Option<String>,
+}
+
+impl LineRefs {
+    pub fn check(&self) -> Result<(), Invalid> {
+        for (field, v) in [
+            ("path", &self.path),
+            ("entry_ref", &self.entry_ref),
+            ("servicer_ref", &self.servicer_ref),
+        ] {
+            if let Some(text) = v {
+                check_reason(text, field, true)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// How a reconciliation names the line: its references and path.
+    pub fn describe(&self) -> Option<String> {
+        let mut parts = Vec::new();
+        if let Some(r) = &self.entry_ref {
+            parts.push(format!("NtryRef {r}"));
+        }
+        if let Some(r) = &self.servicer_ref {
+            parts.push(format!("AcctSvcrRef {r}"));
+        }
+        if let Some(p) = &self.path {
+            parts.push(p.clone());
+        }
+        (!parts.is_empty()).then(|| parts.join(", "))
+    }
 }
 
 impl BankImportBody {
-    pub fn check(&self) -> Result<(), Invalid> {
+    pub fn check(&self, currency: Currency) -> Result<(), Invalid> {
         self.award.check("award")?;
         if !IMPORT_FORMATS.contains(&self.format.as_str()) {
             return Err(Invalid::new(
@@ -617,6 +846,17 @@ impl BankImportBody {
                 Code::NoParts,
                 "an import has at least one part",
             ));
+        }
+        if !self.statements.is_empty() && self.format != "camt.053" {
+            return Err(Invalid::new(
+                "statements",
+                Code::UnexpectedField,
+                "only a camt.053 states statements",
+            ));
+        }
+        for (i, st) in self.statements.iter().enumerate() {
+            st.check(currency)
+                .map_err(|e| e.within(&format!("statements[{i}]")))?;
         }
         Ok(())
     }
@@ -659,6 +899,9 @@ pub struct OutcomeBody {
     pub reason: Option<String>,
     /// The file line (XML line or CSV line) it came from.
     pub line: u64,
+    /// Where the line is in a camt.053, and its direction.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<LineRefs>,
 }
 
 /// One line of the file that posted nothing, and why.
@@ -675,6 +918,9 @@ pub struct ImportExceptionBody {
     /// `unknown_end_to_end_id`, `amount_mismatch`, `currency_mismatch`, `already_confirmed` …
     pub code: String,
     pub detail: String,
+    /// Where the line is in a camt.053, and its direction.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<LineRefs>,
 }
 
 /// Body of `bank.status`: outcomes of one import, and the postings they cause (in transit to
@@ -711,11 +957,17 @@ impl BankStatusBody {
             if let Some(r) = &o.reason {
                 check_reason(r, &format!("{field}.reason"), true)?;
             }
+            if let Some(at) = &o.at {
+                at.check().map_err(|e| e.within(&format!("{field}.at")))?;
+            }
         }
         for (i, x) in self.exceptions.iter().enumerate() {
             let field = format!("exceptions[{i}]");
             Id::parse(&x.code).map_err(|e| e.within(&format!("{field}.code")))?;
             check_reason(&x.detail, &format!("{field}.detail"), false)?;
+            if let Some(at) = &x.at {
+                at.check().map_err(|e| e.within(&format!("{field}.at")))?;
+            }
         }
         Ok(())
     }

@@ -148,6 +148,9 @@ struct Import {
     parts: u32,
     seen: u32,
     seq: u64,
+    /// The header, for a camt.053's statements to tie to its lines.
+    header: Box<BankImportBody>,
+    tally: lifecycle::StatementTally,
 }
 
 /// What the verifier keeps of the disbursement records.
@@ -396,7 +399,7 @@ impl Disburse {
                 }
             }
             DisburseBody::Import(b) => {
-                b.check().map_err(&invalid)?;
+                b.check(currency).map_err(&invalid)?;
                 lifecycle::check_new_import(self.imports.get(&b.sha256).map(|i| i.seq))
                     .map_err(&invalid)?;
                 self.imports.insert(
@@ -406,6 +409,8 @@ impl Disburse {
                         parts: b.parts,
                         seen: 0,
                         seq,
+                        header: Box::new(b.clone()),
+                        tally: lifecycle::StatementTally::default(),
                     },
                 );
                 self.bank_imports += 1;
@@ -434,7 +439,18 @@ impl Disburse {
                     }
                     self.payment_list[pi as usize].state = next;
                 }
-                self.imports.get_mut(&b.import).expect("known").seen += 1;
+                let import = self.imports.get_mut(&b.import).expect("known");
+                import.seen += 1;
+                import
+                    .tally
+                    .add(&import.header, b, currency)
+                    .map_err(&invalid)?;
+                if import.seen == import.parts {
+                    import
+                        .tally
+                        .check(&import.header, currency)
+                        .map_err(&invalid)?;
+                }
             }
         }
         Ok(())

@@ -532,7 +532,7 @@ fn apply_inner(
         }
         DisburseCommand::Send(body, tx) => apply_send(s, seq, actor, body, tx, balances)?,
         DisburseCommand::Import(body) => {
-            body.check()?;
+            body.check(currency)?;
             lifecycle::check_new_import(s.disburse.imports.get(&body.sha256).map(|old| old.seq))?;
             s.disburse.imports.insert(
                 body.sha256.clone(),

@@ -43,6 +43,30 @@ impl EntryStatus {
     }
 }
 
+/// A booked balance of a statement (`Bal`), with its sign.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Balance {
+    /// `Bal/Amt`.
+    pub amount: Money,
+    /// `Bal/CdtDbtInd`: a debit balance is an overdraft.
+    pub direction: CreditDebit,
+    /// `Bal/Dt` (`Dt`, or the date of `DtTm`).
+    pub date: Option<NaiveDate>,
+    /// The element path of the balance.
+    pub path: String,
+}
+
+impl Balance {
+    /// The balance in minor units, negative when it is a debit balance.
+    pub fn signed_minor(&self) -> i128 {
+        let m = i128::from(self.amount.minor());
+        match self.direction {
+            CreditDebit::Credit => m,
+            CreditDebit::Debit => -m,
+        }
+    }
+}
+
 /// One `Stmt`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Statement {
@@ -50,6 +74,14 @@ pub struct Statement {
     pub id: String,
     /// `Stmt/Acct/Id`: `IBAN` or `Othr/Id`.
     pub account: AccountId,
+    /// `Stmt/Acct/Ccy`, if given.
+    pub currency: Option<String>,
+    /// The opening booked balance (`Bal` of type `OPBD`, else `PRCD`), if given.
+    pub opening: Option<Balance>,
+    /// The closing booked balance (`Bal` of type `CLBD`), if given.
+    pub closing: Option<Balance>,
+    /// The element path of the statement (`Stmt[1]`).
+    pub path: String,
     /// Where the statement starts.
     pub position: Position,
 }
@@ -69,9 +101,16 @@ pub struct StatementLine {
     pub account_servicer_reference: Option<String>,
     /// `Ntry/Amt`: the whole entry (for a batch, the sum of its transactions).
     pub entry_amount: Money,
-    /// The transaction's own amount (`TxDtls/Amt`, else `TxDtls/AmtDtls/TxAmt/Amt`); for an
-    /// entry with no or one `TxDtls`, the entry amount when the transaction gives none. `None`
-    /// only for a transaction of a batch entry that does not state its amount.
+    /// `Ntry/CdtDbtInd`.
+    pub entry_direction: CreditDebit,
+    /// The number of transactions (`TxDtls`) of the entry: 0 when it has none.
+    pub entry_transactions: u32,
+    /// The element path of the entry (`…/Stmt[1]/Ntry[4]`).
+    pub entry_path: String,
+    /// The transaction's own amount (`TxDtls/Amt`, else `TxDtls/AmtDtls/TxAmt/Amt`, else
+    /// `TxDtls/AmtDtls/InstdAmt/Amt`); for an entry with no or one `TxDtls`, the entry amount
+    /// when the transaction gives none. `None` only for a transaction of a batch entry that does
+    /// not state its amount.
     pub amount: Option<Money>,
     /// `TxDtls/CdtDbtInd` when given, else the entry's.
     pub direction: CreditDebit,
@@ -126,6 +165,8 @@ enum Tag {
     Iban,
     Stmt,
     MsgId,
+    Bal,
+    Ccy,
     Other,
 }
 
@@ -149,6 +190,8 @@ impl Tag {
             "IBAN" => Tag::Iban,
             "Stmt" => Tag::Stmt,
             "MsgId" => Tag::MsgId,
+            "Bal" => Tag::Bal,
+            "Ccy" => Tag::Ccy,
             _ => Tag::Other,
         }
     }
@@ -159,6 +202,7 @@ struct TxState {
     end_to_end_id: Option<String>,
     own_amount: Option<Money>,
     tx_amount: Option<Money>,
+    instructed_amount: Option<Money>,
     currency: Option<String>,
     direction: Option<CreditDebit>,
     return_reason: Option<String>,
@@ -184,10 +228,26 @@ struct EntryState {
 }
 
 #[derive(Debug, Default)]
+struct BalanceState {
+    kind: Option<String>,
+    currency: Option<String>,
+    amount: Option<Money>,
+    direction: Option<CreditDebit>,
+    date: Option<NaiveDate>,
+    path: String,
+}
+
+#[derive(Debug, Default)]
 struct StatementState {
     id: Option<String>,
     account: Option<AccountId>,
+    currency: Option<String>,
+    opening: Option<Balance>,
+    previous_closing: Option<Balance>,
+    closing: Option<Balance>,
+    balance: Option<BalanceState>,
     entries: u32,
+    path: String,
     position: Position,
 }
 
@@ -277,12 +337,16 @@ impl StatementReader {
             return Err(ctx.missing(depth, "Sts"));
         };
         let statement = self.statements.len();
+        let entry_transactions = entry.txs.len() as u32;
         let line = |tx: Option<&TxState>, amount: Option<Money>| StatementLine {
             statement,
             entry: entry.index,
             entry_reference: entry.entry_reference.clone(),
             account_servicer_reference: entry.account_servicer_reference.clone(),
             entry_amount,
+            entry_direction,
+            entry_transactions,
+            entry_path: entry.path.clone(),
             amount,
             direction: tx.and_then(|t| t.direction).unwrap_or(entry_direction),
             status,
@@ -302,10 +366,53 @@ impl StatementReader {
                 let amount = tx
                     .own_amount
                     .or(tx.tx_amount)
+                    .or(tx.instructed_amount)
                     .or(single.then_some(entry_amount));
                 self.lines.push(line(Some(tx), amount));
             }
         }
+        Ok(())
+    }
+}
+
+impl StatementReader {
+    /// Closes a `Bal`: keeps the opening (`OPBD`, else `PRCD`) and closing (`CLBD`) booked
+    /// balances, each at most once; other balance types are not read.
+    fn end_balance(&mut self, ctx: &mut Ctx<'_>) -> Result<(), Iso20022Error> {
+        let depth = ctx.depth();
+        let Some(s) = self.statement.as_mut() else {
+            return Ok(());
+        };
+        let Some(b) = s.balance.take() else {
+            return Ok(());
+        };
+        let Some(kind) = b.kind else {
+            return Err(ctx.missing(depth, "Tp/CdOrPrtry/Cd"));
+        };
+        let slot = match kind.as_str() {
+            "OPBD" => &mut s.opening,
+            "PRCD" => &mut s.previous_closing,
+            "CLBD" => &mut s.closing,
+            _ => return Ok(()),
+        };
+        let Some(amount) = b.amount else {
+            return Err(ctx.missing(depth, "Amt"));
+        };
+        let Some(direction) = b.direction else {
+            return Err(ctx.missing(depth, "CdtDbtInd"));
+        };
+        if slot.is_some() {
+            return Err(ctx.invalid(
+                Code::UnexpectedValue,
+                format!("a statement states one {kind} balance"),
+            ));
+        }
+        *slot = Some(Balance {
+            amount,
+            direction,
+            date: b.date,
+            path: b.path,
+        });
         Ok(())
     }
 }
@@ -321,8 +428,18 @@ impl Handler for StatementReader {
                 let position = ctx.position();
                 self.statement = Some(StatementState {
                     position,
+                    path: ctx.path(),
                     ..StatementState::default()
                 });
+            }
+            Tag::Bal if ctx.rel(2, &[STMT, "Bal"]) => {
+                let path = ctx.path();
+                if let Some(s) = &mut self.statement {
+                    s.balance = Some(BalanceState {
+                        path,
+                        ..BalanceState::default()
+                    });
+                }
             }
             Tag::Ntry if ctx.rel(2, &[STMT, NTRY]) => {
                 let index = match &mut self.statement {
@@ -356,6 +473,7 @@ impl Handler for StatementReader {
                         end_to_end_id: None,
                         own_amount: None,
                         tx_amount: None,
+                        instructed_amount: None,
                         currency: None,
                         direction: None,
                         return_reason: None,
@@ -370,10 +488,21 @@ impl Handler for StatementReader {
                     if let Some(e) = &mut self.entry {
                         e.currency = Some(ccy);
                     }
+                } else if ctx.rel(2, &[STMT, "Bal", "Amt"]) {
+                    let ccy = required_attribute(ctx, element, "Ccy")?;
+                    if let Some(b) = self.statement.as_mut().and_then(|s| s.balance.as_mut()) {
+                        b.currency = Some(ccy);
+                    }
                 } else if ctx.rel(2, &[STMT, NTRY, "NtryDtls", "TxDtls", "Amt"])
                     || ctx.rel(
                         2,
                         &[STMT, NTRY, "NtryDtls", "TxDtls", "AmtDtls", "TxAmt", "Amt"],
+                    )
+                    || ctx.rel(
+                        2,
+                        &[
+                            STMT, NTRY, "NtryDtls", "TxDtls", "AmtDtls", "InstdAmt", "Amt",
+                        ],
                     )
                 {
                     let ccy = required_attribute(ctx, element, "Ccy")?;
@@ -415,6 +544,27 @@ impl Handler for StatementReader {
                     if let Some(tx) = self.tx() {
                         tx.tx_amount = Some(amount);
                     }
+                } else if ctx.rel(
+                    2,
+                    &[
+                        STMT, NTRY, "NtryDtls", "TxDtls", "AmtDtls", "InstdAmt", "Amt",
+                    ],
+                ) {
+                    let ccy = self.tx_currency();
+                    let amount = amount(ctx, text, ccy)?;
+                    if let Some(tx) = self.tx() {
+                        tx.instructed_amount = Some(amount);
+                    }
+                } else if ctx.rel(2, &[STMT, "Bal", "Amt"]) {
+                    let ccy = self
+                        .statement
+                        .as_mut()
+                        .and_then(|s| s.balance.as_mut())
+                        .and_then(|b| b.currency.take());
+                    let amount = amount(ctx, text, ccy)?;
+                    if let Some(b) = self.statement.as_mut().and_then(|s| s.balance.as_mut()) {
+                        b.amount = Some(amount);
+                    }
                 }
             }
             Tag::CdtDbtInd => {
@@ -427,6 +577,11 @@ impl Handler for StatementReader {
                     let d = direction(ctx, text)?;
                     if let Some(tx) = self.tx() {
                         tx.direction = Some(d);
+                    }
+                } else if ctx.rel(2, &[STMT, "Bal", "CdtDbtInd"]) {
+                    let d = direction(ctx, text)?;
+                    if let Some(b) = self.statement.as_mut().and_then(|s| s.balance.as_mut()) {
+                        b.direction = Some(d);
                     }
                 }
             }
@@ -459,6 +614,10 @@ impl Handler for StatementReader {
                     if let Some(e) = &mut self.entry {
                         e.status = Some(s);
                     }
+                } else if ctx.rel(2, &[STMT, "Bal", "Tp", "CdOrPrtry", leaf]) {
+                    if let Some(b) = self.statement.as_mut().and_then(|s| s.balance.as_mut()) {
+                        b.kind = non_empty(text);
+                    }
                 } else if ctx.rel(
                     2,
                     &[STMT, NTRY, "NtryDtls", "TxDtls", "RtrInf", "Rsn", leaf],
@@ -476,7 +635,12 @@ impl Handler for StatementReader {
                 let leaf = if with_time { "DtTm" } else { "Dt" };
                 let booking = ctx.rel(2, &[STMT, NTRY, "BookgDt", leaf]);
                 let value = ctx.rel(2, &[STMT, NTRY, "ValDt", leaf]);
-                if booking || value {
+                if ctx.rel(2, &[STMT, "Bal", "Dt", leaf]) {
+                    let d = date(ctx, text, with_time)?;
+                    if let Some(b) = self.statement.as_mut().and_then(|s| s.balance.as_mut()) {
+                        b.date = Some(d);
+                    }
+                } else if booking || value {
                     let d = date(ctx, text, with_time)?;
                     if let Some(e) = &mut self.entry {
                         if booking {
@@ -517,6 +681,12 @@ impl Handler for StatementReader {
                     }
                 }
             }
+            Tag::Ccy if ctx.rel(2, &[STMT, "Acct", "Ccy"]) => {
+                if let Some(s) = &mut self.statement {
+                    s.currency = non_empty(text);
+                }
+            }
+            Tag::Bal if ctx.rel(2, &[STMT, "Bal"]) => self.end_balance(ctx)?,
             Tag::Iban if ctx.rel(2, &[STMT, "Acct", "Id", "IBAN"]) => {
                 if let (Some(s), Some(id)) = (&mut self.statement, non_empty(text)) {
                     s.account = Some(AccountId::Iban(id));
@@ -536,6 +706,10 @@ impl Handler for StatementReader {
                 self.statements.push(Statement {
                     id,
                     account,
+                    currency: s.currency,
+                    opening: s.opening.or(s.previous_closing),
+                    closing: s.closing,
+                    path: s.path,
                     position: s.position,
                 });
             }
@@ -554,10 +728,11 @@ const CAMT053_SPEC: Spec = Spec {
 
 /// Parses a bank-to-customer statement (`urn:iso:std:iso:20022:tech:xsd:camt.053.001.*`;
 /// written against versions 02 to 08, and reading later ones where they keep these elements):
-/// every `Stmt` (`Id`, `Acct/Id/IBAN` or `Acct/Id/Othr/Id`) and every `Ntry` (`Amt` and `Ccy`,
+/// every `Stmt` (`Id`, `Acct/Id/IBAN` or `Acct/Id/Othr/Id`, `Acct/Ccy`, the booked balances
+/// `Bal` of type `OPBD`, `PRCD` and `CLBD`) and every `Ntry` (`Amt` and `Ccy`,
 /// `CdtDbtInd`, `RvslInd`, `Sts` as text or `Sts/Cd`, `BookgDt` and `ValDt` as `Dt` or `DtTm`,
 /// `NtryRef`, `AcctSvcrRef`) with its `NtryDtls/TxDtls` (`Refs/EndToEndId`, `Amt` or
-/// `AmtDtls/TxAmt/Amt`, `CdtDbtInd`, `RtrInf/Rsn/Cd`), flattened to one [`StatementLine`] per
+/// `AmtDtls/TxAmt/Amt` or `AmtDtls/InstdAmt/Amt`, `CdtDbtInd`, `RtrInf/Rsn/Cd`), flattened to one [`StatementLine`] per
 /// transaction (or per entry without details), each with its path and position. Zero amounts
 /// are read; negative ones, too many decimals, unknown currencies and unknown statuses are
 /// refused, as is anything the module's safety rules refuse.

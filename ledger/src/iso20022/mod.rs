@@ -38,7 +38,9 @@ use tranche_audit::money::{Currency, Money, MoneyError};
 use tranche_audit::Code;
 use tranche_audit::Invalid;
 
-pub use camt053::{parse_camt053, CreditDebit, EntryStatus, Statement, StatementLine, Statements};
+pub use camt053::{
+    parse_camt053, Balance, CreditDebit, EntryStatus, Statement, StatementLine, Statements,
+};
 pub use csv::{parse_status_csv, CsvStatus, CsvStatusLine, STATUS_CSV_HEADER};
 pub use pain001::{
     check_account, check_pain001, write_pain001, write_payments_csv, AccountId, CreditTransfer,

@@ -7,6 +7,7 @@ use std::str::FromStr;
 use chrono::{DateTime, NaiveDate, Utc};
 use quick_xml::events::BytesStart;
 use rust_decimal::Decimal;
+use tranche_audit::disburse::AccountTypeBody;
 use tranche_audit::money::{format_minor, Currency, Money, MAX_AMOUNT_MINOR};
 use tranche_audit::Code;
 use tranche_audit::Invalid;
@@ -108,8 +109,13 @@ pub struct Debtor {
     pub name: String,
     /// `DbtrAcct/Id`.
     pub account: AccountId,
-    /// `DbtrAgt/FinInstnId/BICFI`; without it the agent is written as `Othr/Id` NOTPROVIDED.
+    /// `DbtrAgt/FinInstnId/BICFI`; without it or a bank code the agent is written as
+    /// `Othr/Id` NOTPROVIDED.
     pub agent_bic: Option<String>,
+    /// `DbtrAgt/FinInstnId/ClrSysMmbId/MmbId`: the bank's national code.
+    pub bank_code: Option<String>,
+    /// `DbtrAcct/Tp/Cd`: `SVGS` or `CACC`.
+    pub account_type: Option<AccountTypeBody>,
 }
 
 /// One payment (`CdtTrfTxInf`).
@@ -130,6 +136,10 @@ pub struct CreditTransfer {
     pub creditor_account: AccountId,
     /// `CdtrAgt/FinInstnId/BICFI`, written only when known.
     pub creditor_agent_bic: Option<String>,
+    /// `CdtrAgt/FinInstnId/ClrSysMmbId/MmbId`, written only when known.
+    pub creditor_bank_code: Option<String>,
+    /// `CdtrAcct/Tp/Cd`, written only when known.
+    pub creditor_account_type: Option<AccountTypeBody>,
     /// `RmtInf/Ustrd` (truncated to 140 characters).
     pub remittance: Option<String>,
 }
@@ -260,6 +270,18 @@ fn check_bic<'a>(field: &str, bic: &'a str) -> Result<&'a str, Iso20022Error> {
     Ok(bic)
 }
 
+/// A national bank code (`ClrSysMmbId/MmbId`): 3 to 11 digits.
+fn check_bank_code<'a>(field: &str, code: &'a str) -> Result<&'a str, Iso20022Error> {
+    if !(3..=11).contains(&code.len()) || !code.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(input_error(
+            field,
+            Code::InvalidBankCode,
+            format!("{code:?} is not a national bank code (3 to 11 digits)"),
+        ));
+    }
+    Ok(code)
+}
+
 /// Appends `text` with the five XML special characters escaped.
 fn push_escaped(out: &mut String, text: &str) {
     out.push_str(&quick_xml::escape::escape(text));
@@ -276,7 +298,7 @@ fn element(out: &mut String, tag: &str, text: &str) {
     out.push('>');
 }
 
-fn account_xml(out: &mut String, tag: &str, iban: bool, id: &str) {
+fn account_xml(out: &mut String, tag: &str, iban: bool, id: &str, tp: Option<AccountTypeBody>) {
     out.push('<');
     out.push_str(tag);
     out.push_str("><Id>");
@@ -287,18 +309,31 @@ fn account_xml(out: &mut String, tag: &str, iban: bool, id: &str) {
         element(out, "Id", id);
         out.push_str("</Othr>");
     }
-    out.push_str("</Id></");
+    out.push_str("</Id>");
+    if let Some(tp) = tp {
+        out.push_str("<Tp>");
+        element(out, "Cd", tp.iso_code());
+        out.push_str("</Tp>");
+    }
+    out.push_str("</");
     out.push_str(tag);
     out.push('>');
 }
 
-fn agent_xml(out: &mut String, tag: &str, bic: Option<&str>) {
+fn agent_xml(out: &mut String, tag: &str, bic: Option<&str>, code: Option<&str>) {
     out.push('<');
     out.push_str(tag);
     out.push_str("><FinInstnId>");
-    match bic {
-        Some(bic) => element(out, "BICFI", bic),
-        None => out.push_str("<Othr><Id>NOTPROVIDED</Id></Othr>"),
+    if let Some(bic) = bic {
+        element(out, "BICFI", bic);
+    }
+    if let Some(code) = code {
+        out.push_str("<ClrSysMmbId>");
+        element(out, "MmbId", code);
+        out.push_str("</ClrSysMmbId>");
+    }
+    if bic.is_none() && code.is_none() {
+        out.push_str("<Othr><Id>NOTPROVIDED</Id></Othr>");
     }
     out.push_str("</FinInstnId></");
     out.push_str(tag);
@@ -314,6 +349,8 @@ struct CheckedPayment<'a> {
     iban: bool,
     account: String,
     agent_bic: Option<&'a str>,
+    bank_code: Option<&'a str>,
+    account_type: Option<AccountTypeBody>,
     remittance: Option<&'a str>,
 }
 
@@ -354,6 +391,11 @@ fn check_payment<'a>(
         .as_deref()
         .map(|b| check_bic(&field("creditor_agent_bic"), b))
         .transpose()?;
+    let bank_code = p
+        .creditor_bank_code
+        .as_deref()
+        .map(|c| check_bank_code(&field("creditor_bank_code"), c))
+        .transpose()?;
     let remittance = match p.remittance.as_deref() {
         Some(r) if !r.trim().is_empty() => {
             Some(clean_text(&field("remittance"), r, MAX_TEXT_CHARS)?)
@@ -368,6 +410,8 @@ fn check_payment<'a>(
         iban,
         account,
         agent_bic,
+        bank_code,
+        account_type: p.creditor_account_type,
         remittance,
     })
 }
@@ -393,6 +437,12 @@ pub fn write_pain001(batch: &CreditTransferInitiation) -> Result<String, Iso2002
         .agent_bic
         .as_deref()
         .map(|b| check_bic("debtor.agent_bic", b))
+        .transpose()?;
+    let debtor_bank_code = batch
+        .debtor
+        .bank_code
+        .as_deref()
+        .map(|c| check_bank_code("debtor.bank_code", c))
         .transpose()?;
     if batch.payments.is_empty() {
         return Err(input_error(
@@ -458,9 +508,15 @@ pub fn write_pain001(batch: &CreditTransferInitiation) -> Result<String, Iso2002
     out.push_str("</ReqdExctnDt>\n<Dbtr>");
     element(&mut out, "Nm", debtor_name);
     out.push_str("</Dbtr>\n");
-    account_xml(&mut out, "DbtrAcct", debtor_iban, &debtor_account);
+    account_xml(
+        &mut out,
+        "DbtrAcct",
+        debtor_iban,
+        &debtor_account,
+        batch.debtor.account_type,
+    );
     out.push('\n');
-    agent_xml(&mut out, "DbtrAgt", debtor_bic);
+    agent_xml(&mut out, "DbtrAgt", debtor_bic, debtor_bank_code);
     out.push('\n');
     let currency = batch.currency.code();
     for p in &payments {
@@ -472,13 +528,13 @@ pub fn write_pain001(batch: &CreditTransferInitiation) -> Result<String, Iso2002
         out.push_str("\">");
         out.push_str(&p.amount.to_string());
         out.push_str("</InstdAmt></Amt>");
-        if p.agent_bic.is_some() {
-            agent_xml(&mut out, "CdtrAgt", p.agent_bic);
+        if p.agent_bic.is_some() || p.bank_code.is_some() {
+            agent_xml(&mut out, "CdtrAgt", p.agent_bic, p.bank_code);
         }
         out.push_str("<Cdtr>");
         element(&mut out, "Nm", p.creditor_name);
         out.push_str("</Cdtr>");
-        account_xml(&mut out, "CdtrAcct", p.iban, &p.account);
+        account_xml(&mut out, "CdtrAcct", p.iban, &p.account, p.account_type);
         if let Some(r) = p.remittance {
             out.push_str("<RmtInf>");
             element(&mut out, "Ustrd", r);

@@ -33,6 +33,8 @@ fn payment(i: usize, currency: Currency, amount_minor: i64) -> CreditTransfer {
         creditor_name: format!("Participant {i}"),
         creditor_account: AccountId::Other(format!("+2547{i:08}")),
         creditor_agent_bic: None,
+        creditor_bank_code: None,
+        creditor_account_type: None,
         remittance: Some("Caminando transfer 2026-11".into()),
     }
 }
@@ -51,6 +53,8 @@ fn batch(payments: Vec<CreditTransfer>, currency: Currency) -> CreditTransferIni
             name: "Caminando Programme Account".into(),
             account: AccountId::Iban("DE89 3704 0044 0532 0130 00".into()),
             agent_bic: None,
+            bank_code: None,
+            account_type: None,
         },
         currency,
         payments,
@@ -1094,4 +1098,138 @@ fn hundred_thousand_entries_statement() {
     assert_eq!(last.entry, n as u32);
     assert_eq!(last.position.line, n as u64 + 5);
     assert_eq!(last.amount, Some(money("500.99", "USD")));
+}
+
+/// A one-line camt.053.001.08 with balances and a batch entry whose amounts are in `AmtDtls`.
+fn camt053_one_line(balances: &str, entries: &str) -> Vec<u8> {
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Document xmlns=\"urn:iso:std:iso:20022:tech:xsd:camt.053.001.08\">\
+<BkToCstmrStmt><GrpHdr><MsgId>M-1</MsgId></GrpHdr><Stmt><Id>S-1</Id>\
+<Acct><Id><Othr><Id>2100456789</Id></Othr></Id><Ccy>USD</Ccy></Acct>{balances}{entries}</Stmt>\
+</BkToCstmrStmt></Document>"
+    )
+    .into_bytes()
+}
+
+fn bal(code: &str, amount: &str, dir: &str) -> String {
+    format!(
+        "<Bal><Tp><CdOrPrtry><Cd>{code}</Cd></CdOrPrtry></Tp><Amt Ccy=\"USD\">{amount}</Amt>\
+<CdtDbtInd>{dir}</CdtDbtInd><Dt><Dt>2026-04-03</Dt></Dt></Bal>"
+    )
+}
+
+#[test]
+fn camt053_reads_booked_balances_and_amounts_in_amount_details() {
+    let batch = "<Ntry><NtryRef>N-1</NtryRef><Amt Ccy=\"USD\">110.00</Amt><CdtDbtInd>DBIT</CdtDbtInd>\
+<Sts><Cd>BOOK</Cd></Sts><NtryDtls>\
+<TxDtls><Refs><EndToEndId>E-1</EndToEndId></Refs><AmtDtls><TxAmt><Amt Ccy=\"USD\">60.00</Amt></TxAmt></AmtDtls></TxDtls>\
+<TxDtls><Refs><EndToEndId>E-2</EndToEndId></Refs><AmtDtls><InstdAmt><Amt Ccy=\"USD\">50.00</Amt></InstdAmt></AmtDtls></TxDtls>\
+</NtryDtls></Ntry>";
+    let xml = camt053_one_line(
+        &format!(
+            "{}{}{}",
+            bal("OPBD", "100.00", "CRDT"),
+            bal("ITBD", "1.00", "CRDT"),
+            bal("CLBD", "10.00", "DBIT")
+        ),
+        batch,
+    );
+    let s = parse_camt053(&xml).expect("parses");
+    let st = &s.statements[0];
+    assert_eq!(st.currency.as_deref(), Some("USD"));
+    let opening = st.opening.as_ref().expect("OPBD");
+    assert_eq!(opening.signed_minor(), 10_000);
+    assert_eq!(opening.date, Some(date(2026, 4, 3)));
+    assert_eq!(opening.path, "Document/BkToCstmrStmt/Stmt[1]/Bal[1]");
+    let closing = st.closing.as_ref().expect("CLBD");
+    assert_eq!(
+        closing.signed_minor(),
+        -1_000,
+        "a debit balance is negative"
+    );
+    assert_eq!(closing.path, "Document/BkToCstmrStmt/Stmt[1]/Bal[3]");
+    let amounts: Vec<(Option<&str>, Option<String>, u32)> = s
+        .lines
+        .iter()
+        .map(|l| {
+            (
+                l.end_to_end_id.as_deref(),
+                l.amount.map(|a| a.to_string()),
+                l.entry_transactions,
+            )
+        })
+        .collect();
+    assert_eq!(
+        amounts,
+        [
+            (Some("E-1"), Some("60.00".to_string()), 2),
+            (Some("E-2"), Some("50.00".to_string()), 2)
+        ]
+    );
+    assert_eq!(
+        s.lines[1].entry_path,
+        "Document/BkToCstmrStmt/Stmt[1]/Ntry[1]"
+    );
+    assert_eq!(s.lines[1].entry_direction, CreditDebit::Debit);
+}
+
+#[test]
+fn camt053_refuses_a_second_closing_balance_and_a_balance_without_its_type() {
+    let twice = camt053_one_line(
+        &format!(
+            "{}{}",
+            bal("CLBD", "1.00", "CRDT"),
+            bal("CLBD", "2.00", "CRDT")
+        ),
+        "",
+    );
+    let e = parse_camt053(&twice).expect_err("two closing balances");
+    assert_eq!(e.to_invalid().code, Code::UnexpectedValue, "{e}");
+    assert!(e.to_string().contains("Bal[2]"), "{e}");
+    let untyped = camt053_one_line(
+        "<Bal><Amt Ccy=\"USD\">1.00</Amt><CdtDbtInd>CRDT</CdtDbtInd></Bal>",
+        "",
+    );
+    let e = parse_camt053(&untyped).expect_err("no type");
+    assert_eq!(e.to_invalid().code, Code::MissingElement, "{e}");
+}
+
+#[test]
+fn a_domestic_account_is_written_with_its_type_and_bank_code() {
+    use tranche_audit::disburse::AccountTypeBody;
+    let mut doc = batch(vec![payment(1, ccy("USD"), 6_000)], ccy("USD"));
+    doc.debtor.account = AccountId::Other("2100456789".into());
+    doc.debtor.account_type = Some(AccountTypeBody::Current);
+    doc.debtor.bank_code = Some("0010".into());
+    doc.payments[0].creditor_account = AccountId::Other("3300112233".into());
+    doc.payments[0].creditor_account_type = Some(AccountTypeBody::Savings);
+    doc.payments[0].creditor_bank_code = Some("0036".into());
+    let xml = write_pain001(&doc).expect("written");
+    assert!(
+        xml.contains(
+            "<DbtrAcct><Id><Othr><Id>2100456789</Id></Othr></Id><Tp><Cd>CACC</Cd></Tp></DbtrAcct>"
+        ),
+        "{xml}"
+    );
+    assert!(
+        xml.contains("<DbtrAgt><FinInstnId><ClrSysMmbId><MmbId>0010</MmbId></ClrSysMmbId></FinInstnId></DbtrAgt>"),
+        "{xml}"
+    );
+    assert!(
+        xml.contains("<CdtrAgt><FinInstnId><ClrSysMmbId><MmbId>0036</MmbId></ClrSysMmbId></FinInstnId></CdtrAgt>"),
+        "{xml}"
+    );
+    assert!(
+        xml.contains(
+            "<CdtrAcct><Id><Othr><Id>3300112233</Id></Othr></Id><Tp><Cd>SVGS</Cd></Tp></CdtrAcct>"
+        ),
+        "{xml}"
+    );
+    doc.payments[0].creditor_bank_code = Some("00A6".into());
+    let e = write_pain001(&doc).expect_err("not a bank code");
+    let inv = e.to_invalid();
+    assert_eq!(
+        (inv.field.as_str(), inv.code),
+        ("payments[0].creditor_bank_code", Code::InvalidBankCode)
+    );
 }

@@ -21,8 +21,9 @@ const MAX_DEPTH: usize = 100;
 
 /// Repeating elements: their paths carry a 1-based index (`Ntry[3]`) so that an error names
 /// the very entry.
-const REPEATED: [&str; 9] = [
+const REPEATED: [&str; 10] = [
     "Stmt",
+    "Bal",
     "Ntry",
     "NtryDtls",
     "TxDtls",

@@ -15,9 +15,9 @@ use sha2::{Digest, Sha256};
 use tranche_audit::disburse::{
     batch_digest, e2e_id, BankImportBody, BankStatusBody, BatchCancelBody, BatchCreateBody,
     BatchDecisionBody, BatchExceptionBody, BatchFileBody, BatchFilter, BatchPartBody,
-    BatchSendBody, BatchSubmitBody, DisbursementConfigBody, ImportExceptionBody, OutcomeBody,
-    Payee, PaymentBody, PaymentStatus, MAX_ENTITLEMENTS_PER_PAYMENT, OUTCOMES_PER_PART,
-    PAYMENTS_PER_PART,
+    BatchSendBody, BatchSubmitBody, DirectionBody, DisbursementConfigBody, ImportExceptionBody,
+    LineRefs, OutcomeBody, Payee, PaymentBody, PaymentStatus, StatementBody,
+    MAX_ENTITLEMENTS_PER_PAYMENT, OUTCOMES_PER_PART, PAYMENTS_PER_PART,
 };
 use tranche_audit::money::{format_minor, Currency, Money};
 use tranche_audit::programme::{Date, Id};
@@ -665,7 +665,7 @@ impl Ledger {
         let mut transfers = Vec::with_capacity(b.payments.len());
         for &pi in &b.payments {
             let p = &st.disburse.payments[pi as usize];
-            let (name, account, bic) = match &p.payee {
+            let (name, account, bic, domestic) = match &p.payee {
                 Payee::Participant(id) => {
                     let d = people.get(id.as_str()).filter(|d| !d.erased).ok_or_else(|| {
                         invalid(
@@ -688,6 +688,7 @@ impl Ledger {
                         d.name.clone().unwrap_or_else(|| id.to_string()),
                         account,
                         None,
+                        (None, None),
                     )
                 }
                 Payee::Vendor(v) => {
@@ -707,6 +708,7 @@ impl Ledger {
                         acc.account.name.clone(),
                         acc.account.account.clone(),
                         acc.account.agent_bic.clone(),
+                        (acc.account.bank_code.clone(), acc.account.account_type),
                     )
                 }
             };
@@ -718,6 +720,8 @@ impl Ledger {
                 creditor_name: name,
                 creditor_account: AccountId::from_text(&account),
                 creditor_agent_bic: bic,
+                creditor_bank_code: domestic.0,
+                creditor_account_type: domestic.1,
                 remittance: Some(format!("{award} {}", p.payee)),
             });
         }
@@ -739,6 +743,8 @@ impl Ledger {
                     name: settings.body.debtor.name.clone(),
                     account: AccountId::from_text(&settings.body.debtor.account),
                     agent_bic: settings.body.debtor.agent_bic.clone(),
+                    bank_code: settings.body.debtor.bank_code.clone(),
+                    account_type: settings.body.debtor.account_type,
                 },
                 currency: b.currency,
                 payments: transfers,
@@ -875,6 +881,7 @@ impl Ledger {
                         reason: reason.clone(),
                         skip_code: "",
                         skip_detail: String::new(),
+                        at: None,
                     });
                 }
             }
@@ -910,6 +917,8 @@ impl Ledger {
             ));
         };
         let currency = st.awards[&award].currency;
+        let statements = statement_bodies(&lines, &award, currency)?;
+        let camt = lines.format == "camt.053";
         let mut outcomes = Vec::new();
         let mut exceptions = Vec::new();
         let mut seen = HashSet::new();
@@ -921,14 +930,15 @@ impl Ledger {
                     amount: l.amount.map(|m| m.to_string()),
                     code: code.to_string(),
                     detail,
+                    at: l.at.clone(),
                 });
-            };
-            let Some(e2e) = &l.e2e else {
-                refuse("no_end_to_end_id", "the line names no end-to-end id".into());
-                continue;
             };
             let Some(status) = l.status else {
                 refuse(l.skip_code, l.skip_detail.clone());
+                continue;
+            };
+            let Some(e2e) = &l.e2e else {
+                refuse("no_end_to_end_id", "the line names no end-to-end id".into());
                 continue;
             };
             let Some(p) = st.disburse.payment(e2e) else {
@@ -989,6 +999,21 @@ impl Ledger {
                         PaymentStatus::Returned
                     )
             );
+            if camt
+                && status == PaymentStatus::Returned
+                && matches!(p.state, PaymentState::Sent | PaymentState::Accepted)
+            {
+                return Err(invalid(
+                    &line_field(l),
+                    Code::ReturnNotConfirmed,
+                    format!(
+                        "{}: a return of payment {e2e}, which no statement has booked out \
+                         (it is {}): a statement returns only what it booked; nothing was posted",
+                        line_name(l),
+                        p.state.as_str()
+                    ),
+                ));
+            }
             if !allowed {
                 let code = match p.state {
                     PaymentState::Confirmed => "already_confirmed",
@@ -1014,6 +1039,7 @@ impl Ledger {
                 amount: money(p.amount, currency),
                 reason: l.reason.clone(),
                 line: l.line,
+                at: l.at.clone(),
             });
         }
         // Confirmations go in parts of their own, whose postings name no payee (in transit to
@@ -1048,6 +1074,7 @@ impl Ledger {
             outcomes: outcomes.len() as u64,
             exceptions: exceptions.len() as u64,
             parts: parts as u32,
+            statements,
         };
         let mut applied: BTreeMap<String, StatusCount> = BTreeMap::new();
         for o in &outcomes {
@@ -1059,7 +1086,9 @@ impl Ledger {
                 .unwrap_or(0);
             e.amount = money(before + p.amount, currency);
         }
-        let mut commands = vec![Command::Disburse(DisburseCommand::Import(header))];
+        // The lines journaled add up to the statements' booked entries, as the verifier checks.
+        let mut tally = tranche_audit::disburse::lifecycle::StatementTally::default();
+        let mut commands = vec![Command::Disburse(DisburseCommand::Import(header.clone()))];
         for (i, (chunk, excs)) in split.into_iter().enumerate() {
             let postings = status_postings(&st.disburse, &award, currency, &chunk)
                 .map_err(StoreError::Invalid)?;
@@ -1071,12 +1100,18 @@ impl Ledger {
                 exceptions: excs,
                 postings: postings.iter().map(PostingBody::from_posting).collect(),
             };
+            tally
+                .add(&header, &body, currency)
+                .map_err(StoreError::Invalid)?;
             let tx = NewTransaction::bank_status(&body).map_err(StoreError::Invalid)?;
             commands.push(Command::Disburse(DisburseCommand::Status(
                 Box::new(body),
                 tx,
             )));
         }
+        tally
+            .check(&header, currency)
+            .map_err(StoreError::Invalid)?;
         Ok(ImportPlan {
             commands,
             report: ImportReport {
@@ -1522,6 +1557,21 @@ struct StatusLine {
     reason: Option<String>,
     skip_code: &'static str,
     skip_detail: String,
+    /// For a camt.053 line: its direction, path and entry references.
+    at: Option<LineRefs>,
+}
+
+/// One statement of a camt.053, its booked entries summed.
+struct StatementSummary {
+    id: String,
+    account: String,
+    path: String,
+    currency: Option<String>,
+    opening: Option<iso20022::Balance>,
+    closing: Option<iso20022::Balance>,
+    entries: u64,
+    debits_minor: i128,
+    credits_minor: i128,
 }
 
 struct StatusFile {
@@ -1529,6 +1579,8 @@ struct StatusFile {
     message_id: Option<String>,
     original_message_id: Option<String>,
     lines: Vec<StatusLine>,
+    /// A camt.053's statements.
+    statements: Vec<StatementSummary>,
     /// A pain.002 status for the whole message, with no per-payment lines: it applies to every
     /// payment of the file it answers.
     group: Option<(PaymentStatus, Option<String>, u64)>,
@@ -1563,6 +1615,7 @@ fn read_status_file(bytes: &[u8]) -> Result<StatusFile, StoreError> {
                 reason: r.reason,
                 skip_code: "",
                 skip_detail: String::new(),
+                at: None,
             })
             .collect();
         return Ok(StatusFile {
@@ -1570,6 +1623,7 @@ fn read_status_file(bytes: &[u8]) -> Result<StatusFile, StoreError> {
             message_id: None,
             original_message_id: None,
             lines,
+            statements: Vec::new(),
             group: None,
         });
     }
@@ -1601,6 +1655,7 @@ fn read_status_file(bytes: &[u8]) -> Result<StatusFile, StoreError> {
                 reason: t.reason.clone(),
                 skip_code: code,
                 skip_detail: detail,
+                at: None,
             });
         }
         let group = match (r.transactions.is_empty(), r.group_status) {
@@ -1620,50 +1675,298 @@ fn read_status_file(bytes: &[u8]) -> Result<StatusFile, StoreError> {
             message_id: Some(r.message_id.clone()),
             original_message_id: Some(r.original_message_id.clone()),
             lines,
+            statements: Vec::new(),
             group,
         });
     }
+    read_camt053(bytes)
+}
+
+/// A camt.053 path without the message's root (`Stmt[1]/Ntry[4]/NtryDtls[1]/TxDtls[2]`).
+fn short_path(path: &str) -> String {
+    path.strip_prefix("Document/BkToCstmrStmt/")
+        .unwrap_or(path)
+        .to_string()
+}
+
+/// The field a refusal of a statement line names: its path, else its line number.
+fn line_field(l: &StatusLine) -> String {
+    l.at.as_ref()
+        .and_then(|a| a.path.clone())
+        .unwrap_or_else(|| format!("line {}", l.line))
+}
+
+/// How a refusal names a statement line: its entry's references and its path.
+fn line_name(l: &StatusLine) -> String {
+    l.at.as_ref()
+        .and_then(LineRefs::describe)
+        .unwrap_or_else(|| format!("line {}", l.line))
+}
+
+fn direction_of(d: iso20022::CreditDebit) -> DirectionBody {
+    match d {
+        iso20022::CreditDebit::Credit => DirectionBody::Credit,
+        iso20022::CreditDebit::Debit => DirectionBody::Debit,
+    }
+}
+
+/// Reads a camt.053 into status lines: one per transaction of an entry whose transactions add
+/// up to it (each amount from `TxDtls/Amt`, `AmtDtls/TxAmt` or `AmtDtls/InstdAmt`), one for the
+/// whole entry otherwise (`entry_sum_mismatch`: it posts nothing and is listed). An amount in
+/// another currency than its entry's refuses the file. Each statement's booked entries are
+/// summed by direction, for the balances to tie to.
+fn read_camt053(bytes: &[u8]) -> Result<StatusFile, StoreError> {
+    let iso = |e: iso20022::Iso20022Error| StoreError::Invalid(e.to_invalid());
     let r = iso20022::parse_camt053(bytes).map_err(iso)?;
+    let mut statements: Vec<StatementSummary> = r
+        .statements
+        .iter()
+        .map(|s| StatementSummary {
+            id: s.id.clone(),
+            account: match &s.account {
+                AccountId::Iban(a) | AccountId::Other(a) => a.clone(),
+            },
+            path: short_path(&s.path),
+            currency: s.currency.clone(),
+            opening: s.opening.clone(),
+            closing: s.closing.clone(),
+            entries: 0,
+            debits_minor: 0,
+            credits_minor: 0,
+        })
+        .collect();
     let mut lines = Vec::new();
-    for l in &r.lines {
-        let amount = l.amount.or(Some(l.entry_amount));
-        let (status, code, detail) = match (l.status, l.direction, l.reversal) {
-            (iso20022::EntryStatus::Booked, iso20022::CreditDebit::Debit, false) => {
-                (Some(PaymentStatus::Confirmed), "", String::new())
-            }
-            (iso20022::EntryStatus::Booked, iso20022::CreditDebit::Credit, _)
-                if l.end_to_end_id.is_some() =>
-            {
-                (Some(PaymentStatus::Returned), "", String::new())
-            }
-            (iso20022::EntryStatus::Booked, _, _) => (
-                None,
-                "not_a_payment",
-                "a booked entry that is not a payment tranche sent".to_string(),
-            ),
-            (other, _, _) => (
-                None,
-                "not_booked",
-                format!("entry status {other:?}: only booked entries post"),
-            ),
+    let mut i = 0;
+    while i < r.lines.len() {
+        let first = &r.lines[i];
+        let n = (first.entry_transactions.max(1) as usize).min(r.lines.len() - i);
+        let entry = &r.lines[i..i + n];
+        i += n;
+        let refs = |path: &str, d: iso20022::CreditDebit| LineRefs {
+            direction: Some(direction_of(d)),
+            path: Some(short_path(path)),
+            entry_ref: first.entry_reference.clone(),
+            servicer_ref: first.account_servicer_reference.clone(),
         };
-        lines.push(StatusLine {
-            line: l.position.line,
-            e2e: l.end_to_end_id.clone(),
-            status,
-            amount,
-            reason: l.return_reason.clone(),
-            skip_code: code,
-            skip_detail: detail,
-        });
+        let entry_currency = first.entry_amount.currency();
+        for l in entry {
+            if let Some(a) = l.amount.filter(|a| a.currency() != entry_currency) {
+                let at = refs(&l.path, l.direction);
+                return Err(invalid(
+                    &short_path(&l.path),
+                    Code::CurrencyMismatch,
+                    format!(
+                        "{}: the transaction is in {}, its entry in {entry_currency}; nothing was posted",
+                        at.describe().unwrap_or_default(),
+                        a.currency()
+                    ),
+                ));
+            }
+        }
+        let booked = first.status == iso20022::EntryStatus::Booked;
+        let entry_minor = i128::from(first.entry_amount.minor());
+        if booked {
+            if let Some(st) = statements.get_mut(first.statement) {
+                st.entries += 1;
+                match first.entry_direction {
+                    iso20022::CreditDebit::Debit => st.debits_minor += entry_minor,
+                    iso20022::CreditDebit::Credit => st.credits_minor += entry_minor,
+                }
+            }
+        }
+        // The transactions, signed against the entry's direction, must add up to it.
+        let sum: Option<i128> = entry
+            .iter()
+            .map(|l| {
+                l.amount.map(|a| {
+                    let m = i128::from(a.minor());
+                    if l.direction == first.entry_direction {
+                        m
+                    } else {
+                        -m
+                    }
+                })
+            })
+            .sum();
+        if first.entry_transactions > 0 && sum != Some(entry_minor) {
+            let stated = entry.iter().filter(|l| l.amount.is_some()).count();
+            let (code, detail) = if booked {
+                (
+                    "entry_sum_mismatch",
+                    match sum {
+                        Some(total) => format!(
+                            "the entry's {} transactions add up to {}, the entry is {}: none of them is matched",
+                            entry.len(),
+                            format_minor(total, entry_currency),
+                            first.entry_amount
+                        ),
+                        None => format!(
+                            "{stated} of the entry's {} transactions state an amount (TxDtls/Amt, AmtDtls/TxAmt or AmtDtls/InstdAmt): none of them is matched",
+                            entry.len()
+                        ),
+                    },
+                )
+            } else {
+                (
+                    "not_booked",
+                    format!("entry status {:?}: only booked entries post", first.status),
+                )
+            };
+            lines.push(StatusLine {
+                line: first.position.line,
+                e2e: None,
+                status: None,
+                amount: Some(first.entry_amount),
+                reason: None,
+                skip_code: code,
+                skip_detail: detail,
+                at: Some(refs(&first.entry_path, first.entry_direction)),
+            });
+            continue;
+        }
+        for l in entry {
+            let amount = l.amount.or(Some(l.entry_amount));
+            let (status, code, detail) = match (l.status, l.direction, l.reversal) {
+                (iso20022::EntryStatus::Booked, iso20022::CreditDebit::Debit, false)
+                    if l.end_to_end_id.is_none() =>
+                {
+                    (
+                        None,
+                        "no_end_to_end_id",
+                        "a debit naming no payment (a bank charge or fee, or money paid out outside tranche)"
+                            .to_string(),
+                    )
+                }
+                (iso20022::EntryStatus::Booked, iso20022::CreditDebit::Debit, false) => {
+                    (Some(PaymentStatus::Confirmed), "", String::new())
+                }
+                (iso20022::EntryStatus::Booked, iso20022::CreditDebit::Credit, _)
+                    if l.end_to_end_id.is_some() =>
+                {
+                    (Some(PaymentStatus::Returned), "", String::new())
+                }
+                (iso20022::EntryStatus::Booked, iso20022::CreditDebit::Credit, _) => (
+                    None,
+                    "not_a_payment",
+                    "a credit naming no payment (interest, a transfer in, a credit the ledger did not expect)"
+                        .to_string(),
+                ),
+                (iso20022::EntryStatus::Booked, _, _) => (
+                    None,
+                    "not_a_payment",
+                    "a booked entry that is not a payment tranche sent".to_string(),
+                ),
+                (other, _, _) => (
+                    None,
+                    "not_booked",
+                    format!("entry status {other:?}: only booked entries post"),
+                ),
+            };
+            lines.push(StatusLine {
+                line: l.position.line,
+                e2e: l.end_to_end_id.clone(),
+                status,
+                amount,
+                reason: l.return_reason.clone(),
+                skip_code: code,
+                skip_detail: detail,
+                at: Some(refs(&l.path, l.direction)),
+            });
+        }
     }
     Ok(StatusFile {
         format: "camt.053",
         message_id: r.message_id.clone(),
         original_message_id: None,
         lines,
+        statements,
         group: None,
     })
+}
+
+/// The statements of a camt.053 as the import records them, in the award's currency: a
+/// statement or an entry in another currency, or balances that do not tie to the booked
+/// entries, refuse the file (naming the statement or entry and the rule).
+fn statement_bodies(
+    file: &StatusFile,
+    award: &Id,
+    currency: Currency,
+) -> Result<Vec<StatementBody>, StoreError> {
+    let mut out = Vec::new();
+    for s in &file.statements {
+        if let Some(c) = s.currency.as_deref().filter(|c| *c != currency.code()) {
+            return Err(invalid(
+                &format!("{}/Acct/Ccy", s.path),
+                Code::CurrencyMismatch,
+                format!(
+                    "statement {}: the account is in {c}, award {award} in {currency}; nothing was posted",
+                    s.id
+                ),
+            ));
+        }
+        for b in [&s.opening, &s.closing].into_iter().flatten() {
+            if b.amount.currency() != currency {
+                return Err(invalid(
+                    &short_path(&b.path),
+                    Code::CurrencyMismatch,
+                    format!(
+                        "statement {}: the balance is in {}, award {award} in {currency}; nothing was posted",
+                        s.id,
+                        b.amount.currency()
+                    ),
+                ));
+            }
+        }
+        let body = StatementBody {
+            id: s.id.clone(),
+            account: s.account.clone(),
+            date: s
+                .closing
+                .as_ref()
+                .and_then(|b| b.date)
+                .or_else(|| s.opening.as_ref().and_then(|b| b.date))
+                .map(Date),
+            opening: s
+                .opening
+                .as_ref()
+                .map(|b| format_minor(b.signed_minor(), currency)),
+            closing: s
+                .closing
+                .as_ref()
+                .map(|b| format_minor(b.signed_minor(), currency)),
+            entries: s.entries,
+            debits: format_minor(s.debits_minor, currency),
+            credits: format_minor(s.credits_minor, currency),
+        };
+        body.check(currency).map_err(|e| {
+            let field = match (&s.closing, e.code) {
+                (Some(b), Code::StatementUnbalanced) => short_path(&b.path),
+                _ => s.path.clone(),
+            };
+            StoreError::Invalid(Invalid::new(
+                field,
+                e.code,
+                format!("{}; nothing was posted", e.detail),
+            ))
+        })?;
+        out.push(body);
+    }
+    if file.format == "camt.053" {
+        for l in &file.lines {
+            if let Some(a) = l.amount.filter(|a| a.currency() != currency) {
+                return Err(invalid(
+                    &line_field(l),
+                    Code::CurrencyMismatch,
+                    format!(
+                        "{}: the entry is in {}, award {award}'s account in {currency}; nothing was posted",
+                        line_name(l),
+                        a.currency()
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(out)
 }
 
 trait NoNanos {
@@ -1687,6 +1990,8 @@ mod tests {
             name: "Account holder".into(),
             account: account.into(),
             agent_bic: None,
+            bank_code: None,
+            account_type: None,
         };
         Ledger::settings_command(DisbursementConfigBody {
             award: Id::parse("bprm-2026").expect("an id"),

@@ -432,20 +432,93 @@ pub fn render_csv(r: &SignedReport) -> String {
         }
         ReportBody::Bank(b) => {
             out.push_str(&cells(
-                &["section", "reference", "end_to_end_id", "amount", "detail"].map(String::from),
+                &[
+                    "section",
+                    "reference",
+                    "end_to_end_id",
+                    "direction",
+                    "amount",
+                    "code",
+                    "detail",
+                ]
+                .map(String::from),
             ));
             for (section, list) in [
+                ("return", &b.returns),
                 ("ledger_only", &b.ledger_only),
                 ("statement_only", &b.statement_only),
+                ("duplicate", &b.duplicates),
                 ("amount_mismatch", &b.amount_mismatches),
+                ("unbalanced_entry", &b.unbalanced_entries),
+                ("not_booked", &b.not_booked),
             ] {
                 for l in list {
                     out.push_str(&cells(&[
                         section.into(),
                         l.reference.clone(),
                         l.e2e.clone().unwrap_or_default(),
+                        l.direction.clone().unwrap_or_default(),
                         l.amount.clone(),
+                        l.code.clone().unwrap_or_default(),
                         l.detail.clone(),
+                    ]));
+                }
+            }
+            for c in &b.categories {
+                out.push_str(&cells(&[
+                    "category".into(),
+                    c.category.clone(),
+                    String::new(),
+                    "debit".into(),
+                    c.debits.clone(),
+                    String::new(),
+                    format!("{} lines", c.lines),
+                ]));
+                out.push_str(&cells(&[
+                    "category".into(),
+                    c.category.clone(),
+                    String::new(),
+                    "credit".into(),
+                    c.credits.clone(),
+                    String::new(),
+                    format!("{} lines", c.lines),
+                ]));
+            }
+            for (what, amount) in [
+                ("total_debits", &b.total_debits),
+                ("total_credits", &b.total_credits),
+            ] {
+                out.push_str(&cells(&[
+                    "statements".into(),
+                    what.into(),
+                    String::new(),
+                    String::new(),
+                    amount.clone(),
+                    String::new(),
+                    if b.ties {
+                        "the categories add up to the statements' booked entries".into()
+                    } else {
+                        "the categories do NOT add up to the statements' booked entries".into()
+                    },
+                ]));
+            }
+            if let Some(bal) = &b.balance {
+                for (what, amount) in [
+                    ("closing", &bal.closing),
+                    ("in_transit", &bal.in_transit),
+                    ("unreconciled", &bal.unreconciled),
+                    ("adjusted", &bal.adjusted),
+                    ("ledger", &bal.ledger),
+                    ("difference", &bal.difference),
+                ] {
+                    out.push_str(&cells(&[
+                        "balance".into(),
+                        what.into(),
+                        String::new(),
+                        String::new(),
+                        amount.clone(),
+                        String::new(),
+                        format!("statement {} of {}", bal.statement, bal.account),
                     ]));
                 }
             }

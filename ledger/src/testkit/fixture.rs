@@ -241,6 +241,8 @@ pub async fn payables_programme(
             name: "Synthetic programme account".into(),
             account: "2100456789".into(),
             agent_bic: None,
+            bank_code: None,
+            account_type: None,
         },
         vendors: vec![],
         dual_approval_above: "25000.00".into(),

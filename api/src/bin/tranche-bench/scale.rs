@@ -236,6 +236,8 @@ async fn setup(ledger: &Ledger, shape: &Shape, key: &SigningKey) -> anyhow::Resu
                     name: "Scale programme account".into(),
                     account: "2100456789".into(),
                     agent_bic: None,
+                    bank_code: None,
+                    account_type: None,
                 },
                 vendors: vec![],
                 dual_approval_above: "25000.00".into(),

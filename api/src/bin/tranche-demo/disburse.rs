@@ -41,6 +41,8 @@ pub(crate) async fn disburse(ledger: &Ledger, say: &dyn Fn(String)) -> anyhow::R
                     name: format!("{v} (training provider)"),
                     account: format!("{:010}", 3_300_112_200u64 + i as u64),
                     agent_bic: None,
+                    bank_code: None,
+                    account_type: None,
                 },
                 vendor: v,
             })
@@ -52,6 +54,8 @@ pub(crate) async fn disburse(ledger: &Ledger, say: &dyn Fn(String)) -> anyhow::R
             name: "HIAS Ecuador - Caminando programme account".into(),
             account: "2100456789".into(),
             agent_bic: Some("PICHECEQXXX".into()),
+            bank_code: None,
+            account_type: None,
         },
         vendors,
         dual_approval_above: "25000.00".into(),
