@@ -262,6 +262,16 @@ pub struct AwardOpenBody {
     /// record times are shown; absent: UTC.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub utc_offset: Option<String>,
+    /// The provinces participants may be registered in; absent: any province name
+    /// (`vocabulary`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provinces: Option<Vec<String>>,
+    /// The pathways participants may be registered on; absent: the three pathways of cohorts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pathways: Option<Vec<String>>,
+    /// The age bands participants may be registered in; absent: the default bands.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub age_bands: Option<Vec<String>>,
 }
 
 /// Seconds east of UTC of an offset written `+HH:MM` or `-HH:MM` (at most 14 hours).
@@ -312,6 +322,15 @@ impl AwardOpenBody {
                     Code::InvalidUtcOffset,
                     format!("{o:?} is not an offset from UTC: +HH:MM or -HH:MM, at most 14 hours, e.g. -05:00"),
                 ));
+            }
+        }
+        for (field, list) in [
+            ("provinces", &self.provinces),
+            ("pathways", &self.pathways),
+            ("age_bands", &self.age_bands),
+        ] {
+            if let Some(list) = list {
+                crate::vocabulary::check_list(list, field)?;
             }
         }
         if self.end <= self.start {
@@ -1320,6 +1339,9 @@ mod tests {
     fn a_budget_must_add_up_to_the_award() {
         let mut award = AwardOpenBody {
             utc_offset: None,
+            provinces: None,
+            pathways: None,
+            age_bands: None,
             award: Id::parse("bprm-ec-2026").expect("valid"),
             donor: "BPRM".into(),
             currency: "USD".into(),

@@ -264,7 +264,7 @@ pub(crate) fn setup(s: TestServer) -> (Scn, Schedule) {
         .map(|(i, n)| {
             json!({"award": AWARD, "name": format!("Participant {n}"), "document": format!("17{:08}", i + 1),
                    "phone": "+593 99 000 0000", "bank_account": format!("EC-{i:06}"),
-                   "sex": if i % 3 == 0 { "male" } else { "female" }, "nationality": "Venezuela",
+                   "sex": if i % 3 == 0 { "male" } else { "female" }, "nationality": "VE",
                    "province": "Imbabura", "pathway": "employability", "age_band": "25-34"})
         })
         .collect();

@@ -92,6 +92,16 @@ pub async fn award(g: &Global, cmd: AwardCmd) -> anyhow::Result<ExitCode> {
                         pct
                     );
                 }
+                let vocabulary = tranche_audit::vocabulary::Vocabulary::of(&body);
+                println!(
+                    "  provinces: {}",
+                    vocabulary
+                        .provinces
+                        .as_ref()
+                        .map_or_else(|| "any".to_string(), |p| p.join(", "))
+                );
+                println!("  pathways: {}", vocabulary.pathways.join(", "));
+                println!("  age bands: {}", vocabulary.age_bands.join(", "));
                 for v in &rules {
                     println!(
                         "  rule {} v{} ({}) effective {} (seq {})",

@@ -368,9 +368,11 @@ pub async fn register_participants(
     let mut rng = state
         .ledger
         .keyed_random(format!("{}\n{}\n", caller.name, key).as_bytes());
-    let (commands, ids) = state
-        .ledger
-        .participant_commands(&inputs, partner.as_ref(), &mut rng)?;
+    let vocabularies = state.ledger.vocabularies().await?;
+    let (commands, ids) =
+        state
+            .ledger
+            .participant_commands(&inputs, partner.as_ref(), &vocabularies, &mut rng)?;
     let (o, replayed) = submit(
         &state,
         &caller,
