@@ -345,6 +345,34 @@ fn walkthrough(cli: &Cli) {
         "{out}"
     );
 
+    // Reports: every kind in the help, a table for people, JSON for machines.
+    let help = cli.ok(&["report", "--help"], None);
+    for kind in [
+        "sf425",
+        "budget",
+        "payments",
+        "bank",
+        "participant",
+        "disaggregation",
+        "due",
+    ] {
+        assert!(help.contains(&format!("  {kind} ")), "{kind}: {help}");
+    }
+    let budget = ["report", "budget", "--award", AWARD, "--quarter", "2026Q1"];
+    let table = cli.ok(&[&budget[..], &["--format", "table"]].concat(), None);
+    assert!(
+        table.starts_with("budget report  award bprm-ec-2026  USD  2026-01-01 to 2026-03-31")
+            && table.contains("percent_used")
+            && table
+                .lines()
+                .any(|l| l.starts_with("c4t-stipend ") && l.contains(" 60000.00 ")),
+        "{table}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&cli.ok(&[&budget[..], &["--format", "json"]].concat(), None))
+            .expect("JSON");
+    assert!(json["signature"].is_string(), "{json}");
+
     // The drawdown that funds the award's bank account.
     let drawdown = example("drawdown.json");
     let bad = cli.file(
