@@ -1361,6 +1361,27 @@ mod tests {
         );
         award.budget_lines[0].authorised = "1000.00".into();
         award.check().expect("adds up");
+        // An award's own lists of attribute values: checked, and absent from older records.
+        let before = serde_json::to_string(&award).expect("serialises");
+        assert!(!before.contains("provinces"), "{before}");
+        award.provinces = Some(vec!["Imbabura".into(), "IMBABURA".into()]);
+        let e = award.check().expect_err("a province twice");
+        assert_eq!(
+            (e.field.as_str(), e.code),
+            ("provinces[1]", Code::InvalidVocabulary)
+        );
+        award.provinces = Some(vec!["Imbabura".into(), "Carchi".into()]);
+        award.age_bands = Some(vec![]);
+        let e = award.check().expect_err("an empty list");
+        assert_eq!(
+            (e.field.as_str(), e.code),
+            ("age_bands", Code::InvalidVocabulary)
+        );
+        award.age_bands = None;
+        award.check().expect("lists of its own");
+        let text = serde_json::to_string(&award).expect("serialises");
+        let back: AwardOpenBody = serde_json::from_str(&text).expect("parses");
+        assert_eq!(back, award);
         for (offset, ok) in [
             ("-05:00", true),
             ("+05:45", true),

@@ -268,6 +268,23 @@ pub(crate) fn setup(s: TestServer) -> (Scn, Schedule) {
                    "province": "Imbabura", "pathway": "employability", "age_band": "25-34"})
         })
         .collect();
+    // Closed vocabularies: one stray value refuses the whole request, naming the field.
+    for (field, value) in [
+        ("sex", "F"),
+        ("nationality", "Venezuela"),
+        ("age_band", "25 to 34"),
+    ] {
+        let mut bad = people.clone();
+        bad[1][field] = json!(value);
+        scn.refused(
+            &scn.hias,
+            "/v1/participants",
+            &Value::Array(bad),
+            422,
+            "not_in_vocabulary",
+            Some(field),
+        );
+    }
     let r = scn.ok(&scn.hias, "/v1/participants", &Value::Array(people));
     let got = r["participants"].as_array().expect("pseudonyms");
     for (n, p) in names.iter().zip(got) {
