@@ -302,3 +302,79 @@ fn strip_position(message: &str) -> String {
         None => message.to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::parse_many;
+    use tranche_audit::programme::{AwardOpenBody, RuleVersionBody};
+    use tranche_ledger::service::programme::CohortInput;
+
+    const RULE: &str = r#"{"award": "a", "rule": "c4t", "version": 1, "effective": "2026-01-01",
+  "params": {"shape": "c4t-monthly", "line": "c4t", "amount": "60.00",
+             "full_from_percent": 80, "partial_from_percent": 60, "cap": "360.00"}}"#;
+
+    fn refusal<T: serde::de::DeserializeOwned + std::fmt::Debug>(text: &str) -> String {
+        let e = parse_many::<T>(text).expect_err("refused");
+        assert!(!e.contains('?'), "a refusal never shows ? for a field: {e}");
+        e
+    }
+
+    #[test]
+    fn a_pretty_printed_document_and_json_lines_are_both_read() {
+        let one: Vec<RuleVersionBody> = parse_many(RULE).expect("one pretty-printed document");
+        assert_eq!(one.len(), 1);
+        let line = RULE.replace('\n', " ");
+        let two: Vec<RuleVersionBody> =
+            parse_many(&format!("{line}\n\n{line}\n")).expect("JSON Lines");
+        assert_eq!(two.len(), 2);
+        let award = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../docs/examples/award.json"
+        ))
+        .expect("the example award");
+        let a: Vec<AwardOpenBody> = parse_many(&award).expect("the example award");
+        assert_eq!(a[0].provinces.as_ref().map(Vec::len), Some(4));
+        assert!(refusal::<RuleVersionBody>("  \n").contains("empty_input"));
+    }
+
+    #[test]
+    fn a_refusal_names_the_line_and_the_member_inside_rule_parameters_and_cohorts() {
+        let e = refusal::<RuleVersionBody>(&RULE.replace(r#""60.00""#, "60"));
+        assert!(
+            e.starts_with("line 2: params.amount: invalid type: integer `60`, expected a string"),
+            "{e}"
+        );
+        let e =
+            refusal::<RuleVersionBody>(&RULE.replace(r#""cap": "360.00""#, r#""tuition": "1.00""#));
+        assert!(
+            e.starts_with(
+                "line 3: params.tuition: unknown field `tuition`, expected one of `line`"
+            ) && e.ends_with("(unknown_field)"),
+            "{e}"
+        );
+        let e = refusal::<RuleVersionBody>(&RULE.replace(r#", "cap": "360.00""#, ""));
+        assert!(
+            e.contains("params.cap: missing field `cap` (missing_field)"),
+            "{e}"
+        );
+        let e = refusal::<RuleVersionBody>(&RULE.replace("c4t-monthly", "c4t"));
+        assert!(e.contains("params.shape: unknown variant `c4t`"), "{e}");
+        let cohort = r#"{"cohort": "c", "award": "a", "partner": "p", "pathway": "employability",
+            "name": 7}"#;
+        let e = refusal::<CohortInput>(cohort);
+        assert!(
+            e.starts_with("line 2: name: invalid type: integer `7`"),
+            "{e}"
+        );
+        let e = refusal::<CohortInput>(&cohort.replace("\"name\": 7", "\"nam\": \"x\""));
+        assert!(
+            e.contains("nam: unknown field `nam`") && e.contains("`sessions`"),
+            "{e}"
+        );
+        let e = refusal::<RuleVersionBody>(&format!("{}\n{{\"award\": ", RULE.replace('\n', " ")));
+        assert!(
+            e.starts_with("line 2: not JSON: EOF") && e.contains("malformed_json"),
+            "{e}"
+        );
+    }
+}

@@ -11,13 +11,34 @@ use super::common::{open, refused, Global};
 
 /// Every kind `tranche report` makes, with what it shows (`report --help` lists them all).
 pub const KINDS: [(&str, &str); 7] = [
-    ("sf425", "the federal financial report (SF-425) lines 10a to 11, period and cumulative"),
-    ("budget", "budget vs actual per budget line: authorised, obligated, expended, paid, remaining"),
-    ("payments", "payments by status in the period, or of one batch (--batch)"),
-    ("bank", "bank reconciliation: what was sent, confirmed, rejected and returned"),
-    ("participant", "one participant's evidence, entitlements and payments (--participant)"),
-    ("disaggregation", "counts and amounts by sex, nationality, province, pathway and age band, small cells hidden (--threshold)"),
-    ("due", "the quarterly SF-425 reports due, with days left or overdue by"),
+    (
+        "sf425",
+        "the federal financial report (SF-425) lines 10a to 11, period and cumulative",
+    ),
+    (
+        "budget",
+        "budget vs actual per budget line: authorised, obligated, expended, paid, remaining",
+    ),
+    (
+        "payments",
+        "payments by status in the period, or of one batch (--batch)",
+    ),
+    (
+        "bank",
+        "bank reconciliation: what was sent, confirmed, rejected and returned",
+    ),
+    (
+        "participant",
+        "one participant's evidence, entitlements and payments (--participant)",
+    ),
+    (
+        "disaggregation",
+        "counts by sex, nationality, province, pathway, age band (--threshold)",
+    ),
+    (
+        "due",
+        "the quarterly SF-425 reports due, with days left or overdue by",
+    ),
 ];
 
 #[derive(Debug, Args)]
