@@ -287,8 +287,21 @@ fn walkthrough(cli: &Cli) {
         ],
         None,
     );
+    // A page for people, one field a line, not raw JSON.
+    let field = |name: &[&str], value: &str| {
+        shown.lines().any(|l| {
+            let words: Vec<&str> = l.split_whitespace().collect();
+            words.len() == name.len() + 1
+                && words[..name.len()] == *name
+                && words[name.len()] == value
+        })
+    };
     assert!(
-        shown.contains("VE") && shown.contains("Imbabura"),
+        field(&["nationality"], "VE")
+            && field(&["province"], "Imbabura")
+            && field(&["age", "band"], "25-34")
+            && field(&["bank", "account"], "2200123456")
+            && !shown.contains('{'),
         "{shown}"
     );
 
@@ -502,4 +515,39 @@ fn the_dockerfile_builds_the_binaries_as_ci_does() {
         );
     }
     assert!(docker.contains("USER tranche") && docker.contains("VOLUME /data"));
+}
+
+#[test]
+fn a_server_logs_without_colour_off_a_terminal_and_without_the_drivers_chatter() {
+    use std::io::BufRead as _;
+    let cli = Cli::new();
+    let mut server = std::process::Command::new(super::tranche())
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("TRANCHE_DATA_DIR", cli.data.path().join("data"))
+        .env_remove("DATABASE_URL")
+        .env_remove("TRANCHE_LOG")
+        .env_remove("NO_COLOR")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("tranche serve starts");
+    let stdout = server.stdout.take().expect("stdout");
+    for line in std::io::BufReader::new(stdout).lines() {
+        if line.expect("a line").starts_with("tranche listening on ") {
+            break;
+        }
+    }
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(killed.success());
+    let out = server.wait_with_output().expect("exits");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("INFO") && err.contains("listening"), "{err}");
+    assert!(
+        !err.contains('\u{1b}'),
+        "ANSI colour in a log that is not a terminal: {err:?}"
+    );
+    assert!(!err.contains("sqlx"), "{err}");
 }
