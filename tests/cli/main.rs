@@ -72,6 +72,8 @@ impl Cli {
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped());
+        // Relative paths in arguments (as the README writes them) are in the test's directory.
+        cmd.current_dir(self.data.path());
         match &self.database_url {
             Some(url) => cmd.env("DATABASE_URL", url),
             None => cmd.env_remove("DATABASE_URL"),

@@ -1,9 +1,10 @@
-//! The README's programme walkthrough, run with the files of `docs/examples/` exactly as a
-//! newcomer copies them, on SQLite and on PostgreSQL: award, partner and key, cohort, the
-//! three rule shapes, participants, signed evidence, the month's cycle, the drawdown that funds
-//! the award's bank account, a batch through maker-checker to its bank file and the bank's
-//! status CSV, then the export verified. Before each good file, the same file with one field
-//! wrong is refused naming the field, the rule and the allowed values, and writes nothing. So
+//! The README's programme walkthrough, run line by line from the README itself with the files
+//! of `docs/examples/` exactly as a newcomer copies them, on SQLite and on PostgreSQL: award,
+//! partner and key, cohort, the three rule shapes, participants, signed evidence, the month's
+//! cycle, the drawdown that funds the award's bank account, a batch through maker-checker to
+//! its bank file and the bank's status CSV, erasure, and the export verified. Before each step
+//! that reads a file, the same file with one field wrong is refused naming the field, the rule
+//! and the allowed values, and writes nothing. A README line the test cannot run fails it, so
 //! the documentation cannot drift from the code.
 
 use std::path::{Path, PathBuf};
@@ -21,10 +22,6 @@ fn examples() -> PathBuf {
 
 fn example(name: &str) -> String {
     std::fs::read_to_string(examples().join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
-}
-
-fn path_of(name: &str) -> String {
-    examples().join(name).display().to_string()
 }
 
 impl Cli {
@@ -91,274 +88,216 @@ fn the_readme_walkthrough_runs_on_the_example_files_on_postgres() {
     walkthrough(&Cli::on_postgres(url));
 }
 
+/// The shell lines of the README's programme walkthrough: continuation lines joined, comments
+/// and blank lines dropped.
+fn readme_steps() -> Vec<String> {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md"))
+            .expect("README.md");
+    let after = readme
+        .split_once("Step by step, as a finance officer and an implementing partner work")
+        .expect("the walkthrough in README.md")
+        .1;
+    let block = after
+        .split_once("```sh\n")
+        .and_then(|(_, b)| b.split_once("```\n"))
+        .expect("its shell block")
+        .0;
+    let mut steps = Vec::new();
+    for line in block.lines() {
+        // A comment starts at a `#` after a space, outside quotes.
+        let mut quoted = false;
+        let mut cut = line.len();
+        for (i, c) in line.char_indices() {
+            match c {
+                '"' => quoted = !quoted,
+                '#' if !quoted && (i == 0 || line[..i].ends_with(' ')) => {
+                    cut = i;
+                    break;
+                }
+                _ => {}
+            }
+        }
+        let line = line[..cut].trim();
+        if !line.is_empty() {
+            steps.push(line.to_string());
+        }
+    }
+    steps
+}
+
+/// A shell line's words: double quotes group, `$EX` is the example folder, `p-…` the first
+/// participant registered.
+fn words(line: &str, participant: &str) -> Vec<String> {
+    let line = line
+        .replace("$EX", &examples().display().to_string())
+        .replace("p-…", participant);
+    let mut out = Vec::new();
+    let mut word = String::new();
+    let mut quoted = false;
+    let mut started = false;
+    for c in line.chars() {
+        match c {
+            '"' => {
+                quoted = !quoted;
+                started = true;
+            }
+            ' ' if !quoted => {
+                if started {
+                    out.push(std::mem::take(&mut word));
+                    started = false;
+                }
+            }
+            c => {
+                word.push(c);
+                started = true;
+            }
+        }
+    }
+    if started {
+        out.push(word);
+    }
+    out
+}
+
 fn walkthrough(cli: &Cli) {
-    // The award: pretty-printed JSON, as people write it.
-    let award = example("award.json");
-    let bad = cli.file(
-        "award-bad.json",
-        &one_field_wrong(
-            &award,
-            r#""Imbabura", "Carchi""#,
-            r#""Imbabura", "imbabura""#,
-        ),
-    );
-    cli.refused_all(
-        &["award", "open", &bad],
-        &["provinces[2]", "invalid_vocabulary"],
-    );
-    let bad = cli.file(
-        "award-bad.json",
-        &one_field_wrong(&award, r#""donor": "BPRM","#, ""),
-    );
-    cli.refused_all(
-        &["award", "open", &bad],
-        &["line 19", "donor", "missing_field"],
-    );
-    let bad = cli.file(
-        "award-bad.json",
-        &one_field_wrong(
-            &award,
-            r#""participant_support": false"#,
-            r#""participant_support": "no""#,
-        ),
-    );
-    cli.refused_all(
-        &["award", "open", &bad],
-        &[
-            "line 14",
-            "budget_lines[4].participant_support",
-            "invalid_field",
-        ],
-    );
-    cli.ok(&["award", "open", &path_of("award.json")], None);
-    cli.ok(
-        &[
-            "partner",
-            "register",
-            "--partner",
-            "hias",
-            "--name",
-            "HIAS Ecuador",
-        ],
-        None,
-    );
-
-    // The cohort: a pathway outside the closed list is refused with the list.
-    let bad = cli.file(
-        "cohort-bad.json",
-        &one_field_wrong(
-            &example("cohort.json"),
-            r#""pathway": "employability""#,
-            r#""pathway": "employment""#,
-        ),
-    );
-    cli.refused_all(
-        &["cohort", "open", &bad],
-        &[
-            "pathway",
-            "invalid_field",
-            "employability",
-            "entrepreneurship",
-        ],
-    );
-    cli.ok(&["cohort", "open", &path_of("cohort.json")], None);
-
-    // The three rule shapes, every parameter given.
-    let bad = cli.file(
-        "rule-bad.json",
-        &one_field_wrong(
-            &example("rule-c4t.json"),
-            r#""full_from_percent": 80"#,
-            r#""full_from_percent": 120"#,
-        ),
-    );
-    cli.refused_all(
-        &["rule", "add", &bad],
-        &["params.full_from_percent", "invalid_percent"],
-    );
-    let bad = cli.file(
-        "rule-bad.json",
-        &one_field_wrong(
-            &example("rule-seed-capital.json"),
-            "\"480.00\",\n    \"tranche_2\": \"320.00\"",
-            "\"480.00\"",
-        ),
-    );
-    cli.refused_all(
-        &["rule", "add", &bad],
-        &["params.tranche_2", "missing_field"],
-    );
-    for rule in [
+    let steps = readme_steps();
+    assert!(steps.len() > 20, "{steps:?}");
+    let mut participant = String::new();
+    let mut ran = Vec::new();
+    for step in &steps {
+        if step.starts_with("alias tranche=") || step.starts_with("EX=") {
+            continue;
+        }
+        if step == "cp $EX/evidence.csv march.csv" {
+            std::fs::copy(
+                examples().join("evidence.csv"),
+                cli.data.path().join("march.csv"),
+            )
+            .expect("copy");
+            continue;
+        }
+        if step.starts_with("tail -n +2 pseudonyms.csv | while IFS=, read -r line p; do sed -i \"s/p-row$line,/$p,/\" march.csv; done") {
+            // What that loop does: each p-rowN becomes the pseudonym of line N.
+            let pseudonyms = std::fs::read_to_string(cli.data.path().join("pseudonyms.csv"))
+                .expect("pseudonyms.csv");
+            let march = cli.data.path().join("march.csv");
+            let mut evidence = std::fs::read_to_string(&march).expect("march.csv");
+            for row in pseudonyms.lines().skip(1) {
+                let (line, p) = row.split_once(',').expect("line,participant");
+                evidence = evidence.replace(&format!("p-row{line},"), &format!("{p},"));
+            }
+            assert!(!evidence.contains("p-row"), "{pseudonyms}\n{evidence}");
+            std::fs::write(&march, evidence).expect("write march.csv");
+            continue;
+        }
+        let verify = "cargo run -q --release --bin tranche-verify -- ";
+        if let Some(args) = step.strip_prefix(verify) {
+            let out = std::process::Command::new(tranche_verify())
+                .args(words(args, &participant))
+                .current_dir(cli.data.path())
+                .output()
+                .expect("tranche-verify runs");
+            assert!(
+                out.status.success(),
+                "{step}: {}",
+                String::from_utf8_lossy(&out.stdout)
+            );
+            continue;
+        }
+        let command = step.strip_prefix("tranche ").unwrap_or_else(|| {
+            panic!("the test does not know how to run this README line: {step}")
+        });
+        let (command, redirect) = match command.split_once(" > ") {
+            Some((c, file)) => (c, Some(file.trim())),
+            None => (command, None),
+        };
+        let args = words(command, &participant);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        refusals_before(cli, &args);
+        let out = cli.ok(&args, None);
+        if let Some(file) = redirect {
+            std::fs::write(cli.data.path().join(file), &out).expect("redirect");
+        }
+        after(cli, &args, &out);
+        if args[..2] == ["participants", "register"] {
+            participant = out
+                .lines()
+                .nth(1)
+                .and_then(|r| r.split(',').nth(1))
+                .expect("a pseudonym")
+                .to_string();
+        }
+        ran.push(args.join(" "));
+    }
+    // Every example file was used by the walkthrough.
+    for name in [
+        "award.json",
+        "cohort.json",
         "rule-c4t.json",
         "rule-scholarship.json",
         "rule-seed-capital.json",
+        "participants.csv",
+        "drawdown.json",
+        "bank-status.csv",
     ] {
-        cli.ok(&["rule", "add", &path_of(rule)], None);
-    }
-
-    // The partner's key.
-    let key = cli.data.path().join("hias.key").display().to_string();
-    let public = cli.data.path().join("hias-key.json").display().to_string();
-    cli.ok(
-        &[
-            "partner",
-            "keygen",
-            "--partner",
-            "hias",
-            "--out",
-            &key,
-            "--public",
-            &public,
-        ],
-        None,
-    );
-    cli.ok(&["partner", "key", &public], None);
-
-    // Participants: each closed vocabulary refuses a stray value with the allowed ones.
-    let people = example("participants.csv");
-    for (from, to, needles) in [
-        (
-            ",female,VE,",
-            ",F,VE,",
-            &["line 2", "sex", "not_in_vocabulary", "female, male, other"][..],
-        ),
-        (
-            ",female,VE,",
-            ",female,Venezuela,",
-            &[
-                "line 2",
-                "nationality",
-                "not_in_vocabulary",
-                "Venezuela is VE",
-            ][..],
-        ),
-        (
-            ",male,EC,Imbabura,",
-            ",male,EC,Quito,",
-            &[
-                "line 4",
-                "province",
-                "not_in_vocabulary",
-                "Sucumbíos, Imbabura, Carchi, Pichincha",
-            ][..],
-        ),
-        (
-            ",employability,18-24",
-            ",employability,18 to 24",
-            &["line 3", "age_band", "not_in_vocabulary", "under-18, 18-24"][..],
-        ),
-        (
-            ",Imbabura,employability,35-44",
-            ",Imbabura,training,35-44",
-            &["line 4", "pathway", "not_in_vocabulary", "employability"][..],
-        ),
-    ] {
-        let bad = cli.file("people-bad.csv", &one_field_wrong(&people, from, to));
-        cli.refused_all(
-            &["participants", "register", &bad, "--partner", "hias"],
-            needles,
+        assert!(
+            ran.iter().any(|r| r.contains(name)),
+            "{name} unused: {ran:#?}"
         );
     }
-    let out = cli.ok(
-        &[
-            "participants",
-            "register",
-            &path_of("participants.csv"),
-            "--partner",
-            "hias",
-        ],
-        None,
-    );
-    // line,participant: the evidence CSV names each person by the pseudonym of their line.
-    let mut evidence = example("evidence.csv");
-    for row in out.lines().skip(1) {
-        let (line, pseudonym) = row.split_once(',').expect("line,participant");
-        evidence = evidence.replace(&format!("p-row{line},"), &format!("{pseudonym},"));
-    }
-    assert!(!evidence.contains("p-row"), "{out}\n{evidence}");
-    let shown = cli.ok(
-        &[
-            "participants",
-            "show",
-            out.lines()
-                .nth(1)
-                .and_then(|r| r.split(',').nth(1))
-                .expect("one"),
-        ],
-        None,
-    );
-    // A page for people, one field a line, not raw JSON.
-    let field = |name: &[&str], value: &str| {
-        shown.lines().any(|l| {
-            let words: Vec<&str> = l.split_whitespace().collect();
-            words.len() == name.len() + 1
-                && words[..name.len()] == *name
-                && words[name.len()] == value
-        })
+    // The rejected payment was offered again in a second batch.
+    let batches = cli.ok(&["batch", "list", "--award", AWARD], None);
+    assert!(batches.contains("B000002"), "{batches}");
+    cli.ok(&["rebuild", "--check"], None);
+}
+
+/// What a step printed, checked where the README says what it prints.
+fn after(cli: &Cli, args: &[&str], out: &str) {
+    let args = if args[0] == "--actor" {
+        &args[2..]
+    } else {
+        args
     };
-    assert!(
-        field(&["nationality"], "VE")
-            && field(&["province"], "Imbabura")
-            && field(&["age", "band"], "25-34")
-            && field(&["bank", "account"], "2200123456")
-            && !shown.contains('{'),
-        "{shown}"
-    );
+    match args[..2] {
+        ["cycle", "run"] => assert!(
+            out.contains("2 new entitlements") && out.contains("net payable 120.00 USD"),
+            "{out}"
+        ),
+        ["participants", "show"] => {
+            // A page for people, one field a line, not raw JSON.
+            let field = |name: &[&str], value: &str| {
+                out.lines().any(|l| {
+                    let words: Vec<&str> = l.split_whitespace().collect();
+                    words.len() == name.len() + 1
+                        && words[..name.len()] == *name
+                        && words[name.len()] == value
+                })
+            };
+            assert!(
+                field(&["nationality"], "VE")
+                    && field(&["province"], "Imbabura")
+                    && field(&["age", "band"], "25-34")
+                    && field(&["bank", "account"], "2200123456")
+                    && !out.contains('{'),
+                "{out}"
+            );
+        }
+        ["bank", "import"] => assert!(
+            out.contains("confirmed") && out.contains("rejected"),
+            "{out}"
+        ),
+        ["award", "list"] => assert!(
+            out.contains("provinces: Sucumbíos, Imbabura, Carchi, Pichincha"),
+            "{out}"
+        ),
+        ["post", _] => reports(cli),
+        _ => {}
+    }
+}
 
-    // Evidence: a status outside its list is reported by line, and nothing is signed.
-    let bad = cli.file(
-        "march-bad.csv",
-        &evidence.replacen(",s2,present,", ",s2,late,", 1),
-    );
-    let out = cli.run(
-        &[
-            "partner",
-            "sign",
-            &bad,
-            "--key",
-            &key,
-            "--batch-id",
-            "2026-03-w1",
-        ],
-        None,
-    );
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(3), "{err}");
-    assert!(
-        err.contains("line 6") && err.contains("status") && err.contains("present"),
-        "{err}"
-    );
-    assert!(!cli.data.path().join("march-bad.signed.jsonl").exists());
-    let march = cli.file("march.csv", &evidence);
-    cli.ok(
-        &[
-            "partner",
-            "sign",
-            &march,
-            "--key",
-            &key,
-            "--batch-id",
-            "2026-03-w1",
-        ],
-        None,
-    );
-    let signed = cli.data.path().join("march.signed.jsonl");
-    cli.ok(&["evidence", "import", &signed.display().to_string()], None);
-
-    // The month's cycle: 4 of 4 and 4 of 4 sessions pay 60.00 each, 1 of 4 nothing.
-    let reports = cli.data.path().join("reports").display().to_string();
-    let out = cli.ok(
-        &[
-            "cycle", "run", "--award", AWARD, "--period", "2026-03", "--out", &reports,
-        ],
-        None,
-    );
-    assert!(
-        out.contains("2 new entitlements") && out.contains("net payable 120.00 USD"),
-        "{out}"
-    );
-
-    // Reports: every kind in the help, a table for people, JSON for machines.
+/// Reports: every kind in the help, a table for people, JSON for machines.
+fn reports(cli: &Cli) {
     let help = cli.ok(&["report", "--help"], None);
     for kind in [
         "sf425",
@@ -385,87 +324,207 @@ fn walkthrough(cli: &Cli) {
         serde_json::from_str(&cli.ok(&[&budget[..], &["--format", "json"]].concat(), None))
             .expect("JSON");
     assert!(json["signature"].is_string(), "{json}");
+}
 
-    // The drawdown that funds the award's bank account.
-    let drawdown = example("drawdown.json");
-    let bad = cli.file(
-        "drawdown-bad.json",
-        &one_field_wrong(
-            &drawdown,
-            r#""side": "credit", "amount": "5000.00""#,
-            r#""side": "credit", "amount": "5000.001""#,
-        ),
-    );
-    cli.refused_all(
-        &["post", &bad],
-        &["postings[1].amount", "too_many_decimals"],
-    );
-    cli.ok(&["post", &path_of("drawdown.json")], None);
-
-    // Maker-checker, the bank file, the bank's answer.
-    cli.ok(
-        &[
-            "batch",
-            "settings",
-            "--award",
-            AWARD,
-            "--debtor-name",
-            "HIAS Ecuador",
-            "--debtor-account",
-            "2100456789",
-        ],
-        None,
-    );
-    let ana = ["--actor", "user:ana"];
-    let beto = ["--actor", "user:beto"];
-    cli.ok(
-        &[&ana[..], &["batch", "create", "--award", AWARD]].concat(),
-        None,
-    );
-    cli.ok(&[&ana[..], &["batch", "submit", "B000001"]].concat(), None);
-    cli.ok(
-        &[&beto[..], &["batch", "approve", "B000001"]].concat(),
-        None,
-    );
-    let xml = cli.data.path().join("B000001.xml").display().to_string();
-    cli.ok(
-        &[
-            "batch", "file", "B000001", "--format", "pain.001", "--out", &xml,
-        ],
-        None,
-    );
-    cli.ok(&[&beto[..], &["batch", "send", "B000001"]].concat(), None);
-    let status = example("bank-status.csv");
-    let bad = cli.file(
-        "status-bad.csv",
-        &one_field_wrong(&status, ",booked,", ",paid,"),
-    );
-    cli.refused_all(&["bank", "import", &bad], &["line 2", "status", "booked"]);
-    let out = cli.ok(&["bank", "import", &path_of("bank-status.csv")], None);
-    assert!(
-        out.contains("confirmed") && out.contains("rejected"),
-        "{out}"
-    );
-    // The rejected payment is offered again.
-    let out = cli.ok(
-        &[&ana[..], &["batch", "create", "--award", AWARD]].concat(),
-        None,
-    );
-    assert!(out.contains("B000002"), "{out}");
-
-    // Anyone can check the result offline.
-    let export = cli.data.path().join("export");
-    cli.ok(&["export", &export.display().to_string()], None);
-    let out = std::process::Command::new(tranche_verify())
-        .arg(&export)
-        .output()
-        .expect("runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-    cli.ok(&["rebuild", "--check"], None);
+/// Before the README's step `args`, the same input with one field wrong is refused naming the
+/// field, the rule and the allowed values, and writes nothing.
+fn refusals_before(cli: &Cli, args: &[&str]) {
+    let args = if args[0] == "--actor" {
+        &args[2..]
+    } else {
+        args
+    };
+    match (args[0], args[1], args.get(2).copied().unwrap_or_default()) {
+        ("award", "open", _) => {
+            let award = example("award.json");
+            let bad = cli.file(
+                "award-bad.json",
+                &one_field_wrong(
+                    &award,
+                    r#""Imbabura", "Carchi""#,
+                    r#""Imbabura", "imbabura""#,
+                ),
+            );
+            cli.refused_all(
+                &["award", "open", &bad],
+                &["provinces[2]", "invalid_vocabulary"],
+            );
+            let bad = cli.file(
+                "award-bad.json",
+                &one_field_wrong(&award, r#""donor": "BPRM","#, ""),
+            );
+            cli.refused_all(
+                &["award", "open", &bad],
+                &["line 19", "donor", "missing_field"],
+            );
+            let bad = cli.file(
+                "award-bad.json",
+                &one_field_wrong(
+                    &award,
+                    r#""participant_support": false"#,
+                    r#""participant_support": "no""#,
+                ),
+            );
+            cli.refused_all(
+                &["award", "open", &bad],
+                &[
+                    "line 14",
+                    "budget_lines[4].participant_support",
+                    "invalid_field",
+                ],
+            );
+        }
+        ("cohort", "open", _) => {
+            // A pathway outside the closed list is refused with the list.
+            let bad = cli.file(
+                "cohort-bad.json",
+                &one_field_wrong(
+                    &example("cohort.json"),
+                    r#""pathway": "employability""#,
+                    r#""pathway": "employment""#,
+                ),
+            );
+            cli.refused_all(
+                &["cohort", "open", &bad],
+                &[
+                    "pathway",
+                    "invalid_field",
+                    "employability",
+                    "entrepreneurship",
+                ],
+            );
+        }
+        ("rule", "add", file) if file.ends_with("rule-c4t.json") => {
+            let bad = cli.file(
+                "rule-bad.json",
+                &one_field_wrong(
+                    &example("rule-c4t.json"),
+                    r#""full_from_percent": 80"#,
+                    r#""full_from_percent": 120"#,
+                ),
+            );
+            cli.refused_all(
+                &["rule", "add", &bad],
+                &["params.full_from_percent", "invalid_percent"],
+            );
+            let bad = cli.file(
+                "rule-bad.json",
+                &one_field_wrong(&example("rule-c4t.json"), r#""60.00""#, "60"),
+            );
+            cli.refused_all(
+                &["rule", "add", &bad],
+                &["line 9", "params.amount", "invalid_field"],
+            );
+            let bad = cli.file(
+                "rule-bad.json",
+                &one_field_wrong(
+                    &example("rule-seed-capital.json"),
+                    "\"480.00\",\n    \"tranche_2\": \"320.00\"",
+                    "\"480.00\"",
+                ),
+            );
+            cli.refused_all(
+                &["rule", "add", &bad],
+                &["params.tranche_2", "missing_field"],
+            );
+        }
+        ("participants", "register", _) => {
+            // Each closed vocabulary refuses a stray value with the allowed ones.
+            let people = example("participants.csv");
+            for (from, to, needles) in [
+                (
+                    ",female,VE,",
+                    ",F,VE,",
+                    &["line 2", "sex", "not_in_vocabulary", "female, male, other"][..],
+                ),
+                (
+                    ",female,VE,",
+                    ",female,Venezuela,",
+                    &[
+                        "line 2",
+                        "nationality",
+                        "not_in_vocabulary",
+                        "Venezuela is VE",
+                    ][..],
+                ),
+                (
+                    ",male,EC,Imbabura,",
+                    ",male,EC,Quito,",
+                    &[
+                        "line 4",
+                        "province",
+                        "not_in_vocabulary",
+                        "Sucumbíos, Imbabura, Carchi, Pichincha",
+                    ][..],
+                ),
+                (
+                    ",employability,18-24",
+                    ",employability,18 to 24",
+                    &["line 3", "age_band", "not_in_vocabulary", "under-18, 18-24"][..],
+                ),
+                (
+                    ",Imbabura,employability,35-44",
+                    ",Imbabura,training,35-44",
+                    &["line 4", "pathway", "not_in_vocabulary", "employability"][..],
+                ),
+            ] {
+                let bad = cli.file("people-bad.csv", &one_field_wrong(&people, from, to));
+                cli.refused_all(
+                    &["participants", "register", &bad, "--partner", "hias"],
+                    needles,
+                );
+            }
+        }
+        ("partner", "sign", file) => {
+            // A status outside its list is reported by line, and nothing is signed.
+            let march = std::fs::read_to_string(cli.data.path().join(file)).expect("march.csv");
+            let bad = cli.file(
+                "march-bad.csv",
+                &march.replacen(",s2,present,", ",s2,late,", 1),
+            );
+            let out = cli.run(
+                &[
+                    "partner",
+                    "sign",
+                    &bad,
+                    "--key",
+                    "hias.key",
+                    "--batch-id",
+                    "2026-03-w1",
+                ],
+                None,
+            );
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(3), "{err}");
+            assert!(
+                err.contains("line 6") && err.contains("status") && err.contains("present"),
+                "{err}"
+            );
+            assert!(!cli.data.path().join("march-bad.signed.jsonl").exists());
+        }
+        ("post", _, _) => {
+            let bad = cli.file(
+                "drawdown-bad.json",
+                &one_field_wrong(
+                    &example("drawdown.json"),
+                    r#""side": "credit", "amount": "5000.00""#,
+                    r#""side": "credit", "amount": "5000.001""#,
+                ),
+            );
+            cli.refused_all(
+                &["post", &bad],
+                &["postings[1].amount", "too_many_decimals"],
+            );
+        }
+        ("bank", "import", _) => {
+            let bad = cli.file(
+                "status-bad.csv",
+                &one_field_wrong(&example("bank-status.csv"), ",booked,", ",paid,"),
+            );
+            cli.refused_all(&["bank", "import", &bad], &["line 2", "status", "booked"]);
+        }
+        _ => {}
+    }
 }
 
 #[test]
@@ -527,13 +586,18 @@ fn a_server_logs_without_colour_off_a_terminal_and_without_the_drivers_chatter()
         .env_remove("DATABASE_URL")
         .env_remove("TRANCHE_LOG")
         .env_remove("NO_COLOR")
-        .stdout(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("tranche serve starts");
-    let stdout = server.stdout.take().expect("stdout");
-    for line in std::io::BufReader::new(stdout).lines() {
-        if line.expect("a line").starts_with("tranche listening on ") {
+    // Its log up to the line saying it listens (the first start also migrates the database).
+    let mut log = String::new();
+    let stderr = server.stderr.take().expect("stderr");
+    for line in std::io::BufReader::new(stderr).lines() {
+        let line = line.expect("a line");
+        log.push_str(&line);
+        log.push('\n');
+        if line.contains("listening") {
             break;
         }
     }
@@ -542,12 +606,11 @@ fn a_server_logs_without_colour_off_a_terminal_and_without_the_drivers_chatter()
         .status()
         .expect("kill runs");
     assert!(killed.success());
-    let out = server.wait_with_output().expect("exits");
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("INFO") && err.contains("listening"), "{err}");
+    server.wait().expect("exits");
+    assert!(log.contains("INFO") && log.contains("listening"), "{log}");
     assert!(
-        !err.contains('\u{1b}'),
-        "ANSI colour in a log that is not a terminal: {err:?}"
+        !log.contains('\u{1b}'),
+        "ANSI colour in a log that is not a terminal: {log:?}"
     );
-    assert!(!err.contains("sqlx"), "{err}");
+    assert!(!log.contains("sqlx"), "{log}");
 }
