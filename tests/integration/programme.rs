@@ -1230,6 +1230,11 @@ fn the_programme_projections_follow_the_journal(s: TestServer) {
     assert_eq!(award["cycles"], json!(["2026-03"]), "{award}");
     assert_eq!(award["rules"].as_array().map(Vec::len), Some(3), "{award}");
     assert!(award["rules"][0]["params"].is_object(), "{award}");
+    // An award without lists of its own shows the defaults it registers participants with.
+    let v = &award["vocabulary"];
+    assert_eq!(v["sex"], json!(["female", "male", "other"]), "{award}");
+    assert_eq!(v["provinces"], Value::Null, "any province: {award}");
+    assert_eq!(v["age_bands"][0], "under-18", "{award}");
 
     let backend = store.backend_name();
     for sql in [
