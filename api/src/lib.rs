@@ -19,7 +19,7 @@ pub mod witness;
 /// What every binary does first: logs to stderr at `default_level` (or `TRANCHE_LOG`), then
 /// a multi-threaded runtime; when none can start, the message is printed and the exit status
 /// (2) returned. The database driver logs only warnings unless `TRANCHE_LOG` says otherwise
-/// (PostgreSQL's notices on every start, "relation … already exists, skipping", are noise),
+/// (its statements and the server's notices are for debugging, not for an operator's log),
 /// and colours are used only on a terminal and never when `NO_COLOR` is set.
 pub fn start(default_level: &str) -> Result<tokio::runtime::Runtime, std::process::ExitCode> {
     use std::io::IsTerminal as _;

@@ -69,12 +69,21 @@ fn the_readme_walkthrough_runs_on_the_example_files_on_sqlite() {
 
 #[test]
 fn the_readme_walkthrough_runs_on_the_example_files_on_postgres() {
+    let Some((_cluster, url)) = postgres() else {
+        return;
+    };
+    walkthrough(&Cli::on_postgres(url));
+}
+
+/// A throwaway PostgreSQL cluster and a fresh database in it, or `None` (the test skipped)
+/// outside CI without PostgreSQL. The cluster stops when the first value is dropped.
+fn postgres() -> Option<(TempCluster, String)> {
     let in_ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
     let cluster = match TempCluster::start(false) {
         Ok(c) => c,
         Err(PgTempError::NotInstalled) if !in_ci => {
-            eprintln!("PostgreSQL not installed: skipping the PostgreSQL walkthrough");
-            return;
+            eprintln!("PostgreSQL not installed: skipping the PostgreSQL variant of this test");
+            return None;
         }
         Err(e) => panic!("PostgreSQL is required for this test but could not start: {e}"),
     };
@@ -85,7 +94,7 @@ fn the_readme_walkthrough_runs_on_the_example_files_on_postgres() {
     let url = runtime
         .block_on(cluster.create_database("walkthrough"))
         .expect("create the database");
-    walkthrough(&Cli::on_postgres(url));
+    Some((cluster, url))
 }
 
 /// The shell lines of the README's programme walkthrough: continuation lines joined, comments
@@ -578,18 +587,30 @@ fn the_dockerfile_builds_the_binaries_as_ci_does() {
 
 #[test]
 fn a_server_logs_without_colour_off_a_terminal_and_without_the_drivers_chatter() {
+    server_log(&Cli::new());
+    // On PostgreSQL, the first start (which migrates the database) and the next.
+    if let Some((_cluster, url)) = postgres() {
+        let cli = Cli::on_postgres(url);
+        server_log(&cli);
+        server_log(&cli);
+    }
+}
+
+fn server_log(cli: &Cli) {
     use std::io::BufRead as _;
-    let cli = Cli::new();
-    let mut server = std::process::Command::new(super::tranche())
+    let mut command = std::process::Command::new(super::tranche());
+    command
         .args(["serve", "--listen", "127.0.0.1:0"])
         .env("TRANCHE_DATA_DIR", cli.data.path().join("data"))
-        .env_remove("DATABASE_URL")
         .env_remove("TRANCHE_LOG")
         .env_remove("NO_COLOR")
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("tranche serve starts");
+        .stderr(std::process::Stdio::piped());
+    match &cli.database_url {
+        Some(url) => command.env("DATABASE_URL", url),
+        None => command.env_remove("DATABASE_URL"),
+    };
+    let mut server = command.spawn().expect("tranche serve starts");
     // Its log up to the line saying it listens (the first start also migrates the database).
     let mut log = String::new();
     let stderr = server.stderr.take().expect("stderr");
