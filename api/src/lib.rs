@@ -18,13 +18,18 @@ pub mod witness;
 
 /// What every binary does first: logs to stderr at `default_level` (or `TRANCHE_LOG`), then
 /// a multi-threaded runtime; when none can start, the message is printed and the exit status
-/// (2) returned.
+/// (2) returned. The database driver logs only warnings unless `TRANCHE_LOG` says otherwise
+/// (its statements and the server's notices are for debugging, not for an operator's log),
+/// and colours are used only on a terminal and never when `NO_COLOR` is set.
 pub fn start(default_level: &str) -> Result<tokio::runtime::Runtime, std::process::ExitCode> {
+    use std::io::IsTerminal as _;
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("TRANCHE_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level)),
+            tracing_subscriber::EnvFilter::try_from_env("TRANCHE_LOG").unwrap_or_else(|_| {
+                tracing_subscriber::EnvFilter::new(format!("{default_level},sqlx=warn"))
+            }),
         )
+        .with_ansi(colour(std::io::stderr().is_terminal()))
         .with_writer(std::io::stderr)
         .init();
     tokio::runtime::Builder::new_multi_thread()
@@ -34,6 +39,12 @@ pub fn start(default_level: &str) -> Result<tokio::runtime::Runtime, std::proces
             eprintln!("error: cannot start the runtime: {e}");
             std::process::ExitCode::from(2)
         })
+}
+
+/// Whether output may carry ANSI colours: only on a terminal, and never when `NO_COLOR` is set
+/// to anything non-empty (no-color.org).
+pub fn colour(terminal: bool) -> bool {
+    terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
 /// Set in a `tranche` process's environment, it prints its peak resident memory to stderr when

@@ -44,6 +44,8 @@ pub mod report_compute;
 pub mod synth;
 /// The streaming verifier of an export.
 pub mod verify;
+/// The closed vocabularies of participants' attributes: sexes, countries, an award's lists.
+pub mod vocabulary;
 /// Witnesses and their cosignatures (C2SP tlog-witness, tlog-cosignature).
 pub mod witness;
 

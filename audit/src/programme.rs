@@ -262,6 +262,16 @@ pub struct AwardOpenBody {
     /// record times are shown; absent: UTC.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub utc_offset: Option<String>,
+    /// The provinces participants may be registered in; absent: any province name
+    /// (`vocabulary`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provinces: Option<Vec<String>>,
+    /// The pathways participants may be registered on; absent: the three pathways of cohorts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pathways: Option<Vec<String>>,
+    /// The age bands participants may be registered in; absent: the default bands.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub age_bands: Option<Vec<String>>,
 }
 
 /// Seconds east of UTC of an offset written `+HH:MM` or `-HH:MM` (at most 14 hours).
@@ -312,6 +322,15 @@ impl AwardOpenBody {
                     Code::InvalidUtcOffset,
                     format!("{o:?} is not an offset from UTC: +HH:MM or -HH:MM, at most 14 hours, e.g. -05:00"),
                 ));
+            }
+        }
+        for (field, list) in [
+            ("provinces", &self.provinces),
+            ("pathways", &self.pathways),
+            ("age_bands", &self.age_bands),
+        ] {
+            if let Some(list) = list {
+                crate::vocabulary::check_list(list, field)?;
             }
         }
         if self.end <= self.start {
@@ -962,8 +981,10 @@ impl EvidenceBody {
 // Rules.
 
 /// The parameters of a rule version; the shape never changes between versions of one rule.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "shape", rename_all = "kebab-case", deny_unknown_fields)]
+/// Read by hand ([`RuleParamsVisitor`]) rather than as serde's internally tagged enum, which
+/// buffers the members and so loses which one a refusal is about.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "shape", rename_all = "kebab-case")]
 pub enum RuleParams {
     /// Monthly cash for training: `amount` at `full_from_percent` attendance or more, pro rata
     /// (rounded down to the minor unit) from `partial_from_percent`, nothing below; at most
@@ -990,6 +1011,123 @@ pub enum RuleParams {
         tranche_1: String,
         tranche_2: String,
     },
+}
+
+/// The shapes of rule parameters, as `shape` spells them.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+enum Shape {
+    C4tMonthly,
+    Scholarship,
+    SeedCapital,
+}
+
+/// Every member any shape has, `shape` first.
+const PARAM_MEMBERS: &[&str] = &[
+    "shape",
+    "line",
+    "amount",
+    "full_from_percent",
+    "partial_from_percent",
+    "cap",
+    "tuition_line",
+    "tuition",
+    "incentive_line",
+    "incentive",
+    "obligation",
+    "tranche_1",
+    "tranche_2",
+];
+
+impl<'de> Deserialize<'de> for RuleParams {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_map(RuleParamsVisitor)
+    }
+}
+
+/// Reads rule parameters member by member, each with its own type, so that a refusal names
+/// the member (`params.amount`) whatever order the members come in.
+struct RuleParamsVisitor;
+
+impl<'de> serde::de::Visitor<'de> for RuleParamsVisitor {
+    type Value = RuleParams;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("rule parameters: an object with a shape and its members")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<RuleParams, A::Error> {
+        use serde::de::Error as _;
+        let mut shape: Option<Shape> = None;
+        let mut ids: Vec<(&'static str, Id)> = Vec::new();
+        let mut texts: Vec<(&'static str, String)> = Vec::new();
+        let mut percents: Vec<(&'static str, u32)> = Vec::new();
+        let mut seen: Vec<&'static str> = Vec::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let Some(&name) = PARAM_MEMBERS.iter().find(|m| **m == key) else {
+                return Err(A::Error::unknown_field(&key, PARAM_MEMBERS));
+            };
+            if seen.contains(&name) {
+                return Err(A::Error::duplicate_field(name));
+            }
+            seen.push(name);
+            match name {
+                "shape" => shape = Some(map.next_value()?),
+                "line" | "tuition_line" | "incentive_line" => ids.push((name, map.next_value()?)),
+                "full_from_percent" | "partial_from_percent" => {
+                    percents.push((name, map.next_value()?))
+                }
+                _ => texts.push((name, map.next_value()?)),
+            }
+        }
+        let shape = shape.ok_or_else(|| A::Error::missing_field("shape"))?;
+        let members: &'static [&'static str] = match shape {
+            Shape::C4tMonthly => &[
+                "line",
+                "amount",
+                "full_from_percent",
+                "partial_from_percent",
+                "cap",
+            ],
+            Shape::Scholarship => &["tuition_line", "tuition", "incentive_line", "incentive"],
+            Shape::SeedCapital => &["line", "obligation", "tranche_1", "tranche_2"],
+        };
+        // A member of another shape.
+        if let Some(other) = seen.iter().find(|m| **m != "shape" && !members.contains(m)) {
+            return Err(A::Error::unknown_field(other, members));
+        }
+        fn take<T, E: serde::de::Error>(
+            list: &mut Vec<(&str, T)>,
+            name: &'static str,
+        ) -> Result<T, E> {
+            let i = list
+                .iter()
+                .position(|(n, _)| *n == name)
+                .ok_or_else(|| E::missing_field(name))?;
+            Ok(list.swap_remove(i).1)
+        }
+        Ok(match shape {
+            Shape::C4tMonthly => RuleParams::C4tMonthly {
+                line: take(&mut ids, "line")?,
+                amount: take(&mut texts, "amount")?,
+                full_from_percent: take(&mut percents, "full_from_percent")?,
+                partial_from_percent: take(&mut percents, "partial_from_percent")?,
+                cap: take(&mut texts, "cap")?,
+            },
+            Shape::Scholarship => RuleParams::Scholarship {
+                tuition_line: take(&mut ids, "tuition_line")?,
+                tuition: take(&mut texts, "tuition")?,
+                incentive_line: take(&mut ids, "incentive_line")?,
+                incentive: take(&mut texts, "incentive")?,
+            },
+            Shape::SeedCapital => RuleParams::SeedCapital {
+                line: take(&mut ids, "line")?,
+                obligation: take(&mut texts, "obligation")?,
+                tranche_1: take(&mut texts, "tranche_1")?,
+                tranche_2: take(&mut texts, "tranche_2")?,
+            },
+        })
+    }
 }
 
 impl RuleParams {
@@ -1320,6 +1458,9 @@ mod tests {
     fn a_budget_must_add_up_to_the_award() {
         let mut award = AwardOpenBody {
             utc_offset: None,
+            provinces: None,
+            pathways: None,
+            age_bands: None,
             award: Id::parse("bprm-ec-2026").expect("valid"),
             donor: "BPRM".into(),
             currency: "USD".into(),
@@ -1339,6 +1480,27 @@ mod tests {
         );
         award.budget_lines[0].authorised = "1000.00".into();
         award.check().expect("adds up");
+        // An award's own lists of attribute values: checked, and absent from older records.
+        let before = serde_json::to_string(&award).expect("serialises");
+        assert!(!before.contains("provinces"), "{before}");
+        award.provinces = Some(vec!["Imbabura".into(), "IMBABURA".into()]);
+        let e = award.check().expect_err("a province twice");
+        assert_eq!(
+            (e.field.as_str(), e.code),
+            ("provinces[1]", Code::InvalidVocabulary)
+        );
+        award.provinces = Some(vec!["Imbabura".into(), "Carchi".into()]);
+        award.age_bands = Some(vec![]);
+        let e = award.check().expect_err("an empty list");
+        assert_eq!(
+            (e.field.as_str(), e.code),
+            ("age_bands", Code::InvalidVocabulary)
+        );
+        award.age_bands = None;
+        award.check().expect("lists of its own");
+        let text = serde_json::to_string(&award).expect("serialises");
+        let back: AwardOpenBody = serde_json::from_str(&text).expect("parses");
+        assert_eq!(back, award);
         for (offset, ok) in [
             ("-05:00", true),
             ("+05:45", true),

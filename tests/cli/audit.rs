@@ -625,7 +625,87 @@ fn a_bad_report_request_is_refused_and_writes_no_file() {
 fn the_reports_due_are_stated_as_of_a_day() {
     let cli = Cli::new();
     cli.demo(&["--participants", "20"]);
-    let text = cli.ok(
+    let due = |as_of: &str, format: &str| {
+        cli.ok(
+            &[
+                "report",
+                "due",
+                "--award",
+                "bprm-ec-2026",
+                "--as-of",
+                as_of,
+                "--format",
+                format,
+            ],
+            None,
+        )
+    };
+    let text = due("2026-05-15", "table");
+    let rows: Vec<Vec<&str>> = text
+        .lines()
+        .skip(2)
+        .map(|l| l.split_whitespace().take(5).collect())
+        .collect();
+    assert!(text.starts_with("as of 2026-05-15\n"), "{text}");
+    let when: Vec<String> = text
+        .lines()
+        .skip(2)
+        .map(|l| l.split_whitespace().skip(5).collect::<Vec<_>>().join(" "))
+        .collect();
+    assert_eq!(
+        when,
+        [
+            "overdue by 15 days",
+            "in 76 days",
+            "in 168 days",
+            "in 260 days"
+        ],
+        "{text}"
+    );
+    assert_eq!(
+        rows,
+        [
+            [
+                "2026Q1",
+                "2026-01-01",
+                "2026-03-31",
+                "2026-04-30",
+                "overdue"
+            ],
+            [
+                "2026Q2",
+                "2026-04-01",
+                "2026-06-30",
+                "2026-07-30",
+                "upcoming"
+            ],
+            [
+                "2026Q3",
+                "2026-07-01",
+                "2026-09-30",
+                "2026-10-30",
+                "upcoming"
+            ],
+            [
+                "2026Q4",
+                "2026-10-01",
+                "2026-12-31",
+                "2027-01-30",
+                "upcoming"
+            ],
+        ],
+        "{text}"
+    );
+    let text = due("2026-04-30", "table");
+    assert!(
+        text.contains("2026-04-30   due       due today\n"),
+        "the last day is still due: {text}"
+    );
+    // Piped, or asked for, it is JSON for machines: the days as a number.
+    let json: serde_json::Value = serde_json::from_str(&due("2026-05-15", "json")).expect("JSON");
+    assert_eq!(json["due"][0]["days_left"], -15, "{json}");
+    assert_eq!(json["due"][0]["status"], "overdue", "{json}");
+    let piped = cli.ok(
         &[
             "report",
             "due",
@@ -636,64 +716,21 @@ fn the_reports_due_are_stated_as_of_a_day() {
         ],
         None,
     );
-    let rows: Vec<Vec<&str>> = text
-        .lines()
-        .skip(2)
-        .map(|l| l.split_whitespace().collect())
-        .collect();
-    assert!(text.starts_with("as of 2026-05-15\n"), "{text}");
     assert_eq!(
-        rows,
-        [
-            [
-                "2026Q1",
-                "2026-01-01",
-                "2026-03-31",
-                "2026-04-30",
-                "overdue",
-                "-15"
-            ],
-            [
-                "2026Q2",
-                "2026-04-01",
-                "2026-06-30",
-                "2026-07-30",
-                "upcoming",
-                "76"
-            ],
-            [
-                "2026Q3",
-                "2026-07-01",
-                "2026-09-30",
-                "2026-10-30",
-                "upcoming",
-                "168"
-            ],
-            [
-                "2026Q4",
-                "2026-10-01",
-                "2026-12-31",
-                "2027-01-30",
-                "upcoming",
-                "260"
-            ],
-        ],
-        "{text}"
+        serde_json::from_str::<serde_json::Value>(&piped).expect("JSON when piped"),
+        json
     );
-    let text = cli.ok(
+    cli.refused(
         &[
             "report",
             "due",
             "--award",
             "bprm-ec-2026",
-            "--as-of",
-            "2026-04-30",
+            "--format",
+            "csv",
         ],
         None,
-    );
-    assert!(
-        text.contains("2026-04-30   due       0\n"),
-        "the last day is still due: {text}"
+        "table or json (invalid_format)",
     );
 }
 

@@ -5,6 +5,7 @@
 mod audit;
 mod payments;
 mod programme;
+mod walkthrough;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -36,12 +37,24 @@ fn tranche_verify() -> PathBuf {
 
 struct Cli {
     data: tempfile::TempDir,
+    /// A PostgreSQL database to run on instead of the embedded SQLite file.
+    database_url: Option<String>,
 }
 
 impl Cli {
     fn new() -> Self {
         Cli {
             data: tempfile::tempdir().expect("temp dir"),
+            database_url: None,
+        }
+    }
+
+    /// A command line on the PostgreSQL database `url` (its data directory still holds the
+    /// keys).
+    fn on_postgres(url: String) -> Self {
+        Cli {
+            database_url: Some(url),
+            ..Cli::new()
         }
     }
 
@@ -55,11 +68,16 @@ impl Cli {
         let mut cmd = Command::new(program);
         cmd.args(args)
             .env("TRANCHE_DATA_DIR", self.data.path().join("data"))
-            .env_remove("DATABASE_URL")
             .env("TRANCHE_ACTOR", "finance:ana")
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped());
+        // Relative paths in arguments (as the README writes them) are in the test's directory.
+        cmd.current_dir(self.data.path());
+        match &self.database_url {
+            Some(url) => cmd.env("DATABASE_URL", url),
+            None => cmd.env_remove("DATABASE_URL"),
+        };
         let mut child = cmd.spawn().expect("tranche starts");
         if let Some(input) = stdin {
             child

@@ -78,7 +78,7 @@ fn a_partner_signs_and_submits_evidence_and_finance_runs_the_cycle() {
     let dup = write(
         &cli,
         "dup.csv",
-        &format!("{header}bprm-t,Ana,1700000001,female,Venezuela,Imbabura,25-34\nbprm-t,Ana B,17-0000-0001,female,Venezuela,Imbabura,25-34\n"),
+        &format!("{header}bprm-t,Ana,1700000001,female,VE,Imbabura,25-34\nbprm-t,Ana B,17-0000-0001,female,VE,Imbabura,25-34\n"),
     );
     cli.refused(
         &["participants", "register", &dup, "--partner", "hias"],
@@ -89,9 +89,9 @@ fn a_partner_signs_and_submits_evidence_and_finance_runs_the_cycle() {
         &cli,
         "people.csv",
         &format!(
-            "{header}bprm-t,Ana,1700000001,female,Venezuela,Imbabura,25-34\n\
-             bprm-t,Berta,1700000002,female,Colombia,Carchi,18-24\n\
-             bprm-t,Carmen,1700000003,female,Ecuador,Sucumbíos,35-44\n"
+            "{header}bprm-t,Ana,1700000001,female,VE,Imbabura,25-34\n\
+             bprm-t,Berta,1700000002,female,CO,Carchi,18-24\n\
+             bprm-t,Carmen,1700000003,female,EC,Sucumbíos,35-44\n"
         ),
     );
     let out = cli.ok(

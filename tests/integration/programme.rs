@@ -264,10 +264,27 @@ pub(crate) fn setup(s: TestServer) -> (Scn, Schedule) {
         .map(|(i, n)| {
             json!({"award": AWARD, "name": format!("Participant {n}"), "document": format!("17{:08}", i + 1),
                    "phone": "+593 99 000 0000", "bank_account": format!("EC-{i:06}"),
-                   "sex": if i % 3 == 0 { "male" } else { "female" }, "nationality": "Venezuela",
+                   "sex": if i % 3 == 0 { "male" } else { "female" }, "nationality": "VE",
                    "province": "Imbabura", "pathway": "employability", "age_band": "25-34"})
         })
         .collect();
+    // Closed vocabularies: one stray value refuses the whole request, naming the field.
+    for (field, value) in [
+        ("sex", "F"),
+        ("nationality", "Venezuela"),
+        ("age_band", "25 to 34"),
+    ] {
+        let mut bad = people.clone();
+        bad[1][field] = json!(value);
+        scn.refused(
+            &scn.hias,
+            "/v1/participants",
+            &Value::Array(bad),
+            422,
+            "not_in_vocabulary",
+            Some(field),
+        );
+    }
     let r = scn.ok(&scn.hias, "/v1/participants", &Value::Array(people));
     let got = r["participants"].as_array().expect("pseudonyms");
     for (n, p) in names.iter().zip(got) {
@@ -1216,6 +1233,11 @@ fn the_programme_projections_follow_the_journal(s: TestServer) {
     assert_eq!(award["cycles"], json!(["2026-03"]), "{award}");
     assert_eq!(award["rules"].as_array().map(Vec::len), Some(3), "{award}");
     assert!(award["rules"][0]["params"].is_object(), "{award}");
+    // An award without lists of its own shows the defaults it registers participants with.
+    let v = &award["vocabulary"];
+    assert_eq!(v["sex"], json!(["female", "male", "other"]), "{award}");
+    assert_eq!(v["provinces"], Value::Null, "any province: {award}");
+    assert_eq!(v["age_bands"][0], "under-18", "{award}");
 
     let backend = store.backend_name();
     for sql in [

@@ -85,6 +85,9 @@ async fn run(case: Case) {
     let cap = case.amount * case.cap_months + case.cap_extra;
     let body = AwardOpenBody {
         utc_offset: None,
+        provinces: None,
+        pathways: None,
+        age_bands: None,
         award: award.clone(),
         donor: "BPRM".into(),
         currency: "USD".into(),
@@ -182,7 +185,12 @@ async fn run(case: Case) {
         })
         .collect();
     let (cmds, ids) = ledger
-        .participant_commands(&inputs, Some(&id("p")), &mut SeededRandom(1))
+        .participant_commands(
+            &inputs,
+            Some(&id("p")),
+            &Default::default(),
+            &mut SeededRandom(1),
+        )
         .expect("participants");
     setup.extend(cmds);
     ledger.append(&setup, "test", t0()).await.expect("setup");

@@ -16,8 +16,9 @@ use super::common::{append_recorded, bad_file, invalid, open, parse_many, read_t
 
 #[derive(Debug, Subcommand)]
 pub enum AwardCmd {
-    /// Open an award from a JSON file (award, donor, currency, total, start, end, budget_lines)
-    /// and the accounts it needs.
+    /// Open an award from a JSON file (award, donor, currency, total, start, end, budget_lines;
+    /// optional utc_offset, provinces, pathways, age_bands) and the accounts it needs. The
+    /// file may be pretty-printed; docs/examples/award.json is a complete one.
     Open { file: PathBuf },
     /// List awards with their budget lines: authorised, used, remaining.
     List,
@@ -25,7 +26,9 @@ pub enum AwardCmd {
 
 #[derive(Debug, Subcommand)]
 pub enum RuleCmd {
-    /// Add a rule version from a JSON file: award, rule, version, effective, params.
+    /// Add a rule version from a JSON file: award, rule, version, effective, params (shape
+    /// c4t-monthly, scholarship or seed-capital, and its amounts; docs/examples/rule-*.json).
+    /// Several versions as JSON Lines.
     Add { file: PathBuf },
 }
 
@@ -92,6 +95,16 @@ pub async fn award(g: &Global, cmd: AwardCmd) -> anyhow::Result<ExitCode> {
                         pct
                     );
                 }
+                let vocabulary = tranche_audit::vocabulary::Vocabulary::of(&body);
+                println!(
+                    "  provinces: {}",
+                    vocabulary
+                        .provinces
+                        .as_ref()
+                        .map_or_else(|| "any".to_string(), |p| p.join(", "))
+                );
+                println!("  pathways: {}", vocabulary.pathways.join(", "));
+                println!("  age bands: {}", vocabulary.age_bands.join(", "));
                 for v in &rules {
                     println!(
                         "  rule {} v{} ({}) effective {} (seq {})",

@@ -14,6 +14,11 @@ pub enum BankCmd {
     /// Import pain.002 status reports, camt.053 statements or status CSV files (detected by
     /// content): confirmations, rejections and returns post; lines that match nothing are
     /// listed as exceptions; a file imported before posts nothing.
+    ///
+    /// The status CSV: the header `end_to_end_id,status,amount,currency,reason,date`, then one
+    /// row per payment; status accepted, rejected, booked or returned; amount and currency
+    /// required for booked and returned; reason and date (YYYY-MM-DD) optional
+    /// (docs/examples/bank-status.csv). XML: pain.002.001.* and camt.053.001.*.
     Import {
         #[arg(required = true)]
         files: Vec<PathBuf>,

@@ -10,8 +10,10 @@ use super::common::{append_recorded, bad_file, open, parse_many, read_text, refu
 
 #[derive(Debug, Subcommand)]
 pub enum CohortCmd {
-    /// Open cohorts from a JSON file (one cohort) or JSON Lines (several): cohort, award,
-    /// partner, pathway, name, course?, provider?, sessions?: [{session, date}].
+    /// Open cohorts from a JSON file (one cohort, pretty-printed or not) or JSON Lines
+    /// (several): cohort, award, partner, pathway (employability, entrepreneurship or
+    /// vocational-scholarship), name, course?, provider?, sessions?: [{session, date}]
+    /// (docs/examples/cohort.json).
     Open { file: PathBuf },
 }
 

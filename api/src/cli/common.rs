@@ -32,6 +32,10 @@ pub struct Global {
     /// Path of the ledger's checkpoint signing key (default: DATA_DIR/ledger.key).
     #[arg(long, global = true, env = "TRANCHE_KEY")]
     pub key: Option<PathBuf>,
+    /// Path of the participant key, the secret behind document numbers' keyed hashes (default:
+    /// DATA_DIR/participants.key); every node of one ledger needs the same one.
+    #[arg(long, global = true, env = "TRANCHE_PARTICIPANTS_KEY")]
+    pub participants_key: Option<PathBuf>,
     /// Who is acting, as written in each record's `actor` field.
     #[arg(long, global = true, env = "TRANCHE_ACTOR")]
     pub actor: Option<String>,
@@ -56,6 +60,7 @@ impl std::fmt::Debug for Global {
                     .map(tranche_ledger::redact::RedactedUrl::new),
             )
             .field("key", &self.key)
+            .field("participants_key", &self.participants_key)
             .field("actor", &self.actor)
             .finish()
     }
@@ -70,6 +75,7 @@ pub fn config(g: &Global, origin: Option<String>) -> Config {
     c.database_url = g.database_url.clone();
     c.database_read_url = g.database_read_url.clone();
     c.key_path = g.key.clone();
+    c.participant_key_path = g.participants_key.clone();
     c.origin = origin;
     c
 }
@@ -195,25 +201,180 @@ pub fn read_text(path: &Path) -> anyhow::Result<String> {
     std::fs::read_to_string(path).with_context(|| format!("Failed to read {}", path.display()))
 }
 
-/// Parses one JSON document or JSON Lines, naming the line of a bad one.
+/// Parses a JSON input file as people write it: one document, pretty-printed or not, or
+/// several (JSON Lines, or pretty-printed documents one after another). A bad document is
+/// refused naming the line, the field and the rule: `line 4: budget_lines[0].authorised:
+/// invalid type: … (invalid_field)`.
 pub fn parse_many<T: serde::de::DeserializeOwned>(text: &str) -> Result<Vec<T>, String> {
-    let trimmed = text.trim_start();
-    if let Ok(one) = serde_json::from_str::<T>(trimmed) {
-        return Ok(vec![one]);
-    }
     let mut out = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let de = &mut serde_json::Deserializer::from_str(line);
-        match serde_path_to_error::deserialize::<_, T>(de) {
-            Ok(v) => out.push(v),
-            Err(e) => return Err(format!("line {}: {}: {}", i + 1, e.path(), e.inner())),
+    let mut stream = serde_json::Deserializer::from_str(text).into_iter::<T>();
+    loop {
+        let start = stream.byte_offset();
+        match stream.next() {
+            Some(Ok(v)) => out.push(v),
+            Some(Err(_)) => return Err(document_error::<T>(text, start)),
+            None => break,
         }
     }
     if out.is_empty() {
-        return Err("the file holds no JSON document".into());
+        return Err(format!(
+            "the file holds no JSON document ({})",
+            tranche_audit::Code::EmptyInput
+        ));
     }
     Ok(out)
+}
+
+/// Why the document starting at byte `start` of `text` is not a `T`, with its line: parsed
+/// again on the slow path that tracks the field, since a refusal is rare.
+fn document_error<T: serde::de::DeserializeOwned>(text: &str, start: usize) -> String {
+    let rest = &text[start..];
+    let skipped = rest.len() - rest.trim_start().len();
+    let base_line = text[..start + skipped].matches('\n').count();
+    let de = &mut serde_json::Deserializer::from_str(&rest[skipped..]);
+    let Err(e) = serde_path_to_error::deserialize::<_, T>(de) else {
+        // The document parses alone: what follows it on its line is the fault.
+        return format!(
+            "line {}: a JSON document must end its line or be followed by another one ({})",
+            base_line + 1,
+            tranche_audit::Code::MalformedJson
+        );
+    };
+    let invalid = json_refusal(&e);
+    let line = base_line + e.inner().line().max(1);
+    format!("line {line}: {invalid}")
+}
+
+/// A JSON error as a refusal naming the field: its path in the document without the segments
+/// serde cannot name (never `?`), and the member a missing or unknown field message names.
+pub fn json_refusal(e: &serde_path_to_error::Error<serde_json::Error>) -> Invalid {
+    use serde_path_to_error::Segment;
+    use tranche_audit::Code;
+    let inner = e.inner();
+    let detail = strip_position(&inner.to_string());
+    if inner.is_syntax() || inner.is_eof() {
+        return Invalid::new(
+            "",
+            Code::MalformedJson,
+            format!("not JSON: {detail}, column {}", inner.column()),
+        );
+    }
+    let mut field = String::new();
+    for s in e.path().iter() {
+        match s {
+            Segment::Seq { index } => field.push_str(&format!("[{index}]")),
+            Segment::Map { key } | Segment::Enum { variant: key } => {
+                if !field.is_empty() {
+                    field.push('.');
+                }
+                field.push_str(key);
+            }
+            Segment::Unknown => {}
+        }
+    }
+    let named = |prefix: &str| {
+        let rest = detail.strip_prefix(prefix)?;
+        Some(rest[..rest.find('`')?].to_string())
+    };
+    let (code, member) = if let Some(m) = named("missing field `") {
+        (Code::MissingField, Some(m))
+    } else if let Some(m) = named("unknown field `") {
+        (Code::UnknownField, Some(m))
+    } else {
+        (Code::InvalidField, None)
+    };
+    if let Some(m) = member {
+        // serde_path_to_error already names an unknown member in the path on some types.
+        if field != m && !field.ends_with(&format!(".{m}")) {
+            if !field.is_empty() {
+                field.push('.');
+            }
+            field.push_str(&m);
+        }
+    }
+    Invalid::new(field, code, detail)
+}
+
+/// serde_json's messages end with " at line L column C", which the caller states its own way.
+fn strip_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(i) => message[..i].to_string(),
+        None => message.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_many;
+    use tranche_audit::programme::{AwardOpenBody, RuleVersionBody};
+    use tranche_ledger::service::programme::CohortInput;
+
+    const RULE: &str = r#"{"award": "a", "rule": "c4t", "version": 1, "effective": "2026-01-01",
+  "params": {"shape": "c4t-monthly", "line": "c4t", "amount": "60.00",
+             "full_from_percent": 80, "partial_from_percent": 60, "cap": "360.00"}}"#;
+
+    fn refusal<T: serde::de::DeserializeOwned + std::fmt::Debug>(text: &str) -> String {
+        let e = parse_many::<T>(text).expect_err("refused");
+        assert!(!e.contains('?'), "a refusal never shows ? for a field: {e}");
+        e
+    }
+
+    #[test]
+    fn a_pretty_printed_document_and_json_lines_are_both_read() {
+        let one: Vec<RuleVersionBody> = parse_many(RULE).expect("one pretty-printed document");
+        assert_eq!(one.len(), 1);
+        let line = RULE.replace('\n', " ");
+        let two: Vec<RuleVersionBody> =
+            parse_many(&format!("{line}\n\n{line}\n")).expect("JSON Lines");
+        assert_eq!(two.len(), 2);
+        let award = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../docs/examples/award.json"
+        ))
+        .expect("the example award");
+        let a: Vec<AwardOpenBody> = parse_many(&award).expect("the example award");
+        assert_eq!(a[0].provinces.as_ref().map(Vec::len), Some(4));
+        assert!(refusal::<RuleVersionBody>("  \n").contains("empty_input"));
+    }
+
+    #[test]
+    fn a_refusal_names_the_line_and_the_member_inside_rule_parameters_and_cohorts() {
+        let e = refusal::<RuleVersionBody>(&RULE.replace(r#""60.00""#, "60"));
+        assert!(
+            e.starts_with("line 2: params.amount: invalid type: integer `60`, expected a string"),
+            "{e}"
+        );
+        let e =
+            refusal::<RuleVersionBody>(&RULE.replace(r#""cap": "360.00""#, r#""tuition": "1.00""#));
+        assert!(
+            e.starts_with(
+                "line 3: params.tuition: unknown field `tuition`, expected one of `line`"
+            ) && e.ends_with("(unknown_field)"),
+            "{e}"
+        );
+        let e = refusal::<RuleVersionBody>(&RULE.replace(r#", "cap": "360.00""#, ""));
+        assert!(
+            e.contains("params.cap: missing field `cap` (missing_field)"),
+            "{e}"
+        );
+        let e = refusal::<RuleVersionBody>(&RULE.replace("c4t-monthly", "c4t"));
+        assert!(e.contains("params.shape: unknown variant `c4t`"), "{e}");
+        let cohort = r#"{"cohort": "c", "award": "a", "partner": "p", "pathway": "employability",
+            "name": 7}"#;
+        let e = refusal::<CohortInput>(cohort);
+        assert!(
+            e.starts_with("line 2: name: invalid type: integer `7`"),
+            "{e}"
+        );
+        let e = refusal::<CohortInput>(&cohort.replace("\"name\": 7", "\"nam\": \"x\""));
+        assert!(
+            e.contains("nam: unknown field `nam`") && e.contains("`sessions`"),
+            "{e}"
+        );
+        let e = refusal::<RuleVersionBody>(&format!("{}\n{{\"award\": ", RULE.replace('\n', " ")));
+        assert!(
+            e.starts_with("line 2: not JSON: EOF") && e.contains("malformed_json"),
+            "{e}"
+        );
+    }
 }

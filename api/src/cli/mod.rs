@@ -74,7 +74,8 @@ pub enum Cmd {
     ///
     /// A transaction is {"memo": "...", "postings": [{"account": "bank:operating",
     /// "currency": "USD", "side": "debit", "amount": "60.00"}, ...], "reverses": SEQ?}.
-    /// Amounts are strings; per currency, debits must equal credits.
+    /// Amounts are strings; per currency, debits must equal credits (a donor's drawdown:
+    /// docs/examples/drawdown.json).
     Post(journal::PostArgs),
     /// Post the exact reversal of transaction SEQ (every posting with its side swapped).
     Reverse(journal::ReverseArgs),

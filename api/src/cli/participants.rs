@@ -14,7 +14,9 @@ use tranche_ledger::service::programme::{OsRandom, ParticipantInput};
 use tranche_ledger::store::load::Need;
 use tranche_ledger::StoreError;
 
-use super::common::{actor, bad_file, invalid, open, progress_bar, read_text, Global};
+use super::common::{
+    actor, bad_file, invalid, json_refusal, open, progress_bar, read_text, Global,
+};
 use crate::partner::{read_csv, LineError};
 
 #[derive(Debug, Subcommand)]
@@ -22,6 +24,10 @@ pub enum ParticipantsCmd {
     /// Register participants from CSV (header: award, partner, name, document, phone,
     /// bank_account, sex, nationality, province, pathway, age_band) or a JSON array. Prints the
     /// pseudonym given to each row. The whole file is refused if any row is bad.
+    ///
+    /// sex: female, male or other; nationality: an ISO 3166-1 alpha-2 code (VE, CO, EC);
+    /// province, pathway and age_band: from the award's lists (`tranche award list` shows
+    /// them). A blank cell is "not stated".
     Register {
         file: PathBuf,
         /// The partner registering them (when the file has no partner column).
@@ -156,9 +162,13 @@ pub async fn run(g: &Global, cmd: ParticipantsCmd) -> anyhow::Result<ExitCode> {
         ParticipantsCmd::Register { file, partner } => {
             let text = read_text(&file)?;
             let rows: Vec<(usize, ParticipantInput)> = if text.trim_start().starts_with('[') {
-                match serde_json::from_str::<Vec<ParticipantInput>>(&text) {
+                let de = &mut serde_json::Deserializer::from_str(&text);
+                match serde_path_to_error::deserialize::<_, Vec<ParticipantInput>>(de) {
                     Ok(v) => v.into_iter().enumerate().map(|(i, p)| (i + 1, p)).collect(),
-                    Err(e) => return Ok(bad_file(&e.to_string())),
+                    Err(e) => {
+                        let line = e.inner().line();
+                        return Ok(bad_file(&format!("line {line}: {}", json_refusal(&e))));
+                    }
                 }
             } else {
                 match participants_csv(&text) {
@@ -324,14 +334,28 @@ pub async fn run(g: &Global, cmd: ParticipantsCmd) -> anyhow::Result<ExitCode> {
                     );
                 }
                 Some(row) => {
-                    println!(
-                        "  personal   {}",
-                        row.personal.map(|v| v.to_string()).unwrap_or_default()
-                    );
-                    println!(
-                        "  attributes {}",
-                        row.attributes.map(|v| v.to_string()).unwrap_or_default()
-                    );
+                    // One field a line, as a person reads it; JSON is for `GET
+                    // /v1/participants/{p}`.
+                    println!("  personal data (erasable):");
+                    let text = |v: Option<&serde_json::Value>| match v {
+                        Some(serde_json::Value::String(s)) if !s.is_empty() => s.clone(),
+                        Some(serde_json::Value::Null) | None => "(none)".into(),
+                        Some(other) => other.to_string(),
+                    };
+                    for (key, label) in [
+                        ("name", "name"),
+                        ("document", "document"),
+                        ("phone", "phone"),
+                        ("bank_account", "bank account"),
+                    ] {
+                        let v = row.personal.as_ref().and_then(|p| p.get(key));
+                        println!("    {label:<13} {}", text(v));
+                    }
+                    println!("  attributes:");
+                    for key in tranche_ledger::service::programme::ATTRIBUTES {
+                        let v = row.attributes.as_ref().and_then(|a| a.get(key));
+                        println!("    {:<13} {}", key.replace('_', " "), text(v));
+                    }
                 }
                 None => println!("  no personal data on file"),
             }

@@ -9,9 +9,44 @@ use clap::Args;
 
 use super::common::{open, refused, Global};
 
+/// Every kind `tranche report` makes, with what it shows (`report --help` lists them all).
+pub const KINDS: [(&str, &str); 7] = [
+    (
+        "sf425",
+        "the federal financial report (SF-425) lines 10a to 11, period and cumulative",
+    ),
+    (
+        "budget",
+        "budget vs actual per budget line: authorised, obligated, expended, paid, remaining",
+    ),
+    (
+        "payments",
+        "payments by status in the period, or of one batch (--batch)",
+    ),
+    (
+        "bank",
+        "bank reconciliation: what was sent, confirmed, rejected and returned",
+    ),
+    (
+        "participant",
+        "one participant's evidence, entitlements and payments (--participant)",
+    ),
+    (
+        "disaggregation",
+        "counts by sex, nationality, province, pathway, age band (--threshold)",
+    ),
+    (
+        "due",
+        "the quarterly SF-425 reports due, with days left or overdue by",
+    ),
+];
+
 #[derive(Debug, Args)]
+#[command(after_help = kinds_help())]
 pub struct ReportArgs {
-    /// sf425, budget, payments, bank, participant, disaggregation, or due.
+    /// The report: sf425, budget, payments, bank, participant, disaggregation or due (each
+    /// described below).
+    #[arg(value_parser = clap::builder::PossibleValuesParser::new(KINDS.map(|(k, _)| k)))]
     pub kind: String,
     #[arg(long)]
     pub award: String,
@@ -34,9 +69,10 @@ pub struct ReportArgs {
     /// For disaggregation: counts under this are suppressed.
     #[arg(long, default_value_t = 5)]
     pub threshold: u64,
-    /// json (signed, the default), csv or html.
-    #[arg(long, default_value = "json")]
-    pub format: String,
+    /// table (the default on a terminal), json (signed; the default otherwise, for
+    /// machines), csv or html.
+    #[arg(long)]
+    pub format: Option<String>,
     /// Write to this file instead of standard output.
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -45,7 +81,27 @@ pub struct ReportArgs {
     pub as_of: Option<String>,
 }
 
+fn kinds_help() -> String {
+    let mut t = String::from("Kinds:\n");
+    for (k, what) in KINDS {
+        t.push_str(&format!("  {k:<15} {what}\n"));
+    }
+    t.push_str(
+        "\nOn a terminal a report prints as a table; piped or written with --out it is the \
+         signed JSON unless --format says otherwise.",
+    );
+    t
+}
+
 pub async fn run(g: &Global, a: ReportArgs) -> anyhow::Result<ExitCode> {
+    use std::io::IsTerminal as _;
+    let format = a.format.clone().unwrap_or_else(|| {
+        if a.out.is_none() && std::io::stdout().is_terminal() {
+            "table".into()
+        } else {
+            "json".into()
+        }
+    });
     let ledger = open(g).await?;
     let award = match tranche_audit::programme::Id::parse(&a.award) {
         Ok(id) => id,
@@ -55,11 +111,15 @@ pub async fn run(g: &Global, a: ReportArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(3));
         }
     };
-    if !matches!(a.format.as_str(), "json" | "csv" | "html") {
-        eprintln!(
-            "refused: format: {:?} is not a format: json, csv or html (invalid_format)",
-            a.format
-        );
+    if !matches!(format.as_str(), "table" | "json" | "csv" | "html")
+        || (a.kind == "due" && !matches!(format.as_str(), "table" | "json"))
+    {
+        let allowed = if a.kind == "due" {
+            "table or json"
+        } else {
+            "table, json, csv or html"
+        };
+        eprintln!("refused: format: {format:?} is not a format of this report: {allowed} (invalid_format)");
         eprintln!("nothing was written");
         return Ok(ExitCode::from(3));
     }
@@ -74,15 +134,27 @@ pub async fn run(g: &Global, a: ReportArgs) -> anyhow::Result<ExitCode> {
             }
         };
         match ledger.reports_due(&award, as_of).await {
+            Ok(list) if format == "json" => {
+                serde_json::to_string_pretty(&serde_json::json!({
+                    "award": award.as_str(),
+                    "as_of": as_of.to_string(),
+                    "due": list,
+                }))? + "\n"
+            }
             Ok(list) => {
                 let mut t = format!(
-                    "as of {as_of}\n{:<8} {:<12} {:<12} {:<12} {:<9} days left\n",
+                    "as of {as_of}\n{:<8} {:<12} {:<12} {:<12} {:<9} when\n",
                     "quarter", "from", "to", "due", "status"
                 );
                 for d in list {
                     t.push_str(&format!(
                         "{:<8} {:<12} {:<12} {:<12} {:<9} {}\n",
-                        d.quarter, d.start, d.end, d.due, d.status, d.days_left
+                        d.quarter,
+                        d.start,
+                        d.end,
+                        d.due,
+                        d.status,
+                        days_phrase(d.days_left)
                     ));
                 }
                 t
@@ -141,9 +213,10 @@ pub async fn run(g: &Global, a: ReportArgs) -> anyhow::Result<ExitCode> {
                 }
             }
         };
-        match a.format.as_str() {
+        match format.as_str() {
             "json" => serde_json::to_string_pretty(&signed)? + "\n",
             "csv" => tranche_ledger::service::reports::render_csv(&signed),
+            "table" => table(&a.kind, &signed),
             _ => tranche_ledger::service::reports::render_html(&signed),
         }
     };
@@ -156,4 +229,90 @@ pub async fn run(g: &Global, a: ReportArgs) -> anyhow::Result<ExitCode> {
         None => print!("{text}"),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// How far a due date is: "in 12 days", "today", "overdue by 3 days".
+pub fn days_phrase(days_left: i64) -> String {
+    let days = |n: i64| {
+        if n == 1 {
+            "1 day".to_string()
+        } else {
+            format!("{n} days")
+        }
+    };
+    match days_left {
+        0 => "due today".into(),
+        n if n > 0 => format!("in {}", days(n)),
+        n => format!("overdue by {}", days(-n)),
+    }
+}
+
+/// A signed report as a table for people: what it covers, then its CSV's rows in aligned
+/// columns (numbers to the right); the signature is in `--format json`.
+fn table(kind: &str, r: &tranche_audit::report::SignedReport) -> String {
+    let rep = &r.report;
+    let mut out = format!(
+        "{} report  award {}  {}  {} to {}  (journal size {}, signed: --format json)\n\n",
+        kind, rep.award, rep.currency, rep.period.start, rep.period.end, rep.checkpoint.size
+    );
+    let csv = tranche_ledger::service::reports::render_csv(r);
+    let rows: Vec<Vec<String>> = tranche_ledger::csv::records(&csv)
+        .filter_map(Result::ok)
+        .map(|rec| rec.cells)
+        .collect();
+    out.push_str(&align(&rows));
+    out
+}
+
+/// Rows as columns padded to their widest cell; a cell that reads as a number is right-aligned.
+/// A row of another width than the one above it starts a new table.
+pub fn align(rows: &[Vec<String>]) -> String {
+    let numeric = |c: &str| {
+        !c.is_empty()
+            && c.trim_start_matches('-')
+                .chars()
+                .all(|ch| ch.is_ascii_digit() || ch == '.' || ch == '%')
+    };
+    let mut out = String::new();
+    let mut start = 0;
+    while start < rows.len() {
+        let n = rows[start].len();
+        let end = rows[start..]
+            .iter()
+            .position(|r| r.len() != n)
+            .map_or(rows.len(), |p| start + p);
+        let block = &rows[start..end];
+        let widths: Vec<usize> = (0..n)
+            .map(|i| {
+                block
+                    .iter()
+                    .map(|r| r[i].chars().count())
+                    .max()
+                    .unwrap_or(0)
+            })
+            .collect();
+        for r in block {
+            let mut line = String::new();
+            for (i, c) in r.iter().enumerate() {
+                let pad = widths[i] - c.chars().count();
+                if i > 0 {
+                    line.push_str("  ");
+                }
+                if numeric(c) {
+                    line.push_str(&" ".repeat(pad));
+                    line.push_str(c);
+                } else {
+                    line.push_str(c);
+                    line.push_str(&" ".repeat(pad));
+                }
+            }
+            out.push_str(line.trim_end());
+            out.push('\n');
+        }
+        if end < rows.len() {
+            out.push('\n');
+        }
+        start = end;
+    }
+    out
 }

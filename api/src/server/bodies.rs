@@ -31,6 +31,17 @@ pub struct AwardRequest {
     /// The award's time zone as an offset from UTC (`-05:00`).
     #[serde(default)]
     pub utc_offset: Option<String>,
+    /// The provinces participants may be registered in (absent: any).
+    #[serde(default)]
+    pub provinces: Option<Vec<String>>,
+    /// The pathways participants may be registered on (absent: employability,
+    /// entrepreneurship, vocational-scholarship).
+    #[serde(default)]
+    pub pathways: Option<Vec<String>>,
+    /// The age bands participants may be registered in (absent: under-18, 18-24, 25-34,
+    /// 35-44, 45-59, 60+).
+    #[serde(default)]
+    pub age_bands: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -51,7 +62,10 @@ fn award_example() -> Value {
             {"line": "c4t-stipend", "name": "C4T stipend", "authorised": "900000.00", "participant_support": true},
             {"line": "admin", "name": "Administration", "authorised": "100000.00", "participant_support": false}
         ],
-        "utc_offset": "-05:00"
+        "utc_offset": "-05:00",
+        "provinces": ["Sucumbíos", "Imbabura", "Carchi", "Pichincha"],
+        "pathways": ["employability", "entrepreneurship", "vocational-scholarship"],
+        "age_bands": ["under-18", "18-24", "25-34", "35-44", "45-59", "60+"]
     })
 }
 
@@ -161,14 +175,19 @@ pub struct ParticipantRequest {
     pub phone: Option<String>,
     #[serde(default)]
     pub bank_account: Option<String>,
+    /// female, male or other (blank or absent: not stated).
     #[serde(default)]
     pub sex: Option<String>,
+    /// An ISO 3166-1 alpha-2 code: VE, CO, EC, …
     #[serde(default)]
     pub nationality: Option<String>,
+    /// One of the award's provinces (`GET /v1/awards/{award}`: `vocabulary`).
     #[serde(default)]
     pub province: Option<String>,
+    /// One of the award's pathways.
     #[serde(default)]
     pub pathway: Option<String>,
+    /// One of the award's age bands.
     #[serde(default)]
     pub age_band: Option<String>,
 }

@@ -171,8 +171,13 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> 
             Code::InvalidField
         };
         let mut err = ApiError::new(StatusCode::BAD_REQUEST, code, inner.to_string());
-        if !syntax && path != "." {
-            err.field = Some(path);
+        if !syntax {
+            // The path stops at the object a missing member belongs to: name the member too.
+            let parent = (path != ".").then_some(path);
+            err.field = match (parent, missing_field(&inner.to_string())) {
+                (Some(p), Some(m)) => Some(format!("{p}.{m}")),
+                (p, m) => p.or(m),
+            };
         }
         err
     })

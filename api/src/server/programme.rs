@@ -99,6 +99,37 @@ pub struct AwardDoc {
     /// The award's time zone as an offset from UTC (`-05:00`), when it has one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub utc_offset: Option<String>,
+    /// The values a participant of this award may be registered with.
+    pub vocabulary: VocabularyDoc,
+}
+
+/// The closed lists of participants' attributes in one award (its own, or the defaults).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct VocabularyDoc {
+    pub sex: Vec<String>,
+    /// ISO 3166-1 alpha-2 country codes.
+    pub nationality: String,
+    /// Absent: any province.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provinces: Option<Vec<String>>,
+    pub pathways: Vec<String>,
+    pub age_bands: Vec<String>,
+}
+
+impl VocabularyDoc {
+    pub fn of(award: &tranche_audit::programme::AwardOpenBody) -> Self {
+        let v = tranche_audit::vocabulary::Vocabulary::of(award);
+        VocabularyDoc {
+            sex: tranche_audit::vocabulary::SEXES
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+            nationality: "ISO 3166-1 alpha-2".into(),
+            provinces: v.provinces,
+            pathways: v.pathways,
+            age_bands: v.age_bands,
+        }
+    }
 }
 
 #[utoipa::path(get, path = "/v1/awards", tag = "programme",
@@ -376,9 +407,11 @@ pub async fn register_participants(
     let mut rng = state
         .ledger
         .keyed_random(format!("{}\n{}\n", caller.name, key).as_bytes());
-    let (commands, ids) = state
-        .ledger
-        .participant_commands(&inputs, partner.as_ref(), &mut rng)?;
+    let vocabularies = state.ledger.vocabularies().await?;
+    let (commands, ids) =
+        state
+            .ledger
+            .participant_commands(&inputs, partner.as_ref(), &vocabularies, &mut rng)?;
     let (o, replayed) = submit(
         &state,
         &caller,

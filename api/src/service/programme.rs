@@ -128,6 +128,7 @@ async fn award_doc(state: &AppState, award: &Id) -> ApiResult<AwardDoc> {
         rules,
         cycles,
         utc_offset: body.utc_offset.clone(),
+        vocabulary: crate::server::programme::VocabularyDoc::of(&body),
     })
 }
 

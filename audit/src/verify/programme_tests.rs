@@ -651,3 +651,23 @@ fn the_documented_evidence_example_holds() {
         r#"{"action":"register","key_id":"fe812c12f3ab4ce6","partner":"hias","public_key":"6kpsY+KcUgq+9VB7Ey7F+ZVHdq6+vnuSQh7qaRRG0iw="}"#
     );
 }
+
+#[test]
+fn an_awards_own_lists_verify_and_a_list_with_a_repeat_fails_invalid_vocabulary() {
+    // Lists of its own: a journal with them verifies, as one without them (older awards) does.
+    let mut j = setup();
+    let (k, mut body) = award_open("second-award", "USD", "1000.00");
+    body["provinces"] = json!(["Imbabura", "Carchi"]);
+    body["pathways"] = json!(["employability"]);
+    body["age_bands"] = json!(["18-24", "25-59"]);
+    j.push((k, body.clone()));
+    assert_eq!(j.verdict(), Ok(()));
+    let mut j = setup();
+    body["provinces"] = json!(["Imbabura", "imbabura"]);
+    let at = j.push((k, body.clone()));
+    assert_eq!(j.verdict(), Err((Some(at), "invalid_vocabulary")));
+    let mut j = setup();
+    body["provinces"] = json!("Imbabura");
+    let at = j.push((k, body));
+    assert_eq!(j.verdict(), Err((Some(at), rule::INVALID_BODY)));
+}

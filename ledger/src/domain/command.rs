@@ -157,10 +157,20 @@ impl TransactionInput {
             let path = e.path().to_string();
             let inner = e.into_inner();
             // A syntax error has no meaningful field: its line and column say where it is.
-            let field = if path == "." || inner.is_syntax() || inner.is_eof() {
+            let missing = inner
+                .to_string()
+                .strip_prefix("missing field `")
+                .and_then(|r| r.split('`').next().map(str::to_string));
+            let field = if inner.is_syntax() || inner.is_eof() {
                 String::new()
             } else {
-                path
+                // The path stops at the object a missing member belongs to: name the member.
+                match (path.as_str(), missing) {
+                    (".", Some(m)) => m,
+                    (".", None) => String::new(),
+                    (_, Some(m)) => format!("{path}.{m}"),
+                    (_, None) => path,
+                }
             };
             let code = if inner.is_syntax() || inner.is_eof() {
                 Code::MalformedJson

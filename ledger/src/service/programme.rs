@@ -14,6 +14,7 @@ use tranche_audit::programme::{
     ParticipantRegisterBody, Period, SessionBody, SessionScheduleBody,
 };
 use tranche_audit::record::canonical_bytes;
+use tranche_audit::vocabulary::{Vocabulary, NOT_STATED};
 use tranche_audit::Code;
 use tranche_audit::Invalid;
 
@@ -79,12 +80,48 @@ pub fn award_commands(body: AwardOpenBody) -> Result<Vec<Command>, Invalid> {
 
 /// A cohort and, optionally, its first sessions.
 #[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
+#[serde(from = "CohortFile")]
 pub struct CohortInput {
     #[serde(flatten)]
     pub cohort: CohortOpenBody,
     #[serde(default)]
     pub sessions: Vec<SessionBody>,
+}
+
+/// A cohort file's members, spelt out rather than flattened, so that a refusal names the
+/// member that is wrong (serde loses the path through `flatten`) and an unknown member is
+/// refused with the list of known ones.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CohortFile {
+    cohort: Id,
+    award: Id,
+    partner: Id,
+    pathway: tranche_audit::programme::Pathway,
+    name: String,
+    #[serde(default)]
+    course: Option<Id>,
+    #[serde(default)]
+    provider: Option<Id>,
+    #[serde(default)]
+    sessions: Vec<SessionBody>,
+}
+
+impl From<CohortFile> for CohortInput {
+    fn from(f: CohortFile) -> Self {
+        CohortInput {
+            cohort: CohortOpenBody {
+                cohort: f.cohort,
+                award: f.award,
+                partner: f.partner,
+                pathway: f.pathway,
+                name: f.name,
+                course: f.course,
+                provider: f.provider,
+            },
+            sessions: f.sessions,
+        }
+    }
 }
 
 /// A participant as a partner registers them. Only `award`, the pseudonym and the commitment
@@ -113,6 +150,9 @@ pub struct ParticipantInput {
     #[serde(default)]
     pub age_band: Option<String>,
 }
+
+/// The vocabulary of each award, by award id.
+pub type Vocabularies = HashMap<Id, Vocabulary>;
 
 /// The disaggregation attributes, in the form the commitment covers.
 pub const ATTRIBUTES: [&str; 5] = ["sex", "nationality", "province", "pathway", "age_band"];
@@ -173,6 +213,25 @@ impl ParticipantInput {
             crate::iso20022::check_account("bank_account", account)?;
         }
         Ok((award, doc))
+    }
+
+    /// This input with its attributes in the spelling `vocabulary` lists, or the refusal of
+    /// the first attribute it does not list (`not_in_vocabulary`, naming the allowed values).
+    pub fn within_vocabulary(&self, vocabulary: &Vocabulary) -> Result<ParticipantInput, Invalid> {
+        let mut out = self.clone();
+        for (field, value) in [
+            ("sex", &mut out.sex),
+            ("nationality", &mut out.nationality),
+            ("province", &mut out.province),
+            ("pathway", &mut out.pathway),
+            ("age_band", &mut out.age_band),
+        ] {
+            if let Some(v) = value.as_deref() {
+                let listed = vocabulary.check(field, v)?;
+                *value = (listed != NOT_STATED).then_some(listed);
+            }
+        }
+        Ok(out)
     }
 
     /// The attributes object; a missing or blank value is "not stated".
@@ -275,6 +334,19 @@ pub fn new_pseudonym(rng: &mut dyn Randomness) -> Id {
 }
 
 impl Ledger {
+    /// The vocabulary of every award (its own lists, or the defaults), from the projection:
+    /// an award's lists never change once it is opened.
+    pub async fn vocabularies(&self) -> Result<Vocabularies, StoreError> {
+        let mut out = Vocabularies::new();
+        for row in self.store().award_rows().await? {
+            let body: AwardOpenBody = serde_json::from_str(&row.body).map_err(|e| {
+                StoreError::Corrupt(format!("award {} in the projection: {e}", row.award))
+            })?;
+            out.insert(body.award.clone(), Vocabulary::of(&body));
+        }
+        Ok(out)
+    }
+
     /// Randomness for `context` that a retry of the same request reproduces.
     pub fn keyed_random(&self, context: &[u8]) -> KeyedRandom {
         let mut c = b"tranche/participants/v1\n".to_vec();
@@ -288,16 +360,25 @@ impl Ledger {
     }
 
     /// The commands that register `inputs` for `partner` (or each input's own partner).
+    ///
+    /// Attributes are checked against the vocabulary of the row's award in `vocabularies`
+    /// ([`Ledger::vocabularies`]; an award not in it takes the defaults, and is refused as
+    /// unknown when appended).
     pub fn participant_commands(
         &self,
         inputs: &[ParticipantInput],
         partner: Option<&Id>,
+        vocabularies: &Vocabularies,
         rng: &mut dyn Randomness,
     ) -> Result<(Vec<Command>, Vec<Id>), Invalid> {
         let mut commands = Vec::with_capacity(inputs.len() * 2);
         let mut ids = Vec::with_capacity(inputs.len());
+        let default = Vocabulary::default();
         for (i, input) in inputs.iter().enumerate() {
             let (award, doc) = input.check().map_err(|e| e.in_item(i))?;
+            let input = &input
+                .within_vocabulary(vocabularies.get(&award).unwrap_or(&default))
+                .map_err(|e| e.in_item(i))?;
             let partner =
                 resolve_partner(partner, input.partner.as_deref()).map_err(|e| e.in_item(i))?;
             let participant = new_pseudonym(rng);
@@ -688,8 +769,26 @@ impl Ledger {
         let mut errors: Vec<(usize, Invalid)> = Vec::new();
         let mut rows: Vec<Option<Row>> = Vec::with_capacity(inputs.len());
         let mut first_line: HashMap<(Id, String), usize> = HashMap::new();
+        // Attributes in their listed spelling from here on, so a rerun compares like with like.
+        let vocabularies = self.vocabularies().await?;
+        let default = Vocabulary::default();
+        let inputs: Vec<ParticipantInput> = inputs
+            .iter()
+            .map(|input| {
+                let vocabulary = Id::parse(&input.award)
+                    .ok()
+                    .and_then(|a| vocabularies.get(&a))
+                    .unwrap_or(&default);
+                input
+                    .within_vocabulary(vocabulary)
+                    .unwrap_or_else(|_| input.clone())
+            })
+            .collect();
+        let inputs = &inputs[..];
         for (i, input) in inputs.iter().enumerate() {
             let checked = input.check().and_then(|(award, doc)| {
+                let vocabulary = vocabularies.get(&award).unwrap_or(&default);
+                input.within_vocabulary(vocabulary)?;
                 let p = resolve_partner(partner, input.partner.as_deref())?;
                 Ok((award, doc, p))
             });
@@ -814,7 +913,7 @@ impl Ledger {
             let chunk_inputs: Vec<ParticipantInput> =
                 chunk.iter().map(|&i| inputs[i].clone()).collect();
             let (commands, ids) = self
-                .participant_commands(&chunk_inputs, partner, rng)
+                .participant_commands(&chunk_inputs, partner, &vocabularies, rng)
                 .map_err(|e| {
                     StoreError::Invalid(match e.item {
                         Some(n) => e.in_item(chunk[n]),

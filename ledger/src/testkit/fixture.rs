@@ -56,6 +56,9 @@ pub async fn payables_programme(
     let cents = |m: i64| format!("{}.{:02}", m / 100, m % 100);
     let body = AwardOpenBody {
         utc_offset: None,
+        provinces: None,
+        pathways: None,
+        age_bands: None,
         award: award.clone(),
         donor: "Synthetic donor".into(),
         currency: "USD".into(),
@@ -149,14 +152,19 @@ pub async fn payables_programme(
                 phone: None,
                 bank_account: Some(format!("{:010}", 1_000_000_000 + i)),
                 sex: Some(if i % 3 == 0 { "male" } else { "female" }.into()),
-                nationality: Some("Venezuela".into()),
+                nationality: Some("VE".into()),
                 province: Some(if i % 2 == 0 { "Pichincha" } else { "Imbabura" }.into()),
                 pathway: Some("employability".into()),
                 age_band: Some("25-34".into()),
             })
             .collect();
         let (cmds, new) = ledger
-            .participant_commands(&inputs, Some(&id("fixture-partner")), &mut rng)
+            .participant_commands(
+                &inputs,
+                Some(&id("fixture-partner")),
+                &Default::default(),
+                &mut rng,
+            )
             .map_err(invalid)?;
         ledger.append(&cmds, actor, now).await?;
         ids.extend(new);

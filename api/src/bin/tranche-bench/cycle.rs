@@ -130,6 +130,9 @@ async fn build(
     let admin_budget = 1_000u64;
     let mut commands = award_commands(AwardOpenBody {
         utc_offset: None,
+        provinces: None,
+        pathways: None,
+        age_bands: None,
         award: award.clone(),
         donor: "Bench donor".into(),
         currency: "USD".into(),
@@ -224,6 +227,7 @@ async fn build(
     // Participants: the pseudonyms and personal data are made by the ledger, so both the
     // commands and the append are timed.
     let mut rng = SeededRandom(0x0074_7261_6e63_6865);
+    let vocabularies = ledger.vocabularies().await?;
     let mut pseudonyms: Vec<Id> = Vec::with_capacity(n as usize);
     let bar = tranche_api::cli::common::progress_bar(n, "participants");
     let mut register = Duration::ZERO;
@@ -238,7 +242,7 @@ async fn build(
                 phone: Some(format!("+593 99 {:03} {:04}", k / 10_000, k % 10_000)),
                 bank_account: Some(format!("EC-{k:08}")),
                 sex: Some(if k % 2 == 0 { "female" } else { "male" }.into()),
-                nationality: Some("Venezuela".into()),
+                nationality: Some("VE".into()),
                 province: Some("Imbabura".into()),
                 pathway: Some("employability".into()),
                 age_band: Some("25-34".into()),
@@ -246,7 +250,7 @@ async fn build(
             .collect();
         let t = Instant::now();
         let (commands, ids) = ledger
-            .participant_commands(&inputs, Some(&partner), &mut rng)
+            .participant_commands(&inputs, Some(&partner), &vocabularies, &mut rng)
             .map_err(invalid)?;
         ledger.append(&commands, "bench", now).await?;
         register += t.elapsed();

@@ -173,6 +173,9 @@ async fn setup(ledger: &Ledger, shape: &Shape, key: &SigningKey) -> anyhow::Resu
         commands.extend(
             award_commands(AwardOpenBody {
                 utc_offset: None,
+                provinces: None,
+                pathways: None,
+                age_bands: None,
                 award: award.clone(),
                 donor: "Scale donor".into(),
                 currency: "USD".into(),
@@ -337,6 +340,7 @@ async fn build(ledger: &Ledger, shape: &Shape, key: &SigningKey) -> anyhow::Resu
     let mut rng = SeededRandom(0x0073_6361_6c65);
     let mut people: Vec<Vec<Id>> = Vec::with_capacity(shape.awards as usize);
     let bar = tranche_api::cli::common::progress_bar(shape.participants, "participants");
+    let vocabularies = ledger.vocabularies().await?;
     let mut k = 0u64;
     for a in 0..shape.awards {
         let mut ids = Vec::with_capacity(shape.people(a) as usize);
@@ -354,7 +358,7 @@ async fn build(ledger: &Ledger, shape: &Shape, key: &SigningKey) -> anyhow::Resu
                         phone: None,
                         bank_account: Some(format!("{:010}", 1_000_000_000 + g)),
                         sex: Some(if matches!(g % 3, 0) { "male" } else { "female" }.into()),
-                        nationality: Some("Venezuela".into()),
+                        nationality: Some("VE".into()),
                         province: Some(
                             if matches!(g % 2, 0) {
                                 "Pichincha"
@@ -370,7 +374,7 @@ async fn build(ledger: &Ledger, shape: &Shape, key: &SigningKey) -> anyhow::Resu
                 .collect();
             let t = Instant::now();
             let (commands, new) = ledger
-                .participant_commands(&inputs, Some(&partner), &mut rng)
+                .participant_commands(&inputs, Some(&partner), &vocabularies, &mut rng)
                 .map_err(invalid)?;
             ledger.append(&commands, "user:bench-setup", now).await?;
             built.register += t.elapsed();

@@ -158,8 +158,9 @@ pub(crate) async fn run(g: &Global, participants: u32, seed: u64) -> anyhow::Res
             .collect();
         let inputs: Vec<ParticipantInput> =
             mine.iter().map(|&i| w.people[i].input.clone()).collect();
+        let vocabularies = ledger.vocabularies().await?;
         let (commands, made) = ledger
-            .participant_commands(&inputs, Some(&id(p.id)?), &mut pseudonyms)
+            .participant_commands(&inputs, Some(&id(p.id)?), &vocabularies, &mut pseudonyms)
             .map_err(|e| anyhow!("The demo's participants were refused: {e}"))?;
         for chunk in commands.chunks(REGISTER_BATCH) {
             append(&ledger, chunk, &format!("user:{}", p.user), "registration").await?;

@@ -168,8 +168,7 @@ pub(crate) const AGE_BANDS: [(&str, u64); 5] = [
     ("45-59", 12),
     ("60+", 3),
 ];
-pub(crate) const NATIONALITIES: [(&str, u64); 3] =
-    [("Venezuela", 62), ("Ecuador", 25), ("Colombia", 13)];
+pub(crate) const NATIONALITIES: [(&str, u64); 3] = [("VE", 62), ("EC", 25), ("CO", 13)];
 pub(crate) const BANKS: [(&str, u64); 4] = [
     ("Banco Pichincha", 40),
     ("BanEcuador", 25),

@@ -53,9 +53,9 @@ pub(crate) async fn summary(
         count(Pathway::VocationalScholarship),
         count(Pathway::Entrepreneurship),
         count(Pathway::Employability),
-        nationality("Venezuela"),
-        nationality("Ecuador"),
-        nationality("Colombia"),
+        nationality("VE"),
+        nationality("EC"),
+        nationality("CO"),
     );
     let sex = |x: Option<&str>| {
         w.people

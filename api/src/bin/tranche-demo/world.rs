@@ -167,8 +167,8 @@ pub(crate) fn person_input(
     );
     let nationality = *rng.weighted(&NATIONALITIES);
     let document = match nationality {
-        "Ecuador" => cedula(rng, province.cedula),
-        "Venezuela" => format!("V-{}{}", rng.range(10, 32), rng.digits(6)),
+        "EC" => cedula(rng, province.cedula),
+        "VE" => format!("V-{}{}", rng.range(10, 32), rng.digits(6)),
         _ => format!("CC 10{}", rng.digits(8)),
     };
     let phone = format!(
@@ -529,6 +529,10 @@ pub(crate) fn budget(
     Ok(AwardOpenBody {
         // Ecuador: UTC-5 all year.
         utc_offset: Some("-05:00".into()),
+        // Registrations are checked against these (docs/FORMAT.md §2.6).
+        provinces: Some(PROVINCES.iter().map(|p| p.name.to_string()).collect()),
+        pathways: None,
+        age_bands: Some(AGE_BANDS.iter().map(|(b, _)| b.to_string()).collect()),
         award: id(AWARD)?,
         donor: "BPRM (U.S. Department of State, Bureau of Population, Refugees, and Migration)"
             .into(),
