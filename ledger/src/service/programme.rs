@@ -501,7 +501,7 @@ impl Ledger {
             .store()
             .load_programme(Need {
                 award_participants: [award.clone()].into(),
-                all_attendance: true,
+                attendance_in: Some(period),
                 entitlements: true,
                 payments: true,
                 ..Need::default()

@@ -47,6 +47,9 @@ pub struct Need {
     /// evidence rules read), so that a statement costs the same in the sixth month as in the
     /// first.
     pub all_attendance: bool,
+    /// With `all_attendance` unset: also her attendance at every session dated in this period
+    /// (what a cycle reads).
+    pub attendance_in: Option<tranche_audit::programme::Period>,
     /// A participant's live entitlements (what an entitlement's rules read: the live one per
     /// basis, the cap over the award).
     pub entitlements: bool,
@@ -195,6 +198,7 @@ fn date(text: Option<String>, what: &str) -> Result<chrono::NaiveDate> {
 /// cohort's award, partner and every session; a partner's keys). What does not exist is simply
 /// absent, as in the whole state. An award lists only the participants loaded.
 pub(crate) async fn load(c: &mut dyn Conn, upto: u64, mut need: Need) -> Result<ProgrammeState> {
+    let started = std::time::Instant::now();
     // Participants first: they name the rest.
     by_ids(
         c,
@@ -241,6 +245,13 @@ pub(crate) async fn load(c: &mut dyn Conn, upto: u64, mut need: Need) -> Result<
             if !sessions_named.is_empty() {
                 q.push(" OR subject");
                 q.push_in(c.arrays(), sessions_named.iter().copied());
+            }
+            if let Some(period) = &need.attendance_in {
+                q.push(" OR subject IN (SELECT session FROM sessions WHERE date >= ")
+                    .push_bind(period.first.to_string())
+                    .push(" AND date <= ")
+                    .push_bind(period.last().to_string())
+                    .push(")");
             }
             q.push(")");
         }
@@ -440,8 +451,17 @@ pub(crate) async fn load(c: &mut dyn Conn, upto: u64, mut need: Need) -> Result<
     if need.payments {
         load_items(c, upto, &mut state, &entitlements).await?;
     }
+    let rows = (evidence.len(), entitlements.len());
     build_participants(&mut state, people, evidence, entitlements, &recoveries)?;
     state.commit();
+    tracing::debug!(
+        participants = state.participants.len(),
+        evidence_rows = rows.0,
+        entitlement_rows = rows.1,
+        items = state.disburse.items.len(),
+        took_ms = started.elapsed().as_millis() as u64,
+        "programme state loaded"
+    );
     Ok(state)
 }
 
