@@ -5,3 +5,6 @@ CREATE INDEX evidence_statements_batch ON evidence_statements (partner, batch_id
 CREATE INDEX payments_payable ON payments (payable, seq);
 -- An award's payments (the budget report's "paid" column).
 CREATE INDEX payments_award ON payments (award, seq);
+-- The sessions of a period (a cycle's attendance) and a key's partner (a statement's signer).
+CREATE INDEX sessions_date ON sessions (date, session);
+CREATE INDEX partner_keys_key ON partner_keys (key_id, seq);

@@ -446,6 +446,32 @@ impl World {
             }
             Step::Cycle { month: m } => {
                 let period = MONTHS[*m as usize % MONTHS.len()];
+                // Computed a few participants at a time or all at once, a cycle is the same.
+                let p = tranche_audit::programme::Period::parse(period).expect("period");
+                let award = tranche_audit::programme::Id::parse(AWARD).expect("award");
+                let ledger = &self.scn.s.ledger;
+                let whole = self
+                    .scn
+                    .s
+                    .block_on(ledger.preview_cycle_paged(&award, p, 1_000_000));
+                let paged = self
+                    .scn
+                    .s
+                    .block_on(ledger.preview_cycle_paged(&award, p, 3));
+                match (whole, paged) {
+                    (Ok(w), Ok(pg)) => {
+                        assert_eq!(
+                            (format!("{:?}", w.commands), format!("{:?}", w.report)),
+                            (format!("{:?}", pg.commands), format!("{:?}", pg.report)),
+                            "the cycle of {period} in pages of 3"
+                        );
+                    }
+                    (w, pg) => assert_eq!(
+                        w.err().map(|e| e.to_string()),
+                        pg.err().map(|e| e.to_string()),
+                        "the cycle of {period} in pages of 3"
+                    ),
+                }
                 self.post(
                     0,
                     "/v1/cycles",

@@ -366,9 +366,10 @@ fn amount(text: &str, currency: Currency, field: &str) -> Result<i64, Invalid> {
     Ok(canonical_amount(text, currency, field)?.minor())
 }
 
-/// Computes the cycle of `award` for `period`. `used` is the budget already used per line
-/// (expense plus unliquidated obligation balances), in minor units; `receivables` holds every
-/// open receivable account of the award with what its payee still owes (debit balance).
+/// Computes the cycle of `award` for `period` over every participant of the award that `state`
+/// holds. `used` is the budget already used per line (expense plus unliquidated obligation
+/// balances), in minor units; `receivables` holds every open receivable account of the award
+/// with what its payee still owes (debit balance).
 pub fn compute(
     state: &ProgrammeState,
     award_id: &Id,
@@ -376,101 +377,184 @@ pub fn compute(
     used: HashMap<Id, i64>,
     receivables: HashMap<String, i64>,
 ) -> Result<Computed, Invalid> {
-    let award = state.awards.get(award_id).ok_or_else(|| {
-        Invalid::new(
-            "award",
-            Code::UnknownAward,
-            format!("award {award_id} is not open"),
-        )
-    })?;
-    check_period(award, period)?;
-    let mut cx = Ctx {
-        state,
-        award,
-        period,
-        currency: award.currency,
-        used,
-        receivables,
-        commands: Vec::new(),
-        exceptions: Vec::new(),
-        lines: BTreeMap::new(),
-    };
-    let mut participants: Vec<&Participant> = award
-        .participants
-        .iter()
-        .map(|&i| &state.participants[i as usize])
-        .collect();
-    participants.sort_by(|a, b| a.id.cmp(&b.id));
-    let mut rules_used = Vec::new();
-    for (rule, versions) in &award.rules {
-        if let Some(v) = award
-            .version_on(rule, period.first)
-            .or_else(|| versions.first())
-        {
-            rules_used.push(RuleUsed {
-                rule: rule.to_string(),
-                version: v.body.version,
-                shape: v.body.params.shape(),
-                effective: v.body.effective.to_string(),
-            });
+    let mut run = CycleRun::new(award_id, period, used, receivables);
+    run.page(state)?;
+    run.finish()
+}
+
+/// A cycle computed a page of participants at a time, in participant order, so that no more
+/// than a page of them is ever loaded: what `compute` does in one page. Budget used, open
+/// receivables, commands, exceptions and line totals carry from page to page, so the pages
+/// give exactly the result of one.
+#[derive(Debug)]
+pub struct CycleRun {
+    award: Id,
+    period: Period,
+    currency: Option<Currency>,
+    used: HashMap<Id, i64>,
+    receivables: HashMap<String, i64>,
+    commands: Vec<Command>,
+    exceptions: Vec<CycleException>,
+    lines: BTreeMap<LineKey, LineCounts>,
+    rules_used: Vec<RuleUsed>,
+    participants: u64,
+    /// The last participant computed: pages must come in order.
+    last: Option<Id>,
+}
+
+impl CycleRun {
+    pub fn new(
+        award: &Id,
+        period: Period,
+        used: HashMap<Id, i64>,
+        receivables: HashMap<String, i64>,
+    ) -> CycleRun {
+        CycleRun {
+            award: award.clone(),
+            period,
+            currency: None,
+            used,
+            receivables,
+            commands: Vec::new(),
+            exceptions: Vec::new(),
+            lines: BTreeMap::new(),
+            rules_used: Vec::new(),
+            participants: 0,
+            last: None,
         }
     }
-    for p in &participants {
-        for (rule, versions) in &award.rules {
-            let Some(first) = versions.first() else {
-                continue;
-            };
-            match &first.body.params {
-                RuleParams::C4tMonthly { .. } => c4t(&mut cx, p, rule)?,
-                RuleParams::Scholarship { .. } => scholarship(&mut cx, p, rule)?,
-                RuleParams::SeedCapital { .. } => seed(&mut cx, p, rule)?,
+
+    /// Computes the award's participants that `state` holds (every one after the previous
+    /// page's last, in id order).
+    pub fn page(&mut self, state: &ProgrammeState) -> Result<(), Invalid> {
+        let award_id = &self.award;
+        let period = self.period;
+        let award = state.awards.get(award_id).ok_or_else(|| {
+            Invalid::new(
+                "award",
+                Code::UnknownAward,
+                format!("award {award_id} is not open"),
+            )
+        })?;
+        check_period(award, period)?;
+        if self.currency.is_none() {
+            self.currency = Some(award.currency);
+            for (rule, versions) in &award.rules {
+                if let Some(v) = award
+                    .version_on(rule, period.first)
+                    .or_else(|| versions.first())
+                {
+                    self.rules_used.push(RuleUsed {
+                        rule: rule.to_string(),
+                        version: v.body.version,
+                        shape: v.body.params.shape(),
+                        effective: v.body.effective.to_string(),
+                    });
+                }
             }
         }
-    }
-    let mut lines = Vec::new();
-    let (mut entitlements, mut reversals, mut net) = (0, 0, 0i64);
-    for ((rule, line, kind), (n, a, rn, ra)) in &cx.lines {
-        entitlements += n;
-        reversals += rn;
-        if *kind == "payable" {
-            net += a - ra;
+        let mut cx = Ctx {
+            state,
+            award,
+            period,
+            currency: award.currency,
+            used: std::mem::take(&mut self.used),
+            receivables: std::mem::take(&mut self.receivables),
+            commands: std::mem::take(&mut self.commands),
+            exceptions: std::mem::take(&mut self.exceptions),
+            lines: std::mem::take(&mut self.lines),
+        };
+        let mut participants: Vec<&Participant> = award
+            .participants
+            .iter()
+            .map(|&i| &state.participants[i as usize])
+            .filter(|p| self.last.as_ref().is_none_or(|last| &p.id > last))
+            .collect();
+        participants.sort_by(|a, b| a.id.cmp(&b.id));
+        let mut result = Ok(());
+        'people: for p in &participants {
+            for (rule, versions) in &award.rules {
+                let Some(first) = versions.first() else {
+                    continue;
+                };
+                let step = match &first.body.params {
+                    RuleParams::C4tMonthly { .. } => c4t(&mut cx, p, rule),
+                    RuleParams::Scholarship { .. } => scholarship(&mut cx, p, rule),
+                    RuleParams::SeedCapital { .. } => seed(&mut cx, p, rule),
+                };
+                if let Err(e) = step {
+                    result = Err(e);
+                    break 'people;
+                }
+            }
         }
-        lines.push(LineTotal {
-            rule: rule.clone(),
-            budget_line: line.clone(),
-            kind,
-            entitlements: *n,
-            amount: cx.money(*a),
-            reversals: *rn,
-            reversed_amount: cx.money(*ra),
-            amount_minor: *a,
-            reversed_minor: *ra,
-        });
+        self.used = cx.used;
+        self.receivables = cx.receivables;
+        self.commands = cx.commands;
+        self.exceptions = cx.exceptions;
+        self.lines = cx.lines;
+        self.participants += participants.len() as u64;
+        if let Some(p) = participants.last() {
+            self.last = Some(p.id.clone());
+        }
+        result
     }
-    let mut exception_counts = BTreeMap::new();
-    for e in &cx.exceptions {
-        *exception_counts.entry(e.reason).or_insert(0) += 1;
+
+    /// The commands to post and the report.
+    pub fn finish(mut self) -> Result<Computed, Invalid> {
+        let Some(currency) = self.currency else {
+            return Err(Invalid::new(
+                "award",
+                Code::UnknownAward,
+                format!("award {} is not open", self.award),
+            ));
+        };
+        let money = |minor: i64| format_minor(minor.into(), currency);
+        let mut lines = Vec::new();
+        let (mut entitlements, mut reversals, mut net) = (0, 0, 0i64);
+        for ((rule, line, kind), (n, a, rn, ra)) in &self.lines {
+            entitlements += n;
+            reversals += rn;
+            if *kind == "payable" {
+                net += a - ra;
+            }
+            lines.push(LineTotal {
+                rule: rule.clone(),
+                budget_line: line.clone(),
+                kind,
+                entitlements: *n,
+                amount: money(*a),
+                reversals: *rn,
+                reversed_amount: money(*ra),
+                amount_minor: *a,
+                reversed_minor: *ra,
+            });
+        }
+        let mut exception_counts = BTreeMap::new();
+        for e in &self.exceptions {
+            *exception_counts.entry(e.reason).or_insert(0) += 1;
+        }
+        let report = CycleReport {
+            award: self.award.to_string(),
+            period: self.period.to_string(),
+            currency: currency.code().to_string(),
+            rules: self.rules_used,
+            participants: self.participants,
+            lines,
+            entitlements,
+            reversals,
+            net_payable: format_minor(net.into(), currency),
+            exceptions: std::mem::take(&mut self.exceptions),
+            exception_counts,
+            first_seq: None,
+            last_seq: None,
+            checkpoint_size: None,
+        };
+        Ok(Computed {
+            commands: self.commands,
+            report,
+        })
     }
-    let report = CycleReport {
-        award: award_id.to_string(),
-        period: period.to_string(),
-        currency: cx.currency.code().to_string(),
-        rules: rules_used,
-        participants: participants.len() as u64,
-        lines,
-        entitlements,
-        reversals,
-        net_payable: format_minor(net.into(), cx.currency),
-        exceptions: std::mem::take(&mut cx.exceptions),
-        exception_counts,
-        first_seq: None,
-        last_seq: None,
-        checkpoint_size: None,
-    };
-    Ok(Computed {
-        commands: cx.commands,
-        report,
-    })
 }
 
 fn c4t(cx: &mut Ctx<'_>, p: &Participant, rule: &Id) -> Result<(), Invalid> {

@@ -493,21 +493,52 @@ impl Ledger {
         award: &Id,
         period: Period,
     ) -> Result<cycle::Computed, StoreError> {
+        self.preview_cycle_paged(award, period, CYCLE_PAGE).await
+    }
+
+    /// [`Self::preview_cycle`], loading `page` participants at a time (any page size gives the
+    /// same result).
+    pub async fn preview_cycle_paged(
+        &self,
+        award: &Id,
+        period: Period,
+        page_size: u32,
+    ) -> Result<cycle::Computed, StoreError> {
+        let page_size = page_size.max(1);
         let used = self.budget_used(award).await?;
         let receivables = self.receivables(award).await?;
-        // The award's participants with their evidence, entitlements and the payments holding
-        // them: what the cycle reads, never the rest of the ledger.
-        let st = self
-            .store()
-            .load_programme(Need {
-                award_participants: [award.clone()].into(),
-                attendance_in: Some(period),
-                entitlements: true,
-                payments: true,
-                ..Need::default()
-            })
-            .await?;
-        cycle::compute(&st, award, period, used, receivables).map_err(StoreError::Invalid)
+        // A page of the award's participants at a time, with their enrolments, their
+        // attendance in the period, their live entitlements and the payments holding them: what
+        // the cycle reads, never the rest of the ledger, and never the whole award at once.
+        let upto = self.store().tree_size().await?;
+        let mut run = cycle::CycleRun::new(award, period, used, receivables);
+        let mut after: Option<Id> = None;
+        loop {
+            let page = self
+                .store()
+                .award_participant_page(award, after.as_ref(), page_size, upto)
+                .await?;
+            let st = self
+                .store()
+                .load_programme_at(
+                    upto,
+                    Need {
+                        awards: [award.clone()].into(),
+                        participants: page.iter().cloned().collect(),
+                        attendance_in: Some(period),
+                        entitlements: true,
+                        payments: true,
+                        ..Need::default()
+                    },
+                )
+                .await?;
+            run.page(&st).map_err(StoreError::Invalid)?;
+            if page.len() < page_size as usize {
+                break;
+            }
+            after = page.last().cloned();
+        }
+        run.finish().map_err(StoreError::Invalid)
     }
 
     /// Runs the cycle of `award` for `period`: computes it, posts the entitlements in batches
@@ -728,6 +759,8 @@ impl Ledger {
 /// Participants per append while a file is imported (two records each, one checkpoint per
 /// chunk): a crash loses at most the chunk being written, and a rerun skips what was written.
 pub const IMPORT_CHUNK: usize = 2_000;
+/// Participants a cycle loads and computes at a time.
+pub const CYCLE_PAGE: u32 = 5_000;
 
 /// How many times a cycle is computed again when another process wrote under it.
 const CYCLE_ATTEMPTS: u32 = 5;

@@ -292,7 +292,7 @@ impl Ledger {
         let day_after = req.period.end.0.succ_opt().unwrap_or(req.period.end.0);
         let to = self.first_seq_on_or_after(day_after, size).await?;
         if req.kind == "budget" && to != size {
-            // "Paid" is the disbursement state now: only right when the period reaches it.
+            // "Paid" is what was paid by the checkpoint: only right when the period reaches it.
             return Ok(None);
         }
         let a = req.award.as_str();
@@ -322,7 +322,7 @@ impl Ledger {
         // What confirmed payments paid per budget line: only the budget report shows it.
         let paid: std::collections::HashMap<Id, i64> = if req.kind == "budget" {
             self.reader()
-                .paid_by_line(&req.award)
+                .paid_by_line(&req.award, size)
                 .await?
                 .into_iter()
                 .collect()

@@ -165,8 +165,8 @@ impl Store {
         let head = load_head(&mut *tx).await?;
         let (all, groups) = groups::to_plan(requests, &pending);
         let mut state = load_state(&mut *tx, head.size(), &all).await?;
-        // The rows the commands touch, loaded under the lock; only disbursement (and the
-        // reversal of an entitlement a payment may hold) still decides on the whole state.
+        // The rows the commands touch, loaded under the lock; only a disbursement record still
+        // decides on the whole state.
         let mut loaded = match super::load::Need::of(&all) {
             Some(need) => Some(super::load::load(&mut *tx, head.size(), need).await?),
             None => None,

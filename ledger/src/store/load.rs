@@ -228,6 +228,8 @@ pub(crate) async fn load(c: &mut dyn Conn, upto: u64, mut need: Need) -> Result<
         },
     )
     .await?;
+    // Rows of several chunks: in journal order again.
+    people.sort_by_key(|p| p.seq);
     let names: Vec<&str> = people.iter().map(|p| p.participant.as_str()).collect();
     // Evidence rules read a participant's enrolments, certifications, milestones and her
     // attendance at the sessions the statement names; a cycle and a check read it all.
@@ -476,18 +478,27 @@ async fn load_items(
 ) -> Result<()> {
     use crate::domain::payment_state::{Item, Payment, PaymentState};
     use tranche_audit::disburse::Payee;
-    let mut reversed_by: BTreeMap<u64, u64> = BTreeMap::new();
-    let mut award_of: BTreeMap<u64, (&str, &str)> = BTreeMap::new();
+    // The rules ask about live entitlements only (is the one to reverse, adjust or correct
+    // paid?): the last of each participant's basis that no later row reverses.
+    let mut live: BTreeMap<(&str, &str), &EntitlementRow> = BTreeMap::new();
     for e in entitlements {
-        match e.reverses {
-            Some(original) => {
-                reversed_by.entry(original).or_insert(e.seq);
+        let key = (e.participant.as_str(), e.basis.as_str());
+        match (e.reverses, e.adjusts) {
+            (Some(original), _) => {
+                if live.get(&key).map(|l| l.seq) == Some(original) {
+                    live.remove(&key);
+                }
             }
-            None => {
-                award_of.insert(e.seq, (e.award.as_str(), e.participant.as_str()));
+            (None, Some(_)) => {}
+            (None, None) => {
+                live.insert(key, e);
             }
         }
     }
+    let award_of: BTreeMap<u64, (&str, &str)> = live
+        .values()
+        .map(|e| (e.seq, (e.award.as_str(), e.participant.as_str())))
+        .collect();
     let seqs: Vec<u64> = award_of.keys().copied().collect();
     let postings = postings_of(c, &seqs).await?;
     let mut payables: BTreeSet<String> = BTreeSet::new();
@@ -507,7 +518,7 @@ async fn load_items(
                 line,
                 amount,
                 payment: None,
-                reversed_by: reversed_by.get(seq).copied(),
+                reversed_by: None,
                 returned: Vec::new(),
             },
         );
@@ -626,16 +637,18 @@ fn payable_of(
 }
 
 impl super::Store {
-    /// What confirmed payments of `award` paid, per budget line (the budget report's "paid"):
-    /// each confirmed payment's entitlements, charged to the lines their postings debit.
-    pub async fn paid_by_line(&self, award: &Id) -> Result<BTreeMap<Id, i64>> {
+    /// What payments of `award` confirmed by journal size `upto` paid, per budget line (the
+    /// budget report's "paid"): each one's entitlements, charged to the lines their postings
+    /// debit.
+    pub async fn paid_by_line(&self, award: &Id, upto: u64) -> Result<BTreeMap<Id, i64>> {
         let c = &mut *self.db.conn().await?;
         let rows = Query::new(
-            "SELECT p.items AS items FROM payments p WHERE p.award = $1
-               AND (SELECT e.state FROM payment_events e WHERE e.e2e = p.e2e ORDER BY e.n DESC LIMIT 1) = 'confirmed'
+            "SELECT p.items AS items FROM payments p WHERE p.award = $1 AND +p.seq < $2
+               AND (SELECT e.state FROM payment_events e WHERE e.e2e = p.e2e AND +e.seq < $2 ORDER BY e.n DESC LIMIT 1) = 'confirmed'
              ORDER BY p.seq, p.idx",
         )
         .bind(award.as_str())
+        .bind(upto)
         .fetch_all(&mut *c)
         .await?;
         let mut items: Vec<u64> = Vec::new();
@@ -865,6 +878,32 @@ fn build_participants(
 }
 
 impl super::Store {
+    /// Up to `limit` participants of `award` registered before journal size `upto`, after
+    /// `after`, in byte order of their ids (a cycle's pages).
+    pub async fn award_participant_page(
+        &self,
+        award: &Id,
+        after: Option<&Id>,
+        limit: u32,
+        upto: u64,
+    ) -> Result<Vec<Id>> {
+        let order = self.db.byte_order();
+        let c = &mut *self.db.conn().await?;
+        Query::new(format!(
+            "SELECT participant FROM participants WHERE award = $1 AND participant {order} > $2 AND +seq < $3
+             ORDER BY participant {order} LIMIT $4"
+        ))
+        .bind(award.as_str())
+        .bind(after.map_or("", Id::as_str))
+        .bind(upto)
+        .bind(i64::from(limit))
+        .fetch_all(c)
+        .await?
+        .into_iter()
+        .map(|mut r| id(&r.text("participant")?))
+        .collect()
+    }
+
     /// The programme state `need` reads, as of the journal's current size (each query reads at
     /// most that far, so the state is one moment's). For checking input before appending it:
     /// the append loads it again under the writer lock and decides on that.
@@ -909,6 +948,30 @@ pub(crate) fn describe_participant(s: &ProgrammeState, p: &Participant) -> Strin
         p.milestones,
         p.entitlements
     )
+}
+
+/// A payable entitlement as the payment rules see it: payee, amount, line, the live payment
+/// holding it and the payments of it that failed, by end-to-end id.
+pub(crate) fn describe_item(s: &ProgrammeState, seq: u64) -> Option<String> {
+    let item = s.disburse.items.get(&seq)?;
+    let payment = |pi: u32| {
+        s.disburse.payments.get(pi as usize).map_or_else(
+            || format!("#{pi}"),
+            |p| format!("{} {} of batch {}", p.e2e, p.state.as_str(), p.batch),
+        )
+    };
+    Some(format!(
+        "{} {} {:?} held by {:?} returned {:?} reversed by {:?}",
+        item.payee,
+        item.amount,
+        item.line,
+        item.payment.map(payment),
+        item.returned
+            .iter()
+            .map(|&r| payment(r))
+            .collect::<Vec<_>>(),
+        item.reversed_by
+    ))
 }
 
 /// An award as the rules see it, without its list of participants (a loaded state lists only
@@ -1027,6 +1090,7 @@ pub(crate) async fn compare(
             participants: page.iter().map(|p| p.id.clone()).collect(),
             all_attendance: true,
             entitlements: true,
+            payments: true,
             ..Need::default()
         };
         let loaded = store.load_programme_at(upto, need).await?;
@@ -1041,6 +1105,20 @@ pub(crate) async fn compare(
                     p.id,
                     got.unwrap_or_else(|| "nothing".into())
                 )));
+            }
+            // What "is it paid?" reads of each live entitlement.
+            for live in p.entitlements.values() {
+                let want = describe_item(replayed, live.seq);
+                let got = describe_item(&loaded, live.seq);
+                if got != want {
+                    return Ok(Some(format!(
+                        "payable entitlement seq {} of {}: replayed {}, loaded {}",
+                        live.seq,
+                        p.id,
+                        want.unwrap_or_else(|| "no item".into()),
+                        got.unwrap_or_else(|| "no item".into())
+                    )));
+                }
             }
         }
     }
