@@ -129,6 +129,7 @@ codes! {
     CountMismatch = "count_mismatch",
     Csrf = "csrf" => Forbidden,
     CurrencyMismatch = "currency_mismatch",
+    CycleMoved = "cycle_moved" => Conflict,
     DateOutsideAward = "date_outside_award",
     DigestMismatch = "digest_mismatch",
     DoctypeRefused = "doctype_refused",

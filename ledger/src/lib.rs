@@ -280,6 +280,29 @@ impl Ledger {
         self.store.append(commands, &ctx).await
     }
 
+    /// [`Self::append`], refused (`cycle_moved`, nothing written) when an entitlement of `award`
+    /// was written at or after journal size `since` (see
+    /// [`store::Store::append_unless_entitled_since`]): how a cycle posts what it computed at
+    /// `since`.
+    pub async fn append_unless_entitled_since(
+        &self,
+        commands: &[Command],
+        actor: &str,
+        now: DateTime<Utc>,
+        award: &tranche_audit::programme::Id,
+        since: u64,
+    ) -> Result<Appended, StoreError> {
+        let ctx = domain::Context {
+            actor,
+            now,
+            origin: self.origin(),
+            signer: &self.signer,
+        };
+        self.store
+            .append_unless_entitled_since(commands, &ctx, award, since)
+            .await
+    }
+
     /// Rotates the checkpoint key: a new key of the same origin is made, the retiring key signs
     /// the hand-over in a `ledger.rotate` record (whose checkpoint the new key signs), the old
     /// key file is kept as `<key>.retired-<seq>` and the new one takes its place. Run it with

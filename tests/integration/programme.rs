@@ -1308,7 +1308,61 @@ fn the_programme_projections_follow_the_journal(s: TestServer) {
     );
 }
 
+/// A cycle computed before another node posted the same cycle is stale: its chunk is refused
+/// (`cycle_moved`), nothing is written, and computed again it posts nothing twice.
+fn a_stale_cycle_is_refused_and_computed_again(s: TestServer) {
+    let (scn, all) = setup(s);
+    scn.evidence(
+        "mar",
+        scn.attend("a100", &month(&all, "emp-a", "2026-03"), Presence::Present),
+    );
+    let ledger = &scn.s.ledger;
+    let award = tranche_audit::programme::Id::parse(AWARD).expect("award");
+    let period = tranche_audit::programme::Period::parse("2026-03").expect("period");
+    let computed_at = scn.s.block_on(ledger.store().tree_size()).expect("size");
+    let stale = scn
+        .s
+        .block_on(ledger.preview_cycle(&award, period))
+        .expect("preview");
+    assert!(!stale.commands.is_empty());
+    // Another node runs the same cycle meanwhile.
+    scn.cycle("2026-03");
+    let size = scn.s.block_on(ledger.store().tree_size()).expect("size");
+    let refused = scn
+        .s
+        .block_on(ledger.append_unless_entitled_since(
+            &stale.commands,
+            "user:preparer",
+            chrono::Utc::now(),
+            &award,
+            computed_at,
+        ))
+        .expect_err("a stale cycle");
+    match refused {
+        tranche_ledger::StoreError::Invalid(i) => {
+            assert_eq!(
+                (i.field.as_str(), i.code),
+                ("period", tranche_audit::Code::CycleMoved),
+                "{i}"
+            )
+        }
+        other => panic!("{other}"),
+    }
+    assert_eq!(
+        scn.s.block_on(ledger.store().tree_size()).expect("size"),
+        size,
+        "nothing written"
+    );
+    // Computed again, nothing is missing.
+    let again = scn
+        .s
+        .block_on(ledger.preview_cycle(&award, period))
+        .expect("preview");
+    assert!(again.commands.is_empty(), "{:?}", again.report);
+}
+
 server_on_both_backends!(
+    a_stale_cycle_is_refused_and_computed_again,
     the_programme_projections_follow_the_journal,
     hand_computed_scenario,
     bad_inputs_are_refused_and_write_nothing,

@@ -573,8 +573,15 @@ impl Ledger {
             let mut posted = 0u64;
             progress(0, total);
             let mut last: Option<Appended> = None;
+            // Entitlements of the award from this size on are another run's.
+            let mut since = computed_at;
             for chunk in computed.commands.chunks(CYCLE_BATCH) {
-                let appended = match self.append(chunk, actor, now).await {
+                // Refused when an entitlement of the award was written since this run was
+                // computed, other than by this run: another node ran the same cycle.
+                let guarded = self
+                    .append_unless_entitled_since(chunk, actor, now, award, since)
+                    .await;
+                let appended = match guarded {
                     Ok(a) => a,
                     Err(StoreError::Invalid(refused))
                         if attempts < CYCLE_ATTEMPTS
@@ -593,6 +600,7 @@ impl Ledger {
                     report.first_seq = Some(appended.first_seq);
                 }
                 posted += appended.count;
+                since = appended.first_seq + appended.count;
                 progress(posted, total);
                 last = Some(appended);
             }

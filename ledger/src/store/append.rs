@@ -128,8 +128,17 @@ impl Store {
         requests: &[GroupRequest],
         ctx: &Context<'_>,
     ) -> Result<(Vec<GroupOutcome>, Option<SignedCheckpoint>)> {
+        self.append_groups_guarded(requests, ctx, None).await
+    }
+
+    pub(crate) async fn append_groups_guarded(
+        &self,
+        requests: &[GroupRequest],
+        ctx: &Context<'_>,
+        guard: Option<(&tranche_audit::programme::Id, u64)>,
+    ) -> Result<(Vec<GroupOutcome>, Option<SignedCheckpoint>)> {
         let mut cache = self.programme.lock().await;
-        let result = self.append_locked(requests, ctx, &mut cache).await;
+        let result = self.append_locked(requests, ctx, &mut cache, guard).await;
         if result.is_err() {
             // The in-memory state may hold changes the database never got: rebuild it.
             *cache = None;
@@ -142,8 +151,28 @@ impl Store {
         requests: &[GroupRequest],
         ctx: &Context<'_>,
         cache: &mut Option<ProgrammeCache>,
+        guard: Option<(&tranche_audit::programme::Id, u64)>,
     ) -> Result<(Vec<GroupOutcome>, Option<SignedCheckpoint>)> {
         let mut tx = self.db.begin_write(true).await?;
+        if let Some((award, since)) = guard {
+            let moved = Query::new(
+                "SELECT seq FROM entitlements WHERE award = $1 AND seq >= $2 ORDER BY seq LIMIT 1",
+            )
+            .bind(award.as_str())
+            .bind(since)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some(mut row) = moved {
+                return Err(StoreError::Invalid(tranche_audit::Invalid::new(
+                    "period",
+                    tranche_audit::Code::CycleMoved,
+                    format!(
+                        "entitlement seq {} of award {award} was written after this cycle was computed (at journal size {since}): compute the cycle again",
+                        row.u64("seq")?
+                    ),
+                )));
+            }
+        }
         let mut existing = Vec::with_capacity(requests.len());
         for r in requests {
             existing.push(match &r.idempotency {

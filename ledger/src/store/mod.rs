@@ -278,12 +278,36 @@ impl Store {
     /// Appends a batch atomically: all commands get consecutive seqs and one checkpoint, or
     /// nothing is written.
     pub async fn append(&self, commands: &[Command], ctx: &Context<'_>) -> Result<Appended> {
+        self.append_guarded(commands, ctx, None).await
+    }
+
+    /// [`Self::append`], refused (`cycle_moved`, nothing written) when an entitlement of
+    /// `award` was written at or after journal size `since`: a cycle's chunk computed from the
+    /// state at `since` is then stale (another node ran the same cycle), and posting it could
+    /// recover or supplement the same difference twice.
+    pub async fn append_unless_entitled_since(
+        &self,
+        commands: &[Command],
+        ctx: &Context<'_>,
+        award: &tranche_audit::programme::Id,
+        since: u64,
+    ) -> Result<Appended> {
+        self.append_guarded(commands, ctx, Some((award, since)))
+            .await
+    }
+
+    async fn append_guarded(
+        &self,
+        commands: &[Command],
+        ctx: &Context<'_>,
+        guard: Option<(&tranche_audit::programme::Id, u64)>,
+    ) -> Result<Appended> {
         let request = GroupRequest {
             actor: ctx.actor.to_string(),
             commands: commands.to_vec(),
             idempotency: None,
         };
-        let (mut outcomes, checkpoint) = self.append_groups(&[request], ctx).await?;
+        let (mut outcomes, checkpoint) = self.append_groups_guarded(&[request], ctx, guard).await?;
         match (outcomes.pop(), checkpoint) {
             (Some(GroupOutcome::Appended(o)), Some(checkpoint)) => Ok(Appended {
                 first_seq: o.first_seq,
