@@ -271,13 +271,17 @@ impl Ledger {
         actor: &str,
         now: DateTime<Utc>,
     ) -> Result<Appended, StoreError> {
-        let ctx = domain::Context {
+        self.store.append(commands, &self.context(actor, now)).await
+    }
+
+    /// What an append by `actor` at `now` is signed and dated with.
+    fn context<'a>(&'a self, actor: &'a str, now: DateTime<Utc>) -> domain::Context<'a> {
+        domain::Context {
             actor,
             now,
             origin: self.origin(),
             signer: &self.signer,
-        };
-        self.store.append(commands, &ctx).await
+        }
     }
 
     /// [`Self::append`], refused (`cycle_moved`, nothing written) when an entitlement of `award`
@@ -292,14 +296,8 @@ impl Ledger {
         award: &tranche_audit::programme::Id,
         since: u64,
     ) -> Result<Appended, StoreError> {
-        let ctx = domain::Context {
-            actor,
-            now,
-            origin: self.origin(),
-            signer: &self.signer,
-        };
         self.store
-            .append_unless_entitled_since(commands, &ctx, award, since)
+            .append_unless_entitled_since(commands, &self.context(actor, now), award, since)
             .await
     }
 

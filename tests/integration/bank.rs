@@ -6,7 +6,7 @@
 //! Statements that cannot be right are refused whole, naming the entry and the rule.
 
 use serde_json::{json, Value};
-use tranche_audit::report::{differences, SignedReport};
+use tranche_audit::report::differences;
 use tranche_tests::{server_on_both_backends, TestServer};
 
 use super::programme::{setup, Schedule, Scn, AWARD};
@@ -382,32 +382,8 @@ fn every_statement_line_is_accounted_for_and_the_balance_ties(s: TestServer) {
     }
 
     // Recomputed from an export with no database, as `tranche-verify report` does.
-    let signed: SignedReport = serde_json::from_value(bank.clone()).expect("a signed report");
-    signed
-        .verify_signature(scn.s.ledger.verifier())
-        .expect("signed by the ledger");
-    let dir = tempfile::tempdir().expect("dir");
-    scn.s
-        .block_on(tranche_ledger::service::export::export_dir(
-            &scn.s.ledger,
-            dir.path(),
-            |_, _| {},
-        ))
-        .expect("export");
-    let req = tranche_audit::report_compute::ReportRequest {
-        kind: "bank".into(),
-        award: signed.report.award.clone(),
-        period: signed.report.period,
-        batch: None,
-        participant: None,
-        indirect_bp: 0,
-        threshold: 5,
-    };
-    let again =
-        tranche_audit::report_compute::from_export(dir.path(), signed.report.checkpoint.size, req)
-            .expect("recomputed");
+    let (signed, recomputed) = super::reports::recomputed_from_export(&scn.s, &bank, "bank", 0);
     let claimed = serde_json::to_value(&signed.report.body).expect("json");
-    let recomputed = serde_json::to_value(&again).expect("json");
     assert!(
         differences(&claimed, &recomputed).is_empty(),
         "{claimed} {recomputed}"

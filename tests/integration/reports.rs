@@ -249,32 +249,9 @@ fn reports_are_computed_bound_and_recomputed(s: TestServer) {
     .problem(403, "forbidden", None);
 
     // Bound to the journal: signature, and the figures recomputed from an export.
-    let signed: SignedReport = serde_json::from_value(sf.clone()).expect("a signed report");
-    signed
-        .verify_signature(scn.s.ledger.verifier())
-        .expect("signed by the ledger");
-    let dir = tempfile::tempdir().expect("dir");
-    scn.s
-        .block_on(tranche_ledger::service::export::export_dir(
-            &scn.s.ledger,
-            dir.path(),
-            |_, _| {},
-        ))
-        .expect("export");
-    let req = tranche_audit::report_compute::ReportRequest {
-        kind: "sf425".into(),
-        award: signed.report.award.clone(),
-        period: signed.report.period,
-        batch: None,
-        participant: None,
-        indirect_bp: 1000,
-        threshold: 5,
-    };
-    let again =
-        tranche_audit::report_compute::from_export(dir.path(), signed.report.checkpoint.size, req)
-            .expect("recomputed");
+    let (signed, again) = recomputed_from_export(&scn.s, &sf, "sf425", 1000);
     let claimed = serde_json::to_value(&signed.report.body).expect("json");
-    assert!(differences(&claimed, &serde_json::to_value(&again).expect("json")).is_empty());
+    assert!(differences(&claimed, &again).is_empty());
     // One figure changed: the signature fails, and the recomputation names the figure.
     let mut tampered = signed.clone();
     if let tranche_audit::report::ReportBody::Sf425(s) = &mut tampered.report.body {
@@ -283,9 +260,45 @@ fn reports_are_computed_bound_and_recomputed(s: TestServer) {
     assert!(tampered.verify_signature(scn.s.ledger.verifier()).is_err());
     let diff = differences(
         &serde_json::to_value(&tampered.report.body).expect("json"),
-        &serde_json::to_value(&again).expect("json"),
+        &again,
     );
     assert_eq!(diff, vec!["line_10b.cumulative".to_string()]);
+}
+
+/// A signed report (its JSON as served) checked as `tranche-verify report` does: its signature
+/// against the ledger's key, and its figures recomputed from an export with no database (`kind`
+/// and `indirect_bp` as the request named them; the indirect cost rate in basis points).
+pub(crate) fn recomputed_from_export(
+    s: &TestServer,
+    report: &Value,
+    kind: &str,
+    indirect_bp: u32,
+) -> (SignedReport, Value) {
+    let signed: SignedReport = serde_json::from_value(report.clone()).expect("a signed report");
+    signed
+        .verify_signature(s.ledger.verifier())
+        .expect("signed by the ledger");
+    let dir = tempfile::tempdir().expect("dir");
+    s.block_on(tranche_ledger::service::export::export_dir(
+        &s.ledger,
+        dir.path(),
+        |_, _| {},
+    ))
+    .expect("export");
+    let req = tranche_audit::report_compute::ReportRequest {
+        kind: kind.into(),
+        award: signed.report.award.clone(),
+        period: signed.report.period,
+        batch: None,
+        participant: None,
+        indirect_bp,
+        threshold: 5,
+    };
+    let again =
+        tranche_audit::report_compute::from_export(dir.path(), signed.report.checkpoint.size, req)
+            .expect("recomputed");
+    let again = serde_json::to_value(&again).expect("json");
+    (signed, again)
 }
 
 fn a_bad_report_request_is_refused_and_writes_nothing(s: TestServer) {

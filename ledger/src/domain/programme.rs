@@ -214,6 +214,21 @@ pub struct Participant {
 }
 
 impl Participant {
+    /// A participant as registered at `seq`, with no evidence or entitlement yet.
+    pub fn new(id: Id, award: Id, partner: Id, seq: u64) -> Participant {
+        Participant {
+            id,
+            award,
+            partner,
+            seq,
+            enrolments: Vec::new(),
+            attendance: Vec::new(),
+            certifications: Vec::new(),
+            milestones: Vec::new(),
+            entitlements: BTreeMap::new(),
+        }
+    }
+
     pub fn enrolled_in(&self, cohort: &Id) -> Option<&Enrolment> {
         self.enrolments.iter().find(|e| &e.cohort == cohort)
     }
@@ -679,17 +694,12 @@ fn apply_inner(
                     .push(Undo::DocHash(body.award.clone(), p.doc_hmac.clone()));
             }
             let idx = s.participants.len() as u32;
-            s.participants.push(Participant {
-                id: body.participant.clone(),
-                award: body.award.clone(),
-                partner: body.partner.clone(),
+            s.participants.push(Participant::new(
+                body.participant.clone(),
+                body.award.clone(),
+                body.partner.clone(),
                 seq,
-                enrolments: Vec::new(),
-                attendance: Vec::new(),
-                certifications: Vec::new(),
-                milestones: Vec::new(),
-                entitlements: BTreeMap::new(),
-            });
+            ));
             s.participant_index.insert(body.participant.clone(), idx);
             if let Some(a) = s.awards.get_mut(&body.award) {
                 a.participants.push(idx);

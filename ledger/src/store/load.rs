@@ -734,17 +734,9 @@ fn build_participants(
             row.seq,
         );
         let idx = state.participants.len() as u32;
-        state.participants.push(Participant {
-            id: pid.clone(),
-            award: award.clone(),
-            partner,
-            seq,
-            enrolments: Vec::new(),
-            attendance: Vec::new(),
-            certifications: Vec::new(),
-            milestones: Vec::new(),
-            entitlements: BTreeMap::new(),
-        });
+        state
+            .participants
+            .push(Participant::new(pid.clone(), award.clone(), partner, seq));
         state.participant_index.insert(pid, idx);
         if let Some(a) = state.awards.get_mut(&award) {
             a.participants.push(idx);
