@@ -41,8 +41,6 @@ pub struct Need {
     pub participants: BTreeSet<Id>,
     /// (partner, batch id) of evidence statements: already journaled?
     pub statements: BTreeSet<(Id, Id)>,
-    /// Every participant of these awards (a cycle's).
-    pub award_participants: BTreeSet<Id>,
     /// A participant's attendance at every session; else only at the sessions named (what the
     /// evidence rules read), so that a statement costs the same in the sixth month as in the
     /// first.
@@ -200,20 +198,6 @@ fn date(text: Option<String>, what: &str) -> Result<chrono::NaiveDate> {
 pub(crate) async fn load(c: &mut dyn Conn, upto: u64, mut need: Need) -> Result<ProgrammeState> {
     let started = std::time::Instant::now();
     // Participants first: they name the rest.
-    by_ids(
-        c,
-        "SELECT participant FROM participants",
-        "award",
-        upto,
-        "",
-        need.award_participants.iter().map(Id::as_str),
-        |mut r| {
-            need.participants.insert(id(&r.text("participant")?)?);
-            Ok(())
-        },
-    )
-    .await?;
-    need.awards.extend(need.award_participants.iter().cloned());
     let mut people: Vec<ParticipantRow> = Vec::new();
     by_ids(
         c,
