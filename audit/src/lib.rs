@@ -25,6 +25,8 @@ pub mod money;
 pub mod monitor;
 /// C2SP signed notes, vkeys and tlog checkpoints.
 pub mod note;
+/// Accounting dates, their rules, and the records that close and reopen a quarter.
+pub mod period;
 /// Postings and the stateless double-entry rules.
 pub mod posting;
 /// Programme records: awards, partners and keys, cohorts, participants, signed evidence,

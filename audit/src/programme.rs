@@ -272,6 +272,14 @@ pub struct AwardOpenBody {
     /// The age bands participants may be registered in; absent: the default bands.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub age_bands: Option<Vec<String>>,
+    /// Days after `end` during which records may still be dated (paying what was incurred);
+    /// absent: 120 (`period::DEFAULT_LIQUIDATION_DAYS`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub liquidation_days: Option<u32>,
+    /// How many days after the day it is written a record may be dated; absent: 7
+    /// (`period::DEFAULT_FUTURE_DAYS`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub future_days: Option<u32>,
 }
 
 /// Seconds east of UTC of an offset written `+HH:MM` or `-HH:MM` (at most 14 hours).
@@ -321,6 +329,18 @@ impl AwardOpenBody {
                     "utc_offset",
                     Code::InvalidUtcOffset,
                     format!("{o:?} is not an offset from UTC: +HH:MM or -HH:MM, at most 14 hours, e.g. -05:00"),
+                ));
+            }
+        }
+        for (field, days) in [
+            ("liquidation_days", self.liquidation_days),
+            ("future_days", self.future_days),
+        ] {
+            if days.is_some_and(|d| d > crate::period::MAX_DAYS) {
+                return Err(Invalid::new(
+                    field,
+                    Code::InvalidField,
+                    format!("at most {} days", crate::period::MAX_DAYS),
                 ));
             }
         }
@@ -1299,8 +1319,15 @@ pub struct EntitlementBody {
     pub version: u64,
     /// The seqs of the evidence records this entitlement was computed from.
     pub evidence: Vec<u64>,
+    /// The day it belongs to: the last day of its cycle's month for a C4T stipend, the date of
+    /// the certification or milestone that released it for an incentive or a tranche, the day
+    /// it was decided for a reversal or an adjustment (see `period`).
+    pub accounting_date: Date,
     pub memo: String,
     pub postings: Vec<PostingBody>,
+    /// A late correction of a closed quarter: the quarter it corrects.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prior_period: Option<crate::period::Quarter>,
     /// Set on the reversal of an earlier entitlement (whose metadata this one repeats).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reverses: Option<u64>,

@@ -57,6 +57,9 @@ pub mod kind {
     pub const BANK_IMPORT: &str = "bank.import";
     /// Carries postings (in transit to bank, or back to payable).
     pub const BANK_STATUS: &str = "bank.status";
+    /// A quarter of an award closed, and a request or approval to reopen it (see `period`).
+    pub const PERIOD_CLOSE: &str = "period.close";
+    pub const PERIOD_REOPEN: &str = "period.reopen";
     pub const ALL: &[&str] = &[
         LEDGER_KEY,
         LEDGER_ROTATE,
@@ -84,6 +87,8 @@ pub mod kind {
         BATCH_SEND,
         BANK_IMPORT,
         BANK_STATUS,
+        PERIOD_CLOSE,
+        PERIOD_REOPEN,
     ];
 }
 
@@ -313,8 +318,15 @@ pub struct PostingBody {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TransactionBody {
+    /// The day the movement belongs to (the value date), `YYYY-MM-DD`: what every report and
+    /// period filter reads (see `period`).
+    pub accounting_date: crate::programme::Date,
     pub memo: String,
     pub postings: Vec<PostingBody>,
+    /// A late correction of a closed quarter, posted in an open one: the quarter it corrects
+    /// (a prior-period adjustment on the next SF-425).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prior_period: Option<crate::period::Quarter>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reverses: Option<u64>,
 }

@@ -93,8 +93,25 @@ pub struct Sf425 {
     pub indirect_rate: String,
     pub line_11_base: Figure,
     pub line_11_amount: Figure,
+    /// Late corrections of closed quarters dated in this period (each cites the quarter it
+    /// corrects): already in the figures above, listed so the donor sees what changed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub prior_period_adjustments: Vec<PriorPeriodAdjustment>,
     /// The definitions above, for the reader of the report.
     pub notes: Vec<String>,
+}
+
+/// One late correction of a closed quarter: its record, the quarter it corrects, and what it
+/// moved on lines 10a (receipts) and 10e (expenditure).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PriorPeriodAdjustment {
+    pub seq: u64,
+    pub prior_period: crate::period::Quarter,
+    pub accounting_date: crate::programme::Date,
+    pub memo: String,
+    pub line_10a: String,
+    pub line_10e: String,
 }
 
 /// One budget line against what was done with it (cumulative to the period's end).

@@ -20,10 +20,51 @@ use crate::programme::{AwardOpenBody, EntitlementBody, EvidenceBody, Id};
 use crate::record::{body_from_value, kind, PostingBody, Record, TransactionBody};
 use crate::report::{
     BankLine, BudgetLineRow, BudgetReport, CountAmount, Figure, ParticipantStatement,
-    PaymentReconciliation, PaymentRow, ReportBody, ReportPeriod, Sf425, StatementEntry,
+    PaymentReconciliation, PaymentRow, PriorPeriodAdjustment, ReportBody, ReportPeriod, Sf425,
+    StatementEntry,
 };
 use crate::report_bank::BankAcc;
 use crate::Invalid;
+
+/// What a late correction of a closed quarter moved on lines 10a and 10e of `award`; `None`
+/// when it touches neither the award's fund nor its expense accounts.
+pub fn prior_period_adjustment(
+    award: &Id,
+    c: Currency,
+    seq: u64,
+    q: crate::period::Quarter,
+    d: NaiveDate,
+    memo: &str,
+    postings: &[PostingBody],
+) -> Option<PriorPeriodAdjustment> {
+    let fund = format!("fund:{award}");
+    let expense = format!("expense:{award}:");
+    let (mut receipts, mut spent, mut mine) = (0i128, 0i128, false);
+    for p in postings {
+        let Ok(m) = crate::money::Money::parse_positive(&p.amount, c) else {
+            continue;
+        };
+        let debit = match p.side {
+            Side::Debit => i128::from(m.minor()),
+            Side::Credit => -i128::from(m.minor()),
+        };
+        if p.account == fund {
+            receipts -= debit;
+            mine = true;
+        } else if p.account.starts_with(&expense) {
+            spent += debit;
+            mine = true;
+        }
+    }
+    mine.then(|| PriorPeriodAdjustment {
+        seq,
+        prior_period: q,
+        accounting_date: crate::programme::Date(d),
+        memo: memo.to_string(),
+        line_10a: format_minor(receipts, c),
+        line_10e: format_minor(spent, c),
+    })
+}
 
 /// What to compute.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,6 +128,10 @@ pub struct Accumulator {
     measures: BTreeMap<Id, Measures>,
     /// Paid per budget line, when given from projections instead of read from the records.
     paid_override: Option<HashMap<Id, i64>>,
+    /// The date of every session scheduled: an attendance counts in its session's period.
+    session_dates: HashMap<Id, NaiveDate>,
+    /// Late corrections of closed quarters dated in the period.
+    adjustments: Vec<PriorPeriodAdjustment>,
 }
 
 /// What the journal says of one participant, for disaggregated counts.
@@ -111,8 +156,14 @@ pub const MEASURES: [&str; 6] = [
     "seed_capital",
 ];
 
-fn date_of(r: &Record) -> NaiveDate {
-    r.at.date_naive()
+/// The accounting date of a record that posts (`transaction`, `entitlement`, `batch.send`,
+/// `bank.status`).
+fn accounting_date_of(r: &Record) -> Option<NaiveDate> {
+    r.body
+        .get("accounting_date")
+        .and_then(Value::as_str)
+        .and_then(|t| crate::programme::Date::parse(t).ok())
+        .map(|d| d.0)
 }
 
 impl Accumulator {
@@ -144,6 +195,8 @@ impl Accumulator {
             seen: 0,
             measures: BTreeMap::new(),
             paid_override: None,
+            session_dates: HashMap::new(),
+            adjustments: Vec::new(),
         }
     }
 
@@ -189,7 +242,10 @@ impl Accumulator {
     /// Feeds the next record.
     pub fn push(&mut self, r: &Record) -> Result<(), Invalid> {
         self.seen += 1;
-        let d = date_of(r);
+        // Every figure by its accounting date; a record that posts nothing (a payment created,
+        // a batch withdrawn) by the day it was written, in the award's time zone.
+        let d = accounting_date_of(r)
+            .unwrap_or_else(|| crate::period::local_date(self.award.as_ref(), r.at));
         let in_period = d >= self.req.period.start.0 && d <= self.req.period.end.0;
         let after_end = d > self.req.period.end.0;
         let award_id = self.req.award.clone();
@@ -205,6 +261,9 @@ impl Accumulator {
             kind::TRANSACTION => {
                 let b: TransactionBody = body_from_value(&r.body)?;
                 self.post(&b.postings, in_period, after_end);
+                if let (Some(q), true) = (b.prior_period, in_period) {
+                    self.note_adjustment(r.seq, q, d, &b.memo, &b.postings);
+                }
             }
             kind::ENTITLEMENT => {
                 let b: EntitlementBody = body_from_value(&r.body)?;
@@ -212,6 +271,9 @@ impl Accumulator {
                     return Ok(());
                 }
                 self.post(&b.postings, in_period, after_end);
+                if let (Some(q), true) = (b.prior_period, in_period) {
+                    self.note_adjustment(r.seq, q, d, &b.memo, &b.postings);
+                }
                 if after_end {
                     return Ok(());
                 }
@@ -333,24 +395,38 @@ impl Accumulator {
                 }
             }
             kind::PARTICIPANT_REGISTER => {
-                if after_end {
-                    return Ok(());
-                }
+                // Registered is no measure: what she did by the period's end is.
                 let b: crate::programme::ParticipantRegisterBody = body_from_value(&r.body)?;
                 if &b.award == award {
                     self.measures.entry(b.participant).or_default();
                 }
             }
-            kind::EVIDENCE => {
-                if after_end {
-                    return Ok(());
+            kind::SESSION_SCHEDULE => {
+                let b: crate::programme::SessionScheduleBody = body_from_value(&r.body)?;
+                for s in &b.sessions {
+                    self.session_dates.insert(s.session.clone(), s.date.0);
                 }
+            }
+            kind::EVIDENCE => {
                 let b: EvidenceBody = body_from_value(&r.body)?;
                 for item in &b.statement.items {
+                    use crate::programme::{EvidenceItem as E, Outcome, Presence};
+                    // A fact counts in the period it happened in: the enrolment's,
+                    // certification's or milestone's date, the session's date.
+                    let day = match item {
+                        E::Enrolment { date, .. }
+                        | E::Certification { date, .. }
+                        | E::Milestone { date, .. } => Some(date.0),
+                        E::Attendance { session, .. } | E::AttendanceCorrection { session, .. } => {
+                            self.session_dates.get(session).copied()
+                        }
+                    };
+                    if day.is_some_and(|day| day > self.req.period.end.0) {
+                        continue;
+                    }
                     let Some(m) = self.measures.get_mut(item.participant()) else {
                         continue;
                     };
-                    use crate::programme::{EvidenceItem as E, Outcome, Presence};
                     match item {
                         E::Enrolment { .. } => m.enrolled = true,
                         E::Attendance {
@@ -400,7 +476,8 @@ impl Accumulator {
             }
             kind::BATCH_PART => {
                 let b: BatchPartBody = body_from_value(&r.body)?;
-                if &b.award != award || after_end {
+                // Dated by the day it was created until it is sent (then by the send's date).
+                if &b.award != award {
                     return Ok(());
                 }
                 let c = self
@@ -464,11 +541,27 @@ impl Accumulator {
                         && debited.contains(format!("{prefix}{}", p.payee).as_str())
                     {
                         p.state = "sent";
+                        p.in_period = in_period;
+                        p.month = d.format("%Y-%m").to_string();
                     }
                 }
             }
             kind::BANK_IMPORT => {
                 let b: BankImportBody = body_from_value(&r.body)?;
+                // A statement belongs to the period of its date (its closing balance's).
+                let day = b
+                    .statements
+                    .iter()
+                    .filter_map(|s| s.date)
+                    .map(|d| d.0)
+                    .max();
+                let (in_period, after_end) = match day {
+                    Some(day) => (
+                        day >= self.req.period.start.0 && day <= self.req.period.end.0,
+                        day > self.req.period.end.0,
+                    ),
+                    None => (in_period, after_end),
+                };
                 if let (true, false, Some(c)) = (&b.award == award, after_end, self.currency) {
                     self.bank.import(&b, in_period, c);
                 }
@@ -479,17 +572,16 @@ impl Accumulator {
                     return Ok(());
                 }
                 self.post(&b.postings, in_period, after_end);
-                if after_end {
-                    return Ok(());
-                }
-                for o in &b.outcomes {
-                    if let Some(p) = self.payments.get_mut(&o.e2e) {
-                        p.state = match o.status {
-                            PaymentStatus::Accepted => "accepted",
-                            PaymentStatus::Confirmed => "confirmed",
-                            PaymentStatus::Rejected => "rejected",
-                            PaymentStatus::Returned => "returned",
-                        };
+                if !after_end {
+                    for o in &b.outcomes {
+                        if let Some(p) = self.payments.get_mut(&o.e2e) {
+                            p.state = match o.status {
+                                PaymentStatus::Accepted => "accepted",
+                                PaymentStatus::Confirmed => "confirmed",
+                                PaymentStatus::Rejected => "rejected",
+                                PaymentStatus::Returned => "returned",
+                            };
+                        }
                     }
                 }
                 if let Some(c) = self.currency {
@@ -501,6 +593,20 @@ impl Accumulator {
             _ => {}
         }
         Ok(())
+    }
+
+    fn note_adjustment(
+        &mut self,
+        seq: u64,
+        q: crate::period::Quarter,
+        d: NaiveDate,
+        memo: &str,
+        postings: &[PostingBody],
+    ) {
+        let Some(c) = self.currency else { return };
+        if let Some(a) = prior_period_adjustment(&self.req.award, c, seq, q, d, memo, postings) {
+            self.adjustments.push(a);
+        }
     }
 
     fn net(&self, account: &str) -> Net {
@@ -527,8 +633,10 @@ impl Accumulator {
         award: AwardOpenBody,
         nets: &[(String, i128, i128)],
         paid: HashMap<Id, i64>,
+        adjustments: Vec<PriorPeriodAdjustment>,
     ) -> Result<ReportBody, Invalid> {
         let mut acc = Accumulator::new(req);
+        acc.adjustments = adjustments;
         acc.currency = Some(award.currency()?);
         acc.award = Some(award);
         for (account, period, cumulative) in nets {
@@ -621,6 +729,7 @@ impl Accumulator {
                     indirect_rate: format!("{}.{:04}", bp / 10_000, bp % 10_000),
                     line_11_base: fig(base),
                     line_11_amount: fig(ind),
+                    prior_period_adjustments: self.adjustments.clone(),
                     notes: vec![
                         "10a: credits to the award's fund account less its debits (donor drawdowns).".into(),
                         "10b: 10a less the net movement of the award's bank account (cash that left it).".into(),
@@ -630,7 +739,8 @@ impl Accumulator {
                         "10f: net debit balance of the memo obligation accounts (seed capital committed, not yet paid).".into(),
                         "10g: 10e + 10f. 10h: 10d - 10g.".into(),
                         "11: the indirect rate times 10e of the budget lines that are not participant support (participant support costs are excluded from the base), rounded down.".into(),
-                        "Period: records whose UTC date is within the period; cumulative: every record up to the period's end.".into(),
+                        "Basis: accounting date. Period: records whose accounting date (value date) is within the period; cumulative: every record dated up to the period's end, whenever it was written.".into(),
+                        "Prior-period adjustments: late corrections of closed quarters dated in this period, included in the figures above.".into(),
                     ],
                 })
             }
@@ -827,6 +937,58 @@ impl Accumulator {
             }
         })
     }
+}
+
+impl ReportRequest {
+    /// The SF-425 a `period.close` names.
+    pub fn sf425(c: &crate::period::PeriodCloseBody) -> ReportRequest {
+        ReportRequest {
+            kind: "sf425".into(),
+            award: c.award.clone(),
+            period: ReportPeriod {
+                start: crate::programme::Date(c.quarter.first()),
+                end: crate::programme::Date(c.quarter.last()),
+            },
+            batch: None,
+            participant: None,
+            indirect_bp: c.indirect_bp,
+            threshold: 5,
+        }
+    }
+}
+
+/// Lowercase hex SHA-256 of a report body's canonical JSON: what a `period.close` records.
+pub fn body_digest(body: &ReportBody) -> String {
+    use sha2::Digest;
+    let value = serde_json::to_value(body).expect("report bodies are plain data");
+    let bytes = crate::record::canonical_bytes(&value).expect("report bodies are canonical JSON");
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+/// Several reports from one pass over an export's records up to `size`.
+pub fn many_from_export(
+    dir: &std::path::Path,
+    size: u64,
+    reqs: Vec<ReportRequest>,
+) -> Result<Vec<ReportBody>, String> {
+    use std::io::BufRead;
+    let file = std::fs::File::open(dir.join("records.jsonl"))
+        .map_err(|e| format!("records.jsonl: {e}"))?;
+    let mut accs: Vec<Accumulator> = reqs.into_iter().map(Accumulator::new).collect();
+    let reader = std::io::BufReader::with_capacity(1 << 20, file);
+    for (i, line) in reader.split(b'\n').enumerate() {
+        if i as u64 >= size {
+            break;
+        }
+        let line = line.map_err(|e| e.to_string())?;
+        let r = Record::decode_trusted(&line).map_err(|e| format!("seq {i}: {e}"))?;
+        for acc in &mut accs {
+            acc.push(&r).map_err(|e| format!("seq {i}: {e}"))?;
+        }
+    }
+    accs.into_iter()
+        .map(|a| a.finish().map_err(|e| e.to_string()))
+        .collect()
 }
 
 /// Reads an export's records up to `size` into an accumulator.

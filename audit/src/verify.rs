@@ -175,6 +175,9 @@ pub mod rule {
     pub const ADJUSTS_NOT_EARLIER: &str = "adjusts_not_earlier";
     /// A `cycle.run`'s `report_sha256` is not 64 lowercase hex digits.
     pub const INVALID_DIGEST: &str = "invalid_digest";
+    /// The SF-425 of a closed quarter, recomputed from the export, is not the one its
+    /// `period.close` recorded.
+    pub const CLOSED_REPORT_CHANGED: &str = "closed_report_changed";
 }
 
 /// Why an export is invalid: the first record that is wrong (`None` when the fault is not in a
@@ -282,6 +285,8 @@ pub struct Summary {
     pub bank_imports: u64,
     pub first_at: Option<DateTime<Utc>>,
     pub last_at: Option<DateTime<Utc>>,
+    /// Every `period.close` (seq and body): `verify_dir` recomputes the SF-425 each names.
+    pub closes: Vec<(u64, crate::period::PeriodCloseBody)>,
 }
 
 impl Summary {
@@ -315,6 +320,12 @@ impl Summary {
             "bank_imports": self.bank_imports,
             "first_at": self.first_at.map(format_time),
             "last_at": self.last_at.map(format_time),
+            "periods_closed": self.closes.iter().map(|(seq, c)| serde_json::json!({
+                "seq": seq,
+                "award": c.award,
+                "quarter": c.quarter,
+                "sf425": c.sf425,
+            })).collect::<Vec<_>>(),
         })
     }
 }
@@ -414,13 +425,46 @@ pub fn verify_dir(dir: &Path, opts: VerifyOptions<'_>) -> Result<Summary, Verify
         .metadata()
         .map_err(|e| VerifyError::read(&records_path, e))?
         .len();
-    verify_stream(
+    let summary = verify_stream(
         verifier,
         file,
         &records_path.display().to_string(),
         bytes_total,
         progress,
-    )
+    )?;
+    check_closed_reports(dir, &summary)?;
+    Ok(summary)
+}
+
+/// Recomputes, from the export, the SF-425 of every closed quarter and compares it with the
+/// digest its `period.close` recorded: nothing written after a close may change the report
+/// submitted for it. One more pass over the records, whatever the number of closes.
+fn check_closed_reports(dir: &Path, summary: &Summary) -> Result<(), VerifyError> {
+    if summary.closes.is_empty() {
+        return Ok(());
+    }
+    let requests: Vec<crate::report_compute::ReportRequest> = summary
+        .closes
+        .iter()
+        .map(|(_, c)| crate::report_compute::ReportRequest::sf425(c))
+        .collect();
+    let bodies = crate::report_compute::many_from_export(dir, summary.tree_size, requests)
+        .map_err(|e| VerifyError::Invalid(Failure::global(rule::CLOSED_REPORT_CHANGED, e)))?;
+    for ((seq, close), body) in summary.closes.iter().zip(bodies) {
+        let digest = crate::report_compute::body_digest(&body);
+        if digest != close.sf425 {
+            return Err(VerifyError::Invalid(Failure::at(
+                *seq,
+                rule::CLOSED_REPORT_CHANGED,
+                format!(
+                    "the SF-425 of {} for award {} recomputed from the export has digest {digest}, \
+                     not the {} its close recorded: the closed quarter's figures changed",
+                    close.quarter, close.award, close.sf425
+                ),
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Feeds every line of `reader` (the records of an export: canonical records, each ending in
@@ -517,8 +561,10 @@ enum Body<'a> {
         name: Cow<'a, str>,
     },
     Transaction {
+        accounting_date: Cow<'a, str>,
         memo: Cow<'a, str>,
         postings: Vec<PostingView<'a>>,
+        prior_period: Option<crate::period::Quarter>,
         reverses: Option<u64>,
     },
     /// A transaction produced by a rule: checked as a transaction, plus its references.
@@ -606,8 +652,10 @@ fn reference_view(line: &[u8]) -> Result<View<'static>, (&'static str, String)> 
         },
         kind::TRANSACTION => match body_from_value::<TransactionBody>(&record.body) {
             Ok(b) => Body::Transaction {
+                accounting_date: Cow::Owned(b.accounting_date.to_string()),
                 memo: Cow::Owned(b.memo),
                 postings: b.postings.into_iter().map(PostingView::from).collect(),
+                prior_period: b.prior_period,
                 reverses: b.reverses,
             },
             Err(e) => Body::Invalid(e),
@@ -715,6 +763,9 @@ pub struct Verifier {
     /// for other records): a later reversal must hash to it. The key is random per run, so no
     /// one can make a non-mirror collide on purpose.
     tx_digests: Vec<u32>,
+    /// Per seq, the accounting date of a posting record as days since 0001-01-01 plus one (0
+    /// for other records): a reversal or an adjustment is never dated before it.
+    tx_dates: Vec<u32>,
     digest_key: std::collections::hash_map::RandomState,
     /// Seqs reversed, and seqs that are reversals.
     reversed: HashSet<u64>,
@@ -801,6 +852,7 @@ impl Verifier {
             rotated_at: None,
             rotations: 0,
             tx_digests: Vec::new(),
+            tx_dates: Vec::new(),
             digest_key: std::collections::hash_map::RandomState::new(),
             reversed: HashSet::new(),
             reversals: HashSet::new(),
@@ -990,9 +1042,27 @@ impl Verifier {
             } => self.open_account(seq, name, *account_type),
             Body::AccountClose { name } => self.close_account(seq, name),
             Body::Transaction {
-                postings, reverses, ..
+                accounting_date,
+                postings,
+                prior_period,
+                reverses,
+                ..
             } => {
                 self.check_transaction(seq, postings, *reverses)?;
+                let mut awards: Vec<&str> = postings
+                    .iter()
+                    .filter_map(|p| crate::period::award_of_account(&p.account))
+                    .collect();
+                awards.sort_unstable();
+                awards.dedup();
+                self.check_accounting_date(
+                    seq,
+                    &view.at,
+                    accounting_date,
+                    &awards,
+                    *prior_period,
+                    *reverses,
+                )?;
                 self.transactions += 1;
                 Ok(())
             }
@@ -1001,6 +1071,14 @@ impl Verifier {
                 let postings: Vec<PostingView<'_>> =
                     b.postings.iter().map(PostingView::borrowed).collect();
                 self.check_transaction(seq, &postings, b.reverses)?;
+                self.check_accounting_date(
+                    seq,
+                    &view.at,
+                    &b.accounting_date.to_string(),
+                    &[b.award.as_str()],
+                    b.prior_period,
+                    b.reverses.or(b.adjusts),
+                )?;
                 if let Some(original) = b.reverses {
                     // A paid entitlement is recovered, never reversed; a reversed one is no
                     // longer payable.
@@ -1013,13 +1091,23 @@ impl Verifier {
                 self.programme.entitlements += 1;
                 Ok(())
             }
-            Body::Programme(b) => self.programme.check(seq, b),
+            Body::Programme(b) => self.programme.check(seq, &view.at, &view.actor, b),
             Body::Evidence(e) => self.programme.signed_evidence(seq, e),
             Body::Disburse(b) => {
                 let currency = self.programme.award_currency(b.award_id());
                 self.disburse.check(seq, &view.actor, b, currency)?;
                 if let Some(postings) = b.postings() {
                     self.check_transaction(seq, &postings, None)?;
+                }
+                if let Some(date) = b.accounting_date() {
+                    self.check_accounting_date(
+                        seq,
+                        &view.at,
+                        &date,
+                        &[b.award_id().as_str()],
+                        None,
+                        None,
+                    )?;
                 }
                 Ok(())
             }
@@ -1346,6 +1434,72 @@ impl Verifier {
         ((sum >> 32) as u32 ^ sum as u32) | 1
     }
 
+    /// The rules of a posting record's accounting date (`period::check_date`, for each award
+    /// whose accounts it moves), of the closed quarter it cites, and of a reversal or an
+    /// adjustment, which is never dated before what it corrects. Keeps the date for later
+    /// reversals.
+    fn check_accounting_date(
+        &mut self,
+        seq: u64,
+        at: &str,
+        date: &str,
+        awards: &[&str],
+        prior_period: Option<crate::period::Quarter>,
+        corrects: Option<u64>,
+    ) -> Result<(), Failure> {
+        let field = "body.accounting_date";
+        let day = crate::period::parse_accounting_date(date, field)
+            .map_err(|e| Failure::invalid(seq, &e))?;
+        let at = crate::record::parse_time(at).unwrap_or_default();
+        let mut checked_any = false;
+        for award in awards {
+            if let Some((body, periods)) = self.programme.dated(award) {
+                let today = crate::period::local_date(Some(body), at);
+                crate::period::check_date(field, day, today, Some((body, periods)))
+                    .map_err(|e| Failure::invalid(seq, &e))?;
+                if let Some(q) = prior_period {
+                    crate::period::check_prior_period(q, day, &body.award, periods)
+                        .map_err(|e| Failure::invalid(seq, &e.within("body")))?;
+                }
+                checked_any = true;
+            }
+        }
+        if !checked_any {
+            let today = crate::period::local_date(None, at);
+            crate::period::check_date(field, day, today, None)
+                .map_err(|e| Failure::invalid(seq, &e))?;
+            if prior_period.is_some() {
+                return Err(Failure::invalid(
+                    seq,
+                    &Invalid::new(
+                        "body.prior_period",
+                        crate::Code::PeriodNotClosed,
+                        "only a record of an award can cite one of its closed quarters",
+                    ),
+                ));
+            }
+        }
+        let days = day_number(day);
+        if let Some(original) = corrects {
+            let before = self.tx_dates.get(original as usize).copied().unwrap_or(0);
+            if before != 0 && days < before {
+                return Err(Failure::invalid(
+                    seq,
+                    &Invalid::new(
+                        field,
+                        crate::Code::DateBeforeOriginal,
+                        format!("{day} is before the accounting date of seq {original}, which it corrects"),
+                    ),
+                ));
+            }
+        }
+        if self.tx_dates.len() <= seq as usize {
+            self.tx_dates.resize(seq as usize + 1, 0);
+        }
+        self.tx_dates[seq as usize] = days;
+        Ok(())
+    }
+
     /// Keeps this transaction's digest, and checks a reversal against its original: it must
     /// name an earlier transaction, not itself a reversal, not reversed already, with exactly
     /// its postings with every side swapped.
@@ -1478,8 +1632,15 @@ impl Verifier {
             bank_imports: self.disburse.bank_imports,
             first_at: self.first_at.as_deref().and_then(parse_time),
             last_at: parse_time(&self.last_at),
+            closes: self.programme.closes,
         })
     }
+}
+
+/// A date as a small positive number (0 means "none").
+fn day_number(d: chrono::NaiveDate) -> u32 {
+    use chrono::Datelike;
+    u32::try_from(d.num_days_from_ce()).unwrap_or(0).max(1)
 }
 
 /// True when every currency's debits equal its credits and the posting count is within the

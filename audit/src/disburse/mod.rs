@@ -625,6 +625,8 @@ pub struct BatchSendBody {
     pub part: u32,
     /// The SHA-256 of the bank file sent (a `batch.file` of this batch).
     pub file: String,
+    /// The day the batch was sent to the bank.
+    pub accounting_date: crate::programme::Date,
     pub postings: Vec<PostingBody>,
 }
 
@@ -932,6 +934,9 @@ pub struct BankStatusBody {
     /// The `bank.import` this part belongs to (its file's SHA-256).
     pub import: String,
     pub part: u32,
+    /// The booking date of the statement or status lines of this part (a part holds the
+    /// lines of one date); for a pain.002, the day of the report.
+    pub accounting_date: crate::programme::Date,
     pub outcomes: Vec<OutcomeBody>,
     #[serde(default)]
     pub exceptions: Vec<ImportExceptionBody>,

@@ -69,6 +69,15 @@ impl DisburseBody {
         }
     }
 
+    /// The accounting date of the kinds that carry one (`batch.send`, `bank.status`).
+    pub(super) fn accounting_date(&self) -> Option<String> {
+        match self {
+            DisburseBody::Send(b) => Some(b.accounting_date.to_string()),
+            DisburseBody::Status(b) => Some(b.accounting_date.to_string()),
+            _ => None,
+        }
+    }
+
     /// The postings of the kinds that move money (`None` for the others, and for a
     /// `bank.status` that moves none).
     pub(super) fn postings(&self) -> Option<Vec<PostingView<'_>>> {

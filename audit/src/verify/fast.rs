@@ -241,7 +241,9 @@ impl<'a> Cursor<'a> {
     /// The body, recognised by its first key; the caller checks it agrees with `kind`.
     fn body(&mut self) -> Option<Body<'a>> {
         self.lit(b"{\"")?;
-        if self.eat(b"memo\":") {
+        if self.eat(b"accounting_date\":") {
+            let accounting_date = self.string()?;
+            self.lit(b",\"memo\":")?;
             let memo = self.string()?;
             self.lit(b",\"postings\":[")?;
             let mut postings = Vec::with_capacity(2);
@@ -254,6 +256,11 @@ impl<'a> Cursor<'a> {
                     self.lit(b",")?;
                 }
             }
+            let prior_period = if self.eat(b",\"prior_period\":") {
+                Some(crate::period::Quarter::parse(self.string()?).ok()?)
+            } else {
+                None
+            };
             let reverses = if self.eat(b",\"reverses\":") {
                 Some(self.uint()?)
             } else {
@@ -261,8 +268,10 @@ impl<'a> Cursor<'a> {
             };
             self.lit(b"}")?;
             return Some(Body::Transaction {
+                accounting_date: Cow::Borrowed(accounting_date),
                 memo: Cow::Borrowed(memo),
                 postings,
+                prior_period,
                 reverses,
             });
         }

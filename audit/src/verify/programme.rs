@@ -21,6 +21,7 @@ use super::{rule, Failure};
 use crate::codes::Code;
 use crate::invalid::Invalid;
 use crate::money::Currency;
+use crate::period::{PeriodCloseBody, PeriodReopenBody, Periods};
 use crate::programme::{
     bad_signature, AwardOpenBody, CohortOpenBody, CycleRunBody, EntitlementBody, EvidenceBody, Id,
     KeyAction, ParticipantRegisterBody, PartnerKeyBody, PartnerRegisterBody, RuleVersionBody,
@@ -40,6 +41,8 @@ pub(super) enum ProgrammeBody {
     Evidence(EvidenceBody),
     RuleVersion(RuleVersionBody),
     CycleRun(CycleRunBody),
+    PeriodClose(PeriodCloseBody),
+    PeriodReopen(PeriodReopenBody),
 }
 
 /// The typed body of a programme record of kind `kind`; `None` when `kind` is not one of them
@@ -61,6 +64,8 @@ pub(super) fn decode(kind: &str, body: &Value) -> Option<Result<ProgrammeBody, I
         kind::EVIDENCE => typed(body, ProgrammeBody::Evidence),
         kind::RULE_VERSION => typed(body, ProgrammeBody::RuleVersion),
         kind::CYCLE_RUN => typed(body, ProgrammeBody::CycleRun),
+        kind::PERIOD_CLOSE => typed(body, ProgrammeBody::PeriodClose),
+        kind::PERIOD_REOPEN => typed(body, ProgrammeBody::PeriodReopen),
         _ => return None,
     })
 }
@@ -98,6 +103,11 @@ struct PartnerKey {
 pub(super) struct Programme {
     /// The currency of every award opened.
     awards: HashMap<Id, Currency>,
+    /// Every award's opening body and closed quarters: what the rules of accounting dates read.
+    dated: HashMap<Id, (AwardOpenBody, Periods)>,
+    /// Every `period.close` so far, in journal order: the SF-425 each names is recomputed from
+    /// the export at the end.
+    pub(super) closes: Vec<(u64, PeriodCloseBody)>,
     partners: HashSet<Id>,
     /// Every partner key ever registered, by key id: a key id names one key of one partner
     /// for the whole journal, revoked or not.
@@ -125,8 +135,20 @@ impl Programme {
         self.awards.get(award).copied()
     }
 
-    /// Checks one programme record at `seq` and records what later records depend on.
-    pub(super) fn check(&mut self, seq: u64, body: &ProgrammeBody) -> Result<(), Failure> {
+    /// An award's opening body and closed quarters.
+    pub(super) fn dated(&self, award: &str) -> Option<(&AwardOpenBody, &Periods)> {
+        self.dated.get(award).map(|(a, p)| (a, p))
+    }
+
+    /// Checks one programme record at `seq`, written at `at` by `actor`, and records what
+    /// later records depend on.
+    pub(super) fn check(
+        &mut self,
+        seq: u64,
+        at: &str,
+        actor: &str,
+        body: &ProgrammeBody,
+    ) -> Result<(), Failure> {
         let invalid = in_body(seq);
         match body {
             ProgrammeBody::AwardOpen(b) => {
@@ -140,6 +162,36 @@ impl Programme {
                     ));
                 }
                 self.awards.insert(b.award.clone(), currency);
+                self.dated
+                    .insert(b.award.clone(), (b.clone(), Periods::default()));
+            }
+            ProgrammeBody::PeriodClose(b) => {
+                self.award(seq, &b.award, "body.award")?;
+                if b.checkpoint.size > seq {
+                    return Err(Failure::invalid(
+                        seq,
+                        &Invalid::new(
+                            "body.checkpoint.size",
+                            Code::InvalidField,
+                            format!(
+                                "a period is closed at a checkpoint before it (size {} > seq {seq})",
+                                b.checkpoint.size
+                            ),
+                        ),
+                    ));
+                }
+                let (award, periods) = self.dated.get_mut(&b.award).expect("opened");
+                let at = crate::record::parse_time(at).unwrap_or_default();
+                let today = crate::period::local_date(Some(award), at);
+                periods.check_close(award, b, today).map_err(&invalid)?;
+                periods.close(b.quarter, seq);
+                self.closes.push((seq, b.clone()));
+            }
+            ProgrammeBody::PeriodReopen(b) => {
+                self.award(seq, &b.award, "body.award")?;
+                let (_, periods) = self.dated.get_mut(&b.award).expect("opened");
+                periods.check_reopen(b, actor).map_err(&invalid)?;
+                periods.reopen(b, seq, actor);
             }
             ProgrammeBody::PartnerRegister(b) => {
                 b.check().map_err(&invalid)?;

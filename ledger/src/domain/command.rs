@@ -100,6 +100,9 @@ impl EntitlementCommand {
             rule: self.meta.rule.clone(),
             version: self.meta.version,
             evidence: self.meta.evidence.clone(),
+            accounting_date: tranche_audit::programme::Date(
+                self.tx.date.expect("an entitlement is dated when it is made"),
+            ),
             memo: self.tx.memo.clone(),
             postings: self
                 .tx
@@ -107,6 +110,7 @@ impl EntitlementCommand {
                 .iter()
                 .map(PostingBody::from_posting)
                 .collect(),
+            prior_period: self.tx.prior_period,
             reverses: self.tx.reverses,
             adjusts: self.meta.adjusts,
         }
@@ -115,8 +119,10 @@ impl EntitlementCommand {
     fn from_body(b: EntitlementBody) -> Result<Self, Invalid> {
         b.check_refs()?;
         let postings = TransactionBody {
+            accounting_date: b.accounting_date,
             memo: String::new(),
             postings: b.postings,
+            prior_period: None,
             reverses: None,
         }
         .postings(true)?;
@@ -134,6 +140,8 @@ impl EntitlementCommand {
                 memo: b.memo,
                 postings,
                 reverses: b.reverses,
+                date: Some(b.accounting_date.0),
+                prior_period: b.prior_period,
             },
         )
     }
@@ -142,9 +150,15 @@ impl EntitlementCommand {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TransactionInput {
+    /// The accounting date, `YYYY-MM-DD`; absent: today in the award's time zone.
+    #[serde(default)]
+    pub date: Option<tranche_audit::programme::Date>,
     #[serde(default)]
     pub memo: String,
     pub postings: Vec<PostingBody>,
+    /// The closed quarter a late correction corrects (`2026Q1`).
+    #[serde(default)]
+    pub prior_period: Option<tranche_audit::period::Quarter>,
     #[serde(default)]
     pub reverses: Option<u64>,
 }
@@ -186,17 +200,19 @@ impl TransactionInput {
     /// Stateless checks: amounts, currencies, account names, balance per currency.
     pub fn into_command(self) -> Result<Command, Invalid> {
         check_memo(&self.memo, "memo")?;
-        let body = TransactionBody {
-            memo: self.memo,
-            postings: self.postings,
-            reverses: self.reverses,
-        };
-        let postings = body.postings(false)?;
+        let postings = self
+            .postings
+            .iter()
+            .enumerate()
+            .map(|(i, p)| p.to_posting(false).map_err(|e| e.within(&format!("postings[{i}]"))))
+            .collect::<Result<Vec<_>, Invalid>>()?;
         check_balanced(&postings)?;
         Ok(Command::Transaction(NewTransaction {
-            memo: body.memo,
+            memo: self.memo,
             postings,
-            reverses: body.reverses,
+            reverses: self.reverses,
+            date: self.date.map(|d| d.0),
+            prior_period: self.prior_period,
         }))
     }
 }
@@ -243,6 +259,8 @@ impl Command {
                 ProgrammeCommand::Evidence(_) => kind::EVIDENCE,
                 ProgrammeCommand::RuleVersion(_) => kind::RULE_VERSION,
                 ProgrammeCommand::CycleRun(_) => kind::CYCLE_RUN,
+                ProgrammeCommand::PeriodClose(_) => kind::PERIOD_CLOSE,
+                ProgrammeCommand::PeriodReopen(_) => kind::PERIOD_REOPEN,
             },
             Command::Disburse(d) => match d {
                 DisburseCommand::Config(_) => kind::DISBURSEMENT_CONFIG,
@@ -280,8 +298,12 @@ impl Command {
                 name: name.to_string(),
             }),
             Command::Transaction(t) => serde_json::to_value(TransactionBody {
+                accounting_date: tranche_audit::programme::Date(
+                    t.date.expect("the planner dates a transaction before writing it"),
+                ),
                 memo: t.memo.clone(),
                 postings: t.postings.iter().map(PostingBody::from_posting).collect(),
+                prior_period: t.prior_period,
                 reverses: t.reverses,
             }),
             Command::Entitlement(e) => serde_json::to_value(e.body()),
@@ -295,6 +317,8 @@ impl Command {
                 ProgrammeCommand::Evidence(b) => serde_json::to_value(b),
                 ProgrammeCommand::RuleVersion(b) => serde_json::to_value(b),
                 ProgrammeCommand::CycleRun(b) => serde_json::to_value(b),
+                ProgrammeCommand::PeriodClose(b) => serde_json::to_value(b),
+                ProgrammeCommand::PeriodReopen(b) => serde_json::to_value(b),
             },
             Command::Disburse(d) => match d {
                 DisburseCommand::Config(b) => serde_json::to_value(b),
@@ -347,6 +371,8 @@ impl Command {
                     postings: b.postings(true)?,
                     memo: b.memo,
                     reverses: b.reverses,
+                    date: Some(b.accounting_date.0),
+                    prior_period: b.prior_period,
                 })
             }
             kind::ENTITLEMENT => Command::Entitlement(EntitlementCommand::from_body(
@@ -380,6 +406,12 @@ impl Command {
                 tranche_audit::record::body_from_value(body)?,
             )),
             kind::CYCLE_RUN => Command::Programme(ProgrammeCommand::CycleRun(
+                tranche_audit::record::body_from_value(body)?,
+            )),
+            kind::PERIOD_CLOSE => Command::Programme(ProgrammeCommand::PeriodClose(
+                tranche_audit::record::body_from_value(body)?,
+            )),
+            kind::PERIOD_REOPEN => Command::Programme(ProgrammeCommand::PeriodReopen(
                 tranche_audit::record::body_from_value(body)?,
             )),
             kind::DISBURSEMENT_CONFIG => Command::Disburse(DisburseCommand::Config(
@@ -438,6 +470,17 @@ impl Command {
             Command::Entitlement(e) => Some(&e.tx),
             Command::Disburse(DisburseCommand::Send(_, tx)) => Some(tx),
             Command::Disburse(DisburseCommand::Status(_, tx)) => tx.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// The money movement, to fill in what the caller left to the ledger (its date).
+    pub(super) fn transaction_mut(&mut self) -> Option<&mut NewTransaction> {
+        match self {
+            Command::Transaction(t) => Some(t),
+            Command::Entitlement(e) => Some(&mut e.tx),
+            Command::Disburse(DisburseCommand::Send(_, tx)) => Some(tx),
+            Command::Disburse(DisburseCommand::Status(_, tx)) => tx.as_mut(),
             _ => None,
         }
     }
@@ -510,8 +553,14 @@ pub enum ReversalError {
 
 impl Command {
     /// The exact reversal of a stored transaction: every posting with its side swapped,
-    /// `reverses` set, and `reason` (which must not be empty) as its memo.
-    pub fn reversal_of(record: &Record, reason: String) -> Result<Command, ReversalError> {
+    /// `reverses` set, and `reason` (which must not be empty) as its memo, dated `date` (`None`:
+    /// the day it is written). When the original lies in a closed quarter the planner marks the
+    /// reversal as a late correction of that quarter.
+    pub fn reversal_of(
+        record: &Record,
+        reason: String,
+        date: Option<chrono::NaiveDate>,
+    ) -> Result<Command, ReversalError> {
         let seq = record.seq;
         let memo = reason.trim().to_string();
         if memo.is_empty() {
@@ -531,6 +580,8 @@ impl Command {
             }
             e.tx.memo = memo;
             e.tx.reverses = Some(seq);
+            e.tx.date = date;
+            e.tx.prior_period = None;
             return Ok(Command::Entitlement(e));
         }
         if record.kind != kind::TRANSACTION {
@@ -549,6 +600,8 @@ impl Command {
             memo,
             postings,
             reverses: Some(seq),
+            date,
+            prior_period: None,
         }))
     }
 }

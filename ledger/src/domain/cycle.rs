@@ -193,6 +193,23 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
+    /// An entitlement is dated the last day of its cycle's month; when that month's quarter is
+    /// closed, it is a late correction dated the day it is written (the planner's default).
+    fn date(&self) -> Option<chrono::NaiveDate> {
+        let last = self.period.last();
+        match self.award.periods.closed_through() {
+            Some(through) if last <= through => None,
+            _ => Some(last),
+        }
+    }
+
+    /// The closed quarter a cycle's entitlement corrects, when its month is in one.
+    fn prior_period(&self) -> Option<tranche_audit::period::Quarter> {
+        self.date()
+            .is_none()
+            .then(|| tranche_audit::period::Quarter::of(self.period.last()))
+    }
+
     fn money(&self, minor: i64) -> String {
         format_minor(minor.into(), self.currency)
     }
@@ -296,6 +313,8 @@ impl Ctx<'_> {
                 memo,
                 postings,
                 reverses,
+                date: self.date(),
+                prior_period: self.prior_period(),
             },
         )?;
         let recovery =

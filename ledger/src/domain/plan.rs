@@ -7,7 +7,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
+use std::borrow::Cow;
 use tranche_audit::account::{AccountName, AccountType};
 use tranche_audit::merkle::{Frontier, Hash, NodeId};
 use tranche_audit::money::Currency;
@@ -40,6 +41,8 @@ pub struct TxState {
     pub postings: Option<Vec<Posting>>,
     pub is_reversal: bool,
     pub reversed_by: Option<u64>,
+    /// Its accounting date (a reversal or an adjustment is never dated before it).
+    pub date: Option<NaiveDate>,
 }
 
 /// The part of the ledger's state a batch touches. `None` in a map means "looked up, absent".
@@ -80,6 +83,19 @@ pub struct PostingRow {
     pub currency: String,
     pub side: Side,
     pub amount_minor: i64,
+    /// The transaction's accounting date, `YYYY-MM-DD` (what reports filter on).
+    pub accounting_date: String,
+}
+
+/// One row of the transactions projection (transactions, entitlements, sends, bank outcomes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TxRow {
+    pub seq: u64,
+    pub memo: String,
+    pub reverses: Option<u64>,
+    pub accounting_date: String,
+    /// The closed quarter a late correction corrects (`2026Q1`).
+    pub prior_period: Option<String>,
 }
 
 /// A registration's personal data: (participant, award, partner, data, seq).
@@ -93,8 +109,7 @@ pub struct Effects {
     pub postings: Vec<PostingRow>,
     /// (account, currency) -> (debit, credit) added, in minor units.
     pub balance_deltas: BTreeMap<(String, String), (i64, i64)>,
-    /// (seq, memo, reverses)
-    pub transactions: Vec<(u64, String, Option<u64>)>,
+    pub transactions: Vec<TxRow>,
     /// (original, reversal)
     pub reversed: Vec<(u64, u64)>,
     /// Personal data of participants registered now: (participant, award, partner, data, seq).
@@ -141,9 +156,13 @@ pub fn apply(
     programme: &mut ProgrammeState,
     seq: u64,
     actor: &str,
+    at: DateTime<Utc>,
     command: &Command,
     effects: &mut Effects,
 ) -> Result<(), PlanError> {
+    if let Some(t) = command.transaction() {
+        check_dates(state, programme, at, t, &dated_awards(command))?;
+    }
     match command {
         Command::RotateKey(_) => {
             if seq == 0 {
@@ -270,7 +289,10 @@ pub fn apply(
             }
         }
         Command::Programme(p) => {
-            super::programme::apply(programme, seq, p)?;
+            if let ProgrammeCommand::PeriodClose(b) = p {
+                check_close(programme, seq, at, b)?;
+            }
+            super::programme::apply(programme, seq, actor, p)?;
             programme_rows(&mut effects.programme, seq, p);
             if let ProgrammeCommand::ParticipantRegister {
                 body,
@@ -400,6 +422,10 @@ fn apply_transaction(
         orig.reversed_by = Some(seq);
         effects.reversed.push((original, seq));
     }
+    let date = t
+        .date
+        .map(|d| d.format("%Y-%m-%d").to_string())
+        .ok_or_else(|| PlanError::StateNotLoaded("the accounting date".into()))?;
     for (i, p) in t.postings.iter().enumerate() {
         let account = state
             .accounts
@@ -429,6 +455,7 @@ fn apply_transaction(
             currency: p.money.currency().code().to_string(),
             side: p.side,
             amount_minor: minor,
+            accounting_date: date.clone(),
         });
     }
     state.transactions.insert(
@@ -437,10 +464,165 @@ fn apply_transaction(
             postings: Some(t.postings.clone()),
             is_reversal: t.reverses.is_some(),
             reversed_by: None,
+            date: t.date,
         }),
     );
-    effects.transactions.push((seq, t.memo.clone(), t.reverses));
+    effects.transactions.push(TxRow {
+        seq,
+        memo: t.memo.clone(),
+        reverses: t.reverses,
+        accounting_date: date,
+        prior_period: t.prior_period.map(|q| q.to_string()),
+    });
     Ok(())
+}
+
+/// The awards whose date rules a posting command keeps: the entitlement's or the batch's
+/// award, or for a plain transaction every award whose accounts it moves.
+fn dated_awards(command: &Command) -> Vec<String> {
+    match command {
+        Command::Entitlement(e) => vec![e.meta.award.to_string()],
+        Command::Disburse(d) => vec![d.award().to_string()],
+        _ => {
+            let mut out: Vec<String> = command
+                .transaction()
+                .map(|t| {
+                    t.postings
+                        .iter()
+                        .filter_map(|p| tranche_audit::period::award_of_account(p.account.as_str()))
+                        .map(str::to_string)
+                        .collect()
+                })
+                .unwrap_or_default();
+            out.sort();
+            out.dedup();
+            out
+        }
+    }
+}
+
+/// The rules of a posting command's accounting date (`period::check_date` for each award it
+/// touches), of the closed quarter it cites, and of a reversal, never dated before its
+/// original.
+fn check_dates(
+    state: &State,
+    programme: &ProgrammeState,
+    at: DateTime<Utc>,
+    t: &NewTransaction,
+    awards: &[String],
+) -> Result<(), Invalid> {
+    use tranche_audit::period;
+    let Some(date) = t.date else {
+        return Err(Invalid::new(
+            "date",
+            Code::MissingField,
+            "a transaction needs an accounting date",
+        ));
+    };
+    let mut any = false;
+    for award in awards {
+        let Ok(id) = Id::parse(award) else { continue };
+        let Some(a) = programme.awards.get(&id) else {
+            continue;
+        };
+        any = true;
+        let today = period::local_date(Some(&a.body), at);
+        period::check_date("date", date, today, Some((&a.body, &a.periods)))?;
+        if let Some(q) = t.prior_period {
+            period::check_prior_period(q, date, &id, &a.periods)?;
+        }
+    }
+    if !any {
+        period::check_date("date", date, period::local_date(None, at), None)?;
+        if t.prior_period.is_some() {
+            return Err(Invalid::new(
+                "prior_period",
+                Code::PeriodNotClosed,
+                "only a transaction of an award can cite one of its closed quarters",
+            ));
+        }
+    }
+    if let Some(original) = t.reverses {
+        if let Some(Some(TxState { date: Some(d), .. })) = state.transactions.get(&original) {
+            if date < *d {
+                return Err(Invalid::new(
+                    "date",
+                    Code::DateBeforeOriginal,
+                    format!("{date} is before {d}, the accounting date of seq {original}, which it reverses"),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A close names the checkpoint just before it (nothing may come between the report and the
+/// close) and a quarter that has ended in the award's time zone.
+fn check_close(
+    programme: &ProgrammeState,
+    seq: u64,
+    at: DateTime<Utc>,
+    b: &tranche_audit::period::PeriodCloseBody,
+) -> Result<(), Invalid> {
+    let award = programme.award(&b.award, "award")?;
+    if b.checkpoint.size != seq {
+        return Err(Invalid::new(
+            "checkpoint",
+            Code::LedgerMoved,
+            format!(
+                "the SF-425 was computed at size {}, but the journal is now at {seq}: compute it again",
+                b.checkpoint.size
+            ),
+        ));
+    }
+    let today = tranche_audit::period::local_date(Some(&award.body), at);
+    award.periods.check_close(&award.body, b, today)
+}
+
+/// A command with its accounting date filled in when the caller left it to the ledger: the
+/// day it is written in its award's time zone, never before what it reverses or adjusts; a
+/// reversal of a transaction in a closed quarter becomes a late correction of that quarter.
+fn dated<'c>(
+    state: &State,
+    programme: &ProgrammeState,
+    at: DateTime<Utc>,
+    command: &'c Command,
+) -> Cow<'c, Command> {
+    let Some(t) = command.transaction() else {
+        return Cow::Borrowed(command);
+    };
+    let original = t
+        .reverses
+        .or(match command {
+            Command::Entitlement(e) => e.meta.adjusts,
+            _ => None,
+        })
+        .and_then(|o| state.transactions.get(&o).cloned().flatten())
+        .and_then(|o| o.date);
+    let awards = dated_awards(command);
+    let award = awards
+        .iter()
+        .filter_map(|a| Id::parse(a).ok())
+        .find_map(|a| programme.awards.get(&a));
+    let closed = award.and_then(|a| a.periods.closed_through());
+    let late = match (original, closed, t.prior_period) {
+        (Some(o), Some(c), None) if o <= c => Some(tranche_audit::period::Quarter::of(o)),
+        _ => None,
+    };
+    if t.date.is_some() && late.is_none() {
+        return Cow::Borrowed(command);
+    }
+    let today = tranche_audit::period::local_date(award.map(|a| &a.body), at);
+    let mut c = command.clone();
+    if let Some(t) = c.transaction_mut() {
+        if t.date.is_none() {
+            t.date = Some(original.map_or(today, |o| o.max(today)));
+        }
+        if late.is_some() {
+            t.prior_period = late;
+        }
+    }
+    Cow::Owned(c)
 }
 
 /// A batch ready to be written: records, tree nodes, projection changes and the checkpoint.
@@ -545,7 +727,8 @@ pub fn plan_groups(
         let mut refused = None;
         for (i, command) in group.commands.iter().enumerate() {
             let seq = frontier.size();
-            match apply(state, programme, seq, group.actor, command, &mut effects) {
+            let command = dated(state, programme, at, command);
+            match apply(state, programme, seq, group.actor, at, &command, &mut effects) {
                 Ok(()) => {}
                 Err(PlanError::Invalid(inv)) => {
                     refused = Some(inv.in_item(i));

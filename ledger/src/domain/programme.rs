@@ -52,6 +52,10 @@ pub enum ProgrammeCommand {
     Evidence(Box<EvidenceBody>),
     RuleVersion(RuleVersionBody),
     CycleRun(CycleRunBody),
+    /// A quarter of an award closed (`period.close`).
+    PeriodClose(tranche_audit::period::PeriodCloseBody),
+    /// A request, or its approval by a second approver, to reopen it (`period.reopen`).
+    PeriodReopen(tranche_audit::period::PeriodReopenBody),
 }
 
 /// The metadata of an entitlement transaction.
@@ -82,6 +86,8 @@ pub struct Award {
     pub vendors: BTreeSet<Id>,
     /// Participants of the award, by index.
     pub participants: Vec<u32>,
+    /// Its closed quarters and a pending reopen request.
+    pub periods: tranche_audit::period::Periods,
 }
 
 impl Award {
@@ -269,6 +275,7 @@ enum Undo {
     Vendor(Id, Id),
     Entitlement(u32, Basis, Option<LiveEntitlement>),
     DocHash(Id, String),
+    Periods(Id, tranche_audit::period::Periods),
 }
 
 /// The whole programme state.
@@ -361,6 +368,11 @@ impl ProgrammeState {
             }
             Undo::Cohort(id) => {
                 self.cohorts.remove(&id);
+            }
+            Undo::Periods(award, periods) => {
+                if let Some(a) = self.awards.get_mut(&award) {
+                    a.periods = periods;
+                }
             }
             Undo::Session(id) => {
                 if let Some(i) = self.session_index.remove(&id) {
@@ -515,10 +527,11 @@ pub fn budget_line_of(award: &Id, account: &str) -> Option<Id> {
 pub fn apply(
     state: &mut ProgrammeState,
     seq: u64,
+    actor: &str,
     command: &ProgrammeCommand,
 ) -> Result<(), Invalid> {
     let mark = state.mark();
-    let result = apply_inner(state, seq, command);
+    let result = apply_inner(state, seq, actor, command);
     if result.is_err() {
         state.rollback_to(mark);
     }
@@ -528,9 +541,31 @@ pub fn apply(
 fn apply_inner(
     s: &mut ProgrammeState,
     seq: u64,
+    actor: &str,
     command: &ProgrammeCommand,
 ) -> Result<(), Invalid> {
     match command {
+        // The planner checks a close's checkpoint and date first (they need the time).
+        ProgrammeCommand::PeriodClose(body) => {
+            body.check()?;
+            let a = s
+                .awards
+                .get_mut(&body.award)
+                .ok_or_else(|| unknown_award(&body.award))?;
+            let old = a.periods.clone();
+            a.periods.close(body.quarter, seq);
+            s.undo.push(Undo::Periods(body.award.clone(), old));
+        }
+        ProgrammeCommand::PeriodReopen(body) => {
+            let a = s
+                .awards
+                .get_mut(&body.award)
+                .ok_or_else(|| unknown_award(&body.award))?;
+            a.periods.check_reopen(body, actor)?;
+            let old = a.periods.clone();
+            a.periods.reopen(body, seq, actor);
+            s.undo.push(Undo::Periods(body.award.clone(), old));
+        }
         ProgrammeCommand::AwardOpen(body) => {
             body.check()?;
             if s.awards.contains_key(&body.award) {
@@ -564,6 +599,7 @@ fn apply_inner(
                     cycles: BTreeSet::new(),
                     vendors: BTreeSet::new(),
                     participants: Vec::new(),
+                    periods: Default::default(),
                 },
             );
             s.undo.push(Undo::Award(body.award.clone()));
@@ -721,6 +757,14 @@ fn apply_inner(
         }
     }
     Ok(())
+}
+
+fn unknown_award(award: &Id) -> Invalid {
+    Invalid::new(
+        "award",
+        Code::UnknownAward,
+        format!("there is no award {award}"),
+    )
 }
 
 /// A cycle period must overlap the award.

@@ -11,6 +11,7 @@ pub struct ProgrammeRows {
     pub awards: Vec<AwardRow>,
     pub rules: Vec<RuleRow>,
     pub cycles: Vec<CycleRow>,
+    pub periods: Vec<PeriodRow>,
     pub participants: Vec<ParticipantRow>,
     pub evidence: Vec<EvidenceRow>,
     pub entitlements: Vec<EntitlementRow>,
@@ -33,6 +34,7 @@ impl ProgrammeRows {
         self.awards.is_empty()
             && self.rules.is_empty()
             && self.cycles.is_empty()
+            && self.periods.is_empty()
             && self.participants.is_empty()
             && self.evidence.is_empty()
             && self.entitlements.is_empty()
@@ -75,6 +77,16 @@ pub struct CycleRow {
     pub award: String,
     pub period: String,
     pub seq: u64,
+}
+
+/// A `period.close` or `period.reopen` of an award.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct PeriodRow {
+    pub seq: u64,
+    pub award: String,
+    /// `close`, `reopen_request` or `reopen`.
+    pub kind: String,
+    pub quarter: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -279,6 +291,23 @@ pub(super) fn programme_rows(rows: &mut ProgrammeRows, seq: u64, p: &ProgrammeCo
             award: b.award.to_string(),
             period: b.period.to_string(),
             seq,
+        }),
+        ProgrammeCommand::PeriodClose(b) => rows.periods.push(PeriodRow {
+            seq,
+            award: b.award.to_string(),
+            kind: "close".into(),
+            quarter: b.quarter.to_string(),
+        }),
+        ProgrammeCommand::PeriodReopen(b) => rows.periods.push(PeriodRow {
+            seq,
+            award: b.award.to_string(),
+            kind: if b.request.is_some() {
+                "reopen"
+            } else {
+                "reopen_request"
+            }
+            .into(),
+            quarter: b.quarter.to_string(),
         }),
         ProgrammeCommand::ParticipantRegister { body, .. } => {
             rows.participants.push(ParticipantRow {

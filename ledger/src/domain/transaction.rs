@@ -1,34 +1,38 @@
 //! A plain transaction and its memo: the part of a command that moves money, shared by the
 //! commands, the disbursement rules and the cycles.
 
+use chrono::NaiveDate;
+use tranche_audit::period::Quarter;
 use tranche_audit::posting::Posting;
-use tranche_audit::record::TransactionBody;
 use tranche_audit::Code;
 use tranche_audit::Invalid;
 
 /// The longest memo or description, in bytes.
 pub const MAX_MEMO_BYTES: usize = 2_000;
 
-/// A balanced set of postings with its memo, and the transaction it reverses if any.
+/// A balanced set of postings with its memo, its accounting date, and the transaction it
+/// reverses if any.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewTransaction {
     pub memo: String,
     pub postings: Vec<Posting>,
     pub reverses: Option<u64>,
+    /// The day it belongs to; `None`: the day it is written, in its award's time zone (the
+    /// planner fills it in before the rules read it).
+    pub date: Option<NaiveDate>,
+    /// The closed quarter it corrects, for a late correction.
+    pub prior_period: Option<Quarter>,
 }
 
 impl NewTransaction {
     /// The typed postings of a `batch.send` record.
     pub fn sending(b: &tranche_audit::disburse::BatchSendBody) -> Result<Self, Invalid> {
-        let body = TransactionBody {
-            memo: String::new(),
-            postings: b.postings.clone(),
-            reverses: None,
-        };
         Ok(NewTransaction {
             memo: format!("batch {} part {} sent", b.batch, b.part),
-            postings: body.postings(true).map_err(|e| e.within("body"))?,
+            postings: postings_of(&b.postings)?,
             reverses: None,
+            date: Some(b.accounting_date.0),
+            prior_period: None,
         })
     }
 
@@ -39,21 +43,30 @@ impl NewTransaction {
         if b.postings.is_empty() {
             return Ok(None);
         }
-        let body = TransactionBody {
-            memo: String::new(),
-            postings: b.postings.clone(),
-            reverses: None,
-        };
         Ok(Some(NewTransaction {
             memo: format!(
                 "bank outcomes, import {} part {}",
                 &b.import[..12.min(b.import.len())],
                 b.part
             ),
-            postings: body.postings(true).map_err(|e| e.within("body"))?,
+            postings: postings_of(&b.postings)?,
             reverses: None,
+            date: Some(b.accounting_date.0),
+            prior_period: None,
         }))
     }
+}
+
+/// The typed postings of a record body's postings (written canonically).
+fn postings_of(postings: &[tranche_audit::record::PostingBody]) -> Result<Vec<Posting>, Invalid> {
+    postings
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            p.to_posting(true)
+                .map_err(|e| e.within(&format!("body.postings[{i}]")))
+        })
+        .collect()
 }
 
 /// A memo or description: at most [`MAX_MEMO_BYTES`], no control characters but newlines.

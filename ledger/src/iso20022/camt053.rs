@@ -80,6 +80,9 @@ pub struct Statement {
     pub opening: Option<Balance>,
     /// The closing booked balance (`Bal` of type `CLBD`), if given.
     pub closing: Option<Balance>,
+    /// `Stmt/FrToDt`: the first and last days the statement covers, when it says.
+    pub from_date: Option<NaiveDate>,
+    pub to_date: Option<NaiveDate>,
     /// The element path of the statement (`Stmt[1]`).
     pub path: String,
     /// Where the statement starts.
@@ -156,6 +159,8 @@ enum Tag {
     Prtry,
     Dt,
     DtTm,
+    FrDtTm,
+    ToDtTm,
     NtryRef,
     AcctSvcrRef,
     EndToEndId,
@@ -181,6 +186,8 @@ impl Tag {
             "Prtry" => Tag::Prtry,
             "Dt" => Tag::Dt,
             "DtTm" => Tag::DtTm,
+            "FrDtTm" => Tag::FrDtTm,
+            "ToDtTm" => Tag::ToDtTm,
             "NtryRef" => Tag::NtryRef,
             "AcctSvcrRef" => Tag::AcctSvcrRef,
             "EndToEndId" => Tag::EndToEndId,
@@ -246,6 +253,8 @@ struct StatementState {
     previous_closing: Option<Balance>,
     closing: Option<Balance>,
     balance: Option<BalanceState>,
+    from_date: Option<NaiveDate>,
+    to_date: Option<NaiveDate>,
     entries: u32,
     path: String,
     position: Position,
@@ -651,6 +660,19 @@ impl Handler for StatementReader {
                     }
                 }
             }
+            tag @ (Tag::FrDtTm | Tag::ToDtTm) => {
+                let leaf = if tag == Tag::FrDtTm { "FrDtTm" } else { "ToDtTm" };
+                if ctx.rel(2, &[STMT, "FrToDt", leaf]) {
+                    let d = date(ctx, text, true)?;
+                    if let Some(s) = &mut self.statement {
+                        if tag == Tag::FrDtTm {
+                            s.from_date = Some(d);
+                        } else {
+                            s.to_date = Some(d);
+                        }
+                    }
+                }
+            }
             Tag::NtryRef if ctx.rel(2, &[STMT, NTRY, "NtryRef"]) => {
                 if let Some(e) = &mut self.entry {
                     e.entry_reference = non_empty(text);
@@ -709,6 +731,8 @@ impl Handler for StatementReader {
                     currency: s.currency,
                     opening: s.opening.or(s.previous_closing),
                     closing: s.closing,
+                    from_date: s.from_date,
+                    to_date: s.to_date,
                     path: s.path,
                     position: s.position,
                 });
@@ -729,7 +753,7 @@ const CAMT053_SPEC: Spec = Spec {
 /// Parses a bank-to-customer statement (`urn:iso:std:iso:20022:tech:xsd:camt.053.001.*`;
 /// written against versions 02 to 08, and reading later ones where they keep these elements):
 /// every `Stmt` (`Id`, `Acct/Id/IBAN` or `Acct/Id/Othr/Id`, `Acct/Ccy`, the booked balances
-/// `Bal` of type `OPBD`, `PRCD` and `CLBD`) and every `Ntry` (`Amt` and `Ccy`,
+/// `Bal` of type `OPBD`, `PRCD` and `CLBD`, the period `FrToDt`) and every `Ntry` (`Amt` and `Ccy`,
 /// `CdtDbtInd`, `RvslInd`, `Sts` as text or `Sts/Cd`, `BookgDt` and `ValDt` as `Dt` or `DtTm`,
 /// `NtryRef`, `AcctSvcrRef`) with its `NtryDtls/TxDtls` (`Refs/EndToEndId`, `Amt` or
 /// `AmtDtls/TxAmt/Amt` or `AmtDtls/InstdAmt/Amt`, `CdtDbtInd`, `RtrInf/Rsn/Cd`), flattened to one [`StatementLine`] per

@@ -792,13 +792,22 @@ impl Ledger {
 
     /// The commands that mark a batch sent with the recorded bank file `file` (by SHA-256; the
     /// only recorded file when `None`). Empty when the batch was already sent with it.
+    /// `date` is the day it was sent (the accounting date of its postings); `None`: today in
+    /// the award's time zone.
     pub async fn send_commands(
         &self,
         batch: &Id,
         file: Option<&str>,
+        date: Option<NaiveDate>,
     ) -> Result<Vec<Command>, StoreError> {
         let st = self.store().programme().await?;
         let b = batch_in(&st, batch)?;
+        let date = date.unwrap_or_else(|| {
+            tranche_audit::period::local_date(
+                st.awards.get(&b.header.award).map(|a| &a.body),
+                chrono::Utc::now(),
+            )
+        });
         if b.status == BatchStatus::Sent {
             return Ok(Vec::new());
         }
@@ -850,6 +859,7 @@ impl Ledger {
                 award: b.header.award.clone(),
                 part,
                 file: file.clone(),
+                accounting_date: tranche_audit::programme::Date(date),
                 postings: postings.iter().map(PostingBody::from_posting).collect(),
             };
             let tx = NewTransaction::sending(&body).map_err(StoreError::Invalid)?;
@@ -861,7 +871,14 @@ impl Ledger {
     /// Reads a pain.002, camt.053 or status CSV and builds the commands that apply it. Lines
     /// that do not match a payment in a state that allows them post nothing and are listed as
     /// exceptions. A file imported before posts nothing again.
-    pub async fn plan_import(&self, bytes: &[u8]) -> Result<ImportPlan, StoreError> {
+    /// `date` dates the lines that state no booking date (a pain.002, a status CSV line with
+    /// no `date`); `None`: today in the award's time zone. Outcomes go in parts of one date
+    /// each, dated by it.
+    pub async fn plan_import(
+        &self,
+        bytes: &[u8],
+        date: Option<NaiveDate>,
+    ) -> Result<ImportPlan, StoreError> {
         let sha256 = hex::encode(Sha256::digest(bytes));
         let mut lines = read_status_file(bytes)?;
         let st = self.store().programme().await?;
@@ -882,6 +899,7 @@ impl Ledger {
                         skip_code: "",
                         skip_detail: String::new(),
                         at: None,
+                        date: None,
                     });
                 }
             }
@@ -917,6 +935,12 @@ impl Ledger {
             ));
         };
         let currency = st.awards[&award].currency;
+        let default_date = date.unwrap_or_else(|| {
+            tranche_audit::period::local_date(
+                st.awards.get(&award).map(|a| &a.body),
+                chrono::Utc::now(),
+            )
+        });
         let statements = statement_bodies(&lines, &award, currency)?;
         let camt = lines.format == "camt.053";
         let mut outcomes = Vec::new();
@@ -1033,36 +1057,59 @@ impl Ledger {
                 );
                 continue;
             }
-            outcomes.push(OutcomeBody {
-                e2e: e2e.clone(),
-                status,
-                amount: money(p.amount, currency),
-                reason: l.reason.clone(),
-                line: l.line,
-                at: l.at.clone(),
-            });
-        }
-        // Confirmations go in parts of their own, whose postings name no payee (in transit to
-        // bank): a participant's receipt of its confirmation then names no other participant.
-        // Rejections and returns, which credit each payee's payable back, follow; each may add
-        // a posting, so room is left for it.
-        let (settled, returned): (Vec<OutcomeBody>, Vec<OutcomeBody>) = outcomes
-            .iter()
-            .cloned()
-            .partition(|o| matches!(o.status, PaymentStatus::Confirmed | PaymentStatus::Accepted));
-        let mut split = if settled.is_empty() && exceptions.is_empty() && !returned.is_empty() {
-            Vec::new()
-        } else {
-            split_parts(&settled, &exceptions, OUTCOMES_PER_PART, 0)
-        };
-        if !returned.is_empty() {
-            split.extend(split_parts::<OutcomeBody, ImportExceptionBody>(
-                &returned,
-                &[],
-                OUTCOMES_PER_PART,
-                120,
+            outcomes.push((
+                l.date.unwrap_or(default_date),
+                OutcomeBody {
+                    e2e: e2e.clone(),
+                    status,
+                    amount: money(p.amount, currency),
+                    reason: l.reason.clone(),
+                    line: l.line,
+                    at: l.at.clone(),
+                },
             ));
         }
+        // The outcomes of each booking date go in parts of their own, dated by it (the
+        // exceptions, which post nothing, with the first date's). Within a date, confirmations
+        // go in parts of their own, whose postings name no payee (in transit to bank): a
+        // participant's receipt of its confirmation then names no other participant.
+        // Rejections and returns, which credit each payee's payable back, follow; each may add
+        // a posting, so room is left for it.
+        let mut by_date: BTreeMap<NaiveDate, Vec<OutcomeBody>> = BTreeMap::new();
+        for (d, o) in &outcomes {
+            by_date.entry(*d).or_default().push(o.clone());
+        }
+        if by_date.is_empty() {
+            by_date.insert(default_date, Vec::new());
+        }
+        let mut split: Vec<(NaiveDate, (Vec<OutcomeBody>, Vec<ImportExceptionBody>))> =
+            Vec::new();
+        for (i, (day, list)) in by_date.into_iter().enumerate() {
+            let excs: &[ImportExceptionBody] = if i == 0 { &exceptions } else { &[] };
+            let (settled, returned): (Vec<OutcomeBody>, Vec<OutcomeBody>) = list
+                .into_iter()
+                .partition(|o| matches!(o.status, PaymentStatus::Confirmed | PaymentStatus::Accepted));
+            if !(settled.is_empty() && excs.is_empty() && !returned.is_empty()) {
+                split.extend(
+                    split_parts(&settled, excs, OUTCOMES_PER_PART, 0)
+                        .into_iter()
+                        .map(|p| (day, p)),
+                );
+            }
+            if !returned.is_empty() {
+                split.extend(
+                    split_parts::<OutcomeBody, ImportExceptionBody>(
+                        &returned,
+                        &[],
+                        OUTCOMES_PER_PART,
+                        120,
+                    )
+                    .into_iter()
+                    .map(|p| (day, p)),
+                );
+            }
+        }
+        let outcomes: Vec<OutcomeBody> = outcomes.into_iter().map(|(_, o)| o).collect();
         let parts = split.len();
         let header = BankImportBody {
             award: award.clone(),
@@ -1089,13 +1136,14 @@ impl Ledger {
         // The lines journaled add up to the statements' booked entries, as the verifier checks.
         let mut tally = tranche_audit::disburse::lifecycle::StatementTally::default();
         let mut commands = vec![Command::Disburse(DisburseCommand::Import(header.clone()))];
-        for (i, (chunk, excs)) in split.into_iter().enumerate() {
+        for (i, (day, (chunk, excs))) in split.into_iter().enumerate() {
             let postings = status_postings(&st.disburse, &award, currency, &chunk)
                 .map_err(StoreError::Invalid)?;
             let body = BankStatusBody {
                 award: award.clone(),
                 import: sha256.clone(),
                 part: i as u32,
+                accounting_date: tranche_audit::programme::Date(day),
                 outcomes: chunk,
                 exceptions: excs,
                 postings: postings.iter().map(PostingBody::from_posting).collect(),
@@ -1559,6 +1607,9 @@ struct StatusLine {
     skip_detail: String,
     /// For a camt.053 line: its direction, path and entry references.
     at: Option<LineRefs>,
+    /// The booking date the line states (a camt.053 entry's `BookgDt`, else `ValDt`; a status
+    /// CSV's `date`), if any.
+    date: Option<NaiveDate>,
 }
 
 /// One statement of a camt.053, its booked entries summed.
@@ -1616,6 +1667,7 @@ fn read_status_file(bytes: &[u8]) -> Result<StatusFile, StoreError> {
                 skip_code: "",
                 skip_detail: String::new(),
                 at: None,
+                date: r.date,
             })
             .collect();
         return Ok(StatusFile {
@@ -1656,6 +1708,7 @@ fn read_status_file(bytes: &[u8]) -> Result<StatusFile, StoreError> {
                 skip_code: code,
                 skip_detail: detail,
                 at: None,
+                date: None,
             });
         }
         let group = match (r.transactions.is_empty(), r.group_status) {
@@ -1735,6 +1788,28 @@ fn read_camt053(bytes: &[u8]) -> Result<StatusFile, StoreError> {
             credits_minor: 0,
         })
         .collect();
+    // A booked line dated outside its statement's period (`FrToDt`) is refused.
+    for l in &r.lines {
+        let Some(st) = r.statements.get(l.statement) else {
+            continue;
+        };
+        let Some(day) = l.booking_date.or(l.value_date) else {
+            continue;
+        };
+        let outside = st.from_date.is_some_and(|f| day < f) || st.to_date.is_some_and(|t| day > t);
+        if outside && l.status == iso20022::EntryStatus::Booked {
+            return Err(invalid(
+                &format!("{}/BookgDt", short_path(&l.entry_path)),
+                Code::LineOutsideStatement,
+                format!(
+                    "the entry is booked on {day}, outside statement {}'s period {} to {}; nothing was posted",
+                    st.id,
+                    st.from_date.map_or("?".into(), |d| d.to_string()),
+                    st.to_date.map_or("?".into(), |d| d.to_string()),
+                ),
+            ));
+        }
+    }
     let mut lines = Vec::new();
     let mut i = 0;
     while i < r.lines.len() {
@@ -1821,6 +1896,7 @@ fn read_camt053(bytes: &[u8]) -> Result<StatusFile, StoreError> {
                 skip_code: code,
                 skip_detail: detail,
                 at: Some(refs(&first.entry_path, first.entry_direction)),
+                date: first.booking_date.or(first.value_date),
             });
             continue;
         }
@@ -1871,6 +1947,7 @@ fn read_camt053(bytes: &[u8]) -> Result<StatusFile, StoreError> {
                 skip_code: code,
                 skip_detail: detail,
                 at: Some(refs(&l.path, l.direction)),
+                date: l.booking_date.or(l.value_date),
             });
         }
     }

@@ -756,6 +756,10 @@ impl Ledger {
                     },
                 ],
                 reverses: None,
+                // The day it is decided, never before the entitlement it recovers (the
+                // planner's default); a late correction when that one's quarter is closed.
+                date: None,
+                prior_period: None,
             },
         )
         .map_err(StoreError::Invalid)?;
@@ -1086,7 +1090,7 @@ impl Ledger {
                         continue;
                     }
                     let command = ProgrammeCommand::Evidence(Box::new(body.clone()));
-                    match crate::domain::programme::apply(s, size + todo.len() as u64, &command) {
+                    match crate::domain::programme::apply(s, size + todo.len() as u64, actor, &command) {
                         Ok(()) => todo.push(i),
                         Err(e) => errors.push((i, e)),
                     }

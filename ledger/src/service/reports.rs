@@ -258,26 +258,6 @@ impl Ledger {
         SignedReport::sign(report, self.signer())
     }
 
-    /// The first seq whose record date is on or after `day` (`size` when none is).
-    async fn first_seq_on_or_after(&self, day: NaiveDate, size: u64) -> Result<u64, StoreError> {
-        let (mut lo, mut hi) = (0u64, size);
-        while lo < hi {
-            let mid = lo + (hi - lo) / 2;
-            let rows = self.reader().records(mid, 1).await?;
-            let stored = rows
-                .first()
-                .ok_or_else(|| StoreError::Corrupt(format!("seq {mid} is missing")))?;
-            let r = Record::decode_trusted(&stored.bytes)
-                .map_err(|e| StoreError::Corrupt(format!("seq {mid}: {e}")))?;
-            if r.at.date_naive() >= day {
-                hi = mid;
-            } else {
-                lo = mid + 1;
-            }
-        }
-        Ok(lo)
-    }
-
     /// SF-425 (any period) and budget vs actual (a period reaching the checkpoint) from the
     /// postings projection, summed per account by seq range, instead of reading every record.
     async fn report_from_projections(
@@ -288,12 +268,13 @@ impl Ledger {
         if !matches!(req.kind.as_str(), "sf425" | "budget") {
             return Ok(None);
         }
-        let from = self.first_seq_on_or_after(req.period.start.0, size).await?;
-        let day_after = req.period.end.0.succ_opt().unwrap_or(req.period.end.0);
-        let to = self.first_seq_on_or_after(day_after, size).await?;
-        if req.kind == "budget" && to != size {
-            // "Paid" is what was paid by the checkpoint: only right when the period reaches it.
-            return Ok(None);
+        if req.kind == "budget" {
+            // "Paid" is what was paid by the checkpoint: only right when the period reaches
+            // the last accounting date written so far.
+            let last = self.reader().last_accounting_date().await?;
+            if last.is_some_and(|l| l > req.period.end.0) {
+                return Ok(None);
+            }
         }
         let a = req.award.as_str();
         let families = [
@@ -307,8 +288,10 @@ impl Ledger {
         self.reader().check_families(&families, size).await?;
         let mut nets = Vec::new();
         for prefix in families {
-            for (account, side, cumulative, period) in
-                self.reader().posting_totals(&prefix, from, to).await?
+            for (account, side, cumulative, period) in self
+                .reader()
+                .posting_totals_dated(&prefix, req.period.start.0, req.period.end.0, size)
+                .await?
             {
                 let sign = if side == "debit" { 1 } else { -1 };
                 nets.push((
@@ -329,7 +312,50 @@ impl Ledger {
         } else {
             std::collections::HashMap::new()
         };
-        Accumulator::from_totals(req.clone(), award, &nets, paid)
+        // The late corrections of closed quarters dated in the period, listed on the SF-425.
+        let mut adjustments = Vec::new();
+        if req.kind == "sf425" {
+            let currency = award.currency().map_err(StoreError::Invalid)?;
+            for t in self
+                .reader()
+                .late_corrections(req.period.start.0, req.period.end.0, size)
+                .await?
+            {
+                let (Some(q), Ok(d)) = (
+                    t.prior_period
+                        .as_deref()
+                        .and_then(|q| tranche_audit::period::Quarter::parse(q).ok()),
+                    tranche_audit::programme::Date::parse(&t.accounting_date),
+                ) else {
+                    continue;
+                };
+                let postings: Vec<tranche_audit::record::PostingBody> = self
+                    .reader()
+                    .postings(t.seq, t.seq + 1)
+                    .await?
+                    .into_iter()
+                    .map(|p| tranche_audit::record::PostingBody {
+                        currency: p.currency,
+                        side: p.side,
+                        amount: tranche_audit::money::format_minor(
+                            i128::from(p.amount_minor),
+                            currency,
+                        ),
+                        account: p.account,
+                    })
+                    .collect();
+                adjustments.extend(tranche_audit::report_compute::prior_period_adjustment(
+                    &req.award,
+                    currency,
+                    t.seq,
+                    q,
+                    d.0,
+                    &t.memo,
+                    &postings,
+                ));
+            }
+        }
+        Accumulator::from_totals(req.clone(), award, &nets, paid, adjustments)
             .map(Some)
             .map_err(StoreError::Invalid)
     }

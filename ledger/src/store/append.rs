@@ -39,6 +39,7 @@ const PROJECTIONS: &[&str] = &[
     "awards",
     "award_rules",
     "award_cycles",
+    "award_periods",
     "participants",
     "evidence_items",
     "entitlements",
@@ -111,6 +112,7 @@ pub(crate) async fn migrate(db: &dyn Backend) -> Result<bool> {
             "0008_programme_projections"
                 | "0009_disbursement_projections"
                 | "0011_registry_projections"
+                | "0014_accounting_dates"
         ) && tree_size(&mut *tx).await? > 0
         {
             rebuild = true;
@@ -310,6 +312,7 @@ pub(crate) fn posting_from_row(mut r: Row) -> Result<PostingRow> {
         currency: r.text("currency")?,
         side: parse_side(&r.text("side")?)?,
         amount_minor: r.int("amount_minor")?,
+        accounting_date: r.text("accounting_date")?,
     })
 }
 
@@ -428,16 +431,26 @@ async fn load_state(c: &mut dyn Conn, size: u64, commands: &[Command]) -> Result
             }
         }
     }
+    // What a reversal or an adjustment corrects: its postings (the mirror rule) and its date
+    // (never dated before it).
     let targets: Vec<u64> = commands
         .iter()
-        .filter_map(|c| c.transaction().and_then(|t| t.reverses))
+        .flat_map(|c| {
+            let adjusts = match c {
+                Command::Entitlement(e) => e.meta.adjusts,
+                _ => None,
+            };
+            c.transaction().and_then(|t| t.reverses).into_iter().chain(adjusts)
+        })
         .collect();
     for &t in &targets {
         state.transactions.insert(t, None);
     }
     let known: Vec<u64> = targets.into_iter().filter(|&t| t < size).collect();
     for chunk in known.chunks(NAMES_PER_QUERY) {
-        let mut q = Query::new("SELECT seq, reverses, reversed_by FROM transactions WHERE seq");
+        let mut q = Query::new(
+            "SELECT seq, reverses, reversed_by, accounting_date FROM transactions WHERE seq",
+        );
         q.push_in(c.arrays(), chunk.iter().copied());
         for mut r in q.fetch_all(&mut *c).await? {
             let seq = r.u64("seq")?;
@@ -445,11 +458,13 @@ async fn load_state(c: &mut dyn Conn, size: u64, commands: &[Command]) -> Result
                 postings: Some(Vec::new()),
                 is_reversal: r.opt_int("reverses")?.is_some(),
                 reversed_by: r.opt_u64("reversed_by")?,
+                date: chrono::NaiveDate::parse_from_str(&r.text("accounting_date")?, "%Y-%m-%d")
+                    .ok(),
             };
             state.transactions.insert(seq, Some(tx));
         }
         let mut q = Query::new(
-            "SELECT seq, idx, account, currency, side, amount_minor FROM postings WHERE seq",
+            "SELECT seq, idx, account, currency, side, amount_minor, accounting_date FROM postings WHERE seq",
         );
         q.push_in(c.arrays(), chunk.iter().copied())
             .push(" ORDER BY seq, idx");
@@ -660,7 +675,7 @@ async fn backfill_digests(c: &mut dyn Conn) -> Result<()> {
     while from < size {
         let to = from.saturating_add(u64::from(MAX_PAGE));
         let rows = Query::new(
-            "SELECT seq, idx, account, currency, side, amount_minor, running_minor FROM postings
+            "SELECT seq, idx, account, currency, side, amount_minor, running_minor, accounting_date FROM postings
              WHERE seq >= $1 AND seq < $2 ORDER BY seq, idx",
         )
         .bind(from)
@@ -721,7 +736,7 @@ async fn write_effects(c: &mut dyn Conn, e: &Effects) -> Result<Vec<i64>> {
     let rows: Vec<(&PostingRow, i64)> = e.postings.iter().zip(running.iter().copied()).collect();
     insert(
         c,
-        "postings (seq, idx, account, currency, side, amount_minor, running_minor)",
+        "postings (seq, idx, account, currency, side, amount_minor, running_minor, accounting_date)",
         &rows,
         ROWS_PER_INSERT,
         |(p, running)| {
@@ -733,6 +748,7 @@ async fn write_effects(c: &mut dyn Conn, e: &Effects) -> Result<Vec<i64>> {
                 p.side.as_str(),
                 p.amount_minor,
                 *running,
+                p.accounting_date.as_str(),
             ]
         },
     )
@@ -757,10 +773,18 @@ async fn write_effects(c: &mut dyn Conn, e: &Effects) -> Result<Vec<i64>> {
     }
     insert(
         c,
-        "transactions (seq, memo, reverses)",
+        "transactions (seq, memo, reverses, accounting_date, prior_period)",
         &e.transactions,
         ROWS_PER_INSERT,
-        |(seq, memo, reverses)| vals![*seq, memo.as_str(), *reverses],
+        |t| {
+            vals![
+                t.seq,
+                t.memo.as_str(),
+                t.reverses,
+                t.accounting_date.as_str(),
+                t.prior_period.as_deref(),
+            ]
+        },
     )
     .await?;
     for (original, by) in &e.reversed {

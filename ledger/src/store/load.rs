@@ -76,8 +76,17 @@ impl Need {
                 Command::LedgerKey { .. }
                 | Command::RotateKey(_)
                 | Command::OpenAccount { .. }
-                | Command::CloseAccount { .. }
-                | Command::Transaction(_) => {}
+                | Command::CloseAccount { .. } => {}
+                // The date rules read the award of the accounts it moves.
+                Command::Transaction(t) => {
+                    for p in &t.postings {
+                        if let Some(a) = tranche_audit::period::award_of_account(p.account.as_str())
+                            .and_then(|a| Id::parse(a).ok())
+                        {
+                            need.awards.insert(a);
+                        }
+                    }
+                }
             }
         }
         Some(need)
@@ -137,6 +146,12 @@ impl Need {
                 self.awards.insert(b.award.clone());
             }
             ProgrammeCommand::CycleRun(b) => {
+                self.awards.insert(b.award.clone());
+            }
+            ProgrammeCommand::PeriodClose(b) => {
+                self.awards.insert(b.award.clone());
+            }
+            ProgrammeCommand::PeriodReopen(b) => {
                 self.awards.insert(b.award.clone());
             }
         }
@@ -351,6 +366,7 @@ pub(crate) async fn load(c: &mut dyn Conn, upto: u64, mut need: Need) -> Result<
         ("awards", "award"),
         ("award_rules", "award"),
         ("award_cycles", "award"),
+        ("award_periods", "award"),
         ("partners", "partner"),
         ("partner_keys", "partner"),
     ] {
@@ -956,8 +972,8 @@ pub(crate) fn describe_award(a: &crate::domain::programme::Award) -> String {
     let mut authorised: Vec<_> = a.authorised.iter().collect();
     authorised.sort();
     format!(
-        "{:?} {} seq {} authorised {:?} rules {:?} cycles {:?} vendors {:?}",
-        a.body, a.currency, a.seq, authorised, a.rules, a.cycles, a.vendors
+        "{:?} {} seq {} authorised {:?} rules {:?} cycles {:?} vendors {:?} periods {:?}",
+        a.body, a.currency, a.seq, authorised, a.rules, a.cycles, a.vendors, a.periods
     )
 }
 

@@ -129,6 +129,10 @@ pub struct TransactionRow {
     pub memo: String,
     pub reverses: Option<u64>,
     pub reversed_by: Option<u64>,
+    /// `YYYY-MM-DD`.
+    pub accounting_date: String,
+    /// The closed quarter a late correction corrects.
+    pub prior_period: Option<String>,
 }
 
 /// An API user. The bearer token is never stored: only its SHA-256.

@@ -60,6 +60,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0013_state_lookups",
         include_str!("../../../migrations/postgres/0013_state_lookups.sql"),
     ),
+    (
+        "0014_accounting_dates",
+        include_str!("../../../migrations/postgres/0014_accounting_dates.sql"),
+    ),
 ];
 
 /// The advisory lock key of the chain head ("tranche" in ASCII, as a number).

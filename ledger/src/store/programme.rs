@@ -79,7 +79,7 @@ pub fn replay_command(
     command: &Command,
 ) -> std::result::Result<(), tranche_audit::Invalid> {
     match command {
-        Command::Programme(p) => programme::apply(state, seq, p),
+        Command::Programme(p) => programme::apply(state, seq, actor, p),
         Command::Entitlement(e) => {
             programme::apply_entitlement(
                 state,

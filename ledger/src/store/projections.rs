@@ -5,7 +5,7 @@
 use super::backend::{insert, vals, Conn, Query, Row};
 use super::{Result, Store};
 use crate::domain::{
-    AwardRow, CycleRow, EntitlementRow, EvidenceRow, ParticipantRow, ProgrammeRows, RuleRow,
+    AwardRow, CycleRow, EntitlementRow, PeriodRow, EvidenceRow, ParticipantRow, ProgrammeRows, RuleRow,
 };
 
 /// Rows per multi-row INSERT of the programme projections.
@@ -14,6 +14,7 @@ const ROWS_PER_INSERT: usize = 150;
 const AWARD: &str = "award, seq, currency, body";
 const RULE: &str = "award, rule, version, seq, shape, effective";
 const CYCLE: &str = "award, period, seq";
+const PERIOD: &str = "seq, award, kind, quarter";
 pub(crate) const PARTICIPANT: &str = "participant, award, partner, seq";
 pub(crate) const EVIDENCE: &str = "seq, idx, participant, kind, subject, value, date";
 pub(crate) const ENTITLEMENT: &str =
@@ -47,6 +48,10 @@ pub(crate) async fn write(c: &mut dyn Conn, p: &ProgrammeRows) -> Result<()> {
     .await?;
     insert(c, &format!("award_cycles ({CYCLE})"), &p.cycles, n, |r| {
         vals![r.award.as_str(), r.period.as_str(), r.seq]
+    })
+    .await?;
+    insert(c, &format!("award_periods ({PERIOD})"), &p.periods, n, |r| {
+        vals![r.seq, r.award.as_str(), r.kind.as_str(), r.quarter.as_str()]
     })
     .await?;
     let participants = format!("participants ({PARTICIPANT})");
@@ -114,6 +119,15 @@ fn rule_row(mut r: Row) -> Result<RuleRow> {
     })
 }
 
+fn period_row(mut r: Row) -> Result<PeriodRow> {
+    Ok(PeriodRow {
+        seq: r.u64("seq")?,
+        award: r.text("award")?,
+        kind: r.text("kind")?,
+        quarter: r.text("quarter")?,
+    })
+}
+
 fn cycle_row(mut r: Row) -> Result<CycleRow> {
     Ok(CycleRow {
         award: r.text("award")?,
@@ -176,6 +190,16 @@ pub(crate) async fn rows<T>(
 }
 
 impl Store {
+    /// The `period.close` and `period.reopen` rows of an award, in journal order.
+    pub async fn period_rows(&self, award: &str) -> Result<Vec<PeriodRow>> {
+        let c = &mut *self.db.conn().await?;
+        let q = Query::new(format!(
+            "SELECT {PERIOD} FROM award_periods WHERE award = $1 ORDER BY seq"
+        ))
+        .bind(award);
+        rows(c, q, period_row).await
+    }
+
     /// The programme projections' rows made by the records of `[from, to)` (for `rebuild
     /// --check`), each table in key order.
     pub async fn programme_rows(&self, from: u64, to: u64) -> Result<ProgrammeRows> {
@@ -185,6 +209,7 @@ impl Store {
             awards: rows(c, range(AWARD, "awards", "seq"), award_row).await?,
             rules: rows(c, range(RULE, "award_rules", "seq"), rule_row).await?,
             cycles: rows(c, range(CYCLE, "award_cycles", "seq"), cycle_row).await?,
+            periods: rows(c, range(PERIOD, "award_periods", "seq"), period_row).await?,
             participants: rows(
                 c,
                 range(PARTICIPANT, "participants", "seq"),

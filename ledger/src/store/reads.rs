@@ -164,6 +164,84 @@ impl Store {
         Ok(super::range_totals(rows))
     }
 
+    /// Per account of `prefix` (the account itself and those under it) and side, the total of
+    /// the postings before `size` dated up to `end` and the part of it dated from `start`:
+    /// (account, side, cumulative, period). What the SF-425 and budget reports sum, by
+    /// accounting date.
+    pub async fn posting_totals_dated(
+        &self,
+        prefix: &str,
+        start: chrono::NaiveDate,
+        end: chrono::NaiveDate,
+        size: u64,
+    ) -> Result<Vec<(String, String, i64, i64)>> {
+        let (lo, hi) = prefix_range(prefix);
+        let c = self.db.byte_order();
+        let q = Query::new(format!(
+            "SELECT account, side,
+                    CAST(SUM(amount_minor) AS BIGINT) AS cumulative,
+                    CAST(SUM(CASE WHEN accounting_date >= $1 THEN amount_minor ELSE 0 END) AS BIGINT) AS period
+             FROM postings
+             WHERE accounting_date <= $2 AND seq < $3
+               AND (account = $4 OR (account{c} >= $5 AND account{c} < $6))
+             GROUP BY account, side ORDER BY account, side"
+        ))
+        .bind(start.format("%Y-%m-%d").to_string())
+        .bind(end.format("%Y-%m-%d").to_string())
+        .bind(size)
+        .bind(prefix)
+        .bind(lo)
+        .bind(hi);
+        rows(&mut *self.db.conn().await?, q, |mut r| {
+            Ok((
+                r.text("account")?,
+                r.text("side")?,
+                r.int("cumulative")?,
+                r.int("period")?,
+            ))
+        })
+        .await
+    }
+
+    /// The latest accounting date of any transaction written so far (an index lookup).
+    pub async fn last_accounting_date(&self) -> Result<Option<chrono::NaiveDate>> {
+        let q = Query::new("SELECT MAX(accounting_date) AS d FROM transactions");
+        let mut found = rows(&mut *self.db.conn().await?, q, |mut r| r.opt_text("d")).await?;
+        Ok(found
+            .pop()
+            .flatten()
+            .and_then(|d| chrono::NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok()))
+    }
+
+    /// The late corrections of closed quarters (transactions citing a `prior_period`) dated
+    /// from `start` to `end`, before `size`, in journal order.
+    pub async fn late_corrections(
+        &self,
+        start: chrono::NaiveDate,
+        end: chrono::NaiveDate,
+        size: u64,
+    ) -> Result<Vec<TransactionRow>> {
+        let q = Query::new(
+            "SELECT seq, memo, reverses, reversed_by, accounting_date, prior_period FROM transactions
+             WHERE prior_period IS NOT NULL AND accounting_date >= $1 AND accounting_date <= $2
+               AND seq < $3 ORDER BY seq",
+        )
+        .bind(start.format("%Y-%m-%d").to_string())
+        .bind(end.format("%Y-%m-%d").to_string())
+        .bind(size);
+        rows(&mut *self.db.conn().await?, q, |mut r| {
+            Ok(TransactionRow {
+                seq: r.u64("seq")?,
+                memo: r.text("memo")?,
+                reverses: r.opt_u64("reverses")?,
+                reversed_by: r.opt_u64("reversed_by")?,
+                accounting_date: r.text("accounting_date")?,
+                prior_period: r.opt_text("prior_period")?,
+            })
+        })
+        .await
+    }
+
     /// The stored running total of every posting of a seq range, in order (for rebuild --check).
     pub async fn posting_running(&self, from_seq: u64, to_seq: u64) -> Result<Vec<i64>> {
         let q = Query::new(
@@ -226,7 +304,8 @@ impl Store {
 
     pub async fn transactions(&self, from: u64, limit: u32) -> Result<Vec<TransactionRow>> {
         let q = Query::new(
-            "SELECT seq, memo, reverses, reversed_by FROM transactions WHERE seq >= $1 ORDER BY seq LIMIT $2",
+            "SELECT seq, memo, reverses, reversed_by, accounting_date, prior_period FROM transactions
+             WHERE seq >= $1 ORDER BY seq LIMIT $2",
         )
         .bind(from)
         .bind(limit.min(super::MAX_PAGE));
@@ -236,6 +315,8 @@ impl Store {
                 memo: r.text("memo")?,
                 reverses: r.opt_u64("reverses")?,
                 reversed_by: r.opt_u64("reversed_by")?,
+                accounting_date: r.text("accounting_date")?,
+                prior_period: r.opt_text("prior_period")?,
             })
         })
         .await
@@ -243,7 +324,7 @@ impl Store {
 
     pub async fn postings(&self, from_seq: u64, to_seq: u64) -> Result<Vec<PostingRow>> {
         let q = Query::new(
-            "SELECT seq, idx, account, currency, side, amount_minor FROM postings
+            "SELECT seq, idx, account, currency, side, amount_minor, accounting_date FROM postings
              WHERE seq >= $1 AND seq < $2 ORDER BY seq, idx",
         )
         .bind(from_seq)

@@ -127,6 +127,7 @@ impl Replayer {
                 &mut self.programme,
                 seq,
                 &record.actor,
+                record.at,
                 &command,
                 &mut effects,
             )
@@ -174,6 +175,7 @@ impl Replayer {
                     postings: None,
                     is_reversal: self.is_reversal.get(original),
                     reversed_by: self.reversed_by.get(&original).copied(),
+                    date: None,
                 });
                 self.state.transactions.insert(original, known);
             }
@@ -372,6 +374,13 @@ pub async fn check(
         );
         compare_rows(
             &mut report,
+            "period close or reopen",
+            &sorted(&e.periods),
+            &sorted(&l.periods),
+            |r| format!("{} {} {} (seq {})", r.award, r.kind, r.quarter, r.seq),
+        );
+        compare_rows(
+            &mut report,
             "participant",
             &sorted(&e.participants),
             &sorted(&l.participants),
@@ -480,11 +489,27 @@ pub async fn check(
         let expected_tx: Vec<_> = effects
             .transactions
             .iter()
-            .map(|(s, m, r)| (*s, m.clone(), *r))
+            .map(|t| {
+                (
+                    t.seq,
+                    t.memo.clone(),
+                    t.reverses,
+                    t.accounting_date.clone(),
+                    t.prior_period.clone(),
+                )
+            })
             .collect();
         let got_tx: Vec<_> = live_tx
             .iter()
-            .map(|t| (t.seq, t.memo.clone(), t.reverses))
+            .map(|t| {
+                (
+                    t.seq,
+                    t.memo.clone(),
+                    t.reverses,
+                    t.accounting_date.clone(),
+                    t.prior_period.clone(),
+                )
+            })
             .collect();
         compare_rows(&mut report, "transaction", &expected_tx, &got_tx, |t| {
             format!("seq {}", t.0)

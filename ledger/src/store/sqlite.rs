@@ -59,6 +59,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0013_state_lookups",
         include_str!("../../../migrations/sqlite/0013_state_lookups.sql"),
     ),
+    (
+        "0014_accounting_dates",
+        include_str!("../../../migrations/sqlite/0014_accounting_dates.sql"),
+    ),
 ];
 
 #[derive(Debug)]
