@@ -1488,6 +1488,8 @@ mod tests {
             provinces: None,
             pathways: None,
             age_bands: None,
+            liquidation_days: None,
+            future_days: None,
             award: Id::parse("bprm-ec-2026").expect("valid"),
             donor: "BPRM".into(),
             currency: "USD".into(),

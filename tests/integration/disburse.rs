@@ -842,7 +842,10 @@ fn disbursement_bad_inputs(s: TestServer) {
     }
     // A file over the size limit.
     let big = vec![b' '; tranche_ledger::iso20022::MAX_FILE_BYTES + 1];
-    match scn.s.block_on(ledger.plan_import(&big)) {
+    match scn.s.block_on(ledger.plan_import(
+        &big,
+        Some(chrono::NaiveDate::from_ymd_opt(2026, 4, 6).expect("a date")),
+    )) {
         Err(tranche_ledger::StoreError::Invalid(i)) => {
             assert_eq!((i.code, i.field.as_str()), (Code::TooLarge, "file"))
         }

@@ -82,7 +82,14 @@ async fn a_batch_of_several_parts_is_sent_part_by_part_and_verifies(t: TestLedge
     )
     .await;
 
-    let sends = ledger.send_commands(&b, None).await.expect("send");
+    let sends = ledger
+        .send_commands(
+            &b,
+            None,
+            Some(chrono::NaiveDate::from_ymd_opt(2026, 4, 2).expect("a date")),
+        )
+        .await
+        .expect("send");
     assert_eq!(sends.len(), payment_parts);
     for (i, part) in sends.iter().enumerate() {
         assert_eq!(

@@ -157,7 +157,14 @@ async fn run(ops: Vec<Op>, dual_above_two: bool) {
                             Err(_) => continue,
                         }
                     }
-                    BatchStatus::Approved => match ledger.send_commands(&b, None).await {
+                    BatchStatus::Approved => match ledger
+                        .send_commands(
+                            &b,
+                            None,
+                            Some(chrono::NaiveDate::from_ymd_opt(2026, 4, 2).expect("a date")),
+                        )
+                        .await
+                    {
                         Ok(c) => (c, RELEASER),
                         Err(_) => continue,
                     },
@@ -213,7 +220,14 @@ async fn run(ops: Vec<Op>, dual_above_two: bool) {
             }
             Op::Send(b) => {
                 if let Some(b) = pick(b) {
-                    if let Ok(cmds) = ledger.send_commands(&b, None).await {
+                    if let Ok(cmds) = ledger
+                        .send_commands(
+                            &b,
+                            None,
+                            Some(chrono::NaiveDate::from_ymd_opt(2026, 4, 2).expect("a date")),
+                        )
+                        .await
+                    {
                         // The batch's preparer never releases it, whatever its state.
                         assert!(
                             !append(ledger, &cmds, "user:prep").await,
@@ -251,7 +265,13 @@ async fn run(ops: Vec<Op>, dual_above_two: bool) {
                     csv.push_str(&format!("{e2e},{status},{amount},USD,AC04,\n"));
                 }
                 let bytes = csv.into_bytes();
-                if let Ok(plan) = ledger.plan_import(&bytes).await {
+                if let Ok(plan) = ledger
+                    .plan_import(
+                        &bytes,
+                        Some(chrono::NaiveDate::from_ymd_opt(2026, 4, 6).expect("a date")),
+                    )
+                    .await
+                {
                     if append(ledger, &plan.commands, "user:prep").await {
                         last = Some((plan.commands, "user:prep".into()));
                     }
@@ -260,7 +280,13 @@ async fn run(ops: Vec<Op>, dual_above_two: bool) {
             }
             Op::DuplicateImport => {
                 if let Some(bytes) = &last_file {
-                    if let Ok(plan) = ledger.plan_import(bytes).await {
+                    if let Ok(plan) = ledger
+                        .plan_import(
+                            bytes,
+                            Some(chrono::NaiveDate::from_ymd_opt(2026, 4, 6).expect("a date")),
+                        )
+                        .await
+                    {
                         let before = ledger.store().tree_size().await.expect("size");
                         if plan.report.already_imported {
                             assert!(plan.commands.is_empty());

@@ -88,6 +88,8 @@ async fn run(case: Case) {
         provinces: None,
         pathways: None,
         age_bands: None,
+        liquidation_days: None,
+        future_days: None,
         award: award.clone(),
         donor: "BPRM".into(),
         currency: "USD".into(),

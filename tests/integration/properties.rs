@@ -110,6 +110,8 @@ async fn random_history(ledger: &Ledger, seed: u64, batches: usize) {
                 p.side = p.side.opposite();
             }
             let reversal = TransactionInput {
+                date: None,
+                prior_period: None,
                 memo: "reversal".into(),
                 postings: body.postings,
                 reverses: Some(target),

@@ -19,11 +19,18 @@ pub enum BankCmd {
     /// row per payment; status accepted, rejected, booked or returned; amount and currency
     /// required for booked and returned; reason and date (YYYY-MM-DD) optional
     /// (docs/examples/bank-status.csv). XML: pain.002.001.* and camt.053.001.*.
+    ///
+    /// Outcomes are dated by the booking date of their statement or status line; `--date`
+    /// dates the lines that state none (a pain.002, a CSV row with no date).
     Import {
         #[arg(required = true)]
         files: Vec<PathBuf>,
         #[arg(long)]
         json: bool,
+        /// The accounting date (YYYY-MM-DD) of lines that state no booking date; default:
+        /// today in the award's time zone.
+        #[arg(long, value_parser = super::journal::parse_date)]
+        date: Option<chrono::NaiveDate>,
     },
     /// List imported files, newest first, with their outcomes and exceptions.
     List,
@@ -66,12 +73,12 @@ fn print_import(r: &ImportReport, file: &str) {
 pub async fn run(g: &Global, cmd: BankCmd) -> anyhow::Result<ExitCode> {
     let ledger = open(g).await?;
     match cmd {
-        BankCmd::Import { files, json } => {
+        BankCmd::Import { files, json, date } => {
             let mut reports = Vec::new();
             for path in &files {
                 let bytes = std::fs::read(path)
                     .with_context(|| format!("Failed to read {}", path.display()))?;
-                let plan = match ledger.plan_import(&bytes).await {
+                let plan = match ledger.plan_import(&bytes, date).await {
                     Ok(p) => p,
                     Err(e) => {
                         eprintln!("{}:", path.display());

@@ -132,6 +132,10 @@ pub enum BatchCmd {
         /// The SHA-256 of the file sent (needed only when the batch has two files).
         #[arg(long)]
         file: Option<String>,
+        /// The day it was sent to the bank (YYYY-MM-DD): the accounting date of its postings;
+        /// default: today in the award's time zone.
+        #[arg(long, value_parser = super::journal::parse_date)]
+        date: Option<chrono::NaiveDate>,
     },
 }
 
@@ -448,9 +452,9 @@ async fn batch_inner(ledger: &Ledger, g: &Global, cmd: BatchCmd) -> Result<ExitC
             println!("it holds names and accounts: keep it where personal data may be kept");
             Ok(ExitCode::SUCCESS)
         }
-        BatchCmd::Send { batch, file } => {
+        BatchCmd::Send { batch, file, date } => {
             let batch = id(&batch, "batch")?;
-            let commands = ledger.send_commands(&batch, file.as_deref()).await?;
+            let commands = ledger.send_commands(&batch, file.as_deref(), date).await?;
             if commands.is_empty() {
                 println!("batch {batch} was already sent; nothing written");
             } else {

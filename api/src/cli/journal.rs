@@ -31,6 +31,26 @@ pub struct InitArgs {
 pub struct PostArgs {
     /// The file to read, or - for standard input.
     pub file: String,
+    /// The accounting date (value date, YYYY-MM-DD) of every transaction that gives no `date`
+    /// of its own; default: today in the award's time zone.
+    #[arg(long, value_parser = parse_date)]
+    pub date: Option<chrono::NaiveDate>,
+    /// Mark every transaction as a late correction of this closed quarter (e.g. 2026Q1),
+    /// unless it names its own `prior_period`.
+    #[arg(long, value_parser = parse_quarter)]
+    pub prior_period: Option<tranche_audit::period::Quarter>,
+}
+
+/// A `YYYY-MM-DD` date argument.
+pub fn parse_date(text: &str) -> Result<chrono::NaiveDate, String> {
+    tranche_audit::programme::Date::parse(text)
+        .map(|d| d.0)
+        .map_err(|e| e.detail)
+}
+
+/// A `2026Q1` quarter argument.
+pub fn parse_quarter(text: &str) -> Result<tranche_audit::period::Quarter, String> {
+    tranche_audit::period::Quarter::parse(text).map_err(|e| e.detail)
 }
 
 #[derive(Debug, Args)]
@@ -39,6 +59,11 @@ pub struct ReverseArgs {
     /// Why it is reversed (required: recorded as the reversal's memo).
     #[arg(long, alias = "memo")]
     pub reason: String,
+    /// The reversal's accounting date (YYYY-MM-DD), never before the original's; default:
+    /// today in the award's time zone. A reversal of a transaction in a closed quarter is
+    /// dated in the open period and marked as a late correction of that quarter.
+    #[arg(long, value_parser = parse_date)]
+    pub date: Option<chrono::NaiveDate>,
 }
 
 #[derive(Debug, Args)]
@@ -213,7 +238,15 @@ pub async fn post(g: &Global, args: PostArgs) -> anyhow::Result<ExitCode> {
         bail!("input is larger than {MAX_POST_BYTES} bytes: split it into several batches");
     }
     let commands = match parse_transactions(&text) {
-        Ok(c) => c,
+        Ok(mut c) => {
+            for command in &mut c {
+                if let Command::Transaction(t) = command {
+                    t.date = t.date.or(args.date);
+                    t.prior_period = t.prior_period.or(args.prior_period);
+                }
+            }
+            c
+        }
         Err((line, e)) => {
             match line {
                 Some(n) => eprintln!("refused: line {n}: {e}"),
@@ -257,7 +290,11 @@ pub async fn post(g: &Global, args: PostArgs) -> anyhow::Result<ExitCode> {
 
 /// `tranche reverse`: the exact reversal of a transaction.
 pub async fn reverse(g: &Global, args: ReverseArgs) -> anyhow::Result<ExitCode> {
-    let ReverseArgs { seq, reason: memo } = args;
+    let ReverseArgs {
+        seq,
+        reason: memo,
+        date,
+    } = args;
     let ledger = open(g).await?;
     let Some(stored) = ledger
         .store()
@@ -270,7 +307,7 @@ pub async fn reverse(g: &Global, args: ReverseArgs) -> anyhow::Result<ExitCode> 
         return Ok(ExitCode::from(3));
     };
     let record = Record::decode(&stored.bytes).context("Failed to read the original record")?;
-    let command = match Command::reversal_of(&record, memo) {
+    let command = match Command::reversal_of(&record, memo, date) {
         Ok(c) => c,
         Err(e @ ReversalError::NotATransaction { .. }) => {
             eprintln!("refused: reverses: {e} (unknown_transaction)");

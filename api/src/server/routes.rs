@@ -54,9 +54,19 @@ pub struct PostingRequest {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TransactionRequest {
+    /// The accounting date (value date, `YYYY-MM-DD`); default: today in the award's time
+    /// zone. Refused before the award's start, after its end plus its liquidation period, in
+    /// a closed quarter, or more than the award's `future_days` ahead.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, example = "2026-03-05")]
+    pub date: Option<tranche_audit::programme::Date>,
     #[serde(default)]
     pub memo: String,
     pub postings: Vec<PostingRequest>,
+    /// A late correction of a closed quarter: the quarter it corrects (`2026Q1`).
+    #[serde(default)]
+    #[schema(value_type = Option<String>, example = "2026Q1")]
+    pub prior_period: Option<tranche_audit::period::Quarter>,
     /// The seq of the transaction this one reverses (it must mirror it exactly).
     #[serde(default)]
     pub reverses: Option<u64>,
@@ -65,6 +75,8 @@ pub struct TransactionRequest {
 impl TransactionRequest {
     fn into_command(self) -> Result<Command, tranche_audit::Invalid> {
         TransactionInput {
+            date: self.date,
+            prior_period: self.prior_period,
             memo: self.memo,
             postings: self
                 .postings
@@ -111,6 +123,11 @@ pub struct ReverseRequest {
     /// Why the transaction is reversed (required; recorded as the reversal's memo).
     #[serde(default, alias = "memo")]
     pub reason: String,
+    /// The reversal's accounting date (`YYYY-MM-DD`), never before the original's; default:
+    /// today in the award's time zone.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, example = "2026-04-02")]
+    pub date: Option<tranche_audit::programme::Date>,
 }
 
 /// What a write got: its seqs and the signed checkpoint that covers them.
@@ -547,19 +564,20 @@ pub async fn reverse_transaction(
         .find(|r| r.seq == seq)
         .ok_or_else(|| ApiError::not_found(format!("seq {seq} does not exist")).field("seq"))?;
     let record = Record::decode(&stored.bytes).map_err(|e| ApiError::internal(&e))?;
-    let command = Command::reversal_of(&record, req.reason).map_err(|e| match e {
-        ReversalError::NoReason => ApiError::from(tranche_audit::Invalid::new(
-            "reason",
-            Code::ReasonRequired,
-            e.to_string(),
-        )),
-        ReversalError::NotATransaction { .. } => ApiError::from(tranche_audit::Invalid::new(
-            "seq",
-            Code::UnknownTransaction,
-            e.to_string(),
-        )),
-        ReversalError::Unreadable { .. } => ApiError::internal(&e),
-    })?;
+    let command =
+        Command::reversal_of(&record, req.reason, req.date.map(|d| d.0)).map_err(|e| match e {
+            ReversalError::NoReason => ApiError::from(tranche_audit::Invalid::new(
+                "reason",
+                Code::ReasonRequired,
+                e.to_string(),
+            )),
+            ReversalError::NotATransaction { .. } => ApiError::from(tranche_audit::Invalid::new(
+                "seq",
+                Code::UnknownTransaction,
+                e.to_string(),
+            )),
+            ReversalError::Unreadable { .. } => ApiError::internal(&e),
+        })?;
     let path = format!("/v1/transactions/{seq}/reverse");
     write(&state, &caller, &headers, &path, &body, vec![command]).await
 }

@@ -313,6 +313,11 @@ pub struct Send {
     /// The SHA-256 of the bank file sent (optional when the batch has one file).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file: Option<String>,
+    /// The day it was sent (`YYYY-MM-DD`), the accounting date of its postings; default:
+    /// today in the award's time zone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, example = "2026-04-02")]
+    pub date: Option<tranche_audit::programme::Date>,
 }
 
 /// Marks an approved batch as sent: each payment moves from payable to payments in transit.
@@ -325,7 +330,10 @@ pub async fn send(
 ) -> ApiResult<(BatchView, Written)> {
     authorize(caller, "POST", "/v1/batches/{batch}/send")?;
     batch_write(state, caller, idem, batch, async {
-        state.ledger.send_commands(batch, s.file.as_deref()).await
+        state
+            .ledger
+            .send_commands(batch, s.file.as_deref(), s.date.map(|d| d.0))
+            .await
     })
     .await
 }
@@ -351,7 +359,8 @@ pub async fn import(
 ) -> ApiResult<(ImportReport, Imported)> {
     authorize(caller, "POST", "/v1/bank-files")?;
     let replay = idem.earlier(state, caller).await?;
-    let plan = state.ledger.plan_import(file).await?;
+    // Lines are dated by their booking dates; those that state none, today.
+    let plan = state.ledger.plan_import(file, None).await?;
     if replay.is_some() {
         let report = state.ledger.import_view(&plan.report.sha256).await?;
         return Ok((report, Imported::Replayed));

@@ -101,7 +101,9 @@ impl EntitlementCommand {
             version: self.meta.version,
             evidence: self.meta.evidence.clone(),
             accounting_date: tranche_audit::programme::Date(
-                self.tx.date.expect("an entitlement is dated when it is made"),
+                self.tx
+                    .date
+                    .expect("an entitlement is dated when it is made"),
             ),
             memo: self.tx.memo.clone(),
             postings: self
@@ -204,7 +206,10 @@ impl TransactionInput {
             .postings
             .iter()
             .enumerate()
-            .map(|(i, p)| p.to_posting(false).map_err(|e| e.within(&format!("postings[{i}]"))))
+            .map(|(i, p)| {
+                p.to_posting(false)
+                    .map_err(|e| e.within(&format!("postings[{i}]")))
+            })
             .collect::<Result<Vec<_>, Invalid>>()?;
         check_balanced(&postings)?;
         Ok(Command::Transaction(NewTransaction {
@@ -299,7 +304,8 @@ impl Command {
             }),
             Command::Transaction(t) => serde_json::to_value(TransactionBody {
                 accounting_date: tranche_audit::programme::Date(
-                    t.date.expect("the planner dates a transaction before writing it"),
+                    t.date
+                        .expect("the planner dates a transaction before writing it"),
                 ),
                 memo: t.memo.clone(),
                 postings: t.postings.iter().map(PostingBody::from_posting).collect(),

@@ -728,7 +728,15 @@ pub fn plan_groups(
         for (i, command) in group.commands.iter().enumerate() {
             let seq = frontier.size();
             let command = dated(state, programme, at, command);
-            match apply(state, programme, seq, group.actor, at, &command, &mut effects) {
+            match apply(
+                state,
+                programme,
+                seq,
+                group.actor,
+                at,
+                &command,
+                &mut effects,
+            ) {
                 Ok(()) => {}
                 Err(PlanError::Invalid(inv)) => {
                     refused = Some(inv.in_item(i));
@@ -864,6 +872,8 @@ mod tests {
             memo: "drawdown".into(),
             postings: vec![p("bank", Side::Debit, "10"), p("fund", Side::Credit, "10")],
             reverses: None,
+            date: None,
+            prior_period: None,
         });
         let plan = plan(
             &Head::empty(),
@@ -896,6 +906,8 @@ mod tests {
                 p("obligations", Side::Credit, "1"),
             ],
             reverses: None,
+            date: None,
+            prior_period: None,
         });
         let err = plan(
             &Head::empty(),

@@ -661,7 +661,11 @@ impl Handler for StatementReader {
                 }
             }
             tag @ (Tag::FrDtTm | Tag::ToDtTm) => {
-                let leaf = if tag == Tag::FrDtTm { "FrDtTm" } else { "ToDtTm" };
+                let leaf = if tag == Tag::FrDtTm {
+                    "FrDtTm"
+                } else {
+                    "ToDtTm"
+                };
                 if ctx.rel(2, &[STMT, "FrToDt", leaf]) {
                     let d = date(ctx, text, true)?;
                     if let Some(s) = &mut self.statement {

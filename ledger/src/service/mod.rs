@@ -7,6 +7,8 @@ pub mod export;
 pub mod export_text;
 /// Disbursement: batches, approvals, bank files, status imports, traces.
 pub mod payments;
+/// Closed periods: closing a quarter of an award, reopening it with two approvers.
+pub mod periods;
 /// The programme: awards, cohorts, participants, evidence, cycles.
 pub mod programme;
 /// Reports bound to a signed checkpoint: computed, signed, rendered.

@@ -1082,13 +1082,13 @@ impl Ledger {
         if by_date.is_empty() {
             by_date.insert(default_date, Vec::new());
         }
-        let mut split: Vec<(NaiveDate, (Vec<OutcomeBody>, Vec<ImportExceptionBody>))> =
-            Vec::new();
+        let mut split: Vec<(NaiveDate, (Vec<OutcomeBody>, Vec<ImportExceptionBody>))> = Vec::new();
         for (i, (day, list)) in by_date.into_iter().enumerate() {
             let excs: &[ImportExceptionBody] = if i == 0 { &exceptions } else { &[] };
-            let (settled, returned): (Vec<OutcomeBody>, Vec<OutcomeBody>) = list
-                .into_iter()
-                .partition(|o| matches!(o.status, PaymentStatus::Confirmed | PaymentStatus::Accepted));
+            let (settled, returned): (Vec<OutcomeBody>, Vec<OutcomeBody>) =
+                list.into_iter().partition(|o| {
+                    matches!(o.status, PaymentStatus::Confirmed | PaymentStatus::Accepted)
+                });
             if !(settled.is_empty() && excs.is_empty() && !returned.is_empty()) {
                 split.extend(
                     split_parts(&settled, excs, OUTCOMES_PER_PART, 0)

@@ -1090,7 +1090,12 @@ impl Ledger {
                         continue;
                     }
                     let command = ProgrammeCommand::Evidence(Box::new(body.clone()));
-                    match crate::domain::programme::apply(s, size + todo.len() as u64, actor, &command) {
+                    match crate::domain::programme::apply(
+                        s,
+                        size + todo.len() as u64,
+                        actor,
+                        &command,
+                    ) {
                         Ok(()) => todo.push(i),
                         Err(e) => errors.push((i, e)),
                     }

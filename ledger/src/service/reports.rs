@@ -189,8 +189,20 @@ impl Ledger {
             self.reader().latest_checkpoint().await?.ok_or_else(|| {
                 invalid("", Code::EmptyJournal, "the journal has no checkpoint yet")
             })?;
+        let body = self.report_body_at(&req, &cp, currency).await?;
+        Ok(self.sign_report(&req, currency, &cp, body, now))
+    }
+
+    /// A report's body computed from the journal up to the checkpoint `cp`.
+    pub(crate) async fn report_body_at(
+        &self,
+        req: &ReportRequest,
+        cp: &crate::SignedCheckpoint,
+        currency: tranche_audit::money::Currency,
+    ) -> Result<ReportBody, StoreError> {
+        let req = req.clone();
         if let Some(body) = self.report_from_projections(&req, cp.size).await? {
-            return Ok(self.sign_report(&req, currency, &cp, body, now));
+            return Ok(body);
         }
         let mut acc = Accumulator::new(req.clone());
         let mut next = 0u64;
@@ -232,7 +244,7 @@ impl Ledger {
         } else {
             acc.finish().map_err(StoreError::Invalid)?
         };
-        Ok(self.sign_report(&req, currency, &cp, body, now))
+        Ok(body)
     }
 
     fn sign_report(
@@ -345,13 +357,7 @@ impl Ledger {
                     })
                     .collect();
                 adjustments.extend(tranche_audit::report_compute::prior_period_adjustment(
-                    &req.award,
-                    currency,
-                    t.seq,
-                    q,
-                    d.0,
-                    &t.memo,
-                    &postings,
+                    &req.award, currency, t.seq, q, d.0, &t.memo, &postings,
                 ));
             }
         }

@@ -440,7 +440,10 @@ async fn load_state(c: &mut dyn Conn, size: u64, commands: &[Command]) -> Result
                 Command::Entitlement(e) => e.meta.adjusts,
                 _ => None,
             };
-            c.transaction().and_then(|t| t.reverses).into_iter().chain(adjusts)
+            c.transaction()
+                .and_then(|t| t.reverses)
+                .into_iter()
+                .chain(adjusts)
         })
         .collect();
     for &t in &targets {

@@ -109,6 +109,7 @@ mod tests {
             currency: "USD".into(),
             side: Side::Debit,
             amount_minor: amount,
+            accounting_date: "2026-03-01".into(),
         }
     }
 

@@ -5,7 +5,8 @@
 use super::backend::{insert, vals, Conn, Query, Row};
 use super::{Result, Store};
 use crate::domain::{
-    AwardRow, CycleRow, EntitlementRow, PeriodRow, EvidenceRow, ParticipantRow, ProgrammeRows, RuleRow,
+    AwardRow, CycleRow, EntitlementRow, EvidenceRow, ParticipantRow, PeriodRow, ProgrammeRows,
+    RuleRow,
 };
 
 /// Rows per multi-row INSERT of the programme projections.
@@ -50,9 +51,13 @@ pub(crate) async fn write(c: &mut dyn Conn, p: &ProgrammeRows) -> Result<()> {
         vals![r.award.as_str(), r.period.as_str(), r.seq]
     })
     .await?;
-    insert(c, &format!("award_periods ({PERIOD})"), &p.periods, n, |r| {
-        vals![r.seq, r.award.as_str(), r.kind.as_str(), r.quarter.as_str()]
-    })
+    insert(
+        c,
+        &format!("award_periods ({PERIOD})"),
+        &p.periods,
+        n,
+        |r| vals![r.seq, r.award.as_str(), r.kind.as_str(), r.quarter.as_str()],
+    )
     .await?;
     let participants = format!("participants ({PARTICIPANT})");
     insert(c, &participants, &p.participants, n, |r| {

@@ -59,6 +59,8 @@ pub async fn payables_programme(
         provinces: None,
         pathways: None,
         age_bands: None,
+        liquidation_days: None,
+        future_days: None,
         award: award.clone(),
         donor: "Synthetic donor".into(),
         currency: "USD".into(),
@@ -242,6 +244,8 @@ pub async fn payables_programme(
             },
         ],
         reverses: None,
+        date: Some(chrono::NaiveDate::from_ymd_opt(2026, 3, 1).expect("valid")),
+        prior_period: None,
     };
     let settings = DisbursementConfigBody {
         award: award.clone(),

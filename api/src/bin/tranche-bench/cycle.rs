@@ -133,6 +133,8 @@ async fn build(
         provinces: None,
         pathways: None,
         age_bands: None,
+        liquidation_days: None,
+        future_days: None,
         award: award.clone(),
         donor: "Bench donor".into(),
         currency: "USD".into(),

@@ -113,7 +113,13 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
         file.bytes.len() as f64 / (1024.0 * 1024.0)
     );
     let t = Instant::now();
-    let send = ledger.send_commands(&plan.batch, None).await?;
+    let send = ledger
+        .send_commands(
+            &plan.batch,
+            None,
+            Some(chrono::NaiveDate::from_ymd_opt(2026, 4, 2).expect("a date")),
+        )
+        .await?;
     ledger.append(&send, "user:bench-approver-1", now).await?;
     println!("  mark sent                    {}", secs(t.elapsed()));
     let lines: Vec<(String, String)> = plan
@@ -124,7 +130,12 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
     let statement = camt053(&lines, "USD");
     let counted = total.elapsed();
     let t = Instant::now();
-    let import = ledger.plan_import(statement.as_bytes()).await?;
+    let import = ledger
+        .plan_import(
+            statement.as_bytes(),
+            Some(chrono::NaiveDate::from_ymd_opt(2026, 4, 6).expect("a date")),
+        )
+        .await?;
     ledger
         .append(&import.commands, "user:bench-preparer", now)
         .await?;

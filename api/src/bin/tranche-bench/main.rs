@@ -197,6 +197,8 @@ pub(crate) fn stipend_command(k: u64, usd: Currency) -> anyhow::Result<Command> 
             )?,
         ],
         reverses: None,
+        date: None,
+        prior_period: None,
     }))
 }
 

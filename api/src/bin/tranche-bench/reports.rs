@@ -35,6 +35,8 @@ fn tx(debit: &str, credit: &str, minor: i64, usd: Currency) -> anyhow::Result<Co
         memo: String::new(),
         postings: vec![p(debit, Side::Debit)?, p(credit, Side::Credit)?],
         reverses: None,
+        date: None,
+        prior_period: None,
     }))
 }
 

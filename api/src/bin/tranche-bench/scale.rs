@@ -176,6 +176,8 @@ async fn setup(ledger: &Ledger, shape: &Shape, key: &SigningKey) -> anyhow::Resu
                 provinces: None,
                 pathways: None,
                 age_bands: None,
+                liquidation_days: None,
+                future_days: None,
                 award: award.clone(),
                 donor: "Scale donor".into(),
                 currency: "USD".into(),
@@ -231,6 +233,8 @@ async fn setup(ledger: &Ledger, shape: &Shape, key: &SigningKey) -> anyhow::Resu
                 },
             ],
             reverses: None,
+            date: Some(chrono::NaiveDate::from_ymd_opt(2026, 1, 10).expect("a date")),
+            prior_period: None,
         }));
         commands.push(
             Ledger::settings_command(DisbursementConfigBody {
@@ -627,7 +631,13 @@ async fn one(args: &BenchArgs, shape: &Shape, postgres: bool) -> anyhow::Result<
         plan.payments.len(),
         secs(batch_took)
     );
-    let send = ledger.send_commands(&plan.batch, None).await?;
+    let send = ledger
+        .send_commands(
+            &plan.batch,
+            None,
+            Some(chrono::NaiveDate::from_ymd_opt(2026, 4, 2).expect("a date")),
+        )
+        .await?;
     ledger.append(&send, "user:bench-approver-1", now).await?;
     let lines: Vec<(String, String)> = plan
         .payments
@@ -635,7 +645,12 @@ async fn one(args: &BenchArgs, shape: &Shape, postgres: bool) -> anyhow::Result<
         .map(|p| (p.e2e.clone(), p.amount.clone()))
         .collect();
     let statement = super::disburse::camt053(&lines, "USD");
-    let import = ledger.plan_import(statement.as_bytes()).await?;
+    let import = ledger
+        .plan_import(
+            statement.as_bytes(),
+            Some(chrono::NaiveDate::from_ymd_opt(2026, 4, 6).expect("a date")),
+        )
+        .await?;
     ledger
         .append(&import.commands, "user:bench-preparer", now)
         .await?;

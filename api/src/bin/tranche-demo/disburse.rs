@@ -70,6 +70,9 @@ pub(crate) async fn disburse(ledger: &Ledger, say: &dyn Fn(String)) -> anyhow::R
                     posting(format!("fund:{AWARD}"), Side::Credit, drawdown)?,
                 ],
                 reverses: None,
+                // Dated in the programme's months, whatever day the demo is loaded.
+                date: Some(crate::world::date(1, 15)?),
+                prior_period: None,
             }),
             Ledger::settings_command(settings)?,
         ],

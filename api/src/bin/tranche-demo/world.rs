@@ -533,6 +533,8 @@ pub(crate) fn budget(
         provinces: Some(PROVINCES.iter().map(|p| p.name.to_string()).collect()),
         pathways: None,
         age_bands: Some(AGE_BANDS.iter().map(|(b, _)| b.to_string()).collect()),
+        liquidation_days: None,
+        future_days: None,
         award: id(AWARD)?,
         donor: "BPRM (U.S. Department of State, Bureau of Population, Refugees, and Migration)"
             .into(),
