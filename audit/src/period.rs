@@ -489,6 +489,96 @@ pub fn award_of_account(account: &str) -> Option<&str> {
 mod tests {
     use super::*;
 
+    fn award() -> AwardOpenBody {
+        serde_json::from_value(serde_json::json!({
+            "award": "a1", "donor": "BPRM", "currency": "USD", "total": "1000.00",
+            "start": "2026-02-15", "end": "2026-12-31", "budget_lines": [],
+        }))
+        .expect("an award")
+    }
+
+    fn close(q: &str) -> PeriodCloseBody {
+        PeriodCloseBody {
+            award: Id::parse("a1").expect("id"),
+            quarter: Quarter::parse(q).expect("q"),
+            checkpoint: CheckpointRef {
+                size: 1,
+                root: "00".repeat(32),
+            },
+            indirect_bp: 0,
+            sf425: "ab".repeat(32),
+        }
+    }
+
+    #[test]
+    fn quarters_close_in_order_once_ended_and_reopen_with_a_second_approver() {
+        let a = award();
+        let mut p = Periods::default();
+        let today = d("2026-06-30");
+        assert_eq!(
+            p.check_close(&a, &close("2026Q2"), today)
+                .expect_err("order")
+                .code,
+            Code::PeriodNotNext
+        );
+        p.check_close(&a, &close("2026Q1"), today)
+            .expect("Q1 ended");
+        p.close(Quarter::parse("2026Q1").expect("q"), 5);
+        assert_eq!(
+            p.check_close(&a, &close("2026Q2"), today)
+                .expect_err("not ended")
+                .code,
+            Code::PeriodNotEnded
+        );
+        assert_eq!(
+            p.check_close(&a, &close("2026Q1"), today)
+                .expect_err("twice")
+                .code,
+            Code::PeriodClosed
+        );
+        // Dates: before the award, closed, in the future, after liquidation.
+        let rule = |date: &str, today: &str| {
+            check_date("date", d(date), d(today), Some((&a, &p))).map_err(|e| e.code)
+        };
+        assert_eq!(rule("2026-02-14", "2026-06-30"), Err(Code::DateBeforeAward));
+        assert_eq!(rule("2026-03-31", "2026-06-30"), Err(Code::PeriodClosed));
+        assert_eq!(rule("2026-07-08", "2026-06-30"), Err(Code::DateInFuture));
+        assert_eq!(rule("2026-07-07", "2026-06-30"), Ok(()));
+        assert_eq!(rule("2027-04-30", "2027-05-01"), Ok(()));
+        assert_eq!(
+            rule("2027-05-01", "2027-05-01"),
+            Err(Code::DateAfterLiquidation)
+        );
+        // Reopening: a reason, the last closed quarter, a second approver.
+        let req = PeriodReopenBody {
+            award: Id::parse("a1").expect("id"),
+            quarter: Quarter::parse("2026Q1").expect("q"),
+            reason: "corrected statement".into(),
+            request: None,
+        };
+        p.check_reopen(
+            &PeriodReopenBody {
+                reason: " ".into(),
+                ..req.clone()
+            },
+            "ana",
+        )
+        .expect_err("a reason");
+        p.check_reopen(&req, "ana").expect("a request");
+        p.reopen(&req, 7, "ana");
+        let approve = PeriodReopenBody {
+            request: Some(7),
+            ..req.clone()
+        };
+        assert_eq!(
+            p.check_reopen(&approve, "ana").expect_err("same").code,
+            Code::SameApprover
+        );
+        p.check_reopen(&approve, "beto").expect("second approver");
+        p.reopen(&approve, 8, "beto");
+        assert_eq!(p.closed_through(), None);
+    }
+
     fn d(s: &str) -> NaiveDate {
         Date::parse(s).expect("valid").0
     }

@@ -6,6 +6,7 @@ mod disburse;
 mod disburse_parts;
 mod disburse_properties;
 mod journal;
+mod periods;
 mod programme;
 mod programme_properties;
 mod properties;

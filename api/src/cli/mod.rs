@@ -33,6 +33,8 @@ pub mod participants;
 pub mod partner;
 /// Payments and their trace.
 pub mod payment;
+/// Closed periods: closing and reopening quarters of an award.
+pub mod period;
 /// Projections rebuilt and checked against the journal.
 pub mod rebuild;
 /// Signed reports and the reports due.
@@ -115,6 +117,10 @@ pub enum Cmd {
     /// Bank status reports and statements in (pain.002, camt.053, status CSV).
     #[command(subcommand)]
     Bank(bank::BankCmd),
+    /// Closed periods: close a quarter once its SF-425 is submitted, reopen it with two
+    /// approvers, list an award's quarters.
+    #[command(subcommand)]
+    Period(period::PeriodCmd),
     /// Payments by end-to-end id.
     #[command(subcommand)]
     Payment(payment::PaymentCmd),
@@ -166,6 +172,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Cmd::Report(args) => report::run(g, args).await,
         Cmd::Batch(cmd) => batch::run(g, cmd).await,
         Cmd::Bank(cmd) => bank::run(g, cmd).await,
+        Cmd::Period(cmd) => period::run(g, cmd).await,
         Cmd::Payment(cmd) => payment::run(g, cmd).await,
         Cmd::Trace(args) => payment::trace(g, args).await,
         Cmd::Award(cmd) => award::award(g, cmd).await,

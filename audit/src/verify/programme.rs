@@ -105,8 +105,8 @@ pub(super) struct Programme {
     awards: HashMap<Id, Currency>,
     /// Every award's opening body and closed quarters: what the rules of accounting dates read.
     dated: HashMap<Id, (AwardOpenBody, Periods)>,
-    /// Every `period.close` so far, in journal order: the SF-425 each names is recomputed from
-    /// the export at the end.
+    /// Every `period.close` in force (not followed by the reopening of its quarter), in
+    /// journal order: the SF-425 each names is recomputed from the export at the end.
     pub(super) closes: Vec<(u64, PeriodCloseBody)>,
     partners: HashSet<Id>,
     /// Every partner key ever registered, by key id: a key id names one key of one partner
@@ -192,6 +192,12 @@ impl Programme {
                 let (_, periods) = self.dated.get_mut(&b.award).expect("opened");
                 periods.check_reopen(b, actor).map_err(&invalid)?;
                 periods.reopen(b, seq, actor);
+                // A reopened quarter's earlier close no longer binds its report (a new close
+                // will).
+                if b.request.is_some() {
+                    self.closes
+                        .retain(|(_, c)| !(c.award == b.award && c.quarter == b.quarter));
+                }
             }
             ProgrammeBody::PartnerRegister(b) => {
                 b.check().map_err(&invalid)?;
