@@ -204,6 +204,9 @@ const PART_BUDGET: usize = 40_000;
 /// Splits two lists into parts: the first list first, then the second, each part holding at
 /// most `max` items of each list and about `PART_BUDGET` bytes of their JSON (each first-list
 /// item counted with `extra` more bytes). Always at least one part.
+/// The outcomes and exceptions of one `bank.status` part.
+type StatusPart = (Vec<OutcomeBody>, Vec<ImportExceptionBody>);
+
 fn split_parts<A: Serialize + Clone, B: Serialize + Clone>(
     a: &[A],
     b: &[B],
@@ -1082,7 +1085,7 @@ impl Ledger {
         if by_date.is_empty() {
             by_date.insert(default_date, Vec::new());
         }
-        let mut split: Vec<(NaiveDate, (Vec<OutcomeBody>, Vec<ImportExceptionBody>))> = Vec::new();
+        let mut split: Vec<(NaiveDate, StatusPart)> = Vec::new();
         for (i, (day, list)) in by_date.into_iter().enumerate() {
             let excs: &[ImportExceptionBody] = if i == 0 { &exceptions } else { &[] };
             let (settled, returned): (Vec<OutcomeBody>, Vec<OutcomeBody>) =
