@@ -301,13 +301,14 @@ impl Lines {
         };
         format!(
             concat!(
-                r#"{{"actor":"{actor}","at":"{at}","body":{{"memo":"{memo}","postings":["#,
+                r#"{{"actor":"{actor}","at":"{at}","body":{{"accounting_date":"{date}","memo":"{memo}","postings":["#,
                 r#"{{"account":"{debit}","amount":"{amount}","currency":"USD","side":"debit"}},"#,
                 r#"{{"account":"{credit}","amount":"{amount}","currency":"USD","side":"credit"}}]}},"#,
                 r#""kind":"transaction","prev":"{prev}","seq":{seq},"v":1}}"#
             ),
             actor = actor,
             at = format_time(self.at(seq)),
+            date = self.at(seq).format("%Y-%m-%d"),
             memo = memo,
             debit = debit,
             credit = credit,
@@ -415,6 +416,7 @@ pub fn example_records() -> Vec<Record> {
             kind::TRANSACTION,
             "finance:treasury",
             serde_json::json!({
+                "accounting_date": "2026-01-05",
                 "memo": "Drawdown DR-00000001",
                 "postings": [
                     {"account": "bank:usd", "amount": "3000.00", "currency": "USD", "side": "debit"},

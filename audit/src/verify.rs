@@ -178,6 +178,8 @@ pub mod rule {
     /// The SF-425 of a closed quarter, recomputed from the export, is not the one its
     /// `period.close` recorded.
     pub const CLOSED_REPORT_CHANGED: &str = "closed_report_changed";
+    /// A `period.close` whose checkpoint is not the tree just before it.
+    pub const CHECKPOINT_MISMATCH: &str = "checkpoint_mismatch";
 }
 
 /// Why an export is invalid: the first record that is wrong (`None` when the fault is not in a
@@ -1091,7 +1093,23 @@ impl Verifier {
                 self.programme.entitlements += 1;
                 Ok(())
             }
-            Body::Programme(b) => self.programme.check(seq, &view.at, &view.actor, b),
+            Body::Programme(b) => {
+                if let ProgrammeBody::PeriodClose(c) = &**b {
+                    // The report was computed at the tree just before the close.
+                    let root = hex::encode(self.frontier.root());
+                    if c.checkpoint.size != seq || c.checkpoint.root != root {
+                        return Err(Failure::at(
+                            seq,
+                            rule::CHECKPOINT_MISMATCH,
+                            format!(
+                                "body.checkpoint: a close names the tree just before it (size {seq}, root {root}), not size {} root {}",
+                                c.checkpoint.size, c.checkpoint.root
+                            ),
+                        ));
+                    }
+                }
+                self.programme.check(seq, &view.at, &view.actor, b)
+            }
             Body::Evidence(e) => self.programme.signed_evidence(seq, e),
             Body::Disburse(b) => {
                 let currency = self.programme.award_currency(b.award_id());

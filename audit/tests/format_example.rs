@@ -13,20 +13,20 @@ const LEAVES: [&str; 4] = [
     "d03bf2e705703ffa7e7e934269153f2f458f3578bc7b0d353d9614eb090e4d81",
     "f6df2ddbf8e5fde3e529d5f00ec3caf35c5267e20aa1a49fa78cea858cb69193",
     "f7e9fa7363673ba207e68b4dcfe1433e99f5b0199c26519f1d6321682645fd78",
-    "3e3ce3c6d0d73e259ccf98cb7b75aa5522095a91851344c3f8565e1c96d88206",
+    "49e5fff1cbfd8d8b62656fdb8bb773823232762f006edfaad6a98513939d0433",
 ];
 const NODE_01: &str = "35151e069c84f1e4a398592a055660995cf6df1e6d618bb36e27b24abd4a9bdc";
-const NODE_23: &str = "69978f164144640d73f1f98358bd8537f7d9e9d38ac5ab6584a42d0e7da35f8c";
-const ROOT: &str = "ef0310080dfaa6867bc766dda871e2da4fe5c0509a3621049f175aad7bd25586";
+const NODE_23: &str = "5ad0d75bd897c7d350aaa5e0fc84daf85bc5a58401deb1ca7396dea7a7552be4";
+const ROOT: &str = "9616159e7b9b16f3f2a2fa582b1af37af3e258c5bb0c69a96ab66e4db593a409";
 const ROOT_3: &str = "15e6b15b68fb3d781cd85c6a2398609adec0f0d1797bc8cddfc62fb10d693bed";
 const VKEY: &str = "tranche.example/synth+9ec33a2d+Abrhk0AvyUZbscCQh1/TznUoyxycMhGmhYAP7QTV18R7";
 const CHECKPOINT: &str = "tranche.example/synth
 4
-7wMQCA36poZ7x2bdqHHi2k/lwFCaNiEEnxdarXvSVYY=
+lhYVnnubFvPyovpYKxrzevPiWMW7DGmparZuTbWTpAk=
 
-\u{2014} tranche.example/synth nsM6Le+E8uUvLfFjjn/TmPEEwY565HDUboOIJaBk+i/0rCs9rWMvI3vJP7kM1Hh1gLnvAFmYjl0Pm02Hhbm1jhv3hQ0=
+\u{2014} tranche.example/synth nsM6Le8/I0YyIhAwnlKlxvWVE6Rw28vVo1/fkvehXtJVSEZXlG7DmLTD+vim06Pqr1dSF3Z0jAAaO4xTWm3qos0PJQs=
 ";
-const LINE_3: &str = r#"{"actor":"finance:treasury","at":"2026-01-05T08:00:00.750053Z","body":{"memo":"Drawdown DR-00000001","postings":[{"account":"bank:usd","amount":"3000.00","currency":"USD","side":"debit"},{"account":"fund:SPRMCO26CA0001","amount":"3000.00","currency":"USD","side":"credit"}]},"kind":"transaction","prev":"f7e9fa7363673ba207e68b4dcfe1433e99f5b0199c26519f1d6321682645fd78","seq":3,"v":1}"#;
+const LINE_3: &str = r#"{"actor":"finance:treasury","at":"2026-01-05T08:00:00.750053Z","body":{"accounting_date":"2026-01-05","memo":"Drawdown DR-00000001","postings":[{"account":"bank:usd","amount":"3000.00","currency":"USD","side":"debit"},{"account":"fund:SPRMCO26CA0001","amount":"3000.00","currency":"USD","side":"credit"}]},"kind":"transaction","prev":"f7e9fa7363673ba207e68b4dcfe1433e99f5b0199c26519f1d6321682645fd78","seq":3,"v":1}"#;
 
 fn h(hex_text: &str) -> [u8; 32] {
     hex::decode(hex_text)
@@ -51,7 +51,7 @@ fn the_worked_example_has_the_documented_hashes_checkpoint_and_proofs() {
     assert_eq!(hex::encode(tree.root()), ROOT);
     assert_eq!(
         B64.encode(tree.root()),
-        "7wMQCA36poZ7x2bdqHHi2k/lwFCaNiEEnxdarXvSVYY="
+        "lhYVnnubFvPyovpYKxrzevPiWMW7DGmparZuTbWTpAk="
     );
     assert_eq!(tree.root_at(3).map(hex::encode).as_deref(), Some(ROOT_3));
     let checkpoint = std::fs::read_to_string(dir.path().join(CHECKPOINT_FILE)).expect("readable");

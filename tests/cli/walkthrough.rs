@@ -248,6 +248,7 @@ fn walkthrough(cli: &Cli) {
         "rule-seed-capital.json",
         "participants.csv",
         "drawdown.json",
+        "late-correction.json",
         "bank-status.csv",
     ] {
         assert!(
@@ -301,6 +302,33 @@ fn after(cli: &Cli, args: &[&str], out: &str) {
             "{out}"
         ),
         ["post", _] => reports(cli),
+        // Piped, a report is its signed JSON.
+        ["report", "sf425"] if args.contains(&"2026Q1") => assert!(
+            out.contains("\"5000.00\"") && !out.contains("prior_period_adjustments"),
+            "the back-dated drawdown is first-quarter money: {out}"
+        ),
+        ["report", "sf425"] if args.contains(&"2026Q2") => {
+            let compact: String = out.split_whitespace().collect();
+            assert!(
+                compact.contains("prior_period_adjustments")
+                    && compact.contains("\"prior_period\":\"2026Q1\"")
+                    && compact.contains("\"line_10a\":\"250.00\""),
+                "the late correction is a prior-period adjustment: {out}"
+            )
+        }
+        ["period", "close"] => {
+            assert!(out.contains("2026Q1 of award bprm-ec-2026 closed"), "{out}");
+            // Nothing can be dated in the closed quarter any more.
+            let late = cli.file(
+                "drawdown-late.json",
+                &one_field_wrong(
+                    &example("drawdown.json"),
+                    r#""memo": "BPRM drawdown 1""#,
+                    r#""memo": "BPRM drawdown 1, again""#,
+                ),
+            );
+            cli.refused_all(&["post", &late], &["date", "period_closed"]);
+        }
         _ => {}
     }
 }
@@ -524,6 +552,15 @@ fn refusals_before(cli: &Cli, args: &[&str]) {
                 &["post", &bad],
                 &["postings[1].amount", "too_many_decimals"],
             );
+            let early = cli.file(
+                "drawdown-early.json",
+                &one_field_wrong(
+                    &example("drawdown.json"),
+                    r#""date": "2026-03-02""#,
+                    r#""date": "2025-12-31""#,
+                ),
+            );
+            cli.refused_all(&["post", &early], &["date", "date_before_award"]);
         }
         ("bank", "import", _) => {
             let bad = cli.file(

@@ -87,7 +87,8 @@ fn file(format: &str, sha: &str, payments: u64, sum: &str) -> BatchFileBody {
 
 fn send(part: u32) -> BatchSendBody {
     serde_json::from_value(
-        json!({"batch": "B000001", "award": "aw", "part": part, "file": FILE, "postings": []}),
+        json!({"batch": "B000001", "award": "aw", "part": part, "file": FILE,
+               "accounting_date": "2026-04-02", "postings": []}),
     )
     .expect("valid")
 }
@@ -277,7 +278,7 @@ fn statement_import() -> (BankImportBody, Vec<BankStatusBody>) {
     let at = |d: &str| json!({"direction": d, "path": "Stmt[1]/Ntry[1]"});
     let parts = vec![
         serde_json::from_value(json!({
-            "award": "aw", "import": FILE, "part": 0,
+            "award": "aw", "import": FILE, "part": 0, "accounting_date": "2026-04-03",
             "outcomes": [
                 {"e2e": "B000001-000001", "status": "confirmed", "amount": "60.00", "line": 1, "at": at("debit")},
                 {"e2e": "B000001-000002", "status": "confirmed", "amount": "40.00", "line": 1, "at": at("debit")}
@@ -288,7 +289,8 @@ fn statement_import() -> (BankImportBody, Vec<BankStatusBody>) {
         }))
         .expect("valid"),
         serde_json::from_value(json!({
-            "award": "aw", "import": FILE, "part": 1, "outcomes": [],
+            "award": "aw", "import": FILE, "part": 1, "accounting_date": "2026-04-03",
+            "outcomes": [],
             "exceptions": [
                 {"line": 1, "amount": "10.00", "code": "no_end_to_end_id", "detail": "a fee", "at": at("debit")},
                 {"line": 1, "amount": "0.40", "code": "not_a_payment", "detail": "interest", "at": at("credit")}

@@ -28,7 +28,21 @@ fn chain(records: &[Rec], signer: &crate::note::NoteSigner) -> Vec<Vec<u8>> {
         json!({"origin": signer.name(), "vkey": signer.verifier().to_vkey()}),
     )];
     all.extend(records.iter().cloned());
-    for (seq, (kind, actor, body)) in all.into_iter().enumerate() {
+    for (seq, (kind, actor, mut body)) in all.into_iter().enumerate() {
+        // A record that posts is dated; these journals date it the day they are written.
+        if [
+            kind::TRANSACTION,
+            kind::ENTITLEMENT,
+            kind::BATCH_SEND,
+            kind::BANK_STATUS,
+        ]
+        .contains(&kind)
+        {
+            if let Some(m) = body.as_object_mut() {
+                m.entry("accounting_date")
+                    .or_insert_with(|| json!("2026-03-01"));
+            }
+        }
         let record = crate::record::Record {
             seq: seq as u64,
             prev,

@@ -242,7 +242,10 @@ impl<'a> Cursor<'a> {
     fn body(&mut self) -> Option<Body<'a>> {
         self.lit(b"{\"")?;
         if self.eat(b"accounting_date\":") {
-            let accounting_date = self.string()?;
+            // A date the reference decoder would refuse is left to it.
+            let accounting_date = self
+                .string()
+                .filter(|d| crate::programme::Date::parse(d).is_ok())?;
             self.lit(b",\"memo\":")?;
             let memo = self.string()?;
             self.lit(b",\"postings\":[")?;

@@ -396,6 +396,10 @@ fn a_body_with_an_unknown_field_fails_invalid_body_for_every_programme_kind() {
                 kind::ACCOUNT_OPEN,
                 kind::ACCOUNT_CLOSE,
                 kind::TRANSACTION,
+                // A close names the tree before it and a quarter ended by its time: the
+                // ledger's scenario of closed periods covers both (tests/integration/periods.rs).
+                kind::PERIOD_CLOSE,
+                kind::PERIOD_REOPEN,
             ]
             .contains(k)
                 // The disbursement kinds have their own test (disburse_tests).

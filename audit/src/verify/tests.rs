@@ -21,6 +21,7 @@ fn encode(seq: u64, kind: &str, at_micros: i64, actor: &str, body: Value) -> Vec
 
 fn transaction_body(memo: &str) -> Value {
     json!({
+        "accounting_date": "2026-03-01",
         "memo": memo,
         "postings": [
             {"account": "expense:c4t-stipend", "currency": "USD", "side": "debit", "amount": "60.00"},
@@ -349,7 +350,20 @@ pub(super) fn chain(records: Vec<(&str, Value)>, signer: &crate::note::NoteSigne
         json!({"origin": signer.name(), "vkey": signer.verifier().to_vkey()}),
     )];
     all.extend(records);
-    for (seq, (kind, body)) in all.into_iter().enumerate() {
+    for (seq, (kind, mut body)) in all.into_iter().enumerate() {
+        // A record that posts is dated; these journals date it the day they are written.
+        let posts = [
+            kind::TRANSACTION,
+            kind::ENTITLEMENT,
+            kind::BATCH_SEND,
+            kind::BANK_STATUS,
+        ];
+        if posts.contains(&kind) {
+            if let Some(m) = body.as_object_mut() {
+                m.entry("accounting_date")
+                    .or_insert_with(|| json!("2026-03-01"));
+            }
+        }
         let record = Record {
             seq: seq as u64,
             prev,

@@ -407,6 +407,18 @@ pub fn render_csv(r: &SignedReport) -> String {
                     f.cumulative.clone(),
                 ]));
             }
+            // Late corrections of closed quarters dated in this period (already in the lines).
+            for a in &s.prior_period_adjustments {
+                out.push_str(&cells(&[
+                    format!("adjusts {}", a.prior_period),
+                    format!(
+                        "Prior-period adjustment, seq {} dated {}: {} (10a {}, 10e {})",
+                        a.seq, a.accounting_date, a.memo, a.line_10a, a.line_10e
+                    ),
+                    String::new(),
+                    String::new(),
+                ]));
+            }
         }
         ReportBody::Budget(b) => {
             out.push_str(&cells(
