@@ -1,8 +1,10 @@
 //! The journal as plain-text accounting: hledger and Beancount files that those tools read and
 //! that balance, account by account, to the same figures as `tranche balance`. Every journal
 //! record that moves money (transactions, entitlements, sendings, bank outcomes) becomes one
-//! transaction dated by its record time, carrying its seq; every `account.open` becomes an
-//! account declaration. Memo (obligation) accounts are kept, in their own balanced
+//! transaction dated by its accounting date, carrying its seq and the time it was written;
+//! every `account.open` becomes an account declaration (in Beancount an `open` dated
+//! 1970-01-01, since a back-dated transaction may be dated before the account was opened in the
+//! journal). Memo (obligation) accounts are kept, in their own balanced
 //! transactions, as they are in the journal.
 
 use std::collections::HashMap;
@@ -136,8 +138,9 @@ impl TextWriter {
                 TextFormat::Beancount => {
                     let _ = writeln!(
                         self.out,
-                        "{date} open {}",
-                        beancount_account(&b.name, b.account_type)
+                        "1970-01-01 open {}  ; opened at seq {} on {date}",
+                        beancount_account(&b.name, b.account_type),
+                        record.seq
                     );
                 }
             }
@@ -153,6 +156,8 @@ impl TextWriter {
         let Some(tx) = command.transaction() else {
             return Ok(());
         };
+        let written = tranche_audit::record::format_time(record.at);
+        let date = tx.date.map_or(date, |d| d.format("%Y-%m-%d").to_string());
         let memo = if tx.memo.is_empty() {
             record.kind.clone()
         } else {
@@ -161,7 +166,7 @@ impl TextWriter {
         match self.format {
             TextFormat::Hledger => {
                 let _ = writeln!(self.out, "\n{date} ({}) {memo}", record.seq);
-                let _ = writeln!(self.out, "    ; kind: {}", record.kind);
+                let _ = writeln!(self.out, "    ; kind: {}, written: {written}", record.kind);
             }
             TextFormat::Beancount => {
                 let _ = writeln!(
@@ -171,6 +176,7 @@ impl TextWriter {
                 );
                 let _ = writeln!(self.out, "  seq: {}", record.seq);
                 let _ = writeln!(self.out, "  kind: \"{}\"", record.kind);
+                let _ = writeln!(self.out, "  written: \"{written}\"");
             }
         }
         for p in &tx.postings {
@@ -285,14 +291,14 @@ mod tests {
             record(
                 4,
                 "transaction",
-                json!({"memo": "drawdown \"Q1\"", "postings": [
+                json!({"accounting_date": "2026-03-30", "memo": "drawdown \"Q1\"", "postings": [
                     {"account": "bank:a", "currency": "USD", "side": "debit", "amount": "100.00"},
                     {"account": "fund:a", "currency": "USD", "side": "credit", "amount": "100.00"}]}),
             ),
             record(
                 5,
                 "transaction",
-                json!({"memo": "", "postings": [
+                json!({"accounting_date": "2026-03-31", "memo": "", "postings": [
                     {"account": "fund:a", "currency": "CLP", "side": "debit", "amount": "1500"},
                     {"account": "payable:a:participant:p_1", "currency": "CLP", "side": "credit", "amount": "1500"}]}),
             ),
@@ -313,9 +319,9 @@ account bank:a  ; type: Asset\n\
 account fund:a  ; type: Equity\n\
 account payable:a:participant:p_1  ; type: Liability\n\
 \n\
-2026-03-31 (4) drawdown \"Q1\"\n    ; kind: transaction\n    {:<60}  {:>16} USD\n    {:<60}  {:>16} USD\n\
+2026-03-30 (4) drawdown \"Q1\"\n    ; kind: transaction, written: 2026-03-31T12:00:00.000000Z\n    {:<60}  {:>16} USD\n    {:<60}  {:>16} USD\n\
 \n\
-2026-03-31 (5) transaction\n    ; kind: transaction\n    {:<60}  {:>16} CLP\n    {:<60}  {:>16} CLP\n",
+2026-03-31 (5) transaction\n    ; kind: transaction, written: 2026-03-31T12:00:00.000000Z\n    {:<60}  {:>16} CLP\n    {:<60}  {:>16} CLP\n",
             "bank:a", "100.00", "fund:a", "-100.00", "fund:a", "1500",
             "payable:a:participant:p_1", "-1500"
         );
@@ -333,13 +339,13 @@ account payable:a:participant:p_1  ; type: Liability\n\
 ; One transaction per journal record that moves money; seq is in its metadata.\n\
 option \"title\" \"tranche t.example/log\"\n\
 \n\
-2026-03-31 open Assets:Bank:A\n\
-2026-03-31 open Equity:Fund:A\n\
-2026-03-31 open Liabilities:Payable:A:Participant:P-1\n\
+1970-01-01 open Assets:Bank:A  ; opened at seq 1 on 2026-03-31\n\
+1970-01-01 open Equity:Fund:A  ; opened at seq 2 on 2026-03-31\n\
+1970-01-01 open Liabilities:Payable:A:Participant:P-1  ; opened at seq 3 on 2026-03-31\n\
 \n\
-2026-03-31 * \"drawdown \\\"Q1\\\"\"\n  seq: 4\n  kind: \"transaction\"\n  {:<60}  {:>16} USD\n  {:<60}  {:>16} USD\n\
+2026-03-30 * \"drawdown \\\"Q1\\\"\"\n  seq: 4\n  kind: \"transaction\"\n  written: \"2026-03-31T12:00:00.000000Z\"\n  {:<60}  {:>16} USD\n  {:<60}  {:>16} USD\n\
 \n\
-2026-03-31 * \"transaction\"\n  seq: 5\n  kind: \"transaction\"\n  {:<60}  {:>16} CLP\n  {:<60}  {:>16} CLP\n",
+2026-03-31 * \"transaction\"\n  seq: 5\n  kind: \"transaction\"\n  written: \"2026-03-31T12:00:00.000000Z\"\n  {:<60}  {:>16} CLP\n  {:<60}  {:>16} CLP\n",
             "Assets:Bank:A", "100.00", "Equity:Fund:A", "-100.00", "Equity:Fund:A", "1500",
             "Liabilities:Payable:A:Participant:P-1", "-1500"
         );
@@ -353,13 +359,13 @@ option \"title\" \"tranche t.example/log\"\n\
             w.push(&r).expect("pushed");
         }
         let text = w.finish();
-        assert!(text.contains("2026-03-31 open Assets:Bank:A\n"), "{text}");
+        assert!(text.contains("1970-01-01 open Assets:Bank:A  ;"), "{text}");
         assert!(
-            text.contains("2026-03-31 open Liabilities:Payable:A:Participant:P-1\n"),
+            text.contains("1970-01-01 open Liabilities:Payable:A:Participant:P-1  ;"),
             "{text}"
         );
         assert!(
-            text.contains("2026-03-31 * \"drawdown \\\"Q1\\\"\"\n  seq: 4\n"),
+            text.contains("2026-03-30 * \"drawdown \\\"Q1\\\"\"\n  seq: 4\n"),
             "{text}"
         );
         assert!(text.contains(&format!(

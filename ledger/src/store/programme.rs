@@ -14,7 +14,8 @@ use crate::domain::Command;
 pub(crate) const PROGRAMME_KINDS: &str = "'award.open','partner.register','partner.key',\
 'cohort.open','session.schedule','participant.register','evidence','rule.version','entitlement',\
 'cycle.run','disbursement.config','batch.create','batch.part','batch.submit','batch.approve',\
-'batch.reject','batch.cancel','batch.file','batch.send','bank.import','bank.status'";
+'batch.reject','batch.cancel','batch.file','batch.send','bank.import','bank.status',\
+'period.close','period.reopen'";
 /// Records per catch-up page.
 pub(crate) const CATCH_UP_PAGE: u32 = 1_000;
 
