@@ -243,7 +243,7 @@ fn a_killed_server_never_applies_half_a_send_or_import_and_a_retry_applies_it_on
             &releaser,
             &send_path,
             "send-1",
-            "{}",
+            r#"{"date": "2026-04-02"}"#,
             Duration::from_millis(ms),
         );
         let (status, counts, transit, bank, _) = observe(&data, &batch, award);
@@ -272,7 +272,14 @@ fn a_killed_server_never_applies_half_a_send_or_import_and_a_retry_applies_it_on
         }
     }
     let mut server = start(&data);
-    let (code, body) = post(&server.base, &send_path, &releaser, "send-1", "{}").expect("answer");
+    let (code, body) = post(
+        &server.base,
+        &send_path,
+        &releaser,
+        "send-1",
+        r#"{"date": "2026-04-02"}"#,
+    )
+    .expect("answer");
     assert_eq!(code, 200, "{body}");
     assert!(body.contains("\"status\":\"sent\""), "{body}");
     server.child.kill().expect("kill");

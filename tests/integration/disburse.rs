@@ -41,7 +41,7 @@ pub(crate) fn drawdown(scn: &Scn, amount: &str) {
     scn.ok(
         &scn.admin,
         "/v1/transactions",
-        &json!({"memo": "BPRM drawdown", "postings": [
+        &json!({"date": "2026-03-05", "memo": "BPRM drawdown", "postings": [
             {"account": format!("bank:{AWARD}"), "currency": "USD", "side": "debit", "amount": amount},
             {"account": format!("fund:{AWARD}"), "currency": "USD", "side": "credit", "amount": amount}
         ]}),
@@ -143,7 +143,11 @@ pub(crate) fn batch_to_bank(scn: &Scn, approvers: &[&Client], batch: &str) -> (V
         .post(&format!("/v1/batches/{batch}/send"), Some(&scn.key()), "{}")
         .problem(403, "forbidden", None);
     let releaser = approvers.first().copied().unwrap_or(&scn.admin);
-    let r = releaser.post(&format!("/v1/batches/{batch}/send"), Some(&scn.key()), "{}");
+    let r = releaser.post(
+        &format!("/v1/batches/{batch}/send"),
+        Some(&scn.key()),
+        r#"{"date": "2026-04-02"}"#,
+    );
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.json()["status"], "sent");
     (r.json(), file.body)
@@ -745,7 +749,7 @@ fn disbursement_bad_inputs(s: TestServer) {
         "{}",
     );
     assert_eq!(r.status, 201, "{}", r.body);
-    scn.ok(&scn.admin, "/v1/transactions", &json!({"memo": "adjustment", "postings": [
+    scn.ok(&scn.admin, "/v1/transactions", &json!({"date": "2026-04-10", "memo": "adjustment", "postings": [
         {"account": format!("payable:{AWARD}:participant:{}", scn.p["a100"]), "currency": "USD", "side": "debit", "amount": "30.00"},
         {"account": format!("expense:{AWARD}:c4t"), "currency": "USD", "side": "credit", "amount": "30.00"}]}));
     scn.refused(

@@ -585,7 +585,7 @@ fn hand_computed_scenario(s: TestServer) {
     scn.ok(
         &scn.admin,
         "/v1/transactions",
-        &json!({"memo": "BPRM drawdown", "postings": [
+        &json!({"date": "2026-04-01", "memo": "BPRM drawdown", "postings": [
             {"account": format!("bank:{AWARD}"), "currency": "USD", "side": "debit", "amount": "3000.00"},
             {"account": format!("fund:{AWARD}"), "currency": "USD", "side": "credit", "amount": "3000.00"}
         ]}),
@@ -593,7 +593,7 @@ fn hand_computed_scenario(s: TestServer) {
     scn.ok(
         &scn.admin,
         "/v1/transactions",
-        &json!({"memo": "Monitoring visits, April", "postings": [
+        &json!({"date": "2026-04-30", "memo": "Monitoring visits, April", "postings": [
             {"account": format!("expense:{AWARD}:admin"), "currency": "USD", "side": "debit", "amount": "450.00"},
             {"account": format!("bank:{AWARD}"), "currency": "USD", "side": "credit", "amount": "450.00"}
         ]}),

@@ -20,6 +20,9 @@
 //! `TRANCHE_SIM_SEEDS` (default 2), `TRANCHE_SIM_STEPS` (default 120) and `TRANCHE_SIM_SEED`
 //! (one seed) set how much runs; the count of seeds and steps is printed at the end.
 
+/// The day the simulated batches go to the bank (their accounting date).
+const SENT_ON: &str = r#"{"date": "2026-04-02"}"#;
+
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
 use std::time::Instant;
@@ -568,7 +571,7 @@ impl World {
             Step::Send { batch, who } => {
                 if let Some(b) = self.batch(*batch) {
                     let client = if *who == 3 { 0 } else { 3 + *who as usize };
-                    let (status, v) = self.post(client, &format!("/v1/batches/{b}/send"), "{}");
+                    let (status, v) = self.post(client, &format!("/v1/batches/{b}/send"), SENT_ON);
                     if client == 0 {
                         assert_eq!(status, 403, "the preparer released funds: {v}");
                     }
@@ -599,7 +602,7 @@ impl World {
                         );
                     }
                     "approved" => {
-                        self.post(approver, &format!("/v1/batches/{b}/send"), "{}");
+                        self.post(approver, &format!("/v1/batches/{b}/send"), SENT_ON);
                     }
                     _ => {}
                 }

@@ -20,8 +20,9 @@ pub enum BankCmd {
     /// required for booked and returned; reason and date (YYYY-MM-DD) optional
     /// (docs/examples/bank-status.csv). XML: pain.002.001.* and camt.053.001.*.
     ///
-    /// Outcomes are dated by the booking date of their statement or status line; `--date`
-    /// dates the lines that state none (a pain.002, a CSV row with no date).
+    /// Outcomes are dated by the booking date of their statement or status line, a pain.002's
+    /// by its creation date (`CreDtTm`); `--date` dates the lines that state none (a CSV row
+    /// with no date).
     Import {
         #[arg(required = true)]
         files: Vec<PathBuf>,

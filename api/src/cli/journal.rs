@@ -75,6 +75,10 @@ pub struct RecoverArgs {
     /// Why (required: recorded as the recovery's memo).
     #[arg(long)]
     pub reason: String,
+    /// The recovery's accounting date (YYYY-MM-DD), never before the entitlement's; default:
+    /// today in the award's time zone.
+    #[arg(long, value_parser = parse_date)]
+    pub date: Option<chrono::NaiveDate>,
 }
 
 #[derive(Debug, Args)]
@@ -333,7 +337,10 @@ pub async fn reverse(g: &Global, args: ReverseArgs) -> anyhow::Result<ExitCode> 
 pub async fn recover(g: &Global, args: RecoverArgs) -> anyhow::Result<ExitCode> {
     let (seq, amount, reason) = (args.seq, args.amount.as_str(), args.reason.as_str());
     let ledger = open(g).await?;
-    let commands = match ledger.recovery_commands(seq, amount, reason).await {
+    let commands = match ledger
+        .recovery_commands(seq, amount, reason, args.date)
+        .await
+    {
         Ok(c) => c,
         Err(e) => return refused(&e).map(Ok).unwrap_or_else(|| Err(e.into())),
     };

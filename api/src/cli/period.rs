@@ -21,9 +21,9 @@ pub enum PeriodCmd {
         /// The quarter, e.g. 2026Q1.
         #[arg(long, value_parser = parse_quarter)]
         quarter: Quarter,
-        /// The SF-425's indirect cost rate in percent (e.g. 10), as submitted.
-        #[arg(long, default_value = "0")]
-        indirect_rate: String,
+        /// The SF-425's indirect cost rate as submitted, e.g. 0.10 (as `report sf425`).
+        #[arg(long)]
+        indirect_rate: Option<String>,
         #[arg(long)]
         json: bool,
     },
@@ -49,23 +49,6 @@ pub enum PeriodCmd {
     },
 }
 
-/// `10` or `10.5` percent as basis points.
-fn basis_points(text: &str) -> Result<u32, tranche_ledger::StoreError> {
-    let bad = || {
-        tranche_ledger::StoreError::Invalid(tranche_audit::Invalid::new(
-            "indirect_rate",
-            tranche_audit::Code::InvalidRate,
-            format!("{text:?} is not a percentage from 0 to 100 with at most two decimals"),
-        ))
-    };
-    let d: rust_decimal::Decimal = text.trim().parse().map_err(|_| bad())?;
-    if d < rust_decimal::Decimal::ZERO || d > rust_decimal::Decimal::from(100) || d.scale() > 2 {
-        return Err(bad());
-    }
-    let bp = d * rust_decimal::Decimal::from(100);
-    u32::try_from(bp.trunc().mantissa()).map_err(|_| bad())
-}
-
 pub async fn run(g: &Global, cmd: PeriodCmd) -> anyhow::Result<ExitCode> {
     let ledger = open(g).await?;
     let result = async {
@@ -77,7 +60,8 @@ pub async fn run(g: &Global, cmd: PeriodCmd) -> anyhow::Result<ExitCode> {
                 json,
             } => {
                 let award = parse_id(&award, "award")?;
-                let bp = basis_points(&indirect_rate)?;
+                let bp = crate::server::reports::rate_bp(indirect_rate.as_deref())
+                    .map_err(tranche_ledger::StoreError::Invalid)?;
                 let c = ledger
                     .close_period(&award, quarter, bp, &actor(g), Utc::now())
                     .await?;

@@ -129,6 +129,9 @@ pub const API: &[Entry] = &[
     e("GET", "/v1/payments/{e2e}/receipt", AUDIT_READ, ""),
     e("GET", "/v1/reports/{kind}", DONOR_READ, "donors only `sf425`, `budget` and `disaggregation` (403 for the others)"),
     e("GET", "/v1/reports-due", DONOR_READ, ""),
+    e("GET", "/v1/awards/{award}/periods", DONOR_READ, ""),
+    e("POST", "/v1/awards/{award}/periods/{quarter}/close", APPROVE, "quarters close in order, once ended; the SF-425's digest is journaled"),
+    e("POST", "/v1/awards/{award}/periods/{quarter}/reopen", APPROVE, "a reason; reopens on a second, different approver's request"),
 ];
 
 /// Signed in, whatever the role.

@@ -16,6 +16,8 @@ pub mod error;
 pub mod metrics;
 /// Payment batches, approvals, bank files in and out, payments and their trace.
 pub mod payments;
+/// Closed periods: an award's quarters, closing and reopening them.
+pub mod periods;
 /// The programme handlers: awards, partners, cohorts, participants, evidence, rules, cycles.
 pub mod programme;
 /// Reports bound to a signed checkpoint.
@@ -177,6 +179,9 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(pay::payment_receipt))
         .routes(routes!(reports::report))
         .routes(routes!(reports::due))
+        .routes(routes!(periods::periods))
+        .routes(routes!(periods::close))
+        .routes(routes!(periods::reopen))
 }
 
 #[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, description = "The process is up")))]

@@ -590,6 +590,11 @@ pub struct RecoverRequest {
     pub amount: String,
     /// Why (required; recorded as the recovery's memo).
     pub reason: String,
+    /// The recovery's accounting date (`YYYY-MM-DD`), never before the entitlement's; default:
+    /// today in the award's time zone.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, example = "2026-05-04")]
+    pub date: Option<tranche_audit::programme::Date>,
 }
 
 /// Records a recovery of part of a paid entitlement: the payee's receivable is debited and the
@@ -610,7 +615,7 @@ pub async fn recover_entitlement(
     let req: RecoverRequest = parse_json(&body)?;
     let commands = state
         .ledger
-        .recovery_commands(seq, &req.amount, &req.reason)
+        .recovery_commands(seq, &req.amount, &req.reason, req.date.map(|d| d.0))
         .await?;
     let path = format!("/v1/entitlements/{seq}/recover");
     write(&state, &caller, &headers, &path, &body, commands).await

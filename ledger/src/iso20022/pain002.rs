@@ -103,6 +103,9 @@ pub struct StatusReport {
     pub version: String,
     /// `GrpHdr/MsgId` of the report itself.
     pub message_id: String,
+    /// The day of `GrpHdr/CreDtTm` as the bank wrote it (its local date), if readable: the
+    /// date its outcomes are booked on.
+    pub created: Option<chrono::NaiveDate>,
     /// `OrgnlGrpInfAndSts/OrgnlMsgId`: the pain.001 this report answers.
     pub original_message_id: String,
     /// `OrgnlGrpInfAndSts/OrgnlMsgNmId` (`pain.001.001.09`), if given.
@@ -132,6 +135,7 @@ struct TxState {
 #[derive(Debug, Default)]
 struct ReportReader {
     message_id: Option<String>,
+    created: Option<chrono::NaiveDate>,
     original_message_id: Option<String>,
     original_message_name: Option<String>,
     group_status: Option<TransactionStatus>,
@@ -283,6 +287,8 @@ impl Handler for ReportReader {
             }
         } else if ctx.is(&[DOC, ROOT, "GrpHdr", "MsgId"]) {
             self.message_id = non_empty(text);
+        } else if ctx.is(&[DOC, ROOT, "GrpHdr", "CreDtTm"]) {
+            self.created = text.trim().get(..10).and_then(super::parse_iso_date);
         } else if ctx.is(&[DOC, ROOT, GRP, "OrgnlMsgId"]) {
             self.original_message_id = non_empty(text);
         } else if ctx.is(&[DOC, ROOT, GRP, "OrgnlMsgNmId"]) {
@@ -336,6 +342,7 @@ pub fn parse_pain002(xml: &[u8]) -> Result<StatusReport, Iso20022Error> {
     Ok(StatusReport {
         version,
         message_id: reader.message_id.unwrap_or_default(),
+        created: reader.created,
         original_message_id: reader.original_message_id.unwrap_or_default(),
         original_message_name: reader.original_message_name,
         group_status: reader.group_status,

@@ -938,7 +938,7 @@ impl Ledger {
             ));
         };
         let currency = st.awards[&award].currency;
-        let default_date = date.unwrap_or_else(|| {
+        let default_date = date.or(lines.created).unwrap_or_else(|| {
             tranche_audit::period::local_date(
                 st.awards.get(&award).map(|a| &a.body),
                 chrono::Utc::now(),
@@ -1638,6 +1638,8 @@ struct StatusFile {
     /// A pain.002 status for the whole message, with no per-payment lines: it applies to every
     /// payment of the file it answers.
     group: Option<(PaymentStatus, Option<String>, u64)>,
+    /// The day the file says it was made (a pain.002's `CreDtTm`): the date of its lines.
+    created: Option<NaiveDate>,
 }
 
 fn read_status_file(bytes: &[u8]) -> Result<StatusFile, StoreError> {
@@ -1680,6 +1682,7 @@ fn read_status_file(bytes: &[u8]) -> Result<StatusFile, StoreError> {
             lines,
             statements: Vec::new(),
             group: None,
+            created: None,
         });
     }
     let head = String::from_utf8_lossy(&start[..start.len().min(4096)]).to_string();
@@ -1711,7 +1714,7 @@ fn read_status_file(bytes: &[u8]) -> Result<StatusFile, StoreError> {
                 skip_code: code,
                 skip_detail: detail,
                 at: None,
-                date: None,
+                date: r.created,
             });
         }
         let group = match (r.transactions.is_empty(), r.group_status) {
@@ -1733,6 +1736,7 @@ fn read_status_file(bytes: &[u8]) -> Result<StatusFile, StoreError> {
             lines,
             statements: Vec::new(),
             group,
+            created: r.created,
         });
     }
     read_camt053(bytes)
@@ -1961,6 +1965,7 @@ fn read_camt053(bytes: &[u8]) -> Result<StatusFile, StoreError> {
         lines,
         statements,
         group: None,
+        created: None,
     })
 }
 

@@ -60,32 +60,16 @@ pub struct PeriodEvent {
 }
 
 impl Ledger {
-    /// Closes `quarter` of `award`: computes its SF-425 at the latest checkpoint (indirect rate
-    /// in basis points) and appends the `period.close` naming that checkpoint and the report's
-    /// digest, right after it. Computed again if other records were appended meanwhile.
-    pub async fn close_period(
+    /// The `period.close` of `quarter` of `award`, with its SF-425 (indirect rate in basis
+    /// points) computed at the latest checkpoint: it must be appended right after that
+    /// checkpoint (else `ledger_moved`, and it is computed again).
+    pub async fn close_command(
         &self,
         award: &Id,
         quarter: Quarter,
         indirect_bp: u32,
-        actor: &str,
-        now: DateTime<Utc>,
-    ) -> Result<Closed, StoreError> {
-        let body = self
-            .store()
-            .award_rows()
-            .await?
-            .into_iter()
-            .find(|a| a.award == award.as_str())
-            .ok_or_else(|| {
-                StoreError::Invalid(Invalid::new(
-                    "award",
-                    Code::UnknownAward,
-                    format!("there is no award {award}"),
-                ))
-            })?;
-        let award_body: tranche_audit::programme::AwardOpenBody =
-            serde_json::from_str(&body.body).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    ) -> Result<(Command, PeriodCloseBody), StoreError> {
+        let award_body = self.award_opened(award).await?;
         let currency = award_body.currency().map_err(StoreError::Invalid)?;
         let req = ReportRequest {
             kind: "sf425".into(),
@@ -99,34 +83,50 @@ impl Ledger {
             indirect_bp,
             threshold: 5,
         };
+        let cp = self.store().latest_checkpoint().await?.ok_or_else(|| {
+            StoreError::Invalid(Invalid::new(
+                "",
+                Code::EmptyJournal,
+                "the journal has no checkpoint yet",
+            ))
+        })?;
+        let report = self.report_body_at(&req, &cp, currency).await?;
+        let close = PeriodCloseBody {
+            award: award.clone(),
+            quarter,
+            checkpoint: CheckpointRef {
+                size: cp.size,
+                root: hex::encode(cp.root),
+            },
+            indirect_bp,
+            sf425: body_digest(&report),
+        };
+        Ok((
+            Command::Programme(ProgrammeCommand::PeriodClose(close.clone())),
+            close,
+        ))
+    }
+
+    /// Closes `quarter` of `award`: appends [`Self::close_command`], computed again if other
+    /// records were appended meanwhile.
+    pub async fn close_period(
+        &self,
+        award: &Id,
+        quarter: Quarter,
+        indirect_bp: u32,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Closed, StoreError> {
         let mut last = None;
         for _ in 0..CLOSE_ATTEMPTS {
-            let cp = self.store().latest_checkpoint().await?.ok_or_else(|| {
-                StoreError::Invalid(Invalid::new(
-                    "",
-                    Code::EmptyJournal,
-                    "the journal has no checkpoint yet",
-                ))
-            })?;
-            let report = self.report_body_at(&req, &cp, currency).await?;
-            let close = PeriodCloseBody {
-                award: award.clone(),
-                quarter,
-                checkpoint: CheckpointRef {
-                    size: cp.size,
-                    root: hex::encode(cp.root),
-                },
-                indirect_bp,
-                sf425: body_digest(&report),
-            };
-            let command = Command::Programme(ProgrammeCommand::PeriodClose(close.clone()));
+            let (command, close) = self.close_command(award, quarter, indirect_bp).await?;
             match self.append(&[command], actor, now).await {
                 Ok(done) => {
                     return Ok(Closed {
                         award: award.to_string(),
                         quarter: quarter.to_string(),
                         seq: done.first_seq,
-                        size: cp.size,
+                        size: close.checkpoint.size,
                         sf425: close.sf425,
                     })
                 }
@@ -139,16 +139,15 @@ impl Ledger {
         })))
     }
 
-    /// Asks to reopen the last closed quarter of `award` (with its reason), or approves the
-    /// pending request when another approver made it: the quarter reopens then.
-    pub async fn reopen_period(
+    /// The `period.reopen` `actor` asks for: a request with its reason, or the approval of a
+    /// pending request another approver made (the quarter reopens then).
+    pub async fn reopen_command(
         &self,
         award: &Id,
         quarter: Quarter,
         reason: &str,
         actor: &str,
-        now: DateTime<Utc>,
-    ) -> Result<Reopened, StoreError> {
+    ) -> Result<(Command, bool), StoreError> {
         let mut need = Need::default();
         need.awards.insert(award.clone());
         let st = self.store().load_programme(need).await?;
@@ -165,23 +164,17 @@ impl Ledger {
             reason: reason.trim().to_string(),
             request,
         };
-        let command = Command::Programme(ProgrammeCommand::PeriodReopen(body));
-        let done = self.append(&[command], actor, now).await?;
-        Ok(Reopened {
-            award: award.to_string(),
-            quarter: quarter.to_string(),
-            seq: done.first_seq,
-            status: if request.is_some() {
-                "reopened"
-            } else {
-                "requested"
-            },
-        })
+        Ok((
+            Command::Programme(ProgrammeCommand::PeriodReopen(body)),
+            request.is_some(),
+        ))
     }
 
-    /// Every quarter of `award` from its start to its end, with its status and history.
-    pub async fn periods(&self, award: &Id) -> Result<Vec<PeriodView>, StoreError> {
-        let body = self
+    async fn award_opened(
+        &self,
+        award: &Id,
+    ) -> Result<tranche_audit::programme::AwardOpenBody, StoreError> {
+        let row = self
             .reader()
             .award_rows()
             .await?
@@ -194,8 +187,32 @@ impl Ledger {
                     format!("there is no award {award}"),
                 ))
             })?;
-        let award_body: tranche_audit::programme::AwardOpenBody =
-            serde_json::from_str(&body.body).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        serde_json::from_str(&row.body).map_err(|e| StoreError::Corrupt(e.to_string()))
+    }
+
+    /// Asks to reopen the last closed quarter of `award` (with its reason), or approves the
+    /// pending request when another approver made it: the quarter reopens then.
+    pub async fn reopen_period(
+        &self,
+        award: &Id,
+        quarter: Quarter,
+        reason: &str,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Reopened, StoreError> {
+        let (command, approves) = self.reopen_command(award, quarter, reason, actor).await?;
+        let done = self.append(&[command], actor, now).await?;
+        Ok(Reopened {
+            award: award.to_string(),
+            quarter: quarter.to_string(),
+            seq: done.first_seq,
+            status: if approves { "reopened" } else { "requested" },
+        })
+    }
+
+    /// Every quarter of `award` from its start to its end, with its status and history.
+    pub async fn periods(&self, award: &Id) -> Result<Vec<PeriodView>, StoreError> {
+        let award_body = self.award_opened(award).await?;
         let rows = self.reader().period_rows(award.as_str()).await?;
         let mut closed: Vec<Quarter> = Vec::new();
         let mut requested: Option<Quarter> = None;

@@ -642,11 +642,14 @@ impl Ledger {
     /// recovery) is debited and the budget line the entitlement charged is credited. What she
     /// owes is then kept back from her next entitlements by the cycles. The ledger re-checks
     /// every rule on append (paid, live, at most what is still entitled).
+    /// `date` is the recovery's accounting date; `None`: the day it is written, never before
+    /// the entitlement it recovers.
     pub async fn recovery_commands(
         &self,
         seq: u64,
         amount: &str,
         reason: &str,
+        date: Option<chrono::NaiveDate>,
     ) -> Result<Vec<Command>, StoreError> {
         let reason = reason.trim();
         if reason.is_empty() {
@@ -758,7 +761,7 @@ impl Ledger {
                 reverses: None,
                 // The day it is decided, never before the entitlement it recovers (the
                 // planner's default); a late correction when that one's quarter is closed.
-                date: None,
+                date,
                 prior_period: None,
             },
         )
