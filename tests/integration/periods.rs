@@ -294,3 +294,87 @@ async fn dates_and_closed_periods(t: TestLedger) {
 }
 
 on_both_backends!(dates_and_closed_periods);
+
+/// The same over HTTP: an approver closes the first quarter (a preparer may not), a drawdown
+/// dated in it is refused (409, nothing written), reopening takes a reason and a second
+/// approver, and the quarters list shows where each stands.
+fn periods_over_http(s: tranche_tests::TestServer) {
+    use serde_json::json;
+    let (scn, _) = super::programme::setup(s);
+    let award = super::programme::AWARD;
+    let ana = scn.s.client(&scn.admin.add_user("ana-p", "approver", None));
+    let beto = scn
+        .s
+        .client(&scn.admin.add_user("beto-p", "approver", None));
+    let drawdown = |date: &str| {
+        json!({"date": date, "memo": "BPRM drawdown", "postings": [
+            {"account": format!("bank:{award}"), "currency": "USD", "side": "debit", "amount": "10.00"},
+            {"account": format!("fund:{award}"), "currency": "USD", "side": "credit", "amount": "10.00"}]})
+    };
+    scn.ok(&scn.admin, "/v1/transactions", &drawdown("2026-03-10"));
+    let close = format!("/v1/awards/{award}/periods/2026Q1/close");
+    scn.refused(&scn.preparer, &close, &json!({}), 403, "forbidden", None);
+    scn.refused(
+        &ana,
+        &format!("/v1/awards/{award}/periods/2026Q5/close"),
+        &json!({}),
+        422,
+        "invalid_quarter",
+        Some("quarter"),
+    );
+    scn.refused(
+        &ana,
+        &format!("/v1/awards/{award}/periods/2026Q2/close"),
+        &json!({}),
+        422,
+        "period_not_next",
+        Some("quarter"),
+    );
+    let closed = scn.ok(&ana, &close, &json!({"indirect_rate": "0.10"}));
+    assert!(closed["first_seq"].is_u64(), "{closed}");
+    scn.refused(
+        &scn.admin,
+        "/v1/transactions",
+        &drawdown("2026-03-11"),
+        409,
+        "period_closed",
+        Some("date"),
+    );
+    let list = scn.preparer.get(&format!("/v1/awards/{award}/periods"));
+    assert_eq!(list.status, 200, "{}", list.body);
+    let list = list.json();
+    assert_eq!(list[0]["quarter"], "2026Q1");
+    assert_eq!(list[0]["status"], "closed");
+    assert_eq!(list[1]["status"], "open");
+    let reopen = format!("/v1/awards/{award}/periods/2026Q1/reopen");
+    scn.refused(
+        &ana,
+        &reopen,
+        &json!({"reason": " "}),
+        422,
+        "reason_required",
+        Some("reason"),
+    );
+    scn.ok(
+        &ana,
+        &reopen,
+        &json!({"reason": "the March statement was corrected"}),
+    );
+    scn.refused(
+        &ana,
+        &reopen,
+        &json!({"reason": "again"}),
+        409,
+        "reopen_pending",
+        Some("request"),
+    );
+    scn.ok(&beto, &reopen, &json!({"reason": "agreed"}));
+    let list = scn
+        .preparer
+        .get(&format!("/v1/awards/{award}/periods"))
+        .json();
+    assert_eq!(list[0]["status"], "open", "{list}");
+    scn.ok(&scn.admin, "/v1/transactions", &drawdown("2026-03-11"));
+}
+
+tranche_tests::server_on_both_backends!(periods_over_http);
