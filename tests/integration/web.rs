@@ -340,14 +340,23 @@ fn every_page_keeps_to_the_role_matrix(s: TestServer) {
         if path == "/web/logout" || path == "/web/login" {
             continue; // exercised by the sessions test
         }
-        // A batch action is one page per action, each also under its API route's rule.
-        let actions: Vec<Option<&str>> = if path.contains("{action}") {
-            ["submit", "approve", "reject", "cancel", "files", "send"]
-                .into_iter()
-                .map(Some)
-                .collect()
+        // A batch or period action is one page per action, each also under its API route's
+        // rule.
+        let (actions, api_route): (Vec<Option<&str>>, &str) = if path.contains("/periods/") {
+            (
+                vec![Some("close"), Some("reopen")],
+                "/v1/awards/{award}/periods/{quarter}/",
+            )
+        } else if path.contains("{action}") {
+            (
+                ["submit", "approve", "reject", "cancel", "files", "send"]
+                    .into_iter()
+                    .map(Some)
+                    .collect(),
+                "/v1/batches/{batch}/",
+            )
         } else {
-            vec![None]
+            (vec![None], "")
         };
         for action in actions {
             let concrete = path
@@ -358,9 +367,9 @@ fn every_page_keeps_to_the_role_matrix(s: TestServer) {
                 .replace("{sha}", &"0".repeat(64))
                 .replace("{participant}", "nobody")
                 .replace("{kind}", "sf425")
+                .replace("{quarter}", "2026Q1")
                 .replace("{seq}", "0");
-            let api =
-                action.and_then(|a| access::of("POST", &format!("/v1/batches/{{batch}}/{a}")));
+            let api = action.and_then(|a| access::of("POST", &format!("{api_route}{a}")));
             let mut signed_out = Browser::new(&s.url);
             let p = if method == "GET" {
                 signed_out.get(&concrete)
@@ -417,7 +426,69 @@ fn every_page_keeps_to_the_role_matrix(s: TestServer) {
     assert_eq!(size(&s), before, "no page wrote anything");
 }
 
+/// An approver closes a quarter from the award's page, and asks to reopen it.
+fn a_quarter_is_closed_from_the_award_page(s: TestServer) {
+    let (scn, _) = super::programme::setup(s);
+    let award = super::programme::AWARD;
+    let token = scn.admin.add_user("carla", "approver", None);
+    let mut b = Browser::new(&scn.s.url);
+    assert_eq!(b.sign_in(&token, &[]).status, 303);
+    let page = format!("/web/finance/awards/{award}");
+    let p = b.get(&page);
+    assert_eq!(p.status, 200, "{}", p.body);
+    assert!(p.body.contains("Close 2026Q1"), "{}", p.body);
+    let csrf = b.csrf();
+    let before = scn.size();
+    let p = b.post(
+        &format!("{page}/periods/2026Q1/close"),
+        &[
+            ("csrf", &csrf),
+            ("idem", "close-0123456789abcdef"),
+            ("indirect_rate", "0.10"),
+        ],
+        &[],
+    );
+    assert_eq!(
+        (p.status, p.location.as_str()),
+        (303, format!("{page}?done=close").as_str()),
+        "{}",
+        p.body
+    );
+    assert_eq!(scn.size(), before + 1, "one period.close");
+    let p = b.get(&format!("{page}?done=close"));
+    assert!(
+        p.body.contains("The quarter is closed") && p.body.contains("Ask to reopen 2026Q1"),
+        "{}",
+        p.body
+    );
+    // The same form again (a double click) closes nothing more.
+    let p = b.post(
+        &format!("{page}/periods/2026Q1/close"),
+        &[
+            ("csrf", &csrf),
+            ("idem", "close-0123456789abcdef"),
+            ("indirect_rate", "0.10"),
+        ],
+        &[],
+    );
+    assert_eq!(p.status, 303, "{}", p.body);
+    assert_eq!(scn.size(), before + 1, "a replay writes nothing");
+    let p = b.post(
+        &format!("{page}/periods/2026Q1/reopen"),
+        &[
+            ("csrf", &csrf),
+            ("idem", "reopen-0123456789abcdef"),
+            ("reason", "corrected statement"),
+        ],
+        &[],
+    );
+    assert_eq!(p.status, 303, "{}", p.body);
+    let p = b.get(&page);
+    assert!(p.body.contains("reopen requested"), "{}", p.body);
+}
+
 server_on_both_backends!(
     sessions_sign_in_and_out_and_forms_need_their_csrf_token,
-    every_page_keeps_to_the_role_matrix
+    every_page_keeps_to_the_role_matrix,
+    a_quarter_is_closed_from_the_award_page
 );

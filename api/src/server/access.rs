@@ -150,6 +150,7 @@ pub const PAGES: &[Entry] = &[
     e("POST", "/web/logout", SIGNED_IN, ""),
     e("GET", "/web/finance", FINANCE_STAFF, ""),
     e("GET", "/web/finance/awards/{award}", FINANCE_STAFF, ""),
+    e("POST", "/web/finance/awards/{award}/periods/{quarter}/{action}", APPROVE, "close and reopen as their API routes"),
     e("GET", "/web/finance/cycles", FINANCE_STAFF, ""),
     e("POST", "/web/finance/cycles", FINANCE_WRITE, "as POST /v1/cycles"),
     e("GET", "/web/finance/batches", FINANCE_STAFF, ""),

@@ -1,5 +1,6 @@
 //! Closed periods over HTTP: an award's quarters, closing one once its SF-425 is submitted, and
-//! reopening it with a reason and a second approver. The same service as `tranche period`.
+//! reopening it with a reason and a second approver. Thin adapters over
+//! [`crate::service::periods`], as `tranche period` and the finance pages are.
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -8,23 +9,13 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use tranche_audit::period::Quarter;
-use tranche_audit::programme::Id;
-use tranche_audit::Code;
 use utoipa::ToSchema;
 
-use super::auth::{Caller, APPROVE, DONOR_READ};
-use super::error::{parse_json, ApiError, ApiResult, Problem};
-use super::routes::{json_body, write, AppendResponse};
+use super::auth::Caller;
+use super::error::{parse_json, ApiResult, Problem};
+use super::routes::{created, json_body, AppendResponse};
 use super::AppState;
-
-fn award_id(text: &str) -> ApiResult<Id> {
-    Id::parse(text).map_err(|e| ApiError::from(e.within("award")))
-}
-
-fn quarter(text: &str) -> ApiResult<Quarter> {
-    Quarter::parse(text).map_err(ApiError::from)
-}
+use crate::service::{periods, Idempotency};
 
 /// One quarter of an award.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -35,8 +26,15 @@ pub struct PeriodDoc {
     pub end: String,
     /// `open`, `closed` or `reopen_requested`.
     pub status: String,
-    /// The records that closed it, asked to reopen it and reopened it: (seq, kind).
-    pub history: Vec<(u64, String)>,
+    /// The records that closed it, asked to reopen it and reopened it, in order.
+    pub history: Vec<PeriodEventDoc>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct PeriodEventDoc {
+    pub seq: u64,
+    /// `close`, `reopen_request` or `reopen`.
+    pub kind: String,
 }
 
 #[utoipa::path(get, path = "/v1/awards/{award}/periods", tag = "periods",
@@ -48,11 +46,7 @@ pub async fn periods(
     caller: Caller,
     Path(award): Path<String>,
 ) -> ApiResult<Response> {
-    caller.require(DONOR_READ)?;
-    let award = award_id(&award)?;
-    let list: Vec<PeriodDoc> = state
-        .ledger
-        .periods(&award)
+    let list: Vec<PeriodDoc> = periods::list(&state, &caller, &award)
         .await?
         .into_iter()
         .map(|p| PeriodDoc {
@@ -60,7 +54,14 @@ pub async fn periods(
             start: p.start,
             end: p.end,
             status: p.status.to_string(),
-            history: p.history.into_iter().map(|e| (e.seq, e.kind)).collect(),
+            history: p
+                .history
+                .into_iter()
+                .map(|e| PeriodEventDoc {
+                    seq: e.seq,
+                    kind: e.kind,
+                })
+                .collect(),
         })
         .collect();
     Ok(Json(list).into_response())
@@ -71,13 +72,13 @@ pub async fn periods(
 #[serde(deny_unknown_fields)]
 pub struct CloseRequest {
     /// The SF-425's indirect cost rate as submitted, e.g. "0.10"; default 0.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub indirect_rate: Option<String>,
 }
 
 #[utoipa::path(post, path = "/v1/awards/{award}/periods/{quarter}/close", tag = "periods", request_body = CloseRequest,
     params(("award" = String, Path), ("quarter" = String, Path, example = "2026Q1"), ("Idempotency-Key" = String, Header)),
-    responses((status = 201, body = AppendResponse), (status = 409, description = "The journal moved while the report was computed (`ledger_moved`): retry", body = Problem, content_type = "application/problem+json"), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    responses((status = 201, body = AppendResponse), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn close(
     State(state): State<AppState>,
@@ -86,15 +87,20 @@ pub async fn close(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Response> {
-    caller.require(APPROVE)?;
     let body = json_body(&headers, body)?;
     let req: CloseRequest = parse_json(&body)?;
-    let award = award_id(&award)?;
-    let q = quarter(&q)?;
-    let bp = super::reports::rate_bp(req.indirect_rate.as_deref())?;
-    let (command, _) = state.ledger.close_command(&award, q, bp).await?;
     let path = format!("/v1/awards/{award}/periods/{q}/close");
-    write(&state, &caller, &headers, &path, &body, vec![command]).await
+    let idem = Idempotency::of_request(&headers, &path, &body)?;
+    let (outcome, written) = periods::close(
+        &state,
+        &caller,
+        &idem,
+        &award,
+        &q,
+        req.indirect_rate.as_deref(),
+    )
+    .await?;
+    Ok(created(AppendResponse::from(outcome), written.replayed()))
 }
 
 /// Reopening a closed quarter.
@@ -116,22 +122,11 @@ pub async fn reopen(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Response> {
-    caller.require(APPROVE)?;
     let body = json_body(&headers, body)?;
     let req: ReopenRequest = parse_json(&body)?;
-    let award = award_id(&award)?;
-    let q = quarter(&q)?;
-    if req.reason.trim().is_empty() {
-        return Err(ApiError::from(tranche_audit::Invalid::new(
-            "reason",
-            Code::ReasonRequired,
-            "reopening a closed period must say why",
-        )));
-    }
-    let (command, _) = state
-        .ledger
-        .reopen_command(&award, q, &req.reason, &caller.actor())
-        .await?;
     let path = format!("/v1/awards/{award}/periods/{q}/reopen");
-    write(&state, &caller, &headers, &path, &body, vec![command]).await
+    let idem = Idempotency::of_request(&headers, &path, &body)?;
+    let (outcome, written) =
+        periods::reopen(&state, &caller, &idem, &award, &q, &req.reason).await?;
+    Ok(created(AppendResponse::from(outcome), written.replayed()))
 }

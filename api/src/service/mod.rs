@@ -11,6 +11,8 @@
 pub mod audit;
 /// Payment batches, bank files out and in, payments and their trace.
 pub mod payments;
+/// Closed periods: an award's quarters, closing and reopening them.
+pub mod periods;
 /// Awards, partners, cohorts, participants, evidence and cycles.
 pub mod programme;
 /// Reports bound to a signed checkpoint.
@@ -158,6 +160,7 @@ mod tests {
         let sources = [
             include_str!("payments.rs"),
             include_str!("programme.rs"),
+            include_str!("periods.rs"),
             include_str!("audit.rs"),
             include_str!("reports.rs"),
         ];

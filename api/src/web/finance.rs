@@ -121,9 +121,18 @@ pub async fn dashboard(
     Path(award): Path<String>,
     q: PageQuery,
 ) -> Response {
-    let q = query(q);
+    let mut q = query(q);
+    let done = q.0.remove("done").map(|d| match d.as_str() {
+        "close" => "The quarter is closed: its SF-425's digest is in the journal, and nothing can be dated in it any more.",
+        "reopen" => "Recorded: a request to reopen waits for a second approver; an approval reopens the quarter.",
+        _ => "Done.",
+    });
     let a = match prog::award(&state, &user.caller, &award).await {
         Ok(a) => a,
+        Err(e) => return bad(&user, e),
+    };
+    let periods = match crate::service::periods::list(&state, &user.caller, &award).await {
+        Ok(p) => p,
         Err(e) => return bad(&user, e),
     };
     let cur = a.currency.clone();
@@ -169,6 +178,9 @@ pub async fn dashboard(
             Err(e) => return bad(&user, e),
         };
     let mut p = Page::new(format!("Award {award}"));
+    if let Some(d) = done {
+        p.html(notice(d));
+    }
     p.html(html! {
         p { (a.donor) " · " (a.start) " to " (a.end) " · amounts in " (cur) }
     });
@@ -225,10 +237,15 @@ pub async fn dashboard(
             "Due",
             "State",
             "Days left",
+            "Period",
             "Report",
         ],
     );
     for d in due {
+        let period = periods
+            .iter()
+            .find(|p| p.quarter == d.quarter)
+            .map_or("open", |p| p.status);
         t.row(vec![
             Cell::text(&d.quarter),
             Cell::text(&d.start),
@@ -236,6 +253,7 @@ pub async fn dashboard(
             Cell::text(&d.due),
             Cell::text(d.status),
             Cell::text(d.days_left.to_string()),
+            Cell::text(period.replace('_', " ")),
             Cell::Link(
                 "SF-425".into(),
                 format!(
@@ -247,7 +265,113 @@ pub async fn dashboard(
         ]);
     }
     p.table(t);
+    p.html(period_forms(&user, &award, &periods, today));
     p.respond(Some(&user), &q)
+}
+
+/// An approver's forms: close the next quarter once it has ended, reopen the last closed one.
+fn period_forms(
+    user: &WebUser,
+    award: &str,
+    periods: &[tranche_ledger::service::periods::PeriodView],
+    today: chrono::NaiveDate,
+) -> Markup {
+    if !user.may("POST", "/v1/awards/{award}/periods/{quarter}/close") {
+        return html! {};
+    }
+    let next = periods
+        .iter()
+        .find(|p| p.status == "open")
+        .filter(|p| p.end.as_str() < today.to_string().as_str());
+    let last = periods.iter().rev().find(|p| p.status != "open");
+    let path = |q: &str, action: &str| {
+        format!(
+            "/web/finance/awards/{}/periods/{}/{action}",
+            enc(award),
+            enc(q)
+        )
+    };
+    html! {
+        @if let Some(n) = next {
+            form.card method="post" action=(path(&n.quarter, "close")) {
+                (user.form_fields())
+                p { "Once the SF-425 for " (n.quarter) " is submitted, close the quarter: its report's digest is journaled, and nothing can be dated in it any more (late corrections go in the open period, citing it)." }
+                label { "Indirect cost rate, as submitted (e.g. 0.10) " input type="text" name="indirect_rate" inputmode="decimal"; }
+                button type="submit" { "Close " (n.quarter) }
+            }
+        }
+        @if let Some(l) = last {
+            form.card method="post" action=(path(&l.quarter, "reopen")) {
+                (user.form_fields())
+                p {
+                    @if l.status == "reopen_requested" {
+                        "A request to reopen " (l.quarter) " waits for a second approver: approving it reopens the quarter."
+                    } @else {
+                        "Reopening " (l.quarter) " takes a reason and a second approver; it is listed in the audit trail."
+                    }
+                }
+                label { "Reason " input type="text" name="reason" required; }
+                button type="submit" class="secondary" {
+                    @if l.status == "reopen_requested" { "Approve reopening " (l.quarter) } @else { "Ask to reopen " (l.quarter) }
+                }
+            }
+        }
+    }
+}
+
+/// `POST /web/finance/awards/{award}/periods/{quarter}/{action}`: close or reopen, through the
+/// periods service (held to its API route's line of the role matrix).
+pub async fn period_action(
+    State(state): State<AppState>,
+    Path((award, quarter, action)): Path<(String, String, String)>,
+    posted: Posted,
+) -> Response {
+    let Posted { user, fields } = posted;
+    let key = fields.get("idem");
+    let path = format!("/v1/awards/{award}/periods/{quarter}/{action}");
+    let r = match action.as_str() {
+        "close" => {
+            let body = crate::server::periods::CloseRequest {
+                indirect_rate: fields.opt("indirect_rate"),
+            };
+            let idem = Idempotency::of_form(key, &path, &body);
+            crate::service::periods::close(
+                &state,
+                &user.caller,
+                &idem,
+                &award,
+                &quarter,
+                body.indirect_rate.as_deref(),
+            )
+            .await
+        }
+        "reopen" => {
+            let body = crate::server::periods::ReopenRequest {
+                reason: fields.get("reason").trim().to_string(),
+            };
+            let idem = Idempotency::of_form(key, &path, &body);
+            crate::service::periods::reopen(
+                &state,
+                &user.caller,
+                &idem,
+                &award,
+                &quarter,
+                &body.reason,
+            )
+            .await
+        }
+        _ => Err(ApiError::not_found(format!(
+            "{action:?} is not an action on a period"
+        ))),
+    };
+    match r {
+        Ok(_) => Redirect::to(&format!(
+            "/web/finance/awards/{}?done={action}",
+            enc(&award)
+        ))
+        .into_response(),
+        Err(e) => bad(&user, e),
+    }
 }
 
 // ---------- cycles ----------
@@ -779,7 +903,12 @@ fn actions(user: &WebUser, batch: &str, view: &BatchView, form: &FormState<'_>) 
                     "send",
                     "Mark as sent to the bank",
                     "",
-                    html! {},
+                    html! {
+                        label {
+                            "Sent on (the accounting date; empty: today) "
+                            input type="date" name="date";
+                        }
+                    },
                 ));
             } else if !view.files.is_empty() {
                 out.push(html! {
@@ -996,7 +1125,14 @@ pub async fn batch_action(
             pay::make_file(st, c, &idem, &id, make).await.map(|_| ())
         }
         "send" => {
-            let send = pay::Send::default();
+            let date = match fields.opt("date") {
+                None => None,
+                Some(d) => match tranche_audit::programme::Date::parse(d.trim()) {
+                    Ok(d) => Some(d),
+                    Err(e) => return bad(&user, ApiError::from(e.within("date"))),
+                },
+            };
+            let send = pay::Send { file: None, date };
             let idem = Idempotency::of_form(key, &path, &send);
             pay::send(st, c, &idem, &id, send).await.map(|_| ())
         }

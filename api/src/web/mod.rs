@@ -135,6 +135,10 @@ pub fn router() -> Router<AppState> {
         .route("/web/finance", get(finance::awards))
         .route("/web/finance/awards/{award}", get(finance::dashboard))
         .route(
+            "/web/finance/awards/{award}/periods/{quarter}/{action}",
+            post(finance::period_action),
+        )
+        .route(
             "/web/finance/cycles",
             get(finance::cycles).post(finance::run_cycle),
         )
