@@ -383,6 +383,9 @@ pub enum ReportBody {
     Disaggregation(Disaggregation),
 }
 
+/// The basis every report states: figures by accounting date.
+pub const BASIS: &str = "accounting_date";
+
 /// A report: what, for which award and period, at which journal state, and its figures.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -390,6 +393,9 @@ pub struct Report {
     pub award: Id,
     pub currency: String,
     pub period: ReportPeriod,
+    /// How records are placed in the period: always `accounting_date` (each record that posts
+    /// by its accounting date, not by when it was written; `period`).
+    pub basis: String,
     pub generated_at: String,
     pub checkpoint: ReportCheckpoint,
     pub body: ReportBody,

@@ -252,7 +252,7 @@ pub fn days_phrase(days_left: i64) -> String {
 fn table(kind: &str, r: &tranche_audit::report::SignedReport) -> String {
     let rep = &r.report;
     let mut out = format!(
-        "{} report  award {}  {}  {} to {}  (journal size {}, signed: --format json)\n\n",
+        "{} report  award {}  {}  {} to {}  by accounting date  (journal size {}, signed: --format json)\n\n",
         kind, rep.award, rep.currency, rep.period.start, rep.period.end, rep.checkpoint.size
     );
     let csv = tranche_ledger::service::reports::render_csv(r);

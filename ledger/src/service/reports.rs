@@ -259,6 +259,7 @@ impl Ledger {
             award: req.award.clone(),
             currency: currency.code().to_string(),
             period: req.period,
+            basis: tranche_audit::report::BASIS.to_string(),
             generated_at: format_time(now),
             checkpoint: ReportCheckpoint {
                 origin: self.origin().to_string(),
@@ -637,7 +638,7 @@ pub fn render_html(r: &SignedReport) -> String {
 <style>body{{font-family:system-ui,sans-serif;margin:2rem;color:#111}}table{{border-collapse:collapse}}\
 th,td{{padding:.3rem .6rem;border-bottom:1px solid #ccc}}td.n{{text-align:right;font-variant-numeric:tabular-nums}}\
 caption{{text-align:left;font-weight:600;padding:.4rem 0}}</style></head><body>\
-<h1>{title}</h1><p>Award <strong>{}</strong>, {} to {}, amounts in {}.</p>",
+<h1>{title}</h1><p>Award <strong>{}</strong>, {} to {} by accounting date, amounts in {}.</p>",
         esc(rep.award.as_str()),
         esc(rep.award.as_str()),
         rep.period.start.0,

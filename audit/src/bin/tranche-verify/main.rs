@@ -204,6 +204,16 @@ fn report_check_main(args: &ReportCheckArgs) -> ExitCode {
     if let Err(e) = signed.verify_signature(&trusted) {
         return fail(e.code.as_str(), e.detail);
     }
+    if signed.report.basis != tranche_audit::report::BASIS {
+        return fail(
+            "unknown_basis",
+            format!(
+                "the report states basis {:?}; this verifier computes figures by {:?}",
+                signed.report.basis,
+                tranche_audit::report::BASIS
+            ),
+        );
+    }
     // The export must hold the report's checkpoint: the root of its first `size` records.
     let cp = &signed.report.checkpoint;
     let records = args.export.join("records.jsonl");
