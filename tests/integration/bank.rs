@@ -459,6 +459,29 @@ fn a_statement_that_cannot_be_right_is_refused_and_posts_nothing(s: TestServer) 
         r.body
     );
     assert_eq!(scn.size(), before);
+    // An entry booked outside the statement's period (`FrToDt`).
+    let mut late = entry("N-1", &s0, "DBIT");
+    late.txs = vec![(e0, "Amt", &s0, None)];
+    let text = statement("ST-LATE", "1000.00", &usd(100_000 - a0), &[late]).replacen(
+        "<Stmt><Id>ST-LATE</Id>",
+        "<Stmt><Id>ST-LATE</Id><FrToDt><FrDtTm>2026-04-01T00:00:00</FrDtTm><ToDtTm>2026-04-02T23:59:59</ToDtTm></FrToDt>",
+        1,
+    );
+    let r = post_file(&scn, &text);
+    r.problem(
+        422,
+        "line_outside_statement",
+        Some("Stmt[1]/Ntry[1]/BookgDt"),
+    );
+    assert!(
+        r.json()["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("2026-04-03"),
+        "{}",
+        r.body
+    );
+    assert_eq!(scn.size(), before);
     // The same payment's booking, well formed, is accepted.
     let mut ok = entry("N-1", &s0, "DBIT");
     ok.txs = vec![(e0, "Amt", &s0, None)];
