@@ -1103,6 +1103,17 @@ fn print_summary(
             plural(s.bank_imports, "file")
         );
     }
+    if !s.closes.is_empty() {
+        let quarters: Vec<String> = s
+            .closes
+            .iter()
+            .map(|(_, c)| format!("{} {}", c.award, c.quarter))
+            .collect();
+        println!(
+            "  closed      {} (each SF-425 recomputed from the export: unchanged)",
+            quarters.join(", ")
+        );
+    }
     if s.moved_minor.is_empty() {
         println!("  moved       nothing");
     }
