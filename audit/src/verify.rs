@@ -287,8 +287,10 @@ pub struct Summary {
     pub bank_imports: u64,
     pub first_at: Option<DateTime<Utc>>,
     pub last_at: Option<DateTime<Utc>>,
-    /// Every `period.close` (seq and body): `verify_dir` recomputes the SF-425 each names.
+    /// Every `period.close` in force (seq and body): `verify_dir` recomputes the SF-425 each
+    /// names, and says so in `closes_recomputed`.
     pub closes: Vec<(u64, crate::period::PeriodCloseBody)>,
+    pub closes_recomputed: bool,
 }
 
 impl Summary {
@@ -435,7 +437,10 @@ pub fn verify_dir(dir: &Path, opts: VerifyOptions<'_>) -> Result<Summary, Verify
         progress,
     )?;
     check_closed_reports(dir, &summary)?;
-    Ok(summary)
+    Ok(Summary {
+        closes_recomputed: true,
+        ..summary
+    })
 }
 
 /// Recomputes, from the export, the SF-425 of every closed quarter and compares it with the
@@ -1651,6 +1656,7 @@ impl Verifier {
             first_at: self.first_at.as_deref().and_then(parse_time),
             last_at: parse_time(&self.last_at),
             closes: self.programme.closes,
+            closes_recomputed: false,
         })
     }
 }

@@ -1110,8 +1110,13 @@ fn print_summary(
             .map(|(_, c)| format!("{} {}", c.award, c.quarter))
             .collect();
         println!(
-            "  closed      {} (each SF-425 recomputed from the export: unchanged)",
-            quarters.join(", ")
+            "  closed      {}{}",
+            quarters.join(", "),
+            if s.closes_recomputed {
+                " (each SF-425 recomputed from the export: unchanged)"
+            } else {
+                " (their SF-425s are recomputed when verifying an export directory)"
+            }
         );
     }
     if s.moved_minor.is_empty() {
