@@ -91,6 +91,8 @@ struct Net {
 #[derive(Debug, Clone)]
 struct Item {
     line: Option<Id>,
+    /// The entitlement's accounting date.
+    date: NaiveDate,
     amount: i64,
     participant: Id,
     payee: String,
@@ -368,6 +370,7 @@ impl Accumulator {
                             r.seq,
                             Item {
                                 line: line.clone(),
+                                date: d,
                                 amount,
                                 participant: b.participant.clone(),
                                 payee,
@@ -486,6 +489,17 @@ impl Accumulator {
                 for p in &b.payments {
                     let amount =
                         crate::money::Money::parse_positive(&p.amount, c).map_or(0, |m| m.minor());
+                    // Until it is sent, a payment belongs to the period of what it pays (its
+                    // entitlements' latest accounting date), whenever the batch was made.
+                    let owed = p
+                        .entitlements
+                        .iter()
+                        .filter_map(|s| self.items.get(s))
+                        .map(|i| i.date)
+                        .max()
+                        .unwrap_or(d);
+                    let owed_in_period =
+                        owed >= self.req.period.start.0 && owed <= self.req.period.end.0;
                     for r0 in &p.reissues {
                         if let Some(orig) = self.payments.get_mut(r0) {
                             orig.reissued_by = Some(p.e2e.clone());
@@ -501,8 +515,8 @@ impl Accumulator {
                             items: p.entitlements.clone(),
                             state: "pending",
                             reissued_by: None,
-                            in_period,
-                            month: d.format("%Y-%m").to_string(),
+                            in_period: owed_in_period,
+                            month: owed.format("%Y-%m").to_string(),
                         },
                     );
                 }

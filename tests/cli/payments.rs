@@ -20,7 +20,7 @@ fn a_batch_goes_from_payables_to_the_bank_and_back_from_the_command_line() {
     cli.demo(&["--participants", "60"]);
     // Whatever the demo left open, a drawdown to pay it, and settings with a low threshold.
     let drawdown = format!(
-        r#"{{"memo":"BPRM drawdown","postings":[{{"account":"bank:{AWARD}","currency":"USD","side":"debit","amount":"500000.00"}},{{"account":"fund:{AWARD}","currency":"USD","side":"credit","amount":"500000.00"}}]}}"#
+        r#"{{"date":"2026-03-05","memo":"BPRM drawdown","postings":[{{"account":"bank:{AWARD}","currency":"USD","side":"debit","amount":"500000.00"}},{{"account":"fund:{AWARD}","currency":"USD","side":"credit","amount":"500000.00"}}]}}"#
     );
     cli.ok(&["post", "-"], Some(&drawdown));
     cli.ok(
@@ -94,7 +94,15 @@ fn a_batch_goes_from_payables_to_the_bank_and_back_from_the_command_line() {
         "own_batch",
     );
     cli.ok(
-        &["--actor", "user:approver-1", "batch", "send", &batch],
+        &[
+            "--actor",
+            "user:approver-1",
+            "batch",
+            "send",
+            &batch,
+            "--date",
+            "2026-07-02",
+        ],
         None,
     );
     let shown = json(&cli.ok(&["batch", "show", &batch, "--json"], None));
@@ -252,6 +260,8 @@ fn the_demos_batch_sent_in_several_parts_leaves_a_journal_that_verifies() {
             "batch",
             "send",
             "B000001",
+            "--date",
+            "2026-07-02",
         ],
         None,
     );

@@ -302,7 +302,7 @@ fn a_recovery_by_hand_is_checked_like_every_record(s: TestServer) {
     let done = scn.ok(
         &scn.preparer,
         &path,
-        &json!({"amount": "10.00", "reason": "paid for a session she missed"}),
+        &json!({"amount": "10.00", "reason": "paid for a session she missed", "date": "2026-04-20"}),
     );
     assert!(done["first_seq"].as_u64().is_some(), "{done}");
     let receivable = format!("receivable:{AWARD}:participant:{}", scn.p["a100"]);
@@ -313,7 +313,7 @@ fn a_recovery_by_hand_is_checked_like_every_record(s: TestServer) {
     scn.ok(
         &scn.preparer,
         &path,
-        &json!({"amount": "50.00", "reason": "she attended none"}),
+        &json!({"amount": "50.00", "reason": "she attended none", "date": "2026-04-21"}),
     );
     scn.refused(
         &scn.preparer,

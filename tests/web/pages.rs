@@ -200,7 +200,7 @@ fn finance_partner_and_donor_work_in_a_real_browser() {
     );
     // Cash to pay what the demo left open, and two approvals above 100.00.
     let drawdown = format!(
-        r#"{{"memo":"BPRM drawdown","postings":[{{"account":"bank:{AWARD}","currency":"USD","side":"debit","amount":"500000.00"}},{{"account":"fund:{AWARD}","currency":"USD","side":"credit","amount":"500000.00"}}]}}"#
+        r#"{{"date":"2026-03-05","memo":"BPRM drawdown","postings":[{{"account":"bank:{AWARD}","currency":"USD","side":"debit","amount":"500000.00"}},{{"account":"fund:{AWARD}","currency":"USD","side":"credit","amount":"500000.00"}}]}}"#
     );
     run(&data, &["post", "-"], Some(&drawdown));
     run(
@@ -372,6 +372,11 @@ fn finance_partner_and_donor_work_in_a_real_browser() {
     sign_out(&b);
     sign_in(&b, &url, &token(&demo, "finance-approver-1"));
     b.goto(&batch_url);
+    // Dated the day it went to the bank (in the programme's year, whenever this runs).
+    b.execute(
+        "document.querySelector(\"form[action$='/send'] input[name=date]\").value = '2026-07-02';",
+        &[],
+    );
     nav(&b, "form[action$='/send'] button");
     let notice = b.wait_for("p.notice", WAIT).text();
     assert!(notice.contains("sent"), "{notice}");

@@ -51,6 +51,15 @@ impl DisburseCommand {
             DisburseCommand::Status(b, _) => &b.award,
         }
     }
+
+    /// The accounting date of a `batch.send` or `bank.status`.
+    pub fn accounting_date(&self) -> Option<chrono::NaiveDate> {
+        match self {
+            DisburseCommand::Send(b, _) => Some(b.accounting_date.0),
+            DisburseCommand::Status(b, _) => Some(b.accounting_date.0),
+            _ => None,
+        }
+    }
 }
 
 pub use tranche_audit::disburse::lifecycle::{

@@ -160,9 +160,6 @@ pub fn apply(
     command: &Command,
     effects: &mut Effects,
 ) -> Result<(), PlanError> {
-    if let Some(t) = command.transaction() {
-        check_dates(state, programme, at, t, &dated_awards(command))?;
-    }
     match command {
         Command::RotateKey(_) => {
             if seq == 0 {
@@ -307,6 +304,25 @@ pub fn apply(
                     seq,
                 ));
             }
+        }
+    }
+    // The date rules last, after the record's own rules (as the verifier orders them).
+    if let Some(t) = command.transaction() {
+        let dated = Dated {
+            date: t.date,
+            prior_period: t.prior_period,
+            reverses: t.reverses,
+        };
+        check_dates(state, programme, at, &dated, &dated_awards(command))?;
+    } else if let Command::Disburse(d) = command {
+        // A bank outcome that moves no money is dated all the same.
+        if let Some(date) = d.accounting_date() {
+            let dated = Dated {
+                date: Some(date),
+                prior_period: None,
+                reverses: None,
+            };
+            check_dates(state, programme, at, &dated, &dated_awards(command))?;
         }
     }
     Ok(())
@@ -504,11 +520,18 @@ fn dated_awards(command: &Command) -> Vec<String> {
 /// The rules of a posting command's accounting date (`period::check_date` for each award it
 /// touches), of the closed quarter it cites, and of a reversal, never dated before its
 /// original.
+/// What the date rules read of a record.
+struct Dated {
+    date: Option<NaiveDate>,
+    prior_period: Option<tranche_audit::period::Quarter>,
+    reverses: Option<u64>,
+}
+
 fn check_dates(
     state: &State,
     programme: &ProgrammeState,
     at: DateTime<Utc>,
-    t: &NewTransaction,
+    t: &Dated,
     awards: &[String],
 ) -> Result<(), Invalid> {
     use tranche_audit::period;

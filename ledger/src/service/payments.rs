@@ -1083,7 +1083,14 @@ impl Ledger {
             by_date.entry(*d).or_default().push(o.clone());
         }
         if by_date.is_empty() {
-            by_date.insert(default_date, Vec::new());
+            // Only exceptions: dated by the file's last line date, else the default.
+            let day = lines
+                .lines
+                .iter()
+                .filter_map(|l| l.date)
+                .max()
+                .unwrap_or(default_date);
+            by_date.insert(day, Vec::new());
         }
         let mut split: Vec<(NaiveDate, StatusPart)> = Vec::new();
         for (i, (day, list)) in by_date.into_iter().enumerate() {
@@ -2005,11 +2012,25 @@ fn statement_bodies(
         let body = StatementBody {
             id: s.id.clone(),
             account: s.account.clone(),
+            // The statement's date: its closing balance's, else its opening's, else the day
+            // of its last booked line (what places it in a reporting period).
             date: s
                 .closing
                 .as_ref()
                 .and_then(|b| b.date)
                 .or_else(|| s.opening.as_ref().and_then(|b| b.date))
+                .or_else(|| {
+                    let prefix = format!("{}/", s.path);
+                    file.lines
+                        .iter()
+                        .filter(|l| {
+                            l.at.as_ref()
+                                .and_then(|a| a.path.as_deref())
+                                .is_some_and(|p| p.starts_with(&prefix))
+                        })
+                        .filter_map(|l| l.date)
+                        .max()
+                })
                 .map(Date),
             opening: s
                 .opening
