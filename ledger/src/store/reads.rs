@@ -31,6 +31,18 @@ fn account_row(mut r: Row) -> Result<AccountRow> {
     })
 }
 
+/// One row of the transactions projection.
+fn transaction_row(mut r: super::backend::Row) -> Result<TransactionRow> {
+    Ok(TransactionRow {
+        seq: r.u64("seq")?,
+        memo: r.text("memo")?,
+        reverses: r.opt_u64("reverses")?,
+        reversed_by: r.opt_u64("reversed_by")?,
+        accounting_date: r.text("accounting_date")?,
+        prior_period: r.opt_text("prior_period")?,
+    })
+}
+
 impl Store {
     pub async fn tree_size(&self) -> Result<u64> {
         append::tree_size(&mut *self.db.conn().await?).await
@@ -229,17 +241,7 @@ impl Store {
         .bind(start.format("%Y-%m-%d").to_string())
         .bind(end.format("%Y-%m-%d").to_string())
         .bind(size);
-        rows(&mut *self.db.conn().await?, q, |mut r| {
-            Ok(TransactionRow {
-                seq: r.u64("seq")?,
-                memo: r.text("memo")?,
-                reverses: r.opt_u64("reverses")?,
-                reversed_by: r.opt_u64("reversed_by")?,
-                accounting_date: r.text("accounting_date")?,
-                prior_period: r.opt_text("prior_period")?,
-            })
-        })
-        .await
+        rows(&mut *self.db.conn().await?, q, transaction_row).await
     }
 
     /// The stored running total of every posting of a seq range, in order (for rebuild --check).
@@ -309,17 +311,7 @@ impl Store {
         )
         .bind(from)
         .bind(limit.min(super::MAX_PAGE));
-        rows(&mut *self.db.conn().await?, q, |mut r| {
-            Ok(TransactionRow {
-                seq: r.u64("seq")?,
-                memo: r.text("memo")?,
-                reverses: r.opt_u64("reverses")?,
-                reversed_by: r.opt_u64("reversed_by")?,
-                accounting_date: r.text("accounting_date")?,
-                prior_period: r.opt_text("prior_period")?,
-            })
-        })
-        .await
+        rows(&mut *self.db.conn().await?, q, transaction_row).await
     }
 
     pub async fn postings(&self, from_seq: u64, to_seq: u64) -> Result<Vec<PostingRow>> {

@@ -486,29 +486,20 @@ pub async fn check(
         );
         let live_tx = store.transactions(from, MAX_PAGE).await?;
         let live_tx: Vec<_> = live_tx.into_iter().take_while(|t| t.seq < to).collect();
-        let expected_tx: Vec<_> = effects
+        type Tx = (u64, String, Option<u64>, String, Option<String>);
+        let expected_tx: Vec<Tx> = effects
             .transactions
             .iter()
             .map(|t| {
-                (
-                    t.seq,
-                    t.memo.clone(),
-                    t.reverses,
-                    t.accounting_date.clone(),
-                    t.prior_period.clone(),
-                )
+                let t = t.clone();
+                (t.seq, t.memo, t.reverses, t.accounting_date, t.prior_period)
             })
             .collect();
-        let got_tx: Vec<_> = live_tx
+        let got_tx: Vec<Tx> = live_tx
             .iter()
             .map(|t| {
-                (
-                    t.seq,
-                    t.memo.clone(),
-                    t.reverses,
-                    t.accounting_date.clone(),
-                    t.prior_period.clone(),
-                )
+                let t = t.clone();
+                (t.seq, t.memo, t.reverses, t.accounting_date, t.prior_period)
             })
             .collect();
         compare_rows(&mut report, "transaction", &expected_tx, &got_tx, |t| {
