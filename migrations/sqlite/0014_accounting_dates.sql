@@ -5,7 +5,8 @@
 -- records when the rules load it). Projections like the rest: rebuilt by `tranche rebuild`,
 -- compared by `tranche rebuild --check`.
 ALTER TABLE postings ADD COLUMN accounting_date TEXT NOT NULL DEFAULT '';
-CREATE INDEX postings_dated ON postings (account, accounting_date);
+-- Covering: a period's sums per account read the index alone.
+CREATE INDEX postings_dated ON postings (account, accounting_date, side, seq, amount_minor);
 ALTER TABLE transactions ADD COLUMN accounting_date TEXT NOT NULL DEFAULT '';
 ALTER TABLE transactions ADD COLUMN prior_period TEXT;
 CREATE INDEX transactions_dated ON transactions (accounting_date);
