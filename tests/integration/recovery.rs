@@ -299,6 +299,15 @@ fn a_recovery_by_hand_is_checked_like_every_record(s: TestServer) {
     assert_eq!(r.status, 403, "{}", r.body);
     assert_eq!(scn.size(), before);
 
+    // Never dated before the entitlement it recovers (March's, dated 2026-03-31).
+    scn.refused(
+        &scn.preparer,
+        &path,
+        &json!({"amount": "10.00", "reason": "overpaid", "date": "2026-03-30"}),
+        422,
+        "date_before_original",
+        Some("date"),
+    );
     let done = scn.ok(
         &scn.preparer,
         &path,

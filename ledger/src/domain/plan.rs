@@ -308,10 +308,15 @@ pub fn apply(
     }
     // The date rules last, after the record's own rules (as the verifier orders them).
     if let Some(t) = command.transaction() {
+        // What it corrects: the transaction it reverses, or the paid entitlement it adjusts.
+        let corrects = match command {
+            Command::Entitlement(e) => t.reverses.or(e.meta.adjusts),
+            _ => t.reverses,
+        };
         let dated = Dated {
             date: t.date,
             prior_period: t.prior_period,
-            reverses: t.reverses,
+            reverses: corrects,
         };
         check_dates(state, programme, at, &dated, &dated_awards(command))?;
     } else if let Command::Disburse(d) = command {
@@ -571,7 +576,7 @@ fn check_dates(
                 return Err(Invalid::new(
                     "date",
                     Code::DateBeforeOriginal,
-                    format!("{date} is before {d}, the accounting date of seq {original}, which it reverses"),
+                    format!("{date} is before {d}, the accounting date of seq {original}, which it corrects"),
                 ));
             }
         }
