@@ -985,6 +985,18 @@ pub fn many_from_export(
     size: u64,
     reqs: Vec<ReportRequest>,
 ) -> Result<Vec<ReportBody>, String> {
+    accumulate_all(dir, size, reqs)?
+        .into_iter()
+        .map(|a| a.finish().map_err(|e| e.to_string()))
+        .collect()
+}
+
+/// Reads an export's records up to `size` into one accumulator per request, in one pass.
+fn accumulate_all(
+    dir: &std::path::Path,
+    size: u64,
+    reqs: Vec<ReportRequest>,
+) -> Result<Vec<Accumulator>, String> {
     use std::io::BufRead;
     let file = std::fs::File::open(dir.join("records.jsonl"))
         .map_err(|e| format!("records.jsonl: {e}"))?;
@@ -1000,27 +1012,14 @@ pub fn many_from_export(
             acc.push(&r).map_err(|e| format!("seq {i}: {e}"))?;
         }
     }
-    accs.into_iter()
-        .map(|a| a.finish().map_err(|e| e.to_string()))
-        .collect()
+    Ok(accs)
 }
 
 /// Reads an export's records up to `size` into an accumulator.
 fn accumulate(dir: &std::path::Path, size: u64, req: ReportRequest) -> Result<Accumulator, String> {
-    use std::io::BufRead;
-    let file = std::fs::File::open(dir.join("records.jsonl"))
-        .map_err(|e| format!("records.jsonl: {e}"))?;
-    let mut acc = Accumulator::new(req);
-    let reader = std::io::BufReader::with_capacity(1 << 20, file);
-    for (i, line) in reader.split(b'\n').enumerate() {
-        if i as u64 >= size {
-            break;
-        }
-        let line = line.map_err(|e| e.to_string())?;
-        let r = Record::decode_trusted(&line).map_err(|e| format!("seq {i}: {e}"))?;
-        acc.push(&r).map_err(|e| format!("seq {i}: {e}"))?;
-    }
-    Ok(acc)
+    accumulate_all(dir, size, vec![req])?
+        .pop()
+        .ok_or_else(|| "no accumulator".to_string())
 }
 
 /// The per-measure totals a disaggregation report must publish, from an export.
